@@ -1,0 +1,360 @@
+package oauthclient
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+// AuthMethod is a client authentication method at the token endpoint (S17).
+type AuthMethod string
+
+// The supported client authentication methods. Exactly one is used per
+// client; there is never a second attempt with another.
+const (
+	AuthNone              AuthMethod = "none"                // public client: client_id only
+	AuthClientSecretBasic AuthMethod = "client_secret_basic" // HTTP Basic (RFC 6749 §2.3.1)
+	AuthClientSecretPost  AuthMethod = "client_secret_post"  // secret in the form body
+	AuthPrivateKeyJWT     AuthMethod = "private_key_jwt"     // RFC 7523 assertion
+	AuthTLSClientAuth     AuthMethod = "tls_client_auth"     // RFC 8705 mutual TLS
+)
+
+// Metadata is the authorization server metadata this client uses (OpenID
+// Connect Discovery 1.0 and RFC 8414 names). [New] fetches it by discovery
+// unless Config.Metadata is set.
+type Metadata struct {
+	Issuer                            string            `json:"issuer"`
+	AuthorizationEndpoint             string            `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint                     string            `json:"token_endpoint,omitempty"`
+	JWKSURI                           string            `json:"jwks_uri,omitempty"`
+	UserinfoEndpoint                  string            `json:"userinfo_endpoint,omitempty"`
+	RevocationEndpoint                string            `json:"revocation_endpoint,omitempty"`
+	IntrospectionEndpoint             string            `json:"introspection_endpoint,omitempty"`
+	DeviceAuthorizationEndpoint       string            `json:"device_authorization_endpoint,omitempty"`
+	EndSessionEndpoint                string            `json:"end_session_endpoint,omitempty"`
+	ResponseTypesSupported            []string          `json:"response_types_supported,omitempty"`
+	GrantTypesSupported               []string          `json:"grant_types_supported,omitempty"`
+	ScopesSupported                   []string          `json:"scopes_supported,omitempty"`
+	CodeChallengeMethodsSupported     []string          `json:"code_challenge_methods_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported []string          `json:"token_endpoint_auth_methods_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported  []string          `json:"id_token_signing_alg_values_supported,omitempty"`
+	AuthorizationResponseIssParameter bool              `json:"authorization_response_iss_parameter_supported,omitempty"`
+	ResponseModesSupported            []string          `json:"response_modes_supported,omitempty"`
+	MTLSEndpointAliases               map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+}
+
+// Config configures a [Client]. Zero values are documented per field; the
+// zero Config is not usable (Issuer and ClientID are required).
+type Config struct {
+	// Issuer is the authorization server's issuer identifier, an https URL
+	// compared exactly (no trailing-slash or case folding).
+	Issuer string
+	// ClientID is the client identifier registered at the server.
+	ClientID string
+	// ClientSecret authenticates a confidential client. The zero value means
+	// no secret (a public client, or private_key_jwt / mTLS).
+	ClientSecret Secret
+	// AuthMethod is the one client authentication method to use. The zero
+	// value picks one: tls_client_auth when ClientCertificate is set,
+	// private_key_jwt when PrivateKey is set, a secret method when
+	// ClientSecret is set (client_secret_basic unless the server lists only
+	// client_secret_post), none otherwise. A method the server does not list
+	// is refused at New.
+	AuthMethod AuthMethod
+	// PrivateKey signs private_key_jwt assertions (RSA, ECDSA or Ed25519).
+	// nil means none.
+	PrivateKey crypto.Signer
+	// KeyID is the kid of PrivateKey, sent in the assertion header. "" means none.
+	KeyID string
+	// ClientCertificate is the certificate for tls_client_auth. nil means none.
+	ClientCertificate *tls.Certificate
+	// RedirectURL is the registered redirect URI: https, or http on a
+	// loopback IP literal. "" is allowed for clients that never run the
+	// authorization-code flow (services, device grant).
+	RedirectURL string
+	// Scopes are requested in every flow; "openid" turns on OpenID Connect
+	// (nonce and ID token required). nil requests no scope parameter.
+	Scopes []string
+	// AcceptWiderGrant allows a token whose granted scope exceeds the
+	// requested one. The zero value refuses such a grant (S10).
+	AcceptWiderGrant bool
+	// Metadata configures endpoints statically and skips discovery. nil
+	// means discovery (OIDC, then RFC 8414). Static metadata is checked
+	// exactly like discovered metadata.
+	Metadata *Metadata
+	// HTTP configures the strict HTTP/TLS profile (root CAs, pins, a base
+	// client, the timeout). The zero value uses the system roots.
+	HTTP HTTPConfig
+	// Now is the clock. nil means time.Now.
+	Now func() time.Time
+	// Leeway is the clock skew tolerated when checking token times. 0 means
+	// 60 s; more than 5 minutes is refused.
+	Leeway time.Duration
+	// FlowLifetime bounds how long an authorization-code flow may take. 0 means 10 minutes.
+	FlowLifetime time.Duration
+}
+
+// Client is a configured OAuth 2.0 / OpenID Connect client. It is safe for
+// concurrent use and holds no per-user state.
+type Client struct {
+	cfg      Config
+	md       Metadata
+	http     *http.Client
+	method   AuthMethod
+	verifier *validate.IDTokenVerifier // nil when the server has no jwks_uri
+	keys     *validate.JWKS
+}
+
+// New checks cfg, fetches and checks the server metadata (unless
+// cfg.Metadata is set), and returns a Client. Errors match ErrPolicy for
+// policy refusals and ErrIssuerMismatch for a discovery document naming
+// another issuer.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.ClientID == "" {
+		return nil, errors.New("oauthclient: ClientID is required")
+	}
+	if err := checkHTTPS("issuer", cfg.Issuer); err != nil {
+		return nil, err
+	}
+	if cfg.RedirectURL != "" {
+		if err := checkRedirectURL(cfg.RedirectURL); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
+		return nil, errors.New("oauthclient: Leeway must be between 0 and 5 minutes")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 60 * time.Second
+	}
+	if cfg.FlowLifetime <= 0 {
+		cfg.FlowLifetime = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Scopes = slices.Clone(cfg.Scopes)
+	hc := cfg.HTTP
+	if cfg.ClientCertificate != nil {
+		hc.Certificates = append(hc.Certificates, *cfg.ClientCertificate)
+	}
+	httpc, err := NewHTTPClient(hc)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, http: httpc}
+	if cfg.Metadata != nil {
+		c.md = *cfg.Metadata
+	} else if c.md, err = discover(ctx, httpc, cfg.Issuer); err != nil {
+		return nil, err
+	}
+	if err := c.checkMetadata(); err != nil {
+		return nil, err
+	}
+	if c.method, err = c.pickAuthMethod(); err != nil {
+		return nil, err
+	}
+	if c.md.JWKSURI != "" {
+		c.keys, err = validate.NewJWKS(validate.JWKSConfig{URL: c.md.JWKSURI, HTTPClient: httpc, Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		c.verifier, err = validate.NewIDTokenVerifier(validate.IDTokenConfig{
+			Issuer:     cfg.Issuer,
+			ClientID:   cfg.ClientID,
+			Algorithms: c.md.IDTokenSigningAlgValuesSupported,
+			KeySet:     c.keys,
+			Leeway:     cfg.Leeway,
+			Now:        cfg.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Metadata returns a copy of the server metadata in use.
+func (c *Client) Metadata() Metadata {
+	m := c.md
+	m.MTLSEndpointAliases = nil
+	for k, v := range c.md.MTLSEndpointAliases {
+		if m.MTLSEndpointAliases == nil {
+			m.MTLSEndpointAliases = map[string]string{}
+		}
+		m.MTLSEndpointAliases[k] = v
+	}
+	return m
+}
+
+// HTTPClient returns the strict client the Client uses for server calls.
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// AuthMethod returns the client authentication method in use.
+func (c *Client) AuthMethod() AuthMethod { return c.method }
+
+// Config returns a copy of the configuration, with defaults applied.
+func (c *Client) Config() Config {
+	cfg := c.cfg
+	cfg.Scopes = slices.Clone(cfg.Scopes)
+	return cfg
+}
+
+// KeySet returns the issuer's JWKS cache, or nil when the server has no jwks_uri.
+func (c *Client) KeySet() *validate.JWKS { return c.keys }
+
+func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, error) {
+	base := strings.TrimSuffix(issuer, "/")
+	urls := []string{base + "/.well-known/openid-configuration"}
+	// RFC 8414 §3.1: the well-known segment goes between host and path.
+	if i := strings.Index(issuer[len("https://"):], "/"); i >= 0 {
+		host := issuer[:len("https://")+i]
+		path := strings.TrimSuffix(issuer[len("https://")+i:], "/")
+		urls = append(urls, host+"/.well-known/oauth-authorization-server"+path)
+	} else {
+		urls = append(urls, base+"/.well-known/oauth-authorization-server")
+	}
+	var lastErr error
+	for _, u := range urls {
+		req, err := http.NewRequest(http.MethodGet, u, nil)
+		if err != nil {
+			return Metadata{}, err
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, body, err := do(ctx, hc, req, "discovery")
+		if err != nil {
+			return Metadata{}, err
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			lastErr = &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "no metadata document"}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			return Metadata{}, &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "unexpected status"}
+		}
+		var md Metadata
+		if err := json.Unmarshal(body, &md); err != nil {
+			return Metadata{}, &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "body is not a JSON metadata document"}
+		}
+		if md.Issuer != issuer {
+			return Metadata{}, fmt.Errorf("%w: discovery document names issuer %q, configured %q", ErrIssuerMismatch, clip(md.Issuer, 200), issuer)
+		}
+		return md, nil
+	}
+	return Metadata{}, lastErr
+}
+
+func (c *Client) checkMetadata() error {
+	md := &c.md
+	if md.Issuer != c.cfg.Issuer {
+		return fmt.Errorf("%w: metadata names issuer %q, configured %q", ErrIssuerMismatch, clip(md.Issuer, 200), c.cfg.Issuer)
+	}
+	for name, u := range map[string]string{
+		"authorization_endpoint":        md.AuthorizationEndpoint,
+		"token_endpoint":                md.TokenEndpoint,
+		"jwks_uri":                      md.JWKSURI,
+		"userinfo_endpoint":             md.UserinfoEndpoint,
+		"revocation_endpoint":           md.RevocationEndpoint,
+		"introspection_endpoint":        md.IntrospectionEndpoint,
+		"device_authorization_endpoint": md.DeviceAuthorizationEndpoint,
+		"end_session_endpoint":          md.EndSessionEndpoint,
+	} {
+		if u == "" {
+			continue
+		}
+		if err := checkHTTPS(name, u); err != nil {
+			return err
+		}
+	}
+	for name, u := range md.MTLSEndpointAliases {
+		if err := checkHTTPS("mtls alias "+clip(name, 64), u); err != nil {
+			return err
+		}
+	}
+	if md.TokenEndpoint == "" {
+		return &ResponseError{Endpoint: "discovery", Problem: "no token_endpoint"}
+	}
+	if c.cfg.RedirectURL != "" {
+		if err := c.checkAuthCodeSupport(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAuthCodeSupport: S4 and S7 preconditions of the authorization-code flow.
+func (c *Client) checkAuthCodeSupport() error {
+	md := &c.md
+	if md.AuthorizationEndpoint == "" {
+		return &ResponseError{Endpoint: "discovery", Problem: "no authorization_endpoint"}
+	}
+	if len(md.ResponseTypesSupported) > 0 && !slices.Contains(md.ResponseTypesSupported, "code") {
+		return policyf("server does not support response_type=code")
+	}
+	if len(md.CodeChallengeMethodsSupported) > 0 && !slices.Contains(md.CodeChallengeMethodsSupported, "S256") {
+		return policyf("server does not support PKCE S256")
+	}
+	return nil
+}
+
+func (c *Client) pickAuthMethod() (AuthMethod, error) {
+	m := c.cfg.AuthMethod
+	supported := c.md.TokenEndpointAuthMethodsSupported
+	if m == "" {
+		switch {
+		case c.cfg.ClientCertificate != nil:
+			m = AuthTLSClientAuth
+		case c.cfg.PrivateKey != nil:
+			m = AuthPrivateKeyJWT
+		case !c.cfg.ClientSecret.IsZero():
+			m = AuthClientSecretBasic
+			if len(supported) > 0 && !slices.Contains(supported, string(AuthClientSecretBasic)) && slices.Contains(supported, string(AuthClientSecretPost)) {
+				m = AuthClientSecretPost
+			}
+		default:
+			m = AuthNone
+		}
+	}
+	switch m {
+	case AuthNone:
+	case AuthClientSecretBasic, AuthClientSecretPost:
+		if c.cfg.ClientSecret.IsZero() {
+			return "", fmt.Errorf("oauthclient: %s needs a ClientSecret", m)
+		}
+	case AuthPrivateKeyJWT:
+		if c.cfg.PrivateKey == nil {
+			return "", errors.New("oauthclient: private_key_jwt needs a PrivateKey")
+		}
+	case AuthTLSClientAuth:
+		if c.cfg.ClientCertificate == nil {
+			return "", errors.New("oauthclient: tls_client_auth needs a ClientCertificate")
+		}
+	default:
+		return "", fmt.Errorf("oauthclient: unknown client authentication method %q", clip(string(m), 64))
+	}
+	if len(supported) > 0 && !slices.Contains(supported, string(m)) {
+		return "", policyf("server does not list client authentication method %s", m)
+	}
+	return m, nil
+}
+
+func (c *Client) openID() bool { return slices.Contains(c.cfg.Scopes, "openid") }
+
+// certPoolFromPEM is a convenience for tests and the CLI.
+func certPoolFromPEM(pem []byte) (*x509.CertPool, error) {
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pem) {
+		return nil, errors.New("oauthclient: no certificate in PEM")
+	}
+	return p, nil
+}

@@ -1,0 +1,147 @@
+package oauthclient
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// Sentinel errors. Every error returned by this package can be tested with
+// errors.Is against one of these, or with errors.As against one of the error
+// types below. No error string contains a token, code, verifier or secret.
+var (
+	// ErrPolicy: a configuration or server violates the security policy
+	// (plain http, InsecureSkipVerify, TLS below 1.2, no S256, a forbidden
+	// redirect…). Returned wrapped in a *PolicyError.
+	ErrPolicy = errors.New("oauthclient: refused by security policy")
+	// ErrStateMismatch: the callback's state is missing, repeated or wrong.
+	ErrStateMismatch = errors.New("oauthclient: state mismatch")
+	// ErrFlowExpired: the pending flow is older than its lifetime.
+	ErrFlowExpired = errors.New("oauthclient: authorization flow expired")
+	// ErrIssuerMismatch: discovery or the callback's iss names another issuer,
+	// or iss is missing although the server promised it (RFC 9207).
+	ErrIssuerMismatch = errors.New("oauthclient: issuer mismatch")
+	// ErrMissingCode: the callback carries no usable code.
+	ErrMissingCode = errors.New("oauthclient: authorization code missing")
+	// ErrUnknownTokenType: the token endpoint returned a token_type this client does not understand (RFC 6749 §7.1).
+	ErrUnknownTokenType = errors.New("oauthclient: unsupported token_type")
+	// ErrScopeWidened: the server granted scopes that were not requested.
+	ErrScopeWidened = errors.New("oauthclient: granted scope wider than requested")
+	// ErrMalformedResponse: a server answered with something that is not a valid response (HTML, bad JSON, missing fields).
+	ErrMalformedResponse = errors.New("oauthclient: malformed server response")
+	// ErrResponseTooLarge: a server response exceeded the 1 MiB bound.
+	ErrResponseTooLarge = errors.New("oauthclient: server response too large")
+	// ErrIDToken: the ID token failed validation; the validate package's error is wrapped too.
+	ErrIDToken = errors.New("oauthclient: id token rejected")
+	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant); the user must log in again.
+	ErrLoginRequired = errors.New("oauthclient: login required")
+	// ErrAuthorizationServer matches every *AuthError.
+	ErrAuthorizationServer = errors.New("oauthclient: authorization server error")
+)
+
+// PolicyError reports a refusal by the security policy. It matches ErrPolicy.
+type PolicyError struct {
+	Reason string // human-readable, never contains secrets
+}
+
+func (e *PolicyError) Error() string        { return "oauthclient: refused by security policy: " + e.Reason }
+func (e *PolicyError) Is(target error) bool { return target == ErrPolicy }
+
+func policyf(format string, args ...any) error {
+	return &PolicyError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// AuthError is an error answered by the authorization server, either on the
+// redirect (the callback's error parameter) or by an endpoint (RFC 6749 §5.2).
+// It matches ErrAuthorizationServer, and ErrLoginRequired when Code is
+// invalid_grant on a token endpoint call. When the error came from an HTTP
+// response, errors.As can reach the *oauth2.RetrieveError, whose Body holds
+// the raw response; Error never prints that body.
+type AuthError struct {
+	Endpoint    string // "authorization", "token", "revocation", …
+	StatusCode  int    // HTTP status, 0 for a redirect error
+	Code        string // error code, e.g. "access_denied"
+	Description string // error_description, as sent (may be attacker-controlled: escape before display)
+	URI         string // error_uri
+	retrieve    *oauth2.RetrieveError
+}
+
+func (e *AuthError) Error() string {
+	var b strings.Builder
+	b.WriteString("oauthclient: ")
+	b.WriteString(e.Endpoint)
+	b.WriteString(" error")
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	if e.Code != "" {
+		b.WriteString(": ")
+		b.WriteString(clip(e.Code, 64))
+	}
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(clip(e.Description, 200))
+	}
+	return b.String()
+}
+
+// Is matches ErrAuthorizationServer, and ErrLoginRequired for invalid_grant from the token endpoint.
+func (e *AuthError) Is(target error) bool {
+	switch target {
+	case ErrAuthorizationServer:
+		return true
+	case ErrLoginRequired:
+		return e.Code == "invalid_grant" && e.Endpoint == "token"
+	}
+	return false
+}
+
+// Unwrap gives access to the *oauth2.RetrieveError of an HTTP error response.
+func (e *AuthError) Unwrap() error {
+	if e.retrieve == nil {
+		return nil
+	}
+	return e.retrieve
+}
+
+// Temporary reports whether retrying later may succeed (5xx, 429).
+func (e *AuthError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCode == 429 }
+
+// ResponseError is a server response that could not be understood: a
+// non-JSON body, a missing field, an HTTP status without an OAuth error. It
+// matches ErrMalformedResponse.
+type ResponseError struct {
+	Endpoint   string
+	StatusCode int
+	Problem    string
+}
+
+func (e *ResponseError) Error() string {
+	s := "oauthclient: malformed " + e.Endpoint + " response"
+	if e.StatusCode != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.StatusCode)
+	}
+	return s + ": " + e.Problem
+}
+
+// Is matches ErrMalformedResponse.
+func (e *ResponseError) Is(target error) bool { return target == ErrMalformedResponse }
+
+// Temporary reports whether retrying later may succeed (5xx, 429).
+func (e *ResponseError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCode == 429 }
+
+// clip bounds attacker-controlled text placed in error strings and drops control characters.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}

@@ -1,0 +1,101 @@
+package oauthclient
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/url"
+
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+// Exchange completes an authorization-code flow with the parameters of the
+// redirect (the query, or the form of a form_post response). It checks, in
+// this order, and stops at the first failure without calling the token
+// endpoint:
+//
+//  1. the state, in constant time, and that the flow has not expired
+//     (ErrStateMismatch, ErrFlowExpired);
+//  2. an error parameter, returned as *AuthError with its code;
+//  3. iss per RFC 9207: when present it must equal the issuer exactly, and
+//     it is required when the server advertises it (ErrIssuerMismatch).
+//
+// Only then does it redeem the code with the PKCE verifier, using the one
+// configured client authentication method, refuse an unknown token_type,
+// check the granted scope against the requested one, and (for OpenID
+// Connect) validate the ID token, nonce included. Exchange is safe for
+// concurrent use; the caller must make a Pending single-use (the callback
+// package deletes its cookie).
+func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*Tokens, error) {
+	if p == nil {
+		return nil, ErrStateMismatch
+	}
+	states := params["state"]
+	if len(states) != 1 || subtle.ConstantTimeCompare([]byte(states[0]), []byte(p.p.State)) != 1 {
+		return nil, ErrStateMismatch
+	}
+	if !c.cfg.Now().Before(p.p.Expires) {
+		return nil, ErrFlowExpired
+	}
+	if p.p.Issuer != c.cfg.Issuer || p.p.ClientID != c.cfg.ClientID {
+		return nil, fmt.Errorf("%w: flow was started for another issuer or client", ErrIssuerMismatch)
+	}
+	if errs, ok := params["error"]; ok {
+		ae := &AuthError{Endpoint: "authorization"}
+		if len(errs) > 0 {
+			ae.Code = errs[0]
+		}
+		ae.Description = params.Get("error_description")
+		ae.URI = params.Get("error_uri")
+		return nil, ae
+	}
+	if isses, ok := params["iss"]; ok {
+		if len(isses) != 1 || isses[0] != c.cfg.Issuer {
+			return nil, fmt.Errorf("%w: authorization response iss does not match", ErrIssuerMismatch)
+		}
+	} else if c.md.AuthorizationResponseIssParameter {
+		return nil, fmt.Errorf("%w: authorization response has no iss although the server advertises it", ErrIssuerMismatch)
+	}
+	codes := params["code"]
+	if len(codes) != 1 || codes[0] == "" {
+		return nil, ErrMissingCode
+	}
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {codes[0]},
+		"redirect_uri":  {p.p.Redirect},
+		"code_verifier": {p.p.Verifier},
+	}
+	tr, err := c.tokenRequest(ctx, form)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := c.checkScope(p.p.Scopes, tr)
+	if err != nil {
+		return nil, err
+	}
+	out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
+	if p.p.Nonce != "" { // an OpenID Connect flow: an ID token is required (S5, S8)
+		if tr.idToken == "" {
+			return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)
+		}
+		out.idToken, err = c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{
+			Nonce: p.p.Nonce, AccessToken: tr.token.AccessToken, Code: codes[0],
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (c *Client) verifyIDToken(ctx context.Context, raw string, chk validate.IDTokenCheck) (*validate.IDToken, error) {
+	if c.verifier == nil {
+		return nil, fmt.Errorf("%w: server metadata has no jwks_uri", ErrIDToken)
+	}
+	t, err := c.verifier.Verify(ctx, raw, chk)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIDToken, err)
+	}
+	return t, nil
+}

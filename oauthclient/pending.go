@@ -1,0 +1,203 @@
+package oauthclient
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// stateBytes is the entropy of state and nonce values: 256 bits (S3).
+const stateBytes = 32
+
+// Pending is one authorization-code flow in progress: the state, the PKCE
+// verifier, the nonce, the issuer, the redirect URL and an expiry. It is
+// created by [Client.Start] and consumed by [Client.Exchange].
+//
+// Its values are secrets of the flow: printing a Pending with any fmt verb,
+// slog or JSON shows nothing of them. [Pending.MarshalBinary] is the one way
+// to serialise it, for sealing into a cookie or a server-side store; the
+// callback package does that. A Pending is immutable and safe for concurrent use.
+type Pending struct {
+	p pendingWire
+}
+
+type pendingWire struct {
+	V        int       `json:"v"`
+	State    string    `json:"s"`
+	Verifier string    `json:"pv"`
+	Nonce    string    `json:"n,omitempty"`
+	Issuer   string    `json:"iss"`
+	ClientID string    `json:"cid"`
+	Redirect string    `json:"ru"`
+	Scopes   []string  `json:"sc,omitempty"`
+	Expires  time.Time `json:"exp"`
+}
+
+// State returns the flow's state value. The callback package uses it to name
+// the flow's cookie; do not log it.
+func (p *Pending) State() string { return p.p.State }
+
+// RedirectURL returns the redirect URL the flow was started with.
+func (p *Pending) RedirectURL() string { return p.p.Redirect }
+
+// Issuer returns the issuer the flow was started against.
+func (p *Pending) Issuer() string { return p.p.Issuer }
+
+// Expiry returns when the flow stops being accepted.
+func (p *Pending) Expiry() time.Time { return p.p.Expires }
+
+// Scopes returns the scopes requested by the flow.
+func (p *Pending) Scopes() []string { return slices.Clone(p.p.Scopes) }
+
+func (p *Pending) redact() string {
+	if p == nil {
+		return "oauthclient.Pending(nil)"
+	}
+	return fmt.Sprintf("oauthclient.Pending{issuer=%s, expires=%s, state=%s, verifier=%s, nonce=%s}",
+		p.p.Issuer, p.p.Expires.UTC().Format(time.RFC3339), redacted, redacted, redacted)
+}
+
+// String redacts the flow's secrets.
+func (p *Pending) String() string { return p.redact() }
+
+// GoString redacts the flow's secrets.
+func (p *Pending) GoString() string { return p.redact() }
+
+// Format redacts the flow's secrets under every verb.
+func (p *Pending) Format(f fmt.State, verb rune) { io.WriteString(f, p.redact()) }
+
+// LogValue redacts the flow's secrets.
+func (p *Pending) LogValue() slog.Value { return slog.StringValue(p.redact()) }
+
+// MarshalJSON redacts the flow's secrets; use MarshalBinary to serialise.
+func (p *Pending) MarshalJSON() ([]byte, error) { return json.Marshal(p.redact()) }
+
+// MarshalBinary serialises the flow, secrets included, for sealing. The
+// output must only be stored encrypted and authenticated (as the callback
+// package's cookies are) or server-side.
+func (p *Pending) MarshalBinary() ([]byte, error) { return json.Marshal(p.p) }
+
+// ErrBadPending is returned by UnmarshalBinary for data that is not a Pending.
+var ErrBadPending = errors.New("oauthclient: malformed pending flow")
+
+// UnmarshalBinary restores a flow serialised by MarshalBinary.
+func (p *Pending) UnmarshalBinary(b []byte) error {
+	var w pendingWire
+	if len(b) > 16<<10 || json.Unmarshal(b, &w) != nil || w.V != 1 ||
+		len(w.State) < 43 || len(w.Verifier) < 43 || w.Issuer == "" || w.Redirect == "" || w.Expires.IsZero() {
+		return ErrBadPending
+	}
+	p.p = w
+	return nil
+}
+
+// StartOptions are per-flow settings for [Client.Start]. The zero value is
+// fine. Parameters that the security profile fixes (response_type, state,
+// PKCE, nonce, redirect_uri, client_id, scope) cannot be set here.
+type StartOptions struct {
+	// RedirectURL overrides Config.RedirectURL for this flow, as the
+	// loopback receiver does with its ephemeral port. It must pass the same
+	// check (https, or http on a loopback IP literal).
+	RedirectURL string
+	// Prompt, LoginHint and MaxAge are the OpenID Connect parameters of
+	// those names. Empty/zero means not sent.
+	Prompt    string
+	LoginHint string
+	MaxAge    time.Duration
+	// Resource lists RFC 8707 resource indicators. nil means none.
+	Resource []string
+}
+
+// Start begins an authorization-code flow: it creates the state and nonce
+// (256 bits each from crypto/rand), a PKCE S256 verifier, and returns the
+// Pending flow with the authorization URL to send the user to. Start does
+// no I/O and is safe for concurrent use.
+//
+// Start refuses (ErrPolicy) when the server does not support PKCE S256 or
+// response_type=code, so no flow can run without them (S4, S7).
+func (c *Client) Start(opts StartOptions) (*Pending, string, error) {
+	if err := c.checkAuthCodeSupport(); err != nil {
+		return nil, "", err
+	}
+	redirect := c.cfg.RedirectURL
+	if opts.RedirectURL != "" {
+		redirect = opts.RedirectURL
+	}
+	if redirect == "" {
+		return nil, "", errors.New("oauthclient: no RedirectURL configured")
+	}
+	if err := checkRedirectURL(redirect); err != nil {
+		return nil, "", err
+	}
+	state, err := randomString()
+	if err != nil {
+		return nil, "", err
+	}
+	p := &Pending{p: pendingWire{
+		V:        1,
+		State:    state,
+		Verifier: oauth2.GenerateVerifier(),
+		Issuer:   c.cfg.Issuer,
+		ClientID: c.cfg.ClientID,
+		Redirect: redirect,
+		Scopes:   slices.Clone(c.cfg.Scopes),
+		Expires:  c.cfg.Now().Add(c.cfg.FlowLifetime),
+	}}
+	if c.openID() {
+		if p.p.Nonce, err = randomString(); err != nil {
+			return nil, "", err
+		}
+	}
+	u, err := url.Parse(c.md.AuthorizationEndpoint)
+	if err != nil {
+		return nil, "", policyf("authorization endpoint is not a URL")
+	}
+	q := u.Query()
+	for _, k := range []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode", "request", "request_uri"} {
+		q.Del(k)
+	}
+	q.Set("response_type", "code")
+	q.Set("client_id", c.cfg.ClientID)
+	q.Set("redirect_uri", redirect)
+	if len(c.cfg.Scopes) > 0 {
+		q.Set("scope", strings.Join(c.cfg.Scopes, " "))
+	}
+	q.Set("state", state)
+	q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(p.p.Verifier))
+	q.Set("code_challenge_method", "S256")
+	if p.p.Nonce != "" {
+		q.Set("nonce", p.p.Nonce)
+	}
+	if opts.Prompt != "" {
+		q.Set("prompt", opts.Prompt)
+	}
+	if opts.LoginHint != "" {
+		q.Set("login_hint", opts.LoginHint)
+	}
+	if opts.MaxAge > 0 {
+		q.Set("max_age", fmt.Sprint(int64(opts.MaxAge/time.Second)))
+	}
+	for _, r := range opts.Resource {
+		q.Add("resource", r)
+	}
+	u.RawQuery = q.Encode()
+	return p, u.String(), nil
+}
+
+func randomString() (string, error) {
+	b := make([]byte, stateBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("oauthclient: crypto/rand: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,237 @@
+package oauthclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// MissingExpiry is the lifetime assumed for an access token whose response
+// has no usable expires_in (missing, zero, negative or not a number): short,
+// never forever (S18).
+const MissingExpiry = 5 * time.Minute
+
+// MaxExpiry caps the lifetime taken from expires_in, so that a huge value
+// cannot make a token live in memory forever.
+const MaxExpiry = 24 * time.Hour
+
+// tokenResponse is a parsed, checked token endpoint answer.
+type tokenResponse struct {
+	token        *oauth2.Token
+	idToken      string
+	scopes       []string
+	scopePresent bool
+}
+
+// endpointURL returns the URL to use for an endpoint, honouring RFC 8705
+// mtls_endpoint_aliases when the client authenticates with a certificate.
+func (c *Client) endpointURL(name, u string) string {
+	if c.method == AuthTLSClientAuth {
+		if a, ok := c.md.MTLSEndpointAliases[name]; ok && a != "" {
+			return a
+		}
+	}
+	return u
+}
+
+// postForm authenticates the client and POSTs form to an endpoint. The
+// strict client never follows a redirect (S2).
+func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Values) (*http.Response, []byte, error) {
+	if u == "" {
+		return nil, nil, fmt.Errorf("oauthclient: server has no %s endpoint", endpoint)
+	}
+	h := http.Header{}
+	if err := c.authenticate(form, h); err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header = h
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	return do(ctx, c.http, req, endpoint)
+}
+
+// tokenRequest calls the token endpoint with one grant and checks the answer.
+func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenResponse, error) {
+	u := c.endpointURL("token_endpoint", c.md.TokenEndpoint)
+	resp, body, err := c.postForm(ctx, "token", u, form)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := parseTokenResponse(resp.StatusCode, body, c.cfg.Now())
+	if ae, ok := err.(*AuthError); ok {
+		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
+	}
+	return tr, err
+}
+
+// parseTokenResponse turns a token endpoint answer into a token, or a typed
+// error: *AuthError for an OAuth error (also inside a 200), *ResponseError
+// for anything malformed (HTML, non-JSON, wrong types, missing fields), and
+// ErrUnknownTokenType. It never panics on any input.
+func parseTokenResponse(status int, body []byte, now time.Time) (*tokenResponse, error) {
+	fields, jsonErr := decodeObject(body)
+	if jsonErr != nil || fields == nil {
+		problem := "body is not a JSON object"
+		if looksLikeHTML(body) {
+			problem = "body is HTML"
+		}
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: problem}
+	}
+	if code, ok := stringField(fields, "error"); ok || status != http.StatusOK {
+		if !ok || code == "" {
+			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "error status without an error code"}
+		}
+		desc, _ := stringField(fields, "error_description")
+		uri, _ := stringField(fields, "error_uri")
+		return nil, &AuthError{Endpoint: "token", StatusCode: status, Code: code, Description: desc, URI: uri}
+	}
+	at, ok := stringField(fields, "access_token")
+	if !ok || at == "" {
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "access_token missing or not a string"}
+	}
+	tt, ok := stringField(fields, "token_type")
+	if !ok || tt == "" {
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
+	}
+	if !strings.EqualFold(tt, "Bearer") {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTokenType, clip(tt, 32))
+	}
+	tok := &oauth2.Token{AccessToken: at, TokenType: "Bearer"}
+	life, err := expiresIn(fields["expires_in"])
+	if err != nil {
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: err.Error()}
+	}
+	tok.ExpiresIn = int64(life / time.Second)
+	tok.Expiry = now.Add(life)
+	if raw, present := fields["refresh_token"]; present && !isNull(raw) {
+		rt, ok := stringField(fields, "refresh_token")
+		if !ok {
+			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "refresh_token is not a string"}
+		}
+		tok.RefreshToken = rt
+	}
+	out := &tokenResponse{token: tok}
+	if raw, present := fields["id_token"]; present && !isNull(raw) {
+		if out.idToken, ok = stringField(fields, "id_token"); !ok {
+			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "id_token is not a string"}
+		}
+	}
+	if raw, present := fields["scope"]; present && !isNull(raw) {
+		s, ok := stringField(fields, "scope")
+		if !ok {
+			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "scope is not a string"}
+		}
+		out.scopePresent = true
+		out.scopes = strings.Fields(s)
+	}
+	extra := map[string]any{}
+	if out.idToken != "" {
+		extra["id_token"] = out.idToken
+	}
+	if out.scopePresent {
+		extra["scope"] = strings.Join(out.scopes, " ")
+	}
+	out.token = tok.WithExtra(extra)
+	return out, nil
+}
+
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(body))
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, fmt.Errorf("trailing data")
+	}
+	return m, nil
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func stringField(m map[string]json.RawMessage, k string) (string, bool) {
+	raw, ok := m[k]
+	if !ok {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// expiresIn interprets expires_in: a JSON number or a numeric string.
+// Missing, null, zero or negative mean MissingExpiry; huge values are capped
+// at MaxExpiry; other types are an error.
+func expiresIn(raw json.RawMessage) (time.Duration, error) {
+	if raw == nil || isNull(raw) {
+		return MissingExpiry, nil
+	}
+	var n json.Number
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return 0, fmt.Errorf("expires_in is not valid JSON")
+	}
+	switch x := v.(type) {
+	case json.Number:
+		n = x
+	case string:
+		n = json.Number(strings.TrimSpace(x))
+	default:
+		return 0, fmt.Errorf("expires_in is neither a number nor a numeric string")
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsNaN(f) {
+		return 0, fmt.Errorf("expires_in is not a number")
+	}
+	if f <= 0 {
+		return MissingExpiry, nil
+	}
+	if f >= MaxExpiry.Seconds() {
+		return MaxExpiry, nil
+	}
+	return time.Duration(f) * time.Second, nil
+}
+
+func looksLikeHTML(b []byte) bool {
+	t := bytes.ToLower(bytes.TrimSpace(b))
+	return bytes.HasPrefix(t, []byte("<!doctype html")) || bytes.HasPrefix(t, []byte("<html")) || bytes.HasPrefix(t, []byte("<"))
+}
+
+// checkScope enforces S10: a granted scope must be within the requested one,
+// unless the configuration accepts wider grants. An absent scope parameter
+// means the requested scope was granted (RFC 6749 §5.1).
+func (c *Client) checkScope(requested []string, tr *tokenResponse) ([]string, error) {
+	if !tr.scopePresent {
+		return slices.Clone(requested), nil
+	}
+	if !c.cfg.AcceptWiderGrant {
+		var extra []string
+		for _, s := range tr.scopes {
+			if !slices.Contains(requested, s) {
+				extra = append(extra, s)
+			}
+		}
+		if len(extra) > 0 {
+			return nil, fmt.Errorf("%w: %s", ErrScopeWidened, clip(strings.Join(extra, " "), 200))
+		}
+	}
+	return slices.Clone(tr.scopes), nil
+}

@@ -1,0 +1,101 @@
+package oauthclient
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/validate"
+	"golang.org/x/oauth2"
+)
+
+// Tokens is the result of a completed login: the access token, the
+// refresh token if one was issued, the verified ID token and the granted
+// scopes. Printing Tokens with any fmt verb, slog or JSON shows no token
+// (S12). It is immutable and safe for concurrent use.
+type Tokens struct {
+	tok     *oauth2.Token
+	idToken *validate.IDToken
+	rawID   string
+	scopes  []string
+}
+
+// AccessToken returns the access token. Keep it in memory only.
+func (t *Tokens) AccessToken() string { return t.tok.AccessToken }
+
+// RefreshToken returns the refresh token, or "" when none was issued. Store
+// it only in a tokenstore.Store (the OS keyring or an encrypted file).
+func (t *Tokens) RefreshToken() string { return t.tok.RefreshToken }
+
+// Expiry returns when the access token expires (never the zero time: a
+// missing expires_in counts as MissingExpiry).
+func (t *Tokens) Expiry() time.Time { return t.tok.Expiry }
+
+// TokenType returns the token type, always "Bearer".
+func (t *Tokens) TokenType() string { return t.tok.TokenType }
+
+// Scopes returns the granted scopes.
+func (t *Tokens) Scopes() []string { return slices.Clone(t.scopes) }
+
+// IDToken returns the verified ID token, or nil for a non-OIDC flow.
+func (t *Tokens) IDToken() *validate.IDToken { return t.idToken }
+
+// RawIDToken returns the ID token as received, for id_token_hint at logout.
+func (t *Tokens) RawIDToken() string { return t.rawID }
+
+// Subject returns the ID token's sub, or "" for a non-OIDC flow.
+func (t *Tokens) Subject() string {
+	if t.idToken == nil {
+		return ""
+	}
+	return t.idToken.Subject
+}
+
+// OAuth2Token returns a copy of the tokens as an *oauth2.Token for use with
+// x/oauth2 APIs. Unlike Tokens, an *oauth2.Token prints its tokens under
+// %+v: do not log it.
+func (t *Tokens) OAuth2Token() *oauth2.Token {
+	c := *t.tok
+	return &c
+}
+
+func (t *Tokens) redact() string {
+	if t == nil {
+		return "oauthclient.Tokens(nil)"
+	}
+	var b strings.Builder
+	b.WriteString("oauthclient.Tokens{type=")
+	b.WriteString(t.tok.TokenType)
+	b.WriteString(", expiry=")
+	b.WriteString(t.tok.Expiry.UTC().Format(time.RFC3339))
+	b.WriteString(", scopes=[")
+	b.WriteString(strings.Join(t.scopes, " "))
+	b.WriteString("], access_token=" + redacted)
+	if t.tok.RefreshToken != "" {
+		b.WriteString(", refresh_token=" + redacted)
+	}
+	if t.rawID != "" {
+		b.WriteString(", id_token=" + redacted + ", sub=" + t.Subject())
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// String redacts the tokens.
+func (t *Tokens) String() string { return t.redact() }
+
+// GoString redacts the tokens.
+func (t *Tokens) GoString() string { return t.redact() }
+
+// Format redacts the tokens under every verb.
+func (t *Tokens) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
+
+// LogValue redacts the tokens.
+func (t *Tokens) LogValue() slog.Value { return slog.StringValue(t.redact()) }
+
+// MarshalJSON redacts the tokens.
+func (t *Tokens) MarshalJSON() ([]byte, error) { return json.Marshal(t.redact()) }
