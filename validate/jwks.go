@@ -2,41 +2,398 @@ package validate
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
-// JWKSConfig configures a [JWKS] cache.
+// JWKSConfig configures a [JWKS] cache. Only URL is required.
 type JWKSConfig struct {
-	URL        string       // https URL of the key set
-	HTTPClient *http.Client // the strict client from oauthclient; nil means http.DefaultClient
-	MaxAge     time.Duration
-	Cooldown   time.Duration
-	MaxKeys    int
-	Now        func() time.Time
+	// URL is the https URL of the issuer's key set (jwks_uri). Required.
+	URL string
+	// HTTPClient fetches the key set; oauthclient passes its strict TLS
+	// client. nil means a client with a 30 s timeout and Go's default TLS
+	// settings. A client whose transport skips certificate verification or
+	// allows TLS below 1.2 is refused. Redirects are followed only to https
+	// URLs, at most 3.
+	HTTPClient *http.Client
+	// MaxAge is how long fetched keys may be used before the set must be
+	// fetched again. Zero means 1 h. Keys older than MaxAge are never used,
+	// even if the refetch fails.
+	MaxAge time.Duration
+	// Cooldown is the minimum time between two fetches, whatever triggers
+	// them (first use, expiry, an unknown kid, a failed fetch). Zero means
+	// 30 s. It must be shorter than MaxAge.
+	Cooldown time.Duration
+	// MaxKeys bounds the number of keys in the set; a larger set is refused
+	// as a whole. Zero means 100.
+	MaxKeys int
+	// FetchTimeout bounds one fetch, independently of the callers' contexts
+	// (a fetch is shared by all waiting callers, so one caller's cancellation
+	// does not stop it). Zero means 30 s.
+	FetchTimeout time.Duration
+	// Now returns the current time. nil means time.Now.
+	Now func() time.Time
 }
 
-// JWKS is a cached remote key set. It implements oidc.KeySet and is safe for
-// concurrent use.
+// JWKS is a cached remote JSON Web Key Set that implements [oidc.KeySet].
+//
+// Keys are matched on kid, key type, alg and use: a key with "use":"enc", a
+// "key_ops" without "verify", a symmetric key or an RSA key under 2048 bits
+// is never used to verify. An unknown kid triggers at most one fetch per
+// Cooldown, and concurrent callers share a single in-flight fetch. No lock is
+// held while fetching, so verification with already known keys never waits
+// on the network. It is safe for concurrent use.
 type JWKS struct {
-	cfg    JWKSConfig
-	remote *oidc.RemoteKeySet
+	url      string
+	client   *http.Client
+	maxAge   time.Duration
+	cooldown time.Duration
+	maxKeys  int
+	timeout  time.Duration
+	now      func() time.Time
+
+	keys atomic.Pointer[keySnapshot] // current usable keys, replaced whole
+
+	mu        sync.Mutex // guards the fields below, never held during I/O
+	lastStart time.Time  // when the latest fetch started
+	lastErr   error      // result of the latest finished fetch
+	flight    *flight    // the fetch in progress, if any
+	fetches   int        // number of fetches started (for tests)
+}
+
+// flight is one fetch shared by every caller that waits on it.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// verifyKey is one usable verification key.
+type verifyKey struct {
+	kid string
+	alg string // "" when the JWK does not restrict it
+	pub crypto.PublicKey
+}
+
+// keySnapshot is an immutable view of the fetched key set.
+type keySnapshot struct {
+	byKid   map[string][]verifyKey
+	all     []verifyKey
+	fetched time.Time
 }
 
 var _ oidc.KeySet = (*JWKS)(nil)
 
-// NewJWKS returns a key set cache for cfg.URL.
+// NewJWKS returns a key set cache for cfg.URL. It does no I/O: the set is
+// fetched on first use.
 func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
-	ctx := context.Background()
-	if cfg.HTTPClient != nil {
-		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
+	if err := checkHTTPS("JWKS URL", cfg.URL); err != nil {
+		return nil, err
 	}
-	return &JWKS{cfg: cfg, remote: oidc.NewRemoteKeySet(ctx, cfg.URL)}, nil
+	client, err := prepareClient(cfg.HTTPClient, false)
+	if err != nil {
+		return nil, err
+	}
+	k := &JWKS{
+		url: cfg.URL, client: client,
+		maxAge: cfg.MaxAge, cooldown: cfg.Cooldown, maxKeys: cfg.MaxKeys,
+		timeout: cfg.FetchTimeout, now: cfg.Now,
+	}
+	if k.maxAge == 0 {
+		k.maxAge = time.Hour
+	}
+	if k.cooldown == 0 {
+		k.cooldown = 30 * time.Second
+	}
+	if k.maxKeys == 0 {
+		k.maxKeys = 100
+	}
+	if k.timeout == 0 {
+		k.timeout = defaultTimeout
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.maxAge < 0 || k.cooldown < 0 || k.maxKeys < 0 || k.timeout < 0 {
+		return nil, fail(ErrConfig, "negative JWKS duration or key count")
+	}
+	if k.cooldown >= k.maxAge {
+		return nil, fail(ErrConfig, "JWKS Cooldown must be shorter than MaxAge")
+	}
+	return k, nil
 }
 
-// VerifySignature implements oidc.KeySet.
+// VerifySignature implements [oidc.KeySet]: it checks that jwt is a compact
+// JWS signed with an allow-listed asymmetric algorithm by a matching key of
+// the set, and returns the payload. It checks no claims.
 func (k *JWKS) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	return k.remote.VerifySignature(ctx, jwt)
+	t, err := splitJWT(jwt)
+	if err != nil {
+		return nil, err
+	}
+	if !isAsymmetric(t.hdr.Alg) {
+		return nil, fail(ErrAlgorithm, "not an allowed asymmetric algorithm")
+	}
+	return k.verify(ctx, t)
+}
+
+// verify checks t's signature with the matching keys, fetching the set
+// when it is empty or stale, or when no key matches (subject to Cooldown).
+func (k *JWKS) verify(ctx context.Context, t *rawJWT) ([]byte, error) {
+	jws, err := jose.ParseSignedCompact(t.raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.hdr.Alg)})
+	if err != nil || len(jws.Signatures) != 1 {
+		return nil, fail(ErrMalformed, "not a valid compact JWS")
+	}
+	snap, err := k.fresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	payload, found := verifyWith(jws, snap, t.hdr.Kid, t.hdr.Alg)
+	if payload != nil {
+		return payload, nil
+	}
+	if found && t.hdr.Kid != "" {
+		// The key is known and the signature is wrong: fetching again
+		// cannot help.
+		return nil, fail(ErrSignature, "")
+	}
+	// Unknown kid (or no kid and no key verifies): the issuer may have
+	// rotated. Refetch, at most once per Cooldown.
+	next, err := k.refresh(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	if next != snap {
+		payload, found = verifyWith(jws, next, t.hdr.Kid, t.hdr.Alg)
+		if payload != nil {
+			return payload, nil
+		}
+	}
+	if found {
+		return nil, fail(ErrSignature, "")
+	}
+	return nil, fail2(ErrKeyNotFound, ErrSignature, "")
+}
+
+// verifyWith tries every key of snap that matches kid and alg. found
+// reports whether any key matched.
+func verifyWith(jws *jose.JSONWebSignature, snap *keySnapshot, kid, alg string) (payload []byte, found bool) {
+	cands := snap.all
+	if kid != "" {
+		cands = snap.byKid[kid]
+	}
+	for _, key := range cands {
+		if !keyFits(key, alg) {
+			continue
+		}
+		found = true
+		if p, err := jws.Verify(key.pub); err == nil {
+			return p, true
+		}
+	}
+	return nil, found
+}
+
+// keyFits reports whether key may verify a signature made with alg: the
+// JWK's own alg (when set) must equal it, and the key type and curve must be
+// the ones alg uses.
+func keyFits(key verifyKey, alg string) bool {
+	if key.alg != "" && key.alg != alg {
+		return false
+	}
+	switch pub := key.pub.(type) {
+	case *rsa.PublicKey:
+		switch alg {
+		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+			return true
+		}
+	case *ecdsa.PublicKey:
+		switch alg {
+		case "ES256":
+			return pub.Curve == elliptic.P256()
+		case "ES384":
+			return pub.Curve == elliptic.P384()
+		case "ES512":
+			return pub.Curve == elliptic.P521()
+		}
+	case ed25519.PublicKey:
+		return alg == "EdDSA"
+	}
+	return false
+}
+
+// fresh returns a snapshot younger than MaxAge, fetching if needed.
+func (k *JWKS) fresh(ctx context.Context) (*keySnapshot, error) {
+	snap := k.keys.Load()
+	if snap != nil && k.now().Sub(snap.fetched) < k.maxAge {
+		return snap, nil
+	}
+	next, err := k.refresh(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	if next == nil || k.now().Sub(next.fetched) >= k.maxAge {
+		return nil, fail(ErrKeySet, "no fresh keys (fetch in cooldown)")
+	}
+	return next, nil
+}
+
+// refresh fetches the set unless a fetch started less than Cooldown ago, and
+// returns the newest snapshot. seen is the snapshot the caller found
+// wanting; if another caller already replaced it, that one is returned
+// without a fetch. Callers join a fetch in progress. The fetch runs detached
+// from ctx (values kept, cancellation dropped, FetchTimeout applied), so a
+// caller that gives up does not fail it for the others.
+func (k *JWKS) refresh(ctx context.Context, seen *keySnapshot) (*keySnapshot, error) {
+	now := k.now()
+	k.mu.Lock()
+	if cur := k.keys.Load(); cur != seen && cur != nil && now.Sub(cur.fetched) < k.maxAge {
+		k.mu.Unlock()
+		return cur, nil
+	}
+	f := k.flight
+	if f == nil {
+		if !k.lastStart.IsZero() && now.Sub(k.lastStart) < k.cooldown {
+			err := k.lastErr
+			k.mu.Unlock()
+			if err != nil && (seen == nil || now.Sub(seen.fetched) >= k.maxAge) {
+				return nil, err
+			}
+			return seen, nil
+		}
+		f = &flight{done: make(chan struct{})}
+		k.flight = f
+		k.lastStart = now
+		k.fetches++
+		go k.fetch(context.WithoutCancel(ctx), f)
+	}
+	k.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, fail(ErrKeySet, "context done while waiting for the key set")
+	}
+	if f.err != nil {
+		if seen != nil && k.now().Sub(seen.fetched) < k.maxAge {
+			// Keep using what we had; the unknown kid stays unknown.
+			return seen, nil
+		}
+		return nil, f.err
+	}
+	return k.keys.Load(), nil
+}
+
+// fetch downloads and installs the key set, then completes f.
+func (k *JWKS) fetch(ctx context.Context, f *flight) {
+	ctx, cancel := context.WithTimeout(ctx, k.timeout)
+	defer cancel()
+	snap, err := k.download(ctx)
+	if err == nil {
+		k.keys.Store(snap)
+	}
+	k.mu.Lock()
+	f.err = err
+	k.lastErr = err
+	k.flight = nil
+	k.mu.Unlock()
+	close(f.done)
+}
+
+func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
+	if err != nil {
+		return nil, fail(ErrKeySet, "bad request")
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, fail(ErrKeySet, "fetch failed: "+err.Error())
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fail(ErrKeySet, "unexpected HTTP status "+resp.Status)
+	}
+	body, err := readBounded(resp.Body)
+	if err != nil {
+		return nil, fail(ErrKeySet, err.Error())
+	}
+	return parseKeySet(body, k.maxKeys, k.now())
+}
+
+// parseKeySet keeps the usable signature-verification keys of a JWK Set.
+// Keys it cannot use (unknown kty, symmetric, "use":"enc", weak RSA) are
+// skipped, not fatal; a set with more than maxKeys entries is refused.
+func parseKeySet(body []byte, maxKeys int, now time.Time) (*keySnapshot, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil || set.Keys == nil {
+		return nil, fail(ErrKeySet, "response is not a JWK Set")
+	}
+	if len(set.Keys) > maxKeys {
+		return nil, fail(ErrKeySet, "too many keys in the set")
+	}
+	snap := &keySnapshot{byKid: make(map[string][]verifyKey), fetched: now}
+	for _, raw := range set.Keys {
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(raw); err != nil {
+			continue
+		}
+		var ops struct {
+			KeyOps []string `json:"key_ops"`
+		}
+		_ = json.Unmarshal(raw, &ops)
+		if jwk.Use != "" && jwk.Use != "sig" {
+			continue
+		}
+		if ops.KeyOps != nil && !contains(ops.KeyOps, "verify") {
+			continue
+		}
+		if jwk.Algorithm != "" && !isAsymmetric(jwk.Algorithm) {
+			continue
+		}
+		var pub crypto.PublicKey
+		switch key := jwk.Key.(type) {
+		case *rsa.PublicKey:
+			pub = key
+		case *rsa.PrivateKey:
+			pub = &key.PublicKey
+		case *ecdsa.PublicKey:
+			pub = key
+		case *ecdsa.PrivateKey:
+			pub = &key.PublicKey
+		case ed25519.PublicKey:
+			pub = key
+		case ed25519.PrivateKey:
+			pub = key.Public()
+		default:
+			continue // symmetric or unsupported
+		}
+		if r, ok := pub.(*rsa.PublicKey); ok && r.N.BitLen() < 2048 {
+			continue
+		}
+		vk := verifyKey{kid: jwk.KeyID, alg: jwk.Algorithm, pub: pub}
+		snap.all = append(snap.all, vk)
+		snap.byKid[vk.kid] = append(snap.byKid[vk.kid], vk)
+	}
+	return snap, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

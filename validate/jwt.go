@@ -1,0 +1,246 @@
+package validate
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"math"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// MaxTokenSize is the largest compact JWT this package will look at, in
+// bytes. Larger input is refused with [ErrMalformed] before any base64
+// decoding.
+const MaxTokenSize = 64 << 10
+
+// maxHeaderSize bounds the encoded JOSE header. Real headers are well under
+// 1 KiB; x5c chains are ignored anyway.
+const maxHeaderSize = 8 << 10
+
+// asymmetricAlgs is the allow-list of signing algorithms, in preference
+// order. Nothing outside it is ever accepted: no "none", no HS*.
+var asymmetricAlgs = []string{
+	string(jose.RS256), string(jose.RS384), string(jose.RS512),
+	string(jose.PS256), string(jose.PS384), string(jose.PS512),
+	string(jose.ES256), string(jose.ES384), string(jose.ES512),
+	string(jose.EdDSA),
+}
+
+func isAsymmetric(alg string) bool {
+	for _, a := range asymmetricAlgs {
+		if a == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// header holds the JOSE header parameters we act on. jwk, jku, x5u and x5c
+// are deliberately not decoded: keys come only from the configured key set.
+type header struct {
+	Alg  string           `json:"alg"`
+	Kid  string           `json:"kid"`
+	Typ  string           `json:"typ"`
+	Crit *json.RawMessage `json:"crit"`
+}
+
+// rawJWT is a compact JWS split into its parts, with the header decoded.
+type rawJWT struct {
+	raw     string // the whole token
+	hdr     header
+	payload string // base64url, still encoded
+}
+
+var b64 = base64.RawURLEncoding
+
+// splitJWT checks the size and shape of s and decodes its header. It does
+// not touch the payload or the signature. All failures are ErrMalformed.
+func splitJWT(s string) (*rawJWT, error) {
+	if len(s) == 0 {
+		return nil, fail(ErrMalformed, "empty token")
+	}
+	if len(s) > MaxTokenSize {
+		return nil, fail(ErrMalformed, "token larger than 64 KiB")
+	}
+	i := strings.IndexByte(s, '.')
+	if i < 0 {
+		return nil, fail(ErrMalformed, "not a compact JWS")
+	}
+	j := strings.IndexByte(s[i+1:], '.')
+	if j < 0 {
+		return nil, fail(ErrMalformed, "not a compact JWS")
+	}
+	j += i + 1
+	if strings.IndexByte(s[j+1:], '.') >= 0 {
+		return nil, fail(ErrMalformed, "too many segments (JWE or garbage)")
+	}
+	h, p, sig := s[:i], s[i+1:j], s[j+1:]
+	if h == "" || p == "" || sig == "" {
+		return nil, fail(ErrMalformed, "empty segment")
+	}
+	if len(h) > maxHeaderSize {
+		return nil, fail(ErrMalformed, "header larger than 8 KiB")
+	}
+	buf := make([]byte, b64.DecodedLen(len(h)))
+	n, err := b64.Decode(buf, []byte(h))
+	if err != nil {
+		return nil, fail(ErrMalformed, "header is not base64url")
+	}
+	t := &rawJWT{raw: s, payload: p}
+	if err := json.Unmarshal(buf[:n], &t.hdr); err != nil {
+		return nil, fail(ErrMalformed, "header is not a JSON object")
+	}
+	if t.hdr.Crit != nil {
+		return nil, fail(ErrMalformed, "critical header extensions are not supported")
+	}
+	if t.hdr.Alg == "" {
+		return nil, fail(ErrAlgorithm, "missing alg")
+	}
+	return t, nil
+}
+
+// decodePayload base64url-decodes the (already signature-checked) payload.
+func decodePayload(p string) ([]byte, error) {
+	out, err := b64.DecodeString(p)
+	if err != nil {
+		return nil, fail(ErrMalformed, "payload is not base64url")
+	}
+	return out, nil
+}
+
+// numericDate is a JWT NumericDate (RFC 7519 §2): a JSON number of seconds.
+// Fractions are accepted; strings, negatives and absurd values are not.
+type numericDate struct {
+	t     time.Time
+	valid bool
+}
+
+// maxNumericDate is the year 9999; larger values are refused as malformed.
+const maxNumericDate = 253402300799
+
+func (d *numericDate) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	if f < 0 || f > maxNumericDate || math.IsNaN(f) {
+		return errBadDate
+	}
+	sec, frac := math.Modf(f)
+	d.t = time.Unix(int64(sec), int64(frac*1e9))
+	d.valid = true
+	return nil
+}
+
+var errBadDate = fail(ErrMalformed, "date claim out of range")
+
+// audience is the "aud" claim: one string or an array of strings.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*a = audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+func (a audience) contains(s string) bool {
+	for _, x := range a {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stringList accepts a JSON array of strings or one space-separated string
+// (a common "scp" quirk).
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = strings.Fields(s)
+		return nil
+	}
+	var a []string
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	*l = a
+	return nil
+}
+
+// commonClaims are the registered claims both token kinds share, plus the
+// ID-token and access-token specific ones (decoded once).
+type commonClaims struct {
+	Iss      *string     `json:"iss"`
+	Sub      string      `json:"sub"`
+	Aud      audience    `json:"aud"`
+	Exp      numericDate `json:"exp"`
+	Nbf      numericDate `json:"nbf"`
+	Iat      numericDate `json:"iat"`
+	Jti      string      `json:"jti"`
+	Nonce    *string     `json:"nonce"`
+	Azp      *string     `json:"azp"`
+	AtHash   string      `json:"at_hash"`
+	CHash    string      `json:"c_hash"`
+	AuthTime numericDate `json:"auth_time"`
+	ClientID *string     `json:"client_id"`
+	Scope    *string     `json:"scope"`
+	Scp      stringList  `json:"scp"`
+}
+
+func parseClaims(payload []byte) (*commonClaims, error) {
+	var c commonClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, fail(ErrMalformed, "claims are not a JSON object of the expected types")
+	}
+	return &c, nil
+}
+
+// timeChecks applies exp, nbf and iat with leeway. exp is required;
+// requireIat makes iat required too.
+func timeChecks(c *commonClaims, now time.Time, leeway time.Duration, requireIat bool) error {
+	if !c.Exp.valid {
+		return fail(ErrMissingClaim, "exp")
+	}
+	if !now.Before(c.Exp.t.Add(leeway)) {
+		return fail(ErrExpired, "")
+	}
+	if c.Nbf.valid && c.Nbf.t.After(now.Add(leeway)) {
+		return fail(ErrNotYetValid, "nbf is in the future")
+	}
+	if !c.Iat.valid {
+		if requireIat {
+			return fail(ErrMissingClaim, "iat")
+		}
+	} else if c.Iat.t.After(now.Add(leeway)) {
+		return fail(ErrNotYetValid, "iat is in the future")
+	}
+	return nil
+}
+
+// checkIssuer compares iss exactly (no normalisation of case or slashes).
+func checkIssuer(c *commonClaims, want string) error {
+	if c.Iss == nil {
+		return fail(ErrIssuer, "iss missing")
+	}
+	if *c.Iss != want {
+		return fail(ErrIssuer, "expected "+want)
+	}
+	return nil
+}
