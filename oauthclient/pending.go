@@ -59,28 +59,25 @@ func (p *Pending) Expiry() time.Time { return p.p.Expires }
 // Scopes returns the scopes requested by the flow.
 func (p *Pending) Scopes() []string { return slices.Clone(p.p.Scopes) }
 
-func (p *Pending) redact() string {
-	if p == nil {
-		return "oauthclient.Pending(nil)"
-	}
+func (p Pending) redact() string {
 	return fmt.Sprintf("oauthclient.Pending{issuer=%s, expires=%s, state=%s, verifier=%s, nonce=%s}",
 		p.p.Issuer, p.p.Expires.UTC().Format(time.RFC3339), redacted, redacted, redacted)
 }
 
 // String redacts the flow's secrets.
-func (p *Pending) String() string { return p.redact() }
+func (p Pending) String() string { return p.redact() }
 
 // GoString redacts the flow's secrets.
-func (p *Pending) GoString() string { return p.redact() }
+func (p Pending) GoString() string { return p.redact() }
 
 // Format redacts the flow's secrets under every verb.
-func (p *Pending) Format(f fmt.State, verb rune) { io.WriteString(f, p.redact()) }
+func (p Pending) Format(f fmt.State, verb rune) { io.WriteString(f, p.redact()) }
 
 // LogValue redacts the flow's secrets.
-func (p *Pending) LogValue() slog.Value { return slog.StringValue(p.redact()) }
+func (p Pending) LogValue() slog.Value { return slog.StringValue(p.redact()) }
 
 // MarshalJSON redacts the flow's secrets; use MarshalBinary to serialise.
-func (p *Pending) MarshalJSON() ([]byte, error) { return json.Marshal(p.redact()) }
+func (p Pending) MarshalJSON() ([]byte, error) { return json.Marshal(p.redact()) }
 
 // MarshalBinary serialises the flow, secrets included, for sealing. The
 // output must only be stored encrypted and authenticated (as the callback

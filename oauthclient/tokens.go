@@ -48,7 +48,9 @@ func (t *Tokens) IDToken() *validate.IDToken { return t.idToken }
 func (t *Tokens) RawIDToken() string { return t.rawID }
 
 // Subject returns the ID token's sub, or "" for a non-OIDC flow.
-func (t *Tokens) Subject() string {
+func (t *Tokens) Subject() string { return t.subject() }
+
+func (t Tokens) subject() string {
 	if t.idToken == nil {
 		return ""
 	}
@@ -63,9 +65,9 @@ func (t *Tokens) OAuth2Token() *oauth2.Token {
 	return &c
 }
 
-func (t *Tokens) redact() string {
-	if t == nil {
-		return "oauthclient.Tokens(nil)"
+func (t Tokens) redact() string {
+	if t.tok == nil {
+		return "oauthclient.Tokens{}"
 	}
 	var b strings.Builder
 	b.WriteString("oauthclient.Tokens{type=")
@@ -79,23 +81,23 @@ func (t *Tokens) redact() string {
 		b.WriteString(", refresh_token=" + redacted)
 	}
 	if t.rawID != "" {
-		b.WriteString(", id_token=" + redacted + ", sub=" + t.Subject())
+		b.WriteString(", id_token=" + redacted + ", sub=" + t.subject())
 	}
 	b.WriteString("}")
 	return b.String()
 }
 
 // String redacts the tokens.
-func (t *Tokens) String() string { return t.redact() }
+func (t Tokens) String() string { return t.redact() }
 
 // GoString redacts the tokens.
-func (t *Tokens) GoString() string { return t.redact() }
+func (t Tokens) GoString() string { return t.redact() }
 
 // Format redacts the tokens under every verb.
-func (t *Tokens) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
+func (t Tokens) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
 
 // LogValue redacts the tokens.
-func (t *Tokens) LogValue() slog.Value { return slog.StringValue(t.redact()) }
+func (t Tokens) LogValue() slog.Value { return slog.StringValue(t.redact()) }
 
 // MarshalJSON redacts the tokens.
-func (t *Tokens) MarshalJSON() ([]byte, error) { return json.Marshal(t.redact()) }
+func (t Tokens) MarshalJSON() ([]byte, error) { return json.Marshal(t.redact()) }

@@ -1,0 +1,107 @@
+package oauthclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// leaks renders v in every way a program might print or log it and reports
+// the first rendering that contains one of the secrets.
+func leaks(t *testing.T, v any, secrets ...string) {
+	t.Helper()
+	var outs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		outs = append(outs, verb+": "+fmt.Sprintf(verb, v))
+		outs = append(outs, verb+" in struct: "+fmt.Sprintf(verb, struct{ F any }{v}))
+	}
+	outs = append(outs, "Sprint: "+fmt.Sprint(v), "Sprintln: "+fmt.Sprintln(v))
+	j, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("json: %v", err)
+	}
+	outs = append(outs, "json: "+string(j))
+	j, _ = json.Marshal(map[string]any{"nested": v})
+	outs = append(outs, "json nested: "+string(j))
+	for _, h := range []slog.Handler{slog.NewTextHandler(new(bytes.Buffer), nil), slog.NewJSONHandler(new(bytes.Buffer), nil)} {
+		var buf bytes.Buffer
+		switch h.(type) {
+		case *slog.TextHandler:
+			h = slog.NewTextHandler(&buf, nil)
+		default:
+			h = slog.NewJSONHandler(&buf, nil)
+		}
+		slog.New(h).Info("msg", "v", v, slog.Any("any", v), slog.Group("g", "v", v))
+		outs = append(outs, "slog: "+buf.String())
+	}
+	for _, out := range outs {
+		for _, s := range secrets {
+			if s != "" && (strings.Contains(out, s) || strings.Contains(out, fmt.Sprintf("%x", s))) {
+				t.Errorf("secret leaked in %s", out)
+			}
+		}
+	}
+}
+
+func TestSecretRedacts(t *testing.T) {
+	t.Setenv("OAUTHSAFE_TEST_SECRET", "hunter2-very-secret")
+	s, err := SecretFromEnv("OAUTHSAFE_TEST_SECRET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Reveal() != "hunter2-very-secret" {
+		t.Fatal("Reveal")
+	}
+	leaks(t, s, "hunter2-very-secret")
+	leaks(t, &s, "hunter2-very-secret")
+	leaks(t, struct {
+		ID     string
+		Secret Secret
+	}{"id", s}, "hunter2-very-secret")
+}
+
+func TestPendingRedacts(t *testing.T) {
+	h := newHostileAS(t)
+	c := h.client(t)
+	p, _, err := c.Start(StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks(t, p, p.State(), p.p.Verifier, p.p.Nonce)
+	leaks(t, *p, p.State(), p.p.Verifier, p.p.Nonce)
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q Pending
+	if err := q.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	if q.State() != p.State() || q.p.Verifier != p.p.Verifier || q.p.Nonce != p.p.Nonce || !q.Expiry().Equal(p.Expiry()) {
+		t.Fatal("round trip lost data")
+	}
+	for _, bad := range [][]byte{nil, []byte("{}"), []byte(`{"v":2}`), b[:len(b)/2], bytes.Repeat([]byte("a"), 20000)} {
+		if err := q.UnmarshalBinary(bad); err != ErrBadPending {
+			t.Errorf("UnmarshalBinary(%.20q) = %v", bad, err)
+		}
+	}
+}
+
+func TestTokensRedact(t *testing.T) {
+	h := newHostileAS(t)
+	c := h.client(t)
+	p, good := h.start(t, c)
+	toks, err := c.Exchange(context.Background(), p, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks(t, toks, "AT-secret-value", "RT-secret-value", toks.RawIDToken())
+	leaks(t, *toks, "AT-secret-value", "RT-secret-value", toks.RawIDToken())
+	if toks.AccessToken() != "AT-secret-value" || toks.RefreshToken() != "RT-secret-value" {
+		t.Fatal("accessors")
+	}
+}

@@ -1,0 +1,180 @@
+package oauthclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func discoveryServer(t *testing.T, tlsCfg *tls.Config) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{}`))
+	}))
+	if tlsCfg != nil {
+		srv.TLS = tlsCfg
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestTLSRefusals(t *testing.T) {
+	trusted := newHostileAS(t)
+	ctx := context.Background()
+
+	t.Run("untrusted certificate", func(t *testing.T) {
+		cfg := trusted.config()
+		cfg.HTTP.RootCAs = nil // system roots do not know the test CA
+		_, err := New(ctx, cfg)
+		var ue x509.UnknownAuthorityError
+		if !errors.As(err, &ue) {
+			t.Fatalf("err = %v, want x509.UnknownAuthorityError", err)
+		}
+	})
+	t.Run("wrong host name", func(t *testing.T) {
+		cfg := trusted.config()
+		// The test certificate names 127.0.0.1 and example.com, not localhost.
+		cfg.Issuer = strings.Replace(trusted.srv.URL, "127.0.0.1", "localhost", 1)
+		_, err := New(ctx, cfg)
+		var he x509.HostnameError
+		if !errors.As(err, &he) {
+			t.Fatalf("err = %v, want x509.HostnameError", err)
+		}
+	})
+	t.Run("TLS 1.1 only server", func(t *testing.T) {
+		old := discoveryServer(t, &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11})
+		cfg := trusted.config()
+		cfg.Issuer = old.URL
+		cfg.HTTP.RootCAs.AddCert(old.Certificate())
+		_, err := New(ctx, cfg)
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "version") {
+			t.Fatalf("err = %v, want a protocol version error", err)
+		}
+	})
+	t.Run("http issuer", func(t *testing.T) {
+		cfg := trusted.config()
+		cfg.Issuer = strings.Replace(trusted.srv.URL, "https://", "http://", 1)
+		if _, err := New(ctx, cfg); !errors.Is(err, ErrPolicy) {
+			t.Fatalf("err = %v, want ErrPolicy", err)
+		}
+	})
+	t.Run("http endpoint in static metadata", func(t *testing.T) {
+		cfg := trusted.config()
+		cfg.Metadata = &Metadata{Issuer: cfg.Issuer, AuthorizationEndpoint: cfg.Issuer + "/authorize", TokenEndpoint: "http://127.0.0.1:1/token"}
+		if _, err := New(ctx, cfg); !errors.Is(err, ErrPolicy) {
+			t.Fatalf("err = %v, want ErrPolicy", err)
+		}
+	})
+	t.Run("strict transport refuses http even when called directly", func(t *testing.T) {
+		hc, err := NewHTTPClient(HTTPConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t.Error("plain http server was reached")
+		}))
+		defer plain.Close()
+		if _, err := hc.Get(plain.URL); !errors.Is(err, ErrPolicy) {
+			t.Fatalf("err = %v, want ErrPolicy", err)
+		}
+	})
+}
+
+func TestInsecureSkipVerifyRefusedAtConstruction(t *testing.T) {
+	h := newHostileAS(t)
+	bad := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	cfg := h.config()
+	cfg.HTTP.Base = bad
+	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("New err = %v, want ErrPolicy", err)
+	}
+	if err := CheckClient(bad); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("CheckClient err = %v, want ErrPolicy", err)
+	}
+	if h.tokenCalls.Load() != 0 {
+		t.Fatal("server reached")
+	}
+	custom := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("x") })}
+	if err := CheckClient(custom); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("opaque RoundTripper: err = %v, want ErrPolicy", err)
+	}
+	verify := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { return nil }}}}
+	if err := CheckClient(verify); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("custom verification: err = %v, want ErrPolicy", err)
+	}
+}
+
+func TestBaseClientIsWrappedNotTrusted(t *testing.T) {
+	h := newHostileAS(t)
+	base := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS10, RootCAs: h.pool()}}}
+	hc, err := NewHTTPClient(HTTPConfig{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := hc.Transport.(*strictTransport)
+	if st.base.TLSClientConfig.MinVersion != tls.VersionTLS12 {
+		t.Fatal("MinVersion not raised to TLS 1.2")
+	}
+	if base.Transport.(*http.Transport).TLSClientConfig.MinVersion != tls.VersionTLS10 {
+		t.Fatal("the caller's transport was mutated")
+	}
+	resp, err := hc.Get(h.srv.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func TestSPKIPins(t *testing.T) {
+	h := newHostileAS(t)
+	cfg := h.config()
+	cfg.HTTP.PinnedSPKI = []string{SPKIPin(h.srv.Certificate())}
+	if _, err := New(context.Background(), cfg); err != nil {
+		t.Fatalf("matching pin: %v", err)
+	}
+	// httptest servers share one key, so pin the digest of something else.
+	cfg.HTTP.PinnedSPKI = []string{"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}
+	_, err := New(context.Background(), cfg)
+	if !errors.Is(err, ErrPolicy) {
+		t.Fatalf("err = %v, want a pin refusal", err)
+	}
+	cfg.HTTP.PinnedSPKI = []string{"not base64!"}
+	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("err = %v, want ErrPolicy for a malformed pin", err)
+	}
+}
+
+func TestRedirectURLPolicy(t *testing.T) {
+	good := []string{"https://app.example/cb", "http://127.0.0.1:8080/callback", "http://[::1]/callback", "http://127.0.0.1/callback"}
+	bad := []string{"http://localhost/callback", "http://app.example/cb", "https://app.example/cb#frag", "custom:/cb", "//app.example/cb", "https://u:p@app.example/cb", "javascript:alert(1)"}
+	for _, u := range good {
+		if err := checkRedirectURL(u); err != nil {
+			t.Errorf("%s refused: %v", u, err)
+		}
+	}
+	for _, u := range bad {
+		if err := checkRedirectURL(u); !errors.Is(err, ErrPolicy) {
+			t.Errorf("%s accepted (err %v)", u, err)
+		}
+	}
+	h := newHostileAS(t)
+	cfg := h.config()
+	cfg.RedirectURL = "http://localhost:8080/callback"
+	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("New with localhost redirect: %v", err)
+	}
+	c := h.client(t)
+	if _, _, err := c.Start(StartOptions{RedirectURL: "http://evil.example/cb"}); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("Start override: %v", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
