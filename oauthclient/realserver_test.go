@@ -1,0 +1,164 @@
+package oauthclient_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+)
+
+// startAS starts the real in-process authorization server (zitadel op).
+func startAS(t *testing.T, opts authserver.Options) *authserver.Server {
+	t.Helper()
+	srv, err := authserver.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func secretFromEnv(t *testing.T, value string) oauthclient.Secret {
+	t.Helper()
+	t.Setenv("OAUTHSAFE_TEST_CLIENT_SECRET", value)
+	s, err := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_CLIENT_SECRET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
+	srv := startAS(t, authserver.Options{})
+	cases := []struct {
+		name     string
+		clientID string
+		secret   string
+		method   oauthclient.AuthMethod
+		redirect string
+	}{
+		{"confidential client_secret_basic", authserver.ClientWeb, authserver.WebSecret, oauthclient.AuthClientSecretBasic, authserver.WebRedirectURI},
+		{"confidential client_secret_post", authserver.ClientWebPost, authserver.WebPostSecret, oauthclient.AuthClientSecretPost, authserver.WebRedirectURI},
+		{"public client with PKCE on a loopback port", authserver.ClientNative, "", oauthclient.AuthNone, "http://127.0.0.1:49152/callback"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := oauthclient.Config{
+				Issuer:      srv.Issuer,
+				ClientID:    tc.clientID,
+				RedirectURL: tc.redirect,
+				Scopes:      []string{"openid", "profile", "email", "offline_access", authserver.ScopeAPIRead},
+				HTTP:        oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+				AuthMethod:  tc.method,
+			}
+			if tc.secret != "" {
+				cfg.ClientSecret = secretFromEnv(t, tc.secret)
+			}
+			c, err := oauthclient.New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AuthMethod() != tc.method {
+				t.Fatalf("auth method %s, want %s", c.AuthMethod(), tc.method)
+			}
+			if !c.Metadata().AuthorizationResponseIssParameter {
+				t.Fatal("the real server advertises iss in the authorization response")
+			}
+			p, authURL, err := c.Start(oauthclient.StartOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb, err := srv.Login(ctx, authURL, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(cb)
+			if u.Query().Get("iss") != srv.Issuer {
+				t.Fatalf("callback has no iss: %s", u.Query().Encode())
+			}
+			toks, err := c.Exchange(ctx, p, u.Query())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if toks.AccessToken() == "" || toks.RefreshToken() == "" {
+				t.Fatal("missing access or refresh token")
+			}
+			if toks.Subject() != authserver.Subject("alice") {
+				t.Fatalf("subject %q", toks.Subject())
+			}
+			if id := toks.IDToken(); id == nil || id.Nonce == "" || id.Issuer != srv.Issuer {
+				t.Fatalf("ID token not verified with a nonce: %+v", id)
+			}
+			if got := srv.TokenRequests("authorization_code"); got != 1 {
+				t.Fatalf("authorization_code requests = %d", got)
+			}
+
+			// The code is single-use: the same callback again fails at the server.
+			if _, err := c.Exchange(ctx, p, u.Query()); !errors.Is(err, oauthclient.ErrAuthorizationServer) {
+				t.Fatalf("replayed code: err = %v", err)
+			}
+
+			// Refresh with rotation: the old refresh token stops working.
+			tok, err := c.Refresh(ctx, toks.RefreshToken())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.RefreshToken == "" || tok.RefreshToken == toks.RefreshToken() || tok.AccessToken == toks.AccessToken() {
+				t.Fatal("refresh did not rotate")
+			}
+			if _, err := c.Refresh(ctx, toks.RefreshToken()); !errors.Is(err, oauthclient.ErrLoginRequired) {
+				t.Fatalf("reused refresh token: err = %v, want ErrLoginRequired", err)
+			}
+			srv.Reset()
+		})
+	}
+}
+
+func TestExchangeWithTamperedCallbackMakesNoTokenRequest(t *testing.T) {
+	srv := startAS(t, authserver.Options{})
+	ctx := context.Background()
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative,
+		RedirectURL: "http://127.0.0.1:50000/callback", Scopes: []string{"openid"},
+		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, authURL, _ := c.Start(oauthclient.StartOptions{})
+	cb, err := srv.Login(ctx, authURL, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(cb)
+	q := u.Query()
+	bad := url.Values{"code": q["code"], "iss": q["iss"], "state": {"attacker"}}
+	if _, err := c.Exchange(ctx, p, bad); !errors.Is(err, oauthclient.ErrStateMismatch) {
+		t.Fatalf("err = %v", err)
+	}
+	noIss := url.Values{"code": q["code"], "state": q["state"]}
+	if _, err := c.Exchange(ctx, p, noIss); !errors.Is(err, oauthclient.ErrIssuerMismatch) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := srv.TokenRequests("authorization_code"); n != 0 {
+		t.Fatalf("%d token requests reached the server", n)
+	}
+	// A flow started for one client cannot be completed by another.
+	other, _ := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientDevice, Scopes: []string{"openid"},
+		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if _, err := other.Exchange(ctx, p, q); !errors.Is(err, oauthclient.ErrIssuerMismatch) {
+		t.Fatalf("cross-client exchange: err = %v", err)
+	}
+	if n := srv.TokenRequests("authorization_code"); n != 0 {
+		t.Fatalf("%d token requests reached the server", n)
+	}
+	if _, err := c.Exchange(ctx, p, q); err != nil {
+		t.Fatalf("the genuine callback still completes: %v", err)
+	}
+}
