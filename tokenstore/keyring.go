@@ -215,14 +215,22 @@ func isLowerHex(s string) bool {
 }
 
 // Get implements Store. A chunked value whose chunks do not match the
-// manifest is re-read while a writer is changing it; if it stays
-// inconsistent the error satisfies errors.Is(err, ErrCorrupt).
+// manifest, or vanish while being read, is re-read while a writer is
+// changing it; if it stays inconsistent the error satisfies
+// errors.Is(err, ErrCorrupt).
 func (k *Keyring) Get(ctx context.Context, key string) ([]byte, error) {
 	per := k.rawPerChunk()
 	var last string
+	var lastErr error
 	for attempt := 0; attempt < maxGetAttempts; attempt++ {
 		s, err := k.get(ctx, key)
 		if err != nil {
+			// An entry deleted between the search and the read inside
+			// the Secret Service shows up as a D-Bus error, not as
+			// ErrNotFound: try once more before giving up.
+			if transient(err) && attempt == 0 {
+				continue
+			}
 			return nil, err
 		}
 		inline, m, err := parseEntry(s, per)
@@ -236,16 +244,26 @@ func (k *Keyring) Get(ctx context.Context, key string) ([]byte, error) {
 		if err == nil {
 			return v, nil
 		}
-		if !errors.Is(err, ErrCorrupt) {
+		if !errors.Is(err, ErrCorrupt) && !transient(err) {
 			return nil, err
 		}
 		if s == last {
 			// The manifest did not move: the value really is damaged.
 			return nil, err
 		}
-		last = s
+		last, lastErr = s, err
 	}
-	return nil, fmt.Errorf("%w: keyring value kept changing while being read", ErrCorrupt)
+	if lastErr == nil {
+		lastErr = ErrUnavailable
+	}
+	return nil, fmt.Errorf("%w: keyring value kept changing while being read: %w", ErrCorrupt, lastErr)
+}
+
+// transient reports a keyring failure that was not a timeout, which a
+// concurrent writer can cause.
+func transient(err error) bool {
+	return errors.Is(err, ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) &&
+		!errors.Is(err, context.Canceled)
 }
 
 func (k *Keyring) readChunks(ctx context.Context, key string, m *manifest, per int) ([]byte, error) {
