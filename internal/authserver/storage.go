@@ -566,8 +566,10 @@ func (s *storage) ClientCredentials(ctx context.Context, clientID, secret string
 	if clientID == "" {
 		clientID = verified
 	}
+	// A client without the grant is authenticated anyway, so that op
+	// answers unauthorized_client rather than invalid_client.
 	c, ok := s.clients[clientID]
-	if !ok || !c.hasGrant(oidc.GrantTypeClientCredentials) {
+	if !ok {
 		return nil, errors.New("client authentication failed")
 	}
 	if c.authMethod == oidc.AuthMethodPrivateKeyJWT {
