@@ -157,6 +157,9 @@ func verifySigned(ctx context.Context, raw string, algs []string, keys oidc.KeyS
 	if !contains(algs, t.hdr.Alg) {
 		return nil, nil, fail(ErrAlgorithm, "not among the allowed algorithms")
 	}
+	if t.unsigned {
+		return nil, nil, fail(ErrMalformed, "empty signature")
+	}
 	var payload []byte
 	if jwks != nil {
 		payload, err = jwks.verify(ctx, t)

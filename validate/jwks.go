@@ -150,6 +150,9 @@ func (k *JWKS) VerifySignature(ctx context.Context, jwt string) ([]byte, error) 
 // verify checks t's signature with the matching keys, fetching the set
 // when it is empty or stale, or when no key matches (subject to Cooldown).
 func (k *JWKS) verify(ctx context.Context, t *rawJWT) ([]byte, error) {
+	if t.unsigned {
+		return nil, fail(ErrMalformed, "empty signature")
+	}
 	jws, err := jose.ParseSignedCompact(t.raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.hdr.Alg)})
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, fail(ErrMalformed, "not a valid compact JWS")

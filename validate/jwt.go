@@ -52,6 +52,9 @@ type rawJWT struct {
 	raw     string // the whole token
 	hdr     header
 	payload string // base64url, still encoded
+	// unsigned is set when the signature segment is empty. It is refused
+	// after the algorithm check, so "alg":"none" reports ErrAlgorithm.
+	unsigned bool
 }
 
 var b64 = base64.RawURLEncoding
@@ -78,7 +81,7 @@ func splitJWT(s string) (*rawJWT, error) {
 		return nil, fail(ErrMalformed, "too many segments (JWE or garbage)")
 	}
 	h, p, sig := s[:i], s[i+1:j], s[j+1:]
-	if h == "" || p == "" || sig == "" {
+	if h == "" || p == "" {
 		return nil, fail(ErrMalformed, "empty segment")
 	}
 	if len(h) > maxHeaderSize {
@@ -89,7 +92,7 @@ func splitJWT(s string) (*rawJWT, error) {
 	if err != nil {
 		return nil, fail(ErrMalformed, "header is not base64url")
 	}
-	t := &rawJWT{raw: s, payload: p}
+	t := &rawJWT{raw: s, payload: p, unsigned: sig == ""}
 	if err := json.Unmarshal(buf[:n], &t.hdr); err != nil {
 		return nil, fail(ErrMalformed, "header is not a JSON object")
 	}

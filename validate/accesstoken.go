@@ -1,0 +1,174 @@
+package validate
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// AccessTokenConfig configures an [AccessTokenVerifier].
+type AccessTokenConfig struct {
+	// Issuer is the exact issuer identifier ("iss"). Required.
+	Issuer string
+	// Audience is this resource server's identifier; "aud" must contain it.
+	// Required.
+	Audience string
+	// ClientID, when set, must equal the token's "client_id". Empty means any
+	// client is accepted, but a "client_id" that is present must still be a
+	// string.
+	ClientID string
+	// Algorithms is intersected with the asymmetric allow-list like
+	// [IDTokenConfig.Algorithms]; nil means RS256 only.
+	Algorithms []string
+	// KeySet holds the issuer's keys, usually a *JWKS. Required.
+	KeySet oidc.KeySet
+	// Leeway for exp and nbf; zero means 60 s, more than 5 min is an error.
+	Leeway time.Duration
+	// Now returns the current time. nil means time.Now.
+	Now func() time.Time
+}
+
+// AccessTokenVerifier verifies JWT access tokens (RFC 9068, S9). It is safe
+// for concurrent use.
+type AccessTokenVerifier struct {
+	issuer, audience, clientID string
+	algs                       []string
+	keys                       oidc.KeySet
+	jwks                       *JWKS
+	leeway                     time.Duration
+	now                        func() time.Time
+}
+
+// AccessToken is a verified access token (from a JWT or an introspection
+// response). It holds claims, never the token itself. Its methods are safe
+// for concurrent use.
+type AccessToken struct {
+	Issuer    string
+	Subject   string
+	ClientID  string
+	Audience  []string
+	Expiry    time.Time // zero only for an introspected token without exp
+	IssuedAt  time.Time
+	NotBefore time.Time
+	JWTID     string
+	scopes    []string
+	claims    []byte
+}
+
+// NewAccessTokenVerifier returns a verifier for cfg. It does no I/O.
+func NewAccessTokenVerifier(cfg AccessTokenConfig) (*AccessTokenVerifier, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" || cfg.KeySet == nil {
+		return nil, fail(ErrConfig, "issuer, audience and key set are required")
+	}
+	leeway, err := checkLeeway(cfg.Leeway)
+	if err != nil {
+		return nil, err
+	}
+	algs, err := allowedAlgs(cfg.Algorithms)
+	if err != nil {
+		return nil, err
+	}
+	v := &AccessTokenVerifier{
+		issuer: cfg.Issuer, audience: cfg.Audience, clientID: cfg.ClientID,
+		algs: algs, keys: cfg.KeySet, leeway: leeway, now: cfg.Now,
+	}
+	v.jwks, _ = cfg.KeySet.(*JWKS)
+	if v.now == nil {
+		v.now = time.Now
+	}
+	return v, nil
+}
+
+// isAccessTokenTyp reports whether typ is "at+jwt" or "application/at+jwt"
+// (media types are case-insensitive).
+func isAccessTokenTyp(typ string) bool {
+	typ = strings.ToLower(typ)
+	return typ == "at+jwt" || typ == "application/at+jwt"
+}
+
+// Verify checks raw as an RFC 9068 access token for this resource and
+// returns its claims. An ID token (typ JWT or none) is refused with
+// ErrTokenType. Scopes are not checked here: call
+// [AccessToken.RequireScopes].
+func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*AccessToken, error) {
+	t, payload, err := verifySigned(ctx, raw, v.algs, v.keys, v.jwks)
+	if err != nil {
+		return nil, err
+	}
+	if !isAccessTokenTyp(t.hdr.Typ) {
+		return nil, fail(ErrTokenType, "typ is not at+jwt")
+	}
+	c, err := parseClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+	if c.Nonce != nil || c.AtHash != "" || c.CHash != "" {
+		// Belt and braces: only ID tokens carry these.
+		return nil, fail(ErrTokenType, "claims are those of an ID token")
+	}
+	if err := checkIssuer(c, v.issuer); err != nil {
+		return nil, err
+	}
+	if !c.Aud.contains(v.audience) {
+		return nil, fail(ErrAudience, "resource not in aud")
+	}
+	if err := timeChecks(c, v.now(), v.leeway, false); err != nil {
+		return nil, err
+	}
+	if v.clientID != "" && (c.ClientID == nil || *c.ClientID != v.clientID) {
+		return nil, fail(ErrClientID, "")
+	}
+	at := &AccessToken{
+		Issuer: *c.Iss, Subject: c.Sub, Audience: []string(c.Aud),
+		Expiry: c.Exp.t, IssuedAt: c.Iat.t, NotBefore: c.Nbf.t, JWTID: c.Jti,
+		scopes: scopesOf(c), claims: payload,
+	}
+	if c.ClientID != nil {
+		at.ClientID = *c.ClientID
+	}
+	return at, nil
+}
+
+// scopesOf takes "scope" (space-separated) when present, else "scp".
+func scopesOf(c *commonClaims) []string {
+	if c.Scope != nil {
+		return strings.Fields(*c.Scope)
+	}
+	return []string(c.Scp)
+}
+
+// Scopes returns a copy of the granted scopes.
+func (t *AccessToken) Scopes() []string {
+	return append([]string(nil), t.scopes...)
+}
+
+// HasScope reports whether scope was granted.
+func (t *AccessToken) HasScope(scope string) bool { return contains(t.scopes, scope) }
+
+// RequireScopes returns nil when every scope in required was granted, and
+// otherwise an [*InsufficientScopeError] naming the missing ones (it matches
+// ErrInsufficientScope).
+func (t *AccessToken) RequireScopes(required ...string) error {
+	var missing []string
+	for _, s := range required {
+		if !contains(t.scopes, s) && !contains(missing, s) {
+			missing = append(missing, s)
+		}
+	}
+	if missing != nil {
+		return &InsufficientScopeError{Missing: missing}
+	}
+	return nil
+}
+
+// Claims decodes the token's claims (JWT payload or introspection response)
+// into v.
+func (t *AccessToken) Claims(v any) error {
+	if err := json.Unmarshal(t.claims, v); err != nil {
+		return fail(ErrMalformed, "claims do not fit the given type")
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// IntrospectionConfig configures an [Introspector].
+type IntrospectionConfig struct {
+	// Endpoint is the https introspection endpoint (RFC 7662). Required.
+	Endpoint string
+	// HTTPClient makes the call; oauthclient passes its strict TLS client.
+	// nil means a client with a 30 s timeout. Redirects are never followed
+	// (a 3xx fails with ErrIntrospection). A client that skips certificate
+	// verification is refused.
+	HTTPClient *http.Client
+	// Authenticate adds the client's credentials to the request: headers on
+	// req (e.g. HTTP Basic) and/or parameters in form (e.g. a
+	// client_assertion). It is called once per call, before the form is
+	// encoded into the body. Required: RFC 7662 endpoints are protected.
+	Authenticate func(req *http.Request, form url.Values) error
+	// Issuer, when set, must equal the response's "iss" exactly (an absent
+	// "iss" is then an error).
+	Issuer string
+	// Audience, when set, must be in the response's "aud".
+	Audience string
+	// ClientID, when set, must equal the response's "client_id".
+	ClientID string
+	// Leeway for exp and nbf; zero means 60 s, more than 5 min is an error.
+	Leeway time.Duration
+	// Now returns the current time. nil means time.Now.
+	Now func() time.Time
+	// CacheSize is the number of active results kept in memory, keyed by the
+	// SHA-256 of the token (never the token). Zero disables the cache.
+	CacheSize int
+	// CacheMaxAge caps how long a result is cached; zero means until the
+	// response's "exp". Results without "exp" are never cached. A cached
+	// result hides a revocation until it ages out: keep this short when that
+	// matters.
+	CacheMaxAge time.Duration
+}
+
+// Introspector validates opaque tokens with the authorization server's
+// introspection endpoint (RFC 7662). It is safe for concurrent use.
+type Introspector struct {
+	endpoint string
+	client   *http.Client
+	auth     func(*http.Request, url.Values) error
+	checks   introspectionChecks
+	now      func() time.Time
+	size     int
+	maxAge   time.Duration
+
+	mu    sync.Mutex
+	cache map[[sha256.Size]byte]cached
+}
+
+type introspectionChecks struct {
+	issuer, audience, clientID string
+	leeway                     time.Duration
+}
+
+type cached struct {
+	tok   *AccessToken
+	until time.Time
+}
+
+// NewIntrospector returns an Introspector for cfg. It does no I/O.
+func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
+	if err := checkHTTPS("introspection endpoint", cfg.Endpoint); err != nil {
+		return nil, err
+	}
+	if cfg.Authenticate == nil {
+		return nil, fail(ErrConfig, "introspection needs client authentication (Authenticate)")
+	}
+	if cfg.CacheSize < 0 || cfg.CacheMaxAge < 0 {
+		return nil, fail(ErrConfig, "negative cache size or age")
+	}
+	leeway, err := checkLeeway(cfg.Leeway)
+	if err != nil {
+		return nil, err
+	}
+	client, err := prepareClient(cfg.HTTPClient, true)
+	if err != nil {
+		return nil, err
+	}
+	in := &Introspector{
+		endpoint: cfg.Endpoint, client: client, auth: cfg.Authenticate,
+		checks: introspectionChecks{issuer: cfg.Issuer, audience: cfg.Audience, clientID: cfg.ClientID, leeway: leeway},
+		now:    cfg.Now, size: cfg.CacheSize, maxAge: cfg.CacheMaxAge,
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.size > 0 {
+		in.cache = make(map[[sha256.Size]byte]cached)
+	}
+	return in, nil
+}
+
+// Introspect asks the server about token and returns its claims when it is
+// active and passes the issuer, audience, client and time checks. An
+// inactive token fails with ErrInactive; a failed call with
+// ErrIntrospection. Scopes are checked with [AccessToken.RequireScopes].
+func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessToken, error) {
+	if token == "" || len(token) > MaxTokenSize {
+		return nil, fail(ErrMalformed, "empty or oversized token")
+	}
+	var key [sha256.Size]byte
+	if in.cache != nil {
+		key = sha256.Sum256([]byte(token))
+		if t := in.lookup(key); t != nil {
+			return t, nil
+		}
+	}
+	body, err := in.call(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	now := in.now()
+	t, err := parseIntrospection(body, now, in.checks)
+	if err != nil {
+		return nil, err
+	}
+	if in.cache != nil && !t.Expiry.IsZero() {
+		until := t.Expiry
+		if in.maxAge > 0 && now.Add(in.maxAge).Before(until) {
+			until = now.Add(in.maxAge)
+		}
+		in.store(key, t, until, now)
+	}
+	return copyAccessToken(t), nil
+}
+
+func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, nil)
+	if err != nil {
+		return nil, fail(ErrIntrospection, "bad request")
+	}
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	if err := in.auth(req, form); err != nil {
+		return nil, fail(ErrIntrospection, "client authentication hook failed")
+	}
+	enc := form.Encode()
+	req.Body = io.NopCloser(strings.NewReader(enc))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(enc)), nil }
+	req.ContentLength = int64(len(enc))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := in.client.Do(req)
+	if err != nil {
+		// *url.Error names the endpoint, never the body; still, keep only
+		// our own words.
+		if ctx.Err() != nil {
+			return nil, fail(ErrIntrospection, "context done")
+		}
+		return nil, fail(ErrIntrospection, "request failed")
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fail(ErrIntrospection, "unexpected HTTP status "+resp.Status)
+	}
+	body, err := readBounded(resp.Body)
+	if err != nil {
+		return nil, fail(ErrIntrospection, "reading response: "+err.Error())
+	}
+	return body, nil
+}
+
+// parseIntrospection checks an RFC 7662 response body. Only the JSON
+// literal true counts as active.
+func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*AccessToken, error) {
+	var head struct {
+		Active json.RawMessage `json:"active"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return nil, fail2(ErrIntrospection, ErrMalformed, "response is not a JSON object")
+	}
+	if !bytes.Equal(bytes.TrimSpace(head.Active), []byte("true")) {
+		return nil, fail(ErrInactive, "")
+	}
+	c, err := parseClaims(body)
+	if err != nil {
+		return nil, fail2(ErrIntrospection, ErrMalformed, "claims of unexpected types")
+	}
+	if chk.issuer != "" {
+		if err := checkIssuer(c, chk.issuer); err != nil {
+			return nil, err
+		}
+	}
+	if chk.audience != "" && !c.Aud.contains(chk.audience) {
+		return nil, fail(ErrAudience, "resource not in aud")
+	}
+	if chk.clientID != "" && (c.ClientID == nil || *c.ClientID != chk.clientID) {
+		return nil, fail(ErrClientID, "")
+	}
+	if c.Exp.valid && !now.Before(c.Exp.t.Add(chk.leeway)) {
+		return nil, fail(ErrExpired, "")
+	}
+	if c.Nbf.valid && c.Nbf.t.After(now.Add(chk.leeway)) {
+		return nil, fail(ErrNotYetValid, "nbf is in the future")
+	}
+	t := &AccessToken{
+		Subject: c.Sub, Audience: []string(c.Aud),
+		Expiry: c.Exp.t, IssuedAt: c.Iat.t, NotBefore: c.Nbf.t, JWTID: c.Jti,
+		scopes: scopesOf(c), claims: body,
+	}
+	if c.Iss != nil {
+		t.Issuer = *c.Iss
+	}
+	if c.ClientID != nil {
+		t.ClientID = *c.ClientID
+	}
+	return t, nil
+}
+
+func copyAccessToken(t *AccessToken) *AccessToken {
+	cp := *t
+	cp.Audience = append([]string(nil), t.Audience...)
+	return &cp
+}
+
+func (in *Introspector) lookup(key [sha256.Size]byte) *AccessToken {
+	now := in.now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	e, ok := in.cache[key]
+	if !ok {
+		return nil
+	}
+	if !now.Before(e.until) {
+		delete(in.cache, key)
+		return nil
+	}
+	return copyAccessToken(e.tok)
+}
+
+func (in *Introspector) store(key [sha256.Size]byte, t *AccessToken, until, now time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.cache) >= in.size {
+		for k, e := range in.cache {
+			if !now.Before(e.until) {
+				delete(in.cache, k)
+			}
+		}
+	}
+	for k := range in.cache {
+		if len(in.cache) < in.size {
+			break
+		}
+		delete(in.cache, k) // arbitrary victim: bounded, not LRU
+	}
+	in.cache[key] = cached{tok: t, until: until}
+}
+
+// cacheLen reports the number of cached results (for tests).
+func (in *Introspector) cacheLen() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.cache)
+}
