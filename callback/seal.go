@@ -1,0 +1,150 @@
+package callback
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+)
+
+// KeySize is the size of a cookie sealing key: AES-256.
+const KeySize = 32
+
+// NewKey returns a fresh KeySize-byte sealing key from crypto/rand. Store it
+// like any other secret of the application and give the same list to
+// every replica.
+func NewKey() ([]byte, error) {
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("callback: crypto/rand: %w", err)
+	}
+	return k, nil
+}
+
+// DefaultCookiePrefix starts the name of every pending-flow cookie. The
+// __Secure- prefix makes browsers refuse the cookie unless it is set with
+// the Secure attribute from an https origin.
+const DefaultCookiePrefix = "__Secure-oauthsafe-"
+
+// Cookie layout. The value is base64url (no padding) of
+//
+//	version (1 byte) || nonce (12) || AES-256-GCM(plaintext) || tag (16)
+//
+// with the cookie's name as additional data, so a sealed value moved to
+// another cookie name (another flow) does not open. The plaintext is
+// encodeFlow's output.
+const (
+	sealVersion   = 1
+	maxCookieSize = 4096 // what browsers keep per cookie, name included
+)
+
+// sealer seals and opens pending flows with a list of AES-256-GCM keys: the
+// first seals, every one opens. It is immutable and safe for concurrent use.
+type sealer struct {
+	aeads []cipher.AEAD
+}
+
+func newSealer(keys [][]byte) (*sealer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("callback: no sealing key")
+	}
+	s := &sealer{}
+	for i, k := range keys {
+		if len(k) != KeySize {
+			return nil, fmt.Errorf("callback: key %d is %d bytes, want %d", i, len(k), KeySize)
+		}
+		block, err := aes.NewCipher(k)
+		if err != nil {
+			return nil, fmt.Errorf("callback: key %d: %w", i, err)
+		}
+		a, err := cipher.NewGCMWithRandomNonce(block)
+		if err != nil {
+			return nil, fmt.Errorf("callback: key %d: %w", i, err)
+		}
+		s.aeads = append(s.aeads, a)
+	}
+	return s, nil
+}
+
+// seal encrypts plaintext for the cookie called name.
+func (s *sealer) seal(name string, plaintext []byte) string {
+	a := s.aeads[0]
+	out := make([]byte, 1, 1+a.NonceSize()+len(plaintext)+a.Overhead())
+	out[0] = sealVersion
+	out = a.Seal(out, nil, plaintext, additionalData(name))
+	return base64.RawURLEncoding.EncodeToString(out)
+}
+
+// open decrypts the value of the cookie called name. It fails with
+// ErrBadCookie on any malformed, tampered, renamed or foreign value.
+func (s *sealer) open(name, value string) ([]byte, error) {
+	if len(name)+len(value) > maxCookieSize {
+		return nil, fmt.Errorf("%w: too large", ErrBadCookie)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(b) < 1 || b[0] != sealVersion {
+		return nil, fmt.Errorf("%w: malformed", ErrBadCookie)
+	}
+	ad := additionalData(name)
+	for _, a := range s.aeads {
+		if pt, err := a.Open(nil, nil, b[1:], ad); err == nil {
+			return pt, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: does not open with any configured key", ErrBadCookie)
+}
+
+func additionalData(name string) []byte {
+	return append([]byte("oauthsafe/callback/v1\x00"), name...)
+}
+
+// stateID is the 128-bit hash of a state that names its flow's cookie (and
+// its store key). It reveals nothing about the 256-bit state.
+func stateID(state string) string {
+	h := sha256.Sum256(append([]byte("oauthsafe/callback/state\x00"), state...))
+	return base64.RawURLEncoding.EncodeToString(h[:16])
+}
+
+// flow is what a pending login keeps: the oauthclient flow and where to go
+// afterwards.
+type flow struct {
+	pending  *oauthclient.Pending
+	returnTo string
+}
+
+// encodeFlow: uvarint(len(returnTo)) || returnTo || Pending.MarshalBinary().
+func encodeFlow(f flow) ([]byte, error) {
+	pb, err := f.pending.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("callback: encode pending flow: %w", err)
+	}
+	out := binary.AppendUvarint(make([]byte, 0, 2+len(f.returnTo)+len(pb)), uint64(len(f.returnTo)))
+	out = append(out, f.returnTo...)
+	return append(out, pb...), nil
+}
+
+var errBadFlow = errors.New("callback: malformed pending flow")
+
+// decodeFlow reverses encodeFlow. The return-to path is checked again, so
+// even a store that was written by something else cannot redirect off-site.
+func decodeFlow(b []byte) (flow, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > maxReturnTo || uint64(len(b)-k) < n {
+		return flow{}, errBadFlow
+	}
+	rt := string(b[k : k+int(n)])
+	if rt != "" && checkReturnTo(rt) != nil {
+		return flow{}, errBadFlow
+	}
+	p := new(oauthclient.Pending)
+	if err := p.UnmarshalBinary(b[k+int(n):]); err != nil {
+		return flow{}, errBadFlow
+	}
+	return flow{pending: p, returnTo: rt}, nil
+}
