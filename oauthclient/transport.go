@@ -1,0 +1,574 @@
+package oauthclient
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Errors of the API transport. The three refusals are *PolicyError values,
+// so they also match ErrPolicy; the two resource-server errors are matched
+// by *InsufficientScopeError and *InvalidRequestError.
+var (
+	// ErrTokenInURL: the request URL carries the current access token, or an
+	// access_token query or fragment parameter (RFC 6750 §2.3 is never used).
+	ErrTokenInURL error = &PolicyError{Reason: "a bearer token must not appear in a request URL"}
+	// ErrOriginNotAllowed: the request goes to an origin that is not in
+	// APIConfig.AllowedOrigins, or not over https.
+	ErrOriginNotAllowed error = &PolicyError{Reason: "bearer tokens go only to an allowed https origin"}
+	// ErrRedirectRefused: the API redirected to another origin (scheme,
+	// host or port). Such redirects are not followed, with or without a token.
+	ErrRedirectRefused error = &PolicyError{Reason: "redirect to another origin not followed"}
+	// ErrInsufficientScope matches every *InsufficientScopeError.
+	ErrInsufficientScope = errors.New("oauthclient: insufficient scope")
+	// ErrInvalidRequest matches every *InvalidRequestError.
+	ErrInvalidRequest = errors.New("oauthclient: invalid request")
+)
+
+// InsufficientScopeError is a 403 answer with an RFC 6750 insufficient_scope
+// Bearer challenge. Scope is the scope the API says it needs (nil when the
+// challenge names none). Description and URI are the server's text, with
+// the access token removed if the server echoed it; escape before display.
+// It matches ErrInsufficientScope.
+type InsufficientScopeError struct {
+	Scope       []string
+	Description string
+	URI         string
+}
+
+func (e *InsufficientScopeError) Error() string {
+	s := "oauthclient: the API requires more scope"
+	if len(e.Scope) > 0 {
+		s += ": " + clip(strings.Join(e.Scope, " "), 200)
+	}
+	if e.Description != "" {
+		s += " (" + clip(e.Description, 200) + ")"
+	}
+	return s
+}
+
+// Is matches ErrInsufficientScope.
+func (e *InsufficientScopeError) Is(target error) bool { return target == ErrInsufficientScope }
+
+// InvalidRequestError is a 400 answer with an RFC 6750 invalid_request
+// Bearer challenge. Description and URI are the server's text, with the
+// access token removed if the server echoed it. It matches ErrInvalidRequest.
+type InvalidRequestError struct {
+	Description string
+	URI         string
+}
+
+func (e *InvalidRequestError) Error() string {
+	s := "oauthclient: the API answered invalid_request"
+	if e.Description != "" {
+		s += " (" + clip(e.Description, 200) + ")"
+	}
+	return s
+}
+
+// Is matches ErrInvalidRequest.
+func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// Invalidator is implemented by token sources that can drop a token an API
+// rejected with 401 invalid_token, so that their next Token call gets a new
+// one. Invalidate(t) must do nothing when t is no longer the source's current
+// token (another caller already replaced it). The API transport calls it when
+// its token source implements it; [ServiceSource] and tokenstore's sources do.
+type Invalidator interface {
+	Invalidate(t *oauth2.Token)
+}
+
+// APIConfig configures [NewAPIClient] and [NewAPITransport].
+type APIConfig struct {
+	// AllowedOrigins are the resource servers that receive the token, as
+	// "https://host" or "https://host:port", matched exactly (host name
+	// case-insensitively, ":443" equal to no port). Paths, queries, user
+	// info and other schemes are refused. Required: an empty list is an error.
+	AllowedOrigins []string
+	// HTTP sets the TLS profile of the connections to the API (RootCAs,
+	// PinnedSPKI, client Certificates for certificate-bound tokens) and the
+	// per-call Timeout (0 means DefaultTimeout). Unlike server calls, API
+	// response bodies are not bounded: the API is the caller's. Only
+	// Timeout may be set together with Base.
+	HTTP HTTPConfig
+	// Base carries the requests once the bearer checks have passed. nil
+	// means a strict transport built from HTTP (TLS 1.2+, verified
+	// certificates, pins, https only). A non-nil Base is used as is and is
+	// trusted to do TLS correctly; it is meant for tracing wrappers and test
+	// stubs. The bearer rules (allowed https origins, no token in URLs, no
+	// cross-origin redirects) hold either way.
+	Base http.RoundTripper
+	// Now is the clock used to decide when a cached token is stale (10 s
+	// before its expiry, as x/oauth2 does). nil means time.Now.
+	Now func() time.Time
+}
+
+// APITransport is an http.RoundTripper that adds a bearer token to API
+// requests (RFC 6750 §2.1, the Authorization header only), enforcing S14:
+//
+//   - the token goes only to an allowed origin, only over https, checked on
+//     every request including each redirect hop; a redirect to another
+//     origin (or to http) is refused with ErrRedirectRefused, so no
+//     request at all reaches the other origin;
+//   - a request whose URL (host, path, query, fragment or user info) holds
+//     the current token, or that has an access_token query or fragment
+//     parameter, is refused with ErrTokenInURL before anything is sent;
+//   - every request carries Cache-Control: no-store (RFC 6819 §4.6.6);
+//   - the caller's request is never modified: a shallow copy with its own
+//     header map is sent;
+//   - a 401 whose Bearer challenge says invalid_token makes the transport
+//     invalidate the token (see [Invalidator]), get a new one and retry the
+//     request exactly once, and only when the body can be replayed (no body,
+//     or req.GetBody set). If the source hands back the same token, or the
+//     retry also gets 401, that 401 response is returned as it is;
+//   - a 403 insufficient_scope challenge becomes an *InsufficientScopeError
+//     and a 400 invalid_request challenge an *InvalidRequestError. These
+//     are returned as the RoundTrip error, so http.Client.Do returns them
+//     wrapped in a *url.Error (use errors.As) and the response, whose body
+//     has been closed, is not available. Any other response, a 401
+//     included, is returned unchanged.
+//
+// The "Bearer …" header value is built once per token, and the current token
+// is read with one atomic load: the hot path takes no lock.
+//
+// Errors created here never contain the token. Note that http.Client wraps
+// RoundTrip errors in a *url.Error whose text quotes the request URL: if a
+// caller puts a token into a URL, that refused request's URL (and so the
+// *url.Error text) still holds it.
+//
+// APITransport is safe for concurrent use.
+type APITransport struct {
+	src     oauth2.TokenSource
+	base    http.RoundTripper
+	allowed map[string]struct{} // canonical host[:port] of allowed https origins
+	now     func() time.Time
+	cur     atomic.Pointer[bearer]
+}
+
+// bearer is one token with its ready-made header value.
+type bearer struct {
+	tok     *oauth2.Token
+	header  []string  // {"Bearer <token>"}; shared, never modified
+	staleAt time.Time // zero: never stale
+}
+
+// expiryDelta matches x/oauth2: a token this close to expiry is not used.
+const expiryDelta = 10 * time.Second
+
+// maxRedirects bounds redirect chains within one origin, as net/http does.
+const maxRedirects = 10
+
+var noStore = []string{"no-store"} // shared, never modified
+
+// NewAPIClient returns an *http.Client that calls APIs with tokens from src
+// under the rules of [APITransport]. Its CheckRedirect follows up to 10
+// redirects within the original request's origin and refuses any other with
+// ErrRedirectRefused; it has no cookie jar and its Timeout is
+// cfg.HTTP.Timeout (0 means DefaultTimeout). Safe for concurrent use.
+func NewAPIClient(src oauth2.TokenSource, cfg APIConfig) (*http.Client, error) {
+	t, err := NewAPITransport(src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.HTTP.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &http.Client{Transport: t, CheckRedirect: checkAPIRedirect, Timeout: timeout}, nil
+}
+
+// NewAPITransport checks cfg and returns the bearer transport alone, for
+// callers that build their own http.Client. Its redirect rule holds even
+// under a permissive CheckRedirect, because every hop is checked in RoundTrip.
+func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, error) {
+	if src == nil {
+		return nil, errors.New("oauthclient: API transport needs a token source")
+	}
+	if len(cfg.AllowedOrigins) == 0 {
+		return nil, policyf("APIConfig.AllowedOrigins is empty: name the API origins that may receive the token")
+	}
+	allowed := make(map[string]struct{}, len(cfg.AllowedOrigins))
+	for _, o := range cfg.AllowedOrigins {
+		h, err := parseOrigin(o)
+		if err != nil {
+			return nil, err
+		}
+		allowed[h] = struct{}{}
+	}
+	base := cfg.Base
+	if base != nil && (cfg.HTTP.RootCAs != nil || len(cfg.HTTP.PinnedSPKI) > 0 || len(cfg.HTTP.Certificates) > 0 || cfg.HTTP.Base != nil) {
+		return nil, errors.New("oauthclient: APIConfig.Base and the TLS settings of APIConfig.HTTP are exclusive: one of them would be ignored")
+	}
+	if base == nil {
+		c, err := NewHTTPClient(cfg.HTTP)
+		if err != nil {
+			return nil, err
+		}
+		st, ok := c.Transport.(*strictTransport)
+		if !ok {
+			return nil, errors.New("oauthclient: internal: unexpected strict transport")
+		}
+		base = &apiTLSTransport{base: st.base}
+	}
+	t := &APITransport{src: src, base: base, allowed: allowed, now: cfg.Now}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	return t, nil
+}
+
+// parseOrigin checks an allowed origin and returns its canonical host[:port].
+func parseOrigin(o string) (string, error) {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return "", policyf("allowed origin %q is not an absolute URL", clip(o, 100))
+	}
+	if u.Scheme != "https" {
+		return "", policyf("allowed origin %q must use https", clip(o, 100))
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", policyf("allowed origin %q must be scheme://host[:port] only", clip(o, 100))
+	}
+	if u.Port() == "" && strings.HasSuffix(u.Host, ":") {
+		return "", policyf("allowed origin %q has an empty port", clip(o, 100))
+	}
+	return canonicalHost(u.Host), nil
+}
+
+// canonicalHost lowercases a host[:port] and drops the https default port.
+func canonicalHost(h string) string {
+	return strings.ToLower(strings.TrimSuffix(h, ":443"))
+}
+
+// allowedURL reports whether u is https to an allowed origin. It does not
+// allocate for an already canonical host.
+func (t *APITransport) allowedURL(u *url.URL) bool {
+	if u == nil || !strings.EqualFold(u.Scheme, "https") {
+		return false
+	}
+	h := strings.TrimSuffix(u.Host, ":443")
+	if _, ok := t.allowed[h]; ok {
+		return true
+	}
+	_, ok := t.allowed[strings.ToLower(h)]
+	return ok
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	if a == nil || b == nil || !strings.EqualFold(a.Scheme, b.Scheme) {
+		return false
+	}
+	ha, hb := a.Host, b.Host
+	if strings.EqualFold(a.Scheme, "https") {
+		ha, hb = strings.TrimSuffix(ha, ":443"), strings.TrimSuffix(hb, ":443")
+	} else if strings.EqualFold(a.Scheme, "http") {
+		ha, hb = strings.TrimSuffix(ha, ":80"), strings.TrimSuffix(hb, ":80")
+	}
+	return strings.EqualFold(ha, hb)
+}
+
+func checkAPIRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("oauthclient: stopped after %d redirects", maxRedirects)
+	}
+	if !sameOrigin(via[0].URL, req.URL) {
+		return ErrRedirectRefused
+	}
+	return nil
+}
+
+// RoundTrip implements http.RoundTripper with the rules described on
+// [APITransport].
+func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if err := t.precheck(req); err != nil {
+		closeRequestBody(req)
+		return nil, err
+	}
+	b, err := t.current()
+	if err != nil {
+		closeRequestBody(req)
+		return nil, err
+	}
+	if tokenInURL(req.URL, b.tok.AccessToken) {
+		closeRequestBody(req)
+		return nil, ErrTokenInURL
+	}
+	resp, err := t.base.RoundTrip(withBearer(req, b.header))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized && replayable(req) {
+		return t.retry(req, resp, b)
+	}
+	return finish(resp, b.tok.AccessToken)
+}
+
+// precheck applies the rules that do not need the token.
+func (t *APITransport) precheck(req *http.Request) error {
+	if req.URL == nil {
+		return errors.New("oauthclient: request has no URL")
+	}
+	if r := req.Response; r != nil && r.Request != nil && !sameOrigin(r.Request.URL, req.URL) {
+		return ErrRedirectRefused
+	}
+	if !t.allowedURL(req.URL) {
+		return ErrOriginNotAllowed
+	}
+	if hasTokenParam(req.URL.RawQuery) || hasTokenParam(req.URL.EscapedFragment()) {
+		return ErrTokenInURL
+	}
+	return nil
+}
+
+// current returns the cached token, or asks the source when there is none
+// or it is stale. The fast path is one atomic load and one clock read.
+func (t *APITransport) current() (*bearer, error) {
+	b := t.cur.Load()
+	if b != nil && (b.staleAt.IsZero() || t.now().Before(b.staleAt)) {
+		return b, nil
+	}
+	return t.fetch(b)
+}
+
+// fetch asks the source for a token and caches its header value. Several
+// goroutines may fetch at once; the source deduplicates (oauth2 token
+// sources must be safe for concurrent use).
+func (t *APITransport) fetch(prev *bearer) (*bearer, error) {
+	tok, err := t.src.Token()
+	if err != nil {
+		return nil, fmt.Errorf("oauthclient: API transport cannot get an access token: %w", err)
+	}
+	if prev != nil && prev.tok == tok {
+		return prev, nil
+	}
+	b, err := newBearer(tok)
+	if err != nil {
+		return nil, err
+	}
+	t.cur.Store(b)
+	return b, nil
+}
+
+func newBearer(tok *oauth2.Token) (*bearer, error) {
+	if tok == nil || tok.AccessToken == "" {
+		return nil, errors.New("oauthclient: token source returned no access token")
+	}
+	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "Bearer") {
+		return nil, fmt.Errorf("%w: %q from token source", ErrUnknownTokenType, clip(tok.TokenType, 32))
+	}
+	for i := 0; i < len(tok.AccessToken); i++ {
+		// VCHAR only: no space, control character or header injection.
+		if c := tok.AccessToken[i]; c <= 0x20 || c >= 0x7f {
+			return nil, errors.New("oauthclient: access token has characters not allowed in an Authorization header")
+		}
+	}
+	b := &bearer{tok: tok, header: []string{"Bearer " + tok.AccessToken}}
+	if !tok.Expiry.IsZero() {
+		b.staleAt = tok.Expiry.Round(0).Add(-expiryDelta)
+	}
+	return b, nil
+}
+
+// retry handles a 401 to a replayable request: on invalid_token it
+// invalidates the token and, if the source then has a different one, sends
+// the request once more. Any other 401 is returned as it is.
+func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
+	ch, ok := ParseBearerChallenge(resp.Header)
+	if !ok || ch.Error != "invalid_token" {
+		return resp, nil
+	}
+	t.cur.CompareAndSwap(old, nil)
+	if inv, ok := t.src.(Invalidator); ok {
+		inv.Invalidate(old.tok)
+	}
+	nb := t.cur.Load()
+	if nb == nil || nb.tok.AccessToken == old.tok.AccessToken {
+		var err error
+		if nb, err = t.fetch(nil); err != nil {
+			drainClose(resp)
+			return nil, err
+		}
+	}
+	if nb.tok.AccessToken == old.tok.AccessToken {
+		return resp, nil // no new token: nothing to retry with
+	}
+	if tokenInURL(req.URL, nb.tok.AccessToken) {
+		drainClose(resp)
+		return nil, ErrTokenInURL
+	}
+	var body io.ReadCloser
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		if body, err = req.GetBody(); err != nil {
+			drainClose(resp)
+			return nil, fmt.Errorf("oauthclient: replaying the request body: %w", err)
+		}
+	}
+	drainClose(resp)
+	r2 := withBearer(req, nb.header)
+	if body != nil {
+		r2.Body = body
+	}
+	resp, err := t.base.RoundTrip(r2)
+	if err != nil {
+		return nil, err
+	}
+	return finish(resp, nb.tok.AccessToken)
+}
+
+// finish turns the RFC 6750 400 and 403 challenges into typed errors.
+func finish(resp *http.Response, token string) (*http.Response, error) {
+	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest {
+		return resp, nil
+	}
+	ch, ok := ParseBearerChallenge(resp.Header)
+	if !ok {
+		return resp, nil
+	}
+	switch {
+	case resp.StatusCode == http.StatusForbidden && ch.Error == "insufficient_scope":
+		drainClose(resp)
+		e := &InsufficientScopeError{Description: scrub(ch.ErrorDescription, token), URI: scrub(ch.ErrorURI, token)}
+		for _, s := range ch.Scope {
+			e.Scope = append(e.Scope, scrub(s, token))
+		}
+		return nil, e
+	case resp.StatusCode == http.StatusBadRequest && ch.Error == "invalid_request":
+		drainClose(resp)
+		return nil, &InvalidRequestError{Description: scrub(ch.ErrorDescription, token), URI: scrub(ch.ErrorURI, token)}
+	}
+	return resp, nil
+}
+
+// scrub removes the token from server text that may echo it.
+func scrub(s, token string) string {
+	if token == "" || !strings.Contains(s, token) {
+		return s
+	}
+	return strings.ReplaceAll(s, token, redacted)
+}
+
+// withBearer returns a shallow copy of req with its own header map holding
+// the token and no-store. Header value slices of the caller are shared, not
+// modified; nothing else of req is written.
+func withBearer(req *http.Request, auth []string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *req
+	h := make(http.Header, len(req.Header)+2)
+	for k, v := range req.Header {
+		if (len(k) == len("Authorization") && strings.EqualFold(k, "Authorization")) ||
+			(len(k) == len("Cache-Control") && strings.EqualFold(k, "Cache-Control")) {
+			continue
+		}
+		h[k] = v
+	}
+	h["Authorization"] = auth
+	h["Cache-Control"] = noStore
+	r2.Header = h
+	return r2
+}
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// drainClose reads a little of a discarded body so the connection can be
+// reused, then closes it.
+func drainClose(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// tokenInURL reports whether tok appears anywhere in u, raw or decoded.
+func tokenInURL(u *url.URL, tok string) bool {
+	if tok == "" {
+		return false
+	}
+	if strings.Contains(u.Host, tok) || strings.Contains(u.Path, tok) || strings.Contains(u.RawPath, tok) ||
+		strings.Contains(u.RawQuery, tok) || strings.Contains(u.Fragment, tok) || strings.Contains(u.RawFragment, tok) ||
+		strings.Contains(u.Opaque, tok) {
+		return true
+	}
+	if u.User != nil {
+		if strings.Contains(u.User.Username(), tok) {
+			return true
+		}
+		if p, ok := u.User.Password(); ok && strings.Contains(p, tok) {
+			return true
+		}
+	}
+	if strings.ContainsAny(u.RawQuery, "%+") {
+		if q, err := url.QueryUnescape(u.RawQuery); err == nil && strings.Contains(q, tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTokenParam reports whether a query (or fragment) has a parameter named
+// access_token, percent-encoded or not, in any case.
+func hasTokenParam(q string) bool {
+	const name = "access_token"
+	for q != "" {
+		var seg string
+		if i := strings.IndexAny(q, "&;"); i >= 0 {
+			seg, q = q[:i], q[i+1:]
+		} else {
+			seg, q = q, ""
+		}
+		if i := strings.IndexByte(seg, '='); i >= 0 {
+			seg = seg[:i]
+		}
+		if strings.ContainsAny(seg, "%+") {
+			if k, err := url.QueryUnescape(seg); err == nil {
+				seg = k
+			}
+		}
+		if strings.EqualFold(strings.TrimSpace(seg), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// apiTLSTransport is the default API base: the strict TLS profile of
+// NewHTTPClient, https only, every response from a verified TLS 1.2+
+// connection, but no 1 MiB body bound.
+type apiTLSTransport struct {
+	base *http.Transport
+}
+
+func (t *apiTLSTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		closeRequestBody(req)
+		return nil, ErrOriginNotAllowed
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.TLS == nil || len(resp.TLS.VerifiedChains) == 0 || resp.TLS.Version < tls.VersionTLS12 {
+		resp.Body.Close()
+		return nil, policyf("API connection was not verified TLS 1.2+")
+	}
+	return resp, nil
+}
+
+var (
+	_ http.RoundTripper = (*APITransport)(nil)
+	_ http.RoundTripper = (*apiTLSTransport)(nil)
+)
