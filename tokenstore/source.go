@@ -101,7 +101,17 @@ type entry struct {
 	tok       oauth2.Token // private copy, RefreshToken cleared
 	refreshAt time.Time    // from here, refresh in the background
 	blockAt   time.Time    // from here, callers wait for a refresh
+	batch     atomic.Pointer[copyBatch]
 }
+
+// copyBatch amortizes the allocation of the copies handed to callers: each
+// slot is handed out once, so every caller still owns a distinct copy.
+type copyBatch struct {
+	next atomic.Uint32
+	toks [copyBatchSize]oauth2.Token
+}
+
+const copyBatchSize = 32
 
 type flight struct {
 	done chan struct{}
@@ -168,6 +178,9 @@ func (s *Source) newEntry(t *oauth2.Token, now time.Time) *entry {
 	if e.tok.Expiry.IsZero() {
 		e.tok.Expiry = now.Add(s.cfg.DefaultLifetime)
 	}
+	// Compare wall clocks, as x/oauth2 does: a monotonic reading stops
+	// while the machine is suspended, and would keep an expired token.
+	e.tok.Expiry = e.tok.Expiry.Round(0)
 	life := max(e.tok.Expiry.Sub(now), 0)
 	e.blockAt = e.tok.Expiry.Add(-min(10*time.Second, life/4))
 	e.refreshAt = e.tok.Expiry.Add(-min(s.cfg.Margin, life/2))
@@ -177,9 +190,26 @@ func (s *Source) newEntry(t *oauth2.Token, now time.Time) *entry {
 	return e
 }
 
+// clone returns a fresh copy of the token that no one else holds. The
+// copies are allocated 32 at a time to amortize the allocation; each slot is
+// handed out exactly once.
 func (e *entry) clone() *oauth2.Token {
-	t := e.tok
-	return &t
+	for {
+		b := e.batch.Load()
+		if b != nil {
+			if i := b.next.Add(1) - 1; i < copyBatchSize {
+				t := &b.toks[i]
+				*t = e.tok
+				return t
+			}
+		}
+		nb := new(copyBatch)
+		nb.next.Store(1)
+		nb.toks[0] = e.tok
+		if e.batch.CompareAndSwap(b, nb) {
+			return &nb.toks[0]
+		}
+	}
 }
 
 // Token implements oauth2.TokenSource; it is TokenContext with

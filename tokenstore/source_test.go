@@ -1,0 +1,554 @@
+package tokenstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// tokenServer is the token endpoint logic the lifecycle tests count at: it
+// rotates refresh tokens and answers invalid_grant to any refresh token
+// that is not the current one (a reused or unknown token), the way servers
+// with reuse detection do. It is used directly as a RefreshFunc and behind
+// an httptest server in the cross-process test.
+type tokenServer struct {
+	mu       sync.Mutex
+	current  string
+	uses     map[string]int
+	requests int
+	reuse    int
+	access   map[string]bool
+	fail     error         // if set, every request fails with it
+	delay    time.Duration // how long a request takes
+	gate     chan struct{} // if set, requests wait for it to close
+	started  chan struct{} // if set, receives one value per request
+	noRotate bool
+	lifetime time.Duration
+	now      func() time.Time
+}
+
+var errServer = errors.New("test server: 503 temporarily unavailable")
+
+func newTokenServer(now func() time.Time) *tokenServer {
+	return &tokenServer{current: "rt-0", uses: map[string]int{}, access: map[string]bool{},
+		lifetime: time.Hour, now: now}
+}
+
+func randHex() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (s *tokenServer) refresh(ctx context.Context, rt string) (*oauth2.Token, error) {
+	if s.started != nil {
+		s.started <- struct{}{}
+	}
+	if s.gate != nil {
+		<-s.gate
+	}
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	s.uses[rt]++
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	if rt != s.current {
+		s.reuse++
+		return nil, fmt.Errorf("test server: invalid_grant: %w", ErrLoginRequired)
+	}
+	at := "at-" + randHex()
+	s.access[at] = true
+	tok := &oauth2.Token{AccessToken: at, TokenType: "Bearer", Expiry: s.now().Add(s.lifetime)}
+	if !s.noRotate {
+		s.current = "rt-" + randHex()
+		tok.RefreshToken = s.current
+	}
+	return tok, nil
+}
+
+func (s *tokenServer) stats() (requests, reuse int, uses map[string]int, current string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := map[string]int{}
+	for k, v := range s.uses {
+		u[k] = v
+	}
+	return s.requests, s.reuse, u, s.current
+}
+
+// fakeClock is a settable clock.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// setup returns a Source over a Memory store that holds the server's first
+// refresh token, with an expired access token in memory.
+func setup(t *testing.T, mod func(*SourceConfig)) (*Source, *tokenServer, *Memory, *fakeClock) {
+	t.Helper()
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &Memory{}
+	if err := SaveRefreshToken(context.Background(), st, "k", "rt-0"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(), Now: clk.Now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := NewSource(cfg, &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-0",
+		Expiry: clk.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, srv, st, clk
+}
+
+func storedRT(t *testing.T, st Store) string {
+	t.Helper()
+	rt, err := LoadRefreshToken(context.Background(), st, "k")
+	if errors.Is(err, ErrNotFound) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+func TestConcurrentRefreshSingleRequest(t *testing.T) {
+	s, srv, st, _ := setup(t, nil)
+	srv.delay = 20 * time.Millisecond
+	const n = 10000
+	start := make(chan struct{})
+	results := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			tok, err := s.Token()
+			errs[i] = err
+			if err == nil {
+				results[i] = tok.AccessToken
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	requests, reuse, _, current := srv.stats()
+	if requests != 1 || reuse != 0 {
+		t.Fatalf("server saw %d refresh requests (%d reuses), want exactly 1", requests, reuse)
+	}
+	for i := range results {
+		if errs[i] != nil || results[i] != results[0] || results[0] == "at-old" {
+			t.Fatalf("caller %d got %q, %v; want the one new token %q", i, results[i], errs[i], results[0])
+		}
+	}
+	if got := storedRT(t, st); got != current {
+		t.Fatalf("store holds %q, want the rotated %q", got, current)
+	}
+}
+
+func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	srv.gate = make(chan struct{})
+	srv.started = make(chan struct{}, 100)
+	st := &Memory{}
+	SaveRefreshToken(context.Background(), st, "k", "rt-0")
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(),
+		Now: clk.Now}, &oauth2.Token{AccessToken: "at-current", RefreshToken: "rt-0",
+		Expiry: clk.Now().Add(10 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10*time.Minute - 30*time.Second) // inside the 60 s margin, still valid
+	for i := 0; i < 100; i++ {
+		tok := within(t, 10*time.Second, func() *oauth2.Token {
+			tok, err := s.Token()
+			if err != nil {
+				t.Error(err)
+			}
+			return tok
+		})
+		if tok == nil || tok.AccessToken != "at-current" {
+			t.Fatalf("call %d: got %v while the refresh is still running; want the current token", i, tok)
+		}
+	}
+	<-srv.started // the background refresh did start...
+	close(srv.gate)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tok, err := s.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AccessToken != "at-current" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("background refresh never published a new token")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if requests, _, _, _ := srv.stats(); requests != 1 {
+		t.Fatalf("%d refresh requests, want 1 background refresh for 100 calls", requests)
+	}
+}
+
+// failingPut is a Store whose Put fails while fail is set.
+type failingPut struct {
+	Memory
+	fail atomic.Bool
+}
+
+var errPut = errors.New("test store: disk full")
+
+func (f *failingPut) Put(ctx context.Context, key string, value []byte) error {
+	if f.fail.Load() {
+		return errPut
+	}
+	return f.Memory.Put(ctx, key, value)
+}
+
+func TestPersistBeforeRelease(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &failingPut{}
+	SaveRefreshToken(context.Background(), st, "k", "rt-0")
+	st.fail.Store(true)
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(),
+		Now: clk.Now}, &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-0", Expiry: clk.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Token()
+	if !errors.Is(err, errPut) || tok != nil {
+		t.Fatalf("Token with a failing store = %v, %v; want the store error and no token", tok, err)
+	}
+	if got := storedRT(t, st); got != "rt-0" {
+		t.Fatalf("store holds %q, want the old token kept", got)
+	}
+	if s.cur.Load() != nil && s.cur.Load().tok.AccessToken != "at-old" {
+		t.Fatal("the new access token was published although persisting failed")
+	}
+	// Still failing: the withheld token is not released, and no new
+	// request spends anything.
+	if _, err := s.Token(); !errors.Is(err, errPut) {
+		t.Fatalf("second Token = %v", err)
+	}
+	// The store recovers: the rotated refresh token is saved and the
+	// withheld access token released, without another request.
+	st.fail.Store(false)
+	tok, err = s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests, reuse, _, current := srv.stats()
+	if requests != 1 || reuse != 0 {
+		t.Fatalf("server saw %d requests, %d reuses; want 1, 0", requests, reuse)
+	}
+	if got := storedRT(t, st); got != current {
+		t.Fatalf("store holds %q, want %q", got, current)
+	}
+	if tok.AccessToken == "at-old" {
+		t.Fatal("old token returned")
+	}
+}
+
+func TestOnTokenChangeSeesPersistedToken(t *testing.T) {
+	var calls int
+	var st *Memory
+	s, srv, st0, _ := setup(t, func(c *SourceConfig) {
+		st = c.Store.(*Memory)
+		c.OnTokenChange = func(ctx context.Context, tok *oauth2.Token) error {
+			calls++
+			if got, _ := LoadRefreshToken(ctx, st, "k"); got != tok.RefreshToken {
+				return fmt.Errorf("hook ran before the store had the new refresh token")
+			}
+			if calls == 1 {
+				return errors.New("app store down")
+			}
+			return nil
+		}
+	})
+	_ = st0
+	if _, err := s.Token(); err == nil {
+		t.Fatal("hook error not reported")
+	}
+	tok, err := s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests, _, _, _ := srv.stats()
+	if calls != 2 || requests != 1 || tok.AccessToken == "at-old" {
+		t.Fatalf("hook calls %d, requests %d; want 2 and 1", calls, requests)
+	}
+}
+
+func TestInvalidGrantWipesStoredToken(t *testing.T) {
+	s, srv, st, _ := setup(t, nil)
+	srv.current = "rt-server-forgot-us"
+	_, err := s.Token()
+	if !errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("Token = %v, want ErrLoginRequired", err)
+	}
+	if _, err := st.Get(context.Background(), "k"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("stored refresh token not deleted: %v", err)
+	}
+	if _, err := s.Token(); !errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("second Token = %v", err)
+	}
+	if requests, _, _, _ := srv.stats(); requests != 1 {
+		t.Fatalf("%d requests; the dead refresh token was sent again", requests)
+	}
+}
+
+func TestTemporaryErrorKeepsTokenAndBacksOff(t *testing.T) {
+	s, srv, st, clk := setup(t, nil)
+	srv.fail = errServer
+	_, err := s.Token()
+	var te *TemporaryError
+	if !errors.As(err, &te) || !errors.Is(err, errServer) {
+		t.Fatalf("Token = %v, want *TemporaryError wrapping the cause", err)
+	}
+	if got := storedRT(t, st); got != "rt-0" {
+		t.Fatalf("stored token %q, want rt-0 kept", got)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := s.Token(); !errors.As(err, &te) {
+			t.Fatalf("during backoff Token = %v", err)
+		}
+	}
+	if requests, _, _, _ := srv.stats(); requests != 1 {
+		t.Fatalf("%d requests during backoff, want 1 (no hammering)", requests)
+	}
+	clk.Advance(te.RetryAfter.Sub(clk.Now()) + time.Millisecond)
+	_, err = s.Token()
+	if !errors.As(err, &te) {
+		t.Fatalf("after backoff Token = %v", err)
+	}
+	first := te.RetryAfter
+	if requests, _, _, _ := srv.stats(); requests != 2 {
+		t.Fatalf("%d requests after the backoff, want 2", requests)
+	}
+	if d := first.Sub(clk.Now()); d <= time.Second {
+		t.Fatalf("backoff did not grow: %v", d)
+	}
+	srv.mu.Lock()
+	srv.fail = nil
+	srv.mu.Unlock()
+	clk.Advance(time.Hour)
+	if _, err := s.Token(); err != nil {
+		t.Fatalf("after recovery Token = %v", err)
+	}
+	if _, reuse, _, _ := srv.stats(); reuse != 0 {
+		t.Fatal("reuse reported")
+	}
+}
+
+// TestRotatedElsewhereIsPickedUp: two Sources (as two processes would) hold
+// the same refresh token in memory; after one rotates it, the other must
+// re-read the store and never send the spent one.
+func TestRotatedElsewhereIsPickedUp(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &Memory{}
+	SaveRefreshToken(context.Background(), st, "k", "rt-0")
+	lockDir := t.TempDir()
+	mk := func() *Source {
+		s, err := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: lockDir, Now: clk.Now},
+			&oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-0", Expiry: clk.Now().Add(-time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := mk(), mk()
+	ta, err := a.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := b.Token()
+	if err != nil {
+		t.Fatalf("second source: %v", err)
+	}
+	requests, reuse, uses, current := srv.stats()
+	if reuse != 0 || uses["rt-0"] != 1 {
+		t.Fatalf("reuse %d, rt-0 sent %d times; a refresh token was spent twice", reuse, uses["rt-0"])
+	}
+	for rt, n := range uses {
+		if n != 1 {
+			t.Fatalf("refresh token %q sent %d times", rt, n)
+		}
+	}
+	if requests != 2 || ta.AccessToken == tb.AccessToken || storedRT(t, st) != current {
+		t.Fatalf("requests %d, store %q current %q", requests, storedRT(t, st), current)
+	}
+}
+
+func TestNoRotationKeepsRefreshToken(t *testing.T) {
+	s, srv, st, clk := setup(t, nil)
+	srv.noRotate = true
+	for i := 0; i < 3; i++ {
+		if _, err := s.Token(); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Hour)
+	}
+	if got := storedRT(t, st); got != "rt-0" {
+		t.Fatalf("store %q", got)
+	}
+}
+
+func TestNoExpiryIsShortLived(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &Memory{}
+	SaveRefreshToken(context.Background(), st, "k", "rt-0")
+	s, _ := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(), Now: clk.Now},
+		&oauth2.Token{AccessToken: "at-forever", RefreshToken: "rt-0"})
+	tok, err := s.Token()
+	if err != nil || tok.AccessToken != "at-forever" {
+		t.Fatal(tok, err)
+	}
+	if want := clk.Now().Add(5 * time.Minute); !tok.Expiry.Equal(want) {
+		t.Fatalf("Expiry = %v, want %v (DefaultLifetime)", tok.Expiry, want)
+	}
+	clk.Advance(5 * time.Minute)
+	tok, err = s.Token()
+	if err != nil || tok.AccessToken == "at-forever" {
+		t.Fatalf("a token without expiry was served forever: %v, %v", tok, err)
+	}
+}
+
+func TestReturnedTokensAreCopiesWithoutRefreshToken(t *testing.T) {
+	s, _, _, _ := setup(t, nil)
+	t1, err := s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t1.RefreshToken != "" {
+		t.Fatal("returned token carries the refresh token")
+	}
+	want := t1.AccessToken
+	t1.AccessToken = "mutated"
+	t1.Expiry = time.Time{}
+	t2, _ := s.Token()
+	if t2.AccessToken != want || t2.Expiry.IsZero() || t2 == t1 {
+		t.Fatalf("caller mutation leaked into the Source: %q", t2.AccessToken)
+	}
+}
+
+func TestInvalidate(t *testing.T) {
+	s, srv, _, _ := setup(t, nil)
+	t1, _ := s.Token()
+	stale := &oauth2.Token{AccessToken: "at-old"}
+	s.Invalidate(stale) // not current: nothing happens
+	if t2, _ := s.Token(); t2.AccessToken != t1.AccessToken {
+		t.Fatal("stale Invalidate dropped the current token")
+	}
+	s.Invalidate(t1)
+	t3, err := s.Token()
+	if err != nil || t3.AccessToken == t1.AccessToken {
+		t.Fatalf("after Invalidate got %v, %v", t3, err)
+	}
+	if requests, reuse, _, _ := srv.stats(); requests != 2 || reuse != 0 {
+		t.Fatalf("requests %d reuse %d", requests, reuse)
+	}
+}
+
+func TestLoginRequiredWhenNothingStored(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	s, _ := NewSource(SourceConfig{Store: &Memory{}, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(), Now: clk.Now}, nil)
+	if _, err := s.Token(); !errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("Token = %v", err)
+	}
+	if requests, _, _, _ := srv.stats(); requests != 0 {
+		t.Fatal("refreshed with a refresh token that is not in the store")
+	}
+}
+
+func TestWaitHonoursContext(t *testing.T) {
+	s, srv, _, _ := setup(t, nil)
+	srv.gate = make(chan struct{})
+	defer close(srv.gate)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("TokenContext = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestNewSourceValidates(t *testing.T) {
+	f := func(context.Context, string) (*oauth2.Token, error) { return nil, nil }
+	for _, cfg := range []SourceConfig{{}, {Refresh: f, Store: &Memory{}}, {Refresh: f, Margin: -1}} {
+		if _, err := NewSource(cfg, nil); err == nil {
+			t.Errorf("NewSource(%+v) accepted", cfg)
+		}
+	}
+}
+
+func BenchmarkTokenSourceHot(b *testing.B) {
+	tok := &oauth2.Token{AccessToken: "at-bench", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
+	s, err := NewSource(SourceConfig{Refresh: func(context.Context, string) (*oauth2.Token, error) {
+		return nil, errors.New("no refresh in the benchmark")
+	}}, tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Token(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkXOAuth2ReuseTokenSource(b *testing.B) {
+	tok := &oauth2.Token{AccessToken: "at-bench", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
+	s := oauth2.ReuseTokenSource(tok, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Token(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestExpiryComparedOnWallClock(t *testing.T) {
+	s, err := NewSource(SourceConfig{Refresh: func(context.Context, string) (*oauth2.Token, error) { return nil, errServer }},
+		&oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.cur.Load()
+	for _, tm := range []time.Time{e.tok.Expiry, e.refreshAt, e.blockAt} {
+		if strings.Contains(tm.String(), " m=") {
+			t.Fatalf("%v carries a monotonic reading; suspend would stop it", tm)
+		}
+	}
+}
