@@ -1,0 +1,131 @@
+package oauthclient
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/zalando/go-keyring"
+)
+
+// SecretFromFile reads a client secret from the file at path (up to 64 KiB,
+// surrounding white space trimmed). The file must be a regular file owned by
+// the current user and readable by nobody else: mode 0600 or 0400. Any
+// other mode (0644, 0640, …), another owner, a directory or a FIFO is
+// refused with an error that matches both ErrSecretSource and ErrPolicy.
+// The checks are made on the opened file, so the file cannot be swapped
+// between check and read. Symbolic links are followed; the checks apply to
+// their target.
+//
+// On systems without Unix owners and modes (Windows), SecretFromFile always
+// refuses: use [SecretFromEnv] or [SecretFromKeyring] there.
+//
+// The error never contains the file's content. Safe for concurrent use.
+func SecretFromFile(path string) (Secret, error) {
+	// Stat first, so that opening a FIFO (which would block) is never tried.
+	pre, err := os.Stat(path)
+	if err != nil {
+		return Secret{}, fmt.Errorf("%w: %v", ErrSecretSource, err)
+	}
+	if err := checkSecretFile(path, pre); err != nil {
+		return Secret{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Secret{}, fmt.Errorf("%w: %v", ErrSecretSource, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Secret{}, fmt.Errorf("%w: %v", ErrSecretSource, err)
+	}
+	if !os.SameFile(pre, fi) {
+		return Secret{}, fmt.Errorf("%w: %s changed while being opened", ErrSecretSource, path)
+	}
+	if err := checkSecretFile(path, fi); err != nil {
+		return Secret{}, err
+	}
+	return SecretFromReader(io.LimitReader(f, maxSecretSize+1))
+}
+
+// secretFileError is a refused secret file: it matches ErrSecretSource and ErrPolicy.
+type secretFileError struct{ reason string }
+
+func (e *secretFileError) Error() string {
+	return "oauthclient: cannot load secret: refused by security policy: " + e.reason
+}
+
+func (e *secretFileError) Is(target error) bool {
+	return target == ErrSecretSource || target == ErrPolicy
+}
+
+func checkSecretFile(path string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return &secretFileError{reason: fmt.Sprintf("%s is not a regular file", path)}
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return &secretFileError{reason: fmt.Sprintf("%s has mode %04o; a secret file must be 0600 (chmod 600 %s)", path, perm, path)}
+	}
+	uid, ok := fileOwner(fi)
+	if !ok {
+		return &secretFileError{reason: "file ownership cannot be checked on this system; use SecretFromEnv or SecretFromKeyring"}
+	}
+	if me := os.Getuid(); uid != me {
+		return &secretFileError{reason: fmt.Sprintf("%s is owned by uid %d, not by the current user (uid %d)", path, uid, me)}
+	}
+	return nil
+}
+
+// fileOwner returns the owner uid from the platform's stat data. The Uid
+// field exists in syscall.Stat_t on every Unix; reading it by reflection
+// keeps this file portable (Windows has no such field and reports false).
+func fileOwner(fi os.FileInfo) (int, bool) {
+	v := reflect.ValueOf(fi.Sys())
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0, false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return 0, false
+	}
+	f := v.FieldByName("Uid")
+	if !f.IsValid() {
+		return 0, false
+	}
+	switch f.Kind() {
+	case reflect.Uint32, reflect.Uint64, reflect.Uint16, reflect.Uint:
+		return int(f.Uint()), true
+	case reflect.Int32, reflect.Int64, reflect.Int:
+		return int(f.Int()), true
+	}
+	return 0, false
+}
+
+// SecretFromKeyring reads a client secret from the OS keyring (the Secret
+// Service on Linux, the Keychain on macOS, the Credential Manager on
+// Windows) through go-keyring, under the given service and user names. A
+// missing entry is an error matching ErrSecretSource and
+// keyring.ErrNotFound. Store the secret once with the platform's tools
+// (for example secret-tool store) or keyring.Set. Safe for concurrent use.
+func SecretFromKeyring(service, user string) (Secret, error) {
+	if service == "" || user == "" {
+		return Secret{}, fmt.Errorf("%w: keyring service and user must be set", ErrSecretSource)
+	}
+	v, err := keyring.Get(service, user)
+	if err != nil {
+		if errors.Is(err, keyring.ErrNotFound) {
+			return Secret{}, fmt.Errorf("%w: no keyring entry for service %q user %q: %w", ErrSecretSource, service, user, keyring.ErrNotFound)
+		}
+		return Secret{}, fmt.Errorf("%w: keyring: %v", ErrSecretSource, err)
+	}
+	s, err := SecretFromReader(strings.NewReader(v))
+	if err != nil {
+		return Secret{}, err
+	}
+	return s, nil
+}
