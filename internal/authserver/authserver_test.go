@@ -67,14 +67,14 @@ func TestDiscoveryOverTLS(t *testing.T) {
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		doc := getJSON(t, s.HTTPClient(), s.Issuer+path)
 		want := map[string]any{
-			"issuer":                 s.Issuer,
-			"authorization_endpoint": s.AuthURL,
-			"token_endpoint":         s.TokenURL,
-			"jwks_uri":               s.JWKSURL,
-			"userinfo_endpoint":      s.UserinfoURL,
-			"revocation_endpoint":    s.RevocationURL,
-			"introspection_endpoint": s.IntrospectionURL,
-			"device_authorization_endpoint":                  s.DeviceURL,
+			"issuer":                        s.Issuer,
+			"authorization_endpoint":        s.AuthURL,
+			"token_endpoint":                s.TokenURL,
+			"jwks_uri":                      s.JWKSURL,
+			"userinfo_endpoint":             s.UserinfoURL,
+			"revocation_endpoint":           s.RevocationURL,
+			"introspection_endpoint":        s.IntrospectionURL,
+			"device_authorization_endpoint": s.DeviceURL,
 			"authorization_response_iss_parameter_supported": true,
 		}
 		for k, v := range want {

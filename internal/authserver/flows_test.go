@@ -448,3 +448,55 @@ func TestDeviceGrantDenied(t *testing.T) {
 		t.Fatalf("err = %v, want access_denied", err)
 	}
 }
+
+func TestCodeBurnedByFailedExchange(t *testing.T) {
+	s := start(t, Options{})
+	ctx := ctxFor(t, s)
+	cfg := oauthConfig(s, ClientWeb, WebSecret, oauth2.AuthStyleInHeader, WebRedirectURI, "openid")
+	verifier := oauth2.GenerateVerifier()
+	cb, err := s.Login(ctx, cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), UserAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(cb)
+	code := u.Query().Get("code")
+	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("wrong verifier: err = %v, want invalid_grant", err)
+	}
+	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("code reused after a failed exchange: err = %v, want invalid_grant", err)
+	}
+}
+
+func TestIntrospectionVisibility(t *testing.T) {
+	s := start(t, Options{})
+	ctx := ctxFor(t, s)
+	cc := clientcredentials.Config{ClientID: ClientService, ClientSecret: ServiceSecret, TokenURL: s.TokenURL,
+		AuthStyle: oauth2.AuthStyleInHeader}
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask := func(id, secret string) any {
+		req, _ := http.NewRequest(http.MethodPost, s.IntrospectionURL, strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(id, secret)
+		resp, err := s.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		return m["active"]
+	}
+	if got := ask(ClientService, ServiceSecret); got != true {
+		t.Fatalf("own token: active = %v", got)
+	}
+	if got := ask(ClientResource, ResourceSecret); got != true {
+		t.Fatalf("resource server: active = %v", got)
+	}
+	if got := ask(ClientWeb, WebSecret); got != false {
+		t.Fatalf("another client sees the token: active = %v", got)
+	}
+}

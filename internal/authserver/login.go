@@ -25,7 +25,8 @@ const (
 	Password = "correct-horse-battery-staple"
 )
 
-// User describes one account of the server. It holds no secret.
+// User describes one account of the server. It holds no secret; a User
+// value is immutable and safe to share.
 type User struct {
 	Username string // login name and preferred_username
 	Subject  string // the "sub" claim
@@ -40,26 +41,30 @@ func newUsers() map[string]User {
 	}
 }
 
-// Users returns the accounts of the server, in a fixed order.
+// Users returns the accounts of the server, in a fixed order. It is safe
+// for concurrent use.
 func Users() []User {
 	u := newUsers()
 	return []User{u[UserAlice], u[UserBob]}
 }
 
 // Subject returns the "sub" claim of username, or "" for an unknown user.
+// It is safe for concurrent use.
 func Subject(username string) string { return newUsers()[username].Subject }
 
 // AuthorizeError reports that the authorization request did not end in a
 // code. When the server redirected to the client with an error, Code and
 // Description come from that redirect; when it refused to redirect (for
 // example an unknown client or redirect URI), Code is empty and Status is
-// the HTTP status of its answer.
+// the HTTP status of its answer. It is a plain value, safe to share; it never
+// holds a code or token.
 type AuthorizeError struct {
 	Code        string // the error parameter, e.g. "invalid_request"
 	Description string // error_description, or the start of the error page
 	Status      int    // HTTP status when the server did not redirect
 }
 
+// Error describes the refusal.
 func (e *AuthorizeError) Error() string {
 	if e.Code != "" {
 		return fmt.Sprintf("authserver: authorization refused: %s: %s", e.Code, e.Description)

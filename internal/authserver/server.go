@@ -54,6 +54,7 @@ import (
 )
 
 // Options configures Start. The zero value is a usable configuration.
+// Start only reads it.
 type Options struct {
 	// AccessTokenLifetime is the lifetime of access tokens. Zero means 5
 	// minutes. Tests use short lifetimes to force refreshes; the token
@@ -268,8 +269,9 @@ func (s *Server) RootCAs() *x509.CertPool {
 	return pool
 }
 
-// HTTPClient returns a new client that trusts only the server's CA, with
-// TLS 1.2 as minimum, a 10 s timeout, and the default redirect policy.
+// HTTPClient returns a new client, with its own Transport, that trusts only
+// the server's CA, with TLS 1.2 as minimum, a 10 s timeout and the default
+// redirect policy. The caller owns it and may change it.
 func (s *Server) HTTPClient() *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,
