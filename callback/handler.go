@@ -195,7 +195,8 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts StartOption
 		return err
 	}
 	name := h.prefix + stateID(p.State())
-	life := p.Expiry().Sub(h.now())
+	// Max-Age: the time left in the flow, rounded up, at most 10 minutes.
+	life := (p.Expiry().Sub(h.now()) + time.Second - 1) / time.Second * time.Second
 	if life > cookieLifetime {
 		life = cookieLifetime
 	}

@@ -123,7 +123,7 @@ func checkReturnTo(s string) error {
 	// encoding of a forbidden form gets through.
 	cur := s
 	for layer := 0; ; layer++ {
-		if err := checkReturnToLayer(cur); err != nil {
+		if err := checkReturnToLayer(cur, layer == 0); err != nil {
 			return err
 		}
 		next, err := url.PathUnescape(cur)
@@ -145,14 +145,15 @@ func checkReturnTo(s string) error {
 	return nil
 }
 
-// checkReturnToLayer checks one decoding layer of a return-to URL.
-func checkReturnToLayer(s string) error {
+// checkReturnToLayer checks one decoding layer of a return-to URL. A
+// decoded space is allowed ("/a%20b"); a raw one is not.
+func checkReturnToLayer(s string, raw bool) error {
 	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
 		return fmt.Errorf("%w: must start with a single /", ErrReturnTo)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c <= 0x20 || c >= 0x7f || c == '\\' {
+		if c < 0x20 || c >= 0x7f || c == '\\' || (raw && c == ' ') {
 			return fmt.Errorf("%w: control, space, non-ASCII or backslash", ErrReturnTo)
 		}
 	}
