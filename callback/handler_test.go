@@ -293,8 +293,11 @@ func TestOnLoginFailures(t *testing.T) {
 	client := newClient(t, srv, redirectURL, nil)
 	appErr := errors.New("database down")
 	for name, fn := range map[string]func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error{
-		"error":  func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error { return appErr },
-		"writes": func(w http.ResponseWriter, _ *http.Request, _ *oauthclient.Tokens, _ string) error { w.WriteHeader(200); return nil },
+		"error": func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error { return appErr },
+		"writes": func(w http.ResponseWriter, _ *http.Request, _ *oauthclient.Tokens, _ string) error {
+			w.WriteHeader(200)
+			return nil
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got error

@@ -40,7 +40,7 @@ func checkHeaders(t *testing.T, h http.Header) {
 // clock is an adjustable clock for oauthclient.Config.Now.
 type clock struct{ offset atomic.Int64 }
 
-func (c *clock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 func (c *clock) reset()                  { c.offset.Store(0) }
 
