@@ -127,8 +127,9 @@ type APIConfig struct {
 //   - a 401 whose Bearer challenge says invalid_token makes the transport
 //     invalidate the token (see [Invalidator]), get a new one and retry the
 //     request exactly once, and only when the body can be replayed (no body,
-//     or req.GetBody set). If the source hands back the same token, or the
-//     retry also gets 401, that 401 response is returned as it is;
+//     or req.GetBody set). Without a replayable body, or if the source hands
+//     back the same token, or if the retry also gets 401, that 401 response
+//     is returned as it is (the next request then uses a new token);
 //   - a 403 insufficient_scope challenge becomes an *InsufficientScopeError
 //     and a 400 invalid_request challenge an *InvalidRequestError. These
 //     are returned as the RoundTrip error, so http.Client.Do returns them
@@ -305,7 +306,7 @@ func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusUnauthorized && replayable(req) {
+	if resp.StatusCode == http.StatusUnauthorized {
 		return t.retry(req, resp, b)
 	}
 	return finish(resp, b.tok.AccessToken)
@@ -377,9 +378,10 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 	return b, nil
 }
 
-// retry handles a 401 to a replayable request: on invalid_token it
-// invalidates the token and, if the source then has a different one, sends
-// the request once more. Any other 401 is returned as it is.
+// retry handles a 401: on invalid_token it invalidates the token (so the
+// next request gets a new one) and, when the body can be replayed and the
+// source then has a different token, sends the request once more. Any
+// other 401 is returned as it is.
 func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
 	ch, ok := ParseBearerChallenge(resp.Header)
 	if !ok || ch.Error != "invalid_token" {
@@ -388,6 +390,9 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 	t.cur.CompareAndSwap(old, nil)
 	if inv, ok := t.src.(Invalidator); ok {
 		inv.Invalidate(old.tok)
+	}
+	if !replayable(req) {
+		return resp, nil
 	}
 	nb := t.cur.Load()
 	if nb == nil || nb.tok.AccessToken == old.tok.AccessToken {

@@ -1,0 +1,623 @@
+package oauthclient_test
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"golang.org/x/oauth2"
+)
+
+// apiSource is a token source for transport tests. It hands out toks in
+// order: Invalidate of the current token moves to the next one. It counts
+// Token and Invalidate calls.
+type apiSource struct {
+	mu            sync.Mutex
+	toks          []string
+	i             int
+	expiry        time.Time
+	tokenType     string
+	calls         int
+	invalidations int
+}
+
+func newAPISource(toks ...string) *apiSource {
+	return &apiSource{toks: toks, expiry: time.Now().Add(time.Hour)}
+}
+
+func (s *apiSource) Token() (*oauth2.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.i >= len(s.toks) {
+		return nil, errors.New("apiSource: no more tokens")
+	}
+	tt := s.tokenType
+	if tt == "" {
+		tt = "Bearer"
+	}
+	return &oauth2.Token{AccessToken: s.toks[s.i], TokenType: tt, Expiry: s.expiry}, nil
+}
+
+func (s *apiSource) Invalidate(t *oauth2.Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.invalidations++
+	if s.i < len(s.toks) && t.AccessToken == s.toks[s.i] {
+		s.i++
+	}
+}
+
+func (s *apiSource) counts() (calls, invalidations int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls, s.invalidations
+}
+
+// apiServer is an httptest TLS API that records what it received.
+type apiServer struct {
+	*httptest.Server
+	hits   atomic.Int32
+	mu     sync.Mutex
+	auths  []string
+	caches [][]string
+	bodies []string
+}
+
+func newAPIServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) *apiServer {
+	t.Helper()
+	s := &apiServer{}
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.auths = append(s.auths, r.Header.Get("Authorization"))
+		s.caches = append(s.caches, r.Header.Values("Cache-Control"))
+		s.bodies = append(s.bodies, string(b))
+		s.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *apiServer) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(s.Certificate())
+	return p
+}
+
+func apiClient(t *testing.T, src oauth2.TokenSource, s *apiServer) *http.Client {
+	t.Helper()
+	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+		AllowedOrigins: []string{s.URL},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: s.pool(), Timeout: 10 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func okHandler(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
+
+// closeTracker records whether the transport closed a request body.
+type closeTracker struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeTracker) Close() error { c.closed.Store(true); return nil }
+
+func TestAPIConfigRefused(t *testing.T) {
+	src := newAPISource("tok")
+	cases := []struct {
+		name    string
+		src     oauth2.TokenSource
+		cfg     oauthclient.APIConfig
+		policy  bool
+		message string
+	}{
+		{"no origins", src, oauthclient.APIConfig{}, true, "AllowedOrigins"},
+		{"http origin", src, oauthclient.APIConfig{AllowedOrigins: []string{"http://127.0.0.1:8080"}}, true, "https"},
+		{"origin with path", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1/api"}}, true, "scheme://host"},
+		{"origin with user info", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://u:p@127.0.0.1"}}, true, "scheme://host"},
+		{"origin with query", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1?x=1"}}, true, "scheme://host"},
+		{"not a URL", src, oauthclient.APIConfig{AllowedOrigins: []string{"127.0.0.1"}}, true, "absolute"},
+		{"insecure TLS", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
+			HTTP: oauthclient.HTTPConfig{PinnedSPKI: []string{"not base64"}}}, true, "pin"},
+		{"nil source", nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"}}, false, "token source"},
+		{"base and TLS settings", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
+			Base: http.DefaultTransport, HTTP: oauthclient.HTTPConfig{RootCAs: x509.NewCertPool()}}, false, "exclusive"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := oauthclient.NewAPIClient(tc.src, tc.cfg)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if errors.Is(err, oauthclient.ErrPolicy) != tc.policy {
+				t.Fatalf("errors.Is(ErrPolicy) = %v, want %v: %v", !tc.policy, tc.policy, err)
+			}
+			if !strings.Contains(err.Error(), tc.message) {
+				t.Fatalf("error %q does not mention %q", err, tc.message)
+			}
+		})
+	}
+}
+
+func TestAPITransportRefusals(t *testing.T) {
+	const tok = "tok-SECRET-0123456789abcdef"
+	api := newAPIServer(t, okHandler)
+	other := newAPIServer(t, okHandler)
+	plain := httptest.NewServer(http.HandlerFunc(okHandler))
+	defer plain.Close()
+	var plainHits atomic.Int32
+	plain.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { plainHits.Add(1) })
+	u, _ := url.Parse(api.URL)
+	src := newAPISource(tok)
+	c := apiClient(t, src, api)
+
+	cases := []struct {
+		name string
+		url  string
+		want error
+	}{
+		{"other port", other.URL + "/x", oauthclient.ErrOriginNotAllowed},
+		{"other host name, same server", "https://localhost:" + u.Port() + "/x", oauthclient.ErrOriginNotAllowed},
+		{"http origin", plain.URL + "/x", oauthclient.ErrOriginNotAllowed},
+		{"http to the allowed host and port", "http://" + u.Host + "/x", oauthclient.ErrOriginNotAllowed},
+		{"token in query value", api.URL + "/x?q=" + tok, oauthclient.ErrTokenInURL},
+		{"token percent-encoded in query", api.URL + "/x?q=" + strings.ReplaceAll(tok, "-", "%2D"), oauthclient.ErrTokenInURL},
+		{"access_token param", api.URL + "/x?a=1&access_token=whatever", oauthclient.ErrTokenInURL},
+		{"access_token param, encoded and upper case", api.URL + "/x?ACCESS%5Ftoken=whatever", oauthclient.ErrTokenInURL},
+		{"access_token in fragment", api.URL + "/x#access_token=whatever", oauthclient.ErrTokenInURL},
+		{"token in path", api.URL + "/users/" + tok, oauthclient.ErrTokenInURL},
+		{"token in fragment", api.URL + "/x#" + tok, oauthclient.ErrTokenInURL},
+		{"token as user info", "https://" + tok + "@" + u.Host + "/x", oauthclient.ErrTokenInURL},
+		{"token as password", "https://me:" + tok + "@" + u.Host + "/x", oauthclient.ErrTokenInURL},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := &closeTracker{Reader: strings.NewReader("payload")}
+			req, err := http.NewRequest(http.MethodPost, tc.url, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := c.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Fatal("request was sent")
+			}
+			if !errors.Is(err, tc.want) || !errors.Is(err, oauthclient.ErrPolicy) {
+				t.Fatalf("err = %v, want %v (and ErrPolicy)", err, tc.want)
+			}
+			var pe *oauthclient.PolicyError
+			if !errors.As(err, &pe) || strings.Contains(pe.Error(), tok) {
+				t.Fatalf("policy error missing or contains the token: %v", pe)
+			}
+			if !body.closed.Load() {
+				t.Fatal("request body not closed on refusal")
+			}
+			if n := api.hits.Load() + other.hits.Load() + plainHits.Load(); n != 0 {
+				t.Fatalf("%d requests reached a server", n)
+			}
+		})
+	}
+	// The allowed origin in another spelling (upper case, explicit :443
+	// would apply for the default port) is the same origin and works.
+	req, _ := http.NewRequest(http.MethodGet, "https://"+strings.ToUpper("127.0.0.1")+":"+u.Port()+"/ok?access_tokens=1", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("allowed request refused: %v", err)
+	}
+	resp.Body.Close()
+	if api.hits.Load() != 1 {
+		t.Fatalf("hits = %d, want 1", api.hits.Load())
+	}
+}
+
+func TestAPITransportSendsBearerAndNoStore(t *testing.T) {
+	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Custom") != "kept" {
+			http.Error(w, "custom header lost", http.StatusTeapot)
+			return
+		}
+		okHandler(w, r)
+	})
+	c := apiClient(t, newAPISource("tok-1"), api)
+	req, _ := http.NewRequest(http.MethodGet, api.URL+"/x", nil)
+	req.Header.Set("X-Custom", "kept")
+	req.Header.Set("Cache-Control", "max-age=60")
+	req.Header.Set("Authorization", "Basic c3RhbGU6Y3JlZHM=") // replaced, never sent
+	before := req.Header.Clone()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if got := api.auths[0]; got != "Bearer tok-1" {
+		t.Fatalf("Authorization = %q", got)
+	}
+	if got := api.caches[0]; !slices.Equal(got, []string{"no-store"}) {
+		t.Fatalf("Cache-Control = %q, want exactly no-store", got)
+	}
+	if fmt.Sprint(req.Header) != fmt.Sprint(before) {
+		t.Fatalf("caller's request was modified: %v", req.Header)
+	}
+}
+
+func TestAPITransportSameOriginRedirectKeepsToken(t *testing.T) {
+	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/a" {
+			http.Redirect(w, r, "/b", http.StatusFound)
+			return
+		}
+		okHandler(w, r)
+	})
+	c := apiClient(t, newAPISource("tok-1"), api)
+	resp, err := c.Get(api.URL + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if !slices.Equal(api.auths, []string{"Bearer tok-1", "Bearer tok-1"}) {
+		t.Fatalf("auths = %q", api.auths)
+	}
+}
+
+// invalidTokenUnless answers 401 invalid_token unless the request carries good.
+func invalidTokenUnless(good string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+good {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="invalid_token", error_description="The access token expired"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, "expired")
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}
+}
+
+func TestAPITransportRetriesOnceOnInvalidToken(t *testing.T) {
+	api := newAPIServer(t, invalidTokenUnless("tok-2"))
+	src := newAPISource("tok-1", "tok-2")
+	c := apiClient(t, src, api)
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/items", strings.NewReader("payload"))
+	if req.GetBody == nil {
+		t.Fatal("test needs a replayable body")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "payload" {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	if n := api.hits.Load(); n != 2 {
+		t.Fatalf("server hits = %d, want 2 (one retry)", n)
+	}
+	if calls, inv := src.counts(); calls != 2 || inv != 1 {
+		t.Fatalf("source: %d Token calls, %d invalidations; want 2 and 1 (exactly one refresh)", calls, inv)
+	}
+	api.mu.Lock()
+	if !slices.Equal(api.bodies, []string{"payload", "payload"}) || !slices.Equal(api.auths, []string{"Bearer tok-1", "Bearer tok-2"}) {
+		t.Fatalf("bodies %q auths %q", api.bodies, api.auths)
+	}
+	api.mu.Unlock()
+	// The new token is cached: the next request neither refreshes nor retries.
+	resp, err = c.Post(api.URL+"/items", "text/plain", strings.NewReader("again"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if calls, _ := src.counts(); calls != 2 || api.hits.Load() != 3 {
+		t.Fatalf("after retry: %d Token calls, %d hits; want 2 and 3", calls, api.hits.Load())
+	}
+}
+
+func TestAPITransportNoRetryWithoutReplayableBody(t *testing.T) {
+	api := newAPIServer(t, invalidTokenUnless("tok-2"))
+	src := newAPISource("tok-1", "tok-2")
+	c := apiClient(t, src, api)
+	body := &closeTracker{Reader: strings.NewReader("stream")}
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/upload", body)
+	if req.GetBody != nil {
+		t.Fatal("test needs a non-replayable body")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || string(b) != "expired" {
+		t.Fatalf("status %d body %q, want the 401 as is", resp.StatusCode, b)
+	}
+	if n := api.hits.Load(); n != 1 {
+		t.Fatalf("hits = %d, want 1 (no retry)", n)
+	}
+	// The rejected token was still invalidated, so the next call uses a new one.
+	if calls, inv := src.counts(); calls != 1 || inv != 1 {
+		t.Fatalf("source: %d calls, %d invalidations; want 1 and 1", calls, inv)
+	}
+	resp, err = c.Get(api.URL + "/next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("next request status %d", resp.StatusCode)
+	}
+}
+
+func TestAPITransportSecond401ReturnedAsIs(t *testing.T) {
+	api := newAPIServer(t, invalidTokenUnless("never"))
+	src := newAPISource("tok-1", "tok-2", "tok-3")
+	c := apiClient(t, src, api)
+	resp, err := c.Get(api.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || string(b) != "expired" {
+		t.Fatalf("status %d body %q", resp.StatusCode, b)
+	}
+	if ch, ok := oauthclient.ParseBearerChallenge(resp.Header); !ok || ch.Error != "invalid_token" {
+		t.Fatalf("challenge not readable by the caller: %+v", ch)
+	}
+	if n := api.hits.Load(); n != 2 {
+		t.Fatalf("hits = %d, want 2 (one retry, no loop)", n)
+	}
+	if calls, inv := src.counts(); calls != 2 || inv != 1 {
+		t.Fatalf("source: %d calls, %d invalidations; want 2 and 1", calls, inv)
+	}
+}
+
+func TestAPITransportNoRetryWithoutInvalidToken(t *testing.T) {
+	cases := map[string]string{
+		"no challenge":      "",
+		"no error code":     `Bearer realm="api"`,
+		"other scheme":      `Basic realm="api", error="invalid_token"`,
+		"insufficient only": `Bearer error="insufficient_scope"`,
+	}
+	for name, h := range cases {
+		t.Run(name, func(t *testing.T) {
+			api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+				if h != "" {
+					w.Header().Set("WWW-Authenticate", h)
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+			})
+			src := newAPISource("tok-1", "tok-2")
+			resp, err := apiClient(t, src, api).Get(api.URL + "/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 401 || api.hits.Load() != 1 {
+				t.Fatalf("status %d hits %d", resp.StatusCode, api.hits.Load())
+			}
+			if calls, inv := src.counts(); calls != 1 || inv != 0 {
+				t.Fatalf("source: %d calls, %d invalidations", calls, inv)
+			}
+		})
+	}
+}
+
+func TestAPITransportSameTokenIsNotRetried(t *testing.T) {
+	// A source that cannot refresh (x/oauth2's static source) gives the same
+	// token again: the 401 comes back without a pointless second request.
+	api := newAPIServer(t, invalidTokenUnless("never"))
+	c := apiClient(t, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static"}), api)
+	resp, err := c.Get(api.URL + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || api.hits.Load() != 1 {
+		t.Fatalf("status %d hits %d", resp.StatusCode, api.hits.Load())
+	}
+}
+
+func TestAPITransportInsufficientScope(t *testing.T) {
+	const tok = "tok-ECHOED-9876543210"
+	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope="api.write admin", error_description="token `+tok+` lacks \"api.write\""`)
+		w.WriteHeader(http.StatusForbidden)
+	})
+	resp, err := apiClient(t, newAPISource(tok), api).Get(api.URL + "/x")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("no error")
+	}
+	var se *oauthclient.InsufficientScopeError
+	if !errors.As(err, &se) || !errors.Is(err, oauthclient.ErrInsufficientScope) {
+		t.Fatalf("err = %v, want *InsufficientScopeError", err)
+	}
+	if !slices.Equal(se.Scope, []string{"api.write", "admin"}) {
+		t.Fatalf("Scope = %q", se.Scope)
+	}
+	if strings.Contains(err.Error(), tok) || strings.Contains(se.Description, tok) {
+		t.Fatalf("error echoes the token: %v / %q", err, se.Description)
+	}
+	if !strings.Contains(se.Description, `lacks "api.write"`) {
+		t.Fatalf("Description = %q", se.Description)
+	}
+}
+
+func TestAPITransportInvalidRequest(t *testing.T) {
+	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="two tokens"`)
+		w.WriteHeader(http.StatusBadRequest)
+	})
+	_, err := apiClient(t, newAPISource("tok-0123456789"), api).Get(api.URL + "/x")
+	var ie *oauthclient.InvalidRequestError
+	if !errors.As(err, &ie) || !errors.Is(err, oauthclient.ErrInvalidRequest) || ie.Description != "two tokens" {
+		t.Fatalf("err = %v, want *InvalidRequestError", err)
+	}
+}
+
+func TestAPITransportOtherErrorsPassThrough(t *testing.T) {
+	// An API's own 400/403 without an RFC 6750 challenge is the caller's to read.
+	for _, status := range []int{400, 403, 500} {
+		api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
+			w.WriteHeader(status)
+			io.WriteString(w, `{"problem":"yours"}`)
+		})
+		resp, err := apiClient(t, newAPISource("tok"), api).Get(api.URL + "/x")
+		if err != nil {
+			t.Fatalf("%d: %v", status, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status || string(b) != `{"problem":"yours"}` {
+			t.Fatalf("%d: got %d %q", status, resp.StatusCode, b)
+		}
+	}
+}
+
+func TestAPITransportMalformedChallenges(t *testing.T) {
+	headers := [][]string{
+		{`Bearer error="invalid_token`},
+		{`Bearer error=`, `,,,`, `"`},
+		{`Bearer error="\`},
+		{`=====`, `Bearer , , error = "invalid_token" junk`},
+		{strings.Repeat(`Bearer a="b", `, 5000)},
+		{"Bearer error=\"inv\xffalid\", \xfe=\x80"},
+	}
+	for i, hs := range headers {
+		api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+			for _, h := range hs {
+				w.Header().Add("WWW-Authenticate", h)
+			}
+			w.WriteHeader(http.StatusUnauthorized)
+		})
+		resp, err := apiClient(t, newAPISource("tok-1", "tok-2"), api).Get(api.URL + "/x")
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("%d: status %d", i, resp.StatusCode)
+		}
+	}
+}
+
+func TestAPITransportTokenChecks(t *testing.T) {
+	api := newAPIServer(t, okHandler)
+	t.Run("unknown token type", func(t *testing.T) {
+		src := newAPISource("tok")
+		src.tokenType = "DPoP"
+		_, err := apiClient(t, src, api).Get(api.URL + "/x")
+		if !errors.Is(err, oauthclient.ErrUnknownTokenType) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("header injection", func(t *testing.T) {
+		_, err := apiClient(t, newAPISource("tok\r\nX-Evil: 1"), api).Get(api.URL + "/x")
+		if err == nil || strings.Contains(err.Error(), "tok\r\n") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("source error", func(t *testing.T) {
+		_, err := apiClient(t, newAPISource(), api).Get(api.URL + "/x")
+		if err == nil || !strings.Contains(err.Error(), "no more tokens") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	if api.hits.Load() != 0 {
+		t.Fatalf("%d requests sent without a usable token", api.hits.Load())
+	}
+}
+
+func TestAPITransportRefetchesStaleToken(t *testing.T) {
+	api := newAPIServer(t, okHandler)
+	t0 := time.Now()
+	var now atomic.Int64
+	now.Store(t0.UnixNano())
+	src := newAPISource("tok-1")
+	src.expiry = t0.Add(time.Minute)
+	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+		AllowedOrigins: []string{api.URL},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: api.pool()},
+		Now:            func() time.Time { return time.Unix(0, now.Load()) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() {
+		resp, err := c.Get(api.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get()
+	get()
+	if calls, _ := src.counts(); calls != 1 {
+		t.Fatalf("fresh token: %d source calls, want 1 (cached)", calls)
+	}
+	now.Store(t0.Add(55 * time.Second).UnixNano()) // within 10 s of expiry
+	get()
+	if calls, _ := src.counts(); calls != 2 {
+		t.Fatalf("stale token: %d source calls, want 2", calls)
+	}
+}
+
+func TestAPITransportConcurrent(t *testing.T) {
+	api := newAPIServer(t, invalidTokenUnless("tok-2"))
+	src := newAPISource("tok-1", "tok-2")
+	c := apiClient(t, src, api)
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				resp, err := c.Post(api.URL+"/x", "text/plain", strings.NewReader("b"))
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d failed requests", bad.Load())
+	}
+	if _, inv := src.counts(); inv < 1 {
+		t.Fatal("token never invalidated")
+	}
+}
