@@ -87,7 +87,13 @@ func (s *sealer) open(name, value string) ([]byte, error) {
 	if len(name)+len(value) > maxCookieSize {
 		return nil, fmt.Errorf("%w: too large", ErrBadCookie)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(value)
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return nil, fmt.Errorf("%w: malformed", ErrBadCookie)
+		}
+	}
+	// Strict: one encoding per ciphertext, so only the exact sealed value opens.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil || len(b) < 1 || b[0] != sealVersion {
 		return nil, fmt.Errorf("%w: malformed", ErrBadCookie)
 	}
