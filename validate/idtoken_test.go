@@ -152,6 +152,7 @@ func hostileTokens(t *testing.T, attackerURL string) []hostileCase {
 		{name: "5,000 dots", token: strings.Repeat(".", 5000), chk: chk, want: ErrMalformed},
 		{name: "5,000 dots after a real header", token: parts[0] + strings.Repeat(".", 5000), chk: chk, want: ErrMalformed},
 		{name: "2 MB header", token: rawJWS(bigHeader, mustJSON(id), []byte("sig")), chk: chk, want: ErrMalformed},
+		{name: "token over 64 KiB (large payload)", token: sign(t, rs256(), with(id, "pad", strings.Repeat("A", 70<<10))), chk: chk, want: ErrMalformed},
 		{name: "JWE (five segments)", token: parts[0] + ".a.b.c." + parts[2], chk: chk, want: ErrMalformed},
 		{name: "JSON serialization", token: `{"payload":"` + parts[1] + `","signatures":[]}`, chk: chk, want: ErrMalformed},
 		{name: "header not JSON", token: b64.EncodeToString([]byte("not json")) + "." + parts[1] + "." + parts[2], chk: chk, want: ErrMalformed},
