@@ -596,11 +596,11 @@ func TestAPITransportConcurrent(t *testing.T) {
 	c := apiClient(t, src, api)
 	var wg sync.WaitGroup
 	var bad atomic.Int32
-	for g := 0; g < 16; g++ {
+	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 10; i++ {
+			for i := 0; i < 5; i++ {
 				resp, err := c.Post(api.URL+"/x", "text/plain", strings.NewReader("b"))
 				if err != nil {
 					bad.Add(1)
