@@ -27,8 +27,10 @@ type IntrospectionConfig struct {
 	// client_assertion). It is called once per call, before the form is
 	// encoded into the body. Required: RFC 7662 endpoints are protected.
 	Authenticate func(req *http.Request, form url.Values) error
-	// Issuer, when set, must equal the response's "iss" exactly (an absent
-	// "iss" is then an error).
+	// Issuer, when set, must equal the response's "iss" exactly when the
+	// response has one. RFC 7662 makes "iss" optional and some servers
+	// (zitadel) omit it; the response's origin is then the configured
+	// endpoint, reached over verified TLS without redirects.
 	Issuer string
 	// Audience, when set, must be in the response's "aud".
 	Audience string
@@ -191,7 +193,10 @@ func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*A
 	if err != nil {
 		return nil, fail2(ErrIntrospection, ErrMalformed, "claims of unexpected types")
 	}
-	if chk.issuer != "" {
+	// RFC 7662 makes "iss" optional (zitadel omits it); the response's
+	// origin is the configured endpoint over verified TLS. When present it
+	// must match exactly.
+	if chk.issuer != "" && c.Iss != nil {
 		if err := checkIssuer(c, chk.issuer); err != nil {
 			return nil, err
 		}

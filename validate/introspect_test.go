@@ -106,6 +106,11 @@ func TestIntrospect(t *testing.T) {
 	if err := at.RequireScopes("admin"); !errors.Is(err, ErrInsufficientScope) {
 		t.Fatalf("RequireScopes: %v", err)
 	}
+	// iss is optional in RFC 7662.
+	s.set(opaqueToken, strings.Replace(activeBody(""), `"iss"`, `"issuer"`, 1))
+	if _, err := in.Introspect(ctx, opaqueToken); err != nil {
+		t.Fatalf("response without iss: %v", err)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -118,7 +123,8 @@ func TestIntrospect(t *testing.T) {
 		{"active as string", `{"active":"true"}`, 0, ErrInactive},
 		{"active as 1", `{"active":1}`, 0, ErrInactive},
 		{"wrong iss", strings.Replace(activeBody(""), testIssuer, testIssuer+"/", 1), 0, ErrIssuer},
-		{"iss missing", strings.Replace(activeBody(""), `"iss"`, `"issuer"`, 1), 0, ErrIssuer},
+		{"iss empty", strings.Replace(activeBody(""), testIssuer, "", 1), 0, ErrIssuer},
+		{"iss not a string", strings.Replace(activeBody(""), `"`+testIssuer+`"`, `7`, 1), 0, ErrMalformed},
 		{"aud without us", strings.Replace(activeBody(""), testResource, "https://other.test", 1), 0, ErrAudience},
 		{"expired", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":` + formatInt(testNow.Add(-2*time.Minute).Unix()) + `}`, 0, ErrExpired},
 		{"nbf future", activeBody(`,"nbf":` + formatInt(testNow.Add(2*time.Minute).Unix())), 0, ErrNotYetValid},
