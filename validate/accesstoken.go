@@ -9,7 +9,8 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
-// AccessTokenConfig configures an [AccessTokenVerifier].
+// AccessTokenConfig configures an [AccessTokenVerifier]. It is read only by
+// [NewAccessTokenVerifier] and may be reused or shared afterwards.
 type AccessTokenConfig struct {
 	// Issuer is the exact issuer identifier ("iss"). Required.
 	Issuer string
@@ -58,7 +59,9 @@ type AccessToken struct {
 	claims    []byte
 }
 
-// NewAccessTokenVerifier returns a verifier for cfg. It does no I/O.
+// NewAccessTokenVerifier returns a verifier for cfg. It does no I/O and is
+// safe for concurrent use. Configuration errors match ErrConfig (and
+// ErrAlgorithm when no allowed algorithm remains).
 func NewAccessTokenVerifier(cfg AccessTokenConfig) (*AccessTokenVerifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" || cfg.KeySet == nil {
 		return nil, fail(ErrConfig, "issuer, audience and key set are required")

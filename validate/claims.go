@@ -39,7 +39,8 @@ func (c StandardClaims) VerifiedEmail() (string, bool) {
 
 // ParseStandardClaims decodes StandardClaims from a JSON object (ID token
 // payload or UserInfo body). A claim of an unexpected type reads as its
-// zero value, except a non-object input which fails with ErrMalformed.
+// zero value, except a non-object input which fails with ErrMalformed. It
+// is safe for concurrent use.
 func ParseStandardClaims(data []byte) (StandardClaims, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {

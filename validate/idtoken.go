@@ -19,7 +19,8 @@ const DefaultLeeway = 60 * time.Second
 // MaxLeeway is the largest leeway a config may set.
 const MaxLeeway = 5 * time.Minute
 
-// IDTokenConfig configures an [IDTokenVerifier].
+// IDTokenConfig configures an [IDTokenVerifier]. It is read only by
+// [NewIDTokenVerifier] and may be reused or shared afterwards.
 type IDTokenConfig struct {
 	// Issuer is the exact issuer identifier; "iss" must equal it byte for
 	// byte (no case folding, no trailing-slash tolerance). Required.
@@ -44,6 +45,7 @@ type IDTokenConfig struct {
 }
 
 // IDTokenCheck carries the per-flow values an ID token is checked against.
+// It is a plain value, passed by copy.
 type IDTokenCheck struct {
 	// Nonce, when non-empty, must equal the token's "nonce" (compared in
 	// constant time); a missing nonce is then an error. S5 makes oauthclient
@@ -96,7 +98,9 @@ type IDTokenVerifier struct {
 	now      func() time.Time
 }
 
-// NewIDTokenVerifier returns a verifier for cfg. It does no I/O.
+// NewIDTokenVerifier returns a verifier for cfg. It does no I/O and is safe
+// for concurrent use. Configuration errors match ErrConfig; an empty
+// algorithm intersection matches ErrAlgorithm.
 func NewIDTokenVerifier(cfg IDTokenConfig) (*IDTokenVerifier, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.KeySet == nil {
 		return nil, fail(ErrConfig, "issuer, client id and key set are required")

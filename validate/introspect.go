@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// IntrospectionConfig configures an [Introspector].
+// IntrospectionConfig configures an [Introspector]. It is read only by
+// [NewIntrospector] and may be reused or shared afterwards.
 type IntrospectionConfig struct {
 	// Endpoint is the https introspection endpoint (RFC 7662). Required.
 	Endpoint string
@@ -75,7 +76,8 @@ type cached struct {
 	until time.Time
 }
 
-// NewIntrospector returns an Introspector for cfg. It does no I/O.
+// NewIntrospector returns an Introspector for cfg. It does no I/O and is
+// safe for concurrent use. Configuration errors match ErrConfig.
 func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if err := checkHTTPS("introspection endpoint", cfg.Endpoint); err != nil {
 		return nil, err

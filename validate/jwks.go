@@ -17,7 +17,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// JWKSConfig configures a [JWKS] cache. Only URL is required.
+// JWKSConfig configures a [JWKS] cache. Only URL is required. It is read
+// only by [NewJWKS] and may be reused or shared afterwards.
 type JWKSConfig struct {
 	// URL is the https URL of the issuer's key set (jwks_uri). Required.
 	URL string
@@ -94,8 +95,10 @@ type keySnapshot struct {
 
 var _ oidc.KeySet = (*JWKS)(nil)
 
-// NewJWKS returns a key set cache for cfg.URL. It does no I/O: the set is
-// fetched on first use.
+// NewJWKS returns a key set cache for cfg.URL. It does no I/O (the set is
+// fetched on first use) and is safe for concurrent use. Configuration
+// errors (non-https URL, insecure client, Cooldown >= MaxAge) match
+// ErrConfig.
 func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	if err := checkHTTPS("JWKS URL", cfg.URL); err != nil {
 		return nil, err
