@@ -2,6 +2,7 @@ package validate
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -372,5 +374,33 @@ func TestStandardClaimsQuirks(t *testing.T) {
 	}
 	if _, err := ParseStandardClaims([]byte(`[1]`)); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("array: %v", err)
+	}
+}
+
+// TestOtherKeySet covers the generic oidc.KeySet path (not *JWKS): the
+// algorithm allow-list still applies before the key set is asked, and its
+// failures are mapped to ErrSignature without its message.
+func TestOtherKeySet(t *testing.T) {
+	testKeys(t)
+	ks := &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{&rsaKey.PublicKey}}
+	v, err := NewIDTokenVerifier(IDTokenConfig{Issuer: testIssuer, ClientID: testClientID, KeySet: ks, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, sign(t, rs256(), idClaims()), IDTokenCheck{Nonce: testNonce}); err != nil {
+		t.Fatal(err)
+	}
+	bad := sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "rsa1"}, idClaims())
+	if _, err := v.Verify(ctx, bad, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrSignature) {
+		t.Fatalf("attacker signature: %v", err)
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	hs := sign(t, signOpts{alg: jose.HS256, key: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})}, idClaims())
+	if _, err := v.Verify(ctx, hs, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrAlgorithm) {
+		t.Fatalf("HS256: %v", err)
+	}
+	if _, err := v.Verify(ctx, sign(t, rs256(), with(idClaims(), "exp", nil)), IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrMissingClaim) {
+		t.Fatalf("missing exp via StaticKeySet: %v", err)
 	}
 }
