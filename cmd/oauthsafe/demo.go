@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+)
+
+func init() {
+	register(command{name: "demo", summary: "run every flow end to end against an embedded authorization server", run: runDemo})
+}
+
+// demo prints what was checked and what was blocked. It never prints a token.
+type demo struct {
+	w      io.Writer
+	failed bool
+}
+
+func (d *demo) section(title string) { fmt.Fprintf(d.w, "\n== %s\n", title) }
+func (d *demo) ok(format string, args ...any) {
+	fmt.Fprintf(d.w, "  ok       "+format+"\n", args...)
+}
+func (d *demo) blocked(format string, args ...any) {
+	fmt.Fprintf(d.w, "  blocked  "+format+"\n", args...)
+}
+func (d *demo) fail(format string, args ...any) {
+	d.failed = true
+	fmt.Fprintf(d.w, "  FAILED   "+format+"\n", args...)
+}
+
+// expectBlocked reports an attack that must fail with want and reach no endpoint.
+func (d *demo) expectBlocked(what string, err, want error, extra string) {
+	if err != nil && errors.Is(err, want) {
+		d.blocked("%s: %v%s", what, err, extra)
+		return
+	}
+	d.fail("%s was not blocked (err = %v)", what, err)
+}
+
+func runDemo(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, `Usage: oauthsafe demo
+
+Starts a real OpenID Provider in process on 127.0.0.1 (with its own CA), runs
+the authorization-code flow, refresh and client credentials against it with
+the login completed programmatically, and tries the classic attacks. Prints
+each check and each blocked attack; never prints a token.
+
+Example:
+  go run ./cmd/oauthsafe demo`)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	d := &demo{w: e.stdout}
+	if err := d.run(ctx); err != nil {
+		e.errorf("demo: %v", err)
+		return exitError
+	}
+	if d.failed {
+		e.errorf("demo: some checks failed")
+		return exitError
+	}
+	fmt.Fprintln(d.w, "\nAll checks passed; all attacks were blocked.")
+	return exitOK
+}
+
+func (d *demo) run(ctx context.Context) error {
+	srv, err := authserver.Start(authserver.Options{})
+	if err != nil {
+		return fmt.Errorf("starting the embedded server: %w", err)
+	}
+	defer srv.Close()
+	fmt.Fprintf(d.w, "Embedded OpenID Provider (zitadel op) at %s, TLS with its own CA.\n", srv.Issuer)
+
+	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.WebSecret))
+	if err != nil {
+		return err
+	}
+	cfg := oauthclient.Config{
+		Issuer:       srv.Issuer,
+		ClientID:     authserver.ClientWeb,
+		ClientSecret: secret,
+		RedirectURL:  authserver.WebRedirectURI,
+		Scopes:       []string{"openid", "profile", "email", "offline_access", authserver.ScopeAPIRead},
+		HTTP:         oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	}
+
+	d.section("Strict HTTP/TLS profile and discovery")
+	c, err := oauthclient.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	md := c.Metadata()
+	d.ok("issuer in the discovery document equals the configured issuer exactly")
+	d.ok("every endpoint is https (token, JWKS, revocation, introspection, userinfo, device)")
+	d.ok("server supports PKCE S256 (%s) and response_type=code", strings.Join(md.CodeChallengeMethodsSupported, ","))
+	d.ok("server advertises RFC 9207 iss in authorization responses: %v", md.AuthorizationResponseIssParameter)
+	d.ok("client authentication: exactly one method, %s", c.AuthMethod())
+
+	bad := cfg
+	bad.Issuer = strings.Replace(srv.Issuer, "https://", "http://", 1)
+	_, err = oauthclient.New(ctx, bad)
+	d.expectBlocked("plain-http issuer", err, oauthclient.ErrPolicy, "")
+	bad = cfg
+	bad.HTTP.Base = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	_, err = oauthclient.New(ctx, bad)
+	d.expectBlocked("InsecureSkipVerify client", err, oauthclient.ErrPolicy, "")
+	bad = cfg
+	bad.HTTP.RootCAs = nil
+	if _, err = oauthclient.New(ctx, bad); err != nil {
+		d.blocked("server certificate from an untrusted CA: %v", errors.Unwrap(err))
+	} else {
+		d.fail("untrusted CA accepted")
+	}
+	bad = cfg
+	bad.RedirectURL = "http://localhost:8080/callback"
+	_, err = oauthclient.New(ctx, bad)
+	d.expectBlocked("http redirect URI on a host name", err, oauthclient.ErrPolicy, "")
+
+	d.section("Authorization-code flow")
+	p, authURL, err := c.Start(oauthclient.StartOptions{})
+	if err != nil {
+		return err
+	}
+	q := mustQuery(authURL)
+	d.ok("state: %d bits from crypto/rand, kept in the pending flow", 8*b64len(q.Get("state")))
+	d.ok("PKCE: code_challenge_method=%s", q.Get("code_challenge_method"))
+	d.ok("nonce: %d bits from crypto/rand", 8*b64len(q.Get("nonce")))
+	d.ok("response_type=%s, scope=%q", q.Get("response_type"), q.Get("scope"))
+	d.ok("the pending flow prints as %v", p)
+
+	cb, err := srv.Login(ctx, authURL, "alice")
+	if err != nil {
+		return fmt.Errorf("login at the embedded server: %w", err)
+	}
+	params := mustQuery(cb)
+	d.ok("user alice logged in at the server; the callback carries code, state and iss")
+
+	noToken := func() string {
+		return fmt.Sprintf(" (token requests reaching the server: %d)", srv.TokenRequests("authorization_code"))
+	}
+	forged := cloneValues(params)
+	forged.Set("state", "attacker-chosen")
+	_, err = c.Exchange(ctx, p, forged)
+	d.expectBlocked("callback with a forged state (CSRF / login injection)", err, oauthclient.ErrStateMismatch, noToken())
+	forged = cloneValues(params)
+	forged.Del("state")
+	_, err = c.Exchange(ctx, p, forged)
+	d.expectBlocked("callback without state", err, oauthclient.ErrStateMismatch, noToken())
+	forged = cloneValues(params)
+	forged.Set("iss", "https://evil.example")
+	_, err = c.Exchange(ctx, p, forged)
+	d.expectBlocked("callback with another issuer's iss (mix-up)", err, oauthclient.ErrIssuerMismatch, noToken())
+	forged = cloneValues(params)
+	forged.Del("iss")
+	_, err = c.Exchange(ctx, p, forged)
+	d.expectBlocked("callback without iss although advertised", err, oauthclient.ErrIssuerMismatch, noToken())
+	forged = url.Values{"error": {"access_denied"}, "state": {"attacker-chosen"}}
+	_, err = c.Exchange(ctx, p, forged)
+	d.expectBlocked("forged error callback with a wrong state", err, oauthclient.ErrStateMismatch, noToken())
+	if n := srv.TokenRequests("authorization_code"); n != 0 {
+		d.fail("%d token requests were made for forged callbacks", n)
+	}
+
+	toks, err := c.Exchange(ctx, p, params)
+	if err != nil {
+		return fmt.Errorf("exchange: %w", err)
+	}
+	id := toks.IDToken()
+	d.ok("state matched in constant time; iss equals the issuer; then exactly one token request")
+	d.ok("token_type %s understood; granted scope %q within the request", toks.TokenType(), strings.Join(toks.Scopes(), " "))
+	d.ok("ID token: signature (JWKS), iss, aud=%s, exp %s, nonce matched, sub=%s",
+		strings.Join(id.Audience, ","), id.Expiry.UTC().Format("15:04:05Z"), id.Subject)
+	d.ok("tokens print as %v", toks)
+
+	_, err = c.Exchange(ctx, p, params)
+	d.expectBlocked("replay of the same authorization code", err, oauthclient.ErrAuthorizationServer, "")
+
+	d.section("Refresh with rotation")
+	rotated, err := c.Refresh(ctx, toks.RefreshToken())
+	if err != nil {
+		return fmt.Errorf("refresh: %w", err)
+	}
+	if rotated.RefreshToken != toks.RefreshToken() {
+		d.ok("the server rotated the refresh token; the new one replaces the old")
+	} else {
+		d.fail("refresh token was not rotated")
+	}
+	_, err = c.Refresh(ctx, toks.RefreshToken())
+	d.expectBlocked("reuse of the spent refresh token", err, oauthclient.ErrLoginRequired, "")
+
+	d.section("Service: client credentials")
+	svcSecret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ServiceSecret))
+	if err != nil {
+		return err
+	}
+	svc, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientService, ClientSecret: svcSecret,
+		Scopes: []string{authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		return err
+	}
+	st, err := svc.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{})
+	if err != nil {
+		return fmt.Errorf("client credentials: %w", err)
+	}
+	d.ok("client_credentials with %s: a Bearer token valid until %s, kept in memory only", svc.AuthMethod(), st.Expiry.UTC().Format("15:04:05Z"))
+
+	d.section("Logout")
+	if err := c.Revoke(ctx, rotated.RefreshToken, oauthclient.HintRefreshToken); err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	d.ok("refresh token revoked at the server (RFC 7009)")
+	_, err = c.Refresh(ctx, rotated.RefreshToken)
+	d.expectBlocked("use of the revoked refresh token", err, oauthclient.ErrLoginRequired, "")
+	return nil
+}
+
+func mustQuery(raw string) url.Values {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return url.Values{}
+	}
+	return u.Query()
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := url.Values{}
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+func b64len(s string) int {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0
+	}
+	return len(b)
+}

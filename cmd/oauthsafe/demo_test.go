@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestDemoPassesAndPrintsNoToken(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, []string{"demo"})
+	if code != exitOK {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	s := out.String()
+	for _, want := range []string{"blocked  callback with a forged state", "blocked  callback with another issuer's iss", "nonce matched", "All checks passed"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if strings.Contains(s, "FAILED") {
+		t.Errorf("demo reported a failure:\n%s", s)
+	}
+	// Tokens issued by the embedded server are JWTs or opaque strings; neither
+	// may appear. JWTs start with "eyJ".
+	if strings.Contains(s, "eyJ") || strings.Contains(errb.String(), "eyJ") {
+		t.Error("demo printed a JWT")
+	}
+}
+
+func TestUsageExitCodes(t *testing.T) {
+	var out, errb bytes.Buffer
+	e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	if code := run(context.Background(), e, nil); code != exitUsage {
+		t.Fatalf("no args: exit %d", code)
+	}
+	if code := run(context.Background(), e, []string{"nope"}); code != exitUsage {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	if code := run(context.Background(), e, []string{"demo", "--help"}); code != exitOK {
+		t.Fatalf("demo --help: exit %d", code)
+	}
+	if out.Len() != 0 {
+		t.Fatal("usage went to stdout")
+	}
+}
