@@ -49,7 +49,7 @@ type EncryptedFile struct {
 	Passphrase func() ([]byte, error)
 
 	mu      sync.Mutex
-	keySalt []byte
+	keySalt []byte // header bytes (version, scrypt parameters, salt) the key was derived for
 	key     []byte // AES key derived for keySalt
 	check   []byte // passphrase check value for keySalt
 }
@@ -116,9 +116,9 @@ func parseFile(b []byte) (*fileHeader, []byte, []byte, error) {
 }
 
 // deriveKey returns the AES key and check value for the salt and params,
-// reusing the cached ones when the salt matches. Called with f.mu held.
+// reusing the cached ones when the salt and parameters match. Called with f.mu held.
 func (f *EncryptedFile) deriveKey(h *fileHeader) (key, check []byte, err error) {
-	if f.key != nil && bytes.Equal(f.keySalt, h.salt) {
+	if f.key != nil && bytes.Equal(f.keySalt, h.raw[:30]) {
 		return f.key, f.check, nil
 	}
 	if f.Passphrase == nil {
@@ -137,7 +137,7 @@ func (f *EncryptedFile) deriveKey(h *fileHeader) (key, check []byte, err error) 
 		return nil, nil, fmt.Errorf("%w: scrypt: %w", ErrCorrupt, err)
 	}
 	c := sha256.Sum256(append([]byte(checkDomain), out[32:]...))
-	f.keySalt, f.key, f.check = bytes.Clone(h.salt), out[:32], c[:]
+	f.keySalt, f.key, f.check = bytes.Clone(h.raw[:30]), out[:32], c[:]
 	return f.key, f.check, nil
 }
 

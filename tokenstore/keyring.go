@@ -109,52 +109,58 @@ func (k *Keyring) timeout() time.Duration {
 }
 
 // call runs one blocking go-keyring operation in a goroutine and gives up
-// when ctx or the timeout ends first.
-func (k *Keyring) call(ctx context.Context, op func() error) error {
+// when ctx or the timeout ends first. The result travels only over the
+// channel, so an abandoned call cannot touch the caller's variables.
+func (k *Keyring) call(ctx context.Context, op func() (string, error)) (string, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	d := k.timeout()
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- op() }()
+	type result struct {
+		v   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := op()
+		done <- result{v, err}
+	}()
 	select {
-	case err := <-done:
-		switch {
+	case r := <-done:
+		switch err := r.err; {
 		case err == nil:
 			k.answered.Store(true)
-			return nil
+			return r.v, nil
 		case errors.Is(err, keyring.ErrNotFound):
 			k.answered.Store(true)
-			return ErrNotFound
+			return "", ErrNotFound
 		case errors.Is(err, keyring.ErrSetDataTooBig):
 			k.answered.Store(true)
-			return fmt.Errorf("%w: the keyring refused the entry size", ErrTooLarge)
+			return "", fmt.Errorf("%w: the keyring refused the entry size", ErrTooLarge)
 		default:
-			return fmt.Errorf("%w: keyring: %w", ErrUnavailable, err)
+			return "", fmt.Errorf("%w: keyring: %w", ErrUnavailable, err)
 		}
 	case <-ctx.Done():
-		return fmt.Errorf("%w: keyring did not answer within %v: %w", ErrUnavailable, d, ctx.Err())
+		return "", fmt.Errorf("%w: keyring did not answer within %v: %w", ErrUnavailable, d, ctx.Err())
 	}
 }
 
 func (k *Keyring) get(ctx context.Context, user string) (string, error) {
-	var v string
-	err := k.call(ctx, func() error {
-		var err error
-		v, err = keyring.Get(k.service(), user)
-		return err
-	})
-	return v, err
+	svc := k.service()
+	return k.call(ctx, func() (string, error) { return keyring.Get(svc, user) })
 }
 
 func (k *Keyring) set(ctx context.Context, user, val string) error {
-	return k.call(ctx, func() error { return keyring.Set(k.service(), user, val) })
+	svc := k.service()
+	_, err := k.call(ctx, func() (string, error) { return "", keyring.Set(svc, user, val) })
+	return err
 }
 
 func (k *Keyring) del(ctx context.Context, user string) error {
-	err := k.call(ctx, func() error { return keyring.Delete(k.service(), user) })
+	svc := k.service()
+	_, err := k.call(ctx, func() (string, error) { return "", keyring.Delete(svc, user) })
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}

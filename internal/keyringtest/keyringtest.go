@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -317,17 +316,6 @@ func (d *Daemon) Kill() error {
 	}
 	<-d.keyringDone
 	return nil
-}
-
-// Stop freezes the keyring daemon with SIGSTOP, so calls to the Secret
-// Service hang until Continue or Close.
-func (d *Daemon) Stop() error {
-	return d.keyring.Process.Signal(syscall.SIGSTOP)
-}
-
-// Continue resumes a daemon frozen by Stop.
-func (d *Daemon) Continue() error {
-	return d.keyring.Process.Signal(syscall.SIGCONT)
 }
 
 // Close kills both daemons, waits for them, removes the temporary directory
