@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -372,3 +373,15 @@ func (f *EncryptedFile) update(ctx context.Context, change func(map[string][]byt
 	}
 	return f.save(h, m)
 }
+
+// String implements fmt.Stringer; it shows the path, never the key.
+func (f *EncryptedFile) String() string { return "tokenstore.EncryptedFile{" + f.Path + "}" }
+
+// GoString implements fmt.GoStringer; it shows the path, never the key.
+func (f *EncryptedFile) GoString() string { return f.String() }
+
+// Format implements fmt.Formatter; no verb shows the key.
+func (f *EncryptedFile) Format(st fmt.State, verb rune) { io.WriteString(st, f.String()) }
+
+// LogValue implements slog.LogValuer; it shows the path, never the key.
+func (f *EncryptedFile) LogValue() slog.Value { return slog.StringValue(f.String()) }

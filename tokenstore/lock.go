@@ -12,7 +12,7 @@ import (
 )
 
 // DefaultLockDir returns the directory Lock uses when given "":
-// os.UserCacheDir()/oauthsafe/locks.
+// os.UserCacheDir()/oauthsafe/locks. It is safe for concurrent use.
 func DefaultLockDir() (string, error) {
 	d, err := os.UserCacheDir()
 	if err != nil {

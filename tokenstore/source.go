@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,12 +16,15 @@ import (
 // RefreshFunc calls the token endpoint with a refresh token. It must report
 // invalid_grant with an error that satisfies errors.Is(err, ErrLoginRequired)
 // and must not put any token in an error string. oauthclient provides one.
+// A Source calls it from one refresh at a time; a RefreshFunc shared by
+// several Sources must be safe for concurrent use.
 type RefreshFunc func(ctx context.Context, refreshToken string) (*oauth2.Token, error)
 
 // TemporaryError is returned by a Source when a refresh failed for a reason
 // other than invalid_grant (5xx, timeout, network, store unavailable while
 // re-reading). The stored refresh token is kept. Until RetryAfter, callers
-// get the same error again without a new request.
+// get the same error again without a new request. Its fields are not
+// modified after it is returned, so it is safe to read concurrently.
 type TemporaryError struct {
 	// Err is the cause.
 	Err error
@@ -37,6 +41,8 @@ func (e *TemporaryError) Error() string {
 func (e *TemporaryError) Unwrap() error { return e.Err }
 
 // SourceConfig configures a Source. Each field documents its zero value.
+// NewSource copies it; the functions it holds are called concurrently
+// only as their docs say.
 type SourceConfig struct {
 	// Store holds the refresh token record for Key and is re-read under
 	// the cross-process lock before every refresh. nil means the refresh
@@ -134,7 +140,7 @@ var _ oauth2.TokenSource = (*Source)(nil)
 // then refreshes with the stored refresh token) or a token from a login; its
 // access token is served while valid. A refresh token in initial is only a
 // hint: when Store is set, the stored one wins, so save it first with
-// SaveRefreshToken. NewSource does no I/O.
+// SaveRefreshToken. NewSource does no I/O and is safe for concurrent use.
 func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	if cfg.Refresh == nil {
 		return nil, errors.New("tokenstore: SourceConfig.Refresh is required")
@@ -471,3 +477,15 @@ func (s *Source) Invalidate(t *oauth2.Token) {
 		s.cur.CompareAndSwap(e, nil)
 	}
 }
+
+// String implements fmt.Stringer; it never shows a token.
+func (s *Source) String() string { return "tokenstore.Source{redacted}" }
+
+// GoString implements fmt.GoStringer; it never shows a token.
+func (s *Source) GoString() string { return s.String() }
+
+// Format implements fmt.Formatter; no verb shows a token.
+func (s *Source) Format(f fmt.State, verb rune) { redacted(f, "tokenstore.Source") }
+
+// LogValue implements slog.LogValuer; it never shows a token.
+func (s *Source) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 )
 
@@ -50,7 +52,8 @@ var (
 )
 
 // MaxValueSize is the largest value any Store in this package accepts
-// (1 MiB); larger values give ErrTooLarge.
+// (1 MiB); larger values give ErrTooLarge. Absurd sizes are refused before
+// anything is written.
 const MaxValueSize = 1 << 20
 
 // Memory is a Store in process memory. The zero value is ready to use and it
@@ -210,7 +213,7 @@ func LoadRefreshToken(ctx context.Context, store Store, key string) (string, err
 }
 
 // LogoutConfig says what Logout removes. The zero value of an optional
-// field is documented on the field.
+// field is documented on the field. Logout only reads it.
 type LogoutConfig struct {
 	// Store holds the refresh token. Required.
 	Store Store
@@ -256,3 +259,21 @@ func Logout(ctx context.Context, cfg LogoutConfig) error {
 	}
 	return revokeErr
 }
+
+// redacted writes name{redacted} for every fmt verb, so %v, %+v, %#v, %q
+// and %s never show what a type holds.
+func redacted(f fmt.State, name string) {
+	io.WriteString(f, name+"{redacted}")
+}
+
+// String implements fmt.Stringer without revealing stored values.
+func (m *Memory) String() string { return "tokenstore.Memory{redacted}" }
+
+// GoString implements fmt.GoStringer without revealing stored values.
+func (m *Memory) GoString() string { return m.String() }
+
+// Format implements fmt.Formatter without revealing stored values.
+func (m *Memory) Format(f fmt.State, verb rune) { redacted(f, "tokenstore.Memory") }
+
+// LogValue implements slog.LogValuer without revealing stored values.
+func (m *Memory) LogValue() slog.Value { return slog.StringValue(m.String()) }

@@ -1,0 +1,55 @@
+package tokenstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// TestNoSecretsInOutput formats every type of ours that holds a token or a
+// key with every fmt verb, slog and JSON, and searches for the secrets.
+func TestNoSecretsInOutput(t *testing.T) {
+	ctx := context.Background()
+	const at, rt = "ACCESS-SECRET-123", "REFRESH-SECRET-456"
+	mem := &Memory{}
+	SaveRefreshToken(ctx, mem, "k", rt)
+	src, err := NewSource(SourceConfig{Store: mem, Key: "k", Refresh: func(context.Context, string) (*oauth2.Token, error) {
+		return nil, errServer
+	}}, &oauth2.Token{AccessToken: at, RefreshToken: rt, Expiry: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef := newTestFile(t)
+	if err := ef.Put(ctx, "k", []byte(rt)); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{at, rt, hex.EncodeToString(ef.key), string(ef.key), "correct horse"}
+	for name, v := range map[string]any{"Source": src, "Memory": mem, "EncryptedFile": ef} {
+		var outs []string
+		for _, verb := range []string{"%v", "%+v", "%#v", "%q", "%s", "%x"} {
+			outs = append(outs, fmt.Sprintf(verb, v))
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "v", v)
+		slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "v", v)
+		outs = append(outs, buf.String())
+		if b, err := json.Marshal(v); err == nil {
+			outs = append(outs, string(b))
+		}
+		for _, out := range outs {
+			for _, s := range secrets {
+				if s != "" && strings.Contains(out, s) {
+					t.Fatalf("%s output %q contains a secret", name, out)
+				}
+			}
+		}
+	}
+}
