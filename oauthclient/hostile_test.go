@@ -31,6 +31,7 @@ type hostileAS struct {
 	md         map[string]any
 	token      func(w http.ResponseWriter, r *http.Request) // nil: a valid response
 	nonce      string
+	userinfo   string // body of the userinfo endpoint
 	lastForm   url.Values
 	lastHeader http.Header
 }
@@ -56,6 +57,7 @@ func newHostileAS(t *testing.T) *hostileAS {
 		"token_endpoint":                        iss + "/token",
 		"jwks_uri":                              iss + "/jwks",
 		"revocation_endpoint":                   iss + "/revoke",
+		"userinfo_endpoint":                     iss + "/userinfo",
 		"response_types_supported":              []string{"code"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
@@ -70,6 +72,12 @@ func newHostileAS(t *testing.T) *hostileAS {
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &h.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}}
 		json.NewEncoder(w).Encode(set)
+	})
+	mux.HandleFunc("/userinfo", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(h.userinfo))
 	})
 	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
 		h.tokenCalls.Add(1)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -67,6 +68,9 @@ Example:
 		}
 		return exitUsage
 	}
+	// The embedded server's library logs request errors through the default
+	// slog logger; the attacks below provoke some on purpose.
+	slog.SetDefault(slog.New(slog.DiscardHandler))
 	d := &demo{w: e.stdout}
 	if err := d.run(ctx); err != nil {
 		e.errorf("demo: %v", err)

@@ -1,0 +1,86 @@
+package oauthclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+// ErrNoUserInfo is returned by UserInfo when the server has no userinfo endpoint.
+var ErrNoUserInfo = errors.New("oauthclient: server offers no userinfo endpoint")
+
+// UserInfo fetches the OpenID Connect userinfo of a login with its access
+// token and checks that its sub equals the verified ID token's sub (a
+// mismatch matches validate.ErrSubject). Only JSON userinfo responses are
+// accepted. Safe for concurrent use.
+func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardClaims, error) {
+	if c.md.UserinfoEndpoint == "" {
+		return validate.StandardClaims{}, ErrNoUserInfo
+	}
+	if toks == nil || toks.IDToken() == nil {
+		return validate.StandardClaims{}, fmt.Errorf("%w: userinfo needs a login with a verified ID token", ErrIDToken)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpointURL("userinfo_endpoint", c.md.UserinfoEndpoint), nil)
+	if err != nil {
+		return validate.StandardClaims{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+toks.AccessToken())
+	req.Header.Set("Accept", "application/json")
+	resp, body, err := do(ctx, c.http, req, "userinfo")
+	if err != nil {
+		return validate.StandardClaims{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "unexpected status"}
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
+		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "not a JSON response"}
+	}
+	claims, err := validate.ParseStandardClaims(body)
+	if err != nil {
+		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "body is not a JSON object"}
+	}
+	if err := validate.CheckUserInfoSubject(toks.IDToken(), claims.Subject); err != nil {
+		return validate.StandardClaims{}, err
+	}
+	return claims, nil
+}
+
+// Introspector returns an RFC 7662 introspection client for opaque access
+// tokens, authenticated as this client with its one method, over the strict
+// HTTP client, checking iss against the issuer. cfg may set Audience,
+// ClientID, caching and Leeway; its Endpoint, HTTPClient, Authenticate,
+// Issuer and Now are filled in. Safe for concurrent use.
+func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.Introspector, error) {
+	if c.md.IntrospectionEndpoint == "" {
+		return nil, errors.New("oauthclient: server offers no introspection endpoint")
+	}
+	cfg.Endpoint = c.endpointURL("introspection_endpoint", c.md.IntrospectionEndpoint)
+	cfg.HTTPClient = c.http
+	cfg.Authenticate = func(req *http.Request, form url.Values) error { return c.authenticate(form, req.Header) }
+	cfg.Issuer = c.cfg.Issuer
+	cfg.Now = c.cfg.Now
+	return validate.NewIntrospector(cfg)
+}
+
+// AccessTokenVerifier returns a verifier of RFC 9068 JWT access tokens
+// issued by this client's issuer for the resource audience, using the
+// issuer's JWKS cache. Safe for concurrent use.
+func (c *Client) AccessTokenVerifier(audience string) (*validate.AccessTokenVerifier, error) {
+	if c.keys == nil {
+		return nil, errors.New("oauthclient: server metadata has no jwks_uri")
+	}
+	return validate.NewAccessTokenVerifier(validate.AccessTokenConfig{
+		Issuer:     c.cfg.Issuer,
+		Audience:   audience,
+		Algorithms: c.md.IDTokenSigningAlgValuesSupported,
+		KeySet:     c.keys,
+		Leeway:     c.cfg.Leeway,
+		Now:        c.cfg.Now,
+	})
+}

@@ -1,0 +1,72 @@
+package oauthclient_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
+	srv := startAS(t, authserver.Options{})
+	ctx := context.Background()
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:40000/callback",
+		Scopes: []string{"openid", "email", authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, authURL, _ := c.Start(oauthclient.StartOptions{})
+	cb, err := srv.Login(ctx, authURL, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(cb)
+	toks, err := c.Exchange(ctx, p, u.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := c.UserInfo(ctx, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Subject != authserver.Subject("alice") || claims.Email == "" {
+		t.Fatalf("userinfo %+v", claims)
+	}
+
+	// The API (a resource server) introspects the opaque access token,
+	// authenticated with its own credentials.
+	api, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientResource, ClientSecret: secretFromEnv(t, authserver.ResourceSecret),
+		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := api.Introspector(validate.IntrospectionConfig{Audience: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := in.Introspect(ctx, toks.AccessToken())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := at.RequireScopes(authserver.ScopeAPIRead); err != nil {
+		t.Fatal(err)
+	}
+	var ise *validate.InsufficientScopeError
+	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Missing[0] != authserver.ScopeAPIWrite {
+		t.Fatalf("err = %v", err)
+	}
+	if err := c.Revoke(ctx, toks.AccessToken(), oauthclient.HintAccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Introspect(ctx, toks.AccessToken()); !errors.Is(err, validate.ErrInactive) {
+		t.Fatalf("revoked token: err = %v, want ErrInactive", err)
+	}
+}
