@@ -28,19 +28,19 @@ func SecretFromFile(path string) (Secret, error) {
 	// Stat first, so that opening a FIFO (which would block) is never tried.
 	pre, err := os.Stat(path)
 	if err != nil {
-		return Secret{}, fmt.Errorf("%w: %v", ErrSecretSource, err)
+		return Secret{}, fmt.Errorf("%w: %w", ErrSecretSource, err)
 	}
 	if err := checkSecretFile(path, pre); err != nil {
 		return Secret{}, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return Secret{}, fmt.Errorf("%w: %v", ErrSecretSource, err)
+		return Secret{}, fmt.Errorf("%w: %w", ErrSecretSource, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return Secret{}, fmt.Errorf("%w: %v", ErrSecretSource, err)
+		return Secret{}, fmt.Errorf("%w: %w", ErrSecretSource, err)
 	}
 	if !os.SameFile(pre, fi) {
 		return Secret{}, fmt.Errorf("%w: %s changed while being opened", ErrSecretSource, path)
