@@ -2,14 +2,13 @@ package tokenstore
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
 )
 
 // TestNoPlaintextTokensOnDisk runs a refresh with the real keyring as the
