@@ -479,3 +479,36 @@ func TestRevoke(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenEndpointErrorNeverEchoesSecret: S19 for the token endpoint. A
+// hostile server that echoes the client secret in error_description must
+// not get it into our error text.
+func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
+	const secret = "echoed-client-secret-55aa"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		json.NewEncoder(w).Encode(map[string]string{"error": "invalid_client", "error_description": "wrong secret " + r.PostForm.Get("client_secret")})
+	}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	t.Setenv("OAUTHSAFE_TEST_ECHO_SECRET", secret)
+	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_ECHO_SECRET")
+	c, err := oauthclient.New(context.Background(), oauthclient.Config{
+		Issuer: srv.URL, ClientID: "echo", ClientSecret: sec, AuthMethod: oauthclient.AuthClientSecretPost,
+		HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
+		Metadata: &oauthclient.Metadata{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ClientCredentials(context.Background(), oauthclient.ClientCredentialsOptions{})
+	if !errors.Is(err, oauthclient.ErrAuthorizationServer) {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Fatalf("token endpoint error echoes the client secret: %q", err)
+	}
+}
