@@ -266,3 +266,12 @@ func deletes(res *http.Response, name string) bool {
 	}
 	return false
 }
+
+func mustParseQuery(t *testing.T, q string) url.Values {
+	t.Helper()
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
