@@ -3,8 +3,10 @@ package oauthclient
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -35,11 +37,23 @@ var (
 	ErrResponseTooLarge = errors.New("oauthclient: server response too large")
 	// ErrIDToken: the ID token failed validation; the validate package's error is wrapped too.
 	ErrIDToken = errors.New("oauthclient: id token rejected")
-	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant); the user must log in again.
-	ErrLoginRequired = errors.New("oauthclient: login required")
+	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant)
+	// or there is none; the user must log in again. It also matches
+	// tokenstore.ErrLoginRequired, so a tokenstore.Source wipes the stored
+	// refresh token on it.
+	ErrLoginRequired error = &aliasError{msg: "oauthclient: login required", alias: tokenstore.ErrLoginRequired}
 	// ErrAuthorizationServer matches every *AuthError.
 	ErrAuthorizationServer = errors.New("oauthclient: authorization server error")
 )
+
+// aliasError is a sentinel that also matches another package's sentinel.
+type aliasError struct {
+	msg   string
+	alias error
+}
+
+func (e *aliasError) Error() string        { return e.msg }
+func (e *aliasError) Is(target error) bool { return target == e.alias }
 
 // PolicyError reports a refusal by the security policy. It matches ErrPolicy.
 type PolicyError struct {
@@ -63,7 +77,7 @@ type AuthError struct {
 	Endpoint    string // "authorization", "token", "revocation", …
 	StatusCode  int    // HTTP status, 0 for a redirect error
 	Code        string // error code, e.g. "access_denied"
-	Description string // error_description, as sent (may be attacker-controlled: escape before display)
+	Description string // error_description, as sent: never in Error(), since servers may echo what they refused; escape before display
 	URI         string // error_uri
 	retrieve    *oauth2.RetrieveError
 }
@@ -80,10 +94,8 @@ func (e *AuthError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(clip(e.Code, 64))
 	}
-	if e.Description != "" {
-		b.WriteString(": ")
-		b.WriteString(clip(e.Description, 200))
-	}
+	// Description is left out on purpose: it is server-controlled text, and
+	// servers have been seen to echo the token or secret they refused.
 	return b.String()
 }
 
@@ -92,7 +104,7 @@ func (e *AuthError) Is(target error) bool {
 	switch target {
 	case ErrAuthorizationServer:
 		return true
-	case ErrLoginRequired:
+	case ErrLoginRequired, tokenstore.ErrLoginRequired:
 		return e.Code == "invalid_grant" && e.Endpoint == "token"
 	}
 	return false
@@ -108,6 +120,27 @@ func (e *AuthError) Unwrap() error {
 
 // Temporary reports whether retrying later may succeed (5xx, 429).
 func (e *AuthError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCode == 429 }
+
+// sensitiveParams are the request parameters whose values must never come
+// back to the caller inside server-controlled error text.
+var sensitiveParams = []string{"code", "code_verifier", "refresh_token", "token", "client_secret", "client_assertion", "device_code", "assertion", "subject_token"}
+
+// scrub removes from the error's server-controlled text every sensitive
+// value of the request that caused it, and the client secret.
+func (e *AuthError) scrub(form url.Values, secret Secret) {
+	vals := []string{secret.Reveal()}
+	for _, k := range sensitiveParams {
+		vals = append(vals, form[k]...)
+	}
+	for _, v := range vals {
+		if len(v) < 4 {
+			continue
+		}
+		e.Description = strings.ReplaceAll(e.Description, v, redacted)
+		e.URI = strings.ReplaceAll(e.URI, v, redacted)
+		e.Code = strings.ReplaceAll(e.Code, v, redacted)
+	}
+}
 
 // ResponseError is a server response that could not be understood: a
 // non-JSON body, a missing field, an HTTP status without an OAuth error. It

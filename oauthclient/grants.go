@@ -113,8 +113,10 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	fields, _ := decodeObject(body)
 	if code, ok := stringField(fields, "error"); ok && code != "" {
 		desc, _ := stringField(fields, "error_description")
-		return &AuthError{Endpoint: "revocation", StatusCode: resp.StatusCode, Code: code, Description: desc,
+		ae := &AuthError{Endpoint: "revocation", StatusCode: resp.StatusCode, Code: code, Description: desc,
 			retrieve: &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: code}}
+		ae.scrub(form, c.cfg.ClientSecret)
+		return ae
 	}
 	return &ResponseError{Endpoint: "revocation", StatusCode: resp.StatusCode, Problem: "unexpected status"}
 }

@@ -73,6 +73,7 @@ func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenRespo
 	}
 	tr, err := parseTokenResponse(resp.StatusCode, body, c.cfg.Now())
 	if ae, ok := err.(*AuthError); ok {
+		ae.scrub(form, c.cfg.ClientSecret)
 		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
 	}
 	return tr, err
