@@ -405,3 +405,62 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		t.Fatalf("%d token requests, want 2 (one refresh)", n)
 	}
 }
+
+// TestServiceSourceThroughAPIClientNeverWaits: in the refresh-ahead window,
+// API requests go out at once with the current token while the next token
+// is fetched in the background (held at the server here), and the new
+// token is used as soon as it arrives.
+func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
+	srv := startAS(t, authserver.Options{AccessTokenLifetime: 5 * time.Minute})
+	var hold atomic.Pointer[chan struct{}]
+	srv.SetHook(func(r *http.Request) {
+		if ch := hold.Load(); ch != nil && strings.HasSuffix(r.URL.Path, "/token") {
+			<-*ch
+		}
+	})
+	clock := newFakeClock()
+	src := serviceClient(t, srv, serviceCases[0], clock.Now).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	api := newAPIServer(t, okHandler)
+	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+		AllowedOrigins: []string{api.URL},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: api.pool(), Timeout: 5 * time.Second},
+		Now:            clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() {
+		t.Helper()
+		resp, err := hc.Get(api.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	get()
+	clock.Advance(5*time.Minute - oauthclient.ServiceRefreshAhead + time.Second)
+	ch := make(chan struct{})
+	hold.Store(&ch)
+	for range 5 {
+		get() // must not wait for the held token request
+	}
+	waitFor(t, "the background token request", func() bool { return srv.TokenRequests("client_credentials") == 2 })
+	hold.Store(nil)
+	close(ch)
+	waitFor(t, "the new token in use", func() bool {
+		get()
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		return api.auths[len(api.auths)-1] != api.auths[0]
+	})
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	for i := 1; i <= 5; i++ {
+		if api.auths[i] != api.auths[0] {
+			t.Fatalf("request %d in the window used another token", i)
+		}
+	}
+	if n := srv.TokenRequests("client_credentials"); n != 2 {
+		t.Fatalf("%d token requests, want 2", n)
+	}
+}

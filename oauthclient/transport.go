@@ -106,8 +106,9 @@ type APIConfig struct {
 	// stubs. The bearer rules (allowed https origins, no token in URLs, no
 	// cross-origin redirects) hold either way.
 	Base http.RoundTripper
-	// Now is the clock used to decide when a cached token is stale (10 s
-	// before its expiry, as x/oauth2 does). nil means time.Now.
+	// Now is the clock that decides when the cached token must be checked
+	// with the source again (from SourceRecheck before its expiry). nil
+	// means time.Now.
 	Now func() time.Time
 }
 
@@ -138,7 +139,11 @@ type APIConfig struct {
 //     included, is returned unchanged.
 //
 // The "Bearer …" header value is built once per token, and the current token
-// is read with one atomic load: the hot path takes no lock.
+// is read with one atomic load: the hot path takes no lock. From
+// SourceRecheck before the token's expiry, every request asks the source
+// again, so that a refresh-ahead source (such as [ServiceSource]) can
+// hand over its next token before the current one expires, without any
+// request waiting for it.
 //
 // Errors created here never contain the token. Note that http.Client wraps
 // RoundTrip errors in a *url.Error whose text quotes the request URL: if a
@@ -157,11 +162,16 @@ type APITransport struct {
 // bearer is one token with its ready-made header value.
 type bearer struct {
 	tok     *oauth2.Token
-	header  []string  // {"Bearer <token>"}; shared, never modified
-	staleAt time.Time // zero: never stale
+	header    []string  // {"Bearer <token>"}; shared, never modified
+	recheckAt time.Time // ask the source again from here; zero: never
 }
 
-// expiryDelta matches x/oauth2: a token this close to expiry is not used.
+// SourceRecheck is how long before a token's expiry the API transport
+// starts asking its token source again on every request instead of using
+// its cached copy (equal to ServiceRefreshAhead).
+const SourceRecheck = ServiceRefreshAhead
+
+// expiryDelta matches x/oauth2: a token this close to expiry is not handed out.
 const expiryDelta = 10 * time.Second
 
 // maxRedirects bounds redirect chains within one origin, as net/http does.
@@ -330,10 +340,10 @@ func (t *APITransport) precheck(req *http.Request) error {
 }
 
 // current returns the cached token, or asks the source when there is none
-// or it is stale. The fast path is one atomic load and one clock read.
+// or it is near expiry. The fast path is one atomic load and one clock read.
 func (t *APITransport) current() (*bearer, error) {
 	b := t.cur.Load()
-	if b != nil && (b.staleAt.IsZero() || t.now().Before(b.staleAt)) {
+	if b != nil && (b.recheckAt.IsZero() || t.now().Before(b.recheckAt)) {
 		return b, nil
 	}
 	return t.fetch(b)
@@ -373,7 +383,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 	}
 	b := &bearer{tok: tok, header: []string{"Bearer " + tok.AccessToken}}
 	if !tok.Expiry.IsZero() {
-		b.staleAt = tok.Expiry.Round(0).Add(-expiryDelta)
+		b.recheckAt = tok.Expiry.Round(0).Add(-SourceRecheck)
 	}
 	return b, nil
 }

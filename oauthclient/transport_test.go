@@ -562,7 +562,7 @@ func TestAPITransportRefetchesStaleToken(t *testing.T) {
 	var now atomic.Int64
 	now.Store(t0.UnixNano())
 	src := newAPISource("tok-1")
-	src.expiry = t0.Add(time.Minute)
+	src.expiry = t0.Add(5 * time.Minute)
 	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           oauthclient.HTTPConfig{RootCAs: api.pool()},
@@ -583,10 +583,11 @@ func TestAPITransportRefetchesStaleToken(t *testing.T) {
 	if calls, _ := src.counts(); calls != 1 {
 		t.Fatalf("fresh token: %d source calls, want 1 (cached)", calls)
 	}
-	now.Store(t0.Add(55 * time.Second).UnixNano()) // within 10 s of expiry
+	now.Store(t0.Add(5*time.Minute - oauthclient.SourceRecheck + time.Second).UnixNano())
 	get()
-	if calls, _ := src.counts(); calls != 2 {
-		t.Fatalf("stale token: %d source calls, want 2", calls)
+	get()
+	if calls, _ := src.counts(); calls != 3 {
+		t.Fatalf("near expiry: %d source calls, want 3 (the source is asked on every request)", calls)
 	}
 }
 
