@@ -398,7 +398,7 @@ func TestRevoke(t *testing.T) {
 	newClient := func(endpoint string) *oauthclient.Client {
 		c, err := oauthclient.New(context.Background(), oauthclient.Config{
 			Issuer: rs.URL, ClientID: "rev-client", ClientSecret: sec,
-			HTTP: oauthclient.HTTPConfig{RootCAs: pool},
+			HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
 			Metadata: &oauthclient.Metadata{Issuer: rs.URL, TokenEndpoint: rs.URL + "/token", RevocationEndpoint: endpoint},
 		})
 		if err != nil {

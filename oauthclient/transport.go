@@ -161,7 +161,7 @@ type APITransport struct {
 
 // bearer is one token with its ready-made header value.
 type bearer struct {
-	tok     *oauth2.Token
+	tok       *oauth2.Token
 	header    []string  // {"Bearer <token>"}; shared, never modified
 	recheckAt time.Time // ask the source again from here; zero: never
 }
