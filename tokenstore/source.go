@@ -84,8 +84,9 @@ type SourceConfig struct {
 // and the refresh token in a Store, refreshing ahead of expiry with one
 // refresh per key at a time, within the process and across processes.
 //
-// Tokens returned are fresh copies without the refresh token; callers may
-// modify them. (The Extra map, if any, is shared and must not be modified.)
+// Tokens returned never carry the refresh token. As with x/oauth2's
+// ReuseTokenSource, callers share one *oauth2.Token while it is current and
+// must not modify it.
 // A Source is safe for concurrent use; Token on a valid cached token takes
 // no lock.
 type Source struct {
@@ -107,17 +108,7 @@ type entry struct {
 	tok       oauth2.Token // private copy, RefreshToken cleared
 	refreshAt time.Time    // from here, refresh in the background
 	blockAt   time.Time    // from here, callers wait for a refresh
-	batch     atomic.Pointer[copyBatch]
 }
-
-// copyBatch amortizes the allocation of the copies handed to callers: each
-// slot is handed out once, so every caller still owns a distinct copy.
-type copyBatch struct {
-	next atomic.Uint32
-	toks [copyBatchSize]oauth2.Token
-}
-
-const copyBatchSize = 32
 
 type flight struct {
 	done chan struct{}
@@ -196,27 +187,11 @@ func (s *Source) newEntry(t *oauth2.Token, now time.Time) *entry {
 	return e
 }
 
-// clone returns a fresh copy of the token that no one else holds. The
-// copies are allocated 32 at a time to amortize the allocation; each slot is
-// handed out exactly once.
-func (e *entry) clone() *oauth2.Token {
-	for {
-		b := e.batch.Load()
-		if b != nil {
-			if i := b.next.Add(1) - 1; i < copyBatchSize {
-				t := &b.toks[i]
-				*t = e.tok
-				return t
-			}
-		}
-		nb := new(copyBatch)
-		nb.next.Store(1)
-		nb.toks[0] = e.tok
-		if e.batch.CompareAndSwap(b, nb) {
-			return &nb.toks[0]
-		}
-	}
-}
+// shared returns the entry's token. Like x/oauth2's ReuseTokenSource, every
+// caller gets the same *oauth2.Token while it is current: handing out copies
+// costs an allocation per call on the hot path. The token must be treated as
+// read-only; it never carries the refresh token.
+func (e *entry) shared() *oauth2.Token { return &e.tok }
 
 // Token implements oauth2.TokenSource; it is TokenContext with
 // context.Background.
@@ -235,11 +210,11 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if e := s.cur.Load(); e != nil {
 		now := s.cfg.Now()
 		if now.Before(e.refreshAt) {
-			return e.clone(), nil
+			return e.shared(), nil
 		}
 		if now.Before(e.blockAt) {
 			s.refreshAhead(ctx, now)
-			return e.clone(), nil
+			return e.shared(), nil
 		}
 	}
 	return s.wait(ctx)
@@ -263,7 +238,7 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 	now := s.cfg.Now()
 	if e := s.cur.Load(); e != nil && now.Before(e.blockAt) {
 		s.mu.Unlock()
-		return e.clone(), nil
+		return e.shared(), nil
 	}
 	if s.lastErr != nil && now.UnixNano() < s.failUntil.Load() {
 		err := s.lastErr
@@ -280,7 +255,7 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		if f.err != nil {
 			return nil, f.err
 		}
-		return f.tok.clone(), nil
+		return f.tok.shared(), nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("tokenstore: waiting for a token refresh: %w", ctx.Err())
 	}
