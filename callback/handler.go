@@ -20,7 +20,9 @@ import (
 const cookieLifetime = 10 * time.Minute
 
 // Config configures a [Handler]. Client, OnLogin and either Keys or Store
-// are required; every other zero value is documented.
+// are required; every other zero value is documented. New copies what it
+// needs; OnLogin, OnError and Store are called concurrently and must be
+// safe for concurrent use.
 type Config struct {
 	// Client runs the flows. Its RedirectURL must be set: its path is
 	// the Path of every pending-flow cookie, so browsers send them only to
@@ -80,7 +82,8 @@ type Handler struct {
 	redirect string // the redirect URL
 }
 
-// New checks cfg and returns a Handler.
+// New checks cfg and returns a Handler. It does no I/O. cfg's slices
+// (Keys) are not retained after New returns.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("callback: Config.Client is required")
@@ -148,7 +151,7 @@ func validCookieName(s string) bool {
 }
 
 // StartOptions are per-login settings for [Handler.Start]. The zero value
-// is fine.
+// is fine. It is a plain value, read by Start and not retained.
 type StartOptions struct {
 	// ReturnTo is the same-origin path ("/reports?id=7") to land on after
 	// the login. It is checked by the same rules as the callback's (no
@@ -170,6 +173,7 @@ type StartOptions struct {
 // Call it from the application's own login handler, and write nothing
 // after it. On failure it answers with an error page and returns the error
 // (ErrReturnTo for a refused return-to, or the oauthclient or Store error).
+// Start is safe for concurrent use.
 func (h *Handler) Start(w http.ResponseWriter, r *http.Request, opts StartOptions) error {
 	err := h.start(w, r, opts)
 	if err != nil {
@@ -242,7 +246,8 @@ func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
 
 // Login returns a handler that starts a login (see Start) for GET and
 // POST requests, with the return-to path taken from the "return_to" query
-// parameter when present. Mount it at the application's login path.
+// parameter when present. Mount it at the application's login path. The
+// returned handler is safe for concurrent use.
 func (h *Handler) Login() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -277,7 +282,7 @@ func (h *Handler) Login() http.Handler {
 //
 // Every response carries the S15 headers (no-store, no-referrer, a CSP of
 // default-src 'none', nosniff, DENY). Errors are plain HTML pages that
-// show no code or state.
+// show no code or state. ServeHTTP is safe for concurrent use.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setSecurityHeaders(w.Header())
 	params, err := parseCallback(r)

@@ -18,7 +18,7 @@ const KeySize = 32
 
 // NewKey returns a fresh KeySize-byte sealing key from crypto/rand. Store it
 // like any other secret of the application and give the same list to
-// every replica.
+// every replica. It is safe for concurrent use.
 func NewKey() ([]byte, error) {
 	k := make([]byte, KeySize)
 	if _, err := rand.Read(k); err != nil {
