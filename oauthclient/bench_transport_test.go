@@ -1,7 +1,10 @@
 package oauthclient_test
 
 import (
+	"context"
+	"crypto/x509"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -120,6 +123,42 @@ func BenchmarkXOAuth2TransportParallel(b *testing.B) {
 		req := benchRequest(b)
 		for pb.Next() {
 			if _, err := tr.RoundTrip(req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkServiceSourceToken is the hot path of the cached
+// client-credentials source: one atomic load and one clock read.
+func BenchmarkServiceSourceToken(b *testing.B) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"access_token":"at-bench","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer ts.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	b.Setenv("OAUTHSAFE_BENCH_SECRET", "bench-secret-value")
+	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_BENCH_SECRET")
+	c, err := oauthclient.New(context.Background(), oauthclient.Config{
+		Issuer: ts.URL, ClientID: "bench", ClientSecret: sec,
+		HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
+		Metadata: &oauthclient.Metadata{Issuer: ts.URL, TokenEndpoint: ts.URL + "/token"},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	if _, err := src.Token(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := src.Token(); err != nil {
 				b.Error(err)
 				return
 			}

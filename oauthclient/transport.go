@@ -37,7 +37,8 @@ var (
 // Bearer challenge. Scope is the scope the API says it needs (nil when the
 // challenge names none). Description and URI are the server's text, with
 // the access token removed if the server echoed it; escape before display.
-// It matches ErrInsufficientScope.
+// It matches ErrInsufficientScope. It is a plain value, safe to read
+// concurrently.
 type InsufficientScopeError struct {
 	Scope       []string
 	Description string
@@ -61,6 +62,7 @@ func (e *InsufficientScopeError) Is(target error) bool { return target == ErrIns
 // InvalidRequestError is a 400 answer with an RFC 6750 invalid_request
 // Bearer challenge. Description and URI are the server's text, with the
 // access token removed if the server echoed it. It matches ErrInvalidRequest.
+// It is a plain value, safe to read concurrently.
 type InvalidRequestError struct {
 	Description string
 	URI         string
@@ -80,13 +82,15 @@ func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvali
 // Invalidator is implemented by token sources that can drop a token an API
 // rejected with 401 invalid_token, so that their next Token call gets a new
 // one. Invalidate(t) must do nothing when t is no longer the source's current
-// token (another caller already replaced it). The API transport calls it when
+// token (another caller already replaced it), and must be safe for
+// concurrent use. The API transport calls it when
 // its token source implements it; [ServiceSource] and tokenstore's sources do.
 type Invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
 
-// APIConfig configures [NewAPIClient] and [NewAPITransport].
+// APIConfig configures [NewAPIClient] and [NewAPITransport], which read it
+// once; the zero value is not usable (AllowedOrigins is required).
 type APIConfig struct {
 	// AllowedOrigins are the resource servers that receive the token, as
 	// "https://host" or "https://host:port", matched exactly (host name
