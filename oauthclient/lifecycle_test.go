@@ -1,0 +1,312 @@
+package oauthclient_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"golang.org/x/oauth2"
+)
+
+// login runs a real authorization-code flow for alice with the public client.
+func login(t *testing.T, srv *authserver.Server, timeout time.Duration) (*oauthclient.Client, *oauthclient.Tokens) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs(), Timeout: timeout},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, authURL, err := c.Start(oauthclient.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := srv.Login(ctx, authURL, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(cb)
+	toks, err := c.Exchange(ctx, p, u.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if toks.RefreshToken() == "" {
+		t.Fatal("no refresh token")
+	}
+	return c, toks
+}
+
+// waitExpired sleeps until a token issued now with lifetime life is past
+// the point where callers must wait for a refresh.
+func waitExpired(life time.Duration) { time.Sleep(life + 50*time.Millisecond) }
+
+func TestNoPlaintextRefreshToken(t *testing.T) {
+	d := keyringtest.New(t)
+	for _, kv := range [][2]string{{"HOME", d.Home}, {"XDG_CACHE_HOME", filepath.Join(d.Home, ".cache")}, {"XDG_CONFIG_HOME", filepath.Join(d.Home, ".config")}, {"XDG_DATA_HOME", filepath.Join(d.Home, ".local", "share")}} {
+		t.Setenv(kv[0], kv[1])
+	}
+	keyringFile := filepath.Join(d.Home, ".local", "share", "keyrings", "login.keyring")
+	before, err := os.ReadFile(keyringFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const life = 2 * time.Second
+	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+	c, toks := login(t, srv, 0)
+	ctx := context.Background()
+	store := &tokenstore.Keyring{}
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks) // default lock dir: under XDG_CACHE_HOME
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExpired(life)
+	tok, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.TokenRequests("refresh_token") != 1 {
+		t.Fatal("the access token was not refreshed")
+	}
+	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+	rotated, err := tokenstore.LoadRefreshToken(ctx, store, key)
+	if err != nil || rotated == toks.RefreshToken() {
+		t.Fatalf("keyring does not hold the rotated refresh token (%v)", err)
+	}
+	after, err := os.ReadFile(keyringFile)
+	if err != nil || sha256.Sum256(before) == sha256.Sum256(after) {
+		t.Fatalf("login.keyring did not change (%v): the search below would prove nothing", err)
+	}
+	needles := map[string][]byte{
+		"first refresh token": []byte(toks.RefreshToken()), "rotated refresh token": []byte(rotated),
+		"first access token": []byte(toks.AccessToken()), "refreshed access token": []byte(tok.AccessToken),
+	}
+	files := 0
+	err = filepath.WalkDir(d.Dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil // sockets and vanished files
+		}
+		files++
+		for name, n := range needles {
+			if bytes.Contains(b, n) {
+				t.Errorf("%s contains the %s in plaintext", path, name)
+			}
+		}
+		return nil
+	})
+	if err != nil || files < 2 {
+		t.Fatalf("searched %d files (%v)", files, err)
+	}
+}
+
+func TestConcurrentRefreshSingleRequest(t *testing.T) {
+	const life = 2 * time.Second
+	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+	c, toks := login(t, srv, 0)
+	store := &tokenstore.Memory{}
+	src, err := c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir()}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExpired(life)
+	const n = 10000
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			tok, err := src.Token()
+			errs[i] = err
+			if err == nil {
+				got[i] = tok.AccessToken
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || got[i] != got[0] || got[i] == toks.AccessToken() {
+			t.Fatalf("caller %d: %v (same token as the others: %v)", i, errs[i], got[i] == got[0])
+		}
+	}
+	if r := srv.TokenRequests("refresh_token"); r != 1 {
+		t.Fatalf("%d refresh requests reached the server, want exactly 1", r)
+	}
+}
+
+// flakyStore fails Put while broken is set.
+type flakyStore struct {
+	tokenstore.Memory
+	mu     sync.Mutex
+	broken bool
+}
+
+var errDiskFull = errors.New("disk full")
+
+func (f *flakyStore) Put(ctx context.Context, key string, v []byte) error {
+	f.mu.Lock()
+	broken := f.broken
+	f.mu.Unlock()
+	if broken {
+		return errDiskFull
+	}
+	return f.Memory.Put(ctx, key, v)
+}
+
+func TestRotationPersistedBeforeRelease(t *testing.T) {
+	const life = 2 * time.Second
+	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+	c, toks := login(t, srv, 0)
+	ctx := context.Background()
+	store := &flakyStore{}
+	var seen []string
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir(),
+		OnTokenChange: func(ctx context.Context, tok *oauth2.Token) error {
+			seen = append(seen, tok.RefreshToken)
+			return nil
+		}}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+
+	// The store fails: the caller gets the error, the stored token is kept,
+	// and the new access token is not released.
+	waitExpired(life)
+	store.mu.Lock()
+	store.broken = true
+	store.mu.Unlock()
+	if _, err := src.Token(); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Token err = %v, want the store's error", err)
+	}
+	if rt, _ := tokenstore.LoadRefreshToken(ctx, store, key); rt != toks.RefreshToken() {
+		t.Fatal("the stored refresh token was lost")
+	}
+	if len(seen) != 0 {
+		t.Fatal("OnTokenChange saw a token that was not stored")
+	}
+
+	// The store recovers: the rotated token is stored before Token returns,
+	// without spending the old refresh token a second time.
+	store.mu.Lock()
+	store.broken = false
+	store.mu.Unlock()
+	tok, err := src.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := tokenstore.LoadRefreshToken(ctx, store, key)
+	if err != nil || rt == toks.RefreshToken() {
+		t.Fatalf("rotated refresh token not stored when Token returned (%v)", err)
+	}
+	if len(seen) != 1 || seen[0] != rt {
+		t.Fatal("OnTokenChange did not see the stored rotated token")
+	}
+	if tok.AccessToken == toks.AccessToken() || tok.RefreshToken != "" {
+		t.Fatal("bad released token")
+	}
+	if r := srv.TokenRequests("refresh_token"); r != 1 {
+		t.Fatalf("%d refresh requests, want 1", r)
+	}
+	// The stored token is the one the server accepts.
+	if _, err := c.Refresh(ctx, rt); err != nil {
+		t.Fatalf("stored refresh token refused: %v", err)
+	}
+}
+
+func TestRefreshFailures(t *testing.T) {
+	const life = 2 * time.Second
+	ctx := context.Background()
+
+	t.Run("invalid_grant wipes the stored token", func(t *testing.T) {
+		srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+		c, toks := login(t, srv, 0)
+		store := &tokenstore.Memory{}
+		src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir()}, toks)
+		if err := c.Revoke(ctx, toks.RefreshToken(), oauthclient.HintRefreshToken); err != nil {
+			t.Fatal(err)
+		}
+		waitExpired(life)
+		_, err := src.Token()
+		if !errors.Is(err, oauthclient.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+			t.Fatalf("err = %v, want ErrLoginRequired", err)
+		}
+		key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+		if _, err := store.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
+			t.Fatalf("stored token not wiped: %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		fault   func(w http.ResponseWriter, r *http.Request)
+	}{
+		{"5xx keeps the stored token", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"temporarily_unavailable"}`))
+		}},
+		{"HTML 502 keeps the stored token", 0, func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte(`<html>bad gateway</html>`))
+		}},
+		{"timeout keeps the stored token", 300 * time.Millisecond, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+			c, toks := login(t, srv, tc.timeout)
+			store := &tokenstore.Memory{}
+			src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir()}, toks)
+			srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.URL.Path != "/oauth/token" {
+					return false
+				}
+				tc.fault(w, r)
+				return true
+			})
+			waitExpired(life)
+			_, err := src.Token()
+			var te *tokenstore.TemporaryError
+			if !errors.As(err, &te) || errors.Is(err, oauthclient.ErrLoginRequired) {
+				t.Fatalf("err = %v, want a *tokenstore.TemporaryError", err)
+			}
+			key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+			if rt, err := tokenstore.LoadRefreshToken(ctx, store, key); err != nil || rt != toks.RefreshToken() {
+				t.Fatalf("stored token changed or lost: %v", err)
+			}
+			// The server recovers and the kept token still works.
+			srv.SetInterceptor(nil)
+			if _, err := c.Refresh(ctx, toks.RefreshToken()); err != nil {
+				t.Fatalf("kept refresh token refused: %v", err)
+			}
+		})
+	}
+}
