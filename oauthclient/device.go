@@ -1,0 +1,277 @@
+package oauthclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/validate"
+	"golang.org/x/oauth2"
+)
+
+// This file is the device authorization grant (RFC 8628) for tools that
+// run where no browser can reach a loopback redirect (SSH sessions,
+// containers). Both requests go through the strict client: the device
+// authorization request is authenticated with the one configured method
+// like every other call, its answer is read through the 1 MiB bound, and
+// the polling answers go through the same token response parser as every
+// other grant.
+
+// deviceGrantType is the grant_type of the device access token request.
+const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
+// Polling bounds. RFC 8628 §3.2: a missing interval means 5 s; slow_down
+// adds 5 s (§3.5). The cap keeps a hostile interval from stalling a login
+// for hours; the code's expiry stops the loop anyway.
+const (
+	defaultDeviceInterval = 5 * time.Second
+	slowDownStep          = 5 * time.Second
+	maxDeviceInterval     = 60 * time.Second
+	// MaxDeviceCodeLifetime caps the lifetime taken from the device
+	// authorization response's expires_in. A missing, zero or negative
+	// expires_in means MissingExpiry (S18).
+	MaxDeviceCodeLifetime = 30 * time.Minute
+)
+
+var (
+	// ErrDeviceExpired: the device code expired before the user approved
+	// it, either by its expires_in or because the server answered
+	// expired_token (then an *AuthError is wrapped too).
+	ErrDeviceExpired = errors.New("oauthclient: device code expired")
+	// ErrDeviceDenied: the user denied the device authorization
+	// (access_denied); the *AuthError is wrapped too.
+	ErrDeviceDenied = errors.New("oauthclient: device authorization denied")
+)
+
+// DeviceAuthorization is a device authorization in progress (RFC 8628
+// §3.2): what to show the user, and the device code, which stays inside.
+// Printing it with any fmt verb, slog or JSON shows no device code. It is
+// created by [Client.DeviceAuth], immutable and safe for concurrent use.
+type DeviceAuthorization struct {
+	// UserCode is the code the user enters at VerificationURI.
+	UserCode string
+	// VerificationURI is where the user enters UserCode (an https URL).
+	VerificationURI string
+	// VerificationURIComplete, when not "", is VerificationURI with the
+	// user code included, for a QR code or a browser.
+	VerificationURIComplete string
+	// Expiry is when the device code stops being accepted.
+	Expiry time.Time
+	// Interval is the polling interval announced by the server (5 s when
+	// it announced none).
+	Interval time.Duration
+
+	deviceCode string
+	scopes     []string
+}
+
+func (d DeviceAuthorization) redact() string {
+	return fmt.Sprintf("oauthclient.DeviceAuthorization{user_code=%s, verification_uri=%s, expiry=%s, device_code=%s}",
+		d.UserCode, d.VerificationURI, d.Expiry.UTC().Format(time.RFC3339), redacted)
+}
+
+// String redacts the device code.
+func (d DeviceAuthorization) String() string { return d.redact() }
+
+// GoString redacts the device code.
+func (d DeviceAuthorization) GoString() string { return d.redact() }
+
+// Format redacts the device code under every verb.
+func (d DeviceAuthorization) Format(f fmt.State, verb rune) { io.WriteString(f, d.redact()) }
+
+// LogValue redacts the device code.
+func (d DeviceAuthorization) LogValue() slog.Value { return slog.StringValue(d.redact()) }
+
+// MarshalJSON redacts the device code.
+func (d DeviceAuthorization) MarshalJSON() ([]byte, error) { return json.Marshal(d.redact()) }
+
+// DeviceAuth starts a device authorization (RFC 8628 §3.1) for the
+// configured scopes. Show the user UserCode and VerificationURI, then call
+// [Client.DeviceToken]. Errors: *AuthError for an OAuth error answer,
+// *ResponseError (ErrMalformedResponse) for an answer without a device
+// code, user code or https verification URI, ErrPolicy when the server has
+// no device authorization endpoint. Safe for concurrent use.
+func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
+	if c.md.DeviceAuthorizationEndpoint == "" {
+		return nil, policyf("server offers no device authorization endpoint")
+	}
+	form := url.Values{}
+	if len(c.cfg.Scopes) > 0 {
+		form.Set("scope", strings.Join(c.cfg.Scopes, " "))
+	}
+	u := c.endpointURL("device_authorization_endpoint", c.md.DeviceAuthorizationEndpoint)
+	resp, body, err := c.postForm(ctx, "device_authorization", u, form)
+	if err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	fields, jerr := decodeObject(body)
+	if jerr != nil || fields == nil {
+		problem := "body is not a JSON object"
+		if looksLikeHTML(body) {
+			problem = "body is HTML"
+		}
+		return nil, &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
+	}
+	if code, ok := stringField(fields, "error"); ok || resp.StatusCode != http.StatusOK {
+		if !ok || code == "" {
+			return nil, &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: "error status without an error code"}
+		}
+		desc, _ := stringField(fields, "error_description")
+		uri, _ := stringField(fields, "error_uri")
+		return nil, &AuthError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Code: code, Description: desc, URI: uri,
+			retrieve: &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: code, ErrorDescription: desc, ErrorURI: uri}}
+	}
+	bad := func(problem string) error {
+		return &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
+	}
+	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes)}
+	var ok bool
+	if da.deviceCode, ok = stringField(fields, "device_code"); !ok || da.deviceCode == "" {
+		return nil, bad("device_code missing or not a string")
+	}
+	if da.UserCode, ok = stringField(fields, "user_code"); !ok || da.UserCode == "" || len(da.UserCode) > 64 || !printable(da.UserCode) {
+		return nil, bad("user_code missing, too long or not printable")
+	}
+	da.VerificationURI, ok = stringField(fields, "verification_uri")
+	if !ok {
+		// Some servers spell it verification_url (as x/oauth2 accepts).
+		da.VerificationURI, _ = stringField(fields, "verification_url")
+	}
+	if err := checkVerificationURI(da.VerificationURI); err != nil {
+		return nil, bad("verification_uri: " + err.Error())
+	}
+	if v, ok := stringField(fields, "verification_uri_complete"); ok && v != "" {
+		if checkVerificationURI(v) == nil {
+			da.VerificationURIComplete = v
+		}
+	}
+	life, err := expiresIn(fields["expires_in"])
+	if err != nil {
+		return nil, bad(err.Error())
+	}
+	da.Expiry = now.Add(min(life, MaxDeviceCodeLifetime))
+	da.Interval = defaultDeviceInterval
+	if raw, present := fields["interval"]; present && !isNull(raw) {
+		var n float64
+		if json.Unmarshal(raw, &n) != nil {
+			return nil, bad("interval is not a number")
+		}
+		if n >= 1 {
+			da.Interval = min(time.Duration(n)*time.Second, maxDeviceInterval)
+		}
+	}
+	return da, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkVerificationURI accepts only an https URL without user info: the
+// user is told to open it, so it must not be a javascript: or http URL.
+func checkVerificationURI(s string) error {
+	if s == "" || len(s) > 2048 || !printable(s) {
+		return errors.New("missing, too long or not printable")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return errors.New("not an https URL")
+	}
+	return nil
+}
+
+// DeviceToken polls the token endpoint until the user approves or denies
+// the device authorization, the device code expires, or ctx ends (RFC 8628
+// §3.4–3.5). It waits Interval before each request, answers
+// authorization_pending by waiting again and slow_down by waiting 5 s
+// longer from then on. The token response is checked like any other:
+// token_type, the granted scope against the requested one, and (for
+// OpenID Connect) the ID token, which in this grant carries no nonce.
+//
+// Errors: ErrDeviceDenied (access_denied), ErrDeviceExpired (the code's
+// expiry, or expired_token), ctx.Err(), or the first other error, which is
+// returned at once. Safe for concurrent use; poll one DeviceAuthorization
+// from one goroutine.
+func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tokens, error) {
+	if da == nil || da.deviceCode == "" {
+		return nil, errors.New("oauthclient: DeviceToken needs a DeviceAuthorization from DeviceAuth")
+	}
+	interval := da.Interval
+	if interval <= 0 {
+		interval = defaultDeviceInterval
+	}
+	form := url.Values{"grant_type": {deviceGrantType}, "device_code": {da.deviceCode}}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		remaining := da.Expiry.Sub(c.cfg.Now())
+		if remaining <= 0 {
+			return nil, ErrDeviceExpired
+		}
+		timer.Reset(min(interval, remaining))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
+		if !c.cfg.Now().Before(da.Expiry) {
+			return nil, ErrDeviceExpired
+		}
+		tr, err := c.tokenRequest(ctx, cloneValues(form))
+		if err != nil {
+			var ae *AuthError
+			if !errors.As(err, &ae) {
+				return nil, err
+			}
+			switch ae.Code {
+			case "authorization_pending":
+				continue
+			case "slow_down":
+				interval = min(interval+slowDownStep, maxDeviceInterval)
+				continue
+			case "access_denied":
+				return nil, fmt.Errorf("%w: %w", ErrDeviceDenied, ae)
+			case "expired_token":
+				return nil, fmt.Errorf("%w: %w", ErrDeviceExpired, ae)
+			}
+			return nil, err
+		}
+		scopes, err := c.checkScope(da.scopes, tr)
+		if err != nil {
+			return nil, err
+		}
+		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
+		if slices.Contains(da.scopes, "openid") {
+			if tr.idToken == "" {
+				return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)
+			}
+			out.idToken, err = c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
