@@ -96,7 +96,10 @@ var devicePage = template.Must(template.New("device").Parse(`<!doctype html>
 func noStore(w http.ResponseWriter) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'")
+	// No form-action directive: Chromium applies it to the redirects that
+	// follow the form's POST, which would block the final redirect to the
+	// client's redirect URI at another origin.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
 }
 
