@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -114,28 +113,3 @@ func signingAlg(k any) (jose.SignatureAlgorithm, error) {
 	return "", fmt.Errorf("oauthclient: unsupported private_key_jwt key type %T", k)
 }
 
-// secretFormFields are the form parameters whose values must never appear
-// in an error string (S19), even when a server echoes them back.
-var secretFormFields = []string{"client_secret", "client_assertion", "token", "refresh_token", "code", "code_verifier", "device_code", "assertion"}
-
-// scrubSecrets removes from server-supplied text s every secret value sent
-// in form, and the client secret, so that an echoing server cannot get a
-// secret into an error string. Values shorter than 8 bytes are left alone
-// (they are not secrets, and replacing them would garble the text).
-func (c *Client) scrubSecrets(s string, form url.Values) string {
-	if s == "" {
-		return s
-	}
-	repl := func(v string) {
-		if len(v) >= 8 && strings.Contains(s, v) {
-			s = strings.ReplaceAll(s, v, redacted)
-		}
-	}
-	repl(c.cfg.ClientSecret.Reveal())
-	for _, k := range secretFormFields {
-		for _, v := range form[k] {
-			repl(v)
-		}
-	}
-	return s
-}
