@@ -112,4 +112,3 @@ func signingAlg(k any) (jose.SignatureAlgorithm, error) {
 	}
 	return "", fmt.Errorf("oauthclient: unsupported private_key_jwt key type %T", k)
 }
-
