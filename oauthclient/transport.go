@@ -539,29 +539,35 @@ func tokenInURL(u *url.URL, tok string) bool {
 }
 
 // hasTokenParam reports whether a query (or fragment) has a parameter named
-// access_token, percent-encoded or not, in any case.
+// access_token, percent-encoded or not, in any case. It scans bytes by hand:
+// it runs on every request.
 func hasTokenParam(q string) bool {
-	const name = "access_token"
-	for q != "" {
-		var seg string
-		if i := strings.IndexAny(q, "&;"); i >= 0 {
-			seg, q = q[:i], q[i+1:]
-		} else {
-			seg, q = q, ""
-		}
-		if i := strings.IndexByte(seg, '='); i >= 0 {
-			seg = seg[:i]
-		}
-		if strings.ContainsAny(seg, "%+") {
-			if k, err := url.QueryUnescape(seg); err == nil {
-				seg = k
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i == len(q) || q[i] == '&' || q[i] == ';' {
+			if isTokenParamName(q[start:i]) {
+				return true
 			}
-		}
-		if strings.EqualFold(strings.TrimSpace(seg), name) {
-			return true
+			start = i + 1
 		}
 	}
 	return false
+}
+
+func isTokenParamName(seg string) bool {
+	const name = "access_token"
+	if i := strings.IndexByte(seg, '='); i >= 0 {
+		seg = seg[:i]
+	}
+	if len(seg) < len(name) { // encoding only makes the name longer
+		return false
+	}
+	if strings.ContainsAny(seg, "%+") {
+		if k, err := url.QueryUnescape(seg); err == nil {
+			seg = k
+		}
+	}
+	return strings.EqualFold(strings.TrimSpace(seg), name)
 }
 
 // apiTLSTransport is the default API base: the strict TLS profile of
