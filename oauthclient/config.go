@@ -246,10 +246,7 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, er
 		if err := json.Unmarshal(body, &md); err != nil {
 			return Metadata{}, &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "body is not a JSON metadata document"}
 		}
-		if md.Issuer != issuer {
-			return Metadata{}, fmt.Errorf("%w: discovery document names issuer %q, configured %q", ErrIssuerMismatch, clip(md.Issuer, 200), issuer)
-		}
-		return md, nil
+		return md, nil // checkMetadata compares the issuer exactly
 	}
 	return Metadata{}, lastErr
 }

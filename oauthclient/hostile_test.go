@@ -52,15 +52,15 @@ func newHostileAS(t *testing.T) *hostileAS {
 	t.Cleanup(h.srv.Close)
 	iss := h.srv.URL
 	h.md = map[string]any{
-		"issuer":                                iss,
-		"authorization_endpoint":                iss + "/authorize",
-		"token_endpoint":                        iss + "/token",
-		"jwks_uri":                              iss + "/jwks",
-		"revocation_endpoint":                   iss + "/revoke",
-		"userinfo_endpoint":                     iss + "/userinfo",
-		"response_types_supported":              []string{"code"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"issuer":                                         iss,
+		"authorization_endpoint":                         iss + "/authorize",
+		"token_endpoint":                                 iss + "/token",
+		"jwks_uri":                                       iss + "/jwks",
+		"revocation_endpoint":                            iss + "/revoke",
+		"userinfo_endpoint":                              iss + "/userinfo",
+		"response_types_supported":                       []string{"code"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"id_token_signing_alg_values_supported":          []string{"RS256"},
 		"authorization_response_iss_parameter_supported": true,
 	}
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -160,8 +160,8 @@ func (h *hostileAS) writeTokens(w http.ResponseWriter, extra map[string]any) {
 
 type nopTB struct{ testing.TB }
 
-func (nopTB) Helper()             {}
-func (nopTB) Fatal(args ...any)   { panic(args) }
+func (nopTB) Helper()               {}
+func (nopTB) Fatal(args ...any)     { panic(args) }
 func (nopTB) Fatalf(string, ...any) { panic("fatal") }
 
 func (h *hostileAS) pool() *x509.CertPool {

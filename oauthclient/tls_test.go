@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,3 +179,40 @@ func TestRedirectURLPolicy(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestStrictClientBoundsEveryBody(t *testing.T) {
+	big := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, MaxResponseSize+1))
+	}))
+	defer big.Close()
+	exact := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, MaxResponseSize))
+	}))
+	defer exact.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(big.Certificate())
+	hc, err := NewHTTPClient(HTTPConfig{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Callers that read the body themselves (as validate's JWKS cache does)
+	// are bounded by the transport, not only by this package's readBody.
+	resp, err := hc.Get(big.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !errors.Is(err, ErrResponseTooLarge) {
+		t.Fatalf("reading %d bytes: err = %v, want ErrResponseTooLarge", MaxResponseSize+1, err)
+	}
+	resp, err = hc.Get(exact.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || len(b) != MaxResponseSize {
+		t.Fatalf("exactly MaxResponseSize: %d bytes, %v", len(b), err)
+	}
+}

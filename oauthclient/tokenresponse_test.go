@@ -44,7 +44,9 @@ func TestTokenResponseHostile(t *testing.T) {
 			w.Write([]byte(`{"access_token":"` + strings.Repeat("A", MaxResponseSize) + `","token_type":"Bearer"}`))
 		}, ErrResponseTooLarge},
 		{"access_token not a string", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"access_token": 42}) }, ErrMalformedResponse},
-		{"expires_in an object", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"expires_in": map[string]int{"a": 1}}) }, ErrMalformedResponse},
+		{"expires_in an object", func(h *hostileAS, w http.ResponseWriter) {
+			h.writeTokens(w, map[string]any{"expires_in": map[string]int{"a": 1}})
+		}, ErrMalformedResponse},
 		{"expires_in not numeric", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"expires_in": "soon"}) }, ErrMalformedResponse},
 		{"redirect from token endpoint", func(h *hostileAS, w http.ResponseWriter) {
 			w.Header().Set("Location", "https://evil.example/token")
