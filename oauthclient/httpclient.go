@@ -102,7 +102,7 @@ func NewHTTPClient(cfg HTTPConfig) (*http.Client, error) {
 		jar = cfg.Base.Jar
 	}
 	return &http.Client{
-		Transport:     &strictTransport{base: tr},
+		Transport:     &strictTransport{base: tr, limit: MaxResponseSize},
 		CheckRedirect: refuseRedirect,
 		Timeout:       timeout,
 		Jar:           jar,
@@ -173,16 +173,17 @@ func SPKIPin(cert *x509.Certificate) string {
 
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// strictTransport enforces https and the body bound on every round trip.
+// strictTransport enforces https, a verified TLS 1.2+ connection and, when
+// limit > 0, the body bound on every round trip. The API client uses it
+// without a limit: API responses may be large.
 type strictTransport struct {
-	base *http.Transport
+	base  *http.Transport
+	limit int64
 }
 
 func (t *strictTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil || req.URL.Scheme != "https" {
-		if req.Body != nil {
-			req.Body.Close()
-		}
+		closeRequestBody(req)
 		return nil, policyf("only https endpoints are allowed")
 	}
 	resp, err := t.base.RoundTrip(req)
@@ -193,7 +194,9 @@ func (t *strictTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, policyf("connection was not verified TLS 1.2+")
 	}
-	resp.Body = &boundedBody{rc: resp.Body, left: MaxResponseSize}
+	if t.limit > 0 {
+		resp.Body = &boundedBody{rc: resp.Body, left: t.limit}
+	}
 	return resp, nil
 }
 

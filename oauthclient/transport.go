@@ -1,7 +1,6 @@
 package oauthclient
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -231,7 +230,7 @@ func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, erro
 		if !ok {
 			return nil, errors.New("oauthclient: internal: unexpected strict transport")
 		}
-		base = &apiTLSTransport{base: st.base}
+		base = &strictTransport{base: st.base} // no body bound for API responses
 	}
 	t := &APITransport{src: src, base: base, allowed: allowed, now: cfg.Now}
 	if t.now == nil {
@@ -570,30 +569,7 @@ func isTokenParamName(seg string) bool {
 	return strings.EqualFold(strings.TrimSpace(seg), name)
 }
 
-// apiTLSTransport is the default API base: the strict TLS profile of
-// NewHTTPClient, https only, every response from a verified TLS 1.2+
-// connection, but no 1 MiB body bound.
-type apiTLSTransport struct {
-	base *http.Transport
-}
-
-func (t *apiTLSTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" {
-		closeRequestBody(req)
-		return nil, ErrOriginNotAllowed
-	}
-	resp, err := t.base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.TLS == nil || len(resp.TLS.VerifiedChains) == 0 || resp.TLS.Version < tls.VersionTLS12 {
-		resp.Body.Close()
-		return nil, policyf("API connection was not verified TLS 1.2+")
-	}
-	return resp, nil
-}
-
 var (
 	_ http.RoundTripper = (*APITransport)(nil)
-	_ http.RoundTripper = (*apiTLSTransport)(nil)
+	_ http.RoundTripper = (*strictTransport)(nil)
 )
