@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
 	"strings"
 
 	"github.com/zalando/go-keyring"
@@ -79,32 +78,6 @@ func checkSecretFile(path string, fi os.FileInfo) error {
 	return nil
 }
 
-// fileOwner returns the owner uid from the platform's stat data. The Uid
-// field exists in syscall.Stat_t on every Unix; reading it by reflection
-// keeps this file portable (Windows has no such field and reports false).
-func fileOwner(fi os.FileInfo) (int, bool) {
-	v := reflect.ValueOf(fi.Sys())
-	if v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return 0, false
-		}
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct {
-		return 0, false
-	}
-	f := v.FieldByName("Uid")
-	if !f.IsValid() {
-		return 0, false
-	}
-	switch f.Kind() {
-	case reflect.Uint32, reflect.Uint64, reflect.Uint16, reflect.Uint:
-		return int(f.Uint()), true
-	case reflect.Int32, reflect.Int64, reflect.Int:
-		return int(f.Int()), true
-	}
-	return 0, false
-}
 
 // SecretFromKeyring reads a client secret from the OS keyring (the Secret
 // Service on Linux, the Keychain on macOS, the Credential Manager on
