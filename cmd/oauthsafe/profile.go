@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"golang.org/x/oauth2"
+)
+
+// This file holds what the login, token, status and logout commands share:
+// profiles on disk (never a secret), the client built from a profile, the
+// keyring store and the exit-code mapping.
+
+// envClientSecret is the environment variable a client secret may come
+// from. Secrets never come from a flag value (S16).
+const envClientSecret = "OAUTHSAFE_CLIENT_SECRET"
+
+// defaultProfile is the profile used when --profile is not given.
+const defaultProfile = "default"
+
+// keyringService is the service name of the refresh tokens in the keyring.
+const keyringService = "oauthsafe"
+
+// profile is what `oauthsafe login` remembers for later commands. It holds
+// no secret: the refresh token is in the keyring, the access token only in
+// memory, and a client secret stays in its own file or the environment.
+type profile struct {
+	V                int       `json:"v"`
+	Issuer           string    `json:"issuer"`
+	ClientID         string    `json:"client_id"`
+	Scopes           []string  `json:"scopes,omitempty"`
+	CAFile           string    `json:"ca_file,omitempty"`
+	ClientSecretFile string    `json:"client_secret_file,omitempty"` // a path, not a secret
+	Subject          string    `json:"subject,omitempty"`
+	LoggedInAt       time.Time `json:"logged_in_at,omitzero"`
+	// AccessTokenExpiry is when the last access token handed out expires
+	// (the token itself is never stored).
+	AccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
+}
+
+var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// errNoLogin: there is no profile or no stored refresh token.
+var errNoLogin = errors.New("not logged in")
+
+// profileDir is os.UserConfigDir()/oauthsafe.
+func profileDir() (string, error) {
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no user config directory: %w", err)
+	}
+	return filepath.Join(d, "oauthsafe"), nil
+}
+
+func profilePath(name string) (string, error) {
+	if !profileName.MatchString(name) {
+		return "", fmt.Errorf("invalid profile name %q (letters, digits, '.', '_', '-')", name)
+	}
+	d, err := profileDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, name+".json"), nil
+}
+
+// loadProfile reads a profile. A missing one is errNoLogin. A profile file
+// that others can write is refused: it names the CA to trust.
+func loadProfile(name string) (*profile, error) {
+	path, err := profilePath(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w (no profile %q)", errNoLogin, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("profile %s is not a regular file writable only by you", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return nil, err
+	}
+	var p profile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil || p.V != 1 || p.Issuer == "" || p.ClientID == "" {
+		return nil, fmt.Errorf("profile %s is malformed", path)
+	}
+	return &p, nil
+}
+
+// saveProfile writes a profile atomically, with mode 0600 in a 0700 directory.
+func saveProfile(name string, p *profile) error {
+	path, err := profilePath(name)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	p.V = 1
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".profile-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// storeKey is the keyring key of a profile's refresh token: per issuer,
+// client and subject, so accounts never collide (ProfileKey when the login
+// had no ID token).
+func (p *profile) storeKey(name string) string {
+	if p.Subject != "" {
+		return tokenstore.Key(p.Issuer, p.ClientID, p.Subject)
+	}
+	return tokenstore.ProfileKey(p.Issuer, p.ClientID, name)
+}
+
+// newStore is the OS keyring. There is no fallback: without a keyring the
+// commands fail (S13).
+func newStore() tokenstore.Store { return &tokenstore.Keyring{Service: keyringService} }
+
+// clientFlags are the flags that describe a client.
+type clientFlags struct {
+	issuer, clientID, scope, caFile, secretFile string
+}
+
+func (f *clientFlags) bind(fs *flag.FlagSet, defaultScope string) {
+	fs.StringVar(&f.issuer, "issuer", "", "issuer `URL` (https)")
+	fs.StringVar(&f.clientID, "client-id", "", "client `ID` registered at the server")
+	fs.StringVar(&f.scope, "scope", defaultScope, "space-separated `scopes` to request")
+	fs.StringVar(&f.caFile, "ca-file", "", "`PEM` file of CA certificates to trust instead of the system roots")
+	fs.StringVar(&f.secretFile, "client-secret-file", "", "`file` (mode 0600) holding the client secret; or set "+envClientSecret)
+}
+
+// newClient builds the strict client for a profile.
+func newClient(ctx context.Context, e *env, p *profile) (*oauthclient.Client, error) {
+	cfg := oauthclient.Config{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes}
+	if p.CAFile != "" {
+		pool, err := loadCAFile(p.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.HTTP.RootCAs = pool
+	}
+	switch {
+	case p.ClientSecretFile != "":
+		s, err := oauthclient.SecretFromFile(p.ClientSecretFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientSecret = s
+	case e.getenv(envClientSecret) != "":
+		s, err := oauthclient.SecretFromEnv(envClientSecret)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientSecret = s
+	}
+	return oauthclient.New(ctx, cfg)
+}
+
+func loadCAFile(path string) (*x509.CertPool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	defer f.Close()
+	pem, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// refreshFunc adapts Client.Refresh to tokenstore: invalid_grant becomes
+// tokenstore.ErrLoginRequired, so the Source deletes the dead refresh token.
+func refreshFunc(c *oauthclient.Client) tokenstore.RefreshFunc {
+	return func(ctx context.Context, rt string) (*oauth2.Token, error) {
+		t, err := c.Refresh(ctx, rt)
+		if errors.Is(err, oauthclient.ErrLoginRequired) {
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
+		}
+		return t, err
+	}
+}
+
+// fail reports err on stderr and maps it to an exit code: 3 when a new
+// login is needed. Errors of this module never contain a token.
+func (e *env) fail(err error) int {
+	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) || errors.Is(err, oauthclient.ErrLoginRequired) {
+		e.errorf("%v; run `oauthsafe login`", err)
+		return exitLoginRequired
+	}
+	e.errorf("%v", err)
+	return exitError
+}
+
+// parseFlags parses a command's flags; it returns ok=false with the exit
+// code for --help (0) or a usage error (2). No positional argument is taken.
+func parseFlags(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
+	fs.SetOutput(e.stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		e.errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// usageFunc prints a command's synopsis, description and examples, then its flags.
+func usageFunc(e *env, fs *flag.FlagSet, text string) func() {
+	return func() {
+		fmt.Fprintln(e.stderr, strings.TrimSpace(text))
+		fmt.Fprintln(e.stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+}
