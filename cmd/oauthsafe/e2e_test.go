@@ -183,7 +183,9 @@ type browserError struct {
 	body   string
 }
 
-func (e *browserError) Error() string { return "result page " + http.StatusText(e.status) + ": " + e.body }
+func (e *browserError) Error() string {
+	return "result page " + http.StatusText(e.status) + ": " + e.body
+}
 
 func (c *cli) storedRefreshToken(subject string) (string, error) {
 	key := tokenstore.Key(c.srv.Issuer, authserver.ClientNative, subject)
