@@ -227,6 +227,10 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.ok("client_credentials with %s: a Bearer token valid until %s, kept in memory only", svc.AuthMethod(), st.Expiry.UTC().Format("15:04:05Z"))
 
+	if err := d.apiSection(ctx, srv, svc); err != nil {
+		return err
+	}
+
 	d.section("Logout")
 	if err := c.Revoke(ctx, rotated.RefreshToken, oauthclient.HintRefreshToken); err != nil {
 		return fmt.Errorf("revoke: %w", err)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+// demoAPI is a resource server for the demo: it validates bearer tokens by
+// introspection at the embedded server, and offers redirects to hosts that
+// must never see a token.
+type demoAPI struct {
+	srv        *httptest.Server
+	stolen     atomic.Int32 // requests that reached the "other" hosts
+	otherHTTPS *httptest.Server
+	otherHTTP  *httptest.Server
+}
+
+func startDemoAPI(ctx context.Context, as *authserver.Server) (*demoAPI, error) {
+	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ResourceSecret))
+	if err != nil {
+		return nil, err
+	}
+	rs, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: as.Issuer, ClientID: authserver.ClientResource, ClientSecret: secret,
+		HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	in, err := rs.Introspector(validate.IntrospectionConfig{Audience: "api"})
+	if err != nil {
+		return nil, err
+	}
+	a := &demoAPI{}
+	record := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.stolen.Add(1) })
+	l, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		return nil, err
+	}
+	a.otherHTTPS = httptest.NewUnstartedServer(record)
+	a.otherHTTPS.Listener.Close()
+	a.otherHTTPS.Listener = l
+	a.otherHTTPS.StartTLS()
+	a.otherHTTP = httptest.NewServer(record)
+
+	mux := http.NewServeMux()
+	need := func(scope string, w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Cache-Control") != "no-store" || r.URL.RawQuery != "" {
+			w.WriteHeader(http.StatusBadRequest) // the demo's client must send no-store and no query
+			return false
+		}
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="demo"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return false
+		}
+		at, err := in.Introspect(r.Context(), raw)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return false
+		}
+		if at.RequireScopes(scope) != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+			w.WriteHeader(http.StatusForbidden)
+			return false
+		}
+		return true
+	}
+	mux.HandleFunc("/v1/read", func(w http.ResponseWriter, r *http.Request) {
+		if need(authserver.ScopeAPIRead, w, r) {
+			io.WriteString(w, `{"ok":true}`)
+		}
+	})
+	mux.HandleFunc("/v1/write", func(w http.ResponseWriter, r *http.Request) {
+		if need(authserver.ScopeAPIWrite, w, r) {
+			io.WriteString(w, `{"ok":true}`)
+		}
+	})
+	mux.HandleFunc("/v1/moved-away", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, a.otherHTTPS.URL+"/steal", http.StatusFound)
+	})
+	mux.HandleFunc("/v1/moved-to-http", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, a.otherHTTP.URL+"/steal", http.StatusFound)
+	})
+	a.srv = httptest.NewTLSServer(mux)
+	return a, nil
+}
+
+func (a *demoAPI) Close() {
+	a.srv.Close()
+	a.otherHTTPS.Close()
+	a.otherHTTP.Close()
+}
+
+func (d *demo) apiSection(ctx context.Context, as *authserver.Server, svc *oauthclient.Client) error {
+	d.section("Calling an API with the bearer token")
+	api, err := startDemoAPI(ctx, as)
+	if err != nil {
+		return fmt.Errorf("starting the demo API: %w", err)
+	}
+	defer api.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(api.srv.Certificate())
+	src := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+		AllowedOrigins: []string{api.srv.URL},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: pool},
+	})
+	if err != nil {
+		return err
+	}
+	get := func(u string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := hc.Do(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	resp, err := get(api.srv.URL + "/v1/read")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		d.fail("API call with a valid token: %v", err)
+	} else {
+		d.ok("GET %s/v1/read: 200; the API introspected the token (active, aud=api, scope api.read)", api.srv.URL)
+		d.ok("the API saw the token only in the Authorization header, with Cache-Control: no-store")
+	}
+	stolen := func() string { return fmt.Sprintf(" (requests that reached the other host: %d)", api.stolen.Load()) }
+	_, err = get(api.srv.URL + "/v1/moved-away")
+	d.expectBlocked("API redirect to another host ("+api.otherHTTPS.URL+")", err, oauthclient.ErrRedirectRefused, stolen())
+	_, err = get(api.srv.URL + "/v1/moved-to-http")
+	d.expectBlocked("API redirect to plain http", err, oauthclient.ErrRedirectRefused, stolen())
+	_, err = get(api.otherHTTPS.URL + "/anything")
+	d.expectBlocked("request to a host not in the allow-list", err, oauthclient.ErrOriginNotAllowed, stolen())
+	_, err = get(api.srv.URL + "/v1/read?access_token=x")
+	d.expectBlocked("access_token in the query string", err, oauthclient.ErrTokenInURL, "")
+	if api.stolen.Load() != 0 {
+		d.fail("another host received %d requests", api.stolen.Load())
+	}
+	_, err = get(api.srv.URL + "/v1/write")
+	var ise *oauthclient.InsufficientScopeError
+	if errors.As(err, &ise) {
+		d.ok("403 insufficient_scope became a typed error naming the scope: %s", strings.Join(ise.Scope, " "))
+	} else {
+		d.fail("insufficient_scope was not reported as a typed error: %v", err)
+	}
+	return nil
+}
