@@ -1,0 +1,122 @@
+// Command service is a backend service that calls an API with the client
+// credentials grant: no user, the token cached in memory and refreshed ahead
+// of expiry by a single flight, sent only to the allowed API origin.
+//
+//	SERVICE_CLIENT_SECRET=... go run ./examples/service \
+//	    -issuer https://id.example.com -client-id reporting -scope api.read \
+//	    -api https://api.example.com/v1/reports
+//
+// The secret comes from the environment or a 0600 file (-secret-file),
+// never from a flag value. With -demo the example starts the embedded test
+// authorization server and a small local API, and runs against them.
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+func main() {
+	issuer := flag.String("issuer", "", "issuer URL")
+	clientID := flag.String("client-id", "", "client ID")
+	scope := flag.String("scope", "", "space-separated scopes")
+	secretFile := flag.String("secret-file", "", "file (mode 0600) with the client secret; default: $SERVICE_CLIENT_SECRET")
+	api := flag.String("api", "", "API URL to call")
+	demo := flag.Bool("demo", false, "run against an embedded authorization server and API")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	cfg := oauthclient.Config{Issuer: *issuer, ClientID: *clientID, Scopes: strings.Fields(*scope)}
+	var apiRoots *x509.CertPool
+	if *demo {
+		stop := startDemo(&cfg, api, &apiRoots, secretFile)
+		defer stop()
+	}
+	var err error
+	if *secretFile != "" {
+		cfg.ClientSecret, err = oauthclient.SecretFromFile(*secretFile)
+	} else {
+		cfg.ClientSecret, err = oauthclient.SecretFromEnv("SERVICE_CLIENT_SECRET")
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := oauthclient.New(ctx, cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	u, err := url.Parse(*api)
+	if err != nil || u.Scheme != "https" {
+		log.Fatal("-api must be an https URL")
+	}
+	// The token goes only to the API's origin, in the Authorization header.
+	httpc, err := oauthclient.NewAPIClient(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), oauthclient.APIConfig{
+		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: apiRoots},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 2 { // the second call reuses the cached token
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, *api, nil)
+		resp, err := httpc.Do(req)
+		if err != nil {
+			log.Fatal(err) // typed: errors.Is(err, oauthclient.ErrInsufficientScope), ...
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		fmt.Printf("%s -> %s %s\n", *api, resp.Status, strings.TrimSpace(string(body)))
+	}
+}
+
+// startDemo starts the embedded server and a local API that accepts only
+// tokens the server says are active (RFC 7662 introspection).
+func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, secretFile *string) func() {
+	srv, err := authserver.Start(authserver.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.Issuer, cfg.ClientID, cfg.Scopes = srv.Issuer, authserver.ClientService, []string{authserver.ScopeAPIRead}
+	cfg.HTTP.RootCAs = srv.RootCAs()
+	*secretFile = ""
+	os.Setenv("SERVICE_CLIENT_SECRET", authserver.ServiceSecret) // demo only: a real service gets it from its environment
+	in, err := validate.NewIntrospector(validate.IntrospectionConfig{
+		Endpoint:   srv.IntrospectionURL,
+		HTTPClient: srv.HTTPClient(),
+		Authenticate: func(req *http.Request, _ url.Values) error {
+			req.SetBasicAuth(authserver.ClientResource, authserver.ResourceSecret)
+			return nil
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	apiSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if _, err := in.Introspect(r.Context(), tok); !ok || err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintln(w, `{"reports":3}`)
+	}))
+	pool := x509.NewCertPool()
+	pool.AddCert(apiSrv.Certificate())
+	*apiRoots, *api = pool, apiSrv.URL+"/v1/reports"
+	return func() { apiSrv.Close(); srv.Close() }
+}
