@@ -78,7 +78,6 @@ func checkSecretFile(path string, fi os.FileInfo) error {
 	return nil
 }
 
-
 // SecretFromKeyring reads a client secret from the OS keyring (the Secret
 // Service on Linux, the Keychain on macOS, the Credential Manager on
 // Windows) through go-keyring, under the given service and user names. A
