@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,6 +25,7 @@ func init() {
 // demo prints what was checked and what was blocked. It never prints a token.
 type demo struct {
 	w      io.Writer
+	tmp    string // scratch directory (refresh lock files)
 	failed bool
 }
 
@@ -71,7 +73,13 @@ Example:
 	// The embedded server's library logs request errors through the default
 	// slog logger; the attacks below provoke some on purpose.
 	slog.SetDefault(slog.New(slog.DiscardHandler))
-	d := &demo{w: e.stdout}
+	tmp, err := os.MkdirTemp("", "oauthsafe-demo-")
+	if err != nil {
+		e.errorf("demo: %v", err)
+		return exitError
+	}
+	defer os.RemoveAll(tmp)
+	d := &demo{w: e.stdout, tmp: tmp}
 	if err := d.run(ctx); err != nil {
 		e.errorf("demo: %v", err)
 		return exitError
@@ -192,9 +200,17 @@ func (d *demo) run(ctx context.Context) error {
 	d.ok("ID token: signature (JWKS), iss, aud=%s, exp %s, nonce matched, sub=%s",
 		strings.Join(id.Audience, ","), id.Expiry.UTC().Format("15:04:05Z"), id.Subject)
 	d.ok("tokens print as %v", toks)
+	d.algNone(ctx, c)
 
 	_, err = c.Exchange(ctx, p, params)
 	d.expectBlocked("replay of the same authorization code", err, oauthclient.ErrAuthorizationServer, "")
+
+	if err := d.webSection(ctx, srv); err != nil {
+		return err
+	}
+	if err := d.loopbackSection(ctx, srv); err != nil {
+		return err
+	}
 
 	d.section("Refresh with rotation")
 	rotated, err := c.Refresh(ctx, toks.RefreshToken())

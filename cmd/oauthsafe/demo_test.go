@@ -14,7 +14,11 @@ func TestDemoPassesAndPrintsNoToken(t *testing.T) {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
 	s := out.String()
-	for _, want := range []string{"blocked  callback with a forged state", "blocked  callback with another issuer's iss", "nonce matched", "All checks passed"} {
+	for _, want := range []string{
+		"blocked  callback with a forged state", "blocked  callback with another issuer's iss", "nonce matched",
+		"blocked  unsigned ID token (alg:none)", "== Web application", "answered 303 See Other", "== Desktop login",
+		"blocked  API redirect to another host", "rotated refresh token was stored before", "All checks passed",
+	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

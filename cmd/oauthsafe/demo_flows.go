@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/validate"
+)
+
+// demoBrowser is the demo's stand-in for a user agent: a cookie jar, and no
+// automatic redirects so each hop can be inspected.
+func demoBrowser(roots *x509.CertPool) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:           jar,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       10 * time.Second,
+	}
+}
+
+func (d *demo) get(ctx context.Context, c *http.Client, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return resp, nil
+}
+
+// webSection runs the web application flow through callback.Login and
+// callback.Handler, with an HTTP client playing the browser.
+func (d *demo) webSection(ctx context.Context, srv *authserver.Server) error {
+	d.section("Web application: callback handler with sealed per-flow cookies")
+	mux := http.NewServeMux()
+	app := httptest.NewTLSServer(mux)
+	defer app.Close()
+	srv.AddRedirectURI(app.URL + "/callback")
+	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.WebSecret))
+	if err != nil {
+		return err
+	}
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientWeb, ClientSecret: secret,
+		RedirectURL: app.URL + "/callback", Scopes: []string{"openid", "profile"},
+		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		return err
+	}
+	key, err := callback.NewKey()
+	if err != nil {
+		return err
+	}
+	var subject string
+	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key}, LandingURL: "/home",
+		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
+			subject = t.Subject()
+			return nil
+		}})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/login", h.Login())
+	mux.Handle("/callback", h)
+
+	roots := srv.RootCAs()
+	roots.AddCert(app.Certificate())
+	b := demoBrowser(roots)
+	resp, err := d.get(ctx, b, app.URL+"/login")
+	if err != nil {
+		return err
+	}
+	authURL := resp.Header.Get("Location")
+	pending := ""
+	for _, ck := range resp.Cookies() {
+		if strings.HasPrefix(ck.Name, callback.DefaultCookiePrefix) {
+			pending = fmt.Sprintf("%s (HttpOnly=%v, Secure=%v, SameSite=Lax=%v, Path=%s)", ck.Name[:len(callback.DefaultCookiePrefix)+8]+"…", ck.HttpOnly, ck.Secure, ck.SameSite == http.SameSiteLaxMode, ck.Path)
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || pending == "" {
+		d.fail("/login did not answer 303 with a sealed pending cookie (status %d)", resp.StatusCode)
+		return nil
+	}
+	d.ok("/login: 303 to the server; the flow is sealed (AES-GCM) in its own cookie %s", pending)
+
+	cb, err := srv.Login(ctx, authURL, "alice")
+	if err != nil {
+		return err
+	}
+	// A forged callback first: an attacker's state, as in login CSRF.
+	forged, _ := url.Parse(cb)
+	q := forged.Query()
+	q.Set("state", "attacker")
+	forged.RawQuery = q.Encode()
+	before := srv.TokenRequests("authorization_code")
+	resp, err = d.get(ctx, b, forged.String())
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 && srv.TokenRequests("authorization_code") == before {
+		d.blocked("callback with a forged state: HTTP %d error page, no token request, the real flow untouched", resp.StatusCode)
+	} else {
+		d.fail("forged callback: HTTP %d", resp.StatusCode)
+	}
+
+	resp, err = d.get(ctx, b, cb)
+	if err != nil {
+		return err
+	}
+	loc := resp.Header.Get("Location")
+	clean := !strings.Contains(loc, "code=") && !strings.Contains(loc, "state=")
+	hdr := resp.Header
+	headersOK := hdr.Get("Cache-Control") == "no-store" && hdr.Get("Referrer-Policy") == "no-referrer" &&
+		hdr.Get("Content-Security-Policy") == "default-src 'none'" && hdr.Get("X-Frame-Options") == "DENY" &&
+		hdr.Get("X-Content-Type-Options") == "nosniff" && hdr.Get("Pragma") == "no-cache"
+	if resp.StatusCode == http.StatusSeeOther && clean && headersOK && subject == authserver.Subject("alice") {
+		d.ok("/callback: state, error, iss, code exchange and ID token checked; OnLogin got sub=%s", subject)
+		d.ok("answered 303 See Other to %q (no code, no state) with no-store, no-referrer, CSP default-src 'none', DENY, nosniff", loc)
+	} else {
+		d.fail("/callback answered %d to %q (headers ok: %v)", resp.StatusCode, loc, headersOK)
+	}
+	before = srv.TokenRequests("authorization_code")
+	resp, err = d.get(ctx, b, cb)
+	if err != nil {
+		return err
+	}
+	appURL, _ := url.Parse(app.URL + "/callback")
+	for _, ck := range b.Jar.Cookies(appURL) {
+		if strings.HasPrefix(ck.Name, callback.DefaultCookiePrefix) {
+			d.fail("the pending cookie is still in the browser")
+		}
+	}
+	if resp.StatusCode >= 400 && srv.TokenRequests("authorization_code") == before {
+		d.blocked("replay of the same callback URL: HTTP %d, the pending cookie is gone, no token request", resp.StatusCode)
+	} else {
+		d.fail("replayed callback: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// loopbackSection runs the desktop flow: a loopback receiver on 127.0.0.1,
+// the "browser" driven programmatically, and the refresh lifecycle.
+func (d *demo) loopbackSection(ctx context.Context, srv *authserver.Server) error {
+	d.section("Desktop login: loopback receiver on 127.0.0.1")
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative, Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		RedirectURL: authserver.NativeRedirectURI, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		return err
+	}
+	plain := &http.Client{Timeout: 10 * time.Second}
+	var forgedStatus, rootStatus atomic.Int32
+	var redirect string
+	lb := &callback.Loopback{Client: c, Out: io.Discard, Timeout: time.Minute,
+		Open: func(authURL string) error {
+			u, err := url.Parse(authURL)
+			if err != nil {
+				return err
+			}
+			redirect = u.Query().Get("redirect_uri")
+			go func() {
+				base := strings.TrimSuffix(redirect, "/callback")
+				if r, err := d.get(ctx, plain, base+"/"); err == nil {
+					rootStatus.Store(int32(r.StatusCode))
+				}
+				if r, err := d.get(ctx, plain, redirect+"?code=stolen&state=attacker&iss="+url.QueryEscape(srv.Issuer)); err == nil {
+					forgedStatus.Store(int32(r.StatusCode))
+				}
+				cb, err := srv.Login(ctx, authURL, "bob")
+				if err == nil {
+					plain.Get(cb) // follows the 303 to the result page
+				}
+			}()
+			return nil
+		}}
+	toks, err := lb.Login(ctx)
+	if err != nil {
+		return fmt.Errorf("loopback login: %w", err)
+	}
+	d.ok("receiver bound to %s (an IP literal, never localhost), path /callback", strings.TrimSuffix(strings.TrimPrefix(redirect, "http://"), "/callback"))
+	if rootStatus.Load() == http.StatusNotFound {
+		d.blocked("GET / on the receiver: 404, nothing revealed")
+	} else {
+		d.fail("GET / on the receiver answered %d", rootStatus.Load())
+	}
+	if st := forgedStatus.Load(); st >= 400 {
+		d.blocked("callback with a forged state: HTTP %d error page, no success page; the receiver kept waiting", st)
+	} else {
+		d.fail("forged loopback callback answered %d", st)
+	}
+	d.ok("the real callback passed every check; the browser saw the result page only then; sub=%s", toks.Subject())
+
+	store := &tokenstore.Memory{} // the CLI uses tokenstore.Keyring: the OS keyring
+	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key, LockDir: d.tmp}, toks)
+	if err != nil {
+		return err
+	}
+	src.Invalidate(toks.OAuth2Token()) // as if the access token had expired
+	if _, err := src.Token(); err != nil {
+		return fmt.Errorf("refresh: %w", err)
+	}
+	rt, err := tokenstore.LoadRefreshToken(ctx, store, key)
+	if err == nil && rt != toks.RefreshToken() {
+		d.ok("refresh under the per-account lock: the rotated refresh token was stored before the new access token was released")
+	} else {
+		d.fail("rotated refresh token not stored (%v)", err)
+	}
+	return nil
+}
+
+// algNone presents an unsigned ID token, as an attacker in the middle would.
+func (d *demo) algNone(ctx context.Context, c *oauthclient.Client) {
+	md := c.Metadata()
+	v, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{
+		Issuer: md.Issuer, ClientID: authserver.ClientWeb, Algorithms: md.IDTokenSigningAlgValuesSupported, KeySet: c.KeySet(),
+	})
+	if err != nil {
+		d.fail("verifier: %v", err)
+		return
+	}
+	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
+	now := time.Now().Unix()
+	forged := enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." +
+		enc(map[string]any{"iss": md.Issuer, "aud": authserver.ClientWeb, "sub": "admin", "iat": now, "exp": now + 600, "nonce": "n"}) + "."
+	_, err = v.Verify(ctx, forged, validate.IDTokenCheck{Nonce: "n"})
+	if errors.Is(err, validate.ErrAlgorithm) {
+		d.blocked("unsigned ID token (alg:none) claiming sub=admin: %v", err)
+	} else {
+		d.fail("alg:none ID token: err = %v", err)
+	}
+}
