@@ -21,6 +21,12 @@ import (
 // (see [Client.TokenSource]) so that a rotated refresh token is persisted
 // before the new access token is used. Safe for concurrent use.
 func (c *Client) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
+	return c.refresh(ctx, refreshToken, "")
+}
+
+// refresh is Refresh; when subject is set, a returned ID token must name the
+// same subject (OpenID Connect Core §12.2).
+func (c *Client) refresh(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
 	if refreshToken == "" {
 		return nil, fmt.Errorf("%w: no refresh token", ErrLoginRequired)
 	}
@@ -36,8 +42,12 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*oauth2.Toke
 		return nil, err
 	}
 	if tr.idToken != "" {
-		if _, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken}); err != nil {
+		id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
+		if err != nil {
 			return nil, err
+		}
+		if subject != "" && id.Subject != subject {
+			return nil, fmt.Errorf("%w: %w: the refreshed ID token names another subject", ErrIDToken, validate.ErrSubject)
 		}
 	}
 	if tr.token.RefreshToken == "" {

@@ -3,6 +3,7 @@ package oauthclient
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -38,6 +39,44 @@ func TestUserInfoSubjectMustMatchIDToken(t *testing.T) {
 		}
 		if !errors.Is(err, tc.want) {
 			t.Fatalf("%s: err = %v, want %v", tc.body, err, tc.want)
+		}
+	}
+}
+
+func TestRefreshedIDTokenMustKeepTheSubject(t *testing.T) {
+	h := newHostileAS(t)
+	c := h.client(t)
+	p, good := h.start(t, c)
+	toks, err := c.Exchange(context.Background(), p, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sub  string
+		want error
+	}{{"user-2", validate.ErrSubject}, {"user-1", nil}} {
+		h.mu.Lock()
+		h.nonce = "" // refreshed ID tokens carry no nonce
+		h.mu.Unlock()
+		h.setToken(func(w http.ResponseWriter, r *http.Request) {
+			h.writeTokens(w, map[string]any{"access_token": "AT-2-" + tc.sub, "refresh_token": "RT-2-" + tc.sub,
+				"id_token": h.idToken(nopTB{}, map[string]any{"sub": tc.sub, "nonce": nil})})
+		})
+		src, err := c.TokenSource(context.Background(), TokenSourceConfig{LockDir: t.TempDir()}, toks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := src.Token()
+		src.Invalidate(cur)
+		_, err = src.TokenContext(context.Background())
+		if tc.want == nil {
+			if err != nil {
+				t.Fatalf("same subject refused: %v", err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) || !errors.Is(err, ErrIDToken) {
+			t.Fatalf("sub %s: err = %v, want %v", tc.sub, err, tc.want)
 		}
 	}
 }

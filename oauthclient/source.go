@@ -39,7 +39,7 @@ type TokenSourceConfig struct {
 // login is the result of a completed flow: its refresh token is written to
 // Store before TokenSource returns. login may be nil to resume from a refresh
 // token already in Store (cfg.Key is then required); the first Token call
-// refreshes. The returned source is safe for concurrent use; it also
+// refreshes. A refreshed ID token must name the login's subject. The returned source is safe for concurrent use; it also
 // implements Invalidate for the API transport's 401 handling.
 func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*tokenstore.Source, error) {
 	key := cfg.Key
@@ -50,7 +50,9 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}
 	var initial *oauth2.Token
+	subject := ""
 	if login != nil {
+		subject = login.Subject()
 		initial = login.OAuth2Token()
 		if cfg.Store != nil && initial.RefreshToken != "" {
 			if err := tokenstore.SaveRefreshToken(ctx, cfg.Store, key, initial.RefreshToken); err != nil {
@@ -61,7 +63,7 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 	return tokenstore.NewSource(tokenstore.SourceConfig{
 		Store:         cfg.Store,
 		Key:           key,
-		Refresh:       c.Refresh,
+		Refresh:       func(ctx context.Context, rt string) (*oauth2.Token, error) { return c.refresh(ctx, rt, subject) },
 		Margin:        cfg.Margin,
 		LockDir:       cfg.LockDir,
 		OnTokenChange: cfg.OnTokenChange,
