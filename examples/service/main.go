@@ -14,10 +14,10 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,20 +31,39 @@ import (
 )
 
 func main() {
-	issuer := flag.String("issuer", "", "issuer URL")
-	clientID := flag.String("client-id", "", "client ID")
-	scope := flag.String("scope", "", "space-separated scopes")
-	secretFile := flag.String("secret-file", "", "file (mode 0600) with the client secret; default: $SERVICE_CLIENT_SECRET")
-	api := flag.String("api", "", "API URL to call")
-	demo := flag.Bool("demo", false, "run against an embedded authorization server and API")
-	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	cancel()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "service:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: results on stdout, never a token.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("service", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	issuer := fs.String("issuer", "", "issuer URL")
+	clientID := fs.String("client-id", "", "client ID")
+	scope := fs.String("scope", "", "space-separated scopes")
+	secretFile := fs.String("secret-file", "", "file (mode 0600) with the client secret; default: $SERVICE_CLIENT_SECRET")
+	api := fs.String("api", "", "API URL to call")
+	demo := fs.Bool("demo", false, "run against an embedded authorization server and API")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 
 	cfg := oauthclient.Config{Issuer: *issuer, ClientID: *clientID, Scopes: strings.Fields(*scope)}
 	var apiRoots *x509.CertPool
 	if *demo {
-		stop := startDemo(&cfg, api, &apiRoots, secretFile)
+		stop, err := startDemo(&cfg, api, &apiRoots, secretFile)
+		if err != nil {
+			return err
+		}
 		defer stop()
 	}
 	var err error
@@ -54,15 +73,15 @@ func main() {
 		cfg.ClientSecret, err = oauthclient.SecretFromEnv("SERVICE_CLIENT_SECRET")
 	}
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	client, err := oauthclient.New(ctx, cfg)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	u, err := url.Parse(*api)
-	if err != nil || u.Scheme != "https" {
-		log.Fatal("-api must be an https URL")
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return errors.New("-api must be an https URL")
 	}
 	// The token goes only to the API's origin, in the Authorization header.
 	httpc, err := oauthclient.NewAPIClient(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), oauthclient.APIConfig{
@@ -70,26 +89,33 @@ func main() {
 		HTTP:           oauthclient.HTTPConfig{RootCAs: apiRoots},
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	for range 2 { // the second call reuses the cached token
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, *api, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, *api, nil)
+		if err != nil {
+			return err
+		}
 		resp, err := httpc.Do(req)
 		if err != nil {
-			log.Fatal(err) // typed: errors.Is(err, oauthclient.ErrInsufficientScope), ...
+			return err // typed: errors.Is(err, oauthclient.ErrInsufficientScope), ...
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()
-		fmt.Printf("%s -> %s %s\n", *api, resp.Status, strings.TrimSpace(string(body)))
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s -> %s", *api, resp.Status)
+		}
+		fmt.Fprintf(stdout, "%s -> %s %s\n", *api, resp.Status, strings.TrimSpace(string(body)))
 	}
+	return nil
 }
 
 // startDemo starts the embedded server and a local API that accepts only
 // tokens the server says are active (RFC 7662 introspection).
-func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, secretFile *string) func() {
+func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, secretFile *string) (func(), error) {
 	srv, err := authserver.Start(authserver.Options{})
 	if err != nil {
-		log.Fatal(err)
+		return nil, err
 	}
 	cfg.Issuer, cfg.ClientID, cfg.Scopes = srv.Issuer, authserver.ClientService, []string{authserver.ScopeAPIRead}
 	cfg.HTTP.RootCAs = srv.RootCAs()
@@ -104,10 +130,14 @@ func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, s
 		},
 	})
 	if err != nil {
-		log.Fatal(err)
+		srv.Close()
+		return nil, err
 	}
 	apiSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok && demoTokenSeen != nil {
+			demoTokenSeen(tok)
+		}
 		if _, err := in.Introspect(r.Context(), tok); !ok || err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -118,5 +148,9 @@ func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, s
 	pool := x509.NewCertPool()
 	pool.AddCert(apiSrv.Certificate())
 	*apiRoots, *api = pool, apiSrv.URL+"/v1/reports"
-	return func() { apiSrv.Close(); srv.Close() }
+	return func() { apiSrv.Close(); srv.Close() }, nil
 }
+
+// demoTokenSeen, when set (by tests), receives each bearer token the demo
+// API receives, so that a test can check none of them was printed.
+var demoTokenSeen func(string)
