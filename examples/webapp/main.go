@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"html"
@@ -27,6 +28,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
@@ -60,16 +62,20 @@ func (s *sessions) create(w http.ResponseWriter, t *oauthclient.Tokens) error {
 	return nil
 }
 
-// newApp wires the handlers.
-func newApp(client *oauthclient.Client, key []byte) (http.Handler, error) {
+// newApp wires the handlers; refused logins are logged to logw.
+func newApp(client *oauthclient.Client, key []byte, logw io.Writer) (http.Handler, error) {
 	s := &sessions{m: map[string]string{}}
+	logger := log.New(logw, "webapp: ", log.LstdFlags)
 	h, err := callback.New(callback.Config{
 		Client: client,
 		Keys:   [][]byte{key},
 		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
+			if demoTokensSeen != nil {
+				demoTokensSeen(t)
+			}
 			return s.create(w, t)
 		},
-		OnError: func(r *http.Request, err error) { log.Printf("login refused: %v", err) },
+		OnError: func(r *http.Request, err error) { logger.Printf("login refused: %v", err) },
 	})
 	if err != nil {
 		return nil, err
@@ -89,43 +95,59 @@ func newApp(client *oauthclient.Client, key []byte) (http.Handler, error) {
 }
 
 func main() {
-	issuer := flag.String("issuer", "", "issuer URL")
-	clientID := flag.String("client-id", "", "client ID (confidential, client_secret_basic)")
-	redirect := flag.String("redirect", "", "registered https redirect URI, ending in /callback")
-	listen := flag.String("listen", "127.0.0.1:8443", "address to serve on")
-	certFile := flag.String("tls-cert", "", "TLS certificate")
-	keyFile := flag.String("tls-key", "", "TLS key")
-	demo := flag.Bool("demo", false, "run against the embedded test server")
-	flag.Parse()
-	ctx := context.Background()
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "webapp:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: it serves until the listener fails, or with
+// -demo runs one login and prints the signed-in page. It never prints a token.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	issuer := fs.String("issuer", "", "issuer URL")
+	clientID := fs.String("client-id", "", "client ID (confidential, client_secret_basic)")
+	redirect := fs.String("redirect", "", "registered https redirect URI, ending in /callback")
+	listen := fs.String("listen", "127.0.0.1:8443", "address to serve on")
+	certFile := fs.String("tls-cert", "", "TLS certificate")
+	keyFile := fs.String("tls-key", "", "TLS key")
+	demo := fs.Bool("demo", false, "run against the embedded test server")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	if *demo {
-		runDemo(ctx)
-		return
+		return runDemo(ctx, stdout, stderr)
 	}
 	secret, err := oauthclient.SecretFromEnv("WEBAPP_CLIENT_SECRET")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	key, err := hex.DecodeString(os.Getenv("WEBAPP_COOKIE_KEY"))
 	if err != nil || len(key) != callback.KeySize {
-		log.Fatal("WEBAPP_COOKIE_KEY must be 32 random bytes in hex")
+		return errors.New("WEBAPP_COOKIE_KEY must be 32 random bytes in hex")
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: *issuer, ClientID: *clientID, ClientSecret: secret,
 		RedirectURL: *redirect, Scopes: []string{"openid", "profile"}})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	app, err := newApp(client, key)
+	app, err := newApp(client, key, stderr)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	log.Fatal(http.ListenAndServeTLS(*listen, *certFile, *keyFile, app))
+	hs := &http.Server{Addr: *listen, Handler: app, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "webapp: ", log.LstdFlags)}
+	return hs.ListenAndServeTLS(*certFile, *keyFile)
 }
 
-func runDemo(ctx context.Context) {
+func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
 	srv, err := authserver.Start(authserver.Options{})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer srv.Close()
 	var app http.Handler
@@ -135,19 +157,19 @@ func runDemo(ctx context.Context) {
 	os.Setenv("WEBAPP_CLIENT_SECRET", authserver.WebSecret) // demo only: a real app gets it from its environment
 	secret, err := oauthclient.SecretFromEnv("WEBAPP_CLIENT_SECRET")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: authserver.ClientWeb, ClientSecret: secret,
 		RedirectURL: ts.URL + "/callback", Scopes: []string{"openid", "profile"}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	key, err := callback.NewKey()
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	if app, err = newApp(client, key); err != nil {
-		log.Fatal(err)
+	if app, err = newApp(client, key, stderr); err != nil {
+		return err
 	}
 
 	// The browser: a cookie jar; it stops at the authorization server,
@@ -161,19 +183,34 @@ func runDemo(ctx context.Context) {
 		}
 		return nil
 	}
-	resp, err := browser.Get(ts.URL + "/")
+	get := func(u string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		return browser.Do(req)
+	}
+	resp, err := get(ts.URL + "/")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	resp.Body.Close()
 	cb, err := srv.Login(ctx, resp.Header.Get("Location"), "alice")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	if resp, err = browser.Get(cb); err != nil { // 303 to "/", then the page
-		log.Fatal(err)
+	if resp, err = get(cb); err != nil { // 303 to "/", then the page
+		return err
 	}
 	defer resp.Body.Close()
 	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	fmt.Printf("GET %s -> %s %s", resp.Request.URL.Path, resp.Status, page)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s -> %s", resp.Request.URL.Path, resp.Status)
+	}
+	fmt.Fprintf(stdout, "GET %s -> %s %s", resp.Request.URL.Path, resp.Status, page)
+	return nil
 }
+
+// demoTokensSeen, when set (by tests), receives the tokens of each login,
+// so that a test can check none of them was printed.
+var demoTokensSeen func(*oauthclient.Tokens)
