@@ -29,7 +29,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/pkg/browser"
-	"golang.org/x/oauth2"
 )
 
 func main() {
@@ -79,7 +78,8 @@ func main() {
 	// The account is remembered by profile name until the first login
 	// tells us the subject.
 	key := tokenstore.ProfileKey(cfg.Issuer, cfg.ClientID, "default")
-	src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: key, Refresh: refresh(client)}, nil)
+	tsc := oauthclient.TokenSourceConfig{Store: store, Key: key}
+	src, err := client.TokenSource(ctx, tsc, nil) // resume from the stored refresh token
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -90,11 +90,9 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		if err := tokenstore.SaveRefreshToken(ctx, store, key, tokens.RefreshToken()); err != nil {
-			log.Fatal(err)
-		}
 		log.Printf("logged in as %s", tokens.Subject())
-		if src, err = tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: key, Refresh: refresh(client)}, tokens.OAuth2Token()); err != nil {
+		// Stores the new refresh token, then serves the login's access token.
+		if src, err = client.TokenSource(ctx, tsc, tokens); err != nil {
 			log.Fatal(err)
 		}
 	} else if err != nil {
@@ -116,15 +114,4 @@ func main() {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	fmt.Printf("%s -> %s %s\n", *api, resp.Status, strings.TrimSpace(string(body)))
-}
-
-// refresh adapts Client.Refresh to tokenstore: invalid_grant means log in again.
-func refresh(c *oauthclient.Client) tokenstore.RefreshFunc {
-	return func(ctx context.Context, rt string) (*oauth2.Token, error) {
-		t, err := c.Refresh(ctx, rt)
-		if errors.Is(err, oauthclient.ErrLoginRequired) {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
-		}
-		return t, err
-	}
 }
