@@ -17,7 +17,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
-	"golang.org/x/oauth2"
 )
 
 // This file holds what the login, token, status and logout commands share:
@@ -224,22 +223,17 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// refreshFunc adapts Client.Refresh to tokenstore: invalid_grant becomes
+// refreshFunc is the refresh of a tokenstore.Source for c. No adapter is
+// needed: an invalid_grant from Client.Refresh matches
 // tokenstore.ErrLoginRequired, so the Source deletes the dead refresh token.
-func refreshFunc(c *oauthclient.Client) tokenstore.RefreshFunc {
-	return func(ctx context.Context, rt string) (*oauth2.Token, error) {
-		t, err := c.Refresh(ctx, rt)
-		if errors.Is(err, oauthclient.ErrLoginRequired) {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
-		}
-		return t, err
-	}
-}
+// (Client.TokenSource wires the same thing; token.go can use it directly.)
+func refreshFunc(c *oauthclient.Client) tokenstore.RefreshFunc { return c.Refresh }
 
 // fail reports err on stderr and maps it to an exit code: 3 when a new
 // login is needed. Errors of this module never contain a token.
 func (e *env) fail(err error) int {
-	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) || errors.Is(err, oauthclient.ErrLoginRequired) {
+	// oauthclient.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
+	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) {
 		e.errorf("%v; run `oauthsafe login`", err)
 		return exitLoginRequired
 	}
