@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
@@ -16,6 +17,10 @@ import (
 // token (with the rotated refresh token when the server rotates, otherwise
 // the one given). A new ID token, when returned, is validated. An
 // invalid_grant answer is an *AuthError that matches ErrLoginRequired.
+//
+// When the server rotated the refresh token but a check then refuses the
+// response, the error is a *tokenstore.RotatedError carrying the new refresh
+// token: the one given is spent and must not be used again.
 //
 // Refresh does not store anything: use a tokenstore-backed token source
 // (see [Client.TokenSource]) so that a rotated refresh token is persisted
@@ -38,16 +43,24 @@ func (c *Client) refresh(ctx context.Context, refreshToken, subject string) (*oa
 	if err != nil {
 		return nil, err
 	}
+	// From here on the server has spent refreshToken: if a check refuses
+	// the response, the rotated token must still reach the caller's store.
+	refuse := func(err error) error {
+		if rt := tr.token.RefreshToken; rt != "" && rt != refreshToken {
+			return &tokenstore.RotatedError{RefreshToken: rt, Err: err}
+		}
+		return err
+	}
 	if _, err := c.checkScope(c.cfg.Scopes, tr); err != nil {
-		return nil, err
+		return nil, refuse(err)
 	}
 	if tr.idToken != "" {
 		id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
 		if err != nil {
-			return nil, err
+			return nil, refuse(err)
 		}
 		if subject != "" && id.Subject != subject {
-			return nil, fmt.Errorf("%w: %w: the refreshed ID token names another subject", ErrIDToken, validate.ErrSubject)
+			return nil, refuse(fmt.Errorf("%w: %w: the refreshed ID token names another subject", ErrIDToken, validate.ErrSubject))
 		}
 	}
 	if tr.token.RefreshToken == "" {

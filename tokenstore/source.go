@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,24 @@ func (e *TemporaryError) Error() string {
 
 // Unwrap returns the cause.
 func (e *TemporaryError) Unwrap() error { return e.Err }
+
+// RotatedError is returned by a RefreshFunc when the server answered with a
+// new refresh token but the response was refused afterwards (an ID token or
+// scope check failed). The old refresh token is spent at the server, so the
+// Source stores RefreshToken and reports Err as a *TemporaryError; it never
+// sends the spent token again. Printing a RotatedError shows only Err.
+type RotatedError struct {
+	RefreshToken string
+	Err          error
+}
+
+func (e *RotatedError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *RotatedError) Unwrap() error { return e.Err }
+
+// Format prints only the cause under every verb, never the refresh token.
+func (e *RotatedError) Format(f fmt.State, verb rune) { io.WriteString(f, e.Err.Error()) }
 
 // SourceConfig configures a Source. Each field documents its zero value.
 // NewSource copies it; the functions it holds are called concurrently
@@ -363,6 +382,20 @@ func (s *Source) refresh(ctx context.Context) (*entry, error) {
 
 	tok, err := s.cfg.Refresh(ctx, rt)
 	if err != nil {
+		var rot *RotatedError
+		if errors.As(err, &rot) && rot.RefreshToken != "" && rot.RefreshToken != rt {
+			// The server spent rt and issued a new one, but the response was
+			// refused afterwards: keep the new one, never resend rt.
+			if st != nil {
+				if serr := SaveRefreshToken(ctx, st, s.cfg.Key, rot.RefreshToken); serr != nil {
+					return nil, s.temporary(errors.Join(err, serr))
+				}
+			}
+			s.mu.Lock()
+			s.rt = rot.RefreshToken
+			s.mu.Unlock()
+			return nil, s.temporary(err)
+		}
 		if errors.Is(err, ErrLoginRequired) {
 			s.forget()
 			if st != nil {
