@@ -318,7 +318,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	ow := &onLoginWriter{w: w}
+	ow := &onLoginWriter{header: http.Header{}}
 	if err := h.onLogin(ow, r, tokens, f.returnTo); err != nil {
 		h.fail(w, r, fmt.Errorf("%w: %w", ErrOnLogin, err))
 		return
@@ -326,6 +326,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ow.wrote {
 		h.fail(w, r, fmt.Errorf("%w: OnLogin wrote to the response", ErrOnLogin))
 		return
+	}
+	// Only a login that succeeded sends what OnLogin set (its session
+	// cookie); the security headers are set afterwards and win.
+	for k, vs := range ow.header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
 	}
 	dest := f.returnTo
 	if dest == "" {
@@ -380,14 +387,15 @@ func (h *Handler) load(r *http.Request, name, state string) (flow, error) {
 	return flow{}, lastErr
 }
 
-// onLoginWriter lets OnLogin set headers (a session cookie) but records
-// any attempt to write a status or body, which the Handler refuses.
+// onLoginWriter collects the headers OnLogin sets (a session cookie), which
+// reach the response only if the login succeeds, and records any attempt to
+// write a status or body, which the Handler refuses.
 type onLoginWriter struct {
-	w     http.ResponseWriter
-	wrote bool
+	header http.Header
+	wrote  bool
 }
 
-func (o *onLoginWriter) Header() http.Header { return o.w.Header() }
+func (o *onLoginWriter) Header() http.Header { return o.header }
 func (o *onLoginWriter) WriteHeader(int)     { o.wrote = true }
 func (o *onLoginWriter) Write(b []byte) (int, error) {
 	o.wrote = true

@@ -293,8 +293,13 @@ func TestOnLoginFailures(t *testing.T) {
 	client := newClient(t, srv, redirectURL, nil)
 	appErr := errors.New("database down")
 	for name, fn := range map[string]func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error{
-		"error": func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error { return appErr },
+		"error": func(w http.ResponseWriter, _ *http.Request, _ *oauthclient.Tokens, _ string) error {
+			// The session is created, then storing the refresh token fails.
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "alice-session", Path: "/"})
+			return appErr
+		},
 		"writes": func(w http.ResponseWriter, _ *http.Request, _ *oauthclient.Tokens, _ string) error {
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "alice-session", Path: "/"})
 			w.WriteHeader(200)
 			return nil
 		},
@@ -317,6 +322,11 @@ func TestOnLoginFailures(t *testing.T) {
 			}
 			if !deletes(w.Result(), f.cookie.Name) {
 				t.Error("flow cookie not deleted")
+			}
+			for _, c := range w.Result().Cookies() {
+				if c.Name == "session" {
+					t.Error("the aborted login still sent the session cookie OnLogin set")
+				}
 			}
 		})
 	}
