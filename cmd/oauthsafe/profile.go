@@ -223,12 +223,6 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// refreshFunc is the refresh of a tokenstore.Source for c. No adapter is
-// needed: an invalid_grant from Client.Refresh matches
-// tokenstore.ErrLoginRequired, so the Source deletes the dead refresh token.
-// (Client.TokenSource wires the same thing; token.go can use it directly.)
-func refreshFunc(c *oauthclient.Client) tokenstore.RefreshFunc { return c.Refresh }
-
 // fail reports err on stderr and maps it to an exit code: 3 when a new
 // login is needed. Errors of this module never contain a token.
 func (e *env) fail(err error) int {

@@ -83,11 +83,7 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	src, err := tokenstore.NewSource(tokenstore.SourceConfig{
-		Store:   newStore(),
-		Key:     p.storeKey(*profileFlag),
-		Refresh: refreshFunc(c),
-	}, nil)
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: newStore(), Key: p.storeKey(*profileFlag)}, nil)
 	if err != nil {
 		return e.fail(err)
 	}
