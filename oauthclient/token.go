@@ -177,7 +177,7 @@ func stringField(m map[string]json.RawMessage, k string) (string, bool) {
 }
 
 // expiresIn interprets expires_in: a JSON number or a numeric string.
-// Missing, null, zero or negative mean MissingExpiry; huge values are capped
+// Missing, null, below one second or negative mean MissingExpiry; huge values are capped
 // at MaxExpiry; other types are an error.
 func expiresIn(raw json.RawMessage) (time.Duration, error) {
 	if raw == nil || isNull(raw) {
@@ -202,7 +202,7 @@ func expiresIn(raw json.RawMessage) (time.Duration, error) {
 	if err != nil || math.IsNaN(f) {
 		return 0, fmt.Errorf("expires_in is not a number")
 	}
-	if f <= 0 {
+	if f < 1 { // zero, negative or a fraction of a second: no usable lifetime
 		return MissingExpiry, nil
 	}
 	if f >= MaxExpiry.Seconds() {

@@ -160,7 +160,16 @@ type APITransport struct {
 	allowed map[string]struct{} // canonical host[:port] of allowed https origins
 	now     func() time.Time
 	cur     atomic.Pointer[bearer]
+	// lastInvalidation (UnixNano) rate-limits invalidations: an API that
+	// answers invalid_token to everything must not turn every call into a
+	// token request (a refresh-token rotation, with a user's tokens).
+	lastInvalidation atomic.Int64
 }
+
+// InvalidationCooldown is the least time between two invalidations of the
+// token by one API transport. A 401 invalid_token within it is returned as
+// it is, without a new token request.
+const InvalidationCooldown = 10 * time.Second
 
 // bearer is one token with its ready-made header value.
 type bearer struct {
@@ -336,6 +345,11 @@ func (t *APITransport) precheck(req *http.Request) error {
 	if !t.allowedURL(req.URL) {
 		return ErrOriginNotAllowed
 	}
+	// net/http sends req.Host as the Host header: a different one would
+	// carry the token to another virtual host behind the allowed origin.
+	if req.Host != "" && req.Host != req.URL.Host && canonicalHost(req.Host) != canonicalHost(req.URL.Host) {
+		return ErrOriginNotAllowed
+	}
 	if hasTokenParam(req.URL.RawQuery) || hasTokenParam(req.URL.EscapedFragment()) {
 		return ErrTokenInURL
 	}
@@ -400,14 +414,17 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 	if !ok || ch.Error != "invalid_token" {
 		return resp, nil
 	}
-	t.cur.CompareAndSwap(old, nil)
-	if inv, ok := t.src.(Invalidator); ok {
-		inv.Invalidate(old.tok)
+	nb := t.cur.Load()
+	if (nb == nil || nb.tok.AccessToken == old.tok.AccessToken) && t.mayInvalidate() {
+		t.cur.CompareAndSwap(old, nil)
+		if inv, ok := t.src.(Invalidator); ok {
+			inv.Invalidate(old.tok)
+		}
+		nb = nil
 	}
 	if !replayable(req) {
 		return resp, nil
 	}
-	nb := t.cur.Load()
 	if nb == nil || nb.tok.AccessToken == old.tok.AccessToken {
 		var err error
 		if nb, err = t.fetch(nil); err != nil {
@@ -440,6 +457,17 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 		return nil, err
 	}
 	return finish(resp, nb.tok.AccessToken)
+}
+
+// mayInvalidate reports whether the token may be invalidated now, and if
+// so records the time: at most one invalidation per InvalidationCooldown.
+func (t *APITransport) mayInvalidate() bool {
+	now := t.now().UnixNano()
+	last := t.lastInvalidation.Load()
+	if last != 0 && now-last < int64(InvalidationCooldown) {
+		return false
+	}
+	return t.lastInvalidation.CompareAndSwap(last, now)
 }
 
 // finish turns the RFC 6750 400 and 403 challenges into typed errors.
@@ -529,12 +557,44 @@ func tokenInURL(u *url.URL, tok string) bool {
 			return true
 		}
 	}
-	if strings.ContainsAny(u.RawQuery, "%+") {
-		if q, err := url.QueryUnescape(u.RawQuery); err == nil && strings.Contains(q, tok) {
+	// Percent-encoded copies of the token, even next to malformed escapes
+	// elsewhere in the URL (which would make a strict decoder give up).
+	for _, part := range []string{u.RawQuery, u.EscapedFragment(), u.EscapedPath()} {
+		if strings.IndexByte(part, '%') >= 0 && strings.Contains(lenientUnescape(part), tok) {
 			return true
 		}
 	}
 	return false
+}
+
+// lenientUnescape decodes every valid %XX escape of s and keeps everything
+// else as it is, malformed escapes included.
+func lenientUnescape(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // hasTokenParam reports whether a query (or fragment) has a parameter named

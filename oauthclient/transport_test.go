@@ -189,13 +189,19 @@ func TestAPITransportRefusals(t *testing.T) {
 		{"token in fragment", api.URL + "/x#" + tok, oauthclient.ErrTokenInURL},
 		{"token as user info", "https://" + tok + "@" + u.Host + "/x", oauthclient.ErrTokenInURL},
 		{"token as password", "https://me:" + tok + "@" + u.Host + "/x", oauthclient.ErrTokenInURL},
+		{"token encoded next to a malformed escape", api.URL + "/x?discount=100%&q=" + strings.ReplaceAll(tok, "-", "%2D"), oauthclient.ErrTokenInURL},
+		{"Host header of another virtual host", api.URL + "/x#HOST=tenant-of-attacker.example", oauthclient.ErrOriginNotAllowed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			body := &closeTracker{Reader: strings.NewReader("payload")}
-			req, err := http.NewRequest(http.MethodPost, tc.url, body)
+			target, host, _ := strings.Cut(tc.url, "#HOST=")
+			req, err := http.NewRequest(http.MethodPost, target, body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if host != "" {
+				req.Host = host
 			}
 			resp, err := c.Do(req)
 			if err == nil {
@@ -620,5 +626,29 @@ func TestAPITransportConcurrent(t *testing.T) {
 	}
 	if _, inv := src.counts(); inv < 1 {
 		t.Fatal("token never invalidated")
+	}
+}
+
+// An API that rejects every token must not turn every call into a token
+// request: invalidations are rate-limited per transport.
+func TestAPITransportInvalidationStormBounded(t *testing.T) {
+	api := newAPIServer(t, invalidTokenUnless("never"))
+	src := newAPISource("tok-1", "tok-2", "tok-3", "tok-4", "tok-5", "tok-6", "tok-7", "tok-8", "tok-9", "tok-10", "tok-11", "tok-12")
+	c := apiClient(t, src, api)
+	for i := 0; i < 10; i++ {
+		resp, err := c.Post(api.URL+"/x", "text/plain", strings.NewReader("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if _, inv := src.counts(); inv != 1 {
+		t.Fatalf("%d invalidations for 10 calls within the cooldown, want 1", inv)
+	}
+	if hits := api.hits.Load(); hits != 11 {
+		t.Fatalf("API hits %d, want 11 (10 calls + one retry)", hits)
 	}
 }

@@ -75,3 +75,10 @@ func prepareClient(c *http.Client, noRedirect bool) (*http.Client, error) {
 	}
 	return &cp, nil
 }
+
+// verifiedTLS reports whether resp came over a verified TLS 1.2+ connection.
+// It holds whatever RoundTripper the caller's client uses, wrapped or not,
+// where the check in prepareClient only sees an *http.Transport.
+func verifiedTLS(resp *http.Response) bool {
+	return resp.TLS != nil && len(resp.TLS.VerifiedChains) > 0 && resp.TLS.Version >= tls.VersionTLS12
+}

@@ -145,6 +145,9 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessTo
 }
 
 func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) {
+	// Bounded even with a client and context that set no deadline.
+	ctx, cancel := context.WithTimeout(ctx, defaultTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, nil)
 	if err != nil {
 		return nil, fail(ErrIntrospection, "bad request")
@@ -167,6 +170,10 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 			return nil, fail(ErrIntrospection, "context done")
 		}
 		return nil, fail(ErrIntrospection, "request failed")
+	}
+	if !verifiedTLS(resp) {
+		resp.Body.Close()
+		return nil, fail(ErrIntrospection, "the response did not come over verified TLS 1.2+")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -326,6 +326,9 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 		return nil, fail(ErrKeySet, "fetch failed: "+err.Error())
 	}
 	defer resp.Body.Close()
+	if !verifiedTLS(resp) {
+		return nil, fail(ErrKeySet, "the key set did not come over verified TLS 1.2+")
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fail(ErrKeySet, "unexpected HTTP status "+resp.Status)
 	}
