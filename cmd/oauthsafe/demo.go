@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
