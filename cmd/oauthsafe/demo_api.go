@@ -13,13 +13,12 @@ import (
 	"sync/atomic"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/validate"
 )
 
-// demoAPI is a resource server for the demo: it validates bearer tokens by
-// introspection at the embedded server, and offers redirects to hosts that
-// must never see a token.
+// demoAPI is a resource server for the demo: it checks bearer tokens with
+// internal/demoapi, and offers redirects to hosts that must never see a token.
 type demoAPI struct {
 	srv        *httptest.Server
 	stolen     atomic.Int32 // requests that reached the "other" hosts
@@ -28,18 +27,7 @@ type demoAPI struct {
 }
 
 func startDemoAPI(ctx context.Context, as *authserver.Server) (*demoAPI, error) {
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ResourceSecret))
-	if err != nil {
-		return nil, err
-	}
-	rs, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: as.Issuer, ClientID: authserver.ClientResource, ClientSecret: secret,
-		HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()},
-	})
-	if err != nil {
-		return nil, err
-	}
-	in, err := rs.Introspector(validate.IntrospectionConfig{Audience: "api"})
+	checker, err := demoapi.New(ctx, as)
 	if err != nil {
 		return nil, err
 	}
@@ -55,41 +43,20 @@ func startDemoAPI(ctx context.Context, as *authserver.Server) (*demoAPI, error) 
 	a.otherHTTPS.StartTLS()
 	a.otherHTTP = httptest.NewServer(record)
 
-	mux := http.NewServeMux()
-	need := func(scope string, w http.ResponseWriter, r *http.Request) bool {
-		if r.Header.Get("Cache-Control") != "no-store" || r.URL.RawQuery != "" {
-			w.WriteHeader(http.StatusBadRequest) // the demo's client must send no-store and no query
-			return false
+	// The demo's client must send no-store and keep the token out of the URL.
+	need := func(scope string) http.HandlerFunc {
+		ok := checker.Require(scope, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) })
+		return func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Cache-Control") != "no-store" || r.URL.RawQuery != "" {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			ok(w, r)
 		}
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="demo"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return false
-		}
-		at, err := in.Introspect(r.Context(), raw)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			return false
-		}
-		if at.RequireScopes(scope) != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-			w.WriteHeader(http.StatusForbidden)
-			return false
-		}
-		return true
 	}
-	mux.HandleFunc("/v1/read", func(w http.ResponseWriter, r *http.Request) {
-		if need(authserver.ScopeAPIRead, w, r) {
-			io.WriteString(w, `{"ok":true}`)
-		}
-	})
-	mux.HandleFunc("/v1/write", func(w http.ResponseWriter, r *http.Request) {
-		if need(authserver.ScopeAPIWrite, w, r) {
-			io.WriteString(w, `{"ok":true}`)
-		}
-	})
+	mux := http.NewServeMux()
+	mux.Handle("/v1/read", need(authserver.ScopeAPIRead))
+	mux.Handle("/v1/write", need(authserver.ScopeAPIWrite))
 	mux.HandleFunc("/v1/moved-away", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, a.otherHTTPS.URL+"/steal", http.StatusFound)
 	})

@@ -31,8 +31,8 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // envSecret is the environment variable holding the client secret.
@@ -223,49 +223,15 @@ func startDemo(ctx context.Context, s *settings, stderr io.Writer) (stop func(),
 		return fail(err)
 	}
 
-	// The API authenticates itself to the introspection endpoint as the
-	// resource server client.
-	rsSecret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ResourceSecret))
+	// The API accepts a token only when the server says, by introspection,
+	// that it is active for audience "api" with the route's scope.
+	checker, err := demoapi.New(ctx, srv)
 	if err != nil {
 		os.RemoveAll(dir)
 		return fail(err)
 	}
-	rs, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: authserver.ClientResource,
-		ClientSecret: rsSecret, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
-	if err != nil {
-		os.RemoveAll(dir)
-		return fail(err)
-	}
-	in, err := rs.Introspector(validate.IntrospectionConfig{Audience: "api"})
-	if err != nil {
-		os.RemoveAll(dir)
-		return fail(err)
-	}
-	need := func(scope string, h http.HandlerFunc) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="orange-demo"`)
-				w.WriteHeader(http.StatusUnauthorized)
-				return
-			}
-			if demoTokenSeen != nil {
-				demoTokenSeen(raw)
-			}
-			at, err := in.Introspect(r.Context(), raw)
-			if err != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-				w.WriteHeader(http.StatusUnauthorized)
-				return
-			}
-			if at.RequireScopes(scope) != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
-				w.WriteHeader(http.StatusForbidden)
-				return
-			}
-			h(w, r)
-		}
-	}
+	checker.Seen = demoTokenSeen
+	need := checker.Require
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/contacts", need(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"contacts":2}`)

@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 func main() {
@@ -111,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // startDemo starts the embedded server and a local API that accepts only
-// tokens the server says are active (RFC 7662 introspection).
+// tokens the server says are active (RFC 7662 introspection, internal/demoapi).
 func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, secretFile *string) (func(), error) {
 	srv, err := authserver.Start(authserver.Options{})
 	if err != nil {
@@ -121,28 +121,13 @@ func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, s
 	cfg.HTTP.RootCAs = srv.RootCAs()
 	*secretFile = ""
 	os.Setenv("SERVICE_CLIENT_SECRET", authserver.ServiceSecret) // demo only: a real service gets it from its environment
-	in, err := validate.NewIntrospector(validate.IntrospectionConfig{
-		Endpoint:   srv.IntrospectionURL,
-		HTTPClient: srv.HTTPClient(),
-		Authenticate: func(req *http.Request, _ url.Values) error {
-			req.SetBasicAuth(authserver.ClientResource, authserver.ResourceSecret)
-			return nil
-		},
-	})
+	checker, err := demoapi.New(context.Background(), srv)
 	if err != nil {
 		srv.Close()
 		return nil, err
 	}
-	apiSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok && demoTokenSeen != nil {
-			demoTokenSeen(tok)
-		}
-		if _, err := in.Introspect(r.Context(), tok); !ok || err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
+	checker.Seen = demoTokenSeen
+	apiSrv := httptest.NewTLSServer(checker.Require(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, `{"reports":3}`)
 	}))
 	pool := x509.NewCertPool()

@@ -1,0 +1,55 @@
+package demoapi
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+)
+
+func TestRequire(t *testing.T) {
+	as, err := authserver.Start(authserver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	ctx := context.Background()
+	api, err := New(ctx, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := oauthclient.SecretFromReader(strings.NewReader(authserver.ServiceSecret))
+	c, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: authserver.ClientService, ClientSecret: secret,
+		Scopes: []string{authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }
+	for _, tc := range []struct {
+		scope, auth string
+		want        int
+	}{
+		{authserver.ScopeAPIRead, "Bearer " + tok.AccessToken, http.StatusTeapot},
+		{authserver.ScopeAPIWrite, "Bearer " + tok.AccessToken, http.StatusForbidden},
+		{authserver.ScopeAPIRead, "Bearer forged", http.StatusUnauthorized},
+		{authserver.ScopeAPIRead, "", http.StatusUnauthorized},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tc.auth != "" {
+			r.Header.Set("Authorization", tc.auth)
+		}
+		w := httptest.NewRecorder()
+		api.Require(tc.scope, ok)(w, r)
+		if w.Code != tc.want {
+			t.Errorf("scope %s auth %.12q: %d, want %d", tc.scope, tc.auth, w.Code, tc.want)
+		}
+	}
+}
