@@ -3,7 +3,6 @@ package callback
 import (
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -376,12 +375,9 @@ func (h *Handler) load(r *http.Request, name, state string) (flow, error) {
 			lastErr = fmt.Errorf("%w: %w", ErrBadCookie, err)
 			continue
 		}
-		// The additional data already binds the value to the name; check
-		// the binding to the state once more, in constant time.
-		if subtle.ConstantTimeCompare([]byte(f.pending.State()), []byte(state)) != 1 {
-			lastErr = fmt.Errorf("%w: flow belongs to another state", ErrBadCookie)
-			continue
-		}
+		// The value is bound to this cookie name (the sealing's additional
+		// data, or the store key), which is derived from the state;
+		// Exchange compares the state itself, in constant time.
 		return f, nil
 	}
 	return flow{}, lastErr

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -256,6 +257,10 @@ func TestExchangeRefusesBeforeTokenRequest(t *testing.T) {
 			_, err = c.Exchange(context.Background(), p, tc.params(p, good))
 			if !isErr(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			var ae *AuthError
+			if errors.As(err, &ae) && (ae.Code != "access_denied" || ae.Description != "<b>no</b>" || ae.Endpoint != "authorization") {
+				t.Fatalf("authorization error not carried as sent: %+v", ae)
 			}
 			if n := h.tokenCalls.Load(); n != 0 {
 				t.Fatalf("token endpoint received %d requests, want 0", n)
