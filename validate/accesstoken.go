@@ -35,12 +35,8 @@ type AccessTokenConfig struct {
 // AccessTokenVerifier verifies JWT access tokens (RFC 9068, S9). It is safe
 // for concurrent use.
 type AccessTokenVerifier struct {
-	issuer, audience, clientID string
-	algs                       []string
-	keys                       oidc.KeySet
-	jwks                       *JWKS
-	leeway                     time.Duration
-	now                        func() time.Time
+	issuerKeys
+	audience, clientID string
 }
 
 // AccessToken is a verified access token (from a JWT or an introspection
@@ -66,23 +62,11 @@ func NewAccessTokenVerifier(cfg AccessTokenConfig) (*AccessTokenVerifier, error)
 	if cfg.Issuer == "" || cfg.Audience == "" || cfg.KeySet == nil {
 		return nil, fail(ErrConfig, "issuer, audience and key set are required")
 	}
-	leeway, err := checkLeeway(cfg.Leeway)
+	k, err := newIssuerKeys(cfg.Issuer, cfg.KeySet, cfg.Algorithms, cfg.Leeway, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
-	algs, err := allowedAlgs(cfg.Algorithms)
-	if err != nil {
-		return nil, err
-	}
-	v := &AccessTokenVerifier{
-		issuer: cfg.Issuer, audience: cfg.Audience, clientID: cfg.ClientID,
-		algs: algs, keys: cfg.KeySet, leeway: leeway, now: cfg.Now,
-	}
-	v.jwks, _ = cfg.KeySet.(*JWKS)
-	if v.now == nil {
-		v.now = time.Now
-	}
-	return v, nil
+	return &AccessTokenVerifier{issuerKeys: k, audience: cfg.Audience, clientID: cfg.ClientID}, nil
 }
 
 // isAccessTokenTyp reports whether typ is "at+jwt" or "application/at+jwt"

@@ -89,13 +89,37 @@ func (t *IDToken) StandardClaims() (StandardClaims, error) {
 
 // IDTokenVerifier verifies ID tokens (S8). It is safe for concurrent use.
 type IDTokenVerifier struct {
-	issuer   string
+	issuerKeys
 	clientID string
-	algs     []string
-	keys     oidc.KeySet
-	jwks     *JWKS // keys as *JWKS, or nil
-	leeway   time.Duration
-	now      func() time.Time
+}
+
+// issuerKeys is what the ID token and access token verifiers share: the
+// issuer, its keys, the accepted algorithms, the leeway and the clock.
+type issuerKeys struct {
+	issuer string
+	algs   []string
+	keys   oidc.KeySet
+	jwks   *JWKS // keys as *JWKS, or nil
+	leeway time.Duration
+	now    func() time.Time
+}
+
+// newIssuerKeys applies the defaults and checks of both verifiers' configs.
+func newIssuerKeys(issuer string, keys oidc.KeySet, algorithms []string, leeway time.Duration, now func() time.Time) (issuerKeys, error) {
+	l, err := checkLeeway(leeway)
+	if err != nil {
+		return issuerKeys{}, err
+	}
+	algs, err := allowedAlgs(algorithms)
+	if err != nil {
+		return issuerKeys{}, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	k := issuerKeys{issuer: issuer, algs: algs, keys: keys, leeway: l, now: now}
+	k.jwks, _ = keys.(*JWKS)
+	return k, nil
 }
 
 // NewIDTokenVerifier returns a verifier for cfg. It does no I/O and is safe
@@ -105,23 +129,11 @@ func NewIDTokenVerifier(cfg IDTokenConfig) (*IDTokenVerifier, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.KeySet == nil {
 		return nil, fail(ErrConfig, "issuer, client id and key set are required")
 	}
-	leeway, err := checkLeeway(cfg.Leeway)
+	k, err := newIssuerKeys(cfg.Issuer, cfg.KeySet, cfg.Algorithms, cfg.Leeway, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
-	algs, err := allowedAlgs(cfg.Algorithms)
-	if err != nil {
-		return nil, err
-	}
-	v := &IDTokenVerifier{
-		issuer: cfg.Issuer, clientID: cfg.ClientID, algs: algs,
-		keys: cfg.KeySet, leeway: leeway, now: cfg.Now,
-	}
-	v.jwks, _ = cfg.KeySet.(*JWKS)
-	if v.now == nil {
-		v.now = time.Now
-	}
-	return v, nil
+	return &IDTokenVerifier{issuerKeys: k, clientID: cfg.ClientID}, nil
 }
 
 func checkLeeway(l time.Duration) (time.Duration, error) {
