@@ -499,16 +499,29 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: srv.URL, ClientID: "echo", ClientSecret: sec, AuthMethod: oauthclient.AuthClientSecretPost,
 		HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
-		Metadata: &oauthclient.Metadata{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token"},
+		Metadata: &oauthclient.Metadata{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token", DeviceAuthorizationEndpoint: srv.URL + "/device"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.ClientCredentials(context.Background(), oauthclient.ClientCredentialsOptions{})
-	if !errors.Is(err, oauthclient.ErrAuthorizationServer) {
-		t.Fatalf("err = %v", err)
+	calls := map[string]func() error{
+		"token": func() error {
+			_, err := c.ClientCredentials(context.Background(), oauthclient.ClientCredentialsOptions{})
+			return err
+		},
+		"device authorization": func() error {
+			_, err := c.DeviceAuth(context.Background())
+			return err
+		},
 	}
-	if strings.Contains(err.Error(), secret) {
-		t.Fatalf("token endpoint error echoes the client secret: %q", err)
+	for name, call := range calls {
+		err := call()
+		var ae *oauthclient.AuthError
+		if !errors.As(err, &ae) || ae.Code != "invalid_client" {
+			t.Fatalf("%s: err = %v", name, err)
+		}
+		if strings.Contains(err.Error(), secret) || strings.Contains(ae.Description, secret) {
+			t.Fatalf("%s endpoint error echoes the client secret: %q / %q", name, err, ae.Description)
+		}
 	}
 }

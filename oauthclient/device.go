@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/validate"
-	"golang.org/x/oauth2"
 )
 
 // This file is the device authorization grant (RFC 8628) for tools that
@@ -113,22 +111,9 @@ func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
 		return nil, err
 	}
 	now := c.cfg.Now()
-	fields, jerr := decodeObject(body)
-	if jerr != nil || fields == nil {
-		problem := "body is not a JSON object"
-		if looksLikeHTML(body) {
-			problem = "body is HTML"
-		}
-		return nil, &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
-	}
-	if code, ok := stringField(fields, "error"); ok || resp.StatusCode != http.StatusOK {
-		if !ok || code == "" {
-			return nil, &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: "error status without an error code"}
-		}
-		desc, _ := stringField(fields, "error_description")
-		uri, _ := stringField(fields, "error_uri")
-		return nil, &AuthError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Code: code, Description: desc, URI: uri,
-			retrieve: &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: code, ErrorDescription: desc, ErrorURI: uri}}
+	fields, err := successObject("device_authorization", resp.StatusCode, body)
+	if err != nil {
+		return nil, c.withResponse(err, form, resp, body)
 	}
 	bad := func(problem string) error {
 		return &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}

@@ -131,15 +131,8 @@ func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 		return err
 	}
 	if resp.StatusCode == http.StatusOK {
-		return nil
+		return nil // RFC 7009 §2.2: the body carries nothing of interest
 	}
-	fields, _ := decodeObject(body)
-	if code, ok := stringField(fields, "error"); ok && code != "" {
-		desc, _ := stringField(fields, "error_description")
-		ae := &AuthError{Endpoint: "revocation", StatusCode: resp.StatusCode, Code: code, Description: desc,
-			retrieve: &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: code}}
-		ae.scrub(form, c.cfg.ClientSecret)
-		return ae
-	}
-	return &ResponseError{Endpoint: "revocation", StatusCode: resp.StatusCode, Problem: "unexpected status"}
+	_, err = successObject("revocation", resp.StatusCode, body)
+	return c.withResponse(err, form, resp, body)
 }

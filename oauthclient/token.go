@@ -72,11 +72,7 @@ func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenRespo
 		return nil, err
 	}
 	tr, err := parseTokenResponse(resp.StatusCode, body, c.cfg.Now())
-	if ae, ok := err.(*AuthError); ok {
-		ae.scrub(form, c.cfg.ClientSecret)
-		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
-	}
-	return tr, err
+	return tr, c.withResponse(err, form, resp, body)
 }
 
 // parseTokenResponse turns a token endpoint answer into a token, or a typed
@@ -84,21 +80,9 @@ func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenRespo
 // for anything malformed (HTML, non-JSON, wrong types, missing fields), and
 // ErrUnknownTokenType. It never panics on any input.
 func parseTokenResponse(status int, body []byte, now time.Time) (*tokenResponse, error) {
-	fields, jsonErr := decodeObject(body)
-	if jsonErr != nil || fields == nil {
-		problem := "body is not a JSON object"
-		if looksLikeHTML(body) {
-			problem = "body is HTML"
-		}
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: problem}
-	}
-	if code, ok := stringField(fields, "error"); ok || status != http.StatusOK {
-		if !ok || code == "" {
-			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "error status without an error code"}
-		}
-		desc, _ := stringField(fields, "error_description")
-		uri, _ := stringField(fields, "error_uri")
-		return nil, &AuthError{Endpoint: "token", StatusCode: status, Code: code, Description: desc, URI: uri}
+	fields, err := successObject("token", status, body)
+	if err != nil {
+		return nil, err
 	}
 	at, ok := stringField(fields, "access_token")
 	if !ok || at == "" {
@@ -148,6 +132,44 @@ func parseTokenResponse(status int, body []byte, now time.Time) (*tokenResponse,
 	}
 	out.token = tok.WithExtra(extra)
 	return out, nil
+}
+
+// successObject returns the JSON object of a successful (200) endpoint
+// answer. Anything else is an error: *AuthError for an OAuth error object
+// (also inside a 200), *ResponseError for the rest (HTML, non-JSON, an error
+// status without an error code). It never panics on any input.
+func successObject(endpoint string, status int, body []byte) (map[string]json.RawMessage, error) {
+	fields, err := decodeObject(body)
+	if err != nil || fields == nil {
+		problem := "body is not a JSON object"
+		if looksLikeHTML(body) {
+			problem = "body is HTML"
+		}
+		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: problem}
+	}
+	_, hasError := fields["error"]
+	if !hasError && status == http.StatusOK {
+		return fields, nil
+	}
+	code, ok := stringField(fields, "error")
+	if !ok || code == "" {
+		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "error status without an error code"}
+	}
+	desc, _ := stringField(fields, "error_description")
+	uri, _ := stringField(fields, "error_uri")
+	return nil, &AuthError{Endpoint: endpoint, StatusCode: status, Code: code, Description: desc, URI: uri}
+}
+
+// withResponse finishes an error of an endpoint call: an *AuthError is
+// scrubbed of every sensitive value of the request (and the client secret)
+// and keeps the raw response reachable as *oauth2.RetrieveError. Other
+// errors pass through.
+func (c *Client) withResponse(err error, form url.Values, resp *http.Response, body []byte) error {
+	if ae, ok := err.(*AuthError); ok {
+		ae.scrub(form, c.cfg.ClientSecret)
+		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
+	}
+	return err
 }
 
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
