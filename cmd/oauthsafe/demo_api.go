@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/demoapi"
+	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/demoapi"
+	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 

@@ -1,4 +1,4 @@
-package callback
+package callback_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 )
 
@@ -21,8 +22,8 @@ func TestReplicas(t *testing.T) {
 	srv := startServer(t)
 	tp := tokenPath(t, srv)
 	k1, k2 := mustKey(t), mustKey(t)
-	newReplica := func(rec *logins, keys ...[]byte) *Handler {
-		h, err := New(Config{Client: newClient(t, srv, redirectURL, nil), Keys: keys, OnLogin: rec.onLogin, OnError: rec.onError})
+	newReplica := func(rec *logins, keys ...[]byte) *callback.Handler {
+		h, err := callback.New(callback.Config{Client: newClient(t, srv, redirectURL, nil), Keys: keys, OnLogin: rec.onLogin, OnError: rec.onError})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,7 +36,7 @@ func TestReplicas(t *testing.T) {
 	stranger := newReplica(recC, k2)
 
 	t.Run("same key", func(t *testing.T) {
-		f := login(t, srv, startFlow(t, a, srv, StartOptions{ReturnTo: "/r"}))
+		f := login(t, srv, startFlow(t, a, srv, callback.StartOptions{ReturnTo: "/r"}))
 		w := httptest.NewRecorder()
 		b.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		checkHeaders(t, w.Header())
@@ -44,7 +45,7 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 	t.Run("rotation", func(t *testing.T) {
-		f := login(t, srv, startFlow(t, a, srv, StartOptions{}))
+		f := login(t, srv, startFlow(t, a, srv, callback.StartOptions{}))
 		w := httptest.NewRecorder()
 		rotated.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		if w.Code != 303 {
@@ -52,12 +53,12 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 	t.Run("different keys", func(t *testing.T) {
-		f := login(t, srv, startFlow(t, a, srv, StartOptions{}))
+		f := login(t, srv, startFlow(t, a, srv, callback.StartOptions{}))
 		before := srv.Count(tp)
 		w := httptest.NewRecorder()
 		stranger.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		checkHeaders(t, w.Header())
-		if w.Code != 400 || !errors.Is(recC.lastErr(), ErrBadCookie) || recC.count() != 0 {
+		if w.Code != 400 || !errors.Is(recC.lastErr(), callback.ErrBadCookie) || recC.count() != 0 {
 			t.Fatalf("stranger replica: %d %v", w.Code, recC.lastErr())
 		}
 		if srv.Count(tp) != before {
@@ -83,7 +84,7 @@ func TestParallelTabs(t *testing.T) {
 	t.Cleanup(app.Close)
 	srv := startServer(t, app.URL+"/callback")
 	rec := &logins{}
-	h, err := New(Config{Client: newClient(t, srv, app.URL+"/callback", nil), Keys: [][]byte{mustKey(t)}, OnLogin: rec.onLogin, OnError: rec.onError})
+	h, err := callback.New(callback.Config{Client: newClient(t, srv, app.URL+"/callback", nil), Keys: [][]byte{mustKey(t)}, OnLogin: rec.onLogin, OnError: rec.onError})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestParallelTabs(t *testing.T) {
 func countPending(cs []*http.Cookie) int {
 	n := 0
 	for _, c := range cs {
-		if strings.HasPrefix(c.Name, DefaultCookiePrefix) {
+		if strings.HasPrefix(c.Name, callback.DefaultCookiePrefix) {
 			n++
 		}
 	}

@@ -1,4 +1,4 @@
-package callback
+package callback_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
@@ -28,12 +29,12 @@ func TestCallback(t *testing.T) {
 	client := newClient(t, srv, redirectURL, clk.Now)
 	rec := &logins{}
 	key := mustKey(t)
-	h, err := New(Config{Client: client, Keys: [][]byte{key}, OnLogin: rec.onLogin, OnError: rec.onError, LandingURL: "/home"})
+	h, err := callback.New(callback.Config{Client: client, Keys: [][]byte{key}, OnLogin: rec.onLogin, OnError: rec.onError, LandingURL: "/home"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// other seals with another key, for the unknown-key case.
-	other, err := New(Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: rec.onLogin})
+	other, err := callback.New(callback.Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: rec.onLogin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestCallback(t *testing.T) {
 
 	type tc struct {
 		name    string
-		opts    StartOptions
+		opts    callback.StartOptions
 		req     func(t *testing.T, f *testFlow) *http.Request
 		status  int
 		err     error  // errors.Is target; nil for success
@@ -54,33 +55,33 @@ func TestCallback(t *testing.T) {
 	cases := []tc{
 		{name: "success", status: 303, tokens: 1, deleted: true, loc: "/home",
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String(), f.cookie) }},
-		{name: "success with return-to", opts: StartOptions{ReturnTo: "/reports?id=7#top"}, status: 303, tokens: 1, deleted: true, loc: "/reports?id=7#top",
+		{name: "success with return-to", opts: callback.StartOptions{ReturnTo: "/reports?id=7#top"}, status: 303, tokens: 1, deleted: true, loc: "/reports?id=7#top",
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String(), f.cookie) }},
 		{name: "form_post", status: 303, tokens: 1, deleted: true, loc: "/home",
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded; charset=utf-8", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "missing state", status: 400, err: ErrNoFlow, intact: true,
+		{name: "missing state", status: 400, err: callback.ErrNoFlow, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Del("state")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "empty state", status: 400, err: ErrNoFlow, intact: true,
+		{name: "empty state", status: 400, err: callback.ErrNoFlow, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("state", "")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "wrong state", status: 400, err: ErrNoFlow, intact: true,
+		{name: "wrong state", status: 400, err: callback.ErrNoFlow, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("state", random)
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "no cookie (another browser, login CSRF)", status: 400, err: ErrNoFlow, intact: true,
+		{name: "no cookie (another browser, login CSRF)", status: 400, err: callback.ErrNoFlow, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String()) }},
-		{name: "replayed after success", status: 400, err: ErrNoFlow,
+		{name: "replayed after success", status: 400, err: callback.ErrNoFlow,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				first := httptest.NewRecorder()
 				h.ServeHTTP(first, get(f.callback.String(), f.cookie))
@@ -99,7 +100,7 @@ func TestCallback(t *testing.T) {
 				clk.advance(11 * time.Minute)
 				return get(f.callback.String(), f.cookie)
 			}},
-		{name: "tampered cookie", status: 400, err: ErrBadCookie, intact: true,
+		{name: "tampered cookie", status: 400, err: callback.ErrBadCookie, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				v := []byte(f.cookie.Value)
 				i := len(v) / 2
@@ -109,25 +110,25 @@ func TestCallback(t *testing.T) {
 				}
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: string(v)})
 			}},
-		{name: "truncated cookie", status: 400, err: ErrBadCookie, intact: true,
+		{name: "truncated cookie", status: 400, err: callback.ErrBadCookie, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: f.cookie.Value[:len(f.cookie.Value)-4]})
 			}},
-		{name: "cookie sealed by an unknown key", status: 400, err: ErrBadCookie,
+		{name: "cookie sealed by an unknown key", status: 400, err: callback.ErrBadCookie,
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				g := login(t, srv, startFlow(t, other, srv, StartOptions{}))
+				g := login(t, srv, startFlow(t, other, srv, callback.StartOptions{}))
 				return get(g.callback.String(), g.cookie)
 			}},
-		{name: "swapped cookie from another flow", status: 400, err: ErrBadCookie, intact: true,
+		{name: "swapped cookie from another flow", status: 400, err: callback.ErrBadCookie, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				g := startFlow(t, h, srv, StartOptions{ReturnTo: "/elsewhere"})
+				g := startFlow(t, h, srv, callback.StartOptions{ReturnTo: "/elsewhere"})
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: g.cookie.Value})
 			}},
-		{name: "forged error with a wrong state", status: 400, err: ErrNoFlow, intact: true,
+		{name: "forged error with a wrong state", status: 400, err: callback.ErrNoFlow, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery("error=access_denied&state="+random+"&iss="+url.QueryEscape(srv.Issuer)), f.cookie)
 			}},
-		{name: "forged error without state", status: 400, err: ErrNoFlow, intact: true,
+		{name: "forged error without state", status: 400, err: callback.ErrNoFlow, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery("error=access_denied"), f.cookie)
 			}},
@@ -136,42 +137,42 @@ func TestCallback(t *testing.T) {
 				q := url.Values{"error": {"access_denied"}, "error_description": {`<script>alert(1)</script><img src=https://evil.test/x>`}, "state": {f.state}, "iss": {srv.Issuer}}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "code with error", status: 400, err: ErrBadRequest, intact: true,
+		{name: "code with error", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&error=access_denied"), f.cookie)
 			}},
-		{name: "repeated state", status: 400, err: ErrBadRequest, intact: true,
+		{name: "repeated state", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&state="+url.QueryEscape(f.state)), f.cookie)
 			}},
-		{name: "repeated code", status: 400, err: ErrBadRequest, intact: true,
+		{name: "repeated code", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&code=other"), f.cookie)
 			}},
-		{name: "repeated iss", status: 400, err: ErrBadRequest, intact: true,
+		{name: "repeated iss", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&iss="+url.QueryEscape(srv.Issuer)), f.cookie)
 			}},
-		{name: "oversized code", status: 400, err: ErrBadRequest, intact: true,
+		{name: "oversized code", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
-				q.Set("code", strings.Repeat("c", maxParamValue+1))
+				q.Set("code", strings.Repeat("c", 4096+1))
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "oversized error_description", status: 400, err: ErrBadRequest, intact: true,
+		{name: "oversized error_description", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				q := url.Values{"error": {"access_denied"}, "error_description": {strings.Repeat("d", maxParamValue+1)}, "state": {f.state}}
+				q := url.Values{"error": {"access_denied"}, "error_description": {strings.Repeat("d", 4096+1)}, "state": {f.state}}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "too many parameters", status: 400, err: ErrBadRequest, intact: true,
+		{name: "too many parameters", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
-				for i := range maxParams {
+				for i := range 16 {
 					q.Set("x"+strings.Repeat("y", i), "1")
 				}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "bad percent-encoding", status: 400, err: ErrBadRequest, intact: true,
+		{name: "bad percent-encoding", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&x=%zz"), f.cookie)
 			}},
@@ -187,23 +188,23 @@ func TestCallback(t *testing.T) {
 				q.Del("iss")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "form_post with a wrong content type", status: 400, err: ErrBadRequest, intact: true,
+		{name: "form_post with a wrong content type", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "text/plain", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "form_post with a query too", status: 400, err: ErrBadRequest, intact: true,
+		{name: "form_post with a query too", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback?x=1", "application/x-www-form-urlencoded", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "form_post with repeated state", status: 400, err: ErrBadRequest, intact: true,
+		{name: "form_post with repeated state", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&state=x", f.cookie)
 			}},
-		{name: "form_post oversized body", status: 400, err: ErrBadRequest, intact: true,
+		{name: "form_post oversized body", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&pad="+strings.Repeat("p", maxRawParams), f.cookie)
+				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&pad="+strings.Repeat("p", (16 << 10)), f.cookie)
 			}},
-		{name: "PUT", status: 405, err: ErrBadRequest, intact: true,
+		{name: "PUT", status: 405, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				r := get(f.callback.String(), f.cookie)
 				r.Method = http.MethodPut
@@ -306,18 +307,18 @@ func TestOnLoginFailures(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var got error
-			h, err := New(Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: fn, OnError: func(_ *http.Request, err error) { got = err }})
+			h, err := callback.New(callback.Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: fn, OnError: func(_ *http.Request, err error) { got = err }})
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := login(t, srv, startFlow(t, h, srv, StartOptions{}))
+			f := login(t, srv, startFlow(t, h, srv, callback.StartOptions{}))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, get(f.callback.String(), f.cookie))
 			checkHeaders(t, w.Header())
 			if w.Code != 500 || w.Header().Get("Location") != "" {
 				t.Errorf("status %d Location %q, want 500 without redirect", w.Code, w.Header().Get("Location"))
 			}
-			if !errors.Is(got, ErrOnLogin) || (name == "error" && !errors.Is(got, appErr)) {
+			if !errors.Is(got, callback.ErrOnLogin) || (name == "error" && !errors.Is(got, appErr)) {
 				t.Errorf("OnError got %v", got)
 			}
 			if !deletes(w.Result(), f.cookie.Name) {
@@ -337,15 +338,15 @@ func TestOnLoginFailures(t *testing.T) {
 func TestStartRefusesReturnTo(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, srv, redirectURL, nil)
-	h, err := New(Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: (&logins{}).onLogin})
+	h, err := callback.New(callback.Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: (&logins{}).onLogin})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, rt := range badReturnTo {
 		t.Run(rt, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			err := h.Start(w, httptest.NewRequest("GET", "https://app.test/login", nil), StartOptions{ReturnTo: rt})
-			if !errors.Is(err, ErrReturnTo) || w.Code != 400 || len(w.Header().Values("Set-Cookie")) != 0 || w.Header().Get("Location") != "" {
+			err := h.Start(w, httptest.NewRequest("GET", "https://app.test/login", nil), callback.StartOptions{ReturnTo: rt})
+			if !errors.Is(err, callback.ErrReturnTo) || w.Code != 400 || len(w.Header().Values("Set-Cookie")) != 0 || w.Header().Get("Location") != "" {
 				t.Errorf("Start(%q): err %v status %d cookies %d", rt, err, w.Code, len(w.Header().Values("Set-Cookie")))
 			}
 			checkHeaders(t, w.Header())
@@ -368,7 +369,7 @@ func TestLoginHandler(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, srv, redirectURL, nil)
 	rec := &logins{}
-	h, err := New(Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: rec.onLogin})
+	h, err := callback.New(callback.Config{Client: client, Keys: [][]byte{mustKey(t)}, OnLogin: rec.onLogin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,18 +406,18 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	noRedirect := newClient(t, srv, "", nil)
 	on := (&logins{}).onLogin
 	k := mustKey(t)
-	for name, cfg := range map[string]Config{
+	for name, cfg := range map[string]callback.Config{
 		"no client":        {Keys: [][]byte{k}, OnLogin: on},
 		"no OnLogin":       {Client: client, Keys: [][]byte{k}},
 		"no key":           {Client: client, OnLogin: on},
 		"short key":        {Client: client, Keys: [][]byte{k[:16]}, OnLogin: on},
-		"keys and store":   {Client: client, Keys: [][]byte{k}, Store: &MemoryStore{}, OnLogin: on},
+		"keys and store":   {Client: client, Keys: [][]byte{k}, Store: &callback.MemoryStore{}, OnLogin: on},
 		"no redirect URL":  {Client: noRedirect, Keys: [][]byte{k}, OnLogin: on},
 		"off-site landing": {Client: client, Keys: [][]byte{k}, OnLogin: on, LandingURL: "//evil.test/"},
 		"__Host- prefix":   {Client: client, Keys: [][]byte{k}, OnLogin: on, CookiePrefix: "__Host-x"},
 		"bad prefix":       {Client: client, Keys: [][]byte{k}, OnLogin: on, CookiePrefix: "a;b"},
 	} {
-		if _, err := New(cfg); err == nil {
+		if _, err := callback.New(cfg); err == nil {
 			t.Errorf("%s: New accepted the config", name)
 		} else if !strings.HasPrefix(err.Error(), "callback: ") {
 			t.Errorf("%s: error %q does not start with the package name", name, err)

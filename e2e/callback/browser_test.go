@@ -1,4 +1,4 @@
-package callback
+package callback_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
+	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 )
 
@@ -73,7 +74,7 @@ func TestBrowserLoginLeavesNoCredentials(t *testing.T) {
 	t.Cleanup(app.Close)
 	srv := startServer(t, app.URL+"/callback")
 	rec := &logins{}
-	h, err := New(Config{
+	h, err := callback.New(callback.Config{
 		Client:  newClient(t, srv, app.URL+"/callback", nil),
 		Keys:    [][]byte{mustKey(t)},
 		OnLogin: rec.onLogin,
@@ -222,7 +223,7 @@ func TestBrowserLoginLeavesNoCredentials(t *testing.T) {
 	}
 	session := false
 	for _, c := range all.Cookies {
-		if strings.HasPrefix(c.Name, DefaultCookiePrefix) || hasCredential(c.Value, code, state) {
+		if strings.HasPrefix(c.Name, callback.DefaultCookiePrefix) || hasCredential(c.Value, code, state) {
 			t.Errorf("browser still holds cookie %s", c.Name)
 		}
 		session = session || c.Name == "session"
@@ -242,7 +243,7 @@ func pendingCookies(t *testing.T, ctx context.Context, appURL string) []*network
 	}
 	var out []*network.Cookie
 	for _, c := range res.Cookies {
-		if strings.HasPrefix(c.Name, DefaultCookiePrefix) {
+		if strings.HasPrefix(c.Name, callback.DefaultCookiePrefix) {
 			out = append(out, c)
 		}
 	}

@@ -1,4 +1,4 @@
-package callback
+package callback_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
@@ -62,7 +63,7 @@ type loopbackRun struct {
 }
 
 // startLoopback starts l.Login with an Open that only reports the URL.
-func startLoopback(t *testing.T, ctx context.Context, l *Loopback) *loopbackRun {
+func startLoopback(t *testing.T, ctx context.Context, l *callback.Loopback) *loopbackRun {
 	t.Helper()
 	urls := make(chan string, 1)
 	run := &loopbackRun{out: &syncBuffer{}, done: make(chan struct{})}
@@ -138,7 +139,7 @@ func doGet(t *testing.T, target, host string) (*http.Response, string) {
 func TestLoopbackLoginRealServer(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	run := startLoopback(t, context.Background(), &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, context.Background(), &callback.Loopback{Client: newNativeClient(t, srv)})
 	if run.redirect.Scheme != "http" || run.redirect.Hostname() != "127.0.0.1" || run.redirect.Port() == "" || run.redirect.Path != "/callback" {
 		t.Fatalf("redirect URI %s, want http://127.0.0.1:PORT/callback", run.redirect)
 	}
@@ -180,7 +181,7 @@ func TestLoopbackLoginRealServer(t *testing.T) {
 func TestLoopbackHostHeaderRefused(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	run := startLoopback(t, context.Background(), &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, context.Background(), &callback.Loopback{Client: newNativeClient(t, srv)})
 	cb, err := srv.Login(context.Background(), run.authURL, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func TestLoopbackHostHeaderRefused(t *testing.T) {
 func TestLoopbackSecondCallbackRefused(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	run := startLoopback(t, context.Background(), &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, context.Background(), &callback.Loopback{Client: newNativeClient(t, srv)})
 	cb, err := srv.Login(context.Background(), run.authURL, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +250,7 @@ func TestLoopbackOtherPathsRevealNothing(t *testing.T) {
 	srv := startServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run := startLoopback(t, ctx, &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, ctx, &callback.Loopback{Client: newNativeClient(t, srv)})
 	base := "http://" + run.redirect.Host
 	for _, p := range []string{"/", "/favicon.ico", "/callback/", "/callbackx", "/signed-in", "/CALLBACK", "/.well-known/openid-configuration"} {
 		res, body := doGet(t, base+p, "")
@@ -278,7 +279,7 @@ func TestLoopbackBindsLoopbackOnly(t *testing.T) {
 	srv := startServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run := startLoopback(t, ctx, &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, ctx, &callback.Loopback{Client: newNativeClient(t, srv)})
 	// Linux routes all of 127/8 to lo: a listener on 0.0.0.0 or 127/8
 	// would accept on 127.0.0.2; one bound to 127.0.0.1 does not.
 	if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.2", run.redirect.Port()), 2*time.Second); err == nil {
@@ -303,14 +304,14 @@ func TestLoopbackListenAddresses(t *testing.T) {
 	srv := startServer(t)
 	c := newNativeClient(t, srv)
 	for _, addr := range []string{"localhost:0", "0.0.0.0:0", ":0", "[::]:0", "10.0.0.1:0", "example.com:80", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:http"} {
-		l := &Loopback{Client: c, Listen: addr, Out: io.Discard}
-		if _, err := l.Login(context.Background()); !errors.Is(err, ErrListen) {
+		l := &callback.Loopback{Client: c, Listen: addr, Out: io.Discard}
+		if _, err := l.Login(context.Background()); !errors.Is(err, callback.ErrListen) {
 			t.Errorf("Listen %q: err = %v, want ErrListen", addr, err)
 		}
 	}
 	for _, p := range []string{"callback", "/a/../b", "/cb?x=1", "/cb#f", "/c b", "/signed-in"} {
-		l := &Loopback{Client: c, Path: p, Out: io.Discard}
-		if _, err := l.Login(context.Background()); err == nil || errors.Is(err, ErrTimeout) {
+		l := &callback.Loopback{Client: c, Path: p, Out: io.Discard}
+		if _, err := l.Login(context.Background()); err == nil || errors.Is(err, callback.ErrTimeout) {
 			t.Errorf("Path %q accepted", p)
 		}
 	}
@@ -324,7 +325,7 @@ func TestLoopbackListenAddresses(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	run := startLoopback(t, ctx, &Loopback{Client: c, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	run := startLoopback(t, ctx, &callback.Loopback{Client: c, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	if run.redirect.Port() != strconv.Itoa(port) {
 		t.Fatalf("redirect %s does not use the fixed port %d", run.redirect, port)
 	}
@@ -344,7 +345,7 @@ func TestLoopbackListenAddresses(t *testing.T) {
 func TestLoopbackWrongStateThenRight(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	run := startLoopback(t, context.Background(), &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, context.Background(), &callback.Loopback{Client: newNativeClient(t, srv)})
 	cb, err := srv.Login(context.Background(), run.authURL, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +390,7 @@ func TestLoopbackWrongStateThenRight(t *testing.T) {
 func TestLoopbackErrorWithRightStateEndsLogin(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
-	run := startLoopback(t, context.Background(), &Loopback{Client: newNativeClient(t, srv)})
+	run := startLoopback(t, context.Background(), &callback.Loopback{Client: newNativeClient(t, srv)})
 	q := url.Values{"error": {"access_denied"}, "error_description": {"<b>no</b>"}, "state": {run.state}, "iss": {srv.Issuer}}
 	res, body := doGet(t, run.redirect.String()+"?"+q.Encode(), "")
 	if res.StatusCode != http.StatusForbidden || strings.Contains(body, "<b>no</b>") || strings.Contains(body, run.state) {
@@ -407,9 +408,9 @@ func TestLoopbackTimeout(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	start := time.Now()
-	run := startLoopback(t, context.Background(), &Loopback{Client: newNativeClient(t, srv), Timeout: 300 * time.Millisecond})
+	run := startLoopback(t, context.Background(), &callback.Loopback{Client: newNativeClient(t, srv), Timeout: 300 * time.Millisecond})
 	run.wait(t)
-	if !errors.Is(run.err, ErrTimeout) {
+	if !errors.Is(run.err, callback.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", run.err)
 	}
 	if time.Since(start) < 300*time.Millisecond {
@@ -425,9 +426,9 @@ func TestLoopbackOpenFailureStillPrintsURL(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t)
 	out := &syncBuffer{}
-	l := &Loopback{Client: newNativeClient(t, srv), Out: out, Timeout: 200 * time.Millisecond,
+	l := &callback.Loopback{Client: newNativeClient(t, srv), Out: out, Timeout: 200 * time.Millisecond,
 		Open: func(string) error { return errors.New("no display") }}
-	if _, err := l.Login(context.Background()); !errors.Is(err, ErrTimeout) {
+	if _, err := l.Login(context.Background()); !errors.Is(err, callback.ErrTimeout) {
 		t.Fatalf("err = %v", err)
 	}
 	s := out.String()

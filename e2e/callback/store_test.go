@@ -1,4 +1,4 @@
-package callback
+package callback_test
 
 import (
 	"errors"
@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 )
 
 func TestMemoryStore(t *testing.T) {
 	ctx := t.Context()
 	clk := &clock{}
-	m := &MemoryStore{MaxEntries: 3, Now: clk.Now}
+	m := &callback.MemoryStore{MaxEntries: 3, Now: clk.Now}
 	exp := clk.Now().Add(time.Minute)
 
 	if err := m.Put(ctx, "a", []byte("1"), exp); err != nil {
@@ -26,14 +27,14 @@ func TestMemoryStore(t *testing.T) {
 	if err != nil || string(got) != "1" {
 		t.Fatalf("Take = %q, %v", got, err)
 	}
-	if _, err := m.Take(ctx, "a"); !errors.Is(err, ErrNotFound) {
+	if _, err := m.Take(ctx, "a"); !errors.Is(err, callback.ErrNotFound) {
 		t.Errorf("second Take = %v, want ErrNotFound (single use)", err)
 	}
 
 	// Expiry.
 	_ = m.Put(ctx, "b", []byte("2"), exp)
 	clk.advance(2 * time.Minute)
-	if _, err := m.Take(ctx, "b"); !errors.Is(err, ErrNotFound) {
+	if _, err := m.Take(ctx, "b"); !errors.Is(err, callback.ErrNotFound) {
 		t.Errorf("Take after expiry = %v, want ErrNotFound", err)
 	}
 	clk.reset()
@@ -47,7 +48,7 @@ func TestMemoryStore(t *testing.T) {
 			t.Fatalf("store grew to %d entries", m.Len())
 		}
 	}
-	if _, err := m.Take(ctx, "k0"); !errors.Is(err, ErrNotFound) {
+	if _, err := m.Take(ctx, "k0"); !errors.Is(err, callback.ErrNotFound) {
 		t.Error("oldest entry survived the flood")
 	}
 	if _, err := m.Take(ctx, "k99"); err != nil {
@@ -55,7 +56,7 @@ func TestMemoryStore(t *testing.T) {
 	}
 
 	// Expired entries are dropped when new ones arrive.
-	m2 := &MemoryStore{Now: clk.Now}
+	m2 := &callback.MemoryStore{Now: clk.Now}
 	for i := range 50 {
 		_ = m2.Put(ctx, fmt.Sprint("e", i), []byte("v"), clk.Now().Add(time.Second))
 	}
@@ -67,10 +68,10 @@ func TestMemoryStore(t *testing.T) {
 	clk.reset()
 
 	// Oversized keys and values are refused.
-	if err := m.Put(ctx, strings.Repeat("k", maxStoreKey+1), nil, exp); !errors.Is(err, ErrStoreValue) {
+	if err := m.Put(ctx, strings.Repeat("k", 64+1), nil, exp); !errors.Is(err, callback.ErrStoreValue) {
 		t.Errorf("long key: %v", err)
 	}
-	if err := m.Put(ctx, "k", make([]byte, maxStoreValue+1), exp); !errors.Is(err, ErrStoreValue) {
+	if err := m.Put(ctx, "k", make([]byte, (8 << 10)+1), exp); !errors.Is(err, callback.ErrStoreValue) {
 		t.Errorf("large value: %v", err)
 	}
 	// Put copies the data.
@@ -86,7 +87,7 @@ func TestMemoryStore(t *testing.T) {
 // bound, and each entry is taken at most once (run with -race).
 func TestMemoryStoreConcurrent(t *testing.T) {
 	ctx := t.Context()
-	m := &MemoryStore{MaxEntries: 64}
+	m := &callback.MemoryStore{MaxEntries: 64}
 	exp := time.Now().Add(time.Minute)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -130,14 +131,14 @@ func TestMemoryStoreConcurrent(t *testing.T) {
 func TestStoreMode(t *testing.T) {
 	srv := startServer(t)
 	client := newClient(t, srv, redirectURL, nil)
-	store := &MemoryStore{}
+	store := &callback.MemoryStore{}
 	rec := &logins{}
-	h, err := New(Config{Client: client, Store: store, OnLogin: rec.onLogin, OnError: rec.onError})
+	h, err := callback.New(callback.Config{Client: client, Store: store, OnLogin: rec.onLogin, OnError: rec.onError})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tp := tokenPath(t, srv)
-	f := login(t, srv, startFlow(t, h, srv, StartOptions{ReturnTo: "/after"}))
+	f := login(t, srv, startFlow(t, h, srv, callback.StartOptions{ReturnTo: "/after"}))
 	if len(f.cookie.Value) != 43 || store.Len() != 1 {
 		t.Fatalf("store mode cookie is not a 256-bit handle (len %d) or store has %d entries", len(f.cookie.Value), store.Len())
 	}
@@ -162,7 +163,7 @@ func TestStoreMode(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		checkHeaders(t, w.Header())
-		if w.Code != 400 || !errors.Is(rec.lastErr(), ErrNoFlow) {
+		if w.Code != 400 || !errors.Is(rec.lastErr(), callback.ErrNoFlow) {
 			t.Errorf("%s: status %d err %v", name, w.Code, rec.lastErr())
 		}
 		if store.Len() != 1 {
@@ -183,7 +184,7 @@ func TestStoreMode(t *testing.T) {
 	before = srv.Count(tp)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, get(f.callback.String(), f.cookie)) // replay with a stolen cookie
-	if w.Code != 400 || !errors.Is(rec.lastErr(), ErrNoFlow) || srv.Count(tp) != before {
+	if w.Code != 400 || !errors.Is(rec.lastErr(), callback.ErrNoFlow) || srv.Count(tp) != before {
 		t.Errorf("replay: status %d err %v token requests %d", w.Code, rec.lastErr(), srv.Count(tp)-before)
 	}
 }
