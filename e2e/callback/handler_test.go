@@ -202,7 +202,7 @@ func TestCallback(t *testing.T) {
 			}},
 		{name: "form_post oversized body", status: 400, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&pad="+strings.Repeat("p", (16 << 10)), f.cookie)
+				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&pad="+strings.Repeat("p", (16<<10)), f.cookie)
 			}},
 		{name: "PUT", status: 405, err: callback.ErrBadRequest, intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {

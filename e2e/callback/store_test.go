@@ -71,7 +71,7 @@ func TestMemoryStore(t *testing.T) {
 	if err := m.Put(ctx, strings.Repeat("k", 64+1), nil, exp); !errors.Is(err, callback.ErrStoreValue) {
 		t.Errorf("long key: %v", err)
 	}
-	if err := m.Put(ctx, "k", make([]byte, (8 << 10)+1), exp); !errors.Is(err, callback.ErrStoreValue) {
+	if err := m.Put(ctx, "k", make([]byte, (8<<10)+1), exp); !errors.Is(err, callback.ErrStoreValue) {
 		t.Errorf("large value: %v", err)
 	}
 	// Put copies the data.
