@@ -15,7 +15,4 @@ require (
 	golang.org/x/sys v0.49.0
 )
 
-require (
-	github.com/danieljoos/wincred v1.2.3 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-)
+require github.com/danieljoos/wincred v1.2.3 // indirect
