@@ -27,6 +27,7 @@ const (
 	exitError         = 1
 	exitUsage         = 2
 	exitLoginRequired = 3
+	exitInterrupted   = 130
 )
 
 // command is one subcommand of the CLI.

@@ -18,10 +18,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
-func init() {
-	register(command{name: "demo", summary: "run every flow end to end against an embedded authorization server", run: runDemo})
-}
-
 // demo prints what was checked and what was blocked. It never prints a token.
 type demo struct {
 	w      io.Writer

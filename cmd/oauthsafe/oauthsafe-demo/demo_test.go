@@ -9,7 +9,7 @@ import (
 
 func TestDemoPassesAndPrintsNoToken(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, []string{"demo"})
+	code := runDemo(context.Background(), &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, nil)
 	if code != exitOK {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
@@ -36,14 +36,11 @@ func TestDemoPassesAndPrintsNoToken(t *testing.T) {
 func TestUsageExitCodes(t *testing.T) {
 	var out, errb bytes.Buffer
 	e := &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
-	if code := run(context.Background(), e, nil); code != exitUsage {
-		t.Fatalf("no args: exit %d", code)
+	if code := runDemo(context.Background(), e, []string{"--nope"}); code != exitUsage {
+		t.Fatalf("unknown flag: exit %d", code)
 	}
-	if code := run(context.Background(), e, []string{"nope"}); code != exitUsage {
-		t.Fatalf("unknown command: exit %d", code)
-	}
-	if code := run(context.Background(), e, []string{"demo", "--help"}); code != exitOK {
-		t.Fatalf("demo --help: exit %d", code)
+	if code := runDemo(context.Background(), e, []string{"--help"}); code != exitOK {
+		t.Fatalf("--help: exit %d", code)
 	}
 	if out.Len() != 0 {
 		t.Fatal("usage went to stdout")
