@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
@@ -425,9 +426,9 @@ func errorPage(err error) (int, page) {
 	case errors.Is(err, ErrReturnTo):
 		return http.StatusBadRequest, page{title, "The address to return to after sign-in is not allowed.", ""}
 	case errors.As(err, &ae) && ae.Endpoint == "authorization":
-		detail := "The authorization server answered: " + clipText(ae.Code, 64)
+		detail := "The authorization server answered: " + safetext.Clean(ae.Code, 64)
 		if ae.Description != "" {
-			detail += " (" + clipText(ae.Description, 300) + ")"
+			detail += " (" + safetext.Clean(ae.Description, 300) + ")"
 		}
 		return http.StatusForbidden, page{title, "The sign-in was not completed.", detail}
 	case errors.Is(err, oauthclient.ErrIssuerMismatch), errors.Is(err, oauthclient.ErrStateMismatch):

@@ -89,19 +89,3 @@ func seeOther(w http.ResponseWriter, location string) {
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusSeeOther)
 }
-
-// clipText bounds attacker-controlled text shown on a page and drops
-// control characters (escaping is html/template's job).
-func clipText(s string, n int) string {
-	out := make([]rune, 0, min(len(s), n))
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			continue
-		}
-		if len(out) == n {
-			return string(out) + "…"
-		}
-		out = append(out, r)
-	}
-	return string(out)
-}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -254,7 +255,7 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, er
 func (c *Client) checkMetadata() error {
 	md := &c.md
 	if md.Issuer != c.cfg.Issuer {
-		return fmt.Errorf("%w: metadata names issuer %q, configured %q", ErrIssuerMismatch, clip(md.Issuer, 200), c.cfg.Issuer)
+		return fmt.Errorf("%w: metadata names issuer %q, configured %q", ErrIssuerMismatch, safetext.Clean(md.Issuer, 200), c.cfg.Issuer)
 	}
 	for name, u := range map[string]string{
 		"authorization_endpoint":        md.AuthorizationEndpoint,
@@ -274,7 +275,7 @@ func (c *Client) checkMetadata() error {
 		}
 	}
 	for name, u := range md.MTLSEndpointAliases {
-		if err := checkHTTPS("mtls alias "+clip(name, 64), u); err != nil {
+		if err := checkHTTPS("mtls alias "+safetext.Clean(name, 64), u); err != nil {
 			return err
 		}
 	}
@@ -337,7 +338,7 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 			return "", errors.New("oauthclient: tls_client_auth needs a ClientCertificate")
 		}
 	default:
-		return "", fmt.Errorf("oauthclient: unknown client authentication method %q", clip(string(m), 64))
+		return "", fmt.Errorf("oauthclient: unknown client authentication method %q", safetext.Clean(string(m), 64))
 	}
 	if len(supported) > 0 && !slices.Contains(supported, string(m)) {
 		return "", policyf("server does not list client authentication method %s", m)

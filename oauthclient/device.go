@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -123,7 +124,7 @@ func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
 	if da.deviceCode, ok = stringField(fields, "device_code"); !ok || da.deviceCode == "" {
 		return nil, bad("device_code missing or not a string")
 	}
-	if da.UserCode, ok = stringField(fields, "user_code"); !ok || da.UserCode == "" || len(da.UserCode) > 64 || !printable(da.UserCode) {
+	if da.UserCode, ok = stringField(fields, "user_code"); !ok || da.UserCode == "" || len(da.UserCode) > 64 || !safetext.IsClean(da.UserCode) {
 		return nil, bad("user_code missing, too long or not printable")
 	}
 	da.VerificationURI, ok = stringField(fields, "verification_uri")
@@ -157,19 +158,10 @@ func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
 	return da, nil
 }
 
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return false
-		}
-	}
-	return true
-}
-
 // checkVerificationURI accepts only an https URL without user info: the
 // user is told to open it, so it must not be a javascript: or http URL.
 func checkVerificationURI(s string) error {
-	if s == "" || len(s) > 2048 || !printable(s) {
+	if s == "" || len(s) > 2048 || !safetext.IsClean(s) {
 		return errors.New("missing, too long or not printable")
 	}
 	u, err := url.Parse(s)

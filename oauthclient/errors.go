@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -77,7 +78,7 @@ type AuthError struct {
 	Endpoint    string // "authorization", "token", "revocation", …
 	StatusCode  int    // HTTP status, 0 for a redirect error
 	Code        string // error code, e.g. "access_denied"
-	Description string // error_description, as sent: never in Error(), since servers may echo what they refused; escape before display
+	Description string // error_description, scrubbed of every value we sent; Error() shows it cleaned and quoted; escape before putting it in a page
 	URI         string // error_uri
 	retrieve    *oauth2.RetrieveError
 }
@@ -92,10 +93,15 @@ func (e *AuthError) Error() string {
 	}
 	if e.Code != "" {
 		b.WriteString(": ")
-		b.WriteString(clip(e.Code, 64))
+		b.WriteString(safetext.Clean(e.Code, 64))
 	}
-	// Description is left out on purpose: it is server-controlled text, and
-	// servers have been seen to echo the token or secret they refused.
+	// Description is server text: scrubbed of what we sent when the error
+	// was made (servers echo the token or secret they refused), cleaned
+	// and quoted here (S22).
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(safetext.Quote(e.Description, 300))
+	}
 	return b.String()
 }
 
@@ -126,9 +132,10 @@ func (e *AuthError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCod
 var sensitiveParams = []string{"code", "code_verifier", "refresh_token", "token", "client_secret", "client_assertion", "device_code", "assertion", "subject_token"}
 
 // scrub removes from the error's server-controlled text every sensitive
-// value of the request that caused it, and the client secret.
-func (e *AuthError) scrub(form url.Values, secret Secret) {
-	vals := []string{secret.Reveal()}
+// value of the request that caused it, the client secret and any other
+// value given.
+func (e *AuthError) scrub(form url.Values, secret Secret, more ...string) {
+	vals := append([]string{secret.Reveal()}, more...)
 	for _, k := range sensitiveParams {
 		vals = append(vals, form[k]...)
 	}
@@ -164,17 +171,3 @@ func (e *ResponseError) Is(target error) bool { return target == ErrMalformedRes
 
 // Temporary reports whether retrying later may succeed (5xx, 429).
 func (e *ResponseError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCode == 429 }
-
-// clip bounds attacker-controlled text placed in error strings and drops control characters.
-func clip(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > n {
-		s = s[:n] + "…"
-	}
-	return s
-}

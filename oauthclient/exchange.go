@@ -47,6 +47,8 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 		}
 		ae.Description = params.Get("error_description")
 		ae.URI = params.Get("error_uri")
+		// The authorization request carried the state and the nonce.
+		ae.scrub(nil, c.cfg.ClientSecret, p.p.State, p.p.Nonce, p.p.Verifier)
 		return nil, ae
 	}
 	if isses, ok := params["iss"]; ok {

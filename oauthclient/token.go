@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"golang.org/x/oauth2"
 )
 
@@ -93,7 +94,7 @@ func parseTokenResponse(status int, body []byte, now time.Time) (*tokenResponse,
 		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
 	}
 	if !strings.EqualFold(tt, "Bearer") {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownTokenType, clip(tt, 32))
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTokenType, safetext.Clean(tt, 32))
 	}
 	tok := &oauth2.Token{AccessToken: at, TokenType: "Bearer"}
 	life, err := expiresIn(fields["expires_in"])
@@ -253,7 +254,7 @@ func (c *Client) checkScope(requested []string, tr *tokenResponse) ([]string, er
 			}
 		}
 		if len(extra) > 0 {
-			return nil, fmt.Errorf("%w: %s", ErrScopeWidened, clip(strings.Join(extra, " "), 200))
+			return nil, fmt.Errorf("%w: %s", ErrScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
 		}
 	}
 	return slices.Clone(tr.scopes), nil

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"golang.org/x/oauth2"
 )
 
@@ -47,10 +48,10 @@ type InsufficientScopeError struct {
 func (e *InsufficientScopeError) Error() string {
 	s := "oauthclient: the API requires more scope"
 	if len(e.Scope) > 0 {
-		s += ": " + clip(strings.Join(e.Scope, " "), 200)
+		s += ": " + safetext.Clean(strings.Join(e.Scope, " "), 200)
 	}
 	if e.Description != "" {
-		s += " (" + clip(e.Description, 200) + ")"
+		s += " (" + safetext.Clean(e.Description, 200) + ")"
 	}
 	return s
 }
@@ -70,7 +71,7 @@ type InvalidRequestError struct {
 func (e *InvalidRequestError) Error() string {
 	s := "oauthclient: the API answered invalid_request"
 	if e.Description != "" {
-		s += " (" + clip(e.Description, 200) + ")"
+		s += " (" + safetext.Clean(e.Description, 200) + ")"
 	}
 	return s
 }
@@ -252,16 +253,16 @@ func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, erro
 func parseOrigin(o string) (string, error) {
 	u, err := url.Parse(o)
 	if err != nil || u.Host == "" {
-		return "", policyf("allowed origin %q is not an absolute URL", clip(o, 100))
+		return "", policyf("allowed origin %q is not an absolute URL", safetext.Clean(o, 100))
 	}
 	if u.Scheme != "https" {
-		return "", policyf("allowed origin %q must use https", clip(o, 100))
+		return "", policyf("allowed origin %q must use https", safetext.Clean(o, 100))
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", policyf("allowed origin %q must be scheme://host[:port] only", clip(o, 100))
+		return "", policyf("allowed origin %q must be scheme://host[:port] only", safetext.Clean(o, 100))
 	}
 	if u.Port() == "" && strings.HasSuffix(u.Host, ":") {
-		return "", policyf("allowed origin %q has an empty port", clip(o, 100))
+		return "", policyf("allowed origin %q has an empty port", safetext.Clean(o, 100))
 	}
 	return canonicalHost(u.Host), nil
 }
@@ -390,7 +391,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 		return nil, errors.New("oauthclient: token source returned no access token")
 	}
 	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "Bearer") {
-		return nil, fmt.Errorf("%w: %q from token source", ErrUnknownTokenType, clip(tok.TokenType, 32))
+		return nil, fmt.Errorf("%w: %q from token source", ErrUnknownTokenType, safetext.Clean(tok.TokenType, 32))
 	}
 	for i := 0; i < len(tok.AccessToken); i++ {
 		// VCHAR only: no space, control character or header injection.
