@@ -55,10 +55,9 @@ func benchToken() *oauth2.Token {
 // Authorization and Cache-Control set, the token read with one atomic load.
 func BenchmarkAPITransport(b *testing.B) {
 	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(benchToken()))
-	tr, err := oauthclient.NewAPITransport(src, oauthclient.APIConfig{
+	tr, err := oauthclient.NewAPITransportOver(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{"https://api.example.com"},
-		Base:           newBenchStub(),
-	})
+	}, newBenchStub())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,10 +92,9 @@ func BenchmarkXOAuth2Transport(b *testing.B) {
 // contention (x/oauth2's ReuseTokenSource takes a mutex per request).
 func BenchmarkAPITransportParallel(b *testing.B) {
 	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(benchToken()))
-	tr, err := oauthclient.NewAPITransport(src, oauthclient.APIConfig{
+	tr, err := oauthclient.NewAPITransportOver(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{"https://api.example.com"},
-		Base:           newBenchStub(),
-	})
+	}, newBenchStub())
 	if err != nil {
 		b.Fatal(err)
 	}

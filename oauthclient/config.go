@@ -198,8 +198,14 @@ func (c *Client) Metadata() Metadata {
 	return m
 }
 
-// HTTPClient returns the strict client the Client uses for server calls.
-func (c *Client) HTTPClient() *http.Client { return c.http }
+// HTTPClient returns a copy of the strict client the Client uses for
+// server calls (same transport, roots, pins, wrapper and logger), for
+// example for a validate.Introspector. Changing the copy's fields does not
+// change the Client's calls.
+func (c *Client) HTTPClient() *http.Client {
+	cp := *c.http
+	return &cp
+}
 
 // AuthMethod returns the client authentication method in use.
 func (c *Client) AuthMethod() AuthMethod { return c.method }

@@ -58,6 +58,7 @@ func (e *aliasError) Is(target error) bool { return target == e.alias }
 
 // PolicyError reports a refusal by the security policy. It matches ErrPolicy.
 type PolicyError struct {
+	Field  string // the configuration field refused ("HTTPConfig.Wrap"), "" when the refusal is not about one
 	Reason string // human-readable, never contains secrets
 }
 

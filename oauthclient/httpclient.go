@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
 
 // MaxResponseSize bounds every response body read from a server: token,
@@ -23,146 +26,98 @@ const MaxResponseSize = 1 << 20
 // HTTPConfig.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
-// HTTPConfig configures [NewHTTPClient].
+// HTTPConfig configures [NewHTTPClient]: the one strict transport of every
+// server call (S2). It holds what a caller may bring: roots, pins, client
+// certificates, a proxy function, a plain TCP dialer, a timeout, a wrapper
+// and a logger. There is no field for a TLS dialer, a tls.Config or a
+// verification callback: the handshake is always this package's. Every
+// field's zero value is usable; the zero HTTPConfig verifies against the
+// system roots.
 type HTTPConfig struct {
 	// RootCAs verifies server certificates. nil means the system roots.
 	RootCAs *x509.CertPool
 	// PinnedSPKI optionally pins server public keys: base64 (std encoding) of
-	// the SHA-256 of a certificate's SubjectPublicKeyInfo. When non-empty,
-	// some certificate of the verified chain must match one pin, checked
-	// during the handshake, before any request byte is sent.
+	// the SHA-256 of a certificate's SubjectPublicKeyInfo (see [SPKIPin]).
+	// When non-empty, some certificate of the verified chain must match one
+	// pin, checked during the handshake, before any request byte is sent.
+	// Through an https proxy, the proxy's certificate must match too.
 	PinnedSPKI []string
 	// Certificates are client certificates for mutual TLS (RFC 8705). nil means none.
 	Certificates []tls.Certificate
+	// Proxy returns the proxy for a request, as http.Transport.Proxy. nil
+	// means http.ProxyFromEnvironment; a function returning nil, nil means
+	// no proxy. TLS to the server runs through the proxy's tunnel and is
+	// verified as without one.
+	Proxy func(*http.Request) (*url.URL, error)
+	// DialContext opens the plain TCP connection (a SOCKS dialer, a
+	// corporate network) that TLS then runs over; a connection it returns
+	// is never trusted as TLS. nil means a net.Dialer with a 10 s timeout.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Timeout bounds each call, body included. 0 means DefaultTimeout.
 	Timeout time.Duration
-	// Base is an optional client supplied by the application (for proxies,
-	// tracing…). It is never used as is: see [NewHTTPClient].
-	Base *http.Client
+	// Wrap, when set, is called once with the strict transport and returns
+	// the RoundTripper the client uses: a tracing or metrics wrapper such
+	// as otelhttp.NewTransport. The wrapper must pass each request to the
+	// RoundTripper it was given; one that answers without it fails the call
+	// with a *PolicyError. A wrapper sees every request's headers
+	// (Authorization with client secrets and bearer tokens) and its body:
+	// it must not record them. Returning an *http.Transport is refused.
+	Wrap func(http.RoundTripper) http.RoundTripper
+	// Logger, when set, receives one event per server call: endpoint kind,
+	// method, the URL without query values, status, duration and an error
+	// class. Never a header, a body, a token, a code or a secret.
+	Logger *slog.Logger
 }
 
 // NewHTTPClient returns the strict client every server call of oauthsafe goes
 // through (S1, S2, S18):
 //
-//   - TLS 1.2 or later, certificates and host names always verified, optional SPKI pins;
+//   - TLS 1.2 or later, dialed by this package, certificates and host
+//     names always verified, optional SPKI pins checked in the handshake;
 //   - only https URLs, any other scheme is refused before a connection is made;
 //   - redirects are never followed: a 3xx answer is returned to the caller,
 //     which treats it as an error (token, revocation and introspection calls
 //     must not follow redirects, and nothing else needs to);
 //   - every call is bounded by a timeout and every body by [MaxResponseSize]
-//     (reading past it fails with ErrResponseTooLarge, it is never silently cut).
+//     (reading past it fails with ErrResponseTooLarge, it is never silently cut);
+//   - a server's HTTP status line and the text of TLS errors are cleaned
+//     of control and bidi characters (S22).
 //
-// A Base client is wrapped, not trusted: its Transport must be nil or an
-// *http.Transport. The transport is cloned, a TLSClientConfig with
-// InsecureSkipVerify is refused with a *PolicyError, a MinVersion below 1.2 is
-// raised, pins are added, and the clone is wrapped with the same scheme, body
-// and redirect rules. Base's own Timeout is kept when shorter. A Base with any
-// other RoundTripper is refused, because its TLS settings cannot be checked.
+// A bad field is refused with a *PolicyError whose Field names it. The
+// validate package accepts the returned client (or a copy of it) as its
+// HTTPClient, and refuses every other non-nil client.
 //
 // The returned client is safe for concurrent use.
 func NewHTTPClient(cfg HTTPConfig) (*http.Client, error) {
-	var tr *http.Transport
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	if cfg.Base != nil {
-		switch t := cfg.Base.Transport.(type) {
-		case nil:
-			tr = http.DefaultTransport.(*http.Transport).Clone()
-		case *http.Transport:
-			tr = t.Clone()
-		case *strictTransport:
-			tr = t.base.Clone()
-		default:
-			return nil, policyf("HTTPClient transport %T cannot be checked for TLS settings; pass an *http.Transport", t)
-		}
-		if cfg.Base.Timeout > 0 && cfg.Base.Timeout < timeout {
-			timeout = cfg.Base.Timeout
-		}
-	} else {
-		tr = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: timeout,
-			ExpectContinueTimeout: time.Second,
-		}
-	}
-	tc, err := strictTLS(tr.TLSClientConfig, cfg)
-	if err != nil {
-		return nil, err
-	}
-	tr.TLSClientConfig = tc
-	var jar http.CookieJar
-	if cfg.Base != nil {
-		jar = cfg.Base.Jar
-	}
-	return &http.Client{
-		Transport:     &strictTransport{base: tr, limit: MaxResponseSize},
-		CheckRedirect: refuseRedirect,
-		Timeout:       timeout,
-		Jar:           jar,
-	}, nil
+	return strictClient(cfg, MaxResponseSize, "")
 }
 
-// CheckClient reports whether c would pass the strict profile, with the reason
-// as a *PolicyError when it would not. It is what [NewHTTPClient] applies to a
-// Base client.
-func CheckClient(c *http.Client) error {
-	_, err := NewHTTPClient(HTTPConfig{Base: c})
-	return err
-}
-
-func strictTLS(in *tls.Config, cfg HTTPConfig) (*tls.Config, error) {
-	var tc *tls.Config
-	if in != nil {
-		if in.InsecureSkipVerify {
-			return nil, policyf("InsecureSkipVerify is not allowed")
-		}
-		if in.VerifyPeerCertificate != nil || in.VerifyConnection != nil {
-			return nil, policyf("custom TLS verification callbacks are not allowed; use RootCAs and PinnedSPKI")
-		}
-		tc = in.Clone()
-	} else {
-		tc = &tls.Config{}
+// strictClient builds the client of cfg; limit bounds bodies (0: none) and
+// kind names the endpoint in log events when the call does not.
+func strictClient(cfg HTTPConfig, limit int64, kind string) (*http.Client, error) {
+	proxy := cfg.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
 	}
-	if tc.MinVersion < tls.VersionTLS12 {
-		tc.MinVersion = tls.VersionTLS12
+	c, err := strictnet.New(strictnet.Config{
+		RootCAs:      cfg.RootCAs,
+		PinnedSPKI:   cfg.PinnedSPKI,
+		Certificates: cfg.Certificates,
+		Proxy:        proxy,
+		DialContext:  cfg.DialContext,
+		Timeout:      cfg.Timeout,
+		Wrap:         cfg.Wrap,
+		Logger:       cfg.Logger,
+		BodyLimit:    limit,
+		Kind:         kind,
+		TooLarge:     ErrResponseTooLarge,
+		Refused:      func(r string) error { return &PolicyError{Reason: r} },
+	})
+	var fe *strictnet.FieldError
+	if errors.As(err, &fe) {
+		return nil, &PolicyError{Field: "HTTPConfig." + fe.Field, Reason: "HTTPConfig." + fe.Field + " " + fe.Reason}
 	}
-	if tc.MaxVersion != 0 && tc.MaxVersion < tls.VersionTLS12 {
-		return nil, policyf("TLS MaxVersion below 1.2")
-	}
-	if cfg.RootCAs != nil {
-		tc.RootCAs = cfg.RootCAs
-	}
-	if len(cfg.Certificates) > 0 {
-		tc.Certificates = append([]tls.Certificate(nil), cfg.Certificates...)
-	}
-	if len(cfg.PinnedSPKI) > 0 {
-		pins := make(map[[32]byte]bool, len(cfg.PinnedSPKI))
-		for _, p := range cfg.PinnedSPKI {
-			b, err := base64.StdEncoding.DecodeString(p)
-			if err != nil || len(b) != 32 {
-				return nil, policyf("SPKI pin is not base64 of a SHA-256 digest")
-			}
-			pins[[32]byte(b)] = true
-		}
-		tc.VerifyConnection = func(cs tls.ConnectionState) error {
-			for _, chain := range cs.VerifiedChains {
-				for _, cert := range chain {
-					if pins[sha256.Sum256(cert.RawSubjectPublicKeyInfo)] {
-						return nil
-					}
-				}
-			}
-			return policyf("server public key matches no SPKI pin")
-		}
-	}
-	return tc, nil
+	return c, err
 }
 
 // SPKIPin returns the pin of cert for HTTPConfig.PinnedSPKI.
@@ -170,60 +125,6 @@ func SPKIPin(cert *x509.Certificate) string {
 	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
-
-func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// strictTransport enforces https, a verified TLS 1.2+ connection and, when
-// limit > 0, the body bound on every round trip. The API client uses it
-// without a limit: API responses may be large.
-type strictTransport struct {
-	base  *http.Transport
-	limit int64
-}
-
-func (t *strictTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL == nil || req.URL.Scheme != "https" {
-		closeRequestBody(req)
-		return nil, policyf("only https endpoints are allowed")
-	}
-	resp, err := t.base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.TLS == nil || len(resp.TLS.VerifiedChains) == 0 || resp.TLS.Version < tls.VersionTLS12 {
-		resp.Body.Close()
-		return nil, policyf("connection was not verified TLS 1.2+")
-	}
-	if t.limit > 0 {
-		resp.Body = &boundedBody{rc: resp.Body, left: t.limit}
-	}
-	return resp, nil
-}
-
-type boundedBody struct {
-	rc   io.ReadCloser
-	left int64
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		// Probe one byte: exactly MaxResponseSize is fine, more is not.
-		var one [1]byte
-		n, err := b.rc.Read(one[:])
-		if n > 0 {
-			return 0, ErrResponseTooLarge
-		}
-		return 0, err
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.rc.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
-
-func (b *boundedBody) Close() error { return b.rc.Close() }
 
 // readBody reads a whole bounded body; too-large bodies give ErrResponseTooLarge.
 func readBody(r io.Reader) ([]byte, error) {
@@ -279,7 +180,7 @@ func checkRedirectURL(raw string) error {
 
 // do sends req with c and reads the bounded body. A 3xx is reported as a policy refusal.
 func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string) (*http.Response, []byte, error) {
-	resp, err := c.Do(req.WithContext(ctx))
+	resp, err := c.Do(req.WithContext(strictnet.WithEndpoint(ctx, endpoint)))
 	if err != nil {
 		var pe *PolicyError
 		if errors.As(err, &pe) {

@@ -87,51 +87,6 @@ func TestTLSRefusals(t *testing.T) {
 	})
 }
 
-func TestInsecureSkipVerifyRefusedAtConstruction(t *testing.T) {
-	h := newHostileAS(t)
-	bad := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	cfg := h.config()
-	cfg.HTTP.Base = bad
-	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
-		t.Fatalf("New err = %v, want ErrPolicy", err)
-	}
-	if err := CheckClient(bad); !errors.Is(err, ErrPolicy) {
-		t.Fatalf("CheckClient err = %v, want ErrPolicy", err)
-	}
-	if h.tokenCalls.Load() != 0 {
-		t.Fatal("server reached")
-	}
-	custom := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("x") })}
-	if err := CheckClient(custom); !errors.Is(err, ErrPolicy) {
-		t.Fatalf("opaque RoundTripper: err = %v, want ErrPolicy", err)
-	}
-	verify := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { return nil }}}}
-	if err := CheckClient(verify); !errors.Is(err, ErrPolicy) {
-		t.Fatalf("custom verification: err = %v, want ErrPolicy", err)
-	}
-}
-
-func TestBaseClientIsWrappedNotTrusted(t *testing.T) {
-	h := newHostileAS(t)
-	base := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS10, RootCAs: h.pool()}}}
-	hc, err := NewHTTPClient(HTTPConfig{Base: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := hc.Transport.(*strictTransport)
-	if st.base.TLSClientConfig.MinVersion != tls.VersionTLS12 {
-		t.Fatal("MinVersion not raised to TLS 1.2")
-	}
-	if base.Transport.(*http.Transport).TLSClientConfig.MinVersion != tls.VersionTLS10 {
-		t.Fatal("the caller's transport was mutated")
-	}
-	resp, err := hc.Get(h.srv.URL + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-}
-
 func TestSPKIPins(t *testing.T) {
 	h := newHostileAS(t)
 	cfg := h.config()

@@ -97,19 +97,13 @@ type APIConfig struct {
 	// case-insensitively, ":443" equal to no port). Paths, queries, user
 	// info and other schemes are refused. Required: an empty list is an error.
 	AllowedOrigins []string
-	// HTTP sets the TLS profile of the connections to the API (RootCAs,
-	// PinnedSPKI, client Certificates for certificate-bound tokens) and the
-	// per-call Timeout (0 means DefaultTimeout). Unlike server calls, API
-	// response bodies are not bounded: the API is the caller's. Only
-	// Timeout may be set together with Base.
+	// HTTP configures the strict transport of the connections to the API
+	// (RootCAs, PinnedSPKI, client Certificates for certificate-bound
+	// tokens, Proxy, DialContext, a tracing Wrap, a Logger whose events
+	// name the endpoint "api") and the per-call Timeout (0 means
+	// DefaultTimeout). Unlike server calls, API response bodies are not
+	// bounded: the API is the caller's.
 	HTTP HTTPConfig
-	// Base carries the requests once the bearer checks have passed. nil
-	// means a strict transport built from HTTP (TLS 1.2+, verified
-	// certificates, pins, https only). A non-nil Base is used as is and is
-	// trusted to do TLS correctly; it is meant for tracing wrappers and test
-	// stubs. The bearer rules (allowed https origins, no token in URLs, no
-	// cross-origin redirects) hold either way.
-	Base http.RoundTripper
 	// Now is the clock that decides when the cached token must be checked
 	// with the source again (from SourceRecheck before its expiry). nil
 	// means time.Now.
@@ -227,21 +221,11 @@ func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, erro
 		}
 		allowed[h] = struct{}{}
 	}
-	base := cfg.Base
-	if base != nil && (cfg.HTTP.RootCAs != nil || len(cfg.HTTP.PinnedSPKI) > 0 || len(cfg.HTTP.Certificates) > 0 || cfg.HTTP.Base != nil) {
-		return nil, errors.New("oauthclient: APIConfig.Base and the TLS settings of APIConfig.HTTP are exclusive: one of them would be ignored")
+	c, err := strictClient(cfg.HTTP, 0, "api") // no body bound for API responses
+	if err != nil {
+		return nil, err
 	}
-	if base == nil {
-		c, err := NewHTTPClient(cfg.HTTP)
-		if err != nil {
-			return nil, err
-		}
-		st, ok := c.Transport.(*strictTransport)
-		if !ok {
-			return nil, errors.New("oauthclient: internal: unexpected strict transport")
-		}
-		base = &strictTransport{base: st.base} // no body bound for API responses
-	}
+	base := c.Transport
 	t := &APITransport{src: src, base: base, allowed: allowed, now: cfg.Now}
 	if t.now == nil {
 		t.now = time.Now
@@ -632,5 +616,4 @@ func isTokenParamName(seg string) bool {
 
 var (
 	_ http.RoundTripper = (*APITransport)(nil)
-	_ http.RoundTripper = (*strictTransport)(nil)
 )

@@ -140,8 +140,8 @@ func TestAPIConfigRefused(t *testing.T) {
 		{"insecure TLS", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
 			HTTP: oauthclient.HTTPConfig{PinnedSPKI: []string{"not base64"}}}, true, "pin"},
 		{"nil source", nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"}}, false, "token source"},
-		{"base and TLS settings", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
-			Base: http.DefaultTransport, HTTP: oauthclient.HTTPConfig{RootCAs: x509.NewCertPool()}}, false, "exclusive"},
+		{"wrapper replacing the transport", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
+			HTTP: oauthclient.HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper { return &http.Transport{} }}}, true, "HTTPConfig.Wrap"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

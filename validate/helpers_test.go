@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
 
 const (
@@ -157,7 +159,7 @@ func (c *clock) Advance(d time.Duration) {
 
 func newTestJWKS(t testing.TB, ks *keyServer, now func() time.Time) *JWKS {
 	t.Helper()
-	j, err := NewJWKS(JWKSConfig{URL: ks.URL + "/jwks", HTTPClient: ks.Client(), Now: now})
+	j, err := NewJWKS(JWKSConfig{URL: ks.URL + "/jwks", HTTPClient: strictFor(t, ks.Server), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,4 +267,22 @@ func with(m map[string]any, kv ...any) map[string]any {
 // arbitrary signature, for shapes go-jose refuses to produce.
 func rawJWS(header, claims string, sig []byte) string {
 	return b64.EncodeToString([]byte(header)) + "." + b64.EncodeToString([]byte(claims)) + "." + b64.EncodeToString(sig)
+}
+
+// strictFor is a strict client (the one validate accepts) trusting srv's certificate.
+func strictFor(t testing.TB, srv *httptest.Server) *http.Client {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	return strictPool(t, pool)
+}
+
+// strictPool is a strict client trusting pool.
+func strictPool(t testing.TB, pool *x509.CertPool) *http.Client {
+	t.Helper()
+	c, err := strictnet.New(strictnet.Config{RootCAs: pool, BodyLimit: maxResponseSize, TooLarge: errTooLarge})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

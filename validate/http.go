@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
 
 // maxResponseSize bounds every body this package reads from a server (S18).
@@ -39,36 +41,39 @@ func checkHTTPS(what, raw string) error {
 	return nil
 }
 
-// prepareClient returns the client to use: a copy of c (or a default one)
-// that refuses redirects when noRedirect is set and otherwise follows only
-// https redirects. A client that skips certificate verification or allows
-// TLS below 1.2 is refused (S2).
-func prepareClient(c *http.Client, noRedirect bool) (*http.Client, error) {
+// prepareClient returns the client to use (S2): nil means a new strict
+// client (system roots, 30 s timeout); a client built by
+// oauthclient.NewHTTPClient, or a copy of one, is used as a copy; any other
+// client is refused with ErrConfig naming field, because a transport
+// oauthsafe does not own may dial its own TLS or skip verification
+// whatever its settings look like. The copy refuses redirects when
+// noRedirect is set and otherwise follows at most 3, https only (the
+// transport refuses any other scheme anyway).
+func prepareClient(field string, c *http.Client, noRedirect bool) (*http.Client, error) {
 	if c == nil {
-		c = &http.Client{Timeout: defaultTimeout}
-	}
-	if t, ok := c.Transport.(*http.Transport); ok && t.TLSClientConfig != nil {
-		if t.TLSClientConfig.InsecureSkipVerify {
-			return nil, fail(ErrConfig, "HTTPClient skips TLS certificate verification")
+		var err error
+		c, err = strictnet.New(strictnet.Config{
+			Proxy:     http.ProxyFromEnvironment,
+			Timeout:   defaultTimeout,
+			BodyLimit: maxResponseSize,
+			TooLarge:  errTooLarge,
+		})
+		if err != nil {
+			return nil, fail(ErrConfig, err.Error())
 		}
-		if v := t.TLSClientConfig.MinVersion; v != 0 && v < tls.VersionTLS12 {
-			return nil, fail(ErrConfig, "HTTPClient allows TLS below 1.2")
-		}
+	} else if !strictnet.Owned(c) {
+		return nil, fail(ErrConfig, field+" must be nil or built by oauthclient.NewHTTPClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
 	}
 	cp := *c
 	if noRedirect {
 		cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	} else {
-		prev := c.CheckRedirect
 		cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 			if req.URL.Scheme != "https" {
 				return errors.New("redirect to a non-https URL refused")
 			}
 			if len(via) >= 3 {
 				return errors.New("too many redirects")
-			}
-			if prev != nil {
-				return prev(req, via)
 			}
 			return nil
 		}
@@ -77,8 +82,8 @@ func prepareClient(c *http.Client, noRedirect bool) (*http.Client, error) {
 }
 
 // verifiedTLS reports whether resp came over a verified TLS 1.2+ connection.
-// It holds whatever RoundTripper the caller's client uses, wrapped or not,
-// where the check in prepareClient only sees an *http.Transport.
+// The strict transport already refuses anything else; this is a second,
+// independent check at the point of use.
 func verifiedTLS(resp *http.Response) bool {
 	return resp.TLS != nil && len(resp.TLS.VerifiedChains) > 0 && resp.TLS.Version >= tls.VersionTLS12
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
 
 // IntrospectionConfig configures an [Introspector]. It is read only by
@@ -18,10 +21,12 @@ import (
 type IntrospectionConfig struct {
 	// Endpoint is the https introspection endpoint (RFC 7662). Required.
 	Endpoint string
-	// HTTPClient makes the call; oauthclient passes its strict TLS client.
-	// nil means a client with a 30 s timeout. Redirects are never followed
-	// (a 3xx fails with ErrIntrospection). A client that skips certificate
-	// verification is refused.
+	// HTTPClient makes the call. nil means a strict client with the
+	// system roots and a 30 s timeout. Otherwise it must be a client built
+	// by oauthclient.NewHTTPClient (or a copy of one, such as
+	// oauthclient.Client.HTTPClient returns); any other client is refused
+	// with ErrConfig. Redirects are never followed (a 3xx fails with
+	// ErrIntrospection).
 	HTTPClient *http.Client
 	// Authenticate adds the client's credentials to the request: headers on
 	// req (e.g. HTTP Basic) and/or parameters in form (e.g. a
@@ -92,7 +97,7 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := prepareClient(cfg.HTTPClient, true)
+	client, err := prepareClient("IntrospectionConfig.HTTPClient", cfg.HTTPClient, true)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +167,7 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 	req.ContentLength = int64(len(enc))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := in.client.Do(req)
+	resp, err := in.client.Do(req.WithContext(strictnet.WithEndpoint(ctx, "introspection")))
 	if err != nil {
 		// *url.Error names the endpoint, never the body; still, keep only
 		// our own words.
@@ -177,11 +182,11 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fail(ErrIntrospection, "unexpected HTTP status "+resp.Status)
+		return nil, fail(ErrIntrospection, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
 	}
 	body, err := readBounded(resp.Body)
 	if err != nil {
-		return nil, fail(ErrIntrospection, "reading response: "+err.Error())
+		return nil, fail(ErrIntrospection, "reading response: "+safetext.Clean(err.Error(), 300))
 	}
 	return body, nil
 }

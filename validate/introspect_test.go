@@ -69,7 +69,7 @@ func newTestIntrospector(t *testing.T, s *introspectionServer, clk *clock, cache
 	t.Helper()
 	in, err := NewIntrospector(IntrospectionConfig{
 		Endpoint:   s.URL + "/introspect",
-		HTTPClient: s.Client(),
+		HTTPClient: strictFor(t, s.Server),
 		Authenticate: func(req *http.Request, form url.Values) error {
 			req.SetBasicAuth(testClientID, "client-secret")
 			return nil
@@ -155,7 +155,7 @@ func TestIntrospectNoRedirect(t *testing.T) {
 	defer target.Close()
 	red := httptest.NewTLSServer(http.RedirectHandler(target.URL, http.StatusTemporaryRedirect))
 	defer red.Close()
-	in, err := NewIntrospector(IntrospectionConfig{Endpoint: red.URL, HTTPClient: red.Client(),
+	in, err := NewIntrospector(IntrospectionConfig{Endpoint: red.URL, HTTPClient: strictFor(t, red),
 		Authenticate: func(*http.Request, url.Values) error { return nil }})
 	if err != nil {
 		t.Fatal(err)

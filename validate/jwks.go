@@ -15,6 +15,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
 
 // JWKSConfig configures a [JWKS] cache. Only URL is required. It is read
@@ -22,11 +24,12 @@ import (
 type JWKSConfig struct {
 	// URL is the https URL of the issuer's key set (jwks_uri). Required.
 	URL string
-	// HTTPClient fetches the key set; oauthclient passes its strict TLS
-	// client. nil means a client with a 30 s timeout and Go's default TLS
-	// settings. A client whose transport skips certificate verification or
-	// allows TLS below 1.2 is refused. Redirects are followed only to https
-	// URLs, at most 3.
+	// HTTPClient fetches the key set. nil means a strict client with the
+	// system roots and a 30 s timeout. Otherwise it must be a client built
+	// by oauthclient.NewHTTPClient (or a copy of one), which is where
+	// roots, pins, a proxy, a dialer and a tracing wrapper are set; any
+	// other client is refused with ErrConfig. Redirects are followed only
+	// to https URLs, at most 3.
 	HTTPClient *http.Client
 	// MaxAge is how long fetched keys may be used before the set must be
 	// fetched again. Zero means 1 h. Keys older than MaxAge are never used,
@@ -103,7 +106,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	if err := checkHTTPS("JWKS URL", cfg.URL); err != nil {
 		return nil, err
 	}
-	client, err := prepareClient(cfg.HTTPClient, false)
+	client, err := prepareClient("JWKSConfig.HTTPClient", cfg.HTTPClient, false)
 	if err != nil {
 		return nil, err
 	}
@@ -321,20 +324,20 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 		return nil, fail(ErrKeySet, "bad request")
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := k.client.Do(req)
+	resp, err := k.client.Do(req.WithContext(strictnet.WithEndpoint(ctx, "jwks")))
 	if err != nil {
-		return nil, fail(ErrKeySet, "fetch failed: "+err.Error())
+		return nil, fail(ErrKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300))
 	}
 	defer resp.Body.Close()
 	if !verifiedTLS(resp) {
 		return nil, fail(ErrKeySet, "the key set did not come over verified TLS 1.2+")
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fail(ErrKeySet, "unexpected HTTP status "+resp.Status)
+		return nil, fail(ErrKeySet, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
 	}
 	body, err := readBounded(resp.Body)
 	if err != nil {
-		return nil, fail(ErrKeySet, err.Error())
+		return nil, fail(ErrKeySet, safetext.Clean(err.Error(), 300))
 	}
 	return parseKeySet(body, k.maxKeys, k.now())
 }

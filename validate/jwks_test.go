@@ -301,7 +301,7 @@ func TestJWKSResponseBounds(t *testing.T) {
 		defer plain.Close()
 		red := httptest.NewTLSServer(http.RedirectHandler(plain.URL, http.StatusFound))
 		defer red.Close()
-		jwks, err := NewJWKS(JWKSConfig{URL: red.URL, HTTPClient: red.Client()})
+		jwks, err := NewJWKS(JWKSConfig{URL: red.URL, HTTPClient: strictFor(t, red)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -27,7 +28,13 @@ func ExampleIDTokenVerifier_Verify() {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, s.HTTPClient())
 
 	// The key set and verifier, as oauthclient builds them from discovery.
-	keys, err := validate.NewJWKS(validate.JWKSConfig{URL: s.JWKSURL, HTTPClient: s.HTTPClient()})
+	// The HTTP client is oauthsafe's strict one, here trusting the test CA.
+	hc, err := oauthclient.NewHTTPClient(oauthclient.HTTPConfig{RootCAs: s.RootCAs()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	keys, err := validate.NewJWKS(validate.JWKSConfig{URL: s.JWKSURL, HTTPClient: hc})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -3,6 +3,7 @@ package validate_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -91,7 +93,7 @@ func (f *realFlow) metadataAlgs(t *testing.T) []string {
 func TestRealServerIDTokenAndRotation(t *testing.T) {
 	f := startReal(t)
 	clk := &clock{t: time.Now()}
-	jwks, err := validate.NewJWKS(validate.JWKSConfig{URL: f.s.JWKSURL, HTTPClient: f.s.HTTPClient(), Now: clk.Now})
+	jwks, err := validate.NewJWKS(validate.JWKSConfig{URL: f.s.JWKSURL, HTTPClient: strictPool(t, f.s.RootCAs()), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,7 @@ func TestRealServerIDTokenAndRotation(t *testing.T) {
 
 func TestRealServerAccessTokens(t *testing.T) {
 	f := startReal(t)
-	jwks, err := validate.NewJWKS(validate.JWKSConfig{URL: f.s.JWKSURL, HTTPClient: f.s.HTTPClient()})
+	jwks, err := validate.NewJWKS(validate.JWKSConfig{URL: f.s.JWKSURL, HTTPClient: strictPool(t, f.s.RootCAs())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +203,7 @@ func TestRealServerAccessTokens(t *testing.T) {
 	// Opaque tokens go through introspection, authenticated as the API.
 	opaque, _ := f.login(t, authserver.ClientWeb, authserver.WebSecret)
 	in, err := validate.NewIntrospector(validate.IntrospectionConfig{
-		Endpoint: f.s.IntrospectionURL, HTTPClient: f.s.HTTPClient(),
+		Endpoint: f.s.IntrospectionURL, HTTPClient: strictPool(t, f.s.RootCAs()),
 		Authenticate: func(req *http.Request, _ url.Values) error {
 			req.SetBasicAuth(authserver.ClientResource, authserver.ResourceSecret)
 			return nil
@@ -277,4 +279,15 @@ func jwtKid(raw string) string {
 		return ""
 	}
 	return hdr.Kid
+}
+
+// strictPool is oauthsafe's strict client trusting pool: the only kind of
+// client validate accepts besides nil.
+func strictPool(t testing.TB, pool *x509.CertPool) *http.Client {
+	t.Helper()
+	c, err := oauthclient.NewHTTPClient(oauthclient.HTTPConfig{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

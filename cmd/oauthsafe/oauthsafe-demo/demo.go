@@ -126,9 +126,11 @@ func (d *demo) run(ctx context.Context) error {
 	_, err = oauthclient.New(ctx, bad)
 	d.expectBlocked("plain-http issuer", err, oauthclient.ErrPolicy, "")
 	bad = cfg
-	bad.HTTP.Base = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	bad.HTTP.Wrap = func(http.RoundTripper) http.RoundTripper {
+		return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
 	_, err = oauthclient.New(ctx, bad)
-	d.expectBlocked("InsecureSkipVerify client", err, oauthclient.ErrPolicy, "")
+	d.expectBlocked("a tracing wrapper replacing the transport with an InsecureSkipVerify one", err, oauthclient.ErrPolicy, "")
 	bad = cfg
 	bad.HTTP.RootCAs = nil
 	if _, err = oauthclient.New(ctx, bad); err != nil {

@@ -1,0 +1,367 @@
+// Package strictnet builds the one HTTP transport every client of oauthsafe
+// uses for server calls (S2, S18): discovery, token, JWKS, introspection,
+// userinfo, revocation, device authorization and API calls. oauthclient
+// and validate both build their clients here, so there is one place where
+// TLS is dialed and verified.
+//
+// The transport dials TLS itself: the caller may bring a plain TCP dialer
+// and a proxy function, never a TLS dialer, a TLS configuration or a
+// verification callback. The handshake always uses TLS 1.2 or later,
+// verifies the chain against the configured roots (the system's when none)
+// and the host name, and checks the SPKI pins before a request byte is
+// written. A caller's wrapper (tracing, metrics) goes around the
+// transport: it sees every request and response, and cannot replace the
+// handshake. Anything that could replace or weaken verification cannot be
+// expressed in [Config]; what can be checked is checked by [New], which
+// returns a [*FieldError] naming the field.
+package strictnet
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+)
+
+// Config is what a caller may set. Every field's zero value is usable.
+type Config struct {
+	// RootCAs verifies server certificates. nil means the system roots.
+	RootCAs *x509.CertPool
+	// PinnedSPKI: base64 (std) SHA-256 digests of SubjectPublicKeyInfo;
+	// when non-empty, a certificate of the verified chain must match one.
+	PinnedSPKI []string
+	// Certificates are TLS client certificates (RFC 8705).
+	Certificates []tls.Certificate
+	// Proxy picks a proxy per request. nil means no proxy.
+	Proxy func(*http.Request) (*url.URL, error)
+	// DialContext opens the plain TCP connection TLS is then run over.
+	// nil means a net.Dialer with a 10 s timeout.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeout bounds a whole call, body included; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Wrap, when set, wraps the strict transport (tracing, metrics).
+	Wrap func(http.RoundTripper) http.RoundTripper
+	// Logger receives one redacted event per server call. nil: no events.
+	Logger *slog.Logger
+	// Kind names the endpoint in log events of calls whose context names
+	// none (see WithEndpoint). "" means "unknown".
+	Kind string
+	// BodyLimit bounds every response body; reading past it fails with
+	// TooLarge. 0 means no bound (API responses).
+	BodyLimit int64
+	// TooLarge is the error for a body past BodyLimit.
+	TooLarge error
+	// Refused makes the error of a call the transport refuses (not https,
+	// not verified TLS, a wrapper that went around the transport). nil
+	// means a *PolicyError.
+	Refused func(reason string) error
+}
+
+// DefaultTimeout bounds a call when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// FieldError is a configuration refused by [New]; Field names it.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// PolicyError is the default error of a call refused by the transport.
+type PolicyError struct{ Reason string }
+
+func (e *PolicyError) Error() string { return e.Reason }
+
+// refusal marks an error made by Config.Refused, for ErrorClass.
+type refusal struct {
+	err error
+	pin bool // an SPKI pin mismatch
+}
+
+func (e *refusal) Error() string { return e.err.Error() }
+func (e *refusal) Unwrap() error { return e.err }
+
+// Transport is the strict transport, with the caller's wrapper (if any)
+// inside it and the logging around both. It is only made by [New] and
+// [NewTransport]; [Owned] recognizes a client built on one. Safe for
+// concurrent use.
+type Transport struct {
+	next   http.RoundTripper // Wrap(inner), or inner
+	inner  *inner
+	logger *slog.Logger
+	kind   string
+}
+
+// inner dials and verifies; it is the only RoundTripper that touches the network.
+type inner struct {
+	tr      *http.Transport
+	tls     *tls.Config
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	limit   int64
+	big     error
+	refused func(string) error
+}
+
+func (in *inner) refuse(reason string) error { return &refusal{err: in.refused(reason)} }
+
+// New returns an *http.Client on a new strict [Transport] that never
+// follows redirects (a 3xx is returned to the caller) and whose Timeout is
+// cfg.Timeout.
+func New(cfg Config) (*http.Client, error) {
+	t, err := NewTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &http.Client{Transport: t, CheckRedirect: refuseRedirect, Timeout: timeout}, nil
+}
+
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Owned reports whether c's transport is a strict [Transport]. A copy of
+// such a client (other CheckRedirect, Timeout or Jar) is still owned; a
+// client whose Transport was replaced or wrapped is not.
+func Owned(c *http.Client) bool {
+	if c == nil {
+		return false
+	}
+	t, ok := c.Transport.(*Transport)
+	return ok && t != nil && t.inner != nil
+}
+
+// NewTransport returns the strict transport alone.
+func NewTransport(cfg Config) (*Transport, error) {
+	if cfg.Timeout < 0 {
+		return nil, &FieldError{"Timeout", "is negative"}
+	}
+	refused := cfg.Refused
+	if refused == nil {
+		refused = func(r string) error { return &PolicyError{r} }
+	}
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		RootCAs:    cfg.RootCAs,
+		NextProtos: []string{"h2", "http/1.1"},
+	}
+	if len(cfg.Certificates) > 0 {
+		tc.Certificates = append([]tls.Certificate(nil), cfg.Certificates...)
+	}
+	if len(cfg.PinnedSPKI) > 0 {
+		pins := make(map[[32]byte]bool, len(cfg.PinnedSPKI))
+		for _, p := range cfg.PinnedSPKI {
+			b, err := base64.StdEncoding.DecodeString(p)
+			if err != nil || len(b) != sha256.Size {
+				return nil, &FieldError{"PinnedSPKI", "a pin is not base64 of a SHA-256 digest"}
+			}
+			pins[[32]byte(b)] = true
+		}
+		// VerifyConnection runs after the chain and host name are
+		// verified, inside the handshake: a mismatch sends no request.
+		tc.VerifyConnection = func(cs tls.ConnectionState) error {
+			for _, chain := range cs.VerifiedChains {
+				for _, cert := range chain {
+					if pins[sha256.Sum256(cert.RawSubjectPublicKeyInfo)] {
+						return nil
+					}
+				}
+			}
+			return &refusal{err: refused("server public key matches no SPKI pin"), pin: true}
+		}
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	in := &inner{tls: tc, dial: cfg.DialContext, limit: cfg.BodyLimit, big: cfg.TooLarge, refused: refused}
+	if in.dial == nil {
+		in.dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	if in.big == nil {
+		in.big = errors.New("response body too large")
+	}
+	in.tr = &http.Transport{
+		Proxy:       cfg.Proxy,
+		DialContext: in.dial,
+		// Our own TLS dialer for direct connections; TLSClientConfig (the
+		// same strict config) covers the TLS net/http runs after a proxy
+		// CONNECT.
+		DialTLSContext:        in.dialTLS,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	t := &Transport{next: in, inner: in, logger: cfg.Logger, kind: cfg.Kind}
+	if t.kind == "" {
+		t.kind = "unknown"
+	}
+	if cfg.Wrap != nil {
+		w := cfg.Wrap(in)
+		switch w.(type) {
+		case nil:
+			return nil, &FieldError{"Wrap", "returned no RoundTripper"}
+		case *http.Transport:
+			return nil, &FieldError{"Wrap", "returned an *http.Transport instead of wrapping the transport it was given"}
+		case *Transport:
+			return nil, &FieldError{"Wrap", "returned another strict transport instead of wrapping the one it was given"}
+		}
+		t.next = w
+	}
+	return t, nil
+}
+
+// dialTLS is the only TLS handshake of the transport's direct connections.
+func (in *inner) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := in.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := in.tls.Clone()
+	cfg.ServerName = host
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, cleanErr(err)
+	}
+	return tc, nil
+}
+
+type ticketKey struct{}
+
+// ticket records that the inner transport saw the request.
+type ticket struct{ seen bool }
+
+// RoundTrip sends req through the wrapper (if any) and the strict
+// transport, and logs one event.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	tk := &ticket{}
+	sent := req.WithContext(context.WithValue(req.Context(), ticketKey{}, tk))
+	resp, err := t.next.RoundTrip(sent)
+	if err == nil && !tk.seen {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		resp, err = nil, t.inner.refuse("the Wrap RoundTripper answered without calling the strict transport it was given")
+	}
+	if err != nil {
+		err = cleanErr(err)
+	}
+	if t.logger != nil {
+		t.log(req, resp, err, time.Since(start))
+	}
+	return resp, err
+}
+
+func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
+	if tk, ok := req.Context().Value(ticketKey{}).(*ticket); ok {
+		tk.seen = true
+	}
+	if req.URL == nil || req.URL.Scheme != "https" {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, in.refuse("only https endpoints are allowed")
+	}
+	resp, err := in.tr.RoundTrip(req)
+	if err != nil {
+		return nil, cleanErr(err)
+	}
+	if resp.TLS == nil || len(resp.TLS.VerifiedChains) == 0 || resp.TLS.Version < tls.VersionTLS12 {
+		resp.Body.Close()
+		return nil, in.refuse("connection was not verified TLS 1.2+")
+	}
+	// The status line is server text (S22).
+	if text := http.StatusText(resp.StatusCode); resp.Status != "" {
+		_, reason, _ := cut(resp.Status)
+		if reason == "" {
+			reason = text
+		}
+		resp.Status = fmt.Sprintf("%03d %s", resp.StatusCode, safetext.Clean(reason, 64))
+	}
+	if in.limit > 0 {
+		resp.Body = &boundedBody{rc: resp.Body, left: in.limit, big: in.big}
+	}
+	return resp, nil
+}
+
+func cut(status string) (string, string, bool) {
+	for i := 0; i < len(status); i++ {
+		if status[i] == ' ' {
+			return status[:i], status[i+1:], true
+		}
+	}
+	return status, "", false
+}
+
+// cleanError keeps err reachable while its text is cleaned (S22): TLS
+// errors quote certificate names, proxies answer status lines.
+type cleanError struct {
+	msg string
+	err error
+}
+
+func (e *cleanError) Error() string { return e.msg }
+func (e *cleanError) Unwrap() error { return e.err }
+
+func cleanErr(err error) error {
+	switch err.(type) {
+	case nil, *refusal, *cleanError:
+		return err
+	}
+	msg := err.Error()
+	if c := safetext.Clean(msg, 512); c != msg {
+		return &cleanError{msg: c, err: err}
+	}
+	return err
+}
+
+type boundedBody struct {
+	rc   io.ReadCloser
+	left int64
+	big  error
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// Probe one byte: exactly the limit is fine, more is not.
+		var one [1]byte
+		n, err := b.rc.Read(one[:])
+		if n > 0 {
+			return 0, b.big
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
+
+func (b *boundedBody) Close() error { return b.rc.Close() }
+
+var _ http.RoundTripper = (*Transport)(nil)

@@ -1,0 +1,18 @@
+package oauthclient
+
+import (
+	"net/http"
+
+	"golang.org/x/oauth2"
+)
+
+// NewAPITransportOver is NewAPITransport with base in place of the strict
+// transport, for benchmarks over a stub RoundTripper.
+func NewAPITransportOver(src oauth2.TokenSource, cfg APIConfig, base http.RoundTripper) (*APITransport, error) {
+	t, err := NewAPITransport(src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.base = base
+	return t, nil
+}
