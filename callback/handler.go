@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -306,7 +307,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	tokens, err := h.client.Exchange(r.Context(), f.pending, params)
+	// The code is spent once the token request leaves: a browser that
+	// drops its connection must not cancel the exchange half-way, so it
+	// runs detached from the request, under its own bound (the loopback
+	// receiver does the same).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), exchangeTimeout)
+	defer cancel()
+	tokens, err := h.client.Exchange(ctx, f.pending, params)
 	if errors.Is(err, oauthclient.ErrStateMismatch) {
 		// Cannot happen for a cookie found by the state's hash; if it
 		// does, the flow is not this request's to consume.
@@ -398,6 +405,10 @@ func (o *onLoginWriter) Write(b []byte) (int, error) {
 	o.wrote = true
 	return 0, errors.New("callback: OnLogin must not write a body")
 }
+
+// exchangeTimeout bounds the code exchange of one callback (token request
+// and ID token validation, JWKS fetch included).
+const exchangeTimeout = 60 * time.Second
 
 // fail reports err to OnError and answers with the matching error page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,12 +29,16 @@ import (
 // deviceGrantType is the grant_type of the device access token request.
 const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 
-// Polling bounds. RFC 8628 §3.2: a missing interval means 5 s; slow_down
-// adds 5 s (§3.5). The cap keeps a hostile interval from stalling a login
-// for hours; the code's expiry stops the loop anyway.
+// Polling bounds (S24). RFC 8628 §3.2: a missing interval means 5 s;
+// slow_down adds 5 s (§3.5). An interval below 1 s is not a rate a server
+// means, and gets the default; the 60 s cap keeps a hostile interval from
+// stalling a login for hours; the code's expiry stops the loop anyway. So
+// one device authorization makes at most one token request per second and
+// at most MaxDeviceCodeLifetime / 1 s requests in all.
 const (
 	defaultDeviceInterval = 5 * time.Second
 	slowDownStep          = 5 * time.Second
+	minDeviceInterval     = 1 * time.Second
 	maxDeviceInterval     = 60 * time.Second
 	// MaxDeviceCodeLifetime caps the lifetime taken from the device
 	// authorization response's expires_in. A missing, zero or negative
@@ -64,8 +70,8 @@ type DeviceAuthorization struct {
 	VerificationURIComplete string
 	// Expiry is when the device code stops being accepted.
 	Expiry time.Time
-	// Interval is the polling interval announced by the server (5 s when
-	// it announced none).
+	// Interval is the polling interval announced by the server, within
+	// 1 s to 60 s (5 s when it announced none or less than 1 s).
 	Interval time.Duration
 
 	deviceCode string
@@ -145,17 +151,54 @@ func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
 		return nil, bad(err.Error())
 	}
 	da.Expiry = now.Add(min(life, MaxDeviceCodeLifetime))
-	da.Interval = defaultDeviceInterval
-	if raw, present := fields["interval"]; present && !isNull(raw) {
-		var n float64
-		if json.Unmarshal(raw, &n) != nil {
-			return nil, bad("interval is not a number")
-		}
-		if n >= 1 {
-			da.Interval = min(time.Duration(n)*time.Second, maxDeviceInterval)
-		}
+	if da.Interval, err = deviceInterval(fields["interval"]); err != nil {
+		return nil, bad(err.Error())
 	}
 	return da, nil
+}
+
+// deviceInterval reads a device authorization response's interval: a JSON
+// number or numeric string of seconds. Missing, null, zero, negative or
+// below minDeviceInterval means the RFC 8628 default (5 s); above
+// maxDeviceInterval means maxDeviceInterval. The value is clamped as a
+// float, before any conversion to a Duration, so no interval can overflow
+// (8788434705084852 s would wrap to microseconds).
+func deviceInterval(raw json.RawMessage) (time.Duration, error) {
+	if raw == nil || isNull(raw) {
+		return defaultDeviceInterval, nil
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, errors.New("interval is not valid JSON")
+	}
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
+			return 0, errors.New("interval is not a number")
+		}
+	default:
+		return 0, errors.New("interval is neither a number nor a numeric string")
+	}
+	switch {
+	case math.IsNaN(f), f < minDeviceInterval.Seconds():
+		return defaultDeviceInterval, nil
+	case f >= maxDeviceInterval.Seconds():
+		return maxDeviceInterval, nil
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
+
+// clampInterval keeps a polling interval within [minDeviceInterval,
+// maxDeviceInterval]; below the minimum (zero included) means the default.
+func clampInterval(d time.Duration) time.Duration {
+	if d < minDeviceInterval {
+		return defaultDeviceInterval
+	}
+	return min(d, maxDeviceInterval)
 }
 
 // checkVerificationURI accepts only an https URL without user info: the
@@ -187,10 +230,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 	if da == nil || da.deviceCode == "" {
 		return nil, errors.New("oauthclient: DeviceToken needs a DeviceAuthorization from DeviceAuth")
 	}
-	interval := da.Interval
-	if interval <= 0 {
-		interval = defaultDeviceInterval
-	}
+	interval := clampInterval(da.Interval)
 	form := url.Values{"grant_type": {deviceGrantType}, "device_code": {da.deviceCode}}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -218,7 +258,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 			case "authorization_pending":
 				continue
 			case "slow_down":
-				interval = min(interval+slowDownStep, maxDeviceInterval)
+				interval = clampInterval(interval + slowDownStep)
 				continue
 			case "access_denied":
 				return nil, fmt.Errorf("%w: %w", ErrDeviceDenied, ae)

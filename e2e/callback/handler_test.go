@@ -1,6 +1,7 @@
 package callback_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -55,6 +56,15 @@ func TestCallback(t *testing.T) {
 	cases := []tc{
 		{name: "success", status: 303, tokens: 1, deleted: true, loc: "/home",
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String(), f.cookie) }},
+		// The browser dropped its connection: the request's context is
+		// done, but the code is exchanged all the same (it would be spent).
+		{name: "browser gone before the exchange", status: 303, tokens: 1, deleted: true, loc: "/home",
+			req: func(t *testing.T, f *testFlow) *http.Request {
+				r := get(f.callback.String(), f.cookie)
+				ctx, cancel := context.WithCancel(r.Context())
+				cancel()
+				return r.WithContext(ctx)
+			}},
 		{name: "success with return-to", opts: callback.StartOptions{ReturnTo: "/reports?id=7#top"}, status: 303, tokens: 1, deleted: true, loc: "/reports?id=7#top",
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String(), f.cookie) }},
 		{name: "form_post", status: 303, tokens: 1, deleted: true, loc: "/home",
