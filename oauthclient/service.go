@@ -2,6 +2,7 @@ package oauthclient
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,9 @@ func (s *ServiceSource) Token() (*oauth2.Token, error) {
 // TokenContext is Token with a context that bounds this caller's wait (the
 // shared request itself is not cancelled by ctx).
 func (s *ServiceSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if s == nil || s.c == nil {
+		return nil, errors.New("oauthclient: a ServiceSource must come from Client.ServiceSource")
+	}
 	now := s.c.cfg.Now()
 	if e := s.cur.Load(); e != nil && now.Before(e.staleAt) {
 		if !now.Before(e.refreshAt) {

@@ -25,30 +25,50 @@ type Tokens struct {
 }
 
 // AccessToken returns the access token. Keep it in memory only.
-func (t *Tokens) AccessToken() string { return t.tok.AccessToken }
+func (t *Tokens) AccessToken() string { return t.token().AccessToken }
 
 // RefreshToken returns the refresh token, or "" when none was issued. Store
 // it only in a tokenstore.Store (the OS keyring or an encrypted file).
-func (t *Tokens) RefreshToken() string { return t.tok.RefreshToken }
+func (t *Tokens) RefreshToken() string { return t.token().RefreshToken }
 
 // Expiry returns when the access token expires (never the zero time: a
 // missing expires_in counts as MissingExpiry).
-func (t *Tokens) Expiry() time.Time { return t.tok.Expiry }
+func (t *Tokens) Expiry() time.Time { return t.token().Expiry }
 
 // TokenType returns the token type, always "Bearer".
-func (t *Tokens) TokenType() string { return t.tok.TokenType }
+func (t *Tokens) TokenType() string { return t.token().TokenType }
 
 // Scopes returns the granted scopes.
-func (t *Tokens) Scopes() []string { return slices.Clone(t.scopes) }
+func (t *Tokens) Scopes() []string {
+	if t == nil {
+		return nil
+	}
+	return slices.Clone(t.scopes)
+}
 
 // IDToken returns the verified ID token, or nil for a non-OIDC flow.
-func (t *Tokens) IDToken() *validate.IDToken { return t.idToken }
+func (t *Tokens) IDToken() *validate.IDToken {
+	if t == nil {
+		return nil
+	}
+	return t.idToken
+}
 
 // RawIDToken returns the ID token as received, for id_token_hint at logout.
-func (t *Tokens) RawIDToken() string { return t.rawID }
+func (t *Tokens) RawIDToken() string {
+	if t == nil {
+		return ""
+	}
+	return t.rawID
+}
 
 // Subject returns the ID token's sub, or "" for a non-OIDC flow.
-func (t *Tokens) Subject() string { return t.subject() }
+func (t *Tokens) Subject() string {
+	if t == nil {
+		return ""
+	}
+	return t.subject()
+}
 
 func (t Tokens) subject() string {
 	if t.idToken == nil {
@@ -61,7 +81,7 @@ func (t Tokens) subject() string {
 // x/oauth2 APIs. Unlike Tokens, an *oauth2.Token prints its tokens under
 // %+v: do not log it.
 func (t *Tokens) OAuth2Token() *oauth2.Token {
-	c := *t.tok
+	c := *t.token()
 	return &c
 }
 
@@ -101,3 +121,15 @@ func (t Tokens) LogValue() slog.Value { return slog.StringValue(t.redact()) }
 
 // MarshalJSON redacts the tokens.
 func (t Tokens) MarshalJSON() ([]byte, error) { return json.Marshal(t.redact()) }
+
+// zeroToken stands in for the token of a zero or nil Tokens, so that no
+// accessor panics.
+var zeroToken oauth2.Token
+
+// token returns the held token, or an empty one for a zero or nil Tokens.
+func (t *Tokens) token() *oauth2.Token {
+	if t == nil || t.tok == nil {
+		return &zeroToken
+	}
+	return t.tok
+}

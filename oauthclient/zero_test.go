@@ -1,0 +1,63 @@
+package oauthclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"testing"
+)
+
+// TestZeroValuesDoNotPanic: every method of a zero value of an exported
+// type answers (an empty value or an error) rather than panicking.
+func TestZeroValuesDoNotPanic(t *testing.T) {
+	calls := map[string]func(){
+		"Tokens":              func() { zeroTokens(&Tokens{}) },
+		"nil Tokens":          func() { zeroTokens(nil) },
+		"ServiceSource":       func() { zeroService(t, &ServiceSource{}) },
+		"nil ServiceSource":   func() { zeroService(t, nil) },
+		"DeviceAuthorization": func() { _ = fmt.Sprintf("%v %+v %#v", DeviceAuthorization{}, DeviceAuthorization{}, &DeviceAuthorization{}) },
+		"Pending":             func() { p := &Pending{}; _ = p.State(); _, _ = json.Marshal(p); _ = fmt.Sprint(p) },
+		"AuthError":           func() { _ = (&AuthError{}).Error() },
+		"PolicyError":         func() { _ = (&PolicyError{}).Error() },
+		"ResponseError":       func() { _ = (&ResponseError{}).Error() },
+		"Secret":              func() { var s Secret; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("panic: %v", r)
+				}
+			}()
+			call()
+		})
+	}
+}
+
+func zeroTokens(tk *Tokens) {
+	_ = tk.AccessToken()
+	_ = tk.RefreshToken()
+	_ = tk.Expiry()
+	_ = tk.TokenType()
+	_ = tk.Scopes()
+	_ = tk.IDToken()
+	_ = tk.RawIDToken()
+	_ = tk.Subject()
+	_ = tk.OAuth2Token()
+	if tk != nil {
+		_ = fmt.Sprintf("%v %+v %#v %q", *tk, tk, tk, tk)
+		slog.New(slog.DiscardHandler).Info("x", "t", tk)
+		_, _ = json.Marshal(tk)
+	}
+}
+
+func zeroService(t *testing.T, s *ServiceSource) {
+	if _, err := s.Token(); err == nil {
+		t.Error("a zero ServiceSource handed out a token")
+	}
+	if _, err := s.TokenContext(context.Background()); err == nil {
+		t.Error("a zero ServiceSource handed out a token")
+	}
+	s.Invalidate(nil)
+}
