@@ -77,7 +77,7 @@ func (a *assertionChecker) serve(w http.ResponseWriter, r *http.Request) {
 	if got := r.PostForm.Get("client_id"); got != a.clientID {
 		a.fail("client_id %q", got)
 	}
-	jws, err := jose.ParseSigned(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{a.alg})
+	jws, err := jose.ParseSignedCompact(r.PostForm.Get("client_assertion"), []jose.SignatureAlgorithm{a.alg})
 	if err != nil {
 		a.fail("assertion does not parse with alg %s: %v", a.alg, err)
 		http.Error(w, "bad assertion", 400)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -353,12 +352,3 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 }
 
 func (c *Client) openID() bool { return slices.Contains(c.cfg.Scopes, "openid") }
-
-// certPoolFromPEM is a convenience for tests and the CLI.
-func certPoolFromPEM(pem []byte) (*x509.CertPool, error) {
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(pem) {
-		return nil, errors.New("oauthclient: no certificate in PEM")
-	}
-	return p, nil
-}

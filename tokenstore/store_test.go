@@ -75,7 +75,7 @@ func TestKeyDerivation(t *testing.T) {
 	add("profile a|bc|d", ProfileKey("a", "bc", "d"))
 	add("https://issuer|client|alice", Key("https://issuer", "client", "alice"))
 	add("https://issuer|client|bob", Key("https://issuer", "client", "bob"))
-	if Key("x", "y", "z") != Key("x", "y", "z") {
+	if k1, k2 := Key("x", "y", "z"), Key("x", "y", "z"); k1 != k2 {
 		t.Fatal("Key is not deterministic")
 	}
 	k := Key("https://issuer.example", "my-client", "alice@example.com")

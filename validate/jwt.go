@@ -105,15 +105,6 @@ func splitJWT(s string) (*rawJWT, error) {
 	return t, nil
 }
 
-// decodePayload base64url-decodes the (already signature-checked) payload.
-func decodePayload(p string) ([]byte, error) {
-	out, err := b64.DecodeString(p)
-	if err != nil {
-		return nil, fail(ErrMalformed, "payload is not base64url")
-	}
-	return out, nil
-}
-
 // numericDate is a JWT NumericDate (RFC 7519 §2): a JSON number of seconds.
 // Fractions are accepted; strings, negatives and absurd values are not.
 type numericDate struct {

@@ -129,7 +129,7 @@ func TestRotateKey(t *testing.T) {
 	}
 	tok2 := codeFlow(t, s, cfg, UserAlice) // verified against the JWKS
 	kid := func(tok *oauth2.Token) string {
-		jws, err := jose.ParseSigned(tok.Extra("id_token").(string), []jose.SignatureAlgorithm{jose.RS256})
+		jws, err := jose.ParseSignedCompact(tok.Extra("id_token").(string), []jose.SignatureAlgorithm{jose.RS256})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestJWTAccessToken(t *testing.T) {
 	cfg := oauthConfig(s, ClientWebJWTAccess, WebJWTAccessSecret, oauth2.AuthStyleInHeader, WebRedirectURI,
 		"openid", ScopeAPIRead)
 	tok := codeFlow(t, s, cfg, UserBob)
-	jws, err := jose.ParseSigned(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(tok.AccessToken, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("access token is not a JWS: %v", err)
 	}
