@@ -350,3 +350,62 @@ func otherCAPool(t *testing.T) *x509.CertPool {
 	p.AddCert(cert)
 	return p
 }
+
+// TestWrapperObservesWithoutWeakening: an otelhttp-style wrapper sees
+// every server call of every kind, and a verification failure still
+// happens under it (seen by the wrapper as the call's error). A wrapper
+// that answers without calling the transport it was given fails the call.
+func TestWrapperObservesWithoutWeakening(t *testing.T) {
+	ctx := context.Background()
+	srv := newCountingServer(t)
+	w := &passThrough{}
+	hc := HTTPConfig{RootCAs: srv.pool(), Wrap: w.wrap}
+	for _, k := range clientKinds {
+		if cerr, _ := k.call(ctx, srv, hc); cerr != nil {
+			t.Fatalf("%s: %v", k.name, cerr)
+		}
+	}
+	w.mu.Lock()
+	seen := len(w.calls)
+	w.mu.Unlock()
+	if seen == 0 || int64(seen) != srv.hits.Load() {
+		t.Fatalf("wrapper saw %d calls, server answered %d", seen, srv.hits.Load())
+	}
+
+	bad := newCountingServer(t)
+	w2 := &passThrough{}
+	for _, k := range clientKinds {
+		k.call(ctx, bad, HTTPConfig{RootCAs: bad.pool(), PinnedSPKI: []string{wrongPin}, Wrap: w2.wrap})
+	}
+	if bad.reached() != 0 {
+		t.Fatal("a pin-mismatched server was reached under a wrapper")
+	}
+	w2.mu.Lock()
+	defer w2.mu.Unlock()
+	if len(w2.errs) == 0 {
+		t.Fatal("the wrapper saw no call")
+	}
+	for i, err := range w2.errs {
+		if !errors.Is(err, ErrPolicy) {
+			t.Errorf("call %s: wrapper saw %v, want the pin refusal", w2.calls[i], err)
+		}
+	}
+
+	// A RoundTripper that ignores the transport it was given.
+	liar := func(http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+		})
+	}
+	c, err := NewHTTPClient(HTTPConfig{Wrap: liar})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(srv.URL); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("a wrapper going around the transport: %v, want ErrPolicy", err)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
