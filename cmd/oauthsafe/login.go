@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/pkg/browser"
@@ -140,9 +141,9 @@ func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout tim
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(e.stderr, "To sign in, open %s on any device and enter the code:\n\n    %s\n\n", da.VerificationURI, da.UserCode)
+	fmt.Fprintf(e.stderr, "To sign in, open %s on any device and enter the code:\n\n    %s\n\n", safetext.Clean(da.VerificationURI, 2048), safetext.Clean(da.UserCode, 64))
 	if da.VerificationURIComplete != "" {
-		fmt.Fprintf(e.stderr, "(or open %s)\n", da.VerificationURIComplete)
+		fmt.Fprintf(e.stderr, "(or open %s)\n", safetext.Clean(da.VerificationURIComplete, 2048))
 	}
 	fmt.Fprintf(e.stderr, "Waiting for approval until %s (Ctrl-C to cancel)…\n", da.Expiry.Local().Format(time.Kitchen))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -188,6 +189,6 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, t *oauthc
 	if who == "" {
 		who = "(no ID token)"
 	}
-	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in the OS keyring.\n", who, p.Issuer, name)
+	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in the OS keyring.\n", safetext.Quote(who, 200), p.Issuer, name)
 	return exitOK
 }

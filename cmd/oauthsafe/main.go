@@ -19,6 +19,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
 // Exit codes.
@@ -44,8 +46,10 @@ type env struct {
 	getenv func(string) string
 }
 
+// errorf prints one error line; the whole message goes through the one
+// cleaner of server text (S22), since errors quote servers.
 func (e *env) errorf(format string, args ...any) {
-	fmt.Fprintf(e.stderr, "oauthsafe: "+format+"\n", args...)
+	fmt.Fprintf(e.stderr, "oauthsafe: %s\n", safetext.Clean(fmt.Sprintf(format, args...), 2000))
 }
 
 var commands []command

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -46,7 +47,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintf(w, "Issuer:     %s\n", p.Issuer)
 	fmt.Fprintf(w, "Client ID:  %s\n", p.ClientID)
 	if p.Subject != "" {
-		fmt.Fprintf(w, "Subject:    %s\n", p.Subject)
+		fmt.Fprintf(w, "Subject:    %s\n", safetext.Quote(p.Subject, 200))
 	} else {
 		fmt.Fprintf(w, "Subject:    (unknown: no ID token)\n")
 	}
