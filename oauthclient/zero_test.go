@@ -12,16 +12,18 @@ import (
 // type answers (an empty value or an error) rather than panicking.
 func TestZeroValuesDoNotPanic(t *testing.T) {
 	calls := map[string]func(){
-		"Tokens":              func() { zeroTokens(&Tokens{}) },
-		"nil Tokens":          func() { zeroTokens(nil) },
-		"ServiceSource":       func() { zeroService(t, &ServiceSource{}) },
-		"nil ServiceSource":   func() { zeroService(t, nil) },
-		"DeviceAuthorization": func() { _ = fmt.Sprintf("%v %+v %#v", DeviceAuthorization{}, DeviceAuthorization{}, &DeviceAuthorization{}) },
-		"Pending":             func() { p := &Pending{}; _ = p.State(); _, _ = json.Marshal(p); _ = fmt.Sprint(p) },
-		"AuthError":           func() { _ = (&AuthError{}).Error() },
-		"PolicyError":         func() { _ = (&PolicyError{}).Error() },
-		"ResponseError":       func() { _ = (&ResponseError{}).Error() },
-		"Secret":              func() { var s Secret; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
+		"Tokens":            func() { zeroTokens(&Tokens{}) },
+		"nil Tokens":        func() { zeroTokens(nil) },
+		"ServiceSource":     func() { zeroService(t, &ServiceSource{}) },
+		"nil ServiceSource": func() { zeroService(t, nil) },
+		"DeviceAuthorization": func() {
+			_ = fmt.Sprintf("%v %+v %#v", DeviceAuthorization{}, DeviceAuthorization{}, &DeviceAuthorization{})
+		},
+		"Pending":       func() { p := &Pending{}; _ = p.State(); _, _ = json.Marshal(p); _ = fmt.Sprint(p) },
+		"AuthError":     func() { _ = (&AuthError{}).Error() },
+		"PolicyError":   func() { _ = (&PolicyError{}).Error() },
+		"ResponseError": func() { _ = (&ResponseError{}).Error() },
+		"Secret":        func() { var s Secret; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

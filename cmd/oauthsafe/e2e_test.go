@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -217,7 +218,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	if stdout != "" {
 		t.Fatalf("login wrote to stdout: %q", stdout)
 	}
-	for _, want := range []string{"Waiting for the callback on 127.0.0.1:", "(Ctrl-C to cancel)", "Logged in as " + alice} {
+	for _, want := range []string{"Waiting for the callback on 127.0.0.1:", "(Ctrl-C to cancel)", "Logged in as " + strconv.Quote(alice)} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("login stderr lacks %q:\n%s", want, stderr)
 		}
