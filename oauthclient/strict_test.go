@@ -219,6 +219,7 @@ func TestNoOptionWeakensTLS(t *testing.T) {
 		}, true},
 		{"wrapper returning a transport with its own DialTLS", false, func(*countingServer) HTTPConfig {
 			return HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper {
+				//lint:ignore SA1019 the deprecated field is set on purpose: it must be refused
 				return &http.Transport{DialTLS: func(n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}
 			}}
 		}, true},
@@ -293,6 +294,7 @@ func TestValidateRefusesForeignClients(t *testing.T) {
 	foreign := map[string]*http.Client{
 		"InsecureSkipVerify":                   {Transport: &http.Transport{TLSClientConfig: insecure}},
 		"DialTLSContext":                       {Transport: &http.Transport{DialTLSContext: func(ctx context.Context, n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}},
+		//lint:ignore SA1019 the deprecated field is set on purpose: it must be refused
 		"DialTLS":                              {Transport: &http.Transport{DialTLS: func(n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}},
 		"VerifyPeerCertificate":                {Transport: &http.Transport{TLSClientConfig: &tls.Config{VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { return nil }}}},
 		"VerifyConnection":                     {Transport: &http.Transport{TLSClientConfig: &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return nil }}}},
