@@ -292,8 +292,8 @@ func TestValidateRefusesForeignClients(t *testing.T) {
 	}
 	wrappedStrict := &http.Client{Transport: (&passThrough{}).wrap(strict.Transport)}
 	foreign := map[string]*http.Client{
-		"InsecureSkipVerify":                   {Transport: &http.Transport{TLSClientConfig: insecure}},
-		"DialTLSContext":                       {Transport: &http.Transport{DialTLSContext: func(ctx context.Context, n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}},
+		"InsecureSkipVerify": {Transport: &http.Transport{TLSClientConfig: insecure}},
+		"DialTLSContext":     {Transport: &http.Transport{DialTLSContext: func(ctx context.Context, n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}},
 		//lint:ignore SA1019 the deprecated field is set on purpose: it must be refused
 		"DialTLS":                              {Transport: &http.Transport{DialTLS: func(n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}},
 		"VerifyPeerCertificate":                {Transport: &http.Transport{TLSClientConfig: &tls.Config{VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { return nil }}}},
