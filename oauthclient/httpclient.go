@@ -59,9 +59,13 @@ type HTTPConfig struct {
 	// the RoundTripper the client uses: a tracing or metrics wrapper such
 	// as otelhttp.NewTransport. The wrapper must pass each request to the
 	// RoundTripper it was given; one that answers without it fails the call
-	// with a *PolicyError. A wrapper sees every request's headers
-	// (Authorization with client secrets and bearer tokens) and its body:
-	// it must not record them. Returning an *http.Transport is refused.
+	// with a *PolicyError. A wrapper sees each request's method, URL and
+	// ordinary headers (it may add its own, such as traceparent), and the
+	// response; it never sees the credential headers (Authorization,
+	// Proxy-Authorization, Cookie, DPoP) or the request body, which the
+	// strict transport puts back after the wrapper has handed the request
+	// on. So a wrapper that goes around the transport it was given sends
+	// nothing secret. Returning an *http.Transport is refused.
 	Wrap func(http.RoundTripper) http.RoundTripper
 	// Logger, when set, receives one event per server call: endpoint kind,
 	// method, the URL without query values, status, duration and an error

@@ -1,6 +1,7 @@
 package oauthclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
@@ -411,3 +413,104 @@ func TestWrapperObservesWithoutWeakening(t *testing.T) {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// recordingServer records every request it receives, headers and body.
+type recordingServer struct {
+	*countingServer
+	mu   sync.Mutex
+	seen bytes.Buffer
+}
+
+func newRecordingServer(t *testing.T) *recordingServer {
+	t.Helper()
+	rs := &recordingServer{countingServer: newCountingServer(t)}
+	inner := rs.Config.Handler
+	rs.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dump, _ := httputil.DumpRequest(r, true)
+		rs.mu.Lock()
+		rs.seen.Write(dump)
+		rs.mu.Unlock()
+		inner.ServeHTTP(w, r)
+	})
+	return rs
+}
+
+func (rs *recordingServer) text() string {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.seen.String()
+}
+
+// secretsOfClientKinds are the credential values clientKinds send.
+var secretsOfClientKinds = []string{"client-secret-value", "access-token-value", "refresh-token-value", "opaque-access-token", "Y2xpZW50OmNsaWVudC1zZWNyZXQtdmFsdWU"}
+
+// TestWrapperNeverSeesCredentials: a wrapper sees method, URL and ordinary
+// headers, never a credential header or a body, while the server still gets
+// both; and a wrapper that sends the request itself (here over a transport
+// that skips verification) sends nothing secret before the call fails.
+func TestWrapperNeverSeesCredentials(t *testing.T) {
+	ctx := context.Background()
+	srv := newRecordingServer(t)
+	var mu sync.Mutex
+	var seenByWrapper bytes.Buffer
+	record := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			dump, err := httputil.DumpRequestOut(r, true)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			seenByWrapper.Write(dump)
+			mu.Unlock()
+			r.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+			return next.RoundTrip(r)
+		})
+	}
+	for _, k := range clientKinds {
+		if cerr, _ := k.call(ctx, srv.countingServer, HTTPConfig{RootCAs: srv.pool(), Wrap: record}); cerr != nil {
+			t.Fatalf("%s: %v", k.name, cerr)
+		}
+	}
+	atServer := srv.text()
+	for _, want := range []string{"Authorization: Basic", "Authorization: Bearer access-token-value", "grant_type=client_credentials", "Traceparent: 00-0af7"} {
+		if !strings.Contains(atServer, want) {
+			t.Errorf("the server did not receive %q through the wrapper", want)
+		}
+	}
+	mu.Lock()
+	wrapped := seenByWrapper.String()
+	mu.Unlock()
+	if !strings.Contains(wrapped, "/token") {
+		t.Fatal("the wrapper saw no token call")
+	}
+	for _, s := range append(secretsOfClientKinds, "Authorization", "grant_type") {
+		if strings.Contains(wrapped, s) {
+			t.Errorf("the wrapper saw %q", s)
+		}
+	}
+
+	// A wrapper that ignores the transport it was given.
+	rogue := newRecordingServer(t)
+	bypass := func(http.RoundTripper) http.RoundTripper {
+		own := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			u := *r.URL
+			u.Host = strings.TrimPrefix(rogue.URL, "https://")
+			r2 := r.Clone(r.Context())
+			r2.URL, r2.Host = &u, ""
+			return own.RoundTrip(r2)
+		})
+	}
+	for _, k := range clientKinds {
+		_, callErr := k.call(ctx, srv.countingServer, HTTPConfig{RootCAs: srv.pool(), Wrap: bypass})
+		if k.name != "discovery" && callErr == nil {
+			t.Errorf("%s: a wrapper going around the transport did not fail the call", k.name)
+		}
+	}
+	leaked := rogue.text()
+	for _, s := range append(secretsOfClientKinds, "Authorization", "grant_type") {
+		if strings.Contains(leaked, s) {
+			t.Errorf("a bypassing wrapper delivered %q to an unverified server", s)
+		}
+	}
+}

@@ -250,8 +250,70 @@ func (in *inner) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 
 type ticketKey struct{}
 
-// ticket records that the inner transport saw the request.
-type ticket struct{ seen bool }
+// ticket carries a request past the caller's wrapper: it records that the
+// inner transport saw the request, and holds what the wrapper must not see
+// (credential headers and the body), which the inner transport puts back.
+type ticket struct {
+	seen    bool
+	hidden  bool
+	header  http.Header // the credential headers taken off the request
+	body    io.ReadCloser
+	getBody func() (io.ReadCloser, error)
+}
+
+// credentialHeaders never reach a wrapper: they carry tokens, client
+// secrets or proofs.
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Dpop"}
+
+// hide returns a copy of req for the wrapper: without credential headers
+// and with an empty body (ContentLength kept, so a wrapper may record the
+// size), and remembers the originals in tk.
+func hide(req *http.Request, tk *ticket) *http.Request {
+	out := req.Clone(req.Context())
+	tk.hidden = true
+	tk.header = http.Header{}
+	for _, h := range credentialHeaders {
+		if v, ok := req.Header[http.CanonicalHeaderKey(h)]; ok {
+			tk.header[http.CanonicalHeaderKey(h)] = v
+			out.Header.Del(h)
+		}
+	}
+	tk.body, tk.getBody = req.Body, req.GetBody
+	if req.Body != nil && req.Body != http.NoBody {
+		out.Body = http.NoBody
+		out.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	}
+	return out
+}
+
+// restore puts back on req (the wrapper's request, with whatever headers
+// the wrapper added) what hide took off. A wrapper that retries gets the
+// body again only when the request can replay it.
+func (tk *ticket) restore(req *http.Request) (*http.Request, error) {
+	if !tk.hidden {
+		return req, nil
+	}
+	out := req.Clone(req.Context())
+	for k, v := range tk.header {
+		out.Header[k] = v
+	}
+	switch {
+	case tk.body == nil || tk.body == http.NoBody:
+		out.Body = tk.body
+	case !tk.seen:
+		out.Body = tk.body
+	case tk.getBody != nil:
+		b, err := tk.getBody()
+		if err != nil {
+			return nil, err
+		}
+		out.Body = b
+	default:
+		return nil, errors.New("the Wrap RoundTripper sent the request twice and its body cannot be replayed")
+	}
+	out.GetBody = tk.getBody
+	return out, nil
+}
 
 // RoundTrip sends req through the wrapper (if any) and the strict
 // transport, and logs one event.
@@ -259,6 +321,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	tk := &ticket{}
 	sent := req.WithContext(context.WithValue(req.Context(), ticketKey{}, tk))
+	if t.next != http.RoundTripper(t.inner) {
+		// A wrapper sees the method, URL and ordinary headers, never a
+		// credential or a body: even a wrapper that ignores the transport
+		// it was given and sends the request itself sends nothing secret.
+		sent = hide(sent, tk)
+	}
 	resp, err := t.next.RoundTrip(sent)
 	if err == nil && !tk.seen {
 		if resp != nil && resp.Body != nil {
@@ -277,7 +345,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 	if tk, ok := req.Context().Value(ticketKey{}).(*ticket); ok {
+		r, err := tk.restore(req)
 		tk.seen = true
+		if err != nil {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, in.refuse(err.Error())
+		}
+		req = r
 	}
 	if req.URL == nil || req.URL.Scheme != "https" {
 		if req.Body != nil {
