@@ -38,6 +38,9 @@ var (
 	ErrResponseTooLarge = errors.New("oauthclient: server response too large")
 	// ErrIDToken: the ID token failed validation; the validate package's error is wrapped too.
 	ErrIDToken = errors.New("oauthclient: id token rejected")
+	// ErrAuthTime: max_age was sent and the ID token has no auth_time, or
+	// one older than max_age plus the leeway. It comes with ErrIDToken.
+	ErrAuthTime = errors.New("oauthclient: authentication too old for max_age")
 	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant)
 	// or there is none; the user must log in again. It also matches
 	// tokenstore.ErrLoginRequired, so a tokenstore.Source wipes the stored

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -87,8 +88,26 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 		if err != nil {
 			return nil, err
 		}
+		if p.p.MaxAge != nil {
+			if err := c.checkAuthTime(out.idToken, *p.p.MaxAge); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
+}
+
+// checkAuthTime enforces max_age (OIDC Core 3.1.3.7 item 13): auth_time is
+// required and no older than max_age seconds plus the leeway.
+func (c *Client) checkAuthTime(id *validate.IDToken, maxAge int64) error {
+	if id.AuthTime.IsZero() {
+		return fmt.Errorf("%w: %w: max_age was sent but the ID token has no auth_time", ErrIDToken, ErrAuthTime)
+	}
+	limit := time.Duration(maxAge)*time.Second + c.cfg.Leeway
+	if c.cfg.Now().Round(0).Sub(id.AuthTime) > limit {
+		return fmt.Errorf("%w: %w: the login is older than max_age", ErrIDToken, ErrAuthTime)
+	}
+	return nil
 }
 
 func (c *Client) verifyIDToken(ctx context.Context, raw string, chk validate.IDTokenCheck) (*validate.IDToken, error) {

@@ -20,7 +20,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 	}
 	now := time.Unix(1700000000, 0)
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tr, err := parseTokenResponse(status, body, now)
+		tr, err := parseTokenResponse(status, body, now, nil)
 		if err != nil {
 			if tr != nil {
 				t.Fatal("result with error")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -13,60 +14,68 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Refresh redeems a refresh token at the token endpoint and returns the new
-// token (with the rotated refresh token when the server rotates, otherwise
-// the one given). A new ID token, when returned, is validated. An
-// invalid_grant answer is an *AuthError that matches ErrLoginRequired.
-//
-// When the server rotated the refresh token but a check then refuses the
-// response, the error is a *tokenstore.RotatedError carrying the new refresh
-// token: the one given is spent and must not be used again.
-//
-// Refresh does not store anything: use a tokenstore-backed token source
-// (see [Client.TokenSource]) so that a rotated refresh token is persisted
-// before the new access token is used. Safe for concurrent use.
-func (c *Client) Refresh(ctx context.Context, refreshToken string) (*oauth2.Token, error) {
-	return c.refresh(ctx, refreshToken, "")
+// refreshFetch is the tokenstore.FetchFunc of a user's token source: one
+// refresh_token grant with the record's refresh token, inside the Store
+// transaction. It sends no scope unless narrow is set (RFC 6749 §6: omitted
+// means as granted); a narrow set must be within the record's granted
+// scopes, or the request is refused before it is made (ErrScopeWidened). A
+// rotated refresh token goes to the engine as soon as the 200 body yields
+// one. Then the granted scope must stay within the requested (or, when
+// omitted, the previous) one, and a returned ID token must verify and name
+// the record's subject (OpenID Connect Core §12.2).
+func (c *Client) refreshFetch(narrow []string) tokenstore.FetchFunc {
+	narrow = slices.Clone(narrow)
+	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+		rec := r.Record
+		if rec == nil || rec.RefreshToken == "" {
+			return nil, fmt.Errorf("%w: no refresh token", ErrLoginRequired)
+		}
+		if rec.Issuer != c.cfg.Issuer || rec.ClientID != c.cfg.ClientID {
+			return nil, fmt.Errorf("%w: the stored record belongs to another issuer or client", ErrLoginRequired)
+		}
+		requested := rec.Scopes
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
+		if narrow != nil {
+			if err := withinScopes(narrow, rec.Scopes); err != nil {
+				return nil, err
+			}
+			form.Set("scope", strings.Join(narrow, " "))
+			requested = narrow
+		}
+		tr, err := c.tokenRequestRotating(ctx, form, r.Rotated)
+		if err != nil {
+			return nil, err
+		}
+		scopes, err := c.checkScope(requested, tr)
+		if err != nil {
+			return nil, err
+		}
+		if tr.idToken != "" {
+			id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
+			if err != nil {
+				return nil, err
+			}
+			if id.Subject != rec.Subject {
+				return nil, fmt.Errorf("%w: %w: the refreshed ID token names another subject than the login", ErrIDToken, validate.ErrSubject)
+			}
+		}
+		tr.token.RefreshToken = ""
+		return &tokenstore.Result{Token: tr.token, Scopes: scopes}, nil
+	}
 }
 
-// refresh is Refresh; when subject is set, a returned ID token must name the
-// same subject (OpenID Connect Core §12.2).
-func (c *Client) refresh(ctx context.Context, refreshToken, subject string) (*oauth2.Token, error) {
-	if refreshToken == "" {
-		return nil, fmt.Errorf("%w: no refresh token", ErrLoginRequired)
-	}
-	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}}
-	if len(c.cfg.Scopes) > 0 {
-		form.Set("scope", strings.Join(c.cfg.Scopes, " "))
-	}
-	tr, err := c.tokenRequest(ctx, form)
-	if err != nil {
-		return nil, err
-	}
-	// From here on the server has spent refreshToken: if a check refuses
-	// the response, the rotated token must still reach the caller's store.
-	refuse := func(err error) error {
-		if rt := tr.token.RefreshToken; rt != "" && rt != refreshToken {
-			return &tokenstore.RotatedError{RefreshToken: rt, Err: err}
-		}
-		return err
-	}
-	if _, err := c.checkScope(c.cfg.Scopes, tr); err != nil {
-		return nil, refuse(err)
-	}
-	if tr.idToken != "" {
-		id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
-		if err != nil {
-			return nil, refuse(err)
-		}
-		if subject != "" && id.Subject != subject {
-			return nil, refuse(fmt.Errorf("%w: %w: the refreshed ID token names another subject", ErrIDToken, validate.ErrSubject))
+// withinScopes refuses a requested scope outside the granted ones.
+func withinScopes(requested, granted []string) error {
+	var extra []string
+	for _, s := range requested {
+		if !slices.Contains(granted, s) {
+			extra = append(extra, s)
 		}
 	}
-	if tr.token.RefreshToken == "" {
-		tr.token.RefreshToken = refreshToken
+	if len(extra) > 0 {
+		return fmt.Errorf("%w: refresh would ask for scopes not granted: %s", ErrScopeWidened, clip(strings.Join(extra, " "), 200))
 	}
-	return tr.token, nil
+	return nil
 }
 
 // ClientCredentialsOptions are per-call settings of the client credentials grant.
@@ -78,8 +87,16 @@ type ClientCredentialsOptions struct {
 }
 
 // ClientCredentials runs the client credentials grant once (no caching; see
-// the cached token source for services). Safe for concurrent use.
+// [Client.ServiceTokenSource] for services). Safe for concurrent use.
 func (c *Client) ClientCredentials(ctx context.Context, opts ClientCredentialsOptions) (*oauth2.Token, error) {
+	res, err := c.clientCredentials(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return res.Token, nil
+}
+
+func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOptions) (*tokenstore.Result, error) {
 	if c.method == AuthNone {
 		return nil, policyf("client credentials need client authentication")
 	}
@@ -98,11 +115,12 @@ func (c *Client) ClientCredentials(ctx context.Context, opts ClientCredentialsOp
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.checkScope(scopes, tr); err != nil {
+	granted, err := c.checkScope(scopes, tr)
+	if err != nil {
 		return nil, err
 	}
 	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one
-	return tr.token, nil
+	return &tokenstore.Result{Token: tr.token, Scopes: granted}, nil
 }
 
 // TokenTypeHint values for [Client.Revoke] (RFC 7009 §2.1).

@@ -41,6 +41,7 @@ type pendingWire struct {
 	Redirect string    `json:"ru"`
 	Scopes   []string  `json:"sc,omitempty"`
 	Expires  time.Time `json:"exp"`
+	MaxAge   *int64    `json:"ma,omitempty"` // max_age sent, in seconds
 }
 
 // State returns the flow's state value. The callback package uses it to name
@@ -107,7 +108,10 @@ type StartOptions struct {
 	// check (https, or http on a loopback IP literal).
 	RedirectURL string
 	// Prompt, LoginHint and MaxAge are the OpenID Connect parameters of
-	// those names. Empty/zero means not sent.
+	// those names. Empty/zero means not sent. When MaxAge is sent (whole
+	// seconds), Exchange requires the ID token's auth_time, no older than
+	// MaxAge plus Config.Leeway (OIDC Core 3.1.2.1, 3.1.3.7), or fails
+	// with an error matching ErrIDToken and ErrAuthTime.
 	Prompt    string
 	LoginHint string
 	MaxAge    time.Duration
@@ -182,7 +186,9 @@ func (c *Client) Start(opts StartOptions) (*Pending, string, error) {
 		q.Set("login_hint", opts.LoginHint)
 	}
 	if opts.MaxAge > 0 {
-		q.Set("max_age", fmt.Sprint(int64(opts.MaxAge/time.Second)))
+		secs := int64(opts.MaxAge / time.Second)
+		p.p.MaxAge = &secs
+		q.Set("max_age", fmt.Sprint(secs))
 	}
 	for _, r := range opts.Resource {
 		q.Add("resource", r)

@@ -3,70 +3,98 @@ package oauthclient
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
-	"golang.org/x/oauth2"
 )
 
 // TokenSourceConfig configures [Client.TokenSource]. Zero values are documented per field.
 type TokenSourceConfig struct {
-	// Store keeps the refresh token: a *tokenstore.Keyring for desktop
-	// tools, an explicitly configured *tokenstore.EncryptedFile on headless
-	// machines, or an application's own encrypted store. nil keeps the
-	// refresh token in memory only (OnTokenChange still sees rotations).
+	// Store keeps the record (refresh token, subject, granted scopes): a
+	// *keyring.Store (package tokenstore/keyring) for desktop tools, an
+	// explicitly configured *tokenstore.EncryptedFile on headless machines,
+	// a server-side vault. nil keeps the record in memory only
+	// (OnRecordChange still sees every rotation).
 	Store tokenstore.Store
 	// Key is the store key. "" means tokenstore.Key(issuer, client id,
 	// subject of the login), which needs a login with a subject.
 	Key string
+	// Scopes narrows refresh requests to a subset of the granted scopes.
+	// nil sends no scope parameter (RFC 6749 §6: as granted). A scope
+	// outside the granted set is refused before any request, with an error
+	// matching ErrScopeWidened.
+	Scopes []string
 	// Margin is the refresh-ahead margin. 0 means 60 s.
 	Margin time.Duration
-	// LockDir is the cross-process lock directory. "" means the user cache directory.
-	LockDir string
-	// OnTokenChange is called with each refreshed token (refresh token
-	// included) after it is stored and before it is used. nil means none.
-	OnTokenChange func(ctx context.Context, t *oauth2.Token) error
+	// OnRecordChange is called inside the refresh transaction with each
+	// changed record (a rotated refresh token, also from a response
+	// refused afterwards; new granted scopes), once it is in Store. nil
+	// means none. See tokenstore.SourceConfig.
+	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
 }
 
-// TokenSource returns the refresh lifecycle for a user's tokens: the access
-// token is served from memory (lock-free while valid) and refreshed ahead of
-// expiry by a single flight, within the process and across processes (a lock
-// file per key); a rotated refresh token is persisted to Store before the new
-// access token is released; invalid_grant deletes the stored refresh token
-// and returns an error matching ErrLoginRequired; 5xx, timeouts and network
-// errors keep it and return a *tokenstore.TemporaryError.
+// TokenSource returns the lifecycle engine for a user's tokens
+// ([tokenstore.Source]): the access token is served from memory (lock-free
+// while valid) and refreshed ahead of expiry by a single flight; each
+// refresh is one Store transaction, so a refresh token is sent once across
+// every goroutine, process and replica sharing the Store. A rotated refresh
+// token is written inside the transaction whatever the checks of the
+// response decide; invalid_grant deletes the record and returns an error
+// matching ErrLoginRequired; 5xx, timeouts and network errors keep it and
+// return a *tokenstore.TemporaryError, backing off.
 //
-// login is the result of a completed flow: its refresh token is written to
-// Store before TokenSource returns. login may be nil to resume from a refresh
-// token already in Store (cfg.Key is then required); the first Token call
-// refreshes. A refreshed ID token must name the login's subject. The returned source is safe for concurrent use; it also
-// implements Invalidate for the API transport's 401 handling.
+// Refresh requests carry no scope unless cfg.Scopes narrows them; the
+// granted scopes of each response are recorded (see Source.Scopes). Every
+// refreshed ID token must name the record's subject.
+//
+// login is the result of a completed flow: its record is written to Store
+// before TokenSource returns. login may be nil to resume from a record
+// already in Store (cfg.Store and cfg.Key are then required); the first
+// Token call refreshes, bound to the stored subject. The returned source is
+// safe for concurrent use; it implements Invalidator for the API
+// transport's 401 handling.
 func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*tokenstore.Source, error) {
 	key := cfg.Key
-	if key == "" {
-		if login == nil || login.Subject() == "" {
+	if login == nil && (cfg.Store == nil || key == "") {
+		return nil, errors.New("oauthclient: TokenSource without a login needs a Store and a Key")
+	}
+	if key == "" && cfg.Store != nil {
+		if login.Subject() == "" {
 			return nil, errors.New("oauthclient: TokenSource needs a Key or a login with a subject")
 		}
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}
-	var initial *oauth2.Token
-	subject := ""
+	sc := tokenstore.SourceConfig{
+		Store:          cfg.Store,
+		Key:            key,
+		Fetch:          c.refreshFetch(cfg.Scopes),
+		Margin:         cfg.Margin,
+		OnRecordChange: cfg.OnRecordChange,
+		Now:            c.cfg.Now,
+	}
+	var initial *tokenstore.Record
 	if login != nil {
-		subject = login.Subject()
-		initial = login.OAuth2Token()
-		if cfg.Store != nil && initial.RefreshToken != "" {
-			if err := tokenstore.SaveRefreshToken(ctx, cfg.Store, key, initial.RefreshToken); err != nil {
+		if cfg.Scopes != nil {
+			if err := withinScopes(cfg.Scopes, login.scopes); err != nil {
 				return nil, err
 			}
 		}
+		if rt := login.RefreshToken(); rt != "" {
+			initial = &tokenstore.Record{
+				RefreshToken: rt, Subject: login.Subject(), Scopes: slices.Clone(login.scopes),
+				Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID,
+			}
+		}
+		if cfg.Store != nil && initial != nil {
+			if err := tokenstore.SaveRecord(ctx, cfg.Store, key, initial); err != nil {
+				return nil, err
+			}
+		}
+		sc.Record = initial
 	}
-	return tokenstore.NewSource(tokenstore.SourceConfig{
-		Store:         cfg.Store,
-		Key:           key,
-		Refresh:       func(ctx context.Context, rt string) (*oauth2.Token, error) { return c.refresh(ctx, rt, subject) },
-		Margin:        cfg.Margin,
-		LockDir:       cfg.LockDir,
-		OnTokenChange: cfg.OnTokenChange,
-		Now:           c.cfg.Now,
-	}, initial)
+	if login != nil {
+		return tokenstore.NewSource(sc, login.OAuth2Token())
+	}
+	return tokenstore.NewSource(sc, nil)
 }

@@ -67,23 +67,35 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 
 // tokenRequest calls the token endpoint with one grant and checks the answer.
 func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenResponse, error) {
+	return c.tokenRequestRotating(ctx, form, nil)
+}
+
+// tokenRequestRotating is tokenRequest for the refresh grant: rotated, when
+// not nil, gets a new refresh token the moment a 200 JSON body yields one,
+// before any other check of the response.
+func (c *Client) tokenRequestRotating(ctx context.Context, form url.Values, rotated func(string)) (*tokenResponse, error) {
 	u := c.endpointURL("token_endpoint", c.md.TokenEndpoint)
 	resp, body, err := c.postForm(ctx, "token", u, form)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := parseTokenResponse(resp.StatusCode, body, c.cfg.Now())
+	tr, err := parseTokenResponse(resp.StatusCode, body, c.cfg.Now(), rotated)
 	return tr, c.withResponse(err, form, resp, body)
 }
 
 // parseTokenResponse turns a token endpoint answer into a token, or a typed
 // error: *AuthError for an OAuth error (also inside a 200), *ResponseError
 // for anything malformed (HTML, non-JSON, wrong types, missing fields), and
-// ErrUnknownTokenType. It never panics on any input.
-func parseTokenResponse(status int, body []byte, now time.Time) (*tokenResponse, error) {
+// ErrUnknownTokenType. It never panics on any input. A refresh_token string
+// in a 200 JSON object goes to rotated (when not nil) first, before any
+// other field is checked: the server has spent the old one by then.
+func parseTokenResponse(status int, body []byte, now time.Time, rotated func(string)) (*tokenResponse, error) {
 	fields, err := successObject("token", status, body)
 	if err != nil {
 		return nil, err
+	}
+	if rt, ok := stringField(fields, "refresh_token"); ok && rt != "" && rotated != nil {
+		rotated(rt)
 	}
 	at, ok := stringField(fields, "access_token")
 	if !ok || at == "" {

@@ -167,7 +167,7 @@ func TestExpiresIn(t *testing.T) {
 			body += `,"expires_in":` + tc.raw
 		}
 		body += `}`
-		tr, err := parseTokenResponse(200, []byte(body), now)
+		tr, err := parseTokenResponse(200, []byte(body), now, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.raw, err)
 		}
@@ -176,7 +176,7 @@ func TestExpiresIn(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{`"soon"`, `true`, `[1]`, `{"a":1}`, `"NaN"`} {
-		_, err := parseTokenResponse(200, []byte(`{"access_token":"a","token_type":"Bearer","expires_in":`+bad+`}`), now)
+		_, err := parseTokenResponse(200, []byte(`{"access_token":"a","token_type":"Bearer","expires_in":`+bad+`}`), now, nil)
 		if !errors.Is(err, ErrMalformedResponse) {
 			t.Errorf("expires_in %s: err = %v, want ErrMalformedResponse", bad, err)
 		}

@@ -1,6 +1,7 @@
 package oauthclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,7 +85,7 @@ func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvali
 // one. Invalidate(t) must do nothing when t is no longer the source's current
 // token (another caller already replaced it), and must be safe for
 // concurrent use. The API transport calls it when
-// its token source implements it; [ServiceSource] and tokenstore's sources do.
+// its token source implements it; *tokenstore.Source does.
 type Invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
@@ -139,7 +140,7 @@ type APIConfig struct {
 // The "Bearer …" header value is built once per token, and the current token
 // is read with one atomic load: the hot path takes no lock. From
 // SourceRecheck before the token's expiry, every request asks the source
-// again, so that a refresh-ahead source (such as [ServiceSource]) can
+// again, so that a refresh-ahead source (such as *tokenstore.Source) can
 // hand over its next token before the current one expires, without any
 // request waiting for it.
 //
@@ -175,11 +176,8 @@ type bearer struct {
 
 // SourceRecheck is how long before a token's expiry the API transport
 // starts asking its token source again on every request instead of using
-// its cached copy (equal to ServiceRefreshAhead).
-const SourceRecheck = ServiceRefreshAhead
-
-// expiryDelta matches x/oauth2: a token this close to expiry is not handed out.
-const expiryDelta = 10 * time.Second
+// its cached copy (equal to the engine's default refresh-ahead margin).
+const SourceRecheck = 60 * time.Second
 
 // maxRedirects bounds redirect chains within one origin, as net/http does.
 const maxRedirects = 10
@@ -300,7 +298,7 @@ func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, err
 	}
-	b, err := t.current()
+	b, err := t.current(req.Context())
 	if err != nil {
 		closeRequestBody(req)
 		return nil, err
@@ -343,19 +341,32 @@ func (t *APITransport) precheck(req *http.Request) error {
 
 // current returns the cached token, or asks the source when there is none
 // or it is near expiry. The fast path is one atomic load and one clock read.
-func (t *APITransport) current() (*bearer, error) {
+func (t *APITransport) current(ctx context.Context) (*bearer, error) {
 	b := t.cur.Load()
 	if b != nil && (b.recheckAt.IsZero() || t.now().Before(b.recheckAt)) {
 		return b, nil
 	}
-	return t.fetch(b)
+	return t.fetch(ctx, b)
+}
+
+// contextSource is a token source whose wait honours the caller's context,
+// as tokenstore.Source does.
+type contextSource interface {
+	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
 
 // fetch asks the source for a token and caches its header value. Several
 // goroutines may fetch at once; the source deduplicates (oauth2 token
-// sources must be safe for concurrent use).
-func (t *APITransport) fetch(prev *bearer) (*bearer, error) {
-	tok, err := t.src.Token()
+// sources must be safe for concurrent use). A source with TokenContext
+// waits no longer than the request's context.
+func (t *APITransport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
+	var tok *oauth2.Token
+	var err error
+	if cs, ok := t.src.(contextSource); ok {
+		tok, err = cs.TokenContext(ctx)
+	} else {
+		tok, err = t.src.Token()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("oauthclient: API transport cannot get an access token: %w", err)
 	}
@@ -412,7 +423,7 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 	}
 	if nb == nil || nb.tok.AccessToken == old.tok.AccessToken {
 		var err error
-		if nb, err = t.fetch(nil); err != nil {
+		if nb, err = t.fetch(req.Context(), nil); err != nil {
 			drainClose(resp)
 			return nil, err
 		}

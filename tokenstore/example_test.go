@@ -4,33 +4,35 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
-// A Source keeps the access token in memory and only the (rotated) refresh
-// token in the store. In an application the store is a Keyring and Refresh
+// A Source keeps the access token in memory and only the record (the
+// rotated refresh token, the subject, the granted scopes) in the store. In
+// an application the store is a keyring.Store or a vault, and the FetchFunc
 // comes from oauthclient; here both are stand-ins.
 func ExampleSource() {
 	ctx := context.Background()
 	store := &tokenstore.Memory{}
 	key := tokenstore.Key("https://issuer.example", "my-client", "alice")
-	if err := tokenstore.SaveRefreshToken(ctx, store, key, "rt-1"); err != nil {
+	err := tokenstore.SaveRecord(ctx, store, key, &tokenstore.Record{RefreshToken: "rt-1", Subject: "alice",
+		Scopes: []string{"openid", "offline_access"}, Issuer: "https://issuer.example", ClientID: "my-client"})
+	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	lockDir, _ := os.MkdirTemp("", "example-locks")
-	defer os.RemoveAll(lockDir)
-	refresh := func(ctx context.Context, rt string) (*oauth2.Token, error) {
-		if rt != "rt-1" {
+	fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+		if r.Record == nil || r.Record.RefreshToken != "rt-1" {
 			return nil, fmt.Errorf("example server: invalid_grant: %w", tokenstore.ErrLoginRequired)
 		}
-		return &oauth2.Token{AccessToken: "at-2", RefreshToken: "rt-2", Expiry: time.Now().Add(time.Hour)}, nil
+		r.Rotated("rt-2") // handed over before the response is checked
+		return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at-2", Expiry: time.Now().Add(time.Hour)},
+			Scopes: []string{"openid"}}, nil
 	}
-	src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: key, Refresh: refresh, LockDir: lockDir}, nil)
+	src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: key, Fetch: fetch}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,16 +42,18 @@ func ExampleSource() {
 		fmt.Println(err)
 		return
 	}
-	stored, _ := tokenstore.LoadRefreshToken(ctx, store, key)
+	rec, _ := tokenstore.LoadRecord(ctx, store, key)
 	fmt.Println("access token:", tok.AccessToken)
-	fmt.Println("stored refresh token:", stored)
+	fmt.Println("stored:", rec)
+	fmt.Println("granted:", src.Scopes())
 
-	// Logging out deletes the stored refresh token (after revoking it).
-	err = tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: key, LockDir: lockDir})
-	_, err2 := tokenstore.LoadRefreshToken(ctx, store, key)
+	// Logging out deletes the stored record (after revoking the token).
+	err = tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: key})
+	_, err2 := tokenstore.LoadRecord(ctx, store, key)
 	fmt.Println("logout:", err, errors.Is(err2, tokenstore.ErrNotFound))
 	// Output:
 	// access token: at-2
-	// stored refresh token: rt-2
+	// stored: tokenstore.Record{iss="https://issuer.example", client_id="my-client", sub="alice", scope="openid", gen=1, refresh_token=redacted}
+	// granted: [openid]
 	// logout: <nil> true
 }

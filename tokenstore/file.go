@@ -17,7 +17,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"golang.org/x/crypto/scrypt"
 )
 
@@ -33,8 +35,9 @@ import (
 // written. A missing directory is created with 0700. Writes go to a temporary
 // file in the same directory, which is synced, renamed over the file, and
 // the directory synced, so the file is always either the old or the new
-// version. Read-modify-write cycles are serialized within the process by a
-// mutex and across processes by Lock on the file's directory.
+// version, and is durable when Tx.Put returns. Update holds an exclusive
+// file lock beside the file (Path+".lock") across goroutines and processes
+// of one machine; a network file system may not honour it.
 //
 // A wrong passphrase gives ErrWrongPassphrase; a truncated or tampered file
 // gives ErrCorrupt, and a Put or Delete then leaves the file untouched.
@@ -48,6 +51,9 @@ type EncryptedFile struct {
 	// derived (once per salt while the EncryptedFile is in use); the
 	// returned slice is zeroed after use and never logged. Required.
 	Passphrase func() ([]byte, error)
+	// LockTimeout bounds how long Update waits for the file lock before
+	// it returns ErrLocked. Zero means 30 seconds.
+	LockTimeout time.Duration
 
 	mu      sync.Mutex
 	keySalt []byte // header bytes (version, scrypt parameters, salt) the key was derived for
@@ -63,16 +69,15 @@ type EncryptedFile struct {
 // lets a wrong passphrase be told apart from a damaged file. The
 // plaintext is JSON: {"v":1,"entries":{key: base64(value)}}.
 const (
-	fileMagic     = "OSEF"
-	fileVersion   = 1
-	headerLen     = 4 + 1 + 1 + 4 + 4 + 16 + 32
-	nonceLen      = 12
-	maxFileSize   = 16 << 20
-	defaultLogN   = 15
-	defaultR      = 8
-	defaultP      = 1
-	checkDomain   = "oauthsafe/tokenstore/check/v1"
-	lockKeyPrefix = "oauthsafe/tokenstore/encryptedfile\x00"
+	fileMagic   = "OSEF"
+	fileVersion = 1
+	headerLen   = 4 + 1 + 1 + 4 + 4 + 16 + 32
+	nonceLen    = 12
+	maxFileSize = 16 << 20
+	defaultLogN = 15
+	defaultR    = 8
+	defaultP    = 1
+	checkDomain = "oauthsafe/tokenstore/check/v1"
 )
 
 type fileHeader struct {
@@ -209,7 +214,7 @@ func (f *EncryptedFile) checkDir() error {
 	if err != nil {
 		return fmt.Errorf("tokenstore: %w", err)
 	}
-	if !fi.IsDir() || insecureMode(fi.Mode(), 0o077) || !ownedByUs(fi) {
+	if !fi.IsDir() || filelock.InsecureMode(fi.Mode(), 0o077) || !filelock.OwnedByUs(fi) {
 		return fmt.Errorf("%w: directory %s must be a 0700 directory owned by the user", ErrInsecurePermissions, dir)
 	}
 	return nil
@@ -227,7 +232,7 @@ func (f *EncryptedFile) readSecure() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenstore: %w", err)
 	}
-	if !fi.Mode().IsRegular() || insecureMode(fi.Mode(), 0o077) || !ownedByUs(fi) {
+	if !fi.Mode().IsRegular() || filelock.InsecureMode(fi.Mode(), 0o077) || !filelock.OwnedByUs(fi) {
 		return nil, fmt.Errorf("%w: %s must be a 0600 regular file owned by the user", ErrInsecurePermissions, f.Path)
 	}
 	b, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
@@ -308,7 +313,8 @@ func writeAtomic(path string, data []byte) (err error) {
 	return syncDir(dir)
 }
 
-// Get implements Store.
+// Get implements Store. It takes no lock: a write replaces the file
+// atomically, so Get sees the old or the new version.
 func (f *EncryptedFile) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -326,49 +332,100 @@ func (f *EncryptedFile) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// Put implements Store.
-func (f *EncryptedFile) Put(ctx context.Context, key string, value []byte) error {
+// Update implements Store. It holds an exclusive lock on the file
+// Path+".lock" (flock on unix, LockFileEx on Windows) for the length of fn,
+// for every key of the file: goroutines and processes take turns. The OS
+// releases the lock of a process that dies. Waiting ends with ErrLocked
+// when ctx ends or after LockTimeout.
+func (f *EncryptedFile) Update(ctx context.Context, key string, fn func(ctx context.Context, tx Tx) error) error {
+	if f.Path == "" {
+		return fmt.Errorf("%w: EncryptedFile needs a Path", ErrConfig)
+	}
+	if err := f.checkDirLocked(); err != nil {
+		return err
+	}
+	wait := f.LockTimeout
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	unlock, err := filelock.LockFile(lctx, f.Path+".lock")
+	cancel()
+	if err != nil {
+		if lctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrLocked, err)
+		}
+		return err
+	}
+	tx := &fileTx{f: f, key: key}
+	ferr := fn(ctx, tx)
+	tx.done = true
+	if err := unlock(); err != nil {
+		return errors.Join(ferr, err)
+	}
+	return ferr
+}
+
+func (f *EncryptedFile) checkDirLocked() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checkDir()
+}
+
+type fileTx struct {
+	f    *EncryptedFile
+	key  string
+	done bool
+}
+
+func (tx *fileTx) Get(ctx context.Context) ([]byte, error) {
+	if tx.done {
+		return nil, errTxDone
+	}
+	return tx.f.Get(ctx, tx.key)
+}
+
+// Put rewrites the file (synced, renamed, directory synced) before it
+// returns.
+func (tx *fileTx) Put(ctx context.Context, value []byte) error {
+	if tx.done {
+		return errTxDone
+	}
 	if len(value) > MaxValueSize {
 		return ErrTooLarge
 	}
-	return f.update(ctx, func(m map[string][]byte) bool {
-		m[key] = bytes.Clone(value)
+	return tx.f.change(ctx, func(m map[string][]byte) bool {
+		m[tx.key] = bytes.Clone(value)
 		return true
 	})
 }
 
-// Delete implements Store.
-func (f *EncryptedFile) Delete(ctx context.Context, key string) error {
-	return f.update(ctx, func(m map[string][]byte) bool {
-		if _, ok := m[key]; !ok {
+func (tx *fileTx) Delete(ctx context.Context) error {
+	if tx.done {
+		return errTxDone
+	}
+	return tx.f.change(ctx, func(m map[string][]byte) bool {
+		if _, ok := m[tx.key]; !ok {
 			return false
 		}
-		delete(m, key)
+		delete(m, tx.key)
 		return true
 	})
 }
 
-// update runs a read-modify-write cycle under the in-process mutex and the
-// cross-process lock. Any error reading the file aborts before writing.
-func (f *EncryptedFile) update(ctx context.Context, change func(map[string][]byte) bool) error {
-	if f.Path == "" {
-		return errors.New("tokenstore: EncryptedFile needs a Path")
+// change runs a read-modify-write cycle; the caller holds the file lock.
+// Any error reading the file aborts before writing.
+func (f *EncryptedFile) change(ctx context.Context, edit func(map[string][]byte) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.checkDir(); err != nil {
-		return err
-	}
-	unlock, err := Lock(ctx, filepath.Dir(f.Path), lockKeyPrefix+filepath.Base(f.Path))
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	h, m, err := f.load()
 	if err != nil {
 		return err
 	}
-	if !change(m) {
+	if !edit(m) {
 		return nil
 	}
 	return f.save(h, m)

@@ -27,14 +27,14 @@ func TestEncryptedFileRoundTrip(t *testing.T) {
 	if _, err := f.Get(ctx, "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get on no file = %v, want ErrNotFound", err)
 	}
-	if err := f.Delete(ctx, "k"); err != nil {
+	if err := delKey(f, ctx, "k"); err != nil {
 		t.Fatalf("Delete missing = %v", err)
 	}
 	secret := []byte("refresh-token-PLAINTEXT-MARKER")
-	if err := f.Put(ctx, "k", secret); err != nil {
+	if err := putKey(f, ctx, "k", secret); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Put(ctx, "k2", []byte("other")); err != nil {
+	if err := putKey(f, ctx, "k2", []byte("other")); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := f.Get(ctx, "k"); err != nil || !bytes.Equal(got, secret) {
@@ -54,7 +54,7 @@ func TestEncryptedFileRoundTrip(t *testing.T) {
 	if bytes.Contains(raw, secret) || bytes.Contains(raw, []byte("PLAINTEXT")) {
 		t.Fatal("file contains the plaintext")
 	}
-	if err := f.Delete(ctx, "k"); err != nil {
+	if err := delKey(f, ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f2.Get(ctx, "k"); !errors.Is(err, ErrNotFound) {
@@ -86,7 +86,7 @@ func TestEncryptedFileRefusesLoosePermissions(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newTestFile(t)
-			if err := f.Put(ctx, "k", []byte("v")); err != nil {
+			if err := putKey(f, ctx, "k", []byte("v")); err != nil {
 				t.Fatal(err)
 			}
 			tt.setup(f)
@@ -95,10 +95,10 @@ func TestEncryptedFileRefusesLoosePermissions(t *testing.T) {
 			if _, err := g.Get(ctx, "k"); !errors.Is(err, ErrInsecurePermissions) {
 				t.Fatalf("Get = %v, want ErrInsecurePermissions", err)
 			}
-			if err := g.Put(ctx, "k", []byte("new")); !errors.Is(err, ErrInsecurePermissions) {
+			if err := putKey(g, ctx, "k", []byte("new")); !errors.Is(err, ErrInsecurePermissions) {
 				t.Fatalf("Put = %v, want ErrInsecurePermissions", err)
 			}
-			if err := g.Delete(ctx, "k"); !errors.Is(err, ErrInsecurePermissions) {
+			if err := delKey(g, ctx, "k"); !errors.Is(err, ErrInsecurePermissions) {
 				t.Fatalf("Delete = %v, want ErrInsecurePermissions", err)
 			}
 			after, _ := os.ReadFile(f.Path)
@@ -112,7 +112,7 @@ func TestEncryptedFileRefusesLoosePermissions(t *testing.T) {
 func TestEncryptedFileWrongPassphrase(t *testing.T) {
 	ctx := context.Background()
 	f := newTestFile(t)
-	if err := f.Put(ctx, "k", []byte("v")); err != nil {
+	if err := putKey(f, ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(f.Path)
@@ -120,13 +120,13 @@ func TestEncryptedFileWrongPassphrase(t *testing.T) {
 	if _, err := g.Get(ctx, "k"); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("Get = %v, want ErrWrongPassphrase", err)
 	}
-	if err := g.Put(ctx, "k", []byte("x")); !errors.Is(err, ErrWrongPassphrase) {
+	if err := putKey(g, ctx, "k", []byte("x")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("Put = %v, want ErrWrongPassphrase", err)
 	}
 	if after, _ := os.ReadFile(f.Path); !bytes.Equal(before, after) {
 		t.Fatal("file overwritten with a wrong passphrase")
 	}
-	if err := g.Put(ctx, "k", []byte("x")); err != nil && strings.Contains(err.Error(), "wrong\"") {
+	if err := putKey(g, ctx, "k", []byte("x")); err != nil && strings.Contains(err.Error(), "wrong\"") {
 		t.Fatal("passphrase in error")
 	}
 }
@@ -134,7 +134,7 @@ func TestEncryptedFileWrongPassphrase(t *testing.T) {
 func TestEncryptedFileTruncatedOrTampered(t *testing.T) {
 	ctx := context.Background()
 	f := newTestFile(t)
-	if err := f.Put(ctx, "k", []byte("value")); err != nil {
+	if err := putKey(f, ctx, "k", []byte("value")); err != nil {
 		t.Fatal(err)
 	}
 	good, _ := os.ReadFile(f.Path)
@@ -171,7 +171,7 @@ func TestEncryptedFileTruncatedOrTampered(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrWrongPassphrase) {
 			t.Errorf("case %d (%s): Get = %v, want ErrCorrupt or ErrWrongPassphrase", i, c.name, err)
 		}
-		if err := g.Put(ctx, "k", []byte("new")); err == nil {
+		if err := putKey(g, ctx, "k", []byte("new")); err == nil {
 			t.Errorf("case %d (%s): Put over a damaged file succeeded", i, c.name)
 		}
 		if after, _ := os.ReadFile(f.Path); !bytes.Equal(after, c.data) {
@@ -186,7 +186,7 @@ func TestEncryptedFileTruncatedOrTampered(t *testing.T) {
 func TestEncryptedFileAtomicWrite(t *testing.T) {
 	ctx := context.Background()
 	f := newTestFile(t)
-	if err := f.Put(ctx, "k", bytes.Repeat([]byte("a"), 50000)); err != nil {
+	if err := putKey(f, ctx, "k", bytes.Repeat([]byte("a"), 50000)); err != nil {
 		t.Fatal(err)
 	}
 	var stop atomic.Bool
@@ -214,7 +214,7 @@ func TestEncryptedFileAtomicWrite(t *testing.T) {
 	}
 	for i := 0; i < 60; i++ {
 		c := byte('a' + i%2)
-		if err := f.Put(ctx, "k", bytes.Repeat([]byte{c}, 50000)); err != nil {
+		if err := putKey(f, ctx, "k", bytes.Repeat([]byte{c}, 50000)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,19 +231,19 @@ func TestEncryptedFileAtomicWrite(t *testing.T) {
 
 func TestEncryptedFileConfigErrors(t *testing.T) {
 	ctx := context.Background()
-	if err := (&EncryptedFile{Passphrase: passphrase("x")}).Put(ctx, "k", nil); err == nil {
+	if err := putKey(&EncryptedFile{Passphrase: passphrase("x")}, ctx, "k", nil); !errors.Is(err, ErrConfig) {
 		t.Fatal("no Path accepted")
 	}
 	f := &EncryptedFile{Path: filepath.Join(t.TempDir(), "d", "f")}
-	if err := f.Put(ctx, "k", nil); err == nil {
+	if err := putKey(f, ctx, "k", nil); err == nil {
 		t.Fatal("no Passphrase accepted")
 	}
 	f.Passphrase = passphrase("")
-	if err := f.Put(ctx, "k", nil); err == nil {
+	if err := putKey(f, ctx, "k", nil); err == nil {
 		t.Fatal("empty passphrase accepted")
 	}
 	f.Passphrase = passphrase("x")
-	if err := f.Put(ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
+	if err := putKey(f, ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("huge Put = %v", err)
 	}
 }

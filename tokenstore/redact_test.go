@@ -20,19 +20,23 @@ func TestNoSecretsInOutput(t *testing.T) {
 	ctx := context.Background()
 	const at, rt = "ACCESS-SECRET-123", "REFRESH-SECRET-456"
 	mem := &Memory{}
-	SaveRefreshToken(ctx, mem, "k", rt)
-	src, err := NewSource(SourceConfig{Store: mem, Key: "k", Refresh: func(context.Context, string) (*oauth2.Token, error) {
+	saveRT(t, mem, "k", rt)
+	src, err := NewSource(SourceConfig{Store: mem, Key: "k", Fetch: func(context.Context, *Refresh) (*Result, error) {
 		return nil, errServer
 	}}, &oauth2.Token{AccessToken: at, RefreshToken: rt, Expiry: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ef := newTestFile(t)
-	if err := ef.Put(ctx, "k", []byte(rt)); err != nil {
+	if err := putKey(ef, ctx, "k", []byte(rt)); err != nil {
 		t.Fatal(err)
 	}
 	secrets := []string{at, rt, hex.EncodeToString(ef.key), string(ef.key), "correct horse"}
-	for name, v := range map[string]any{"Source": src, "Memory": mem, "EncryptedFile": ef} {
+	rec, err := LoadRecord(ctx, mem, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]any{"Source": src, "Memory": mem, "EncryptedFile": ef, "Record": rec, "Record value": *rec} {
 		var outs []string
 		for _, verb := range []string{"%v", "%+v", "%#v", "%q", "%s", "%x"} {
 			outs = append(outs, fmt.Sprintf(verb, v))

@@ -5,8 +5,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,17 +15,59 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// RefreshFunc calls the token endpoint with a refresh token. It must report
-// invalid_grant with an error that satisfies errors.Is(err, ErrLoginRequired)
-// and must not put any token in an error string. oauthclient provides one.
-// A Source calls it from one refresh at a time; a RefreshFunc shared by
-// several Sources must be safe for concurrent use.
-type RefreshFunc func(ctx context.Context, refreshToken string) (*oauth2.Token, error)
+// FetchFunc makes one token request for a Source: a refresh with
+// r.Record's refresh token, or, when r.Record is nil, a grant that needs no
+// record (client credentials) or ErrLoginRequired. It must report
+// invalid_grant with an error that satisfies errors.Is(err,
+// ErrLoginRequired), must hand a rotated refresh token to r.Rotated the
+// moment a 200 response yields one (before any other check of the
+// response), and must not put any token in an error string. oauthclient
+// provides the FetchFuncs. A Source calls it from one refresh at a time,
+// inside the Store transaction for its key.
+type FetchFunc func(ctx context.Context, r *Refresh) (*Result, error)
+
+// Refresh is one token request a Source asks of its FetchFunc. It is valid
+// only while the FetchFunc runs.
+type Refresh struct {
+	// Record is a copy of the record to refresh, read inside the Store
+	// transaction; nil when the Source has none (a client-credentials
+	// source, or a memory-only source without a refresh token).
+	Record *Record
+
+	mu      sync.Mutex
+	rotated string
+}
+
+// Rotated hands the Source a new refresh token from a 200 token response,
+// before the response is checked. The Source stores it (and reports it to
+// OnRecordChange) whatever the FetchFunc returns, and never sends the
+// spent one again. It is safe for concurrent use while the FetchFunc runs.
+func (r *Refresh) Rotated(refreshToken string) {
+	r.mu.Lock()
+	r.rotated = refreshToken
+	r.mu.Unlock()
+}
+
+func (r *Refresh) rotation() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rotated
+}
+
+// Result is a checked token response.
+type Result struct {
+	// Token is the access token with its type and expiry. Its
+	// RefreshToken is ignored: rotation goes through Refresh.Rotated.
+	Token *oauth2.Token
+	// Scopes are the granted scopes (RFC 6749 §5.1: the requested ones
+	// when the response omits scope). nil keeps the record's.
+	Scopes []string
+}
 
 // TemporaryError is returned by a Source when a refresh failed for a reason
-// other than invalid_grant (5xx, timeout, network, store unavailable while
-// re-reading). The stored refresh token is kept. Until RetryAfter, callers
-// get the same error again without a new request. Its fields are not
+// other than invalid_grant (5xx, timeout, network, a store that failed or
+// stayed locked). The stored refresh token is kept. Until RetryAfter,
+// callers get the same error again without a new request. Its fields are not
 // modified after it is returned, so it is safe to read concurrently.
 type TemporaryError struct {
 	// Err is the cause.
@@ -41,86 +84,77 @@ func (e *TemporaryError) Error() string {
 // Unwrap returns the cause.
 func (e *TemporaryError) Unwrap() error { return e.Err }
 
-// RotatedError is returned by a RefreshFunc when the server answered with a
-// new refresh token but the response was refused afterwards (an ID token or
-// scope check failed). The old refresh token is spent at the server, so the
-// Source stores RefreshToken and reports Err as a *TemporaryError; it never
-// sends the spent token again. Printing a RotatedError shows only Err.
-type RotatedError struct {
-	RefreshToken string
-	Err          error
-}
-
-func (e *RotatedError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *RotatedError) Unwrap() error { return e.Err }
-
-// Format prints only the cause under every verb, never the refresh token.
-func (e *RotatedError) Format(f fmt.State, verb rune) { io.WriteString(f, e.Err.Error()) }
-
 // SourceConfig configures a Source. Each field documents its zero value.
 // NewSource copies it; the functions it holds are called concurrently
 // only as their docs say.
 type SourceConfig struct {
-	// Store holds the refresh token record for Key and is re-read under
-	// the cross-process lock before every refresh. nil means the refresh
-	// token lives only in the Source's memory (and OnTokenChange); then no
-	// cross-process lock is taken.
+	// Store holds the record for Key. Every refresh is one Store.Update:
+	// the record is read inside it, the token endpoint called, and the
+	// outcome (a rotated refresh token, the granted scopes, or a deletion
+	// after invalid_grant) written before it ends. nil means the record
+	// lives only in the Source's memory (and OnRecordChange).
 	Store Store
 	// Key is the store key (see Key, ProfileKey). Required when Store is
-	// set; also names the cross-process lock.
+	// set.
 	Key string
-	// Refresh calls the token endpoint. Required.
-	Refresh RefreshFunc
+	// Record is the starting record when Store is nil (a login's refresh
+	// token); nil means none. Ignored when Store is set: save the record
+	// with SaveRecord first.
+	Record *Record
+	// Fetch makes the token request. Required.
+	Fetch FetchFunc
 	// Margin is how long before expiry a background refresh starts while
 	// the current token is still served. Zero means 60 s. It is capped at
 	// half the token's lifetime.
 	Margin time.Duration
-	// LockDir is the cross-process lock directory. "" means
-	// DefaultLockDir().
-	LockDir string
-	// OnTokenChange, if not nil, is called after a refresh, once the
-	// rotated refresh token is in Store and before the new token is
-	// released; the token passed includes the refresh token. An error
-	// withholds the new token (it is retried on the next call without a
-	// new request).
-	OnTokenChange func(ctx context.Context, t *oauth2.Token) error
-	// Now returns the current time. nil means time.Now.
+	// OnRecordChange, if not nil, is called inside the transaction after
+	// every change of the record (a rotated refresh token, including one
+	// from a response refused afterwards; new granted scopes), once the
+	// record is in Store. An error is reported to the callers as a
+	// *TemporaryError and the new access token is withheld; the record
+	// is kept.
+	OnRecordChange func(ctx context.Context, rec *Record) error
+	// Now returns the current time. nil means time.Now. Expiry is
+	// compared on the wall clock.
 	Now func() time.Time
 	// DefaultLifetime is the lifetime assumed for a token without an
 	// expiry (never "forever"). Zero means 5 minutes.
 	DefaultLifetime time.Duration
-	// RefreshTimeout bounds one refresh (lock wait, store and token
-	// endpoint). Zero means 60 s.
+	// RefreshTimeout bounds one refresh (waiting for the store's lock,
+	// the store and the token endpoint). Zero means 60 s.
 	RefreshTimeout time.Duration
 	// MaxBackoff caps the wait after repeated temporary failures; the
-	// wait starts at 1 s and doubles. Zero means 1 minute.
+	// wait starts near 1 s and doubles, with jitter. Zero means 1 minute.
 	MaxBackoff time.Duration
 }
 
-// Source is an oauth2.TokenSource that keeps the access token in memory only
-// and the refresh token in a Store, refreshing ahead of expiry with one
-// refresh per key at a time, within the process and across processes.
+// Source is the token lifecycle engine, for user tokens (a refresh token in
+// a Store) and client-credentials tokens alike. It implements
+// oauth2.TokenSource. The access token lives in memory only; it is
+// refreshed ahead of expiry by one flight per Source, and each refresh is a
+// Store transaction, so one refresh token is sent once across every
+// goroutine, process and replica that shares the Store.
 //
 // Tokens returned never carry the refresh token. As with x/oauth2's
 // ReuseTokenSource, callers share one *oauth2.Token while it is current and
 // must not modify it.
+//
 // A Source is safe for concurrent use; Token on a valid cached token takes
-// no lock.
+// no lock and does not allocate. The zero value returns errors matching
+// ErrConfig; use NewSource.
 type Source struct {
-	cfg SourceConfig
+	cfg   SourceConfig
+	store Store // cfg.Store, or a private Memory
 
-	cur       atomic.Pointer[entry]
-	bg        atomic.Bool  // a background refresh was requested
-	failUntil atomic.Int64 // UnixNano until which refreshes are not retried
+	cur  atomic.Pointer[entry]
+	fail atomic.Pointer[failure] // the last temporary failure, while backing off
+	bg   atomic.Bool             // a background refresh was requested
 
 	mu       sync.Mutex
 	flight   *flight
-	rt       string   // the refresh token we hold
-	pending  *pending // a refreshed token not yet released
 	failures int
-	lastErr  error
+	scopes   []string
+	unsaved  *unsaved // a record newer than the Store's, whose Put failed
 }
 
 type entry struct {
@@ -129,37 +163,39 @@ type entry struct {
 	blockAt   time.Time    // from here, callers wait for a refresh
 }
 
+type failure struct {
+	until time.Time
+	err   error
+}
+
 type flight struct {
 	done chan struct{}
 	tok  *entry
 	err  error
 }
 
-// pending is a token from a completed refresh whose rotated refresh token
-// could not be saved (persisted false) or whose OnTokenChange failed.
-type pending struct {
-	tok       oauth2.Token
-	rt        string
-	spent     string // the refresh token that was sent
-	persisted bool
+// unsaved is a record the Store could not take: base is the refresh token
+// the Store still holds (spent at the server), rec the newer record.
+type unsaved struct {
+	rec  *Record
+	base string
 }
 
 var _ oauth2.TokenSource = (*Source)(nil)
 
 // NewSource returns a Source for cfg. initial may be nil (the first call
-// then refreshes with the stored refresh token) or a token from a login; its
-// access token is served while valid. A refresh token in initial is only a
-// hint: when Store is set, the stored one wins, so save it first with
-// SaveRefreshToken. NewSource does no I/O and is safe for concurrent use.
+// then fetches) or a token from a login; its access token is served while
+// valid, and its refresh token is ignored (see SourceConfig.Record and
+// SaveRecord). NewSource does no I/O; errors match ErrConfig.
 func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
-	if cfg.Refresh == nil {
-		return nil, errors.New("tokenstore: SourceConfig.Refresh is required")
+	if cfg.Fetch == nil {
+		return nil, fmt.Errorf("%w: SourceConfig.Fetch is required", ErrConfig)
 	}
 	if cfg.Store != nil && cfg.Key == "" {
-		return nil, errors.New("tokenstore: SourceConfig.Key is required with a Store")
+		return nil, fmt.Errorf("%w: SourceConfig.Key is required with a Store", ErrConfig)
 	}
 	if cfg.Margin < 0 || cfg.DefaultLifetime < 0 || cfg.RefreshTimeout < 0 || cfg.MaxBackoff < 0 {
-		return nil, errors.New("tokenstore: negative duration in SourceConfig")
+		return nil, fmt.Errorf("%w: negative duration in SourceConfig", ErrConfig)
 	}
 	if cfg.Margin == 0 {
 		cfg.Margin = 60 * time.Second
@@ -176,12 +212,22 @@ func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = time.Minute
 	}
-	s := &Source{cfg: cfg}
-	if initial != nil {
-		s.rt = initial.RefreshToken
-		if initial.AccessToken != "" {
-			s.cur.Store(s.newEntry(initial, cfg.Now()))
+	s := &Source{cfg: cfg, store: cfg.Store}
+	if s.store == nil {
+		mem := &Memory{}
+		if cfg.Record != nil {
+			b, err := encodeRecord(cfg.Record)
+			if err != nil {
+				return nil, err
+			}
+			mem.m = map[string][]byte{"": b}
+			s.scopes = slices.Clone(cfg.Record.Scopes)
 		}
+		s.store, s.cfg.Key = mem, ""
+	}
+	s.cfg.Record = nil
+	if initial != nil && initial.AccessToken != "" {
+		s.cur.Store(s.newEntry(initial, cfg.Now()))
 	}
 	return s, nil
 }
@@ -206,12 +252,6 @@ func (s *Source) newEntry(t *oauth2.Token, now time.Time) *entry {
 	return e
 }
 
-// shared returns the entry's token. Like x/oauth2's ReuseTokenSource, every
-// caller gets the same *oauth2.Token while it is current: handing out copies
-// costs an allocation per call on the hot path. The token must be treated as
-// read-only; it never carries the refresh token.
-func (e *entry) shared() *oauth2.Token { return &e.tok }
-
 // Token implements oauth2.TokenSource; it is TokenContext with
 // context.Background.
 func (s *Source) Token() (*oauth2.Token, error) {
@@ -221,28 +261,41 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // TokenContext returns a valid access token. A cached token is returned
 // without locking; inside the refresh margin it is still returned at once
 // while one background refresh runs. An expired token makes callers wait on
-// a single refresh; ctx bounds only this caller's wait. Errors:
-// ErrLoginRequired (errors.Is) when a new login is needed, *TemporaryError
-// when refreshing failed and may work later, or the store's error when a
-// rotated refresh token could not be saved.
+// a single refresh; ctx bounds this caller's wait (the refresh itself keeps
+// ctx's values, not its cancellation, and is bounded by RefreshTimeout).
+// After a temporary failure every caller gets the same *TemporaryError,
+// without a request, until its RetryAfter. Errors: ErrLoginRequired
+// (errors.Is) when a new login is needed, *TemporaryError when refreshing
+// failed and may work later, ctx's error, ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if e := s.cur.Load(); e != nil {
-		now := s.cfg.Now()
+		now := s.cfg.Now().Round(0)
 		if now.Before(e.refreshAt) {
-			return e.shared(), nil
+			return &e.tok, nil
 		}
 		if now.Before(e.blockAt) {
 			s.refreshAhead(ctx, now)
-			return e.shared(), nil
+			return &e.tok, nil
 		}
 	}
+	if s.cfg.Fetch == nil {
+		return nil, fmt.Errorf("%w: Source not made by NewSource", ErrConfig)
+	}
 	return s.wait(ctx)
+}
+
+// backingOff returns the failure in force, if any.
+func (s *Source) backingOff(now time.Time) *failure {
+	if f := s.fail.Load(); f != nil && now.Before(f.until) {
+		return f
+	}
+	return nil
 }
 
 // refreshAhead starts one background refresh unless one runs or a backoff
 // is in force.
 func (s *Source) refreshAhead(ctx context.Context, now time.Time) {
-	if now.UnixNano() < s.failUntil.Load() || !s.bg.CompareAndSwap(false, true) {
+	if s.backingOff(now) != nil || !s.bg.CompareAndSwap(false, true) {
 		return
 	}
 	s.mu.Lock()
@@ -253,16 +306,18 @@ func (s *Source) refreshAhead(ctx context.Context, now time.Time) {
 }
 
 func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
+	now := s.cfg.Now().Round(0)
+	if f := s.backingOff(now); f != nil {
+		return nil, f.err
+	}
 	s.mu.Lock()
-	now := s.cfg.Now()
 	if e := s.cur.Load(); e != nil && now.Before(e.blockAt) {
 		s.mu.Unlock()
-		return e.shared(), nil
+		return &e.tok, nil
 	}
-	if s.lastErr != nil && now.UnixNano() < s.failUntil.Load() {
-		err := s.lastErr
+	if f := s.backingOff(now); f != nil {
 		s.mu.Unlock()
-		return nil, err
+		return nil, f.err
 	}
 	f := s.flight
 	if f == nil {
@@ -274,9 +329,9 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		if f.err != nil {
 			return nil, f.err
 		}
-		return f.tok.shared(), nil
+		return &f.tok.tok, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("tokenstore: waiting for a token refresh: %w", ctx.Err())
+		return nil, fmt.Errorf("tokenstore: waiting for a token refresh: %w", context.Cause(ctx))
 	}
 }
 
@@ -295,11 +350,14 @@ func (s *Source) startFlight(ctx context.Context) *flight {
 		var te *TemporaryError
 		switch {
 		case err == nil:
-			s.failures, s.lastErr = 0, nil
-			s.failUntil.Store(0)
+			s.failures = 0
+			s.fail.Store(nil)
+			s.cur.Store(e)
 		case errors.As(err, &te):
-			s.lastErr = err
-			s.failUntil.Store(te.RetryAfter.UnixNano())
+			s.fail.Store(&failure{until: te.RetryAfter, err: err})
+		default:
+			s.failures = 0
+			s.fail.Store(nil)
 		}
 		s.flight = nil
 		s.mu.Unlock()
@@ -309,167 +367,194 @@ func (s *Source) startFlight(ctx context.Context) *flight {
 	return f
 }
 
-// temporary records a failure and returns the *TemporaryError for it.
+// temporary records a failure and returns the *TemporaryError for it: the
+// wait doubles from 1 s up to MaxBackoff, and is then drawn uniformly from
+// its upper half, so that many clients do not retry in step.
 func (s *Source) temporary(cause error) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.failures++
-	d := min(time.Second<<min(s.failures-1, 20), s.cfg.MaxBackoff)
-	return &TemporaryError{Err: cause, RetryAfter: s.cfg.Now().Add(d)}
+	n := s.failures
+	s.mu.Unlock()
+	d := min(time.Second<<min(n-1, 20), s.cfg.MaxBackoff)
+	d = d/2 + rand.N(d/2+1)
+	return &TemporaryError{Err: cause, RetryAfter: s.cfg.Now().Round(0).Add(d)}
 }
 
 func loginRequired(cause error) error {
-	if cause == nil || errors.Is(cause, ErrLoginRequired) {
-		if cause == nil {
-			return ErrLoginRequired
-		}
+	if cause == nil {
+		return ErrLoginRequired
+	}
+	if errors.Is(cause, ErrLoginRequired) {
 		return cause
 	}
 	return fmt.Errorf("%w: %w", ErrLoginRequired, cause)
 }
 
-// refresh runs in the flight goroutine: lock, re-read, refresh, persist,
-// publish, unlock.
+// refresh runs in the flight goroutine: one Store transaction that reads
+// the record, fetches, and writes the outcome.
 func (s *Source) refresh(ctx context.Context) (*entry, error) {
-	st := s.cfg.Store
-	if st != nil {
-		unlock, err := Lock(ctx, s.cfg.LockDir, s.cfg.Key)
-		if err != nil {
-			return nil, s.temporary(err)
+	var out *entry
+	var outErr error
+	err := s.store.Update(ctx, s.cfg.Key, func(ctx context.Context, tx Tx) error {
+		out, outErr = s.refreshTx(ctx, tx)
+		return nil
+	})
+	if err != nil { // locked, or the store failed to release
+		if outErr == nil && out != nil && !errors.Is(err, ErrLocked) {
+			return out, nil // the outcome is written; only the release failed
 		}
-		defer unlock()
+		return nil, s.temporary(errors.Join(outErr, err))
 	}
-	s.mu.Lock()
-	rt, p := s.rt, s.pending
-	s.mu.Unlock()
+	return out, outErr
+}
 
-	if st != nil {
-		stored, err := LoadRefreshToken(ctx, st, s.cfg.Key)
-		switch {
-		case errors.Is(err, ErrNotFound):
+func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
+	var rec *Record
+	b, err := tx.Get(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if s.cfg.Store != nil {
 			s.forget()
 			return nil, ErrLoginRequired
-		case errors.Is(err, ErrCorrupt):
-			s.forget()
-			return nil, loginRequired(err)
-		case err != nil:
-			return nil, s.temporary(err)
 		}
-		if p != nil && !p.persisted && stored != p.spent {
-			p = nil // the store moved on without us: drop the withheld token
-		}
-		if p != nil && p.persisted && stored != p.rt {
-			p = nil
-		}
-		if p == nil {
-			s.setPending(nil)
-		}
-		if p == nil && stored != rt {
-			rt = stored // rotated by another process: use the new one
-		}
-	}
-
-	if p != nil {
-		if e, err, done := s.release(ctx, p, false); done {
-			return e, err
-		}
-		rt = p.rt
-	}
-	if rt == "" {
-		s.forget()
-		return nil, ErrLoginRequired
-	}
-
-	tok, err := s.cfg.Refresh(ctx, rt)
-	if err != nil {
-		var rot *RotatedError
-		if errors.As(err, &rot) && rot.RefreshToken != "" && rot.RefreshToken != rt {
-			// The server spent rt and issued a new one, but the response was
-			// refused afterwards: keep the new one, never resend rt.
-			if st != nil {
-				if serr := SaveRefreshToken(ctx, st, s.cfg.Key, rot.RefreshToken); serr != nil {
-					return nil, s.temporary(errors.Join(err, serr))
-				}
-			}
-			s.mu.Lock()
-			s.rt = rot.RefreshToken
-			s.mu.Unlock()
-			return nil, s.temporary(err)
-		}
-		if errors.Is(err, ErrLoginRequired) {
-			s.forget()
-			if st != nil {
-				if derr := st.Delete(ctx, s.cfg.Key); derr != nil {
-					return nil, errors.Join(loginRequired(err),
-						fmt.Errorf("tokenstore: deleting the invalid refresh token: %w", derr))
-				}
-			}
-			return nil, loginRequired(err)
-		}
+	case err != nil:
 		return nil, s.temporary(err)
-	}
-	if tok == nil || tok.AccessToken == "" {
-		return nil, s.temporary(errors.New("tokenstore: refresh returned no access token"))
-	}
-	p = &pending{tok: *tok, rt: tok.RefreshToken, spent: rt}
-	if p.rt == "" {
-		p.rt = rt // not rotated (RFC 6749 §6 allows keeping the old one)
-	}
-	p.persisted = p.rt == rt || st == nil
-	e, err, _ := s.release(ctx, p, true)
-	return e, err
-}
-
-// release persists p's refresh token if needed, calls OnTokenChange, and
-// publishes the access token. On failure p is kept for the next call. done
-// is false when p's access token has expired meanwhile and the caller
-// should refresh with p.rt instead.
-func (s *Source) release(ctx context.Context, p *pending, fresh bool) (e *entry, err error, done bool) {
-	if !p.persisted {
-		if err := SaveRefreshToken(ctx, s.cfg.Store, s.cfg.Key, p.rt); err != nil {
-			s.setPending(p)
-			return nil, fmt.Errorf("tokenstore: the rotated refresh token could not be saved, so the new access token is withheld: %w", err), true
+	default:
+		if rec, err = decodeRecord(b); err != nil {
+			s.forget()
+			return nil, loginRequired(err)
 		}
-		p.persisted = true
 	}
+
+	// A rotation whose Put failed earlier: the Store still holds the spent
+	// token (base). Write ours now, or at least use it, never the base.
 	s.mu.Lock()
-	s.rt = p.rt
+	u := s.unsaved
 	s.mu.Unlock()
-	now := s.cfg.Now()
-	e = s.newEntry(&p.tok, now)
+	if u != nil {
+		if rec != nil && subtle.ConstantTimeCompare([]byte(rec.RefreshToken), []byte(u.base)) == 1 {
+			rec = u.rec.clone()
+			if err := s.put(ctx, tx, rec); err == nil {
+				u = nil
+			}
+		} else {
+			u = nil // the Store moved on (another process, a new login)
+		}
+		s.mu.Lock()
+		s.unsaved = u
+		s.mu.Unlock()
+	}
+	if rec != nil {
+		s.setScopes(rec.Scopes)
+	}
+
+	r := &Refresh{Record: rec.clone()}
+	res, ferr := s.cfg.Fetch(ctx, r)
+
+	// Write the outcome before anything else: a rotated refresh token is
+	// kept whatever the checks of the response decided.
+	var saveErr error
+	if rec != nil {
+		next := rec.clone()
+		changed := false
+		if rt := r.rotation(); rt != "" && rt != rec.RefreshToken {
+			if err := checkRefreshToken(rt); err != nil {
+				// Unstorable: the spent token must not be sent again.
+				return nil, s.deleteRecord(ctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
+			}
+			next.RefreshToken, changed = rt, true
+		}
+		if ferr == nil && res != nil && res.Scopes != nil && !slices.Equal(res.Scopes, rec.Scopes) {
+			next.Scopes, changed = slices.Clone(res.Scopes), true
+		}
+		if changed {
+			next.Generation++
+			if err := s.put(ctx, tx, next); err != nil {
+				base := rec.RefreshToken
+				if u != nil {
+					base = u.base
+				}
+				s.mu.Lock()
+				s.unsaved = &unsaved{rec: next.clone(), base: base}
+				s.mu.Unlock()
+				saveErr = fmt.Errorf("tokenstore: the rotated refresh token could not be saved (kept in memory, used next): %w", err)
+			} else {
+				s.mu.Lock()
+				s.unsaved = nil
+				s.mu.Unlock()
+			}
+			s.setScopes(next.Scopes)
+			if saveErr == nil && s.cfg.OnRecordChange != nil {
+				if err := s.cfg.OnRecordChange(ctx, next.clone()); err != nil {
+					saveErr = fmt.Errorf("tokenstore: OnRecordChange: %w", err)
+				}
+			}
+		}
+	}
+
+	switch {
+	case ferr != nil && errors.Is(ferr, ErrLoginRequired):
+		if rec == nil {
+			s.forget()
+			return nil, loginRequired(ferr)
+		}
+		return nil, s.deleteRecord(ctx, tx, ferr)
+	case ferr != nil:
+		return nil, s.temporary(errors.Join(ferr, saveErr))
+	case saveErr != nil:
+		return nil, s.temporary(saveErr)
+	case res == nil || res.Token == nil || res.Token.AccessToken == "":
+		return nil, s.temporary(errors.New("tokenstore: the token response has no access token"))
+	}
+	now := s.cfg.Now().Round(0)
+	e := s.newEntry(res.Token, now)
 	if !now.Before(e.blockAt) {
-		s.setPending(nil)
-		if !fresh {
-			return nil, nil, false
-		}
-		return nil, s.temporary(errors.New("tokenstore: refresh returned an expired access token")), true
+		return nil, s.temporary(errors.New("tokenstore: the token response holds an expired access token"))
 	}
-	if s.cfg.OnTokenChange != nil {
-		t := p.tok
-		t.RefreshToken = p.rt
-		t.Expiry = e.tok.Expiry
-		if err := s.cfg.OnTokenChange(ctx, &t); err != nil {
-			s.setPending(p)
-			return nil, fmt.Errorf("tokenstore: OnTokenChange: %w", err), true
-		}
-	}
-	s.setPending(nil)
-	s.cur.Store(e)
-	return e, nil, true
+	return e, nil
 }
 
-func (s *Source) setPending(p *pending) {
+// deleteRecord deletes the record after invalid_grant (or an unusable
+// rotation) and returns the login-required error for cause.
+func (s *Source) deleteRecord(ctx context.Context, tx Tx, cause error) error {
+	s.forget()
+	if err := tx.Delete(ctx); err != nil {
+		return errors.Join(loginRequired(cause), fmt.Errorf("tokenstore: deleting the invalid refresh token: %w", err))
+	}
+	return loginRequired(cause)
+}
+
+func (s *Source) put(ctx context.Context, tx Tx, rec *Record) error {
+	b, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, b)
+}
+
+func (s *Source) setScopes(scopes []string) {
 	s.mu.Lock()
-	s.pending = p
+	if !slices.Equal(s.scopes, scopes) {
+		s.scopes = slices.Clone(scopes)
+	}
 	s.mu.Unlock()
 }
 
-// forget drops the refresh token and the access token held in memory.
+// forget drops the access token and anything unsaved held in memory.
 func (s *Source) forget() {
 	s.mu.Lock()
-	s.rt, s.pending = "", nil
+	s.unsaved = nil
 	s.mu.Unlock()
 	s.cur.Store(nil)
+}
+
+// Scopes returns the scopes granted as of the last record this Source read
+// or wrote (nil before the first refresh of a Source resumed from a Store,
+// and for a client-credentials source). Safe for concurrent use.
+func (s *Source) Scopes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.scopes)
 }
 
 // Invalidate drops the cached access token if it is still t (compared in

@@ -108,15 +108,12 @@ func setup(t *testing.T, mod func(*SourceConfig)) (*Source, *tokenServer, *Memor
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
 	st := &Memory{}
-	if err := SaveRefreshToken(context.Background(), st, "k", "rt-0"); err != nil {
-		t.Fatal(err)
-	}
-	cfg := SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(), Now: clk.Now}
+	saveRT(t, st, "k", "rt-0")
+	cfg := SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now}
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := NewSource(cfg, &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-0",
-		Expiry: clk.Now().Add(-time.Minute)})
+	s, err := NewSource(cfg, &oauth2.Token{AccessToken: "at-old", Expiry: clk.Now().Add(-time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,14 +122,41 @@ func setup(t *testing.T, mod func(*SourceConfig)) (*Source, *tokenServer, *Memor
 
 func storedRT(t *testing.T, st Store) string {
 	t.Helper()
-	rt, err := LoadRefreshToken(context.Background(), st, "k")
+	rec, err := LoadRecord(context.Background(), st, "k")
 	if errors.Is(err, ErrNotFound) {
 		return ""
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rt
+	return rec.RefreshToken
+}
+
+// saveRT stores a fresh login's record holding rt.
+func saveRT(t testing.TB, st Store, key, rt string) {
+	t.Helper()
+	if err := SaveRecord(context.Background(), st, key, &Record{RefreshToken: rt, Subject: "alice",
+		Issuer: "https://issuer", ClientID: "client"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// asFetch adapts a plain refresh function (the test servers) to a
+// FetchFunc that hands over rotations as oauthclient's does.
+func asFetch(refresh func(ctx context.Context, rt string) (*oauth2.Token, error)) FetchFunc {
+	return func(ctx context.Context, r *Refresh) (*Result, error) {
+		if r.Record == nil {
+			return nil, ErrLoginRequired
+		}
+		tok, err := refresh(ctx, r.Record.RefreshToken)
+		if err != nil {
+			return nil, err
+		}
+		if tok.RefreshToken != "" {
+			r.Rotated(tok.RefreshToken)
+		}
+		return &Result{Token: tok}, nil
+	}
 }
 
 func TestConcurrentRefreshSingleRequest(t *testing.T) {
@@ -177,8 +201,8 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 	srv.gate = make(chan struct{})
 	srv.started = make(chan struct{}, 100)
 	st := &Memory{}
-	SaveRefreshToken(context.Background(), st, "k", "rt-0")
-	s, err := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(),
+	saveRT(t, st, "k", "rt-0")
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh),
 		Now: clk.Now}, &oauth2.Token{AccessToken: "at-current", RefreshToken: "rt-0",
 		Expiry: clk.Now().Add(10 * time.Minute)})
 	if err != nil {
@@ -218,57 +242,75 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 	}
 }
 
-// failingPut is a Store whose Put fails while fail is set.
+// failingPut is a Store whose Tx.Put fails while fail is set.
 type failingPut struct {
 	Memory
 	fail atomic.Bool
 }
 
-var errPut = errors.New("test store: disk full")
-
-func (f *failingPut) Put(ctx context.Context, key string, value []byte) error {
-	if f.fail.Load() {
-		return errPut
-	}
-	return f.Memory.Put(ctx, key, value)
+type failingTx struct {
+	Tx
+	f *failingPut
 }
 
-func TestPersistBeforeRelease(t *testing.T) {
+var errPut = errors.New("test store: disk full")
+
+func (f *failingPut) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
+	return f.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error {
+		return fn(ctx, failingTx{tx, f})
+	})
+}
+
+func (tx failingTx) Put(ctx context.Context, v []byte) error {
+	if tx.f.fail.Load() {
+		return errPut
+	}
+	return tx.Tx.Put(ctx, v)
+}
+
+// TestRotationKeptWhenStoreFails: a rotated refresh token that the store
+// cannot take is kept in memory and used next (never the spent one), and
+// written as soon as the store works again (S23).
+func TestRotationKeptWhenStoreFails(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
 	st := &failingPut{}
-	SaveRefreshToken(context.Background(), st, "k", "rt-0")
+	saveRT(t, st, "k", "rt-0")
 	st.fail.Store(true)
-	s, err := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(),
-		Now: clk.Now}, &oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-0", Expiry: clk.Now().Add(-time.Second)})
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh),
+		Now: clk.Now}, &oauth2.Token{AccessToken: "at-old", Expiry: clk.Now().Add(-time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok, err := s.Token()
-	if !errors.Is(err, errPut) || tok != nil {
-		t.Fatalf("Token with a failing store = %v, %v; want the store error and no token", tok, err)
+	var te *TemporaryError
+	if !errors.Is(err, errPut) || !errors.As(err, &te) || tok != nil {
+		t.Fatalf("Token with a failing store = %v, %v; want a *TemporaryError with the store error", tok, err)
 	}
 	if got := storedRT(t, st); got != "rt-0" {
 		t.Fatalf("store holds %q, want the old token kept", got)
 	}
-	if s.cur.Load() != nil && s.cur.Load().tok.AccessToken != "at-old" {
-		t.Fatal("the new access token was published although persisting failed")
-	}
-	// Still failing: the withheld token is not released, and no new
-	// request spends anything.
+	// Still failing after the backoff: the next refresh uses the rotated
+	// token held in memory.
+	clk.Advance(time.Hour)
 	if _, err := s.Token(); !errors.Is(err, errPut) {
 		t.Fatalf("second Token = %v", err)
 	}
-	// The store recovers: the rotated refresh token is saved and the
-	// withheld access token released, without another request.
+	// The store recovers: the newest refresh token is saved first.
 	st.fail.Store(false)
+	clk.Advance(time.Hour)
 	tok, err = s.Token()
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests, reuse, _, current := srv.stats()
-	if requests != 1 || reuse != 0 {
-		t.Fatalf("server saw %d requests, %d reuses; want 1, 0", requests, reuse)
+	requests, reuse, uses, current := srv.stats()
+	if requests != 3 || reuse != 0 {
+		t.Fatalf("server saw %d requests, %d reuses; want 3, 0", requests, reuse)
+	}
+	for rt, n := range uses {
+		if n != 1 {
+			t.Fatalf("refresh token %s sent %d times", rt, n)
+		}
 	}
 	if got := storedRT(t, st); got != current {
 		t.Fatalf("store holds %q, want %q", got, current)
@@ -278,14 +320,14 @@ func TestPersistBeforeRelease(t *testing.T) {
 	}
 }
 
-func TestOnTokenChangeSeesPersistedToken(t *testing.T) {
+func TestOnRecordChangeSeesStoredRecord(t *testing.T) {
 	var calls int
 	var st *Memory
-	s, srv, st0, _ := setup(t, func(c *SourceConfig) {
+	s, srv, _, clk := setup(t, func(c *SourceConfig) {
 		st = c.Store.(*Memory)
-		c.OnTokenChange = func(ctx context.Context, tok *oauth2.Token) error {
+		c.OnRecordChange = func(ctx context.Context, rec *Record) error {
 			calls++
-			if got, _ := LoadRefreshToken(ctx, st, "k"); got != tok.RefreshToken {
+			if got, _ := LoadRecord(ctx, st, "k"); got == nil || got.RefreshToken != rec.RefreshToken {
 				return fmt.Errorf("hook ran before the store had the new refresh token")
 			}
 			if calls == 1 {
@@ -294,17 +336,40 @@ func TestOnTokenChangeSeesPersistedToken(t *testing.T) {
 			return nil
 		}
 	})
-	_ = st0
 	if _, err := s.Token(); err == nil {
 		t.Fatal("hook error not reported")
 	}
+	clk.Advance(time.Hour)
 	tok, err := s.Token()
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests, _, _, _ := srv.stats()
-	if calls != 2 || requests != 1 || tok.AccessToken == "at-old" {
-		t.Fatalf("hook calls %d, requests %d; want 2 and 1", calls, requests)
+	requests, reuse, _, _ := srv.stats()
+	if calls != 2 || requests != 2 || reuse != 0 || tok.AccessToken == "at-old" {
+		t.Fatalf("hook calls %d, requests %d, reuse %d; want 2, 2, 0", calls, requests, reuse)
+	}
+}
+
+// TestMemoryOnlySourceReportsRotations: with Store nil, OnRecordChange is
+// the application's persistence and sees every rotation.
+func TestMemoryOnlySourceReportsRotations(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	var seen []string
+	s, err := NewSource(SourceConfig{Record: &Record{RefreshToken: "rt-0"}, Fetch: asFetch(srv.refresh), Now: clk.Now,
+		OnRecordChange: func(_ context.Context, rec *Record) error { seen = append(seen, rec.RefreshToken); return nil }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := s.Token(); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Hour)
+	}
+	_, reuse, uses, current := srv.stats()
+	if reuse != 0 || len(seen) != 3 || seen[2] != current || len(uses) != 3 {
+		t.Fatalf("seen %v, reuse %d, uses %v", seen, reuse, uses)
 	}
 }
 
@@ -376,10 +441,9 @@ func TestRotatedElsewhereIsPickedUp(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
 	st := &Memory{}
-	SaveRefreshToken(context.Background(), st, "k", "rt-0")
-	lockDir := t.TempDir()
+	saveRT(t, st, "k", "rt-0")
 	mk := func() *Source {
-		s, err := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: lockDir, Now: clk.Now},
+		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now},
 			&oauth2.Token{AccessToken: "at-old", RefreshToken: "rt-0", Expiry: clk.Now().Add(-time.Second)})
 		if err != nil {
 			t.Fatal(err)
@@ -427,8 +491,8 @@ func TestNoExpiryIsShortLived(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
 	st := &Memory{}
-	SaveRefreshToken(context.Background(), st, "k", "rt-0")
-	s, _ := NewSource(SourceConfig{Store: st, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(), Now: clk.Now},
+	saveRT(t, st, "k", "rt-0")
+	s, _ := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now},
 		&oauth2.Token{AccessToken: "at-forever", RefreshToken: "rt-0"})
 	tok, err := s.Token()
 	if err != nil || tok.AccessToken != "at-forever" {
@@ -480,7 +544,7 @@ func TestInvalidate(t *testing.T) {
 func TestLoginRequiredWhenNothingStored(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	s, _ := NewSource(SourceConfig{Store: &Memory{}, Key: "k", Refresh: srv.refresh, LockDir: t.TempDir(), Now: clk.Now}, nil)
+	s, _ := NewSource(SourceConfig{Store: &Memory{}, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now}, nil)
 	if _, err := s.Token(); !errors.Is(err, ErrLoginRequired) {
 		t.Fatalf("Token = %v", err)
 	}
@@ -501,17 +565,26 @@ func TestWaitHonoursContext(t *testing.T) {
 }
 
 func TestNewSourceValidates(t *testing.T) {
-	f := func(context.Context, string) (*oauth2.Token, error) { return nil, nil }
-	for _, cfg := range []SourceConfig{{}, {Refresh: f, Store: &Memory{}}, {Refresh: f, Margin: -1}} {
-		if _, err := NewSource(cfg, nil); err == nil {
-			t.Errorf("NewSource(%+v) accepted", cfg)
+	f := func(context.Context, *Refresh) (*Result, error) { return nil, nil }
+	for _, cfg := range []SourceConfig{{}, {Fetch: f, Store: &Memory{}}, {Fetch: f, Margin: -1}} {
+		if _, err := NewSource(cfg, nil); !errors.Is(err, ErrConfig) {
+			t.Errorf("NewSource(%+v) = %v, want ErrConfig", cfg, err)
 		}
+	}
+	// The zero Source answers with a typed error, never a panic.
+	var zero Source
+	if _, err := zero.Token(); !errors.Is(err, ErrConfig) {
+		t.Errorf("zero Source Token = %v, want ErrConfig", err)
+	}
+	zero.Invalidate(&oauth2.Token{AccessToken: "x"})
+	if zero.Scopes() != nil {
+		t.Error("zero Source has scopes")
 	}
 }
 
 func BenchmarkTokenSourceHot(b *testing.B) {
 	tok := &oauth2.Token{AccessToken: "at-bench", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
-	s, err := NewSource(SourceConfig{Refresh: func(context.Context, string) (*oauth2.Token, error) {
+	s, err := NewSource(SourceConfig{Fetch: func(context.Context, *Refresh) (*Result, error) {
 		return nil, errors.New("no refresh in the benchmark")
 	}}, tok)
 	if err != nil {
@@ -537,7 +610,7 @@ func BenchmarkXOAuth2ReuseTokenSource(b *testing.B) {
 }
 
 func TestExpiryComparedOnWallClock(t *testing.T) {
-	s, err := NewSource(SourceConfig{Refresh: func(context.Context, string) (*oauth2.Token, error) { return nil, errServer }},
+	s, err := NewSource(SourceConfig{Fetch: func(context.Context, *Refresh) (*Result, error) { return nil, errServer }},
 		&oauth2.Token{AccessToken: "a", Expiry: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -547,5 +620,20 @@ func TestExpiryComparedOnWallClock(t *testing.T) {
 		if strings.Contains(tm.String(), " m=") {
 			t.Fatalf("%v carries a monotonic reading; suspend would stop it", tm)
 		}
+	}
+}
+
+// within fails the test if f does not return within limit: the point is
+// "no hang", not speed.
+func within[T any](t *testing.T, limit time.Duration, f func() T) T {
+	t.Helper()
+	ch := make(chan T, 1)
+	go func() { ch <- f() }()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(limit):
+		t.Fatalf("call hung for more than %v", limit)
+		panic("unreachable")
 	}
 }

@@ -4,25 +4,23 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 func TestMemoryStore(t *testing.T) {
 	ctx := context.Background()
-	var m Memory
+	m := &Memory{}
 	if _, err := m.Get(ctx, "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get missing = %v, want ErrNotFound", err)
 	}
-	if err := m.Delete(ctx, "k"); err != nil {
+	if err := delKey(m, ctx, "k"); err != nil {
 		t.Fatalf("Delete missing = %v, want nil", err)
 	}
 	v := []byte("value")
-	if err := m.Put(ctx, "k", v); err != nil {
+	if err := putKey(m, ctx, "k", v); err != nil {
 		t.Fatal(err)
 	}
 	v[0] = 'X' // the store must have copied
@@ -34,10 +32,10 @@ func TestMemoryStore(t *testing.T) {
 	if again, _ := m.Get(ctx, "k"); string(again) != "value" {
 		t.Fatalf("Get returned shared memory: %q", again)
 	}
-	if err := m.Put(ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
+	if err := putKey(m, ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Put huge = %v, want ErrTooLarge", err)
 	}
-	if err := m.Delete(ctx, "k"); err != nil {
+	if err := delKey(m, ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Get(ctx, "k"); !errors.Is(err, ErrNotFound) {
@@ -48,9 +46,9 @@ func TestMemoryStore(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.Put(ctx, "c", []byte("x"))
+			putKey(m, ctx, "c", []byte("x"))
 			m.Get(ctx, "c")
-			m.Delete(ctx, "c")
+			delKey(m, ctx, "c")
 		}()
 	}
 	wg.Wait()
@@ -87,82 +85,49 @@ func TestKeyDerivation(t *testing.T) {
 }
 
 func TestRecordRoundTripAndRejects(t *testing.T) {
-	b, err := encodeRecord("rt-123")
+	in := &Record{RefreshToken: "rt-123", Subject: "alice", Scopes: []string{"openid", "email"},
+		Issuer: "https://issuer", ClientID: "cli", Generation: 7}
+	b, err := encodeRecord(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rt, err := decodeRecord(b); err != nil || rt != "rt-123" {
-		t.Fatalf("decode = %q, %v", rt, err)
+	if !bytes.Contains(b, []byte(`"v":2`)) {
+		t.Fatalf("record = %s, want version 2", b)
+	}
+	out, err := decodeRecord(b)
+	if err != nil || out.RefreshToken != in.RefreshToken || out.Subject != in.Subject ||
+		!slices.Equal(out.Scopes, in.Scopes) || out.Issuer != in.Issuer || out.ClientID != in.ClientID || out.Generation != 7 {
+		t.Fatalf("decode = %+v, %v", out, err)
+	}
+	// A record of the earlier version is never misread: it asks for a new login.
+	if _, err := decodeRecord([]byte(`{"v":1,"refresh_token":"x"}`)); !errors.Is(err, ErrOldRecord) || !errors.Is(err, ErrLoginRequired) {
+		t.Fatalf("v1 record = %v, want ErrOldRecord matching ErrLoginRequired", err)
 	}
 	for _, bad := range []string{
-		``, `{}`, `{"v":2,"refresh_token":"x"}`, `{"v":1}`, `{"v":1,"refresh_token":""}`,
-		`{"v":1,"refresh_token":"x","access_token":"y"}`, `{"v":1,"refresh_token":"a\nb"}`,
-		`{"v":1,"refresh_token":"x"} {}`, `[1]`, "\x00",
+		``, `{}`, `{"v":3,"refresh_token":"x"}`, `{"v":2}`, `{"v":2,"refresh_token":""}`,
+		`{"v":2,"refresh_token":"x","access_token":"y"}`, `{"v":2,"refresh_token":"a\nb"}`,
+		`{"v":2,"refresh_token":"x"} {}`, `[1]`, "\x00", `{"v":"2","refresh_token":"x"}`,
+		`{"v":2,"refresh_token":"x","scope":["a b"]}`,
 	} {
 		if _, err := decodeRecord([]byte(bad)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("decodeRecord(%q) = %v, want ErrCorrupt", bad, err)
 		}
 	}
-	if _, err := encodeRecord("bad\x00token"); err == nil || strings.Contains(err.Error(), "bad\x00token") {
+	if _, err := encodeRecord(&Record{RefreshToken: "bad\x00token"}); err == nil || strings.Contains(err.Error(), "bad\x00token") {
 		t.Fatalf("encodeRecord of a control character = %v", err)
 	}
-}
-
-func TestLockExcludesAndHonoursContext(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "locks")
-	unlock, err := Lock(context.Background(), dir, "k")
+	// A field reserved for later versions survives a rewrite.
+	r, err := decodeRecord([]byte(`{"v":2,"refresh_token":"x","iss":"i","client_id":"c","gen":1,"dpop":{"kty":"EC"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(dir)
-	if err != nil || fi.Mode().Perm() != 0o700 {
-		t.Fatalf("lock dir mode = %v, %v; want 0700", fi.Mode(), err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	if _, err := Lock(ctx, dir, "k"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("second Lock = %v, want DeadlineExceeded while held", err)
-	}
-	// A different key is independent.
-	u2, err := Lock(context.Background(), dir, "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u2()
-	got := make(chan error, 1)
-	go func() {
-		u, err := Lock(context.Background(), dir, "k")
-		if err == nil {
-			err = u()
-		}
-		got <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	if err := unlock(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-got; err != nil {
-		t.Fatalf("Lock after unlock = %v", err)
-	}
-	if err := unlock(); err == nil {
-		t.Fatal("double unlock not reported")
-	}
-}
-
-func TestLockRefusesSharedDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "locks")
-	if err := os.Mkdir(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(dir, 0o777)
-	if _, err := Lock(context.Background(), dir, "k"); !errors.Is(err, ErrInsecurePermissions) {
-		t.Fatalf("Lock in a 0777 dir = %v, want ErrInsecurePermissions", err)
+	if b, _ := encodeRecord(r); !bytes.Contains(b, []byte(`"dpop":{"kty":"EC"}`)) {
+		t.Fatalf("rewrite dropped the reserved field: %s", b)
 	}
 }
 
 func TestLogout(t *testing.T) {
 	ctx := context.Background()
-	lockDir := t.TempDir()
 	errRevoke := errors.New("server said no")
 	tests := []struct {
 		name        string
@@ -183,12 +148,10 @@ func TestLogout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var st Memory
 			if tt.stored {
-				if err := SaveRefreshToken(ctx, &st, "k", "rt-logout"); err != nil {
-					t.Fatal(err)
-				}
+				saveRT(t, &st, "k", "rt-logout")
 			}
 			var called []string
-			cfg := LogoutConfig{Store: &st, Key: "k", LockDir: lockDir}
+			cfg := LogoutConfig{Store: &st, Key: "k"}
 			if !tt.nilRevoke {
 				cfg.Revoke = func(ctx context.Context, rt string) error {
 					called = append(called, rt)
@@ -217,21 +180,30 @@ func TestLogout(t *testing.T) {
 	}
 }
 
-func TestSaveLoadRefreshToken(t *testing.T) {
+func TestSaveLoadRecord(t *testing.T) {
 	ctx := context.Background()
 	var st Memory
-	if _, err := LoadRefreshToken(ctx, &st, "k"); !errors.Is(err, ErrNotFound) {
+	if _, err := LoadRecord(ctx, &st, "k"); !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
-	if err := SaveRefreshToken(ctx, &st, "k", "rt"); err != nil {
-		t.Fatal(err)
+	saveRT(t, &st, "k", "rt")
+	if rec, err := LoadRecord(ctx, &st, "k"); err != nil || rec.RefreshToken != "rt" || rec.Subject != "alice" {
+		t.Fatalf("LoadRecord = %v, %v", rec, err)
 	}
-	raw, _ := st.Get(ctx, "k")
-	if !bytes.Contains(raw, []byte(`"v":1`)) {
-		t.Fatalf("record = %s", raw)
-	}
-	st.Put(ctx, "k", []byte("garbage"))
-	if _, err := LoadRefreshToken(ctx, &st, "k"); !errors.Is(err, ErrCorrupt) {
+	putKey(&st, ctx, "k", []byte("garbage"))
+	if _, err := LoadRecord(ctx, &st, "k"); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Load garbage = %v", err)
 	}
+	if err := SaveRecord(ctx, nil, "k", &Record{RefreshToken: "x"}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("SaveRecord(nil store) = %v", err)
+	}
+}
+
+// putKey and delKey write through a one-step transaction.
+func putKey(st Store, ctx context.Context, key string, v []byte) error {
+	return st.Update(ctx, key, func(ctx context.Context, tx Tx) error { return tx.Put(ctx, v) })
+}
+
+func delKey(st Store, ctx context.Context, key string) error {
+	return st.Update(ctx, key, func(ctx context.Context, tx Tx) error { return tx.Delete(ctx) })
 }

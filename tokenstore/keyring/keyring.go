@@ -1,4 +1,8 @@
-package tokenstore
+// Package keyring is a tokenstore.Store in the OS keyring (macOS Keychain,
+// Windows Credential Manager, the Secret Service over D-Bus on Linux and
+// BSD). It is the only package of this module that links go-keyring and
+// D-Bus: a program that does not import it carries neither.
+package keyring
 
 import (
 	"context"
@@ -9,6 +13,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,30 +22,36 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zalando/go-keyring"
+	"github.com/oauthsafe/oauthsafe/internal/filelock"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	gokeyring "github.com/zalando/go-keyring"
 )
 
-// Keyring is a Store in the OS keyring (macOS Keychain, Windows Credential
+// Store is a tokenstore.Store in the OS keyring (macOS Keychain, Windows Credential
 // Manager, the Secret Service on Linux and BSD) through
 // github.com/zalando/go-keyring.
 //
 // Every keyring call runs under ctx and a timeout; a keyring that is absent,
 // fails or does not answer in time gives an error that satisfies
-// errors.Is(err, ErrUnavailable). There is never a fallback to another
+// errors.Is(err, tokenstore.ErrUnavailable). There is never a fallback to another
 // store. A keyring call that timed out may still complete later inside the
-// OS service; Keyring does not wait for it.
+// OS service; Store does not wait for it.
 //
 // Values that do not fit in one entry (see ChunkSize) are split into chunks
 // under a fresh generation id; a small manifest entry, written last, names
 // the generation, chunk count, length and SHA-256. Readers verify the hash,
-// so they see either the old or the new value, never a mix. Writers within
-// one Keyring are serialized; concurrent writers of one key in different
-// processes should hold Lock (a Source does), or old chunks may be left
-// behind (never read).
+// so they see either the old or the new value, never a mix.
 //
-// The zero value is ready to use. A Keyring is safe for concurrent use and
+// Update excludes with a file lock per key (flock on unix, LockFileEx on
+// Windows) in LockDir, a per-user directory of mode 0700 that is never the
+// home directory: goroutines and processes of one user on one machine take
+// turns, and the OS releases the lock of a process that dies. Waiting ends
+// with tokenstore.ErrLocked when ctx ends or after LockTimeout. Tx.Put
+// returns once the keyring service has stored the value.
+//
+// The zero value is ready to use. A Store is safe for concurrent use and
 // must not be copied after first use.
-type Keyring struct {
+type Store struct {
 	// Service is the keyring service name. "" means "oauthsafe".
 	Service string
 	// Timeout bounds each keyring call once the keyring has answered at
@@ -56,6 +68,13 @@ type Keyring struct {
 	// that chunking is exercised everywhere. Values below 256 are raised
 	// to 256.
 	ChunkSize int
+	// LockDir is the directory of the per-key lock files. "" means
+	// $XDG_RUNTIME_DIR/oauthsafe/locks, or os.TempDir()/oauthsafe-<uid>/locks
+	// (checked to be ours and 0700) when XDG_RUNTIME_DIR is unset.
+	LockDir string
+	// LockTimeout bounds how long Update waits for the lock before it
+	// returns tokenstore.ErrLocked. Zero means 30 seconds.
+	LockTimeout time.Duration
 
 	writeMu  sync.Mutex
 	answered atomic.Bool
@@ -68,14 +87,14 @@ const (
 	maxGetAttempts = 4
 )
 
-func (k *Keyring) service() string {
+func (k *Store) service() string {
 	if k.Service == "" {
 		return "oauthsafe"
 	}
 	return k.Service
 }
 
-func (k *Keyring) chunkSize() int {
+func (k *Store) chunkSize() int {
 	n := k.ChunkSize
 	if n == 0 {
 		switch runtime.GOOS {
@@ -91,11 +110,11 @@ func (k *Keyring) chunkSize() int {
 }
 
 // rawPerChunk is how many value bytes fit in one chunk after base64.
-func (k *Keyring) rawPerChunk() int {
+func (k *Store) rawPerChunk() int {
 	return k.chunkSize() / 4 * 3
 }
 
-func (k *Keyring) timeout() time.Duration {
+func (k *Store) timeout() time.Duration {
 	if k.answered.Load() {
 		if k.Timeout > 0 {
 			return k.Timeout
@@ -111,9 +130,9 @@ func (k *Keyring) timeout() time.Duration {
 // call runs one blocking go-keyring operation in a goroutine and gives up
 // when ctx or the timeout ends first. The result travels only over the
 // channel, so an abandoned call cannot touch the caller's variables.
-func (k *Keyring) call(ctx context.Context, op func() (string, error)) (string, error) {
+func (k *Store) call(ctx context.Context, op func() (string, error)) (string, error) {
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return "", fmt.Errorf("%w: %w", tokenstore.ErrUnavailable, err)
 	}
 	d := k.timeout()
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -133,35 +152,35 @@ func (k *Keyring) call(ctx context.Context, op func() (string, error)) (string, 
 		case err == nil:
 			k.answered.Store(true)
 			return r.v, nil
-		case errors.Is(err, keyring.ErrNotFound):
+		case errors.Is(err, gokeyring.ErrNotFound):
 			k.answered.Store(true)
-			return "", ErrNotFound
-		case errors.Is(err, keyring.ErrSetDataTooBig):
+			return "", tokenstore.ErrNotFound
+		case errors.Is(err, gokeyring.ErrSetDataTooBig):
 			k.answered.Store(true)
-			return "", fmt.Errorf("%w: the keyring refused the entry size", ErrTooLarge)
+			return "", fmt.Errorf("%w: the keyring refused the entry size", tokenstore.ErrTooLarge)
 		default:
-			return "", fmt.Errorf("%w: keyring: %w", ErrUnavailable, err)
+			return "", fmt.Errorf("%w: keyring: %w", tokenstore.ErrUnavailable, err)
 		}
 	case <-ctx.Done():
-		return "", fmt.Errorf("%w: keyring did not answer within %v: %w", ErrUnavailable, d, ctx.Err())
+		return "", fmt.Errorf("%w: keyring did not answer within %v: %w", tokenstore.ErrUnavailable, d, ctx.Err())
 	}
 }
 
-func (k *Keyring) get(ctx context.Context, user string) (string, error) {
+func (k *Store) get(ctx context.Context, user string) (string, error) {
 	svc := k.service()
-	return k.call(ctx, func() (string, error) { return keyring.Get(svc, user) })
+	return k.call(ctx, func() (string, error) { return gokeyring.Get(svc, user) })
 }
 
-func (k *Keyring) set(ctx context.Context, user, val string) error {
+func (k *Store) set(ctx context.Context, user, val string) error {
 	svc := k.service()
-	_, err := k.call(ctx, func() (string, error) { return "", keyring.Set(svc, user, val) })
+	_, err := k.call(ctx, func() (string, error) { return "", gokeyring.Set(svc, user, val) })
 	return err
 }
 
-func (k *Keyring) del(ctx context.Context, user string) error {
+func (k *Store) del(ctx context.Context, user string) error {
 	svc := k.service()
-	_, err := k.call(ctx, func() (string, error) { return "", keyring.Delete(svc, user) })
-	if errors.Is(err, ErrNotFound) {
+	_, err := k.call(ctx, func() (string, error) { return "", gokeyring.Delete(svc, user) })
+	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil
 	}
 	return err
@@ -189,25 +208,25 @@ func parseEntry(s string, rawPerChunk int) (inline []byte, m *manifest, err erro
 	case strings.HasPrefix(s, inlinePrefix):
 		b, err := base64.StdEncoding.Strict().DecodeString(s[len(inlinePrefix):])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: bad inline keyring value", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: bad inline keyring value", tokenstore.ErrCorrupt)
 		}
 		return b, nil, nil
 	case strings.HasPrefix(s, manifestPrefix):
 		f := strings.Split(s[len(manifestPrefix):], ":")
 		if len(f) != 4 || len(f[0]) != 32 || !isLowerHex(f[0]) || len(f[3]) != 64 || !isLowerHex(f[3]) {
-			return nil, nil, fmt.Errorf("%w: bad keyring manifest", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: bad keyring manifest", tokenstore.ErrCorrupt)
 		}
 		count, err1 := strconv.Atoi(f[1])
 		size, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil || size <= 0 || size > MaxValueSize || count < 1 ||
+		if err1 != nil || err2 != nil || size <= 0 || size > tokenstore.MaxValueSize || count < 1 ||
 			count != (size+rawPerChunk-1)/rawPerChunk {
-			return nil, nil, fmt.Errorf("%w: bad keyring manifest", ErrCorrupt)
+			return nil, nil, fmt.Errorf("%w: bad keyring manifest", tokenstore.ErrCorrupt)
 		}
 		m := &manifest{gen: f[0], count: count, size: size}
 		hex.Decode(m.sum[:], []byte(f[3]))
 		return nil, m, nil
 	default:
-		return nil, nil, fmt.Errorf("%w: unknown keyring value format", ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w: unknown keyring value format", tokenstore.ErrCorrupt)
 	}
 }
 
@@ -220,11 +239,11 @@ func isLowerHex(s string) bool {
 	return true
 }
 
-// Get implements Store. A chunked value whose chunks do not match the
+// Get implements tokenstore.Store; it takes no lock. A chunked value whose chunks do not match the
 // manifest, or vanish while being read, is re-read while a writer is
 // changing it; if it stays inconsistent the error satisfies
-// errors.Is(err, ErrCorrupt).
-func (k *Keyring) Get(ctx context.Context, key string) ([]byte, error) {
+// errors.Is(err, tokenstore.ErrCorrupt).
+func (k *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	per := k.rawPerChunk()
 	var last string
 	var lastErr error
@@ -233,7 +252,7 @@ func (k *Keyring) Get(ctx context.Context, key string) ([]byte, error) {
 		if err != nil {
 			// An entry deleted between the search and the read inside
 			// the Secret Service shows up as a D-Bus error, not as
-			// ErrNotFound: try once more before giving up.
+			// tokenstore.ErrNotFound: try once more before giving up.
 			if transient(err) && attempt == 0 {
 				continue
 			}
@@ -250,7 +269,7 @@ func (k *Keyring) Get(ctx context.Context, key string) ([]byte, error) {
 		if err == nil {
 			return v, nil
 		}
-		if !errors.Is(err, ErrCorrupt) && !transient(err) {
+		if !errors.Is(err, tokenstore.ErrCorrupt) && !transient(err) {
 			return nil, err
 		}
 		if s == last {
@@ -260,46 +279,46 @@ func (k *Keyring) Get(ctx context.Context, key string) ([]byte, error) {
 		last, lastErr = s, err
 	}
 	if lastErr == nil {
-		lastErr = ErrUnavailable
+		lastErr = tokenstore.ErrUnavailable
 	}
-	return nil, fmt.Errorf("%w: keyring value kept changing while being read: %w", ErrCorrupt, lastErr)
+	return nil, fmt.Errorf("%w: keyring value kept changing while being read: %w", tokenstore.ErrCorrupt, lastErr)
 }
 
 // transient reports a keyring failure that was not a timeout, which a
 // concurrent writer can cause.
 func transient(err error) bool {
-	return errors.Is(err, ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) &&
+	return errors.Is(err, tokenstore.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) &&
 		!errors.Is(err, context.Canceled)
 }
 
-func (k *Keyring) readChunks(ctx context.Context, key string, m *manifest, per int) ([]byte, error) {
+func (k *Store) readChunks(ctx context.Context, key string, m *manifest, per int) ([]byte, error) {
 	buf := make([]byte, 0, m.size)
 	for i := 0; i < m.count; i++ {
 		s, err := k.get(ctx, chunkUser(key, m.gen, i))
-		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("%w: keyring chunk missing", ErrCorrupt)
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			return nil, fmt.Errorf("%w: keyring chunk missing", tokenstore.ErrCorrupt)
 		}
 		if err != nil {
 			return nil, err
 		}
 		b, err := base64.StdEncoding.Strict().DecodeString(s)
 		if err != nil || len(b) > per || len(buf)+len(b) > m.size {
-			return nil, fmt.Errorf("%w: bad keyring chunk", ErrCorrupt)
+			return nil, fmt.Errorf("%w: bad keyring chunk", tokenstore.ErrCorrupt)
 		}
 		buf = append(buf, b...)
 	}
 	sum := sha256.Sum256(buf)
 	if len(buf) != m.size || subtle.ConstantTimeCompare(sum[:], m.sum[:]) != 1 {
-		return nil, fmt.Errorf("%w: keyring chunks do not match their manifest", ErrCorrupt)
+		return nil, fmt.Errorf("%w: keyring chunks do not match their manifest", tokenstore.ErrCorrupt)
 	}
 	return buf, nil
 }
 
-// Put implements Store. Values over MaxValueSize give ErrTooLarge before
-// anything is written.
-func (k *Keyring) Put(ctx context.Context, key string, value []byte) error {
-	if len(value) > MaxValueSize {
-		return ErrTooLarge
+// put writes value under key. Values over tokenstore.MaxValueSize give
+// tokenstore.ErrTooLarge before anything is written.
+func (k *Store) put(ctx context.Context, key string, value []byte) error {
+	if len(value) > tokenstore.MaxValueSize {
+		return tokenstore.ErrTooLarge
 	}
 	k.writeMu.Lock()
 	defer k.writeMu.Unlock()
@@ -339,9 +358,9 @@ func (k *Keyring) Put(ctx context.Context, key string, value []byte) error {
 
 // currentManifest returns the manifest stored under key, or nil when the key
 // is missing, inline or unreadable (a damaged entry is simply replaced).
-func (k *Keyring) currentManifest(ctx context.Context, key string) (*manifest, error) {
+func (k *Store) currentManifest(ctx context.Context, key string) (*manifest, error) {
 	s, err := k.get(ctx, key)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -354,12 +373,12 @@ func (k *Keyring) currentManifest(ctx context.Context, key string) (*manifest, e
 	return m, nil
 }
 
-func (k *Keyring) deleteChunks(ctx context.Context, key string, m *manifest, n int) error {
+func (k *Store) deleteChunks(ctx context.Context, key string, m *manifest, n int) error {
 	var first error
 	for i := 0; i < n; i++ {
 		if err := k.del(ctx, chunkUser(key, m.gen, i)); err != nil && first == nil {
 			first = err
-			if errors.Is(err, ErrUnavailable) {
+			if errors.Is(err, tokenstore.ErrUnavailable) {
 				return err
 			}
 		}
@@ -367,9 +386,9 @@ func (k *Keyring) deleteChunks(ctx context.Context, key string, m *manifest, n i
 	return first
 }
 
-// Delete implements Store. The main entry goes first, so readers see
-// ErrNotFound at once; then the chunks are removed.
-func (k *Keyring) Delete(ctx context.Context, key string) error {
+// remove deletes key. The main entry goes first, so readers see
+// tokenstore.ErrNotFound at once; then the chunks are removed.
+func (k *Store) remove(ctx context.Context, key string) error {
 	k.writeMu.Lock()
 	defer k.writeMu.Unlock()
 	m, err := k.currentManifest(ctx, key)
@@ -384,3 +403,77 @@ func (k *Keyring) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// Update implements tokenstore.Store.
+func (k *Store) Update(ctx context.Context, key string, fn func(ctx context.Context, tx tokenstore.Tx) error) error {
+	dir := k.LockDir
+	if dir == "" {
+		var err error
+		if dir, err = filelock.RuntimeDir(); err != nil {
+			return err
+		}
+	}
+	wait := k.LockTimeout
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	unlock, err := filelock.Lock(lctx, dir, "keyring\x00"+k.service()+"\x00"+key)
+	cancel()
+	if err != nil {
+		if lctx.Err() != nil {
+			return fmt.Errorf("%w: %w", tokenstore.ErrLocked, err)
+		}
+		return err
+	}
+	tx := &keyringTx{k: k, key: key}
+	ferr := fn(ctx, tx)
+	tx.done = true
+	if err := unlock(); err != nil {
+		return errors.Join(ferr, err)
+	}
+	return ferr
+}
+
+var errTxDone = errors.New("tokenstore/keyring: transaction used after Update returned")
+
+type keyringTx struct {
+	k    *Store
+	key  string
+	done bool
+}
+
+func (tx *keyringTx) Get(ctx context.Context) ([]byte, error) {
+	if tx.done {
+		return nil, errTxDone
+	}
+	return tx.k.Get(ctx, tx.key)
+}
+
+func (tx *keyringTx) Put(ctx context.Context, value []byte) error {
+	if tx.done {
+		return errTxDone
+	}
+	return tx.k.put(ctx, tx.key, value)
+}
+
+func (tx *keyringTx) Delete(ctx context.Context) error {
+	if tx.done {
+		return errTxDone
+	}
+	return tx.k.remove(ctx, tx.key)
+}
+
+var _ tokenstore.Store = (*Store)(nil)
+
+// String implements fmt.Stringer; it names the service, never a value.
+func (k *Store) String() string { return "keyring.Store{" + k.service() + "}" }
+
+// GoString implements fmt.GoStringer; it names the service, never a value.
+func (k *Store) GoString() string { return k.String() }
+
+// Format implements fmt.Formatter; no verb shows a value.
+func (k *Store) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
+
+// LogValue implements slog.LogValuer; it names the service, never a value.
+func (k *Store) LogValue() slog.Value { return slog.StringValue(k.String()) }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package tokenstore
+package filelock
 
 import (
 	"errors"
@@ -35,13 +35,13 @@ func unlockFile(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }
 
-// insecureMode reports whether any of the bits in others are set.
-func insecureMode(m fs.FileMode, others fs.FileMode) bool {
+// InsecureMode reports whether any of the bits in others are set.
+func InsecureMode(m fs.FileMode, others fs.FileMode) bool {
 	return m.Perm()&others != 0
 }
 
-// ownedByUs reports whether the file belongs to the current user.
-func ownedByUs(fi fs.FileInfo) bool {
+// OwnedByUs reports whether the file belongs to the current user.
+func OwnedByUs(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == os.Getuid()
 }

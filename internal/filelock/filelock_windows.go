@@ -1,6 +1,6 @@
 //go:build windows
 
-package tokenstore
+package filelock
 
 import (
 	"errors"
@@ -33,8 +33,8 @@ func unlockFile(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
 }
 
-// insecureMode: Windows permission bits do not express ACLs; the files live
+// InsecureMode: Windows permission bits do not express ACLs; the files live
 // in the per-user profile, whose ACL already excludes other users.
-func insecureMode(m fs.FileMode, others fs.FileMode) bool { return false }
+func InsecureMode(m fs.FileMode, others fs.FileMode) bool { return false }
 
-func ownedByUs(fi fs.FileInfo) bool { return true }
+func OwnedByUs(fi fs.FileInfo) bool { return true }

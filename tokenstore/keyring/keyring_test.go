@@ -1,4 +1,4 @@
-package tokenstore
+package keyring
 
 import (
 	"bytes"
@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
-	"github.com/zalando/go-keyring"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	gokeyring "github.com/zalando/go-keyring"
 )
 
 // newTestKeyring starts a private gnome-keyring and returns a Keyring on it.
-func newTestKeyring(t *testing.T) (*Keyring, *keyringtest.Daemon) {
+func newTestKeyring(t *testing.T) (*Store, *keyringtest.Daemon) {
 	t.Helper()
 	d := keyringtest.New(t)
-	return &Keyring{Service: "oauthsafe-test", Timeout: 2 * time.Second, UnlockTimeout: 5 * time.Second}, d
+	return &Store{Service: "oauthsafe-test", Timeout: 2 * time.Second, UnlockTimeout: 5 * time.Second}, d
 }
 
 func randomBytes(n int) []byte {
@@ -56,16 +57,16 @@ func TestKeyringRoundTrip(t *testing.T) {
 		{"10KB", 10 << 10, true}, {"100KB", 100 << 10, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			key := Key("https://issuer", "client", tt.name)
+			key := tokenstore.Key("https://issuer", "client", tt.name)
 			v := randomBytes(tt.size)
-			if err := k.Put(ctx, key, v); err != nil {
+			if err := putKey(k, ctx, key, v); err != nil {
 				t.Fatal(err)
 			}
 			got, err := k.Get(ctx, key)
 			if err != nil || !bytes.Equal(got, v) {
 				t.Fatalf("Get = %d bytes, %v; want the %d bytes put", len(got), err, len(v))
 			}
-			raw, err := keyring.Get(k.service(), key)
+			raw, err := gokeyring.Get(k.service(), key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +76,7 @@ func TestKeyringRoundTrip(t *testing.T) {
 			if tt.chunked {
 				_, m, _ := parseEntry(raw, k.rawPerChunk())
 				for i := 0; i < m.count; i++ {
-					c, err := keyring.Get(k.service(), chunkUser(key, m.gen, i))
+					c, err := gokeyring.Get(k.service(), chunkUser(key, m.gen, i))
 					if err != nil || len(c) > k.chunkSize() {
 						t.Fatalf("chunk %d: %d bytes, %v; limit %d", i, len(c), err, k.chunkSize())
 					}
@@ -88,17 +89,17 @@ func TestKeyringRoundTrip(t *testing.T) {
 func TestKeyringOverwriteDeleteMissing(t *testing.T) {
 	k, _ := newTestKeyring(t)
 	ctx := context.Background()
-	key := Key("https://issuer", "client", "overwrite")
-	if _, err := k.Get(ctx, key); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Get missing = %v, want ErrNotFound", err)
+	key := tokenstore.Key("https://issuer", "client", "overwrite")
+	if _, err := k.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("Get missing = %v, want tokenstore.ErrNotFound", err)
 	}
-	if err := k.Delete(ctx, key); err != nil {
+	if err := delKey(k, ctx, key); err != nil {
 		t.Fatalf("Delete missing = %v, want nil", err)
 	}
 	big1, big2, small := randomBytes(20<<10), randomBytes(30<<10), []byte("small")
 	var prev *manifest
 	for i, v := range [][]byte{big1, small, big2, big1, small} {
-		if err := k.Put(ctx, key, v); err != nil {
+		if err := putKey(k, ctx, key, v); err != nil {
 			t.Fatal(err)
 		}
 		if got, err := k.Get(ctx, key); err != nil || !bytes.Equal(got, v) {
@@ -106,26 +107,26 @@ func TestKeyringOverwriteDeleteMissing(t *testing.T) {
 		}
 		if prev != nil {
 			// The previous generation's chunks must be gone.
-			if _, err := keyring.Get(k.service(), chunkUser(key, prev.gen, 0)); !errors.Is(err, keyring.ErrNotFound) {
+			if _, err := gokeyring.Get(k.service(), chunkUser(key, prev.gen, 0)); !errors.Is(err, gokeyring.ErrNotFound) {
 				t.Fatalf("step %d: old chunk still present: %v", i, err)
 			}
 		}
-		raw, _ := keyring.Get(k.service(), key)
+		raw, _ := gokeyring.Get(k.service(), key)
 		_, prev, _ = parseEntry(raw, k.rawPerChunk())
 	}
-	if err := k.Put(ctx, key, big2); err != nil {
+	if err := putKey(k, ctx, key, big2); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := keyring.Get(k.service(), key)
+	raw, _ := gokeyring.Get(k.service(), key)
 	_, m, _ := parseEntry(raw, k.rawPerChunk())
-	if err := k.Delete(ctx, key); err != nil {
+	if err := delKey(k, ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.Get(ctx, key); !errors.Is(err, ErrNotFound) {
+	if _, err := k.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("Get after Delete = %v", err)
 	}
 	for i := 0; i < m.count; i++ {
-		if _, err := keyring.Get(k.service(), chunkUser(key, m.gen, i)); !errors.Is(err, keyring.ErrNotFound) {
+		if _, err := gokeyring.Get(k.service(), chunkUser(key, m.gen, i)); !errors.Is(err, gokeyring.ErrNotFound) {
 			t.Fatalf("chunk %d left after Delete: %v", i, err)
 		}
 	}
@@ -134,11 +135,11 @@ func TestKeyringOverwriteDeleteMissing(t *testing.T) {
 func TestKeyringTooLarge(t *testing.T) {
 	k, _ := newTestKeyring(t)
 	ctx := context.Background()
-	key := Key("i", "c", "huge")
-	if err := k.Put(ctx, key, make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("Put > 1 MiB = %v, want ErrTooLarge", err)
+	key := tokenstore.Key("i", "c", "huge")
+	if err := putKey(k, ctx, key, make([]byte, tokenstore.MaxValueSize+1)); !errors.Is(err, tokenstore.ErrTooLarge) {
+		t.Fatalf("Put > 1 MiB = %v, want tokenstore.ErrTooLarge", err)
 	}
-	if _, err := k.Get(ctx, key); !errors.Is(err, ErrNotFound) {
+	if _, err := k.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("something was written: %v", err)
 	}
 }
@@ -146,26 +147,26 @@ func TestKeyringTooLarge(t *testing.T) {
 func TestKeyringTamperedChunkDetected(t *testing.T) {
 	k, _ := newTestKeyring(t)
 	ctx := context.Background()
-	key := Key("i", "c", "tamper")
-	if err := k.Put(ctx, key, randomBytes(10<<10)); err != nil {
+	key := tokenstore.Key("i", "c", "tamper")
+	if err := putKey(k, ctx, key, randomBytes(10<<10)); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := keyring.Get(k.service(), key)
+	raw, _ := gokeyring.Get(k.service(), key)
 	_, m, _ := parseEntry(raw, k.rawPerChunk())
 	// Replace one chunk with another valid-looking chunk of the same size.
-	c, _ := keyring.Get(k.service(), chunkUser(key, m.gen, 1))
+	c, _ := gokeyring.Get(k.service(), chunkUser(key, m.gen, 1))
 	other := []byte(c)
 	other[0] ^= 1
 	if other[0] == '+' || other[0] == '/' || other[0] == '=' {
 		other[0] = 'A'
 	}
-	keyring.Set(k.service(), chunkUser(key, m.gen, 1), string(other))
-	if _, err := k.Get(ctx, key); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Get of a tampered chunk = %v, want ErrCorrupt", err)
+	gokeyring.Set(k.service(), chunkUser(key, m.gen, 1), string(other))
+	if _, err := k.Get(ctx, key); !errors.Is(err, tokenstore.ErrCorrupt) {
+		t.Fatalf("Get of a tampered chunk = %v, want tokenstore.ErrCorrupt", err)
 	}
-	keyring.Delete(k.service(), chunkUser(key, m.gen, 2))
-	if _, err := k.Get(ctx, key); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Get with a missing chunk = %v, want ErrCorrupt", err)
+	gokeyring.Delete(k.service(), chunkUser(key, m.gen, 2))
+	if _, err := k.Get(ctx, key); !errors.Is(err, tokenstore.ErrCorrupt) {
+		t.Fatalf("Get with a missing chunk = %v, want tokenstore.ErrCorrupt", err)
 	}
 }
 
@@ -174,9 +175,9 @@ func TestKeyringTamperedChunkDetected(t *testing.T) {
 func TestKeyringNoMixedGenerations(t *testing.T) {
 	k, _ := newTestKeyring(t)
 	ctx := context.Background()
-	key := Key("i", "c", "mixed")
+	key := tokenstore.Key("i", "c", "mixed")
 	a, b := bytes.Repeat([]byte{'a'}, 100<<10), bytes.Repeat([]byte{'b'}, 100<<10)
-	if err := k.Put(ctx, key, a); err != nil {
+	if err := putKey(k, ctx, key, a); err != nil {
 		t.Fatal(err)
 	}
 	var stop atomic.Bool
@@ -211,7 +212,7 @@ func TestKeyringNoMixedGenerations(t *testing.T) {
 		if i%2 == 1 {
 			v = a
 		}
-		if err := k.Put(ctx, key, v); err != nil {
+		if err := putKey(k, ctx, key, v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -230,8 +231,8 @@ func TestKeyringNoMixedGenerations(t *testing.T) {
 func TestKeyringKilledDaemonIsUnavailable(t *testing.T) {
 	k, d := newTestKeyring(t)
 	ctx := context.Background()
-	key := Key("i", "c", "killed")
-	if err := k.Put(ctx, key, randomBytes(5000)); err != nil {
+	key := tokenstore.Key("i", "c", "killed")
+	if err := putKey(k, ctx, key, randomBytes(5000)); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Kill(); err != nil {
@@ -239,12 +240,12 @@ func TestKeyringKilledDaemonIsUnavailable(t *testing.T) {
 	}
 	for name, op := range map[string]func() error{
 		"Get":    func() error { _, err := k.Get(ctx, key); return err },
-		"Put":    func() error { return k.Put(ctx, key, []byte("x")) },
-		"Delete": func() error { return k.Delete(ctx, key) },
+		"Put":    func() error { return putKey(k, ctx, key, []byte("x")) },
+		"Delete": func() error { return delKey(k, ctx, key) },
 	} {
 		err := within(t, 30*time.Second, op)
-		if !errors.Is(err, ErrUnavailable) {
-			t.Errorf("%s after kill = %v, want ErrUnavailable", name, err)
+		if !errors.Is(err, tokenstore.ErrUnavailable) {
+			t.Errorf("%s after kill = %v, want tokenstore.ErrUnavailable", name, err)
 		}
 	}
 }
@@ -252,8 +253,8 @@ func TestKeyringKilledDaemonIsUnavailable(t *testing.T) {
 func TestKeyringHungDaemonTimesOut(t *testing.T) {
 	k, d := newTestKeyring(t)
 	ctx := context.Background()
-	key := Key("i", "c", "hung")
-	if err := k.Put(ctx, key, []byte("v")); err != nil {
+	key := tokenstore.Key("i", "c", "hung")
+	if err := putKey(k, ctx, key, []byte("v")); err != nil {
 		t.Fatal(err)
 	}
 	k.Timeout = 300 * time.Millisecond
@@ -261,16 +262,16 @@ func TestKeyringHungDaemonTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := within(t, 30*time.Second, func() error { _, err := k.Get(ctx, key); return err })
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Get on a frozen daemon = %v, want ErrUnavailable (deadline)", err)
+	if !errors.Is(err, tokenstore.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Get on a frozen daemon = %v, want tokenstore.ErrUnavailable (deadline)", err)
 	}
 	// The caller's ctx wins over a longer Timeout.
 	k.Timeout = time.Hour
 	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
-	err = within(t, 30*time.Second, func() error { return k.Put(cctx, key, []byte("w")) })
-	if !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Put on a frozen daemon = %v, want ErrUnavailable", err)
+	err = within(t, 30*time.Second, func() error { return putKey(k, cctx, key, []byte("w")) })
+	if !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("Put on a frozen daemon = %v, want tokenstore.ErrUnavailable", err)
 	}
 	d.Continue()
 }
@@ -279,10 +280,10 @@ func TestKeyringNoServiceNoFallback(t *testing.T) {
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+t.TempDir()+"/no-bus")
 	home := t.TempDir()
 	t.Setenv("HOME", home)
-	k := &Keyring{Service: "oauthsafe-test", Timeout: 2 * time.Second, UnlockTimeout: 2 * time.Second}
+	k := &Store{Service: "oauthsafe-test", Timeout: 2 * time.Second, UnlockTimeout: 2 * time.Second}
 	ctx := context.Background()
-	if err := within(t, 30*time.Second, func() error { return k.Put(ctx, "k", []byte("secret-value")) }); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Put without a keyring = %v, want ErrUnavailable", err)
+	if err := within(t, 30*time.Second, func() error { return putKey(k, ctx, "k", []byte("secret-value")) }); !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("Put without a keyring = %v, want tokenstore.ErrUnavailable", err)
 	}
 	if _, err := within(t, 30*time.Second, func() struct {
 		b []byte
@@ -293,11 +294,40 @@ func TestKeyringNoServiceNoFallback(t *testing.T) {
 			b []byte
 			e error
 		}{b, e}
-	}).b, k.Delete(ctx, "k"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Delete without a keyring = %v, want ErrUnavailable", err)
+	}).b, delKey(k, ctx, "k"); !errors.Is(err, tokenstore.ErrUnavailable) {
+		t.Fatalf("Delete without a keyring = %v, want tokenstore.ErrUnavailable", err)
 	}
 	entries, _ := os.ReadDir(home)
 	if len(entries) != 0 {
 		t.Fatalf("something was written under HOME: %v", entries)
 	}
+}
+
+func FuzzParseKeyringEntry(f *testing.F) {
+	m := manifest{gen: strings.Repeat("ab", 16), count: 2, size: 2000}
+	for _, s := range []string{m.String(), inlinePrefix + "aGVsbG8=", "osk1:c:", "osk1:c:x:1:1:y", "", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		per := (&Store{}).rawPerChunk()
+		_, m, err := parseEntry(s, per)
+		if err != nil {
+			if !errors.Is(err, tokenstore.ErrCorrupt) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if m != nil && (m.count < 1 || m.size > tokenstore.MaxValueSize || m.count > tokenstore.MaxValueSize/per+1) {
+			t.Fatalf("accepted an out-of-range manifest %+v", m)
+		}
+	})
+}
+
+// putKey and delKey write through a one-step transaction.
+func putKey(st tokenstore.Store, ctx context.Context, key string, v []byte) error {
+	return st.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, v) })
+}
+
+func delKey(st tokenstore.Store, ctx context.Context, key string) error {
+	return st.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Delete(ctx) })
 }

@@ -1,0 +1,224 @@
+package tokenstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Record is what a Source keeps in a Store for one login: the refresh token
+// and what it was granted for. Every Put writes a versioned JSON object
+// ({"v":2,...}); see SaveRecord and LoadRecord.
+//
+// Printing a Record with any fmt verb, slog or JSON shows no refresh token.
+// A Record is a plain value: not safe for concurrent modification.
+type Record struct {
+	// RefreshToken is the current refresh token. Required.
+	RefreshToken string
+	// Subject is the sub of the login's ID token; "" for a login without
+	// OpenID Connect. Every refreshed ID token must name it.
+	Subject string
+	// Scopes are the scopes granted, as of the last token response.
+	Scopes []string
+	// Issuer and ClientID name the authorization server and client the
+	// refresh token belongs to.
+	Issuer, ClientID string
+	// Generation counts the writes of this record by Sources (0 for a
+	// fresh login), so a reader can tell two versions apart without
+	// comparing tokens.
+	Generation uint64
+
+	// dpop keeps, unread, a field reserved for a sealed DPoP key, so a
+	// rewrite by this version does not drop it.
+	dpop json.RawMessage
+}
+
+// wireRecord is the stored form. Version 1 ({"v":1,"refresh_token":...})
+// had no subject, scopes, issuer or client; it is refused (ErrOldRecord).
+type wireRecord struct {
+	V            int             `json:"v"`
+	RefreshToken string          `json:"refresh_token"`
+	Subject      string          `json:"sub,omitempty"`
+	Scopes       []string        `json:"scope,omitempty"`
+	Issuer       string          `json:"iss"`
+	ClientID     string          `json:"client_id"`
+	Generation   uint64          `json:"gen"`
+	DPoP         json.RawMessage `json:"dpop,omitempty"`
+}
+
+const (
+	recordVersion = 2
+	maxRecordSize = 64 << 10
+)
+
+// ErrOldRecord means the stored record was written by an earlier version of
+// this package. Such a record does not name the login's subject, so it
+// cannot be refreshed safely: log in again. It matches ErrLoginRequired.
+var ErrOldRecord = fmt.Errorf("%w: the stored record was written by an older version of oauthsafe; log in again", ErrLoginRequired)
+
+func encodeRecord(r *Record) ([]byte, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil Record", ErrConfig)
+	}
+	if err := checkRefreshToken(r.RefreshToken); err != nil {
+		return nil, err
+	}
+	for _, s := range r.Scopes {
+		if !validScope(s) {
+			return nil, errors.New("tokenstore: a scope has characters outside RFC 6749 NQCHAR")
+		}
+	}
+	return json.Marshal(wireRecord{
+		V: recordVersion, RefreshToken: r.RefreshToken, Subject: r.Subject,
+		Scopes: r.Scopes, Issuer: r.Issuer, ClientID: r.ClientID,
+		Generation: r.Generation, DPoP: r.dpop,
+	})
+}
+
+// decodeRecord parses a stored record: ErrOldRecord for a version 1
+// record, ErrCorrupt for any defect.
+func decodeRecord(b []byte) (*Record, error) {
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: record too large", ErrCorrupt)
+	}
+	var head struct {
+		V json.RawMessage `json:"v"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fmt.Errorf("%w: record is not valid JSON", ErrCorrupt)
+	}
+	switch string(head.V) {
+	case "2":
+	case "1":
+		return nil, ErrOldRecord
+	default:
+		return nil, fmt.Errorf("%w: unknown record version", ErrCorrupt)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var w wireRecord
+	if err := dec.Decode(&w); err != nil {
+		return nil, fmt.Errorf("%w: record is not valid JSON", ErrCorrupt)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after record", ErrCorrupt)
+	}
+	if err := checkRefreshToken(w.RefreshToken); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	for _, s := range w.Scopes {
+		if !validScope(s) {
+			return nil, fmt.Errorf("%w: bad scope", ErrCorrupt)
+		}
+	}
+	return &Record{
+		RefreshToken: w.RefreshToken, Subject: w.Subject, Scopes: w.Scopes,
+		Issuer: w.Issuer, ClientID: w.ClientID, Generation: w.Generation, dpop: w.DPoP,
+	}, nil
+}
+
+// checkRefreshToken accepts RFC 6749 VSCHAR strings (%x20-7E) of bounded
+// length. The error never contains the token.
+func checkRefreshToken(rt string) error {
+	if rt == "" || len(rt) > maxRecordSize/2 {
+		return errors.New("tokenstore: refresh token is empty or too long")
+	}
+	for i := 0; i < len(rt); i++ {
+		if rt[i] < 0x20 || rt[i] > 0x7e {
+			return errors.New("tokenstore: refresh token has characters outside RFC 6749 VSCHAR")
+		}
+	}
+	return nil
+}
+
+// validScope reports whether s is a non-empty RFC 6749 scope-token (NQCHAR).
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// clone returns a deep copy.
+func (r *Record) clone() *Record {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Scopes = slices.Clone(r.Scopes)
+	c.dpop = bytes.Clone(r.dpop)
+	return &c
+}
+
+// SaveRecord writes rec for key in one Store.Update, replacing any record
+// (a new login). Use it after a login, before creating a Source for the same
+// key. It is safe for concurrent use if store is.
+func SaveRecord(ctx context.Context, store Store, key string, rec *Record) error {
+	if store == nil || key == "" {
+		return fmt.Errorf("%w: SaveRecord needs a Store and a key", ErrConfig)
+	}
+	b, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	return store.Update(ctx, key, func(ctx context.Context, tx Tx) error { return tx.Put(ctx, b) })
+}
+
+// LoadRecord reads the record for key without taking the store's lock, for
+// status displays (never to decide a refresh). A missing record is
+// ErrNotFound, one from an older version ErrOldRecord (matching
+// ErrLoginRequired), a malformed one ErrCorrupt. It is safe for concurrent
+// use if store is.
+func LoadRecord(ctx context.Context, store Store, key string) (*Record, error) {
+	if store == nil || key == "" {
+		return nil, fmt.Errorf("%w: LoadRecord needs a Store and a key", ErrConfig)
+	}
+	b, err := store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRecord(b)
+}
+
+func (r Record) redact() string {
+	var b strings.Builder
+	b.WriteString("tokenstore.Record{iss=")
+	b.WriteString(strconv.Quote(r.Issuer))
+	b.WriteString(", client_id=")
+	b.WriteString(strconv.Quote(r.ClientID))
+	b.WriteString(", sub=")
+	b.WriteString(strconv.Quote(r.Subject))
+	b.WriteString(", scope=")
+	b.WriteString(strconv.Quote(strings.Join(r.Scopes, " ")))
+	b.WriteString(", gen=")
+	b.WriteString(strconv.FormatUint(r.Generation, 10))
+	b.WriteString(", refresh_token=redacted}")
+	return b.String()
+}
+
+// String implements fmt.Stringer; it never shows the refresh token.
+func (r Record) String() string { return r.redact() }
+
+// GoString implements fmt.GoStringer; it never shows the refresh token.
+func (r Record) GoString() string { return r.redact() }
+
+// Format implements fmt.Formatter; no verb shows the refresh token.
+func (r Record) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }
+
+// LogValue implements slog.LogValuer; it never shows the refresh token.
+func (r Record) LogValue() slog.Value { return slog.StringValue(r.redact()) }
+
+// MarshalJSON implements json.Marshaler; it never shows the refresh token.
+func (r Record) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }
