@@ -66,7 +66,7 @@ func TestRefreshedIDTokenMustKeepTheSubject(t *testing.T) {
 			h.writeTokens(w, map[string]any{"access_token": "AT-2-" + tc.sub, "refresh_token": "RT-2-" + tc.sub,
 				"id_token": h.idToken(nopTB{}, map[string]any{"sub": tc.sub, "nonce": nil})})
 		})
-		src, err := c.TokenSource(context.Background(), TokenSourceConfig{LockDir: t.TempDir()}, toks)
+		src, err := c.TokenSource(context.Background(), TokenSourceConfig{}, toks)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestRefusedRefreshKeepsRotatedToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			store := &tokenstore.Memory{}
-			src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", LockDir: t.TempDir()}, toks)
+			src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,8 +138,8 @@ func TestRefusedRefreshKeepsRotatedToken(t *testing.T) {
 			if _, err := src.Token(); !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			if rt, _ := tokenstore.LoadRefreshToken(context.Background(), store, "k"); rt != "RT-1" {
-				t.Fatalf("store holds %q, want the rotated RT-1", rt)
+			if rec, _ := tokenstore.LoadRecord(context.Background(), store, "k"); rec == nil || rec.RefreshToken != "RT-1" {
+				t.Fatalf("store holds %v, want the rotated RT-1", rec)
 			}
 			time.Sleep(1100 * time.Millisecond) // the Source's first backoff
 			if _, err := src.Token(); err != nil {

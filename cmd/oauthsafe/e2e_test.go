@@ -17,7 +17,9 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // cli runs the built oauthsafe binary against the real in-process server,
@@ -190,7 +192,11 @@ func (e *browserError) Error() string {
 
 func (c *cli) storedRefreshToken(subject string) (string, error) {
 	key := tokenstore.Key(c.srv.Issuer, authserver.ClientNative, subject)
-	return tokenstore.LoadRefreshToken(context.Background(), &tokenstore.Keyring{Service: keyringService}, key)
+	rec, err := tokenstore.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
+	if err != nil {
+		return "", err
+	}
+	return rec.RefreshToken, nil
 }
 
 // userinfo proves a printed access token is real by calling the server.
@@ -362,7 +368,16 @@ func TestCLIInvalidRefreshTokenExits3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nc.Refresh(ctxb, rt); err != nil {
+	other := &tokenstore.Memory{}
+	if err := tokenstore.SaveRecord(ctxb, other, "k", &tokenstore.Record{RefreshToken: rt, Subject: alice,
+		Scopes: []string{"openid", "profile", "offline_access"}, Issuer: c.srv.Issuer, ClientID: authserver.ClientNative}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := nc.TokenSource(ctxb, oauthclient.TokenSourceConfig{Store: other, Key: "k"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Token(); err != nil {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := c.run("token")

@@ -151,8 +151,8 @@ func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout tim
 	return c.DeviceToken(ctx, da)
 }
 
-// finishLogin stores the refresh token in the keyring under the
-// cross-process lock, then saves the profile. Nothing goes to stdout.
+// finishLogin stores the record (refresh token, subject, granted scopes) in
+// the keyring in one store transaction, then saves the profile. Nothing goes to stdout.
 func finishLogin(ctx context.Context, e *env, name string, p *profile, t *oauthclient.Tokens) int {
 	old, _ := loadProfile(name)
 	p.Subject = t.Subject()
@@ -163,12 +163,8 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, t *oauthc
 	if t.RefreshToken() == "" {
 		e.errorf("login: the server issued no refresh token (request the offline_access scope?); `oauthsafe token` will ask for a new login")
 	} else {
-		unlock, err := tokenstore.Lock(ctx, "", key)
-		if err != nil {
-			return e.fail(err)
-		}
-		err = tokenstore.SaveRefreshToken(ctx, store, key, t.RefreshToken())
-		unlock()
+		err := tokenstore.SaveRecord(ctx, store, key, &tokenstore.Record{RefreshToken: t.RefreshToken(),
+			Subject: t.Subject(), Scopes: t.Scopes(), Issuer: p.Issuer, ClientID: p.ClientID})
 		if err != nil {
 			return e.fail(fmt.Errorf("login: keeping the refresh token in the keyring: %w", err))
 		}

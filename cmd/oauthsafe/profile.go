@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // This file holds what the login, token, status and logout commands share:
@@ -164,7 +165,7 @@ func (p *profile) storeKey(name string) string {
 
 // newStore is the OS keyring. There is no fallback: without a keyring the
 // commands fail (S13).
-func newStore() tokenstore.Store { return &tokenstore.Keyring{Service: keyringService} }
+func newStore() tokenstore.Store { return &keyring.Store{Service: keyringService} }
 
 // clientFlags are the flags that describe a client.
 type clientFlags struct {

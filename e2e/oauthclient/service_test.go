@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -244,7 +245,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 
 	// Inside the refresh-ahead window: the cached token comes back at once
 	// while one background request, held at the server, is in flight.
-	clock.Advance(5*time.Minute - oauthclient.ServiceRefreshAhead + time.Second)
+	clock.Advance(5*time.Minute - oauthclient.SourceRecheck + time.Second)
 	ch := make(chan struct{})
 	hold.Store(&ch)
 	for range 100 {
@@ -295,7 +296,10 @@ func TestServiceTokenSourceInvalidate(t *testing.T) {
 	}
 }
 
-func TestServiceTokenSourceErrorsAreNotCached(t *testing.T) {
+// TestServiceTokenSourceBacksOffThenRecovers: a failure is answered to
+// every caller without a new request until the backoff passes; then the
+// next call tries again and recovers.
+func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
 	srv := startAS(t, authserver.Options{})
 	var fail atomic.Bool
 	fail.Store(true)
@@ -308,7 +312,10 @@ func TestServiceTokenSourceErrorsAreNotCached(t *testing.T) {
 		}
 		return false
 	})
-	src := serviceClient(t, srv, serviceCases[0], nil).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	src := serviceClient(t, srv, serviceCases[0], clock).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
 	_, err := src.Token()
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "temporarily_unavailable" || !ae.Temporary() {
@@ -318,6 +325,11 @@ func TestServiceTokenSourceErrorsAreNotCached(t *testing.T) {
 		t.Fatal("error contains the client secret")
 	}
 	fail.Store(false)
+	var te *tokenstore.TemporaryError
+	if _, err := src.Token(); !errors.As(err, &te) {
+		t.Fatalf("during the backoff: %v, want the same *tokenstore.TemporaryError", err)
+	}
+	now.Add(int64(time.Minute))
 	if _, err := src.Token(); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
@@ -438,7 +450,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 		resp.Body.Close()
 	}
 	get()
-	clock.Advance(5*time.Minute - oauthclient.ServiceRefreshAhead + time.Second)
+	clock.Advance(5*time.Minute - oauthclient.SourceRecheck + time.Second)
 	ch := make(chan struct{})
 	hold.Store(&ch)
 	for range 5 {

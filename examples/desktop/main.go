@@ -28,6 +28,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 	"github.com/pkg/browser"
 )
 
@@ -41,7 +42,7 @@ func main() {
 	defer cancel()
 
 	cfg := oauthclient.Config{Issuer: *issuer, ClientID: *clientID, Scopes: []string{"openid", "profile", "offline_access"}}
-	var store tokenstore.Store = &tokenstore.Keyring{Service: "oauthsafe-desktop-example"}
+	var store tokenstore.Store = &keyring.Store{Service: "oauthsafe-desktop-example"}
 	open := func(u string) error { browser.Stdout = io.Discard; return browser.OpenURL(u) }
 	if *demo {
 		srv, err := authserver.Start(authserver.Options{})

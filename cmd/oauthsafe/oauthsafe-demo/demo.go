@@ -16,6 +16,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // demo prints what was checked and what was blocked. It never prints a token.
@@ -211,16 +212,29 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	d.section("Refresh with rotation")
-	rotated, err := c.Refresh(ctx, toks.RefreshToken())
+	mem := &tokenstore.Memory{} // the CLI uses keyring.Store: the OS keyring
+	key := tokenstore.Key(srv.Issuer, c.Config().ClientID, toks.Subject())
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: mem, Key: key}, toks)
+	if err != nil {
+		return err
+	}
+	src.Invalidate(toks.OAuth2Token()) // as if the access token had expired
+	cur, err := src.Token()
 	if err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	if rotated.RefreshToken != toks.RefreshToken() {
-		d.ok("the server rotated the refresh token; the new one replaces the old")
+	rec, err := tokenstore.LoadRecord(ctx, mem, key)
+	if err == nil && rec.RefreshToken != toks.RefreshToken() {
+		d.ok("the server rotated the refresh token; the new one was stored inside the refresh transaction (granted: %s)", strings.Join(src.Scopes(), " "))
 	} else {
-		d.fail("refresh token was not rotated")
+		d.fail("refresh token was not rotated (%v)", err)
 	}
-	_, err = c.Refresh(ctx, toks.RefreshToken())
+	spent, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{}, toks) // memory only, holding the spent token
+	if err != nil {
+		return err
+	}
+	spent.Invalidate(toks.OAuth2Token())
+	_, err = spent.Token()
 	d.expectBlocked("reuse of the spent refresh token", err, oauthclient.ErrLoginRequired, "")
 
 	d.section("Service: client credentials")
@@ -246,11 +260,12 @@ func (d *demo) run(ctx context.Context) error {
 	}
 
 	d.section("Logout")
-	if err := c.Revoke(ctx, rotated.RefreshToken, oauthclient.HintRefreshToken); err != nil {
+	if err := c.Revoke(ctx, rec.RefreshToken, oauthclient.HintRefreshToken); err != nil {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	d.ok("refresh token revoked at the server (RFC 7009)")
-	_, err = c.Refresh(ctx, rotated.RefreshToken)
+	src.Invalidate(cur)
+	_, err = src.Token()
 	d.expectBlocked("use of the revoked refresh token", err, oauthclient.ErrLoginRequired, "")
 	return nil
 }

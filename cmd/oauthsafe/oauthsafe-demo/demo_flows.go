@@ -214,9 +214,9 @@ func (d *demo) loopbackSection(ctx context.Context, srv *authserver.Server) erro
 	}
 	d.ok("the real callback passed every check; the browser saw the result page only then; sub=%s", toks.Subject())
 
-	store := &tokenstore.Memory{} // the CLI uses tokenstore.Keyring: the OS keyring
+	store := &tokenstore.Memory{} // the CLI uses keyring.Store: the OS keyring
 	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
-	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key, LockDir: d.tmp}, toks)
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key}, toks)
 	if err != nil {
 		return err
 	}
@@ -224,9 +224,9 @@ func (d *demo) loopbackSection(ctx context.Context, srv *authserver.Server) erro
 	if _, err := src.Token(); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	rt, err := tokenstore.LoadRefreshToken(ctx, store, key)
-	if err == nil && rt != toks.RefreshToken() {
-		d.ok("refresh under the per-account lock: the rotated refresh token was stored before the new access token was released")
+	rec, err := tokenstore.LoadRecord(ctx, store, key)
+	if err == nil && rec.RefreshToken != toks.RefreshToken() {
+		d.ok("refresh as one store transaction: the rotated refresh token was stored before the new access token was released")
 	} else {
 		d.fail("rotated refresh token not stored (%v)", err)
 	}
