@@ -21,7 +21,7 @@ import (
 func newTestKeyring(t *testing.T) (*Store, *keyringtest.Daemon) {
 	t.Helper()
 	d := keyringtest.New(t)
-	return &Store{Service: "oauthsafe-test", Timeout: 2 * time.Second, UnlockTimeout: 5 * time.Second}, d
+	return &Store{Service: "oauthsafe-test", Timeout: 10 * time.Second, UnlockTimeout: 20 * time.Second}, d
 }
 
 func randomBytes(n int) []byte {

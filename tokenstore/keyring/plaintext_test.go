@@ -112,7 +112,7 @@ func TestStoreTransactionAcrossProcesses(t *testing.T) {
 	lockDir := filepath.Join(t.TempDir(), "locks")
 	t.Setenv(envKeyringLockDir, lockDir)
 	storetest.CrossProcess(t, storetest.Config{Open: openKeyring, ChildTest: "TestStoreTransactionChild",
-		Env: append(d.Env(), envKeyringLockDir+"="+lockDir), Rotations: 300})
+		Env: append(d.Env(), envKeyringLockDir+"="+lockDir), Procs: 3, Goroutines: 2, Rotations: 200})
 }
 
 // TestCrossProcessRefresh (the accepted criterion): two processes that
