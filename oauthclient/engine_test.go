@@ -399,7 +399,7 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 	h.mu.Lock()
 	form := h.lastForm
 	h.mu.Unlock()
-	if form.Get("scope") != "openid" || strings.Join(src.Scopes(), " ") != "openid" {
+	if form.Get("scope") != "openid" || strings.Join(src.Scopes(), " ") != "openid profile" {
 		t.Fatalf("narrowed refresh sent scope %q, recorded %v", form.Get("scope"), src.Scopes())
 	}
 	// Resumed with a wider narrowing than the record holds: refused before any request.

@@ -18,7 +18,8 @@ import (
 // refresh_token grant with the record's refresh token, inside the Store
 // transaction. It sends no scope unless narrow is set (RFC 6749 §6: omitted
 // means as granted); a narrow set must be within the record's granted
-// scopes, or the request is refused before it is made (ErrScopeWidened). A
+// scopes, or the request is refused before it is made (ErrScopeWidened),
+// and narrows the access token only: the record keeps the grant. A
 // rotated refresh token goes to the engine as soon as the 200 body yields
 // one. Then the granted scope must stay within the requested (or, when
 // omitted, the previous) one, and a returned ID token must verify and name
@@ -60,6 +61,11 @@ func (c *Client) refreshFetch(narrow []string) tokenstore.FetchFunc {
 			}
 		}
 		tr.token.RefreshToken = ""
+		if narrow != nil {
+			// The access token is narrowed; the refresh token keeps the
+			// grant (RFC 6749 §6), so the record's scopes stay.
+			scopes = nil
+		}
 		return &tokenstore.Result{Token: tr.token, Scopes: scopes}, nil
 	}
 }

@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,12 @@ type Options struct {
 	// DevicePollInterval is the polling interval announced by the device
 	// authorization endpoint, in whole seconds. Zero means 1 second.
 	DevicePollInterval time.Duration
+	// WithheldScopes are scopes users never consent to: they are removed
+	// from the granted set of every authorization request (and so from the
+	// token response's scope, the tokens and refresh requests' allowed
+	// set), as providers with granular consent do. Nil means every
+	// requested scope is granted.
+	WithheldScopes []string
 	// Logger receives one debug line per request and the server's errors.
 	// Nil means nothing is logged.
 	Logger *slog.Logger
@@ -166,6 +173,7 @@ func Start(opts Options) (*Server, error) {
 		accessLifetime:  orDefault(opts.AccessTokenLifetime, 5*time.Minute),
 		refreshLifetime: orDefault(opts.RefreshTokenLifetime, time.Hour),
 		revokeFamily:    opts.RevokeFamilyOnReuse,
+		withheld:        slices.Clone(opts.WithheldScopes),
 		clients:         newClients(opts.RedirectURIs),
 		users:           newUsers(),
 		clientKeys: map[string]map[string]*rsa.PublicKey{

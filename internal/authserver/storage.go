@@ -28,6 +28,7 @@ type storage struct {
 	accessLifetime  time.Duration
 	refreshLifetime time.Duration
 	revokeFamily    bool
+	withheld        []string           // scopes never granted (Options.WithheldScopes)
 	clients         map[string]*client // fixed after construction
 	users           map[string]User    // by username; fixed
 	clientKeys      map[string]map[string]*rsa.PublicKey
@@ -182,7 +183,7 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, us
 		redirectURI:  req.RedirectURI,
 		state:        req.State,
 		nonce:        req.Nonce,
-		scopes:       slices.Clone(req.Scopes),
+		scopes:       slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return slices.Contains(s.withheld, sc) }),
 		responseType: req.ResponseType,
 		responseMode: req.ResponseMode,
 		subject:      userID,
