@@ -20,7 +20,7 @@ const redacted = "REDACTED"
 //
 // There is deliberately no constructor that takes a string literal: a secret
 // typed into source code ends up in version control, binaries and crash
-// reports. Load it with [SecretFromEnv], [SecretFromFile], [SecretFromKeyring]
+// reports. Load it with [SecretFromEnv], [SecretFromFile], [SecretFromReader] (with keyring.Secret of package tokenstore/keyring for the OS keyring)
 // or, for secrets managers, [SecretFromReader].
 type Secret struct {
 	v string

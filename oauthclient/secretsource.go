@@ -1,13 +1,9 @@
 package oauthclient
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strings"
-
-	"github.com/zalando/go-keyring"
 )
 
 // SecretFromFile reads a client secret from the file at path (up to 64 KiB,
@@ -20,7 +16,7 @@ import (
 // their target.
 //
 // On systems without Unix owners and modes (Windows), SecretFromFile always
-// refuses: use [SecretFromEnv] or [SecretFromKeyring] there.
+// refuses: use [SecretFromEnv] or keyring.Secret (package tokenstore/keyring) with [SecretFromReader] there.
 //
 // The error never contains the file's content. Safe for concurrent use.
 func SecretFromFile(path string) (Secret, error) {
@@ -70,34 +66,10 @@ func checkSecretFile(path string, fi os.FileInfo) error {
 	}
 	uid, ok := fileOwner(fi)
 	if !ok {
-		return &secretFileError{reason: "file ownership cannot be checked on this system; use SecretFromEnv or SecretFromKeyring"}
+		return &secretFileError{reason: "file ownership cannot be checked on this system; use SecretFromEnv or the OS keyring"}
 	}
 	if me := os.Getuid(); uid != me {
 		return &secretFileError{reason: fmt.Sprintf("%s is owned by uid %d, not by the current user (uid %d)", path, uid, me)}
 	}
 	return nil
-}
-
-// SecretFromKeyring reads a client secret from the OS keyring (the Secret
-// Service on Linux, the Keychain on macOS, the Credential Manager on
-// Windows) through go-keyring, under the given service and user names. A
-// missing entry is an error matching ErrSecretSource and
-// keyring.ErrNotFound. Store the secret once with the platform's tools
-// (for example secret-tool store) or keyring.Set. Safe for concurrent use.
-func SecretFromKeyring(service, user string) (Secret, error) {
-	if service == "" || user == "" {
-		return Secret{}, fmt.Errorf("%w: keyring service and user must be set", ErrSecretSource)
-	}
-	v, err := keyring.Get(service, user)
-	if err != nil {
-		if errors.Is(err, keyring.ErrNotFound) {
-			return Secret{}, fmt.Errorf("%w: no keyring entry for service %q user %q: %w", ErrSecretSource, service, user, keyring.ErrNotFound)
-		}
-		return Secret{}, fmt.Errorf("%w: keyring: %v", ErrSecretSource, err)
-	}
-	s, err := SecretFromReader(strings.NewReader(v))
-	if err != nil {
-		return Secret{}, err
-	}
-	return s, nil
 }

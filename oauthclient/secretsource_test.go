@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/zalando/go-keyring"
 )
 
 const fileSecret = "file-secret-7d1e9c0b5a"
@@ -145,26 +143,4 @@ func TestSecretFromFileRefusals(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
-}
-
-func TestSecretFromKeyring(t *testing.T) {
-	keyringtest.New(t) // real gnome-keyring on a private D-Bus session
-	const service, user, value = "oauthsafe-test-client", "svc-client", "keyring-secret-4b8f2a"
-	if err := keyring.Set(service, user, value+"\n"); err != nil {
-		t.Fatal(err)
-	}
-	s, err := oauthclient.SecretFromKeyring(service, user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Reveal() != value {
-		t.Fatalf("secret %q", s.Reveal())
-	}
-	_, err = oauthclient.SecretFromKeyring(service, "nobody")
-	if !errors.Is(err, oauthclient.ErrSecretSource) || !errors.Is(err, keyring.ErrNotFound) {
-		t.Fatalf("missing entry: err = %v", err)
-	}
-	if _, err := oauthclient.SecretFromKeyring("", user); !errors.Is(err, oauthclient.ErrSecretSource) {
-		t.Fatalf("empty service: err = %v", err)
-	}
 }

@@ -1,27 +1,44 @@
-// Package tokenstore keeps OAuth tokens where they belong and refreshes them
-// without losing or re-spending a refresh token.
+// Package tokenstore is the token lifecycle engine and the storage contract
+// under it: it keeps OAuth tokens where they belong and refreshes them
+// without losing, resending or widening a refresh token.
+//
+// # The engine
+//
+// A [Source] serves an access token from memory (a lock-free, allocation-free
+// hot path), refreshes it ahead of expiry with one flight, and backs off
+// exponentially with jitter after a temporary failure, also for callers that
+// wait. The same engine serves user tokens (a refresh token in a [Store]) and
+// client-credentials tokens (no Store); oauthclient builds both
+// (Client.TokenSource, Client.ServiceTokenSource). TokenContext honours the
+// caller's context. Expiry is compared on the wall clock.
 //
 // # Guarantees
 //
-//   - Access tokens live only in memory, inside a [Source]. Only refresh
-//     tokens are written to a [Store], as a small versioned record.
-//   - Refresh tokens go to the OS keyring ([Keyring]) or to an
-//     [EncryptedFile] the user chose explicitly. There is never a silent
+//   - Access tokens live only in memory, inside a Source. Only the [Record]
+//     (refresh token, subject, granted scopes, issuer, client, generation)
+//     is written to a Store, as versioned JSON. A record of an earlier
+//     version is refused with [ErrOldRecord] (log in again), never misread.
+//   - Every refresh is one [Store.Update] transaction: the record is read
+//     inside it, the token endpoint called, and the outcome written before
+//     it ends, so one refresh token is sent once across every goroutine,
+//     process and replica sharing the Store.
+//   - A rotated refresh token reaches the engine ([Refresh.Rotated]) as soon
+//     as a 200 response yields one and is written inside the transaction
+//     whatever the later checks of the response decide. If the Store fails,
+//     the engine keeps it in memory, uses it next, and writes it when the
+//     Store works again; the spent token is never sent again.
+//   - invalid_grant deletes the record ([ErrLoginRequired]); any other
+//     failure keeps it ([*TemporaryError]).
+//   - Refresh tokens go to the OS keyring (package tokenstore/keyring) or to
+//     an [EncryptedFile] the user chose explicitly. There is never a silent
 //     fallback: a missing keyring is [ErrUnavailable].
-//   - A keyring call that hangs or fails ends in [ErrUnavailable] within the
-//     configured timeout, never a hang.
-//   - Values too large for one keyring entry are split into chunks, and a
-//     reader never sees a mix of two writes (the manifest names a generation
-//     and its SHA-256).
-//   - A [Source] performs at most one refresh per key at a time, within the
-//     process (single flight) and across processes ([Lock]). After taking the
-//     lock it re-reads the store, so a refresh token rotated by another
-//     process is picked up and a given refresh token is never sent twice by
-//     cooperating processes.
-//   - A rotated refresh token is persisted before the new access token is
-//     released. invalid_grant deletes the stored refresh token
-//     ([ErrLoginRequired]); any other failure keeps it and backs off
-//     ([*TemporaryError]).
+//
+// # Stores
+//
+// [Memory] excludes with a mutex per key (one process); [EncryptedFile]
+// with a file lock beside the file; keyring.Store with a file lock in the
+// user's runtime directory; a SQL store in the database. A holder that dies
+// releases its lock. Waiting is bounded ([ErrLocked]).
 //
 // # Keys
 //

@@ -477,3 +477,21 @@ func (k *Store) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
 
 // LogValue implements slog.LogValuer; it names the service, never a value.
 func (k *Store) LogValue() slog.Value { return slog.StringValue(k.String()) }
+
+// Secret reads a value stored under service and user outside this Store's
+// format, such as a client secret put there with the platform's tools
+// (secret-tool store, security add-generic-password), for
+// oauthclient.SecretFromReader. A missing entry matches
+// tokenstore.ErrNotFound; a keyring that fails or does not answer within
+// the default timeouts matches tokenstore.ErrUnavailable. The caller owns the
+// returned bytes and should zero them after use. Safe for concurrent use.
+func Secret(ctx context.Context, service, user string) ([]byte, error) {
+	if service == "" || user == "" {
+		return nil, fmt.Errorf("%w: keyring service and user must be set", tokenstore.ErrConfig)
+	}
+	v, err := (&Store{Service: service}).get(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(v), nil
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	gokeyring "github.com/zalando/go-keyring"
 )
@@ -330,4 +331,27 @@ func putKey(st tokenstore.Store, ctx context.Context, key string, v []byte) erro
 
 func delKey(st tokenstore.Store, ctx context.Context, key string) error {
 	return st.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Delete(ctx) })
+}
+
+func TestSecret(t *testing.T) {
+	keyringtest.New(t) // real gnome-keyring on a private D-Bus session
+	ctx := context.Background()
+	const service, user, value = "oauthsafe-test-client", "svc-client", "keyring-secret-4b8f2a"
+	if err := gokeyring.Set(service, user, value+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Secret(ctx, service, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := oauthclient.SecretFromReader(bytes.NewReader(b))
+	if err != nil || s.Reveal() != value {
+		t.Fatalf("secret %v, %v", s, err)
+	}
+	if _, err := Secret(ctx, service, "nobody"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("missing entry: err = %v", err)
+	}
+	if _, err := Secret(ctx, "", user); !errors.Is(err, tokenstore.ErrConfig) {
+		t.Fatalf("empty service: err = %v", err)
+	}
 }
