@@ -359,8 +359,7 @@ func TestTokenHonoursContext(t *testing.T) {
 		t.Fatal("TokenContext ignored its context")
 	}
 	// The API transport waits with the request's context, not Token().
-	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{"https://api.example"},
-		Base: roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, errors.New("not reached") })})
+	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{"https://api.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
@@ -79,7 +80,7 @@ func withinScopes(requested, granted []string) error {
 		}
 	}
 	if len(extra) > 0 {
-		return fmt.Errorf("%w: refresh would ask for scopes not granted: %s", ErrScopeWidened, clip(strings.Join(extra, " "), 200))
+		return fmt.Errorf("%w: refresh would ask for scopes not granted: %s", ErrScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
 	}
 	return nil
 }

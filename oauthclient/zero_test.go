@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // TestZeroValuesDoNotPanic: every method of a zero value of an exported
 // type answers (an empty value or an error) rather than panicking.
 func TestZeroValuesDoNotPanic(t *testing.T) {
 	calls := map[string]func(){
-		"Tokens":            func() { zeroTokens(&Tokens{}) },
-		"nil Tokens":        func() { zeroTokens(nil) },
-		"ServiceSource":     func() { zeroService(t, &ServiceSource{}) },
-		"nil ServiceSource": func() { zeroService(t, nil) },
+		"Tokens":                         func() { zeroTokens(&Tokens{}) },
+		"nil Tokens":                     func() { zeroTokens(nil) },
+		"Source":                         func() { zeroService(t, &tokenstore.Source{}) },
+		"nil Source":                     func() { zeroService(t, nil) },
+		"zero Client ServiceTokenSource": func() { zeroService(t, (&Client{}).ServiceTokenSource(ClientCredentialsOptions{})) },
 		"DeviceAuthorization": func() {
 			_ = fmt.Sprintf("%v %+v %#v", DeviceAuthorization{}, DeviceAuthorization{}, &DeviceAuthorization{})
 		},
@@ -54,12 +57,13 @@ func zeroTokens(tk *Tokens) {
 	}
 }
 
-func zeroService(t *testing.T, s *ServiceSource) {
+func zeroService(t *testing.T, s *tokenstore.Source) {
 	if _, err := s.Token(); err == nil {
-		t.Error("a zero ServiceSource handed out a token")
+		t.Error("a zero source handed out a token")
 	}
 	if _, err := s.TokenContext(context.Background()); err == nil {
-		t.Error("a zero ServiceSource handed out a token")
+		t.Error("a zero source handed out a token")
 	}
 	s.Invalidate(nil)
+	_ = s.Scopes()
 }

@@ -140,8 +140,8 @@ type SourceConfig struct {
 // must not modify it.
 //
 // A Source is safe for concurrent use; Token on a valid cached token takes
-// no lock and does not allocate. The zero value returns errors matching
-// ErrConfig; use NewSource.
+// no lock and does not allocate. The zero value (and a nil *Source)
+// returns errors matching ErrConfig; use NewSource.
 type Source struct {
 	cfg   SourceConfig
 	store Store // cfg.Store, or a private Memory
@@ -268,6 +268,9 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // (errors.Is) when a new login is needed, *TemporaryError when refreshing
 // failed and may work later, ctx's error, ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	if s == nil {
+		return nil, fmt.Errorf("%w: nil Source", ErrConfig)
+	}
 	if e := s.cur.Load(); e != nil {
 		now := s.cfg.Now().Round(0)
 		if now.Before(e.refreshAt) {
@@ -552,6 +555,9 @@ func (s *Source) forget() {
 // or wrote (nil before the first refresh of a Source resumed from a Store,
 // and for a client-credentials source). Safe for concurrent use.
 func (s *Source) Scopes() []string {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.scopes)
@@ -562,7 +568,7 @@ func (s *Source) Scopes() []string {
 // 401 invalid_token; a stale t that was already replaced changes nothing.
 // It is safe for concurrent use.
 func (s *Source) Invalidate(t *oauth2.Token) {
-	if t == nil {
+	if s == nil || t == nil {
 		return
 	}
 	e := s.cur.Load()
