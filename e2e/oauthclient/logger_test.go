@@ -14,6 +14,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -91,7 +92,16 @@ func TestLoggerRedacts(t *testing.T) {
 	if _, err := web.UserInfo(ctx, toks); err != nil {
 		t.Fatal(err)
 	}
-	refreshed, err := web.Refresh(ctx, toks.RefreshToken())
+	var rotated string // the engine's record, kept in memory here
+	src, err := web.TokenSource(ctx, oauthclient.TokenSourceConfig{OnRecordChange: func(_ context.Context, r *tokenstore.Record) error {
+		rotated = r.RefreshToken
+		return nil
+	}}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Invalidate(toks.OAuth2Token()) // as if expired: one refresh
+	refreshed, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +129,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := web.Revoke(ctx, refreshed.RefreshToken, "refresh_token"); err != nil {
+	if err := web.Revoke(ctx, rotated, "refresh_token"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -144,7 +154,7 @@ func TestLoggerRedacts(t *testing.T) {
 		}
 	}
 	secrets := []string{
-		toks.AccessToken(), toks.RefreshToken(), refreshed.AccessToken, refreshed.RefreshToken, st.AccessToken,
+		toks.AccessToken(), toks.RefreshToken(), refreshed.AccessToken, rotated, st.AccessToken,
 		authserver.WebSecret, authserver.ResourceSecret, authserver.ServiceSecret, u.Query().Get("code"), u.Query().Get("state"),
 	}
 	if raw, ok := toks.OAuth2Token().Extra("id_token").(string); ok {
