@@ -4,6 +4,7 @@ package consumer
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,15 +115,20 @@ func libraryPackages(t *testing.T, root string) []string {
 	return pkgs
 }
 
-// requiredVersions reads the versions the library's go.mod requires.
+// requiredVersions reads the versions the library's go.mod requires (with
+// `go mod edit -json`, which neither resolves nor writes anything).
 func requiredVersions(t *testing.T, root string) map[string]string {
 	t.Helper()
-	out := run(t, root, "go", "list", "-m", "-f", "{{.Path}} {{.Version}}", "all")
+	out := run(t, root, "go", "mod", "edit", "-json")
+	var mod struct {
+		Require []struct{ Path, Version string }
+	}
+	if err := json.Unmarshal([]byte(out), &mod); err != nil {
+		t.Fatal(err)
+	}
 	v := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if f := strings.Fields(line); len(f) == 2 {
-			v[f[0]] = f[1]
-		}
+	for _, r := range mod.Require {
+		v[r.Path] = r.Version
 	}
 	return v
 }

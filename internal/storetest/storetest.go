@@ -165,7 +165,7 @@ func refreshLoop(t testing.TB, st tokenstore.Store, endpoint string, goroutines,
 				tok, err := s.TokenContext(ctx)
 				cancel()
 				if err != nil {
-					errs <- fmt.Errorf("Token: %w", err)
+					errs <- fmt.Errorf("token: %w", err)
 					return
 				}
 				s.Invalidate(tok)
