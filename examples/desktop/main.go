@@ -18,9 +18,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -33,13 +33,26 @@ import (
 )
 
 func main() {
-	issuer := flag.String("issuer", "", "issuer URL")
-	clientID := flag.String("client-id", "", "public client ID")
-	api := flag.String("api", "", "API URL to call (default: the userinfo endpoint)")
-	demo := flag.Bool("demo", false, "run against the embedded test server")
-	flag.Parse()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "desktop:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the program: flags in args, results on stdout, progress (and the
+// authorization URL) on stderr. It never prints a token.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("desktop", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	issuer := fs.String("issuer", "", "issuer URL")
+	clientID := fs.String("client-id", "", "public client ID")
+	api := fs.String("api", "", "API URL to call (default: the userinfo endpoint)")
+	demo := fs.Bool("demo", false, "run against the embedded test server")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 
 	cfg := oauthclient.Config{Issuer: *issuer, ClientID: *clientID, Scopes: []string{"openid", "profile", "offline_access"}}
 	var store tokenstore.Store = &keyring.Store{Service: "oauthsafe-desktop-example"}
@@ -47,7 +60,7 @@ func main() {
 	if *demo {
 		srv, err := authserver.Start(authserver.Options{})
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
 		defer srv.Close()
 		cfg.Issuer, cfg.ClientID, cfg.HTTP.RootCAs = srv.Issuer, authserver.ClientNative, srv.RootCAs()
@@ -62,7 +75,7 @@ func main() {
 					}
 				}
 				if err != nil {
-					log.Print(err)
+					fmt.Fprintln(stderr, "demo browser:", err)
 				}
 			}()
 			return nil
@@ -70,7 +83,7 @@ func main() {
 	}
 	client, err := oauthclient.New(ctx, cfg)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	if *api == "" {
 		*api = client.Metadata().UserinfoEndpoint
@@ -82,22 +95,22 @@ func main() {
 	tsc := oauthclient.TokenSourceConfig{Store: store, Key: key}
 	src, err := client.TokenSource(ctx, tsc, nil) // resume from the stored refresh token
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	if _, err := src.TokenContext(ctx); errors.Is(err, tokenstore.ErrLoginRequired) {
 		// No usable refresh token: log in through the browser.
-		l := &callback.Loopback{Client: client, Open: open} // prints the URL to stderr too
+		l := &callback.Loopback{Client: client, Open: open, Out: stderr} // prints the URL too
 		tokens, err := l.Login(ctx)
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
-		log.Printf("logged in as %s", tokens.Subject())
+		fmt.Fprintf(stderr, "logged in as %q\n", tokens.Subject())
 		// Stores the new refresh token, then serves the login's access token.
 		if src, err = client.TokenSource(ctx, tsc, tokens); err != nil {
-			log.Fatal(err)
+			return err
 		}
 	} else if err != nil {
-		log.Fatal(err)
+		return err
 	}
 
 	u, _ := url.Parse(*api)
@@ -106,13 +119,14 @@ func main() {
 		HTTP:           oauthclient.HTTPConfig{RootCAs: cfg.HTTP.RootCAs},
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	resp, err := httpc.Get(*api)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	fmt.Printf("%s -> %s %s\n", *api, resp.Status, strings.TrimSpace(string(body)))
+	fmt.Fprintf(stdout, "%s -> %s %s\n", *api, resp.Status, strings.TrimSpace(string(body)))
+	return nil
 }
