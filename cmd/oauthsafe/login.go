@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -21,7 +23,7 @@ func init() {
 }
 
 const loginHelp = `
-Usage: oauthsafe login --issuer URL --client-id ID [flags]
+Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--resource URI]... [flags]
 
 Logs in with the authorization-code flow and PKCE: a receiver listens on
 127.0.0.1 on a free port, the browser is opened on the authorization URL
@@ -30,9 +32,17 @@ is kept. With --device, or when no browser can be opened and the server
 offers it, the device grant (RFC 8628) is used instead: open the printed
 address on any device and enter the code.
 
-The refresh token goes to the OS keyring, keyed by issuer, client and
-subject; the access token stays in memory. The profile (issuer, client id,
-scopes, CA file; never a secret) is saved in the user config directory.
+The refresh token, with the subject and the scopes the server granted,
+goes to the OS keyring (--store keyring, the default) or, by choice, to a
+passphrase-encrypted file (--store file; the passphrase comes from
+OAUTHSAFE_FILE_PASSPHRASE or is asked on the terminal with echo off, never
+from a flag), keyed by issuer, client and subject; the access token stays
+in memory. The store is checked (a throwaway write, read and delete)
+before the browser opens. The profile (issuer, client id, requested
+scopes, resources, store, CA file; never a secret) is saved in the user
+config directory, with the server's metadata cached for an hour.
+--resource (repeatable) asks for tokens for that API (RFC 8707) on the
+authorization request.
 A client secret, if the client has one, comes from --client-secret-file or
 the OAUTHSAFE_CLIENT_SECRET environment variable, never from a flag value.
 
@@ -40,6 +50,8 @@ Examples:
   oauthsafe login --issuer https://id.example.com --client-id my-cli
   oauthsafe login --issuer https://id.example.com --client-id my-cli --no-browser   # over SSH
   oauthsafe login --issuer https://id.example.com --client-id my-cli --device
+  OAUTHSAFE_FILE_PASSPHRASE=... oauthsafe login --issuer https://id.example.com --client-id my-cli --store file
+  oauthsafe login --issuer https://id.example.com --client-id my-cli --resource https://api.example.com
   oauthsafe login --profile work --issuer https://sso.corp.example --client-id cli \
       --scope "openid offline_access api.read" --ca-file corp-ca.pem --listen 127.0.0.1:8400
 `
@@ -53,11 +65,37 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	device := fs.Bool("device", false, "use the device grant (RFC 8628) instead of a browser redirect")
 	listen := fs.String("listen", "", "fixed loopback `address` 127.0.0.1:PORT for servers that demand one (default: a free port)")
 	timeout := fs.Duration("timeout", callback.DefaultLoopbackTimeout, "how long to wait for the login")
+	storeFlag := fs.String("store", storeKeyring, "where to keep the refresh token: `keyring` (the OS keyring) or file (an encrypted file)")
+	storeFileFlag := fs.String("store-file", "", "`path` of the encrypted file for --store file (default: tokens.enc in the profile directory)")
+	var resources stringList
+	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` to ask tokens for (repeatable)")
 	fs.Usage = usageFunc(e, fs, loginHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code
 	}
-	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile}
+	if *storeFlag != storeKeyring && *storeFlag != storeFile {
+		return e.usageError("login", "--store must be keyring or file, not %q", clean(*storeFlag))
+	}
+	if *storeFileFlag != "" && *storeFlag != storeFile {
+		return e.usageError("login", "--store-file goes with --store file")
+	}
+	for _, r := range resources {
+		if err := checkResource(r); err != nil {
+			return e.usageError("login", "%v", err)
+		}
+	}
+	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, Resources: resources}
+	if *storeFlag == storeFile {
+		p.Store = storeFile
+		p.StoreFile = *storeFileFlag
+		if p.StoreFile != "" {
+			abs, err := filepath.Abs(p.StoreFile)
+			if err != nil {
+				return e.usageError("login", "--store-file: %v", err)
+			}
+			p.StoreFile = abs
+		}
+	}
 	if p.Issuer == "" || p.ClientID == "" {
 		// Reuse the saved profile's client when it exists.
 		if old, err := loadProfile(*profileFlag); err == nil {
@@ -71,25 +109,43 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 			if !flagSet(fs, "scope") {
 				p.Scopes = old.Scopes
 			}
+			if !flagSet(fs, "resource") {
+				p.Resources = old.Resources
+			}
+			if !flagSet(fs, "store") && !flagSet(fs, "store-file") {
+				p.Store, p.StoreFile = old.Store, old.StoreFile
+			}
 		} else {
-			e.errorf("login: --issuer and --client-id are required")
-			fs.Usage()
-			return exitUsage
+			return e.usageError("login", "--issuer and --client-id are required")
 		}
 	}
 	if *device && (*noBrowser || *listen != "") {
-		e.errorf("login: --device cannot be combined with --no-browser or --listen")
-		return exitUsage
+		return e.usageError("login", "--device cannot be combined with --no-browser or --listen")
+	}
+	if *device && len(p.Resources) > 0 {
+		return e.usageError("login", "--resource is not supported with --device yet")
 	}
 	if _, err := profilePath(*profileFlag); err != nil {
-		e.errorf("login: %v", err)
-		return exitUsage
+		return e.usageError("login", "%v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+30*time.Second)
 	defer cancel()
+	// The store must work before the user signs in, not after.
+	store, err := openStore(e, p, true)
+	if err == nil {
+		err = probeStore(ctx, store)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return e.fail(ctx.Err())
+		}
+		e.errorf("login: the %s store does not work: %v", p.storeKind(), err)
+		fmt.Fprintln(e.stderr, storeAdvice(p.storeKind(), err))
+		return exitError
+	}
 	c, err := newClient(ctx, e, p)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(fmt.Errorf("login: %w", err))
 	}
 
 	useDevice := *device
@@ -101,7 +157,8 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	if useDevice {
 		tokens, err = deviceLogin(ctx, e, c, *timeout)
 	} else {
-		l := &callback.Loopback{Client: c, Listen: *listen, Timeout: *timeout, Out: e.stderr}
+		l := &callback.Loopback{Client: c, Listen: *listen, Timeout: *timeout, Out: e.stderr,
+			StartOptions: oauthclient.StartOptions{Resource: p.Resources}}
 		if !*noBrowser && browserUsable(e) {
 			l.Open = func(u string) error {
 				// pkg/browser copies the opener's output to its Stdout:
@@ -115,7 +172,8 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(fmt.Errorf("login: %w", err))
 	}
-	return finishLogin(ctx, e, *profileFlag, p, tokens)
+	_ = saveMetadata(*profileFlag, c)
+	return finishLogin(ctx, e, *profileFlag, p, c, store, tokens)
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
@@ -151,29 +209,35 @@ func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout tim
 	return c.DeviceToken(ctx, da)
 }
 
-// finishLogin stores the record (refresh token, subject, granted scopes) in
-// the keyring in one store transaction, then saves the profile. Nothing goes to stdout.
-func finishLogin(ctx context.Context, e *env, name string, p *profile, t *oauthclient.Tokens) int {
+// finishLogin keeps the login's record (refresh token, subject, granted
+// scopes, issuer, client) in the chosen store in one store transaction,
+// through the engine that will refresh it, then saves the profile
+// (requested scopes and resources) and tells the agent to forget what it
+// held for the profile. Nothing goes to stdout.
+func finishLogin(ctx context.Context, e *env, name string, p *profile, c *oauthclient.Client, store tokenstore.Store, t *oauthclient.Tokens) int {
 	old, _ := loadProfile(name)
 	p.Subject = t.Subject()
 	p.LoggedInAt = time.Now().UTC().Truncate(time.Second)
-	p.AccessTokenExpiry = t.Expiry().UTC().Truncate(time.Second)
-	store := newStore()
 	key := p.storeKey(name)
 	if t.RefreshToken() == "" {
 		e.errorf("login: the server issued no refresh token (request the offline_access scope?); `oauthsafe token` will ask for a new login")
-	} else {
-		err := tokenstore.SaveRecord(ctx, store, key, &tokenstore.Record{RefreshToken: t.RefreshToken(),
-			Subject: t.Subject(), Scopes: t.Scopes(), Issuer: p.Issuer, ClientID: p.ClientID})
-		if err != nil {
-			return e.fail(fmt.Errorf("login: keeping the refresh token in the keyring: %w", err))
+		// A record of an earlier login of this account would outlive
+		// this one: remove it, so status and token agree with the message.
+		if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: key}); err != nil {
+			return e.fail(fmt.Errorf("login: removing the earlier refresh token from the %s store: %w", p.storeKind(), err))
 		}
+	} else if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key}, t); err != nil {
+		return e.fail(fmt.Errorf("login: keeping the refresh token in the %s store: %w", p.storeKind(), err))
 	}
 	if old != nil {
-		if oldKey := old.storeKey(name); oldKey != key {
-			// Another account was logged in under this profile: forget its
-			// refresh token locally so accounts never mix.
-			if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: oldKey}); err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
+		if oldKey := old.storeKey(name); oldKey != key || old.storeKind() != p.storeKind() || old.StoreFile != p.StoreFile {
+			// Another account (or store) was used under this profile:
+			// forget its refresh token locally so accounts never mix.
+			oldStore, err := openStore(e, old, false)
+			if err == nil {
+				err = tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: oldStore, Key: oldKey})
+			}
+			if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
 				e.errorf("login: could not remove the previous account's refresh token: %v", err)
 			}
 		}
@@ -181,10 +245,39 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, t *oauthc
 	if err := saveProfile(name, p); err != nil {
 		return e.fail(fmt.Errorf("login: saving the profile: %w", err))
 	}
-	who := p.Subject
-	if who == "" {
-		who = "(no ID token)"
+	agentForget(ctx, e, name)
+	who := "(no ID token)"
+	if p.Subject != "" {
+		who = safetext.Quote(p.Subject, 200)
 	}
-	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in the OS keyring.\n", safetext.Quote(who, 200), p.Issuer, name)
+	where := "the OS keyring"
+	if p.storeKind() == storeFile {
+		where = "the encrypted token file"
+	}
+	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in %s.\n", who, p.Issuer, name, where)
 	return exitOK
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// checkResource accepts an RFC 8707 resource indicator: an absolute URI
+// without a fragment.
+func checkResource(r string) error {
+	u, err := url.Parse(r)
+	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") || len(r) > 2048 {
+		return fmt.Errorf("--resource %q is not an absolute URI without a fragment (RFC 8707)", clean(r))
+	}
+	return nil
+}
+
+// agentForget tells a running agent to drop what it holds for a profile
+// (after login and logout). No agent running is fine.
+func agentForget(ctx context.Context, e *env, name string) {
+	if _, err := agentCall(ctx, e.getenv, agentRequest{Op: "forget", Profile: name}, 5*time.Second); err != nil && !errors.Is(err, errNoAgent) && !errors.Is(err, errAgentUnsupported) {
+		e.errorf("could not reach the agent to forget profile %q: %v", name, err)
+	}
 }

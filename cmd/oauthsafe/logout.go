@@ -18,8 +18,8 @@ func init() {
 const logoutHelp = `
 Usage: oauthsafe logout [--profile NAME]
 
-Revokes the stored refresh token at the server (RFC 7009), then deletes it
-from the OS keyring, even if the server could not be reached (the exit
+Tells the agent to forget the profile's access token, revokes the stored
+refresh token at the server (RFC 7009), then deletes it from the store, even if the server could not be reached (the exit
 status is then 1). The profile itself is kept, so the next login needs no
 flags. Holds the refresh lock, so a concurrent ` + "`oauthsafe token`" + ` cannot
 write the token back.
@@ -42,8 +42,14 @@ func runLogout(ctx context.Context, e *env, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cfg := tokenstore.LogoutConfig{Store: newStore(), Key: p.storeKey(*profileFlag)}
-	c, cerr := newClient(ctx, e, p)
+	// The agent forgets the profile's access token first, whatever happens next.
+	agentForget(ctx, e, *profileFlag)
+	store, err := openStore(e, p, true)
+	if err != nil {
+		return e.fail(fmt.Errorf("logout: %w", err))
+	}
+	cfg := tokenstore.LogoutConfig{Store: store, Key: p.storeKey(*profileFlag)}
+	c, cerr := cachedClient(ctx, e, *profileFlag, p)
 	if cerr != nil {
 		e.errorf("logout: cannot reach the server to revoke (%v); deleting the local copy only", cerr)
 	} else if c.Metadata().RevocationEndpoint != "" {
@@ -61,6 +67,9 @@ func runLogout(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.fail(fmt.Errorf("logout: %w", err))
 	}
+	// And again: a token call between the first forget and the delete may
+	// have handed the agent a fresh access token.
+	agentForget(ctx, e, *profileFlag)
 	fmt.Fprintf(e.stderr, "Logged out of %s (profile %q).\n", p.Issuer, *profileFlag)
 	if cerr != nil {
 		return exitError

@@ -1,16 +1,19 @@
 // Command oauthsafe logs in with OAuth 2.0 / OpenID Connect, keeps the
-// refresh token in the OS keyring and prints fresh access tokens for scripts.
+// refresh token in the OS keyring (or an encrypted file, by choice) and
+// prints fresh access tokens for scripts, kubectl and git.
 //
 // Usage:
 //
 //	oauthsafe login  --issuer URL --client-id ID [flags]
-//	oauthsafe token  [--profile NAME]
-//	oauthsafe status [--profile NAME]
+//	oauthsafe token  [--profile NAME] [--output raw|json|exec-credential]
+//	oauthsafe status [--profile NAME] [--json]
 //	oauthsafe logout [--profile NAME]
+//	oauthsafe agent  [start|stop|status|run]
+//	oauthsafe git-credential [--profile NAME] get|store|erase
 //	oauthsafe demo
 //
-// Messages go to stderr; only tokens go to stdout. Exit codes: 0 ok, 1 error,
-// 2 usage, 3 a new login is needed.
+// Messages go to stderr; results (tokens, status) go to stdout. Exit codes:
+// 0 ok, 1 error, 2 usage, 3 a new login is needed, 130 interrupted.
 package main
 
 import (
@@ -19,6 +22,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"syscall"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
@@ -32,6 +37,21 @@ const (
 	exitInterrupted   = 130
 )
 
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version from the build info is shown.
+var version = ""
+
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+	}
+	return "oauthsafe " + v
+}
+
 // command is one subcommand of the CLI.
 type command struct {
 	name    string
@@ -43,6 +63,7 @@ type command struct {
 type env struct {
 	stdout io.Writer
 	stderr io.Writer
+	stdin  io.Reader
 	getenv func(string) string
 }
 
@@ -59,17 +80,26 @@ func register(c command) { commands = append(commands, c) }
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: oauthsafe <command> [flags]\n\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		if c.summary != "" {
+			fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprintln(w, "\nRun 'oauthsafe <command> --help' for a command's flags and examples.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 error, 2 usage, 3 a new login is needed, 130 interrupted.")
 }
 
 func run(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		e.errorf("no command given")
+		fmt.Fprintln(e.stderr, "Run 'oauthsafe --help' for the list of commands.")
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "-help", "help":
 		usage(e.stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitOK
+	case "--version", "-version", "version":
+		fmt.Fprintln(e.stdout, versionString())
 		return exitOK
 	}
 	for _, c := range commands {
@@ -77,14 +107,18 @@ func run(ctx context.Context, e *env, args []string) int {
 			return c.run(ctx, e, args[1:])
 		}
 	}
-	e.errorf("unknown command %q", args[0])
-	usage(e.stderr)
+	e.errorf("unknown command %q", clean(args[0]))
+	fmt.Fprintln(e.stderr, "Run 'oauthsafe --help' for the list of commands.")
 	return exitUsage
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv}, os.Args[1:])
+	if ctx.Err() != nil {
+		// Interrupted (Ctrl-C or SIGTERM): whatever the command made of it.
+		code = exitInterrupted
+	}
 	stop()
 	os.Exit(code)
 }

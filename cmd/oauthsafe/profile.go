@@ -12,12 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
-	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // This file holds what the login, token, status and logout commands share:
@@ -35,20 +33,25 @@ const defaultProfile = "default"
 const keyringService = "oauthsafe"
 
 // profile is what `oauthsafe login` remembers for later commands. It holds
-// no secret: the refresh token is in the keyring, the access token only in
+// no secret: the refresh token is in the chosen store, the access token only in
 // memory, and a client secret stays in its own file or the environment.
 type profile struct {
 	V                int       `json:"v"`
 	Issuer           string    `json:"issuer"`
 	ClientID         string    `json:"client_id"`
-	Scopes           []string  `json:"scopes,omitempty"`
+	Scopes           []string  `json:"scopes,omitempty"`    // requested (the grant is in the store's record)
+	Resources        []string  `json:"resources,omitempty"` // RFC 8707 resource indicators
 	CAFile           string    `json:"ca_file,omitempty"`
 	ClientSecretFile string    `json:"client_secret_file,omitempty"` // a path, not a secret
 	Subject          string    `json:"subject,omitempty"`
 	LoggedInAt       time.Time `json:"logged_in_at,omitzero"`
-	// AccessTokenExpiry is when the last access token handed out expires
-	// (the token itself is never stored).
-	AccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
+	// Store is where the refresh token is: "keyring" ("" too) or "file".
+	Store string `json:"store,omitempty"`
+	// StoreFile is the encrypted file of the "file" store.
+	StoreFile string `json:"store_file,omitempty"`
+	// LegacyAccessTokenExpiry was written by earlier versions; it is read
+	// and ignored (an access token's expiry is known only to the agent).
+	LegacyAccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
 }
 
 var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -117,6 +120,13 @@ func saveProfile(name string, p *profile) error {
 	if err != nil {
 		return err
 	}
+	p.V = 1
+	p.LegacyAccessTokenExpiry = time.Time{}
+	return writeFile0600(path, p)
+}
+
+// writeFile0600 writes v as JSON atomically, with mode 0600 in a 0700 directory.
+func writeFile0600(path string, v any) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -124,8 +134,7 @@ func saveProfile(name string, p *profile) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
-	p.V = 1
-	b, err := json.MarshalIndent(p, "", "  ")
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -163,10 +172,6 @@ func (p *profile) storeKey(name string) string {
 	return tokenstore.ProfileKey(p.Issuer, p.ClientID, name)
 }
 
-// newStore is the OS keyring. There is no fallback: without a keyring the
-// commands fail (S13).
-func newStore() tokenstore.Store { return &keyring.Store{Service: keyringService} }
-
 // clientFlags are the flags that describe a client.
 type clientFlags struct {
 	issuer, clientID, scope, caFile, secretFile string
@@ -180,9 +185,15 @@ func (f *clientFlags) bind(fs *flag.FlagSet, defaultScope string) {
 	fs.StringVar(&f.secretFile, "client-secret-file", "", "`file` (mode 0600) holding the client secret; or set "+envClientSecret)
 }
 
-// newClient builds the strict client for a profile.
+// newClient builds the strict client for a profile, with discovery.
 func newClient(ctx context.Context, e *env, p *profile) (*oauthclient.Client, error) {
-	cfg := oauthclient.Config{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes}
+	return newClientWith(ctx, e, p, nil)
+}
+
+// newClientWith builds the strict client for a profile; md, when not nil,
+// is server metadata to use instead of discovery (checked all the same).
+func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Metadata) (*oauthclient.Client, error) {
+	cfg := oauthclient.Config{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes, Metadata: md}
 	if p.CAFile != "" {
 		pool, err := loadCAFile(p.CAFile)
 		if err != nil {
@@ -222,43 +233,4 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", path)
 	}
 	return pool, nil
-}
-
-// fail reports err on stderr and maps it to an exit code: 3 when a new
-// login is needed. Errors of this module never contain a token.
-func (e *env) fail(err error) int {
-	// oauthclient.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
-	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) {
-		e.errorf("%v; run `oauthsafe login`", err)
-		return exitLoginRequired
-	}
-	e.errorf("%v", err)
-	return exitError
-}
-
-// parseFlags parses a command's flags; it returns ok=false with the exit
-// code for --help (0) or a usage error (2). No positional argument is taken.
-func parseFlags(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
-	fs.SetOutput(e.stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	if fs.NArg() > 0 {
-		e.errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-		fs.Usage()
-		return exitUsage, false
-	}
-	return 0, true
-}
-
-// usageFunc prints a command's synopsis, description and examples, then its flags.
-func usageFunc(e *env, fs *flag.FlagSet, text string) func() {
-	return func() {
-		fmt.Fprintln(e.stderr, strings.TrimSpace(text))
-		fmt.Fprintln(e.stderr, "\nFlags:")
-		fs.PrintDefaults()
-	}
 }

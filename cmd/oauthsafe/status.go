@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,25 +15,62 @@ import (
 )
 
 func init() {
-	register(command{name: "status", summary: "show the issuer, subject, scopes and expiry of a login (never a token)", run: runStatus})
+	register(command{name: "status", summary: "show the issuer, subject, granted scopes, store and agent of a login (never a token)", run: runStatus})
 }
 
 const statusHelp = `
-Usage: oauthsafe status [--profile NAME]
+Usage: oauthsafe status [--profile NAME] [--json]
 
-Shows what a login saved: issuer, client id, subject, scopes, when the login
-happened, when the last access token handed out expires, and whether the OS
-keyring holds a refresh token. It never prints a token and makes no request
-to the server. Exits 3 when there is no usable login.
+Shows on stdout what a login saved: issuer, client id, subject, requested
+scopes (from the profile), granted scopes (from the stored record),
+resources, where the refresh token is kept and whether it is there,
+whether the agent runs and, only when the agent holds one, when its
+access token expires. It never prints a token and makes no
+request to the server. Exits 3 when there is no usable login.
+
+--json prints one JSON object (the fields are stable; absent values are
+omitted):
+
+  profile              the profile name
+  issuer, client_id    as given to login
+  subject              the "sub" of the login's ID token (cleaned)
+  scopes_requested     list of strings
+  scopes_granted       list of strings: the grant in the stored record (at
+                       login, updated by refreshes); empty without one
+  resources            list of RFC 8707 resource indicators
+  logged_in_at         RFC 3339
+  store                "keyring" or "file"
+  store_file           path of the encrypted file (store "file")
+  refresh_token        "present", "absent" or "unknown" (store unreachable)
+  agent                "running", "not running" or "off"
+  access_token_expiry  RFC 3339, only when the agent holds an access token
 
 Examples:
   oauthsafe status
-  oauthsafe status --profile work
+  oauthsafe status --profile work --json
 `
+
+// statusJSON is the documented schema of `status --json`.
+type statusJSON struct {
+	Profile           string   `json:"profile"`
+	Issuer            string   `json:"issuer"`
+	ClientID          string   `json:"client_id"`
+	Subject           string   `json:"subject,omitempty"`
+	ScopesRequested   []string `json:"scopes_requested"`
+	ScopesGranted     []string `json:"scopes_granted"`
+	Resources         []string `json:"resources"`
+	LoggedInAt        string   `json:"logged_in_at,omitempty"`
+	Store             string   `json:"store"`
+	StoreFile         string   `json:"store_file,omitempty"`
+	RefreshToken      string   `json:"refresh_token"`
+	Agent             string   `json:"agent"`
+	AccessTokenExpiry string   `json:"access_token_expiry,omitempty"`
+}
 
 func runStatus(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
+	asJSON := fs.Bool("json", false, "print one JSON object (schema in --help)")
 	fs.Usage = usageFunc(e, fs, statusHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code
@@ -42,39 +81,100 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	w := e.stderr
-	fmt.Fprintf(w, "Profile:    %s\n", *profileFlag)
-	fmt.Fprintf(w, "Issuer:     %s\n", p.Issuer)
-	fmt.Fprintf(w, "Client ID:  %s\n", p.ClientID)
-	if p.Subject != "" {
-		fmt.Fprintf(w, "Subject:    %s\n", safetext.Quote(p.Subject, 200))
+	st := statusJSON{
+		Profile: *profileFlag, Issuer: p.Issuer, ClientID: p.ClientID, Subject: clean(p.Subject),
+		ScopesRequested: nonNil(p.Scopes), ScopesGranted: []string{}, Resources: nonNil(p.Resources),
+		Store: p.storeKind(), StoreFile: p.StoreFile, RefreshToken: "unknown", Agent: "not running",
+	}
+	if !p.LoggedInAt.IsZero() {
+		st.LoggedInAt = p.LoggedInAt.UTC().Format(time.RFC3339)
+	}
+	if st.Store == storeFile && st.StoreFile == "" {
+		st.StoreFile, _ = defaultStoreFile()
+	}
+	// The refresh token's presence (never its value).
+	// The record (never its refresh token): the granted scopes and whether
+	// a refresh token is there.
+	var storeErr error
+	store, err := openStore(e, p, !*asJSON && e.stdin != nil)
+	var rec *tokenstore.Record
+	if err == nil {
+		rec, err = tokenstore.LoadRecord(ctx, store, p.storeKey(*profileFlag))
+	}
+	switch {
+	case err == nil:
+		st.RefreshToken = "present"
+		st.ScopesGranted = nonNil(slices.Clone(rec.Scopes))
+	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrLoginRequired), errors.Is(err, tokenstore.ErrCorrupt):
+		st.RefreshToken = "absent" // an old (v1) record or a damaged one cannot be refreshed either
+	default:
+		storeErr = err
+	}
+	// The agent, asked without starting it.
+	if agentDisabled(e.getenv) {
+		st.Agent = "off"
+	} else if res, err := agentCall(ctx, e.getenv, agentRequest{Op: "status"}, 5*time.Second); err == nil {
+		st.Agent = "running"
+		for _, ap := range res.Profiles {
+			if ap.Name == *profileFlag && ap.Expiry.After(time.Now()) {
+				st.AccessTokenExpiry = ap.Expiry.UTC().Truncate(time.Second).Format(time.RFC3339)
+			}
+		}
+	}
+	if *asJSON {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+	} else {
+		printStatus(e, &st)
+	}
+	switch {
+	case st.RefreshToken == "absent":
+		return e.fail(fmt.Errorf("status: %w", errNoLogin))
+	case storeErr != nil:
+		return e.fail(fmt.Errorf("status: reading the %s store: %w", st.Store, storeErr))
+	}
+	return exitOK
+}
+
+func printStatus(e *env, st *statusJSON) {
+	w := e.stdout
+	fmt.Fprintf(w, "Profile:    %s\n", st.Profile)
+	fmt.Fprintf(w, "Issuer:     %s\n", st.Issuer)
+	fmt.Fprintf(w, "Client ID:  %s\n", st.ClientID)
+	if st.Subject != "" {
+		fmt.Fprintf(w, "Subject:    %s\n", safetext.Quote(st.Subject, 200))
 	} else {
 		fmt.Fprintf(w, "Subject:    (unknown: no ID token)\n")
 	}
-	fmt.Fprintf(w, "Scopes:     %s\n", strings.Join(p.Scopes, " "))
-	if p.CAFile != "" {
-		fmt.Fprintf(w, "CA file:    %s\n", p.CAFile)
+	fmt.Fprintf(w, "Requested:  %s\n", strings.Join(st.ScopesRequested, " "))
+	fmt.Fprintf(w, "Granted:    %s\n", strings.Join(st.ScopesGranted, " "))
+	if len(st.Resources) > 0 {
+		fmt.Fprintf(w, "Resources:  %s\n", strings.Join(st.Resources, " "))
 	}
-	if !p.LoggedInAt.IsZero() {
-		fmt.Fprintf(w, "Logged in:  %s\n", p.LoggedInAt.Local().Format(time.RFC3339))
+	if st.LoggedInAt != "" {
+		fmt.Fprintf(w, "Logged in:  %s\n", st.LoggedInAt)
 	}
-	if !p.AccessTokenExpiry.IsZero() {
-		state := "expired"
-		if d := time.Until(p.AccessTokenExpiry); d > 0 {
-			state = "valid for " + d.Round(time.Second).String()
-		}
-		fmt.Fprintf(w, "Expiry:     %s (last access token, %s; kept in memory only)\n", p.AccessTokenExpiry.Local().Format(time.RFC3339), state)
+	store := "the OS keyring"
+	if st.Store == storeFile {
+		store = "the encrypted file " + st.StoreFile
 	}
-	rec, err := tokenstore.LoadRecord(ctx, newStore(), p.storeKey(*profileFlag))
-	switch {
-	case err == nil:
-		fmt.Fprintf(w, "Granted:    %s\n", strings.Join(rec.Scopes, " "))
-		fmt.Fprintf(w, "Refresh:    stored in the OS keyring\n")
-		return exitOK
-	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrCorrupt), errors.Is(err, tokenstore.ErrOldRecord):
-		fmt.Fprintf(w, "Refresh:    none\n")
-		return e.fail(fmt.Errorf("status: %w", errNoLogin))
+	switch st.RefreshToken {
+	case "present":
+		fmt.Fprintf(w, "Refresh:    stored in %s\n", store)
+	case "absent":
+		fmt.Fprintf(w, "Refresh:    none in %s\n", store)
 	default:
-		return e.fail(fmt.Errorf("status: reading the keyring: %w", err))
+		fmt.Fprintf(w, "Refresh:    unknown (%s could not be read)\n", store)
 	}
+	fmt.Fprintf(w, "Agent:      %s\n", st.Agent)
+	if st.AccessTokenExpiry != "" {
+		fmt.Fprintf(w, "Expiry:     %s (the agent's access token, kept in memory only)\n", st.AccessTokenExpiry)
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

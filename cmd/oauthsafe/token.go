@@ -17,15 +17,33 @@ func init() {
 }
 
 const tokenHelp = `
-Usage: oauthsafe token [--profile NAME]
+Usage: oauthsafe token [--profile NAME] [--output raw|json|exec-credential] [--no-agent]
        oauthsafe token --client-credentials --issuer URL --client-id ID --client-secret-file F [--scope S] [--ca-file PEM]
 
 Prints a valid access token on stdout, followed by a newline, and nothing
-else. Access tokens are never written to disk, so each call refreshes with
-the refresh token kept in the OS keyring; a rotated refresh token is saved
+else. Access tokens are never written to disk: they are kept in the memory
+of the per-user agent (see ` + "`oauthsafe agent --help`" + `), which this command
+starts on first use, so that calls while a token is valid make no network
+request and concurrent calls cause one refresh. Without an agent
+(--no-agent, OAUTHSAFE_NO_AGENT=1, or where none can run) each call
+refreshes with the stored refresh token. A rotated refresh token is saved
 before the new access token is printed, under a lock shared with other
 oauthsafe processes. When the refresh token is no longer valid, it exits
 with status 3: run ` + "`oauthsafe login`" + `.
+
+--output json prints {"access_token", "token_type", "expiry" (RFC 3339)}.
+--output exec-credential prints a Kubernetes ExecCredential
+(client.authentication.k8s.io/v1, or v1beta1 when KUBERNETES_EXEC_INFO asks
+for it) with status.token and status.expirationTimestamp, for kubectl:
+
+  users:
+  - name: oauthsafe
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1
+        command: oauthsafe
+        args: ["token", "--output", "exec-credential", "--profile", "k8s"]
+        interactiveMode: Never
 
 With --client-credentials there is no user and nothing is stored: the
 client authenticates with the secret from --client-secret-file (mode 0600)
@@ -33,7 +51,10 @@ or the OAUTHSAFE_CLIENT_SECRET environment variable.
 
 Examples:
   curl -H "Authorization: Bearer $(oauthsafe token)" https://api.example.com/me
-  oauthsafe token --profile work
+  oauthsafe token --profile work --output json
+  kubectl config set-credentials oauthsafe --exec-api-version=client.authentication.k8s.io/v1 \
+      --exec-command=oauthsafe --exec-arg=token --exec-arg=--output --exec-arg=exec-credential \
+      --exec-interactive-mode=Never
   oauthsafe token --client-credentials --issuer https://id.example.com \
       --client-id reporting --client-secret-file ~/.config/reporting/secret --scope api.read
 `
@@ -44,20 +65,32 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	cf.bind(fs, "")
 	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
 	cc := fs.Bool("client-credentials", false, "use the client credentials grant (no user, nothing stored)")
+	output := fs.String("output", outputRaw, "`format`: raw (the token alone), json, or exec-credential (kubectl)")
+	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly (also "+envNoAgent+"=1)")
 	fs.Usage = usageFunc(e, fs, tokenHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code
+	}
+	apiVersion := execCredentialV1
+	interactive := e.stdin != nil
+	switch *output {
+	case outputRaw, outputJSON:
+	case outputExecCredential:
+		var err error
+		if apiVersion, interactive, err = parseExecInfo(e.getenv(envExecInfo)); err != nil {
+			return e.fail(fmt.Errorf("token: %w", err))
+		}
+	default:
+		return e.usageError("token", "--output must be raw, json or exec-credential, not %q", clean(*output))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if *cc {
 		if cf.issuer == "" || cf.clientID == "" {
-			e.errorf("token: --client-credentials needs --issuer and --client-id")
-			return exitUsage
+			return e.usageError("token", "--client-credentials needs --issuer and --client-id")
 		}
 		if cf.secretFile == "" && e.getenv(envClientSecret) == "" {
-			e.errorf("token: --client-credentials needs --client-secret-file or %s", envClientSecret)
-			return exitUsage
+			return e.usageError("token", "--client-credentials needs --client-secret-file or %s", envClientSecret)
 		}
 		p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile}
 		c, err := newClient(ctx, e, p)
@@ -68,24 +101,51 @@ func runToken(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(fmt.Errorf("token: %w", err))
 		}
-		fmt.Fprintln(e.stdout, tok.AccessToken)
-		return exitOK
+		return e.writeToken(*output, apiVersion, &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry})
 	}
 	if cf.issuer != "" || cf.clientID != "" || cf.scope != "" || cf.caFile != "" || cf.secretFile != "" {
-		e.errorf("token: --issuer, --client-id, --scope, --ca-file and --client-secret-file go with --client-credentials; the profile has them otherwise")
-		return exitUsage
+		return e.usageError("token", "--issuer, --client-id, --scope, --ca-file and --client-secret-file go with --client-credentials; the profile has them otherwise")
 	}
-	p, err := loadProfile(*profileFlag)
+	if _, err := profilePath(*profileFlag); err != nil {
+		return e.usageError("token", "%v", err)
+	}
+	if !interactive {
+		e = &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv}
+	}
+	tok, err := getToken(ctx, e, *profileFlag, *noAgent)
 	if err != nil {
 		return e.fail(fmt.Errorf("token: %w", err))
 	}
-	c, err := newClient(ctx, e, p)
-	if err != nil {
-		return e.fail(err)
+	return e.writeToken(*output, apiVersion, tok)
+}
+
+func (e *env) writeToken(format, apiVersion string, tok *agentToken) int {
+	if err := writeToken(e.stdout, format, apiVersion, tok); err != nil {
+		return e.fail(fmt.Errorf("token: %w", err))
 	}
-	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: newStore(), Key: p.storeKey(*profileFlag)}, nil)
+	return exitOK
+}
+
+// getToken returns a valid access token for a profile: from the agent
+// (started when none runs), or by a direct refresh when the agent is off or
+// cannot run. Nothing is said about the fallback on stdout.
+func getToken(ctx context.Context, e *env, name string, noAgent bool) (*agentToken, error) {
+	if !noAgent && !agentDisabled(e.getenv) {
+		tok, err := tokenFromAgent(ctx, e, name)
+		if err == nil || !agentUnusable(err) {
+			return tok, err
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	p, err := loadProfile(name)
 	if err != nil {
-		return e.fail(err)
+		return nil, err
+	}
+	src, err := profileSource(ctx, e, name, p)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
@@ -93,13 +153,40 @@ func runToken(ctx context.Context, e *env, args []string) int {
 		if errors.As(err, &te) {
 			err = te.Err // the retry time means nothing to a one-shot process
 		}
-		return e.fail(fmt.Errorf("token: %w", err))
+		return nil, err
 	}
-	fmt.Fprintln(e.stdout, tok.AccessToken)
-	// Remember the expiry for `status` (the token itself is not kept).
-	p.AccessTokenExpiry = tok.Expiry.UTC().Truncate(time.Second)
-	if err := saveProfile(*profileFlag, p); err != nil {
-		e.errorf("token: could not update the profile: %v", err)
+	return &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry}, nil
+}
+
+// agentUnusable reports whether err means "no agent can serve this call"
+// (then the caller refreshes directly) rather than an answer to report.
+func agentUnusable(err error) bool {
+	var ae *agentError
+	if errors.As(err, &ae) {
+		return ae.code == "unavailable"
 	}
-	return exitOK
+	return true // no agent, or it could not be started or reached
+}
+
+// tokenFromAgent asks the agent, starting it when none answers.
+func tokenFromAgent(ctx context.Context, e *env, name string) (*agentToken, error) {
+	cfgDir, err := profileDir()
+	if err != nil {
+		return nil, err
+	}
+	req := agentRequest{Op: "token", Profile: name, ConfigDir: cfgDir}
+	res, err := agentCall(ctx, e.getenv, req, 100*time.Second)
+	if errors.Is(err, errNoAgent) {
+		if err := startAgent(ctx, e.getenv); err != nil {
+			return nil, err
+		}
+		res, err = agentCall(ctx, e.getenv, req, 100*time.Second)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.Token == nil || res.Token.AccessToken == "" {
+		return nil, errors.New("agent: answer without a token")
+	}
+	return res.Token, nil
 }

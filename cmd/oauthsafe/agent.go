@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+func init() {
+	register(command{name: "agent", summary: "the per-user agent that keeps access tokens in memory (start|stop|status|run)", run: runAgent})
+}
+
+const agentHelp = `
+Usage: oauthsafe agent [start|stop|status|run] [--idle DURATION]
+
+The agent keeps access tokens in memory, so that ` + "`oauthsafe token`" + `, kubectl
+and git get a valid token without a refresh (and without a network request)
+while it lasts, and so that many concurrent calls cause one refresh. Access
+tokens are never written to disk; the refresh token stays in the store the
+login chose (the OS keyring or an encrypted file).
+
+One agent runs per user. ` + "`oauthsafe token`" + ` starts it on first use; it listens
+on a Unix socket in $XDG_RUNTIME_DIR/oauthsafe (or oauthsafe-UID in the
+temporary directory), a directory of mode 0700, answers only processes of
+the same user (checked on every connection) and exits after --idle without
+a request. Set OAUTHSAFE_NO_AGENT=1 (or pass --no-agent to token) to refresh
+directly instead; on systems without Unix sockets (Windows) that is what
+happens.
+
+  start    start the agent in the background (the default)
+  stop     stop it; the access tokens it held are forgotten
+  status   say whether it runs and which profiles it holds a token for
+  run      run it in the foreground (for a service manager)
+
+Examples:
+  oauthsafe agent status
+  oauthsafe agent stop
+  oauthsafe agent run --idle 8h
+`
+
+// defaultAgentIdle is how long the agent waits for a request before it exits.
+const defaultAgentIdle = 30 * time.Minute
+
+func runAgent(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	idle := fs.Duration("idle", defaultAgentIdle, "exit after this long without a request")
+	fs.Usage = usageFunc(e, fs, agentHelp)
+	sub := "start"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		sub, args = args[0], args[1:]
+	}
+	if code, ok := parseFlags(e, fs, args); !ok {
+		return code
+	}
+	if *idle <= 0 {
+		return e.usageError("agent", "--idle must be positive")
+	}
+	switch sub {
+	case "run":
+		return serveAgent(ctx, e, *idle)
+	case "start":
+		if res, err := agentCall(ctx, e.getenv, agentRequest{Op: "ping"}, 5*time.Second); err == nil {
+			fmt.Fprintf(e.stderr, "The agent is already running (pid %d).\n", res.PID)
+			return exitOK
+		}
+		if err := startAgent(ctx, e.getenv); err != nil {
+			return e.fail(fmt.Errorf("agent: %w", err))
+		}
+		fmt.Fprintln(e.stderr, "The agent is running.")
+		return exitOK
+	case "stop":
+		_, err := agentCall(ctx, e.getenv, agentRequest{Op: "stop"}, 5*time.Second)
+		if errors.Is(err, errNoAgent) {
+			fmt.Fprintln(e.stderr, "No agent is running.")
+			return exitOK
+		}
+		if err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintln(e.stderr, "The agent stopped; the access tokens it held are forgotten.")
+		return exitOK
+	case "status":
+		res, err := agentCall(ctx, e.getenv, agentRequest{Op: "status"}, 5*time.Second)
+		if errors.Is(err, errNoAgent) || errors.Is(err, errAgentUnsupported) {
+			fmt.Fprintln(e.stdout, "agent: not running")
+			return exitOK
+		}
+		if err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "agent: running (pid %d, since %s)\n", res.PID, res.Started.Local().Format(time.RFC3339))
+		for _, p := range res.Profiles {
+			fmt.Fprintf(e.stdout, "  %s: access token valid until %s\n", p.Name, p.Expiry.Local().Format(time.RFC3339))
+		}
+		return exitOK
+	default:
+		return e.usageError("agent", "unknown subcommand %q (start, stop, status or run)", clean(sub))
+	}
+}
+
+// agent is the running agent: one entry per profile it served.
+type agent struct {
+	env       *env
+	configDir string
+	started   time.Time
+	lastUse   atomic.Int64
+	stop      context.CancelFunc
+	logger    *log.Logger
+
+	mu      sync.Mutex
+	entries map[string]*agentEntry
+}
+
+// agentEntry is one profile's token source. The access token lives in the
+// source's memory, nowhere else.
+type agentEntry struct {
+	fingerprint string
+	src         *tokenstore.Source
+	mu          sync.Mutex
+	expiry      time.Time // of the last token handed out, for status
+}
+
+func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
+	logger := log.New(e.stderr, "oauthsafe agent: ", log.LstdFlags)
+	dir, err := agentDir(e.getenv)
+	if err != nil {
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	lockf, err := os.OpenFile(filepath.Join(dir, "agent.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	defer lockf.Close()
+	if err := tryLock(lockf); err != nil {
+		if errors.Is(err, errAgentRunning) {
+			return exitOK // another agent won the start race
+		}
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	cfgDir, err := profileDir()
+	if err != nil {
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	sock := agentSocket(dir)
+	_ = os.Remove(sock) // a stale socket of a dead agent (we hold the lock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	sockInfo, err := os.Lstat(sock)
+	if err != nil {
+		ln.Close()
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := &agent{env: e, configDir: cfgDir, started: time.Now(), stop: cancel, logger: logger, entries: map[string]*agentEntry{}}
+	a.lastUse.Store(time.Now().UnixNano())
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	go a.watch(ctx, idle, sock, sockInfo)
+	var wg sync.WaitGroup
+	for {
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.handle(ctx, conn)
+		}()
+	}
+	cancel()
+	wg.Wait()
+	return exitOK
+}
+
+// watch stops the agent after idle without a request, or when its socket
+// was removed or replaced (its directory deleted, another agent started).
+func (a *agent) watch(ctx context.Context, idle time.Duration, sock string, fi os.FileInfo) {
+	tick := time.NewTicker(min(idle/4, 10*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if time.Since(time.Unix(0, a.lastUse.Load())) > idle {
+			a.logger.Printf("idle for %v: exiting", idle)
+			a.stop()
+			return
+		}
+		if now, err := os.Lstat(sock); err != nil || !os.SameFile(fi, now) {
+			a.logger.Printf("socket %s is gone: exiting", sock)
+			a.stop()
+			return
+		}
+	}
+}
+
+// handle serves one connection: peer check, one request, one answer.
+func (a *agent) handle(ctx context.Context, conn *net.UnixConn) {
+	defer conn.Close()
+	uid, err := peerUID(conn)
+	if err != nil || uid != os.Getuid() {
+		// Another user's process (or one we cannot identify): no answer.
+		a.logger.Printf("refused a connection from uid %d", uid)
+		return
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var req agentRequest
+	dec := json.NewDecoder(io.LimitReader(conn, maxAgentMessage))
+	if err := dec.Decode(&req); err != nil || req.V != 1 {
+		a.reply(conn, &agentResponse{Code: "error", Error: "malformed request"})
+		return
+	}
+	a.lastUse.Store(time.Now().UnixNano())
+	var res *agentResponse
+	switch req.Op {
+	case "ping":
+		res = &agentResponse{}
+	case "token":
+		res = a.token(ctx, conn, req)
+	case "forget":
+		a.mu.Lock()
+		delete(a.entries, req.Profile)
+		a.mu.Unlock()
+		res = &agentResponse{}
+	case "status":
+		res = &agentResponse{Profiles: a.status()}
+	case "stop":
+		a.reply(conn, &agentResponse{PID: os.Getpid(), Started: a.started})
+		a.logger.Printf("stop requested")
+		a.stop()
+		return
+	default:
+		res = &agentResponse{Code: "error", Error: "unknown request"}
+	}
+	res.PID, res.Started = os.Getpid(), a.started
+	a.reply(conn, res)
+}
+
+func (a *agent) reply(conn *net.UnixConn, res *agentResponse) {
+	res.V = 1
+	b, err := json.Marshal(res)
+	if err != nil || len(b) > maxAgentMessage {
+		b, _ = json.Marshal(agentResponse{V: 1, Code: "error", Error: "answer too large"})
+	}
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	conn.Write(b)
+}
+
+func (a *agent) status() []agentProfile {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []agentProfile
+	now := time.Now()
+	for name, ent := range a.entries {
+		ent.mu.Lock()
+		exp := ent.expiry
+		ent.mu.Unlock()
+		if exp.After(now) {
+			out = append(out, agentProfile{Name: name, Expiry: exp})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// token answers a valid access token for a profile, refreshing through the
+// profile's token source (one refresh at a time, rotation persisted before
+// the token is released).
+func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest) *agentResponse {
+	if req.ConfigDir != a.configDir {
+		return &agentResponse{Code: "unavailable", Error: "the agent reads profiles from another directory"}
+	}
+	if _, err := profilePath(req.Profile); err != nil {
+		return &agentResponse{Code: "error", Error: err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	p, err := loadProfile(req.Profile)
+	if errors.Is(err, errNoLogin) {
+		return &agentResponse{Code: "login_required", Error: err.Error()}
+	}
+	if err != nil {
+		return &agentResponse{Code: "error", Error: err.Error()}
+	}
+	ent, err := a.entry(ctx, req.Profile, p)
+	if errors.Is(err, errNeedPassphrase) {
+		return &agentResponse{Code: "unavailable", Error: err.Error()}
+	}
+	if err != nil {
+		return &agentResponse{Code: "error", Error: err.Error()}
+	}
+	tok, err := ent.src.TokenContext(ctx)
+	if err != nil {
+		if errors.Is(err, tokenstore.ErrLoginRequired) {
+			a.mu.Lock()
+			if a.entries[req.Profile] == ent {
+				delete(a.entries, req.Profile)
+			}
+			a.mu.Unlock()
+			return &agentResponse{Code: "login_required", Error: err.Error()}
+		}
+		var te *tokenstore.TemporaryError
+		if errors.As(err, &te) {
+			err = te.Err
+		}
+		a.logger.Printf("profile %s: %v", req.Profile, err)
+		return &agentResponse{Code: "error", Error: err.Error()}
+	}
+	ent.mu.Lock()
+	ent.expiry = tok.Expiry
+	ent.mu.Unlock()
+	return &agentResponse{Token: &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry}}
+}
+
+// entry returns the profile's token source, building it when the profile
+// is new or changed on disk (a new login, another account).
+func (a *agent) entry(ctx context.Context, name string, p *profile) (*agentEntry, error) {
+	fp, _ := json.Marshal(p)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ent := a.entries[name]; ent != nil && ent.fingerprint == string(fp) {
+		return ent, nil
+	}
+	src, err := profileSource(ctx, a.env, name, p)
+	if err != nil {
+		return nil, err
+	}
+	ent := &agentEntry{fingerprint: string(fp), src: src}
+	a.entries[name] = ent
+	return ent, nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+// This file holds how the CLI talks to people: usage errors (one line and a
+// hint), the exit-code mapping, and messages that say what to do.
+
+// errInterrupted is reported when the user pressed Ctrl-C (or the process
+// got SIGTERM); the exit status is 130.
+var errInterrupted = errors.New("interrupted")
+
+// clean makes server-controlled or user-supplied text safe for the
+// terminal with the one cleaner of server text (S22).
+func clean(s string) string { return safetext.Clean(s, 300) }
+
+// fail reports err on stderr and maps it to an exit code: 3 when a new
+// login is needed, 130 when interrupted, 1 otherwise. It adds what to do
+// for the errors people meet most (an unknown CA, a timeout, a server
+// error's description). Errors of this module never contain a token.
+func (e *env) fail(err error) int {
+	// oauthclient.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
+	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) {
+		e.errorf("%v; run `oauthsafe login`", err)
+		return exitLoginRequired
+	}
+	if errors.Is(err, errInterrupted) || errors.Is(err, context.Canceled) {
+		e.errorf("interrupted")
+		return exitInterrupted
+	}
+	e.errorf("%v", err)
+	if hint := hintFor(err); hint != "" {
+		fmt.Fprintln(e.stderr, hint)
+	}
+	return exitError
+}
+
+// hintFor says what to do about err, or "" when there is nothing useful
+// to add. Server-controlled text in it is cleaned.
+func hintFor(err error) string {
+	var ua x509.UnknownAuthorityError
+	var uap *x509.UnknownAuthorityError
+	var cve *tls.CertificateVerificationError
+	var hn x509.HostnameError
+	var ae *oauthclient.AuthError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ua), errors.As(err, &uap):
+		return "The server's TLS certificate is signed by an authority this machine does not trust. If your organisation runs its own CA, pass its certificate with --ca-file PEM to `oauthsafe login` (it is kept in the profile)."
+	case errors.As(err, &hn):
+		return "The server's TLS certificate does not name this host: check the --issuer URL."
+	case errors.As(err, &cve):
+		return "The server's TLS certificate could not be verified; check the --issuer URL, or pass your CA with --ca-file PEM."
+	case errors.As(err, &ae):
+		s := ""
+		if ae.Description != "" {
+			s = "The server said: " + clean(ae.Description)
+		}
+		switch ae.Code {
+		case "invalid_client", "unauthorized_client":
+			s = strings.TrimSpace(s + "\nCheck --client-id (and the client secret, if the client has one) against the client registered at the server.")
+		case "invalid_scope":
+			s = strings.TrimSpace(s + "\nCheck --scope against the scopes the server offers this client.")
+		case "access_denied":
+			s = strings.TrimSpace(s + "\nThe sign-in was refused or cancelled in the browser; run `oauthsafe login` again.")
+		}
+		return s
+	case errors.Is(err, callback.ErrTimeout):
+		return "No sign-in arrived in time: run `oauthsafe login` again and finish in the browser, or give it longer with --timeout."
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "The server did not answer in time: check the network (and HTTPS_PROXY), that the issuer URL is right, then try again."
+	case errors.Is(err, tokenstore.ErrUnavailable):
+		return "The store could not be reached: for the OS keyring, a Secret Service (gnome-keyring, KWallet) must run in this session; or log in again with --store file."
+	}
+	return ""
+}
+
+// usageError reports a usage mistake in one line, with a hint where the
+// full help is, and returns exit status 2.
+func (e *env) usageError(cmd, format string, args ...any) int {
+	e.errorf(cmd+": "+format, args...)
+	fmt.Fprintf(e.stderr, "Run 'oauthsafe %s --help' for usage.\n", cmd)
+	return exitUsage
+}
+
+// parseFlags parses a command's flags; it returns ok=false with the exit
+// code for --help (0, full help on stderr) or a usage error (2, one line
+// and a hint). No positional argument is taken when maxArgs is 0.
+func parseFlags(e *env, fs *flag.FlagSet, args []string) (code int, ok bool) {
+	return parseFlagsN(e, fs, args, 0)
+}
+
+func parseFlagsN(e *env, fs *flag.FlagSet, args []string, maxArgs int) (code int, ok bool) {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	fs.Usage = usage
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return exitOK, false
+		}
+		return e.usageError(fs.Name(), "%s", clean(err.Error())), false
+	}
+	if fs.NArg() > maxArgs {
+		return e.usageError(fs.Name(), "unexpected argument %q", clean(fs.Arg(maxArgs))), false
+	}
+	return 0, true
+}
+
+// usageFunc prints a command's synopsis, description and examples, then its flags.
+func usageFunc(e *env, fs *flag.FlagSet, text string) func() {
+	return func() {
+		fmt.Fprintln(e.stderr, strings.TrimSpace(text))
+		fmt.Fprintln(e.stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// This file writes an access token for its consumer: a shell (raw), a
+// script (json) or kubectl (a client.authentication.k8s.io ExecCredential).
+
+const (
+	outputRaw            = "raw"
+	outputJSON           = "json"
+	outputExecCredential = "exec-credential"
+
+	execCredentialV1      = "client.authentication.k8s.io/v1"
+	execCredentialV1beta1 = "client.authentication.k8s.io/v1beta1"
+	// envExecInfo is set by kubectl for a credential plugin.
+	envExecInfo = "KUBERNETES_EXEC_INFO"
+)
+
+// tokenJSON is `token --output json`.
+type tokenJSON struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	Expiry      string `json:"expiry,omitempty"` // RFC 3339, UTC
+}
+
+// execCredential is the Kubernetes ExecCredential (the same field names as
+// k8s.io/client-go/pkg/apis/clientauthentication/v1).
+type execCredential struct {
+	APIVersion string               `json:"apiVersion"`
+	Kind       string               `json:"kind"`
+	Status     execCredentialStatus `json:"status"`
+}
+
+type execCredentialStatus struct {
+	Token               string `json:"token"`
+	ExpirationTimestamp string `json:"expirationTimestamp,omitempty"`
+}
+
+// execInfo is the part of KUBERNETES_EXEC_INFO that matters here.
+type execInfo struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Spec       struct {
+		Interactive bool `json:"interactive"`
+	} `json:"spec"`
+}
+
+// parseExecInfo reads KUBERNETES_EXEC_INFO: the apiVersion to answer with
+// (v1 when unset) and whether kubectl lets the plugin use the terminal.
+func parseExecInfo(s string) (apiVersion string, interactive bool, err error) {
+	if s == "" {
+		return execCredentialV1, false, nil
+	}
+	if len(s) > 64<<10 {
+		return "", false, errors.New(envExecInfo + " is too large")
+	}
+	var info execInfo
+	if err := json.Unmarshal([]byte(s), &info); err != nil {
+		return "", false, errors.New(envExecInfo + " is not valid JSON")
+	}
+	switch info.APIVersion {
+	case "", execCredentialV1:
+		return execCredentialV1, info.Spec.Interactive, nil
+	case execCredentialV1beta1:
+		return execCredentialV1beta1, info.Spec.Interactive, nil
+	}
+	return "", false, fmt.Errorf("%s asks for apiVersion %q; this version of oauthsafe answers %s or %s", envExecInfo, clean(info.APIVersion), execCredentialV1, execCredentialV1beta1)
+}
+
+// writeToken writes tok in the chosen format; apiVersion is used by exec-credential.
+func writeToken(w io.Writer, format, apiVersion string, tok *agentToken) error {
+	exp := ""
+	if !tok.Expiry.IsZero() {
+		exp = tok.Expiry.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	switch format {
+	case outputRaw:
+		_, err := fmt.Fprintln(w, tok.AccessToken)
+		return err
+	case outputJSON:
+		return json.NewEncoder(w).Encode(tokenJSON{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: exp})
+	case outputExecCredential:
+		return json.NewEncoder(w).Encode(execCredential{APIVersion: apiVersion, Kind: "ExecCredential", Status: execCredentialStatus{Token: tok.AccessToken, ExpirationTimestamp: exp}})
+	}
+	return fmt.Errorf("unknown output %q", format)
+}
