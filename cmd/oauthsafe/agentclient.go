@@ -34,6 +34,10 @@ const (
 	agentStartWait = 3 * time.Second
 )
 
+// agentCanStart is false in this package's in-process tests, whose
+// executable is the test binary, not oauthsafe.
+var agentCanStart = true
+
 var (
 	errAgentUnsupported = errors.New("the agent is not supported on " + runtime.GOOS)
 	errAgentRunning     = errors.New("an agent is already running")
@@ -197,6 +201,9 @@ func agentDisabled(getenv func(string) string) bool {
 // answers. Several processes may race to start one: the agent's lock lets
 // one win and the others exit.
 func startAgent(ctx context.Context, getenv func(string) string) error {
+	if !agentCanStart {
+		return errors.New("starting an agent is disabled in this process")
+	}
 	dir, err := agentDir(getenv)
 	if err != nil {
 		return err

@@ -9,6 +9,9 @@ import (
 	"testing"
 )
 
+// The in-process commands must never start the test binary as an agent.
+func init() { agentCanStart = false }
+
 func testEnv() (*env, *bytes.Buffer, *bytes.Buffer) {
 	var out, errb bytes.Buffer
 	return &env{stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}, &out, &errb

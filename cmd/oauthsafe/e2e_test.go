@@ -69,7 +69,9 @@ func newCLI(t *testing.T, opts authserver.Options) *cli {
 		}
 		env = append(env, kv)
 	}
-	return &cli{t: t, bin: buildCLI(t), env: env, srv: srv, ca: ca, kr: kr}
+	c := &cli{t: t, bin: buildCLI(t), env: env, srv: srv, ca: ca, kr: kr}
+	t.Cleanup(func() { c.run("agent", "stop") })
+	return c
 }
 
 // run runs the binary to completion and returns its exit code, stdout and stderr.
@@ -253,13 +255,16 @@ func TestCLIEndToEnd(t *testing.T) {
 
 	// status
 	code, stdout, stderr = c.run("status")
-	if code != exitOK || stdout != "" {
-		t.Fatalf("status exit %d stdout %q\n%s", code, stdout, stderr)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("status exit %d stderr %q\n%s", code, stderr, stdout)
 	}
-	for _, want := range []string{c.srv.Issuer, alice, "openid profile offline_access", "Expiry:", "stored in the OS keyring"} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("status lacks %q:\n%s", want, stderr)
+	for _, want := range []string{c.srv.Issuer, alice, "Requested:  openid profile offline_access", "Granted:    openid profile offline_access", "stored in the OS keyring", "Agent:      not running"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, stdout)
 		}
+	}
+	if strings.Contains(stdout, "Expiry:") {
+		t.Errorf("status shows an access token expiry with no agent holding one:\n%s", stdout)
 	}
 
 	// token, twice: each served from the keyring's refresh token, the

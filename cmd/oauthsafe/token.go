@@ -130,6 +130,9 @@ func (e *env) writeToken(format, apiVersion string, tok *agentToken) int {
 // (started when none runs), or by a direct refresh when the agent is off or
 // cannot run. Nothing is said about the fallback on stdout.
 func getToken(ctx context.Context, e *env, name string, noAgent bool) (*agentToken, error) {
+	if _, err := loadProfile(name); err != nil {
+		return nil, err // no agent is started for a profile that does not exist
+	}
 	if !noAgent && !agentDisabled(e.getenv) {
 		tok, err := tokenFromAgent(ctx, e, name)
 		if err == nil || !agentUnusable(err) {
