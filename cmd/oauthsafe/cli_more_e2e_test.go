@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+)
+
+// gitServer is a local https git server that wants Basic auth with the
+// password accepted by the OP's userinfo endpoint, then serves an empty
+// repository (smart HTTP, protocol v0).
+func gitServer(t *testing.T, c *cli) (*httptest.Server, *[]string) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || c.userinfo(pass) != http.StatusOK {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		seen = append(seen, user+":"+pass)
+		mu.Unlock()
+		if r.URL.Path != "/repo.git/info/refs" || r.URL.Query().Get("service") != "git-upload-pack" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+		pkt := func(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+		io.WriteString(w, pkt("# service=git-upload-pack\n")+"0000"+
+			pkt(strings.Repeat("0", 40)+" capabilities^{}\x00agent=test\n")+"0000")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &seen
+}
+
+func TestGitCredentialHelper(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is not installed")
+		}
+		t.Skip("git is not installed")
+	}
+	c := newCLI(t, authserver.Options{})
+	mustLogin(t, c)
+	gs, seen := gitServer(t, c)
+	caFile := filepath.Join(t.TempDir(), "git-ca.pem")
+	certPEM := pemCert(gs.TLS.Certificates[0])
+	os.WriteFile(caFile, certPEM, 0o600)
+	home := t.TempDir()
+	gitEnv := append(append([]string{}, c.env...), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_SSL_CAINFO="+caFile, "GIT_ASKPASS=/bin/false")
+	for i, kv := range gitEnv {
+		if strings.HasPrefix(kv, "HOME=") {
+			gitEnv[i] = "HOME=" + home
+		}
+	}
+	git := func(stdin string, args ...string) (string, string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Env = gitEnv
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
+	}
+	host := strings.TrimPrefix(gs.URL, "https://")
+	// The exact configuration line of the documentation.
+	if _, e, err := git("", "config", "--global", "credential."+gs.URL+".helper", "!"+c.bin+" git-credential"); err != nil {
+		t.Fatal(err, e)
+	}
+	out, stderr, err := git("protocol=https\nhost="+host+"\n\n", "credential", "fill")
+	if err != nil {
+		t.Fatalf("git credential fill: %v\n%s", err, stderr)
+	}
+	attrs := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(l, "=")
+		attrs[k] = v
+	}
+	tok := attrs["password"]
+	if attrs["username"] != "oauth2" || tok == "" || c.userinfo(tok) != http.StatusOK {
+		t.Fatalf("git credential fill answered %q", out)
+	}
+	// A real git command over https uses it.
+	if _, stderr, err := git("", "ls-remote", gs.URL+"/repo.git"); err != nil {
+		t.Fatalf("git ls-remote: %v\n%s", err, stderr)
+	}
+	if len(*seen) == 0 || (*seen)[0] != "oauth2:"+tok {
+		t.Fatalf("the git server saw %q", *seen)
+	}
+	// The user name git sends is kept; expiry is given.
+	out, _, _ = git("protocol=https\nhost="+host+"\nusername=alice\n\n", "credential", "fill")
+	if !strings.Contains(out, "username=alice\n") || !strings.Contains(out, "password="+tok+"\n") {
+		t.Fatalf("fill with a user name: %q", out)
+	}
+	code, stdout, _ := c.runIn("protocol=https\nhost="+host+"\n\n", "git-credential", "get")
+	if code != exitOK || !strings.Contains(stdout, "password_expiry_utc=") {
+		t.Fatalf("get: exit %d %q", code, stdout)
+	}
+	// approve (store) is ignored; reject (erase) makes the agent forget.
+	if _, stderr, err := git("protocol=https\nhost="+host+"\nusername=oauth2\npassword="+tok+"\n\n", "credential", "approve"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	before := c.srv.TokenRequests("refresh_token")
+	if _, stderr, err := git("protocol=https\nhost="+host+"\nusername=oauth2\npassword="+tok+"\n\n", "credential", "reject"); err != nil {
+		t.Fatal(err, stderr)
+	}
+	if _, st := c.statusJSON(); st["access_token_expiry"] != nil {
+		t.Fatalf("after erase the agent still holds a token: %v", st)
+	}
+	out, _, _ = git("protocol=https\nhost="+host+"\n\n", "credential", "fill")
+	if strings.Contains(out, "password="+tok+"\n") || c.srv.TokenRequests("refresh_token") != before+1 {
+		t.Fatal("after erase, fill did not refresh")
+	}
+	// Never over http.
+	if code, stdout, _ := c.runIn("protocol=http\nhost="+host+"\n\n", "git-credential", "get"); code != exitOK || stdout != "" {
+		t.Fatalf("http: exit %d answered %q", code, stdout)
+	}
+}
+
+func pemCert(cert tls.Certificate) []byte {
+	return []byte("-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(cert.Certificate[0]) + "\n-----END CERTIFICATE-----\n")
+}
+
+func TestLoginChecksStoreFirst(t *testing.T) {
+	c := newCLI(t, authserver.Options{})
+	authPath := pathOf(t, c.srv.AuthURL)
+	good := append([]string{}, c.env...)
+	c.setenv("DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(t.TempDir(), "no-bus"))
+	code, stdout, stderr := c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative, "--ca-file", c.ca)
+	if code != exitError || stdout != "" {
+		t.Fatalf("login without a keyring: exit %d stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, "--store file") || strings.Contains(stderr, c.srv.AuthURL) {
+		t.Fatalf("login without a keyring: no advice, or it showed the URL:\n%s", stderr)
+	}
+	if n := c.srv.Count(authPath); n != 0 {
+		t.Fatalf("%d requests reached the authorization endpoint", n)
+	}
+	// --store file works end to end, with the agent and without D-Bus.
+	c.setenv(envFilePassphrase + "=correct horse battery staple")
+	mustLogin(t, c, "--store", "file")
+	rt, err := func() (string, error) {
+		c.env, good = good, c.env
+		defer func() { c.env, good = good, c.env }()
+		return c.storedRefreshToken(authserver.Subject("alice"))
+	}()
+	if err == nil {
+		t.Fatalf("--store file put the refresh token in the keyring (%d bytes)", len(rt))
+	}
+	file := filepath.Join(c.kr.Home, ".config", "oauthsafe", "tokens.enc")
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("encrypted file: %v %v", fi, err)
+	}
+	tok := c.tokens(3)[0]
+	if c.userinfo(tok) != http.StatusOK {
+		t.Fatal("token from the file store not accepted")
+	}
+	if code, st := c.statusJSON(); code != exitOK || st["store"] != "file" || st["refresh_token"] != "present" {
+		t.Fatalf("status: %d %v", code, st)
+	}
+	// Without the passphrase and no terminal: the agent cannot open the
+	// file either; the error says what to set.
+	c.run("agent", "stop")
+	c.setenv(envFilePassphrase + "=")
+	if code, stdout, stderr := c.run("token"); code != exitError || stdout != "" || !strings.Contains(stderr, envFilePassphrase) {
+		t.Fatalf("no passphrase: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	c.setenv(envFilePassphrase + "=wrong")
+	if code, _, stderr := c.run("login", "--no-browser", "--store", "file"); code != exitError || !strings.Contains(stderr, "passphrase") {
+		t.Fatalf("wrong passphrase at login: exit %d %s", code, stderr)
+	}
+	if n := c.srv.Count(authPath); n != 1 {
+		t.Fatalf("%d authorization requests, want the one login's", n)
+	}
+}
+
+func TestStatusJSONAndExitCodes(t *testing.T) {
+	c := newCLI(t, authserver.Options{})
+	var authQuery url.Values
+	c.srv.SetHook(func(r *http.Request) {
+		if r.URL.Path == pathOf(t, c.srv.AuthURL) && r.URL.Query().Get("client_id") != "" {
+			authQuery = r.URL.Query()
+		}
+	})
+	mustLogin(t, c, "--resource", "https://api.example/", "--resource", "https://other.example/x")
+	if got := authQuery["resource"]; len(got) != 2 || got[0] != "https://api.example/" {
+		t.Fatalf("authorization request resource = %q", got)
+	}
+	code, st := c.statusJSON()
+	if code != exitOK {
+		t.Fatalf("status --json exit %d", code)
+	}
+	want := map[string]any{"profile": "default", "issuer": c.srv.Issuer, "client_id": authserver.ClientNative,
+		"subject": authserver.Subject("alice"), "store": "keyring", "refresh_token": "present", "agent": "not running"}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("status %s = %v, want %v", k, st[k], v)
+		}
+	}
+	for _, k := range []string{"scopes_requested", "scopes_granted", "resources"} {
+		if _, ok := st[k].([]any); !ok {
+			t.Errorf("status %s is not a list: %v", k, st[k])
+		}
+	}
+	if len(st["resources"].([]any)) != 2 || st["access_token_expiry"] != nil {
+		t.Errorf("status: %v", st)
+	}
+	// Discovery is cached: token makes no discovery request.
+	disco := c.srv.Count("/.well-known/openid-configuration")
+	code, stdout, _ := c.run("token")
+	tok := strings.TrimSpace(stdout)
+	if code != exitOK || c.srv.Count("/.well-known/openid-configuration") != disco {
+		t.Fatalf("token: exit %d, or it ran discovery again", code)
+	}
+	if code, st = c.statusJSON(); st["agent"] != "running" || st["access_token_expiry"] == nil {
+		t.Fatalf("status after token: %v", st)
+	}
+	raw, _ := json.Marshal(st)
+	if strings.Contains(string(raw), tok) {
+		t.Fatal("status shows the token")
+	}
+	// logout: consistent status, exit 3.
+	if code, _, stderr := c.run("logout"); code != exitOK {
+		t.Fatalf("logout: %d %s", code, stderr)
+	}
+	code, st = c.statusJSON()
+	if code != exitLoginRequired || st["refresh_token"] != "absent" || st["access_token_expiry"] != nil {
+		t.Fatalf("status after logout: exit %d %v", code, st)
+	}
+	if code, stdout, _ := c.run("token"); code != exitLoginRequired || stdout != "" {
+		t.Fatalf("token after logout: exit %d", code)
+	}
+	// Usage errors: exit 2, one line and a hint.
+	for _, args := range [][]string{{"tokn"}, {"token", "--bogus"}, {"login", "--store", "floppy"}, {"status", "extra"}, {"git-credential"}, {"agent", "restart"}} {
+		code, stdout, stderr := c.run(args...)
+		if code != exitUsage || stdout != "" || strings.Count(stderr, "\n") != 2 || !strings.Contains(stderr, "--help") {
+			t.Errorf("%v: exit %d stderr %q, want 2 and one line and a hint", args, code, stderr)
+		}
+	}
+	// --version.
+	if code, stdout, _ := c.run("--version"); code != exitOK || !strings.HasPrefix(stdout, "oauthsafe ") {
+		t.Errorf("--version: %d %q", code, stdout)
+	}
+}
+
+// startLogin starts `login --no-browser` and returns the process and the
+// authorization URL it printed.
+func (c *cli) startLogin(args ...string) (*exec.Cmd, string, *strings.Builder, chan struct{}) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative,
+		"--scope", "openid offline_access", "--ca-file", c.ca}, args...)...)
+	cmd.Env = c.env
+	pipe, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	var errb strings.Builder
+	urlCh := make(chan string, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			errb.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), c.srv.AuthURL+"?") {
+				urlCh <- sc.Text()
+			}
+		}
+	}()
+	select {
+	case u := <-urlCh:
+		return cmd, u, &errb, done
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		c.t.Fatal("no URL printed")
+	}
+	return nil, "", nil, nil
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+func TestCLIMessages(t *testing.T) {
+	c := newCLI(t, authserver.Options{})
+	// Ctrl-C and SIGTERM while waiting for the browser: exit 130.
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		cmd, _, errb, done := c.startLogin()
+		cmd.Process.Signal(sig)
+		err := cmd.Wait()
+		<-done
+		if exitCode(err) != exitInterrupted || !strings.Contains(errb.String(), "interrupted") {
+			t.Errorf("%v: exit %d\n%s", sig, exitCode(err), errb.String())
+		}
+	}
+	// An authorization error at the loopback receiver ends the wait at once,
+	// with the server's cleaned description.
+	cmd, authURL, errb, done := c.startLogin("--timeout", "5m")
+	u, _ := url.Parse(authURL)
+	q := url.Values{"error": {"invalid_client"}, "error_description": {"unknown client \x1b[31mred\u202e"}, "state": {u.Query().Get("state")}, "iss": {c.srv.Issuer}}
+	start := time.Now()
+	res, err := http.Get(u.Query().Get("redirect_uri") + "?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	err = cmd.Wait()
+	<-done
+	if exitCode(err) != exitError || time.Since(start) > 20*time.Second {
+		t.Fatalf("invalid_client: exit %d after %v\n%s", exitCode(err), time.Since(start), errb.String())
+	}
+	if s := errb.String(); !strings.Contains(s, "invalid_client") || !strings.Contains(s, "The server said: unknown client [31mred") || strings.ContainsAny(s, "\x1b\u202e") || !strings.Contains(s, "--client-id") {
+		t.Fatalf("invalid_client message:\n%q", s)
+	}
+	// Timeout: says what timed out and what to do.
+	code, _, stderr := c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative, "--ca-file", c.ca, "--timeout", "1s")
+	if code != exitError || !strings.Contains(stderr, "timed out") || !strings.Contains(stderr, "--timeout") {
+		t.Fatalf("timeout: exit %d\n%s", code, stderr)
+	}
+	// An unknown CA: suggests --ca-file.
+	code, _, stderr = c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative)
+	if code != exitError || !strings.Contains(stderr, "--ca-file") {
+		t.Fatalf("unknown CA: exit %d\n%s", code, stderr)
+	}
+}
