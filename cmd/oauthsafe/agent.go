@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -139,17 +140,18 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 	if err != nil {
 		return e.fail(fmt.Errorf("agent: %w", err))
 	}
-	lockf, err := os.OpenFile(filepath.Join(dir, "agent.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	// One agent per user: the file lock (the one the stores use, released
+	// by the OS however the agent exits), tried once.
+	tryCtx, tryCancel := context.WithCancelCause(ctx)
+	tryCancel(errAgentRunning)
+	unlock, err := filelock.LockFile(tryCtx, filepath.Join(dir, "agent.lock"))
 	if err != nil {
-		return e.fail(fmt.Errorf("agent: %w", err))
-	}
-	defer lockf.Close()
-	if err := tryLock(lockf); err != nil {
 		if errors.Is(err, errAgentRunning) {
 			return exitOK // another agent won the start race
 		}
 		return e.fail(fmt.Errorf("agent: %w", err))
 	}
+	defer unlock()
 	cfgDir, err := profileDir()
 	if err != nil {
 		return e.fail(fmt.Errorf("agent: %w", err))
@@ -330,7 +332,7 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 			err = te.Err
 		}
 		a.logger.Printf("profile %s: %v", req.Profile, err)
-		return &agentResponse{Code: "error", Error: err.Error()}
+		return &agentResponse{Code: "error", Error: err.Error(), Hint: hintFor(err)}
 	}
 	ent.mu.Lock()
 	ent.expiry = tok.Expiry

@@ -1,14 +1,8 @@
 package main
 
-import (
-	"os"
-	"os/exec"
-)
+import "os/exec"
 
-// On Windows there is no agent yet: `token` refreshes directly.
-
-func ownedByMe(fi os.FileInfo) bool { return false }
+// On Windows there is no agent yet (agentDir refuses): `token` refreshes
+// directly.
 
 func detach(cmd *exec.Cmd) {}
-
-func tryLock(f *os.File) error { return errAgentUnsupported }

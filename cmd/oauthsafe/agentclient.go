@@ -14,6 +14,9 @@ import (
 	"runtime"
 	"strconv"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/filelock"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
 // This file is the client side of the agent and what both sides share: the
@@ -62,6 +65,7 @@ type agentResponse struct {
 	V        int            `json:"v"`
 	Code     string         `json:"code,omitempty"`
 	Error    string         `json:"error,omitempty"`
+	Hint     string         `json:"hint,omitempty"` // what to do (hintFor), lines separated by \n
 	Token    *agentToken    `json:"token,omitempty"`
 	Profiles []agentProfile `json:"profiles,omitempty"`
 	PID      int            `json:"pid,omitempty"`
@@ -81,8 +85,9 @@ type agentProfile struct {
 	Expiry time.Time `json:"expiry,omitzero"`
 }
 
-// agentError is an error answered by the agent.
-type agentError struct{ code, msg string }
+// agentError is an error answered by the agent, with the agent's hint of
+// what to do (the server error's type does not cross the socket).
+type agentError struct{ code, msg, hint string }
 
 func (e *agentError) Error() string { return "agent: " + e.msg }
 
@@ -115,7 +120,7 @@ func agentDir(getenv func(string) string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("agent directory: %w", err)
 	}
-	if !fi.IsDir() || fi.Mode().Perm()&0o077 != 0 || !ownedByMe(fi) {
+	if !fi.IsDir() || filelock.InsecureMode(fi.Mode(), 0o077) || !filelock.OwnedByUs(fi) {
 		return "", fmt.Errorf("agent directory %s is not a directory of mode 0700 owned by you; remove it", dir)
 	}
 	return dir, nil
@@ -176,7 +181,7 @@ func agentCallAt(ctx context.Context, sock string, req agentRequest, timeout tim
 		return nil, errors.New("agent: malformed answer")
 	}
 	if res.Code != "" {
-		return &res, &agentError{code: res.Code, msg: clean(res.Error)}
+		return &res, &agentError{code: res.Code, msg: safetext.Clean(res.Error, 2000), hint: cleanLines(res.Hint)}
 	}
 	return &res, nil
 }

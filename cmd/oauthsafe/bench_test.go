@@ -57,7 +57,7 @@ func benchLogin(b *testing.B) (*env, *authserver.Server) {
 		b.Fatal(err)
 	}
 	store, _ := openStore(e, p, false)
-	if code := finishLogin(ctx, e, defaultProfile, p, store, tokens); code != exitOK {
+	if code := finishLogin(ctx, e, defaultProfile, p, c, store, tokens); code != exitOK {
 		b.Fatal("finishLogin failed")
 	}
 	saveMetadata(defaultProfile, c)

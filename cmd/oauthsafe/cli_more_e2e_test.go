@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,9 +16,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 )
@@ -193,7 +196,8 @@ func TestLoginChecksStoreFirst(t *testing.T) {
 }
 
 func TestStatusJSONAndExitCodes(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	// The server withholds "profile": the grant is narrower than the request.
+	c := newCLI(t, authserver.Options{WithheldScopes: []string{"profile"}})
 	var authQuery url.Values
 	c.srv.SetHook(func(r *http.Request) {
 		if r.URL.Path == pathOf(t, c.srv.AuthURL) && r.URL.Query().Get("client_id") != "" {
@@ -223,14 +227,32 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	if len(st["resources"].([]any)) != 2 || st["access_token_expiry"] != nil {
 		t.Errorf("status: %v", st)
 	}
+	// Requested scopes come from the profile, granted ones from the record.
+	scopes := func(st map[string]any, k string) string {
+		var out []string
+		for _, v := range st[k].([]any) {
+			out = append(out, v.(string))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := scopes(st, "scopes_requested"); got != "openid profile offline_access" {
+		t.Errorf("scopes_requested = %q", got)
+	}
+	if got := scopes(st, "scopes_granted"); got != "openid offline_access" {
+		t.Errorf("scopes_granted = %q, want the grant (without the withheld profile)", got)
+	}
+	code, stdout, _ := c.run("status")
+	if code != exitOK || !strings.Contains(stdout, "Requested:  openid profile offline_access\n") || !strings.Contains(stdout, "Granted:    openid offline_access\n") {
+		t.Errorf("status: exit %d\n%s", code, stdout)
+	}
 	// Discovery is cached: token makes no discovery request.
 	disco := c.srv.Count("/.well-known/openid-configuration")
-	code, stdout, _ := c.run("token")
+	code, stdout, _ = c.run("token")
 	tok := strings.TrimSpace(stdout)
 	if code != exitOK || c.srv.Count("/.well-known/openid-configuration") != disco {
 		t.Fatalf("token: exit %d, or it ran discovery again", code)
 	}
-	if code, st = c.statusJSON(); st["agent"] != "running" || st["access_token_expiry"] == nil {
+	if _, st = c.statusJSON(); st["agent"] != "running" || st["access_token_expiry"] == nil || scopes(st, "scopes_granted") != "openid offline_access" {
 		t.Fatalf("status after token: %v", st)
 	}
 	raw, _ := json.Marshal(st)
@@ -242,8 +264,11 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 		t.Fatalf("logout: %d %s", code, stderr)
 	}
 	code, st = c.statusJSON()
-	if code != exitLoginRequired || st["refresh_token"] != "absent" || st["access_token_expiry"] != nil {
+	if code != exitLoginRequired || st["refresh_token"] != "absent" || st["access_token_expiry"] != nil || scopes(st, "scopes_granted") != "" {
 		t.Fatalf("status after logout: exit %d %v", code, st)
+	}
+	if _, stdout, _ := c.run("status"); !strings.Contains(stdout, "Granted:    (none") || !strings.Contains(stdout, "Refresh:    none") {
+		t.Errorf("status after logout:\n%s", stdout)
 	}
 	if code, stdout, _ := c.run("token"); code != exitLoginRequired || stdout != "" {
 		t.Fatalf("token after logout: exit %d", code)
@@ -346,4 +371,68 @@ func TestCLIMessages(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, "--ca-file") {
 		t.Fatalf("unknown CA: exit %d\n%s", code, stderr)
 	}
+
+	// A token-endpoint error during `token`, with a hostile description:
+	// stderr shows the description, cleaned of C0 and C1 controls, DEL and
+	// bidi controls, with and without the agent.
+	mustLogin(t, c)
+	const hostile = "consent \x1b[31mrevoked\a by\u0085 admin\u009b2J \u202eevil\u202c\u2066x\u2069\x7f;\r\nsee portal"
+	const cleaned = "consent [31mrevoked by admin2J evilx;  see portal"
+	var errCode atomic.Value
+	c.srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != pathOf(t, c.srv.TokenURL) || r.FormValue("grant_type") != "refresh_token" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": errCode.Load().(string), "error_description": hostile})
+		return true
+	})
+	defer c.srv.SetInterceptor(nil)
+	errCode.Store("invalid_scope")
+	for _, args := range [][]string{{"token", "--no-agent"}, {"token"}} {
+		code, stdout, stderr := c.run(args...)
+		if code != exitError || stdout != "" {
+			t.Fatalf("%v with invalid_scope: exit %d stdout %q", args, code, stdout)
+		}
+		if !strings.Contains(stderr, "invalid_scope") || !strings.Contains(stderr, cleaned) || !strings.Contains(stderr, "--scope") {
+			t.Errorf("%v: the cleaned description or the hint is missing:\n%q", args, stderr)
+		}
+		if err := terminalSafe(stderr); err != nil {
+			t.Errorf("%v: %v in %q", args, err, stderr)
+		}
+	}
+	// The agent backs off after that failure (no request until it may
+	// retry); a fresh agent asks again.
+	c.run("agent", "stop")
+	errCode.Store("invalid_grant")
+	code, stdout, stderr := c.run("token")
+	if code != exitLoginRequired || stdout != "" || !strings.Contains(stderr, cleaned) || !strings.Contains(stderr, "oauthsafe login") {
+		t.Fatalf("token with invalid_grant: exit %d stdout %q\n%q", code, stdout, stderr)
+	}
+	if err := terminalSafe(stderr); err != nil {
+		t.Errorf("invalid_grant: %v in %q", err, stderr)
+	}
+	if code, st := c.statusJSON(); code != exitLoginRequired || st["refresh_token"] != "absent" {
+		t.Errorf("after invalid_grant: status exit %d %v", code, st)
+	}
+}
+
+// terminalSafe is an oracle independent of safetext: s must be valid UTF-8
+// with no C0 control but newline, no DEL, no C1 control and no bidi
+// control or implicit mark.
+func terminalSafe(s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("invalid UTF-8")
+	}
+	for _, r := range s {
+		switch {
+		case r == '\n':
+		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069,
+			r == 0x200e, r == 0x200f, r == 0x061c, r == 0x2028, r == 0x2029:
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
 }

@@ -58,7 +58,10 @@ func hintFor(err error) string {
 	var hn x509.HostnameError
 	var ae *oauthclient.AuthError
 	var ne net.Error
+	var agentErr *agentError
 	switch {
+	case errors.As(err, &agentErr):
+		return agentErr.hint
 	case errors.As(err, &ua), errors.As(err, &uap):
 		return "The server's TLS certificate is signed by an authority this machine does not trust. If your organisation runs its own CA, pass its certificate with --ca-file PEM to `oauthsafe login` (it is kept in the profile)."
 	case errors.As(err, &hn):
@@ -87,6 +90,15 @@ func hintFor(err error) string {
 		return "The store could not be reached: for the OS keyring, a Secret Service (gnome-keyring, KWallet) must run in this session; or log in again with --store file."
 	}
 	return ""
+}
+
+// cleanLines cleans each line of s (S22), keeping the line breaks.
+func cleanLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = safetext.Clean(l, 1000)
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
 
 // usageError reports a usage mistake in one line, with a hint where the

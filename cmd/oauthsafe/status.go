@@ -147,7 +147,14 @@ func printStatus(e *env, st *statusJSON) {
 		fmt.Fprintf(w, "Subject:    (unknown: no ID token)\n")
 	}
 	fmt.Fprintf(w, "Requested:  %s\n", strings.Join(st.ScopesRequested, " "))
-	fmt.Fprintf(w, "Granted:    %s\n", strings.Join(st.ScopesGranted, " "))
+	switch {
+	case len(st.ScopesGranted) > 0:
+		fmt.Fprintf(w, "Granted:    %s\n", strings.Join(st.ScopesGranted, " "))
+	case st.RefreshToken == "present":
+		fmt.Fprintf(w, "Granted:    (none)\n")
+	default:
+		fmt.Fprintf(w, "Granted:    (none: no stored login)\n")
+	}
 	if len(st.Resources) > 0 {
 		fmt.Fprintf(w, "Resources:  %s\n", strings.Join(st.Resources, " "))
 	}
