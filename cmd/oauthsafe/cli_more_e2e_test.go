@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
@@ -23,6 +24,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // gitServer is a local https git server that wants Basic auth with the
@@ -227,6 +230,19 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	if len(st["resources"].([]any)) != 2 || st["access_token_expiry"] != nil {
 		t.Errorf("status: %v", st)
 	}
+	// login kept a version 2 record: subject, the scopes granted, issuer
+	// and client.
+	ctxb := context.Background()
+	alice := authserver.Subject("alice")
+	key := tokenstore.Key(c.srv.Issuer, authserver.ClientNative, alice)
+	ks := &keyring.Store{Service: keyringService}
+	rec, err := tokenstore.LoadRecord(ctxb, ks, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Subject != alice || strings.Join(rec.Scopes, " ") != "openid offline_access" || rec.Issuer != c.srv.Issuer || rec.ClientID != authserver.ClientNative || rec.RefreshToken == "" {
+		t.Fatalf("stored record: %v", rec)
+	}
 	// Requested scopes come from the profile, granted ones from the record.
 	scopes := func(st map[string]any, k string) string {
 		var out []string
@@ -272,6 +288,24 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	}
 	if code, stdout, _ := c.run("token"); code != exitLoginRequired || stdout != "" {
 		t.Fatalf("token after logout: exit %d", code)
+	}
+	// A record of an older version (no subject, no grant) is no login.
+	if err := ks.Update(ctxb, key, func(ctx context.Context, tx tokenstore.Tx) error {
+		return tx.Put(ctx, []byte(`{"v":1,"refresh_token":"old-refresh-token"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code, st := c.statusJSON(); code != exitLoginRequired || st["refresh_token"] != "absent" {
+		t.Errorf("status with a v1 record: exit %d %v", code, st)
+	}
+	before := c.srv.TokenRequests("refresh_token")
+	for _, args := range [][]string{{"token", "--no-agent"}, {"token"}} {
+		if code, stdout, stderr := c.run(args...); code != exitLoginRequired || stdout != "" || !strings.Contains(stderr, "older version") {
+			t.Errorf("%v with a v1 record: exit %d stdout %q stderr %q", args, code, stdout, stderr)
+		}
+	}
+	if n := c.srv.TokenRequests("refresh_token") - before; n != 0 {
+		t.Errorf("a v1 record was sent to the server (%d refresh requests)", n)
 	}
 	// Usage errors: exit 2, one line and a hint.
 	for _, args := range [][]string{{"tokn"}, {"token", "--bogus"}, {"login", "--store", "floppy"}, {"status", "extra"}, {"git-credential"}, {"agent", "restart"}} {
