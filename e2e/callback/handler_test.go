@@ -12,6 +12,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
@@ -352,7 +353,7 @@ func TestStartRefusesReturnTo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rt := range badReturnTo {
+	for _, rt := range testkit.BadReturnTo {
 		t.Run(rt, func(t *testing.T) {
 			w := httptest.NewRecorder()
 			err := h.Start(w, httptest.NewRequest("GET", "https://app.test/login", nil), callback.StartOptions{ReturnTo: rt})
