@@ -1,0 +1,145 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// schemaVersion is the table layout this package writes. Older tables are
+// migrated forward by New; a newer one is refused with ErrSchemaTooNew.
+const schemaVersion = 1
+
+// ErrSchemaTooNew means the table was created by a newer version of this
+// package; New refuses it rather than misread it.
+var ErrSchemaTooNew = errors.New("sqlstore: table schema is newer than this version of the package")
+
+// validIdent accepts lowercase SQL identifiers of at most 48 characters, so
+// that the name needs no quoting rules beyond double quotes, PostgreSQL does
+// not fold it, and "<table>_schema" stays under PostgreSQL's 63-byte limit.
+func validIdent(s string) bool {
+	if s == "" || len(s) > 48 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// queries are the statements for one table in one dialect. Placeholders are
+// written $1, $2... and rewritten to ?1, ?2... for SQLite.
+type queries struct {
+	migrate []string // version 0 -> 1
+	schemaDDL,
+	getSchema, setSchema,
+	acquire, insert, renew, put, release, dropEmpty, get, listOld string
+}
+
+func buildQueries(d Dialect, schema, table string) queries {
+	q := func(name string) string {
+		if schema != "" {
+			return `"` + schema + `"."` + name + `"`
+		}
+		return `"` + name + `"`
+	}
+	t, st := q(table), q(table+"_schema")
+	now := `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
+	blob, bigint := "BLOB", "INTEGER"
+	if d == Postgres {
+		now = `CAST(extract(epoch from clock_timestamp()) * 1000 AS BIGINT)`
+		blob, bigint = "BYTEA", "BIGINT"
+	}
+	r := queries{
+		schemaDDL: `CREATE TABLE IF NOT EXISTS ` + st + ` (id ` + bigint + ` PRIMARY KEY CHECK (id = 1), version ` + bigint + ` NOT NULL)`,
+		getSchema: `SELECT version FROM ` + st + ` WHERE id = 1`,
+		setSchema: `INSERT INTO ` + st + ` (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version WHERE ` + st + `.version < excluded.version`,
+		migrate: []string{
+			`CREATE TABLE IF NOT EXISTS ` + t + ` (
+	key_hash    TEXT PRIMARY KEY,
+	version     ` + bigint + ` NOT NULL,
+	key_id      TEXT NOT NULL,
+	sealed      ` + blob + `,
+	updated_at  ` + bigint + ` NOT NULL,
+	lease_owner TEXT NOT NULL,
+	lease_until ` + bigint + ` NOT NULL
+)`,
+		},
+		// acquire takes the lease when it is free or lapsed, and returns the
+		// row in the same statement.
+		acquire: `UPDATE ` + t + ` SET lease_owner = $2, lease_until = ` + now + ` + $3
+WHERE key_hash = $1 AND (lease_owner = '' OR lease_until < ` + now + `)
+RETURNING version, key_id, sealed`,
+		insert: `INSERT INTO ` + t + ` (key_hash, version, key_id, sealed, updated_at, lease_owner, lease_until)
+VALUES ($1, 0, '', NULL, ` + now + `, '', 0) ON CONFLICT (key_hash) DO NOTHING`,
+		renew: `UPDATE ` + t + ` SET lease_until = ` + now + ` + $3
+WHERE key_hash = $1 AND lease_owner = $2 AND lease_until >= ` + now,
+		// put writes only while this holder's lease is unexpired and the
+		// row is at the version the transaction read.
+		put: `UPDATE ` + t + ` SET sealed = $4, key_id = $5, version = $6, updated_at = ` + now + `, lease_until = ` + now + ` + $3
+WHERE key_hash = $1 AND lease_owner = $2 AND lease_until >= ` + now + ` AND version = $7`,
+		release:   `UPDATE ` + t + ` SET lease_owner = '', lease_until = 0 WHERE key_hash = $1 AND lease_owner = $2`,
+		dropEmpty: `DELETE FROM ` + t + ` WHERE key_hash = $1 AND sealed IS NULL AND lease_owner = ''`,
+		get:       `SELECT version, key_id, sealed FROM ` + t + ` WHERE key_hash = $1`,
+		listOld:   `SELECT key_hash FROM ` + t + ` WHERE sealed IS NOT NULL AND key_id <> $1 AND key_hash > $2 ORDER BY key_hash LIMIT 100`,
+	}
+	if d == SQLite {
+		for _, p := range []*string{&r.setSchema, &r.acquire, &r.insert, &r.renew, &r.put, &r.release, &r.dropEmpty, &r.get, &r.listOld} {
+			*p = strings.ReplaceAll(*p, "$", "?")
+		}
+	}
+	return r
+}
+
+// migrate creates or upgrades the table. On PostgreSQL it runs in one
+// transaction under an advisory lock, so replicas starting together do not
+// race on the catalog; on SQLite every statement is idempotent and the
+// database serialises writers.
+func (s *Store) migrate(ctx context.Context) error {
+	var ex interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	} = s.db
+	if s.dialect == Postgres {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return s.dbErr("migrate", err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7240815223)`); err != nil {
+			return s.dbErr("migrate", err)
+		}
+		ex = tx
+	}
+	if _, err := ex.ExecContext(ctx, s.q.schemaDDL); err != nil {
+		return s.dbErr("migrate", err)
+	}
+	var v int64
+	switch err := ex.QueryRowContext(ctx, s.q.getSchema).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return s.dbErr("migrate", err)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("%w: table %s has version %d, this package knows %d", ErrSchemaTooNew, s.table, v, schemaVersion)
+	}
+	for _, stmt := range s.q.migrate[v:] {
+		if _, err := ex.ExecContext(ctx, stmt); err != nil {
+			return s.dbErr("migrate", err)
+		}
+	}
+	if _, err := ex.ExecContext(ctx, s.q.setSchema, int64(schemaVersion)); err != nil {
+		return s.dbErr("migrate", err)
+	}
+	if tx, ok := ex.(*sql.Tx); ok {
+		if err := tx.Commit(); err != nil {
+			return s.dbErr("migrate", err)
+		}
+	}
+	return nil
+}
