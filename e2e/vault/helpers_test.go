@@ -1,0 +1,132 @@
+// Package vault_test tests tokenstore/sqlstore against real databases:
+// SQLite through modernc.org/sqlite and PostgreSQL (Debian's postgresql,
+// started by the tests through internal/pgtest) through pgx's stdlib
+// driver.
+package vault_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/oauthsafe/oauthsafe/internal/pgtest"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+	_ "modernc.org/sqlite"
+)
+
+// backend is one database the tests run against.
+type backend struct {
+	name    string
+	dialect sqlstore.Dialect
+	driver  string
+	dsn     string
+	pg      *pgtest.Server // nil for SQLite
+	pgDB    string
+	file    string // the SQLite file
+}
+
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+}
+
+func newSQLite(t testing.TB) *backend {
+	p := filepath.Join(t.TempDir(), "vault.db")
+	return &backend{name: "sqlite", dialect: sqlstore.SQLite, driver: "sqlite", dsn: sqliteDSN(p), file: p}
+}
+
+var (
+	pgOnce sync.Once
+	pgSrv  *pgtest.Server
+	pgErr  error
+	pgSeq  atomic.Int64
+)
+
+// newPostgres returns a fresh database on the package's one PostgreSQL
+// server (started on first use, stopped by TestMain).
+func newPostgres(t testing.TB) *backend {
+	t.Helper()
+	pgOnce.Do(func() { pgSrv, pgErr = pgtest.Start() })
+	if pgErr != nil {
+		pgtest.New(t) // skips or fails by the package's rule
+		t.Fatal(pgErr)
+	}
+	db := fmt.Sprintf("vault%d", pgSeq.Add(1))
+	if err := pgSrv.CreateDB(db); err != nil {
+		t.Fatal(err)
+	}
+	return &backend{name: "postgres", dialect: sqlstore.Postgres, driver: "pgx", dsn: pgSrv.DSN(db), pg: pgSrv, pgDB: db}
+}
+
+// ownPostgres starts a PostgreSQL server for this test alone (for tests
+// that stop or restart it).
+func ownPostgres(t testing.TB) *backend {
+	t.Helper()
+	srv := pgtest.New(t)
+	if err := srv.CreateDB("vault"); err != nil {
+		t.Fatal(err)
+	}
+	return &backend{name: "postgres", dialect: sqlstore.Postgres, driver: "pgx", dsn: srv.DSN("vault"), pg: srv, pgDB: "vault"}
+}
+
+func backends(t *testing.T) []*backend { return []*backend{newSQLite(t), newPostgres(t)} }
+
+func (b *backend) open(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := sql.Open(b.driver, b.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+type keyList []sqlstore.Key
+
+func (k keyList) Keys(context.Context) ([]sqlstore.Key, error) { return k, nil }
+
+func fixedKey(id string, b byte) sqlstore.Key {
+	s := make([]byte, sqlstore.KeySize)
+	for i := range s {
+		s[i] = b + byte(i)
+	}
+	return sqlstore.Key{ID: id, Secret: s}
+}
+
+var (
+	key1 = fixedKey("k1", 1)
+	key2 = fixedKey("k2", 101)
+)
+
+// store opens a Store on b with cfg's zero fields filled in.
+func (b *backend) store(t testing.TB, cfg sqlstore.Config) *sqlstore.Store {
+	t.Helper()
+	if cfg.DB == nil {
+		cfg.DB = b.open(t)
+	}
+	cfg.Dialect = b.dialect
+	if cfg.Keys == nil {
+		cfg.Keys = keyList{key1}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := sqlstore.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pgSrv != nil {
+		pgSrv.Close()
+	}
+	os.Exit(code)
+}
