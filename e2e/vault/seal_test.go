@@ -1,0 +1,120 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+)
+
+func put(t *testing.T, s *sqlstore.Store, key, value string) {
+	t.Helper()
+	err := s.Update(context.Background(), key, func(ctx context.Context, tx tokenstore.Tx) error {
+		return tx.Put(ctx, []byte(value))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVaultRowSwapRefused: a sealed value copied into another user's row
+// (by someone with write access to the database, without the key) does not
+// open there, gives an *OpenError naming the key, and is neither used nor
+// deleted (S26).
+func TestVaultRowSwapRefused(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			s := b.store(t, sqlstore.Config{DB: db})
+			put(t, s, "alice", "alice-record")
+			put(t, s, "mallory", "mallory-record")
+			put(t, s, "mallory", "mallory-record-2") // versions differ too: copy them as well
+			// Copy alice's sealed value, key id and version over mallory's row.
+			_, err := db.Exec(`UPDATE oauthsafe_tokens SET sealed = (SELECT sealed FROM oauthsafe_tokens WHERE key_hash <> x.key_hash),
+				version = (SELECT version FROM oauthsafe_tokens WHERE key_hash <> x.key_hash)
+				FROM (SELECT key_hash FROM oauthsafe_tokens) AS x WHERE oauthsafe_tokens.key_hash = x.key_hash AND oauthsafe_tokens.version = 2`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Get(ctx, "mallory")
+			var oe *sqlstore.OpenError
+			if !errors.As(err, &oe) || oe.Missing || oe.KeyID != "k1" {
+				t.Fatalf("Get of the swapped row = %v, want *OpenError{k1}", err)
+			}
+			// Inside a transaction too; fn decides, the row is not deleted.
+			err = s.Update(ctx, "mallory", func(ctx context.Context, tx tokenstore.Tx) error {
+				_, err := tx.Get(ctx)
+				return err
+			})
+			if !errors.As(err, &oe) {
+				t.Fatalf("tx.Get = %v", err)
+			}
+			var n int
+			db.QueryRow(`SELECT count(*) FROM oauthsafe_tokens WHERE sealed IS NOT NULL`).Scan(&n)
+			if n != 2 {
+				t.Fatalf("%d sealed rows left, want 2 (nothing deleted)", n)
+			}
+			if got, err := s.Get(ctx, "alice"); err != nil || string(got) != "alice-record" {
+				t.Fatalf("alice = %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestVaultKeyRotation: rows sealed under an old key open under a list that
+// puts a new key first; Reseal moves them to the new key; a list without
+// the key that sealed a row gives *OpenError{Missing} naming that key.
+func TestVaultKeyRotation(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			old := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key1}})
+			for _, u := range []string{"u1", "u2", "u3"} {
+				put(t, old, u, "record-"+u)
+			}
+			rotated := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2, key1}})
+			for _, u := range []string{"u1", "u2", "u3"} {
+				if got, err := rotated.Get(ctx, u); err != nil || string(got) != "record-"+u {
+					t.Fatalf("old row under the new list: %q, %v", got, err)
+				}
+			}
+			put(t, rotated, "u4", "record-u4") // sealed under k2 at once
+			n, err := rotated.Reseal(ctx)
+			if err != nil || n != 3 {
+				t.Fatalf("Reseal = %d, %v; want 3", n, err)
+			}
+			var oldRows int
+			db.QueryRow(`SELECT count(*) FROM oauthsafe_tokens WHERE key_id <> 'k2' AND sealed IS NOT NULL`).Scan(&oldRows)
+			if oldRows != 0 {
+				t.Fatalf("%d rows still under the old key", oldRows)
+			}
+			if n, err := rotated.Reseal(ctx); n != 0 || err != nil {
+				t.Fatalf("second Reseal = %d, %v", n, err)
+			}
+			onlyNew := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2}})
+			for _, u := range []string{"u1", "u2", "u3", "u4"} {
+				if got, err := onlyNew.Get(ctx, u); err != nil || string(got) != "record-"+u {
+					t.Fatalf("after reseal, without the old key: %q, %v", got, err)
+				}
+			}
+			// Removed too early: a key3-only list cannot open k2 rows.
+			key3 := fixedKey("k3", 201)
+			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key3}})
+			_, err = wrong.Get(ctx, "u1")
+			var oe *sqlstore.OpenError
+			if !errors.As(err, &oe) || !oe.Missing || oe.KeyID != "k2" {
+				t.Fatalf("Get under a list without k2 = %v", err)
+			}
+			if n, err := wrong.Reseal(ctx); n != 0 || !errors.As(err, &oe) || oe.KeyID != "k2" {
+				t.Fatalf("Reseal without the key = %d, %v", n, err)
+			}
+			if got, err := onlyNew.Get(ctx, "u1"); err != nil || string(got) != "record-u1" {
+				t.Fatalf("a failed Reseal changed the row: %q, %v", got, err)
+			}
+		})
+	}
+}
