@@ -341,4 +341,3 @@ func runFleet(t *testing.T, b *backend, procs, goroutines int) {
 		t.Errorf("refresh with the stored token after the run: %v", err)
 	}
 }
-
