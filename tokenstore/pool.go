@@ -2,7 +2,6 @@ package tokenstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,30 +11,39 @@ import (
 )
 
 // PoolConfig configures NewPool. Each field documents its zero value.
+// NewPool copies it.
 type PoolConfig struct {
 	// New returns the Source for the user whose store key is key, resumed
-	// from the store (oauthclient's Client.TokenSource with a nil login).
-	// It is called at most once per key at a time; the Pool calls it
-	// concurrently for different keys. Required.
+	// from the store (oauthclient's Client.TokenSource with a nil login;
+	// Client.UserPool sets it). The Pool calls it at most once per key at
+	// a time, concurrently for different keys. Required.
 	New func(ctx context.Context, key string) (*Source, error)
 	// End, if not nil, ends a user's session at the server and in the
-	// store (revoke, then delete the record); Pool.End calls it after
-	// dropping the user's Source. nil means Pool.End only drops it.
+	// store (Logout: revoke, then delete the record); Pool.End calls it
+	// after dropping the user's Source. nil means Pool.End only drops it.
 	End func(ctx context.Context, key string) error
-	// MaxSources bounds how many Sources the pool keeps; past it, the least
-	// recently used of a sample of 8 is dropped (its access token is
-	// forgotten; the refresh token stays in the store). Zero means 10,000.
+	// MaxSources bounds how many Sources the pool keeps; past it, the
+	// least recently used of a sample of 8 is dropped (its access token is
+	// forgotten; the record stays in the store, and the user's next call
+	// resumes from it). Zero means 10,000.
 	MaxSources int
 }
 
 // Pool keeps one Source per user for a server with many users, bounded by
 // MaxSources, so memory stays flat however many users come and go. Access
-// tokens live only in the pooled Sources' memory. A Pool is safe for
-// concurrent use; Token for a pooled user with a valid access token takes
-// a read lock and makes no allocation.
+// tokens live only in the pooled Sources' memory; refresh tokens only in
+// the Store behind them. A Pool is safe for concurrent use and must not be
+// copied. For a pooled user with a valid access token, Token takes a read
+// lock and does not allocate.
+//
+// The zero value (and a nil *Pool) holds nothing and answers errors
+// matching ErrConfig; use NewPool.
 type Pool struct {
-	cfg  PoolConfig
-	tick atomic.Int64
+	cfg PoolConfig
+	// epoch counts the Sources created or added: an entry's used is the
+	// epoch of its last use, so eviction prefers entries unused for the
+	// most creations. Reading it on the hot path writes nothing shared.
+	epoch atomic.Int64
 
 	mu       sync.RWMutex
 	m        map[string]*poolEntry
@@ -53,13 +61,13 @@ type poolCreate struct {
 	err  error
 }
 
-// NewPool returns an empty Pool. It does no I/O.
+// NewPool returns an empty Pool. It does no I/O; errors match ErrConfig.
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	if cfg.New == nil {
-		return nil, errors.New("tokenstore: PoolConfig.New is required")
+		return nil, fmt.Errorf("%w: PoolConfig.New is required", ErrConfig)
 	}
 	if cfg.MaxSources < 0 {
-		return nil, errors.New("tokenstore: PoolConfig.MaxSources is negative")
+		return nil, fmt.Errorf("%w: PoolConfig.MaxSources is negative", ErrConfig)
 	}
 	if cfg.MaxSources == 0 {
 		cfg.MaxSources = 10000
@@ -67,9 +75,17 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	return &Pool{cfg: cfg, m: make(map[string]*poolEntry), creating: make(map[string]*poolCreate)}, nil
 }
 
+func (p *Pool) ready() error {
+	if p == nil || p.cfg.New == nil {
+		return fmt.Errorf("%w: Pool not made by NewPool", ErrConfig)
+	}
+	return nil
+}
+
 // Token returns a valid access token for the user with store key key,
 // creating the user's Source on first use. Errors are the Source's
-// (ErrLoginRequired when the user must log in again) or New's.
+// (ErrLoginRequired when the user must log in again, *TemporaryError) or
+// New's.
 func (p *Pool) Token(ctx context.Context, key string) (*oauth2.Token, error) {
 	src, err := p.Source(ctx, key)
 	if err != nil {
@@ -78,10 +94,14 @@ func (p *Pool) Token(ctx context.Context, key string) (*oauth2.Token, error) {
 	return src.TokenContext(ctx)
 }
 
-// Source returns the pooled Source for key, creating it with New if needed.
-// Use it for oauthclient.NewAPIClient; keep it only for one request, since
-// the pool may drop it.
+// Source returns the pooled Source for key, creating it with New if needed
+// (no token request: the first refresh happens when a token is needed).
+// Pass it to oauthclient.NewAPIClient for one request or a few; do not
+// keep it, since the pool may drop it.
 func (p *Pool) Source(ctx context.Context, key string) (*Source, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
 	p.mu.RLock()
 	e := p.m[key]
 	p.mu.RUnlock()
@@ -91,7 +111,9 @@ func (p *Pool) Source(ctx context.Context, key string) (*Source, error) {
 			return nil, err
 		}
 	}
-	e.used.Store(p.tick.Add(1))
+	if now := p.epoch.Load(); e.used.Load() != now {
+		e.used.Store(now)
+	}
 	return e.src, nil
 }
 
@@ -107,7 +129,7 @@ func (p *Pool) create(ctx context.Context, key string) (*poolEntry, error) {
 		case <-c.done:
 			return c.e, c.err
 		case <-ctx.Done():
-			return nil, fmt.Errorf("tokenstore: waiting for a pooled source: %w", ctx.Err())
+			return nil, fmt.Errorf("tokenstore: waiting for a pooled source: %w", context.Cause(ctx))
 		}
 	}
 	c := &poolCreate{done: make(chan struct{})}
@@ -116,19 +138,44 @@ func (p *Pool) create(ctx context.Context, key string) (*poolEntry, error) {
 
 	src, err := p.cfg.New(ctx, key)
 	if err == nil && src == nil {
-		err = errors.New("tokenstore: PoolConfig.New returned no Source")
+		err = fmt.Errorf("%w: PoolConfig.New returned no Source", ErrConfig)
 	}
 	p.mu.Lock()
 	delete(p.creating, key)
 	if err == nil {
-		c.e = &poolEntry{src: src}
-		p.m[key] = c.e
-		p.evictLocked(key)
+		if e := p.m[key]; e != nil { // Added meanwhile (a login): keep that one
+			c.e = e
+		} else {
+			c.e = p.insertLocked(key, src)
+		}
 	}
 	c.err = err
 	p.mu.Unlock()
 	close(c.done)
 	return c.e, err
+}
+
+// Add pools src as the Source of the user with store key key, replacing
+// any Source pooled for key: use it after a login with the Source that
+// oauthclient's Client.TokenSource returned for the login (same Store and
+// key), so the login's access token is served without a refresh. A nil
+// src or a zero Pool does nothing.
+func (p *Pool) Add(key string, src *Source) {
+	if p.ready() != nil || src == nil {
+		return
+	}
+	p.mu.Lock()
+	p.insertLocked(key, src)
+	p.mu.Unlock()
+}
+
+// insertLocked stores a new entry for key and evicts down to the bound.
+func (p *Pool) insertLocked(key string, src *Source) *poolEntry {
+	e := &poolEntry{src: src}
+	e.used.Store(p.epoch.Add(1))
+	p.m[key] = e
+	p.evictLocked(key)
+	return e
 }
 
 // evictLocked drops sampled least-recently-used entries until the pool is
@@ -154,24 +201,37 @@ func (p *Pool) evictLocked(keep string) {
 	}
 }
 
-// Len returns how many Sources the pool holds.
+// Len returns how many Sources the pool holds (0 for the zero Pool).
 func (p *Pool) Len() int {
+	if p == nil {
+		return 0
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return len(p.m)
 }
 
 // End ends the session of the user with store key key: it drops the
-// user's Source (and with it the access token), then calls PoolConfig.End
-// (revoke and delete) if set, and returns its error.
+// user's Source (and with it the access token), calls PoolConfig.End
+// (revoke and delete) if set, then drops any Source a concurrent call
+// created meanwhile, and returns PoolConfig.End's error.
 func (p *Pool) End(ctx context.Context, key string) error {
+	if err := p.ready(); err != nil {
+		return err
+	}
+	p.drop(key)
+	var err error
+	if p.cfg.End != nil {
+		err = p.cfg.End(ctx, key)
+	}
+	p.drop(key)
+	return err
+}
+
+func (p *Pool) drop(key string) {
 	p.mu.Lock()
 	delete(p.m, key)
 	p.mu.Unlock()
-	if p.cfg.End == nil {
-		return nil
-	}
-	return p.cfg.End(ctx, key)
 }
 
 // String implements fmt.Stringer; it never shows a token or a key.

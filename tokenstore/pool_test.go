@@ -14,10 +14,13 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// poolStore is the store behind the pooled test users (they never refresh).
+var poolStore = &Memory{}
+
 // poolUser returns a Source for key holding a valid access token, as after
 // a resume; its refresh fails (no token endpoint here).
 func poolUser(_ context.Context, key string) (*Source, error) {
-	return NewSource(SourceConfig{Refresh: func(context.Context, string) (*oauth2.Token, error) {
+	return NewSource(SourceConfig{Store: poolStore, Key: key, Fetch: func(context.Context, *Refresh) (*Result, error) {
 		return nil, errors.New("no refresh in this test")
 	}}, &oauth2.Token{AccessToken: "access-token-of-" + key + "-0123456789abcdef0123456789abcdef",
 		TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)})
@@ -144,6 +147,95 @@ func BenchmarkPoolHot(b *testing.B) {
 	for b.Loop() {
 		if _, err := p.Token(ctx, key); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestPoolAdd: a login's Source added to the pool is the one served (its
+// access token, no refresh), replacing a resumed one; a resume that
+// finishes after the Add does not replace it.
+func TestPoolAdd(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	p, _ := NewPool(PoolConfig{New: func(ctx context.Context, key string) (*Source, error) {
+		if key == "slow" {
+			<-release
+		}
+		return poolUser(ctx, key)
+	}})
+	resumed, _ := p.Source(ctx, "k")
+	login, _ := poolUser(ctx, "k")
+	p.Add("k", login)
+	if got, _ := p.Source(ctx, "k"); got != login || got == resumed {
+		t.Fatal("Add did not replace the pooled Source")
+	}
+	done := make(chan *Source)
+	go func() { s, _ := p.Source(ctx, "slow"); done <- s }()
+	for {
+		p.mu.RLock()
+		n := len(p.creating)
+		p.mu.RUnlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	slowLogin, _ := poolUser(ctx, "slow")
+	p.Add("slow", slowLogin)
+	close(release)
+	if got := <-done; got != slowLogin {
+		t.Fatal("a resume finishing after Add replaced the login's Source")
+	}
+	if got, _ := p.Source(ctx, "slow"); got != slowLogin {
+		t.Fatal("the pool lost the login's Source")
+	}
+	p.Add("k", nil) // ignored
+	if got, _ := p.Source(ctx, "k"); got != login {
+		t.Fatal("Add(nil) changed the pool")
+	}
+}
+
+// TestPoolEndDropsConcurrentResume: a Source created for the key while End
+// runs (a request racing the logout) is dropped too.
+func TestPoolEndDropsConcurrentResume(t *testing.T) {
+	ctx := context.Background()
+	var p *Pool
+	p, _ = NewPool(PoolConfig{New: poolUser, End: func(ctx context.Context, key string) error {
+		p.Source(ctx, key) // a request during the logout
+		return nil
+	}})
+	p.Source(ctx, "k")
+	if err := p.End(ctx, "k"); err != nil || p.Len() != 0 {
+		t.Fatalf("End = %v, len %d", err, p.Len())
+	}
+}
+
+// TestPoolZeroValue: the zero and nil Pool answer ErrConfig, never panic;
+// NewPool refuses a config without New or with a negative bound.
+func TestPoolZeroValue(t *testing.T) {
+	ctx := context.Background()
+	for name, p := range map[string]*Pool{"zero": {}, "nil": nil} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := p.Source(ctx, "k"); !errors.Is(err, ErrConfig) {
+				t.Errorf("Source = %v", err)
+			}
+			if _, err := p.Token(ctx, "k"); !errors.Is(err, ErrConfig) {
+				t.Errorf("Token = %v", err)
+			}
+			if err := p.End(ctx, "k"); !errors.Is(err, ErrConfig) {
+				t.Errorf("End = %v", err)
+			}
+			src, _ := poolUser(ctx, "k")
+			p.Add("k", src)
+			if p.Len() != 0 {
+				t.Error("Len of a zero pool")
+			}
+			_ = fmt.Sprintf("%v %+v %#v %s", p, p, p, p)
+		})
+	}
+	for _, cfg := range []PoolConfig{{}, {New: poolUser, MaxSources: -1}} {
+		if _, err := NewPool(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("NewPool(%+v) = %v", cfg, err)
 		}
 	}
 }

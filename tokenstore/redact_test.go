@@ -36,7 +36,12 @@ func TestNoSecretsInOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range map[string]any{"Source": src, "Memory": mem, "EncryptedFile": ef, "Record": rec, "Record value": *rec} {
+	pool, err := NewPool(PoolConfig{New: func(context.Context, string) (*Source, error) { return src, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Add("k", src)
+	for name, v := range map[string]any{"Pool": pool, "Source": src, "Memory": mem, "EncryptedFile": ef, "Record": rec, "Record value": *rec} {
 		var outs []string
 		for _, verb := range []string{"%v", "%+v", "%#v", "%q", "%s", "%x"} {
 			outs = append(outs, fmt.Sprintf(verb, v))
