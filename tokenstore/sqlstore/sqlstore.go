@@ -64,7 +64,9 @@ type Config struct {
 
 // Store is a tokenstore.Store in one SQL table. It is safe for concurrent
 // use by any number of goroutines, processes and replicas sharing the
-// database. It holds the sealing keys and redacts itself when printed.
+// database. It holds the sealing keys and redacts itself when printed. The
+// zero value (and a nil *Store) answers errors matching
+// tokenstore.ErrConfig; use New.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
@@ -78,30 +80,31 @@ type Store struct {
 
 var _ tokenstore.Store = (*Store)(nil)
 
-// New checks cfg, reads the keys, and creates or migrates the table. Errors
-// reaching the database match tokenstore.ErrUnavailable; a table written by
-// a newer version matches ErrSchemaTooNew.
+// New checks cfg, reads the keys, and creates or migrates the table. An
+// incomplete or invalid cfg gives an error matching tokenstore.ErrConfig;
+// errors reaching the database match tokenstore.ErrUnavailable; a table
+// written by a newer version matches ErrSchemaTooNew.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DB == nil || cfg.Keys == nil {
-		return nil, errors.New("sqlstore: Config.DB and Config.Keys are required")
+		return nil, fmt.Errorf("sqlstore: Config.DB and Config.Keys are required (%w)", tokenstore.ErrConfig)
 	}
 	if cfg.Dialect != SQLite && cfg.Dialect != Postgres {
-		return nil, errors.New("sqlstore: Config.Dialect must be SQLite or Postgres")
+		return nil, fmt.Errorf("sqlstore: Config.Dialect must be SQLite or Postgres (%w)", tokenstore.ErrConfig)
 	}
 	if cfg.Table == "" {
 		cfg.Table = "oauthsafe_tokens"
 	}
 	if !validIdent(cfg.Table) || cfg.Schema != "" && !validIdent(cfg.Schema) {
-		return nil, errors.New("sqlstore: Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit")
+		return nil, fmt.Errorf("sqlstore: Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit (%w)", tokenstore.ErrConfig)
 	}
 	if cfg.Dialect == SQLite && cfg.Schema != "" {
-		return nil, errors.New("sqlstore: Schema is for PostgreSQL only")
+		return nil, fmt.Errorf("sqlstore: Schema is for PostgreSQL only (%w)", tokenstore.ErrConfig)
 	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 15 * time.Second
 	}
 	if cfg.LeaseTTL < 300*time.Millisecond || cfg.LockTimeout < 0 {
-		return nil, errors.New("sqlstore: LeaseTTL must be at least 300ms and LockTimeout not negative")
+		return nil, fmt.Errorf("sqlstore: LeaseTTL must be at least 300ms and LockTimeout not negative (%w)", tokenstore.ErrConfig)
 	}
 	if cfg.LockTimeout == 0 {
 		cfg.LockTimeout = 2 * cfg.LeaseTTL
@@ -144,11 +147,23 @@ func (s *Store) dbErr(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, tokenstore.ErrUnavailable, err)
 }
 
+var errNotNew = fmt.Errorf("sqlstore: Store not made by New (%w)", tokenstore.ErrConfig)
+
+func (s *Store) ready() error {
+	if s == nil || s.seal == nil {
+		return errNotNew
+	}
+	return nil
+}
+
 var errLeaseLost = fmt.Errorf("sqlstore: the lease lapsed or was taken over; nothing was written: %w", tokenstore.ErrLocked)
 
 // Get implements tokenstore.Store: it reads and opens key's record without
 // a lease. A record that does not open gives an *OpenError.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	h := keyHash(key)
 	var version int64
 	var keyID string
@@ -171,6 +186,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // failure matches tokenstore.ErrUnavailable. fn's ctx is cancelled if the
 // lease is lost meanwhile.
 func (s *Store) Update(ctx context.Context, key string, fn func(ctx context.Context, tx tokenstore.Tx) error) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
 	return s.update(ctx, keyHash(key), fn)
 }
 
@@ -412,6 +430,9 @@ func (t *tx) release(ctx context.Context) error {
 // it goes on with the others. Run it after putting a new key first; when it
 // returns no error, the old keys can be dropped. Safe for concurrent use.
 func (s *Store) Reseal(ctx context.Context) (int, error) {
+	if err := s.ready(); err != nil {
+		return 0, err
+	}
 	first := s.seal.ids[0]
 	var errs []error
 	moved, after := 0, ""
@@ -466,7 +487,12 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 }
 
 // String implements fmt.Stringer; it never shows a key or a record.
-func (s *Store) String() string { return "sqlstore.Store{table:" + s.table + "}" }
+func (s *Store) String() string {
+	if s == nil {
+		return "sqlstore.Store{}"
+	}
+	return "sqlstore.Store{table:" + s.table + "}"
+}
 
 // GoString implements fmt.GoStringer like String.
 func (s *Store) GoString() string { return s.String() }
