@@ -1,0 +1,71 @@
+package oauthclient
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+// UserPoolConfig configures [Client.UserPool]. Zero values are documented
+// per field.
+type UserPoolConfig struct {
+	// Store is the vault holding every user's record (refresh token,
+	// subject, granted scopes): a *sqlstore.Store (package
+	// tokenstore/sqlstore) for a web backend. Required.
+	Store tokenstore.Store
+	// MaxUsers bounds how many users' engines, and so access tokens, the
+	// pool keeps in memory; past it the least recently used is dropped
+	// and resumes from Store on its next use. Zero means 10,000.
+	MaxUsers int
+	// Margin is each engine's refresh-ahead margin. 0 means 60 s.
+	Margin time.Duration
+}
+
+// UserPool returns a bounded pool of per-user lifecycle engines for a web
+// backend that calls an API on behalf of many users ([tokenstore.Pool]).
+// Records live in cfg.Store, keyed by store key (usually
+// tokenstore.Key(issuer, client id, subject)); access tokens live only in
+// the pool's memory.
+//
+//   - After a login: src, err := c.TokenSource(ctx,
+//     TokenSourceConfig{Store: cfg.Store, Key: key}, tokens) writes the
+//     record, then pool.Add(key, src) serves the login's access token.
+//   - On a request: pool.Source(ctx, key) gets the user's engine, or
+//     creates it resumed from the store (as TokenSource with a nil login:
+//     no I/O until a token is needed, refreshed ID tokens must name the
+//     stored subject); pass it to NewAPIClient.
+//   - On logout: pool.End(ctx, key) drops the engine, revokes the refresh
+//     token at the server (RFC 7009; skipped when the server has no
+//     revocation endpoint) and deletes the record, in one store
+//     transaction; a failed revocation still deletes the record and
+//     returns an error matching tokenstore.ErrRevocationFailed.
+//
+// Every refresh of a user is one transaction on cfg.Store, so a refresh
+// token is sent once across every replica sharing it. UserPool does no
+// I/O; it returns an error matching tokenstore.ErrConfig when cfg.Store is
+// nil or a number is negative. The pool is safe
+// for concurrent use.
+func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("oauthclient: UserPoolConfig.Store is required (%w)", tokenstore.ErrConfig)
+	}
+	if cfg.MaxUsers < 0 || cfg.Margin < 0 {
+		return nil, fmt.Errorf("oauthclient: negative UserPoolConfig.MaxUsers or Margin (%w)", tokenstore.ErrConfig)
+	}
+	st := cfg.Store
+	return tokenstore.NewPool(tokenstore.PoolConfig{
+		New: func(ctx context.Context, key string) (*tokenstore.Source, error) {
+			return c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin}, nil)
+		},
+		End: func(ctx context.Context, key string) error {
+			lc := tokenstore.LogoutConfig{Store: st, Key: key}
+			if c.md.RevocationEndpoint != "" {
+				lc.Revoke = func(ctx context.Context, rt string) error { return c.Revoke(ctx, rt, HintRefreshToken) }
+			}
+			return tokenstore.Logout(ctx, lc)
+		},
+		MaxSources: cfg.MaxUsers,
+	})
+}
