@@ -1,0 +1,57 @@
+package vault_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/storetest"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+)
+
+const harnessChild = "TestVaultStoreHarnessChild"
+
+// openHarness opens the vault named by the environment (set by the parent
+// for itself and its children), with a 2 s lease so that the harness's
+// SIGKILLed holder releases the key within its 20 s bound.
+func openHarness(t testing.TB) tokenstore.Store {
+	t.Helper()
+	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	dialect := sqlstore.SQLite
+	if os.Getenv(envDriver) == "pgx" {
+		dialect = sqlstore.Postgres
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList{key1}, LeaseTTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestVaultStoreHarnessChild is the harness's child process.
+func TestVaultStoreHarnessChild(t *testing.T) { storetest.Child(t, openHarness) }
+
+// TestVaultStoreHarness runs the engine's cross-process harness
+// (internal/storetest) on the vault: 3 OS processes × 4 engines refresh one
+// key for 300 rotations with exactly one token request per refresh token
+// and the last one stored, and a process SIGKILLed inside Update releases
+// the key (after its lease). On a SQLite file and on PostgreSQL.
+func TestVaultStoreHarness(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Setenv(envDriver, b.driver)
+			t.Setenv(envDSN, b.dsn)
+			storetest.CrossProcess(t, storetest.Config{Open: openHarness, ChildTest: harnessChild,
+				Env: []string{envDriver + "=" + b.driver, envDSN + "=" + b.dsn}})
+		})
+	}
+}
