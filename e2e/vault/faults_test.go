@@ -268,6 +268,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
+	defer b.pg.Restart() // a failure below must not leave the next subtest without a database
 	ctx := context.Background()
 	toks := loginAlice(t, srv)
 	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())

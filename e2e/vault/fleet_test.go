@@ -273,7 +273,7 @@ func runFleet(t *testing.T, b *backend, procs, goroutines int) {
 		t.Errorf("refresh with the stored token after the run: %v", err)
 	}
 	if uses := counter.snapshot(); len(uses) != refreshes+1 {
-		t.Errorf("the last refresh sent a token already sent")
+		t.Errorf("the final refresh did not send one new refresh token")
 	}
 }
 
