@@ -1,98 +1,69 @@
 // Command webapp is a web application that signs its users in with the
-// authorization-code flow: /login starts a login, /callback is the redirect
-// endpoint, and OnLogin creates a session. Pending logins live in sealed
-// cookies, so any number of replicas sharing the key can serve them.
+// authorization-code flow and calls an API on their behalf for as long as
+// they stay signed in.
+//
+//   - /login starts a login and /callback is the redirect endpoint; pending
+//     logins live in sealed cookies, so any replica sharing the cookie key
+//     can serve them.
+//   - On login, the user's record (refresh token, subject, granted scopes)
+//     goes to the vault (tokenstore/sqlstore), sealed with AES-256-GCM under
+//     the application's key, and the user's token engine joins a bounded
+//     per-user pool. Access tokens stay in memory.
+//   - / calls the API with the user's access token (oauthclient.NewAPIClient
+//     on the pooled engine); the engine refreshes ahead of expiry, one
+//     refresh per refresh token across every replica sharing the vault.
+//   - POST /logout revokes the refresh token at the server and deletes the
+//     record.
+//
+// With no flags it runs the demo: an embedded authorization server and API,
+// a vault in a temporary SQLite file sealed with a key generated for this
+// run only, and a programmatic browser that signs in as alice:
+//
+//	go run ./examples/webapp
+//
+// For a real provider, the secrets come from the environment (or a 0600
+// file for the sealing keys), never from flags:
 //
 //	WEBAPP_CLIENT_SECRET=... WEBAPP_COOKIE_KEY=$(openssl rand -hex 32) \
+//	WEBAPP_VAULT_KEYS="k1:$(openssl rand -base64 32)" \
 //	go run ./examples/webapp -issuer https://id.example.com -client-id web \
-//	    -redirect https://app.example.com/callback -listen 127.0.0.1:8443 \
-//	    -tls-cert cert.pem -tls-key key.pem
+//	    -redirect https://app.example.com/callback -api https://api.example.com/v1/me \
+//	    -listen 127.0.0.1:8443 -tls-cert cert.pem -tls-key key.pem
 //
-// With -demo it starts the embedded test server, serves itself on a local
-// TLS port, signs in as alice with a programmatic browser and prints the
-// page that the signed-in user sees.
+// The vault is the SQLite file -sqlite (default webapp-vault.db); with a
+// PostgreSQL DSN in WEBAPP_POSTGRES_DSN (or -postgres) it is PostgreSQL,
+// which a fleet of replicas shares. Sessions here are in memory; a fleet
+// keeps them where its replicas share them.
 package main
 
 import (
 	"context"
-	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"log"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"os"
-	"sync"
+	"strings"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
-// sessions maps a random session id to the signed-in subject. A real
-// application keeps refresh tokens in a tokenstore.Store, not here.
-type sessions struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (s *sessions) subject(r *http.Request) (string, bool) {
-	c, err := r.Cookie("__Host-session")
-	if err != nil {
-		return "", false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sub, ok := s.m[c.Value]
-	return sub, ok
-}
-
-func (s *sessions) create(w http.ResponseWriter, t *oauthclient.Tokens) error {
-	id := rand.Text()
-	s.mu.Lock()
-	s.m[id] = t.Subject()
-	s.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: "__Host-session", Value: id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	return nil
-}
-
-// newApp wires the handlers; refused logins are logged to logw.
-func newApp(client *oauthclient.Client, key []byte, logw io.Writer) (http.Handler, error) {
-	s := &sessions{m: map[string]string{}}
-	logger := log.New(logw, "webapp: ", log.LstdFlags)
-	h, err := callback.New(callback.Config{
-		Client: client,
-		Keys:   [][]byte{key},
-		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
-			if demoTokensSeen != nil {
-				demoTokensSeen(t)
-			}
-			return s.create(w, t)
-		},
-		OnError: func(r *http.Request, err error) { logger.Printf("login refused: %v", err) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/login", h.Login())
-	mux.Handle("/callback", h)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		sub, ok := s.subject(r)
-		if !ok {
-			http.Redirect(w, r, "/login?return_to=/", http.StatusSeeOther)
-			return
-		}
-		fmt.Fprintf(w, "Hello, %s\n", html.EscapeString(sub))
-	})
-	return mux, nil
-}
+// Environment variables read by the program.
+const (
+	envClientSecret = "WEBAPP_CLIENT_SECRET"
+	envCookieKey    = "WEBAPP_COOKIE_KEY"
+	envVaultKeys    = "WEBAPP_VAULT_KEYS"
+	envPostgres     = "WEBAPP_POSTGRES_DSN"
+)
 
 func main() {
 	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
@@ -105,112 +76,89 @@ func main() {
 	}
 }
 
-// run is the whole program: it serves until the listener fails, or with
-// -demo runs one login and prints the signed-in page. It never prints a token.
+// settings are what the flags and the environment configure.
+type settings struct {
+	sqlitePath, postgresDSN string
+	keys                    sqlstore.KeySource
+}
+
+// run is the whole program: it serves until the listener fails, or without
+// -issuer (or with -demo) runs the demo. It never prints a token.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	issuer := fs.String("issuer", "", "issuer URL")
-	clientID := fs.String("client-id", "", "client ID (confidential, client_secret_basic)")
+	issuer := fs.String("issuer", "", "issuer URL; without it the demo runs")
+	clientID := fs.String("client-id", "", "client ID (confidential, client_secret_basic; secret in $"+envClientSecret+")")
 	redirect := fs.String("redirect", "", "registered https redirect URI, ending in /callback")
+	scope := fs.String("scope", "openid profile offline_access", "space-separated scopes")
+	api := fs.String("api", "", "https API URL to call on the user's behalf")
 	listen := fs.String("listen", "127.0.0.1:8443", "address to serve on")
 	certFile := fs.String("tls-cert", "", "TLS certificate")
 	keyFile := fs.String("tls-key", "", "TLS key")
-	demo := fs.Bool("demo", false, "run against the embedded test server")
+	sqlitePath := fs.String("sqlite", "webapp-vault.db", "SQLite file of the vault (demo: a temporary file)")
+	postgres := fs.String("postgres", "", "PostgreSQL DSN of the vault (default $"+envPostgres+"; prefer the variable when the DSN holds a password)")
+	keysFile := fs.String("vault-keys-file", "", "file (mode 0600) with the vault's sealing keys; default $"+envVaultKeys)
+	demo := fs.Bool("demo", false, "run the demo (also the default without -issuer)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *demo {
-		return runDemo(ctx, stdout, stderr)
+	s := settings{sqlitePath: *sqlitePath, postgresDSN: *postgres, keys: sqlstore.EnvKeys(envVaultKeys)}
+	if s.postgresDSN == "" {
+		s.postgresDSN = os.Getenv(envPostgres)
 	}
-	secret, err := oauthclient.SecretFromEnv("WEBAPP_CLIENT_SECRET")
+	if *keysFile != "" {
+		s.keys = sqlstore.FileKeys(*keysFile)
+	}
+	if *demo || *issuer == "" {
+		return runDemo(ctx, s, stdout, stderr)
+	}
+
+	secret, err := oauthclient.SecretFromEnv(envClientSecret)
 	if err != nil {
 		return err
 	}
-	key, err := hex.DecodeString(os.Getenv("WEBAPP_COOKIE_KEY"))
-	if err != nil || len(key) != callback.KeySize {
-		return errors.New("WEBAPP_COOKIE_KEY must be 32 random bytes in hex")
+	cookieKey, err := hex.DecodeString(os.Getenv(envCookieKey))
+	if err != nil || len(cookieKey) != callback.KeySize {
+		return errors.New(envCookieKey + " must be 32 random bytes in hex")
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: *issuer, ClientID: *clientID, ClientSecret: secret,
-		RedirectURL: *redirect, Scopes: []string{"openid", "profile"}})
+		RedirectURL: *redirect, Scopes: strings.Fields(*scope)})
 	if err != nil {
 		return err
 	}
-	app, err := newApp(client, key, stderr)
+	vault, db, err := openVault(ctx, s)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Addr: *listen, Handler: app, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "webapp: ", log.LstdFlags)}
+	defer db.Close()
+	a, err := newApp(appConfig{Client: client, CookieKey: cookieKey, Vault: vault, APIURL: *api, Log: stderr})
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Addr: *listen, Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "webapp: ", log.LstdFlags)}
 	return hs.ListenAndServeTLS(*certFile, *keyFile)
 }
 
-func runDemo(ctx context.Context, stdout, stderr io.Writer) error {
-	srv, err := authserver.Start(authserver.Options{})
+// openVault opens the vault: PostgreSQL through pgx when a DSN is set,
+// else the SQLite file (WAL, with a busy timeout so that processes sharing
+// the file wait for each other). The caller closes the *sql.DB.
+func openVault(ctx context.Context, s settings) (*sqlstore.Store, *sql.DB, error) {
+	driver, dsn, dialect := "sqlite", sqliteDSN(s.sqlitePath), sqlstore.SQLite
+	if s.postgresDSN != "" {
+		driver, dsn, dialect = "pgx", s.postgresDSN, sqlstore.Postgres
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer srv.Close()
-	var app http.Handler
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { app.ServeHTTP(w, r) }))
-	defer ts.Close()
-	srv.AddRedirectURI(ts.URL + "/callback")
-	os.Setenv("WEBAPP_CLIENT_SECRET", authserver.WebSecret) // demo only: a real app gets it from its environment
-	secret, err := oauthclient.SecretFromEnv("WEBAPP_CLIENT_SECRET")
+	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: s.keys})
 	if err != nil {
-		return err
+		db.Close()
+		return nil, nil, err
 	}
-	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: authserver.ClientWeb, ClientSecret: secret,
-		RedirectURL: ts.URL + "/callback", Scopes: []string{"openid", "profile"}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
-	if err != nil {
-		return err
-	}
-	key, err := callback.NewKey()
-	if err != nil {
-		return err
-	}
-	if app, err = newApp(client, key, stderr); err != nil {
-		return err
-	}
-
-	// The browser: a cookie jar; it stops at the authorization server,
-	// where srv.Login plays the user signing in.
-	jar, _ := cookiejar.New(nil)
-	browser := ts.Client()
-	browser.Jar = jar
-	browser.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != ts.Listener.Addr().String() {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
-	get := func(u string) (*http.Response, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		return browser.Do(req)
-	}
-	resp, err := get(ts.URL + "/")
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	cb, err := srv.Login(ctx, resp.Header.Get("Location"), "alice")
-	if err != nil {
-		return err
-	}
-	if resp, err = get(cb); err != nil { // 303 to "/", then the page
-		return err
-	}
-	defer resp.Body.Close()
-	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s -> %s", resp.Request.URL.Path, resp.Status)
-	}
-	fmt.Fprintf(stdout, "GET %s -> %s %s", resp.Request.URL.Path, resp.Status, page)
-	return nil
+	return vault, db, nil
 }
 
-// demoTokensSeen, when set (by tests), receives the tokens of each login,
-// so that a test can check none of them was printed.
-var demoTokensSeen func(*oauthclient.Tokens)
+func sqliteDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)"
+}
