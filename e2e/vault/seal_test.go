@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+	"golang.org/x/oauth2"
 )
 
 func put(t *testing.T, s *sqlstore.Store, key, value string) {
@@ -114,6 +116,51 @@ func TestVaultKeyRotation(t *testing.T) {
 			}
 			if got, err := onlyNew.Get(ctx, "u1"); err != nil || string(got) != "record-u1" {
 				t.Fatalf("a failed Reseal changed the row: %q, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestVaultUnopenableRecordNotALogout: through the engine, a record that
+// does not open (its key removed from the list, or moved from another
+// row) is a *tokenstore.TemporaryError carrying the *OpenError with the key
+// id: no token request, no deletion, and Logout refuses rather than
+// delete what it cannot read. With the key back, the user refreshes.
+func TestVaultUnopenableRecordNotALogout(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			good := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key1}})
+			if err := tokenstore.SaveRecord(ctx, good, "u", &tokenstore.Record{RefreshToken: "rt-1", Subject: "s",
+				Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
+				t.Fatal(err)
+			}
+			fetches := 0
+			fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+				fetches++
+				return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
+			}
+			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2}})
+			src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: wrong, Key: "u", Fetch: fetch}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.Token()
+			var te *tokenstore.TemporaryError
+			var oe *sqlstore.OpenError
+			if !errors.As(err, &te) || !errors.As(err, &oe) || !oe.Missing || oe.KeyID != "k1" || errors.Is(err, tokenstore.ErrLoginRequired) {
+				t.Fatalf("Token on an unopenable record = %v, want a *TemporaryError with *OpenError{k1, Missing}", err)
+			}
+			if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: wrong, Key: "u"}); !errors.As(err, &oe) {
+				t.Fatalf("Logout of an unopenable record = %v, want the *OpenError", err)
+			}
+			if fetches != 0 {
+				t.Fatalf("%d token requests with an unopenable record", fetches)
+			}
+			src, _ = tokenstore.NewSource(tokenstore.SourceConfig{Store: good, Key: "u", Fetch: fetch}, nil)
+			if _, err := src.Token(); err != nil || fetches != 1 {
+				t.Fatalf("with the key back: %v (%d requests)", err, fetches)
 			}
 		})
 	}

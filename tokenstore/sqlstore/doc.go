@@ -4,6 +4,21 @@
 // database with the driver of its choice (modernc.org/sqlite, pgx's stdlib);
 // this package imports none.
 //
+// # Use
+//
+// A web backend opens the vault once and serves every user through a
+// bounded pool of per-user engines (oauthclient's Client.UserPool):
+//
+//	db, _ := sql.Open("pgx", dsn) // or "sqlite" with "file:vault.db?_pragma=busy_timeout(5000)"
+//	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.Postgres,
+//		Keys: sqlstore.EnvKeys("APP_VAULT_KEYS")})
+//	users, err := client.UserPool(oauthclient.UserPoolConfig{Store: vault})
+//
+// After a login, client.TokenSource with Store: vault writes the user's
+// record sealed, and users.Add pools the engine; users.Source gets a user's
+// engine on any replica (resumed from the vault); users.End revokes and
+// deletes. Each refresh of a user is one Update on this Store.
+//
 // # Guarantees
 //
 //   - Every record is sealed with AES-256-GCM before it reaches the
