@@ -413,3 +413,21 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 }
 
 var _ oauth2.TokenSource = (*tokenstore.Source)(nil)
+
+// TestResumeWithoutRecordIsLoginRequired: TokenSource's doc promises an
+// error matching ErrLoginRequired when there is nothing to resume, under
+// either package's name, and no request is made.
+func TestResumeWithoutRecordIsLoginRequired(t *testing.T) {
+	h := newHostileAS(t)
+	c := h.client(t)
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: &tokenstore.Memory{}, Key: "nobody"}, nil)
+	if err == nil {
+		_, err = src.TokenContext(context.Background())
+	}
+	if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+		t.Fatalf("err = %v, want ErrLoginRequired", err)
+	}
+	if n := h.tokenCalls.Load(); n != 0 {
+		t.Fatalf("%d token requests", n)
+	}
+}

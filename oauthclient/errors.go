@@ -42,22 +42,13 @@ var (
 	// one older than max_age plus the leeway. It comes with ErrIDToken.
 	ErrAuthTime = errors.New("oauthclient: authentication too old for max_age")
 	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant)
-	// or there is none; the user must log in again. It also matches
-	// tokenstore.ErrLoginRequired, so a tokenstore.Source wipes the stored
-	// refresh token on it.
-	ErrLoginRequired error = &aliasError{msg: "oauthclient: login required", alias: tokenstore.ErrLoginRequired}
+	// or there is none; the user must log in again. It is the same value
+	// as tokenstore.ErrLoginRequired, so an error from the engine and one
+	// from this package match either name.
+	ErrLoginRequired = tokenstore.ErrLoginRequired
 	// ErrAuthorizationServer matches every *AuthError.
 	ErrAuthorizationServer = errors.New("oauthclient: authorization server error")
 )
-
-// aliasError is a sentinel that also matches another package's sentinel.
-type aliasError struct {
-	msg   string
-	alias error
-}
-
-func (e *aliasError) Error() string        { return e.msg }
-func (e *aliasError) Is(target error) bool { return target == e.alias }
 
 // PolicyError reports a refusal by the security policy. It matches ErrPolicy.
 type PolicyError struct {
@@ -114,7 +105,7 @@ func (e *AuthError) Is(target error) bool {
 	switch target {
 	case ErrAuthorizationServer:
 		return true
-	case ErrLoginRequired, tokenstore.ErrLoginRequired:
+	case ErrLoginRequired:
 		return e.Code == "invalid_grant" && e.Endpoint == "token"
 	}
 	return false
