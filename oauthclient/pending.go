@@ -28,7 +28,8 @@ const stateBytes = 32
 // to serialise it, for sealing into a cookie or a server-side store; the
 // callback package does that. A Pending is immutable and safe for concurrent use.
 type Pending struct {
-	p pendingWire
+	p    pendingWire
+	dpop *dpopKey // the flow's DPoP key (RFC 9449), nil without DPoP
 }
 
 type pendingWire struct {
@@ -40,8 +41,10 @@ type pendingWire struct {
 	ClientID string    `json:"cid"`
 	Redirect string    `json:"ru"`
 	Scopes   []string  `json:"sc,omitempty"`
+	Resource []string  `json:"rs,omitempty"`
 	Expires  time.Time `json:"exp"`
 	MaxAge   *int64    `json:"ma,omitempty"` // max_age sent, in seconds
+	DPoPKey  []byte    `json:"dk,omitempty"` // PKCS #8, set only by MarshalBinary
 }
 
 // State returns the flow's state value. The callback package uses it to name
@@ -83,7 +86,19 @@ func (p Pending) MarshalJSON() ([]byte, error) { return json.Marshal(p.redact())
 // MarshalBinary serialises the flow, secrets included, for sealing. The
 // output must only be stored encrypted and authenticated (as the callback
 // package's cookies are) or server-side.
-func (p *Pending) MarshalBinary() ([]byte, error) { return json.Marshal(p.p) }
+// A flow with DPoP carries its private key there too (S27: it then leaves
+// the process only sealed).
+func (p *Pending) MarshalBinary() ([]byte, error) {
+	w := p.p
+	if p.dpop != nil {
+		b, err := p.dpop.marshalKey()
+		if err != nil {
+			return nil, err
+		}
+		w.DPoPKey = b
+	}
+	return json.Marshal(w)
+}
 
 // ErrBadPending is returned by UnmarshalBinary for data that is not a Pending.
 var ErrBadPending = errors.New("oauthclient: malformed pending flow")
@@ -95,7 +110,15 @@ func (p *Pending) UnmarshalBinary(b []byte) error {
 		len(w.State) < 43 || len(w.Verifier) < 43 || w.Issuer == "" || w.Redirect == "" || w.Expires.IsZero() {
 		return ErrBadPending
 	}
-	p.p = w
+	var k *dpopKey
+	if w.DPoPKey != nil {
+		var err error
+		if k, err = unmarshalDPoPKey(w.DPoPKey); err != nil {
+			return ErrBadPending
+		}
+		w.DPoPKey = nil
+	}
+	p.p, p.dpop = w, k
 	return nil
 }
 

@@ -22,6 +22,7 @@ type Tokens struct {
 	idToken *validate.IDToken
 	rawID   string
 	scopes  []string
+	dpop    *dpopKey // the key the tokens are bound to (RFC 9449); nil for Bearer
 }
 
 // AccessToken returns the access token. Keep it in memory only.
@@ -35,7 +36,9 @@ func (t *Tokens) RefreshToken() string { return t.token().RefreshToken }
 // missing expires_in counts as MissingExpiry).
 func (t *Tokens) Expiry() time.Time { return t.token().Expiry }
 
-// TokenType returns the token type, always "Bearer".
+// TokenType returns the token type: "Bearer", or "DPoP" for tokens bound
+// to the flow's DPoP key (RFC 9449), which the API transport and the
+// token source use by themselves.
 func (t *Tokens) TokenType() string { return t.token().TokenType }
 
 // Scopes returns the granted scopes.
@@ -80,6 +83,9 @@ func (t Tokens) subject() string {
 // OAuth2Token returns a copy of the tokens as an *oauth2.Token for use with
 // x/oauth2 APIs. Unlike Tokens, an *oauth2.Token prints its tokens under
 // %+v: do not log it.
+//
+// For DPoP-bound tokens the copy carries the key (printed redacted), so
+// that [NewAPITransport] sends proofs with it.
 func (t *Tokens) OAuth2Token() *oauth2.Token {
 	c := *t.token()
 	return &c
@@ -97,6 +103,9 @@ func (t Tokens) redact() string {
 	b.WriteString(", scopes=[")
 	b.WriteString(strings.Join(t.scopes, " "))
 	b.WriteString("], access_token=" + redacted)
+	if t.dpop != nil {
+		b.WriteString(", dpop_jkt=" + t.dpop.jkt)
+	}
 	if t.tok.RefreshToken != "" {
 		b.WriteString(", refresh_token=" + redacted)
 	}
