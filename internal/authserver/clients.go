@@ -1,6 +1,7 @@
 package authserver
 
 import (
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -144,6 +145,28 @@ func (c *client) ResponseTypes() []oidc.ResponseType {
 		return []oidc.ResponseType{oidc.ResponseTypeCode}
 	}
 	return nil
+}
+
+// redirectAllowed: an exact match, or for a native client a loopback URI
+// whose path matches a registered one, any port (RFC 8252 §7.3).
+func (c *client) redirectAllowed(uri string) bool {
+	regs := c.RedirectURIs()
+	if slices.Contains(regs, uri) {
+		return true
+	}
+	if c.appType != op.ApplicationTypeNative {
+		return false
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" {
+		return false
+	}
+	for _, r := range regs {
+		if ru, err := url.Parse(r); err == nil && ru.Scheme == "http" && ru.Hostname() == "127.0.0.1" && ru.Path == u.Path {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *client) hasGrant(g oidc.GrantType) bool { return slices.Contains(c.grants, g) }

@@ -114,9 +114,12 @@ func (s *Server) handler(p *op.Provider) http.Handler {
 	router := op.CreateRouter(strictProvider{p})
 	mux := http.NewServeMux()
 	s.registerUI(mux, p)
+	mux.HandleFunc(parPath, s.servePAR)
 	mux.Handle("/", router)
 	var h http.Handler = mux
 	h = s.clientAuth(h)
+	h = s.tokenDPoP(h)
+	h = s.frontChannel(h)
 	h = s.issParameter(h)
 	h = s.countAndHook(h)
 	return h
@@ -260,6 +263,11 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, next htt
 	}
 	doc["code_challenge_methods_supported"] = []string{string(oidc.CodeChallengeMethodS256)}
 	delete(doc, "check_session_iframe")
+	doc["pushed_authorization_request_endpoint"] = s.PARURL()
+	s.front.mu.Lock()
+	doc["require_pushed_authorization_requests"] = s.front.requirePAR
+	s.front.mu.Unlock()
+	doc["dpop_signing_alg_values_supported"] = DPoPAlgs()
 	out, err := json.Marshal(doc)
 	if err != nil {
 		http.Error(w, "discovery encoding failed", http.StatusInternalServerError)
@@ -319,7 +327,7 @@ func validChallenge(c string) bool {
 }
 
 // clientAuthPaths are the endpoints where a client authenticates.
-var clientAuthPaths = []string{tokenPath, "/revoke", "/oauth/introspect", "/device_authorization"}
+var clientAuthPaths = []string{tokenPath, "/revoke", "/oauth/introspect", "/device_authorization", parPath}
 
 // clientAuth makes each client use exactly its registered authentication
 // method and verifies private_key_jwt assertions (including jti replay),

@@ -82,6 +82,15 @@ type Options struct {
 	// set), as providers with granular consent do. Nil means every
 	// requested scope is granted.
 	WithheldScopes []string
+	// DPoPNonce makes the token endpoint require a server nonce in DPoP
+	// proofs (RFC 9449 §8): a proof without the current one is answered
+	// 400 use_dpop_nonce with a DPoP-Nonce header. False means proofs
+	// need no nonce.
+	DPoPNonce bool
+	// RequirePAR sets require_pushed_authorization_requests (RFC 9126
+	// §5): the authorization endpoint then refuses any request without a
+	// request_uri. It can be switched later with Server.SetRequirePAR.
+	RequirePAR bool
 	// Logger receives one debug line per request and the server's errors.
 	// Nil means nothing is logged.
 	Logger *slog.Logger
@@ -132,6 +141,8 @@ type Server struct {
 
 	jtiMu sync.Mutex
 	jtis  map[string]time.Time
+
+	front front // DPoP, PAR, resource indicators (frontchannel.go)
 }
 
 // Start creates the CA, the keys and the provider, and starts serving on
@@ -168,6 +179,9 @@ func Start(opts Options) (*Server, error) {
 		logger:      logger,
 		jtis:        make(map[string]time.Time),
 	}
+	s.front.dpop = NewDPoPVerifier(opts.DPoPNonce)
+	s.front.requirePAR = opts.RequirePAR
+	s.front.par = make(map[string]parEntry)
 	s.storage = &storage{
 		now:             time.Now,
 		accessLifetime:  orDefault(opts.AccessTokenLifetime, 5*time.Minute),

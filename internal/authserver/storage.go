@@ -60,19 +60,22 @@ type accessToken struct {
 	expiry   time.Time
 	family   string // refresh token family, "" if none
 	authTime time.Time
+	jkt      string // DPoP key thumbprint the token is bound to (RFC 9449 §6), "" for bearer
 }
 
 type refreshToken struct {
-	id       string
-	token    string
-	family   string
-	clientID string
-	subject  string
-	audience []string
-	scopes   []string
-	amr      []string
-	authTime time.Time
-	expiry   time.Time
+	id        string
+	token     string
+	family    string
+	clientID  string
+	subject   string
+	audience  []string
+	scopes    []string
+	amr       []string
+	authTime  time.Time
+	expiry    time.Time
+	jkt       string   // DPoP binding of a public client's refresh token (RFC 9449 §5)
+	resources []string // RFC 8707 resources granted at authorization
 }
 
 type deviceEntry struct {
@@ -137,6 +140,8 @@ type authRequest struct {
 	subject      string
 	authTime     time.Time
 	done         bool
+	dpopJKT      string   // RFC 9449 §10: the code is bound to this key
+	resources    []string // RFC 8707
 }
 
 func (a *authRequest) GetID() string                         { return a.id }
@@ -165,6 +170,7 @@ func amrFor(done bool) []string {
 func (a *authRequest) clone() *authRequest {
 	c := *a
 	c.scopes = slices.Clone(a.scopes)
+	c.resources = slices.Clone(a.resources)
 	if a.challenge != nil {
 		ch := *a.challenge
 		c.challenge = &ch
@@ -172,7 +178,7 @@ func (a *authRequest) clone() *authRequest {
 	return &c
 }
 
-func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
+func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
 	if slices.Contains(req.Prompt, oidc.PromptNone) {
 		return nil, oidc.ErrLoginRequired()
 	}
@@ -188,6 +194,8 @@ func (s *storage) CreateAuthRequest(_ context.Context, req *oidc.AuthRequest, us
 		responseMode: req.ResponseMode,
 		subject:      userID,
 	}
+	ex := extrasFrom(ctx)
+	a.dpopJKT, a.resources = ex.dpopJKT, slices.Clone(ex.resources)
 	if req.CodeChallenge != "" {
 		a.challenge = &oidc.CodeChallenge{Challenge: req.CodeChallenge, Method: req.CodeChallengeMethod}
 	}
@@ -209,7 +217,7 @@ func (s *storage) AuthRequestByID(_ context.Context, id string) (op.AuthRequest,
 
 // AuthRequestByCode consumes the code: a second use fails even when the
 // first exchange failed (RFC 6749 §4.1.2: codes are single use).
-func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequest, error) {
+func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.codes[code]
@@ -224,6 +232,13 @@ func (s *storage) AuthRequestByCode(_ context.Context, code string) (op.AuthRequ
 	a, ok := s.authRequests[e.requestID]
 	if !ok {
 		return nil, oidc.ErrInvalidGrant().WithDescription("code is invalid")
+	}
+	ex := extrasFrom(ctx)
+	if a.dpopJKT != "" && ex.jkt != a.dpopJKT {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the code is bound to another DPoP key (dpop_jkt)")
+	}
+	if _, err := checkResources(ex.resources, nilIfEmpty(a.resources), nil); err != nil {
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid_target: a resource was not authorized")
 	}
 	return a.clone(), nil
 }
@@ -271,6 +286,25 @@ func (s *storage) checkLogin(id, username, password string) error {
 // ---- tokens ----
 
 // tokenInfo extracts what the storage needs from any op.TokenRequest.
+// grantedResources are the RFC 8707 resources a token request may ask
+// for: nil means any.
+func grantedResources(req op.TokenRequest) []string {
+	switch r := req.(type) {
+	case *authRequest:
+		return nilIfEmpty(r.resources)
+	case *refreshRequest:
+		return nilIfEmpty(r.resources)
+	}
+	return nil
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
 func tokenInfo(req op.TokenRequest) (clientID string, authTime time.Time, amr []string) {
 	switch r := req.(type) {
 	case *authRequest:
@@ -302,19 +336,31 @@ func (s *storage) newAccessTokenLocked(clientID, subject string, audience, scope
 	return t
 }
 
-func (s *storage) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
+func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	clientID, authTime, _ := tokenInfo(req)
+	ex := extrasFrom(ctx)
+	aud, err := checkResources(ex.resources, grantedResources(req), req.GetAudience())
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.newAccessTokenLocked(clientID, req.GetSubject(), req.GetAudience(), req.GetScopes(), "", authTime)
+	t := s.newAccessTokenLocked(clientID, req.GetSubject(), aud, req.GetScopes(), "", authTime)
+	t.jkt = ex.jkt
 	return t.id, t.expiry, nil
 }
 
 // CreateAccessAndRefreshTokens issues a new refresh token; when
 // currentRefreshToken is set it rotates it: the old token is consumed
 // atomically, so of two concurrent uses exactly one succeeds.
-func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
+func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
 	clientID, authTime, amr := tokenInfo(req)
+	ex := extrasFrom(ctx)
+	granted := grantedResources(req)
+	aud, err := checkResources(ex.resources, granted, req.GetAudience())
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	family := randomToken(12)
@@ -327,6 +373,9 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 		if old.clientID != clientID {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
 		}
+		if old.jkt != "" && old.jkt != ex.jkt {
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("the refresh token is bound to another DPoP key")
+		}
 		s.consumeRefreshLocked(old)
 		if s.now().After(old.expiry) {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token expired")
@@ -335,7 +384,8 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 		amr = old.amr
 		authTime = old.authTime
 	}
-	at := s.newAccessTokenLocked(clientID, req.GetSubject(), req.GetAudience(), req.GetScopes(), family, authTime)
+	at := s.newAccessTokenLocked(clientID, req.GetSubject(), aud, req.GetScopes(), family, authTime)
+	at.jkt = ex.jkt
 	rt := &refreshToken{
 		id:       randomToken(12),
 		token:    randomToken(32),
@@ -347,6 +397,10 @@ func (s *storage) CreateAccessAndRefreshTokens(_ context.Context, req op.TokenRe
 		amr:      slices.Clone(amr),
 		authTime: authTime,
 		expiry:   s.now().Add(s.refreshLifetime),
+	}
+	rt.resources = slices.Clone(granted)
+	if c, ok := s.clients[clientID]; ok && c.authMethod == oidc.AuthMethodNone {
+		rt.jkt = ex.jkt // RFC 9449 §5: a public client's refresh token is bound too
 	}
 	s.refreshTokens[rt.token] = rt
 	s.refreshByID[rt.id] = rt.token
@@ -389,12 +443,13 @@ func (s *storage) revokeFamilyLocked(family string) {
 
 // refreshRequest implements op.RefreshTokenRequest.
 type refreshRequest struct {
-	clientID string
-	subject  string
-	audience []string
-	scopes   []string
-	amr      []string
-	authTime time.Time
+	resources []string
+	clientID  string
+	subject   string
+	audience  []string
+	scopes    []string
+	amr       []string
+	authTime  time.Time
 }
 
 func (r *refreshRequest) GetAMR() []string             { return r.amr }
@@ -405,7 +460,7 @@ func (r *refreshRequest) GetScopes() []string          { return r.scopes }
 func (r *refreshRequest) GetSubject() string           { return r.subject }
 func (r *refreshRequest) SetCurrentScopes(sc []string) { r.scopes = sc }
 
-func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (op.RefreshTokenRequest, error) {
+func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt, ok := s.refreshTokens[token]
@@ -416,13 +471,17 @@ func (s *storage) TokenRequestByRefreshToken(_ context.Context, token string) (o
 	if s.now().After(rt.expiry) {
 		return nil, errors.New("refresh token expired")
 	}
+	if ex := extrasFrom(ctx); rt.jkt != "" && ex.jkt != rt.jkt {
+		return nil, errors.New("the refresh token is bound to another DPoP key")
+	}
 	return &refreshRequest{
-		clientID: rt.clientID,
-		subject:  rt.subject,
-		audience: slices.Clone(rt.audience),
-		scopes:   slices.Clone(rt.scopes),
-		amr:      slices.Clone(rt.amr),
-		authTime: rt.authTime,
+		resources: slices.Clone(rt.resources),
+		clientID:  rt.clientID,
+		subject:   rt.subject,
+		audience:  slices.Clone(rt.audience),
+		scopes:    slices.Clone(rt.scopes),
+		amr:       slices.Clone(rt.amr),
+		authTime:  rt.authTime,
 	}, nil
 }
 
@@ -680,6 +739,10 @@ func (s *storage) SetIntrospectionFromToken(_ context.Context, resp *oidc.Intros
 	resp.Subject = at.subject
 	resp.Audience = at.audience
 	resp.JWTID = at.id
+	if at.jkt != "" {
+		resp.TokenType = "DPoP"
+		resp.Claims = map[string]any{"cnf": map[string]string{"jkt": at.jkt}}
+	}
 	if u, ok := s.userBySubject(at.subject); ok {
 		resp.Username = u.Username
 	}

@@ -1,12 +1,18 @@
 // Package demoapi is a resource server for demos and examples: it accepts a
-// bearer token only when the embedded authorization server says, by RFC 7662
-// introspection, that it is active, meant for the "api" audience and carries
-// the scope a route requires. It is not API of the module.
+// token only when the embedded authorization server says, by RFC 7662
+// introspection, that it is active, meant for its audience and carries
+// the scope a route requires. A DPoP-bound token (introspection cnf.jkt)
+// is accepted only as "Authorization: DPoP" with a fresh proof of the
+// bound key for this very request (RFC 9449 §7); a bearer use of it is
+// refused. It publishes RFC 9728 protected resource metadata and names it
+// in its challenges. It is not API of the module.
 package demoapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
@@ -20,15 +26,43 @@ const Audience = "api"
 // API checks bearer tokens for routes. It is safe for concurrent use once
 // built; Seen must be set before serving.
 type API struct {
-	in *validate.Introspector
+	in   *validate.Introspector
+	dpop *authserver.DPoPVerifier
+	// metadata is the RFC 9728 document; metadataURL names it in challenges.
+	metadata    map[string]any
+	metadataURL string
 	// Seen, if not nil, receives every bearer token a route receives, so
 	// that tests can check that none was printed.
 	Seen func(token string)
+
+	requireDPoP bool
 }
 
 // New returns an API that introspects tokens at as, authenticated as the
 // resource server client authserver.ClientResource.
 func New(ctx context.Context, as *authserver.Server) (*API, error) {
+	return NewResource(ctx, as, ResourceConfig{})
+}
+
+// ResourceConfig configures NewResource. The zero value is New's API.
+type ResourceConfig struct {
+	// Resource is the resource identifier (RFC 8707 / RFC 9728): an https
+	// URL, the audience tokens must carry. "" means the audience "api"
+	// and no metadata document.
+	Resource string
+	// DPoPNonce makes the API require a server nonce in proofs (RFC 9449
+	// §9): a proof without it gets 401 use_dpop_nonce and a DPoP-Nonce.
+	DPoPNonce bool
+	// RequireDPoP refuses bearer tokens altogether.
+	RequireDPoP bool
+	// AuthorizationServers overrides the metadata's authorization_servers
+	// (a resource pointing elsewhere, for S28 tests). nil means as.Issuer.
+	AuthorizationServers []string
+}
+
+// NewResource is New with a resource identifier, DPoP options and RFC
+// 9728 metadata.
+func NewResource(ctx context.Context, as *authserver.Server, cfg ResourceConfig) (*API, error) {
 	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ResourceSecret))
 	if err != nil {
 		return nil, err
@@ -40,11 +74,74 @@ func New(ctx context.Context, as *authserver.Server) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := rs.Introspector(validate.IntrospectionConfig{Audience: Audience})
+	aud := Audience
+	if cfg.Resource != "" {
+		aud = cfg.Resource
+	}
+	in, err := rs.Introspector(validate.IntrospectionConfig{Audience: aud})
 	if err != nil {
 		return nil, err
 	}
-	return &API{in: in}, nil
+	a := &API{in: in, dpop: authserver.NewDPoPVerifier(cfg.DPoPNonce), requireDPoP: cfg.RequireDPoP}
+	if cfg.Resource != "" {
+		servers := cfg.AuthorizationServers
+		if servers == nil {
+			servers = []string{as.Issuer}
+		}
+		a.metadataURL = MetadataURL(cfg.Resource)
+		a.metadata = map[string]any{
+			"resource":                          cfg.Resource,
+			"authorization_servers":             servers,
+			"scopes_supported":                  []string{authserver.ScopeAPIRead, authserver.ScopeAPIWrite},
+			"bearer_methods_supported":          []string{"header"},
+			"dpop_signing_alg_values_supported": authserver.DPoPAlgs(),
+			"dpop_bound_access_tokens_required": cfg.RequireDPoP,
+		}
+	}
+	return a, nil
+}
+
+// MetadataURL is where RFC 9728 §3.1 puts the metadata of resource: the
+// well-known segment between the host and the resource's path.
+func MetadataURL(resource string) string {
+	u, err := url.Parse(resource)
+	if err != nil {
+		return ""
+	}
+	p := strings.TrimSuffix(u.EscapedPath(), "/")
+	return u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + p
+}
+
+// ServeMetadata serves the RFC 9728 document (404 when the API has no
+// resource identifier). Mount it at the path of MetadataURL.
+func (a *API) ServeMetadata(w http.ResponseWriter, r *http.Request) {
+	if a.metadata == nil {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(a.metadata)
+}
+
+// DPoP returns the API's proof verifier (nonce rotation in tests).
+func (a *API) DPoP() *authserver.DPoPVerifier { return a.dpop }
+
+// challenge writes a 401 with the Bearer or DPoP challenge (RFC 6750 §3,
+// RFC 9449 §7.1), naming the metadata when there is one.
+func (a *API) challenge(w http.ResponseWriter, dpop bool, code, desc string) {
+	if dpop || a.requireDPoP {
+		a.dpop.WriteDPoPChallenge(w, code, desc, a.metadataURL)
+		return
+	}
+	ch := `Bearer realm="demo"`
+	if code != "" {
+		ch += `, error="` + code + `"`
+	}
+	if a.metadataURL != "" {
+		ch += `, resource_metadata="` + a.metadataURL + `"`
+	}
+	w.Header().Set("WWW-Authenticate", ch)
+	w.WriteHeader(http.StatusUnauthorized)
 }
 
 // Require wraps h: it runs only for a request whose bearer token is active
@@ -52,10 +149,17 @@ func New(ctx context.Context, as *authserver.Server) (*API, error) {
 // token or with an invalid one, 403 insufficient_scope naming the scope.
 func (a *API) Require(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="demo"`)
-			w.WriteHeader(http.StatusUnauthorized)
+		auths := r.Header.Values("Authorization")
+		var raw string
+		var dpop, ok bool
+		if len(auths) == 1 {
+			if raw, ok = strings.CutPrefix(auths[0], "Bearer "); !ok {
+				raw, ok = strings.CutPrefix(auths[0], "DPoP ")
+				dpop = ok
+			}
+		}
+		if !ok || raw == "" {
+			a.challenge(w, false, "", "")
 			return
 		}
 		if a.Seen != nil {
@@ -63,12 +167,45 @@ func (a *API) Require(scope string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		at, err := a.in.Introspect(r.Context(), raw)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			w.WriteHeader(http.StatusUnauthorized)
+			a.challenge(w, dpop, "invalid_token", "token is not active or not for this resource")
 			return
 		}
+		var cnf struct {
+			Cnf struct {
+				JKT string `json:"jkt"`
+			} `json:"cnf"`
+		}
+		_ = at.Claims(&cnf)
+		switch {
+		case cnf.Cnf.JKT == "" && (dpop || a.requireDPoP):
+			// A bearer token presented as DPoP (or to a DPoP-only API).
+			a.challenge(w, true, "invalid_token", "token is not DPoP-bound")
+			return
+		case cnf.Cnf.JKT != "" && !dpop:
+			// RFC 9449 §7.2: a bound token used as a bearer token.
+			a.challenge(w, true, "invalid_token", "DPoP-bound token presented as Bearer")
+			return
+		case cnf.Cnf.JKT != "":
+			p, err := a.dpop.Verify(r, "https://"+r.Host+r.URL.Path, raw)
+			if err != nil {
+				code, desc := authserver.DPoPInvalidProof, "proof refused"
+				if de, ok := err.(*authserver.DPoPError); ok {
+					code, desc = de.Code, de.Description
+				}
+				a.challenge(w, true, code, desc)
+				return
+			}
+			if p.JKT != cnf.Cnf.JKT {
+				a.challenge(w, true, "invalid_token", "proof key is not the key the token is bound to")
+				return
+			}
+		}
 		if at.RequireScopes(scope) != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+scope+`"`)
+			scheme := "Bearer"
+			if dpop {
+				scheme = "DPoP"
+			}
+			w.Header().Set("WWW-Authenticate", scheme+` error="insufficient_scope", scope="`+scope+`"`)
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
