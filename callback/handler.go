@@ -189,7 +189,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts StartOption
 			return err
 		}
 	}
-	p, authURL, err := h.client.Start(oauthclient.StartOptions{
+	p, authURL, err := h.client.Start(r.Context(), oauthclient.StartOptions{
 		Prompt: opts.Prompt, LoginHint: opts.LoginHint, MaxAge: opts.MaxAge, Resource: opts.Resource,
 	})
 	if err != nil {

@@ -187,7 +187,7 @@ func (l *Loopback) Login(ctx context.Context) (*oauthclient.Tokens, error) {
 	hostport := ln.Addr().String() // the IP literal and the real port
 	opts := l.StartOptions
 	opts.RedirectURL = "http://" + hostport + cbPath
-	pending, authURL, err := l.Client.Start(opts)
+	pending, authURL, err := l.Client.Start(ctx, opts)
 	if err != nil {
 		ln.Close()
 		return nil, err

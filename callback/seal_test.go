@@ -1,6 +1,7 @@
 package callback
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +34,7 @@ func staticClient(tb testing.TB) *oauthclient.Client {
 
 func sealedFlow(tb testing.TB, c *oauthclient.Client, s *sealer, returnTo string) (name, value, state string) {
 	tb.Helper()
-	p, _, err := c.Start(oauthclient.StartOptions{})
+	p, _, err := c.Start(context.Background(), oauthclient.StartOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, _, err := c.Start(oauthclient.StartOptions{})
+	p, _, err := c.Start(context.Background(), oauthclient.StartOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

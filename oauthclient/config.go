@@ -51,6 +51,17 @@ type Metadata struct {
 	AuthorizationResponseIssParameter bool              `json:"authorization_response_iss_parameter_supported,omitempty"`
 	ResponseModesSupported            []string          `json:"response_modes_supported,omitempty"`
 	MTLSEndpointAliases               map[string]string `json:"mtls_endpoint_aliases,omitempty"`
+	// RFC 9126: where Start pushes authorization requests, and whether the
+	// server accepts no others.
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests,omitempty"`
+	// RFC 9449: the proof algorithms the server accepts (nil: not said),
+	// and whether it binds every access token of this client to a DPoP
+	// key (the client registration's dpop_bound_access_tokens, which a
+	// static Config.Metadata may carry). Either one makes New check that
+	// ES256 is accepted; the second turns DPoP on.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokens         bool     `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // Config configures a [Client]. Zero values are documented per field; the
@@ -102,6 +113,18 @@ type Config struct {
 	Leeway time.Duration
 	// FlowLifetime bounds how long an authorization-code flow may take. 0 means 10 minutes.
 	FlowLifetime time.Duration
+	// DPoP binds the tokens of every flow to a key only this process
+	// holds (RFC 9449): a new ES256 key per login (sent as dpop_jkt, kept
+	// with the refresh token it binds), per device authorization and per
+	// service token source, with a fresh proof on every token and API
+	// request. false uses DPoP only when the server asks: metadata with
+	// dpop_bound_access_tokens, or (client credentials) a token endpoint
+	// answering use_dpop_nonce.
+	DPoP bool
+	// AllowBearerDowngrade accepts a Bearer token answered to a request
+	// that carried a DPoP proof; the token is then used as a bearer token.
+	// false refuses such an answer with an error matching ErrDPoP.
+	AllowBearerDowngrade bool
 }
 
 // Client is a configured OAuth 2.0 / OpenID Connect client. It is safe for
@@ -113,6 +136,7 @@ type Client struct {
 	method   AuthMethod
 	verifier *validate.IDTokenVerifier // nil when the server has no jwks_uri
 	keys     *validate.JWKS
+	nonces   *nonceStore // DPoP-Nonce per server origin (RFC 9449 §8)
 }
 
 // New checks cfg, fetches and checks the server metadata (unless
@@ -152,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, http: httpc}
+	c := &Client{cfg: cfg, http: httpc, nonces: new(nonceStore)}
 	if cfg.Metadata != nil {
 		c.md = *cfg.Metadata
 	} else if c.md, err = discover(ctx, httpc, cfg.Issuer); err != nil {
@@ -263,14 +287,15 @@ func (c *Client) checkMetadata() error {
 		return fmt.Errorf("%w: metadata names issuer %q, configured %q", ErrIssuerMismatch, safetext.Clean(md.Issuer, 200), c.cfg.Issuer)
 	}
 	for name, u := range map[string]string{
-		"authorization_endpoint":        md.AuthorizationEndpoint,
-		"token_endpoint":                md.TokenEndpoint,
-		"jwks_uri":                      md.JWKSURI,
-		"userinfo_endpoint":             md.UserinfoEndpoint,
-		"revocation_endpoint":           md.RevocationEndpoint,
-		"introspection_endpoint":        md.IntrospectionEndpoint,
-		"device_authorization_endpoint": md.DeviceAuthorizationEndpoint,
-		"end_session_endpoint":          md.EndSessionEndpoint,
+		"authorization_endpoint":                md.AuthorizationEndpoint,
+		"token_endpoint":                        md.TokenEndpoint,
+		"jwks_uri":                              md.JWKSURI,
+		"userinfo_endpoint":                     md.UserinfoEndpoint,
+		"revocation_endpoint":                   md.RevocationEndpoint,
+		"introspection_endpoint":                md.IntrospectionEndpoint,
+		"device_authorization_endpoint":         md.DeviceAuthorizationEndpoint,
+		"end_session_endpoint":                  md.EndSessionEndpoint,
+		"pushed_authorization_request_endpoint": md.PushedAuthorizationRequestEndpoint,
 	} {
 		if u == "" {
 			continue
@@ -286,6 +311,9 @@ func (c *Client) checkMetadata() error {
 	}
 	if md.TokenEndpoint == "" {
 		return &ResponseError{Endpoint: "discovery", Problem: "no token_endpoint"}
+	}
+	if c.dpopOn() && !dpopAlgSupported(md.DPoPSigningAlgValuesSupported) {
+		return policyf("server accepts no DPoP proof algorithm this client signs with (ES256)")
 	}
 	if c.cfg.RedirectURL != "" {
 		if err := c.checkAuthCodeSupport(); err != nil {
@@ -350,5 +378,8 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 	}
 	return m, nil
 }
+
+// dpopOn reports whether flows of this client start with a DPoP key.
+func (c *Client) dpopOn() bool { return c.cfg.DPoP || c.md.DPoPBoundAccessTokens }
 
 func (c *Client) openID() bool { return slices.Contains(c.cfg.Scopes, "openid") }

@@ -259,7 +259,7 @@ func TestMaxAgeRequiresAuthTime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHostileAS(t)
 			c := h.client(t)
-			p, authURL, err := c.Start(StartOptions{MaxAge: 5 * time.Minute})
+			p, authURL, err := c.Start(context.Background(), StartOptions{MaxAge: 5 * time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}

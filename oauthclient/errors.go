@@ -107,6 +107,8 @@ func (e *AuthError) Is(target error) bool {
 		return true
 	case ErrLoginRequired:
 		return e.Code == "invalid_grant" && e.Endpoint == "token"
+	case ErrDPoP:
+		return e.Code == "use_dpop_nonce" || e.Code == "invalid_dpop_proof"
 	}
 	return false
 }

@@ -27,6 +27,12 @@ import (
 // Connect) validate the ID token, nonce included. Exchange is safe for
 // concurrent use; the caller must make a Pending single-use (the callback
 // package deletes its cookie).
+//
+// A flow started with DPoP redeems the code with a proof of its key; the
+// answer must then be token_type DPoP (or Bearer with
+// Config.AllowBearerDowngrade), and the Tokens carry the key. A flow
+// started with resource indicators sends them again, and a JWT access
+// token (typ at+jwt) whose aud names none of them is refused (ErrPolicy).
 func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*Tokens, error) {
 	if p == nil {
 		return nil, ErrStateMismatch
@@ -69,7 +75,10 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 		"redirect_uri":  {p.p.Redirect},
 		"code_verifier": {p.p.Verifier},
 	}
-	tr, err := c.tokenRequest(ctx, form)
+	for _, r := range p.p.Resource {
+		form.Add("resource", r)
+	}
+	tr, key, err := c.tokenCall(ctx, form, p.dpop, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +86,13 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAudience(tr.token.AccessToken, p.p.Resource); err != nil {
+		return nil, err
+	}
 	out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
+	if key != nil {
+		out.tok, out.dpop = withDPoPKey(tr.token, key), key
+	}
 	if p.p.Nonce != "" { // an OpenID Connect flow: an ID token is required (S5, S8)
 		if tr.idToken == "" {
 			return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)

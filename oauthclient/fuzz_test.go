@@ -52,7 +52,7 @@ func FuzzExchangeParams(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	p, _, err := c.Start(StartOptions{})
+	p, _, err := c.Start(context.Background(), StartOptions{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -24,9 +24,12 @@ import (
 // rotated refresh token goes to the engine as soon as the 200 body yields
 // one. Then the granted scope must stay within the requested (or, when
 // omitted, the previous) one, and a returned ID token must verify and name
-// the record's subject (OpenID Connect Core §12.2).
-func (c *Client) refreshFetch(narrow []string) tokenstore.FetchFunc {
-	narrow = slices.Clone(narrow)
+// the record's subject (OpenID Connect Core §12.2). With key, each request
+// carries a proof of it (a public client's refresh token is bound to it)
+// and the token returned carries it. resource, when set, narrows the
+// audience (RFC 8707) and is checked against an at+jwt access token.
+func (c *Client) refreshFetch(narrow, resource []string, key *dpopKey) tokenstore.FetchFunc {
+	narrow, resource = slices.Clone(narrow), slices.Clone(resource)
 	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
 		rec := r.Record
 		if rec == nil || rec.RefreshToken == "" {
@@ -44,7 +47,10 @@ func (c *Client) refreshFetch(narrow []string) tokenstore.FetchFunc {
 			form.Set("scope", strings.Join(narrow, " "))
 			requested = narrow
 		}
-		tr, err := c.tokenRequestRotating(ctx, form, r.Rotated)
+		for _, res := range resource {
+			form.Add("resource", res)
+		}
+		tr, key, err := c.tokenCall(ctx, form, key, nil, r.Rotated)
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +67,13 @@ func (c *Client) refreshFetch(narrow []string) tokenstore.FetchFunc {
 				return nil, fmt.Errorf("%w: %w: the refreshed ID token names another subject than the login", ErrIDToken, validate.ErrSubject)
 			}
 		}
+		if err := checkAudience(tr.token.AccessToken, resource); err != nil {
+			return nil, err
+		}
 		tr.token.RefreshToken = ""
+		if key != nil {
+			tr.token = withDPoPKey(tr.token, key)
+		}
 		if narrow != nil {
 			// The access token is narrowed; the refresh token keeps the
 			// grant (RFC 6749 §6), so the record's scopes stay.
@@ -95,15 +107,28 @@ type ClientCredentialsOptions struct {
 
 // ClientCredentials runs the client credentials grant once (no caching; see
 // [Client.ServiceTokenSource] for services). Safe for concurrent use.
+//
+// With DPoP (Config.DPoP, metadata asking for it, or a token endpoint that
+// answers use_dpop_nonce) each call makes a new key; the token returned
+// carries it, so the API transport proves possession by itself.
 func (c *Client) ClientCredentials(ctx context.Context, opts ClientCredentialsOptions) (*oauth2.Token, error) {
-	res, err := c.clientCredentials(ctx, opts)
+	var key *dpopKey
+	if c.dpopOn() {
+		var err error
+		if key, err = newDPoPKey(); err != nil {
+			return nil, err
+		}
+	}
+	res, err := c.clientCredentials(ctx, opts, key, newDPoPKey)
 	if err != nil {
 		return nil, err
 	}
 	return res.Token, nil
 }
 
-func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOptions) (*tokenstore.Result, error) {
+// clientCredentials runs the grant, proven with key when not nil; with no
+// key, a server that answers use_dpop_nonce gets a proof of newKey's key.
+func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOptions, key *dpopKey, newKey func() (*dpopKey, error)) (*tokenstore.Result, error) {
 	if c.method == AuthNone {
 		return nil, policyf("client credentials need client authentication")
 	}
@@ -116,9 +141,12 @@ func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOp
 		form.Set("scope", strings.Join(scopes, " "))
 	}
 	for _, r := range opts.Resource {
+		if err := checkResource(r); err != nil {
+			return nil, err
+		}
 		form.Add("resource", r)
 	}
-	tr, err := c.tokenRequest(ctx, form)
+	tr, key, err := c.tokenCall(ctx, form, key, newKey, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +154,13 @@ func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOp
 	if err != nil {
 		return nil, err
 	}
+	if err := checkAudience(tr.token.AccessToken, opts.Resource); err != nil {
+		return nil, err
+	}
 	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one
+	if key != nil {
+		tr.token = withDPoPKey(tr.token, key)
+	}
 	return &tokenstore.Result{Token: tr.token, Scopes: granted}, nil
 }
 

@@ -193,7 +193,7 @@ func (h *hostileAS) client(t *testing.T) *Client {
 // start begins a flow and lets the server know the nonce, as a real server would.
 func (h *hostileAS) start(t *testing.T, c *Client) (*Pending, url.Values) {
 	t.Helper()
-	p, authURL, err := c.Start(StartOptions{})
+	p, authURL, err := c.Start(context.Background(), StartOptions{})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -295,7 +295,7 @@ func TestExchangeOKAgainstHostileBaseline(t *testing.T) {
 func TestAuthorizationURL(t *testing.T) {
 	h := newHostileAS(t)
 	c := h.client(t)
-	p, authURL, err := c.Start(StartOptions{})
+	p, authURL, err := c.Start(context.Background(), StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestAuthorizationURL(t *testing.T) {
 	if q.Get("code_challenge") != base64.RawURLEncoding.EncodeToString(sum[:]) {
 		t.Fatal("code_challenge is not S256 of the verifier")
 	}
-	p2, _, _ := c.Start(StartOptions{})
+	p2, _, _ := c.Start(context.Background(), StartOptions{})
 	if p2.State() == p.State() || p2.p.Verifier == p.p.Verifier || p2.p.Nonce == p.p.Nonce {
 		t.Fatal("flows share random values")
 	}
@@ -333,7 +333,7 @@ func TestPKCEWithoutS256RefusesToStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.Start(StartOptions{RedirectURL: "https://app.example/cb"}); !isErr(err, ErrPolicy) {
+		if _, _, err := c.Start(context.Background(), StartOptions{RedirectURL: "https://app.example/cb"}); !isErr(err, ErrPolicy) {
 			t.Fatalf("Start err = %v, want ErrPolicy", err)
 		}
 	}

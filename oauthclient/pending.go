@@ -1,6 +1,7 @@
 package oauthclient
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -138,18 +139,32 @@ type StartOptions struct {
 	Prompt    string
 	LoginHint string
 	MaxAge    time.Duration
-	// Resource lists RFC 8707 resource indicators. nil means none.
+	// Resource lists RFC 8707 resource indicators: absolute URIs without
+	// a fragment, sent on the authorization request and again on the code
+	// exchange, so that the access token is meant for them. nil means none.
 	Resource []string
 }
 
 // Start begins an authorization-code flow: it creates the state and nonce
 // (256 bits each from crypto/rand), a PKCE S256 verifier, and returns the
-// Pending flow with the authorization URL to send the user to. Start does
-// no I/O and is safe for concurrent use.
+// Pending flow with the authorization URL to send the user to.
+//
+// With DPoP (Config.DPoP, or server metadata asking for it) the flow gets
+// a new key, whose thumbprint goes out as dpop_jkt (RFC 9449 §10) so that
+// the code can only be redeemed with it.
+//
+// When the server has a pushed_authorization_request_endpoint, Start
+// pushes the request there (RFC 9126), authenticated with the client's one
+// method, and the returned URL carries only client_id and request_uri; the
+// parameters never travel through the browser. This is the only I/O Start
+// does, bounded by ctx and the strict client. A server that sets
+// require_pushed_authorization_requests without an endpoint is refused
+// (ErrPolicy).
 //
 // Start refuses (ErrPolicy) when the server does not support PKCE S256 or
-// response_type=code, so no flow can run without them (S4, S7).
-func (c *Client) Start(opts StartOptions) (*Pending, string, error) {
+// response_type=code, so no flow can run without them (S4, S7). It is
+// safe for concurrent use.
+func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string, error) {
 	if err := c.checkAuthCodeSupport(); err != nil {
 		return nil, "", err
 	}
@@ -175,8 +190,19 @@ func (c *Client) Start(opts StartOptions) (*Pending, string, error) {
 		ClientID: c.cfg.ClientID,
 		Redirect: redirect,
 		Scopes:   slices.Clone(c.cfg.Scopes),
+		Resource: slices.Clone(opts.Resource),
 		Expires:  c.cfg.Now().Add(c.cfg.FlowLifetime),
 	}}
+	for _, r := range opts.Resource {
+		if err := checkResource(r); err != nil {
+			return nil, "", err
+		}
+	}
+	if c.dpopOn() {
+		if p.dpop, err = newDPoPKey(); err != nil {
+			return nil, "", err
+		}
+	}
 	if c.openID() {
 		if p.p.Nonce, err = randomString(); err != nil {
 			return nil, "", err
@@ -187,7 +213,7 @@ func (c *Client) Start(opts StartOptions) (*Pending, string, error) {
 		return nil, "", policyf("authorization endpoint is not a URL")
 	}
 	q := u.Query()
-	for _, k := range []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode", "request", "request_uri"} {
+	for _, k := range []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode", "request", "request_uri", "dpop_jkt", "resource"} {
 		q.Del(k)
 	}
 	q.Set("response_type", "code")
@@ -215,6 +241,18 @@ func (c *Client) Start(opts StartOptions) (*Pending, string, error) {
 	}
 	for _, r := range opts.Resource {
 		q.Add("resource", r)
+	}
+	if p.dpop != nil {
+		q.Set("dpop_jkt", p.dpop.jkt)
+	}
+	if c.md.PushedAuthorizationRequestEndpoint != "" {
+		ru, err := c.push(ctx, q)
+		if err != nil {
+			return nil, "", err
+		}
+		q = url.Values{"client_id": {c.cfg.ClientID}, "request_uri": {ru}}
+	} else if c.md.RequirePushedAuthorizationRequests {
+		return nil, "", policyf("server requires pushed authorization requests but has no pushed_authorization_request_endpoint")
 	}
 	u.RawQuery = q.Encode()
 	return p, u.String(), nil

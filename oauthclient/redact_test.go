@@ -67,7 +67,7 @@ func TestSecretRedacts(t *testing.T) {
 func TestPendingRedacts(t *testing.T) {
 	h := newHostileAS(t)
 	c := h.client(t)
-	p, _, err := c.Start(StartOptions{})
+	p, _, err := c.Start(context.Background(), StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package oauthclient
 import (
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -19,6 +20,12 @@ import (
 // client's HTTP timeout. Nothing is fetched until the first Token call.
 // The returned *oauth2.Token is shared by all callers: do not modify it.
 // Safe for concurrent use.
+//
+// With DPoP (Config.DPoP, metadata asking for it, or a token endpoint that
+// answers use_dpop_nonce) the source makes one key on its first request
+// and proves every token request with it for its whole lifetime; each
+// token carries it, so the API transport proves possession by itself. The
+// key lives in memory only, as the tokens do.
 func (c *Client) ServiceTokenSource(opts ClientCredentialsOptions) *tokenstore.Source {
 	opts.Scopes = slices.Clone(opts.Scopes)
 	opts.Resource = slices.Clone(opts.Resource)
@@ -29,10 +36,18 @@ func (c *Client) ServiceTokenSource(opts ClientCredentialsOptions) *tokenstore.S
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	key := sync.OnceValues(newDPoPKey) // one key for the source's lifetime
 	// NewSource fails only without Fetch or with a negative duration.
 	s, _ := tokenstore.NewSource(tokenstore.SourceConfig{
 		Fetch: func(ctx context.Context, _ *tokenstore.Refresh) (*tokenstore.Result, error) {
-			return c.clientCredentials(ctx, opts)
+			var k *dpopKey
+			if c.dpopOn() {
+				var err error
+				if k, err = key(); err != nil {
+					return nil, err
+				}
+			}
+			return c.clientCredentials(ctx, opts, k, key)
 		},
 		Now:            c.cfg.Now,
 		RefreshTimeout: timeout,

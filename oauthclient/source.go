@@ -32,6 +32,10 @@ type TokenSourceConfig struct {
 	// refused afterwards; new granted scopes), once it is in Store. nil
 	// means none. See tokenstore.SourceConfig.
 	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
+	// Resource lists RFC 8707 resource indicators sent on every refresh,
+	// narrowing the new access token's audience. nil sends none (the
+	// server keeps the audience granted at login).
+	Resource []string
 }
 
 // TokenSource returns the lifecycle engine for a user's tokens
@@ -65,10 +69,14 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		}
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}
+	var dk *dpopKey
+	if login != nil {
+		dk = login.dpop
+	}
 	sc := tokenstore.SourceConfig{
 		Store:          cfg.Store,
 		Key:            key,
-		Fetch:          c.refreshFetch(cfg.Scopes),
+		Fetch:          c.refreshFetch(cfg.Scopes, cfg.Resource, dk),
 		Margin:         cfg.Margin,
 		OnRecordChange: cfg.OnRecordChange,
 		Now:            c.cfg.Now,

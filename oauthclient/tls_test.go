@@ -126,7 +126,7 @@ func TestRedirectURLPolicy(t *testing.T) {
 		t.Fatalf("New with localhost redirect: %v", err)
 	}
 	c := h.client(t)
-	if _, _, err := c.Start(StartOptions{RedirectURL: "http://evil.example/cb"}); !errors.Is(err, ErrPolicy) {
+	if _, _, err := c.Start(context.Background(), StartOptions{RedirectURL: "http://evil.example/cb"}); !errors.Is(err, ErrPolicy) {
 		t.Fatalf("Start override: %v", err)
 	}
 }

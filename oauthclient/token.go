@@ -48,39 +48,14 @@ func (c *Client) endpointURL(name, u string) string {
 // postForm authenticates the client and POSTs form to an endpoint. The
 // strict client never follows a redirect (S2).
 func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Values) (*http.Response, []byte, error) {
-	if u == "" {
-		return nil, nil, fmt.Errorf("oauthclient: server has no %s endpoint", endpoint)
-	}
-	h := http.Header{}
-	if err := c.authenticate(form, h); err != nil {
-		return nil, nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header = h
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	return do(ctx, c.http, req, endpoint)
+	return c.postFormHeader(ctx, endpoint, u, form, nil)
 }
 
-// tokenRequest calls the token endpoint with one grant and checks the answer.
+// tokenRequest calls the token endpoint with one grant, without DPoP, and
+// checks the answer.
 func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenResponse, error) {
-	return c.tokenRequestRotating(ctx, form, nil)
-}
-
-// tokenRequestRotating is tokenRequest for the refresh grant: rotated, when
-// not nil, gets a new refresh token the moment a 200 JSON body yields one,
-// before any other check of the response.
-func (c *Client) tokenRequestRotating(ctx context.Context, form url.Values, rotated func(string)) (*tokenResponse, error) {
-	u := c.endpointURL("token_endpoint", c.md.TokenEndpoint)
-	resp, body, err := c.postForm(ctx, "token", u, form)
-	if err != nil {
-		return nil, err
-	}
-	tr, err := parseTokenResponse(resp.StatusCode, body, c.cfg.Now(), rotated)
-	return tr, c.withResponse(err, form, resp, body)
+	tr, _, err := c.tokenCall(ctx, form, nil, nil, nil)
+	return tr, err
 }
 
 // parseTokenResponse turns a token endpoint answer into a token, or a typed
@@ -105,10 +80,15 @@ func parseTokenResponse(status int, body []byte, now time.Time, rotated func(str
 	if !ok || tt == "" {
 		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
 	}
-	if !strings.EqualFold(tt, "Bearer") {
+	switch {
+	case strings.EqualFold(tt, "Bearer"):
+		tt = "Bearer"
+	case strings.EqualFold(tt, "DPoP"): // accepted only for a proven request: checkTokenType
+		tt = "DPoP"
+	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownTokenType, safetext.Clean(tt, 32))
 	}
-	tok := &oauth2.Token{AccessToken: at, TokenType: "Bearer"}
+	tok := &oauth2.Token{AccessToken: at, TokenType: tt}
 	life, err := expiresIn(fields["expires_in"])
 	if err != nil {
 		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: err.Error()}

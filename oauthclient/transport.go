@@ -151,6 +151,7 @@ type APIConfig struct {
 //
 // APITransport is safe for concurrent use.
 type APITransport struct {
+	nonces  nonceStore // DPoP-Nonce per resource origin (RFC 9449 §9)
 	src     oauth2.TokenSource
 	base    http.RoundTripper
 	allowed map[string]struct{} // canonical host[:port] of allowed https origins
@@ -170,8 +171,10 @@ const InvalidationCooldown = 10 * time.Second
 // bearer is one token with its ready-made header value.
 type bearer struct {
 	tok       *oauth2.Token
-	header    []string  // {"Bearer <token>"}; shared, never modified
+	header    []string  // {"Bearer <token>"} or {"DPoP <token>"}; shared, never modified
 	recheckAt time.Time // ask the source again from here; zero: never
+	key       *dpopKey  // the key a DPoP token is bound to; nil for bearer
+	ath       string    // base64url(SHA-256(token)) for DPoP proofs
 }
 
 // SourceRecheck is how long before a token's expiry the API transport
@@ -307,7 +310,7 @@ func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeRequestBody(req)
 		return nil, ErrTokenInURL
 	}
-	resp, err := t.base.RoundTrip(withBearer(req, b.header))
+	resp, err := t.send(req, b, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -315,6 +318,35 @@ func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.retry(req, resp, b)
 	}
 	return finish(resp, b.tok.AccessToken)
+}
+
+// send makes one attempt: a copy of req with the token, no-store and,
+// for a DPoP token, a fresh proof (new jti, iat now, htm, htu, ath, the
+// origin's last nonce). body, when not nil, replaces req's body. A
+// DPoP-Nonce in the answer is kept for the origin; one that is not
+// NQCHAR or too long is refused with ErrDPoP.
+func (t *APITransport) send(req *http.Request, b *bearer, body io.ReadCloser) (*http.Response, error) {
+	r2 := withBearer(req, b.header)
+	if body != nil {
+		r2.Body = body
+	}
+	if b.key != nil {
+		p, err := b.key.proof(req.Method, req.URL, b.ath, t.nonces.get(req.URL), t.now())
+		if err != nil {
+			closeRequestBody(r2)
+			return nil, err
+		}
+		r2.Header["Dpop"] = []string{p}
+	}
+	resp, err := t.base.RoundTrip(r2)
+	if err != nil || b.key == nil {
+		return resp, err
+	}
+	if err := t.nonces.update(req.URL, resp.Header); err != nil {
+		drainClose(resp)
+		return nil, err
+	}
+	return resp, nil
 }
 
 // precheck applies the rules that do not need the token.
@@ -385,7 +417,14 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("oauthclient: token source returned no access token")
 	}
-	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "Bearer") {
+	key := tokenDPoPKey(tok)
+	switch {
+	case tok.TokenType == "" || strings.EqualFold(tok.TokenType, "Bearer"):
+		key = nil
+	case strings.EqualFold(tok.TokenType, "DPoP") && key != nil:
+	case strings.EqualFold(tok.TokenType, "DPoP"):
+		return nil, fmt.Errorf("%w: %w: a DPoP token from the token source carries no key to prove possession with", ErrUnknownTokenType, ErrDPoP)
+	default:
 		return nil, fmt.Errorf("%w: %q from token source", ErrUnknownTokenType, safetext.Clean(tok.TokenType, 32))
 	}
 	for i := 0; i < len(tok.AccessToken); i++ {
@@ -395,6 +434,9 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 		}
 	}
 	b := &bearer{tok: tok, header: []string{"Bearer " + tok.AccessToken}}
+	if key != nil {
+		b.key, b.ath, b.header = key, accessTokenHash(tok.AccessToken), []string{"DPoP " + tok.AccessToken}
+	}
 	if !tok.Expiry.IsZero() {
 		b.recheckAt = tok.Expiry.Round(0).Add(-SourceRecheck)
 	}
@@ -406,7 +448,15 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 // source then has a different token, sends the request once more. Any
 // other 401 is returned as it is.
 func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
+	if old.key != nil {
+		if code, ok := dpopChallenge(resp.Header); ok && code == "use_dpop_nonce" {
+			return t.retryNonce(req, resp, old)
+		}
+	}
 	ch, ok := ParseBearerChallenge(resp.Header)
+	if old.key != nil {
+		ch.Error, ok = dpopChallenge(resp.Header)
+	}
 	if !ok || ch.Error != "invalid_token" {
 		return resp, nil
 	}
@@ -444,15 +494,35 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 		}
 	}
 	drainClose(resp)
-	r2 := withBearer(req, nb.header)
-	if body != nil {
-		r2.Body = body
-	}
-	resp, err := t.base.RoundTrip(r2)
+	resp, err := t.send(req, nb, body)
 	if err != nil {
 		return nil, err
 	}
 	return finish(resp, nb.tok.AccessToken)
+}
+
+// retryNonce answers a resource's use_dpop_nonce (RFC 9449 §9): the nonce
+// of its DPoP-Nonce header (kept by send) goes into a fresh proof, and the
+// request is sent exactly once more, when its body can be replayed. A
+// second use_dpop_nonce is returned as it is: there is no loop.
+func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
+	if !replayable(req) || resp.Header.Get("Dpop-Nonce") == "" {
+		return resp, nil
+	}
+	var body io.ReadCloser
+	if req.Body != nil && req.Body != http.NoBody {
+		var err error
+		if body, err = req.GetBody(); err != nil {
+			drainClose(resp)
+			return nil, fmt.Errorf("oauthclient: replaying the request body: %w", err)
+		}
+	}
+	drainClose(resp)
+	resp, err := t.send(req, b, body)
+	if err != nil {
+		return nil, err
+	}
+	return finish(resp, b.tok.AccessToken)
 }
 
 // mayInvalidate reports whether the token may be invalidated now, and if
@@ -507,7 +577,8 @@ func withBearer(req *http.Request, auth []string) *http.Request {
 	h := make(http.Header, len(req.Header)+2)
 	for k, v := range req.Header {
 		if (len(k) == len("Authorization") && strings.EqualFold(k, "Authorization")) ||
-			(len(k) == len("Cache-Control") && strings.EqualFold(k, "Cache-Control")) {
+			(len(k) == len("Cache-Control") && strings.EqualFold(k, "Cache-Control")) ||
+			(len(k) == len("DPoP") && strings.EqualFold(k, "DPoP")) {
 			continue
 		}
 		h[k] = v

@@ -32,7 +32,7 @@ func ExampleClient_Exchange() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pending, authURL, err := c.Start(oauthclient.StartOptions{})
+	pending, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func login(t *testing.T, srv *authserver.Server, timeout time.Duration) (*oauthc
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := c.Start(oauthclient.StartOptions{})
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			if !c.Metadata().AuthorizationResponseIssParameter {
 				t.Fatal("the real server advertises iss in the authorization response")
 			}
-			p, authURL, err := c.Start(oauthclient.StartOptions{})
+			p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +129,7 @@ func TestExchangeWithTamperedCallbackMakesNoTokenRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, _ := c.Start(oauthclient.StartOptions{})
+	p, authURL, _ := c.Start(ctx, oauthclient.StartOptions{})
 	cb, err := srv.Login(ctx, authURL, "bob")
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, _ := c.Start(oauthclient.StartOptions{})
+	p, authURL, _ := c.Start(ctx, oauthclient.StartOptions{})
 	cb, err := srv.Login(ctx, authURL, "alice")
 	if err != nil {
 		t.Fatal(err)

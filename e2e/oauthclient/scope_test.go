@@ -34,7 +34,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := c.Start(oauthclient.StartOptions{})
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

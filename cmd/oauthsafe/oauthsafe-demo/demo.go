@@ -145,7 +145,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.expectBlocked("http redirect URI on a host name", err, oauthclient.ErrPolicy, "")
 
 	d.section("Authorization-code flow")
-	p, authURL, err := c.Start(oauthclient.StartOptions{})
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
 	if err != nil {
 		return err
 	}
