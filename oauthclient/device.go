@@ -76,6 +76,7 @@ type DeviceAuthorization struct {
 
 	deviceCode string
 	scopes     []string
+	dpop       *dpopKey // with DPoP: the key the polls prove (RFC 9449 §5)
 }
 
 func (d DeviceAuthorization) redact() string {
@@ -126,6 +127,11 @@ func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
 		return &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
 	}
 	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes)}
+	if c.dpopOn() {
+		if da.dpop, err = newDPoPKey(); err != nil {
+			return nil, err
+		}
+	}
 	var ok bool
 	if da.deviceCode, ok = stringField(fields, "device_code"); !ok || da.deviceCode == "" {
 		return nil, bad("device_code missing or not a string")
@@ -248,7 +254,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 		if !c.cfg.Now().Before(da.Expiry) {
 			return nil, ErrDeviceExpired
 		}
-		tr, err := c.tokenRequest(ctx, cloneValues(form))
+		tr, key, err := c.tokenCall(ctx, cloneValues(form), da.dpop, false)
 		if err != nil {
 			var ae *AuthError
 			if !errors.As(err, &ae) {
@@ -272,6 +278,9 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 			return nil, err
 		}
 		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
+		if key != nil {
+			out.tok, out.dpop = withDPoPKey(tr.token, key), key
+		}
 		if slices.Contains(da.scopes, "openid") {
 			if tr.idToken == "" {
 				return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)

@@ -312,3 +312,5 @@ func FuzzDPoPHeaders(f *testing.F) {
 		dpopChallenge(h)
 	})
 }
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

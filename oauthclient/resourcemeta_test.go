@@ -1,0 +1,115 @@
+package oauthclient
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+)
+
+// TestResourceMetadataOnlyAllowedIssuers (S28): a resource whose metadata
+// names an issuer the caller did not allow is refused before any request
+// reaches that issuer; an allowed one is chosen even when listed second.
+func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
+	var evilHits, goodHits atomic.Int32
+	evil := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { evilHits.Add(1) }))
+	defer evil.Close()
+	good := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { goodHits.Add(1) }))
+	defer good.Close()
+	var servers []string
+	var resourceID string
+	var metaHits atomic.Int32
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/oauth-protected-resource/v1":
+			metaHits.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(map[string]any{
+				"resource": resourceID, "authorization_servers": servers,
+				"scopes_supported": []string{"read", "write"}, "dpop_bound_access_tokens_required": true,
+			})
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+resourceID[:len(resourceID)-3]+`/.well-known/oauth-protected-resource/v1", scope="read"`)
+			w.WriteHeader(401)
+		}
+	}))
+	defer api.Close()
+	resourceID = api.URL + "/v1"
+	pool := x509.NewCertPool()
+	pool.AddCert(api.Certificate())
+	cfg := ResourceDiscovery{Resource: resourceID, AllowedIssuers: []string{good.URL}, HTTP: HTTPConfig{RootCAs: pool}}
+	get401 := func() *http.Response {
+		hc := api.Client()
+		resp, err := hc.Get(api.URL + "/v1/items")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ctx := context.Background()
+
+	servers = []string{evil.URL}
+	if _, err := DiscoverResource(ctx, cfg, get401()); !errors.Is(err, ErrIssuerNotAllowed) || !errors.Is(err, ErrPolicy) {
+		t.Fatalf("unknown issuer: err = %v", err)
+	}
+	if evilHits.Load() != 0 || metaHits.Load() != 1 {
+		t.Fatalf("requests: issuer %d, metadata %d", evilHits.Load(), metaHits.Load())
+	}
+
+	servers = []string{evil.URL, good.URL}
+	ra, err := DiscoverResource(ctx, cfg, get401())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra.Issuer != good.URL || ra.Resource != resourceID || !ra.DPoP || len(ra.Scopes) != 1 || ra.Scopes[0] != "read" {
+		t.Fatalf("got %+v", ra)
+	}
+	// Without a challenge: the well-known URL of the resource.
+	if ra, err := DiscoverResource(ctx, cfg, nil); err != nil || ra.Issuer != good.URL || len(ra.Scopes) != 2 {
+		t.Fatalf("well-known: %+v %v", ra, err)
+	}
+	if evilHits.Load() != 0 || goodHits.Load() != 0 {
+		t.Fatal("discovery contacted an authorization server")
+	}
+
+	// A document for another resource, no allowed issuers, plain http.
+	if _, err := DiscoverResource(ctx, ResourceDiscovery{Resource: api.URL + "/other", AllowedIssuers: cfg.AllowedIssuers, HTTP: cfg.HTTP}, get401()); !errors.Is(err, ErrPolicy) {
+		t.Errorf("resource mismatch: %v", err)
+	}
+	if _, err := DiscoverResource(ctx, ResourceDiscovery{Resource: resourceID, HTTP: cfg.HTTP}, nil); !errors.Is(err, ErrPolicy) {
+		t.Errorf("no allowed issuers: %v", err)
+	}
+	bad := &http.Response{Header: http.Header{"Www-Authenticate": {`Bearer resource_metadata="http://` + api.Listener.Addr().String() + `/.well-known/oauth-protected-resource/v1"`}}}
+	if _, err := DiscoverResource(ctx, cfg, bad); !errors.Is(err, ErrPolicy) {
+		t.Errorf("http metadata URL: %v", err)
+	}
+}
+
+func TestCheckAudience(t *testing.T) {
+	seg := func(v any) string { b, _ := json.Marshal(v); return b64(b) }
+	at := func(typ string, aud any) string {
+		return seg(map[string]any{"alg": "RS256", "typ": typ}) + "." + seg(map[string]any{"aud": aud}) + ".sig"
+	}
+	for _, tc := range []struct {
+		name string
+		at   string
+		res  []string
+		ok   bool
+	}{
+		{"opaque", "opaque-token", []string{"https://api"}, true},
+		{"no resource asked", at("at+jwt", "https://other"), nil, true},
+		{"aud matches", at("at+jwt", []string{"x", "https://api"}), []string{"https://api"}, true},
+		{"aud string matches", at("at+jwt", "https://api"), []string{"https://api"}, true},
+		{"aud differs", at("at+jwt", "https://other"), []string{"https://api"}, false},
+		{"not an access token JWT", at("JWT", "https://other"), []string{"https://api"}, true},
+	} {
+		if err := checkAudience(tc.at, tc.res); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
