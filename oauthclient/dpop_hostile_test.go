@@ -25,7 +25,7 @@ func proofOf(t *testing.T, h http.Header) (proofClaims, *jose.JSONWebKey) {
 	if v == "" {
 		return proofClaims{}, nil
 	}
-	jws, err := jose.ParseSigned(v, []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(v, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Errorf("proof: %v", err)
 		return proofClaims{}, nil

@@ -100,7 +100,7 @@ func keys(m map[string]any) string {
 func TestDPoPProofShape(t *testing.T) {
 	verify := func(t *testing.T, compact string) (*jose.JSONWebKey, []byte) {
 		t.Helper()
-		jws, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.ES256})
+		jws, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.ES256})
 		if err != nil {
 			t.Fatal(err)
 		}

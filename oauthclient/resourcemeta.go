@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
 // This file is protected resource discovery (RFC 9728): from an API's
@@ -117,7 +119,7 @@ func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, challenge *htt
 		return nil, &ResponseError{Endpoint: "resource_metadata", StatusCode: resp.StatusCode, Problem: "body is not a JSON metadata document"}
 	}
 	if md.Resource != cfg.Resource {
-		return nil, policyf("resource metadata names resource %q, expected %q", clip(md.Resource, 200), cfg.Resource)
+		return nil, policyf("resource metadata names resource %q, expected %q", safetext.Clean(md.Resource, 200), cfg.Resource)
 	}
 	out := &ResourceAuth{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Metadata: md, Scopes: scopes}
 	for _, as := range md.AuthorizationServers {

@@ -148,7 +148,7 @@ func (v *DPoPVerifier) Verify(r *http.Request, target, accessToken string) (*DPo
 	if err != nil {
 		return nil, invalidProof(err.Error())
 	}
-	jws, err := jose.ParseSigned(proof, dpopAllowedAlgs)
+	jws, err := jose.ParseSignedCompact(proof, dpopAllowedAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, invalidProof("alg not allowed or JWS malformed")
 	}
