@@ -2,11 +2,11 @@ package oauthclient_test
 
 import (
 	"context"
-	"crypto/x509"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -170,11 +170,17 @@ func TestDPoPEndToEnd(t *testing.T) {
 	const life = 2 * time.Second
 	as := startAS(t, authserver.Options{AccessTokenLifetime: life})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{RequireDPoP: true})
+	var authorizeJKT atomic.Value
+	as.SetHook(func(r *http.Request) {
+		if r.URL.Path == "/authorize" && r.URL.Query().Has("code_challenge") {
+			authorizeJKT.Store(r.URL.Query().Get("dpop_jkt"))
+		}
+	})
 	c := dpopNative(t, as, nil)
 
 	toks, authURL := loginWith(t, as, c, oauthclient.StartOptions{Resource: []string{api.resource}})
-	au, _ := url.Parse(authURL)
-	if au.Query().Get("request_uri") == "" && au.Query().Get("dpop_jkt") == "" {
+	_ = authURL
+	if j, _ := authorizeJKT.Load().(string); j == "" {
 		t.Fatal("authorization request carries no dpop_jkt")
 	}
 	if toks.TokenType() != "DPoP" {
@@ -388,7 +394,7 @@ func TestPARFlow(t *testing.T) {
 // login cannot be asked for at refresh.
 func TestResourceIndicators(t *testing.T) {
 	ctx := context.Background()
-	as := startAS(t, authserver.Options{AccessTokenLifetime: 2 * time.Second})
+	as := startAS(t, authserver.Options{AccessTokenLifetime: 2 * time.Second, PAR: true})
 	apiA := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	apiB := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	var forms []url.Values

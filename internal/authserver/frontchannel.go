@@ -53,19 +53,24 @@ type parEntry struct {
 
 // front holds the state of the three extensions.
 type front struct {
-	dpop       *DPoPVerifier
-	requirePAR bool
+	dpop         *DPoPVerifier
+	requirePAR   bool
+	advertisePAR bool
 
 	mu  sync.Mutex
 	par map[string]parEntry // request_uri -> request
 }
 
 // SetRequirePAR switches require_pushed_authorization_requests: when on,
-// the authorization endpoint refuses any request without a request_uri.
+// the authorization endpoint refuses any request without a request_uri
+// (and the metadata advertises the PAR endpoint).
 func (s *Server) SetRequirePAR(on bool) {
 	s.front.mu.Lock()
 	defer s.front.mu.Unlock()
 	s.front.requirePAR = on
+	if on {
+		s.front.advertisePAR = true
+	}
 }
 
 // DPoP returns the token endpoint's proof verifier (for nonce rotation in tests).

@@ -263,9 +263,11 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, next htt
 	}
 	doc["code_challenge_methods_supported"] = []string{string(oidc.CodeChallengeMethodS256)}
 	delete(doc, "check_session_iframe")
-	doc["pushed_authorization_request_endpoint"] = s.PARURL()
 	s.front.mu.Lock()
-	doc["require_pushed_authorization_requests"] = s.front.requirePAR
+	if s.front.advertisePAR {
+		doc["pushed_authorization_request_endpoint"] = s.PARURL()
+		doc["require_pushed_authorization_requests"] = s.front.requirePAR
+	}
 	s.front.mu.Unlock()
 	doc["dpop_signing_alg_values_supported"] = DPoPAlgs()
 	out, err := json.Marshal(doc)

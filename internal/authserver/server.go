@@ -87,6 +87,10 @@ type Options struct {
 	// 400 use_dpop_nonce with a DPoP-Nonce header. False means proofs
 	// need no nonce.
 	DPoPNonce bool
+	// PAR advertises the pushed authorization request endpoint (RFC 9126)
+	// in the metadata, so that clients push their requests. False leaves
+	// it out (the endpoint still answers). RequirePAR implies PAR.
+	PAR bool
 	// RequirePAR sets require_pushed_authorization_requests (RFC 9126
 	// §5): the authorization endpoint then refuses any request without a
 	// request_uri. It can be switched later with Server.SetRequirePAR.
@@ -181,6 +185,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.front.dpop = NewDPoPVerifier(opts.DPoPNonce)
 	s.front.requirePAR = opts.RequirePAR
+	s.front.advertisePAR = opts.PAR || opts.RequirePAR
 	s.front.par = make(map[string]parEntry)
 	s.storage = &storage{
 		now:             time.Now,
