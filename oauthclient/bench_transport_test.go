@@ -71,6 +71,30 @@ func BenchmarkAPITransport(b *testing.B) {
 	}
 }
 
+// BenchmarkAPITransportDPoP is BenchmarkAPITransport with a DPoP-bound
+// token: the same checks plus a fresh proof per request (jti from
+// crypto/rand, iat, htm, htu, ath, one ES256 signature). Compare with
+// BenchmarkES256Sign for the cost of a proof.
+func BenchmarkAPITransportDPoP(b *testing.B) {
+	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(oauthclient.DPoPBound(benchToken())))
+	tr, err := oauthclient.NewAPITransportOver(src, oauthclient.APIConfig{
+		AllowedOrigins: []string{"https://api.example.com"},
+	}, newBenchStub())
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := benchRequest(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = resp
+	}
+}
+
 // BenchmarkXOAuth2Transport is x/oauth2's Transport with ReuseTokenSource
 // over the same stub and request.
 func BenchmarkXOAuth2Transport(b *testing.B) {

@@ -16,3 +16,15 @@ func NewAPITransportOver(src oauth2.TokenSource, cfg APIConfig, base http.RoundT
 	t.base = base
 	return t, nil
 }
+
+// DPoPBound returns a copy of t bound to a new DPoP key, as a DPoP token
+// endpoint answer would be, for benchmarks of the API transport.
+func DPoPBound(t *oauth2.Token) *oauth2.Token {
+	k, err := newDPoPKey()
+	if err != nil {
+		panic(err)
+	}
+	c := *t
+	c.TokenType = "DPoP"
+	return withDPoPKey(&c, k)
+}
