@@ -259,6 +259,13 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 
+	if err := d.dpopSection(ctx, srv); err != nil {
+		return err
+	}
+	if err := d.parSection(ctx, srv); err != nil {
+		return err
+	}
+
 	d.section("Logout")
 	if err := c.Revoke(ctx, rec.RefreshToken, oauthclient.HintRefreshToken); err != nil {
 		return fmt.Errorf("revoke: %w", err)

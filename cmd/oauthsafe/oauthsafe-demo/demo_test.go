@@ -18,6 +18,8 @@ func TestDemoPassesAndPrintsNoToken(t *testing.T) {
 		"blocked  callback with a forged state", "blocked  callback with another issuer's iss", "nonce matched",
 		"blocked  unsigned ID token (alg:none)", "== Web application", "answered 303 See Other", "== Desktop login",
 		"blocked  API redirect to another host", "rotated refresh token was stored before", "All checks passed",
+		"blocked  stolen DPoP token sent as a Bearer token", "blocked  stolen token replayed with its captured proof",
+		"the browser URL carries only client_id and request_uri", "blocked  an authorization request in the URL",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("demo output lacks %q", want)

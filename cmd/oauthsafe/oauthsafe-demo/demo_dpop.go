@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"golang.org/x/oauth2"
+)
+
+// dpopSection shows sender-constrained tokens (RFC 9449): a login whose
+// tokens are bound to a key only this process holds, an API that checks
+// the proof, and the same token refused when it is stolen.
+func (d *demo) dpopSection(ctx context.Context, srv *authserver.Server) error {
+	d.section("DPoP: tokens bound to a key (RFC 9449)")
+	var mu sync.Mutex
+	var lastAuth, lastProof string
+	mux := http.NewServeMux()
+	api := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastAuth, lastProof = r.Header.Get("Authorization"), r.Header.Get("DPoP")
+		mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	api.StartTLS()
+	defer api.Close()
+	checker, err := demoapi.NewResource(ctx, srv, demoapi.ResourceConfig{Resource: api.URL, RequireDPoP: true})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/v1/read", checker.Require(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
+
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}, DPoP: true,
+	})
+	if err != nil {
+		return err
+	}
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{Resource: []string{api.URL}})
+	if err != nil {
+		return err
+	}
+	d.ok("a new ES256 key for this login; dpop_jkt=%s binds the code to it", mustQuery(authURL).Get("dpop_jkt"))
+	cb, err := srv.Login(ctx, authURL, "alice")
+	if err != nil {
+		return err
+	}
+	toks, err := c.Exchange(ctx, p, mustQuery(cb))
+	if err != nil {
+		return fmt.Errorf("DPoP exchange: %w", err)
+	}
+	d.ok("token_type %s: access and refresh token bound to the key (cnf.jkt); the key prints as part of %v", toks.TokenType(), toks)
+	pool := api.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	hc, err := oauthclient.NewAPIClient(oauth2.StaticTokenSource(toks.OAuth2Token()), oauthclient.APIConfig{
+		AllowedOrigins: []string{api.URL}, HTTP: oauthclient.HTTPConfig{RootCAs: pool},
+	})
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Get(api.URL + "/v1/read")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		d.fail("API refused the legitimate DPoP call: %d", resp.StatusCode)
+		return nil
+	}
+	d.ok("API call with Authorization: DPoP and a fresh proof (jti, iat, htm, htu, ath): 200")
+
+	mu.Lock()
+	stolenAT := strings.TrimPrefix(lastAuth, "DPoP ")
+	stolenProof := lastProof
+	mu.Unlock()
+	attack := func(what, method, path string, h http.Header) {
+		req, _ := http.NewRequestWithContext(ctx, method, api.URL+path, nil)
+		req.Header = h
+		resp, err := api.Client().Do(req)
+		if err != nil {
+			d.fail("%s: %v", what, err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusUnauthorized {
+			d.blocked("%s: the API answered 401", what)
+		} else {
+			d.fail("%s: the API answered %d", what, resp.StatusCode)
+		}
+	}
+	attack("stolen DPoP token sent as a Bearer token", "GET", "/v1/read", http.Header{"Authorization": {"Bearer " + stolenAT}})
+	attack("stolen token replayed with its captured proof", "GET", "/v1/read", http.Header{"Authorization": {"DPoP " + stolenAT}, "Dpop": {stolenProof}})
+	attack("stolen token and proof aimed at another method", "DELETE", "/v1/read", http.Header{"Authorization": {"DPoP " + stolenAT}, "Dpop": {stolenProof}})
+	if _, err := c.Refresh(ctx, toks.RefreshToken()); err != nil {
+		d.blocked("stolen refresh token used without the key: %v", err)
+	} else {
+		d.fail("a bound refresh token was accepted without a proof")
+	}
+	return nil
+}
+
+// parSection shows pushed authorization requests (RFC 9126): the browser
+// URL carries no parameter of the request.
+func (d *demo) parSection(ctx context.Context, srv *authserver.Server) error {
+	d.section("Pushed authorization requests (RFC 9126)")
+	srv.SetRequirePAR(true)
+	defer srv.SetRequirePAR(false)
+	cfg := oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid"}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	}
+	c, err := oauthclient.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
+	if err != nil {
+		return err
+	}
+	q := mustQuery(authURL)
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	d.ok("the request was pushed to %s; the browser URL carries only %s", c.Metadata().PushedAuthorizationRequestEndpoint, strings.Join(sortStrings(keys), " and "))
+	cb, err := srv.Login(ctx, authURL, "alice")
+	if err != nil {
+		return err
+	}
+	if _, err := c.Exchange(ctx, p, mustQuery(cb)); err != nil {
+		return fmt.Errorf("PAR exchange: %w", err)
+	}
+	d.ok("login completed through the request_uri")
+	if _, err := srv.Login(ctx, authURL, "alice"); err != nil {
+		d.blocked("second use of the same request_uri")
+	} else {
+		d.fail("a request_uri was used twice")
+	}
+	md := c.Metadata()
+	md.PushedAuthorizationRequestEndpoint, md.RequirePushedAuthorizationRequests = "", false
+	cfg.Metadata = &md
+	plain, err := oauthclient.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	_, plainURL, err := plain.Start(ctx, oauthclient.StartOptions{})
+	if err != nil {
+		return err
+	}
+	if _, err := srv.Login(ctx, plainURL, "alice"); err != nil {
+		d.blocked("an authorization request in the URL at a server that requires PAR")
+	} else {
+		d.fail("a server requiring PAR accepted a plain request")
+	}
+	return nil
+}
+
+func sortStrings(s []string) []string {
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s
+}
