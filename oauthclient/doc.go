@@ -16,6 +16,19 @@
 //     inside 200 responses, HTML, oversized bodies and odd expires_in values
 //     give typed errors or safe defaults.
 //   - Exactly one client authentication method is used per client.
+//   - With DPoP (RFC 9449; Config.DPoP, or a server asking for it) tokens
+//     are bound to an ES256 key from crypto/rand that never prints: every
+//     token and API request carries a fresh proof (jti, iat, htm, htu
+//     without query, ath), a server nonce is honoured with exactly one
+//     retry and kept per origin, token_type DPoP is accepted only after a
+//     proof and a Bearer answer to a proof is refused unless
+//     Config.AllowBearerDowngrade.
+//   - [Client.Start] pushes the authorization request when the server has
+//     a PAR endpoint (RFC 9126): the browser sees only client_id and
+//     request_uri. RFC 8707 resource indicators go on the authorization,
+//     token and refresh requests.
+//   - [DiscoverResource] reads an API's RFC 9728 metadata and only ever
+//     yields an issuer the caller allowed.
 //   - Secrets and tokens redact themselves in every fmt verb, slog and JSON.
 //
 // # Errors

@@ -114,6 +114,12 @@ type APIConfig struct {
 // APITransport is an http.RoundTripper that adds a bearer token to API
 // requests (RFC 6750 §2.1, the Authorization header only), enforcing S14:
 //
+//   - a DPoP-bound token (token_type DPoP from this package, carrying its
+//     key) is sent as "Authorization: DPoP" with a fresh proof per request
+//     and per retry (RFC 9449 §7); a 401 use_dpop_nonce with a valid
+//     DPoP-Nonce is retried exactly once with the nonce, which is kept per
+//     origin; a DPoP-Nonce that is not NQCHAR or is too long fails the
+//     call with an error matching ErrDPoP;
 //   - the token goes only to an allowed origin, only over https, checked on
 //     every request including each redirect hop; a redirect to another
 //     origin (or to http) is refused with ErrRedirectRefused, so no
