@@ -12,6 +12,7 @@ require (
 	github.com/chromedp/cdproto v0.160.3
 	github.com/chromedp/chromedp v0.23.1
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/oauthsafe/oauthsafe v0.0.0-00010101000000-000000000000
 	github.com/oauthsafe/oauthsafe/internal/authserver v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
@@ -25,7 +26,6 @@ require (
 	github.com/danieljoos/wincred v1.2.3 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
