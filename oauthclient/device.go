@@ -254,7 +254,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 		if !c.cfg.Now().Before(da.Expiry) {
 			return nil, ErrDeviceExpired
 		}
-		tr, key, err := c.tokenCall(ctx, cloneValues(form), da.dpop, false)
+		tr, key, err := c.tokenCall(ctx, cloneValues(form), da.dpop, nil, nil)
 		if err != nil {
 			var ae *AuthError
 			if !errors.As(err, &ae) {

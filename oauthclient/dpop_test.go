@@ -53,7 +53,12 @@ func TestJWKThumbprintRFCExamples(t *testing.T) {
 	if got, err := jwkThumbprint(rsaKey); err != nil || got != rfc7638JKT {
 		t.Errorf("RFC 7638 example: thumbprint %q, %v; want %q", got, err, rfc7638JKT)
 	}
-	ecKey := &ecdsa.PublicKey{Curve: elliptic.P256(), X: b64int(t, rfc9449X), Y: b64int(t, rfc9449Y)}
+	raw := append([]byte{4}, b64int(t, rfc9449X).FillBytes(make([]byte, 32))...)
+	raw = append(raw, b64int(t, rfc9449Y).FillBytes(make([]byte, 32))...)
+	ecKey, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, err := jwkThumbprint(ecKey); err != nil || got != rfc9449JKT {
 		t.Errorf("RFC 9449 example: thumbprint %q, %v; want %q", got, err, rfc9449JKT)
 	}
@@ -189,10 +194,14 @@ func TestDPoPKeyNeverPrinted(t *testing.T) {
 		t.Fatal(err)
 	}
 	der, _ := k.marshalKey()
+	d, err := k.priv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	secrets := []string{
-		k.priv.D.String(),
-		fmt.Sprintf("%x", k.priv.D.Bytes()),
-		base64.RawURLEncoding.EncodeToString(k.priv.D.Bytes()),
+		new(big.Int).SetBytes(d).String(),
+		fmt.Sprintf("%x", d),
+		base64.RawURLEncoding.EncodeToString(d),
 		base64.StdEncoding.EncodeToString(der),
 		base64.RawURLEncoding.EncodeToString(der),
 		fmt.Sprintf("%x", der),

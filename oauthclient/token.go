@@ -51,13 +51,6 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 	return c.postFormHeader(ctx, endpoint, u, form, nil)
 }
 
-// tokenRequest calls the token endpoint with one grant, without DPoP, and
-// checks the answer.
-func (c *Client) tokenRequest(ctx context.Context, form url.Values) (*tokenResponse, error) {
-	tr, _, err := c.tokenCall(ctx, form, nil, nil, nil)
-	return tr, err
-}
-
 // parseTokenResponse turns a token endpoint answer into a token, or a typed
 // error: *AuthError for an OAuth error (also inside a 200), *ResponseError
 // for anything malformed (HTML, non-JSON, wrong types, missing fields), and

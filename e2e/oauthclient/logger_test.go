@@ -76,7 +76,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := web.Start(oauthclient.StartOptions{})
+	p, authURL, err := web.Start(ctx, oauthclient.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
