@@ -11,7 +11,9 @@ import (
 
 func FuzzDecodeRecord(f *testing.F) {
 	good, _ := encodeRecord(&Record{RefreshToken: "rt-abc", Subject: "s", Scopes: []string{"a", "b"}, Issuer: "https://i", ClientID: "c", Generation: 3})
-	for _, s := range []string{string(good), `{"v":1,"refresh_token":"x"}`, `{"v":2,"refresh_token":"x","iss":"","client_id":"","gen":0,"dpop":{"k":1}}`,
+	k, _ := newTestKey(f)
+	withKey, _ := encodeRecord(&Record{RefreshToken: "rt-abc", Issuer: "https://i", ClientID: "c", DPoPKey: k})
+	for _, s := range []string{string(good), string(withKey), `{"v":1,"refresh_token":"x"}`, `{"v":2,"refresh_token":"x","iss":"","client_id":"","gen":0,"dpop":{"k":1}}`,
 		`{}`, `{"v":2,"refresh_token":"\u0000"}`, `null`, ``} {
 		f.Add([]byte(s))
 	}
@@ -29,7 +31,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		rec2, err := decodeRecord(again)
 		if err != nil || rec2.RefreshToken != rec.RefreshToken || rec2.Subject != rec.Subject ||
-			!slices.Equal(rec2.Scopes, rec.Scopes) || rec2.Generation != rec.Generation || string(rec2.dpop) != string(rec.dpop) {
+			!slices.Equal(rec2.Scopes, rec.Scopes) || rec2.Generation != rec.Generation || !rec2.DPoPKey.Equal(rec.DPoPKey) {
 			t.Fatal("round trip changed the record")
 		}
 	})

@@ -13,11 +13,15 @@ import (
 	"strings"
 )
 
-// Record is what a Source keeps in a Store for one login: the refresh token
-// and what it was granted for. Every Put writes a versioned JSON object
-// ({"v":2,...}); see SaveRecord and LoadRecord.
+// Record is what a Source keeps in a Store for one login: the refresh token,
+// what it was granted for, and the DPoP key it is bound to. Every Put
+// writes a versioned JSON object ({"v":2,...}); see SaveRecord and
+// LoadRecord. The whole record is one Store value, so the key is sealed
+// (keyring, EncryptedFile, vault) and replaced together with the refresh
+// token, in the same transaction.
 //
-// Printing a Record with any fmt verb, slog or JSON shows no refresh token.
+// Printing a Record with any fmt verb, slog or JSON shows neither the
+// refresh token nor the key.
 // A Record is a plain value: not safe for concurrent modification.
 type Record struct {
 	// RefreshToken is the current refresh token. Required.
@@ -34,10 +38,12 @@ type Record struct {
 	// fresh login), so a reader can tell two versions apart without
 	// comparing tokens.
 	Generation uint64
-
-	// dpop keeps, unread, a field reserved for a sealed DPoP key, so a
-	// rewrite by this version does not drop it.
-	dpop json.RawMessage
+	// DPoPKey is the private key the refresh token (and its access
+	// tokens) are bound to by DPoP (RFC 9449); the zero PrivateKey for a
+	// login without DPoP. A Source keeps it across rotations, and a
+	// FetchFunc that proves a refresh with a new key hands it over with
+	// Refresh.SetDPoPKey.
+	DPoPKey PrivateKey
 }
 
 // wireRecord is the stored form. Version 1 ({"v":1,"refresh_token":...})
@@ -50,7 +56,7 @@ type wireRecord struct {
 	Issuer       string          `json:"iss"`
 	ClientID     string          `json:"client_id"`
 	Generation   uint64          `json:"gen"`
-	DPoP         json.RawMessage `json:"dpop,omitempty"`
+	DPoP         json.RawMessage `json:"dpop,omitempty"` // wireKey
 }
 
 const (
@@ -75,10 +81,14 @@ func encodeRecord(r *Record) ([]byte, error) {
 			return nil, errors.New("tokenstore: a scope has characters outside RFC 6749 NQCHAR")
 		}
 	}
+	key, err := encodeKey(r.DPoPKey)
+	if err != nil {
+		return nil, err
+	}
 	return json.Marshal(wireRecord{
 		V: recordVersion, RefreshToken: r.RefreshToken, Subject: r.Subject,
 		Scopes: r.Scopes, Issuer: r.Issuer, ClientID: r.ClientID,
-		Generation: r.Generation, DPoP: r.dpop,
+		Generation: r.Generation, DPoP: key,
 	})
 }
 
@@ -118,9 +128,13 @@ func decodeRecord(b []byte) (*Record, error) {
 			return nil, fmt.Errorf("%w: bad scope", ErrCorrupt)
 		}
 	}
+	key, err := decodeKey(w.DPoP)
+	if err != nil {
+		return nil, err
+	}
 	return &Record{
 		RefreshToken: w.RefreshToken, Subject: w.Subject, Scopes: w.Scopes,
-		Issuer: w.Issuer, ClientID: w.ClientID, Generation: w.Generation, dpop: w.DPoP,
+		Issuer: w.Issuer, ClientID: w.ClientID, Generation: w.Generation, DPoPKey: key,
 	}, nil
 }
 
@@ -158,7 +172,6 @@ func (r *Record) clone() *Record {
 	}
 	c := *r
 	c.Scopes = slices.Clone(r.Scopes)
-	c.dpop = bytes.Clone(r.dpop)
 	return &c
 }
 
@@ -204,11 +217,15 @@ func (r Record) redact() string {
 	b.WriteString(strconv.Quote(strings.Join(r.Scopes, " ")))
 	b.WriteString(", gen=")
 	b.WriteString(strconv.FormatUint(r.Generation, 10))
+	if !r.DPoPKey.IsZero() {
+		b.WriteString(", dpop_key=redacted")
+	}
 	b.WriteString(", refresh_token=redacted}")
 	return b.String()
 }
 
-// String implements fmt.Stringer; it never shows the refresh token.
+// String implements fmt.Stringer; it never shows the refresh token or the
+// key.
 func (r Record) String() string { return r.redact() }
 
 // GoString implements fmt.GoStringer; it never shows the refresh token.

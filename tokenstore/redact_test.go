@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -31,7 +32,9 @@ func TestNoSecretsInOutput(t *testing.T) {
 	if err := putKey(ef, ctx, "k", []byte(rt)); err != nil {
 		t.Fatal(err)
 	}
-	secrets := []string{at, rt, hex.EncodeToString(ef.key), string(ef.key), "correct horse"}
+	dk, der := newTestKey(t)
+	secrets := []string{at, rt, hex.EncodeToString(ef.key), string(ef.key), "correct horse",
+		string(der), hex.EncodeToString(der), base64.StdEncoding.EncodeToString(der), fmt.Sprint(der[:8])[1:20]}
 	rec, err := LoadRecord(ctx, mem, "k")
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +44,9 @@ func TestNoSecretsInOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Add("k", src)
-	for name, v := range map[string]any{"Pool": pool, "Source": src, "Memory": mem, "EncryptedFile": ef, "Record": rec, "Record value": *rec} {
+	rec.DPoPKey = dk
+	for name, v := range map[string]any{"Pool": pool, "Source": src, "Memory": mem, "EncryptedFile": ef, "Record": rec, "Record value": *rec,
+		"PrivateKey": dk, "*PrivateKey": &dk} {
 		var outs []string
 		for _, verb := range []string{"%v", "%+v", "%#v", "%q", "%s", "%x"} {
 			outs = append(outs, fmt.Sprintf(verb, v))

@@ -21,7 +21,9 @@ import (
 // invalid_grant with an error that satisfies errors.Is(err,
 // ErrLoginRequired), must hand a rotated refresh token to r.Rotated the
 // moment a 200 response yields one (before any other check of the
-// response), and must not put any token in an error string. oauthclient
+// response), must hand a DPoP key the record does not hold to
+// r.SetDPoPKey before proving a request with it, and must not put any
+// token or key in an error string. oauthclient
 // provides the FetchFuncs. A Source calls it from one refresh at a time,
 // inside the Store transaction for its key.
 type FetchFunc func(ctx context.Context, r *Refresh) (*Result, error)
@@ -36,6 +38,7 @@ type Refresh struct {
 
 	mu      sync.Mutex
 	rotated string
+	key     PrivateKey
 }
 
 // Rotated hands the Source a new refresh token from a 200 token response,
@@ -48,10 +51,26 @@ func (r *Refresh) Rotated(refreshToken string) {
 	r.mu.Unlock()
 }
 
-func (r *Refresh) rotation() string {
+// SetDPoPKey hands the Source the DPoP key this request is proven with,
+// when it is not the record's (a record without a key, a server that
+// started to require DPoP). Call it before the request is sent: the Source
+// writes the key into the record with the outcome, in the same Put as a
+// rotated refresh token (which the server may have bound to it), whatever
+// the FetchFunc returns. It is safe for concurrent use while the FetchFunc
+// runs; the zero PrivateKey is ignored.
+func (r *Refresh) SetDPoPKey(k PrivateKey) {
+	if k.IsZero() {
+		return
+	}
+	r.mu.Lock()
+	r.key = k
+	r.mu.Unlock()
+}
+
+func (r *Refresh) rotation() (string, PrivateKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.rotated
+	return r.rotated, r.key
 }
 
 // Result is a checked token response.
@@ -109,8 +128,8 @@ type SourceConfig struct {
 	Margin time.Duration
 	// OnRecordChange, if not nil, is called inside the transaction after
 	// every change of the record (a rotated refresh token, including one
-	// from a response refused afterwards; new granted scopes), once the
-	// record is in Store. An error is reported to the callers as a
+	// from a response refused afterwards; new granted scopes; a new DPoP
+	// key), once the record is in Store. An error is reported to the callers as a
 	// *TemporaryError and the new access token is withheld; the record
 	// is kept.
 	OnRecordChange func(ctx context.Context, rec *Record) error
@@ -460,7 +479,11 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 	if rec != nil {
 		next := rec.clone()
 		changed := false
-		if rt := r.rotation(); rt != "" && rt != rec.RefreshToken {
+		rt, key := r.rotation()
+		if !key.IsZero() && !key.Equal(rec.DPoPKey) {
+			next.DPoPKey, changed = key, true
+		}
+		if rt != "" && rt != rec.RefreshToken {
 			if err := checkRefreshToken(rt); err != nil {
 				// Unstorable: the spent token must not be sent again.
 				return nil, s.deleteRecord(ctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
