@@ -240,6 +240,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 	form := url.Values{"grant_type": {deviceGrantType}, "device_code": {da.deviceCode}}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	dk := da.dpop // a key made after use_dpop_nonce proves the later polls
 	for {
 		remaining := da.Expiry.Sub(c.cfg.Now())
 		if remaining <= 0 {
@@ -254,7 +255,10 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 		if !c.cfg.Now().Before(da.Expiry) {
 			return nil, ErrDeviceExpired
 		}
-		tr, key, err := c.tokenCall(ctx, cloneValues(form), da.dpop, nil, nil)
+		tr, key, err := c.tokenCall(ctx, cloneValues(form), dk, newDPoPKey, nil)
+		if key != nil {
+			dk = key
+		}
 		if err != nil {
 			var ae *AuthError
 			if !errors.As(err, &ae) {
@@ -278,9 +282,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 			return nil, err
 		}
 		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
-		if key != nil {
-			out.tok, out.dpop = withDPoPKey(tr.token, key), key
-		}
+		out.tok, out.dpop = withDPoPKey(tr.token, key), key
 		if slices.Contains(da.scopes, "openid") {
 			if tr.idToken == "" {
 				return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -109,6 +110,47 @@ func jwkThumbprint(pub crypto.PublicKey) (string, error) {
 // marshalKey returns the private key (PKCS #8 DER) for a sealed store.
 func (k *dpopKey) marshalKey() ([]byte, error) {
 	return x509.MarshalPKCS8PrivateKey(k.priv)
+}
+
+// storeKey returns the key for a tokenstore.Record (S27); nil k gives the
+// zero PrivateKey.
+func (k *dpopKey) storeKey() (tokenstore.PrivateKey, error) {
+	if k == nil {
+		return tokenstore.PrivateKey{}, nil
+	}
+	b, err := k.marshalKey()
+	if err != nil {
+		return tokenstore.PrivateKey{}, errors.New("oauthclient: DPoP key cannot be encoded")
+	}
+	return tokenstore.NewPrivateKey(b)
+}
+
+// storedKeys turns a record's key into a *dpopKey, reusing the last one
+// while the record holds the same key (a refresh happens once per token
+// lifetime; the parse is kept off it anyway). Safe for concurrent use.
+type storedKeys struct {
+	mu   sync.Mutex
+	last tokenstore.PrivateKey
+	key  *dpopKey
+}
+
+// get returns nil for the zero PrivateKey, and an error (no key material
+// in it) for a key this client cannot sign with.
+func (s *storedKeys) get(pk tokenstore.PrivateKey) (*dpopKey, error) {
+	if pk.IsZero() {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.key != nil && s.last.Equal(pk) {
+		return s.key, nil
+	}
+	k, err := unmarshalDPoPKey(pk.PKCS8())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDPoP, err)
+	}
+	s.last, s.key = pk, k
+	return k, nil
 }
 
 // unmarshalDPoPKey restores a key written by marshalKey. Errors never
@@ -323,8 +365,13 @@ func dpopAlgSupported(server []string) bool {
 // copies only id_token and scope.
 const dpopExtra = "oauthsafe.dpop_key"
 
-// withDPoPKey returns t with k attached (t's id_token and scope extras kept).
+// withDPoPKey returns t with k attached (t's id_token and scope extras
+// kept) when t is DPoP-typed; a Bearer token (an allowed downgrade) or a
+// nil k returns t as it is.
 func withDPoPKey(t *oauth2.Token, k *dpopKey) *oauth2.Token {
+	if k == nil || t.TokenType != "DPoP" {
+		return t
+	}
 	extra := map[string]any{dpopExtra: k}
 	for _, name := range []string{"id_token", "scope"} {
 		if v := t.Extra(name); v != nil {

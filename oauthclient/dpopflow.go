@@ -16,8 +16,11 @@ import (
 // use_dpop_nonce answer with a valid DPoP-Nonce is retried exactly once
 // (RFC 9449 §8). With no key, a use_dpop_nonce answer (a server that
 // requires DPoP) takes a key from newKey and retries once with it; a nil
-// newKey returns the error instead. The key
-// used is returned with the response; token_type is checked against it.
+// newKey returns the error instead. The key the request was proven with
+// is returned with the response (also for an allowed Bearer downgrade:
+// the refresh token may still be bound to it, and with an error: a key
+// from newKey is then kept for the next attempt); token_type is checked
+// against it.
 // rotated, when not nil, gets a new refresh token the moment a 200 JSON
 // body yields one, before any other check of the response.
 func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, newKey func() (*dpopKey, error), rotated func(string)) (*tokenResponse, *dpopKey, error) {
@@ -39,14 +42,14 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, n
 		}
 		resp, body, err = c.postFormHeader(ctx, "token", u, form, extra)
 		if err != nil {
-			return nil, nil, err
+			return nil, key, err
 		}
 		nerr := c.nonces.update(pu, resp.Header)
 		if attempt > 0 || resp.StatusCode != http.StatusBadRequest || !isErrorCode(body, "use_dpop_nonce") {
 			break
 		}
 		if nerr != nil {
-			return nil, nil, nerr
+			return nil, key, nerr
 		}
 		if resp.Header.Get("Dpop-Nonce") == "" {
 			break // nothing to retry with: the error is returned below
@@ -65,10 +68,7 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, n
 		err = c.checkTokenType(tr, key != nil)
 	}
 	if err != nil {
-		return tr, nil, c.withResponse(err, form, resp, body)
-	}
-	if tr.token.TokenType != "DPoP" {
-		key = nil // an allowed downgrade: a bearer token
+		return tr, key, c.withResponse(err, form, resp, body)
 	}
 	return tr, key, nil
 }

@@ -24,12 +24,19 @@ import (
 // rotated refresh token goes to the engine as soon as the 200 body yields
 // one. Then the granted scope must stay within the requested (or, when
 // omitted, the previous) one, and a returned ID token must verify and name
-// the record's subject (OpenID Connect Core §12.2). With key, each request
-// carries a proof of it (a public client's refresh token is bound to it)
-// and the token returned carries it. resource, when set, narrows the
-// audience (RFC 8707) and is checked against an at+jwt access token.
-func (c *Client) refreshFetch(narrow, resource []string, key *dpopKey) tokenstore.FetchFunc {
+// the record's subject (OpenID Connect Core §12.2). resource, when set,
+// narrows the audience (RFC 8707) and is checked against an at+jwt access
+// token.
+//
+// DPoP (S27): the record's key proves the request (a public client's
+// refresh token is bound to it) and the token returned carries it. A record
+// without a key gets a new one when DPoP is on (Config.DPoP, metadata) or
+// the server answers use_dpop_nonce; it goes to the engine
+// (Refresh.SetDPoPKey) before any proof of it is sent, so it is stored
+// with the refresh token the server may bind to it.
+func (c *Client) refreshFetch(narrow, resource []string) tokenstore.FetchFunc {
 	narrow, resource = slices.Clone(narrow), slices.Clone(resource)
+	var keys storedKeys
 	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
 		rec := r.Record
 		if rec == nil || rec.RefreshToken == "" {
@@ -50,7 +57,28 @@ func (c *Client) refreshFetch(narrow, resource []string, key *dpopKey) tokenstor
 		for _, res := range resource {
 			form.Add("resource", res)
 		}
-		tr, key, err := c.tokenCall(ctx, form, key, nil, r.Rotated)
+		key, err := keys.get(rec.DPoPKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrLoginRequired, err)
+		}
+		newKey := func() (*dpopKey, error) {
+			k, err := newDPoPKey()
+			if err != nil {
+				return nil, err
+			}
+			pk, err := k.storeKey()
+			if err != nil {
+				return nil, err
+			}
+			r.SetDPoPKey(pk)
+			return k, nil
+		}
+		if key == nil && c.dpopOn() {
+			if key, err = newKey(); err != nil {
+				return nil, err
+			}
+		}
+		tr, key, err := c.tokenCall(ctx, form, key, newKey, r.Rotated)
 		if err != nil {
 			return nil, err
 		}
@@ -71,9 +99,7 @@ func (c *Client) refreshFetch(narrow, resource []string, key *dpopKey) tokenstor
 			return nil, err
 		}
 		tr.token.RefreshToken = ""
-		if key != nil {
-			tr.token = withDPoPKey(tr.token, key)
-		}
+		tr.token = withDPoPKey(tr.token, key)
 		if narrow != nil {
 			// The access token is narrowed; the refresh token keeps the
 			// grant (RFC 6749 §6), so the record's scopes stay.
@@ -158,9 +184,7 @@ func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOp
 		return nil, err
 	}
 	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one
-	if key != nil {
-		tr.token = withDPoPKey(tr.token, key)
-	}
+	tr.token = withDPoPKey(tr.token, key)
 	return &tokenstore.Result{Token: tr.token, Scopes: granted}, nil
 }
 

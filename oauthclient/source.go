@@ -11,7 +11,8 @@ import (
 
 // TokenSourceConfig configures [Client.TokenSource]. Zero values are documented per field.
 type TokenSourceConfig struct {
-	// Store keeps the record (refresh token, subject, granted scopes): a
+	// Store keeps the record (refresh token, subject, granted scopes, and
+	// the DPoP key the refresh token is bound to, sealed with it): a
 	// *keyring.Store (package tokenstore/keyring) for desktop tools, an
 	// explicitly configured *tokenstore.EncryptedFile on headless machines,
 	// a server-side vault. nil keeps the record in memory only
@@ -52,6 +53,13 @@ type TokenSourceConfig struct {
 // granted scopes of each response are recorded (see Source.Scopes). Every
 // refreshed ID token must name the record's subject.
 //
+// With DPoP the record holds the key the tokens are bound to (S27): the
+// login's key is written with its refresh token, every refresh is proven
+// with the record's key, and a source resumed from the Store (a new
+// process) refreshes with the stored key. A record without a key gets one
+// when DPoP is on or the server answers use_dpop_nonce, stored in the same
+// write as the refresh token the server binds to it.
+//
 // login is the result of a completed flow: its record is written to Store
 // before TokenSource returns. login may be nil to resume from a record
 // already in Store (cfg.Store and cfg.Key are then required); the first
@@ -69,14 +77,10 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		}
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}
-	var dk *dpopKey
-	if login != nil {
-		dk = login.dpop
-	}
 	sc := tokenstore.SourceConfig{
 		Store:          cfg.Store,
 		Key:            key,
-		Fetch:          c.refreshFetch(cfg.Scopes, cfg.Resource, dk),
+		Fetch:          c.refreshFetch(cfg.Scopes, cfg.Resource),
 		Margin:         cfg.Margin,
 		OnRecordChange: cfg.OnRecordChange,
 		Now:            c.cfg.Now,
@@ -89,9 +93,13 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 			}
 		}
 		if rt := login.RefreshToken(); rt != "" {
+			dk, err := login.dpop.storeKey()
+			if err != nil {
+				return nil, err
+			}
 			initial = &tokenstore.Record{
 				RefreshToken: rt, Subject: login.Subject(), Scopes: slices.Clone(login.scopes),
-				Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID,
+				Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID, DPoPKey: dk,
 			}
 		}
 		if cfg.Store != nil && initial != nil {

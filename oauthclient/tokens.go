@@ -22,7 +22,7 @@ type Tokens struct {
 	idToken *validate.IDToken
 	rawID   string
 	scopes  []string
-	dpop    *dpopKey // the key the tokens are bound to (RFC 9449); nil for Bearer
+	dpop    *dpopKey // the key the flow proved (RFC 9449), kept with the refresh token; nil without DPoP
 }
 
 // AccessToken returns the access token. Keep it in memory only.

@@ -1,0 +1,241 @@
+package oauthclient
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+// bindingAS makes a hostileAS behave as a DPoP server that binds a public
+// client's refresh tokens (RFC 9449 §5): each refresh token it issues is
+// bound to the thumbprint of the proof that got it (or unbound without a
+// proof); a refresh of a bound token must prove the bound key or gets
+// invalid_grant, an unbound one may be proven with any key.
+// With requireProof, a request without a proof gets use_dpop_nonce.
+type bindingAS struct {
+	mu           sync.Mutex
+	bound        map[string]string // refresh token -> jkt ("" unbound)
+	n            int
+	refreshJKTs  []string // the jkt of each refresh request's proof
+	requireProof bool
+}
+
+func newBindingAS(t *testing.T, h *hostileAS) *bindingAS {
+	b := &bindingAS{bound: map[string]string{}}
+	h.setToken(func(w http.ResponseWriter, r *http.Request) {
+		jkt := ""
+		if _, k := proofOf(t, r.Header); k != nil {
+			tp, _ := k.Thumbprint(crypto.SHA256)
+			jkt = base64.RawURLEncoding.EncodeToString(tp)
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.requireProof && jkt == "" {
+			w.Header().Set("DPoP-Nonce", "n-1")
+			writeJSON(w, 400, map[string]string{"error": "use_dpop_nonce"})
+			return
+		}
+		if r.PostForm.Get("grant_type") == "refresh_token" {
+			b.refreshJKTs = append(b.refreshJKTs, jkt)
+			want, ok := b.bound[r.PostForm.Get("refresh_token")]
+			delete(b.bound, r.PostForm.Get("refresh_token")) // rotation: single use
+			if !ok || (want != "" && want != jkt) { // an unbound token may be proven with any key
+				writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "refresh token unknown or bound to another key"})
+				return
+			}
+		}
+		b.n++
+		rt := fmt.Sprintf("RT-%d", b.n)
+		b.bound[rt] = jkt
+		tt := "Bearer"
+		if jkt != "" {
+			tt = "DPoP"
+		}
+		h.writeTokens(w, map[string]any{"token_type": tt, "refresh_token": rt})
+	})
+	return b
+}
+
+func (b *bindingAS) lastRefreshJKT() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.refreshJKTs) == 0 {
+		return ""
+	}
+	return b.refreshJKTs[len(b.refreshJKTs)-1]
+}
+
+func recordJKT(t *testing.T, rec *tokenstore.Record) string {
+	t.Helper()
+	if rec.DPoPKey.IsZero() {
+		return ""
+	}
+	k, err := unmarshalDPoPKey(rec.DPoPKey.PKCS8())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.jkt
+}
+
+// TestRefreshUsesRecordDPoPKey (S27, the library side of
+// TestDPoPKeyPersistedWithRefreshToken): the login's key is written with
+// its refresh token; a source resumed from the Store alone, by another
+// Client, proves its refresh with the stored key; a record without a key
+// gets one (DPoP on, or a server answering use_dpop_nonce) stored with
+// the refresh token bound to it; a record whose key was dropped, or holds
+// a key this client cannot sign with, needs a new login.
+func TestRefreshUsesRecordDPoPKey(t *testing.T) {
+	ctx := context.Background()
+	const key = "k"
+	login := func(t *testing.T, h *hostileAS, clk *testClock, dpop bool) (*Tokens, *tokenstore.Memory) {
+		t.Helper()
+		cfg := h.config()
+		cfg.Now, cfg.DPoP = clk.Now, dpop
+		c, err := New(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, good := h.start(t, c)
+		toks, err := c.Exchange(ctx, p, good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.mu.Lock()
+		h.nonce = ""
+		h.mu.Unlock()
+		st := &tokenstore.Memory{}
+		if _, err := c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key}, toks); err != nil {
+			t.Fatal(err)
+		}
+		return toks, st
+	}
+	resume := func(t *testing.T, h *hostileAS, clk *testClock, st tokenstore.Store, dpop bool) (*tokenstore.Source, error) {
+		t.Helper()
+		cfg := h.config()
+		cfg.Now, cfg.DPoP = clk.Now, dpop
+		c, err := New(ctx, cfg) // another Client: nothing shared with the login's
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = src.Token()
+		return src, err
+	}
+
+	t.Run("stored with the login, used after resume", func(t *testing.T) {
+		h := newHostileAS(t)
+		as := newBindingAS(t, h)
+		clk := newTestClock()
+		toks, st := login(t, h, clk, true)
+		rec, err := tokenstore.LoadRecord(ctx, st, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if toks.dpop == nil || recordJKT(t, rec) != toks.dpop.jkt || rec.RefreshToken != toks.RefreshToken() {
+			t.Fatal("the login's key is not in the record with its refresh token")
+		}
+		for i := range 2 {
+			src, err := resume(t, h, clk, st, false) // DPoP off: the record's key decides
+			if err != nil {
+				t.Fatalf("refresh %d: %v", i, err)
+			}
+			if as.lastRefreshJKT() != toks.dpop.jkt {
+				t.Fatalf("refresh %d not proven with the stored key", i)
+			}
+			if tok, _ := src.Token(); tok.TokenType != "DPoP" || tokenDPoPKey(tok) == nil || tokenDPoPKey(tok).jkt != toks.dpop.jkt {
+				t.Fatalf("refreshed token %q does not carry the stored key", tok.TokenType)
+			}
+			clk.Advance(2 * time.Hour)
+		}
+		if rec, _ := tokenstore.LoadRecord(ctx, st, key); recordJKT(t, rec) != toks.dpop.jkt {
+			t.Fatal("rotation dropped or replaced the key")
+		}
+	})
+
+	t.Run("key dropped from the record: login required", func(t *testing.T) {
+		h := newHostileAS(t)
+		as := newBindingAS(t, h)
+		clk := newTestClock()
+		_, st := login(t, h, clk, true)
+		rec, _ := tokenstore.LoadRecord(ctx, st, key)
+		rec.DPoPKey = tokenstore.PrivateKey{}
+		if err := tokenstore.SaveRecord(ctx, st, key, rec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := resume(t, h, clk, st, true); !errors.Is(err, ErrLoginRequired) {
+			t.Fatalf("refresh with another key: %v", err)
+		}
+		if as.lastRefreshJKT() == "" {
+			t.Fatal("no proof sent")
+		}
+	})
+
+	for _, tc := range []struct {
+		name         string
+		dpop         bool
+		requireProof bool
+	}{
+		{"record without a key, DPoP on", true, false},
+		{"record without a key, server answers use_dpop_nonce", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileAS(t)
+			as := newBindingAS(t, h)
+			clk := newTestClock()
+			toks, st := login(t, h, clk, false)
+			if toks.TokenType() != "Bearer" {
+				t.Fatal("login should be Bearer")
+			}
+			as.mu.Lock()
+			as.requireProof = tc.requireProof
+			as.mu.Unlock()
+			if _, err := resume(t, h, clk, st, tc.dpop); err != nil {
+				t.Fatal(err)
+			}
+			rec, _ := tokenstore.LoadRecord(ctx, st, key)
+			jkt := recordJKT(t, rec)
+			if jkt == "" || as.lastRefreshJKT() != jkt {
+				t.Fatal("the new key is not stored with the refresh token bound to it")
+			}
+			clk.Advance(2 * time.Hour)
+			if _, err := resume(t, h, clk, st, false); err != nil || as.lastRefreshJKT() != jkt {
+				t.Fatalf("next refresh: %v", err)
+			}
+		})
+	}
+
+	t.Run("a key this client cannot sign with", func(t *testing.T) {
+		h := newHostileAS(t)
+		newBindingAS(t, h)
+		clk := newTestClock()
+		_, st := login(t, h, clk, true)
+		rk, _ := rsa.GenerateKey(rand.Reader, 1024)
+		der, _ := x509.MarshalPKCS8PrivateKey(rk)
+		pk, err := tokenstore.NewPrivateKey(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := tokenstore.LoadRecord(ctx, st, key)
+		rec.DPoPKey = pk
+		tokenstore.SaveRecord(ctx, st, key, rec)
+		before := h.tokenCalls.Load()
+		_, err = resume(t, h, clk, st, true)
+		if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrDPoP) || h.tokenCalls.Load() != before {
+			t.Fatalf("RSA key in the record: %v, %d requests", err, h.tokenCalls.Load()-before)
+		}
+	})
+}
