@@ -50,7 +50,7 @@ func newBindingAS(t *testing.T, h *hostileAS) *bindingAS {
 			b.refreshJKTs = append(b.refreshJKTs, jkt)
 			want, ok := b.bound[r.PostForm.Get("refresh_token")]
 			delete(b.bound, r.PostForm.Get("refresh_token")) // rotation: single use
-			if !ok || (want != "" && want != jkt) { // an unbound token may be proven with any key
+			if !ok || (want != "" && want != jkt) {          // an unbound token may be proven with any key
 				writeJSON(w, 400, map[string]string{"error": "invalid_grant", "error_description": "refresh token unknown or bound to another key"})
 				return
 			}
