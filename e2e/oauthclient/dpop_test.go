@@ -24,6 +24,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -150,6 +151,16 @@ func loginWith(t *testing.T, as *authserver.Server, c *oauthclient.Client, opts 
 	return toks, authURL
 }
 
+// memoryWith returns a Memory store holding rec under "k".
+func memoryWith(t *testing.T, rec *tokenstore.Record) *tokenstore.Memory {
+	t.Helper()
+	st := &tokenstore.Memory{}
+	if err := tokenstore.SaveRecord(context.Background(), st, "k", rec); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func serviceDPoP(t *testing.T, as *authserver.Server, dpop bool) *oauthclient.Client {
 	t.Helper()
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
@@ -186,7 +197,9 @@ func TestDPoPEndToEnd(t *testing.T) {
 	if toks.TokenType() != "DPoP" {
 		t.Fatalf("token_type %q", toks.TokenType())
 	}
-	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Key: "dpop-e2e"}, toks)
+	var last *tokenstore.Record
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Key: "dpop-e2e",
+		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error { last = rec; return nil }}, toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +224,19 @@ func TestDPoPEndToEnd(t *testing.T) {
 	if tok.TokenType != "DPoP" {
 		t.Fatalf("refreshed token_type %q", tok.TokenType)
 	}
-	// The public client's refresh token is bound: without the key it is useless.
-	if _, err := c.Refresh(ctx, tok.RefreshToken); !errors.Is(err, oauthclient.ErrLoginRequired) {
+	// The public client's refresh token is bound: the rotated record holds
+	// the key, and without it the refresh token is useless.
+	if last == nil || last.DPoPKey.IsZero() {
+		t.Fatal("the rotated record does not hold the DPoP key")
+	}
+	stolen := *last
+	stolen.DPoPKey = tokenstore.PrivateKey{}
+	thief := dpopNative(t, as, func(c *oauthclient.Config) { c.DPoP = false })
+	ts, err := thief.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: memoryWith(t, &stolen), Key: "k"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Token(); !errors.Is(err, oauthclient.ErrLoginRequired) {
 		t.Fatalf("refresh without the key: %v", err)
 	}
 
