@@ -12,6 +12,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -99,7 +100,44 @@ func (d *demo) dpopSection(ctx context.Context, srv *authserver.Server) error {
 	attack("stolen DPoP token sent as a Bearer token", "GET", "/v1/read", http.Header{"Authorization": {"Bearer " + stolenAT}})
 	attack("stolen token replayed with its captured proof", "GET", "/v1/read", http.Header{"Authorization": {"DPoP " + stolenAT}, "Dpop": {stolenProof}})
 	attack("stolen token and proof aimed at another method", "DELETE", "/v1/read", http.Header{"Authorization": {"DPoP " + stolenAT}, "Dpop": {stolenProof}})
-	if _, err := c.Refresh(ctx, toks.RefreshToken()); err != nil {
+
+	// The record keeps the key with the refresh token it binds (S27), in
+	// one store value: a refresh in this or any later process proves it.
+	store := &tokenstore.Memory{}
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: "demo-dpop"}, toks)
+	if err != nil {
+		return err
+	}
+	src.Invalidate(toks.OAuth2Token())
+	tok, err := src.Token()
+	if err != nil || tok.TokenType != "DPoP" {
+		d.fail("refresh with the stored key: %v", err)
+		return nil
+	}
+	rec, err := tokenstore.LoadRecord(ctx, store, "demo-dpop")
+	if err != nil {
+		return err
+	}
+	d.ok("refreshed with a proof of the key stored in the record: %v", rec)
+
+	stolen := *rec
+	stolen.DPoPKey = tokenstore.PrivateKey{}
+	thiefStore := &tokenstore.Memory{}
+	if err := tokenstore.SaveRecord(ctx, thiefStore, "stolen", &stolen); err != nil {
+		return err
+	}
+	thief, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		return err
+	}
+	ts, err := thief.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: thiefStore, Key: "stolen"}, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := ts.Token(); err != nil {
 		d.blocked("stolen refresh token used without the key: %v", err)
 	} else {
 		d.fail("a bound refresh token was accepted without a proof")

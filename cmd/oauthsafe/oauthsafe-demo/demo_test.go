@@ -19,6 +19,7 @@ func TestDemoPassesAndPrintsNoToken(t *testing.T) {
 		"blocked  unsigned ID token (alg:none)", "== Web application", "answered 303 See Other", "== Desktop login",
 		"blocked  API redirect to another host", "rotated refresh token was stored before", "All checks passed",
 		"blocked  stolen DPoP token sent as a Bearer token", "blocked  stolen token replayed with its captured proof",
+		"refreshed with a proof of the key stored in the record", "blocked  stolen refresh token used without the key",
 		"the browser URL carries only client_id and request_uri", "blocked  an authorization request in the URL",
 	} {
 		if !strings.Contains(s, want) {
