@@ -239,3 +239,96 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		}
 	})
 }
+
+// TestUserInfoDPoP: a DPoP-bound login calls userinfo with
+// "Authorization: DPoP" and a fresh proof (GET, the userinfo URL, ath, the
+// login's key); use_dpop_nonce is honoured with exactly one retry; a loop
+// stops there; a bad nonce is refused; a Bearer login stays Bearer.
+func TestUserInfoDPoP(t *testing.T) {
+	ctx := context.Background()
+	userinfoOK := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"sub":"user-1"}`))
+	}
+	useNonce := func(w http.ResponseWriter, nonce string) {
+		w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="nonce needed"`)
+		w.Header().Set("DPoP-Nonce", nonce)
+		w.WriteHeader(http.StatusUnauthorized)
+	}
+	for _, tc := range []struct {
+		name  string
+		dpop  bool
+		serve func(n int, w http.ResponseWriter, c proofClaims)
+		calls int
+		want  error // nil: success
+	}{
+		{"nonce honoured with one retry", true, func(n int, w http.ResponseWriter, c proofClaims) {
+			if n == 1 {
+				useNonce(w, "u-1")
+				return
+			}
+			if c.Nonce != "u-1" {
+				t.Errorf("retry nonce %q", c.Nonce)
+			}
+			userinfoOK(w)
+		}, 2, nil},
+		{"use_dpop_nonce loop stops after one retry", true, func(n int, w http.ResponseWriter, _ proofClaims) {
+			useNonce(w, fmt.Sprintf("u-%d", n))
+		}, 2, ErrMalformedResponse},
+		{"bad nonce refused", true, func(n int, w http.ResponseWriter, _ proofClaims) {
+			useNonce(w, "bad\u202enonce")
+		}, 1, ErrDPoP},
+		{"Bearer login", false, func(n int, w http.ResponseWriter, _ proofClaims) { userinfoOK(w) }, 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileAS(t)
+			cfg := h.config()
+			cfg.DPoP = tc.dpop
+			c, err := New(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.setToken(func(w http.ResponseWriter, r *http.Request) {
+				tt := "Bearer"
+				if r.Header.Get("DPoP") != "" {
+					tt = "DPoP"
+				}
+				h.writeTokens(w, map[string]any{"token_type": tt})
+			})
+			p, good := h.start(t, c)
+			toks, err := c.Exchange(ctx, p, good)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			n := 0
+			h.mu.Lock()
+			h.userinfoFn = func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				n++
+				i := n
+				mu.Unlock()
+				auth := r.Header.Get("Authorization")
+				claims, k := proofOf(t, r.Header)
+				if tc.dpop {
+					tp, _ := k.Thumbprint(crypto.SHA256)
+					if auth != "DPoP "+toks.AccessToken() || claims.HTM != "GET" || claims.HTU != h.srv.URL+"/userinfo" ||
+						claims.ATH != accessTokenHash(toks.AccessToken()) || base64.RawURLEncoding.EncodeToString(tp) != toks.dpop.jkt {
+						t.Errorf("userinfo request %d: Authorization %.6q, proof %+v", i, auth, claims)
+					}
+				} else if auth != "Bearer "+toks.AccessToken() || k != nil {
+					t.Errorf("Bearer userinfo request: Authorization %.6q, proof sent %v", auth, k != nil)
+				}
+				tc.serve(i, w, claims)
+			}
+			h.mu.Unlock()
+			_, err = c.UserInfo(ctx, toks)
+			if n != tc.calls {
+				t.Errorf("%d userinfo requests, want %d", n, tc.calls)
+			}
+			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+				t.Fatalf("UserInfo = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}

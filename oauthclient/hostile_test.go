@@ -33,6 +33,7 @@ type hostileAS struct {
 	token      func(w http.ResponseWriter, r *http.Request) // nil: a valid response
 	nonce      string
 	userinfo   string // body of the userinfo endpoint
+	userinfoFn func(w http.ResponseWriter, r *http.Request) // if set, serves userinfo instead
 	lastForm   url.Values
 	lastHeader http.Header
 }
@@ -75,6 +76,13 @@ func newHostileAS(t *testing.T) *hostileAS {
 		json.NewEncoder(w).Encode(set)
 	})
 	mux.HandleFunc("/userinfo", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		fn := h.userinfoFn
+		h.mu.Unlock()
+		if fn != nil {
+			fn(w, r)
+			return
+		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")

@@ -17,7 +17,10 @@ var ErrNoUserInfo = errors.New("oauthclient: server offers no userinfo endpoint"
 // UserInfo fetches the OpenID Connect userinfo of a login with its access
 // token and checks that its sub equals the verified ID token's sub (a
 // mismatch matches validate.ErrSubject). Only JSON userinfo responses are
-// accepted. Safe for concurrent use.
+// accepted. A DPoP-bound login sends "Authorization: DPoP" with a fresh
+// proof of its key (RFC 9449 §7), and a 401 use_dpop_nonce with a valid
+// DPoP-Nonce is retried exactly once with it; a bad DPoP-Nonce matches
+// ErrDPoP. Safe for concurrent use.
 func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardClaims, error) {
 	if c.md.UserinfoEndpoint == "" {
 		return validate.StandardClaims{}, ErrNoUserInfo
@@ -25,15 +28,50 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 	if toks == nil || toks.IDToken() == nil {
 		return validate.StandardClaims{}, fmt.Errorf("%w: userinfo needs a login with a verified ID token", ErrIDToken)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpointURL("userinfo_endpoint", c.md.UserinfoEndpoint), nil)
+	u := c.endpointURL("userinfo_endpoint", c.md.UserinfoEndpoint)
+	pu, err := url.Parse(u)
 	if err != nil {
-		return validate.StandardClaims{}, err
+		return validate.StandardClaims{}, policyf("userinfo endpoint is not a URL")
 	}
-	req.Header.Set("Authorization", "Bearer "+toks.AccessToken())
-	req.Header.Set("Accept", "application/json")
-	resp, body, err := do(ctx, c.http, req, "userinfo")
-	if err != nil {
-		return validate.StandardClaims{}, err
+	at := toks.AccessToken()
+	key := toks.dpop
+	if toks.TokenType() != "DPoP" {
+		key = nil
+	}
+	var resp *http.Response
+	var body []byte
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return validate.StandardClaims{}, err
+		}
+		req.Header.Set("Accept", "application/json")
+		if key == nil {
+			req.Header.Set("Authorization", "Bearer "+at)
+		} else {
+			p, err := key.proof(http.MethodGet, pu, accessTokenHash(at), c.nonces.get(pu), c.cfg.Now())
+			if err != nil {
+				return validate.StandardClaims{}, err
+			}
+			req.Header.Set("Authorization", "DPoP "+at)
+			req.Header.Set("DPoP", p)
+		}
+		if resp, body, err = do(ctx, c.http, req, "userinfo"); err != nil {
+			return validate.StandardClaims{}, err
+		}
+		if key == nil {
+			break
+		}
+		nerr := c.nonces.update(pu, resp.Header)
+		if code, _ := dpopChallenge(resp.Header); attempt > 0 || resp.StatusCode != http.StatusUnauthorized || code != "use_dpop_nonce" {
+			break
+		}
+		if nerr != nil {
+			return validate.StandardClaims{}, nerr
+		}
+		if resp.Header.Get("Dpop-Nonce") == "" {
+			break
+		}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "unexpected status"}

@@ -197,6 +197,18 @@ func TestDPoPEndToEnd(t *testing.T) {
 	if toks.TokenType() != "DPoP" {
 		t.Fatalf("token_type %q", toks.TokenType())
 	}
+	// Userinfo with the bound token: a DPoP proof, checked by the OP; the
+	// same token as Bearer is refused there.
+	if claims, err := c.UserInfo(ctx, toks); err != nil || claims.Subject != toks.Subject() {
+		t.Fatalf("userinfo with DPoP: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, as.UserinfoURL, nil)
+	req.Header.Set("Authorization", "Bearer "+toks.AccessToken())
+	if resp, err := as.HTTPClient().Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "DPoP") {
+		t.Fatalf("bound token as Bearer at userinfo: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 	var last *tokenstore.Record
 	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Key: "dpop-e2e",
 		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error { last = rec; return nil }}, toks)

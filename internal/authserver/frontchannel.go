@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // This file adds to the op package what it does not have: DPoP at the
@@ -319,4 +320,65 @@ func checkResources(requested, granted, base []string) ([]string, error) {
 		return slices.Clone(granted), nil
 	}
 	return slices.Clone(base), nil
+}
+
+// userinfoDPoP enforces RFC 9449 §7 at the userinfo endpoint, which the
+// op package serves for bearer tokens only: a DPoP-bound access token is
+// accepted only as "Authorization: DPoP" with a proof of its key (htu the
+// userinfo URL, ath of the token, the server nonce when required) and
+// then reaches the op router as a bearer token; a bound token sent as
+// Bearer, an unbound one sent as DPoP, or a bad proof gets 401 with a
+// DPoP challenge (use_dpop_nonce with a DPoP-Nonce when a nonce is due).
+func (s *Server) userinfoDPoP(p *op.Provider) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.UserinfoURL == "" || "https://"+r.Host+r.URL.Path != s.UserinfoURL {
+				next.ServeHTTP(w, r)
+				return
+			}
+			auths := r.Header.Values("Authorization")
+			if len(auths) != 1 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			raw, dpop := strings.CutPrefix(auths[0], "DPoP ")
+			if !dpop {
+				raw, _ = strings.CutPrefix(auths[0], "Bearer ")
+			}
+			jkt := ""
+			if id, _, _, ok := op.GetTokenIDAndSubjectFromToken(r.Context(), p, raw, oidc.AccessTokenType, false); ok {
+				if at, err := s.storage.liveAccessToken(id); err == nil {
+					jkt = at.jkt
+				}
+			}
+			switch {
+			case jkt == "" && !dpop:
+				next.ServeHTTP(w, r)
+				return
+			case jkt == "":
+				s.front.dpop.WriteDPoPChallenge(w, "invalid_token", "token is not DPoP-bound", "")
+				return
+			case !dpop:
+				s.front.dpop.WriteDPoPChallenge(w, "invalid_token", "DPoP-bound token presented as Bearer", "")
+				return
+			}
+			proof, err := s.front.dpop.Verify(r, s.UserinfoURL, raw)
+			if err != nil {
+				code, desc := DPoPInvalidProof, "proof refused"
+				if de, ok := err.(*DPoPError); ok {
+					code, desc = de.Code, de.Description
+				}
+				s.front.dpop.WriteDPoPChallenge(w, code, desc, "")
+				return
+			}
+			if proof.JKT != jkt {
+				s.front.dpop.WriteDPoPChallenge(w, "invalid_token", "proof key is not the key the token is bound to", "")
+				return
+			}
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+raw)
+			r.Header.Del("DPoP")
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -119,6 +119,7 @@ func (s *Server) handler(p *op.Provider) http.Handler {
 	var h http.Handler = mux
 	h = s.clientAuth(h)
 	h = s.tokenDPoP(h)
+	h = s.userinfoDPoP(p)(h)
 	h = s.frontChannel(h)
 	h = s.issParameter(h)
 	h = s.countAndHook(h)
