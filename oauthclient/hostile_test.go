@@ -32,7 +32,7 @@ type hostileAS struct {
 	md         map[string]any
 	token      func(w http.ResponseWriter, r *http.Request) // nil: a valid response
 	nonce      string
-	userinfo   string // body of the userinfo endpoint
+	userinfo   string                                       // body of the userinfo endpoint
 	userinfoFn func(w http.ResponseWriter, r *http.Request) // if set, serves userinfo instead
 	lastForm   url.Values
 	lastHeader http.Header
