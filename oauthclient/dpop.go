@@ -295,12 +295,8 @@ func responseNonce(h http.Header) (nonce string, ok bool, err error) {
 // dpopChallenge reports whether h carries a DPoP challenge (RFC 9449
 // §7.1) and its error code.
 func dpopChallenge(h http.Header) (errCode string, ok bool) {
-	for _, c := range parseChallenges(h.Values("Www-Authenticate")) {
-		if strings.EqualFold(c.scheme, "DPoP") {
-			return c.param("error"), true
-		}
-	}
-	return "", false
+	c, ok := parseChallenge(h, "DPoP")
+	return c.Error, ok
 }
 
 // nonceStore keeps the last valid server nonce per origin (RFC 9449 §8:

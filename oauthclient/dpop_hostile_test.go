@@ -182,7 +182,8 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 }
 
 // TestDPoPHostileResource: the API transport with a DPoP token against
-// resources that demand nonces, loop, or send bad ones.
+// resources that demand nonces, loop, or send bad ones; DPoP-scheme 400
+// and 403 challenges are typed as the Bearer ones are.
 func TestDPoPHostileResource(t *testing.T) {
 	key, err := newDPoPKey()
 	if err != nil {
@@ -221,6 +222,19 @@ func TestDPoPHostileResource(t *testing.T) {
 		{"space and bidi override refused", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			challenge(w, "a b\u202e")
 		}, 1, 0, ErrDPoP},
+		{"DPoP insufficient_scope typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", error="insufficient_scope", scope="items.write", error_description="needs write for AT-dpop"`)
+			w.WriteHeader(403)
+		}, 1, 0, ErrInsufficientScope},
+		{"DPoP invalid_request typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_request", error_description="bad"`)
+			w.WriteHeader(400)
+		}, 1, 0, ErrInvalidRequest},
+		{"DPoP challenge preferred over Bearer", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
+			w.Header().Add("WWW-Authenticate", `Bearer error="invalid_request"`)
+			w.Header().Add("WWW-Authenticate", `DPoP error="insufficient_scope", scope="items.write"`)
+			w.WriteHeader(403)
+		}, 1, 0, ErrInsufficientScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,6 +266,10 @@ func TestDPoPHostileResource(t *testing.T) {
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				var se *InsufficientScopeError
+				if errors.As(err, &se) && (len(se.Scope) != 1 || se.Scope[0] != "items.write" || strings.Contains(se.Description, "AT-dpop")) {
+					t.Fatalf("insufficient scope %+v", se)
 				}
 			} else if err != nil {
 				t.Fatal(err)

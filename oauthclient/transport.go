@@ -137,7 +137,9 @@ type APIConfig struct {
 //     back the same token, or if the retry also gets 401, that 401 response
 //     is returned as it is (the next request then uses a new token);
 //   - a 403 insufficient_scope challenge becomes an *InsufficientScopeError
-//     and a 400 invalid_request challenge an *InvalidRequestError. These
+//     and a 400 invalid_request challenge an *InvalidRequestError (the
+//     DPoP challenge for a DPoP token, RFC 9449 §7.1, else the Bearer
+//     one). These
 //     are returned as the RoundTrip error, so http.Client.Do returns them
 //     wrapped in a *url.Error (use errors.As) and the response, whose body
 //     has been closed, is not available. Any other response, a 401
@@ -323,7 +325,7 @@ func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if resp.StatusCode == http.StatusUnauthorized {
 		return t.retry(req, resp, b)
 	}
-	return finish(resp, b.tok.AccessToken)
+	return finish(resp, b)
 }
 
 // send makes one attempt: a copy of req with the token, no-store and,
@@ -459,10 +461,7 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 			return t.retryNonce(req, resp, old)
 		}
 	}
-	ch, ok := ParseBearerChallenge(resp.Header)
-	if old.key != nil {
-		ch.Error, ok = dpopChallenge(resp.Header)
-	}
+	ch, ok := tokenChallenge(resp.Header, old.key != nil)
 	if !ok || ch.Error != "invalid_token" {
 		return resp, nil
 	}
@@ -504,7 +503,7 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 	if err != nil {
 		return nil, err
 	}
-	return finish(resp, nb.tok.AccessToken)
+	return finish(resp, nb)
 }
 
 // retryNonce answers a resource's use_dpop_nonce (RFC 9449 §9): the nonce
@@ -528,7 +527,7 @@ func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bea
 	if err != nil {
 		return nil, err
 	}
-	return finish(resp, b.tok.AccessToken)
+	return finish(resp, b)
 }
 
 // mayInvalidate reports whether the token may be invalidated now, and if
@@ -542,12 +541,14 @@ func (t *APITransport) mayInvalidate() bool {
 	return t.lastInvalidation.CompareAndSwap(last, now)
 }
 
-// finish turns the RFC 6750 400 and 403 challenges into typed errors.
-func finish(resp *http.Response, token string) (*http.Response, error) {
+// finish turns the RFC 6750 400 and 403 challenges (Bearer, or DPoP for a
+// DPoP token: RFC 9449 §7.1) into typed errors.
+func finish(resp *http.Response, b *bearer) (*http.Response, error) {
 	if resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusBadRequest {
 		return resp, nil
 	}
-	ch, ok := ParseBearerChallenge(resp.Header)
+	token := b.tok.AccessToken
+	ch, ok := tokenChallenge(resp.Header, b.key != nil)
 	if !ok {
 		return resp, nil
 	}

@@ -30,8 +30,26 @@ const (
 // false when there is none. It never panics, whatever the input, and reads at
 // most 8 KiB of each field. Safe for concurrent use.
 func ParseBearerChallenge(h http.Header) (BearerChallenge, bool) {
+	return parseChallenge(h, "Bearer")
+}
+
+// tokenChallenge is the challenge that answers a request made with tok's
+// scheme: for a DPoP-bound token the DPoP challenge (RFC 9449 §7.1, the
+// same parameters as Bearer's), else the Bearer one; a DPoP token falls
+// back to a Bearer challenge when the server sends no DPoP one.
+func tokenChallenge(h http.Header, dpop bool) (BearerChallenge, bool) {
+	if dpop {
+		if c, ok := parseChallenge(h, "DPoP"); ok {
+			return c, true
+		}
+	}
+	return parseChallenge(h, "Bearer")
+}
+
+// parseChallenge returns the first challenge of scheme (case-insensitive).
+func parseChallenge(h http.Header, scheme string) (BearerChallenge, bool) {
 	for _, c := range parseChallenges(h.Values("Www-Authenticate")) {
-		if !strings.EqualFold(c.scheme, "Bearer") {
+		if !strings.EqualFold(c.scheme, scheme) {
 			continue
 		}
 		b := BearerChallenge{

@@ -62,6 +62,7 @@ func newDPoPAPI(t *testing.T, as *authserver.Server, cfg demoapi.ResourceConfig)
 	ok := func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }
 	mux.Handle("/v1/read", api.Require(authserver.ScopeAPIRead, ok))
 	mux.Handle("/v1/other", api.Require(authserver.ScopeAPIRead, ok))
+	mux.Handle("/v1/write", api.Require(authserver.ScopeAPIWrite, ok))
 	mux.HandleFunc("/.well-known/oauth-protected-resource", api.ServeMetadata)
 	return a
 }
@@ -221,6 +222,11 @@ func TestDPoPEndToEnd(t *testing.T) {
 	}
 	if h := api.last(); !strings.HasPrefix(h.Get("Authorization"), "DPoP ") || h.Get("DPoP") == "" {
 		t.Fatalf("API saw Authorization %.10q, DPoP %v", h.Get("Authorization"), h.Get("DPoP") != "")
+	}
+	// The API's DPoP-scheme 403 is typed as a Bearer one would be.
+	var se *oauthclient.InsufficientScopeError
+	if _, err := hc.Get(api.URL + "/v1/write"); !errors.As(err, &se) || len(se.Scope) != 1 || se.Scope[0] != authserver.ScopeAPIWrite {
+		t.Fatalf("DPoP insufficient_scope: %v", err)
 	}
 
 	// Refresh: after expiry the source refreshes with a proof of the same key.
