@@ -111,10 +111,16 @@ func (c *cli) allStderr() string {
 // requests the callback URL on the loopback receiver, as a browser would.
 func (c *cli) login(extra ...string) (int, string, string) {
 	c.t.Helper()
+	return c.loginArgs(append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative,
+		"--scope", "openid profile offline_access", "--ca-file", c.ca}, extra...)...)
+}
+
+// loginArgs is login with exactly the given arguments (a re-login from the
+// saved profile passes no --issuer).
+func (c *cli) loginArgs(args ...string) (int, string, string) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative,
-		"--scope", "openid profile offline_access", "--ca-file", c.ca}, extra...)
 	cmd := exec.CommandContext(ctx, c.bin, args...)
 	cmd.Env = c.env
 	var out bytes.Buffer

@@ -24,7 +24,8 @@ password (from the agent, like ` + "`oauthsafe token`" + `), the user name "oaut
 (or the one git sent, or --username) and password_expiry_utc. "store" is
 ignored (nothing is ever written); "erase", which git runs when the server
 refused the token, makes the agent forget its access token so the next
-"get" refreshes. It only answers for https. Configure it for one host:
+"get" refreshes. It only answers for https, and refuses a profile whose
+tokens are DPoP-bound (login --dpop): git can send no proof. Configure it for one host:
 
   git config --global credential.https://git.example.com.helper "!oauthsafe git-credential --profile work"
   git config --global credential.https://git.example.com.useHttpPath false
@@ -73,6 +74,9 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 		// stdin is git's, not a terminal: never prompt for a passphrase.
 		ne := &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv}
 		tok, err := getToken(ctx, ne, *profileFlag, *noAgent)
+		if err == nil {
+			err = bearerOnly(tok)
+		}
 		if err != nil {
 			return e.fail(fmt.Errorf("git-credential: %w", err))
 		}

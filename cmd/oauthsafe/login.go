@@ -23,7 +23,7 @@ func init() {
 }
 
 const loginHelp = `
-Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--resource URI]... [flags]
+Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--resource URI]... [--dpop] [flags]
 
 Logs in with the authorization-code flow and PKCE: a receiver listens on
 127.0.0.1 on a free port, the browser is opened on the authorization URL
@@ -42,7 +42,14 @@ before the browser opens. The profile (issuer, client id, requested
 scopes, resources, store, CA file; never a secret) is saved in the user
 config directory, with the server's metadata cached for an hour.
 --resource (repeatable) asks for tokens for that API (RFC 8707) on the
-authorization request.
+authorization request and on every refresh.
+--dpop binds the tokens to a new key (DPoP, RFC 9449): a stolen access or
+refresh token is useless without it. The private key is kept with the
+refresh token, sealed in the same store (never in the profile, never
+printed); ` + "`oauthsafe token`" + ` and the agent prove every refresh with it. The
+choice is remembered in the profile. A DPoP-bound access token is usable
+only by a client that proves possession of the key, so kubectl
+(--output exec-credential) and git-credential refuse such a profile.
 A client secret, if the client has one, comes from --client-secret-file or
 the OAUTHSAFE_CLIENT_SECRET environment variable, never from a flag value.
 
@@ -52,6 +59,7 @@ Examples:
   oauthsafe login --issuer https://id.example.com --client-id my-cli --device
   OAUTHSAFE_FILE_PASSPHRASE=... oauthsafe login --issuer https://id.example.com --client-id my-cli --store file
   oauthsafe login --issuer https://id.example.com --client-id my-cli --resource https://api.example.com
+  oauthsafe login --issuer https://id.example.com --client-id my-cli --dpop
   oauthsafe login --profile work --issuer https://sso.corp.example --client-id cli \
       --scope "openid offline_access api.read" --ca-file corp-ca.pem --listen 127.0.0.1:8400
 `
@@ -69,6 +77,7 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	storeFileFlag := fs.String("store-file", "", "`path` of the encrypted file for --store file (default: tokens.enc in the profile directory)")
 	var resources stringList
 	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` to ask tokens for (repeatable)")
+	dpop := fs.Bool("dpop", false, "bind the tokens to a key kept with the refresh token in the store (DPoP, RFC 9449)")
 	fs.Usage = usageFunc(e, fs, loginHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code
@@ -84,7 +93,7 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 			return e.usageError("login", "%v", err)
 		}
 	}
-	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, Resources: resources}
+	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, Resources: resources, DPoP: *dpop}
 	if *storeFlag == storeFile {
 		p.Store = storeFile
 		p.StoreFile = *storeFileFlag
@@ -114,6 +123,9 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 			}
 			if !flagSet(fs, "store") && !flagSet(fs, "store-file") {
 				p.Store, p.StoreFile = old.Store, old.StoreFile
+			}
+			if !flagSet(fs, "dpop") {
+				p.DPoP = old.DPoP
 			}
 		} else {
 			return e.usageError("login", "--issuer and --client-id are required")
@@ -254,7 +266,11 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, c *oauthc
 	if p.storeKind() == storeFile {
 		where = "the encrypted token file"
 	}
-	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in %s.\n", who, p.Issuer, name, where)
+	bound := ""
+	if t.TokenType() == "DPoP" {
+		bound = ", with the DPoP key its tokens are bound to"
+	}
+	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in %s%s.\n", who, p.Issuer, name, where, bound)
 	return exitOK
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -73,7 +74,21 @@ func parseExecInfo(s string) (apiVersion string, interactive bool, err error) {
 	return "", false, fmt.Errorf("%s asks for apiVersion %q; this version of oauthsafe answers %s or %s", envExecInfo, clean(info.APIVersion), execCredentialV1, execCredentialV1beta1)
 }
 
-// writeToken writes tok in the chosen format; apiVersion is used by exec-credential.
+// errDPoPBound refuses a DPoP-bound token to a consumer that can only
+// send bearer tokens (kubectl, git): it would be refused by the server
+// (RFC 9449 §7.2), and the key that could prove it never leaves oauthsafe.
+var errDPoPBound = errors.New("the profile's tokens are DPoP-bound (login --dpop): they need a proof of a key that never leaves oauthsafe, which this consumer cannot send; log in without --dpop for it")
+
+// bearerOnly returns errDPoPBound for a DPoP-bound token.
+func bearerOnly(tok *agentToken) error {
+	if strings.EqualFold(tok.TokenType, "DPoP") {
+		return errDPoPBound
+	}
+	return nil
+}
+
+// writeToken writes tok in the chosen format; apiVersion is used by
+// exec-credential, which refuses a DPoP-bound token.
 func writeToken(w io.Writer, format, apiVersion string, tok *agentToken) error {
 	exp := ""
 	if !tok.Expiry.IsZero() {
@@ -86,6 +101,9 @@ func writeToken(w io.Writer, format, apiVersion string, tok *agentToken) error {
 	case outputJSON:
 		return json.NewEncoder(w).Encode(tokenJSON{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: exp})
 	case outputExecCredential:
+		if err := bearerOnly(tok); err != nil {
+			return err
+		}
 		return json.NewEncoder(w).Encode(execCredential{APIVersion: apiVersion, Kind: "ExecCredential", Status: execCredentialStatus{Token: tok.AccessToken, ExpirationTimestamp: exp}})
 	}
 	return fmt.Errorf("unknown output %q", format)

@@ -49,6 +49,10 @@ type profile struct {
 	Store string `json:"store,omitempty"`
 	// StoreFile is the encrypted file of the "file" store.
 	StoreFile string `json:"store_file,omitempty"`
+	// DPoP binds the tokens to a key (RFC 9449, login --dpop). The private
+	// key is never here: it is in the store's record with the refresh
+	// token it binds.
+	DPoP bool `json:"dpop,omitempty"`
 	// LegacyAccessTokenExpiry was written by earlier versions; it is read
 	// and ignored (an access token's expiry is known only to the agent).
 	LegacyAccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
@@ -193,7 +197,7 @@ func newClient(ctx context.Context, e *env, p *profile) (*oauthclient.Client, er
 // newClientWith builds the strict client for a profile; md, when not nil,
 // is server metadata to use instead of discovery (checked all the same).
 func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Metadata) (*oauthclient.Client, error) {
-	cfg := oauthclient.Config{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes, Metadata: md}
+	cfg := oauthclient.Config{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes, Metadata: md, DPoP: p.DPoP}
 	if p.CAFile != "" {
 		pool, err := loadCAFile(p.CAFile)
 		if err != nil {

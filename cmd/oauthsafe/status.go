@@ -42,6 +42,7 @@ omitted):
   store                "keyring" or "file"
   store_file           path of the encrypted file (store "file")
   refresh_token        "present", "absent" or "unknown" (store unreachable)
+  dpop                 true when the stored login is bound to a DPoP key kept with it
   agent                "running", "not running" or "off"
   access_token_expiry  RFC 3339, only when the agent holds an access token
 
@@ -63,6 +64,7 @@ type statusJSON struct {
 	Store             string   `json:"store"`
 	StoreFile         string   `json:"store_file,omitempty"`
 	RefreshToken      string   `json:"refresh_token"`
+	DPoP              bool     `json:"dpop"`
 	Agent             string   `json:"agent"`
 	AccessTokenExpiry string   `json:"access_token_expiry,omitempty"`
 }
@@ -105,6 +107,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	case err == nil:
 		st.RefreshToken = "present"
 		st.ScopesGranted = nonNil(slices.Clone(rec.Scopes))
+		st.DPoP = !rec.DPoPKey.IsZero()
 	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrLoginRequired), errors.Is(err, tokenstore.ErrCorrupt):
 		st.RefreshToken = "absent" // an old (v1) record or a damaged one cannot be refreshed either
 	default:
@@ -172,6 +175,9 @@ func printStatus(e *env, st *statusJSON) {
 		fmt.Fprintf(w, "Refresh:    none in %s\n", store)
 	default:
 		fmt.Fprintf(w, "Refresh:    unknown (%s could not be read)\n", store)
+	}
+	if st.DPoP {
+		fmt.Fprintf(w, "DPoP:       the tokens are bound to a key stored with the refresh token\n")
 	}
 	fmt.Fprintf(w, "Agent:      %s\n", st.Agent)
 	if st.AccessTokenExpiry != "" {

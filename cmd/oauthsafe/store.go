@@ -154,5 +154,5 @@ func profileSource(ctx context.Context, e *env, name string, p *profile) (*token
 	if err != nil {
 		return nil, err
 	}
-	return c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: p.storeKey(name)}, nil)
+	return c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: p.storeKey(name), Resource: p.Resources}, nil)
 }

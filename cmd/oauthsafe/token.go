@@ -32,6 +32,10 @@ oauthsafe processes. When the refresh token is no longer valid, it exits
 with status 3: run ` + "`oauthsafe login`" + `.
 
 --output json prints {"access_token", "token_type", "expiry" (RFC 3339)}.
+After ` + "`login --dpop`" + ` the refresh is proven with the DPoP key stored with
+the refresh token, and token_type is "DPoP": such a token is accepted only
+with a proof of that key, which never leaves oauthsafe (exec-credential
+refuses it).
 --output exec-credential prints a Kubernetes ExecCredential
 (client.authentication.k8s.io/v1, or v1beta1 when KUBERNETES_EXEC_INFO asks
 for it) with status.token and status.expirationTimestamp, for kubectl:
