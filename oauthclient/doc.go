@@ -22,7 +22,10 @@
 //     without query, ath), a server nonce is honoured with exactly one
 //     retry and kept per origin, token_type DPoP is accepted only after a
 //     proof and a Bearer answer to a proof is refused unless
-//     Config.AllowBearerDowngrade.
+//     Config.AllowBearerDowngrade. The key is kept with the refresh token
+//     it binds, in the same store record (S27): a source resumed from the
+//     Store in a new process refreshes with it. UserInfo and the API
+//     transport prove possession; DPoP-scheme challenges are typed.
 //   - [Client.Start] pushes the authorization request when the server has
 //     a PAR endpoint (RFC 9126): the browser sees only client_id and
 //     request_uri. RFC 8707 resource indicators go on the authorization,

@@ -15,8 +15,10 @@
 // # Guarantees
 //
 //   - Access tokens live only in memory, inside a Source. Only the [Record]
-//     (refresh token, subject, granted scopes, issuer, client, generation)
-//     is written to a Store, as versioned JSON. A record of an earlier
+//     (refresh token, subject, granted scopes, issuer, client, generation,
+//     and the DPoP [PrivateKey] the refresh token is bound to) is written
+//     to a Store, as versioned JSON: the key is sealed with the refresh
+//     token by the same Store and replaced in the same transaction. A record of an earlier
 //     version is refused with [ErrOldRecord] (log in again), never misread.
 //   - Every refresh is one [Store.Update] transaction: the record is read
 //     inside it, the token endpoint called, and the outcome written before
