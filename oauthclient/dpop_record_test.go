@@ -323,11 +323,77 @@ func TestUserInfoDPoP(t *testing.T) {
 			}
 			h.mu.Unlock()
 			_, err = c.UserInfo(ctx, toks)
+			mu.Lock()
+			defer mu.Unlock()
 			if n != tc.calls {
 				t.Errorf("%d userinfo requests, want %d", n, tc.calls)
 			}
 			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("UserInfo = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestServiceSourceOneDPoPKey: the service token source proves every token
+// request with one key for its lifetime (also when DPoP came on through
+// use_dpop_nonce), and each token carries it; ClientCredentials makes a new
+// key per call.
+func TestServiceSourceOneDPoPKey(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		dpop         bool
+		requireProof bool
+	}{{"Config.DPoP", true, false}, {"use_dpop_nonce", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileAS(t)
+			var mu sync.Mutex
+			var jkts []string
+			h.setToken(func(w http.ResponseWriter, r *http.Request) {
+				_, k := proofOf(t, r.Header)
+				if k == nil {
+					if tc.requireProof {
+						w.Header().Set("DPoP-Nonce", "n-1")
+						writeJSON(w, 400, map[string]string{"error": "use_dpop_nonce"})
+						return
+					}
+					t.Error("no proof")
+				}
+				tp, _ := k.Thumbprint(crypto.SHA256)
+				mu.Lock()
+				jkts = append(jkts, base64.RawURLEncoding.EncodeToString(tp))
+				n := len(jkts)
+				mu.Unlock()
+				writeJSON(w, 200, map[string]any{"access_token": fmt.Sprintf("AT-%d", n), "token_type": "DPoP", "expires_in": 60})
+			})
+			seen := func() []string {
+				mu.Lock()
+				defer mu.Unlock()
+				return append([]string(nil), jkts...)
+			}
+			clk := newTestClock()
+			c := serviceClient(t, h, func(c *Config) { c.DPoP, c.Now = tc.dpop, clk.Now })
+			src := c.ServiceTokenSource(ClientCredentialsOptions{})
+			for range 3 {
+				tok, err := src.Token()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k, j := tokenDPoPKey(tok), seen(); k == nil || k.jkt != j[len(j)-1] {
+					t.Fatal("the token does not carry the key that got it")
+				}
+				clk.Advance(2 * time.Minute)
+			}
+			if j := seen(); len(j) != 3 || j[0] != j[1] || j[1] != j[2] {
+				t.Fatalf("service source proofs by %q, want one key", j)
+			}
+			for range 2 {
+				if _, err := c.ClientCredentials(context.Background(), ClientCredentialsOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if j := seen(); j[3] == j[4] || j[3] == j[0] {
+				t.Fatal("ClientCredentials reused a key")
 			}
 		})
 	}
