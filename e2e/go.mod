@@ -11,8 +11,8 @@ replace github.com/oauthsafe/oauthsafe/internal/authserver => ../internal/authse
 require (
 	github.com/chromedp/cdproto v0.160.3
 	github.com/chromedp/chromedp v0.23.1
-	github.com/jackc/pgx/v5 v5.13.0
 	github.com/go-jose/go-jose/v4 v4.1.9
+	github.com/jackc/pgx/v5 v5.13.0
 	github.com/oauthsafe/oauthsafe v0.0.0-00010101000000-000000000000
 	github.com/oauthsafe/oauthsafe/internal/authserver v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0

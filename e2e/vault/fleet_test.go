@@ -71,7 +71,7 @@ func loginAlice(t testing.TB, srv *authserver.Server) *oauthclient.Tokens {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := c.Start(oauthclient.StartOptions{})
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
