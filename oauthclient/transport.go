@@ -159,11 +159,12 @@ type APIConfig struct {
 //
 // APITransport is safe for concurrent use.
 type APITransport struct {
-	nonces  nonceStore // DPoP-Nonce per resource origin (RFC 9449 §9)
+	nonces  *nonceStore // DPoP-Nonce per resource origin (RFC 9449 §9); shared by Client's transports
 	src     oauth2.TokenSource
 	base    http.RoundTripper
 	allowed map[string]struct{} // canonical host[:port] of allowed https origins
 	now     func() time.Time
+	timeout time.Duration // of the clients NewAPIClient and Client make
 	cur     atomic.Pointer[bearer]
 	// lastInvalidation (UnixNano) rate-limits invalidations: an API that
 	// answers invalid_token to everything must not turn every call into a
@@ -201,24 +202,42 @@ var noStore = []string{"no-store"} // shared, never modified
 // ErrRedirectRefused; it has no cookie jar and its Timeout is
 // cfg.HTTP.Timeout (0 means DefaultTimeout). Safe for concurrent use.
 func NewAPIClient(src oauth2.TokenSource, cfg APIConfig) (*http.Client, error) {
+	if src == nil {
+		return nil, errors.New("oauthclient: API client needs a token source")
+	}
 	t, err := NewAPITransport(src, cfg)
 	if err != nil {
 		return nil, err
 	}
-	timeout := cfg.HTTP.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+	return t.client(), nil
+}
+
+func (t *APITransport) client() *http.Client {
+	return &http.Client{Transport: t, CheckRedirect: checkAPIRedirect, Timeout: t.timeout}
+}
+
+// Client returns an *http.Client like NewAPIClient's that calls the allowed
+// APIs with tokens from src, over t's strict transport: the connections,
+// allowed origins, settings and DPoP nonces are shared, while the token
+// cache and the invalidation cooldown are src's own. A web backend calling
+// an API for many users makes one APITransport at start-up (its own source
+// may be nil) and one Client per user request; that costs two small
+// allocations and no new connection. Safe for concurrent use.
+func (t *APITransport) Client(src oauth2.TokenSource) (*http.Client, error) {
+	if src == nil {
+		return nil, errors.New("oauthclient: API client needs a token source")
 	}
-	return &http.Client{Transport: t, CheckRedirect: checkAPIRedirect, Timeout: timeout}, nil
+	u := &APITransport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout}
+	return u.client(), nil
 }
 
 // NewAPITransport checks cfg and returns the bearer transport alone, for
 // callers that build their own http.Client. Its redirect rule holds even
 // under a permissive CheckRedirect, because every hop is checked in RoundTrip.
+//
+// src may be nil for a transport that only hands out per-source clients
+// (see [APITransport.Client]); such a transport refuses requests of its own.
 func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, error) {
-	if src == nil {
-		return nil, errors.New("oauthclient: API transport needs a token source")
-	}
 	if len(cfg.AllowedOrigins) == 0 {
 		return nil, policyf("APIConfig.AllowedOrigins is empty: name the API origins that may receive the token")
 	}
@@ -235,9 +254,12 @@ func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, erro
 		return nil, err
 	}
 	base := c.Transport
-	t := &APITransport{src: src, base: base, allowed: allowed, now: cfg.Now}
+	t := &APITransport{nonces: new(nonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout}
 	if t.now == nil {
 		t.now = time.Now
+	}
+	if t.timeout <= 0 {
+		t.timeout = DefaultTimeout
 	}
 	return t, nil
 }
@@ -402,6 +424,9 @@ type contextSource interface {
 func (t *APITransport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
 	var tok *oauth2.Token
 	var err error
+	if t.src == nil {
+		return nil, errors.New("oauthclient: this API transport has no token source of its own; use its Client method")
+	}
 	if cs, ok := t.src.(contextSource); ok {
 		tok, err = cs.TokenContext(ctx)
 	} else {

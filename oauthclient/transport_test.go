@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -650,5 +651,71 @@ func TestAPITransportInvalidationStormBounded(t *testing.T) {
 	}
 	if hits := api.hits.Load(); hits != 11 {
 		t.Fatalf("API hits %d, want 11 (10 calls + one retry)", hits)
+	}
+}
+
+// TestAPITransportClientPerUser: one APITransport serves many users'
+// sources through Client. Each request carries its own user's token, the
+// connections are shared, and a transport without a source of its own
+// refuses requests.
+func TestAPITransportClientPerUser(t *testing.T) {
+	var newConns atomic.Int32
+	var mu sync.Mutex
+	var auths []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			newConns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	shared, err := oauthclient.NewAPITransport(nil, oauthclient.APIConfig{
+		AllowedOrigins: []string{srv.URL},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: pool},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&http.Client{Transport: shared}).Get(srv.URL); err == nil {
+		t.Fatal("a transport with no source of its own sent a request")
+	}
+	if _, err := shared.Client(nil); err == nil {
+		t.Fatal("Client(nil) was accepted")
+	}
+	for i := 0; i < 6; i++ {
+		user := fmt.Sprintf("user-%d-token", i%3)
+		c, err := shared.Client(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: user, TokenType: "Bearer"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Get(srv.URL + "/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		mu.Lock()
+		got := auths[len(auths)-1]
+		mu.Unlock()
+		if got != "Bearer "+user {
+			t.Fatalf("request %d carried %q, want the user's own token", i, got)
+		}
+	}
+	if n := newConns.Load(); n != 1 {
+		t.Fatalf("%d connections for 6 requests of 3 users, want 1 shared connection", n)
+	}
+	// A per-user client keeps the origin allow-list.
+	c, _ := shared.Client(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "user-x-token", TokenType: "Bearer"}))
+	if _, err := c.Get("https://other.example/"); !errors.Is(err, oauthclient.ErrOriginNotAllowed) {
+		t.Fatalf("other origin: %v, want ErrOriginNotAllowed", err)
 	}
 }

@@ -83,13 +83,18 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	var api oauthclient.APIConfig
+	// One API transport for every user: its connections are shared, and
+	// each request gets a client for its user's token source.
+	var api *oauthclient.APITransport
 	if cfg.APIURL != "" {
 		u, err := url.Parse(cfg.APIURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return nil, errors.New("-api must be an https URL")
 		}
-		api = oauthclient.APIConfig{AllowedOrigins: []string{"https://" + u.Host}, HTTP: oauthclient.HTTPConfig{RootCAs: cfg.APIRoots}}
+		api, err = oauthclient.NewAPITransport(nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://" + u.Host}, HTTP: oauthclient.HTTPConfig{RootCAs: cfg.APIRoots}})
+		if err != nil {
+			return nil, err
+		}
 	}
 	cc := cfg.Client.Config()
 	h, err := callback.New(callback.Config{
@@ -164,12 +169,12 @@ func newApp(cfg appConfig) (http.Handler, error) {
 // callAPI calls the API for the user with store key key: the pooled engine
 // supplies the access token (refreshing it if needed), and the API client
 // sends it only to the API's origin, only in the Authorization header.
-func callAPI(r *http.Request, users *tokenstore.Pool, key, apiURL string, api oauthclient.APIConfig) (string, error) {
+func callAPI(r *http.Request, users *tokenstore.Pool, key, apiURL string, api *oauthclient.APITransport) (string, error) {
 	src, err := users.Source(r.Context(), key)
 	if err != nil {
 		return "", err
 	}
-	httpc, err := oauthclient.NewAPIClient(src, api)
+	httpc, err := api.Client(src)
 	if err != nil {
 		return "", err
 	}
