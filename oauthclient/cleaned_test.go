@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/oauthsafe/oauthsafe/validate"
+	"golang.org/x/oauth2"
 )
 
 // evilTexts are server texts with every kind of character S22 removes.
@@ -106,4 +107,39 @@ func hasUnsafe(s string) bool {
 		}
 	}
 	return false
+}
+
+// TestStrictClientCleansStatusLine (S22; NewHTTPClient: "a server's HTTP
+// status line ... cleaned"): the Status of a response handed to the caller,
+// by the strict client and by the API client, holds none of the server's
+// control or bidi characters, and keeps the code and the cleaned words.
+func TestStrictClientCleansStatusLine(t *testing.T) {
+	evil := "Unavailable \x1b[2J\u009b31m \u202eevil\u202c \x7f"
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, _ := w.(http.Hijacker).Hijack()
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 503 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", evil)
+		buf.Flush()
+	}))
+	defer srv.Close()
+	pool := (&countingServer{Server: srv}).pool()
+	hc, err := NewHTTPClient(HTTPConfig{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"})
+	api, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: HTTPConfig{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*http.Client{"strict": hc, "api": api} {
+		resp, err := c.Get(srv.URL + "/x")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		resp.Body.Close()
+		if hasUnsafe(resp.Status) || !strings.HasPrefix(resp.Status, "503 Unavailable") || !strings.Contains(resp.Status, "evil") {
+			t.Errorf("%s: status %q, want the cleaned server text", name, resp.Status)
+		}
+	}
 }
