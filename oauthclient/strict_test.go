@@ -514,3 +514,32 @@ func TestWrapperNeverSeesCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsAreTyped (S19: TLS and policy refusals are typed): a pin
+// mismatch fails every kind of call with an error matching ErrPolicy, and
+// an unknown CA with an x509.UnknownAuthorityError reachable by errors.As,
+// the key set and introspection calls of package validate included.
+func TestRefusalsAreTyped(t *testing.T) {
+	ctx := context.Background()
+	other := otherCAPool(t)
+	for _, k := range clientKinds {
+		t.Run(k.name, func(t *testing.T) {
+			srv := newCountingServer(t)
+			cerr, err := k.call(ctx, srv, HTTPConfig{RootCAs: srv.pool(), PinnedSPKI: []string{wrongPin}})
+			if err == nil {
+				err = cerr
+			}
+			if !errors.Is(err, ErrPolicy) {
+				t.Errorf("pin mismatch: %v, want ErrPolicy", err)
+			}
+			cerr, err = k.call(ctx, srv, HTTPConfig{RootCAs: other})
+			if err == nil {
+				err = cerr
+			}
+			var ua x509.UnknownAuthorityError
+			if !errors.As(err, &ua) {
+				t.Errorf("unknown CA: %v, want x509.UnknownAuthorityError", err)
+			}
+		})
+	}
+}

@@ -72,7 +72,8 @@ var (
 )
 
 // verifyError is a failure with a fixed message and one or two sentinel
-// kinds. Its message never contains values taken from the token.
+// kinds (and, for a failed call, its cause: see failCause). Its message
+// never contains values taken from the token.
 type verifyError struct {
 	msg   string
 	kinds []error
@@ -89,6 +90,18 @@ func fail(kind error, detail string) error {
 		msg += ": " + detail
 	}
 	return &verifyError{msg: msg, kinds: []error{kind}}
+}
+
+// failCause is fail for a call the transport refused or could not make:
+// the message stays ours, and cause (a TLS or policy refusal of the strict
+// transport, a network error) stays reachable with errors.Is and errors.As
+// (S19). cause never carries the request body, so no token reaches it.
+func failCause(kind error, detail string, cause error) error {
+	e := fail(kind, detail).(*verifyError)
+	if cause != nil {
+		e.kinds = append(e.kinds, cause)
+	}
+	return e
 }
 
 // fail2 is fail for errors that match two sentinels; the message is the

@@ -174,7 +174,7 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 		if ctx.Err() != nil {
 			return nil, fail(ErrIntrospection, "context done")
 		}
-		return nil, fail(ErrIntrospection, "request failed")
+		return nil, failCause(ErrIntrospection, "request failed", err)
 	}
 	if !verifiedTLS(resp) {
 		resp.Body.Close()

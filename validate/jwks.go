@@ -326,7 +326,7 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := k.client.Do(req.WithContext(strictnet.WithEndpoint(ctx, "jwks")))
 	if err != nil {
-		return nil, fail(ErrKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300))
+		return nil, failCause(ErrKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300), err)
 	}
 	defer resp.Body.Close()
 	if !verifiedTLS(resp) {
