@@ -515,30 +515,12 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 		drainClose(resp)
 		return nil, ErrTokenInURL
 	}
-	var body io.ReadCloser
-	if req.Body != nil && req.Body != http.NoBody {
-		var err error
-		if body, err = req.GetBody(); err != nil {
-			drainClose(resp)
-			return nil, fmt.Errorf("oauthclient: replaying the request body: %w", err)
-		}
-	}
-	drainClose(resp)
-	resp, err := t.send(req, nb, body)
-	if err != nil {
-		return nil, err
-	}
-	return finish(resp, nb)
+	return t.resend(req, resp, nb)
 }
 
-// retryNonce answers a resource's use_dpop_nonce (RFC 9449 §9): the nonce
-// of its DPoP-Nonce header (kept by send) goes into a fresh proof, and the
-// request is sent exactly once more, when its body can be replayed. A
-// second use_dpop_nonce is returned as it is: there is no loop.
-func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
-	if !replayable(req) || resp.Header.Get("Dpop-Nonce") == "" {
-		return resp, nil
-	}
+// resend discards resp and sends a replayable req once more with b, its
+// body taken again from GetBody.
+func (t *APITransport) resend(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
 	var body io.ReadCloser
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error
@@ -553,6 +535,17 @@ func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bea
 		return nil, err
 	}
 	return finish(resp, b)
+}
+
+// retryNonce answers a resource's use_dpop_nonce (RFC 9449 §9): the nonce
+// of its DPoP-Nonce header (kept by send) goes into a fresh proof, and the
+// request is sent exactly once more, when its body can be replayed. A
+// second use_dpop_nonce is returned as it is: there is no loop.
+func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
+	if !replayable(req) || resp.Header.Get("Dpop-Nonce") == "" {
+		return resp, nil
+	}
+	return t.resend(req, resp, b)
 }
 
 // mayInvalidate reports whether the token may be invalidated now, and if
