@@ -637,3 +637,48 @@ func within[T any](t *testing.T, limit time.Duration, f func() T) T {
 		panic("unreachable")
 	}
 }
+
+// TestRotationSavedAfterRefreshTimeout: a 200 response rotated the refresh
+// token, then the refresh ran out of time (a slow check of the response).
+// The rotation is written to the Store all the same, so a new process does
+// not send the spent token again (S23).
+func TestRotationSavedAfterRefreshTimeout(t *testing.T) {
+	clk := newClock()
+	for _, tc := range []struct {
+		name string
+		st   func(t *testing.T) Store
+	}{
+		{"Memory", func(*testing.T) Store { return &Memory{} }},
+		{"EncryptedFile", func(t *testing.T) Store { return newTestFile(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			saveRT(t, st, "k", "rt-0")
+			var changed []string
+			s, err := NewSource(SourceConfig{Store: st, Key: "k", Now: clk.Now, RefreshTimeout: 300 * time.Millisecond,
+				OnRecordChange: func(ctx context.Context, rec *Record) error {
+					changed = append(changed, rec.RefreshToken)
+					return ctx.Err()
+				},
+				Fetch: func(ctx context.Context, r *Refresh) (*Result, error) {
+					r.Rotated("rt-1")
+					<-ctx.Done() // the response's checks outlast the refresh's time
+					return nil, ctx.Err()
+				}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Token()
+			var te *TemporaryError
+			if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Token = %v, want a *TemporaryError for the timeout", err)
+			}
+			if got := storedRT(t, st); got != "rt-1" {
+				t.Fatalf("store holds %q after the timeout, want the rotated rt-1", got)
+			}
+			if len(changed) != 1 || changed[0] != "rt-1" {
+				t.Fatalf("OnRecordChange saw %v, want [rt-1]", changed)
+			}
+		})
+	}
+}
