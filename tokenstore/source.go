@@ -464,6 +464,15 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 			rec = u.rec.clone()
 			if err := s.put(ctx, tx, rec); err == nil {
 				u = nil
+				s.mu.Lock()
+				s.unsaved = nil
+				s.mu.Unlock()
+				if s.cfg.OnRecordChange != nil {
+					if err := s.cfg.OnRecordChange(ctx, rec.clone()); err != nil {
+						s.setScopes(rec.Scopes)
+						return nil, s.temporary(fmt.Errorf("tokenstore: OnRecordChange: %w", err))
+					}
+				}
 			}
 		} else {
 			u = nil // the Store moved on (another process, a new login)

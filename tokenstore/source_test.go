@@ -682,3 +682,47 @@ func TestRotationSavedAfterRefreshTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestOnRecordChangeSeesDelayedWrite: a rotation the Store could not take
+// is written at the start of the next refresh; OnRecordChange hears of it
+// then, also when that refresh brings no new rotation.
+func TestOnRecordChangeSeesDelayedWrite(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &failingPut{}
+	saveRT(t, st, "k", "rt-0")
+	st.fail.Store(true)
+	var seen []string
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+		OnRecordChange: func(ctx context.Context, rec *Record) error {
+			if got, _ := LoadRecord(ctx, st, "k"); got == nil || got.RefreshToken != rec.RefreshToken {
+				return errors.New("hook ran before the store had the record")
+			}
+			seen = append(seen, rec.RefreshToken)
+			return nil
+		}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(); !errors.Is(err, errPut) {
+		t.Fatalf("Token with a failing store = %v", err)
+	}
+	_, _, _, rotated := srv.stats()
+	if len(seen) != 0 {
+		t.Fatalf("OnRecordChange saw %v before the record was stored", seen)
+	}
+	st.fail.Store(false)
+	srv.mu.Lock()
+	srv.noRotate = true
+	srv.mu.Unlock()
+	clk.Advance(time.Hour)
+	if _, err := s.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedRT(t, st); got != rotated {
+		t.Fatalf("store holds %q, want %q", got, rotated)
+	}
+	if len(seen) != 1 || seen[0] != rotated {
+		t.Fatalf("OnRecordChange saw %v, want [%s] (the delayed write)", seen, rotated)
+	}
+}
