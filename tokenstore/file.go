@@ -337,7 +337,7 @@ func (f *EncryptedFile) Get(ctx context.Context, key string) ([]byte, error) {
 // for every key of the file: goroutines and processes take turns. The OS
 // releases the lock of a process that dies. Waiting ends with ErrLocked
 // when ctx ends or after LockTimeout.
-func (f *EncryptedFile) Update(ctx context.Context, key string, fn func(ctx context.Context, tx Tx) error) error {
+func (f *EncryptedFile) Update(ctx context.Context, key string, fn func(ctx context.Context, tx Tx) error) (err error) {
 	if f.Path == "" {
 		return fmt.Errorf("%w: EncryptedFile needs a Path", ErrConfig)
 	}
@@ -358,12 +358,15 @@ func (f *EncryptedFile) Update(ctx context.Context, key string, fn func(ctx cont
 		return err
 	}
 	tx := &fileTx{f: f, key: key}
-	ferr := fn(ctx, tx)
-	tx.done = true
-	if err := unlock(); err != nil {
-		return errors.Join(ferr, err)
-	}
-	return ferr
+	// Deferred, so that a panic in fn that the caller recovers from still
+	// releases the lock.
+	defer func() {
+		tx.done = true
+		if uerr := unlock(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
+	return fn(ctx, tx)
 }
 
 func (f *EncryptedFile) checkDirLocked() error {

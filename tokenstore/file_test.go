@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func passphrase(p string) func() ([]byte, error) {
@@ -245,5 +246,25 @@ func TestEncryptedFileConfigErrors(t *testing.T) {
 	f.Passphrase = passphrase("x")
 	if err := putKey(f, ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("huge Put = %v", err)
+	}
+}
+
+// TestEncryptedFileUpdateReleasesLockOnPanic: a panic inside fn that the
+// caller recovers from (net/http recovers a handler's) releases the file
+// lock, as the Store contract asks; the next Update does not wait it out.
+func TestEncryptedFileUpdateReleasesLockOnPanic(t *testing.T) {
+	ctx := context.Background()
+	f := newTestFile(t)
+	f.LockTimeout = 300 * time.Millisecond
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the caller")
+			}
+		}()
+		f.Update(ctx, "k", func(context.Context, Tx) error { panic("boom") })
+	}()
+	if err := f.Update(ctx, "k", func(context.Context, Tx) error { return nil }); err != nil {
+		t.Fatalf("Update after a recovered panic = %v; the lock was not released", err)
 	}
 }

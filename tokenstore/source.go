@@ -140,7 +140,9 @@ type SourceConfig struct {
 	// expiry (never "forever"). Zero means 5 minutes.
 	DefaultLifetime time.Duration
 	// RefreshTimeout bounds one refresh (waiting for the store's lock,
-	// the store and the token endpoint). Zero means 60 s.
+	// the store and the token endpoint). Zero means 60 s. Writing the
+	// outcome of the token request has its own bound (10 s), so a rotated
+	// refresh token is stored even when the timeout ends during the request.
 	RefreshTimeout time.Duration
 	// MaxBackoff caps the wait after repeated temporary failures; the
 	// wait starts near 1 s and doubles, with jitter. Zero means 1 minute.
@@ -412,6 +414,10 @@ func loginRequired(cause error) error {
 	return fmt.Errorf("%w: %w", ErrLoginRequired, cause)
 }
 
+// outcomeWriteTimeout bounds the writes (and OnRecordChange) after a token
+// request, which run even when the refresh's own timeout has passed.
+const outcomeWriteTimeout = 10 * time.Second
+
 // refresh runs in the flight goroutine: one Store transaction that reads
 // the record, fetches, and writes the outcome.
 func (s *Source) refresh(ctx context.Context) (*entry, error) {
@@ -458,6 +464,15 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 			rec = u.rec.clone()
 			if err := s.put(ctx, tx, rec); err == nil {
 				u = nil
+				s.mu.Lock()
+				s.unsaved = nil
+				s.mu.Unlock()
+				if s.cfg.OnRecordChange != nil {
+					if err := s.cfg.OnRecordChange(ctx, rec.clone()); err != nil {
+						s.setScopes(rec.Scopes)
+						return nil, s.temporary(fmt.Errorf("tokenstore: OnRecordChange: %w", err))
+					}
+				}
 			}
 		} else {
 			u = nil // the Store moved on (another process, a new login)
@@ -474,7 +489,10 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 	res, ferr := s.cfg.Fetch(ctx, r)
 
 	// Write the outcome before anything else: a rotated refresh token is
-	// kept whatever the checks of the response decided.
+	// kept whatever the checks of the response decided, also when the
+	// refresh's time ran out meanwhile (the writes get their own bound).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+	defer cancel()
 	var saveErr error
 	if rec != nil {
 		next := rec.clone()

@@ -637,3 +637,92 @@ func within[T any](t *testing.T, limit time.Duration, f func() T) T {
 		panic("unreachable")
 	}
 }
+
+// TestRotationSavedAfterRefreshTimeout: a 200 response rotated the refresh
+// token, then the refresh ran out of time (a slow check of the response).
+// The rotation is written to the Store all the same, so a new process does
+// not send the spent token again (S23).
+func TestRotationSavedAfterRefreshTimeout(t *testing.T) {
+	clk := newClock()
+	for _, tc := range []struct {
+		name string
+		st   func(t *testing.T) Store
+	}{
+		{"Memory", func(*testing.T) Store { return &Memory{} }},
+		{"EncryptedFile", func(t *testing.T) Store { return newTestFile(t) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := tc.st(t)
+			saveRT(t, st, "k", "rt-0")
+			var changed []string
+			s, err := NewSource(SourceConfig{Store: st, Key: "k", Now: clk.Now, RefreshTimeout: 300 * time.Millisecond,
+				OnRecordChange: func(ctx context.Context, rec *Record) error {
+					changed = append(changed, rec.RefreshToken)
+					return ctx.Err()
+				},
+				Fetch: func(ctx context.Context, r *Refresh) (*Result, error) {
+					r.Rotated("rt-1")
+					<-ctx.Done() // the response's checks outlast the refresh's time
+					return nil, ctx.Err()
+				}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Token()
+			var te *TemporaryError
+			if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Token = %v, want a *TemporaryError for the timeout", err)
+			}
+			if got := storedRT(t, st); got != "rt-1" {
+				t.Fatalf("store holds %q after the timeout, want the rotated rt-1", got)
+			}
+			if len(changed) != 1 || changed[0] != "rt-1" {
+				t.Fatalf("OnRecordChange saw %v, want [rt-1]", changed)
+			}
+		})
+	}
+}
+
+// TestOnRecordChangeSeesDelayedWrite: a rotation the Store could not take
+// is written at the start of the next refresh; OnRecordChange hears of it
+// then, also when that refresh brings no new rotation.
+func TestOnRecordChangeSeesDelayedWrite(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &failingPut{}
+	saveRT(t, st, "k", "rt-0")
+	st.fail.Store(true)
+	var seen []string
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+		OnRecordChange: func(ctx context.Context, rec *Record) error {
+			if got, _ := LoadRecord(ctx, st, "k"); got == nil || got.RefreshToken != rec.RefreshToken {
+				return errors.New("hook ran before the store had the record")
+			}
+			seen = append(seen, rec.RefreshToken)
+			return nil
+		}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(); !errors.Is(err, errPut) {
+		t.Fatalf("Token with a failing store = %v", err)
+	}
+	_, _, _, rotated := srv.stats()
+	if len(seen) != 0 {
+		t.Fatalf("OnRecordChange saw %v before the record was stored", seen)
+	}
+	st.fail.Store(false)
+	srv.mu.Lock()
+	srv.noRotate = true
+	srv.mu.Unlock()
+	clk.Advance(time.Hour)
+	if _, err := s.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedRT(t, st); got != rotated {
+		t.Fatalf("store holds %q, want %q", got, rotated)
+	}
+	if len(seen) != 1 || seen[0] != rotated {
+		t.Fatalf("OnRecordChange saw %v, want [%s] (the delayed write)", seen, rotated)
+	}
+}

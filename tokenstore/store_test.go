@@ -124,6 +124,7 @@ func TestLogout(t *testing.T) {
 	tests := []struct {
 		name        string
 		stored      bool
+		corrupt     bool
 		revoke      error
 		nilRevoke   bool
 		wantCalled  bool
@@ -135,12 +136,20 @@ func TestLogout(t *testing.T) {
 			wantErrIs: []error{ErrRevocationFailed, errRevoke}, wantDeleted: true},
 		{name: "no revocation endpoint", stored: true, nilRevoke: true, wantDeleted: true},
 		{name: "nothing stored", stored: false, wantDeleted: true},
+		{name: "unreadable record deleted without revocation", corrupt: true, wantDeleted: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var st Memory
 			if tt.stored {
 				saveRT(t, &st, "k", "rt-logout")
+			}
+			if tt.corrupt {
+				if err := st.Update(ctx, "k", func(ctx context.Context, tx Tx) error {
+					return tx.Put(ctx, []byte(`{"v":2,"refresh_token":"rt-logout\u0000"}`))
+				}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var called []string
 			cfg := LogoutConfig{Store: &st, Key: "k"}

@@ -405,7 +405,7 @@ func (k *Store) remove(ctx context.Context, key string) error {
 }
 
 // Update implements tokenstore.Store.
-func (k *Store) Update(ctx context.Context, key string, fn func(ctx context.Context, tx tokenstore.Tx) error) error {
+func (k *Store) Update(ctx context.Context, key string, fn func(ctx context.Context, tx tokenstore.Tx) error) (err error) {
 	dir := k.LockDir
 	if dir == "" {
 		var err error
@@ -427,12 +427,15 @@ func (k *Store) Update(ctx context.Context, key string, fn func(ctx context.Cont
 		return err
 	}
 	tx := &keyringTx{k: k, key: key}
-	ferr := fn(ctx, tx)
-	tx.done = true
-	if err := unlock(); err != nil {
-		return errors.Join(ferr, err)
-	}
-	return ferr
+	// Deferred, so that a panic in fn that the caller recovers from still
+	// releases the lock.
+	defer func() {
+		tx.done = true
+		if uerr := unlock(); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}()
+	return fn(ctx, tx)
 }
 
 var errTxDone = errors.New("tokenstore/keyring: transaction used after Update returned")

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -353,5 +354,24 @@ func TestSecret(t *testing.T) {
 	}
 	if _, err := Secret(ctx, "", user); !errors.Is(err, tokenstore.ErrConfig) {
 		t.Fatalf("empty service: err = %v", err)
+	}
+}
+
+// TestKeyringUpdateReleasesLockOnPanic: a panic inside fn that the caller
+// recovers from (net/http recovers a handler's) releases the file lock;
+// the next Update does not wait it out.
+func TestKeyringUpdateReleasesLockOnPanic(t *testing.T) {
+	ctx := context.Background()
+	k := &Store{Service: "oauthsafe-test", LockDir: filepath.Join(t.TempDir(), "locks"), LockTimeout: 300 * time.Millisecond}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the caller")
+			}
+		}()
+		k.Update(ctx, "k", func(context.Context, tokenstore.Tx) error { panic("boom") })
+	}()
+	if err := k.Update(ctx, "k", func(context.Context, tokenstore.Tx) error { return nil }); err != nil {
+		t.Fatalf("Update after a recovered panic = %v; the lock was not released", err)
 	}
 }
