@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
@@ -103,25 +102,9 @@ func agentDir(getenv func(string) string) (string, error) {
 	if runtime.GOOS == "windows" {
 		return "", errAgentUnsupported
 	}
-	var dir string
-	if rt := getenv("XDG_RUNTIME_DIR"); rt != "" && filepath.IsAbs(rt) {
-		dir = filepath.Join(rt, "oauthsafe")
-	} else {
-		tmp := getenv("TMPDIR")
-		if tmp == "" || !filepath.IsAbs(tmp) {
-			tmp = os.TempDir()
-		}
-		dir = filepath.Join(tmp, "oauthsafe-"+strconv.Itoa(os.Getuid()))
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("agent directory: %w", err)
-	}
-	fi, err := os.Lstat(dir)
+	dir, err := filelock.UserDir(getenv)
 	if err != nil {
 		return "", fmt.Errorf("agent directory: %w", err)
-	}
-	if !fi.IsDir() || filelock.InsecureMode(fi.Mode(), 0o077) || !filelock.OwnedByUs(fi) {
-		return "", fmt.Errorf("agent directory %s is not a directory of mode 0700 owned by you; remove it", dir)
 	}
 	return dir, nil
 }

@@ -25,37 +25,57 @@ var ErrInsecure = errors.New("tokenstore: insecure file permissions")
 // ErrUnsupported means this platform has no file locking.
 var ErrUnsupported = errors.New("tokenstore: store unavailable: no file locking on this platform")
 
-// RuntimeDir returns the per-user directory for lock files:
-// $XDG_RUNTIME_DIR/oauthsafe/locks when XDG_RUNTIME_DIR is set (a 0700
-// per-user tmpfs on systemd systems), else os.TempDir()/oauthsafe-<uid>/locks
-// (the uid, or the user name where there is none). Lock creates it with mode
-// 0700; in the second case RuntimeDir creates the parent with mode 0700 and
-// refuses it unless it is a directory, not a symlink, owned by the current
-// user and closed to others (another user may have made it first in the
-// shared temp dir).
-// It never uses the home directory, which may be absent or shared over NFS.
-func RuntimeDir() (string, error) {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "oauthsafe", "locks"), nil
+// UserDir returns oauthsafe's private per-user directory, creating it with
+// mode 0700: $XDG_RUNTIME_DIR/oauthsafe when XDG_RUNTIME_DIR is set (a
+// 0700 per-user tmpfs on systemd systems), else $TMPDIR/oauthsafe-<uid>
+// (os.TempDir when TMPDIR is unset; the uid, or the user name where there
+// is none). It refuses a directory that is not a directory (a symlink),
+// not owned by the current user, or open to others (another user may have
+// made it first in a shared temp dir). It never uses the home directory,
+// which may be absent or shared over NFS. getenv reads the environment; nil
+// means os.Getenv. The lock files (RuntimeDir) and the CLI agent's socket
+// live in it.
+func UserDir(getenv func(string) string) (string, error) {
+	if getenv == nil {
+		getenv = os.Getenv
 	}
-	id := strconv.Itoa(os.Getuid())
-	if os.Getuid() < 0 { // Windows: no uid; the temp dir is per-user there
-		u, err := user.Current()
-		if err != nil {
-			return "", fmt.Errorf("tokenstore: no user for the lock dir: %w", err)
-		}
-		id = strings.Map(func(r rune) rune {
-			if r == '\\' || r == '/' || r == ':' {
-				return '_'
+	var dir string
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
+		dir = filepath.Join(d, "oauthsafe")
+	} else {
+		id := strconv.Itoa(os.Getuid())
+		if os.Getuid() < 0 { // Windows: no uid; the temp dir is per-user there
+			u, err := user.Current()
+			if err != nil {
+				return "", fmt.Errorf("tokenstore: no user for the private dir: %w", err)
 			}
-			return r
-		}, u.Username)
+			id = strings.Map(func(r rune) rune {
+				if r == '\\' || r == '/' || r == ':' {
+					return '_'
+				}
+				return r
+			}, u.Username)
+		}
+		tmp := getenv("TMPDIR")
+		if tmp == "" || !filepath.IsAbs(tmp) {
+			tmp = os.TempDir()
+		}
+		dir = filepath.Join(tmp, "oauthsafe-"+id)
 	}
-	parent := filepath.Join(os.TempDir(), "oauthsafe-"+id)
-	if err := mkdirSecure(parent); err != nil {
+	if err := mkdirSecure(dir); err != nil {
 		return "", err
 	}
-	return filepath.Join(parent, "locks"), nil
+	return dir, nil
+}
+
+// RuntimeDir returns the per-user directory for lock files: UserDir/locks.
+// Lock creates it with mode 0700.
+func RuntimeDir() (string, error) {
+	d, err := UserDir(nil)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "locks"), nil
 }
 
 // Lock takes the exclusive lock named name in dir, creating dir with mode
@@ -127,10 +147,10 @@ func lockPath(ctx context.Context, path string) (unlock func() error, err error)
 func mkdirSecure(dir string) error {
 	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("tokenstore: lock dir: %w", err)
+			return fmt.Errorf("tokenstore: private dir: %w", err)
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("tokenstore: lock dir: %w", err)
+			return fmt.Errorf("tokenstore: private dir: %w", err)
 		}
 	}
 	return checkLockDir(dir)
@@ -141,13 +161,13 @@ func mkdirSecure(dir string) error {
 func checkLockDir(dir string) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
-		return fmt.Errorf("tokenstore: lock dir: %w", err)
+		return fmt.Errorf("tokenstore: private dir: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("%w: lock dir is not a directory", ErrInsecure)
+		return fmt.Errorf("%w: %s is not a directory", ErrInsecure, dir)
 	}
 	if InsecureMode(fi.Mode(), 0o077) || !OwnedByUs(fi) {
-		return fmt.Errorf("%w: lock dir %s is writable by others", ErrInsecure, dir)
+		return fmt.Errorf("%w: %s is not a 0700 directory of the current user; remove it", ErrInsecure, dir)
 	}
 	return nil
 }
