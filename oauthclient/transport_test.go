@@ -1,7 +1,6 @@
 package oauthclient_test
 
 import (
-	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"golang.org/x/oauth2"
 )
@@ -67,45 +67,18 @@ func (s *apiSource) counts() (calls, invalidations int) {
 	return s.calls, s.invalidations
 }
 
-// apiServer is an httptest TLS API that records what it received.
-type apiServer struct {
-	*httptest.Server
-	hits   atomic.Int32
-	mu     sync.Mutex
-	auths  []string
-	caches [][]string
-	bodies []string
-}
+// apiServer is the recording test API of internal/testkit.
+type apiServer = testkit.APIServer
 
 func newAPIServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) *apiServer {
-	t.Helper()
-	s := &apiServer{}
-	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.hits.Add(1)
-		b, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		s.auths = append(s.auths, r.Header.Get("Authorization"))
-		s.caches = append(s.caches, r.Header.Values("Cache-Control"))
-		s.bodies = append(s.bodies, string(b))
-		s.mu.Unlock()
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		h(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *apiServer) pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(s.Certificate())
-	return p
+	return testkit.NewAPIServer(t, h)
 }
 
 func apiClient(t *testing.T, src oauth2.TokenSource, s *apiServer) *http.Client {
 	t.Helper()
 	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{s.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: s.pool(), Timeout: 10 * time.Second},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: s.Pool(), Timeout: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +192,7 @@ func TestAPITransportRefusals(t *testing.T) {
 			if !body.closed.Load() {
 				t.Fatal("request body not closed on refusal")
 			}
-			if n := api.hits.Load() + other.hits.Load() + plainHits.Load(); n != 0 {
+			if n := api.Hits.Load() + other.Hits.Load() + plainHits.Load(); n != 0 {
 				t.Fatalf("%d requests reached a server", n)
 			}
 		})
@@ -232,8 +205,8 @@ func TestAPITransportRefusals(t *testing.T) {
 		t.Fatalf("allowed request refused: %v", err)
 	}
 	resp.Body.Close()
-	if api.hits.Load() != 1 {
-		t.Fatalf("hits = %d, want 1", api.hits.Load())
+	if api.Hits.Load() != 1 {
+		t.Fatalf("hits = %d, want 1", api.Hits.Load())
 	}
 }
 
@@ -259,12 +232,12 @@ func TestAPITransportSendsBearerAndNoStore(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	api.mu.Lock()
-	defer api.mu.Unlock()
-	if got := api.auths[0]; got != "Bearer tok-1" {
+	api.Mu.Lock()
+	defer api.Mu.Unlock()
+	if got := api.Auths[0]; got != "Bearer tok-1" {
 		t.Fatalf("Authorization = %q", got)
 	}
-	if got := api.caches[0]; !slices.Equal(got, []string{"no-store"}) {
+	if got := api.Caches[0]; !slices.Equal(got, []string{"no-store"}) {
 		t.Fatalf("Cache-Control = %q, want exactly no-store", got)
 	}
 	if fmt.Sprint(req.Header) != fmt.Sprint(before) {
@@ -286,10 +259,10 @@ func TestAPITransportSameOriginRedirectKeepsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	api.mu.Lock()
-	defer api.mu.Unlock()
-	if !slices.Equal(api.auths, []string{"Bearer tok-1", "Bearer tok-1"}) {
-		t.Fatalf("auths = %q", api.auths)
+	api.Mu.Lock()
+	defer api.Mu.Unlock()
+	if !slices.Equal(api.Auths, []string{"Bearer tok-1", "Bearer tok-1"}) {
+		t.Fatalf("auths = %q", api.Auths)
 	}
 }
 
@@ -324,25 +297,25 @@ func TestAPITransportRetriesOnceOnInvalidToken(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "payload" {
 		t.Fatalf("status %d body %q", resp.StatusCode, body)
 	}
-	if n := api.hits.Load(); n != 2 {
+	if n := api.Hits.Load(); n != 2 {
 		t.Fatalf("server hits = %d, want 2 (one retry)", n)
 	}
 	if calls, inv := src.counts(); calls != 2 || inv != 1 {
 		t.Fatalf("source: %d Token calls, %d invalidations; want 2 and 1 (exactly one refresh)", calls, inv)
 	}
-	api.mu.Lock()
-	if !slices.Equal(api.bodies, []string{"payload", "payload"}) || !slices.Equal(api.auths, []string{"Bearer tok-1", "Bearer tok-2"}) {
-		t.Fatalf("bodies %q auths %q", api.bodies, api.auths)
+	api.Mu.Lock()
+	if !slices.Equal(api.Bodies, []string{"payload", "payload"}) || !slices.Equal(api.Auths, []string{"Bearer tok-1", "Bearer tok-2"}) {
+		t.Fatalf("bodies %q auths %q", api.Bodies, api.Auths)
 	}
-	api.mu.Unlock()
+	api.Mu.Unlock()
 	// The new token is cached: the next request neither refreshes nor retries.
 	resp, err = c.Post(api.URL+"/items", "text/plain", strings.NewReader("again"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if calls, _ := src.counts(); calls != 2 || api.hits.Load() != 3 {
-		t.Fatalf("after retry: %d Token calls, %d hits; want 2 and 3", calls, api.hits.Load())
+	if calls, _ := src.counts(); calls != 2 || api.Hits.Load() != 3 {
+		t.Fatalf("after retry: %d Token calls, %d hits; want 2 and 3", calls, api.Hits.Load())
 	}
 }
 
@@ -364,7 +337,7 @@ func TestAPITransportNoRetryWithoutReplayableBody(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || string(b) != "expired" {
 		t.Fatalf("status %d body %q, want the 401 as is", resp.StatusCode, b)
 	}
-	if n := api.hits.Load(); n != 1 {
+	if n := api.Hits.Load(); n != 1 {
 		t.Fatalf("hits = %d, want 1 (no retry)", n)
 	}
 	// The rejected token was still invalidated, so the next call uses a new one.
@@ -397,7 +370,7 @@ func TestAPITransportSecond401ReturnedAsIs(t *testing.T) {
 	if ch, ok := oauthclient.ParseBearerChallenge(resp.Header); !ok || ch.Error != "invalid_token" {
 		t.Fatalf("challenge not readable by the caller: %+v", ch)
 	}
-	if n := api.hits.Load(); n != 2 {
+	if n := api.Hits.Load(); n != 2 {
 		t.Fatalf("hits = %d, want 2 (one retry, no loop)", n)
 	}
 	if calls, inv := src.counts(); calls != 2 || inv != 1 {
@@ -426,8 +399,8 @@ func TestAPITransportNoRetryWithoutInvalidToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.StatusCode != 401 || api.hits.Load() != 1 {
-				t.Fatalf("status %d hits %d", resp.StatusCode, api.hits.Load())
+			if resp.StatusCode != 401 || api.Hits.Load() != 1 {
+				t.Fatalf("status %d hits %d", resp.StatusCode, api.Hits.Load())
 			}
 			if calls, inv := src.counts(); calls != 1 || inv != 0 {
 				t.Fatalf("source: %d calls, %d invalidations", calls, inv)
@@ -446,8 +419,8 @@ func TestAPITransportSameTokenIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 401 || api.hits.Load() != 1 {
-		t.Fatalf("status %d hits %d", resp.StatusCode, api.hits.Load())
+	if resp.StatusCode != 401 || api.Hits.Load() != 1 {
+		t.Fatalf("status %d hits %d", resp.StatusCode, api.Hits.Load())
 	}
 }
 
@@ -558,8 +531,8 @@ func TestAPITransportTokenChecks(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
-	if api.hits.Load() != 0 {
-		t.Fatalf("%d requests sent without a usable token", api.hits.Load())
+	if api.Hits.Load() != 0 {
+		t.Fatalf("%d requests sent without a usable token", api.Hits.Load())
 	}
 }
 
@@ -572,7 +545,7 @@ func TestAPITransportRefetchesStaleToken(t *testing.T) {
 	src.expiry = t0.Add(5 * time.Minute)
 	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{api.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: api.pool()},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: api.Pool()},
 		Now:            func() time.Time { return time.Unix(0, now.Load()) },
 	})
 	if err != nil {
@@ -649,7 +622,7 @@ func TestAPITransportInvalidationStormBounded(t *testing.T) {
 	if _, inv := src.counts(); inv != 1 {
 		t.Fatalf("%d invalidations for 10 calls within the cooldown, want 1", inv)
 	}
-	if hits := api.hits.Load(); hits != 11 {
+	if hits := api.Hits.Load(); hits != 11 {
 		t.Fatalf("API hits %d, want 11 (10 calls + one retry)", hits)
 	}
 }

@@ -406,11 +406,11 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 	if active, _ := introspectActive(t, srv, tok.AccessToken); active {
 		t.Fatal("revoked token still active")
 	}
-	before := api.hits.Load()
+	before := api.Hits.Load()
 	if got := post(); got != "HELLO" {
 		t.Fatalf("after revocation: %q", got)
 	}
-	if n := api.hits.Load() - before; n != 2 {
+	if n := api.Hits.Load() - before; n != 2 {
 		t.Fatalf("%d API requests after revocation, want 2 (one retry)", n)
 	}
 	if n := srv.TokenRequests("client_credentials"); n != 2 {
@@ -435,7 +435,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 	api := newAPIServer(t, okHandler)
 	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{api.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: api.pool(), Timeout: 5 * time.Second},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: api.Pool(), Timeout: 5 * time.Second},
 		Now:            clock.Now,
 	})
 	if err != nil {
@@ -461,14 +461,14 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 	close(ch)
 	waitFor(t, "the new token in use", func() bool {
 		get()
-		api.mu.Lock()
-		defer api.mu.Unlock()
-		return api.auths[len(api.auths)-1] != api.auths[0]
+		api.Mu.Lock()
+		defer api.Mu.Unlock()
+		return api.Auths[len(api.Auths)-1] != api.Auths[0]
 	})
-	api.mu.Lock()
-	defer api.mu.Unlock()
+	api.Mu.Lock()
+	defer api.Mu.Unlock()
 	for i := 1; i <= 5; i++ {
-		if api.auths[i] != api.auths[0] {
+		if api.Auths[i] != api.Auths[0] {
 			t.Fatalf("request %d in the window used another token", i)
 		}
 	}

@@ -2,7 +2,17 @@
 // module's tests. It is not API.
 package testkit
 
-import "strings"
+import (
+	"bytes"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
 
 // BadReturnTo are open-redirect attempts; each must be refused.
 var BadReturnTo = []string{
@@ -41,4 +51,43 @@ var BadReturnTo = []string{
 	"/é",
 	"/%zz",
 	"/" + strings.Repeat("a", 1024), // longer than the 1024 bytes a return-to path may have
+}
+
+// APIServer is an httptest TLS API that records what it received: the
+// Authorization and Cache-Control headers and the body of every request.
+// Lock Mu to read the recorded slices.
+type APIServer struct {
+	*httptest.Server
+	Hits   atomic.Int32
+	Mu     sync.Mutex
+	Auths  []string
+	Caches [][]string
+	Bodies []string
+}
+
+// NewAPIServer starts an APIServer that records each request, then hands
+// it to h. It is closed when the test ends.
+func NewAPIServer(t testing.TB, h func(w http.ResponseWriter, r *http.Request)) *APIServer {
+	t.Helper()
+	s := &APIServer{}
+	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Hits.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		s.Mu.Lock()
+		s.Auths = append(s.Auths, r.Header.Get("Authorization"))
+		s.Caches = append(s.Caches, r.Header.Values("Cache-Control"))
+		s.Bodies = append(s.Bodies, string(b))
+		s.Mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		h(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Pool returns a certificate pool that trusts the server.
+func (s *APIServer) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(s.Certificate())
+	return p
 }
