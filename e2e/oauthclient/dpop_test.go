@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
@@ -133,25 +135,6 @@ func dpopNative(t *testing.T, as *authserver.Server, mod func(*oauthclient.Confi
 	return c
 }
 
-func loginWith(t *testing.T, as *authserver.Server, c *oauthclient.Client, opts oauthclient.StartOptions) (*oauthclient.Tokens, string) {
-	t.Helper()
-	ctx := context.Background()
-	p, authURL, err := c.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := as.Login(ctx, authURL, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(cb)
-	toks, err := c.Exchange(ctx, p, u.Query())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return toks, authURL
-}
-
 // memoryWith returns a Memory store holding rec under "k".
 func memoryWith(t *testing.T, rec *tokenstore.Record) *tokenstore.Memory {
 	t.Helper()
@@ -190,7 +173,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 	})
 	c := dpopNative(t, as, nil)
 
-	toks, authURL := loginWith(t, as, c, oauthclient.StartOptions{Resource: []string{api.resource}})
+	toks, authURL := flow.Login(t, as, c, oauthclient.StartOptions{Resource: []string{api.resource}}, "alice")
 	_ = authURL
 	if j, _ := authorizeJKT.Load().(string); j == "" {
 		t.Fatal("authorization request carries no dpop_jkt")
@@ -450,7 +433,7 @@ func TestResourceIndicators(t *testing.T) {
 		}
 	})
 	c := dpopNative(t, as, func(c *oauthclient.Config) { c.DPoP = false })
-	toks, _ := loginWith(t, as, c, oauthclient.StartOptions{Resource: []string{apiA.resource}})
+	toks, _ := flow.Login(t, as, c, oauthclient.StartOptions{Resource: []string{apiA.resource}}, "alice")
 	mu.Lock()
 	if forms[0].Get("resource") != apiA.resource || forms[len(forms)-1].Get("resource") != apiA.resource {
 		t.Fatalf("resource not on authorization and token request: %v", forms)
@@ -479,7 +462,7 @@ func TestResourceIndicators(t *testing.T) {
 		t.Fatalf("refresh form: %v", last)
 	}
 	// A resource never authorized cannot be obtained by refresh.
-	toks2, _ := loginWith(t, as, c, oauthclient.StartOptions{Resource: []string{apiA.resource}})
+	toks2, _ := flow.Login(t, as, c, oauthclient.StartOptions{Resource: []string{apiA.resource}}, "alice")
 	ts2, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Key: "ri2", Resource: []string{apiB.resource}}, toks2)
 	if err != nil {
 		t.Fatal(err)

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
@@ -33,19 +34,7 @@ func login(t *testing.T, srv *authserver.Server, timeout time.Duration) (*oauthc
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := srv.Login(ctx, authURL, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(cb)
-	toks, err := c.Exchange(ctx, p, u.Query())
-	if err != nil {
-		t.Fatal(err)
-	}
+	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
 	if toks.RefreshToken() == "" {
 		t.Fatal("no refresh token")
 	}

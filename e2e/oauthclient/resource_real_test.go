@@ -3,8 +3,9 @@ package oauthclient_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -21,16 +22,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, _ := c.Start(ctx, oauthclient.StartOptions{})
-	cb, err := srv.Login(ctx, authURL, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(cb)
-	toks, err := c.Exchange(ctx, p, u.Query())
-	if err != nil {
-		t.Fatal(err)
-	}
+	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
 	claims, err := c.UserInfo(ctx, toks)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -34,19 +36,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := srv.Login(ctx, authURL, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(cb)
-	toks, err := c.Exchange(ctx, p, u.Query())
-	if err != nil {
-		t.Fatal(err)
-	}
+	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
 	granted := toks.Scopes()
 	if slices.Contains(granted, authserver.ScopeAPIWrite) || !slices.Contains(granted, authserver.ScopeAPIRead) {
 		t.Fatalf("granted %v: the server did not narrow the grant, the test would prove nothing", granted)

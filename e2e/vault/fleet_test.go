@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -71,19 +72,7 @@ func loginAlice(t testing.TB, srv *authserver.Server) *oauthclient.Tokens {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, err := srv.Login(ctx, authURL, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(cb)
-	toks, err := c.Exchange(ctx, p, u.Query())
-	if err != nil {
-		t.Fatal(err)
-	}
+	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
 	if toks.RefreshToken() == "" {
 		t.Fatal("no refresh token")
 	}
