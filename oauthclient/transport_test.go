@@ -67,27 +67,6 @@ func (s *apiSource) counts() (calls, invalidations int) {
 	return s.calls, s.invalidations
 }
 
-// apiServer is the recording test API of internal/testkit.
-type apiServer = testkit.APIServer
-
-func newAPIServer(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) *apiServer {
-	return testkit.NewAPIServer(t, h)
-}
-
-func apiClient(t *testing.T, src oauth2.TokenSource, s *apiServer) *http.Client {
-	t.Helper()
-	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
-		AllowedOrigins: []string{s.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: s.Pool(), Timeout: 10 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func okHandler(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
-
 // closeTracker records whether the transport closed a request body.
 type closeTracker struct {
 	io.Reader
@@ -135,15 +114,15 @@ func TestAPIConfigRefused(t *testing.T) {
 
 func TestAPITransportRefusals(t *testing.T) {
 	const tok = "tok-SECRET-0123456789abcdef"
-	api := newAPIServer(t, okHandler)
-	other := newAPIServer(t, okHandler)
-	plain := httptest.NewServer(http.HandlerFunc(okHandler))
+	api := testkit.NewAPIServer(t, testkit.OK)
+	other := testkit.NewAPIServer(t, testkit.OK)
+	plain := httptest.NewServer(http.HandlerFunc(testkit.OK))
 	defer plain.Close()
 	var plainHits atomic.Int32
 	plain.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { plainHits.Add(1) })
 	u, _ := url.Parse(api.URL)
 	src := newAPISource(tok)
-	c := apiClient(t, src, api)
+	c := api.Client(t, src)
 
 	cases := []struct {
 		name string
@@ -211,14 +190,14 @@ func TestAPITransportRefusals(t *testing.T) {
 }
 
 func TestAPITransportSendsBearerAndNoStore(t *testing.T) {
-	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+	api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Custom") != "kept" {
 			http.Error(w, "custom header lost", http.StatusTeapot)
 			return
 		}
-		okHandler(w, r)
+		testkit.OK(w, r)
 	})
-	c := apiClient(t, newAPISource("tok-1"), api)
+	c := api.Client(t, newAPISource("tok-1"))
 	req, _ := http.NewRequest(http.MethodGet, api.URL+"/x", nil)
 	req.Header.Set("X-Custom", "kept")
 	req.Header.Set("Cache-Control", "max-age=60")
@@ -246,14 +225,14 @@ func TestAPITransportSendsBearerAndNoStore(t *testing.T) {
 }
 
 func TestAPITransportSameOriginRedirectKeepsToken(t *testing.T) {
-	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+	api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/a" {
 			http.Redirect(w, r, "/b", http.StatusFound)
 			return
 		}
-		okHandler(w, r)
+		testkit.OK(w, r)
 	})
-	c := apiClient(t, newAPISource("tok-1"), api)
+	c := api.Client(t, newAPISource("tok-1"))
 	resp, err := c.Get(api.URL + "/a")
 	if err != nil {
 		t.Fatal(err)
@@ -281,9 +260,9 @@ func invalidTokenUnless(good string) func(http.ResponseWriter, *http.Request) {
 }
 
 func TestAPITransportRetriesOnceOnInvalidToken(t *testing.T) {
-	api := newAPIServer(t, invalidTokenUnless("tok-2"))
+	api := testkit.NewAPIServer(t, invalidTokenUnless("tok-2"))
 	src := newAPISource("tok-1", "tok-2")
-	c := apiClient(t, src, api)
+	c := api.Client(t, src)
 	req, _ := http.NewRequest(http.MethodPost, api.URL+"/items", strings.NewReader("payload"))
 	if req.GetBody == nil {
 		t.Fatal("test needs a replayable body")
@@ -320,9 +299,9 @@ func TestAPITransportRetriesOnceOnInvalidToken(t *testing.T) {
 }
 
 func TestAPITransportNoRetryWithoutReplayableBody(t *testing.T) {
-	api := newAPIServer(t, invalidTokenUnless("tok-2"))
+	api := testkit.NewAPIServer(t, invalidTokenUnless("tok-2"))
 	src := newAPISource("tok-1", "tok-2")
-	c := apiClient(t, src, api)
+	c := api.Client(t, src)
 	body := &closeTracker{Reader: strings.NewReader("stream")}
 	req, _ := http.NewRequest(http.MethodPost, api.URL+"/upload", body)
 	if req.GetBody != nil {
@@ -355,9 +334,9 @@ func TestAPITransportNoRetryWithoutReplayableBody(t *testing.T) {
 }
 
 func TestAPITransportSecond401ReturnedAsIs(t *testing.T) {
-	api := newAPIServer(t, invalidTokenUnless("never"))
+	api := testkit.NewAPIServer(t, invalidTokenUnless("never"))
 	src := newAPISource("tok-1", "tok-2", "tok-3")
-	c := apiClient(t, src, api)
+	c := api.Client(t, src)
 	resp, err := c.Get(api.URL + "/x")
 	if err != nil {
 		t.Fatal(err)
@@ -387,14 +366,14 @@ func TestAPITransportNoRetryWithoutInvalidToken(t *testing.T) {
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
-			api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+			api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 				if h != "" {
 					w.Header().Set("WWW-Authenticate", h)
 				}
 				w.WriteHeader(http.StatusUnauthorized)
 			})
 			src := newAPISource("tok-1", "tok-2")
-			resp, err := apiClient(t, src, api).Get(api.URL + "/x")
+			resp, err := api.Client(t, src).Get(api.URL + "/x")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -412,8 +391,8 @@ func TestAPITransportNoRetryWithoutInvalidToken(t *testing.T) {
 func TestAPITransportSameTokenIsNotRetried(t *testing.T) {
 	// A source that cannot refresh (x/oauth2's static source) gives the same
 	// token again: the 401 comes back without a pointless second request.
-	api := newAPIServer(t, invalidTokenUnless("never"))
-	c := apiClient(t, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static"}), api)
+	api := testkit.NewAPIServer(t, invalidTokenUnless("never"))
+	c := api.Client(t, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "static"}))
 	resp, err := c.Get(api.URL + "/x")
 	if err != nil {
 		t.Fatal(err)
@@ -426,11 +405,11 @@ func TestAPITransportSameTokenIsNotRetried(t *testing.T) {
 
 func TestAPITransportInsufficientScope(t *testing.T) {
 	const tok = "tok-ECHOED-9876543210"
-	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+	api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="api", error="insufficient_scope", scope="api.write admin", error_description="token `+tok+` lacks \"api.write\""`)
 		w.WriteHeader(http.StatusForbidden)
 	})
-	resp, err := apiClient(t, newAPISource(tok), api).Get(api.URL + "/x")
+	resp, err := api.Client(t, newAPISource(tok)).Get(api.URL + "/x")
 	if err == nil {
 		resp.Body.Close()
 		t.Fatal("no error")
@@ -451,11 +430,11 @@ func TestAPITransportInsufficientScope(t *testing.T) {
 }
 
 func TestAPITransportInvalidRequest(t *testing.T) {
-	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+	api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request", error_description="two tokens"`)
 		w.WriteHeader(http.StatusBadRequest)
 	})
-	_, err := apiClient(t, newAPISource("tok-0123456789"), api).Get(api.URL + "/x")
+	_, err := api.Client(t, newAPISource("tok-0123456789")).Get(api.URL + "/x")
 	var ie *oauthclient.InvalidRequestError
 	if !errors.As(err, &ie) || !errors.Is(err, oauthclient.ErrInvalidRequest) || ie.Description != "two tokens" {
 		t.Fatalf("err = %v, want *InvalidRequestError", err)
@@ -465,12 +444,12 @@ func TestAPITransportInvalidRequest(t *testing.T) {
 func TestAPITransportOtherErrorsPassThrough(t *testing.T) {
 	// An API's own 400/403 without an RFC 6750 challenge is the caller's to read.
 	for _, status := range []int{400, 403, 500} {
-		api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 			w.WriteHeader(status)
 			io.WriteString(w, `{"problem":"yours"}`)
 		})
-		resp, err := apiClient(t, newAPISource("tok"), api).Get(api.URL + "/x")
+		resp, err := api.Client(t, newAPISource("tok")).Get(api.URL + "/x")
 		if err != nil {
 			t.Fatalf("%d: %v", status, err)
 		}
@@ -492,13 +471,13 @@ func TestAPITransportMalformedChallenges(t *testing.T) {
 		{"Bearer error=\"inv\xffalid\", \xfe=\x80"},
 	}
 	for i, hs := range headers {
-		api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+		api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 			for _, h := range hs {
 				w.Header().Add("WWW-Authenticate", h)
 			}
 			w.WriteHeader(http.StatusUnauthorized)
 		})
-		resp, err := apiClient(t, newAPISource("tok-1", "tok-2"), api).Get(api.URL + "/x")
+		resp, err := api.Client(t, newAPISource("tok-1", "tok-2")).Get(api.URL + "/x")
 		if err != nil {
 			t.Fatalf("%d: %v", i, err)
 		}
@@ -510,23 +489,23 @@ func TestAPITransportMalformedChallenges(t *testing.T) {
 }
 
 func TestAPITransportTokenChecks(t *testing.T) {
-	api := newAPIServer(t, okHandler)
+	api := testkit.NewAPIServer(t, testkit.OK)
 	t.Run("unknown token type", func(t *testing.T) {
 		src := newAPISource("tok")
 		src.tokenType = "DPoP"
-		_, err := apiClient(t, src, api).Get(api.URL + "/x")
+		_, err := api.Client(t, src).Get(api.URL + "/x")
 		if !errors.Is(err, oauthclient.ErrUnknownTokenType) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("header injection", func(t *testing.T) {
-		_, err := apiClient(t, newAPISource("tok\r\nX-Evil: 1"), api).Get(api.URL + "/x")
+		_, err := api.Client(t, newAPISource("tok\r\nX-Evil: 1")).Get(api.URL + "/x")
 		if err == nil || strings.Contains(err.Error(), "tok\r\n") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("source error", func(t *testing.T) {
-		_, err := apiClient(t, newAPISource(), api).Get(api.URL + "/x")
+		_, err := api.Client(t, newAPISource()).Get(api.URL + "/x")
 		if err == nil || !strings.Contains(err.Error(), "no more tokens") {
 			t.Fatalf("err = %v", err)
 		}
@@ -537,7 +516,7 @@ func TestAPITransportTokenChecks(t *testing.T) {
 }
 
 func TestAPITransportRefetchesStaleToken(t *testing.T) {
-	api := newAPIServer(t, okHandler)
+	api := testkit.NewAPIServer(t, testkit.OK)
 	t0 := time.Now()
 	var now atomic.Int64
 	now.Store(t0.UnixNano())
@@ -572,9 +551,9 @@ func TestAPITransportRefetchesStaleToken(t *testing.T) {
 }
 
 func TestAPITransportConcurrent(t *testing.T) {
-	api := newAPIServer(t, invalidTokenUnless("tok-2"))
+	api := testkit.NewAPIServer(t, invalidTokenUnless("tok-2"))
 	src := newAPISource("tok-1", "tok-2")
-	c := apiClient(t, src, api)
+	c := api.Client(t, src)
 	var wg sync.WaitGroup
 	var bad atomic.Int32
 	for g := 0; g < 8; g++ {
@@ -606,9 +585,9 @@ func TestAPITransportConcurrent(t *testing.T) {
 // An API that rejects every token must not turn every call into a token
 // request: invalidations are rate-limited per transport.
 func TestAPITransportInvalidationStormBounded(t *testing.T) {
-	api := newAPIServer(t, invalidTokenUnless("never"))
+	api := testkit.NewAPIServer(t, invalidTokenUnless("never"))
 	src := newAPISource("tok-1", "tok-2", "tok-3", "tok-4", "tok-5", "tok-6", "tok-7", "tok-8", "tok-9", "tok-10", "tok-11", "tok-12")
-	c := apiClient(t, src, api)
+	c := api.Client(t, src)
 	for i := 0; i < 10; i++ {
 		resp, err := c.Post(api.URL+"/x", "text/plain", strings.NewReader("b"))
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
@@ -370,7 +371,7 @@ func TestServiceTokenSourceCallerContext(t *testing.T) {
 // which fetches a new one, and the POST is replayed once and succeeds.
 func TestServiceToAPIEndToEnd(t *testing.T) {
 	srv := startAS(t, authserver.Options{})
-	api := newAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
+	api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		m, err := introspect(srv, tok) // runs on a server goroutine: no t.Fatal here
 		if !ok || err != nil || m["active"] != true {
@@ -383,7 +384,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 	})
 	c := serviceClient(t, srv, serviceCases[0], nil)
 	src := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
-	hc := apiClient(t, src, api)
+	hc := api.Client(t, src)
 	post := func() string {
 		resp, err := hc.Post(api.URL+"/echo", "text/plain", strings.NewReader("hello"))
 		if err != nil {
@@ -432,7 +433,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 	})
 	clock := newFakeClock()
 	src := serviceClient(t, srv, serviceCases[0], clock.Now).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
-	api := newAPIServer(t, okHandler)
+	api := testkit.NewAPIServer(t, testkit.OK)
 	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           oauthclient.HTTPConfig{RootCAs: api.Pool(), Timeout: 5 * time.Second},

@@ -12,6 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"golang.org/x/oauth2"
 )
 
 // BadReturnTo are open-redirect attempts; each must be refused.
@@ -91,3 +95,20 @@ func (s *APIServer) Pool() *x509.CertPool {
 	p.AddCert(s.Certificate())
 	return p
 }
+
+// Client returns an oauthclient API client for tokens from src that may
+// call only s, trusting s's certificate.
+func (s *APIServer) Client(t testing.TB, src oauth2.TokenSource) *http.Client {
+	t.Helper()
+	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+		AllowedOrigins: []string{s.URL},
+		HTTP:           oauthclient.HTTPConfig{RootCAs: s.Pool(), Timeout: 10 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// OK answers "ok".
+func OK(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
