@@ -1,1 +1,0 @@
-package oauthclient_test
