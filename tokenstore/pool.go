@@ -2,10 +2,12 @@ package tokenstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -48,6 +50,8 @@ type Pool struct {
 	mu       sync.RWMutex
 	m        map[string]*poolEntry
 	creating map[string]*poolCreate
+	drained  bool
+	closing  sync.WaitGroup // evicted Sources being closed
 }
 
 type poolEntry struct {
@@ -103,8 +107,11 @@ func (p *Pool) Source(ctx context.Context, key string) (*Source, error) {
 		return nil, err
 	}
 	p.mu.RLock()
-	e := p.m[key]
+	e, drained := p.m[key], p.drained
 	p.mu.RUnlock()
+	if drained {
+		return nil, fmt.Errorf("tokenstore: Pool: %w", ErrClosed)
+	}
 	if e == nil {
 		var err error
 		if e, err = p.create(ctx, key); err != nil {
@@ -142,6 +149,10 @@ func (p *Pool) create(ctx context.Context, key string) (*poolEntry, error) {
 	}
 	p.mu.Lock()
 	delete(p.creating, key)
+	if err == nil && p.drained {
+		err = fmt.Errorf("tokenstore: Pool: %w", ErrClosed)
+		p.closeLocked(src)
+	}
 	if err == nil {
 		if e := p.m[key]; e != nil { // Added meanwhile (a login): keep that one
 			c.e = e
@@ -165,7 +176,11 @@ func (p *Pool) Add(key string, src *Source) {
 		return
 	}
 	p.mu.Lock()
-	p.insertLocked(key, src)
+	if p.drained {
+		p.closeLocked(src)
+	} else {
+		p.insertLocked(key, src)
+	}
 	p.mu.Unlock()
 }
 
@@ -173,6 +188,9 @@ func (p *Pool) Add(key string, src *Source) {
 func (p *Pool) insertLocked(key string, src *Source) *poolEntry {
 	e := &poolEntry{src: src}
 	e.used.Store(p.epoch.Add(1))
+	if old := p.m[key]; old != nil && old.src != src {
+		p.closeLocked(old.src)
+	}
 	p.m[key] = e
 	p.evictLocked(key)
 	return e
@@ -197,8 +215,64 @@ func (p *Pool) evictLocked(keep string) {
 		if victim == "" {
 			return
 		}
+		p.closeLocked(p.m[victim].src)
 		delete(p.m, victim)
 	}
+}
+
+// evictCloseTimeout bounds the background Close of an evicted Source.
+const evictCloseTimeout = 60 * time.Second
+
+// closeLocked closes a Source the pool lets go of, in the background: its
+// refresh in flight ends and a rotation it could not write is flushed
+// before it is gone (until then the process-wide record of unsaved
+// rotations keeps it for the user's next Source). Drain waits for these.
+func (p *Pool) closeLocked(src *Source) {
+	p.closing.Add(1)
+	go func() {
+		defer p.closing.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), evictCloseTimeout)
+		defer cancel()
+		src.Close(ctx)
+	}()
+}
+
+// Drain shuts the pool down for a deploy or a graceful exit: new calls get
+// ErrClosed, and every pooled Source is closed (Source.Close: refreshes in
+// flight finish, unsaved rotations are flushed, leases released), as are
+// Sources evicted earlier and still closing. It waits until ctx ends and
+// returns the joined errors of the Sources that could not finish. Safe for
+// concurrent use; a second Drain waits again.
+func (p *Pool) Drain(ctx context.Context) error {
+	if err := p.ready(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.drained = true
+	srcs := make([]*Source, 0, len(p.m))
+	for k, e := range p.m {
+		srcs = append(srcs, e.src)
+		delete(p.m, k)
+	}
+	p.mu.Unlock()
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, src := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = src.Close(ctx)
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { p.closing.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("tokenstore: Drain: evicted sources still closing: %w", context.Cause(ctx)))
+	}
+	return errors.Join(errs...)
 }
 
 // Len returns how many Sources the pool holds (0 for the zero Pool).

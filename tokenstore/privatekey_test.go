@@ -152,7 +152,11 @@ func TestSourceStoresDPoPKeyWithRotation(t *testing.T) {
 	var cur step
 	var seen []PrivateKey
 	n := 0
+	var storeDown atomic.Bool // the store fails once the request has left
 	fetch := func(ctx context.Context, r *Refresh) (*Result, error) {
+		if storeDown.Load() {
+			st.fail.Store(true)
+		}
 		seen = append(seen, r.Record.DPoPKey)
 		r.SetDPoPKey(cur.setKey)
 		if cur.rotate != "" {
@@ -179,11 +183,13 @@ func TestSourceStoresDPoPKeyWithRotation(t *testing.T) {
 		stored   PrivateKey
 		storedRT string
 	}{
-		{"rotation keeps the key", step{rotate: "rt-1", wantKey: k1}, false, 1, k1, "rt-1"},
-		{"new key and rotation in one Put", step{setKey: k2, rotate: "rt-2", wantKey: k1}, false, 1, k2, "rt-2"},
-		{"same key again writes nothing", step{setKey: k2, wantKey: k2}, false, 0, k2, "rt-2"},
-		{"refused after rotation", step{setKey: k1, rotate: "rt-3", err: errRefused, wantKey: k2}, true, 1, k1, "rt-3"},
-		{"request failed", step{setKey: k2, err: errServer, wantKey: k1}, true, 1, k2, "rt-3"},
+		// Every refresh writes the pending marker before the request and
+		// the outcome (key and rotation together) in one Put after it.
+		{"rotation keeps the key", step{rotate: "rt-1", wantKey: k1}, false, 2, k1, "rt-1"},
+		{"new key and rotation in one Put", step{setKey: k2, rotate: "rt-2", wantKey: k1}, false, 2, k2, "rt-2"},
+		{"same key again only clears the marker", step{setKey: k2, wantKey: k2}, false, 2, k2, "rt-2"},
+		{"refused after rotation", step{setKey: k1, rotate: "rt-3", err: errRefused, wantKey: k2}, true, 2, k1, "rt-3"},
+		{"request failed", step{setKey: k2, err: errServer, wantKey: k1}, true, 2, k2, "rt-3"},
 	} {
 		cur = tc.step
 		before := st.puts.Load()
@@ -209,13 +215,14 @@ func TestSourceStoresDPoPKeyWithRotation(t *testing.T) {
 
 	// A store that fails: the new key and rotation stay in memory and are
 	// what the next refresh is handed, then written.
-	st.fail.Store(true)
+	storeDown.Store(true)
 	k3, _ := newTestKey(t)
 	cur = step{setKey: k3, rotate: "rt-4"}
 	clk.Advance(2 * time.Hour)
 	if _, err := s.Token(); !errors.Is(err, errPut) {
 		t.Fatalf("failing store: %v", err)
 	}
+	storeDown.Store(false)
 	st.fail.Store(false)
 	cur = step{rotate: "rt-5"}
 	clk.Advance(2 * time.Hour)

@@ -44,6 +44,15 @@ type Record struct {
 	// FetchFunc that proves a refresh with a new key hands it over with
 	// Refresh.SetDPoPKey.
 	DPoPKey PrivateKey
+	// Resources are the RFC 8707 resource indicators the login was granted
+	// for; a Source resumed from the store sends them on every refresh
+	// unless its configuration names others. nil: none.
+	Resources []string
+
+	// pending is set (Unix milliseconds) while a refresh with RefreshToken
+	// may be at the server and its outcome is not yet written: see
+	// ErrRotationLost. 0 means none.
+	pending int64
 }
 
 // wireRecord is the stored form. Version 1 ({"v":1,"refresh_token":...})
@@ -57,6 +66,8 @@ type wireRecord struct {
 	ClientID     string          `json:"client_id"`
 	Generation   uint64          `json:"gen"`
 	DPoP         json.RawMessage `json:"dpop,omitempty"` // wireKey
+	Resources    []string        `json:"resource,omitempty"`
+	Pending      int64           `json:"pending,omitempty"`
 }
 
 const (
@@ -88,7 +99,7 @@ func encodeRecord(r *Record) ([]byte, error) {
 	return json.Marshal(wireRecord{
 		V: recordVersion, RefreshToken: r.RefreshToken, Subject: r.Subject,
 		Scopes: r.Scopes, Issuer: r.Issuer, ClientID: r.ClientID,
-		Generation: r.Generation, DPoP: key,
+		Generation: r.Generation, DPoP: key, Resources: r.Resources, Pending: r.pending,
 	})
 }
 
@@ -128,6 +139,11 @@ func decodeRecord(b []byte) (*Record, error) {
 			return nil, fmt.Errorf("%w: bad scope", ErrCorrupt)
 		}
 	}
+	for _, r := range w.Resources {
+		if !validScope(r) {
+			return nil, fmt.Errorf("%w: bad resource", ErrCorrupt)
+		}
+	}
 	key, err := decodeKey(w.DPoP)
 	if err != nil {
 		return nil, err
@@ -135,6 +151,7 @@ func decodeRecord(b []byte) (*Record, error) {
 	return &Record{
 		RefreshToken: w.RefreshToken, Subject: w.Subject, Scopes: w.Scopes,
 		Issuer: w.Issuer, ClientID: w.ClientID, Generation: w.Generation, DPoPKey: key,
+		Resources: w.Resources, pending: w.Pending,
 	}, nil
 }
 
@@ -172,6 +189,7 @@ func (r *Record) clone() *Record {
 	}
 	c := *r
 	c.Scopes = slices.Clone(r.Scopes)
+	c.Resources = slices.Clone(r.Resources)
 	return &c
 }
 
@@ -217,6 +235,10 @@ func (r Record) redact() string {
 	b.WriteString(strconv.Quote(strings.Join(r.Scopes, " ")))
 	b.WriteString(", gen=")
 	b.WriteString(strconv.FormatUint(r.Generation, 10))
+	if len(r.Resources) > 0 {
+		b.WriteString(", resource=")
+		b.WriteString(strconv.Quote(strings.Join(r.Resources, " ")))
+	}
 	if !r.DPoPKey.IsZero() {
 		b.WriteString(", dpop_key=redacted")
 	}

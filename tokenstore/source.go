@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -103,6 +104,60 @@ func (e *TemporaryError) Error() string {
 // Unwrap returns the cause.
 func (e *TemporaryError) Unwrap() error { return e.Err }
 
+// Transient marks err as a failure that may go away by itself: a network
+// failure, a timeout, a 5xx or 429 answer. A FetchFunc returns it for
+// those, and only those; the Source then keeps the record and returns a
+// *TemporaryError, backing off. Every other FetchFunc error is permanent
+// (a refused client, a malformed answer, a refused scope, a policy
+// refusal): the Source returns it as it is (still backing off, so a
+// broken configuration does not hammer the server) and never calls it
+// temporary. Store failures matching ErrUnavailable or ErrLocked are
+// temporary without the mark. Transient(nil) is nil.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transientError{err}
+}
+
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// isTemporary is the one classification of refresh failures: network,
+// 5xx and 429 (marked by the FetchFunc with Transient), a refresh that ran
+// out of time, and a store that could not be reached or stayed locked.
+func isTemporary(err error) bool {
+	var t *transientError
+	return errors.As(err, &t) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrLocked) ||
+		errors.Is(err, context.DeadlineExceeded)
+}
+
+// ErrRotationLost means the record shows a refresh that may have reached
+// the server (which then rotated, spending the stored refresh token) and
+// whose outcome was never written: its holder was killed, or lost the
+// store for longer than its lease, between the token request and the
+// write. Sending the stored token again would trip the provider's reuse
+// detection, which revokes the whole grant, so the Source reports this
+// instead; it matches ErrLoginRequired. The record is left in place: the
+// process that holds the rotation in memory (if it still runs) writes it
+// on its next refresh, and a new login replaces it. With
+// SourceConfig.ReuseGrace the stored token is sent again within the
+// provider's grace period instead.
+var ErrRotationLost = fmt.Errorf("%w: a refresh was interrupted after the token request and before its outcome was stored; the stored refresh token may be spent", ErrLoginRequired)
+
+// ErrClosed is returned by a Source after Close (and by a Pool after
+// Drain).
+var ErrClosed = errors.New("tokenstore: closed")
+
+// ErrPanic is matched by the error a Source returns when a function it
+// calls (the FetchFunc, a transport wrapper or log handler under it,
+// OnRecordChange) panicked during a refresh. The panic is recovered, a
+// rotated refresh token handed over before it is still written, and the
+// failure is permanent (a bug to fix), backing off like any other.
+var ErrPanic = errors.New("tokenstore: a function called during the refresh panicked")
+
 // SourceConfig configures a Source. Each field documents its zero value.
 // NewSource copies it; the functions it holds are called concurrently
 // only as their docs say.
@@ -144,9 +199,25 @@ type SourceConfig struct {
 	// outcome of the token request has its own bound (10 s), so a rotated
 	// refresh token is stored even when the timeout ends during the request.
 	RefreshTimeout time.Duration
-	// MaxBackoff caps the wait after repeated temporary failures; the
-	// wait starts near 1 s and doubles, with jitter. Zero means 1 minute.
+	// MaxBackoff caps the wait after repeated failures; the wait starts
+	// near 1 s and doubles, with jitter. Zero means 1 minute.
 	MaxBackoff time.Duration
+	// ReuseGrace is the provider's refresh-token reuse grace period (some
+	// providers accept a spent refresh token again for a short while after
+	// rotating it). A record left with an interrupted refresh younger than
+	// ReuseGrace is refreshed again with its stored token; older, or with
+	// zero (the default, for providers without a grace period), the
+	// Source reports ErrRotationLost instead of sending it.
+	ReuseGrace time.Duration
+	// Logger, if not nil, gets one event per refresh (debug on success,
+	// warn on failure) naming the store key's first 8 characters, the
+	// outcome and the record generation; never a token or a key.
+	Logger *slog.Logger
+	// InvalidationCooldown is the least time between two Invalidate calls
+	// that drop the token, whatever the number of API clients built on
+	// the Source: an API that answers invalid_token to everything must not
+	// turn every call into a refresh. Zero means 10 s.
+	InvalidationCooldown time.Duration
 }
 
 // Source is the token lifecycle engine, for user tokens (a refresh token in
@@ -171,11 +242,13 @@ type Source struct {
 	fail atomic.Pointer[failure] // the last temporary failure, while backing off
 	bg   atomic.Bool             // a background refresh was requested
 
+	lastInvalidation atomic.Int64 // UnixNano of the last Invalidate that dropped a token
+
 	mu       sync.Mutex
 	flight   *flight
 	failures int
 	scopes   []string
-	unsaved  *unsaved // a record newer than the Store's, whose Put failed
+	closed   bool
 }
 
 type entry struct {
@@ -195,13 +268,6 @@ type flight struct {
 	err  error
 }
 
-// unsaved is a record the Store could not take: base is the refresh token
-// the Store still holds (spent at the server), rec the newer record.
-type unsaved struct {
-	rec  *Record
-	base string
-}
-
 var _ oauth2.TokenSource = (*Source)(nil)
 
 // NewSource returns a Source for cfg. initial may be nil (the first call
@@ -215,7 +281,8 @@ func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	if cfg.Store != nil && cfg.Key == "" {
 		return nil, fmt.Errorf("%w: SourceConfig.Key is required with a Store", ErrConfig)
 	}
-	if cfg.Margin < 0 || cfg.DefaultLifetime < 0 || cfg.RefreshTimeout < 0 || cfg.MaxBackoff < 0 {
+	if cfg.Margin < 0 || cfg.DefaultLifetime < 0 || cfg.RefreshTimeout < 0 || cfg.MaxBackoff < 0 ||
+		cfg.ReuseGrace < 0 || cfg.InvalidationCooldown < 0 {
 		return nil, fmt.Errorf("%w: negative duration in SourceConfig", ErrConfig)
 	}
 	if cfg.Margin == 0 {
@@ -232,6 +299,9 @@ func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	}
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.InvalidationCooldown == 0 {
+		cfg.InvalidationCooldown = 10 * time.Second
 	}
 	s := &Source{cfg: cfg, store: cfg.Store}
 	if s.store == nil {
@@ -361,27 +431,45 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 
 // startFlight starts the one refresh; called with s.mu held. The refresh
 // keeps ctx's values but not its cancellation, so one caller giving up does
-// not fail the others; RefreshTimeout bounds it.
+// not fail the others; RefreshTimeout bounds it. A closed Source starts
+// none: the flight fails with ErrClosed.
 func (s *Source) startFlight(ctx context.Context) *flight {
 	f := &flight{done: make(chan struct{})}
 	s.flight = f
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RefreshTimeout)
+	if s.closed {
+		f.err = ErrClosed
+		s.flight = nil
+		close(f.done)
+		return f
+	}
+	// The whole transaction: waiting for the store, the token request
+	// (RefreshTimeout), then writing its outcome (outcomeWriteTimeout).
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RefreshTimeout+outcomeWriteTimeout)
 	go func() {
 		defer cancel()
 		e, err := s.refresh(fctx)
+		s.log(e, err)
 		s.mu.Lock()
 		f.tok, f.err = e, err
-		var te *TemporaryError
+		var le *loginErr
 		switch {
 		case err == nil:
 			s.failures = 0
 			s.fail.Store(nil)
 			s.cur.Store(e)
-		case errors.As(err, &te):
-			s.fail.Store(&failure{until: te.RetryAfter, err: err})
-		default:
+		case errors.As(err, &le):
+			f.err = le.err
 			s.failures = 0
 			s.fail.Store(nil)
+		default: // temporary or permanent: both back off
+			var te *TemporaryError
+			until := time.Time{}
+			if errors.As(err, &te) {
+				until = te.RetryAfter
+			} else {
+				until = s.backoffLocked()
+			}
+			s.fail.Store(&failure{until: until, err: err})
 		}
 		s.flight = nil
 		s.mu.Unlock()
@@ -391,17 +479,46 @@ func (s *Source) startFlight(ctx context.Context) *flight {
 	return f
 }
 
-// temporary records a failure and returns the *TemporaryError for it: the
-// wait doubles from 1 s up to MaxBackoff, and is then drawn uniformly from
-// its upper half, so that many clients do not retry in step.
+// loginErr carries an error that needs a new login out of the flight
+// without a backoff.
+type loginErr struct{ err error }
+
+func (e *loginErr) Error() string { return e.err.Error() }
+func (e *loginErr) Unwrap() error { return e.err }
+
+// backoffLocked counts a failure and returns when the next attempt may
+// start: the wait doubles from 1 s up to MaxBackoff, and is then drawn
+// uniformly from its upper half, so that many clients do not retry in step.
+// Called with s.mu held.
+func (s *Source) backoffLocked() time.Time {
+	s.failures++
+	d := min(time.Second<<min(s.failures-1, 20), s.cfg.MaxBackoff)
+	d = d/2 + rand.N(d/2+1)
+	return s.cfg.Now().Round(0).Add(d)
+}
+
+// temporary records a failure and returns the *TemporaryError for it.
 func (s *Source) temporary(cause error) error {
 	s.mu.Lock()
-	s.failures++
-	n := s.failures
+	until := s.backoffLocked()
 	s.mu.Unlock()
-	d := min(time.Second<<min(n-1, 20), s.cfg.MaxBackoff)
-	d = d/2 + rand.N(d/2+1)
-	return &TemporaryError{Err: cause, RetryAfter: s.cfg.Now().Round(0).Add(d)}
+	return &TemporaryError{Err: cause, RetryAfter: until}
+}
+
+// failed classifies a refresh failure once: ErrLoginRequired as it is,
+// network/5xx/429/store unavailability as a *TemporaryError, anything else
+// as it is (permanent; the flight still backs off).
+func (s *Source) failed(err error) error {
+	var te *TemporaryError
+	switch {
+	case errors.As(err, &te):
+		return err
+	case errors.Is(err, ErrLoginRequired):
+		return &loginErr{err}
+	case isTemporary(err):
+		return s.temporary(err)
+	}
+	return err
 }
 
 func loginRequired(cause error) error {
@@ -415,8 +532,20 @@ func loginRequired(cause error) error {
 }
 
 // outcomeWriteTimeout bounds the writes (and OnRecordChange) after a token
-// request, which run even when the refresh's own timeout has passed.
-const outcomeWriteTimeout = 10 * time.Second
+// request, which run even when the request used all of RefreshTimeout. A
+// lease store (LeaseTx) cancels them earlier once its lease is surely lost.
+const outcomeWriteTimeout = 30 * time.Second
+
+// LeaseTx is implemented by a Tx whose exclusive access is a lease that
+// lapses unless renewed (sqlstore). The Source ends its token request
+// before the lease could lapse, so that no other holder can read the
+// record while the request is in flight.
+type LeaseTx interface {
+	Tx
+	// LeaseDeadline is the time by which the lease surely lapses unless
+	// renewed meanwhile.
+	LeaseDeadline() time.Time
+}
 
 // refresh runs in the flight goroutine: one Store transaction that reads
 // the record, fetches, and writes the outcome.
@@ -431,9 +560,12 @@ func (s *Source) refresh(ctx context.Context) (*entry, error) {
 		if outErr == nil && out != nil && !errors.Is(err, ErrLocked) {
 			return out, nil // the outcome is written; only the release failed
 		}
-		return nil, s.temporary(errors.Join(outErr, err))
+		return nil, s.failed(errors.Join(outErr, err))
 	}
-	return out, outErr
+	if outErr != nil {
+		return nil, s.failed(outErr)
+	}
+	return out, nil
 }
 
 func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
@@ -446,7 +578,7 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 			return nil, ErrLoginRequired
 		}
 	case err != nil:
-		return nil, s.temporary(err)
+		return nil, err
 	default:
 		if rec, err = decodeRecord(b); err != nil {
 			s.forget()
@@ -454,85 +586,97 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 		}
 	}
 
-	// A rotation whose Put failed earlier: the Store still holds the spent
-	// token (base). Write ours now, or at least use it, never the base.
-	s.mu.Lock()
-	u := s.unsaved
-	s.mu.Unlock()
-	if u != nil {
-		if rec != nil && subtle.ConstantTimeCompare([]byte(rec.RefreshToken), []byte(u.base)) == 1 {
-			rec = u.rec.clone()
-			if err := s.put(ctx, tx, rec); err == nil {
-				u = nil
-				s.mu.Lock()
-				s.unsaved = nil
-				s.mu.Unlock()
-				if s.cfg.OnRecordChange != nil {
-					if err := s.cfg.OnRecordChange(ctx, rec.clone()); err != nil {
-						s.setScopes(rec.Scopes)
-						return nil, s.temporary(fmt.Errorf("tokenstore: OnRecordChange: %w", err))
-					}
-				}
-			}
-		} else {
-			u = nil // the Store moved on (another process, a new login)
-		}
-		s.mu.Lock()
-		s.unsaved = u
-		s.mu.Unlock()
-	}
 	if rec != nil {
+		// A rotation of the stored token that this process holds (its
+		// write failed earlier, in this Source or another): write it now.
+		if next := rotations.get(s.cfg.Key, rec.RefreshToken); next != nil {
+			if err := s.putRetry(ctx, tx, next); err != nil {
+				return nil, fmt.Errorf("tokenstore: the rotated refresh token could not be saved (kept in memory, written next): %w", err)
+			}
+			rotations.drop(s.cfg.Key, rec.RefreshToken)
+			rec = next
+			if err := s.recordChanged(ctx, rec); err != nil {
+				s.setScopes(rec.Scopes)
+				return nil, err
+			}
+		} else if rec.pending != 0 && s.cfg.Store != nil {
+			age := s.cfg.Now().Sub(time.UnixMilli(rec.pending))
+			if s.cfg.ReuseGrace == 0 || age < 0 || age >= s.cfg.ReuseGrace {
+				s.forget()
+				return nil, ErrRotationLost
+			}
+		}
 		s.setScopes(rec.Scopes)
 	}
 
+	// The token request must end before the lease could lapse: no other
+	// holder may read the record while it is in flight.
+	start := s.cfg.Now()
+	fetchDeadline := time.Now().Add(s.cfg.RefreshTimeout)
+	if lt, ok := tx.(LeaseTx); ok {
+		left := time.Until(lt.LeaseDeadline())
+		if left < 100*time.Millisecond {
+			return nil, fmt.Errorf("tokenstore: the store's lease is about to lapse; the token request was not sent: %w", ErrLocked)
+		}
+		fetchDeadline = minTime(fetchDeadline, time.Now().Add(left*2/3))
+	}
+
+	// Mark the record before the request: if this process dies, or loses
+	// the store for longer than its lease, before the outcome is written,
+	// the next holder knows the stored token may be spent (S29).
+	marked := false
+	if rec != nil && s.cfg.Store != nil {
+		m := rec.clone()
+		m.pending = max(start.UnixMilli(), 1)
+		if err := s.put(ctx, tx, m); err != nil {
+			return nil, fmt.Errorf("tokenstore: marking the refresh in the store failed; the token request was not sent: %w", err)
+		}
+		marked = true
+	}
+
 	r := &Refresh{Record: rec.clone()}
-	res, ferr := s.cfg.Fetch(ctx, r)
+	fctx, cancel := context.WithDeadline(ctx, fetchDeadline)
+	res, ferr := s.fetch(fctx, r)
+	cancel()
 
 	// Write the outcome before anything else: a rotated refresh token is
 	// kept whatever the checks of the response decided, also when the
-	// refresh's time ran out meanwhile (the writes get their own bound).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
-	defer cancel()
+	// request used all its time (the writes have their own bound).
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
+	defer wcancel()
+	wctx = mergeCancel(wctx, ctx)
 	var saveErr error
 	if rec != nil {
 		next := rec.clone()
-		changed := false
+		changed := marked
 		rt, key := r.rotation()
 		if !key.IsZero() && !key.Equal(rec.DPoPKey) {
 			next.DPoPKey, changed = key, true
 		}
+		rotated := false
 		if rt != "" && rt != rec.RefreshToken {
 			if err := checkRefreshToken(rt); err != nil {
 				// Unstorable: the spent token must not be sent again.
-				return nil, s.deleteRecord(ctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
+				return nil, s.deleteRecord(wctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
 			}
-			next.RefreshToken, changed = rt, true
+			next.RefreshToken, changed, rotated = rt, true, true
 		}
 		if ferr == nil && res != nil && res.Scopes != nil && !slices.Equal(res.Scopes, rec.Scopes) {
 			next.Scopes, changed = slices.Clone(res.Scopes), true
 		}
 		if changed {
-			next.Generation++
-			if err := s.put(ctx, tx, next); err != nil {
-				base := rec.RefreshToken
-				if u != nil {
-					base = u.base
+			if rotated || !slices.Equal(next.Scopes, rec.Scopes) || !next.DPoPKey.Equal(rec.DPoPKey) {
+				next.Generation++
+			}
+			if err := s.putRetry(wctx, tx, next); err != nil {
+				if rotated || !next.DPoPKey.Equal(rec.DPoPKey) {
+					rotations.put(s.cfg.Key, rec.RefreshToken, next)
 				}
-				s.mu.Lock()
-				s.unsaved = &unsaved{rec: next.clone(), base: base}
-				s.mu.Unlock()
-				saveErr = fmt.Errorf("tokenstore: the rotated refresh token could not be saved (kept in memory, used next): %w", err)
-			} else {
-				s.mu.Lock()
-				s.unsaved = nil
-				s.mu.Unlock()
+				saveErr = fmt.Errorf("tokenstore: the rotated refresh token could not be saved (kept in memory, written next): %w", err)
+			} else if next.Generation != rec.Generation {
+				saveErr = s.recordChanged(wctx, next)
 			}
 			s.setScopes(next.Scopes)
-			if saveErr == nil && s.cfg.OnRecordChange != nil {
-				if err := s.cfg.OnRecordChange(ctx, next.clone()); err != nil {
-					saveErr = fmt.Errorf("tokenstore: OnRecordChange: %w", err)
-				}
-			}
 		}
 	}
 
@@ -542,20 +686,92 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 			s.forget()
 			return nil, loginRequired(ferr)
 		}
-		return nil, s.deleteRecord(ctx, tx, ferr)
+		return nil, s.deleteRecord(wctx, tx, ferr)
+	case ferr != nil && saveErr != nil:
+		return nil, errors.Join(ferr, saveErr)
 	case ferr != nil:
-		return nil, s.temporary(errors.Join(ferr, saveErr))
+		return nil, ferr
 	case saveErr != nil:
-		return nil, s.temporary(saveErr)
+		return nil, saveErr
 	case res == nil || res.Token == nil || res.Token.AccessToken == "":
-		return nil, s.temporary(errors.New("tokenstore: the token response has no access token"))
+		return nil, errors.New("tokenstore: the token response has no access token")
 	}
 	now := s.cfg.Now().Round(0)
 	e := s.newEntry(res.Token, now)
 	if !now.Before(e.blockAt) {
-		return nil, s.temporary(errors.New("tokenstore: the token response holds an expired access token"))
+		return nil, errors.New("tokenstore: the token response holds an expired access token")
 	}
 	return e, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// mergeCancel returns a context with a's deadline and values that is
+// also cancelled, with its cause, when b is cancelled for a reason other
+// than its own deadline (a store that ended the transaction because its
+// lease is surely lost).
+func mergeCancel(a, b context.Context) context.Context {
+	c, cancel := context.WithCancelCause(a)
+	stop := context.AfterFunc(b, func() {
+		if cause := context.Cause(b); !errors.Is(cause, context.DeadlineExceeded) {
+			cancel(cause)
+		}
+	})
+	context.AfterFunc(c, func() { stop() })
+	return c
+}
+
+// fetch calls the FetchFunc and turns a panic into an error matching
+// ErrPanic; whatever the FetchFunc handed over before it is kept in r.
+func (s *Source) fetch(ctx context.Context, r *Refresh) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("%w (in the token request): %T", ErrPanic, p)
+		}
+	}()
+	return s.cfg.Fetch(ctx, r)
+}
+
+// recordChanged calls OnRecordChange, if set, recovering a panic.
+func (s *Source) recordChanged(ctx context.Context, rec *Record) (err error) {
+	if s.cfg.OnRecordChange == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w (in OnRecordChange): %T", ErrPanic, p)
+		}
+	}()
+	if err := s.cfg.OnRecordChange(ctx, rec.clone()); err != nil {
+		return Transient(fmt.Errorf("tokenstore: OnRecordChange: %w", err))
+	}
+	return nil
+}
+
+// putRetry writes rec, retrying a store that is unavailable with backoff
+// (50 ms doubling to 1 s) until it lands, ctx ends, or the store says the
+// transaction is over (ErrLocked: a lease surely lost).
+func (s *Source) putRetry(ctx context.Context, tx Tx, rec *Record) error {
+	wait := 50 * time.Millisecond
+	for {
+		err := s.put(ctx, tx, rec)
+		if err == nil || !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrLocked) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, context.Cause(ctx))
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // deleteRecord deletes the record after invalid_grant (or an unusable
@@ -568,12 +784,20 @@ func (s *Source) deleteRecord(ctx context.Context, tx Tx, cause error) error {
 	return loginRequired(cause)
 }
 
+// put writes rec; a store that fails to take it is a temporary failure
+// (store unavailability), whatever its error says.
 func (s *Source) put(ctx context.Context, tx Tx, rec *Record) error {
 	b, err := encodeRecord(rec)
 	if err != nil {
 		return err
 	}
-	return tx.Put(ctx, b)
+	if err := tx.Put(ctx, b); err != nil {
+		if isTemporary(err) {
+			return err
+		}
+		return Transient(err)
+	}
+	return nil
 }
 
 func (s *Source) setScopes(scopes []string) {
@@ -584,12 +808,136 @@ func (s *Source) setScopes(scopes []string) {
 	s.mu.Unlock()
 }
 
-// forget drops the access token and anything unsaved held in memory.
-func (s *Source) forget() {
+// forget drops the access token held in memory.
+func (s *Source) forget() { s.cur.Store(nil) }
+
+func (s *Source) log(e *entry, err error) {
+	l := s.cfg.Logger
+	if l == nil {
+		return
+	}
+	key := s.cfg.Key
+	if len(key) > 8 {
+		key = key[:8]
+	}
+	switch {
+	case err == nil:
+		l.Debug("oauthsafe refresh", "key", key, "outcome", "ok", "expiry", e.tok.Expiry)
+	case errors.Is(err, ErrLoginRequired):
+		l.Warn("oauthsafe refresh", "key", key, "outcome", "login_required", "error", err.Error())
+	case isTemporary(err):
+		l.Warn("oauthsafe refresh", "key", key, "outcome", "temporary", "error", err.Error())
+	default:
+		l.Warn("oauthsafe refresh", "key", key, "outcome", "failed", "error", err.Error())
+	}
+}
+
+// Close ends the Source for a graceful shutdown, an eviction or a process
+// exit: new refreshes are refused (ErrClosed; a valid cached token is still
+// served), an in-flight refresh is awaited until ctx ends, and a rotation
+// this process holds unsaved for the Source's key (a write that failed) is
+// written in one more transaction. It returns ctx's error if the wait was
+// cut short, or the error of that last write (the rotation then stays in
+// this process's memory for any other Source on the same key). Close is
+// idempotent and safe for concurrent use.
+func (s *Source) Close(ctx context.Context) error {
+	if s == nil || s.cfg.Fetch == nil {
+		return nil
+	}
 	s.mu.Lock()
-	s.unsaved = nil
+	s.closed = true
+	f := s.flight
 	s.mu.Unlock()
-	s.cur.Store(nil)
+	if f != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return fmt.Errorf("tokenstore: Close: waiting for the refresh in flight: %w", context.Cause(ctx))
+		}
+	}
+	return s.Flush(ctx)
+}
+
+// Flush writes a rotation this process holds unsaved for the Source's key,
+// if any, in one Store transaction (retrying an unavailable store until ctx
+// ends). Nothing unsaved is not an error. Safe for concurrent use.
+func (s *Source) Flush(ctx context.Context) error {
+	if s == nil || s.cfg.Fetch == nil || s.cfg.Store == nil || !rotations.has(s.cfg.Key) {
+		return nil
+	}
+	return s.store.Update(ctx, s.cfg.Key, func(ctx context.Context, tx Tx) error {
+		b, err := tx.Get(ctx)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				rotations.dropKey(s.cfg.Key) // logged out meanwhile
+				return nil
+			}
+			return err
+		}
+		rec, err := decodeRecord(b)
+		if err != nil {
+			return err
+		}
+		next := rotations.get(s.cfg.Key, rec.RefreshToken)
+		if next == nil {
+			rotations.dropKey(s.cfg.Key) // the store moved on (another holder, a new login)
+			return nil
+		}
+		if err := s.putRetry(ctx, tx, next); err != nil {
+			return err
+		}
+		rotations.drop(s.cfg.Key, rec.RefreshToken)
+		return s.recordChanged(ctx, next)
+	})
+}
+
+// rotations holds, for the whole process, the records whose write failed
+// after the server rotated: for a store key and the refresh token the store
+// still holds (spent at the server), the record to write instead. Any
+// Source on that key (the one that fetched, another one, one created after
+// an eviction) writes it on its next transaction, and never sends the
+// spent token. Tokens are compared by SHA-256.
+var rotations = &rotationSet{m: map[string]map[[32]byte]*Record{}}
+
+type rotationSet struct {
+	mu sync.Mutex
+	m  map[string]map[[32]byte]*Record
+}
+
+func (r *rotationSet) put(key, base string, next *Record) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m[key] == nil {
+		r.m[key] = map[[32]byte]*Record{}
+	}
+	r.m[key][sha256.Sum256([]byte(base))] = next.clone()
+}
+
+func (r *rotationSet) get(key, base string) *Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[key][sha256.Sum256([]byte(base))].clone()
+}
+
+func (r *rotationSet) has(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.m[key]) > 0
+}
+
+func (r *rotationSet) drop(key, base string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m[key], sha256.Sum256([]byte(base)))
+	if len(r.m[key]) == 0 {
+		delete(r.m, key)
+	}
+}
+
+func (r *rotationSet) dropKey(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, key)
 }
 
 // Scopes returns the scopes granted as of the last record this Source read
@@ -605,17 +953,50 @@ func (s *Source) Scopes() []string {
 }
 
 // Invalidate drops the cached access token if it is still t (compared in
-// constant time), so the next call refreshes. The API transport calls it on
-// 401 invalid_token; a stale t that was already replaced changes nothing.
-// It is safe for concurrent use.
+// constant time), so the next call refreshes; a stale t that was already
+// replaced changes nothing. It is safe for concurrent use. For a token an
+// API refused, use Rejected.
 func (s *Source) Invalidate(t *oauth2.Token) {
 	if s == nil || t == nil {
 		return
 	}
-	e := s.cur.Load()
-	if e != nil && subtle.ConstantTimeCompare([]byte(e.tok.AccessToken), []byte(t.AccessToken)) == 1 {
+	if e := s.current(t); e != nil {
 		s.cur.CompareAndSwap(e, nil)
 	}
+}
+
+func (s *Source) current(t *oauth2.Token) *entry {
+	e := s.cur.Load()
+	if e == nil || subtle.ConstantTimeCompare([]byte(e.tok.AccessToken), []byte(t.AccessToken)) != 1 {
+		return nil
+	}
+	return e
+}
+
+// Rejected tells the Source that an API refused t (401 invalid_token). Like
+// Invalidate it drops t if it is still current, but at most once per
+// SourceConfig.InvalidationCooldown for the Source, however many API
+// clients share it, so an API that refuses every token cannot turn each
+// call into a refresh (a rotation of the user's refresh token). It reports
+// whether t was dropped. The API transport calls it. Safe for concurrent
+// use.
+func (s *Source) Rejected(t *oauth2.Token) bool {
+	if s == nil || t == nil || s.cfg.Fetch == nil {
+		return false
+	}
+	e := s.current(t)
+	if e == nil {
+		return false
+	}
+	now := s.cfg.Now().UnixNano()
+	last := s.lastInvalidation.Load()
+	if last != 0 && now-last < int64(s.cfg.InvalidationCooldown) {
+		return false
+	}
+	if !s.lastInvalidation.CompareAndSwap(last, now) {
+		return false
+	}
+	return s.cur.CompareAndSwap(e, nil)
 }
 
 // String implements fmt.Stringer; it never shows a token.

@@ -36,7 +36,8 @@ type tokenServer struct {
 	now      func() time.Time
 }
 
-var errServer = errors.New("test server: 503 temporarily unavailable")
+// errServer is what a FetchFunc returns for a 503: marked Transient.
+var errServer = Transient(errors.New("test server: 503 temporarily unavailable"))
 
 func newTokenServer(now func() time.Time) *tokenServer {
 	return &tokenServer{current: "rt-0", uses: map[string]int{}, access: map[string]bool{},
@@ -242,10 +243,24 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 	}
 }
 
-// failingPut is a Store whose Tx.Put fails while fail is set.
+// failingPut is a Store whose Tx.Put fails while fail is set. With
+// failInFetch set, the fetch (downFetch) sets fail as it runs: the store
+// goes down after the pending marker is written and the request left.
 type failingPut struct {
 	Memory
-	fail atomic.Bool
+	fail        atomic.Bool
+	failInFetch atomic.Bool
+}
+
+// downFetch wraps fetch so that the store fails from the moment the token
+// request is made while st.failInFetch is set.
+func downFetch(st *failingPut, fetch FetchFunc) FetchFunc {
+	return func(ctx context.Context, r *Refresh) (*Result, error) {
+		if st.failInFetch.Load() {
+			st.fail.Store(true)
+		}
+		return fetch(ctx, r)
+	}
 }
 
 type failingTx struct {
@@ -276,8 +291,8 @@ func TestRotationKeptWhenStoreFails(t *testing.T) {
 	srv := newTokenServer(clk.Now)
 	st := &failingPut{}
 	saveRT(t, st, "k", "rt-0")
-	st.fail.Store(true)
-	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh),
+	st.failInFetch.Store(true)
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: downFetch(st, asFetch(srv.refresh)),
 		Now: clk.Now}, &oauth2.Token{AccessToken: "at-old", Expiry: clk.Now().Add(-time.Second)})
 	if err != nil {
 		t.Fatal(err)
@@ -290,9 +305,11 @@ func TestRotationKeptWhenStoreFails(t *testing.T) {
 	if got := storedRT(t, st); got != "rt-0" {
 		t.Fatalf("store holds %q, want the old token kept", got)
 	}
-	// Still failing after the backoff: the next refresh uses the rotated
-	// token held in memory.
+	// Still failing after the backoff: the rotation held in memory cannot
+	// be written, and no request is made (neither with the spent token nor
+	// with the rotated one, whose successor could not be stored either).
 	clk.Advance(time.Hour)
+	st.failInFetch.Store(false)
 	if _, err := s.Token(); !errors.Is(err, errPut) {
 		t.Fatalf("second Token = %v", err)
 	}
@@ -304,8 +321,8 @@ func TestRotationKeptWhenStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	requests, reuse, uses, current := srv.stats()
-	if requests != 3 || reuse != 0 {
-		t.Fatalf("server saw %d requests, %d reuses; want 3, 0", requests, reuse)
+	if requests != 2 || reuse != 0 {
+		t.Fatalf("server saw %d requests, %d reuses; want 2, 0", requests, reuse)
 	}
 	for rt, n := range uses {
 		if n != 1 {
@@ -691,9 +708,9 @@ func TestOnRecordChangeSeesDelayedWrite(t *testing.T) {
 	srv := newTokenServer(clk.Now)
 	st := &failingPut{}
 	saveRT(t, st, "k", "rt-0")
-	st.fail.Store(true)
+	st.failInFetch.Store(true)
 	var seen []string
-	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: downFetch(st, asFetch(srv.refresh)), Now: clk.Now,
 		OnRecordChange: func(ctx context.Context, rec *Record) error {
 			if got, _ := LoadRecord(ctx, st, "k"); got == nil || got.RefreshToken != rec.RefreshToken {
 				return errors.New("hook ran before the store had the record")
@@ -711,6 +728,7 @@ func TestOnRecordChangeSeesDelayedWrite(t *testing.T) {
 	if len(seen) != 0 {
 		t.Fatalf("OnRecordChange saw %v before the record was stored", seen)
 	}
+	st.failInFetch.Store(false)
 	st.fail.Store(false)
 	srv.mu.Lock()
 	srv.noRotate = true
