@@ -97,7 +97,21 @@ func (e *AuthError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(safetext.Quote(e.Description, 300))
 	}
+	if h := authErrorHints[e.Code]; h != "" && e.Endpoint != "authorization" {
+		b.WriteString("; ")
+		b.WriteString(h)
+	}
 	return b.String()
+}
+
+// authErrorHints say what to fix for the token endpoint's permanent errors.
+var authErrorHints = map[string]string{
+	"invalid_client":         "check the client id and its secret, key or certificate, and the authentication method registered for it",
+	"unauthorized_client":    "the client is not allowed this grant type at the server; check its registration",
+	"invalid_scope":          "ask only for scopes the client is registered for",
+	"invalid_target":         "ask only for resources the client and the login were granted",
+	"unsupported_grant_type": "the server does not offer this grant",
+	"invalid_grant":          "log in again",
 }
 
 // Is matches ErrAuthorizationServer, and ErrLoginRequired for invalid_grant from the token endpoint.

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -89,7 +90,7 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 	if err := checkAudience(tr.token.AccessToken, p.p.Resource); err != nil {
 		return nil, err
 	}
-	out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
+	out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes, resources: slices.Clone(p.p.Resource)}
 	out.tok, out.dpop = withDPoPKey(tr.token, key), key
 	if p.p.Nonce != "" { // an OpenID Connect flow: an ID token is required (S5, S8)
 		if tr.idToken == "" {

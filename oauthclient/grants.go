@@ -34,10 +34,10 @@ import (
 // the server answers use_dpop_nonce; it goes to the engine
 // (Refresh.SetDPoPKey) before any proof of it is sent, so it is stored
 // with the refresh token the server may bind to it.
-func (c *Client) refreshFetch(narrow, resource []string) tokenstore.FetchFunc {
-	narrow, resource = slices.Clone(narrow), slices.Clone(resource)
+func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
+	narrow, resources = slices.Clone(narrow), slices.Clone(resources)
 	var keys storedKeys
-	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+	fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
 		rec := r.Record
 		if rec == nil || rec.RefreshToken == "" {
 			return nil, fmt.Errorf("%w: no refresh token", ErrLoginRequired)
@@ -53,6 +53,10 @@ func (c *Client) refreshFetch(narrow, resource []string) tokenstore.FetchFunc {
 			}
 			form.Set("scope", strings.Join(narrow, " "))
 			requested = narrow
+		}
+		resource := resources
+		if resource == nil {
+			resource = rec.Resources // as granted at login
 		}
 		for _, res := range resource {
 			form.Add("resource", res)
@@ -106,6 +110,10 @@ func (c *Client) refreshFetch(narrow, resource []string) tokenstore.FetchFunc {
 			scopes = nil
 		}
 		return &tokenstore.Result{Token: tr.token, Scopes: scopes}, nil
+	}
+	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+		res, err := fetch(ctx, r)
+		return res, fetchError(err)
 	}
 }
 

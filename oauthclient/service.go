@@ -47,7 +47,8 @@ func (c *Client) ServiceTokenSource(opts ClientCredentialsOptions) *tokenstore.S
 					return nil, err
 				}
 			}
-			return c.clientCredentials(ctx, opts, k, key)
+			res, err := c.clientCredentials(ctx, opts, k, key)
+			return res, fetchError(err)
 		},
 		Now:            c.cfg.Now,
 		RefreshTimeout: timeout,

@@ -2,8 +2,14 @@ package oauthclient
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -34,9 +40,16 @@ type TokenSourceConfig struct {
 	// means none. See tokenstore.SourceConfig.
 	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
 	// Resource lists RFC 8707 resource indicators sent on every refresh,
-	// narrowing the new access token's audience. nil sends none (the
-	// server keeps the audience granted at login).
+	// narrowing the new access token's audience. nil sends the resources
+	// the login was started with, as kept in the record (none for a login
+	// without any: the server keeps the audience granted at login).
 	Resource []string
+	// ReuseGrace is the provider's refresh-token reuse grace period, if it
+	// has one: see tokenstore.SourceConfig.ReuseGrace. Zero means none.
+	ReuseGrace time.Duration
+	// Logger, if not nil, gets one redacted event per refresh: see
+	// tokenstore.SourceConfig.Logger.
+	Logger *slog.Logger
 }
 
 // TokenSource returns the lifecycle engine for a user's tokens
@@ -84,6 +97,8 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		Margin:         cfg.Margin,
 		OnRecordChange: cfg.OnRecordChange,
 		Now:            c.cfg.Now,
+		ReuseGrace:     cfg.ReuseGrace,
+		Logger:         cfg.Logger,
 	}
 	var initial *tokenstore.Record
 	if login != nil {
@@ -100,6 +115,10 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 			initial = &tokenstore.Record{
 				RefreshToken: rt, Subject: login.Subject(), Scopes: slices.Clone(login.scopes),
 				Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID, DPoPKey: dk,
+				Resources: slices.Clone(login.resources),
+			}
+			if cfg.Resource != nil {
+				initial.Resources = slices.Clone(cfg.Resource)
 			}
 		}
 		if cfg.Store != nil && initial != nil {
@@ -113,4 +132,46 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		return tokenstore.NewSource(sc, login.OAuth2Token())
 	}
 	return tokenstore.NewSource(sc, nil)
+}
+
+// fetchError classifies a token request's failure for the lifecycle engine,
+// once: network failures, timeouts, and 5xx or 429 answers are marked
+// tokenstore.Transient (the engine backs off and retries with the same
+// record); everything else (a refused client or scope, a malformed answer,
+// a TLS or policy refusal, a refused ID token) is permanent, returned as it
+// is, and never called temporary.
+func fetchError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *AuthError
+	var re *ResponseError
+	switch {
+	case errors.As(err, &ae):
+		if ae.Temporary() {
+			return tokenstore.Transient(err)
+		}
+		return err
+	case errors.As(err, &re):
+		if re.Temporary() {
+			return tokenstore.Transient(err)
+		}
+		return err
+	case errors.Is(err, ErrPolicy), errors.Is(err, ErrResponseTooLarge), errors.Is(err, tokenstore.ErrPanic):
+		return err
+	}
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var rh tls.RecordHeaderError
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) || errors.As(err, &rh) {
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return tokenstore.Transient(err)
+	}
+	return err
 }

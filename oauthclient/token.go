@@ -58,12 +58,20 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 // in a 200 JSON object goes to rotated (when not nil) first, before any
 // other field is checked: the server has spent the old one by then.
 func parseTokenResponse(status int, body []byte, now time.Time, rotated func(string)) (*tokenResponse, error) {
+	if status == http.StatusOK && rotated != nil {
+		// Any 200 JSON object holding a refresh_token string, whatever
+		// else it holds ("error": null, an odd token_type, a bad expiry):
+		// the server may have spent the old token, so the new one is
+		// handed over before anything is checked (S23).
+		if fields, err := decodeObject(body); err == nil {
+			if rt, ok := stringField(fields, "refresh_token"); ok && rt != "" {
+				rotated(rt)
+			}
+		}
+	}
 	fields, err := successObject("token", status, body)
 	if err != nil {
 		return nil, err
-	}
-	if rt, ok := stringField(fields, "refresh_token"); ok && rt != "" && rotated != nil {
-		rotated(rt)
 	}
 	at, ok := stringField(fields, "access_token")
 	if !ok || at == "" {
@@ -133,8 +141,8 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 		}
 		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: problem}
 	}
-	_, hasError := fields["error"]
-	if !hasError && status == http.StatusOK {
+	raw, hasError := fields["error"]
+	if (!hasError || isNull(raw)) && status == http.StatusOK { // "error": null is no error
 		return fields, nil
 	}
 	code, ok := stringField(fields, "error")

@@ -23,6 +23,10 @@ type Tokens struct {
 	rawID   string
 	scopes  []string
 	dpop    *dpopKey // the key the flow proved (RFC 9449), kept with the refresh token; nil without DPoP
+	// resources are the RFC 8707 resource indicators the flow was
+	// started with; they go into the record, so a Source resumed from
+	// the store refreshes for them.
+	resources []string
 }
 
 // AccessToken returns the access token. Keep it in memory only.

@@ -491,12 +491,11 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 		return resp, nil
 	}
 	nb := t.cur.Load()
-	if (nb == nil || nb.tok.AccessToken == old.tok.AccessToken) && t.mayInvalidate() {
-		t.cur.CompareAndSwap(old, nil)
-		if inv, ok := t.src.(Invalidator); ok {
-			inv.Invalidate(old.tok)
+	if nb == nil || nb.tok.AccessToken == old.tok.AccessToken {
+		if t.rejected(old.tok) {
+			t.cur.CompareAndSwap(old, nil)
+			nb = nil
 		}
-		nb = nil
 	}
 	if !replayable(req) {
 		return resp, nil
@@ -546,6 +545,23 @@ func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bea
 		return resp, nil
 	}
 	return t.resend(req, resp, b)
+}
+
+// rejected tells the source that the API refused tok and reports whether
+// it was dropped. The lifecycle engine keeps the cooldown itself
+// (tokenstore.Source.Rejected), for every client built on it; any other
+// Invalidator gets one invalidation per InvalidationCooldown per transport.
+func (t *APITransport) rejected(tok *oauth2.Token) bool {
+	if r, ok := t.src.(interface{ Rejected(*oauth2.Token) bool }); ok {
+		return r.Rejected(tok)
+	}
+	if !t.mayInvalidate() {
+		return false
+	}
+	if inv, ok := t.src.(Invalidator); ok {
+		inv.Invalidate(tok)
+	}
+	return true
 }
 
 // mayInvalidate reports whether the token may be invalidated now, and if

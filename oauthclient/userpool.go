@@ -3,6 +3,8 @@ package oauthclient
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -21,6 +23,23 @@ type UserPoolConfig struct {
 	MaxUsers int
 	// Margin is each engine's refresh-ahead margin. 0 means 60 s.
 	Margin time.Duration
+	// Resource lists the RFC 8707 resource indicators every user's
+	// refresh is sent for. nil means the resources each user's login was
+	// started with, as kept in the record.
+	Resource []string
+	// Scopes narrows every refresh to a subset of the user's granted
+	// scopes (see TokenSourceConfig.Scopes). nil sends none: as granted.
+	Scopes []string
+	// OnRecordChange is called with each changed record of any user,
+	// inside its refresh transaction: see TokenSourceConfig. nil means
+	// none.
+	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
+	// ReuseGrace is the provider's refresh-token reuse grace period:
+	// see tokenstore.SourceConfig.ReuseGrace. Zero means none.
+	ReuseGrace time.Duration
+	// Logger, if not nil, gets one redacted event per refresh of any
+	// user (see tokenstore.SourceConfig.Logger).
+	Logger *slog.Logger
 }
 
 // UserPool returns a bounded pool of per-user lifecycle engines for a web
@@ -43,7 +62,9 @@ type UserPoolConfig struct {
 //     returns an error matching tokenstore.ErrRevocationFailed.
 //
 // Every refresh of a user is one transaction on cfg.Store, so a refresh
-// token is sent once across every replica sharing it. UserPool does no
+// token is sent once across every replica sharing it. On shutdown call the
+// pool's Drain: refreshes in flight finish and rotations whose write failed
+// are flushed before the process exits. UserPool does no
 // I/O; it returns an error matching tokenstore.ErrConfig when cfg.Store is
 // nil or a number is negative. The pool is safe
 // for concurrent use.
@@ -51,13 +72,21 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
 	if cfg.Store == nil {
 		return nil, fmt.Errorf("oauthclient: UserPoolConfig.Store is required (%w)", tokenstore.ErrConfig)
 	}
-	if cfg.MaxUsers < 0 || cfg.Margin < 0 {
+	if cfg.MaxUsers < 0 || cfg.Margin < 0 || cfg.ReuseGrace < 0 {
 		return nil, fmt.Errorf("oauthclient: negative UserPoolConfig.MaxUsers or Margin (%w)", tokenstore.ErrConfig)
 	}
 	st := cfg.Store
+	cfg.Resource, cfg.Scopes = slices.Clone(cfg.Resource), slices.Clone(cfg.Scopes)
+	for _, r := range cfg.Resource {
+		if err := checkResource(r); err != nil {
+			return nil, err
+		}
+	}
 	return tokenstore.NewPool(tokenstore.PoolConfig{
 		New: func(ctx context.Context, key string) (*tokenstore.Source, error) {
-			return c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin}, nil)
+			return c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin,
+				Resource: cfg.Resource, Scopes: cfg.Scopes, OnRecordChange: cfg.OnRecordChange,
+				ReuseGrace: cfg.ReuseGrace, Logger: cfg.Logger}, nil)
 		},
 		End: func(ctx context.Context, key string) error {
 			lc := tokenstore.LogoutConfig{Store: st, Key: key}

@@ -62,6 +62,16 @@
 // user for at most LeaseTTL; if a holder loses its lease (it stalled
 // longer than LeaseTTL), its context is cancelled and its writes fail.
 //
+// The Tx implements [tokenstore.LeaseTx]: the engine ends its token
+// request before the lease could lapse, so no other replica reads the
+// record while a request with its refresh token is in flight. A write that
+// fails because the database is unreachable may be retried while the lease
+// lives (the engine does, with backoff): fn's context is cancelled only
+// when the lease is surely lost, that is when its local deadline passed
+// with no renewal landing, or a renewal found it taken over. A waiter
+// whose row is dropped meanwhile (the holder deleted the record) takes the
+// lease at once and sees no record, rather than waiting out LockTimeout.
+//
 // # Schema
 //
 // New creates the table (name and PostgreSQL schema chosen by the caller,

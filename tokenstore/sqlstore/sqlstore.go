@@ -78,7 +78,10 @@ type Store struct {
 	wait    time.Duration
 }
 
-var _ tokenstore.Store = (*Store)(nil)
+var (
+	_ tokenstore.Store   = (*Store)(nil)
+	_ tokenstore.LeaseTx = (*tx)(nil)
+)
 
 // New checks cfg, reads the keys, and creates or migrates the table. An
 // incomplete or invalid cfg gives an error matching tokenstore.ErrConfig;
@@ -226,7 +229,7 @@ func (s *Store) acquire(ctx context.Context, h string) (*tx, error) {
 	rand.Read(suffix[:])
 	t := &tx{s: s, hash: h, owner: s.owner + "/" + hex.EncodeToString(suffix[:])}
 	deadline := time.Now().Add(s.wait)
-	wait, inserted := 2*time.Millisecond, false
+	wait := 2 * time.Millisecond
 	for {
 		start := time.Now()
 		var keyID string
@@ -236,8 +239,12 @@ func (s *Store) acquire(ctx context.Context, h string) (*tx, error) {
 		case err == nil:
 			t.keyID, t.sealed, t.deadline = keyID, sealed, start.Add(s.ttl)
 			return t, nil
-		case errors.Is(err, sql.ErrNoRows) && !inserted:
-			inserted = true
+		case errors.Is(err, sql.ErrNoRows):
+			// No free row: either another holder has it, or there is none
+			// (never written, or dropped while we waited: the holder
+			// deleted the record). Insert it; if that inserts, take it at
+			// once and see the record is gone, rather than wait out
+			// LockTimeout for a row that no longer exists.
 			res, err := s.db.ExecContext(ctx, s.q.insert, h)
 			if err != nil && !s.busy(err) {
 				return nil, s.dbErr("lease", err)
@@ -247,7 +254,7 @@ func (s *Store) acquire(ctx context.Context, h string) (*tx, error) {
 					continue
 				}
 			}
-		case errors.Is(err, sql.ErrNoRows) || s.busy(err):
+		case s.busy(err):
 		case ctx.Err() != nil:
 			return nil, fmt.Errorf("sqlstore: waiting for the lease: %w: %w", tokenstore.ErrLocked, context.Cause(ctx))
 		default:
@@ -327,12 +334,24 @@ func (t *tx) renew(ctx context.Context, stop <-chan struct{}) {
 		case err == nil && n == 1:
 			t.deadline = start.Add(t.s.ttl)
 		case err == nil:
-			t.cancel(errLeaseLost)
-		case time.Until(t.deadline) < t.s.ttl/3:
-			t.cancel(errLeaseLost)
+			t.cancel(errLeaseLost) // taken over
+		case !time.Now().Before(t.deadline):
+			t.cancel(errLeaseLost) // lapsed while the database was unreachable
 		}
 		t.mu.Unlock()
 	}
+}
+
+// LeaseDeadline implements tokenstore.LeaseTx: the time by which the lease
+// surely lapses unless a renewal lands. The engine ends its token request
+// before it, and fn's ctx is cancelled (with a cause matching
+// tokenstore.ErrLocked) once it has passed without a renewal, or when a
+// renewal finds the lease taken over. Until then a failed write may be
+// retried: the lease still excludes every other holder.
+func (t *tx) LeaseDeadline() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.deadline
 }
 
 func (t *tx) Get(ctx context.Context) ([]byte, error) {
