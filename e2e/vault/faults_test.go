@@ -61,9 +61,11 @@ func TestVaultHoldChild(t *testing.T) {
 //
 // Through the engine: the killed replica's engine was inside its refresh,
 // its token request in flight (held at the OP's door, then refused, so the
-// refresh token was not spent); another replica's engine, resumed from the
-// same vault, refreshes within the bound with the stored token, which the
-// OP receives exactly once.
+// refresh token was not spent, which no client can know); another
+// replica's engine, resumed from the same vault within the bound, finds the
+// interrupted refresh marked in the record and reports ErrRotationLost
+// without sending the token (S29); with ReuseGrace it sends the stored
+// token, which the OP receives exactly once.
 func TestVaultReplicaKilledHoldingLock(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name+"/store", func(t *testing.T) {
@@ -183,15 +185,38 @@ func engineKilled(t *testing.T, b *backend) {
 	killed := time.Now()
 	close(release)
 
+	// The killed replica died with its request at the server and no
+	// outcome written: the record says so (S29). The survivor does not
+	// send the stored token into the provider's reuse detection; it
+	// reports ErrRotationLost, matching ErrLoginRequired, and leaves the
+	// record.
 	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "killed"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Token(); err != nil {
-		t.Fatalf("the surviving replica's refresh: %v", err)
+	if _, err := src.Token(); !errors.Is(err, tokenstore.ErrRotationLost) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+		t.Fatalf("the surviving replica's refresh = %v, want ErrRotationLost", err)
 	}
 	if d := time.Since(killed); d > 10*time.Second {
 		t.Fatalf("took %v after the kill (lease 2 s)", d)
+	}
+	mu.Lock()
+	n := len(uses)
+	mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the OP received %d refresh tokens after the kill, want none", n)
+	}
+	if _, err := tokenstore.LoadRecord(ctx, st, "killed"); err != nil {
+		t.Fatalf("the record was not left in place: %v", err)
+	}
+	// With a provider that has a reuse grace period, the survivor sends the
+	// stored token again (here the OP never spent it: it answered 503).
+	src, err = c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "killed", ReuseGrace: time.Minute}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Token(); err != nil {
+		t.Fatalf("the surviving replica's refresh within the grace period: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

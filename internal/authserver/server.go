@@ -82,6 +82,12 @@ type Options struct {
 	// set), as providers with granular consent do. Nil means every
 	// requested scope is granted.
 	WithheldScopes []string
+	// RequireResource makes a refresh of a grant made for RFC 8707
+	// resources name one of them, as providers that issue one audience
+	// per access token do: a refresh without a resource is answered
+	// invalid_request (invalid_target). False means a refresh without one
+	// keeps the granted audience.
+	RequireResource bool
 	// DPoPNonce makes the token endpoint require a server nonce in DPoP
 	// proofs (RFC 9449 §8): a proof without the current one is answered
 	// 400 use_dpop_nonce with a DPoP-Nonce header. False means proofs
@@ -192,6 +198,7 @@ func Start(opts Options) (*Server, error) {
 		accessLifetime:  orDefault(opts.AccessTokenLifetime, 5*time.Minute),
 		refreshLifetime: orDefault(opts.RefreshTokenLifetime, time.Hour),
 		revokeFamily:    opts.RevokeFamilyOnReuse,
+		requireResource: opts.RequireResource,
 		withheld:        slices.Clone(opts.WithheldScopes),
 		clients:         newClients(opts.RedirectURIs),
 		users:           newUsers(),

@@ -28,6 +28,7 @@ type storage struct {
 	accessLifetime  time.Duration
 	refreshLifetime time.Duration
 	revokeFamily    bool
+	requireResource bool               // Options.RequireResource
 	withheld        []string           // scopes never granted (Options.WithheldScopes)
 	clients         map[string]*client // fixed after construction
 	users           map[string]User    // by username; fixed
@@ -471,8 +472,12 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	if s.now().After(rt.expiry) {
 		return nil, errors.New("refresh token expired")
 	}
-	if ex := extrasFrom(ctx); rt.jkt != "" && ex.jkt != rt.jkt {
+	ex := extrasFrom(ctx)
+	if rt.jkt != "" && ex.jkt != rt.jkt {
 		return nil, errors.New("the refresh token is bound to another DPoP key")
+	}
+	if s.requireResource && len(rt.resources) > 0 && len(ex.resources) == 0 {
+		return nil, oidc.ErrInvalidRequest().WithDescription("invalid_target: this grant was made for a resource; name it")
 	}
 	return &refreshRequest{
 		resources: slices.Clone(rt.resources),

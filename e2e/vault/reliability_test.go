@@ -1,0 +1,248 @@
+package vault_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+)
+
+const (
+	envUsers    = "OAUTHSAFE_VAULT_USERS"
+	envRestarts = "OAUTHSAFE_VAULT_RESTARTS"
+)
+
+func userKey(i int) string { return fmt.Sprintf("user-%d", i) }
+
+// usersReport is what one replica of the restart fleet saw.
+type usersReport struct {
+	Calls, Temporary int
+	LoggedOut        []int  // users for which a call said a login is needed
+	FirstLogout      string // the first such error
+}
+
+// TestFleetRestartChild is one replica of TestFleetPostgresRestartLosesNoUser:
+// its own Client.UserPool on the vault (default lease), one goroutine per
+// user asking for a token every 50 ms.
+func TestFleetRestartChild(t *testing.T) {
+	if os.Getenv(envFleet) != "users" {
+		t.Skip("run by TestFleetPostgresRestartLosesNoUser")
+	}
+	ctx := context.Background()
+	c, st := childClientAndStore(t, 0)
+	users, err := c.UserPool(oauthclient.UserPoolConfig{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(os.Getenv(envUsers))
+	secs, _ := strconv.Atoi(os.Getenv(envSeconds))
+	end := time.Now().Add(time.Duration(secs) * time.Second)
+	var mu sync.Mutex
+	var rep usersReport
+	out := map[int]bool{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				_, err := users.Token(ctx, userKey(i))
+				mu.Lock()
+				rep.Calls++
+				switch {
+				case err == nil:
+				case errors.Is(err, tokenstore.ErrLoginRequired):
+					if !out[i] {
+						out[i] = true
+						rep.LoggedOut = append(rep.LoggedOut, i)
+					}
+					if rep.FirstLogout == "" {
+						rep.FirstLogout = err.Error()
+					}
+				default:
+					rep.Temporary++
+				}
+				mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := users.Drain(dctx); err != nil {
+		t.Errorf("Drain: %v", err)
+	}
+	b, _ := json.Marshal(rep)
+	fmt.Printf("USERS %s\n", b)
+}
+
+// TestFleetPostgresRestartLosesNoUser (S29): 3 replica processes serve 20
+// users from one PostgreSQL vault, against the real OP with rotation and
+// family revocation on reuse (a spent refresh token presented again
+// revokes the whole grant) and access tokens of 2 s. PostgreSQL is
+// fast-stopped right after a refresh request reaches the OP (so the
+// rotated token's write fails) and started again 0.5 s later, several
+// times. No user is logged out and no refresh token is presented twice,
+// counted at the server; after the run every user still refreshes.
+// OAUTHSAFE_VAULT_SECONDS and OAUTHSAFE_VAULT_RESTARTS lengthen the run.
+func TestFleetPostgresRestartLosesNoUser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fleet test in -short mode")
+	}
+	const users, replicas = 20, 3
+	restarts := 3
+	if n, err := strconv.Atoi(os.Getenv(envRestarts)); err == nil && n > 0 {
+		restarts = n
+	}
+	secs := max(fleetSeconds(), 4*restarts)
+	b := ownPostgres(t)
+	srv, err := authserver.Start(authserver.Options{AccessTokenLifetime: 2 * time.Second, RevokeFamilyOnReuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := b.store(t, sqlstore.Config{})
+	for i := range users {
+		if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: userKey(i)}, loginAlice(t, srv)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counter := countRefreshTokens(srv)
+
+	// The fault: right after a refresh request reaches the OP (at most
+	// every 3 s, restarts times), PostgreSQL is fast-stopped; the OP then
+	// answers (rotating), and PostgreSQL comes back 0.5 s later.
+	tokenPath := strings.TrimPrefix(srv.TokenURL, srv.Issuer)
+	var pgMu sync.Mutex
+	var done atomic.Int32
+	var busy atomic.Bool
+	var last atomic.Int64
+	var restartErr error
+	var restartWG sync.WaitGroup
+	srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != tokenPath || int(done.Load()) >= restarts || time.Since(time.Unix(0, last.Load())) < 3*time.Second {
+			return false
+		}
+		if r.ParseForm() != nil || r.PostForm.Get("grant_type") != "refresh_token" || !busy.CompareAndSwap(false, true) {
+			return false
+		}
+		pgMu.Lock()
+		b.pg.Stop(false)
+		pgMu.Unlock()
+		restartWG.Add(1)
+		go func() {
+			defer restartWG.Done()
+			time.Sleep(500 * time.Millisecond)
+			pgMu.Lock()
+			if err := b.pg.Restart(); err != nil && restartErr == nil {
+				restartErr = err
+			}
+			pgMu.Unlock()
+			last.Store(time.Now().UnixNano())
+			done.Add(1)
+			busy.Store(false)
+		}()
+		return false
+	})
+	last.Store(time.Now().UnixNano())
+
+	reports := make([]usersReport, replicas)
+	var wg sync.WaitGroup
+	for i := range replicas {
+		cmd := childCommand(t, srv, b, "^TestFleetRestartChild$")
+		cmd.Env = append(cmd.Env, envFleet+"=users", envUsers+"="+strconv.Itoa(users), envSeconds+"="+strconv.Itoa(secs))
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(out)
+			var lines []string
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+				if rest, ok := strings.CutPrefix(sc.Text(), "USERS "); ok {
+					json.Unmarshal([]byte(rest), &reports[i])
+				}
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("replica %d: %v\n%s", i, err, strings.Join(lines, "\n"))
+			}
+		}()
+	}
+	wg.Wait()
+	srv.SetInterceptor(nil)
+	restartWG.Wait()
+	if restartErr != nil {
+		t.Fatal(restartErr)
+	}
+	if err := b.pg.Restart(); err != nil {
+		t.Fatal(err)
+	}
+
+	loggedOut := map[int]bool{}
+	calls := 0
+	for i, r := range reports {
+		t.Logf("replica %d: %d calls, %d temporary failures, users logged out %v", i, r.Calls, r.Temporary, r.LoggedOut)
+		calls += r.Calls
+		if r.Calls == 0 {
+			t.Errorf("replica %d made no call", i)
+		}
+		for _, u := range r.LoggedOut {
+			loggedOut[u] = true
+		}
+		if r.FirstLogout != "" {
+			t.Errorf("replica %d: %s", i, r.FirstLogout)
+		}
+	}
+	uses := counter.snapshot()
+	twice := 0
+	for _, n := range uses {
+		if n != 1 {
+			twice++
+		}
+	}
+	t.Logf("%d s, %d database restarts, %d calls, %d refresh tokens presented, %d presented more than once, %d of %d users logged out",
+		secs, done.Load(), calls, len(uses), twice, len(loggedOut), users)
+	if int(done.Load()) < min(restarts, 2) {
+		t.Errorf("only %d database restarts happened", done.Load())
+	}
+	if twice != 0 || len(loggedOut) != 0 {
+		t.Errorf("%d refresh tokens presented twice, %d users logged out; want 0 and 0", twice, len(loggedOut))
+	}
+	if len(uses) < users {
+		t.Errorf("only %d refreshes for %d users", len(uses), users)
+	}
+	// Every user's grant is intact: a new engine refreshes each one.
+	for i := range users {
+		src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: userKey(i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Token(); err != nil {
+			t.Errorf("user %d after the run: %v", i, err)
+		}
+	}
+}
