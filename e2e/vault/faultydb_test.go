@@ -61,7 +61,15 @@ func (c *faultyConn) Prepare(q string) (driver.Stmt, error) {
 	return c.Conn.Prepare(q)
 }
 
-func (c *faultyConn) Begin() (driver.Tx, error) { return nil, errors.New("faultydb: no transactions") }
+func (c *faultyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.f.down.Load() {
+		return nil, errCut
+	}
+	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
+		return b.BeginTx(ctx, opts)
+	}
+	return c.Conn.Begin() //nolint:staticcheck // the driver has no BeginTx
+}
 
 func (c *faultyConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
 	if c.f.down.Load() {

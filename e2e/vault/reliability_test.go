@@ -246,3 +246,152 @@ func TestFleetPostgresRestartLosesNoUser(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseLapseChild is replica B of TestFleetLeaseLapseNeverResends: it
+// resumes the user from the vault (lease 2 s) and asks for a token once.
+func TestLeaseLapseChild(t *testing.T) {
+	if os.Getenv(envFleet) != "lapse" {
+		t.Skip("run by TestFleetLeaseLapseNeverResends")
+	}
+	c, st := childClientAndStore(t, 2*time.Second)
+	src, err := c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: st, Key: "lapse"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = src.Token()
+	msg := "ok"
+	if err != nil {
+		msg = err.Error()
+	}
+	fmt.Printf("LAPSE %v %s\n", errors.Is(err, tokenstore.ErrRotationLost), msg)
+}
+
+// TestFleetLeaseLapseNeverResends (S29): replica A (this process, lease
+// 2 s) is inside a refresh when it is cut off from PostgreSQL (a driver
+// wrapper drops every statement); replica B (another process) waits for
+// the lease. A's lease lapses and B takes it, but the spent refresh token
+// is never presented again, counted at the OP, which revokes the whole
+// grant on reuse:
+//   - "answered": the OP answers A (rotating) after the cut. A keeps
+//     retrying the write until its lease is surely lost, then holds the
+//     rotation in memory; B finds the refresh marked in the record and
+//     reports ErrRotationLost without a request. When A's database comes
+//     back, A writes the rotation and refreshes with it: the user is kept.
+//   - "outlived": the OP holds A's request beyond A's lease. A abandons the
+//     call before the lease could lapse (within the 2 s), B again reports
+//     ErrRotationLost and sends nothing.
+func TestFleetLeaseLapseNeverResends(t *testing.T) {
+	for _, held := range []bool{false, true} {
+		name := map[bool]string{false: "answered", true: "outlived"}[held]
+		t.Run(name, func(t *testing.T) { leaseLapse(t, held) })
+	}
+}
+
+func leaseLapse(t *testing.T, holdPastLease bool) {
+	b := newPostgres(t)
+	srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	toks := loginAlice(t, srv)
+	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, fault := openFaulty(t, b)
+	st := b.store(t, sqlstore.Config{DB: db, LeaseTTL: 2 * time.Second})
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "lapse"}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := countRefreshTokens(srv)
+	tokenPath := strings.TrimPrefix(srv.TokenURL, srv.Issuer)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	abandoned := make(chan time.Duration, 1)
+	var first atomic.Bool
+	srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path != tokenPath || !first.CompareAndSwap(false, true) {
+			return false
+		}
+		start := time.Now()
+		close(arrived)
+		if holdPastLease {
+			select {
+			case <-r.Context().Done():
+				abandoned <- time.Since(start)
+			case <-time.After(30 * time.Second):
+			}
+		}
+		<-release
+		return false // the OP answers, rotating (nobody may be listening)
+	})
+	resA := make(chan error, 1)
+	src.Invalidate(toks.OAuth2Token())
+	go func() { _, err := src.Token(); resA <- err }()
+	<-arrived
+	fault.down.Store(true) // A is cut off with its request at the OP
+
+	cmd := childCommand(t, srv, b, "^TestLeaseLapseChild$")
+	cmd.Env = append(cmd.Env, envFleet+"=lapse")
+	cmd.Stderr = os.Stderr
+	outB := make(chan string, 1)
+	go func() {
+		out, _ := cmd.Output()
+		for _, l := range strings.Split(string(out), "\n") {
+			if rest, ok := strings.CutPrefix(l, "LAPSE "); ok {
+				outB <- rest
+				return
+			}
+		}
+		outB <- "no result: " + string(out)
+	}()
+	if !holdPastLease {
+		close(release)
+	} else {
+		select {
+		case d := <-abandoned:
+			if d >= 2*time.Second {
+				t.Errorf("A abandoned its token request %v after sending it, after its 2 s lease could lapse", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("A never abandoned its token request")
+		}
+	}
+	errA := <-resA
+	var te *tokenstore.TemporaryError
+	if !errors.As(errA, &te) {
+		t.Fatalf("A, cut off = %v, want a *TemporaryError", errA)
+	}
+	resultB := <-outB
+	if holdPastLease {
+		close(release)
+	}
+	if !strings.HasPrefix(resultB, "true ") {
+		t.Fatalf("B after A's lease lapsed: %s; want ErrRotationLost", resultB)
+	}
+	uses := counter.snapshot()
+	if len(uses) != 1 || uses[toks.RefreshToken()] != 1 {
+		t.Fatalf("refresh tokens at the OP: %d distinct, login's sent %d times; want the login's once", len(uses), uses[toks.RefreshToken()])
+	}
+
+	// A's database comes back.
+	fault.down.Store(false)
+	time.Sleep(time.Until(te.RetryAfter))
+	_, err = src.Token()
+	if holdPastLease {
+		// A never got an answer: it cannot know whether the OP rotated,
+		// and reports the interrupted refresh like B.
+		if !errors.Is(err, tokenstore.ErrRotationLost) {
+			t.Fatalf("A after the cut, no answer received = %v, want ErrRotationLost", err)
+		}
+	} else if err != nil {
+		t.Fatalf("A after the cut, holding the rotation = %v, want a token", err)
+	}
+	for tok, n := range counter.snapshot() {
+		if n != 1 {
+			t.Fatalf("a refresh token was presented %d times (login's: %v)", n, tok == toks.RefreshToken())
+		}
+	}
+}
