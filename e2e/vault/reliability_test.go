@@ -395,3 +395,211 @@ func leaseLapse(t *testing.T, holdPastLease bool) {
 		}
 	}
 }
+
+// rig is one user's vault on PostgreSQL behind a faultyDB (lease 1 s),
+// against the real OP with family revocation on reuse.
+type rig struct {
+	srv     *authserver.Server
+	c       *oauthclient.Client
+	st      *sqlstore.Store
+	fault   *faultyDB
+	counter *refreshCounter
+}
+
+func newRig(t *testing.T) *rig {
+	b := newPostgres(t)
+	srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	c, err := webClient(context.Background(), srv.Issuer, srv.RootCAs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, fault := openFaulty(t, b)
+	r := &rig{srv: srv, c: c, st: b.store(t, sqlstore.Config{DB: db, LeaseTTL: time.Second}), fault: fault}
+	r.counter = countRefreshTokens(srv)
+	return r
+}
+
+// login saves a fresh login's record under key and returns its tokens.
+func (r *rig) login(t *testing.T, key string) *oauthclient.Tokens {
+	toks := loginAlice(t, r.srv)
+	if _, err := r.c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: r.st, Key: key}, toks); err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
+// cutOnNextRefresh cuts the database off once the next refresh request has
+// reached the OP, which then answers (rotating): the rotation's write fails.
+func (r *rig) cutOnNextRefresh() {
+	tokenPath := strings.TrimPrefix(r.srv.TokenURL, r.srv.Issuer)
+	var once atomic.Bool
+	r.srv.SetInterceptor(func(w http.ResponseWriter, req *http.Request) bool {
+		if req.URL.Path == tokenPath && once.CompareAndSwap(false, true) {
+			r.fault.down.Store(true)
+		}
+		return false
+	})
+}
+
+// failedRotation makes get's refresh fail to store its rotation and
+// checks the failure is temporary.
+func (r *rig) failedRotation(t *testing.T, get func() error) {
+	t.Helper()
+	r.cutOnNextRefresh()
+	var te *tokenstore.TemporaryError
+	if err := get(); !errors.As(err, &te) {
+		t.Fatalf("refresh with the store cut off after the request = %v, want a *TemporaryError", err)
+	}
+}
+
+// check: every refresh token presented once, and the login's among them.
+func (r *rig) check(t *testing.T, logins ...*oauthclient.Tokens) {
+	t.Helper()
+	uses := r.counter.snapshot()
+	for _, n := range uses {
+		if n != 1 {
+			t.Fatalf("a refresh token was presented %d times", n)
+		}
+	}
+	for _, l := range logins {
+		if uses[l.RefreshToken()] != 1 {
+			t.Fatalf("a login's refresh token was presented %d times, want once", uses[l.RefreshToken()])
+		}
+	}
+}
+
+func (r *rig) stored(t *testing.T, key string) string {
+	t.Helper()
+	rec, err := tokenstore.LoadRecord(context.Background(), r.st, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.RefreshToken
+}
+
+// TestUnsavedRotationSurvivesEviction (S29): a rotation whose write failed
+// (the database cut off right after the OP answered) outlives the engine
+// that received it, in each way an engine goes away or is joined by another:
+//   - evicted from a UserPool while the database is still down: the next
+//     engine for the user (after the database is back) writes the rotation
+//     and refreshes with it;
+//   - evicted after the database is back: the evicted engine's Close
+//     flushes the rotation to the vault, with no token request;
+//   - a second engine on the same key: it writes the first one's rotation
+//     and never sends the spent token;
+//   - UserPool.Drain: flushes it, then the pool refuses calls (ErrClosed).
+//
+// In every case no refresh token reaches the OP twice (its reuse detection
+// would revoke the grant) and the user keeps working.
+func TestUnsavedRotationSurvivesEviction(t *testing.T) {
+	ctx := context.Background()
+	t.Run("evicted while down", func(t *testing.T) {
+		r := newRig(t)
+		l0, l1 := r.login(t, "u0"), r.login(t, "u1")
+		pool, err := r.c.UserPool(oauthclient.UserPoolConfig{Store: r.st, MaxUsers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.failedRotation(t, func() error { _, err := pool.Token(ctx, "u0"); return err })
+		if _, err := pool.Source(ctx, "u1"); err != nil { // evicts u0, database still down
+			t.Fatal(err)
+		}
+		r.fault.down.Store(false)
+		if _, err := pool.Token(ctx, "u0"); err != nil {
+			t.Fatalf("u0 after eviction and recovery: %v", err)
+		}
+		r.check(t, l0)
+		if r.stored(t, "u0") == l0.RefreshToken() || pool.Len() != 1 {
+			t.Fatal("the vault still holds the spent token")
+		}
+		_ = l1
+	})
+	t.Run("evicted after recovery", func(t *testing.T) {
+		r := newRig(t)
+		l0 := r.login(t, "u0")
+		r.login(t, "u1")
+		pool, err := r.c.UserPool(oauthclient.UserPoolConfig{Store: r.st, MaxUsers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.failedRotation(t, func() error { _, err := pool.Token(ctx, "u0"); return err })
+		r.fault.down.Store(false)
+		before := len(r.counter.snapshot())
+		if _, err := pool.Source(ctx, "u1"); err != nil { // evicts u0: its Close flushes
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for r.stored(t, "u0") == l0.RefreshToken() {
+			if time.Now().After(deadline) {
+				t.Fatal("the evicted engine never flushed its rotation")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if after := len(r.counter.snapshot()); after != before {
+			t.Fatalf("the flush made %d token requests", after-before)
+		}
+		if _, err := pool.Token(ctx, "u0"); err != nil {
+			t.Fatal(err)
+		}
+		r.check(t, l0)
+	})
+	t.Run("second engine", func(t *testing.T) {
+		r := newRig(t)
+		l0 := r.login(t, "u0")
+		first, err := r.c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: r.st, Key: "u0"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.failedRotation(t, func() error { _, err := first.Token(); return err })
+		r.fault.down.Store(false)
+		second, err := r.c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: r.st, Key: "u0"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := second.Token(); err != nil {
+			t.Fatalf("second engine: %v", err)
+		}
+		r.check(t, l0)
+		if uses := r.counter.snapshot(); len(uses) != 2 {
+			t.Fatalf("%d refresh tokens presented, want the login's and the rotated one", len(uses))
+		}
+	})
+	t.Run("drain", func(t *testing.T) {
+		r := newRig(t)
+		l0 := r.login(t, "u0")
+		pool, err := r.c.UserPool(oauthclient.UserPoolConfig{Store: r.st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.failedRotation(t, func() error { _, err := pool.Token(ctx, "u0"); return err })
+		r.fault.down.Store(false)
+		before := len(r.counter.snapshot())
+		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := pool.Drain(dctx); err != nil {
+			t.Fatalf("Drain: %v", err)
+		}
+		if r.stored(t, "u0") == l0.RefreshToken() {
+			t.Fatal("Drain did not flush the rotation")
+		}
+		if after := len(r.counter.snapshot()); after != before {
+			t.Fatalf("Drain made %d token requests", after-before)
+		}
+		if _, err := pool.Token(ctx, "u0"); !errors.Is(err, tokenstore.ErrClosed) {
+			t.Fatalf("Token after Drain = %v, want ErrClosed", err)
+		}
+		// The next process resumes from the flushed record.
+		src, err := r.c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: r.st, Key: "u0"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Token(); err != nil {
+			t.Fatal(err)
+		}
+		r.check(t, l0)
+	})
+}
