@@ -1,0 +1,237 @@
+package oauthclient
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+// rotatingToken makes h's token endpoint answer every refresh with a
+// rotated pair (AT-n, RT-n) and record the refresh tokens it receives.
+func rotatingToken(h *hostileAS) (sent func() []string) {
+	var mu sync.Mutex
+	var got []string
+	h.setToken(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.PostForm.Get("refresh_token"))
+		i := len(got)
+		mu.Unlock()
+		h.writeTokens(w, map[string]any{"access_token": fmt.Sprintf("AT-%d", i), "refresh_token": fmt.Sprintf("RT-%d", i)})
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), got...)
+	}
+}
+
+// TestRotationHandedOverBeforeAnyCheck (S23): a 200 token response holding
+// a refresh_token string hands it to the engine before anything else is
+// looked at, whatever else the body holds: "error": null (no error: the
+// refresh succeeds), an error code inside the 200, an error of the wrong
+// type, an unknown token type, an unusable expiry, a widened scope, no
+// access token. The rotated token is stored and sent next; the spent one
+// is never sent again.
+func TestRotationHandedOverBeforeAnyCheck(t *testing.T) {
+	const tail = `"access_token":"AT-1","token_type":"Bearer","expires_in":3600,"refresh_token":"RT-1"`
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+	}{
+		{"error null", `{"error":null,` + tail + `}`, true},
+		{"error inside a 200", `{"error":"server_error",` + tail + `}`, false},
+		{"error not a string", `{"error":42,` + tail + `}`, false},
+		{"unknown token type", `{` + tail + `,"token_type":"mac"}`, false},
+		{"expiry not a number", `{` + tail + `,"expires_in":"soon"}`, false},
+		{"expiry an object", `{` + tail + `,"expires_in":{}}`, false},
+		{"wider scope", `{` + tail + `,"scope":"openid profile admin"}`, false},
+		{"no access token", `{"token_type":"Bearer","refresh_token":"RT-1"}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileAS(t)
+			clk := newTestClock()
+			c, toks := loggedIn(t, h, clk)
+			store := &tokenstore.Memory{}
+			src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var sent []string
+			h.setToken(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				sent = append(sent, r.PostForm.Get("refresh_token"))
+				i := len(sent)
+				mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				if i == 1 {
+					io.WriteString(w, tc.body)
+					return
+				}
+				h.writeTokens(w, map[string]any{"access_token": "AT-2", "refresh_token": "RT-2"})
+			})
+			src.Invalidate(toks.OAuth2Token())
+			_, err = src.Token()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Token = %v, want success %v", err, tc.ok)
+			}
+			rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
+			if err != nil || rec.RefreshToken != "RT-1" {
+				t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
+			}
+			clk.Advance(2 * time.Hour) // past any backoff and the token's life
+			if _, err := src.Token(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Join(sent, ",") != "RT-secret-value,RT-1" {
+				t.Fatalf("refresh tokens sent: %v; the rotated one must be used next, the spent one never again", sent)
+			}
+		})
+	}
+}
+
+// TestPermanentFailuresAreNotTemporary: one classification of refresh
+// failures. A network failure, a 5xx (JSON or HTML) and a 429 are a
+// *tokenstore.TemporaryError; a refused client, scope or grant type, a
+// malformed 200 and a scope the caller may not narrow to are permanent:
+// never a *TemporaryError, never "temporary" in the message, the record
+// kept, and a message that says what to fix. Both kinds back off: a second
+// call at once makes no request.
+func TestPermanentFailuresAreNotTemporary(t *testing.T) {
+	type answer struct {
+		status int
+		body   string
+	}
+	for _, tc := range []struct {
+		name      string
+		ans       *answer // nil: the server is gone (connection refused)
+		scopes    []string
+		temporary bool
+		hint      string
+	}{
+		{"invalid_client", &answer{401, `{"error":"invalid_client"}`}, nil, false, "check the client id"},
+		{"unauthorized_client", &answer{400, `{"error":"unauthorized_client"}`}, nil, false, "registration"},
+		{"invalid_scope", &answer{400, `{"error":"invalid_scope"}`}, nil, false, "scopes the client is registered for"},
+		{"HTML 200", &answer{200, `<html>login</html>`}, nil, false, "HTML"},
+		{"narrowing beyond the grant", nil, []string{"admin"}, false, "not granted"},
+		{"503", &answer{503, `{"error":"temporarily_unavailable"}`}, nil, true, ""},
+		{"502 HTML", &answer{502, `<html>bad gateway</html>`}, nil, true, ""},
+		{"429", &answer{429, `{"error":"slow_down"}`}, nil, true, ""},
+		{"connection refused", nil, nil, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileAS(t)
+			clk := newTestClock()
+			c, toks := loggedIn(t, h, clk)
+			store := &tokenstore.Memory{}
+			src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.scopes != nil {
+				if src, err = c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", Scopes: tc.scopes}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			calls := 0
+			h.setToken(func(w http.ResponseWriter, r *http.Request) {
+				calls++
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.ans.status)
+				io.WriteString(w, tc.ans.body)
+			})
+			if tc.ans == nil && tc.scopes == nil {
+				h.srv.Close()
+			}
+			src.Invalidate(toks.OAuth2Token())
+			_, err = src.Token()
+			var te *tokenstore.TemporaryError
+			switch {
+			case err == nil:
+				t.Fatal("Token succeeded")
+			case errors.As(err, &te) != tc.temporary:
+				t.Fatalf("Token = %v; temporary = %v, want %v", err, !tc.temporary, tc.temporary)
+			case !tc.temporary && strings.Contains(err.Error(), "temporary"):
+				t.Fatalf("a permanent failure says temporary: %v", err)
+			case !strings.Contains(err.Error(), tc.hint):
+				t.Fatalf("Token = %v, want it to say %q", err, tc.hint)
+			case errors.Is(err, ErrLoginRequired):
+				t.Fatalf("Token = %v: not a logout", err)
+			}
+			if rec, err := tokenstore.LoadRecord(context.Background(), store, "k"); err != nil || rec.RefreshToken != "RT-secret-value" {
+				t.Fatalf("the record after a failure: %v, %v", rec, err)
+			}
+			before := calls
+			if _, err2 := src.Token(); err2 == nil || calls != before {
+				t.Fatalf("second call at once: %v, %d more requests; want the same failure, no request", err2, calls-before)
+			}
+		})
+	}
+}
+
+// TestInvalidationCooldownPerEngine: an API that answers 401 invalid_token
+// to every token, called through 10 per-request clients built on one
+// user's engine (APITransport.Client, the web backend pattern) within the
+// cooldown, causes exactly one refresh (one rotation of the user's refresh
+// token): the cooldown is the engine's, not each client's.
+func TestInvalidationCooldownPerEngine(t *testing.T) {
+	h := newHostileAS(t)
+	clk := newTestClock()
+	c, toks := loggedIn(t, h, clk)
+	sent := rotatingToken(h)
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: &tokenstore.Memory{}, Key: "k"}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer api.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(api.Certificate())
+	shared, err := NewAPITransport(nil, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: HTTPConfig{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		hc, err := shared.Client(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Get(api.URL + "/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("call %d: %d", i, resp.StatusCode)
+		}
+	}
+	if got := sent(); len(got) != 1 {
+		t.Fatalf("%d refreshes (%v) for 10 refused calls within the cooldown, want 1", len(got), got)
+	}
+	// After the cooldown the next refusal may refresh once more.
+	clk.Advance(11 * time.Second)
+	hc, _ := shared.Client(src)
+	resp, err := hc.Get(api.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := sent(); len(got) != 2 {
+		t.Fatalf("%d refreshes after the cooldown, want 2", len(got))
+	}
+}
