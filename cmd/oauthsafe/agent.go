@@ -195,7 +195,22 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 	}
 	cancel()
 	wg.Wait()
+	a.closeAll()
 	return exitOK
+}
+
+// closeAll closes every profile's source before the agent exits: refreshes
+// in flight finish and rotations whose write failed are flushed (S29).
+func (a *agent) closeAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, ent := range a.entries {
+		if err := ent.src.Close(ctx); err != nil {
+			a.logger.Printf("closing a profile's token source: %v", err)
+		}
+	}
 }
 
 // watch stops the agent after idle without a request, or when its socket

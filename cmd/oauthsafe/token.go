@@ -155,6 +155,11 @@ func getToken(ctx context.Context, e *env, name string, noAgent bool) (*agentTok
 		return nil, err
 	}
 	tok, err := src.TokenContext(ctx)
+	// Before this process exits: a rotation whose write failed is written
+	// now if the store works again (S29), never left in dying memory.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	src.Close(cctx)
+	cancel()
 	if err != nil {
 		var te *tokenstore.TemporaryError
 		if errors.As(err, &te) {
