@@ -354,10 +354,13 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // while one background refresh runs. An expired token makes callers wait on
 // a single refresh; ctx bounds this caller's wait (the refresh itself keeps
 // ctx's values, not its cancellation, and is bounded by RefreshTimeout).
-// After a temporary failure every caller gets the same *TemporaryError,
-// without a request, until its RetryAfter. Errors: ErrLoginRequired
-// (errors.Is) when a new login is needed, *TemporaryError when refreshing
-// failed and may work later, ctx's error, ErrConfig for the zero Source.
+// After a failure every caller gets the same error, without a request,
+// until the backoff ends. Errors: ErrLoginRequired (errors.Is; also
+// ErrRotationLost) when a new login is needed; *TemporaryError when
+// refreshing failed for a reason that may go away by itself (network, 5xx,
+// 429, the store unreachable); the FetchFunc's own typed error, unwrapped,
+// for a permanent failure (see Transient); ErrClosed after Close; ctx's
+// error; ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: nil Source", ErrConfig)
