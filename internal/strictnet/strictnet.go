@@ -259,6 +259,13 @@ type ticket struct {
 	header  http.Header // the credential headers taken off the request
 	body    io.ReadCloser
 	getBody func() (io.ReadCloser, error)
+	// dest is where the SDK sent the request (URL and Host): the inner
+	// transport refuses a request the wrapper sent elsewhere.
+	dest, host string
+	// respBody and respCookies are the response's body and Set-Cookie
+	// headers, kept from the wrapper and put back after it returns.
+	respBody    io.ReadCloser
+	respCookies []string
 }
 
 // credentialHeaders never reach a wrapper: they carry tokens, client
@@ -271,6 +278,7 @@ var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie
 func hide(req *http.Request, tk *ticket) *http.Request {
 	out := req.Clone(req.Context())
 	tk.hidden = true
+	tk.dest, tk.host = req.URL.String(), req.Host
 	tk.header = http.Header{}
 	for _, h := range credentialHeaders {
 		if v, ok := req.Header[http.CanonicalHeaderKey(h)]; ok {
@@ -334,6 +342,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err = nil, t.inner.refuse("the Wrap RoundTripper answered without calling the strict transport it was given")
 	}
+	if tk.hidden {
+		resp = tk.unhide(req, resp, err)
+	}
 	if err != nil {
 		err = cleanErr(err)
 	}
@@ -344,7 +355,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
+	wrapperReq := req
 	if tk, ok := req.Context().Value(ticketKey{}).(*ticket); ok {
+		if tk.hidden && (req.URL == nil || req.URL.String() != tk.dest || req.Host != tk.host) {
+			// A credential never leaves for a place the SDK did not choose.
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			return nil, in.refuse("the Wrap RoundTripper changed where the request goes")
+		}
 		r, err := tk.restore(req)
 		tk.seen = true
 		if err != nil {
@@ -380,7 +399,49 @@ func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 	if in.limit > 0 {
 		resp.Body = &boundedBody{rc: resp.Body, left: in.limit, big: in.big}
 	}
+	if tk, ok := req.Context().Value(ticketKey{}).(*ticket); ok && tk.hidden {
+		tk.hideResponse(resp, wrapperReq)
+	}
 	return resp, nil
+}
+
+// hideResponse keeps from the wrapper what a response may carry of
+// credentials (S30): the body (tokens, introspection, userinfo) and the
+// Set-Cookie headers go to the ticket, and resp.Request is the wrapper's
+// own credential-free request. The status, the other headers and
+// ContentLength stay, for tracing and metrics.
+func (tk *ticket) hideResponse(resp *http.Response, wrapperReq *http.Request) {
+	if tk.respBody != nil { // a wrapper that retried: the first answer is dropped
+		tk.respBody.Close()
+	}
+	tk.respBody, resp.Body = resp.Body, http.NoBody
+	tk.respCookies = resp.Header.Values("Set-Cookie")
+	resp.Header = resp.Header.Clone()
+	resp.Header.Del("Set-Cookie")
+	resp.Request = wrapperReq
+}
+
+// unhide puts back on the response the wrapper returned what hideResponse
+// kept, and the caller's request; with no response the kept body is closed.
+func (tk *ticket) unhide(req *http.Request, resp *http.Response, err error) *http.Response {
+	if err != nil || resp == nil {
+		if tk.respBody != nil {
+			tk.respBody.Close()
+		}
+		return resp
+	}
+	if tk.respBody != nil {
+		if resp.Body != nil && resp.Body != http.NoBody {
+			resp.Body.Close()
+		}
+		resp.Body = tk.respBody
+		tk.respBody = nil
+		for _, c := range tk.respCookies {
+			resp.Header.Add("Set-Cookie", c)
+		}
+	}
+	resp.Request = req
+	return resp
 }
 
 func cut(status string) (string, string, bool) {
