@@ -104,13 +104,19 @@ func ParseKeys(s string) ([]Key, error) {
 	for _, item := range strings.FieldsFunc(s, func(r rune) bool {
 		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
 	}) {
+		// Errors name the item's position, never its text: an item
+		// written the wrong way round ("<base64>:id") has the key
+		// material where the id should be.
 		id, b64, ok := strings.Cut(item, ":")
 		if !ok {
 			return nil, fmt.Errorf("sqlstore: key item %d is not id:base64", len(keys)+1)
 		}
+		if !validKeyID(id) {
+			return nil, fmt.Errorf("sqlstore: key item %d: the id before the colon must be 1-64 characters from [A-Za-z0-9._-] (is the item written id:base64?)", len(keys)+1)
+		}
 		secret, err := decodeKey(b64)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: key %q: %w", cleanID(id), err)
+			return nil, fmt.Errorf("sqlstore: key item %d: %w (is the item written id:base64?)", len(keys)+1, err)
 		}
 		keys = append(keys, Key{ID: id, Secret: secret})
 	}
@@ -137,7 +143,7 @@ func decodeKey(s string) ([]byte, error) {
 // crypto/rand, and its "id:base64" text for EnvKeys or FileKeys.
 func NewKey(id string) (Key, string, error) {
 	if !validKeyID(id) {
-		return Key{}, "", fmt.Errorf("sqlstore: key id %q: use 1-64 characters from [A-Za-z0-9._-]", cleanID(id))
+		return Key{}, "", errors.New("sqlstore: NewKey: the id must be 1-64 characters from [A-Za-z0-9._-]")
 	}
 	secret := make([]byte, KeySize)
 	rand.Read(secret)
@@ -207,23 +213,25 @@ func newSealer(keys []Key) (*sealer, error) {
 		return nil, errors.New("sqlstore: no sealing keys")
 	}
 	s := &sealer{aeads: make(map[string]cipher.AEAD, len(keys))}
-	for _, k := range keys {
+	// Errors name the key's position in the list, never its id or secret
+	// (a key source that swapped them would print key material).
+	for i, k := range keys {
 		if !validKeyID(k.ID) {
-			return nil, fmt.Errorf("sqlstore: key id %q: use 1-64 characters from [A-Za-z0-9._-]", cleanID(k.ID))
+			return nil, fmt.Errorf("sqlstore: key %d of the list: the id must be 1-64 characters from [A-Za-z0-9._-]", i+1)
 		}
 		if len(k.Secret) != KeySize {
-			return nil, fmt.Errorf("sqlstore: key %q must be %d bytes", k.ID, KeySize)
+			return nil, fmt.Errorf("sqlstore: key %d of the list: the secret must be %d bytes, not %d", i+1, KeySize, len(k.Secret))
 		}
 		if _, dup := s.aeads[k.ID]; dup {
-			return nil, fmt.Errorf("sqlstore: key id %q listed twice", k.ID)
+			return nil, fmt.Errorf("sqlstore: key %d of the list: its id is listed twice", i+1)
 		}
 		block, err := aes.NewCipher(k.Secret)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: key %q: %w", k.ID, err)
+			return nil, fmt.Errorf("sqlstore: key %d of the list: %w", i+1, err)
 		}
 		aead, err := cipher.NewGCM(block)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: key %q: %w", k.ID, err)
+			return nil, fmt.Errorf("sqlstore: key %d of the list: %w", i+1, err)
 		}
 		s.ids = append(s.ids, k.ID)
 		s.aeads[k.ID] = aead
