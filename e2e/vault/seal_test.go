@@ -168,3 +168,86 @@ func TestVaultUnopenableRecordNotALogout(t *testing.T) {
 		})
 	}
 }
+
+// TestVaultRefusesRollback: an older (version, key id, sealed) row written
+// back over a newer one (a restored backup, someone with write access to
+// the table) opens under the key, since it was sealed for that version,
+// but a Store that has seen the newer version refuses it with
+// sqlstore.ErrRollback: a read, and a refresh, which makes no token
+// request and is not a logout (the record stays). A fresh process cannot
+// tell (the documented limit). A new login over it, and a logout followed
+// by a login, are read back fine: versions only grow. SQLite and
+// PostgreSQL.
+func TestVaultRefusesRollback(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := b.open(t)
+			st := b.store(t, sqlstore.Config{DB: db})
+			save := func(rt string) {
+				t.Helper()
+				if err := tokenstore.SaveRecord(ctx, st, "u", &tokenstore.Record{RefreshToken: rt, Subject: "s",
+					Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			load := func(s *sqlstore.Store) (string, error) {
+				rec, err := tokenstore.LoadRecord(ctx, s, "u")
+				if err != nil {
+					return "", err
+				}
+				return rec.RefreshToken, nil
+			}
+			save("rt-old")
+			var hash, keyID string
+			var version int64
+			var sealed []byte
+			if err := db.QueryRowContext(ctx, `SELECT key_hash, version, key_id, sealed FROM oauthsafe_tokens`).Scan(&hash, &version, &keyID, &sealed); err != nil {
+				t.Fatal(err)
+			}
+			save("rt-new")
+			if got, err := load(st); err != nil || got != "rt-new" {
+				t.Fatalf("before the rollback: %q, %v", got, err)
+			}
+			q := `UPDATE oauthsafe_tokens SET version = $1, key_id = $2, sealed = $3 WHERE key_hash = $4`
+			if b.pg == nil {
+				q = strings.NewReplacer("$", "?").Replace(q)
+			}
+			if _, err := db.ExecContext(ctx, q, version, keyID, sealed, hash); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := load(st); !errors.Is(err, sqlstore.ErrRollback) {
+				t.Fatalf("reading the rolled-back row = %v, want ErrRollback", err)
+			}
+			fetches := 0
+			src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: st, Key: "u",
+				Fetch: func(context.Context, *tokenstore.Refresh) (*tokenstore.Result, error) {
+					fetches++
+					return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
+				}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.Token()
+			var te *tokenstore.TemporaryError
+			if !errors.Is(err, sqlstore.ErrRollback) || errors.Is(err, tokenstore.ErrLoginRequired) || errors.As(err, &te) || fetches != 0 {
+				t.Fatalf("refresh on the rolled-back row = %v (%d requests), want a permanent ErrRollback and no request", err, fetches)
+			}
+			fresh := b.store(t, sqlstore.Config{})
+			if got, err := load(fresh); err != nil || got != "rt-old" {
+				t.Fatalf("a process that never saw the newer row: %q, %v (it cannot tell)", got, err)
+			}
+			save("rt-relogin")
+			if got, err := load(st); err != nil || got != "rt-relogin" {
+				t.Fatalf("a new login over the rolled-back row: %q, %v", got, err)
+			}
+			if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: st, Key: "u"}); err != nil {
+				t.Fatal(err)
+			}
+			save("rt-after-logout")
+			if got, err := load(st); err != nil || got != "rt-after-logout" {
+				t.Fatalf("a login after a logout: %q, %v", got, err)
+			}
+		})
+	}
+}

@@ -27,6 +27,12 @@
 //     database. The additional data binds each value to its table, its row
 //     (the key hash) and the row's version, so a value copied into another
 //     row, or into the same row at another version, does not open.
+//   - Rollback: a Store refuses (ErrRollback) a row whose version is lower
+//     than one it has already read or written for the same key, such as an
+//     older (version, key id, sealed) row written back from a backup. The
+//     versions of a key only grow, across a deletion and a new login too
+//     (a new row starts at the database clock). A process that never saw
+//     the newer version cannot tell; it accepts the older one.
 //   - A value that does not open gives an [*OpenError] naming the key id,
 //     never a deletion or a silent logout; the record stays as it is.
 //   - [Store.Update] gives one holder at a time exclusive use of one key's
@@ -81,7 +87,8 @@
 // On PostgreSQL migration runs in one transaction under an advisory lock.
 //
 //	key_hash    TEXT PRIMARY KEY  hex SHA-256 of the store key (which is itself a hash of issuer, client, subject)
-//	version     BIGINT            row version, +1 on every write; part of the additional data
+//	version     BIGINT            row version (the record's generation): starts at the database
+//	                              clock in ms × 1000, +1 on every write; part of the additional data
 //	key_id      TEXT              id of the key that sealed the value ('' when empty)
 //	sealed      BYTEA / BLOB      0x01 || 12-byte nonce || AES-256-GCM ciphertext and tag; NULL when empty
 //	updated_at  BIGINT            last write, milliseconds since 1970 (database clock)

@@ -76,7 +76,7 @@ func buildQueries(d Dialect, schema, table string) queries {
 WHERE key_hash = $1 AND (lease_owner = '' OR lease_until < ` + now + `)
 RETURNING version, key_id, sealed`,
 		insert: `INSERT INTO ` + t + ` (key_hash, version, key_id, sealed, updated_at, lease_owner, lease_until)
-VALUES ($1, 0, '', NULL, ` + now + `, '', 0) ON CONFLICT (key_hash) DO NOTHING`,
+VALUES ($1, ` + now + ` * 1000, '', NULL, ` + now + `, '', 0) ON CONFLICT (key_hash) DO NOTHING`,
 		renew: `UPDATE ` + t + ` SET lease_until = ` + now + ` + $3
 WHERE key_hash = $1 AND lease_owner = $2 AND lease_until >= ` + now,
 		// put writes only while this holder's lease is unexpired and the

@@ -76,6 +76,55 @@ type Store struct {
 	owner   string
 	ttl     time.Duration
 	wait    time.Duration
+	seen    *generations
+}
+
+// ErrRollback means a record is older than one this Store has already read
+// or written for the same key: an earlier (version, key id, sealed) row was
+// written back (a restored backup, an attacker with write access to the
+// table). The version is the record's generation and is bound into the
+// sealing's additional data, so it cannot be raised without the key. The
+// record is refused and left in place; it is not a logout. A process that
+// never saw the newer version cannot tell.
+var ErrRollback = errors.New("sqlstore: the record is older than one this process has already seen (rolled back); refused")
+
+// generations remembers, per row, the highest version this Store read or
+// wrote, for ErrRollback. It is bounded: past maxGenerations rows an
+// arbitrary entry is forgotten.
+type generations struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+const maxGenerations = 100000
+
+// set records version as row h's newest.
+func (g *generations) set(h string, version int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.setLocked(h, version)
+}
+
+func (g *generations) setLocked(h string, version int64) {
+	if _, ok := g.m[h]; !ok && len(g.m) >= maxGenerations {
+		for k := range g.m {
+			delete(g.m, k)
+			break
+		}
+	}
+	g.m[h] = version
+}
+
+// check records version for row h, or refuses it when it is lower than
+// one seen before.
+func (g *generations) check(h string, version int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if last, ok := g.m[h]; ok && version < last {
+		return ErrRollback
+	}
+	g.setLocked(h, version)
+	return nil
 }
 
 var (
@@ -127,7 +176,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		db: cfg.DB, dialect: cfg.Dialect, q: buildQueries(cfg.Dialect, cfg.Schema, cfg.Table),
 		seal: seal, owner: cleanID(cfg.Owner), ttl: cfg.LeaseTTL, wait: cfg.LockTimeout,
-		table: cfg.Table,
+		table: cfg.Table, seen: &generations{m: map[string]int64{}},
 	}
 	if cfg.Schema != "" {
 		s.table = cfg.Schema + "." + cfg.Table
@@ -180,7 +229,14 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if sealed == nil {
 		return nil, tokenstore.ErrNotFound
 	}
-	return s.seal.open(s.table, h, version, keyID, sealed)
+	v, err := s.seal.open(s.table, h, version, keyID, sealed)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.seen.check(h, version); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Update implements tokenstore.Store with a lease on key's row: see the
@@ -364,6 +420,9 @@ func (t *tx) Get(ctx context.Context) ([]byte, error) {
 		t.opened = true
 		if t.sealed != nil {
 			t.value, t.openErr = t.s.seal.open(t.s.table, t.hash, t.version, t.keyID, t.sealed)
+			if t.openErr == nil {
+				t.openErr = t.s.seen.check(t.hash, t.version)
+			}
 		}
 		t.sealed = nil
 	}
@@ -420,6 +479,7 @@ func (t *tx) write(ctx context.Context, value []byte, put bool) error {
 		t.cancel(errLeaseLost)
 		return errLeaseLost
 	}
+	t.s.seen.set(t.hash, next) // what this holder wrote is the newest, even over a rollback
 	t.version, t.deadline, t.opened, t.openErr, t.sealed = next, start.Add(t.s.ttl), true, nil, nil
 	t.value = nil
 	if put {
