@@ -176,7 +176,8 @@ func TestVaultUnopenableRecordNotALogout(t *testing.T) {
 // sqlstore.ErrRollback: a read, and a refresh, which makes no token
 // request and is not a logout (the record stays). A fresh process cannot
 // tell (the documented limit). A new login over it, and a logout followed
-// by a login, are read back fine: versions only grow. SQLite and
+// by a login written by another process, are read back fine: versions
+// only grow, also across the deletion of the row. SQLite and
 // PostgreSQL.
 func TestVaultRefusesRollback(t *testing.T) {
 	for _, b := range backends(t) {
@@ -244,9 +245,14 @@ func TestVaultRefusesRollback(t *testing.T) {
 			if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: st, Key: "u"}); err != nil {
 				t.Fatal(err)
 			}
-			save("rt-after-logout")
+			// The new login is written by another process: this one must
+			// still read it (the new row's versions are above the old).
+			if err := tokenstore.SaveRecord(ctx, fresh, "u", &tokenstore.Record{RefreshToken: "rt-after-logout", Subject: "s",
+				Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
+				t.Fatal(err)
+			}
 			if got, err := load(st); err != nil || got != "rt-after-logout" {
-				t.Fatalf("a login after a logout: %q, %v", got, err)
+				t.Fatalf("a login by another process after a logout: %q, %v", got, err)
 			}
 		})
 	}
