@@ -19,6 +19,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"io"
 	"os"
 	"os/signal"
@@ -104,7 +105,11 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
+			code := c.run(ctx, e, args[1:])
+			if p := filelock.Squatted(); p != "" {
+				fmt.Fprintf(e.stderr, "oauthsafe: warning: %s belongs to another user; oauthsafe used a private directory under your home instead (ask an administrator to look at it)\n", clean(p))
+			}
+			return code
 		}
 	}
 	e.errorf("unknown command %q", clean(args[0]))

@@ -29,43 +29,89 @@ var ErrUnsupported = errors.New("tokenstore: store unavailable: no file locking 
 // mode 0700: $XDG_RUNTIME_DIR/oauthsafe when XDG_RUNTIME_DIR is set (a
 // 0700 per-user tmpfs on systemd systems), else $TMPDIR/oauthsafe-<uid>
 // (os.TempDir when TMPDIR is unset; the uid, or the user name where there
-// is none). It refuses a directory that is not a directory (a symlink),
-// not owned by the current user, or open to others (another user may have
-// made it first in a shared temp dir). It never uses the home directory,
-// which may be absent or shared over NFS. getenv reads the environment; nil
+// is none). It refuses a directory of the current user that is open to
+// others (remove it or chmod it 0700). A temp-dir path that another user
+// made first (a squatter: owned by someone else, or not a directory, which
+// the user cannot remove from a sticky /tmp) is left alone: UserDir then
+// uses <user cache dir>/oauthsafe/run (os.UserCacheDir, under the user's
+// home, which no other user can pre-create), with the same checks, and
+// Squatted reports the squatted path. getenv reads the environment; nil
 // means os.Getenv. The lock files (RuntimeDir) and the CLI agent's socket
 // live in it.
 func UserDir(getenv func(string) string) (string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	var dir string
 	if d := getenv("XDG_RUNTIME_DIR"); d != "" && filepath.IsAbs(d) {
-		dir = filepath.Join(d, "oauthsafe")
-	} else {
-		id := strconv.Itoa(os.Getuid())
-		if os.Getuid() < 0 { // Windows: no uid; the temp dir is per-user there
-			u, err := user.Current()
-			if err != nil {
-				return "", fmt.Errorf("tokenstore: no user for the private dir: %w", err)
+		dir := filepath.Join(d, "oauthsafe")
+		if err := mkdirSecure(dir); err != nil {
+			return "", err
+		}
+		return dir, nil
+	}
+	id := strconv.Itoa(os.Getuid())
+	if os.Getuid() < 0 { // Windows: no uid; the temp dir is per-user there
+		u, err := user.Current()
+		if err != nil {
+			return "", fmt.Errorf("tokenstore: no user for the private dir: %w", err)
+		}
+		id = strings.Map(func(r rune) rune {
+			if r == '\\' || r == '/' || r == ':' {
+				return '_'
 			}
-			id = strings.Map(func(r rune) rune {
-				if r == '\\' || r == '/' || r == ':' {
-					return '_'
-				}
-				return r
-			}, u.Username)
-		}
-		tmp := getenv("TMPDIR")
-		if tmp == "" || !filepath.IsAbs(tmp) {
-			tmp = os.TempDir()
-		}
-		dir = filepath.Join(tmp, "oauthsafe-"+id)
+			return r
+		}, u.Username)
 	}
-	if err := mkdirSecure(dir); err != nil {
-		return "", err
+	tmp := getenv("TMPDIR")
+	if tmp == "" || !filepath.IsAbs(tmp) {
+		tmp = os.TempDir()
 	}
-	return dir, nil
+	dir := filepath.Join(tmp, "oauthsafe-"+id)
+	err := mkdirSecure(dir)
+	if err == nil || !squatted(dir) {
+		return dir, err
+	}
+	// Another user holds the temp-dir path: use the private fallback.
+	cache := getenv("XDG_CACHE_HOME")
+	if cache == "" || !filepath.IsAbs(cache) {
+		home := getenv("HOME")
+		if home == "" || !filepath.IsAbs(home) {
+			return "", fmt.Errorf("%w: %s belongs to another user, and there is no home directory for a private one", ErrInsecure, dir)
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	alt := filepath.Join(cache, "oauthsafe", "run")
+	if err := mkdirSecure(alt); err != nil {
+		return "", fmt.Errorf("%s belongs to another user; the private fallback: %w", dir, err)
+	}
+	squattedMu.Lock()
+	squattedPath = dir
+	squattedMu.Unlock()
+	return alt, nil
+}
+
+var (
+	squattedMu   sync.Mutex
+	squattedPath string
+)
+
+// Squatted returns the temp-dir path UserDir found taken by another user
+// (and avoided), or "" when none was. Callers report it: someone else on
+// the machine made it, which is worth an administrator's look.
+func Squatted() string {
+	squattedMu.Lock()
+	defer squattedMu.Unlock()
+	return squattedPath
+}
+
+// squatted reports whether dir exists and is not the current user's own
+// directory: a symlink or file, or a directory owned by another user.
+func squatted(dir string) bool {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return false
+	}
+	return !fi.IsDir() || !OwnedByUs(fi)
 }
 
 // RuntimeDir returns the per-user directory for lock files: UserDir/locks.
