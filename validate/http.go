@@ -46,10 +46,9 @@ func checkHTTPS(what, raw string) error {
 // oauthclient.NewHTTPClient, or a copy of one, is used as a copy; any other
 // client is refused with ErrConfig naming field, because a transport
 // oauthsafe does not own may dial its own TLS or skip verification
-// whatever its settings look like. The copy refuses redirects when
-// noRedirect is set and otherwise follows at most 3, https only (the
-// transport refuses any other scheme anyway).
-func prepareClient(field string, c *http.Client, noRedirect bool) (*http.Client, error) {
+// whatever its settings look like. The copy never follows a redirect: no
+// server call of this package does (a 3xx answer is an error).
+func prepareClient(field string, c *http.Client) (*http.Client, error) {
 	if c == nil {
 		var err error
 		c, err = strictnet.New(strictnet.Config{
@@ -65,19 +64,7 @@ func prepareClient(field string, c *http.Client, noRedirect bool) (*http.Client,
 		return nil, fail(ErrConfig, field+" must be nil or built by oauthclient.NewHTTPClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
 	}
 	cp := *c
-	if noRedirect {
-		cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	} else {
-		cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-			if req.URL.Scheme != "https" {
-				return errors.New("redirect to a non-https URL refused")
-			}
-			if len(via) >= 3 {
-				return errors.New("too many redirects")
-			}
-			return nil
-		}
-	}
+	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cp, nil
 }
 

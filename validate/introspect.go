@@ -97,7 +97,7 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := prepareClient("IntrospectionConfig.HTTPClient", cfg.HTTPClient, true)
+	client, err := prepareClient("IntrospectionConfig.HTTPClient", cfg.HTTPClient)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	if err := checkHTTPS("JWKS URL", cfg.URL); err != nil {
 		return nil, err
 	}
-	client, err := prepareClient("JWKSConfig.HTTPClient", cfg.HTTPClient, false)
+	client, err := prepareClient("JWKSConfig.HTTPClient", cfg.HTTPClient)
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +331,9 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 	defer resp.Body.Close()
 	if !verifiedTLS(resp) {
 		return nil, fail(ErrKeySet, "the key set did not come over verified TLS 1.2+")
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fail(ErrKeySet, "the JWKS URI answered a redirect ("+safetext.Clean(resp.Status, 80)+"), which is never followed: configure the key set's final URL")
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fail(ErrKeySet, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -354,5 +355,44 @@ func TestJWKSKeyMatching(t *testing.T) {
 	jwks2 := newTestJWKS(t, ks2, func() time.Time { return testNow })
 	if _, err := jwks2.VerifySignature(ctx, sign(t, signOpts{alg: jose.ES256, key: ecKey, kid: "ops"}, idClaims())); !errors.Is(err, ErrKeyNotFound) {
 		t.Fatalf("key_ops encrypt: %v", err)
+	}
+}
+
+// TestJWKSNoRedirects: the key set fetch follows no redirect (no server
+// call of the SDK does): a JWKS URI that answers 301, 302, 307 or 308 to
+// a valid key set on the same host or another https host fails with
+// ErrKeySet naming the redirect, and the target is never asked.
+func TestJWKSNoRedirects(t *testing.T) {
+	target := newKeyServer(t, standardJWKS(t))
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, sameHost := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%d/same host %v", status, sameHost), func(t *testing.T) {
+				var red *httptest.Server
+				red = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/moved" {
+						target.serve(w, r) // the real key set, one hop away
+						return
+					}
+					to := target.URL + "/jwks"
+					if sameHost {
+						to = red.URL + "/moved"
+					}
+					http.Redirect(w, r, to, status)
+				}))
+				defer red.Close()
+				before := target.fetches.Load()
+				jwks, err := NewJWKS(JWKSConfig{URL: red.URL + "/jwks", HTTPClient: strictFor(t, red)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = jwks.VerifySignature(context.Background(), sign(t, rs256(), idClaims()))
+				if !errors.Is(err, ErrKeySet) || !strings.Contains(err.Error(), "redirect") {
+					t.Fatalf("a redirecting JWKS URI = %v, want ErrKeySet naming the redirect", err)
+				}
+				if n := target.fetches.Load() - before; n != 0 {
+					t.Fatalf("the redirect target was asked %d times", n)
+				}
+			})
+		}
 	}
 }
