@@ -2,7 +2,9 @@ package oauthclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,6 +44,11 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, n
 		}
 		resp, body, err = c.postFormHeader(ctx, "token", u, form, extra)
 		if err != nil {
+			if resp != nil && rotated != nil && errors.Is(err, tokenstore.ErrPanic) {
+				// The server answered before the caller's Wrap panicked:
+				// a rotated refresh token in the answer is handed over.
+				parseTokenResponse(resp.StatusCode, body, c.cfg.Now(), rotated)
+			}
 			return nil, key, err
 		}
 		nerr := c.nonces.update(pu, resp.Header)

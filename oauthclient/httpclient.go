@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/strictnet"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // MaxResponseSize bounds every response body read from a server: token,
@@ -189,6 +190,19 @@ func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string)
 		var pe *PolicyError
 		if errors.As(err, &pe) {
 			return nil, nil, pe
+		}
+		var wp *strictnet.PanicError
+		if errors.As(err, &wp) {
+			// The caller's Wrap panicked; the server's answer, if there was
+			// one, is returned with the error (it may hold a rotated
+			// refresh token).
+			perr := fmt.Errorf("oauthclient: %s request: %w: %s", endpoint, tokenstore.ErrPanic, wp.Error())
+			if wp.Response == nil {
+				return nil, nil, perr
+			}
+			defer wp.Response.Body.Close()
+			body, _ := readBody(wp.Response.Body)
+			return wp.Response, body, perr
 		}
 		return nil, nil, fmt.Errorf("oauthclient: %s request failed: %w", endpoint, scrubURLError(err))
 	}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -235,3 +237,123 @@ func TestInvalidationCooldownPerEngine(t *testing.T) {
 		t.Fatalf("%d refreshes after the cooldown, want 2", len(got))
 	}
 }
+
+// TestFlightPanicKeepsRotation: user code called from inside a refresh
+// panics after the server rotated the refresh token: a tracing Wrap (after
+// its RoundTrip returned the answer), OnRecordChange, a FetchFunc of the
+// caller's own, and a slog handler. The process survives, the rotated
+// token is stored, the refresh reports an error matching tokenstore.ErrPanic
+// (not temporary, not a logout), and the next refresh sends the rotated
+// token, never the spent one. A panicking log handler costs one event
+// only: the refresh succeeds.
+func TestFlightPanicKeepsRotation(t *testing.T) {
+	type hooks struct {
+		wrap     func(http.RoundTripper) http.RoundTripper
+		onChange func(context.Context, *tokenstore.Record) error
+		fetch    func(tokenstore.FetchFunc) tokenstore.FetchFunc
+		logger   *slog.Logger
+		succeeds bool
+	}
+	var armed atomic.Bool
+	cases := map[string]hooks{
+		"wrap": {wrap: func(next http.RoundTripper) http.RoundTripper {
+			return roundTripper(func(r *http.Request) (*http.Response, error) {
+				resp, err := next.RoundTrip(r)
+				if r.URL.Path == "/token" && armed.CompareAndSwap(true, false) {
+					panic("tracing bug")
+				}
+				return resp, err
+			})
+		}},
+		"OnRecordChange": {onChange: func(context.Context, *tokenstore.Record) error {
+			if armed.CompareAndSwap(true, false) {
+				panic("hook bug")
+			}
+			return nil
+		}},
+		"fetch": {fetch: func(inner tokenstore.FetchFunc) tokenstore.FetchFunc {
+			return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+				res, err := inner(ctx, r)
+				if armed.CompareAndSwap(true, false) {
+					panic("fetch bug")
+				}
+				return res, err
+			}
+		}},
+		"slog handler": {logger: slog.New(panicHandler{&armed}), succeeds: true},
+	}
+	for name, hk := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := newHostileAS(t)
+			clk := newTestClock()
+			cfg := h.config()
+			cfg.Now = clk.Now
+			cfg.HTTP.Wrap, cfg.HTTP.Logger = hk.wrap, hk.logger
+			c, err := New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, cb := h.start(t, c)
+			toks, err := c.Exchange(context.Background(), p, cb)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.mu.Lock()
+			h.nonce = ""
+			h.mu.Unlock()
+			sent := rotatingToken(h)
+			store := &tokenstore.Memory{}
+			var src *tokenstore.Source
+			if hk.fetch != nil {
+				src, err = c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+				if err != nil {
+					t.Fatal(err)
+				}
+				src, err = tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: "k", Now: clk.Now,
+					Fetch: hk.fetch(c.refreshFetch(nil, nil))}, nil)
+			} else {
+				src, err = c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", OnRecordChange: hk.onChange}, toks)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			src.Invalidate(toks.OAuth2Token())
+			armed.Store(true)
+			_, err = src.Token()
+			var te *tokenstore.TemporaryError
+			switch {
+			case hk.succeeds && err != nil:
+				t.Fatalf("Token with a panicking log handler = %v, want success", err)
+			case !hk.succeeds && (!errors.Is(err, tokenstore.ErrPanic) || errors.As(err, &te) || errors.Is(err, ErrLoginRequired)):
+				t.Fatalf("Token = %v, want a permanent error matching ErrPanic", err)
+			}
+			if armed.Load() {
+				t.Fatal("the panicking code was never reached")
+			}
+			rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
+			if err != nil || rec.RefreshToken != "RT-1" {
+				t.Fatalf("the store after the panic holds %v (%v), want RT-1", rec, err)
+			}
+			clk.Advance(2 * time.Hour)
+			if _, err := src.Token(); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(sent(), ","); got != "RT-secret-value,RT-1" {
+				t.Fatalf("refresh tokens sent: %s; the spent one must never be sent again", got)
+			}
+		})
+	}
+}
+
+// panicHandler is a slog handler that panics once while armed is set.
+type panicHandler struct{ armed *atomic.Bool }
+
+func (h panicHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h panicHandler) Handle(context.Context, slog.Record) error {
+	if h.armed.CompareAndSwap(true, false) {
+		panic("log handler bug")
+	}
+	return nil
+}
+func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h panicHandler) WithGroup(string) slog.Handler      { return h }

@@ -33,6 +33,9 @@ func (t *Transport) endpointOf(ctx context.Context) string {
 // Never a header, a body, a query value or an error text (which may quote
 // server text).
 func (t *Transport) log(req *http.Request, resp *http.Response, err error, d time.Duration) {
+	// The handler is the caller's code: a panic in it loses one log event,
+	// never the answer (a rotated refresh token in it).
+	defer func() { recover() }()
 	attrs := []slog.Attr{
 		slog.String("endpoint", t.endpointOf(req.Context())),
 		slog.String("method", req.Method),

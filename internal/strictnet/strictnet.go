@@ -266,6 +266,7 @@ type ticket struct {
 	// headers, kept from the wrapper and put back after it returns.
 	respBody    io.ReadCloser
 	respCookies []string
+	answer      *http.Response // the last response handed to the wrapper
 }
 
 // credentialHeaders never reach a wrapper: they carry tokens, client
@@ -335,7 +336,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// it was given and sends the request itself sends nothing secret.
 		sent = hide(sent, tk)
 	}
-	resp, err := t.next.RoundTrip(sent)
+	resp, err := t.wrapped(sent, tk)
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		if tk.hidden && tk.answer != nil {
+			pe.Response = tk.unhide(req, tk.answer, nil)
+		}
+		if t.logger != nil {
+			t.log(req, nil, err, time.Since(start))
+		}
+		return nil, err
+	}
 	if err == nil && !tk.seen {
 		if resp != nil && resp.Body != nil {
 			resp.Body.Close()
@@ -352,6 +363,33 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.log(req, resp, err, time.Since(start))
 	}
 	return resp, err
+}
+
+// PanicError is returned when the caller's Wrap RoundTripper panicked. The
+// panic is recovered (it is the caller's code, and it must not end a
+// process between a token request and the write of its outcome).
+// Response, when not nil, is the server's answer as the strict transport
+// received it (body included, to be closed by the receiver): the server
+// may have acted on the request (rotated a refresh token), so the caller
+// can still read what it said.
+type PanicError struct {
+	Value    string // the panic value's type
+	Response *http.Response
+}
+
+func (e *PanicError) Error() string {
+	return "the Wrap RoundTripper panicked (" + e.Value + ")"
+}
+
+// wrapped calls the wrapper (or the strict transport) and turns a panic
+// into a *PanicError.
+func (t *Transport) wrapped(req *http.Request, tk *ticket) (resp *http.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, &PanicError{Value: fmt.Sprintf("%T", p)}
+		}
+	}()
+	return t.next.RoundTrip(req)
 }
 
 func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -419,6 +457,7 @@ func (tk *ticket) hideResponse(resp *http.Response, wrapperReq *http.Request) {
 	resp.Header = resp.Header.Clone()
 	resp.Header.Del("Set-Cookie")
 	resp.Request = wrapperReq
+	tk.answer = resp
 }
 
 // unhide puts back on the response the wrapper returned what hideResponse
