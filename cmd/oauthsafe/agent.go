@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -123,15 +127,21 @@ type agent struct {
 
 	mu      sync.Mutex
 	entries map[string]*agentEntry
+	// secret keys the HMAC of callers' passphrases (agentEntry.credential).
+	secret []byte
 }
 
 // agentEntry is one profile's token source. The access token lives in the
 // source's memory, nowhere else.
 type agentEntry struct {
 	fingerprint string
-	src         *tokenstore.Source
-	mu          sync.Mutex
-	expiry      time.Time // of the last token handed out, for status
+	// credential binds the entry to the store credential that opened it:
+	// for a file store, an HMAC (under the agent's own random key) of the
+	// passphrase; "" for the keyring.
+	credential string
+	src        *tokenstore.Source
+	mu         sync.Mutex
+	expiry     time.Time // of the last token handed out, for status
 }
 
 func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
@@ -174,7 +184,9 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a := &agent{env: e, configDir: cfgDir, started: time.Now(), stop: cancel, logger: logger, entries: map[string]*agentEntry{}}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	a := &agent{env: e, configDir: cfgDir, started: time.Now(), stop: cancel, logger: logger, entries: map[string]*agentEntry{}, secret: secret}
 	a.lastUse.Store(time.Now().UnixNano())
 	go func() {
 		<-ctx.Done()
@@ -325,12 +337,12 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	if err != nil {
 		return &agentResponse{Code: "error", Error: err.Error()}
 	}
-	ent, err := a.entry(ctx, req.Profile, p)
+	ent, err := a.entry(ctx, req.Profile, p, req.Passphrase)
 	if errors.Is(err, errNeedPassphrase) {
 		return &agentResponse{Code: "unavailable", Error: err.Error()}
 	}
 	if err != nil {
-		return &agentResponse{Code: "error", Error: err.Error()}
+		return &agentResponse{Code: "error", Error: err.Error(), Hint: hintFor(err)}
 	}
 	tok, err := ent.src.TokenContext(ctx)
 	if err != nil {
@@ -356,19 +368,52 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 }
 
 // entry returns the profile's token source, building it when the profile
-// is new or changed on disk (a new login, another account).
-func (a *agent) entry(ctx context.Context, name string, p *profile) (*agentEntry, error) {
+// is new or changed on disk (a new login, another account), or when the
+// caller's store credential is not the one the cached source was opened
+// with. For a file store the source is opened with the caller's passphrase
+// (never the agent's own environment's), and a passphrase that does not
+// open the file is refused with the store's error and cached nowhere: a
+// wrong passphrase neither gets tokens nor evicts the right one's source.
+func (a *agent) entry(ctx context.Context, name string, p *profile, pass string) (*agentEntry, error) {
 	fp, _ := json.Marshal(p)
+	cred := ""
+	if p.storeKind() == storeFile {
+		if pass == "" {
+			return nil, errNeedPassphrase
+		}
+		m := hmac.New(sha256.New, a.secret)
+		m.Write([]byte(pass))
+		cred = hex.EncodeToString(m.Sum(nil))
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ent := a.entries[name]; ent != nil && ent.fingerprint == string(fp) {
-		return ent, nil
+	old := a.entries[name]
+	if old != nil && old.fingerprint == string(fp) && hmac.Equal([]byte(old.credential), []byte(cred)) {
+		return old, nil
 	}
-	src, err := profileSource(ctx, a.env, name, p)
+	ce := &env{stdout: a.env.stdout, stderr: a.env.stderr, getenv: func(k string) string {
+		if k == envFilePassphrase {
+			return pass // the caller's, never the agent's own
+		}
+		return a.env.getenv(k)
+	}}
+	if p.storeKind() == storeFile {
+		st, err := openStore(ce, p, false)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tokenstore.LoadRecord(ctx, st, p.storeKey(name)); err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
+			return nil, err // ErrWrongPassphrase: the same answer as without the agent
+		}
+	}
+	src, err := profileSource(ctx, ce, name, p)
 	if err != nil {
 		return nil, err
 	}
-	ent := &agentEntry{fingerprint: string(fp), src: src}
+	if old != nil {
+		go old.src.Close(context.WithoutCancel(ctx))
+	}
+	ent := &agentEntry{fingerprint: string(fp), credential: cred, src: src}
 	a.entries[name] = ent
 	return ent, nil
 }

@@ -322,7 +322,7 @@ func TestAgentNeverWritesTokens(t *testing.T) {
 		var ec execCredential
 		json.Unmarshal([]byte(out), &ec)
 		add(ec.Status.Token)
-		_, out, _ = c.runIn("protocol=https\nhost=git.example\n\n", "git-credential", "get")
+		_, out, _ = c.runIn("protocol=https\nhost=git.example\n\n", "git-credential", "--allow", "https://git.example", "get")
 		for _, l := range strings.Split(out, "\n") {
 			if v, ok := strings.CutPrefix(l, "password="); ok {
 				add(v)

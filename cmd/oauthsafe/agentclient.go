@@ -55,6 +55,11 @@ type agentRequest struct {
 	Op        string `json:"op"`
 	Profile   string `json:"profile,omitempty"`
 	ConfigDir string `json:"config_dir,omitempty"`
+	// Passphrase is the caller's passphrase of a file-store profile: the
+	// agent serves the caller only a source opened with it (never one
+	// opened with another caller's). It travels only over the agent's
+	// socket, which answers the same uid alone.
+	Passphrase string `json:"passphrase,omitempty"`
 }
 
 // agentResponse is the agent's answer. Code is "" on success,

@@ -88,7 +88,7 @@ func TestGitCredentialHelper(t *testing.T) {
 	}
 	host := strings.TrimPrefix(gs.URL, "https://")
 	// The exact configuration line of the documentation.
-	if _, e, err := git("", "config", "--global", "credential."+gs.URL+".helper", "!"+c.bin+" git-credential"); err != nil {
+	if _, e, err := git("", "config", "--global", "credential."+gs.URL+".helper", "!"+c.bin+" git-credential --allow "+gs.URL); err != nil {
 		t.Fatal(err, e)
 	}
 	out, stderr, err := git("protocol=https\nhost="+host+"\n\n", "credential", "fill")
@@ -116,7 +116,7 @@ func TestGitCredentialHelper(t *testing.T) {
 	if !strings.Contains(out, "username=alice\n") || !strings.Contains(out, "password="+tok+"\n") {
 		t.Fatalf("fill with a user name: %q", out)
 	}
-	code, stdout, _ := c.runIn("protocol=https\nhost="+host+"\n\n", "git-credential", "get")
+	code, stdout, _ := c.runIn("protocol=https\nhost="+host+"\n\n", "git-credential", "--allow", gs.URL, "get")
 	if code != exitOK || !strings.Contains(stdout, "password_expiry_utc=") {
 		t.Fatalf("get: exit %d %q", code, stdout)
 	}
@@ -136,7 +136,7 @@ func TestGitCredentialHelper(t *testing.T) {
 		t.Fatal("after erase, fill did not refresh")
 	}
 	// Never over http.
-	if code, stdout, _ := c.runIn("protocol=http\nhost="+host+"\n\n", "git-credential", "get"); code != exitOK || stdout != "" {
+	if code, stdout, _ := c.runIn("protocol=http\nhost="+host+"\n\n", "git-credential", "--allow", gs.URL, "get"); code != exitOK || stdout != "" {
 		t.Fatalf("http: exit %d answered %q", code, stdout)
 	}
 }

@@ -129,7 +129,7 @@ func TestCLILoginDPoP(t *testing.T) {
 	if code, stdout, stderr := c.run("token", "--output", "exec-credential"); code != exitError || stdout != "" || !strings.Contains(stderr, "DPoP") {
 		t.Fatalf("exec-credential with DPoP: exit %d stdout %q stderr %q", code, stdout, stderr)
 	}
-	if code, stdout, stderr := c.runIn("protocol=https\nhost=git.example.com\n\n", "git-credential", "get"); code != exitError || stdout != "" || !strings.Contains(stderr, "DPoP") {
+	if code, stdout, stderr := c.runIn("protocol=https\nhost=git.example.com\n\n", "git-credential", "--allow", "https://git.example.com", "get"); code != exitError || stdout != "" || !strings.Contains(stderr, "DPoP") {
 		t.Fatalf("git-credential with DPoP: exit %d stdout %q stderr %q", code, stdout, stderr)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -16,7 +17,7 @@ func init() {
 }
 
 const gitCredentialHelp = `
-Usage: oauthsafe git-credential [--profile NAME] [--username NAME] get|store|erase
+Usage: oauthsafe git-credential [--profile NAME] [--allow URL]... [--username NAME] get|store|erase
 
 A git credential helper (see gitcredentials(7)). git runs it with "get" and
 the request on stdin; it answers with the profile's access token as the
@@ -24,15 +25,19 @@ password (from the agent, like ` + "`oauthsafe token`" + `), the user name "oaut
 (or the one git sent, or --username) and password_expiry_utc. "store" is
 ignored (nothing is ever written); "erase", which git runs when the server
 refused the token, makes the agent forget its access token so the next
-"get" refreshes. It only answers for https, and refuses a profile whose
-tokens are DPoP-bound (login --dpop): git can send no proof. Configure it for one host:
+"get" refreshes.
 
-  git config --global credential.https://git.example.com.helper "!oauthsafe git-credential --profile work"
-  git config --global credential.https://git.example.com.useHttpPath false
+It answers only for the profile's API origins: the https URLs given with
+--allow here, and the profile's --resource URLs from login. The host (and
+port) must match exactly; when an allowed URL has a path, git must send the
+path (credential.useHttpPath true) and it must lie under that path. For
+anything else, plain http included, it answers nothing, says why on stderr,
+and git goes on with its other helpers. It refuses a profile whose tokens
+are DPoP-bound (login --dpop): git can send no proof.
 
 Examples:
-  git config --global credential.https://git.example.com.helper "!oauthsafe git-credential"
-  printf 'protocol=https\nhost=git.example.com\n\n' | oauthsafe git-credential get
+  git config --global credential.https://git.example.com.helper "!oauthsafe git-credential --profile work --allow https://git.example.com"
+  printf 'protocol=https\nhost=git.example.com\n\n' | oauthsafe git-credential --allow https://git.example.com get
 `
 
 // maxGitCredentialInput bounds what is read from git.
@@ -43,6 +48,8 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
 	username := fs.String("username", "", "user `NAME` to answer when git sends none (default \"oauth2\")")
 	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly")
+	var allow stringList
+	fs.Var(&allow, "allow", "answer for this https `URL` (host, and path if any); repeatable")
 	fs.Usage = usageFunc(e, fs, gitCredentialHelp)
 	if code, ok := parseFlagsN(e, fs, args, 1); !ok {
 		return code
@@ -66,9 +73,15 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 	defer cancel()
 	switch action {
 	case "get":
-		if attrs["protocol"] != "https" {
-			// A bearer token never travels over anything but https (S14):
-			// answer nothing, and git goes on with its other helpers.
+		origins := []string(allow)
+		if p, err := loadProfile(*profileFlag); err == nil {
+			origins = append(origins, p.Resources...)
+		}
+		if why := gitDeclines(attrs, origins); why != "" {
+			// A bearer token goes only over https (S14) and only to the
+			// profile's API origins: answer nothing, and git goes on with
+			// its other helpers.
+			e.errorf("git-credential: declined: %s", why)
 			return exitOK
 		}
 		// stdin is git's, not a terminal: never prompt for a passphrase.
@@ -132,4 +145,43 @@ func readGitCredential(r io.Reader) (map[string]string, error) {
 		return nil, errors.New("malformed username from git")
 	}
 	return attrs, nil
+}
+
+// gitDeclines says why git's request is not answered, or "" when its
+// protocol, host and path are those of one of the allowed origins.
+func gitDeclines(attrs map[string]string, origins []string) string {
+	if attrs["protocol"] != "https" {
+		return fmt.Sprintf("protocol %q: a token is only ever sent over https", clean(attrs["protocol"]))
+	}
+	host := attrs["host"]
+	if host == "" {
+		return "git sent no host"
+	}
+	if len(origins) == 0 {
+		return fmt.Sprintf("host %s: the profile has no API origin; add --allow https://%s to the helper's configuration", clean(host), clean(host))
+	}
+	pathNeeded := false
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, host) {
+			continue
+		}
+		prefix := strings.Trim(u.Path, "/")
+		if prefix == "" {
+			return ""
+		}
+		p, ok := attrs["path"]
+		if !ok {
+			pathNeeded = true
+			continue
+		}
+		p = strings.Trim(p, "/")
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			return ""
+		}
+	}
+	if pathNeeded {
+		return fmt.Sprintf("host %s: the allowed URL has a path and git sent none; set credential.useHttpPath true", clean(host))
+	}
+	return fmt.Sprintf("host %s is not one of the profile's API origins (%s); add --allow for it", clean(host), clean(strings.Join(origins, " ")))
 }

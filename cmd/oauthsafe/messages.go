@@ -86,6 +86,8 @@ func hintFor(err error) string {
 		return "No sign-in arrived in time: run `oauthsafe login` again and finish in the browser, or give it longer with --timeout."
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "The server did not answer in time: check the network (and HTTPS_PROXY), that the issuer URL is right, then try again."
+	case errors.Is(err, tokenstore.ErrWrongPassphrase), errors.Is(err, tokenstore.ErrInsecurePermissions), errors.Is(err, errNeedPassphrase):
+		return storeAdvice(storeFile, err)
 	case errors.Is(err, tokenstore.ErrUnavailable):
 		return "The store could not be reached: for the OS keyring, a Secret Service (gnome-keyring, KWallet) must run in this session; or log in again with --store file."
 	}

@@ -187,6 +187,14 @@ func tokenFromAgent(ctx context.Context, e *env, name string) (*agentToken, erro
 		return nil, err
 	}
 	req := agentRequest{Op: "token", Profile: name, ConfigDir: cfgDir}
+	if p, err := loadProfile(name); err == nil && p.storeKind() == storeFile {
+		// The agent must check this caller's passphrase, not use the one
+		// of whoever started it. Without one in the environment, the
+		// direct path asks on the terminal (or says what to set).
+		if req.Passphrase = e.getenv(envFilePassphrase); req.Passphrase == "" {
+			return nil, errNeedPassphrase
+		}
+	}
 	res, err := agentCall(ctx, e.getenv, req, 100*time.Second)
 	if errors.Is(err, errNoAgent) {
 		if err := startAgent(ctx, e.getenv); err != nil {
