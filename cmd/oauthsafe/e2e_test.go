@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -475,6 +476,10 @@ func TestCLIDeviceLogin(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), c.srv.DeviceVerificationURL) {
 		t.Errorf("the verification URI was not shown:\n%s", errb.String())
+	}
+	// The deadline names its date and time zone.
+	if !regexp.MustCompile(`until \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [A-Za-z0-9+-]+ `).MatchString(errb.String()) {
+		t.Errorf("the device deadline has no date or zone:\n%s", errb.String())
 	}
 	code, stdout, stderr := c.run("token", "--profile", "tv")
 	if code != exitOK {

@@ -28,9 +28,14 @@ Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--res
 Logs in with the authorization-code flow and PKCE: a receiver listens on
 127.0.0.1 on a free port, the browser is opened on the authorization URL
 (which is always printed too), and the callback is checked before anything
-is kept. With --device, or when no browser can be opened and the server
-offers it, the device grant (RFC 8628) is used instead: open the printed
-address on any device and enter the code.
+is kept. Where no browser can be opened (SSH, a container), login says so
+and waits for the printed URL to be opened by hand:
+it never changes the grant by itself.
+With --device the device grant (RFC 8628) is used instead: open the
+printed address on any device and enter the code before the deadline
+shown (with its time zone).
+--issuer and --client-id go together: without both, the saved profile's
+client is reused (and named on stderr).
 
 The refresh token, with the subject and the scopes the server granted,
 goes to the OS keyring (--store keyring, the default) or, by choice, to a
@@ -105,9 +110,15 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 			p.StoreFile = abs
 		}
 	}
-	if p.Issuer == "" || p.ClientID == "" {
+	if (p.Issuer == "") != (p.ClientID == "") {
+		// A client id belongs to one issuer: never pair a new issuer with
+		// the profile's client id, or the reverse.
+		return e.usageError("login", "--issuer and --client-id go together (give both, or neither to log in again with the saved profile)")
+	}
+	if p.Issuer == "" {
 		// Reuse the saved profile's client when it exists.
 		if old, err := loadProfile(*profileFlag); err == nil {
+			fmt.Fprintf(e.stderr, "Logging in again with profile %q: client %s at %s.\n", *profileFlag, clean(old.ClientID), clean(old.Issuer))
 			p.Issuer, p.ClientID = old.Issuer, old.ClientID
 			if p.CAFile == "" {
 				p.CAFile = old.CAFile
@@ -160,13 +171,11 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 		return e.fail(fmt.Errorf("login: %w", err))
 	}
 
-	useDevice := *device
-	if !useDevice && !*noBrowser && !browserUsable(e) && c.Metadata().DeviceAuthorizationEndpoint != "" {
-		fmt.Fprintln(e.stderr, "No browser available here; using the device grant (use --no-browser for a loopback login instead).")
-		useDevice = true
+	if !*device && !*noBrowser && !browserUsable(e) {
+		fmt.Fprintln(e.stderr, "No browser can be opened here: open the URL below yourself (on a machine without a browser, use --device).")
 	}
 	var tokens *oauthclient.Tokens
-	if useDevice {
+	if *device {
 		tokens, err = deviceLogin(ctx, e, c, *timeout)
 	} else {
 		l := &callback.Loopback{Client: c, Listen: *listen, Timeout: *timeout, Out: e.stderr,
@@ -205,6 +214,9 @@ func browserUsable(e *env) bool {
 	return e.getenv("DISPLAY") != "" || e.getenv("WAYLAND_DISPLAY") != "" || e.getenv("BROWSER") != ""
 }
 
+// deadlineFormat shows a deadline with its date and time zone.
+const deadlineFormat = "2006-01-02 15:04:05 MST"
+
 // deviceLogin runs the device grant, showing the code on stderr.
 func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout time.Duration) (*oauthclient.Tokens, error) {
 	da, err := c.DeviceAuth(ctx)
@@ -215,7 +227,7 @@ func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout tim
 	if da.VerificationURIComplete != "" {
 		fmt.Fprintf(e.stderr, "(or open %s)\n", safetext.Clean(da.VerificationURIComplete, 2048))
 	}
-	fmt.Fprintf(e.stderr, "Waiting for approval until %s (Ctrl-C to cancel)…\n", da.Expiry.Local().Format(time.Kitchen))
+	fmt.Fprintf(e.stderr, "Waiting for approval until %s (Ctrl-C to cancel)…\n", da.Expiry.Local().Format(deadlineFormat))
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return c.DeviceToken(ctx, da)

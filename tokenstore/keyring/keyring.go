@@ -33,7 +33,10 @@ import (
 //
 // Every keyring call runs under ctx and a timeout; a keyring that is absent,
 // fails or does not answer in time gives an error that satisfies
-// errors.Is(err, tokenstore.ErrUnavailable). There is never a fallback to another
+// errors.Is(err, tokenstore.ErrUnavailable). On Linux and the BSDs, until
+// the keyring has answered once, each call first runs Check, so that no
+// D-Bus session (ErrNoBus) or no Secret Service (ErrNoSecretService) is
+// reported within about 2 s rather than after the timeout. There is never a fallback to another
 // store. A keyring call that timed out may still complete later inside the
 // OS service; Store does not wait for it.
 //
@@ -133,6 +136,15 @@ func (k *Store) timeout() time.Duration {
 func (k *Store) call(ctx context.Context, op func() (string, error)) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("%w: %w", tokenstore.ErrUnavailable, err)
+	}
+	if !k.answered.Load() {
+		// Until the keyring has answered: no bus or no Secret Service is
+		// said at once, in words (never the D-Bus library's own error or
+		// a start of dbus-launch). A locked keyring is left to the
+		// desktop's unlock prompt, within UnlockTimeout.
+		if err := Check(ctx); err != nil && !errors.Is(err, ErrKeyringLocked) {
+			return "", err
+		}
 	}
 	d := k.timeout()
 	ctx, cancel := context.WithTimeout(ctx, d)

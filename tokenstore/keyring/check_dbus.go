@@ -1,0 +1,73 @@
+//go:build (linux || freebsd || openbsd || netbsd || dragonfly) && !android
+
+package keyring
+
+import (
+	"context"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// checkBound bounds each step of Check.
+const checkBound = 2 * time.Second
+
+const (
+	secretsName = "org.freedesktop.secrets"
+	loginPath   = dbus.ObjectPath("/org/freedesktop/secrets/collection/login")
+	defaultPath = dbus.ObjectPath("/org/freedesktop/secrets/aliases/default")
+)
+
+// Check tells, within about 2 s a step, whether the keyring can be used
+// without a prompt: it returns ErrNoBus when there is no D-Bus session bus
+// (never starting one: no dbus-launch), ErrNoSecretService when the bus
+// has no Secret Service running or startable, and ErrKeyringLocked when
+// its collection is locked (a desktop can show an unlock prompt for it:
+// call Check only where none can, such as a terminal over SSH). Each
+// matches tokenstore.ErrUnavailable. nil means usable. On macOS and
+// Windows it returns nil. Safe for concurrent use.
+func Check(ctx context.Context) error {
+	addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS")
+	if addr == "" {
+		return &checkError{ErrNoBus}
+	}
+	cctx, cancel := context.WithTimeout(ctx, checkBound)
+	defer cancel()
+	conn, err := dbus.Connect(addr, dbus.WithContext(cctx))
+	if err != nil {
+		return &checkError{ErrNoBus}
+	}
+	defer conn.Close()
+	var owned bool
+	if err := conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.NameHasOwner", 0, secretsName).Store(&owned); err != nil {
+		return &checkError{ErrNoBus}
+	}
+	if !owned {
+		var names []string
+		if err := conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.ListActivatableNames", 0).Store(&names); err != nil || !slices.Contains(names, secretsName) {
+			return &checkError{ErrNoSecretService}
+		}
+	}
+	// Asking a property starts an activatable service; it must answer
+	// within the bound.
+	sctx, cancel2 := context.WithTimeout(ctx, checkBound)
+	defer cancel2()
+	for _, path := range []dbus.ObjectPath{loginPath, defaultPath} {
+		var v dbus.Variant
+		err := conn.Object(secretsName, path).CallWithContext(sctx, "org.freedesktop.DBus.Properties.Get", 0,
+			"org.freedesktop.Secret.Collection", "Locked").Store(&v)
+		if err != nil {
+			if sctx.Err() != nil {
+				return &checkError{ErrNoSecretService}
+			}
+			continue // no such collection: try the next
+		}
+		if locked, _ := v.Value().(bool); locked {
+			return &checkError{ErrKeyringLocked}
+		}
+		return nil
+	}
+	return nil // no collection yet: the first write creates one
+}
