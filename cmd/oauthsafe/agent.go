@@ -332,7 +332,7 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	defer cancel()
 	p, err := loadProfile(req.Profile)
 	if errors.Is(err, errNoLogin) {
-		return &agentResponse{Code: "login_required", Error: err.Error()}
+		return &agentResponse{Code: "login_required", Error: describe(err)}
 	}
 	if err != nil {
 		return &agentResponse{Code: "error", Error: err.Error()}
@@ -342,7 +342,7 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 		return &agentResponse{Code: "unavailable", Error: err.Error()}
 	}
 	if err != nil {
-		return &agentResponse{Code: "error", Error: err.Error(), Hint: hintFor(err)}
+		return &agentResponse{Code: "error", Error: describe(err), Hint: hintFor(err)}
 	}
 	tok, err := ent.src.TokenContext(ctx)
 	if err != nil {
@@ -352,14 +352,14 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 				delete(a.entries, req.Profile)
 			}
 			a.mu.Unlock()
-			return &agentResponse{Code: "login_required", Error: err.Error()}
+			return &agentResponse{Code: "login_required", Error: describe(err)}
 		}
 		var te *tokenstore.TemporaryError
 		if errors.As(err, &te) {
 			err = te.Err
 		}
 		a.logger.Printf("profile %s: %v", req.Profile, err)
-		return &agentResponse{Code: "error", Error: err.Error(), Hint: hintFor(err)}
+		return &agentResponse{Code: "error", Error: describe(err), Hint: hintFor(err)}
 	}
 	ent.mu.Lock()
 	ent.expiry = tok.Expiry
@@ -391,7 +391,7 @@ func (a *agent) entry(ctx context.Context, name string, p *profile, pass string)
 	if old != nil && old.fingerprint == string(fp) && hmac.Equal([]byte(old.credential), []byte(cred)) {
 		return old, nil
 	}
-	ce := &env{stdout: a.env.stdout, stderr: a.env.stderr, getenv: func(k string) string {
+	ce := &env{stdout: a.env.stdout, stderr: a.env.stderr, cmd: a.env.cmd, getenv: func(k string) string {
 		if k == envFilePassphrase {
 			return pass // the caller's, never the agent's own
 		}

@@ -422,7 +422,7 @@ func TestExecCredentialOutput(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, tj["expiry"]); err != nil {
 		t.Fatalf("--output json expiry %q", tj["expiry"])
 	}
-	if code, stdout, stderr := c.run("token", "--output", "yaml"); code != exitUsage || stdout != "" || strings.Count(stderr, "\n") != 2 {
-		t.Fatalf("--output yaml: exit %d stdout %q stderr %q, want 2 and one line and a hint", code, stdout, stderr)
+	if code, stdout, stderr := c.run("token", "--output", "yaml"); code != exitUsage || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--help") {
+		t.Fatalf("--output yaml: exit %d stdout %q stderr %q, want 2 and one line with a hint", code, stdout, stderr)
 	}
 }

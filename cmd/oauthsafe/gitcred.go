@@ -85,7 +85,7 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 			return exitOK
 		}
 		// stdin is git's, not a terminal: never prompt for a passphrase.
-		ne := &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv}
+		ne := &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
 		tok, err := getToken(ctx, ne, *profileFlag, *noAgent)
 		if err == nil {
 			err = bearerOnly(tok)

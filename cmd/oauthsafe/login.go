@@ -162,8 +162,7 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 		if ctx.Err() != nil {
 			return e.fail(ctx.Err())
 		}
-		e.errorf("login: the %s store does not work: %v", p.storeKind(), err)
-		fmt.Fprintln(e.stderr, storeAdvice(p.storeKind(), err))
+		e.errorf("the %s store does not work: %s; %s", p.storeKind(), describe(err), storeAdvice(p.storeKind(), err))
 		return exitError
 	}
 	c, err := newClient(ctx, e, p)

@@ -66,12 +66,21 @@ type env struct {
 	stderr io.Writer
 	stdin  io.Reader
 	getenv func(string) string
+	// cmd is the running command's name, for the messages.
+	cmd string
 }
 
-// errorf prints one error line; the whole message goes through the one
-// cleaner of server text (S22), since errors quote servers.
+// errorf prints one message line in the one style of the CLI:
+// "oauthsafe <command>: <what happened>; <what to do>", with the layers of
+// wrapped errors removed (oneLayer). The whole message goes through the
+// one cleaner of server text (S22), since errors quote servers.
 func (e *env) errorf(format string, args ...any) {
-	fmt.Fprintf(e.stderr, "oauthsafe: %s\n", safetext.Clean(fmt.Sprintf(format, args...), 2000))
+	prefix := "oauthsafe"
+	if e.cmd != "" {
+		prefix += " " + e.cmd
+	}
+	msg := oneLayer(fmt.Sprintf(format, args...))
+	fmt.Fprintf(e.stderr, "%s: %s\n", prefix, safetext.Clean(msg, 2000))
 }
 
 var commands []command
@@ -91,8 +100,7 @@ func usage(w io.Writer) {
 
 func run(ctx context.Context, e *env, args []string) int {
 	if len(args) == 0 {
-		e.errorf("no command given")
-		fmt.Fprintln(e.stderr, "Run 'oauthsafe --help' for the list of commands.")
+		e.errorf("no command given; run 'oauthsafe --help' for the list of commands")
 		return exitUsage
 	}
 	switch args[0] {
@@ -105,15 +113,15 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
+			e.cmd = c.name
 			code := c.run(ctx, e, args[1:])
 			if p := filelock.Squatted(); p != "" {
-				fmt.Fprintf(e.stderr, "oauthsafe: warning: %s belongs to another user; oauthsafe used a private directory under your home instead (ask an administrator to look at it)\n", clean(p))
+				e.errorf("warning: %s belongs to another user; a private directory under your home was used instead (ask an administrator to look at it)", p)
 			}
 			return code
 		}
 	}
-	e.errorf("unknown command %q", clean(args[0]))
-	fmt.Fprintln(e.stderr, "Run 'oauthsafe --help' for the list of commands.")
+	e.errorf("unknown command %q; run 'oauthsafe --help' for the list of commands", clean(args[0]))
 	return exitUsage
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // This file holds how the CLI talks to people: usage errors (one line and a
@@ -35,18 +36,72 @@ func clean(s string) string { return safetext.Clean(s, 300) }
 func (e *env) fail(err error) int {
 	// oauthclient.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
 	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) {
-		e.errorf("%v; run `oauthsafe login`", err)
+		e.errorf("%s; run `oauthsafe login`", describe(err))
 		return exitLoginRequired
 	}
 	if errors.Is(err, errInterrupted) || errors.Is(err, context.Canceled) {
 		e.errorf("interrupted")
 		return exitInterrupted
 	}
-	e.errorf("%v", err)
 	if hint := hintFor(err); hint != "" {
-		fmt.Fprintln(e.stderr, hint)
+		e.errorf("%s; %s", describe(err), strings.Join(strings.Fields(hint), " "))
+	} else {
+		e.errorf("%s", describe(err))
 	}
 	return exitError
+}
+
+// describe says what happened, once: an authorization server's answer as
+// its code and cleaned description (the library's own wording and hint
+// left out, since hintFor says what to do), anything else as its message.
+// The package and command layers of wrapped errors are removed by errorf.
+func describe(err error) string {
+	var ae *oauthclient.AuthError
+	if errors.As(err, &ae) && ae.Code != "" {
+		where := "the server"
+		if ae.Endpoint != "" && ae.Endpoint != "authorization" {
+			where = "the " + ae.Endpoint + " endpoint"
+		}
+		if ae.Description != "" {
+			return fmt.Sprintf("%s answered %s: %s", where, clean(ae.Code), safetext.Quote(ae.Description, 300))
+		}
+		return fmt.Sprintf("%s answered %s", where, clean(ae.Code))
+	}
+	var agentErr *agentError
+	switch {
+	case errors.As(err, &agentErr):
+		return agentErr.msg // what the agent met, as it would be said without it
+	case errors.Is(err, keyring.ErrNoBus):
+		return "the OS keyring cannot be reached: no D-Bus session bus"
+	case errors.Is(err, keyring.ErrNoSecretService):
+		return "the OS keyring cannot be reached: no Secret Service on the D-Bus session bus"
+	case errors.Is(err, keyring.ErrKeyringLocked):
+		return "the OS keyring is locked and nothing here can ask to unlock it"
+	}
+	return err.Error()
+}
+
+// layers are the names that wrapped errors put in front of their message
+// (packages, commands, the agent): one of each says nothing to a person.
+var layers = map[string]bool{
+	"oauthsafe": true, "oauthclient": true, "tokenstore": true, "tokenstore/keyring": true,
+	"tokenstore/sqlstore": true, "sqlstore": true, "validate": true, "callback": true, "keyring": true,
+	"agent": true, "login": true, "token": true, "status": true, "logout": true, "accounts": true,
+	"switch": true, "git-credential": true, "demo": true,
+}
+
+// oneLayer drops the layer names at the start of msg's ": "-separated
+// parts: "token: agent: tokenstore: login required" says "login required".
+func oneLayer(msg string) string {
+	parts := strings.Split(msg, ": ")
+	out := parts[:0]
+	for i, p := range parts {
+		if layers[p] && i < len(parts)-1 {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ": ")
 }
 
 // hintFor says what to do about err, or "" when there is nothing useful
@@ -69,25 +124,26 @@ func hintFor(err error) string {
 	case errors.As(err, &cve):
 		return "The server's TLS certificate could not be verified; check the --issuer URL, or pass your CA with --ca-file PEM."
 	case errors.As(err, &ae):
-		s := ""
-		if ae.Description != "" {
-			s = "The server said: " + clean(ae.Description)
-		}
+		// The server's own text is in describe's message, once.
 		switch ae.Code {
 		case "invalid_client", "unauthorized_client":
-			s = strings.TrimSpace(s + "\nCheck --client-id (and the client secret, if the client has one) against the client registered at the server.")
+			return "check --client-id (and the client secret, if the client has one) against the client registered at the server"
 		case "invalid_scope":
-			s = strings.TrimSpace(s + "\nCheck --scope against the scopes the server offers this client.")
+			return "check --scope against the scopes the server offers this client"
 		case "access_denied":
-			s = strings.TrimSpace(s + "\nThe sign-in was refused or cancelled in the browser; run `oauthsafe login` again.")
+			return "the sign-in was refused or cancelled in the browser; run `oauthsafe login` again"
+		case "invalid_target":
+			return "check --resource against the resources the server offers this client"
 		}
-		return s
+		return ""
 	case errors.Is(err, callback.ErrTimeout):
 		return "No sign-in arrived in time: run `oauthsafe login` again and finish in the browser, or give it longer with --timeout."
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "The server did not answer in time: check the network (and HTTPS_PROXY), that the issuer URL is right, then try again."
 	case errors.Is(err, tokenstore.ErrWrongPassphrase), errors.Is(err, tokenstore.ErrInsecurePermissions), errors.Is(err, errNeedPassphrase):
 		return storeAdvice(storeFile, err)
+	case errors.Is(err, keyring.ErrNoBus), errors.Is(err, keyring.ErrNoSecretService), errors.Is(err, keyring.ErrKeyringLocked):
+		return storeAdvice(storeKeyring, err)
 	case errors.Is(err, tokenstore.ErrUnavailable):
 		return "The store could not be reached: for the OS keyring, a Secret Service (gnome-keyring, KWallet) must run in this session; or log in again with --store file."
 	}
@@ -106,8 +162,7 @@ func cleanLines(s string) string {
 // usageError reports a usage mistake in one line, with a hint where the
 // full help is, and returns exit status 2.
 func (e *env) usageError(cmd, format string, args ...any) int {
-	e.errorf(cmd+": "+format, args...)
-	fmt.Fprintf(e.stderr, "Run 'oauthsafe %s --help' for usage.\n", cmd)
+	e.errorf("%s; run 'oauthsafe %s --help' for usage", fmt.Sprintf(format, args...), cmd)
 	return exitUsage
 }
 

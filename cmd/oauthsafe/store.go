@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -56,6 +55,13 @@ func defaultStoreFile() (string, error) {
 func openStore(e *env, p *profile, interactive bool) (tokenstore.Store, error) {
 	switch p.storeKind() {
 	case storeKeyring:
+		// Say at once, in words, why the keyring cannot be used: no bus, no
+		// Secret Service, or a locked keyring where no desktop can prompt.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := keyring.Check(ctx); err != nil && !(errors.Is(err, keyring.ErrKeyringLocked) && browserUsable(e)) {
+			return nil, err
+		}
 		return &keyring.Store{Service: keyringService}, nil
 	case storeFile:
 		path := p.StoreFile
@@ -127,19 +133,24 @@ func probeStore(ctx context.Context, s tokenstore.Store) error {
 func storeAdvice(kind string, err error) string {
 	switch {
 	case kind == storeKeyring:
-		msg := "The OS keyring is not usable here"
-		if strings.Contains(err.Error(), "dbus") || errors.Is(err, tokenstore.ErrUnavailable) {
-			msg += " (no Secret Service on the D-Bus session: a container, or SSH without a desktop session)"
+		file := "log in with --store file to keep the refresh token in a passphrase-encrypted file (passphrase from " + envFilePassphrase + " or a prompt)"
+		switch {
+		case errors.Is(err, keyring.ErrNoBus):
+			return "there is no D-Bus session here (SSH, a container): " + file + ", or run in a desktop session"
+		case errors.Is(err, keyring.ErrNoSecretService):
+			return "start a keyring daemon (gnome-keyring-daemon --start --components=secrets, or KeePassXC with its Secret Service) or " + file
+		case errors.Is(err, keyring.ErrKeyringLocked):
+			return "unlock the keyring (log in to the desktop, or gnome-keyring-daemon --unlock with its password on stdin) or " + file
 		}
-		return msg + ". Start a keyring daemon (for example `gnome-keyring-daemon --unlock` in a D-Bus session), or log in with --store file to keep the refresh token in a passphrase-encrypted file (passphrase from " + envFilePassphrase + " or a prompt)."
+		return "start a keyring daemon (for example gnome-keyring-daemon --unlock in a D-Bus session), or " + file
 	case errors.Is(err, tokenstore.ErrWrongPassphrase):
-		return "The passphrase does not open the existing encrypted token file: use the passphrase it was created with, or choose another file with --store-file."
+		return "the passphrase does not open the existing encrypted token file: use the passphrase it was created with, or choose another file with --store-file"
 	case errors.Is(err, tokenstore.ErrInsecurePermissions):
-		return "The encrypted token file or its directory is accessible to other users: make the file 0600 and the directory 0700, owned by you."
+		return "the encrypted token file or its directory is accessible to other users: make the file 0600 and the directory 0700, owned by you"
 	case errors.Is(err, errNeedPassphrase):
-		return "Set " + envFilePassphrase + " or run login on a terminal to type the passphrase."
+		return "set " + envFilePassphrase + " or run login on a terminal to type the passphrase"
 	}
-	return "Choose another store with --store keyring|file."
+	return "choose another store with --store keyring|file"
 }
 
 // profileSource is a profile's refresh lifecycle: the client (with cached

@@ -114,7 +114,7 @@ func runToken(ctx context.Context, e *env, args []string) int {
 		return e.usageError("token", "%v", err)
 	}
 	if !interactive {
-		e = &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv}
+		e = &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
 	}
 	tok, err := getToken(ctx, e, *profileFlag, *noAgent)
 	if err != nil {
