@@ -342,3 +342,50 @@ func (d *Daemon) Close() error {
 	}
 	return os.RemoveAll(d.Dir)
 }
+
+// EmptyBus starts a private D-Bus session bus with nothing on it and no
+// service activation (so no Secret Service can appear), stopped when the
+// test ends, and returns its address. It skips or fails like New when
+// dbus-daemon is missing.
+func EmptyBus(t testing.TB) string {
+	t.Helper()
+	busPath, err := exec.LookPath("dbus-daemon")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(ErrMissing)
+		}
+		t.Skip(ErrMissing)
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "bus")
+	conf := filepath.Join(dir, "bus.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(busPath, "--config-file="+conf, "--nofork", "--nopidfile")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for i := 0; i < 250; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			return "unix:path=" + sock
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("keyringtest: the empty bus did not start")
+	return ""
+}
+
+// Lock locks the login collection, as a screen lock or a timeout would.
+func (d *Daemon) Lock() error {
+	conn, err := dbus.Connect(d.Address)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var locked []dbus.ObjectPath
+	var prompt dbus.ObjectPath
+	return conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets").Call("org.freedesktop.Secret.Service.Lock", 0,
+		[]dbus.ObjectPath{"/org/freedesktop/secrets/collection/login"}).Store(&locked, &prompt)
+}

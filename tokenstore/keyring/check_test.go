@@ -5,13 +5,10 @@ package keyring
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -34,11 +31,7 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	d := keyringtest.New(t)
-	for _, kv := range d.Env() {
-		if k, v, ok := cut(kv); ok && k == "DBUS_SESSION_BUS_ADDRESS" {
-			t.Setenv(k, v)
-		}
-	}
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", d.Address)
 	timed("working", nil)
 
 	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
@@ -53,8 +46,7 @@ func TestCheck(t *testing.T) {
 	timed("unreachable bus", ErrNoBus)
 
 	// A bus with no Secret Service.
-	bus := privateBus(t)
-	t.Setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", keyringtest.EmptyBus(t))
 	timed("no Secret Service", ErrNoSecretService)
 	start = time.Now()
 	if _, err := st.Get(ctx, "k"); !errors.Is(err, ErrNoSecretService) || time.Since(start) > 5*time.Second {
@@ -62,64 +54,9 @@ func TestCheck(t *testing.T) {
 	}
 
 	// A locked collection.
-	for _, kv := range d.Env() {
-		if k, v, ok := cut(kv); ok && k == "DBUS_SESSION_BUS_ADDRESS" {
-			t.Setenv(k, v)
-			lock(t, v)
-		}
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", d.Address)
+	if err := d.Lock(); err != nil {
+		t.Fatal(err)
 	}
 	timed("locked", ErrKeyringLocked)
-}
-
-func cut(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return "", "", false
-}
-
-// privateBus starts a D-Bus session bus with nothing on it.
-func privateBus(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "bus")
-	// No service directories: nothing can be activated on this bus.
-	conf := `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path=` + sock + `</listen>
-<policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>`
-	if err := os.WriteFile(filepath.Join(dir, "bus.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dbus-daemon", "--config-file="+filepath.Join(dir, "bus.conf"), "--nofork", "--nopidfile")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "unix:path=" + sock
-}
-
-// lock locks the login collection through the Secret Service.
-func lock(t *testing.T, addr string) {
-	t.Helper()
-	conn, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	var locked []dbus.ObjectPath
-	var prompt dbus.ObjectPath
-	if err := conn.Object(secretsName, "/org/freedesktop/secrets").Call("org.freedesktop.Secret.Service.Lock", 0,
-		[]dbus.ObjectPath{loginPath}).Store(&locked, &prompt); err != nil {
-		t.Fatal(err)
-	}
 }
