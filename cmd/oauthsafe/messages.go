@@ -114,9 +114,12 @@ func hintFor(err error) string {
 	var ae *oauthclient.AuthError
 	var ne net.Error
 	var agentErr *agentError
+	var sf *secretFileError
 	switch {
 	case errors.As(err, &agentErr):
 		return agentErr.hint
+	case errors.As(err, &sf):
+		return "give --client-secret-file a file of yours with mode 0600 (or 0400) holding the secret, or set " + envClientSecret
 	case errors.As(err, &ua), errors.As(err, &uap):
 		return "The server's TLS certificate is signed by an authority this machine does not trust. If your organisation runs its own CA, pass its certificate with --ca-file PEM to `oauthsafe login` (it is kept in the profile)."
 	case errors.As(err, &hn):

@@ -209,7 +209,7 @@ func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Meta
 	case p.ClientSecretFile != "":
 		s, err := oauthclient.SecretFromFile(p.ClientSecretFile)
 		if err != nil {
-			return nil, err
+			return nil, &secretFileError{err}
 		}
 		cfg.ClientSecret = s
 	case e.getenv(envClientSecret) != "":
@@ -238,3 +238,9 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 	}
 	return pool, nil
 }
+
+// secretFileError is a client secret file that could not be used.
+type secretFileError struct{ err error }
+
+func (e *secretFileError) Error() string { return "the client secret file: " + e.err.Error() }
+func (e *secretFileError) Unwrap() error { return e.err }
