@@ -246,7 +246,8 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	// Requested scopes come from the profile, granted ones from the record.
 	scopes := func(st map[string]any, k string) string {
 		var out []string
-		for _, v := range st[k].([]any) {
+		l, _ := st[k].([]any) // absent when empty
+		for _, v := range l {
 			out = append(out, v.(string))
 		}
 		return strings.Join(out, " ")

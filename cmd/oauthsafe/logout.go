@@ -70,6 +70,11 @@ func runLogout(ctx context.Context, e *env, args []string) int {
 	// And again: a token call between the first forget and the delete may
 	// have handed the agent a fresh access token.
 	agentForget(ctx, e, *profileFlag)
+	// The profile keeps the client (for the next login), not the login.
+	p.LoggedInAt = time.Time{}
+	if err := saveProfile(*profileFlag, p); err != nil {
+		e.errorf("logout: updating the profile: %v", err)
+	}
 	fmt.Fprintf(e.stderr, "Logged out of %s (profile %q).\n", p.Issuer, *profileFlag)
 	if cerr != nil {
 		return exitError

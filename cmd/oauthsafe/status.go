@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -36,9 +35,9 @@ omitted):
   subject              the "sub" of the login's ID token (cleaned)
   scopes_requested     list of strings
   scopes_granted       list of strings: the grant in the stored record (at
-                       login, updated by refreshes); empty without one
+                       login, updated by refreshes)
   resources            list of RFC 8707 resource indicators
-  logged_in_at         RFC 3339
+  logged_in_at         RFC 3339, while a login is stored
   store                "keyring" or "file"
   store_file           path of the encrypted file (store "file")
   refresh_token        "present", "absent" or "unknown" (store unreachable)
@@ -57,9 +56,9 @@ type statusJSON struct {
 	Issuer            string   `json:"issuer"`
 	ClientID          string   `json:"client_id"`
 	Subject           string   `json:"subject,omitempty"`
-	ScopesRequested   []string `json:"scopes_requested"`
-	ScopesGranted     []string `json:"scopes_granted"`
-	Resources         []string `json:"resources"`
+	ScopesRequested   []string `json:"scopes_requested,omitempty"`
+	ScopesGranted     []string `json:"scopes_granted,omitempty"`
+	Resources         []string `json:"resources,omitempty"`
 	LoggedInAt        string   `json:"logged_in_at,omitempty"`
 	Store             string   `json:"store"`
 	StoreFile         string   `json:"store_file,omitempty"`
@@ -85,7 +84,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	defer cancel()
 	st := statusJSON{
 		Profile: *profileFlag, Issuer: p.Issuer, ClientID: p.ClientID, Subject: clean(p.Subject),
-		ScopesRequested: nonNil(p.Scopes), ScopesGranted: []string{}, Resources: nonNil(p.Resources),
+		ScopesRequested: p.Scopes, Resources: p.Resources,
 		Store: p.storeKind(), StoreFile: p.StoreFile, RefreshToken: "unknown", Agent: "not running",
 	}
 	if !p.LoggedInAt.IsZero() {
@@ -106,10 +105,11 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	switch {
 	case err == nil:
 		st.RefreshToken = "present"
-		st.ScopesGranted = nonNil(slices.Clone(rec.Scopes))
+		st.ScopesGranted = slices.Clone(rec.Scopes)
 		st.DPoP = !rec.DPoPKey.IsZero()
 	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrLoginRequired), errors.Is(err, tokenstore.ErrCorrupt):
 		st.RefreshToken = "absent" // an old (v1) record or a damaged one cannot be refreshed either
+		st.LoggedInAt = ""         // no login is stored: none to date
 	default:
 		storeErr = err
 	}
@@ -145,7 +145,7 @@ func printStatus(e *env, st *statusJSON) {
 	fmt.Fprintf(w, "Issuer:     %s\n", st.Issuer)
 	fmt.Fprintf(w, "Client ID:  %s\n", st.ClientID)
 	if st.Subject != "" {
-		fmt.Fprintf(w, "Subject:    %s\n", safetext.Quote(st.Subject, 200))
+		fmt.Fprintf(w, "Subject:    %s\n", st.Subject) // cleaned, as in --json
 	} else {
 		fmt.Fprintf(w, "Subject:    (unknown: no ID token)\n")
 	}
@@ -156,7 +156,7 @@ func printStatus(e *env, st *statusJSON) {
 	case st.RefreshToken == "present":
 		fmt.Fprintf(w, "Granted:    (none)\n")
 	default:
-		fmt.Fprintf(w, "Granted:    (none: no stored login)\n")
+		fmt.Fprintf(w, "Granted:    (none: not logged in)\n")
 	}
 	if len(st.Resources) > 0 {
 		fmt.Fprintf(w, "Resources:  %s\n", strings.Join(st.Resources, " "))
@@ -172,7 +172,7 @@ func printStatus(e *env, st *statusJSON) {
 	case "present":
 		fmt.Fprintf(w, "Refresh:    stored in %s\n", store)
 	case "absent":
-		fmt.Fprintf(w, "Refresh:    none in %s\n", store)
+		fmt.Fprintf(w, "Refresh:    none in %s (not logged in)\n", store)
 	default:
 		fmt.Fprintf(w, "Refresh:    unknown (%s could not be read)\n", store)
 	}
@@ -183,11 +183,4 @@ func printStatus(e *env, st *statusJSON) {
 	if st.AccessTokenExpiry != "" {
 		fmt.Fprintf(w, "Expiry:     %s (the agent's access token, kept in memory only)\n", st.AccessTokenExpiry)
 	}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
