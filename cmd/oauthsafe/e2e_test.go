@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -36,6 +37,8 @@ type cli struct {
 	// no token ever appears there.
 	mu     sync.Mutex
 	stderr []string
+	// user is who the test browser signs in as; "" means alice.
+	user string
 }
 
 // buildCLI compiles the binary once per test into a temporary directory.
@@ -167,7 +170,11 @@ func (c *cli) loginArgs(args ...string) (int, string, string) {
 // browse is the test browser: sign in at the server, then follow the
 // redirect to the loopback receiver and its result page.
 func (c *cli) browse(ctx context.Context, authURL string) error {
-	cb, err := c.srv.Login(ctx, authURL, "alice")
+	user := c.user
+	if user == "" {
+		user = "alice"
+	}
+	cb, err := c.srv.Login(ctx, authURL, user)
 	if err != nil {
 		return err
 	}
@@ -219,6 +226,26 @@ func (c *cli) userinfo(token string) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// userinfoSubject returns the sub the server's userinfo endpoint names
+// for token ("" when refused).
+func (c *cli) userinfoSubject(token string) string {
+	c.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, c.srv.UserinfoURL, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := c.srv.HTTPClient().Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Sub string `json:"sub"`
+	}
+	if res.StatusCode != http.StatusOK || json.NewDecoder(res.Body).Decode(&body) != nil {
+		return ""
+	}
+	return body.Sub
 }
 
 func TestCLIEndToEnd(t *testing.T) {

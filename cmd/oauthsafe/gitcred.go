@@ -45,7 +45,7 @@ const maxGitCredentialInput = 64 << 10
 
 func runGitCredential(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("git-credential", flag.ContinueOnError)
-	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
+	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
 	username := fs.String("username", "", "user `NAME` to answer when git sends none (default \"oauth2\")")
 	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly")
 	var allow stringList

@@ -73,7 +73,7 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	var cf clientFlags
 	cf.bind(fs, "openid offline_access")
-	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` to save the login under")
+	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` to save the login under")
 	noBrowser := fs.Bool("no-browser", false, "do not open a browser: print the URL alone on one line of stderr and wait for the callback")
 	device := fs.Bool("device", false, "use the device grant (RFC 8628) instead of a browser redirect")
 	listen := fs.String("listen", "", "fixed loopback `address` 127.0.0.1:PORT for servers that demand one (default: a free port)")

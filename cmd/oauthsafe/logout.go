@@ -31,7 +31,7 @@ Examples:
 
 func runLogout(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
-	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
+	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
 	fs.Usage = usageFunc(e, fs, logoutHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code

@@ -70,7 +70,7 @@ type statusJSON struct {
 
 func runStatus(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
+	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
 	asJSON := fs.Bool("json", false, "print one JSON object (schema in --help)")
 	fs.Usage = usageFunc(e, fs, statusHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {

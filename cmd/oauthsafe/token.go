@@ -67,7 +67,7 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	var cf clientFlags
 	cf.bind(fs, "")
-	profileFlag := fs.String("profile", defaultProfile, "profile `NAME` saved by login")
+	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
 	cc := fs.Bool("client-credentials", false, "use the client credentials grant (no user, nothing stored)")
 	output := fs.String("output", outputRaw, "`format`: raw (the token alone), json, or exec-credential (kubectl)")
 	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly (also "+envNoAgent+"=1)")
