@@ -510,7 +510,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 			return err
 		},
 		"device authorization": func() error {
-			_, err := c.DeviceAuth(context.Background())
+			_, err := c.DeviceAuth(context.Background(), oauthclient.DeviceOptions{})
 			return err
 		},
 	}

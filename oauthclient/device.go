@@ -76,6 +76,7 @@ type DeviceAuthorization struct {
 
 	deviceCode string
 	scopes     []string
+	resources  []string
 	dpop       *dpopKey // with DPoP: the key the polls prove (RFC 9449 §5)
 }
 
@@ -99,19 +100,33 @@ func (d DeviceAuthorization) LogValue() slog.Value { return slog.StringValue(d.r
 // MarshalJSON redacts the device code.
 func (d DeviceAuthorization) MarshalJSON() ([]byte, error) { return json.Marshal(d.redact()) }
 
+// DeviceOptions are per-flow settings of the device grant.
+type DeviceOptions struct {
+	// Resource lists RFC 8707 resource indicators, sent on the device
+	// authorization request and on every poll, and kept with the tokens
+	// (a Source refreshes for them). nil means none.
+	Resource []string
+}
+
 // DeviceAuth starts a device authorization (RFC 8628 §3.1) for the
-// configured scopes. Show the user UserCode and VerificationURI, then call
+// configured scopes and opts.Resource. Show the user UserCode and VerificationURI, then call
 // [Client.DeviceToken]. Errors: *AuthError for an OAuth error answer,
 // *ResponseError (ErrMalformedResponse) for an answer without a device
 // code, user code or https verification URI, ErrPolicy when the server has
 // no device authorization endpoint. Safe for concurrent use.
-func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
+func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAuthorization, error) {
 	if c.md.DeviceAuthorizationEndpoint == "" {
 		return nil, policyf("server offers no device authorization endpoint")
 	}
 	form := url.Values{}
 	if len(c.cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.cfg.Scopes, " "))
+	}
+	for _, r := range opts.Resource {
+		if err := checkResource(r); err != nil {
+			return nil, err
+		}
+		form.Add("resource", r)
 	}
 	u := c.endpointURL("device_authorization_endpoint", c.md.DeviceAuthorizationEndpoint)
 	resp, body, err := c.postForm(ctx, "device_authorization", u, form)
@@ -126,7 +141,7 @@ func (c *Client) DeviceAuth(ctx context.Context) (*DeviceAuthorization, error) {
 	bad := func(problem string) error {
 		return &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
 	}
-	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes)}
+	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes), resources: slices.Clone(opts.Resource)}
 	if c.dpopOn() {
 		if da.dpop, err = newDPoPKey(); err != nil {
 			return nil, err
@@ -238,6 +253,9 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 	}
 	interval := clampInterval(da.Interval)
 	form := url.Values{"grant_type": {deviceGrantType}, "device_code": {da.deviceCode}}
+	for _, r := range da.resources {
+		form.Add("resource", r)
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	dk := da.dpop // a key made after use_dpop_nonce proves the later polls
@@ -281,7 +299,10 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 		if err != nil {
 			return nil, err
 		}
-		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes}
+		if err := checkAudience(tr.token.AccessToken, da.resources); err != nil {
+			return nil, err
+		}
+		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes, resources: slices.Clone(da.resources)}
 		out.tok, out.dpop = withDPoPKey(tr.token, key), key
 		if slices.Contains(da.scopes, "openid") {
 			if tr.idToken == "" {

@@ -99,7 +99,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		d := newDeviceAS(t)
 		c := d.client(t)
 		ctx := context.Background()
-		da, err := c.DeviceAuth(ctx)
+		da, err := c.DeviceAuth(ctx, DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +205,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 				}
 			}
 			c := d.client(t)
-			da, err := c.DeviceAuth(context.Background())
+			da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -278,7 +278,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 		d.daBody["expires_in"] = 1e9
 		delete(d.daBody, "verification_uri_complete")
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,7 +292,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 
 	t.Run("no device endpoint", func(t *testing.T) {
 		h := newHostileAS(t)
-		if _, err := h.client(t).DeviceAuth(context.Background()); !errors.Is(err, ErrPolicy) {
+		if _, err := h.client(t).DeviceAuth(context.Background(), DeviceOptions{}); !errors.Is(err, ErrPolicy) {
 			t.Fatalf("err = %v, want ErrPolicy", err)
 		}
 	})
@@ -300,7 +300,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 
 func TestDeviceAuthorizationRedacts(t *testing.T) {
 	d := newDeviceAS(t)
-	da, err := d.client(t).DeviceAuth(context.Background())
+	da, err := d.client(t).DeviceAuth(context.Background(), DeviceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func TestDeviceIntervalBoundsPolls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
 		if err != nil {
 			t.Fatalf("interval %v: %v", iv, err)
 		}

@@ -132,7 +132,7 @@ var clientKinds = []clientKind{
 		return c.Revoke(ctx, "refresh-token-value", "refresh_token")
 	})},
 	{"device", withClient(func(ctx context.Context, c *Client) error {
-		_, err := c.DeviceAuth(ctx)
+		_, err := c.DeviceAuth(ctx, DeviceOptions{})
 		return err
 	})},
 	{"api", func(ctx context.Context, srv *countingServer, hc HTTPConfig) (error, error) {

@@ -344,7 +344,7 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	if err != nil {
 		return &agentResponse{Code: "error", Error: describe(err), Hint: hintFor(err)}
 	}
-	tok, err := ent.src.TokenContext(ctx)
+	tok, err := sourceToken(ctx, ent.src, req.Force, req.IDToken)
 	if err != nil {
 		if errors.Is(err, tokenstore.ErrLoginRequired) {
 			a.mu.Lock()
@@ -364,7 +364,7 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	ent.mu.Lock()
 	ent.expiry = tok.Expiry
 	ent.mu.Unlock()
-	return &agentResponse{Token: &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry}}
+	return &agentResponse{Token: tok}
 }
 
 // entry returns the profile's token source, building it when the profile

@@ -60,6 +60,10 @@ type agentRequest struct {
 	// opened with another caller's). It travels only over the agent's
 	// socket, which answers the same uid alone.
 	Passphrase string `json:"passphrase,omitempty"`
+	// Force asks for a refresh even while the access token is valid.
+	Force bool `json:"force,omitempty"`
+	// IDToken asks for the ID token too, refreshed when it has expired.
+	IDToken bool `json:"id_token,omitempty"`
 }
 
 // agentResponse is the agent's answer. Code is "" on success,
@@ -81,6 +85,10 @@ type agentToken struct {
 	AccessToken string    `json:"access_token"`
 	TokenType   string    `json:"token_type"`
 	Expiry      time.Time `json:"expiry,omitzero"`
+	// IDToken and IDExpiry are set when the request asked for the ID
+	// token (token --id-token).
+	IDToken  string    `json:"id_token,omitempty"`
+	IDExpiry time.Time `json:"id_expiry,omitzero"`
 }
 
 // agentProfile is what `agent status` shows of one profile: never a token.

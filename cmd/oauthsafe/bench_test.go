@@ -78,13 +78,13 @@ func BenchmarkCLITokenWarm(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := tokenFromAgent(ctx, e, defaultProfile); err != nil {
+	if _, err := tokenFromAgent(ctx, e, defaultProfile, tokenWant{}); err != nil {
 		b.Fatal(err)
 	}
 	srv.Reset()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := tokenFromAgent(ctx, e, defaultProfile); err != nil {
+		if _, err := tokenFromAgent(ctx, e, defaultProfile, tokenWant{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func BenchmarkCLITokenNoAgent(b *testing.B) {
 	srv.Reset()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := getToken(ctx, e, defaultProfile, true); err != nil {
+		if _, err := getToken(ctx, e, defaultProfile, true, tokenWant{}); err != nil {
 			b.Fatal(err)
 		}
 	}

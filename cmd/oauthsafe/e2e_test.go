@@ -461,12 +461,14 @@ func TestCLIClientCredentials(t *testing.T) {
 	}
 }
 
-func TestCLIDeviceLogin(t *testing.T) {
-	c := newCLI(t, authserver.Options{DevicePollInterval: time.Second})
+// deviceLogin runs `oauthsafe login --device` with args, approving the
+// user code at the server as alice, and returns stdout and stderr.
+func (c *cli) deviceLogin(args ...string) (string, string) {
+	t := c.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, "login", "--device", "--profile", "tv", "--issuer", c.srv.Issuer,
-		"--client-id", authserver.ClientDevice, "--ca-file", c.ca)
+	cmd := exec.CommandContext(ctx, c.bin, append([]string{"login", "--device"}, args...)...)
 	cmd.Env = c.env
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -498,15 +500,22 @@ func TestCLIDeviceLogin(t *testing.T) {
 	if err := <-approved; err != nil {
 		t.Fatal(err)
 	}
-	if out.Len() != 0 {
-		t.Fatalf("login --device wrote to stdout: %q", out.String())
+	c.record(errb.String())
+	return out.String(), errb.String()
+}
+
+func TestCLIDeviceLogin(t *testing.T) {
+	c := newCLI(t, authserver.Options{DevicePollInterval: time.Second})
+	out, errb := c.deviceLogin("--profile", "tv", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientDevice, "--ca-file", c.ca)
+	if out != "" {
+		t.Fatalf("login --device wrote to stdout: %q", out)
 	}
-	if !strings.Contains(errb.String(), c.srv.DeviceVerificationURL) {
-		t.Errorf("the verification URI was not shown:\n%s", errb.String())
+	if !strings.Contains(errb, c.srv.DeviceVerificationURL) {
+		t.Errorf("the verification URI was not shown:\n%s", errb)
 	}
 	// The deadline names its date and time zone.
-	if !regexp.MustCompile(`until \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [A-Za-z0-9+-]+ `).MatchString(errb.String()) {
-		t.Errorf("the device deadline has no date or zone:\n%s", errb.String())
+	if !regexp.MustCompile(`until \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [A-Za-z0-9+-]+ `).MatchString(errb) {
+		t.Errorf("the device deadline has no date or zone:\n%s", errb)
 	}
 	code, stdout, stderr := c.run("token", "--profile", "tv")
 	if code != exitOK {

@@ -86,7 +86,7 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 		}
 		// stdin is git's, not a terminal: never prompt for a passphrase.
 		ne := &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
-		tok, err := getToken(ctx, ne, *profileFlag, *noAgent)
+		tok, err := getToken(ctx, ne, *profileFlag, *noAgent, tokenWant{})
 		if err == nil {
 			err = bearerOnly(tok)
 		}

@@ -145,9 +145,6 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	if *device && (*noBrowser || *listen != "") {
 		return e.usageError("login", "--device cannot be combined with --no-browser or --listen")
 	}
-	if *device && len(p.Resources) > 0 {
-		return e.usageError("login", "--resource is not supported with --device yet")
-	}
 	if _, err := profilePath(*profileFlag); err != nil {
 		return e.usageError("login", "%v", err)
 	}
@@ -175,7 +172,7 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	}
 	var tokens *oauthclient.Tokens
 	if *device {
-		tokens, err = deviceLogin(ctx, e, c, *timeout)
+		tokens, err = deviceLogin(ctx, e, c, *timeout, p.Resources)
 	} else {
 		l := &callback.Loopback{Client: c, Listen: *listen, Timeout: *timeout, Out: e.stderr,
 			StartOptions: oauthclient.StartOptions{Resource: p.Resources}}
@@ -217,8 +214,8 @@ func browserUsable(e *env) bool {
 const deadlineFormat = "2006-01-02 15:04:05 MST"
 
 // deviceLogin runs the device grant, showing the code on stderr.
-func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout time.Duration) (*oauthclient.Tokens, error) {
-	da, err := c.DeviceAuth(ctx)
+func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout time.Duration, resources []string) (*oauthclient.Tokens, error) {
+	da, err := c.DeviceAuth(ctx, oauthclient.DeviceOptions{Resource: resources})
 	if err != nil {
 		return nil, err
 	}

@@ -25,9 +25,10 @@ const (
 
 // tokenJSON is `token --output json`.
 type tokenJSON struct {
-	AccessToken string `json:"access_token"`
+	AccessToken string `json:"access_token,omitempty"`
+	IDToken     string `json:"id_token,omitempty"` // with --id-token, instead of the access token
 	TokenType   string `json:"token_type"`
-	Expiry      string `json:"expiry,omitempty"` // RFC 3339, UTC
+	Expiry      string `json:"expiry,omitempty"` // RFC 3339, UTC; of the token printed
 }
 
 // execCredential is the Kubernetes ExecCredential (the same field names as
@@ -89,22 +90,33 @@ func bearerOnly(tok *agentToken) error {
 
 // writeToken writes tok in the chosen format; apiVersion is used by
 // exec-credential, which refuses a DPoP-bound token.
-func writeToken(w io.Writer, format, apiVersion string, tok *agentToken) error {
+func writeToken(w io.Writer, format, apiVersion string, idToken bool, tok *agentToken) error {
+	value, expiry := tok.AccessToken, tok.Expiry
+	if idToken {
+		// An ID token is a plain bearer credential for Kubernetes OIDC,
+		// never DPoP-bound.
+		value, expiry = tok.IDToken, tok.IDExpiry
+	}
 	exp := ""
-	if !tok.Expiry.IsZero() {
-		exp = tok.Expiry.UTC().Truncate(time.Second).Format(time.RFC3339)
+	if !expiry.IsZero() {
+		exp = expiry.UTC().Truncate(time.Second).Format(time.RFC3339)
 	}
 	switch format {
 	case outputRaw:
-		_, err := fmt.Fprintln(w, tok.AccessToken)
+		_, err := fmt.Fprintln(w, value)
 		return err
 	case outputJSON:
-		return json.NewEncoder(w).Encode(tokenJSON{AccessToken: tok.AccessToken, TokenType: tok.TokenType, Expiry: exp})
-	case outputExecCredential:
-		if err := bearerOnly(tok); err != nil {
-			return err
+		if idToken {
+			return json.NewEncoder(w).Encode(tokenJSON{IDToken: value, TokenType: "Bearer", Expiry: exp})
 		}
-		return json.NewEncoder(w).Encode(execCredential{APIVersion: apiVersion, Kind: "ExecCredential", Status: execCredentialStatus{Token: tok.AccessToken, ExpirationTimestamp: exp}})
+		return json.NewEncoder(w).Encode(tokenJSON{AccessToken: value, TokenType: tok.TokenType, Expiry: exp})
+	case outputExecCredential:
+		if !idToken {
+			if err := bearerOnly(tok); err != nil {
+				return err
+			}
+		}
+		return json.NewEncoder(w).Encode(execCredential{APIVersion: apiVersion, Kind: "ExecCredential", Status: execCredentialStatus{Token: value, ExpirationTimestamp: exp}})
 	}
 	return fmt.Errorf("unknown output %q", format)
 }

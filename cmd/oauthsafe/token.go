@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,8 +19,8 @@ func init() {
 }
 
 const tokenHelp = `
-Usage: oauthsafe token [--profile NAME] [--output raw|json|exec-credential] [--no-agent]
-       oauthsafe token --client-credentials --issuer URL --client-id ID --client-secret-file F [--scope S] [--ca-file PEM]
+Usage: oauthsafe token [--profile NAME] [--output raw|json|exec-credential] [--force-refresh] [--id-token] [--no-agent]
+       oauthsafe token --client-credentials --issuer URL --client-id ID --client-secret-file F [--scope S] [--resource URI]... [--ca-file PEM]
 
 Prints a valid access token on stdout, followed by a newline, and nothing
 else. Access tokens are never written to disk: they are kept in the memory
@@ -49,6 +51,14 @@ for it) with status.token and status.expirationTimestamp, for kubectl:
         args: ["token", "--output", "exec-credential", "--profile", "k8s"]
         interactiveMode: Never
 
+--force-refresh refreshes now, even while the access token is valid (a
+token the API refused, new permissions granted at the server).
+--id-token prints the login's ID token instead of the access token, in
+every output format, refreshed when it has expired: what Kubernetes OIDC
+authentication (kube-apiserver --oidc-issuer-url) takes as a bearer token:
+
+        args: ["token", "--id-token", "--output", "exec-credential", "--profile", "k8s"]
+
 With --client-credentials there is no user and nothing is stored: the
 client authenticates with the secret from --client-secret-file (mode 0600)
 or the OAUTHSAFE_CLIENT_SECRET environment variable.
@@ -71,6 +81,10 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	cc := fs.Bool("client-credentials", false, "use the client credentials grant (no user, nothing stored)")
 	output := fs.String("output", outputRaw, "`format`: raw (the token alone), json, or exec-credential (kubectl)")
 	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly (also "+envNoAgent+"=1)")
+	force := fs.Bool("force-refresh", false, "refresh now, even while the access token is valid")
+	idToken := fs.Bool("id-token", false, "print the ID token instead (for Kubernetes OIDC authentication), refreshed when expired")
+	var resources stringList
+	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` (repeatable) for --client-credentials; a profile's come from login --resource")
 	fs.Usage = usageFunc(e, fs, tokenHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code
@@ -90,6 +104,9 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if *cc {
+		if *idToken {
+			return e.usageError("token", "--id-token needs a user's login; client credentials have no ID token")
+		}
 		if cf.issuer == "" || cf.clientID == "" {
 			return e.usageError("token", "--client-credentials needs --issuer and --client-id")
 		}
@@ -101,14 +118,22 @@ func runToken(ctx context.Context, e *env, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		tok, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{})
+		for _, r := range resources {
+			if err := checkResource(r); err != nil {
+				return e.usageError("token", "%v", err)
+			}
+		}
+		tok, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{Resource: resources})
 		if err != nil {
 			return e.fail(fmt.Errorf("token: %w", err))
 		}
-		return e.writeToken(*output, apiVersion, &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry})
+		return e.writeToken(*output, apiVersion, false, &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry})
 	}
 	if cf.issuer != "" || cf.clientID != "" || cf.scope != "" || cf.caFile != "" || cf.secretFile != "" {
 		return e.usageError("token", "--issuer, --client-id, --scope, --ca-file and --client-secret-file go with --client-credentials; the profile has them otherwise")
+	}
+	if len(resources) > 0 {
+		return e.usageError("token", "--resource goes with --client-credentials; a profile's resources are given to login --resource")
 	}
 	if _, err := profilePath(*profileFlag); err != nil {
 		return e.usageError("token", "%v", err)
@@ -116,15 +141,15 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	if !interactive {
 		e = &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
 	}
-	tok, err := getToken(ctx, e, *profileFlag, *noAgent)
+	tok, err := getToken(ctx, e, *profileFlag, *noAgent, tokenWant{Force: *force, IDToken: *idToken})
 	if err != nil {
 		return e.fail(fmt.Errorf("token: %w", err))
 	}
-	return e.writeToken(*output, apiVersion, tok)
+	return e.writeToken(*output, apiVersion, *idToken, tok)
 }
 
-func (e *env) writeToken(format, apiVersion string, tok *agentToken) int {
-	if err := writeToken(e.stdout, format, apiVersion, tok); err != nil {
+func (e *env) writeToken(format, apiVersion string, idToken bool, tok *agentToken) int {
+	if err := writeToken(e.stdout, format, apiVersion, idToken, tok); err != nil {
 		return e.fail(fmt.Errorf("token: %w", err))
 	}
 	return exitOK
@@ -133,12 +158,18 @@ func (e *env) writeToken(format, apiVersion string, tok *agentToken) int {
 // getToken returns a valid access token for a profile: from the agent
 // (started when none runs), or by a direct refresh when the agent is off or
 // cannot run. Nothing is said about the fallback on stdout.
-func getToken(ctx context.Context, e *env, name string, noAgent bool) (*agentToken, error) {
+// tokenWant is what a caller asks of getToken beyond a valid access token.
+type tokenWant struct {
+	Force   bool // refresh even while the access token is valid
+	IDToken bool // the ID token too, valid
+}
+
+func getToken(ctx context.Context, e *env, name string, noAgent bool, want tokenWant) (*agentToken, error) {
 	if _, err := loadProfile(name); err != nil {
 		return nil, err // no agent is started for a profile that does not exist
 	}
 	if !noAgent && !agentDisabled(e.getenv) {
-		tok, err := tokenFromAgent(ctx, e, name)
+		tok, err := tokenFromAgent(ctx, e, name, want)
 		if err == nil || !agentUnusable(err) {
 			return tok, err
 		}
@@ -154,7 +185,9 @@ func getToken(ctx context.Context, e *env, name string, noAgent bool) (*agentTok
 	if err != nil {
 		return nil, err
 	}
-	tok, err := src.TokenContext(ctx)
+	// A new process's source has no access token yet: its first call
+	// refreshes, so Force needs nothing more here.
+	tok, err := sourceToken(ctx, src, false, want.IDToken)
 	// Before this process exits: a rotation whose write failed is written
 	// now if the store works again (S29), never left in dying memory.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -167,7 +200,73 @@ func getToken(ctx context.Context, e *env, name string, noAgent bool) (*agentTok
 		}
 		return nil, err
 	}
-	return &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry}, nil
+	return tok, nil
+}
+
+// sourceToken gets the access token (and, with wantID, a valid ID token)
+// from src: force drops the cached access token first, so a refresh is
+// made; an ID token that has expired (or is about to) is refreshed too.
+func sourceToken(ctx context.Context, src *tokenstore.Source, force, wantID bool) (*agentToken, error) {
+	tok, err := src.TokenContext(ctx)
+	if err == nil && force {
+		src.Invalidate(tok)
+		tok, err = src.TokenContext(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry}
+	if !wantID {
+		return out, nil
+	}
+	idt, _ := tok.Extra("id_token").(string)
+	exp, life, ok := idTokenExpiry(idt)
+	if !ok || time.Until(exp) < min(30*time.Second, life/4) {
+		src.Invalidate(tok)
+		if tok, err = src.TokenContext(ctx); err != nil {
+			return nil, err
+		}
+		out = &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry}
+		idt, _ = tok.Extra("id_token").(string)
+		if exp, _, ok = idTokenExpiry(idt); !ok || !exp.After(time.Now()) {
+			return nil, errNoIDToken
+		}
+	}
+	out.IDToken, out.IDExpiry = idt, exp
+	return out, nil
+}
+
+// errNoIDToken: the server answered a refresh without a (valid) ID token.
+var errNoIDToken = errors.New("the server gave no valid ID token on refresh (log in with the openid scope; some servers issue ID tokens only at login)")
+
+// idTokenExpiry reads the exp and iat claims of an ID token the library
+// verified when it received it: its expiry and lifetime.
+func idTokenExpiry(raw string) (exp time.Time, life time.Duration, ok bool) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return time.Time{}, 0, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, 0, false
+	}
+	var claims struct {
+		Exp, Iat json.Number
+	}
+	if json.Unmarshal(b, &claims) != nil {
+		return time.Time{}, 0, false
+	}
+	e, err := claims.Exp.Int64()
+	if err != nil || e <= 0 {
+		return time.Time{}, 0, false
+	}
+	exp = time.Unix(e, 0)
+	if i, err := claims.Iat.Int64(); err == nil && i > 0 && i < e {
+		life = exp.Sub(time.Unix(i, 0))
+	} else {
+		life = 2 * time.Minute
+	}
+	return exp, life, true
 }
 
 // agentUnusable reports whether err means "no agent can serve this call"
@@ -181,12 +280,12 @@ func agentUnusable(err error) bool {
 }
 
 // tokenFromAgent asks the agent, starting it when none answers.
-func tokenFromAgent(ctx context.Context, e *env, name string) (*agentToken, error) {
+func tokenFromAgent(ctx context.Context, e *env, name string, want tokenWant) (*agentToken, error) {
 	cfgDir, err := profileDir()
 	if err != nil {
 		return nil, err
 	}
-	req := agentRequest{Op: "token", Profile: name, ConfigDir: cfgDir}
+	req := agentRequest{Op: "token", Profile: name, ConfigDir: cfgDir, Force: want.Force, IDToken: want.IDToken}
 	if p, err := loadProfile(name); err == nil && p.storeKind() == storeFile {
 		// The agent must check this caller's passphrase, not use the one
 		// of whoever started it. Without one in the environment, the

@@ -35,7 +35,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 		c := newClient(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		da, err := c.DeviceAuth(ctx)
+		da, err := c.DeviceAuth(ctx, oauthclient.DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 		c := newClient(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		da, err := c.DeviceAuth(ctx)
+		da, err := c.DeviceAuth(ctx, oauthclient.DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 
 	t.Run("ctx cancel stops polling", func(t *testing.T) {
 		c := newClient(t)
-		da, err := c.DeviceAuth(context.Background())
+		da, err := c.DeviceAuth(context.Background(), oauthclient.DeviceOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,6 +98,7 @@ type client struct {
 
 	mu           sync.RWMutex
 	redirectURIs []string
+	idLifetime   time.Duration // Options.IDTokenLifetime
 }
 
 var _ op.Client = (*client)(nil)
@@ -124,7 +125,7 @@ func (c *client) AuthMethod() oidc.AuthMethod          { return c.authMethod }
 func (c *client) GrantTypes() []oidc.GrantType         { return c.grants }
 func (c *client) LoginURL(id string) string            { return loginPath + "?authRequestID=" + id }
 func (c *client) AccessTokenType() op.AccessTokenType  { return c.tokenType }
-func (c *client) IDTokenLifetime() time.Duration       { return time.Hour }
+func (c *client) IDTokenLifetime() time.Duration       { return c.idLifetime }
 func (c *client) DevMode() bool                        { return false }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (c *client) ClockSkew() time.Duration             { return 0 }
@@ -172,7 +173,7 @@ func (c *client) redirectAllowed(uri string) bool {
 func (c *client) hasGrant(g oidc.GrantType) bool { return slices.Contains(c.grants, g) }
 
 // newClients builds the fixed client registry.
-func newClients(extraRedirects []string) map[string]*client {
+func newClients(extraRedirects []string, idLifetime time.Duration) map[string]*client {
 	web := func(id, secret string, method oidc.AuthMethod, tt op.AccessTokenType) *client {
 		return &client{
 			id: id, secret: secret, appType: op.ApplicationTypeWeb, authMethod: method,
@@ -217,6 +218,7 @@ func newClients(extraRedirects []string) map[string]*client {
 	}
 	m := make(map[string]*client, len(cs))
 	for _, c := range cs {
+		c.idLifetime = idLifetime
 		m[c.id] = c
 	}
 	return m

@@ -61,6 +61,8 @@ type Options struct {
 	// minutes. Tests use short lifetimes to force refreshes; the token
 	// response's expires_in is rounded down to whole seconds.
 	AccessTokenLifetime time.Duration
+	// IDTokenLifetime is the lifetime of ID tokens. Zero means 1 hour.
+	IDTokenLifetime time.Duration
 	// RefreshTokenLifetime is the lifetime of each refresh token, counted
 	// from its issue (rotation issues a new one). Zero means 1 hour.
 	RefreshTokenLifetime time.Duration
@@ -200,7 +202,7 @@ func Start(opts Options) (*Server, error) {
 		revokeFamily:    opts.RevokeFamilyOnReuse,
 		requireResource: opts.RequireResource,
 		withheld:        slices.Clone(opts.WithheldScopes),
-		clients:         newClients(opts.RedirectURIs),
+		clients:         newClients(opts.RedirectURIs, orDefault(opts.IDTokenLifetime, time.Hour)),
 		users:           newUsers(),
 		clientKeys: map[string]map[string]*rsa.PublicKey{
 			ClientPrivateKeyJWT: {s.ClientKeyID: &cliKey.PublicKey},
