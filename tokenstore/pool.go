@@ -223,17 +223,18 @@ func (p *Pool) evictLocked(keep string) {
 // evictCloseTimeout bounds the background Close of an evicted Source.
 const evictCloseTimeout = 60 * time.Second
 
-// closeLocked closes a Source the pool lets go of, in the background: its
-// refresh in flight ends and a rotation it could not write is flushed
-// before it is gone (until then the process-wide record of unsaved
-// rotations keeps it for the user's next Source). Drain waits for these.
+// closeLocked settles a Source the pool lets go of (eviction, replacement
+// by Add), in the background: its refresh in flight ends and a rotation it
+// could not write is flushed (until then the process-wide record of
+// unsaved rotations keeps it for the user's next Source). It is not
+// closed: a request may still hold it. Drain waits for these.
 func (p *Pool) closeLocked(src *Source) {
 	p.closing.Add(1)
 	go func() {
 		defer p.closing.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), evictCloseTimeout)
 		defer cancel()
-		src.Close(ctx)
+		src.settle(ctx)
 	}()
 }
 

@@ -239,3 +239,43 @@ func TestPoolZeroValue(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolEvictedSourceStaysUsable: a Source the pool evicts (or replaces
+// with Add) is settled in the background (its unsaved rotations flushed),
+// not closed: a request that still holds it can refresh. Drain closes.
+func TestPoolEvictedSourceStaysUsable(t *testing.T) {
+	ctx := context.Background()
+	st := &Memory{}
+	var fetches atomic.Int32
+	newUser := func(_ context.Context, key string) (*Source, error) {
+		return NewSource(SourceConfig{Store: st, Key: key, Fetch: func(context.Context, *Refresh) (*Result, error) {
+			n := fetches.Add(1)
+			return &Result{Token: &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", n), Expiry: time.Now().Add(time.Hour)}}, nil
+		}}, nil)
+	}
+	for _, k := range []string{"a", "b"} {
+		if err := SaveRecord(ctx, st, k, &Record{RefreshToken: "rt-" + k, Issuer: "i", ClientID: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := NewPool(PoolConfig{New: newUser, MaxSources: 1})
+	held, err := p.Source(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Source(ctx, "b"); err != nil { // evicts a
+		t.Fatal(err)
+	}
+	if p.Len() != 1 {
+		t.Fatalf("pool holds %d", p.Len())
+	}
+	if _, err := held.Token(); err != nil {
+		t.Fatalf("a request holding the evicted Source: %v", err)
+	}
+	if err := p.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Token(ctx, "b"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Token after Drain = %v, want ErrClosed", err)
+	}
+}

@@ -849,13 +849,22 @@ func (s *Source) Close(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	s.closed = true
+	s.mu.Unlock()
+	return s.settle(ctx)
+}
+
+// settle waits for the refresh in flight, if any, until ctx ends, then
+// flushes (see Flush). The Source stays usable: a Pool settles the Sources
+// it lets go of (eviction, replacement), which a request may still hold.
+func (s *Source) settle(ctx context.Context) error {
+	s.mu.Lock()
 	f := s.flight
 	s.mu.Unlock()
 	if f != nil {
 		select {
 		case <-f.done:
 		case <-ctx.Done():
-			return fmt.Errorf("tokenstore: Close: waiting for the refresh in flight: %w", context.Cause(ctx))
+			return fmt.Errorf("tokenstore: waiting for the refresh in flight: %w", context.Cause(ctx))
 		}
 	}
 	return s.Flush(ctx)
