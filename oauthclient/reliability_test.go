@@ -305,8 +305,8 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			store := &tokenstore.Memory{}
 			var src *tokenstore.Source
 			if hk.fetch != nil {
-				src, err = c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
-				if err != nil {
+				// The login's record, then an engine with the caller's own FetchFunc.
+				if _, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks); err != nil {
 					t.Fatal(err)
 				}
 				src, err = tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: "k", Now: clk.Now,

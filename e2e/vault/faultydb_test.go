@@ -65,10 +65,8 @@ func (c *faultyConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	if c.f.down.Load() {
 		return nil, errCut
 	}
-	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
-		return b.BeginTx(ctx, opts)
-	}
-	return c.Conn.Begin() //nolint:staticcheck // the driver has no BeginTx
+	// Both drivers used here (pgx, modernc sqlite) implement BeginTx.
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
 
 func (c *faultyConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
