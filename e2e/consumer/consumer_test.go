@@ -183,3 +183,27 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestLibraryRequiresTestedVersions: every module the library's go.mod
+// requires is required at the version the workspace's tests select (the
+// maximum over all modules of the workspace): a consumer of the library
+// gets the versions the tests ran, not older ones.
+func TestLibraryRequiresTestedVersions(t *testing.T) {
+	root := repoRoot(t)
+	required := requiredVersions(t, root)
+	out := run(t, root, "go", "list", "-m", "-f", "{{.Path}} {{.Version}}", "all")
+	selected := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 {
+			selected[f[0]] = f[1]
+		}
+	}
+	if len(required) < 5 {
+		t.Fatalf("the library requires only %v", required)
+	}
+	for path, v := range required {
+		if s, ok := selected[path]; ok && s != v {
+			t.Errorf("the library requires %s %s, the tests run %s: require %s", path, v, s, s)
+		}
+	}
+}
