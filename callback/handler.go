@@ -154,18 +154,16 @@ func validCookieName(s string) bool {
 // StartOptions are per-login settings for [Handler.Start]. The zero value
 // is fine. It is a plain value, read by Start and not retained.
 type StartOptions struct {
+	// StartOptions are passed to oauthclient.Client.Start: Prompt,
+	// LoginHint, MaxAge and Resource (zero values are not sent), and
+	// RedirectURL to override the configured one for this flow (it must
+	// pass the same check).
+	oauthclient.StartOptions
 	// ReturnTo is the same-origin path ("/reports?id=7") to land on after
 	// the login. It is checked by the same rules as the callback's (no
 	// "//host", "/\host", schemes, control characters or encoded forms of
 	// them) and travels sealed inside the flow. "" means Config.LandingURL.
 	ReturnTo string
-	// Prompt, LoginHint, MaxAge and Resource are passed to
-	// oauthclient.Client.Start (see oauthclient.StartOptions). Zero values
-	// are not sent.
-	Prompt    string
-	LoginHint string
-	MaxAge    time.Duration
-	Resource  []string
 }
 
 // Start begins a login for the browser that sent r: it creates a pending
@@ -189,9 +187,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts StartOption
 			return err
 		}
 	}
-	p, authURL, err := h.client.Start(r.Context(), oauthclient.StartOptions{
-		Prompt: opts.Prompt, LoginHint: opts.LoginHint, MaxAge: opts.MaxAge, Resource: opts.Resource,
-	})
+	p, authURL, err := h.client.Start(r.Context(), opts.StartOptions)
 	if err != nil {
 		return err
 	}

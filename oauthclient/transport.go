@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/validate"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,37 +29,20 @@ var (
 	// ErrRedirectRefused: the API redirected to another origin (scheme,
 	// host or port). Such redirects are not followed, with or without a token.
 	ErrRedirectRefused error = &PolicyError{Reason: "redirect to another origin not followed"}
-	// ErrInsufficientScope matches every *InsufficientScopeError.
-	ErrInsufficientScope = errors.New("oauthclient: insufficient scope")
+	// ErrInsufficientScope matches every *InsufficientScopeError
+	// (validate.ErrInsufficientScope: one sentinel for the module).
+	ErrInsufficientScope = validate.ErrInsufficientScope
 	// ErrInvalidRequest matches every *InvalidRequestError.
 	ErrInvalidRequest = errors.New("oauthclient: invalid request")
 )
 
-// InsufficientScopeError is a 403 answer with an RFC 6750 insufficient_scope
-// Bearer challenge. Scope is the scope the API says it needs (nil when the
-// challenge names none). Description and URI are the server's text, with
-// the access token removed if the server echoed it; escape before display.
-// It matches ErrInsufficientScope. It is a plain value, safe to read
-// concurrently.
-type InsufficientScopeError struct {
-	Scope       []string
-	Description string
-	URI         string
-}
-
-func (e *InsufficientScopeError) Error() string {
-	s := "oauthclient: the API requires more scope"
-	if len(e.Scope) > 0 {
-		s += ": " + safetext.Clean(strings.Join(e.Scope, " "), 200)
-	}
-	if e.Description != "" {
-		s += " (" + safetext.Clean(e.Description, 200) + ")"
-	}
-	return s
-}
-
-// Is matches ErrInsufficientScope.
-func (e *InsufficientScopeError) Is(target error) bool { return target == ErrInsufficientScope }
+// InsufficientScopeError is a 403 answer with an RFC 6750
+// insufficient_scope Bearer challenge: Scope is the scope the API says it
+// needs (nil when the challenge names none); Description and URI are the
+// server's text, with the access token removed if the server echoed it. It
+// is validate.InsufficientScopeError, the one such type of the module, and
+// matches ErrInsufficientScope.
+type InsufficientScopeError = validate.InsufficientScopeError
 
 // InvalidRequestError is a 400 answer with an RFC 6750 invalid_request
 // Bearer challenge. Description and URI are the server's text, with the

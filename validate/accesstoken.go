@@ -146,7 +146,7 @@ func (t *AccessToken) RequireScopes(required ...string) error {
 		}
 	}
 	if missing != nil {
-		return &InsufficientScopeError{Missing: missing}
+		return &InsufficientScopeError{Scope: missing}
 	}
 	return nil
 }

@@ -84,10 +84,10 @@ func TestRequireScopes(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	var ise *InsufficientScopeError
-	if !errors.As(err, &ise) || !reflect.DeepEqual(ise.Missing, []string{"admin", "delete"}) {
+	if !errors.As(err, &ise) || !reflect.DeepEqual(ise.Scope, []string{"admin", "delete"}) {
 		t.Fatalf("missing = %v", ise)
 	}
-	if err.Error() != "validate: insufficient scope: missing admin delete" {
+	if err.Error() != "insufficient scope: needs admin delete" {
 		t.Fatalf("message %q", err.Error())
 	}
 	if errors.Is(err, ErrInactive) {

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"strings"
 )
 
@@ -58,7 +59,7 @@ var (
 	// "typ".
 	ErrTokenType = errors.New("validate: wrong token type")
 	// ErrInsufficientScope is matched by every [*InsufficientScopeError].
-	ErrInsufficientScope = errors.New("validate: insufficient scope")
+	ErrInsufficientScope = errors.New("insufficient scope")
 	// ErrInactive reports an introspection response with "active": false (or
 	// without "active": true).
 	ErrInactive = errors.New("validate: token inactive")
@@ -112,18 +113,36 @@ func fail2(kind, also error, detail string) error {
 	return e
 }
 
-// InsufficientScopeError reports the scopes a token lacks. It matches
-// [ErrInsufficientScope] with [errors.Is]. It is a plain value and safe to
-// share between goroutines once returned.
+// InsufficientScopeError reports scope a token lacks, for a resource
+// server (RequireScopes: the required scopes the token does not carry)
+// and for a client (oauthclient's API transport: a 403 insufficient_scope
+// challenge, RFC 6750 §3.1, naming the scope the API needs). It is the one
+// such type of the module (oauthclient.InsufficientScopeError is this
+// type). It matches [ErrInsufficientScope] with [errors.Is]. It is a plain
+// value and safe to share between goroutines once returned.
 type InsufficientScopeError struct {
-	// Missing lists the required scopes the token does not carry, in the
-	// order they were required.
-	Missing []string
+	// Scope lists the scopes needed and not granted: the missing required
+	// ones, in the order they were required, or those an API's challenge
+	// names (nil when it names none).
+	Scope []string
+	// Description and URI are an API's error_description and error_uri,
+	// with any token it echoed removed; escape before display. "" for a
+	// resource server's own check.
+	Description string
+	URI         string
 }
 
-// Error names the missing scopes. Scope names are not secrets.
+// Error names the scopes (scope names are not secrets) and the API's
+// description, cleaned.
 func (e *InsufficientScopeError) Error() string {
-	return ErrInsufficientScope.Error() + ": missing " + strings.Join(e.Missing, " ")
+	s := ErrInsufficientScope.Error()
+	if len(e.Scope) > 0 {
+		s += ": needs " + safetext.Clean(strings.Join(e.Scope, " "), 200)
+	}
+	if e.Description != "" {
+		s += " (" + safetext.Clean(e.Description, 200) + ")"
+	}
+	return s
 }
 
 // Is reports whether target is [ErrInsufficientScope].

@@ -52,7 +52,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ise *validate.InsufficientScopeError
-	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Missing[0] != authserver.ScopeAPIWrite {
+	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != authserver.ScopeAPIWrite {
 		t.Fatalf("err = %v", err)
 	}
 	if err := c.Revoke(ctx, toks.AccessToken(), oauthclient.HintAccessToken); err != nil {

@@ -221,7 +221,7 @@ func TestRealServerAccessTokens(t *testing.T) {
 		t.Fatalf("scopes %v: %v", at.Scopes(), err)
 	}
 	var ise *validate.InsufficientScopeError
-	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Missing[0] != authserver.ScopeAPIWrite {
+	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != authserver.ScopeAPIWrite {
 		t.Fatalf("api.write: %v", err)
 	}
 	before := f.s.Count(mustPath(t, f.s.IntrospectionURL))
