@@ -1,8 +1,6 @@
 package callback
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/oauthsafe/oauthsafe/internal/seal"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
 // KeySize is the size of a cookie sealing key: AES-256.
-const KeySize = 32
+const KeySize = seal.KeySize
 
 // NewKey returns a fresh KeySize-byte sealing key from crypto/rand. Store it
 // like any other secret of the application and give the same list to
@@ -39,46 +38,26 @@ const DefaultCookiePrefix = "__Secure-oauthsafe-"
 // with the cookie's name as additional data, so a sealed value moved to
 // another cookie name (another flow) does not open. The plaintext is
 // encodeFlow's output.
-const (
-	sealVersion   = 1
-	maxCookieSize = 4096 // what browsers keep per cookie, name included
-)
+const maxCookieSize = 4096 // what browsers keep per cookie, name included
 
-// sealer seals and opens pending flows with a list of AES-256-GCM keys: the
-// first seals, every one opens. It is immutable and safe for concurrent use.
+// sealer seals and opens pending flows with a list of AES-256-GCM keys
+// (internal/seal, the module's one sealer): the first seals, every one
+// opens. It is immutable and safe for concurrent use.
 type sealer struct {
-	aeads []cipher.AEAD
+	s *seal.Sealer
 }
 
 func newSealer(keys [][]byte) (*sealer, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("callback: no sealing key")
+	s, err := seal.New(keys)
+	if err != nil {
+		return nil, fmt.Errorf("callback: %w", err)
 	}
-	s := &sealer{}
-	for i, k := range keys {
-		if len(k) != KeySize {
-			return nil, fmt.Errorf("callback: key %d is %d bytes, want %d", i, len(k), KeySize)
-		}
-		block, err := aes.NewCipher(k)
-		if err != nil {
-			return nil, fmt.Errorf("callback: key %d: %w", i, err)
-		}
-		a, err := cipher.NewGCMWithRandomNonce(block)
-		if err != nil {
-			return nil, fmt.Errorf("callback: key %d: %w", i, err)
-		}
-		s.aeads = append(s.aeads, a)
-	}
-	return s, nil
+	return &sealer{s}, nil
 }
 
 // seal encrypts plaintext for the cookie called name.
 func (s *sealer) seal(name string, plaintext []byte) string {
-	a := s.aeads[0]
-	out := make([]byte, 1, 1+a.NonceSize()+len(plaintext)+a.Overhead())
-	out[0] = sealVersion
-	out = a.Seal(out, nil, plaintext, additionalData(name))
-	return base64.RawURLEncoding.EncodeToString(out)
+	return base64.RawURLEncoding.EncodeToString(s.s.Seal(plaintext, additionalData(name)))
 }
 
 // open decrypts the value of the cookie called name. It fails with
@@ -94,16 +73,14 @@ func (s *sealer) open(name, value string) ([]byte, error) {
 	}
 	// Strict: one encoding per ciphertext, so only the exact sealed value opens.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(value)
-	if err != nil || len(b) < 1 || b[0] != sealVersion {
+	if err != nil {
 		return nil, fmt.Errorf("%w: malformed", ErrBadCookie)
 	}
-	ad := additionalData(name)
-	for _, a := range s.aeads {
-		if pt, err := a.Open(nil, nil, b[1:], ad); err == nil {
-			return pt, nil
-		}
+	pt, err := s.s.Open(-1, b, additionalData(name))
+	if err != nil {
+		return nil, fmt.Errorf("%w: does not open with any configured key", ErrBadCookie)
 	}
-	return nil, fmt.Errorf("%w: does not open with any configured key", ErrBadCookie)
+	return pt, nil
 }
 
 func additionalData(name string) []byte {

@@ -38,7 +38,8 @@ func TestVaultRowSwapRefused(t *testing.T) {
 			// Copy alice's sealed value, key id and version over mallory's row.
 			_, err := db.Exec(`UPDATE oauthsafe_tokens SET sealed = (SELECT sealed FROM oauthsafe_tokens WHERE key_hash <> x.key_hash),
 				version = (SELECT version FROM oauthsafe_tokens WHERE key_hash <> x.key_hash)
-				FROM (SELECT key_hash FROM oauthsafe_tokens) AS x WHERE oauthsafe_tokens.key_hash = x.key_hash AND oauthsafe_tokens.version = 2`)
+				FROM (SELECT key_hash FROM oauthsafe_tokens) AS x WHERE oauthsafe_tokens.key_hash = x.key_hash
+				AND oauthsafe_tokens.version = (SELECT max(version) FROM oauthsafe_tokens)`) // mallory's: written last
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -14,11 +12,12 @@ import (
 	"os"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/seal"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // KeySize is the size of a sealing key: AES-256.
-const KeySize = 32
+const KeySize = seal.KeySize
 
 // Key is one sealing key: an id stored in clear beside each value it seals,
 // and 32 secret bytes. A Key redacts its secret under every fmt verb, slog
@@ -196,23 +195,22 @@ func (e *OpenError) Error() string {
 	return fmt.Sprintf("sqlstore: record does not open under key %q (moved from another row or tampered with)", e.KeyID)
 }
 
-// The sealed column: a format byte, the 12-byte GCM nonce, then the
-// ciphertext and its 16-byte tag.
-const (
-	sealFormat   = 1
-	sealOverhead = 1 + 12 + 16
-)
-
+// sealer seals vault rows with the module's one AES-256-GCM sealer
+// (internal/seal): the sealed column is a format byte, the 12-byte GCM
+// nonce, then the ciphertext and its 16-byte tag. The key id column names
+// the key that opens a row.
 type sealer struct {
-	ids   []string
-	aeads map[string]cipher.AEAD
+	ids []string       // in list order: ids[0] seals
+	idx map[string]int // key id -> position in the list
+	s   *seal.Sealer
 }
 
 func newSealer(keys []Key) (*sealer, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("sqlstore: no sealing keys")
 	}
-	s := &sealer{aeads: make(map[string]cipher.AEAD, len(keys))}
+	s := &sealer{idx: make(map[string]int, len(keys))}
+	secrets := make([][]byte, 0, len(keys))
 	// Errors name the key's position in the list, never its id or secret
 	// (a key source that swapped them would print key material).
 	for i, k := range keys {
@@ -222,19 +220,16 @@ func newSealer(keys []Key) (*sealer, error) {
 		if len(k.Secret) != KeySize {
 			return nil, fmt.Errorf("sqlstore: key %d of the list: the secret must be %d bytes, not %d", i+1, KeySize, len(k.Secret))
 		}
-		if _, dup := s.aeads[k.ID]; dup {
+		if _, dup := s.idx[k.ID]; dup {
 			return nil, fmt.Errorf("sqlstore: key %d of the list: its id is listed twice", i+1)
 		}
-		block, err := aes.NewCipher(k.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: key %d of the list: %w", i+1, err)
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: key %d of the list: %w", i+1, err)
-		}
 		s.ids = append(s.ids, k.ID)
-		s.aeads[k.ID] = aead
+		s.idx[k.ID] = i
+		secrets = append(secrets, k.Secret)
+	}
+	var err error
+	if s.s, err = seal.New(secrets); err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
 	return s, nil
 }
@@ -255,25 +250,20 @@ func additionalData(table, keyHash string, version int64, keyID string) []byte {
 // version.
 func (s *sealer) seal(table, keyHash string, version int64, plaintext []byte) (keyID string, sealed []byte) {
 	keyID = s.ids[0]
-	aead := s.aeads[keyID]
-	out := make([]byte, 1+aead.NonceSize(), sealOverhead+len(plaintext))
-	out[0] = sealFormat
-	rand.Read(out[1:])
-	return keyID, aead.Seal(out, out[1:], plaintext, additionalData(table, keyHash, version, keyID))
+	return keyID, s.s.Seal(plaintext, additionalData(table, keyHash, version, keyID))
 }
 
 // open opens a value read from the row (table, keyHash) at version. Any
 // defect is an *OpenError, or tokenstore.ErrCorrupt for a malformed value.
 func (s *sealer) open(table, keyHash string, version int64, keyID string, sealed []byte) ([]byte, error) {
-	aead, ok := s.aeads[keyID]
+	i, ok := s.idx[keyID]
 	if !ok {
 		return nil, &OpenError{KeyID: cleanID(keyID), Missing: true}
 	}
-	if len(sealed) < sealOverhead || sealed[0] != sealFormat {
+	if len(sealed) < seal.Overhead || sealed[0] != 1 {
 		return nil, fmt.Errorf("%w: sealed value of %d bytes is malformed", tokenstore.ErrCorrupt, len(sealed))
 	}
-	nonce, ct := sealed[1:13], sealed[13:]
-	pt, err := aead.Open(nil, nonce, ct, additionalData(table, keyHash, version, keyID))
+	pt, err := s.s.Open(i, sealed, additionalData(table, keyHash, version, keyID))
 	if err != nil {
 		return nil, &OpenError{KeyID: keyID}
 	}
