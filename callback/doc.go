@@ -2,6 +2,11 @@
 // flow for web applications: it starts logins and serves the redirect
 // endpoint as an [http.Handler].
 //
+// Where to start: a web backend makes one [Handler] with [New] and mounts
+// [Handler.Login] and the Handler itself; a desktop or CLI tool uses
+// [Loopback]. A service has nothing to do here. Names like S15 in the docs
+// are the security invariants of docs/architecture.md.
+//
 // # Wiring
 //
 //	h, err := callback.New(callback.Config{

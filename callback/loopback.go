@@ -18,7 +18,7 @@ import (
 )
 
 // This file is the loopback receiver for desktop and CLI logins (RFC 8252
-// §7.3, DESIGN.md S21). It shares its pages and headers with the web
+// §7.3, S21 in docs/architecture.md). It shares its pages and headers with the web
 // Handler (page.go) and parses callbacks with the same strict parser
 // (request.go).
 

@@ -1,6 +1,15 @@
 // Package oauthclient is the client side of OAuth 2.0 and OpenID Connect
 // with the insecure paths removed.
 //
+// Where to start: every kind of user builds one [Client] with [New]. A web
+// backend then logs users in with package callback and serves them from
+// [Client.UserPool] (their refresh tokens in tokenstore/sqlstore), calling
+// APIs through [NewAPITransport]; a service calls APIs with
+// [Client.ServiceTokenSource] and [NewAPIClient]; a desktop or CLI tool
+// logs in with callback.Loopback (or [Client.DeviceAuth]) and keeps the
+// login with [Client.TokenSource] over tokenstore/keyring. Names like S23
+// in the docs are the security invariants of docs/architecture.md.
+//
 // # Guarantees
 //
 //   - Every server call goes through one strict HTTP/TLS profile

@@ -2,6 +2,13 @@
 // under it: it keeps OAuth tokens where they belong and refreshes them
 // without losing, resending or widening a refresh token.
 //
+// Where to start: most users get a [Source] from oauthclient (TokenSource,
+// ServiceTokenSource) or a [Pool] from oauthclient's UserPool, and pick a
+// [Store]: tokenstore/keyring for a desktop or CLI tool, [EncryptedFile]
+// on a headless machine, tokenstore/sqlstore for a web backend. Call
+// [Pool.Drain] or [Source.Close] on shutdown. Names like S29 in the docs
+// are the security invariants of docs/architecture.md.
+//
 // # The engine
 //
 // A [Source] serves an access token from memory (a lock-free, allocation-free

@@ -1,6 +1,12 @@
 // Package validate checks ID tokens and access tokens before anything uses
 // them.
 //
+// Where to start: a resource server checks the access tokens it receives
+// with [NewAccessTokenVerifier] (JWT, RFC 9068) or [NewIntrospector]
+// (opaque tokens, RFC 7662), over a [JWKS] key set; clients get ID token
+// checks from oauthclient without calling this package. Names like S8 in
+// the docs are the security invariants of docs/architecture.md.
+//
 // # Guarantees
 //
 // [IDTokenVerifier] (S8) accepts a token only when all of these hold: it is

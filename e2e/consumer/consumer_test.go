@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// named are the modules the library may depend on (DESIGN.md, layout), with
+// named are the modules the library may depend on (docs/architecture.md, packages), with
 // a package of each for the baseline consumer to import.
 var named = map[string]string{
 	"golang.org/x/oauth2":           "golang.org/x/oauth2",
@@ -65,7 +65,7 @@ func TestConsumerModuleGraph(t *testing.T) {
 		t.Fatalf("a consumer of the library gets modules the named dependencies do not bring: %v", extra)
 	}
 	t.Logf("consumer module graph: %d modules (ours included), baseline %d", len(ours), len(baseline))
-	// DESIGN.md: 19 modules counting ours, give or take what the named
+	// docs/architecture.md: 19 modules counting ours, give or take what the named
 	// dependencies' own go.mod files add between versions.
 	if len(ours) > 22 {
 		t.Fatalf("consumer module graph has %d modules, want at most 22", len(ours))

@@ -1,8 +1,12 @@
 // Package sqlstore is the server-side vault: a [tokenstore.Store] in one SQL
 // table through database/sql, for SQLite (one local file, the embedded
 // default) and PostgreSQL (a fleet of replicas). The caller opens the
-// database with the driver of its choice (modernc.org/sqlite, pgx's stdlib);
-// this package imports none.
+// database with the driver of its choice (modernc.org/sqlite, pgx's
+// stdlib); this package imports none.
+//
+// Where to start: a web backend opens it with [New] and hands it to
+// oauthclient's UserPool. Names like S26 in the docs are the security
+// invariants of docs/architecture.md.
 //
 // # Use
 //
