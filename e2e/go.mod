@@ -6,7 +6,7 @@ toolchain go1.26.11
 
 replace github.com/oauthsafe/oauthsafe => ..
 
-replace github.com/oauthsafe/oauthsafe/internal/authserver => ../internal/authserver
+replace github.com/oauthsafe/oauthsafe/oauthtest => ../oauthtest
 
 require (
 	github.com/chromedp/cdproto v0.160.3
@@ -14,7 +14,7 @@ require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/oauthsafe/oauthsafe v0.0.0-00010101000000-000000000000
-	github.com/oauthsafe/oauthsafe/internal/authserver v0.0.0-00010101000000-000000000000
+	github.com/oauthsafe/oauthsafe/oauthtest v0.0.0-00010101000000-000000000000
 	golang.org/x/oauth2 v0.38.0
 	modernc.org/sqlite v1.62.0
 )

@@ -6,12 +6,12 @@ toolchain go1.26.11
 
 replace github.com/oauthsafe/oauthsafe => ..
 
-replace github.com/oauthsafe/oauthsafe/internal/authserver => ../internal/authserver
+replace github.com/oauthsafe/oauthsafe/oauthtest => ../oauthtest
 
 require (
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/oauthsafe/oauthsafe v0.0.0-00010101000000-000000000000
-	github.com/oauthsafe/oauthsafe/internal/authserver v0.0.0-00010101000000-000000000000
+	github.com/oauthsafe/oauthsafe/oauthtest v0.0.0-00010101000000-000000000000
 	github.com/pkg/browser v0.0.0-20240102092130-5ac0b6a4141c
 	modernc.org/sqlite v1.62.0
 )

@@ -27,7 +27,7 @@ import (
 
 // This file is the client side of DPoP (RFC 9449): the proof key, the
 // proofs, the server nonces. The test server's verifier
-// (internal/authserver) is written separately from the RFC; nothing here is
+// (oauthtest) is written separately from the RFC; nothing here is
 // shared with it.
 
 // dpopProofType is the typ header of every proof (RFC 9449 §4.2).

@@ -6,17 +6,17 @@
 # drops them and requires the tagged library instead.
 #
 # Usage: scripts/release.sh vX.Y.Z   (tag vX.Y.Z for the library first, then
-# commit the result and tag cmd/oauthsafe/vX.Y.Z and internal/authserver/vX.Y.Z)
+# commit the result and tag cmd/oauthsafe/vX.Y.Z and oauthtest/vX.Y.Z)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 v=${1:?usage: scripts/release.sh vX.Y.Z}
-for m in internal/authserver cmd/oauthsafe; do
+for m in oauthtest cmd/oauthsafe; do
   (cd "$m" &&
     go mod edit -dropreplace github.com/oauthsafe/oauthsafe -require "github.com/oauthsafe/oauthsafe@$v" &&
-    if grep -q 'oauthsafe/internal/authserver =>' go.mod; then
-      go mod edit -dropreplace github.com/oauthsafe/oauthsafe/internal/authserver \
-        -require "github.com/oauthsafe/oauthsafe/internal/authserver@$v"
+    if grep -q 'oauthsafe/oauthtest =>' go.mod; then
+      go mod edit -dropreplace github.com/oauthsafe/oauthsafe/oauthtest \
+        -require "github.com/oauthsafe/oauthsafe/oauthtest@$v"
     fi)
 done
-echo "cmd/oauthsafe and internal/authserver now require the library at $v; commit, then tag:"
-echo "  git tag cmd/oauthsafe/$v; git tag internal/authserver/$v"
+echo "cmd/oauthsafe and oauthtest now require the library at $v; commit, then tag:"
+echo "  git tag cmd/oauthsafe/$v; git tag oauthtest/$v"

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // TestAccountsAndSwitch: two accounts (alice under "default", bob under
@@ -15,12 +15,12 @@ import (
 // --profile, and each gets its own account's token; switching to an
 // unknown name fails and changes nothing.
 func TestAccountsAndSwitch(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	c.user = "bob"
 	mustLogin(t, c, "--profile", "work")
 	c.user = ""
-	alice, bob := authserver.Subject("alice"), authserver.Subject("bob")
+	alice, bob := oauthtest.Subject("alice"), oauthtest.Subject("bob")
 
 	list := func() []account {
 		t.Helper()

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // These tests drive the built binary, its agent, kubectl's and git's
@@ -111,7 +111,7 @@ func mustLogin(t *testing.T, c *cli, extra ...string) {
 
 func TestAgentSharesOneRefresh(t *testing.T) {
 	const lifetime = 10 * time.Second
-	c := newCLI(t, authserver.Options{AccessTokenLifetime: lifetime})
+	c := newCLI(t, oauthtest.Options{AccessTokenLifetime: lifetime})
 	mustLogin(t, c)
 	refreshes := func() int { return c.srv.TokenRequests("refresh_token") }
 
@@ -184,7 +184,7 @@ func TestAgentRefusesOtherUsers(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run a client as another uid; TestPeerUIDSocketPair covers the check")
 	}
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	code, stdout, _ := c.run("token")
 	if code != exitOK {
@@ -300,7 +300,7 @@ func TestPeerUIDSocketPair(t *testing.T) {
 }
 
 func TestAgentNeverWritesTokens(t *testing.T) {
-	c := newCLI(t, authserver.Options{AccessTokenLifetime: 3 * time.Second})
+	c := newCLI(t, oauthtest.Options{AccessTokenLifetime: 3 * time.Second})
 	tmp := t.TempDir()
 	c.setenv("TMPDIR=" + tmp)
 	mustLogin(t, c)
@@ -360,7 +360,7 @@ func TestAgentNeverWritesTokens(t *testing.T) {
 }
 
 func TestExecCredentialOutput(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	// k8s.io/client-go/pkg/apis/clientauthentication/v1.ExecCredential,
 	// field names as in the Kubernetes type.

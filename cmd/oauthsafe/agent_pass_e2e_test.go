@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // TestAgentChecksPassphrase: with the encrypted file store, the agent
@@ -16,7 +16,7 @@ import (
 // no new refresh); and an agent started by a caller with the wrong
 // passphrase serves the right one.
 func TestAgentChecksPassphrase(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	const right = envFilePassphrase + "=correct horse battery staple"
 	c.setenv(right)
 	mustLogin(t, c, "--store", "file")

@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // benchLogin logs alice in, in process, against the real server and the
 // real keyring, with HOME and the XDG directories of the keyring daemon.
-func benchLogin(b *testing.B) (*env, *authserver.Server) {
+func benchLogin(b *testing.B) (*env, *oauthtest.Server) {
 	b.Helper()
 	kr := keyringtest.New(b)
 	for _, kv := range kr.Env() {
@@ -27,7 +27,7 @@ func benchLogin(b *testing.B) (*env, *authserver.Server) {
 		}
 	}
 	b.Setenv(envNoAgent, "")
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func benchLogin(b *testing.B) (*env, *authserver.Server) {
 	os.WriteFile(ca, srv.CACertPEM, 0o600)
 	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv}
 	ctx := context.Background()
-	p := &profile{Issuer: srv.Issuer, ClientID: authserver.ClientNative, Scopes: []string{"openid", "offline_access"}, CAFile: ca}
+	p := &profile{Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, Scopes: []string{"openid", "offline_access"}, CAFile: ca}
 	c, err := newClient(ctx, e, p)
 	if err != nil {
 		b.Fatal(err)

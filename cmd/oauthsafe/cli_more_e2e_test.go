@@ -23,7 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
@@ -64,7 +64,7 @@ func TestGitCredentialHelper(t *testing.T) {
 		}
 		t.Skip("git is not installed")
 	}
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	gs, seen := gitServer(t, c)
 	caFile := filepath.Join(t.TempDir(), "git-ca.pem")
@@ -146,11 +146,11 @@ func pemCert(cert tls.Certificate) []byte {
 }
 
 func TestLoginChecksStoreFirst(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	authPath := pathOf(t, c.srv.AuthURL)
 	good := append([]string{}, c.env...)
 	c.setenv("DBUS_SESSION_BUS_ADDRESS=unix:path=" + filepath.Join(t.TempDir(), "no-bus"))
-	code, stdout, stderr := c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative, "--ca-file", c.ca)
+	code, stdout, stderr := c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative, "--ca-file", c.ca)
 	if code != exitError || stdout != "" {
 		t.Fatalf("login without a keyring: exit %d stdout %q", code, stdout)
 	}
@@ -166,7 +166,7 @@ func TestLoginChecksStoreFirst(t *testing.T) {
 	rt, err := func() (string, error) {
 		c.env, good = good, c.env
 		defer func() { c.env, good = good, c.env }()
-		return c.storedRefreshToken(authserver.Subject("alice"))
+		return c.storedRefreshToken(oauthtest.Subject("alice"))
 	}()
 	if err == nil {
 		t.Fatalf("--store file put the refresh token in the keyring (%d bytes)", len(rt))
@@ -200,7 +200,7 @@ func TestLoginChecksStoreFirst(t *testing.T) {
 
 func TestStatusJSONAndExitCodes(t *testing.T) {
 	// The server withholds "profile": the grant is narrower than the request.
-	c := newCLI(t, authserver.Options{WithheldScopes: []string{"profile"}})
+	c := newCLI(t, oauthtest.Options{WithheldScopes: []string{"profile"}})
 	var authQuery url.Values
 	c.srv.SetHook(func(r *http.Request) {
 		if r.URL.Path == pathOf(t, c.srv.AuthURL) && r.URL.Query().Get("client_id") != "" {
@@ -215,8 +215,8 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("status --json exit %d", code)
 	}
-	want := map[string]any{"profile": "default", "issuer": c.srv.Issuer, "client_id": authserver.ClientNative,
-		"subject": authserver.Subject("alice"), "store": "keyring", "refresh_token": "present", "agent": "not running"}
+	want := map[string]any{"profile": "default", "issuer": c.srv.Issuer, "client_id": oauthtest.ClientNative,
+		"subject": oauthtest.Subject("alice"), "store": "keyring", "refresh_token": "present", "agent": "not running"}
 	for k, v := range want {
 		if st[k] != v {
 			t.Errorf("status %s = %v, want %v", k, st[k], v)
@@ -233,14 +233,14 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	// login kept a version 2 record: subject, the scopes granted, issuer
 	// and client.
 	ctxb := context.Background()
-	alice := authserver.Subject("alice")
-	key := tokenstore.Key(c.srv.Issuer, authserver.ClientNative, alice)
+	alice := oauthtest.Subject("alice")
+	key := tokenstore.Key(c.srv.Issuer, oauthtest.ClientNative, alice)
 	ks := &keyring.Store{Service: keyringService}
 	rec, err := tokenstore.LoadRecord(ctxb, ks, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Subject != alice || strings.Join(rec.Scopes, " ") != "openid offline_access" || rec.Issuer != c.srv.Issuer || rec.ClientID != authserver.ClientNative || rec.RefreshToken == "" {
+	if rec.Subject != alice || strings.Join(rec.Scopes, " ") != "openid offline_access" || rec.Issuer != c.srv.Issuer || rec.ClientID != oauthtest.ClientNative || rec.RefreshToken == "" {
 		t.Fatalf("stored record: %v", rec)
 	}
 	// Requested scopes come from the profile, granted ones from the record.
@@ -325,7 +325,7 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 // authorization URL it printed.
 func (c *cli) startLogin(args ...string) (*exec.Cmd, string, *strings.Builder, chan struct{}) {
 	c.t.Helper()
-	cmd := exec.Command(c.bin, append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative,
+	cmd := exec.Command(c.bin, append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative,
 		"--scope", "openid offline_access", "--ca-file", c.ca}, args...)...)
 	cmd.Env = c.env
 	pipe, _ := cmd.StderrPipe()
@@ -366,7 +366,7 @@ func exitCode(err error) int {
 }
 
 func TestCLIMessages(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	// Ctrl-C and SIGTERM while waiting for the browser: exit 130.
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		cmd, _, errb, done := c.startLogin()
@@ -397,12 +397,12 @@ func TestCLIMessages(t *testing.T) {
 		t.Fatalf("invalid_client message:\n%q", s)
 	}
 	// Timeout: says what timed out and what to do.
-	code, _, stderr := c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative, "--ca-file", c.ca, "--timeout", "1s")
+	code, _, stderr := c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative, "--ca-file", c.ca, "--timeout", "1s")
 	if code != exitError || !strings.Contains(stderr, "timed out") || !strings.Contains(stderr, "--timeout") {
 		t.Fatalf("timeout: exit %d\n%s", code, stderr)
 	}
 	// An unknown CA: suggests --ca-file.
-	code, _, stderr = c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative)
+	code, _, stderr = c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative)
 	if code != exitError || !strings.Contains(stderr, "--ca-file") {
 		t.Fatalf("unknown CA: exit %d\n%s", code, stderr)
 	}

@@ -35,7 +35,7 @@ func TestDemoRunsTheSeparateProgram(t *testing.T) {
 // dependencies: the OP library and the test server stay in the demo program.
 func TestCLILinksNoAuthorizationServer(t *testing.T) {
 	bi := buildDeps(t)
-	for _, bad := range []string{"github.com/zitadel/", "github.com/oauthsafe/oauthsafe/internal/authserver", "github.com/go-chi/"} {
+	for _, bad := range []string{"github.com/zitadel/", "github.com/oauthsafe/oauthsafe/oauthtest", "github.com/go-chi/"} {
 		if strings.Contains(bi, bad) {
 			t.Errorf("the CLI links %s", bad)
 		}

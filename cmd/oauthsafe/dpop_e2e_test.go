@@ -15,7 +15,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
@@ -53,7 +53,7 @@ func recordJKT(t *testing.T, rec *tokenstore.Record) string {
 // exec-credential and git-credential refuse the profile.
 func TestCLILoginDPoP(t *testing.T) {
 	const life = 3 * time.Second
-	c := newCLI(t, authserver.Options{AccessTokenLifetime: life})
+	c := newCLI(t, oauthtest.Options{AccessTokenLifetime: life})
 	var mu sync.Mutex
 	var authorizeJKT []string
 	var refreshJKT []string
@@ -101,7 +101,7 @@ func TestCLILoginDPoP(t *testing.T) {
 	if err != nil || !strings.Contains(string(pb), `"dpop": true`) || strings.Contains(string(pb), "pkcs8") {
 		t.Fatalf("profile %s: %v\n%s", profileFile, err, pb)
 	}
-	key := tokenstore.Key(c.srv.Issuer, authserver.ClientNative, authserver.Subject("alice"))
+	key := tokenstore.Key(c.srv.Issuer, oauthtest.ClientNative, oauthtest.Subject("alice"))
 	rec, err := tokenstore.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
 	if err != nil || recordJKT(t, rec) != loginJKT {
 		t.Fatalf("the keyring record does not hold the login's DPoP key (%v)", err)

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
@@ -30,7 +30,7 @@ type cli struct {
 	t   *testing.T
 	bin string
 	env []string
-	srv *authserver.Server
+	srv *oauthtest.Server
 	ca  string
 	kr  *keyringtest.Daemon
 	// seen collects everything the binary wrote to stderr, to check that
@@ -52,10 +52,10 @@ func buildCLI(t *testing.T) string {
 	return bin
 }
 
-func newCLI(t *testing.T, opts authserver.Options) *cli {
+func newCLI(t *testing.T, opts oauthtest.Options) *cli {
 	t.Helper()
 	kr := keyringtest.New(t)
-	srv, err := authserver.Start(opts)
+	srv, err := oauthtest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func (c *cli) allStderr() string {
 // requests the callback URL on the loopback receiver, as a browser would.
 func (c *cli) login(extra ...string) (int, string, string) {
 	c.t.Helper()
-	return c.loginArgs(append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative,
+	return c.loginArgs(append([]string{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative,
 		"--scope", "openid profile offline_access", "--ca-file", c.ca}, extra...)...)
 }
 
@@ -207,7 +207,7 @@ func (e *browserError) Error() string {
 }
 
 func (c *cli) storedRefreshToken(subject string) (string, error) {
-	key := tokenstore.Key(c.srv.Issuer, authserver.ClientNative, subject)
+	key := tokenstore.Key(c.srv.Issuer, oauthtest.ClientNative, subject)
 	rec, err := tokenstore.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
 	if err != nil {
 		return "", err
@@ -249,8 +249,8 @@ func (c *cli) userinfoSubject(token string) string {
 }
 
 func TestCLIEndToEnd(t *testing.T) {
-	c := newCLI(t, authserver.Options{AccessTokenLifetime: 2 * time.Second})
-	alice := authserver.Subject("alice")
+	c := newCLI(t, oauthtest.Options{AccessTokenLifetime: 2 * time.Second})
+	alice := oauthtest.Subject("alice")
 
 	// login --no-browser
 	code, stdout, stderr := c.login()
@@ -391,11 +391,11 @@ func pathOf(t *testing.T, u string) string {
 }
 
 func TestCLIInvalidRefreshTokenExits3(t *testing.T) {
-	c := newCLI(t, authserver.Options{RevokeFamilyOnReuse: true})
+	c := newCLI(t, oauthtest.Options{RevokeFamilyOnReuse: true})
 	if code, _, stderr := c.login(); code != exitOK {
 		t.Fatalf("login exit %d\n%s", code, stderr)
 	}
-	alice := authserver.Subject("alice")
+	alice := oauthtest.Subject("alice")
 	rt, err := c.storedRefreshToken(alice)
 	if err != nil {
 		t.Fatal(err)
@@ -403,13 +403,13 @@ func TestCLIInvalidRefreshTokenExits3(t *testing.T) {
 	// Someone else spends the refresh token (and reuse revokes the family):
 	// the stored one is now dead at the server.
 	ctxb := context.Background()
-	nc, err := newClient(ctxb, &env{getenv: func(string) string { return "" }}, &profile{Issuer: c.srv.Issuer, ClientID: authserver.ClientNative, CAFile: c.ca, Scopes: []string{"openid", "profile", "offline_access"}})
+	nc, err := newClient(ctxb, &env{getenv: func(string) string { return "" }}, &profile{Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative, CAFile: c.ca, Scopes: []string{"openid", "profile", "offline_access"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := &tokenstore.Memory{}
 	if err := tokenstore.SaveRecord(ctxb, other, "k", &tokenstore.Record{RefreshToken: rt, Subject: alice,
-		Scopes: []string{"openid", "profile", "offline_access"}, Issuer: c.srv.Issuer, ClientID: authserver.ClientNative}); err != nil {
+		Scopes: []string{"openid", "profile", "offline_access"}, Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative}); err != nil {
 		t.Fatal(err)
 	}
 	src, err := nc.TokenSource(ctxb, oauthclient.TokenSourceConfig{Store: other, Key: "k"}, nil)
@@ -429,33 +429,33 @@ func TestCLIInvalidRefreshTokenExits3(t *testing.T) {
 }
 
 func TestCLIClientCredentials(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(authserver.ServiceSecret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(secretFile, []byte(oauthtest.ServiceSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientService,
-		"--client-secret-file", secretFile, "--scope", authserver.ScopeAPIRead, "--ca-file", c.ca)
+	code, stdout, stderr := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService,
+		"--client-secret-file", secretFile, "--scope", oauthtest.ScopeAPIRead, "--ca-file", c.ca)
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	at := checkTokenOutput(t, stdout)
-	if strings.Contains(stderr, at) || strings.Contains(stderr, authserver.ServiceSecret) {
+	if strings.Contains(stderr, at) || strings.Contains(stderr, oauthtest.ServiceSecret) {
 		t.Fatal("a token or the secret appeared on stderr")
 	}
 	if c.srv.TokenRequests("client_credentials") != 1 {
 		t.Fatal("no client_credentials request")
 	}
 	// A secret is never taken from a flag value.
-	if code, _, _ := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientService,
-		"--client-secret", authserver.ServiceSecret, "--ca-file", c.ca); code != exitUsage {
+	if code, _, _ := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService,
+		"--client-secret", oauthtest.ServiceSecret, "--ca-file", c.ca); code != exitUsage {
 		t.Fatalf("--client-secret VALUE: exit %d, want 2 (no such flag)", code)
 	}
 	// A secret file others can read is refused.
 	if err := os.Chmod(secretFile, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, stdout, _ := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientService,
+	if code, stdout, _ := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService,
 		"--client-secret-file", secretFile, "--ca-file", c.ca); code != exitError || stdout != "" {
 		t.Fatalf("world-readable secret file: exit %d stdout %q, want 1", code, stdout)
 	}
@@ -505,8 +505,8 @@ func (c *cli) deviceLogin(args ...string) (string, string) {
 }
 
 func TestCLIDeviceLogin(t *testing.T) {
-	c := newCLI(t, authserver.Options{DevicePollInterval: time.Second})
-	out, errb := c.deviceLogin("--profile", "tv", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientDevice, "--ca-file", c.ca)
+	c := newCLI(t, oauthtest.Options{DevicePollInterval: time.Second})
+	out, errb := c.deviceLogin("--profile", "tv", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientDevice, "--ca-file", c.ca)
 	if out != "" {
 		t.Fatalf("login --device wrote to stdout: %q", out)
 	}

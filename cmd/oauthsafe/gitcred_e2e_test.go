@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // TestGitCredentialChecksHost: the git credential helper answers with the
@@ -17,7 +17,7 @@ import (
 // URL-scoped in git's configuration), real git gets no token for another
 // host.
 func TestGitCredentialChecksHost(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c, "--resource", "https://git.example.com/")
 	allow := []string{"--allow", "https://code.example.org/team"}
 	for _, tc := range []struct {

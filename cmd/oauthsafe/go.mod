@@ -6,12 +6,12 @@ toolchain go1.26.11
 
 replace github.com/oauthsafe/oauthsafe => ../..
 
-replace github.com/oauthsafe/oauthsafe/internal/authserver => ../../internal/authserver
+replace github.com/oauthsafe/oauthsafe/oauthtest => ../../oauthtest
 
 require (
 	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/oauthsafe/oauthsafe v0.0.0-00010101000000-000000000000
-	github.com/oauthsafe/oauthsafe/internal/authserver v0.0.0-00010101000000-000000000000
+	github.com/oauthsafe/oauthsafe/oauthtest v0.0.0-00010101000000-000000000000
 	github.com/pkg/browser v0.0.0-20240102092130-5ac0b6a4141c
 	golang.org/x/oauth2 v0.38.0
 	golang.org/x/sys v0.49.0

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // TestKeyringFailuresAreFastAndClear: with no D-Bus session bus, with a bus
@@ -16,7 +16,7 @@ import (
 // wrong and what to do (--store file among it); never the D-Bus library's
 // own words (dbus-launch, exec:) and never a timeout of minutes.
 func TestKeyringFailuresAreFastAndClear(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	c.run("agent", "stop")
 	authPath := pathOf(t, c.srv.AuthURL)
@@ -37,7 +37,7 @@ func TestKeyringFailuresAreFastAndClear(t *testing.T) {
 			}
 			c.setenv("DBUS_SESSION_BUS_ADDRESS=" + tc.bus)
 			for _, args := range [][]string{
-				{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative, "--ca-file", c.ca},
+				{"login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative, "--ca-file", c.ca},
 				{"token", "--no-agent"},
 			} {
 				start := time.Now()

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // TestLoginNeverSwitchesGrantSilently: on a machine without a browser (no
@@ -17,7 +17,7 @@ import (
 // of the saved profile's client with another issuer; with neither, the
 // saved client is reused and named. --help says all this.
 func TestLoginNeverSwitchesGrantSilently(t *testing.T) {
-	c := newCLI(t, authserver.Options{DevicePollInterval: time.Second})
+	c := newCLI(t, oauthtest.Options{DevicePollInterval: time.Second})
 	mustLogin(t, c)
 	devicePath := pathOf(t, c.srv.DeviceURL)
 	authPath := pathOf(t, c.srv.AuthURL)
@@ -26,7 +26,7 @@ func TestLoginNeverSwitchesGrantSilently(t *testing.T) {
 	for _, args := range [][]string{
 		{"login", "--issuer", c.srv.Issuer},
 		{"login", "--issuer", "https://other.example.com"},
-		{"login", "--client-id", authserver.ClientDevice},
+		{"login", "--client-id", oauthtest.ClientDevice},
 	} {
 		code, stdout, stderr := c.run(args...)
 		if code != exitUsage || stdout != "" || !strings.Contains(stderr, "--issuer and --client-id go together") {
@@ -38,7 +38,7 @@ func TestLoginNeverSwitchesGrantSilently(t *testing.T) {
 	}
 
 	// No --no-browser, no browser: loopback, said so, never the device grant.
-	code, _, stderr := c.loginArgs("login", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative,
+	code, _, stderr := c.loginArgs("login", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative,
 		"--scope", "openid profile offline_access", "--ca-file", c.ca)
 	if code != exitOK {
 		t.Fatalf("login without a browser: exit %d\n%s", code, stderr)
@@ -48,7 +48,7 @@ func TestLoginNeverSwitchesGrantSilently(t *testing.T) {
 	}
 	// With neither flag: the saved client, named.
 	code, _, stderr = c.loginArgs("login")
-	if code != exitOK || !strings.Contains(stderr, "client "+authserver.ClientNative+" at "+c.srv.Issuer) {
+	if code != exitOK || !strings.Contains(stderr, "client "+oauthtest.ClientNative+" at "+c.srv.Issuer) {
 		t.Fatalf("login with the saved profile: exit %d\n%s", code, stderr)
 	}
 	if n := c.srv.Count(devicePath); n != 0 {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // layered matches a package or command name used as a message layer: at
@@ -23,11 +23,11 @@ var layered = regexp.MustCompile(`(?:^|: )(?:oauthsafe|oauthclient|tokenstore(?:
 // token the server no longer accepts (with the server's text), a refused
 // client secret, a missing secret file, an unknown profile, an unknown CA.
 func TestMessagesHaveOneLayer(t *testing.T) {
-	c := newCLI(t, authserver.Options{RefreshTokenLifetime: 2 * time.Second, AccessTokenLifetime: time.Second})
+	c := newCLI(t, oauthtest.Options{RefreshTokenLifetime: 2 * time.Second, AccessTokenLifetime: time.Second})
 	dir := t.TempDir()
 	wrongSecret := filepath.Join(dir, "wrong")
 	os.WriteFile(wrongSecret, []byte("not-the-secret\n"), 0o600)
-	cc := []string{"token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientService, "--ca-file", c.ca}
+	cc := []string{"token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService, "--ca-file", c.ca}
 
 	check := func(name, cmd string, code, wantCode int, stderr, serverText, todo string) {
 		t.Helper()
@@ -73,6 +73,6 @@ func TestMessagesHaveOneLayer(t *testing.T) {
 	check("missing secret file", "token", code, exitError, stderr, "", "")
 	code, _, stderr = c.run("status", "--profile", "nobody")
 	check("unknown profile", "status", code, exitLoginRequired, stderr, "", "oauthsafe login")
-	code, _, stderr = c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientNative)
+	code, _, stderr = c.run("login", "--no-browser", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative)
 	check("unknown CA", "login", code, exitError, stderr, "", "--ca-file")
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // statusText parses `oauthsafe status` into label -> value.
@@ -26,7 +26,7 @@ func statusText(out string) map[string]string {
 // logged_in_at, the refresh token absent, and absent values omitted from
 // the JSON (no empty lists), as its help documents.
 func TestStatusAfterLogout(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	compare := func(when string, wantCode int) (map[string]string, map[string]any) {
 		t.Helper()

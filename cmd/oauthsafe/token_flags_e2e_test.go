@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -24,7 +24,7 @@ import (
 // the agent and without it; a plain `token` after it serves the new token
 // from the agent with no request.
 func TestForceRefresh(t *testing.T) {
-	c := newCLI(t, authserver.Options{})
+	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	refreshes := func() int { return c.srv.TokenRequests("refresh_token") }
 	t1 := c.tokens(1)[0]
@@ -54,15 +54,15 @@ func TestForceRefresh(t *testing.T) {
 // once the ID token has expired, the next kubectl call gets a new, valid
 // one (one refresh). Needs kubectl on PATH (the go machine image has it).
 func TestIDTokenExecCredential(t *testing.T) {
-	c := newCLI(t, authserver.Options{IDTokenLifetime: 3 * time.Second, AccessTokenLifetime: time.Hour})
+	c := newCLI(t, oauthtest.Options{IDTokenLifetime: 3 * time.Second, AccessTokenLifetime: time.Hour})
 	mustLogin(t, c)
 	ctx := context.Background()
-	oc, err := oauthclient.New(ctx, oauthclient.Config{Issuer: c.srv.Issuer, ClientID: authserver.ClientNative,
+	oc, err := oauthclient.New(ctx, oauthclient.Config{Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative,
 		HTTP: oauthclient.HTTPConfig{RootCAs: c.srv.RootCAs()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: c.srv.Issuer, ClientID: authserver.ClientNative, KeySet: oc.KeySet()})
+	ver, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative, KeySet: oc.KeySet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestIDTokenExecCredential(t *testing.T) {
 		}
 		return id.Subject
 	}
-	alice := authserver.Subject("alice")
+	alice := oauthtest.Subject("alice")
 
 	_, raw, _ := c.run("token", "--id-token")
 	idt := strings.TrimSpace(raw)
@@ -152,7 +152,7 @@ current-context: local
 	if second == first || verify(second) != alice || c.srv.TokenRequests("refresh_token") != r+1 {
 		t.Fatalf("after the ID token expired: new %v, valid %v, %d refreshes", second != first, verify(second) == alice, c.srv.TokenRequests("refresh_token")-r)
 	}
-	if _, _, stderr := c.run("token", "--id-token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientService); !strings.Contains(stderr, "no ID token") {
+	if _, _, stderr := c.run("token", "--id-token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService); !strings.Contains(stderr, "no ID token") {
 		t.Fatalf("--id-token with client credentials: %q", stderr)
 	}
 }
@@ -163,7 +163,7 @@ current-context: local
 // login sends it again.
 func TestResourceOnEveryGrant(t *testing.T) {
 	const res = "https://api.example.test/"
-	c := newCLI(t, authserver.Options{DevicePollInterval: time.Second})
+	c := newCLI(t, oauthtest.Options{DevicePollInterval: time.Second})
 	var mu sync.Mutex
 	got := map[string]int{}
 	c.srv.SetHook(func(r *http.Request) {
@@ -179,14 +179,14 @@ func TestResourceOnEveryGrant(t *testing.T) {
 		}
 	})
 	secretFile := filepath.Join(t.TempDir(), "secret")
-	os.WriteFile(secretFile, []byte(authserver.ServiceSecret), 0o600)
-	if code, _, stderr := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientService,
+	os.WriteFile(secretFile, []byte(oauthtest.ServiceSecret), 0o600)
+	if code, _, stderr := c.run("token", "--client-credentials", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService,
 		"--client-secret-file", secretFile, "--ca-file", c.ca, "--resource", res); code != exitOK {
 		t.Fatalf("client credentials with --resource: %s", stderr)
 	}
 	mustLogin(t, c, "--resource", res)
 	c.tokens(1, "--force-refresh")
-	c.deviceLogin("--profile", "tv", "--issuer", c.srv.Issuer, "--client-id", authserver.ClientDevice, "--ca-file", c.ca, "--resource", res)
+	c.deviceLogin("--profile", "tv", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientDevice, "--ca-file", c.ca, "--resource", res)
 	c.tokens(1, "--profile", "tv", "--force-refresh")
 	mu.Lock()
 	defer mu.Unlock()

@@ -16,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -96,7 +96,7 @@ func TestBrowserLoginLeavesNoCredentials(t *testing.T) {
 		landingQueries = append(landingQueries, r.URL.RawQuery)
 		mu.Unlock()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if c, err := r.Cookie("session"); err == nil && c.Value == "s-"+authserver.Subject(authserver.UserAlice) {
+		if c, err := r.Cookie("session"); err == nil && c.Value == "s-"+oauthtest.Subject(oauthtest.UserAlice) {
 			_, _ = w.Write([]byte(`<!doctype html><title>home</title><p id="welcome">Welcome</p>`))
 			return
 		}
@@ -142,8 +142,8 @@ func TestBrowserLoginLeavesNoCredentials(t *testing.T) {
 	// 2. Sign in with the server's own form; the browser follows the
 	// redirects to /callback and on to /home.
 	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), authserver.UserAlice),
-		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), authserver.Password),
+		chromedp.SendKeys(chromedp.CSS(`input[name="username"]`), oauthtest.UserAlice),
+		chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), oauthtest.Password),
 		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
 	); err != nil {
 		t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 	"sync"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // sessions is the application's own session store: session id -> subject.
@@ -49,7 +49,7 @@ func (s *sessions) get(r *http.Request) (string, bool) {
 // HTTP client with a cookie jar plays the browser.
 func Example() {
 	ctx := context.Background()
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -60,14 +60,14 @@ func Example() {
 	srv.AddRedirectURI(app.URL + "/callback")
 
 	// In production the deployment sets the secret; never in source code.
-	os.Setenv("APP_CLIENT_SECRET", authserver.WebSecret)
+	os.Setenv("APP_CLIENT_SECRET", oauthtest.WebSecret)
 	secret, err := oauthclient.SecretFromEnv("APP_CLIENT_SECRET")
 	if err != nil {
 		log.Fatal(err)
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer:       srv.Issuer,
-		ClientID:     authserver.ClientWeb,
+		ClientID:     oauthtest.ClientWeb,
 		ClientSecret: secret,
 		RedirectURL:  app.URL + "/callback",
 		Scopes:       []string{"openid", "profile"},
@@ -120,9 +120,9 @@ func Example() {
 		}
 		return res
 	}
-	res := visit(app.URL + "/reports")                                          // anonymous: 303 to /login?return_to=/reports
-	res = visit(app.URL + res.Header.Get("Location"))                           // Start: 303 to the authorization server
-	cb, err := srv.Login(ctx, res.Header.Get("Location"), authserver.UserAlice) // the user signs in
+	res := visit(app.URL + "/reports")                                         // anonymous: 303 to /login?return_to=/reports
+	res = visit(app.URL + res.Header.Get("Location"))                          // Start: 303 to the authorization server
+	cb, err := srv.Login(ctx, res.Header.Get("Location"), oauthtest.UserAlice) // the user signs in
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
-const redirectURL = authserver.WebRedirectURI // https://127.0.0.1/callback, registered for the web clients
+const redirectURL = oauthtest.WebRedirectURI // https://127.0.0.1/callback, registered for the web clients
 
 // TestCallback runs every kind of callback request through a Handler wired
 // to the real in-process server, one fresh flow per case. For each it

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // wantHeaders are the S15 headers, written out here rather than taken from
@@ -45,9 +45,9 @@ func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c
 func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 func (c *clock) reset()                  { c.offset.Store(0) }
 
-func startServer(t testing.TB, redirects ...string) *authserver.Server {
+func startServer(t testing.TB, redirects ...string) *oauthtest.Server {
 	t.Helper()
-	srv, err := authserver.Start(authserver.Options{RedirectURIs: redirects})
+	srv, err := oauthtest.Start(oauthtest.Options{RedirectURIs: redirects})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,12 +56,12 @@ func startServer(t testing.TB, redirects ...string) *authserver.Server {
 }
 
 // newClient returns a confidential OIDC web client of srv.
-func newClient(t testing.TB, srv *authserver.Server, redirect string, now func() time.Time) *oauthclient.Client {
+func newClient(t testing.TB, srv *oauthtest.Server, redirect string, now func() time.Time) *oauthclient.Client {
 	t.Helper()
 	if tt, ok := t.(*testing.T); ok {
-		tt.Setenv("CALLBACK_TEST_WEB_SECRET", authserver.WebSecret)
+		tt.Setenv("CALLBACK_TEST_WEB_SECRET", oauthtest.WebSecret)
 	} else {
-		t.(*testing.B).Setenv("CALLBACK_TEST_WEB_SECRET", authserver.WebSecret)
+		t.(*testing.B).Setenv("CALLBACK_TEST_WEB_SECRET", oauthtest.WebSecret)
 	}
 	secret, err := oauthclient.SecretFromEnv("CALLBACK_TEST_WEB_SECRET")
 	if err != nil {
@@ -69,7 +69,7 @@ func newClient(t testing.TB, srv *authserver.Server, redirect string, now func()
 	}
 	c, err := oauthclient.New(t.Context(), oauthclient.Config{
 		Issuer:       srv.Issuer,
-		ClientID:     authserver.ClientWeb,
+		ClientID:     oauthtest.ClientWeb,
 		ClientSecret: secret,
 		RedirectURL:  redirect,
 		Scopes:       []string{"openid", "profile"},
@@ -153,7 +153,7 @@ func expectedCookieName(state string) string {
 // startFlow calls h.Start through a recorder and checks the response: 303 to
 // the authorization endpoint, the exact S15 headers, and one cookie with the
 // required attributes whose value reveals nothing.
-func startFlow(t *testing.T, h *callback.Handler, srv *authserver.Server, opts callback.StartOptions) *testFlow {
+func startFlow(t *testing.T, h *callback.Handler, srv *oauthtest.Server, opts callback.StartOptions) *testFlow {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	if err := h.Start(rec, httptest.NewRequest(http.MethodGet, "https://app.test/login", nil), opts); err != nil {
@@ -198,9 +198,9 @@ func startFlow(t *testing.T, h *callback.Handler, srv *authserver.Server, opts c
 
 // login signs in at the real server as alice and returns the flow with its
 // genuine callback URL.
-func login(t *testing.T, srv *authserver.Server, f *testFlow) *testFlow {
+func login(t *testing.T, srv *oauthtest.Server, f *testFlow) *testFlow {
 	t.Helper()
-	cb, err := srv.Login(t.Context(), f.authURL, authserver.UserAlice)
+	cb, err := srv.Login(t.Context(), f.authURL, oauthtest.UserAlice)
 	if err != nil {
 		t.Fatalf("server login: %v", err)
 	}
@@ -240,7 +240,7 @@ func post(target, contentType, body string, cookies ...*http.Cookie) *http.Reque
 	return r
 }
 
-func tokenPath(t testing.TB, srv *authserver.Server) string {
+func tokenPath(t testing.TB, srv *oauthtest.Server) string {
 	u, err := url.Parse(srv.TokenURL)
 	if err != nil {
 		t.Fatal(err)

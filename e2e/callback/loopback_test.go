@@ -14,16 +14,16 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // newNativeClient is the public loopback client of the real server.
-func newNativeClient(t testing.TB, srv *authserver.Server) *oauthclient.Client {
+func newNativeClient(t testing.TB, srv *oauthtest.Server) *oauthclient.Client {
 	t.Helper()
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer:   srv.Issuer,
-		ClientID: authserver.ClientNative,
+		ClientID: oauthtest.ClientNative,
 		Scopes:   []string{"openid", "profile", "offline_access"},
 		HTTP:     oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
@@ -166,7 +166,7 @@ func TestLoopbackLoginRealServer(t *testing.T) {
 	if run.err != nil {
 		t.Fatal(run.err)
 	}
-	if run.tokens.Subject() != authserver.Subject("alice") || run.tokens.RefreshToken() == "" {
+	if run.tokens.Subject() != oauthtest.Subject("alice") || run.tokens.RefreshToken() == "" {
 		t.Fatalf("tokens: %v", run.tokens)
 	}
 	out := run.out.String()
@@ -258,7 +258,7 @@ func TestLoopbackOtherPathsRevealNothing(t *testing.T) {
 			t.Errorf("GET %s: %d, want 404", p, res.StatusCode)
 		}
 		checkHeaders(t, res.Header)
-		for _, secret := range []string{run.state, "state", "code", srv.Issuer, authserver.ClientNative} {
+		for _, secret := range []string{run.state, "state", "code", srv.Issuer, oauthtest.ClientNative} {
 			if strings.Contains(body, secret) {
 				t.Errorf("GET %s reveals %q", p, secret)
 			}
@@ -382,7 +382,7 @@ func TestLoopbackWrongStateThenRight(t *testing.T) {
 		t.Fatalf("real callback: %d", res.StatusCode)
 	}
 	run.wait(t)
-	if run.err != nil || run.tokens.Subject() != authserver.Subject("alice") {
+	if run.err != nil || run.tokens.Subject() != oauthtest.Subject("alice") {
 		t.Fatalf("login after forged callbacks: %v %v", run.tokens, run.err)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // TestReplicas: two independent Handlers (each with its own
@@ -115,7 +115,7 @@ func TestParallelTabs(t *testing.T) {
 				if res.StatusCode != 303 {
 					t.Fatalf("login %s: %d", tab, res.StatusCode)
 				}
-				cb, err := srv.Login(t.Context(), res.Header.Get("Location"), authserver.UserAlice)
+				cb, err := srv.Login(t.Context(), res.Header.Get("Location"), oauthtest.UserAlice)
 				if err != nil {
 					t.Fatal(err)
 				}

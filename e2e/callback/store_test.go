@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 func TestMemoryStore(t *testing.T) {
@@ -178,7 +178,7 @@ func TestStoreMode(t *testing.T) {
 	if w.Code != 303 || w.Header().Get("Location") != "/after" || store.Len() != 0 || !deletes(w.Result(), f.cookie.Name) {
 		t.Fatalf("completion: %d %q store %d err %v", w.Code, w.Header().Get("Location"), store.Len(), rec.lastErr())
 	}
-	if rec.subjects[0] != authserver.Subject(authserver.UserAlice) {
+	if rec.subjects[0] != oauthtest.Subject(oauthtest.UserAlice) {
 		t.Errorf("subject %q", rec.subjects[0])
 	}
 	before = srv.Count(tp)

@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 func TestDeviceGrantRealServer(t *testing.T) {
 	t.Parallel()
-	srv, err := authserver.Start(authserver.Options{DevicePollInterval: time.Second})
+	srv, err := oauthtest.Start(oauthtest.Options{DevicePollInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +21,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 	newClient := func(t *testing.T) *oauthclient.Client {
 		c, err := oauthclient.New(context.Background(), oauthclient.Config{
 			Issuer:   srv.Issuer,
-			ClientID: authserver.ClientDevice,
+			ClientID: oauthtest.ClientDevice,
 			Scopes:   []string{"openid", "profile", "offline_access"},
 			HTTP:     oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 		})
@@ -56,7 +56,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 		if err := <-approved; err != nil {
 			t.Fatal(err)
 		}
-		if tok.Subject() != authserver.Subject("alice") {
+		if tok.Subject() != oauthtest.Subject("alice") {
 			t.Errorf("subject %q, want alice's", tok.Subject())
 		}
 		if tok.AccessToken() == "" || tok.RefreshToken() == "" || tok.IDToken() == nil {

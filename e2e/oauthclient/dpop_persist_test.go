@@ -21,10 +21,10 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
@@ -71,7 +71,7 @@ func TestDPoPKeyPersistedWithRefreshToken(t *testing.T) {
 		return
 	}
 	d := keyringtest.New(t)
-	as := startAS(t, authserver.Options{})
+	as := startAS(t, oauthtest.Options{})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{RequireDPoP: true})
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
@@ -209,7 +209,7 @@ func storedJKT(t *testing.T, rec *tokenstore.Record) string {
 // persistLogin runs the login process: it prints the authorization URL,
 // the parent signs in at the OP, and the child reads the callback URL on
 // stdin, exchanges the code and stores the record.
-func persistLogin(t *testing.T, as *authserver.Server, env []string) {
+func persistLogin(t *testing.T, as *oauthtest.Server, env []string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -281,8 +281,8 @@ func persistChild(t *testing.T, role string) {
 	}
 	st := persistStore(t, os.Getenv(envPersistStore))
 	cfg := oauthclient.Config{
-		Issuer: os.Getenv(envPersistIss), ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		Issuer: os.Getenv(envPersistIss), ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   oauthclient.HTTPConfig{RootCAs: pool},
 	}
 	switch role {

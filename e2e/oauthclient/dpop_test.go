@@ -23,9 +23,9 @@ import (
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -41,7 +41,7 @@ type dpopAPI struct {
 	seen     []http.Header
 }
 
-func newDPoPAPI(t *testing.T, as *authserver.Server, cfg demoapi.ResourceConfig) *dpopAPI {
+func newDPoPAPI(t *testing.T, as *oauthtest.Server, cfg demoapi.ResourceConfig) *dpopAPI {
 	t.Helper()
 	a := &dpopAPI{}
 	mux := http.NewServeMux()
@@ -62,9 +62,9 @@ func newDPoPAPI(t *testing.T, as *authserver.Server, cfg demoapi.ResourceConfig)
 	}
 	a.api = api
 	ok := func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }
-	mux.Handle("/v1/read", api.Require(authserver.ScopeAPIRead, ok))
-	mux.Handle("/v1/other", api.Require(authserver.ScopeAPIRead, ok))
-	mux.Handle("/v1/write", api.Require(authserver.ScopeAPIWrite, ok))
+	mux.Handle("/v1/read", api.Require(oauthtest.ScopeAPIRead, ok))
+	mux.Handle("/v1/other", api.Require(oauthtest.ScopeAPIRead, ok))
+	mux.Handle("/v1/write", api.Require(oauthtest.ScopeAPIWrite, ok))
 	mux.HandleFunc("/.well-known/oauth-protected-resource", api.ServeMetadata)
 	return a
 }
@@ -117,11 +117,11 @@ func raw(t *testing.T, a *dpopAPI, method, path string, h http.Header) (int, str
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
 }
 
-func dpopNative(t *testing.T, as *authserver.Server, mod func(*oauthclient.Config)) *oauthclient.Client {
+func dpopNative(t *testing.T, as *oauthtest.Server, mod func(*oauthclient.Config)) *oauthclient.Client {
 	t.Helper()
 	cfg := oauthclient.Config{
-		Issuer: as.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		Issuer: as.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   oauthclient.HTTPConfig{RootCAs: as.RootCAs()},
 		DPoP:   true,
 	}
@@ -145,11 +145,11 @@ func memoryWith(t *testing.T, rec *tokenstore.Record) *tokenstore.Memory {
 	return st
 }
 
-func serviceDPoP(t *testing.T, as *authserver.Server, dpop bool) *oauthclient.Client {
+func serviceDPoP(t *testing.T, as *oauthtest.Server, dpop bool) *oauthclient.Client {
 	t.Helper()
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
-		Issuer: as.Issuer, ClientID: authserver.ClientService, ClientSecret: secretFromEnv(t, authserver.ServiceSecret),
-		Scopes: []string{authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}, DPoP: dpop,
+		Issuer: as.Issuer, ClientID: oauthtest.ClientService, ClientSecret: secretFromEnv(t, oauthtest.ServiceSecret),
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}, DPoP: dpop,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func serviceDPoP(t *testing.T, as *authserver.Server, dpop bool) *oauthclient.Cl
 func TestDPoPEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	const life = 2 * time.Second
-	as := startAS(t, authserver.Options{AccessTokenLifetime: life})
+	as := startAS(t, oauthtest.Options{AccessTokenLifetime: life})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{RequireDPoP: true})
 	var authorizeJKT atomic.Value
 	as.SetHook(func(r *http.Request) {
@@ -208,7 +208,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 	}
 	// The API's DPoP-scheme 403 is typed as a Bearer one would be.
 	var se *oauthclient.InsufficientScopeError
-	if _, err := hc.Get(api.URL + "/v1/write"); !errors.As(err, &se) || len(se.Scope) != 1 || se.Scope[0] != authserver.ScopeAPIWrite {
+	if _, err := hc.Get(api.URL + "/v1/write"); !errors.As(err, &se) || len(se.Scope) != 1 || se.Scope[0] != oauthtest.ScopeAPIWrite {
 		t.Fatalf("DPoP insufficient_scope: %v", err)
 	}
 
@@ -259,7 +259,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 // get exactly one retry each; the nonce is then reused per origin.
 func TestDPoPNonceRetry(t *testing.T) {
 	ctx := context.Background()
-	as := startAS(t, authserver.Options{DPoPNonce: true})
+	as := startAS(t, oauthtest.Options{DPoPNonce: true})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{DPoPNonce: true})
 	svc := serviceDPoP(t, as, true)
 	tok, err := svc.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}})
@@ -316,7 +316,7 @@ func foreignProof(t *testing.T, method, htu, at string) string {
 // Bearer, or proven with another key: every use is refused by the API.
 func TestDPoPStolenTokenUseless(t *testing.T) {
 	ctx := context.Background()
-	as := startAS(t, authserver.Options{})
+	as := startAS(t, oauthtest.Options{})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	svc := serviceDPoP(t, as, true)
 	tok, err := svc.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}})
@@ -354,7 +354,7 @@ func TestDPoPStolenTokenUseless(t *testing.T) {
 // request_uri is single use.
 func TestPARFlow(t *testing.T) {
 	ctx := context.Background()
-	as := startAS(t, authserver.Options{RequirePAR: true})
+	as := startAS(t, oauthtest.Options{RequirePAR: true})
 	c := dpopNative(t, as, func(c *oauthclient.Config) { c.DPoP = false })
 	if md := c.Metadata(); md.PushedAuthorizationRequestEndpoint != as.PARURL() || !md.RequirePushedAuthorizationRequests {
 		t.Fatalf("metadata: %+v", md)
@@ -365,7 +365,7 @@ func TestPARFlow(t *testing.T) {
 	}
 	u, _ := url.Parse(authURL)
 	q := u.Query()
-	if len(q) != 2 || q.Get("client_id") != authserver.ClientNative || !strings.HasPrefix(q.Get("request_uri"), "urn:ietf:params:oauth:request_uri:") {
+	if len(q) != 2 || q.Get("client_id") != oauthtest.ClientNative || !strings.HasPrefix(q.Get("request_uri"), "urn:ietf:params:oauth:request_uri:") {
 		t.Fatalf("browser URL query: %v", q)
 	}
 	if as.PushedCount() != 1 {
@@ -388,7 +388,7 @@ func TestPARFlow(t *testing.T) {
 	// push (static metadata without the endpoint) gets no login.
 	md := c.Metadata()
 	md.PushedAuthorizationRequestEndpoint, md.RequirePushedAuthorizationRequests = "", false
-	plain, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: authserver.ClientNative,
+	plain, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientNative,
 		RedirectURL: "http://127.0.0.1:41000/callback", Scopes: []string{"openid"}, Metadata: &md,
 		HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
 	if err != nil {
@@ -406,7 +406,7 @@ func TestPARFlow(t *testing.T) {
 	}
 	// Metadata requiring PAR without an endpoint: Start refuses.
 	md.RequirePushedAuthorizationRequests = true
-	strict, _ := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: authserver.ClientNative,
+	strict, _ := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientNative,
 		RedirectURL: "http://127.0.0.1:41000/callback", Metadata: &md, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
 	if _, _, err := strict.Start(ctx, oauthclient.StartOptions{}); !errors.Is(err, oauthclient.ErrPolicy) {
 		t.Fatalf("required PAR without endpoint: %v", err)
@@ -419,7 +419,7 @@ func TestPARFlow(t *testing.T) {
 // login cannot be asked for at refresh.
 func TestResourceIndicators(t *testing.T) {
 	ctx := context.Background()
-	as := startAS(t, authserver.Options{AccessTokenLifetime: 2 * time.Second, PAR: true})
+	as := startAS(t, oauthtest.Options{AccessTokenLifetime: 2 * time.Second, PAR: true})
 	apiA := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	apiB := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	var forms []url.Values

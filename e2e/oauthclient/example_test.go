@@ -7,15 +7,15 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // A desktop or web login: start a flow, send the user to the authorization
 // URL, and complete the flow with the redirect's parameters. The in-process
 // server stands in for a real provider and completes the login itself.
 func ExampleClient_Exchange() {
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func ExampleClient_Exchange() {
 
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer:      srv.Issuer,
-		ClientID:    authserver.ClientNative, // a public client: PKCE, no secret
+		ClientID:    oauthtest.ClientNative, // a public client: PKCE, no secret
 		RedirectURL: "http://127.0.0.1:8400/callback",
 		Scopes:      []string{"openid", "email", "offline_access"},
 		HTTP:        oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},

@@ -15,20 +15,20 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
 
 // login runs a real authorization-code flow for alice with the public client.
-func login(t *testing.T, srv *authserver.Server, timeout time.Duration) (*oauthclient.Client, *oauthclient.Tokens) {
+func login(t *testing.T, srv *oauthtest.Server, timeout time.Duration) (*oauthclient.Client, *oauthclient.Tokens) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs(), Timeout: timeout},
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	const life = 2 * time.Second
-	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+	srv := startAS(t, oauthtest.Options{AccessTokenLifetime: life})
 	c, toks := login(t, srv, 0)
 	ctx := context.Background()
 	store := &keyring.Store{LockDir: filepath.Join(d.Dir, "locks")}
@@ -72,7 +72,7 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 	if srv.TokenRequests("refresh_token") != 1 {
 		t.Fatal("the access token was not refreshed")
 	}
-	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+	key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
 	rotated, err := storedRT(ctx, store, key)
 	if err != nil || rotated == toks.RefreshToken() {
 		t.Fatalf("keyring does not hold the rotated refresh token (%v)", err)
@@ -109,7 +109,7 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 
 func TestConcurrentRefreshSingleRequest(t *testing.T) {
 	const life = 2 * time.Second
-	srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+	srv := startAS(t, oauthtest.Options{AccessTokenLifetime: life})
 	c, toks := login(t, srv, 0)
 	store := &tokenstore.Memory{}
 	src, err := c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: store}, toks)
@@ -151,7 +151,7 @@ func TestRefreshFailures(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("invalid_grant wipes the stored token", func(t *testing.T) {
-		srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+		srv := startAS(t, oauthtest.Options{AccessTokenLifetime: life})
 		c, toks := login(t, srv, 0)
 		store := &tokenstore.Memory{}
 		src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
@@ -163,7 +163,7 @@ func TestRefreshFailures(t *testing.T) {
 		if !errors.Is(err, oauthclient.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
 			t.Fatalf("err = %v, want ErrLoginRequired", err)
 		}
-		key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+		key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
 		if _, err := store.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
 			t.Fatalf("stored token not wiped: %v", err)
 		}
@@ -190,7 +190,7 @@ func TestRefreshFailures(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := startAS(t, authserver.Options{AccessTokenLifetime: life})
+			srv := startAS(t, oauthtest.Options{AccessTokenLifetime: life})
 			c, toks := login(t, srv, tc.timeout)
 			store := &tokenstore.Memory{}
 			src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
@@ -207,7 +207,7 @@ func TestRefreshFailures(t *testing.T) {
 			if !errors.As(err, &te) || errors.Is(err, oauthclient.ErrLoginRequired) {
 				t.Fatalf("err = %v, want a *tokenstore.TemporaryError", err)
 			}
-			key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+			key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
 			if rt, err := storedRT(ctx, store, key); err != nil || rt != toks.RefreshToken() {
 				t.Fatalf("stored token changed or lost: %v", err)
 			}

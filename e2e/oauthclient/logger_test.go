@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -43,7 +43,7 @@ func (w *syncWriter) String() string {
 // value the server received in a request is collected through its hook and
 // looked for in the log.
 func TestLoggerRedacts(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	var sentMu sync.Mutex
 	var sent []string // every form value and credential the server received
 	srv.SetHook(func(r *http.Request) {
@@ -68,9 +68,9 @@ func TestLoggerRedacts(t *testing.T) {
 	ctx := context.Background()
 
 	web, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientWeb, ClientSecret: secretFromEnv(t, authserver.WebSecret),
-		RedirectURL: authserver.WebRedirectURI,
-		Scopes:      []string{"openid", "profile", "offline_access", authserver.ScopeAPIRead},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secretFromEnv(t, oauthtest.WebSecret),
+		RedirectURL: oauthtest.WebRedirectURI,
+		Scopes:      []string{"openid", "profile", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:        hc,
 	})
 	if err != nil {
@@ -80,7 +80,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := srv.Login(ctx, authURL, authserver.UserAlice)
+	cb, err := srv.Login(ctx, authURL, oauthtest.UserAlice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestLoggerRedacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	rsClient, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientResource, ClientSecret: secretFromEnv(t, authserver.ResourceSecret), HTTP: hc,
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientResource, ClientSecret: secretFromEnv(t, oauthtest.ResourceSecret), HTTP: hc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +119,8 @@ func TestLoggerRedacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientService, ClientSecret: secretFromEnv(t, authserver.ServiceSecret),
-		Scopes: []string{authserver.ScopeAPIRead}, HTTP: hc,
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientService, ClientSecret: secretFromEnv(t, oauthtest.ServiceSecret),
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: hc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestLoggerRedacts(t *testing.T) {
 	}
 	secrets := []string{
 		toks.AccessToken(), toks.RefreshToken(), refreshed.AccessToken, rotated, st.AccessToken,
-		authserver.WebSecret, authserver.ResourceSecret, authserver.ServiceSecret, u.Query().Get("code"), u.Query().Get("state"),
+		oauthtest.WebSecret, oauthtest.ResourceSecret, oauthtest.ServiceSecret, u.Query().Get("code"), u.Query().Get("state"),
 	}
 	if raw, ok := toks.OAuth2Token().Extra("id_token").(string); ok {
 		secrets = append(secrets, raw)

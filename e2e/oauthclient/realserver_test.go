@@ -6,14 +6,14 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // startAS starts the real in-process authorization server (zitadel op).
-func startAS(t *testing.T, opts authserver.Options) *authserver.Server {
+func startAS(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 	t.Helper()
-	srv, err := authserver.Start(opts)
+	srv, err := oauthtest.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func secretFromEnv(t *testing.T, value string) oauthclient.Secret {
 }
 
 func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	cases := []struct {
 		name     string
 		clientID string
@@ -40,9 +40,9 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 		method   oauthclient.AuthMethod
 		redirect string
 	}{
-		{"confidential client_secret_basic", authserver.ClientWeb, authserver.WebSecret, oauthclient.AuthClientSecretBasic, authserver.WebRedirectURI},
-		{"confidential client_secret_post", authserver.ClientWebPost, authserver.WebPostSecret, oauthclient.AuthClientSecretPost, authserver.WebRedirectURI},
-		{"public client with PKCE on a loopback port", authserver.ClientNative, "", oauthclient.AuthNone, "http://127.0.0.1:49152/callback"},
+		{"confidential client_secret_basic", oauthtest.ClientWeb, oauthtest.WebSecret, oauthclient.AuthClientSecretBasic, oauthtest.WebRedirectURI},
+		{"confidential client_secret_post", oauthtest.ClientWebPost, oauthtest.WebPostSecret, oauthclient.AuthClientSecretPost, oauthtest.WebRedirectURI},
+		{"public client with PKCE on a loopback port", oauthtest.ClientNative, "", oauthclient.AuthNone, "http://127.0.0.1:49152/callback"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 				Issuer:      srv.Issuer,
 				ClientID:    tc.clientID,
 				RedirectURL: tc.redirect,
-				Scopes:      []string{"openid", "profile", "email", "offline_access", authserver.ScopeAPIRead},
+				Scopes:      []string{"openid", "profile", "email", "offline_access", oauthtest.ScopeAPIRead},
 				HTTP:        oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 				AuthMethod:  tc.method,
 			}
@@ -87,7 +87,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			if toks.AccessToken() == "" || toks.RefreshToken() == "" {
 				t.Fatal("missing access or refresh token")
 			}
-			if toks.Subject() != authserver.Subject("alice") {
+			if toks.Subject() != oauthtest.Subject("alice") {
 				t.Fatalf("subject %q", toks.Subject())
 			}
 			if id := toks.IDToken(); id == nil || id.Nonce == "" || id.Issuer != srv.Issuer {
@@ -119,10 +119,10 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 }
 
 func TestExchangeWithTamperedCallbackMakesNoTokenRequest(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	ctx := context.Background()
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative,
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative,
 		RedirectURL: "http://127.0.0.1:50000/callback", Scopes: []string{"openid"},
 		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
@@ -149,7 +149,7 @@ func TestExchangeWithTamperedCallbackMakesNoTokenRequest(t *testing.T) {
 	}
 	// A flow started for one client cannot be completed by another.
 	other, _ := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientDevice, Scopes: []string{"openid"},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientDevice, Scopes: []string{"openid"},
 		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if _, err := other.Exchange(ctx, p, q); !errors.Is(err, oauthclient.ErrIssuerMismatch) {

@@ -7,17 +7,17 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	ctx := context.Background()
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:40000/callback",
-		Scopes: []string{"openid", "email", authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:40000/callback",
+		Scopes: []string{"openid", "email", oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -27,14 +27,14 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if claims.Subject != authserver.Subject("alice") || claims.Email == "" {
+	if claims.Subject != oauthtest.Subject("alice") || claims.Email == "" {
 		t.Fatalf("userinfo %+v", claims)
 	}
 
 	// The API (a resource server) introspects the opaque access token,
 	// authenticated with its own credentials.
 	api, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientResource, ClientSecret: secretFromEnv(t, authserver.ResourceSecret),
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientResource, ClientSecret: secretFromEnv(t, oauthtest.ResourceSecret),
 		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
@@ -48,11 +48,11 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := at.RequireScopes(authserver.ScopeAPIRead); err != nil {
+	if err := at.RequireScopes(oauthtest.ScopeAPIRead); err != nil {
 		t.Fatal(err)
 	}
 	var ise *validate.InsufficientScopeError
-	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != authserver.ScopeAPIWrite {
+	if err := at.RequireScopes(oauthtest.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != oauthtest.ScopeAPIWrite {
 		t.Fatalf("err = %v", err)
 	}
 	if err := c.Revoke(ctx, toks.AccessToken(), oauthclient.HintAccessToken); err != nil {

@@ -14,8 +14,8 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -26,11 +26,11 @@ import (
 // and keeps the recorded grant; a
 // widening one is refused before any request (S10).
 func TestRefreshOmitsScope(t *testing.T) {
-	srv := startAS(t, authserver.Options{WithheldScopes: []string{authserver.ScopeAPIWrite}})
+	srv := startAS(t, oauthtest.Options{WithheldScopes: []string{oauthtest.ScopeAPIWrite}})
 	ctx := context.Background()
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead, authserver.ScopeAPIWrite},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead, oauthtest.ScopeAPIWrite},
 		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
@@ -38,7 +38,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	}
 	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
 	granted := toks.Scopes()
-	if slices.Contains(granted, authserver.ScopeAPIWrite) || !slices.Contains(granted, authserver.ScopeAPIRead) {
+	if slices.Contains(granted, oauthtest.ScopeAPIWrite) || !slices.Contains(granted, oauthtest.ScopeAPIRead) {
 		t.Fatalf("granted %v: the server did not narrow the grant, the test would prove nothing", granted)
 	}
 	var mu sync.Mutex
@@ -73,7 +73,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 		t.Fatalf("refresh form %v: want no scope parameter", f)
 	}
 	rec, err := tokenstore.LoadRecord(ctx, store, "k")
-	if err != nil || slices.Contains(rec.Scopes, authserver.ScopeAPIWrite) || !slices.Contains(rec.Scopes, authserver.ScopeAPIRead) {
+	if err != nil || slices.Contains(rec.Scopes, oauthtest.ScopeAPIWrite) || !slices.Contains(rec.Scopes, oauthtest.ScopeAPIRead) {
 		t.Fatalf("recorded scopes %v (%v), want the granted set", rec, err)
 	}
 	if got := src.Scopes(); !slices.Equal(got, rec.Scopes) {
@@ -82,14 +82,14 @@ func TestRefreshOmitsScope(t *testing.T) {
 
 	// Narrowing to a subset of the grant works, and is recorded.
 	narrow, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: "k",
-		Scopes: []string{"openid", authserver.ScopeAPIRead}}, nil)
+		Scopes: []string{"openid", oauthtest.ScopeAPIRead}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := narrow.Token(); err != nil {
 		t.Fatalf("narrowing refresh: %v", err)
 	}
-	if f := lastForm(); f.Get("scope") != "openid "+authserver.ScopeAPIRead {
+	if f := lastForm(); f.Get("scope") != "openid "+oauthtest.ScopeAPIRead {
 		t.Fatalf("narrowing refresh sent scope %q", f.Get("scope"))
 	}
 	if s := narrow.Scopes(); !slices.Equal(s, rec.Scopes) {
@@ -99,7 +99,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	// Widening beyond the grant is refused before any request.
 	before := srv.TokenRequests("refresh_token")
 	wide, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: "k",
-		Scopes: []string{"openid", authserver.ScopeAPIWrite}}, nil)
+		Scopes: []string{"openid", oauthtest.ScopeAPIWrite}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

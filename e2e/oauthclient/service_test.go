@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -62,18 +62,18 @@ type serviceCase struct {
 }
 
 var serviceCases = []serviceCase{
-	{"client_secret_basic", authserver.ClientService, authserver.ServiceSecret, false, oauthclient.AuthClientSecretBasic},
-	{"client_secret_post", authserver.ClientServicePost, authserver.ServicePostSecret, false, oauthclient.AuthClientSecretPost},
-	{"private_key_jwt", authserver.ClientPrivateKeyJWT, "", true, oauthclient.AuthPrivateKeyJWT},
+	{"client_secret_basic", oauthtest.ClientService, oauthtest.ServiceSecret, false, oauthclient.AuthClientSecretBasic},
+	{"client_secret_post", oauthtest.ClientServicePost, oauthtest.ServicePostSecret, false, oauthclient.AuthClientSecretPost},
+	{"private_key_jwt", oauthtest.ClientPrivateKeyJWT, "", true, oauthclient.AuthPrivateKeyJWT},
 }
 
-func serviceClient(t *testing.T, srv *authserver.Server, sc serviceCase, now func() time.Time) *oauthclient.Client {
+func serviceClient(t *testing.T, srv *oauthtest.Server, sc serviceCase, now func() time.Time) *oauthclient.Client {
 	t.Helper()
 	cfg := oauthclient.Config{
 		Issuer:     srv.Issuer,
 		ClientID:   sc.clientID,
 		AuthMethod: sc.method,
-		Scopes:     []string{authserver.ScopeAPIRead},
+		Scopes:     []string{oauthtest.ScopeAPIRead},
 		HTTP:       oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 		Now:        now,
 	}
@@ -98,7 +98,7 @@ func serviceClient(t *testing.T, srv *authserver.Server, sc serviceCase, now fun
 
 // introspectActive asks the real server whether tok is active, as the
 // resource server would.
-func introspectActive(t *testing.T, srv *authserver.Server, tok string) (bool, map[string]any) {
+func introspectActive(t *testing.T, srv *oauthtest.Server, tok string) (bool, map[string]any) {
 	t.Helper()
 	m, err := introspect(srv, tok)
 	if err != nil {
@@ -107,10 +107,10 @@ func introspectActive(t *testing.T, srv *authserver.Server, tok string) (bool, m
 	return m["active"] == true, m
 }
 
-func introspect(srv *authserver.Server, tok string) (map[string]any, error) {
+func introspect(srv *oauthtest.Server, tok string) (map[string]any, error) {
 	req, _ := http.NewRequest(http.MethodPost, srv.IntrospectionURL, strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(authserver.ClientResource, authserver.ResourceSecret)
+	req.SetBasicAuth(oauthtest.ClientResource, oauthtest.ResourceSecret)
 	resp, err := srv.HTTPClient().Do(req)
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func introspect(srv *authserver.Server, tok string) (map[string]any, error) {
 }
 
 func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	log := &tokenRequestLog{}
 	srv.SetHook(log.hook)
 	for _, sc := range serviceCases {
@@ -148,7 +148,7 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 				t.Fatalf("introspection: %v", claims)
 			}
 			form, basic := log.last(t)
-			if form.Get("grant_type") != "client_credentials" || form.Get("scope") != authserver.ScopeAPIRead ||
+			if form.Get("grant_type") != "client_credentials" || form.Get("scope") != oauthtest.ScopeAPIRead ||
 				!slices.Equal(form["resource"], []string{"https://api.example/"}) {
 				t.Fatalf("form: %v", form)
 			}
@@ -172,7 +172,7 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 }
 
 func TestServiceTokenSourceSingleFlight(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	release := make(chan struct{})
 	srv.SetHook(func(r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/token") {
@@ -230,7 +230,7 @@ func waitFor(t *testing.T, what string, f func() bool) {
 }
 
 func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
-	srv := startAS(t, authserver.Options{AccessTokenLifetime: 5 * time.Minute})
+	srv := startAS(t, oauthtest.Options{AccessTokenLifetime: 5 * time.Minute})
 	var hold atomic.Pointer[chan struct{}]
 	srv.SetHook(func(r *http.Request) {
 		if ch := hold.Load(); ch != nil && strings.HasSuffix(r.URL.Path, "/token") {
@@ -276,7 +276,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 }
 
 func TestServiceTokenSourceInvalidate(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	src := serviceClient(t, srv, serviceCases[1], nil).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
 	a, err := src.Token()
 	if err != nil {
@@ -301,7 +301,7 @@ func TestServiceTokenSourceInvalidate(t *testing.T) {
 // every caller without a new request until the backoff passes; then the
 // next call tries again and recovers.
 func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	var fail atomic.Bool
 	fail.Store(true)
 	srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
@@ -322,7 +322,7 @@ func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != "temporarily_unavailable" || !ae.Temporary() {
 		t.Fatalf("err = %v, want a temporary *AuthError", err)
 	}
-	if strings.Contains(err.Error(), authserver.ServiceSecret) {
+	if strings.Contains(err.Error(), oauthtest.ServiceSecret) {
 		t.Fatal("error contains the client secret")
 	}
 	fail.Store(false)
@@ -340,7 +340,7 @@ func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
 }
 
 func TestServiceTokenSourceCallerContext(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	release := make(chan struct{})
 	srv.SetHook(func(r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/token") {
@@ -370,7 +370,7 @@ func TestServiceTokenSourceCallerContext(t *testing.T) {
 // invalid_token, the transport invalidates the token in the ServiceSource,
 // which fetches a new one, and the POST is replayed once and succeeds.
 func TestServiceToAPIEndToEnd(t *testing.T) {
-	srv := startAS(t, authserver.Options{})
+	srv := startAS(t, oauthtest.Options{})
 	api := testkit.NewAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		m, err := introspect(srv, tok) // runs on a server goroutine: no t.Fatal here
@@ -424,7 +424,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 // is fetched in the background (held at the server here), and the new
 // token is used as soon as it arrives.
 func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
-	srv := startAS(t, authserver.Options{AccessTokenLifetime: 5 * time.Minute})
+	srv := startAS(t, oauthtest.Options{AccessTokenLifetime: 5 * time.Minute})
 	var hold atomic.Pointer[chan struct{}]
 	srv.SetHook(func(r *http.Request) {
 		if ch := hold.Load(); ch != nil && strings.HasSuffix(r.URL.Path, "/token") {

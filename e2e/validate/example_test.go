@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -19,7 +19,7 @@ import (
 // in-process authorization server, then shows that the same token is
 // refused for another flow's nonce.
 func ExampleIDTokenVerifier_Verify() {
-	s, err := authserver.Start(authserver.Options{})
+	s, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,7 +40,7 @@ func ExampleIDTokenVerifier_Verify() {
 		return
 	}
 	verifier, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{
-		Issuer: s.Issuer, ClientID: authserver.ClientWeb,
+		Issuer: s.Issuer, ClientID: oauthtest.ClientWeb,
 		Algorithms: []string{"RS256"}, KeySet: keys,
 	})
 	if err != nil {
@@ -50,8 +50,8 @@ func ExampleIDTokenVerifier_Verify() {
 
 	// An authorization-code flow with PKCE and a nonce.
 	cfg := &oauth2.Config{
-		ClientID: authserver.ClientWeb, ClientSecret: authserver.WebSecret,
-		RedirectURL: authserver.WebRedirectURI, Scopes: []string{"openid"},
+		ClientID: oauthtest.ClientWeb, ClientSecret: oauthtest.WebSecret,
+		RedirectURL: oauthtest.WebRedirectURI, Scopes: []string{"openid"},
 		Endpoint: oauth2.Endpoint{AuthURL: s.AuthURL, TokenURL: s.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
 	}
 	nonceBytes := make([]byte, 32)
@@ -59,7 +59,7 @@ func ExampleIDTokenVerifier_Verify() {
 	nonce := base64.RawURLEncoding.EncodeToString(nonceBytes)
 	pkce := oauth2.GenerateVerifier()
 	cb, err := s.Login(ctx, cfg.AuthCodeURL("state-not-checked-here", oauth2.S256ChallengeOption(pkce),
-		oauth2.SetAuthURLParam("nonce", nonce)), authserver.UserAlice)
+		oauth2.SetAuthURLParam("nonce", nonce)), oauthtest.UserAlice)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -26,15 +26,15 @@ import (
 // rotation the server performs itself.
 
 type realFlow struct {
-	s   *authserver.Server
+	s   *oauthtest.Server
 	ctx context.Context
 }
 
 func startReal(t *testing.T) *realFlow {
 	t.Helper()
-	s, err := authserver.Start(authserver.Options{})
+	s, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
-		t.Fatalf("authserver.Start: %v", err)
+		t.Fatalf("oauthtest.Start: %v", err)
 	}
 	t.Cleanup(s.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -53,13 +53,13 @@ func randString() string {
 func (f *realFlow) login(t *testing.T, client, secret string) (*oauth2.Token, string) {
 	t.Helper()
 	cfg := &oauth2.Config{
-		ClientID: client, ClientSecret: secret, RedirectURL: authserver.WebRedirectURI,
+		ClientID: client, ClientSecret: secret, RedirectURL: oauthtest.WebRedirectURI,
 		Endpoint: oauth2.Endpoint{AuthURL: f.s.AuthURL, TokenURL: f.s.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
-		Scopes:   []string{"openid", "profile", "email", authserver.ScopeAPIRead},
+		Scopes:   []string{"openid", "profile", "email", oauthtest.ScopeAPIRead},
 	}
 	verifier, state, nonce := oauth2.GenerateVerifier(), randString(), randString()
 	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce))
-	cb, err := f.s.Login(f.ctx, authURL, authserver.UserAlice)
+	cb, err := f.s.Login(f.ctx, authURL, oauthtest.UserAlice)
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
@@ -97,13 +97,13 @@ func TestRealServerIDTokenAndRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: f.s.Issuer, ClientID: authserver.ClientWeb, Algorithms: f.metadataAlgs(t), KeySet: jwks})
+	v, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: f.s.Issuer, ClientID: oauthtest.ClientWeb, Algorithms: f.metadataAlgs(t), KeySet: jwks})
 	if err != nil {
 		t.Fatal(err)
 	}
 	jwksPath := mustPath(t, f.s.JWKSURL)
 
-	tok1, nonce1 := f.login(t, authserver.ClientWeb, authserver.WebSecret)
+	tok1, nonce1 := f.login(t, oauthtest.ClientWeb, oauthtest.WebSecret)
 	raw1 := tok1.Extra("id_token").(string)
 	id1, err := v.Verify(f.ctx, raw1, validate.IDTokenCheck{Nonce: nonce1, AccessToken: tok1.AccessToken})
 	if err != nil {
@@ -130,7 +130,7 @@ func TestRealServerIDTokenAndRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok2, nonce2 := f.login(t, authserver.ClientWeb, authserver.WebSecret)
+	tok2, nonce2 := f.login(t, oauthtest.ClientWeb, oauthtest.WebSecret)
 	raw2 := tok2.Extra("id_token").(string)
 	if jwtKid(raw2) != newKid {
 		t.Fatal("the server did not sign with the new key")
@@ -179,8 +179,8 @@ func TestRealServerAccessTokens(t *testing.T) {
 	}
 	// zitadel's JWT access tokens carry typ "JWT", not RFC 9068's at+jwt:
 	// they are refused as access tokens (and would need introspection).
-	jwtTok, nonce := f.login(t, authserver.ClientWebJWTAccess, authserver.WebJWTAccessSecret)
-	atv, err := validate.NewAccessTokenVerifier(validate.AccessTokenConfig{Issuer: f.s.Issuer, Audience: authserver.ClientResource, KeySet: jwks})
+	jwtTok, nonce := f.login(t, oauthtest.ClientWebJWTAccess, oauthtest.WebJWTAccessSecret)
+	atv, err := validate.NewAccessTokenVerifier(validate.AccessTokenConfig{Issuer: f.s.Issuer, Audience: oauthtest.ClientResource, KeySet: jwks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestRealServerAccessTokens(t *testing.T) {
 		t.Fatalf("real ID token as access token: %v", err)
 	}
 	// And its access token is refused as an ID token (no nonce in it).
-	idv, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: f.s.Issuer, ClientID: authserver.ClientWebJWTAccess, KeySet: jwks})
+	idv, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: f.s.Issuer, ClientID: oauthtest.ClientWebJWTAccess, KeySet: jwks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,14 +201,14 @@ func TestRealServerAccessTokens(t *testing.T) {
 	}
 
 	// Opaque tokens go through introspection, authenticated as the API.
-	opaque, _ := f.login(t, authserver.ClientWeb, authserver.WebSecret)
+	opaque, _ := f.login(t, oauthtest.ClientWeb, oauthtest.WebSecret)
 	in, err := validate.NewIntrospector(validate.IntrospectionConfig{
 		Endpoint: f.s.IntrospectionURL, HTTPClient: strictPool(t, f.s.RootCAs()),
 		Authenticate: func(req *http.Request, _ url.Values) error {
-			req.SetBasicAuth(authserver.ClientResource, authserver.ResourceSecret)
+			req.SetBasicAuth(oauthtest.ClientResource, oauthtest.ResourceSecret)
 			return nil
 		},
-		Issuer: f.s.Issuer, ClientID: authserver.ClientWeb, CacheSize: 10,
+		Issuer: f.s.Issuer, ClientID: oauthtest.ClientWeb, CacheSize: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,11 +217,11 @@ func TestRealServerAccessTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("introspection: %v", err)
 	}
-	if err := at.RequireScopes(authserver.ScopeAPIRead); err != nil {
+	if err := at.RequireScopes(oauthtest.ScopeAPIRead); err != nil {
 		t.Fatalf("scopes %v: %v", at.Scopes(), err)
 	}
 	var ise *validate.InsufficientScopeError
-	if err := at.RequireScopes(authserver.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != authserver.ScopeAPIWrite {
+	if err := at.RequireScopes(oauthtest.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != oauthtest.ScopeAPIWrite {
 		t.Fatalf("api.write: %v", err)
 	}
 	before := f.s.Count(mustPath(t, f.s.IntrospectionURL))

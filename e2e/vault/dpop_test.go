@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -28,7 +28,7 @@ import (
 // check passes, the proof is the login key's); with the key dropped from
 // the record, the bound refresh token needs a new login.
 func TestVaultDPoPKeySealed(t *testing.T) {
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +49,8 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			c, err := oauthclient.New(ctx, oauthclient.Config{
-				Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-				Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+				Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+				Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 				HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}, DPoP: true,
 			})
 			if err != nil {

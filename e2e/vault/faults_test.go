@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -124,7 +124,7 @@ func TestVaultEngineHoldChild(t *testing.T) {
 }
 
 func engineKilled(t *testing.T, b *backend) {
-	srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,7 @@ func TestVaultPostgresRestartMidRefresh(t *testing.T) {
 }
 
 func engineRestart(t *testing.T, b *backend, immediate bool) {
-	srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +375,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 // refresh, access or ID token, nor the subject or the issuer (S26): the
 // record is sealed whole, and access and ID tokens never reach a Store.
 func TestVaultNoPlaintext(t *testing.T) {
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

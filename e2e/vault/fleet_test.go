@@ -22,8 +22,8 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
 
@@ -58,14 +58,14 @@ func fleetSeconds() int {
 
 func webClient(ctx context.Context, issuer string, roots *x509.CertPool) (*oauthclient.Client, error) {
 	return oauthclient.New(ctx, oauthclient.Config{
-		Issuer: issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		Issuer: issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   oauthclient.HTTPConfig{RootCAs: roots},
 	})
 }
 
 // loginAlice runs a real authorization-code flow and returns the tokens.
-func loginAlice(t testing.TB, srv *authserver.Server) *oauthclient.Tokens {
+func loginAlice(t testing.TB, srv *oauthtest.Server) *oauthclient.Tokens {
 	t.Helper()
 	ctx := context.Background()
 	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
@@ -174,7 +174,7 @@ func TestVaultFleetRefreshExactlyOnce(t *testing.T) {
 }
 
 func runFleet(t *testing.T, b *backend, procs, goroutines int) {
-	srv, err := authserver.Start(authserver.Options{AccessTokenLifetime: 2 * time.Second, RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{AccessTokenLifetime: 2 * time.Second, RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func runFleet(t *testing.T, b *backend, procs, goroutines int) {
 
 // childCommand returns the command that runs this test binary's test run
 // as a replica talking to srv and to b's database.
-func childCommand(t *testing.T, srv *authserver.Server, b *backend, run string) *exec.Cmd {
+func childCommand(t *testing.T, srv *oauthtest.Server, b *backend, run string) *exec.Cmd {
 	t.Helper()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, srv.CACertPEM, 0o600); err != nil {
@@ -319,7 +319,7 @@ type refreshCounter struct {
 	uses map[string]int
 }
 
-func countRefreshTokens(srv *authserver.Server) *refreshCounter {
+func countRefreshTokens(srv *oauthtest.Server) *refreshCounter {
 	rc := &refreshCounter{uses: map[string]int{}}
 	tokenPath := strings.TrimPrefix(srv.TokenURL, srv.Issuer)
 	srv.SetHook(func(r *http.Request) {

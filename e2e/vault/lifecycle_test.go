@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -94,7 +94,7 @@ func TestPoolDrain(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
-			srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+			srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestPoolDrain(t *testing.T) {
 func TestUserPoolCarriesResource(t *testing.T) {
 	const api = "https://api.example.test/"
 	ctx := context.Background()
-	srv, err := authserver.Start(authserver.Options{RequireResource: true, RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{RequireResource: true, RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}

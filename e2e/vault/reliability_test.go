@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -111,7 +111,7 @@ func TestFleetPostgresRestartLosesNoUser(t *testing.T) {
 	}
 	secs := max(fleetSeconds(), 4*restarts)
 	b := ownPostgres(t)
-	srv, err := authserver.Start(authserver.Options{AccessTokenLifetime: 2 * time.Second, RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{AccessTokenLifetime: 2 * time.Second, RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestFleetLeaseLapseNeverResends(t *testing.T) {
 
 func leaseLapse(t *testing.T, holdPastLease bool) {
 	b := newPostgres(t)
-	srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func leaseLapse(t *testing.T, holdPastLease bool) {
 // rig is one user's vault on PostgreSQL behind a faultyDB (lease 1 s),
 // against the real OP with family revocation on reuse.
 type rig struct {
-	srv     *authserver.Server
+	srv     *oauthtest.Server
 	c       *oauthclient.Client
 	st      *sqlstore.Store
 	fault   *faultyDB
@@ -408,7 +408,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	b := newPostgres(t)
-	srv, err := authserver.Start(authserver.Options{RevokeFamilyOnReuse: true})
+	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 	"github.com/pkg/browser"
@@ -58,12 +58,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var store tokenstore.Store = &keyring.Store{Service: "oauthsafe-desktop-example"}
 	open := func(u string) error { browser.Stdout = io.Discard; return browser.OpenURL(u) }
 	if *demo {
-		srv, err := authserver.Start(authserver.Options{})
+		srv, err := oauthtest.Start(oauthtest.Options{})
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		cfg.Issuer, cfg.ClientID, cfg.HTTP.RootCAs = srv.Issuer, authserver.ClientNative, srv.RootCAs()
+		cfg.Issuer, cfg.ClientID, cfg.HTTP.RootCAs = srv.Issuer, oauthtest.ClientNative, srv.RootCAs()
 		store = &tokenstore.Memory{}  // demo only: a real tool keeps refresh tokens in the keyring
 		open = func(u string) error { // the "browser": sign in as alice, follow the redirect
 			go func() {

@@ -30,9 +30,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 )
 
 // envSecret is the environment variable holding the client secret.
@@ -191,13 +191,13 @@ func challenge(resp *http.Response) string {
 // points s at them. The secret goes to a 0600 file, as a deployment would
 // mount it.
 func startDemo(ctx context.Context, s *settings, stderr io.Writer) (stop func(), err error) {
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (func(), error) { srv.Close(); return nil, err }
 	// No discovery, as with providers of this style: the token endpoint is configured.
-	s.cfg.Issuer, s.cfg.ClientID, s.cfg.Scopes = srv.Issuer, authserver.ClientService, []string{authserver.ScopeAPIRead}
+	s.cfg.Issuer, s.cfg.ClientID, s.cfg.Scopes = srv.Issuer, oauthtest.ClientService, []string{oauthtest.ScopeAPIRead}
 	s.cfg.Metadata = &oauthclient.Metadata{
 		Issuer:                            srv.Issuer,
 		TokenEndpoint:                     srv.TokenURL,
@@ -218,7 +218,7 @@ func startDemo(ctx context.Context, s *settings, stderr io.Writer) (stop func(),
 		return fail(err)
 	}
 	s.secretFile = filepath.Join(dir, "client-secret")
-	if err := os.WriteFile(s.secretFile, []byte(authserver.ServiceSecret+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(s.secretFile, []byte(oauthtest.ServiceSecret+"\n"), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return fail(err)
 	}
@@ -233,10 +233,10 @@ func startDemo(ctx context.Context, s *settings, stderr io.Writer) (stop func(),
 	checker.Seen = demoTokenSeen
 	need := checker.Require
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/contacts", need(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/contacts", need(oauthtest.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"contacts":2}`)
 	}))
-	mux.Handle("GET /v1/admin", need(authserver.ScopeAPIWrite, func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /v1/admin", need(oauthtest.ScopeAPIWrite, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"admin":true}`)
 	}))
 	api := httptest.NewTLSServer(mux)

@@ -25,9 +25,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 )
 
 func main() {
@@ -113,21 +113,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // startDemo starts the embedded server and a local API that accepts only
 // tokens the server says are active (RFC 7662 introspection, internal/demoapi).
 func startDemo(cfg *oauthclient.Config, api *string, apiRoots **x509.CertPool, secretFile *string) (func(), error) {
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		return nil, err
 	}
-	cfg.Issuer, cfg.ClientID, cfg.Scopes = srv.Issuer, authserver.ClientService, []string{authserver.ScopeAPIRead}
+	cfg.Issuer, cfg.ClientID, cfg.Scopes = srv.Issuer, oauthtest.ClientService, []string{oauthtest.ScopeAPIRead}
 	cfg.HTTP.RootCAs = srv.RootCAs()
 	*secretFile = ""
-	os.Setenv("SERVICE_CLIENT_SECRET", authserver.ServiceSecret) // demo only: a real service gets it from its environment
+	os.Setenv("SERVICE_CLIENT_SECRET", oauthtest.ServiceSecret) // demo only: a real service gets it from its environment
 	checker, err := demoapi.New(context.Background(), srv)
 	if err != nil {
 		srv.Close()
 		return nil, err
 	}
 	checker.Seen = demoTokenSeen
-	apiSrv := httptest.NewTLSServer(checker.Require(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
+	apiSrv := httptest.NewTLSServer(checker.Require(oauthtest.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, `{"reports":3}`)
 	}))
 	pool := x509.NewCertPool()

@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -55,7 +55,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	defer db.Close()
 	fmt.Fprintf(stderr, "demo: vault in %s, sealed under a key generated for this run (0600 file)\n", where)
 
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	checker.Seen = demoAPISeen
 	apiMux := http.NewServeMux()
-	apiMux.Handle("GET /v1/contacts", checker.Require(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
+	apiMux.Handle("GET /v1/contacts", checker.Require(oauthtest.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"contacts":2}`)
 	}))
 	api := httptest.NewTLSServer(apiMux)
@@ -78,13 +78,13 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { app.ServeHTTP(w, r) }))
 	defer ts.Close()
 	srv.AddRedirectURI(ts.URL + "/callback")
-	os.Setenv(envClientSecret, authserver.WebSecret) // demo only: a real app gets it from its environment
+	os.Setenv(envClientSecret, oauthtest.WebSecret) // demo only: a real app gets it from its environment
 	secret, err := oauthclient.SecretFromEnv(envClientSecret)
 	if err != nil {
 		return err
 	}
-	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: authserver.ClientWeb, ClientSecret: secret,
-		RedirectURL: ts.URL + "/callback", Scopes: []string{"openid", "profile", "offline_access", authserver.ScopeAPIRead},
+	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secret,
+		RedirectURL: ts.URL + "/callback", Scopes: []string{"openid", "profile", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
 	if err != nil {
 		return err

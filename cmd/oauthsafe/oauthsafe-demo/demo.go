@@ -14,8 +14,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -90,23 +90,23 @@ Example:
 }
 
 func (d *demo) run(ctx context.Context) error {
-	srv, err := authserver.Start(authserver.Options{})
+	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		return fmt.Errorf("starting the embedded server: %w", err)
 	}
 	defer srv.Close()
 	fmt.Fprintf(d.w, "Embedded OpenID Provider (zitadel op) at %s, TLS with its own CA.\n", srv.Issuer)
 
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.WebSecret))
+	secret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.WebSecret))
 	if err != nil {
 		return err
 	}
 	cfg := oauthclient.Config{
 		Issuer:       srv.Issuer,
-		ClientID:     authserver.ClientWeb,
+		ClientID:     oauthtest.ClientWeb,
 		ClientSecret: secret,
-		RedirectURL:  authserver.WebRedirectURI,
-		Scopes:       []string{"openid", "profile", "email", "offline_access", authserver.ScopeAPIRead},
+		RedirectURL:  oauthtest.WebRedirectURI,
+		Scopes:       []string{"openid", "profile", "email", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:         oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	}
 
@@ -238,13 +238,13 @@ func (d *demo) run(ctx context.Context) error {
 	d.expectBlocked("reuse of the spent refresh token", err, oauthclient.ErrLoginRequired, "")
 
 	d.section("Service: client credentials")
-	svcSecret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ServiceSecret))
+	svcSecret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ServiceSecret))
 	if err != nil {
 		return err
 	}
 	svc, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientService, ClientSecret: svcSecret,
-		Scopes: []string{authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientService, ClientSecret: svcSecret,
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		return err

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 )
 
 // demoAPI is a resource server for the demo: it checks bearer tokens with
@@ -26,7 +26,7 @@ type demoAPI struct {
 	otherHTTP  *httptest.Server
 }
 
-func startDemoAPI(ctx context.Context, as *authserver.Server) (*demoAPI, error) {
+func startDemoAPI(ctx context.Context, as *oauthtest.Server) (*demoAPI, error) {
 	checker, err := demoapi.New(ctx, as)
 	if err != nil {
 		return nil, err
@@ -55,8 +55,8 @@ func startDemoAPI(ctx context.Context, as *authserver.Server) (*demoAPI, error) 
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/read", need(authserver.ScopeAPIRead))
-	mux.Handle("/v1/write", need(authserver.ScopeAPIWrite))
+	mux.Handle("/v1/read", need(oauthtest.ScopeAPIRead))
+	mux.Handle("/v1/write", need(oauthtest.ScopeAPIWrite))
 	mux.HandleFunc("/v1/moved-away", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, a.otherHTTPS.URL+"/steal", http.StatusFound)
 	})
@@ -73,7 +73,7 @@ func (a *demoAPI) Close() {
 	a.otherHTTP.Close()
 }
 
-func (d *demo) apiSection(ctx context.Context, as *authserver.Server, svc *oauthclient.Client) error {
+func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthclient.Client) error {
 	d.section("Calling an API with the bearer token")
 	api, err := startDemoAPI(ctx, as)
 	if err != nil {

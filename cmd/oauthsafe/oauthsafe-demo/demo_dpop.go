@@ -9,9 +9,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
-	"github.com/oauthsafe/oauthsafe/internal/authserver/demoapi"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -19,7 +19,7 @@ import (
 // dpopSection shows sender-constrained tokens (RFC 9449): a login whose
 // tokens are bound to a key only this process holds, an API that checks
 // the proof, and the same token refused when it is stolen.
-func (d *demo) dpopSection(ctx context.Context, srv *authserver.Server) error {
+func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	d.section("DPoP: tokens bound to a key (RFC 9449)")
 	var mu sync.Mutex
 	var lastAuth, lastProof string
@@ -36,11 +36,11 @@ func (d *demo) dpopSection(ctx context.Context, srv *authserver.Server) error {
 	if err != nil {
 		return err
 	}
-	mux.Handle("/v1/read", checker.Require(authserver.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
+	mux.Handle("/v1/read", checker.Require(oauthtest.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
 
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}, DPoP: true,
 	})
 	if err != nil {
@@ -127,7 +127,7 @@ func (d *demo) dpopSection(ctx context.Context, srv *authserver.Server) error {
 		return err
 	}
 	thief, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
@@ -147,12 +147,12 @@ func (d *demo) dpopSection(ctx context.Context, srv *authserver.Server) error {
 
 // parSection shows pushed authorization requests (RFC 9126): the browser
 // URL carries no parameter of the request.
-func (d *demo) parSection(ctx context.Context, srv *authserver.Server) error {
+func (d *demo) parSection(ctx context.Context, srv *oauthtest.Server) error {
 	d.section("Pushed authorization requests (RFC 9126)")
 	srv.SetRequirePAR(true)
 	defer srv.SetRequirePAR(false)
 	cfg := oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid"}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	}
 	c, err := oauthclient.New(ctx, cfg)

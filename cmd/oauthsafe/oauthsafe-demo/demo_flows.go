@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -52,18 +52,18 @@ func (d *demo) get(ctx context.Context, c *http.Client, u string) (*http.Respons
 
 // webSection runs the web application flow through callback.Login and
 // callback.Handler, with an HTTP client playing the browser.
-func (d *demo) webSection(ctx context.Context, srv *authserver.Server) error {
+func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	d.section("Web application: callback handler with sealed per-flow cookies")
 	mux := http.NewServeMux()
 	app := httptest.NewTLSServer(mux)
 	defer app.Close()
 	srv.AddRedirectURI(app.URL + "/callback")
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.WebSecret))
+	secret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.WebSecret))
 	if err != nil {
 		return err
 	}
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientWeb, ClientSecret: secret,
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secret,
 		RedirectURL: app.URL + "/callback", Scopes: []string{"openid", "profile"},
 		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
@@ -136,7 +136,7 @@ func (d *demo) webSection(ctx context.Context, srv *authserver.Server) error {
 	headersOK := hdr.Get("Cache-Control") == "no-store" && hdr.Get("Referrer-Policy") == "no-referrer" &&
 		hdr.Get("Content-Security-Policy") == "default-src 'none'" && hdr.Get("X-Frame-Options") == "DENY" &&
 		hdr.Get("X-Content-Type-Options") == "nosniff" && hdr.Get("Pragma") == "no-cache"
-	if resp.StatusCode == http.StatusSeeOther && clean && headersOK && subject == authserver.Subject("alice") {
+	if resp.StatusCode == http.StatusSeeOther && clean && headersOK && subject == oauthtest.Subject("alice") {
 		d.ok("/callback: state, error, iss, code exchange and ID token checked; OnLogin got sub=%s", subject)
 		d.ok("answered 303 See Other to %q (no code, no state) with no-store, no-referrer, CSP default-src 'none', DENY, nosniff", loc)
 	} else {
@@ -163,11 +163,11 @@ func (d *demo) webSection(ctx context.Context, srv *authserver.Server) error {
 
 // loopbackSection runs the desktop flow: a loopback receiver on 127.0.0.1,
 // the "browser" driven programmatically, and the refresh lifecycle.
-func (d *demo) loopbackSection(ctx context.Context, srv *authserver.Server) error {
+func (d *demo) loopbackSection(ctx context.Context, srv *oauthtest.Server) error {
 	d.section("Desktop login: loopback receiver on 127.0.0.1")
 	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: authserver.ClientNative, Scopes: []string{"openid", "offline_access", authserver.ScopeAPIRead},
-		RedirectURL: authserver.NativeRedirectURI, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
+		RedirectURL: oauthtest.NativeRedirectURI, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		return err
@@ -215,7 +215,7 @@ func (d *demo) loopbackSection(ctx context.Context, srv *authserver.Server) erro
 	d.ok("the real callback passed every check; the browser saw the result page only then; sub=%s", toks.Subject())
 
 	store := &tokenstore.Memory{} // the CLI uses keyring.Store: the OS keyring
-	key := tokenstore.Key(srv.Issuer, authserver.ClientNative, toks.Subject())
+	key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
 	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key}, toks)
 	if err != nil {
 		return err
@@ -237,7 +237,7 @@ func (d *demo) loopbackSection(ctx context.Context, srv *authserver.Server) erro
 func (d *demo) algNone(ctx context.Context, c *oauthclient.Client) {
 	md := c.Metadata()
 	v, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{
-		Issuer: md.Issuer, ClientID: authserver.ClientWeb, Algorithms: md.IDTokenSigningAlgValuesSupported, KeySet: c.KeySet(),
+		Issuer: md.Issuer, ClientID: oauthtest.ClientWeb, Algorithms: md.IDTokenSigningAlgValuesSupported, KeySet: c.KeySet(),
 	})
 	if err != nil {
 		d.fail("verifier: %v", err)
@@ -246,7 +246,7 @@ func (d *demo) algNone(ctx context.Context, c *oauthclient.Client) {
 	enc := func(v any) string { b, _ := json.Marshal(v); return base64.RawURLEncoding.EncodeToString(b) }
 	now := time.Now().Unix()
 	forged := enc(map[string]string{"alg": "none", "typ": "JWT"}) + "." +
-		enc(map[string]any{"iss": md.Issuer, "aud": authserver.ClientWeb, "sub": "admin", "iat": now, "exp": now + 600, "nonce": "n"}) + "."
+		enc(map[string]any{"iss": md.Issuer, "aud": oauthtest.ClientWeb, "sub": "admin", "iat": now, "exp": now + 600, "nonce": "n"}) + "."
 	_, err = v.Verify(ctx, forged, validate.IDTokenCheck{Nonce: "n"})
 	if errors.Is(err, validate.ErrAlgorithm) {
 		d.blocked("unsigned ID token (alg:none) claiming sub=admin: %v", err)

@@ -8,14 +8,14 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 // Login starts c's flow with opts, signs user in at srv, and exchanges the
 // code from the redirect. It returns the tokens and the authorization URL
 // the browser was sent to. Any failure ends the test.
-func Login(t testing.TB, srv *authserver.Server, c *oauthclient.Client, opts oauthclient.StartOptions, user string) (*oauthclient.Tokens, string) {
+func Login(t testing.TB, srv *oauthtest.Server, c *oauthclient.Client, opts oauthclient.StartOptions, user string) (*oauthclient.Tokens, string) {
 	t.Helper()
 	ctx := context.Background()
 	p, authURL, err := c.Start(ctx, opts)

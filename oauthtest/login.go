@@ -1,4 +1,4 @@
-package authserver
+package oauthtest
 
 import (
 	"context"
@@ -67,13 +67,13 @@ type AuthorizeError struct {
 // Error describes the refusal.
 func (e *AuthorizeError) Error() string {
 	if e.Code != "" {
-		return fmt.Sprintf("authserver: authorization refused: %s: %s", e.Code, e.Description)
+		return fmt.Sprintf("oauthtest: authorization refused: %s: %s", e.Code, e.Description)
 	}
-	return fmt.Sprintf("authserver: authorization refused with status %d: %s", e.Status, e.Description)
+	return fmt.Sprintf("oauthtest: authorization refused with status %d: %s", e.Status, e.Description)
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html><head><title>authserver login</title></head><body>
+<html><head><title>oauthtest login</title></head><body>
 <form method="post" action="` + loginPath + `">
 <input type="hidden" name="id" value="{{.ID}}">
 <label>Username <input name="username"></label>
@@ -83,7 +83,7 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 </form></body></html>`))
 
 var devicePage = template.Must(template.New("device").Parse(`<!doctype html>
-<html><head><title>authserver device</title></head><body>
+<html><head><title>oauthtest device</title></head><body>
 <form method="post" action="` + devicePath + `">
 <label>Code <input name="user_code" value="{{.UserCode}}"></label>
 <label>Username <input name="username"></label>
@@ -181,11 +181,11 @@ func (s *Server) LoginWithPassword(ctx context.Context, authURL, username, passw
 
 func (s *Server) login(ctx context.Context, authURL, username, password string) (string, error) {
 	if !strings.HasPrefix(authURL, s.AuthURL+"?") {
-		return "", errors.New("authserver: Login: not an authorization URL of this server")
+		return "", errors.New("oauthtest: Login: not an authorization URL of this server")
 	}
 	issuer, err := url.Parse(s.Issuer)
 	if err != nil {
-		return "", fmt.Errorf("authserver: Login: %w", err)
+		return "", fmt.Errorf("oauthtest: Login: %w", err)
 	}
 	next, method, form := authURL, http.MethodGet, url.Values(nil)
 	for range 10 {
@@ -200,7 +200,7 @@ func (s *Server) login(ctx context.Context, authURL, username, password string) 
 		}
 		loc, err := resp.Location()
 		if err != nil {
-			return "", fmt.Errorf("authserver: Login: redirect without Location: %w", err)
+			return "", fmt.Errorf("oauthtest: Login: redirect without Location: %w", err)
 		}
 		if loc.Scheme != issuer.Scheme || loc.Host != issuer.Host {
 			q := loc.Query()
@@ -211,7 +211,7 @@ func (s *Server) login(ctx context.Context, authURL, username, password string) 
 		}
 		if loc.Path == loginPath {
 			if _, ok := newUsers()[username]; !ok {
-				return "", fmt.Errorf("authserver: Login: unknown user %q", username)
+				return "", fmt.Errorf("oauthtest: Login: unknown user %q", username)
 			}
 			next, method = s.Issuer+loginPath, http.MethodPost
 			form = url.Values{"id": {loc.Query().Get("authRequestID")}, "username": {username}, "password": {password}}
@@ -224,7 +224,7 @@ func (s *Server) login(ctx context.Context, authURL, username, password string) 
 		}
 		next, method, form = loc.String(), http.MethodGet, nil
 	}
-	return "", errors.New("authserver: Login: too many redirects")
+	return "", errors.New("oauthtest: Login: too many redirects")
 }
 
 func (s *Server) do(ctx context.Context, method, target string, form url.Values) (*http.Response, error) {
@@ -234,14 +234,14 @@ func (s *Server) do(ctx context.Context, method, target string, form url.Values)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, body)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
+		return nil, fmt.Errorf("oauthtest: %w", err)
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	resp, err := s.browser.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: %s %s: %w", method, req.URL.Path, err)
+		return nil, fmt.Errorf("oauthtest: %s %s: %w", method, req.URL.Path, err)
 	}
 	return resp, nil
 }
@@ -267,7 +267,7 @@ func (s *Server) device(ctx context.Context, userCode, username, action string) 
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("authserver: device %s refused with status %d", action, resp.StatusCode)
+		return fmt.Errorf("oauthtest: device %s refused with status %d", action, resp.StatusCode)
 	}
 	return nil
 }

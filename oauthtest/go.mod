@@ -1,10 +1,10 @@
-module github.com/oauthsafe/oauthsafe/internal/authserver
+module github.com/oauthsafe/oauthsafe/oauthtest
 
 go 1.26.0
 
 toolchain go1.26.11
 
-replace github.com/oauthsafe/oauthsafe => ../..
+replace github.com/oauthsafe/oauthsafe => ..
 
 require (
 	github.com/coreos/go-oidc/v3 v3.21.0

@@ -15,8 +15,8 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -27,7 +27,7 @@ const Audience = "api"
 // built; Seen must be set before serving.
 type API struct {
 	in   *validate.Introspector
-	dpop *authserver.DPoPVerifier
+	dpop *oauthtest.DPoPVerifier
 	// metadata is the RFC 9728 document; metadataURL names it in challenges.
 	metadata    map[string]any
 	metadataURL string
@@ -39,8 +39,8 @@ type API struct {
 }
 
 // New returns an API that introspects tokens at as, authenticated as the
-// resource server client authserver.ClientResource.
-func New(ctx context.Context, as *authserver.Server) (*API, error) {
+// resource server client oauthtest.ClientResource.
+func New(ctx context.Context, as *oauthtest.Server) (*API, error) {
 	return NewResource(ctx, as, ResourceConfig{})
 }
 
@@ -62,13 +62,13 @@ type ResourceConfig struct {
 
 // NewResource is New with a resource identifier, DPoP options and RFC
 // 9728 metadata.
-func NewResource(ctx context.Context, as *authserver.Server, cfg ResourceConfig) (*API, error) {
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(authserver.ResourceSecret))
+func NewResource(ctx context.Context, as *oauthtest.Server, cfg ResourceConfig) (*API, error) {
+	secret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ResourceSecret))
 	if err != nil {
 		return nil, err
 	}
 	rs, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: as.Issuer, ClientID: authserver.ClientResource, ClientSecret: secret,
+		Issuer: as.Issuer, ClientID: oauthtest.ClientResource, ClientSecret: secret,
 		HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()},
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func NewResource(ctx context.Context, as *authserver.Server, cfg ResourceConfig)
 	if err != nil {
 		return nil, err
 	}
-	a := &API{in: in, dpop: authserver.NewDPoPVerifier(cfg.DPoPNonce), requireDPoP: cfg.RequireDPoP}
+	a := &API{in: in, dpop: oauthtest.NewDPoPVerifier(cfg.DPoPNonce), requireDPoP: cfg.RequireDPoP}
 	if cfg.Resource != "" {
 		servers := cfg.AuthorizationServers
 		if servers == nil {
@@ -92,9 +92,9 @@ func NewResource(ctx context.Context, as *authserver.Server, cfg ResourceConfig)
 		a.metadata = map[string]any{
 			"resource":                          cfg.Resource,
 			"authorization_servers":             servers,
-			"scopes_supported":                  []string{authserver.ScopeAPIRead, authserver.ScopeAPIWrite},
+			"scopes_supported":                  []string{oauthtest.ScopeAPIRead, oauthtest.ScopeAPIWrite},
 			"bearer_methods_supported":          []string{"header"},
-			"dpop_signing_alg_values_supported": authserver.DPoPAlgs(),
+			"dpop_signing_alg_values_supported": oauthtest.DPoPAlgs(),
 			"dpop_bound_access_tokens_required": cfg.RequireDPoP,
 		}
 	}
@@ -124,7 +124,7 @@ func (a *API) ServeMetadata(w http.ResponseWriter, r *http.Request) {
 }
 
 // DPoP returns the API's proof verifier (nonce rotation in tests).
-func (a *API) DPoP() *authserver.DPoPVerifier { return a.dpop }
+func (a *API) DPoP() *oauthtest.DPoPVerifier { return a.dpop }
 
 // challenge writes a 401 with the Bearer or DPoP challenge (RFC 6750 §3,
 // RFC 9449 §7.1), naming the metadata when there is one.
@@ -188,8 +188,8 @@ func (a *API) Require(scope string, h http.HandlerFunc) http.HandlerFunc {
 		case cnf.Cnf.JKT != "":
 			p, err := a.dpop.Verify(r, "https://"+r.Host+r.URL.Path, raw)
 			if err != nil {
-				code, desc := authserver.DPoPInvalidProof, "proof refused"
-				if de, ok := err.(*authserver.DPoPError); ok {
+				code, desc := oauthtest.DPoPInvalidProof, "proof refused"
+				if de, ok := err.(*oauthtest.DPoPError); ok {
 					code, desc = de.Code, de.Description
 				}
 				a.challenge(w, true, code, desc)

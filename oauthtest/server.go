@@ -1,5 +1,26 @@
-// Package authserver runs a real OpenID Provider in process, for tests and
-// for the `oauthsafe demo` command.
+// Package oauthtest runs a real OpenID Provider in process, for your own
+// tests of code built on oauthsafe (as go-oidc's oidctest does for go-oidc),
+// for oauthsafe's tests and for the `oauthsafe demo` command. It is its own
+// module, so the library's consumers do not pull in the provider unless
+// their tests import it.
+//
+//	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
+//	defer srv.Close()
+//	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer,
+//		ClientID: oauthtest.ClientNative, RedirectURL: oauthtest.NativeRedirectURI,
+//		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
+//	pending, authURL, err := client.Start(ctx, oauthclient.StartOptions{})
+//	callbackURL, err := srv.Login(ctx, authURL, oauthtest.UserAlice) // signs in, no browser
+//
+// It behaves the way real providers do, on demand: refresh tokens rotate,
+// and a spent one presented again can revoke the whole grant
+// (RevokeFamilyOnReuse); scopes can be withheld (WithheldScopes, granular
+// consent); access and ID tokens can be short-lived; DPoP (with server
+// nonces), PAR (optional or required), RFC 8707 resources (optionally
+// required on refresh) and the device grant are there; every request is
+// counted (Count, TokenRequests) and can be intercepted (SetInterceptor)
+// to inject faults. It is for tests only: its CA and keys are made at
+// Start and live in memory.
 //
 // The provider is github.com/zitadel/oidc/v3/pkg/op (OpenID certified) with
 // an in-memory storage of this package, served over TLS on 127.0.0.1 with a
@@ -31,7 +52,7 @@
 // This package logs only to Options.Logger. The zitadel op package logs
 // some errors through slog.Default (to stderr), which this package cannot
 // redirect without changing process-wide state.
-package authserver
+package oauthtest
 
 import (
 	"crypto/rand"
@@ -161,7 +182,7 @@ type Server struct {
 // 127.0.0.1 with an ephemeral port. Call Close when done.
 func Start(opts Options) (*Server, error) {
 	if opts.AccessTokenLifetime < 0 || opts.RefreshTokenLifetime < 0 || opts.DevicePollInterval < 0 {
-		return nil, errors.New("authserver: negative duration in Options")
+		return nil, errors.New("oauthtest: negative duration in Options")
 	}
 	logger := opts.Logger
 	if logger == nil {
@@ -180,7 +201,7 @@ func Start(opts Options) (*Server, error) {
 	wg.Go(func() { cs, cErr = newCerts(time.Now()) })
 	wg.Wait()
 	if err := errors.Join(sigErr, cliErr, cErr); err != nil {
-		return nil, fmt.Errorf("authserver: generate keys: %w", err)
+		return nil, fmt.Errorf("oauthtest: generate keys: %w", err)
 	}
 
 	s := &Server{
@@ -261,7 +282,7 @@ func orDefault(d, def time.Duration) time.Duration {
 func (s *Server) newProvider(opts Options) (*op.Provider, error) {
 	var cryptoKey [32]byte
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
-		return nil, fmt.Errorf("authserver: token key: %w", err)
+		return nil, fmt.Errorf("oauthtest: token key: %w", err)
 	}
 	poll := orDefault(opts.DevicePollInterval, time.Second).Truncate(time.Second)
 	if poll < time.Second {
@@ -287,7 +308,7 @@ func (s *Server) newProvider(opts Options) (*op.Provider, error) {
 	}
 	p, err := op.NewProvider(cfg, s.storage, op.StaticIssuer(s.Issuer))
 	if err != nil {
-		return nil, fmt.Errorf("authserver: create provider: %w", err)
+		return nil, fmt.Errorf("oauthtest: create provider: %w", err)
 	}
 	return p, nil
 }
@@ -333,7 +354,7 @@ func (s *Server) AddRedirectURI(uri string) {
 func (s *Server) RotateKey() (string, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return "", fmt.Errorf("authserver: generate signing key: %w", err)
+		return "", fmt.Errorf("oauthtest: generate signing key: %w", err)
 	}
 	k := &signingKey{id: "sig-" + randomToken(6), key: key}
 	s.storage.addSigningKey(k)

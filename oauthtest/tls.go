@@ -1,4 +1,4 @@
-package authserver
+package oauthtest
 
 import (
 	"crypto/ecdsa"
@@ -26,7 +26,7 @@ type certs struct {
 func newCerts(now time.Time) (*certs, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: generate CA key: %w", err)
+		return nil, fmt.Errorf("oauthtest: generate CA key: %w", err)
 	}
 	caSerial, err := randomSerial()
 	if err != nil {
@@ -34,7 +34,7 @@ func newCerts(now time.Time) (*certs, error) {
 	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          caSerial,
-		Subject:               pkix.Name{CommonName: "oauthsafe test CA", Organization: []string{"oauthsafe authserver"}},
+		Subject:               pkix.Name{CommonName: "oauthsafe test CA", Organization: []string{"oauthsafe oauthtest"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -44,16 +44,16 @@ func newCerts(now time.Time) (*certs, error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: create CA certificate: %w", err)
+		return nil, fmt.Errorf("oauthtest: create CA certificate: %w", err)
 	}
 	caCert, err := x509.ParseCertificate(caDER)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: parse CA certificate: %w", err)
+		return nil, fmt.Errorf("oauthtest: parse CA certificate: %w", err)
 	}
 
 	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: generate server key: %w", err)
+		return nil, fmt.Errorf("oauthtest: generate server key: %w", err)
 	}
 	leafSerial, err := randomSerial()
 	if err != nil {
@@ -71,7 +71,7 @@ func newCerts(now time.Time) (*certs, error) {
 	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("authserver: create server certificate: %w", err)
+		return nil, fmt.Errorf("oauthtest: create server certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
@@ -88,7 +88,7 @@ func newCerts(now time.Time) (*certs, error) {
 func randomSerial() (*big.Int, error) {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return nil, fmt.Errorf("authserver: certificate serial: %w", err)
+		return nil, fmt.Errorf("oauthtest: certificate serial: %w", err)
 	}
 	return n, nil
 }

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/authserver"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
 func TestRequire(t *testing.T) {
-	as, err := authserver.Start(authserver.Options{})
+	as, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,9 +22,9 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, _ := oauthclient.SecretFromReader(strings.NewReader(authserver.ServiceSecret))
-	c, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: authserver.ClientService, ClientSecret: secret,
-		Scopes: []string{authserver.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
+	secret, _ := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ServiceSecret))
+	c, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientService, ClientSecret: secret,
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +37,10 @@ func TestRequire(t *testing.T) {
 		scope, auth string
 		want        int
 	}{
-		{authserver.ScopeAPIRead, "Bearer " + tok.AccessToken, http.StatusTeapot},
-		{authserver.ScopeAPIWrite, "Bearer " + tok.AccessToken, http.StatusForbidden},
-		{authserver.ScopeAPIRead, "Bearer forged", http.StatusUnauthorized},
-		{authserver.ScopeAPIRead, "", http.StatusUnauthorized},
+		{oauthtest.ScopeAPIRead, "Bearer " + tok.AccessToken, http.StatusTeapot},
+		{oauthtest.ScopeAPIWrite, "Bearer " + tok.AccessToken, http.StatusForbidden},
+		{oauthtest.ScopeAPIRead, "Bearer forged", http.StatusUnauthorized},
+		{oauthtest.ScopeAPIRead, "", http.StatusUnauthorized},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		if tc.auth != "" {

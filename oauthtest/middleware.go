@@ -1,4 +1,4 @@
-package authserver
+package oauthtest
 
 import (
 	"bytes"
@@ -165,7 +165,7 @@ func (s *Server) countAndHook(next http.Handler) http.Handler {
 		}
 		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, reset(r))
-		s.logger.Debug("authserver request", "method", r.Method, "path", path, "grant_type", grant,
+		s.logger.Debug("oauthtest request", "method", r.Method, "path", path, "grant_type", grant,
 			"status", rec.status, "duration", time.Since(start))
 	})
 }
@@ -431,7 +431,7 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="authserver"`)
+		w.Header().Set("WWW-Authenticate", `Basic realm="oauthtest"`)
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})

@@ -1,4 +1,4 @@
-package authserver
+package oauthtest
 
 import (
 	"crypto/ecdsa"
