@@ -5,13 +5,14 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 )
 
-const redacted = "REDACTED"
+const redacted = safetext.Redacted
 
 // Secret holds a client secret. It never shows its value when printed with
 // any fmt verb, logged with slog, or encoded as JSON. The zero value is an

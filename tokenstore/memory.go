@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"log/slog"
 	"sync"
 	"time"
@@ -117,7 +118,7 @@ func (tx *memoryTx) Delete(ctx context.Context) error {
 }
 
 // String implements fmt.Stringer without revealing stored values.
-func (m *Memory) String() string { return "tokenstore.Memory{redacted}" }
+func (m *Memory) String() string { return "tokenstore.Memory{" + safetext.Redacted + "}" }
 
 // GoString implements fmt.GoStringer without revealing stored values.
 func (m *Memory) GoString() string { return m.String() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -310,7 +311,7 @@ func (p *Pool) drop(key string) {
 }
 
 // String implements fmt.Stringer; it never shows a token or a key.
-func (p *Pool) String() string { return "tokenstore.Pool{redacted}" }
+func (p *Pool) String() string { return "tokenstore.Pool{" + safetext.Redacted + "}" }
 
 // GoString implements fmt.GoStringer like String.
 func (p *Pool) GoString() string { return p.String() }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 	"log/slog"
 )
@@ -53,7 +54,7 @@ func (k PrivateKey) redact() string {
 	if k.IsZero() {
 		return "tokenstore.PrivateKey{}"
 	}
-	return "tokenstore.PrivateKey{redacted}"
+	return "tokenstore.PrivateKey{" + safetext.Redacted + "}"
 }
 
 // String implements fmt.Stringer; it never shows key material.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 	"log/slog"
 	"slices"
@@ -240,9 +241,9 @@ func (r Record) redact() string {
 		b.WriteString(strconv.Quote(strings.Join(r.Resources, " ")))
 	}
 	if !r.DPoPKey.IsZero() {
-		b.WriteString(", dpop_key=redacted")
+		b.WriteString(", dpop_key=" + safetext.Redacted)
 	}
-	b.WriteString(", refresh_token=redacted}")
+	b.WriteString(", refresh_token=" + safetext.Redacted + "}")
 	return b.String()
 }
 

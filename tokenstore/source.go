@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -1012,7 +1013,7 @@ func (s *Source) Rejected(t *oauth2.Token) bool {
 }
 
 // String implements fmt.Stringer; it never shows a token.
-func (s *Source) String() string { return "tokenstore.Source{redacted}" }
+func (s *Source) String() string { return "tokenstore.Source{" + safetext.Redacted + "}" }
 
 // GoString implements fmt.GoStringer; it never shows a token.
 func (s *Source) GoString() string { return s.String() }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
@@ -128,5 +129,5 @@ func Logout(ctx context.Context, cfg LogoutConfig) error {
 // redacted writes name{redacted} for every fmt verb, so %v, %+v, %#v, %q
 // and %s never show what a type holds.
 func redacted(f fmt.State, name string) {
-	io.WriteString(f, name+"{redacted}")
+	io.WriteString(f, name+"{"+safetext.Redacted+"}")
 }

@@ -22,6 +22,11 @@ import (
 // Ellipsis marks text cut at the bound.
 const Ellipsis = "…"
 
+// Redacted is the module's one marker for a value that is never shown (a
+// token, a secret, a key): printed types and scrubbed server text say it
+// where the value would be.
+const Redacted = "redacted"
+
 // unsafe reports whether r must not reach a terminal, log or page.
 func unsafe(r rune) bool {
 	switch {
