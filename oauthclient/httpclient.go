@@ -24,8 +24,8 @@ import (
 const MaxResponseSize = 1 << 20
 
 // DefaultTimeout is the whole-call timeout of the strict client when
-// HTTPConfig.Timeout is zero.
-const DefaultTimeout = 30 * time.Second
+// HTTPConfig.Timeout is zero: the module's one default for server calls.
+const DefaultTimeout = strictnet.DefaultTimeout
 
 // HTTPConfig configures [NewHTTPClient]: the one strict transport of every
 // server call (S2). It holds what a caller may bring: roots, pins, client

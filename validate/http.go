@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
@@ -15,8 +14,9 @@ import (
 const maxResponseSize = 1 << 20
 
 // defaultTimeout bounds a fetch or introspection call when the caller's
-// client and context set nothing shorter.
-const defaultTimeout = 30 * time.Second
+// client and context set nothing shorter: the module's one default for
+// server calls.
+const defaultTimeout = strictnet.DefaultTimeout
 
 var errTooLarge = errors.New("response larger than 1 MiB")
 
