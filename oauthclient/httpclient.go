@@ -145,18 +145,8 @@ func readBody(r io.Reader) ([]byte, error) {
 
 // checkHTTPS enforces S1 for a server URL named what.
 func checkHTTPS(what, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return policyf("%s is not an absolute URL", what)
-	}
-	if u.Scheme != "https" {
-		return policyf("%s must use https", what)
-	}
-	if u.User != nil {
-		return policyf("%s must not carry user info", what)
-	}
-	if u.Fragment != "" {
-		return policyf("%s must not have a fragment", what)
+	if p := strictnet.HTTPSProblem(raw); p != "" {
+		return policyf("%s %s", what, p)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 
 	"github.com/oauthsafe/oauthsafe/internal/strictnet"
 )
@@ -34,9 +33,8 @@ func readBounded(r io.Reader) ([]byte, error) {
 
 // checkHTTPS requires an absolute https URL with a host and no user info.
 func checkHTTPS(what, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return fail(ErrConfig, what+" must be an absolute https URL")
+	if p := strictnet.HTTPSProblem(raw); p != "" {
+		return fail(ErrConfig, what+" "+p)
 	}
 	return nil
 }

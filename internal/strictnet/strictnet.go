@@ -541,3 +541,21 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 func (b *boundedBody) Close() error { return b.rc.Close() }
 
 var _ http.RoundTripper = (*Transport)(nil)
+
+// HTTPSProblem is the module's one rule for a server URL (S1): "" for an
+// absolute https URL with a host, no user info and no fragment, else what
+// is wrong with it, to follow the URL's name in an error.
+func HTTPSProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		return "is not an absolute URL"
+	case u.Scheme != "https":
+		return "must use https"
+	case u.User != nil:
+		return "must not carry user info"
+	case u.Fragment != "":
+		return "must not have a fragment"
+	}
+	return ""
+}
