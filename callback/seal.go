@@ -1,7 +1,6 @@
 package callback
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -19,9 +18,9 @@ const KeySize = seal.KeySize
 // like any other secret of the application and give the same list to
 // every replica. It is safe for concurrent use.
 func NewKey() ([]byte, error) {
-	k := make([]byte, KeySize)
-	if _, err := rand.Read(k); err != nil {
-		return nil, fmt.Errorf("callback: crypto/rand: %w", err)
+	k, err := seal.NewKey()
+	if err != nil {
+		return nil, fmt.Errorf("callback: %w", err)
 	}
 	return k, nil
 }

@@ -11,6 +11,7 @@ package seal
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"errors"
 	"fmt"
 )
@@ -22,6 +23,15 @@ const KeySize = 32
 const Overhead = 1 + 12 + 16
 
 const version = 1
+
+// NewKey returns a fresh KeySize-byte key from crypto/rand.
+func NewKey() ([]byte, error) {
+	k := make([]byte, KeySize)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("crypto/rand: %w", err)
+	}
+	return k, nil
+}
 
 // ErrOpen means a value is malformed, or opens under none of the keys
 // tried (another key, other additional data, or tampered with).

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -144,8 +143,10 @@ func NewKey(id string) (Key, string, error) {
 	if !validKeyID(id) {
 		return Key{}, "", errors.New("sqlstore: NewKey: the id must be 1-64 characters from [A-Za-z0-9._-]")
 	}
-	secret := make([]byte, KeySize)
-	rand.Read(secret)
+	secret, err := seal.NewKey()
+	if err != nil {
+		return Key{}, "", fmt.Errorf("sqlstore: %w", err)
+	}
 	return Key{ID: id, Secret: secret}, id + ":" + base64.StdEncoding.EncodeToString(secret), nil
 }
 
