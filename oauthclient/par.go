@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/claims"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,7 +76,7 @@ func checkAudience(at string, resources []string) error {
 		Typ string `json:"typ"`
 	}
 	var claims struct {
-		Aud audience `json:"aud"`
+		Aud claims.Audience `json:"aud"`
 	}
 	if decodeSegment(parts[0], &hdr) != nil || !strings.EqualFold(hdr.Typ, "at+jwt") && !strings.EqualFold(hdr.Typ, "application/at+jwt") {
 		return nil
@@ -91,22 +92,6 @@ func checkAudience(at string, resources []string) error {
 		}
 	}
 	return policyf("access token audience names none of the requested resources")
-}
-
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
-		*a = audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
 }
 
 func decodeSegment(seg string, v any) error {

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,7 +100,7 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*AccessTo
 	if err := checkIssuer(c, v.issuer); err != nil {
 		return nil, err
 	}
-	if !c.Aud.contains(v.audience) {
+	if !slices.Contains(c.Aud, v.audience) {
 		return nil, fail(ErrAudience, "resource not in aud")
 	}
 	if err := timeChecks(c, v.now(), v.leeway, false); err != nil {

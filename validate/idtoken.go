@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"hash"
+	"slices"
 	"strings"
 	"time"
 
@@ -217,7 +218,7 @@ func (v *IDTokenVerifier) Verify(ctx context.Context, raw string, chk IDTokenChe
 	if err := checkIssuer(c, v.issuer); err != nil {
 		return nil, err
 	}
-	if !c.Aud.contains(v.clientID) {
+	if !slices.Contains(c.Aud, v.clientID) {
 		return nil, fail(ErrAudience, "client id not in aud")
 	}
 	if c.Azp != nil || len(c.Aud) > 1 {

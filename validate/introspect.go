@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -215,7 +216,7 @@ func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*A
 			return nil, err
 		}
 	}
-	if chk.audience != "" && !c.Aud.contains(chk.audience) {
+	if chk.audience != "" && !slices.Contains(c.Aud, chk.audience) {
 		return nil, fail(ErrAudience, "resource not in aud")
 	}
 	if chk.clientID != "" && (c.ClientID == nil || *c.ClientID != chk.clientID) {

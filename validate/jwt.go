@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/oauthsafe/oauthsafe/internal/claims"
 	"math"
 	"strings"
 	"time"
@@ -134,31 +135,9 @@ func (d *numericDate) UnmarshalJSON(b []byte) error {
 
 var errBadDate = fail(ErrMalformed, "date claim out of range")
 
-// audience is the "aud" claim: one string or an array of strings.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*a = audience{s}
-		return nil
-	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return err
-	}
-	*a = l
-	return nil
-}
-
-func (a audience) contains(s string) bool {
-	for _, x := range a {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+// audience is the "aud" claim: one string or an array of strings (the
+// module's one decoder of it).
+type audience = claims.Audience
 
 // stringList accepts a JSON array of strings or one space-separated string
 // (a common "scp" quirk).
