@@ -72,7 +72,7 @@ func TestServerTextIsCleaned(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.ClientCredentials(ctx, ClientCredentialsOptions{})
+			_, err = c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(ctx)
 			var ae *AuthError
 			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "plain words") || strings.Contains(err.Error(), "client-secret-value") {
 				t.Errorf("token error %q: want the cleaned description, scrubbed", err)

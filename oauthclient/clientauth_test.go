@@ -195,7 +195,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < tc.n; i += workers {
-						if _, err := c.ClientCredentials(context.Background(), oauthclient.ClientCredentialsOptions{}); err != nil {
+						if _, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background()); err != nil {
 							errs <- err
 							return
 						}
@@ -222,7 +222,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 		a := newAssertionChecker(t, "svc-jwt", &weak.PublicKey, jose.RS256, "")
 		c, err := a.client(t, weak)
 		if err == nil {
-			_, err = c.ClientCredentials(context.Background(), oauthclient.ClientCredentialsOptions{})
+			_, err = c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
 		}
 		if !errors.Is(err, oauthclient.ErrPolicy) || a.count != 0 {
 			t.Fatalf("err = %v, %d assertions sent", err, a.count)
@@ -320,7 +320,7 @@ func TestTLSClientAuth(t *testing.T) {
 	})
 	t.Run("regular endpoints without aliases", func(t *testing.T) {
 		c := newClient(md(nil))
-		if _, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{}); err != nil {
+		if _, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err != nil {
 			t.Fatal(err)
 		}
 		check("/token")
@@ -335,7 +335,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{}); err == nil {
+		if _, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("token request without a client certificate succeeded")
 		}
 		check()
@@ -349,7 +349,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{}); err == nil {
+		if _, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("foreign client certificate accepted")
 		}
 		check()
@@ -506,7 +506,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"token": func() error {
-			_, err := c.ClientCredentials(context.Background(), oauthclient.ClientCredentialsOptions{})
+			_, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
 			return err
 		},
 		"device authorization": func() error {

@@ -388,7 +388,7 @@ func TestServiceSourceOneDPoPKey(t *testing.T) {
 				t.Fatalf("service source proofs by %q, want one key", j)
 			}
 			for range 2 {
-				if _, err := c.ClientCredentials(context.Background(), ClientCredentialsOptions{}); err != nil {
+				if _, err := c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(context.Background()); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -12,7 +12,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
-	"golang.org/x/oauth2"
 )
 
 // refreshFetch is the tokenstore.FetchFunc of a user's token source: one
@@ -137,27 +136,6 @@ type ClientCredentialsOptions struct {
 	Scopes []string
 	// Resource lists RFC 8707 resource indicators; nil means none.
 	Resource []string
-}
-
-// ClientCredentials runs the client credentials grant once (no caching; see
-// [Client.ServiceTokenSource] for services). Safe for concurrent use.
-//
-// With DPoP (Config.DPoP, metadata asking for it, or a token endpoint that
-// answers use_dpop_nonce) each call makes a new key; the token returned
-// carries it, so the API transport proves possession by itself.
-func (c *Client) ClientCredentials(ctx context.Context, opts ClientCredentialsOptions) (*oauth2.Token, error) {
-	var key *dpopKey
-	if c.dpopOn() {
-		var err error
-		if key, err = newDPoPKey(); err != nil {
-			return nil, err
-		}
-	}
-	res, err := c.clientCredentials(ctx, opts, key, newDPoPKey)
-	if err != nil {
-		return nil, err
-	}
-	return res.Token, nil
 }
 
 // clientCredentials runs the grant, proven with key when not nil; with no

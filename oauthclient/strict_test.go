@@ -109,7 +109,7 @@ var clientKinds = []clientKind{
 		return nil, err
 	}},
 	{"token", withClient(func(ctx context.Context, c *Client) error {
-		_, err := c.ClientCredentials(ctx, ClientCredentialsOptions{})
+		_, err := c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(ctx)
 		return err
 	})},
 	{"jwks", withClient(func(ctx context.Context, c *Client) error {

@@ -123,7 +123,7 @@ func runToken(ctx context.Context, e *env, args []string) int {
 				return e.usageError("token", "%v", err)
 			}
 		}
-		tok, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{Resource: resources})
+		tok, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: resources}).TokenContext(ctx)
 		if err != nil {
 			return e.fail(fmt.Errorf("token: %w", err))
 		}

@@ -125,7 +125,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := svc.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{})
+	st, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := c.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{})
+	tok, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -249,7 +249,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := svc.ClientCredentials(ctx, oauthclient.ClientCredentialsOptions{})
+	st, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}
