@@ -1,6 +1,7 @@
 package oauthclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -357,3 +358,56 @@ func (h panicHandler) Handle(context.Context, slog.Record) error {
 }
 func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h panicHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestUserPoolConfigReachesEveryEngine: what UserPoolConfig sets reaches
+// the engine of every user the pool resumes from the store: Scopes narrows
+// each refresh (scope sent, a scope outside the grant refused before any
+// request), OnRecordChange hears of each rotation once it is stored, and
+// Logger gets one redacted event per refresh.
+func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
+	ctx := context.Background()
+	h := newHostileAS(t)
+	clk := newTestClock()
+	c, toks := loggedIn(t, h, clk)
+	store := &tokenstore.Memory{}
+	if _, err := c.TokenSource(ctx, TokenSourceConfig{Store: store, Key: "u"}, toks); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var scopes []string
+	h.setToken(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		scopes = append(scopes, r.PostForm.Get("scope"))
+		mu.Unlock()
+		h.writeTokens(w, map[string]any{"access_token": "AT-2", "refresh_token": "RT-2", "scope": "openid"})
+	})
+	var changed []string
+	var logs bytes.Buffer
+	pool, err := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"openid"},
+		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
+			changed = append(changed, rec.RefreshToken)
+			return nil
+		},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Token(ctx, "u"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(scopes) != 1 || scopes[0] != "openid" {
+		t.Fatalf("refresh scope parameters %q, want [openid]", scopes)
+	}
+	if len(changed) != 1 || changed[0] != "RT-2" {
+		t.Fatalf("OnRecordChange saw %v", changed)
+	}
+	if !strings.Contains(logs.String(), "outcome=ok") || strings.Contains(logs.String(), "RT-2") || strings.Contains(logs.String(), "AT-2") {
+		t.Fatalf("log: %s", logs.String())
+	}
+	wide, _ := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"admin"}})
+	if _, err := wide.Token(ctx, "u"); !errors.Is(err, ErrScopeWidened) || len(scopes) != 1 {
+		t.Fatalf("a pool narrowing to a scope outside the grant: %v, %d requests", err, len(scopes)-1)
+	}
+}

@@ -1,11 +1,13 @@
 package tokenstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -742,5 +744,46 @@ func TestOnRecordChangeSeesDelayedWrite(t *testing.T) {
 	}
 	if len(seen) != 1 || seen[0] != rotated {
 		t.Fatalf("OnRecordChange saw %v, want [%s] (the delayed write)", seen, rotated)
+	}
+}
+
+// TestSourceLogger: SourceConfig.Logger gets one event per refresh: debug
+// with outcome "ok" on success, warn with the outcome class on failure
+// (temporary, login_required), each naming the store key's first 8
+// characters; never a refresh or access token.
+func TestSourceLogger(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &Memory{}
+	saveRT(t, st, "k-0123456789abcdef", "rt-0")
+	s, err := NewSource(SourceConfig{Store: st, Key: "k-0123456789abcdef", Fetch: asFetch(srv.refresh), Now: clk.Now, Logger: logger}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.fail = errServer
+	clk.Advance(2 * time.Hour)
+	s.Token()
+	out := buf.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "level=DEBUG") || !strings.Contains(lines[0], "outcome=ok") ||
+		!strings.Contains(lines[1], "level=WARN") || !strings.Contains(lines[1], "outcome=temporary") {
+		t.Fatalf("log:\n%s", out)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "key=k-012345 ") && !strings.HasSuffix(l, "key=k-012345") {
+			t.Errorf("the event does not name the key's first 8 characters: %s", l)
+		}
+	}
+	_, _, _, current := srv.stats()
+	for _, secret := range []string{tok.AccessToken, current, "rt-0", "k-0123456789abcdef"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log holds %q", secret)
+		}
 	}
 }
