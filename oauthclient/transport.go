@@ -115,7 +115,10 @@ type APIConfig struct {
 //   - the caller's request is never modified: a shallow copy with its own
 //     header map is sent;
 //   - a 401 whose Bearer challenge says invalid_token makes the transport
-//     invalidate the token (see [Invalidator]), get a new one and retry the
+//     drop the token (tokenstore.Source.Rejected, at most once per
+//     InvalidationCooldown for the engine, however many clients share it;
+//     another source: [Invalidator], once per cooldown per transport), get
+//     a new one and retry the
 //     request exactly once, and only when the body can be replayed (no body,
 //     or req.GetBody set). Without a replayable body, or if the source hands
 //     back the same token, or if the retry also gets 401, that 401 response
@@ -157,8 +160,9 @@ type APITransport struct {
 }
 
 // InvalidationCooldown is the least time between two invalidations of the
-// token by one API transport. A 401 invalid_token within it is returned as
-// it is, without a new token request.
+// token: per engine for a tokenstore.Source (its own default), per API
+// transport for any other Invalidator. A 401 invalid_token within it is
+// returned as it is, without a new token request.
 const InvalidationCooldown = 10 * time.Second
 
 // bearer is one token with its ready-made header value.
