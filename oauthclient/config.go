@@ -5,8 +5,8 @@ import (
 	"crypto"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"net/http"
 	"slices"
 	"strings"
@@ -145,7 +145,7 @@ type Client struct {
 // another issuer.
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ClientID == "" {
-		return nil, errors.New("oauthclient: ClientID is required")
+		return nil, cfgerr.New("oauthclient", "ClientID is required")
 	}
 	if err := checkHTTPS("issuer", cfg.Issuer); err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
-		return nil, errors.New("oauthclient: Leeway must be between 0 and 5 minutes")
+		return nil, cfgerr.New("oauthclient", "Leeway must be between 0 and 5 minutes")
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 60 * time.Second
@@ -360,15 +360,15 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 	case AuthNone:
 	case AuthClientSecretBasic, AuthClientSecretPost:
 		if c.cfg.ClientSecret.IsZero() {
-			return "", fmt.Errorf("oauthclient: %s needs a ClientSecret", m)
+			return "", cfgerr.New("oauthclient", "%s needs a ClientSecret", m)
 		}
 	case AuthPrivateKeyJWT:
 		if c.cfg.PrivateKey == nil {
-			return "", errors.New("oauthclient: private_key_jwt needs a PrivateKey")
+			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey")
 		}
 	case AuthTLSClientAuth:
 		if c.cfg.ClientCertificate == nil {
-			return "", errors.New("oauthclient: tls_client_auth needs a ClientCertificate")
+			return "", cfgerr.New("oauthclient", "tls_client_auth needs a ClientCertificate")
 		}
 	default:
 		return "", fmt.Errorf("oauthclient: unknown client authentication method %q", safetext.Clean(string(m), 64))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
 	"log/slog"
 	"math"
@@ -249,7 +250,7 @@ func checkVerificationURI(s string) error {
 // from one goroutine.
 func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tokens, error) {
 	if da == nil || da.deviceCode == "" {
-		return nil, errors.New("oauthclient: DeviceToken needs a DeviceAuthorization from DeviceAuth")
+		return nil, cfgerr.New("oauthclient", "DeviceToken needs a DeviceAuthorization from DeviceAuth")
 	}
 	interval := clampInterval(da.Interval)
 	form := url.Values{"grant_type": {deviceGrantType}, "device_code": {da.deviceCode}}

@@ -3,6 +3,7 @@ package oauthclient
 import (
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"net/url"
 	"strings"
 
@@ -19,6 +20,10 @@ var (
 	// (plain http, InsecureSkipVerify, TLS below 1.2, no S256, a forbidden
 	// redirect…). Returned wrapped in a *PolicyError.
 	ErrPolicy = errors.New("oauthclient: refused by security policy")
+	// ErrConfig is matched by every configuration error (a missing or
+	// invalid field); it is the module's one such sentinel, the same as
+	// tokenstore.ErrConfig and validate.ErrConfig.
+	ErrConfig = cfgerr.ErrConfig
 	// ErrStateMismatch: the callback's state is missing, repeated or wrong.
 	ErrStateMismatch = errors.New("oauthclient: state mismatch")
 	// ErrFlowExpired: the pending flow is older than its lifetime.

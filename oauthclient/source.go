@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
 	"log/slog"
 	"net"
@@ -82,11 +83,11 @@ type TokenSourceConfig struct {
 func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*tokenstore.Source, error) {
 	key := cfg.Key
 	if login == nil && (cfg.Store == nil || key == "") {
-		return nil, errors.New("oauthclient: TokenSource without a login needs a Store and a Key")
+		return nil, cfgerr.New("oauthclient", "TokenSource without a login needs a Store and a Key")
 	}
 	if key == "" && cfg.Store != nil {
 		if login.Subject() == "" {
-			return nil, errors.New("oauthclient: TokenSource needs a Key or a login with a subject")
+			return nil, cfgerr.New("oauthclient", "TokenSource needs a Key or a login with a subject")
 		}
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}

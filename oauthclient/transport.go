@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"io"
 	"net/http"
@@ -191,7 +192,7 @@ var noStore = []string{"no-store"} // shared, never modified
 // cfg.HTTP.Timeout (0 means DefaultTimeout). Safe for concurrent use.
 func NewAPIClient(src oauth2.TokenSource, cfg APIConfig) (*http.Client, error) {
 	if src == nil {
-		return nil, errors.New("oauthclient: API client needs a token source")
+		return nil, cfgerr.New("oauthclient", "the API client needs a token source")
 	}
 	t, err := NewAPITransport(src, cfg)
 	if err != nil {
@@ -213,7 +214,7 @@ func (t *APITransport) client() *http.Client {
 // allocations and no new connection. Safe for concurrent use.
 func (t *APITransport) Client(src oauth2.TokenSource) (*http.Client, error) {
 	if src == nil {
-		return nil, errors.New("oauthclient: API client needs a token source")
+		return nil, cfgerr.New("oauthclient", "the API client needs a token source")
 	}
 	u := &APITransport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout}
 	return u.client(), nil

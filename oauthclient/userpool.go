@@ -2,7 +2,7 @@ package oauthclient
 
 import (
 	"context"
-	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"log/slog"
 	"slices"
 	"time"
@@ -70,10 +70,10 @@ type UserPoolConfig struct {
 // for concurrent use.
 func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
 	if cfg.Store == nil {
-		return nil, fmt.Errorf("oauthclient: UserPoolConfig.Store is required (%w)", tokenstore.ErrConfig)
+		return nil, cfgerr.New("oauthclient", "UserPoolConfig.Store is required")
 	}
 	if cfg.MaxUsers < 0 || cfg.Margin < 0 || cfg.ReuseGrace < 0 {
-		return nil, fmt.Errorf("oauthclient: negative UserPoolConfig.MaxUsers or Margin (%w)", tokenstore.ErrConfig)
+		return nil, cfgerr.New("oauthclient", "negative UserPoolConfig.MaxUsers or Margin")
 	}
 	st := cfg.Store
 	cfg.Resource, cfg.Scopes = slices.Clone(cfg.Resource), slices.Clone(cfg.Scopes)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
 	"log/slog"
 	"os"
@@ -339,7 +340,7 @@ func (f *EncryptedFile) Get(ctx context.Context, key string) ([]byte, error) {
 // when ctx ends or after LockTimeout.
 func (f *EncryptedFile) Update(ctx context.Context, key string, fn func(ctx context.Context, tx Tx) error) (err error) {
 	if f.Path == "" {
-		return fmt.Errorf("%w: EncryptedFile needs a Path", ErrConfig)
+		return cfgerr.New("tokenstore", "EncryptedFile needs a Path")
 	}
 	if err := f.checkDirLocked(); err != nil {
 		return err

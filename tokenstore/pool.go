@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"log/slog"
 	"sync"
@@ -69,10 +70,10 @@ type poolCreate struct {
 // NewPool returns an empty Pool. It does no I/O; errors match ErrConfig.
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	if cfg.New == nil {
-		return nil, fmt.Errorf("%w: PoolConfig.New is required", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "PoolConfig.New is required")
 	}
 	if cfg.MaxSources < 0 {
-		return nil, fmt.Errorf("%w: PoolConfig.MaxSources is negative", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "PoolConfig.MaxSources is negative")
 	}
 	if cfg.MaxSources == 0 {
 		cfg.MaxSources = 10000
@@ -82,7 +83,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 
 func (p *Pool) ready() error {
 	if p == nil || p.cfg.New == nil {
-		return fmt.Errorf("%w: Pool not made by NewPool", ErrConfig)
+		return cfgerr.New("tokenstore", "Pool not made by NewPool")
 	}
 	return nil
 }
@@ -146,7 +147,7 @@ func (p *Pool) create(ctx context.Context, key string) (*poolEntry, error) {
 
 	src, err := p.cfg.New(ctx, key)
 	if err == nil && src == nil {
-		err = fmt.Errorf("%w: PoolConfig.New returned no Source", ErrConfig)
+		err = cfgerr.New("tokenstore", "PoolConfig.New returned no Source")
 	}
 	p.mu.Lock()
 	delete(p.creating, key)

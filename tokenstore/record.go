@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 	"log/slog"
@@ -83,7 +84,7 @@ var ErrOldRecord = fmt.Errorf("%w: the stored record was written by an older ver
 
 func encodeRecord(r *Record) ([]byte, error) {
 	if r == nil {
-		return nil, fmt.Errorf("%w: nil Record", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "nil Record")
 	}
 	if err := checkRefreshToken(r.RefreshToken); err != nil {
 		return nil, err
@@ -199,7 +200,7 @@ func (r *Record) clone() *Record {
 // key. It is safe for concurrent use if store is.
 func SaveRecord(ctx context.Context, store Store, key string, rec *Record) error {
 	if store == nil || key == "" {
-		return fmt.Errorf("%w: SaveRecord needs a Store and a key", ErrConfig)
+		return cfgerr.New("tokenstore", "SaveRecord needs a Store and a key")
 	}
 	b, err := encodeRecord(rec)
 	if err != nil {
@@ -215,7 +216,7 @@ func SaveRecord(ctx context.Context, store Store, key string, rec *Record) error
 // use if store is.
 func LoadRecord(ctx context.Context, store Store, key string) (*Record, error) {
 	if store == nil || key == "" {
-		return nil, fmt.Errorf("%w: LoadRecord needs a Store and a key", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "LoadRecord needs a Store and a key")
 	}
 	b, err := store.Get(ctx, key)
 	if err != nil {

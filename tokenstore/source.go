@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"log/slog"
 	"math/rand/v2"
@@ -277,14 +278,14 @@ var _ oauth2.TokenSource = (*Source)(nil)
 // SaveRecord). NewSource does no I/O; errors match ErrConfig.
 func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	if cfg.Fetch == nil {
-		return nil, fmt.Errorf("%w: SourceConfig.Fetch is required", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "SourceConfig.Fetch is required")
 	}
 	if cfg.Store != nil && cfg.Key == "" {
-		return nil, fmt.Errorf("%w: SourceConfig.Key is required with a Store", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "SourceConfig.Key is required with a Store")
 	}
 	if cfg.Margin < 0 || cfg.DefaultLifetime < 0 || cfg.RefreshTimeout < 0 || cfg.MaxBackoff < 0 ||
 		cfg.ReuseGrace < 0 || cfg.InvalidationCooldown < 0 {
-		return nil, fmt.Errorf("%w: negative duration in SourceConfig", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "negative duration in SourceConfig")
 	}
 	if cfg.Margin == 0 {
 		cfg.Margin = 60 * time.Second
@@ -364,7 +365,7 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // error; ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if s == nil {
-		return nil, fmt.Errorf("%w: nil Source", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "nil Source")
 	}
 	if e := s.cur.Load(); e != nil {
 		now := s.cfg.Now().Round(0)
@@ -377,7 +378,7 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 		}
 	}
 	if s.cfg.Fetch == nil {
-		return nil, fmt.Errorf("%w: Source not made by NewSource", ErrConfig)
+		return nil, cfgerr.New("tokenstore", "Source not made by NewSource")
 	}
 	return s.wait(ctx)
 }

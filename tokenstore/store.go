@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 
@@ -42,7 +43,7 @@ var (
 	// ErrConfig means a configuration is incomplete or invalid, including
 	// a method called on the zero value of a type that needs a
 	// constructor.
-	ErrConfig = errors.New("tokenstore: invalid configuration")
+	ErrConfig = cfgerr.ErrConfig
 )
 
 // MaxValueSize is the largest value any Store in this package accepts
@@ -103,7 +104,7 @@ type LogoutConfig struct {
 // safe for concurrent use.
 func Logout(ctx context.Context, cfg LogoutConfig) error {
 	if cfg.Store == nil || cfg.Key == "" {
-		return fmt.Errorf("%w: Logout needs a Store and a Key", ErrConfig)
+		return cfgerr.New("tokenstore", "Logout needs a Store and a Key")
 	}
 	return cfg.Store.Update(ctx, cfg.Key, func(ctx context.Context, tx Tx) error {
 		b, err := tx.Get(ctx)

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"strings"
 )
@@ -69,7 +70,7 @@ var (
 	// ErrSubject reports a UserInfo "sub" that differs from the ID token's.
 	ErrSubject = errors.New("validate: subject mismatch")
 	// ErrConfig reports an invalid configuration given to a constructor.
-	ErrConfig = errors.New("validate: invalid configuration")
+	ErrConfig = cfgerr.ErrConfig
 )
 
 // verifyError is a failure with a fixed message and one or two sentinel
