@@ -244,7 +244,7 @@ type Source struct {
 	fail atomic.Pointer[failure] // the last temporary failure, while backing off
 	bg   atomic.Bool             // a background refresh was requested
 
-	lastInvalidation atomic.Int64 // UnixNano of the last Invalidate that dropped a token
+	lastInvalidation atomic.Int64 // UnixNano of the last Rejected that dropped a token
 
 	mu       sync.Mutex
 	flight   *flight
@@ -596,13 +596,16 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 		// write failed earlier, in this Source or another): write it now.
 		if next := rotations.get(s.cfg.Key, rec.RefreshToken); next != nil {
 			if err := s.putRetry(ctx, tx, next); err != nil {
-				return nil, fmt.Errorf("tokenstore: the rotated refresh token could not be saved (kept in memory, written next): %w", err)
+				return nil, fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
 			}
 			rotations.drop(s.cfg.Key, rec.RefreshToken)
+			changed := next.Generation != rec.Generation // else only the marker was cleared
 			rec = next
-			if err := s.recordChanged(ctx, rec); err != nil {
-				s.setScopes(rec.Scopes)
-				return nil, err
+			if changed {
+				if err := s.recordChanged(ctx, rec); err != nil {
+					s.setScopes(rec.Scopes)
+					return nil, err
+				}
 			}
 		} else if rec.pending != 0 && s.cfg.Store != nil {
 			age := s.cfg.Now().Sub(time.UnixMilli(rec.pending))
@@ -652,33 +655,34 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 	wctx = mergeCancel(wctx, ctx)
 	var saveErr error
 	if rec != nil {
-		next := rec.clone()
-		changed := marked
+		next := rec.clone() // pending cleared
+		newer := false      // a change of the record itself, not only the marker
 		rt, key := r.rotation()
 		if !key.IsZero() && !key.Equal(rec.DPoPKey) {
-			next.DPoPKey, changed = key, true
+			next.DPoPKey, newer = key, true
 		}
-		rotated := false
 		if rt != "" && rt != rec.RefreshToken {
 			if err := checkRefreshToken(rt); err != nil {
 				// Unstorable: the spent token must not be sent again.
 				return nil, s.deleteRecord(wctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
 			}
-			next.RefreshToken, changed, rotated = rt, true, true
+			next.RefreshToken, newer = rt, true
 		}
 		if ferr == nil && res != nil && res.Scopes != nil && !slices.Equal(res.Scopes, rec.Scopes) {
-			next.Scopes, changed = slices.Clone(res.Scopes), true
+			next.Scopes, newer = slices.Clone(res.Scopes), true
 		}
-		if changed {
-			if rotated || !slices.Equal(next.Scopes, rec.Scopes) || !next.DPoPKey.Equal(rec.DPoPKey) {
-				next.Generation++
-			}
+		if newer {
+			next.Generation++
+		}
+		if marked || newer {
 			if err := s.putRetry(wctx, tx, next); err != nil {
-				if rotated || !next.DPoPKey.Equal(rec.DPoPKey) {
-					rotations.put(s.cfg.Key, rec.RefreshToken, next)
-				}
-				saveErr = fmt.Errorf("tokenstore: the rotated refresh token could not be saved (kept in memory, written next): %w", err)
-			} else if next.Generation != rec.Generation {
+				// Kept for the process, rotated or not: the next refresh of
+				// any Source on the key writes it (and so clears the
+				// marker) instead of reading its own marker as a lost
+				// rotation.
+				rotations.put(s.cfg.Key, rec.RefreshToken, next)
+				saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
+			} else if newer {
 				saveErr = s.recordChanged(wctx, next)
 			}
 			s.setScopes(next.Scopes)
@@ -901,6 +905,9 @@ func (s *Source) Flush(ctx context.Context) error {
 			return err
 		}
 		rotations.drop(s.cfg.Key, rec.RefreshToken)
+		if next.Generation == rec.Generation {
+			return nil // only the marker was cleared
+		}
 		return s.recordChanged(ctx, next)
 	})
 }

@@ -787,3 +787,36 @@ func TestSourceLogger(t *testing.T) {
 		}
 	}
 }
+
+// TestMarkerClearedAfterFailedWrite (S29): the store goes down after the
+// request left and the server did not rotate: the write that clears the
+// pending marker fails. The outcome is kept in the process and written by
+// the next refresh, so this process's own marker never reads as an
+// interrupted refresh (no ErrRotationLost, no logout) once the store is
+// back.
+func TestMarkerClearedAfterFailedWrite(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	srv.noRotate = true
+	st := &failingPut{}
+	saveRT(t, st, "k", "rt-0")
+	st.failInFetch.Store(true)
+	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: downFetch(st, asFetch(srv.refresh)), Now: clk.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var te *TemporaryError
+	if _, err := s.Token(); !errors.As(err, &te) {
+		t.Fatalf("Token with the store down after the request = %v, want a *TemporaryError", err)
+	}
+	st.failInFetch.Store(false)
+	st.fail.Store(false)
+	clk.Advance(time.Hour)
+	if _, err := s.Token(); err != nil {
+		t.Fatalf("after the store came back: %v (the process's own marker must not log the user out)", err)
+	}
+	rec, err := LoadRecord(context.Background(), st, "k")
+	if err != nil || rec.pending != 0 || rec.RefreshToken != "rt-0" {
+		t.Fatalf("record after recovery: %v (pending %d), %v", rec, rec.pending, err)
+	}
+}
