@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"net/http"
 	"net/url"
 	"strings"
@@ -84,21 +85,22 @@ type Handler struct {
 }
 
 // New checks cfg and returns a Handler. It does no I/O. cfg's slices
-// (Keys) are not retained after New returns.
+// (Keys) are not retained after New returns. An incomplete or invalid cfg
+// gives an error matching oauthclient.ErrConfig.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Client == nil {
-		return nil, errors.New("callback: Config.Client is required")
+		return nil, cfgerr.New("callback", "Config.Client is required")
 	}
 	if cfg.OnLogin == nil {
-		return nil, errors.New("callback: Config.OnLogin is required")
+		return nil, cfgerr.New("callback", "Config.OnLogin is required")
 	}
 	cc := cfg.Client.Config()
 	if cc.RedirectURL == "" {
-		return nil, errors.New("callback: the client has no RedirectURL")
+		return nil, cfgerr.New("callback", "the client has no RedirectURL")
 	}
 	ru, err := url.Parse(cc.RedirectURL)
 	if err != nil {
-		return nil, errors.New("callback: the client's RedirectURL is not a URL")
+		return nil, cfgerr.New("callback", "the client's RedirectURL is not a URL")
 	}
 	h := &Handler{
 		client:   cfg.Client,
@@ -120,17 +122,17 @@ func New(cfg Config) (*Handler, error) {
 		h.landing = "/"
 	}
 	if err := checkReturnTo(h.landing); err != nil {
-		return nil, fmt.Errorf("callback: LandingURL: %w", err)
+		return nil, cfgerr.New("callback", "LandingURL: %v", err)
 	}
 	if h.prefix == "" {
 		h.prefix = DefaultCookiePrefix
 	}
 	if strings.HasPrefix(strings.ToLower(h.prefix), "__host-") || !validCookieName(h.prefix) {
-		return nil, errors.New("callback: CookiePrefix is not a usable cookie name prefix")
+		return nil, cfgerr.New("callback", "CookiePrefix is not a usable cookie name prefix")
 	}
 	switch {
 	case cfg.Store != nil && cfg.Keys != nil:
-		return nil, errors.New("callback: set Keys or Store, not both")
+		return nil, cfgerr.New("callback", "set Keys or Store, not both")
 	case cfg.Store != nil:
 		h.store = cfg.Store
 	default:

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 
 	"github.com/oauthsafe/oauthsafe/internal/seal"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -49,7 +50,7 @@ type sealer struct {
 func newSealer(keys [][]byte) (*sealer, error) {
 	s, err := seal.New(keys)
 	if err != nil {
-		return nil, fmt.Errorf("callback: %w", err)
+		return nil, cfgerr.New("callback", "Keys: %v", err)
 	}
 	return &sealer{s}, nil
 }

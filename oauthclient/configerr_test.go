@@ -6,8 +6,10 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -22,13 +24,16 @@ func TestConfigErrorsAreOne(t *testing.T) {
 	_, e1 := oauthclient.New(context.Background(), oauthclient.Config{Issuer: "https://id.example.com"})
 	_, e2 := tokenstore.NewSource(tokenstore.SourceConfig{}, nil)
 	_, e3 := tokenstore.NewPool(tokenstore.PoolConfig{})
-	style := regexp.MustCompile(`^(oauthclient|tokenstore): .+ \(invalid configuration\)$`)
-	for i, err := range []error{e1, e2, e3} {
+	_, e4 := callback.New(callback.Config{})
+	_, e5 := sqlstore.New(context.Background(), sqlstore.Config{})
+	style := regexp.MustCompile(`^(oauthclient|tokenstore|callback|sqlstore): .+ \(invalid configuration\)$`)
+	for i, err := range []error{e1, e2, e3, e4, e5} {
 		if !errors.Is(err, oauthclient.ErrConfig) || !style.MatchString(err.Error()) {
 			t.Errorf("error %d = %v", i, err)
 		}
 	}
-	if _, err := validate.NewJWKS(validate.JWKSConfig{URL: "http://insecure.example/jwks"}); !errors.Is(err, oauthclient.ErrConfig) {
+	_, err := validate.NewJWKS(validate.JWKSConfig{URL: "http://insecure.example/jwks"})
+	if !errors.Is(err, oauthclient.ErrConfig) || !regexp.MustCompile(`^validate: .+ \(invalid configuration\)$`).MatchString(err.Error()) {
 		t.Errorf("validate: %v", err)
 	}
 }

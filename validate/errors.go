@@ -85,8 +85,11 @@ func (e *verifyError) Error() string   { return e.msg }
 func (e *verifyError) Unwrap() []error { return e.kinds }
 
 // fail returns an error matching kind whose message is kind's message
-// followed by detail. detail must never contain token-derived values.
+// followed by detail (a configuration error reads as every package's do). detail must never contain token-derived values.
 func fail(kind error, detail string) error {
+	if kind == ErrConfig { // the module's one style: "<package>: <what> (invalid configuration)"
+		return cfgerr.New("validate", "%s", detail)
+	}
 	msg := kind.Error()
 	if detail != "" {
 		msg += ": " + detail
