@@ -58,34 +58,12 @@ func gitServer(t *testing.T, c *cli) (*httptest.Server, *[]string) {
 }
 
 func TestGitCredentialHelper(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("git is not installed")
-		}
-		t.Skip("git is not installed")
-	}
 	c := newCLI(t, oauthtest.Options{})
 	mustLogin(t, c)
 	gs, seen := gitServer(t, c)
 	caFile := filepath.Join(t.TempDir(), "git-ca.pem")
-	certPEM := pemCert(gs.TLS.Certificates[0])
-	os.WriteFile(caFile, certPEM, 0o600)
-	home := t.TempDir()
-	gitEnv := append(append([]string{}, c.env...), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_SSL_CAINFO="+caFile, "GIT_ASKPASS=/bin/false")
-	for i, kv := range gitEnv {
-		if strings.HasPrefix(kv, "HOME=") {
-			gitEnv[i] = "HOME=" + home
-		}
-	}
-	git := func(stdin string, args ...string) (string, string, error) {
-		cmd := exec.Command("git", args...)
-		cmd.Env = gitEnv
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		return out.String(), errb.String(), err
-	}
+	os.WriteFile(caFile, pemCert(gs.TLS.Certificates[0]), 0o600)
+	git := c.gitRunner(t, "GIT_SSL_CAINFO="+caFile)
 	host := strings.TrimPrefix(gs.URL, "https://")
 	// The exact configuration line of the documentation.
 	if _, e, err := git("", "config", "--global", "credential."+gs.URL+".helper", "!"+c.bin+" git-credential --allow "+gs.URL); err != nil {

@@ -218,19 +218,21 @@ func (c *cli) storedRefreshToken(subject string) (string, error) {
 // userinfo proves a printed access token is real by calling the server.
 func (c *cli) userinfo(token string) int {
 	c.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, c.srv.UserinfoURL, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := c.srv.HTTPClient().Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	status, _ := c.userinfoCall(token)
+	return status
 }
 
 // userinfoSubject returns the sub the server's userinfo endpoint names
 // for token ("" when refused).
 func (c *cli) userinfoSubject(token string) string {
+	c.t.Helper()
+	_, sub := c.userinfoCall(token)
+	return sub
+}
+
+// userinfoCall asks the server's userinfo endpoint with token and returns
+// the status and, on 200, the sub it names.
+func (c *cli) userinfoCall(token string) (int, string) {
 	c.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, c.srv.UserinfoURL, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -243,9 +245,9 @@ func (c *cli) userinfoSubject(token string) string {
 		Sub string `json:"sub"`
 	}
 	if res.StatusCode != http.StatusOK || json.NewDecoder(res.Body).Decode(&body) != nil {
-		return ""
+		return res.StatusCode, ""
 	}
-	return body.Sub
+	return res.StatusCode, body.Sub
 }
 
 func TestCLIEndToEnd(t *testing.T) {

@@ -52,23 +52,7 @@ func TestGitCredentialChecksHost(t *testing.T) {
 	}
 
 	// Real git, with the helper configured for every host.
-	if _, err := exec.LookPath("git"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("git is not installed")
-		}
-		t.Skip("git is not installed")
-	}
-	home := t.TempDir()
-	env := append(append([]string{}, c.env...), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false")
-	git := func(stdin string, args ...string) (string, string, error) {
-		cmd := exec.Command("git", args...)
-		cmd.Env = env
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		return out.String(), errb.String(), err
-	}
+	git := c.gitRunner(t)
 	if _, e, err := git("", "config", "--global", "credential.helper", "!"+c.bin+" git-credential"); err != nil {
 		t.Fatal(err, e)
 	}
@@ -82,5 +66,36 @@ func TestGitCredentialChecksHost(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "declined") {
 		t.Fatalf("git's stderr does not say why: %q", stderr)
+	}
+}
+
+// gitRunner returns a runner of real git with the CLI's environment, a
+// HOME of its own (for --global configuration), no system configuration
+// and no prompts; extra is appended to the environment. It skips (fails in
+// CI) when git is not installed.
+func (c *cli) gitRunner(t *testing.T, extra ...string) func(stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("git is not installed")
+		}
+		t.Skip("git is not installed")
+	}
+	env := []string{}
+	for _, kv := range c.env {
+		if !strings.HasPrefix(kv, "HOME=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "HOME="+t.TempDir(), "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false", "SSH_ASKPASS=/bin/false")
+	env = append(env, extra...)
+	return func(stdin string, args ...string) (string, string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Env = env
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		return out.String(), errb.String(), err
 	}
 }
