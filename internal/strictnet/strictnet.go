@@ -394,7 +394,8 @@ func (t *Transport) wrapped(req *http.Request, tk *ticket) (resp *http.Response,
 
 func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 	wrapperReq := req
-	if tk, ok := req.Context().Value(ticketKey{}).(*ticket); ok {
+	tk, _ := req.Context().Value(ticketKey{}).(*ticket)
+	if tk != nil {
 		if tk.hidden && (req.URL == nil || req.URL.String() != tk.dest || req.Host != tk.host) {
 			// A credential never leaves for a place the SDK did not choose.
 			if req.Body != nil {
@@ -437,7 +438,7 @@ func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 	if in.limit > 0 {
 		resp.Body = &boundedBody{rc: resp.Body, left: in.limit, big: in.big}
 	}
-	if tk, ok := req.Context().Value(ticketKey{}).(*ticket); ok && tk.hidden {
+	if tk != nil && tk.hidden {
 		tk.hideResponse(resp, wrapperReq)
 	}
 	return resp, nil
