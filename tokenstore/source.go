@@ -676,11 +676,16 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 		}
 		if marked || newer {
 			if err := s.putRetry(wctx, tx, next); err != nil {
-				// Kept for the process, rotated or not: the next refresh of
-				// any Source on the key writes it (and so clears the
-				// marker) instead of reading its own marker as a lost
-				// rotation.
-				rotations.put(s.cfg.Key, rec.RefreshToken, next)
+				// Kept for the process when the outcome is known (the
+				// server answered: a result, a rotation, a permanent
+				// error), rotated or not: the next refresh of any Source
+				// on the key writes it (clearing the marker) instead of
+				// reading its own marker as a lost rotation. After a
+				// network failure or a timeout the server may have rotated
+				// unseen: the marker stays, and is reported (S29).
+				if newer || ferr == nil || !isTemporary(ferr) {
+					rotations.put(s.cfg.Key, rec.RefreshToken, next)
+				}
 				saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
 			} else if newer {
 				saveErr = s.recordChanged(wctx, next)
