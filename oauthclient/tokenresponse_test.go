@@ -115,6 +115,10 @@ func TestStalledTokenEndpoint(t *testing.T) {
 		case <-release:
 		case <-r.Context().Done():
 		}
+		// A stalled endpoint never answers: returning would send an empty
+		// 200, which a loaded machine could deliver before the client's
+		// cancellation.
+		panic(http.ErrAbortHandler)
 	})
 	cfg := h.config()
 	cfg.HTTP.Timeout = 300 * time.Millisecond
