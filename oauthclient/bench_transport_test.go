@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
 
@@ -165,7 +166,7 @@ func hotServiceSource(b *testing.B) oauth2.TokenSource {
 	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_BENCH_SECRET")
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: ts.URL, ClientID: "bench", ClientSecret: sec,
-		HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
+		HTTP:     strictnet.Config{RootCAs: pool},
 		Metadata: &oauthclient.Metadata{Issuer: ts.URL, TokenEndpoint: ts.URL + "/token"},
 	})
 	if err != nil {

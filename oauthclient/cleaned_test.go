@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
@@ -53,7 +54,7 @@ func TestServerTextIsCleaned(t *testing.T) {
 			}))
 			defer srv.Close()
 			cs := &countingServer{Server: srv}
-			hc := HTTPConfig{RootCAs: cs.pool()}
+			hc := strictnet.Config{RootCAs: cs.pool()}
 			var errs []error
 			for _, k := range clientKinds {
 				if k.name == "discovery" {
@@ -123,12 +124,12 @@ func TestStrictClientCleansStatusLine(t *testing.T) {
 	}))
 	defer srv.Close()
 	pool := (&countingServer{Server: srv}).pool()
-	hc, err := NewHTTPClient(HTTPConfig{RootCAs: pool})
+	hc, err := strictnet.NewClient(strictnet.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"})
-	api, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: HTTPConfig{RootCAs: pool}})
+	api, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 func writeTokenJSON(w http.ResponseWriter) {
@@ -153,7 +154,7 @@ func (a *assertionChecker) client(t *testing.T, key crypto.Signer) (*oauthclient
 		ClientID:   a.clientID,
 		PrivateKey: key,
 		KeyID:      a.kid,
-		HTTP:       oauthclient.HTTPConfig{RootCAs: a.pool()},
+		HTTP:       strictnet.Config{RootCAs: a.pool()},
 		Metadata: &oauthclient.Metadata{
 			Issuer:                            a.URL,
 			TokenEndpoint:                     a.URL + "/token",
@@ -286,7 +287,7 @@ func TestTLSClientAuth(t *testing.T) {
 	newClient := func(meta *oauthclient.Metadata) *oauthclient.Client {
 		c, err := oauthclient.New(context.Background(), oauthclient.Config{
 			Issuer: m.URL, ClientID: "svc-mtls", ClientCertificate: &clientCert,
-			HTTP: oauthclient.HTTPConfig{RootCAs: m.pool()}, Metadata: meta,
+			HTTP: strictnet.Config{RootCAs: m.pool()}, Metadata: meta,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -330,7 +331,7 @@ func TestTLSClientAuth(t *testing.T) {
 		sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_MTLS_SECRET")
 		c, err := oauthclient.New(ctx, oauthclient.Config{
 			Issuer: m.URL, ClientID: "svc-mtls", ClientSecret: sec,
-			HTTP: oauthclient.HTTPConfig{RootCAs: m.pool()}, Metadata: md(nil),
+			HTTP: strictnet.Config{RootCAs: m.pool()}, Metadata: md(nil),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +345,7 @@ func TestTLSClientAuth(t *testing.T) {
 		otherCert := newTestPKI(t).issue(t, "service-mtls")
 		c, err := oauthclient.New(ctx, oauthclient.Config{
 			Issuer: m.URL, ClientID: "svc-mtls", ClientCertificate: &otherCert,
-			HTTP: oauthclient.HTTPConfig{RootCAs: m.pool()}, Metadata: md(nil),
+			HTTP: strictnet.Config{RootCAs: m.pool()}, Metadata: md(nil),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -398,7 +399,7 @@ func TestRevoke(t *testing.T) {
 	newClient := func(endpoint string) *oauthclient.Client {
 		c, err := oauthclient.New(context.Background(), oauthclient.Config{
 			Issuer: rs.URL, ClientID: "rev-client", ClientSecret: sec,
-			HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
+			HTTP:     strictnet.Config{RootCAs: pool},
 			Metadata: &oauthclient.Metadata{Issuer: rs.URL, TokenEndpoint: rs.URL + "/token", RevocationEndpoint: endpoint},
 		})
 		if err != nil {
@@ -498,7 +499,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_ECHO_SECRET")
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: srv.URL, ClientID: "echo", ClientSecret: sec, AuthMethod: oauthclient.AuthClientSecretPost,
-		HTTP:     oauthclient.HTTPConfig{RootCAs: pool},
+		HTTP:     strictnet.Config{RootCAs: pool},
 		Metadata: &oauthclient.Metadata{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token", DeviceAuthorizationEndpoint: srv.URL + "/device"},
 	})
 	if err != nil {

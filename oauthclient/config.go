@@ -6,11 +6,14 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -105,7 +108,7 @@ type Config struct {
 	Metadata *Metadata
 	// HTTP configures the strict HTTP/TLS profile (root CAs, pins, a base
 	// client, the timeout). The zero value uses the system roots.
-	HTTP HTTPConfig
+	HTTP strictnet.Config
 	// Now is the clock. nil means time.Now.
 	Now func() time.Time
 	// Leeway is the clock skew tolerated when checking token times. 0 means
@@ -136,7 +139,7 @@ type Client struct {
 	method   AuthMethod
 	verifier *validate.IDTokenVerifier // nil when the server has no jwks_uri
 	keys     *validate.JWKS
-	nonces   *nonceStore // DPoP-Nonce per server origin (RFC 9449 §8)
+	nonces   *dpop.NonceStore // DPoP-Nonce per server origin (RFC 9449 §8)
 }
 
 // New checks cfg, fetches and checks the server metadata (unless
@@ -172,11 +175,11 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ClientCertificate != nil {
 		hc.Certificates = append(hc.Certificates, *cfg.ClientCertificate)
 	}
-	httpc, err := NewHTTPClient(hc)
+	httpc, err := strictClient(hc)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, http: httpc, nonces: new(nonceStore)}
+	c := &Client{cfg: cfg, http: httpc, nonces: new(dpop.NonceStore)}
 	if cfg.Metadata != nil {
 		c.md = *cfg.Metadata
 	} else if c.md, err = discover(ctx, httpc, cfg.Issuer); err != nil {
@@ -312,7 +315,7 @@ func (c *Client) checkMetadata() error {
 	if md.TokenEndpoint == "" {
 		return &ResponseError{Endpoint: "discovery", Problem: "no token_endpoint"}
 	}
-	if c.dpopOn() && !dpopAlgSupported(md.DPoPSigningAlgValuesSupported) {
+	if c.dpopOn() && !dpop.AlgSupported(md.DPoPSigningAlgValuesSupported) {
 		return policyf("server accepts no DPoP proof algorithm this client signs with (ES256)")
 	}
 	if c.cfg.RedirectURL != "" {

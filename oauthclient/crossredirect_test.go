@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
 
@@ -176,7 +177,7 @@ func TestNoBearerOnCrossHostRedirect(t *testing.T) {
 
 	ours, err := oauthclient.NewAPIClient(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}), oauthclient.APIConfig{
 		AllowedOrigins: []string{api.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: pki.pool},
+		HTTP:           strictnet.Config{RootCAs: pki.pool},
 	})
 	if err != nil {
 		t.Fatal(err)

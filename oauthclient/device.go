@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
 	"log/slog"
 	"math"
@@ -14,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -78,7 +80,7 @@ type DeviceAuthorization struct {
 	deviceCode string
 	scopes     []string
 	resources  []string
-	dpop       *dpopKey // with DPoP: the key the polls prove (RFC 9449 §5)
+	dpop       *dpop.Key // with DPoP: the key the polls prove (RFC 9449 §5)
 }
 
 func (d DeviceAuthorization) redact() string {
@@ -144,7 +146,7 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 	}
 	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes), resources: slices.Clone(opts.Resource)}
 	if c.dpopOn() {
-		if da.dpop, err = newDPoPKey(); err != nil {
+		if da.dpop, err = dpop.NewKey(); err != nil {
 			return nil, err
 		}
 	}
@@ -274,7 +276,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 		if !c.cfg.Now().Before(da.Expiry) {
 			return nil, ErrDeviceExpired
 		}
-		tr, key, err := c.tokenCall(ctx, cloneValues(form), dk, newDPoPKey, nil)
+		tr, key, err := c.tokenCall(ctx, cloneValues(form), dk, dpop.NewKey, nil)
 		if key != nil {
 			dk = key
 		}
@@ -304,7 +306,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 			return nil, err
 		}
 		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes, resources: slices.Clone(da.resources)}
-		out.tok, out.dpop = withDPoPKey(tr.token, key), key
+		out.tok, out.dpop = dpop.WithKey(tr.token, key), key
 		if slices.Contains(da.scopes, "openid") {
 			if tr.idToken == "" {
 				return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)

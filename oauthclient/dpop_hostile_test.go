@@ -14,28 +14,30 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
 
 // proofOf verifies the DPoP header of r with the key in it and returns
 // its claims ("" fields when there is none).
-func proofOf(t *testing.T, h http.Header) (proofClaims, *jose.JSONWebKey) {
+func proofOf(t *testing.T, h http.Header) (dpop.ProofClaims, *jose.JSONWebKey) {
 	t.Helper()
 	v := h.Get("DPoP")
 	if v == "" {
-		return proofClaims{}, nil
+		return dpop.ProofClaims{}, nil
 	}
 	jws, err := jose.ParseSignedCompact(v, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Errorf("proof: %v", err)
-		return proofClaims{}, nil
+		return dpop.ProofClaims{}, nil
 	}
 	k := jws.Signatures[0].Protected.JSONWebKey
 	b, err := jws.Verify(k)
 	if err != nil {
 		t.Errorf("proof signature: %v", err)
 	}
-	var c proofClaims
+	var c dpop.ProofClaims
 	json.Unmarshal(b, &c)
 	return c, k
 }
@@ -165,15 +167,15 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if tok.TokenType != tt.wantType || (tokenDPoPKey(tok) != nil) != (tt.wantType == "DPoP") {
-					t.Errorf("token type %q, key %v", tok.TokenType, tokenDPoPKey(tok))
+				if tok.TokenType != tt.wantType || (dpop.TokenKey(tok) != nil) != (tt.wantType == "DPoP") {
+					t.Errorf("token type %q, key %v", tok.TokenType, dpop.TokenKey(tok))
 				}
 			}
 			if err != nil && strings.Contains(err.Error(), "\x1b") {
 				t.Error("error holds raw server text")
 			}
-			for _, n := range c.nonces.m {
-				if !validNonce(n) {
+			for _, n := range c.nonces.Nonces() {
+				if !dpop.ValidNonce(n) {
 					t.Errorf("stored bad nonce %q", n)
 				}
 			}
@@ -185,11 +187,11 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 // resources that demand nonces, loop, or send bad ones; DPoP-scheme 400
 // and 403 challenges are typed as the Bearer ones are.
 func TestDPoPHostileResource(t *testing.T) {
-	key, err := newDPoPKey()
+	key, err := dpop.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := withDPoPKey(&oauth2.Token{AccessToken: "AT-dpop", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}, key)
+	tok := dpop.WithKey(&oauth2.Token{AccessToken: "AT-dpop", TokenType: "DPoP", Expiry: time.Now().Add(time.Hour)}, key)
 	challenge := func(w http.ResponseWriter, nonce string) {
 		w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", error="use_dpop_nonce"`)
 		w.Header().Set("DPoP-Nonce", nonce)
@@ -244,7 +246,7 @@ func TestDPoPHostileResource(t *testing.T) {
 			srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n := hits.Add(1)
 				c, k := proofOf(t, r.Header)
-				if k == nil || r.Header.Get("Authorization") != "DPoP AT-dpop" || c.ATH != accessTokenHash("AT-dpop") ||
+				if k == nil || r.Header.Get("Authorization") != "DPoP AT-dpop" || c.ATH != dpop.AccessTokenHash("AT-dpop") ||
 					c.HTM != "POST" || c.HTU != "https://"+r.Host+"/v1/items" {
 					t.Errorf("request: auth %q, proof %+v", r.Header.Get("Authorization"), c)
 				}
@@ -258,7 +260,7 @@ func TestDPoPHostileResource(t *testing.T) {
 			}))
 			defer srv.Close()
 			pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-			hc, err := NewAPIClient(oauth2.StaticTokenSource(tok), APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: HTTPConfig{RootCAs: pool}})
+			hc, err := NewAPIClient(oauth2.StaticTokenSource(tok), APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 			if err != nil {
 				t.Fatal(err)
 			}

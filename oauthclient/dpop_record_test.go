@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -81,11 +82,11 @@ func recordJKT(t *testing.T, rec *tokenstore.Record) string {
 	if rec.DPoPKey.IsZero() {
 		return ""
 	}
-	k, err := unmarshalDPoPKey(rec.DPoPKey.PKCS8())
+	k, err := dpop.Unmarshal(rec.DPoPKey.PKCS8())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k.jkt
+	return k.JKT()
 }
 
 // TestRefreshUsesRecordDPoPKey (S27, the library side of
@@ -145,7 +146,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if toks.dpop == nil || recordJKT(t, rec) != toks.dpop.jkt || rec.RefreshToken != toks.RefreshToken() {
+		if toks.dpop == nil || recordJKT(t, rec) != toks.dpop.JKT() || rec.RefreshToken != toks.RefreshToken() {
 			t.Fatal("the login's key is not in the record with its refresh token")
 		}
 		for i := range 2 {
@@ -153,15 +154,15 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 			if err != nil {
 				t.Fatalf("refresh %d: %v", i, err)
 			}
-			if as.lastRefreshJKT() != toks.dpop.jkt {
+			if as.lastRefreshJKT() != toks.dpop.JKT() {
 				t.Fatalf("refresh %d not proven with the stored key", i)
 			}
-			if tok, _ := src.Token(); tok.TokenType != "DPoP" || tokenDPoPKey(tok) == nil || tokenDPoPKey(tok).jkt != toks.dpop.jkt {
+			if tok, _ := src.Token(); tok.TokenType != "DPoP" || dpop.TokenKey(tok) == nil || dpop.TokenKey(tok).JKT() != toks.dpop.JKT() {
 				t.Fatalf("refreshed token %q does not carry the stored key", tok.TokenType)
 			}
 			clk.Advance(2 * time.Hour)
 		}
-		if rec, _ := tokenstore.LoadRecord(ctx, st, key); recordJKT(t, rec) != toks.dpop.jkt {
+		if rec, _ := tokenstore.LoadRecord(ctx, st, key); recordJKT(t, rec) != toks.dpop.JKT() {
 			t.Fatal("rotation dropped or replaced the key")
 		}
 	})
@@ -258,11 +259,11 @@ func TestUserInfoDPoP(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		dpop  bool
-		serve func(n int, w http.ResponseWriter, c proofClaims)
+		serve func(n int, w http.ResponseWriter, c dpop.ProofClaims)
 		calls int
 		want  error // nil: success
 	}{
-		{"nonce honoured with one retry", true, func(n int, w http.ResponseWriter, c proofClaims) {
+		{"nonce honoured with one retry", true, func(n int, w http.ResponseWriter, c dpop.ProofClaims) {
 			if n == 1 {
 				useNonce(w, "u-1")
 				return
@@ -272,13 +273,13 @@ func TestUserInfoDPoP(t *testing.T) {
 			}
 			userinfoOK(w)
 		}, 2, nil},
-		{"use_dpop_nonce loop stops after one retry", true, func(n int, w http.ResponseWriter, _ proofClaims) {
+		{"use_dpop_nonce loop stops after one retry", true, func(n int, w http.ResponseWriter, _ dpop.ProofClaims) {
 			useNonce(w, fmt.Sprintf("u-%d", n))
 		}, 2, ErrMalformedResponse},
-		{"bad nonce refused", true, func(n int, w http.ResponseWriter, _ proofClaims) {
+		{"bad nonce refused", true, func(n int, w http.ResponseWriter, _ dpop.ProofClaims) {
 			useNonce(w, "bad\u202enonce")
 		}, 1, ErrDPoP},
-		{"Bearer login", false, func(n int, w http.ResponseWriter, _ proofClaims) { userinfoOK(w) }, 1, nil},
+		{"Bearer login", false, func(n int, w http.ResponseWriter, _ dpop.ProofClaims) { userinfoOK(w) }, 1, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHostileAS(t)
@@ -313,7 +314,7 @@ func TestUserInfoDPoP(t *testing.T) {
 				if tc.dpop {
 					tp, _ := k.Thumbprint(crypto.SHA256)
 					if auth != "DPoP "+toks.AccessToken() || claims.HTM != "GET" || claims.HTU != h.srv.URL+"/userinfo" ||
-						claims.ATH != accessTokenHash(toks.AccessToken()) || base64.RawURLEncoding.EncodeToString(tp) != toks.dpop.jkt {
+						claims.ATH != dpop.AccessTokenHash(toks.AccessToken()) || base64.RawURLEncoding.EncodeToString(tp) != toks.dpop.JKT() {
 						t.Errorf("userinfo request %d: Authorization %.6q, proof %+v", i, auth, claims)
 					}
 				} else if auth != "Bearer "+toks.AccessToken() || k != nil {
@@ -379,7 +380,7 @@ func TestServiceSourceOneDPoPKey(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if k, j := tokenDPoPKey(tok), seen(); k == nil || k.jkt != j[len(j)-1] {
+				if k, j := dpop.TokenKey(tok), seen(); k == nil || k.JKT() != j[len(j)-1] {
 					t.Fatal("the token does not carry the key that got it")
 				}
 				clk.Advance(2 * time.Minute)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // This file carries DPoP proofs on token endpoint calls (RFC 9449 §5)
@@ -25,7 +27,7 @@ import (
 // against it.
 // rotated, when not nil, gets a new refresh token the moment a 200 JSON
 // body yields one, before any other check of the response.
-func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, newKey func() (*dpopKey, error), rotated func(string)) (*tokenResponse, *dpopKey, error) {
+func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpop.Key, newKey func() (*dpop.Key, error), rotated func(string)) (*tokenResponse, *dpop.Key, error) {
 	u := c.endpointURL("token_endpoint", c.md.TokenEndpoint)
 	pu, err := url.Parse(u)
 	if err != nil {
@@ -36,7 +38,7 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, n
 	for attempt := 0; ; attempt++ {
 		var extra http.Header
 		if key != nil {
-			p, err := key.proof(http.MethodPost, pu, "", c.nonces.get(pu), c.cfg.Now())
+			p, err := key.Proof(http.MethodPost, pu, "", c.nonces.Get(pu), c.cfg.Now())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -51,7 +53,7 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpopKey, n
 			}
 			return nil, key, err
 		}
-		nerr := c.nonces.update(pu, resp.Header)
+		nerr := c.nonces.Update(pu, resp.Header)
 		if attempt > 0 || resp.StatusCode != http.StatusBadRequest || !isErrorCode(body, "use_dpop_nonce") {
 			break
 		}

@@ -3,9 +3,12 @@ package oauthclient
 import (
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"net/url"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -17,9 +20,10 @@ import (
 // types below. No error string contains a token, code, verifier or secret.
 var (
 	// ErrPolicy: a configuration or server violates the security policy
-	// (plain http, InsecureSkipVerify, TLS below 1.2, no S256, a forbidden
-	// redirect…). Returned wrapped in a *PolicyError.
-	ErrPolicy = errors.New("oauthclient: refused by security policy")
+	// (plain http, TLS that is not verified, no S256, a forbidden
+	// redirect…). It is strictnet.ErrPolicy, the module's one such
+	// sentinel, matched by every *strictnet.PolicyError.
+	ErrPolicy = strictnet.ErrPolicy
 	// ErrConfig is matched by every configuration error (a missing or
 	// invalid field); it is the module's one such sentinel, the same as
 	// tokenstore.ErrConfig and validate.ErrConfig.
@@ -39,8 +43,6 @@ var (
 	ErrScopeWidened = errors.New("oauthclient: granted scope wider than requested")
 	// ErrMalformedResponse: a server answered with something that is not a valid response (HTML, bad JSON, missing fields).
 	ErrMalformedResponse = errors.New("oauthclient: malformed server response")
-	// ErrResponseTooLarge: a server response exceeded the 1 MiB bound.
-	ErrResponseTooLarge = errors.New("oauthclient: server response too large")
 	// ErrIDToken: the ID token failed validation; the validate package's error is wrapped too.
 	ErrIDToken = errors.New("oauthclient: id token rejected")
 	// ErrAuthTime: max_age was sent and the ID token has no auth_time, or
@@ -51,21 +53,19 @@ var (
 	// as tokenstore.ErrLoginRequired, so an error from the engine and one
 	// from this package match either name.
 	ErrLoginRequired = tokenstore.ErrLoginRequired
+	// ErrDPoP matches every refusal of DPoP input from a server: a
+	// DPoP-Nonce that is too long or not NQCHAR, a token_type DPoP to a
+	// request that sent no proof, a Bearer answer to a DPoP request
+	// (unless Config.AllowBearerDowngrade), a second use_dpop_nonce after
+	// the one retry. It is the module's one such sentinel.
+	ErrDPoP = dpop.ErrDPoP
 	// ErrAuthorizationServer matches every *AuthError.
 	ErrAuthorizationServer = errors.New("oauthclient: authorization server error")
 )
 
-// PolicyError reports a refusal by the security policy. It matches ErrPolicy.
-type PolicyError struct {
-	Field  string // the configuration field refused ("HTTPConfig.Wrap"), "" when the refusal is not about one
-	Reason string // human-readable, never contains secrets
-}
-
-func (e *PolicyError) Error() string        { return "oauthclient: refused by security policy: " + e.Reason }
-func (e *PolicyError) Is(target error) bool { return target == ErrPolicy }
-
+// policyf makes a *strictnet.PolicyError, which matches ErrPolicy.
 func policyf(format string, args ...any) error {
-	return &PolicyError{Reason: fmt.Sprintf(format, args...)}
+	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
 
 // AuthError is an error answered by the authorization server, either on the

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -79,7 +80,7 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 	for _, r := range p.p.Resource {
 		form.Add("resource", r)
 	}
-	tr, key, err := c.tokenCall(ctx, form, p.dpop, newDPoPKey, nil)
+	tr, key, err := c.tokenCall(ctx, form, p.dpop, dpop.NewKey, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 		return nil, err
 	}
 	out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes, resources: slices.Clone(p.p.Resource)}
-	out.tok, out.dpop = withDPoPKey(tr.token, key), key
+	out.tok, out.dpop = dpop.WithKey(tr.token, key), key
 	if p.p.Nonce != "" { // an OpenID Connect flow: an ID token is required (S5, S8)
 		if tr.idToken == "" {
 			return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)

@@ -3,6 +3,7 @@ package oauthclient
 import (
 	"net/http"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"golang.org/x/oauth2"
 )
 
@@ -20,11 +21,11 @@ func NewAPITransportOver(src oauth2.TokenSource, cfg APIConfig, base http.RoundT
 // DPoPBound returns a copy of t bound to a new DPoP key, as a DPoP token
 // endpoint answer would be, for benchmarks of the API transport.
 func DPoPBound(t *oauth2.Token) *oauth2.Token {
-	k, err := newDPoPKey()
+	k, err := dpop.NewKey()
 	if err != nil {
 		panic(err)
 	}
 	c := *t
 	c.TokenType = "DPoP"
-	return withDPoPKey(&c, k)
+	return dpop.WithKey(&c, k)
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -35,7 +36,7 @@ import (
 // with the refresh token the server may bind to it.
 func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
 	narrow, resources = slices.Clone(narrow), slices.Clone(resources)
-	var keys storedKeys
+	var keys dpop.StoredKeys
 	fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
 		rec := r.Record
 		if rec == nil || rec.RefreshToken == "" {
@@ -60,16 +61,16 @@ func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
 		for _, res := range resource {
 			form.Add("resource", res)
 		}
-		key, err := keys.get(rec.DPoPKey)
+		key, err := keys.Get(rec.DPoPKey)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrLoginRequired, err)
 		}
-		newKey := func() (*dpopKey, error) {
-			k, err := newDPoPKey()
+		newKey := func() (*dpop.Key, error) {
+			k, err := dpop.NewKey()
 			if err != nil {
 				return nil, err
 			}
-			pk, err := k.storeKey()
+			pk, err := k.StoreKey()
 			if err != nil {
 				return nil, err
 			}
@@ -102,7 +103,7 @@ func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
 			return nil, err
 		}
 		tr.token.RefreshToken = ""
-		tr.token = withDPoPKey(tr.token, key)
+		tr.token = dpop.WithKey(tr.token, key)
 		if narrow != nil {
 			// The access token is narrowed; the refresh token keeps the
 			// grant (RFC 6749 §6), so the record's scopes stay.
@@ -140,7 +141,7 @@ type ClientCredentialsOptions struct {
 
 // clientCredentials runs the grant, proven with key when not nil; with no
 // key, a server that answers use_dpop_nonce gets a proof of newKey's key.
-func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOptions, key *dpopKey, newKey func() (*dpopKey, error)) (*tokenstore.Result, error) {
+func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOptions, key *dpop.Key, newKey func() (*dpop.Key, error)) (*tokenstore.Result, error) {
 	if c.method == AuthNone {
 		return nil, policyf("client credentials need client authentication")
 	}
@@ -170,7 +171,7 @@ func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOp
 		return nil, err
 	}
 	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one
-	tr.token = withDPoPKey(tr.token, key)
+	tr.token = dpop.WithKey(tr.token, key)
 	return &tokenstore.Result{Token: tr.token, Scopes: granted}, nil
 }
 

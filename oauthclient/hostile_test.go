@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // hostileAS is a hand-written authorization server for hostile cases only:
@@ -185,7 +186,7 @@ func (h *hostileAS) config() Config {
 		ClientID:    "client-1",
 		RedirectURL: "https://app.example/callback",
 		Scopes:      []string{"openid", "profile"},
-		HTTP:        HTTPConfig{RootCAs: h.pool()},
+		HTTP:        strictnet.Config{RootCAs: h.pool()},
 	}
 }
 

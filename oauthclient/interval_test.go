@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // TestDeviceIntervalBounds (S24): whatever interval a server announces,
@@ -78,7 +80,7 @@ func TestDeviceIntervalBoundsPolls(t *testing.T) {
 			w.Write([]byte(`{"error":"authorization_pending"}`))
 		}))
 		cs := &countingServer{Server: srv}
-		c, err := New(context.Background(), staticConfig(cs, HTTPConfig{RootCAs: cs.pool()}))
+		c, err := New(context.Background(), staticConfig(cs, strictnet.Config{RootCAs: cs.pool()}))
 		if err != nil {
 			t.Fatal(err)
 		}

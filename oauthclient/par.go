@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"github.com/oauthsafe/oauthsafe/internal/claims"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/claims"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
@@ -96,7 +98,7 @@ func checkAudience(at string, resources []string) error {
 
 func decodeSegment(seg string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil || len(b) > MaxResponseSize {
+	if err != nil || len(b) > strictnet.MaxResponseSize {
 		return errors.New("bad segment")
 	}
 	return json.Unmarshal(b, v)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"golang.org/x/oauth2"
 )
 
@@ -30,7 +31,7 @@ const stateBytes = 32
 // callback package does that. A Pending is immutable and safe for concurrent use.
 type Pending struct {
 	p    pendingWire
-	dpop *dpopKey // the flow's DPoP key (RFC 9449), nil without DPoP
+	dpop *dpop.Key // the flow's DPoP key (RFC 9449), nil without DPoP
 }
 
 type pendingWire struct {
@@ -92,7 +93,7 @@ func (p Pending) MarshalJSON() ([]byte, error) { return json.Marshal(p.redact())
 func (p *Pending) MarshalBinary() ([]byte, error) {
 	w := p.p
 	if p.dpop != nil {
-		b, err := p.dpop.marshalKey()
+		b, err := p.dpop.Marshal()
 		if err != nil {
 			return nil, err
 		}
@@ -111,10 +112,10 @@ func (p *Pending) UnmarshalBinary(b []byte) error {
 		len(w.State) < 43 || len(w.Verifier) < 43 || w.Issuer == "" || w.Redirect == "" || w.Expires.IsZero() {
 		return ErrBadPending
 	}
-	var k *dpopKey
+	var k *dpop.Key
 	if w.DPoPKey != nil {
 		var err error
-		if k, err = unmarshalDPoPKey(w.DPoPKey); err != nil {
+		if k, err = dpop.Unmarshal(w.DPoPKey); err != nil {
 			return ErrBadPending
 		}
 		w.DPoPKey = nil
@@ -199,7 +200,7 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 		}
 	}
 	if c.dpopOn() {
-		if p.dpop, err = newDPoPKey(); err != nil {
+		if p.dpop, err = dpop.NewKey(); err != nil {
 			return nil, "", err
 		}
 	}
@@ -243,7 +244,7 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 		q.Add("resource", r)
 	}
 	if p.dpop != nil {
-		q.Set("dpop_jkt", p.dpop.jkt)
+		q.Set("dpop_jkt", p.dpop.JKT())
 	}
 	if c.md.PushedAuthorizationRequestEndpoint != "" {
 		ru, err := c.push(ctx, q)

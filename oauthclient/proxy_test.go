@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // connectProxy is a plain-http forward proxy that tunnels CONNECT requests
@@ -51,7 +53,7 @@ func newConnectProxy(t *testing.T) *connectProxy {
 
 func (p *connectProxy) proxy(*http.Request) (*url.URL, error) { return url.Parse(p.URL) }
 
-// TestProxyTunnelKeepsTLSChecks (S2; HTTPConfig.Proxy: "TLS to the server
+// TestProxyTunnelKeepsTLSChecks (S2; strictnet.Config.Proxy: "TLS to the server
 // runs through the proxy's tunnel and is verified as without one"): for
 // every kind of client, through a CONNECT proxy, a server outside
 // RootCAs or failing the SPKI pins gets no request, while the control
@@ -62,17 +64,17 @@ func TestProxyTunnelKeepsTLSChecks(t *testing.T) {
 	other := otherCAPool(t)
 	cases := []struct {
 		name    string
-		hc      func(srv *countingServer, p *connectProxy) HTTPConfig
+		hc      func(srv *countingServer, p *connectProxy) strictnet.Config
 		refused bool
 	}{
-		{"unknown CA", func(_ *countingServer, p *connectProxy) HTTPConfig {
-			return HTTPConfig{RootCAs: other, Proxy: p.proxy}
+		{"unknown CA", func(_ *countingServer, p *connectProxy) strictnet.Config {
+			return strictnet.Config{RootCAs: other, Proxy: p.proxy}
 		}, true},
-		{"pin mismatch", func(s *countingServer, p *connectProxy) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Proxy: p.proxy}
+		{"pin mismatch", func(s *countingServer, p *connectProxy) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Proxy: p.proxy}
 		}, true},
-		{"control", func(s *countingServer, p *connectProxy) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{SPKIPin(s.Certificate())}, Proxy: p.proxy}
+		{"control", func(s *countingServer, p *connectProxy) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{strictnet.SPKIPin(s.Certificate())}, Proxy: p.proxy}
 		}, false},
 	}
 	for _, c := range cases {

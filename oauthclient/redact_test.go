@@ -3,11 +3,18 @@ package oauthclient
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"golang.org/x/oauth2"
 )
 
 // leaks renders v in every way a program might print or log it and reports
@@ -103,5 +110,50 @@ func TestTokensRedact(t *testing.T) {
 	leaks(t, *toks, "AT-secret-value", "RT-secret-value", toks.RawIDToken())
 	if toks.AccessToken() != "AT-secret-value" || toks.RefreshToken() != "RT-secret-value" {
 		t.Fatal("accessors")
+	}
+}
+
+// TestDPoPKeyNeverPrintedWithTokens: Tokens and Pending holding a DPoP key
+// print no private key material under any fmt verb, slog or JSON (the
+// key's own redaction is tested in internal/dpop).
+func TestDPoPKeyNeverPrintedWithTokens(t *testing.T) {
+	k, err := dpop.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := k.Marshal()
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := priv.(*ecdsa.PrivateKey).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{
+		new(big.Int).SetBytes(d).String(),
+		fmt.Sprintf("%x", d),
+		base64.RawURLEncoding.EncodeToString(d),
+		base64.StdEncoding.EncodeToString(der),
+		base64.RawURLEncoding.EncodeToString(der),
+		fmt.Sprintf("%x", der),
+	}
+	tok := dpop.WithKey(&oauth2.Token{AccessToken: "at", TokenType: "DPoP"}, k)
+	toks := &Tokens{tok: tok, dpop: k}
+	pend := &Pending{p: pendingWire{V: 1, State: strings.Repeat("s", 43), Verifier: strings.Repeat("v", 43), Issuer: "https://as", Redirect: "https://app/cb"}, dpop: k}
+	for name, v := range map[string]any{"tokens": toks, "pending": pend, "tokens value": *toks, "pending value": *pend} {
+		var out bytes.Buffer
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			fmt.Fprintf(&out, verb+"\n", v)
+		}
+		j, _ := json.Marshal(v)
+		out.Write(j)
+		slog.New(slog.NewJSONHandler(&out, nil)).Info("x", "v", v)
+		slog.New(slog.NewTextHandler(&out, nil)).Info("x", "v", v)
+		for _, s := range secrets {
+			if strings.Contains(out.String(), s) {
+				t.Errorf("%s: printed output holds private key material", name)
+			}
+		}
 	}
 }

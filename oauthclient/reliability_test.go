@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -205,7 +206,7 @@ func TestInvalidationCooldownPerEngine(t *testing.T) {
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	shared, err := NewAPITransport(nil, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: HTTPConfig{RootCAs: pool}})
+	shared, err := NewAPITransport(nil, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -49,7 +50,7 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 		if key == nil {
 			req.Header.Set("Authorization", "Bearer "+at)
 		} else {
-			p, err := key.proof(http.MethodGet, pu, accessTokenHash(at), c.nonces.get(pu), c.cfg.Now())
+			p, err := key.Proof(http.MethodGet, pu, dpop.AccessTokenHash(at), c.nonces.Get(pu), c.cfg.Now())
 			if err != nil {
 				return validate.StandardClaims{}, err
 			}
@@ -62,8 +63,8 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 		if key == nil {
 			break
 		}
-		nerr := c.nonces.update(pu, resp.Header)
-		if code, _ := dpopChallenge(resp.Header); attempt > 0 || resp.StatusCode != http.StatusUnauthorized || code != "use_dpop_nonce" {
+		nerr := c.nonces.Update(pu, resp.Header)
+		if code, _ := dpop.Challenge(resp.Header); attempt > 0 || resp.StatusCode != http.StatusUnauthorized || code != "use_dpop_nonce" {
 			break
 		}
 		if nerr != nil {

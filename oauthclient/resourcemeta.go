@@ -8,7 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/challenge"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // This file is protected resource discovery (RFC 9728): from an API's
@@ -38,7 +40,7 @@ type ResourceDiscovery struct {
 	// resource never chooses where the user logs in (S28).
 	AllowedIssuers []string
 	// HTTP configures the strict client the metadata is fetched with.
-	HTTP HTTPConfig
+	HTTP strictnet.Config
 }
 
 // ResourceAuth answers "which issuer and scopes does this API want".
@@ -60,18 +62,18 @@ type ResourceAuth struct {
 
 // ErrIssuerNotAllowed: a resource's metadata names no authorization
 // server of ResourceDiscovery.AllowedIssuers. It matches ErrPolicy too.
-var ErrIssuerNotAllowed error = &PolicyError{Reason: "the resource names no authorization server the caller allowed"}
+var ErrIssuerNotAllowed error = &strictnet.PolicyError{Reason: "the resource names no authorization server the caller allowed"}
 
 // DiscoverResource reads an API's RFC 9728 metadata: at the
-// resource_metadata URL of challenge's WWW-Authenticate (a 401 from the
+// resource_metadata URL of resp's WWW-Authenticate (a 401 from the
 // API, Bearer or DPoP scheme) when there is one, else at the well-known
 // URL of cfg.Resource. The URL must be https; the document is fetched over
 // the strict client (bounded, no redirects); its resource must equal
 // cfg.Resource. The issuer returned is one the caller allowed: when the
 // metadata names none, the error is ErrIssuerNotAllowed and no request at
-// all goes to any issuer it names. challenge may be nil. Safe for
+// all goes to any issuer it names. resp may be nil. Safe for
 // concurrent use.
-func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, challenge *http.Response) (*ResourceAuth, error) {
+func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, resp *http.Response) (*ResourceAuth, error) {
 	if len(cfg.AllowedIssuers) == 0 {
 		return nil, policyf("ResourceDiscovery.AllowedIssuers is empty: name the issuers a resource may lead to")
 	}
@@ -79,18 +81,8 @@ func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, challenge *htt
 		return nil, err
 	}
 	metaURL, scopes := "", []string(nil)
-	if challenge != nil {
-		for _, c := range parseChallenges(challenge.Header.Values("Www-Authenticate")) {
-			if !strings.EqualFold(c.scheme, "Bearer") && !strings.EqualFold(c.scheme, "DPoP") {
-				continue
-			}
-			if m, ok := c.lookup("resource_metadata"); ok && metaURL == "" {
-				metaURL = m
-			}
-			if s, ok := c.lookup("scope"); ok && scopes == nil {
-				scopes = strings.Fields(s)
-			}
-		}
+	if resp != nil {
+		metaURL, scopes = challenge.ResourceHints(resp.Header)
 	}
 	if metaURL == "" {
 		metaURL = resourceMetadataURL(cfg.Resource)
@@ -98,7 +90,7 @@ func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, challenge *htt
 	if err := checkHTTPS("resource_metadata", metaURL); err != nil {
 		return nil, err
 	}
-	hc, err := NewHTTPClient(cfg.HTTP)
+	hc, err := strictnet.NewClient(cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // TestResourceMetadataOnlyAllowedIssuers (S28): a resource whose metadata
@@ -41,7 +43,7 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 	resourceID = api.URL + "/v1"
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	cfg := ResourceDiscovery{Resource: resourceID, AllowedIssuers: []string{good.URL}, HTTP: HTTPConfig{RootCAs: pool}}
+	cfg := ResourceDiscovery{Resource: resourceID, AllowedIssuers: []string{good.URL}, HTTP: strictnet.Config{RootCAs: pool}}
 	get401 := func() *http.Response {
 		hc := api.Client()
 		resp, err := hc.Get(api.URL + "/v1/items")

@@ -5,11 +5,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
 const redacted = safetext.Redacted

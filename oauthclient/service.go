@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -29,18 +31,18 @@ import (
 func (c *Client) ServiceTokenSource(opts ClientCredentialsOptions) *tokenstore.Source {
 	opts.Scopes = slices.Clone(opts.Scopes)
 	opts.Resource = slices.Clone(opts.Resource)
-	timeout := DefaultTimeout
+	timeout := strictnet.DefaultTimeout
 	if c.http != nil && c.http.Timeout > 0 {
 		timeout = c.http.Timeout
 	}
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = strictnet.DefaultTimeout
 	}
-	key := sync.OnceValues(newDPoPKey) // one key for the source's lifetime
+	key := sync.OnceValues(dpop.NewKey) // one key for the source's lifetime
 	// NewSource fails only without Fetch or with a negative duration.
 	s, _ := tokenstore.NewSource(tokenstore.SourceConfig{
 		Fetch: func(ctx context.Context, _ *tokenstore.Refresh) (*tokenstore.Result, error) {
-			var k *dpopKey
+			var k *dpop.Key
 			if c.dpopOn() {
 				var err error
 				if k, err = key(); err != nil {

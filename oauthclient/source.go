@@ -5,13 +5,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
 	"log/slog"
 	"net"
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -109,7 +111,7 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 			}
 		}
 		if rt := login.RefreshToken(); rt != "" {
-			dk, err := login.dpop.storeKey()
+			dk, err := login.dpop.StoreKey()
 			if err != nil {
 				return nil, err
 			}
@@ -158,7 +160,7 @@ func fetchError(err error) error {
 			return tokenstore.Transient(err)
 		}
 		return err
-	case errors.Is(err, ErrPolicy), errors.Is(err, ErrResponseTooLarge), errors.Is(err, tokenstore.ErrPanic):
+	case errors.Is(err, ErrPolicy), errors.Is(err, strictnet.ErrResponseTooLarge), errors.Is(err, tokenstore.ErrPanic):
 		return err
 	}
 	var cv *tls.CertificateVerificationError

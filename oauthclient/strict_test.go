@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
@@ -65,10 +66,10 @@ func (cs *countingServer) reached() int64 { return cs.active.Load() + cs.hits.Lo
 // clientKind is one kind of client the SDK builds, driven once.
 type clientKind struct {
 	name string
-	call func(ctx context.Context, srv *countingServer, hc HTTPConfig) (constructErr, callErr error)
+	call func(ctx context.Context, srv *countingServer, hc strictnet.Config) (constructErr, callErr error)
 }
 
-func staticConfig(srv *countingServer, hc HTTPConfig) Config {
+func staticConfig(srv *countingServer, hc strictnet.Config) Config {
 	u := srv.URL
 	return Config{
 		Issuer: u, ClientID: "client", ClientSecret: Secret{v: "client-secret-value"},
@@ -82,8 +83,8 @@ func staticConfig(srv *countingServer, hc HTTPConfig) Config {
 }
 
 // withClient builds a Client over static metadata and runs call with it.
-func withClient(call func(ctx context.Context, c *Client) error) func(context.Context, *countingServer, HTTPConfig) (error, error) {
-	return func(ctx context.Context, srv *countingServer, hc HTTPConfig) (error, error) {
+func withClient(call func(ctx context.Context, c *Client) error) func(context.Context, *countingServer, strictnet.Config) (error, error) {
+	return func(ctx context.Context, srv *countingServer, hc strictnet.Config) (error, error) {
 		c, err := New(ctx, staticConfig(srv, hc))
 		if err != nil {
 			return err, nil
@@ -98,11 +99,11 @@ func fakeJWT() string {
 }
 
 var clientKinds = []clientKind{
-	{"discovery", func(ctx context.Context, srv *countingServer, hc HTTPConfig) (error, error) {
+	{"discovery", func(ctx context.Context, srv *countingServer, hc strictnet.Config) (error, error) {
 		cfg := staticConfig(srv, hc)
 		cfg.Metadata = nil
 		_, err := New(ctx, cfg)
-		var pe *PolicyError
+		var pe *strictnet.PolicyError
 		if errors.As(err, &pe) && pe.Field != "" {
 			return err, nil
 		}
@@ -135,7 +136,7 @@ var clientKinds = []clientKind{
 		_, err := c.DeviceAuth(ctx, DeviceOptions{})
 		return err
 	})},
-	{"api", func(ctx context.Context, srv *countingServer, hc HTTPConfig) (error, error) {
+	{"api", func(ctx context.Context, srv *countingServer, hc strictnet.Config) (error, error) {
 		src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"})
 		api, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: hc})
 		if err != nil {
@@ -186,59 +187,59 @@ func TestNoOptionWeakensTLS(t *testing.T) {
 	type path struct {
 		name      string
 		trusted   bool // the server's CA is in RootCAs (then a wrong pin must stop it)
-		hc        func(srv *countingServer) HTTPConfig
+		hc        func(srv *countingServer) strictnet.Config
 		construct bool // refused when the client is built
 	}
 	paths := []path{
-		{"unknown CA", false, func(*countingServer) HTTPConfig { return HTTPConfig{RootCAs: other} }, false},
-		{"pin mismatch", true, func(s *countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}}
+		{"unknown CA", false, func(*countingServer) strictnet.Config { return strictnet.Config{RootCAs: other} }, false},
+		{"pin mismatch", true, func(s *countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}}
 		}, false},
-		{"plain TCP dialer, unknown CA", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: other, DialContext: dialer.DialContext}
+		{"plain TCP dialer, unknown CA", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: other, DialContext: dialer.DialContext}
 		}, false},
-		{"plain TCP dialer, pin mismatch", true, func(s *countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, DialContext: dialer.DialContext}
+		{"plain TCP dialer, pin mismatch", true, func(s *countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, DialContext: dialer.DialContext}
 		}, false},
-		{"proxy function (none), pin mismatch", true, func(s *countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
+		{"proxy function (none), pin mismatch", true, func(s *countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Proxy: func(*http.Request) (*url.URL, error) { return nil, nil }}
 		}, false},
-		{"tracing wrapper, unknown CA", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: other, Wrap: (&passThrough{}).wrap}
+		{"tracing wrapper, unknown CA", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: other, Wrap: (&passThrough{}).wrap}
 		}, false},
-		{"tracing wrapper, pin mismatch", true, func(s *countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Wrap: (&passThrough{}).wrap}
+		{"tracing wrapper, pin mismatch", true, func(s *countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Wrap: (&passThrough{}).wrap}
 		}, false},
-		{"wrapper returning an InsecureSkipVerify transport", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper { return &http.Transport{TLSClientConfig: insecure} }}
+		{"wrapper returning an InsecureSkipVerify transport", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{Wrap: func(http.RoundTripper) http.RoundTripper { return &http.Transport{TLSClientConfig: insecure} }}
 		}, true},
-		{"wrapper returning a transport with its own DialTLSContext", true, func(s *countingServer) HTTPConfig {
-			return HTTPConfig{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Wrap: func(http.RoundTripper) http.RoundTripper {
+		{"wrapper returning a transport with its own DialTLSContext", true, func(s *countingServer) strictnet.Config {
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Wrap: func(http.RoundTripper) http.RoundTripper {
 				return &http.Transport{DialTLSContext: func(ctx context.Context, n, a string) (net.Conn, error) {
 					return tls.Dial(n, a, insecure)
 				}}
 			}}
 		}, true},
-		{"wrapper returning a transport with its own DialTLS", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper {
+		{"wrapper returning a transport with its own DialTLS", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{Wrap: func(http.RoundTripper) http.RoundTripper {
 				//lint:ignore SA1019 the deprecated field is set on purpose: it must be refused
 				return &http.Transport{DialTLS: func(n, a string) (net.Conn, error) { return tls.Dial(n, a, insecure) }}
 			}}
 		}, true},
-		{"wrapper returning a transport with VerifyPeerCertificate", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper {
+		{"wrapper returning a transport with VerifyPeerCertificate", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{Wrap: func(http.RoundTripper) http.RoundTripper {
 				return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true,
 					VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { return nil }}}
 			}}
 		}, true},
-		{"wrapper returning a transport with VerifyConnection", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper {
+		{"wrapper returning a transport with VerifyConnection", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{Wrap: func(http.RoundTripper) http.RoundTripper {
 				return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true,
 					VerifyConnection: func(tls.ConnectionState) error { return nil }}}
 			}}
 		}, true},
-		{"wrapper returning nil", false, func(*countingServer) HTTPConfig {
-			return HTTPConfig{Wrap: func(http.RoundTripper) http.RoundTripper { return nil }}
+		{"wrapper returning nil", false, func(*countingServer) strictnet.Config {
+			return strictnet.Config{Wrap: func(http.RoundTripper) http.RoundTripper { return nil }}
 		}, true},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -250,9 +251,9 @@ func TestNoOptionWeakensTLS(t *testing.T) {
 				cerr, err := k.call(ctx, srv, p.hc(srv))
 				switch {
 				case p.construct:
-					var pe *PolicyError
-					if !errors.As(cerr, &pe) || pe.Field != "HTTPConfig.Wrap" {
-						t.Fatalf("not refused at construction naming HTTPConfig.Wrap: construct %v, call %v", cerr, err)
+					var pe *strictnet.PolicyError
+					if !errors.As(cerr, &pe) || pe.Field != "HTTP.Wrap" {
+						t.Fatalf("not refused at construction naming HTTP.Wrap: construct %v, call %v", cerr, err)
 					}
 				case cerr != nil:
 					t.Fatalf("refused at construction: %v", cerr)
@@ -270,7 +271,7 @@ func TestNoOptionWeakensTLS(t *testing.T) {
 	for _, k := range clientKinds {
 		t.Run("control/"+k.name, func(t *testing.T) {
 			srv := newCountingServer(t)
-			hc := HTTPConfig{RootCAs: srv.pool(), PinnedSPKI: []string{SPKIPin(srv.Certificate())}, Wrap: (&passThrough{}).wrap}
+			hc := strictnet.Config{RootCAs: srv.pool(), PinnedSPKI: []string{strictnet.SPKIPin(srv.Certificate())}, Wrap: (&passThrough{}).wrap}
 			if cerr, err := k.call(ctx, srv, hc); cerr != nil {
 				t.Fatalf("construct: %v (call %v)", cerr, err)
 			}
@@ -288,7 +289,7 @@ func TestNoOptionWeakensTLS(t *testing.T) {
 func TestValidateRefusesForeignClients(t *testing.T) {
 	srv := newCountingServer(t)
 	insecure := &tls.Config{InsecureSkipVerify: true}
-	strict, err := NewHTTPClient(HTTPConfig{RootCAs: srv.pool()})
+	strict, err := strictnet.NewClient(strictnet.Config{RootCAs: srv.pool()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestWrapperObservesWithoutWeakening(t *testing.T) {
 	ctx := context.Background()
 	srv := newCountingServer(t)
 	w := &passThrough{}
-	hc := HTTPConfig{RootCAs: srv.pool(), Wrap: w.wrap}
+	hc := strictnet.Config{RootCAs: srv.pool(), Wrap: w.wrap}
 	for _, k := range clientKinds {
 		if cerr, _ := k.call(ctx, srv, hc); cerr != nil {
 			t.Fatalf("%s: %v", k.name, cerr)
@@ -379,7 +380,7 @@ func TestWrapperObservesWithoutWeakening(t *testing.T) {
 	bad := newCountingServer(t)
 	w2 := &passThrough{}
 	for _, k := range clientKinds {
-		k.call(ctx, bad, HTTPConfig{RootCAs: bad.pool(), PinnedSPKI: []string{wrongPin}, Wrap: w2.wrap})
+		k.call(ctx, bad, strictnet.Config{RootCAs: bad.pool(), PinnedSPKI: []string{wrongPin}, Wrap: w2.wrap})
 	}
 	if bad.reached() != 0 {
 		t.Fatal("a pin-mismatched server was reached under a wrapper")
@@ -401,7 +402,7 @@ func TestWrapperObservesWithoutWeakening(t *testing.T) {
 			return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 		})
 	}
-	c, err := NewHTTPClient(HTTPConfig{Wrap: liar})
+	c, err := strictnet.NewClient(strictnet.Config{Wrap: liar})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +468,7 @@ func TestWrapperNeverSeesCredentials(t *testing.T) {
 		})
 	}
 	for _, k := range clientKinds {
-		if cerr, _ := k.call(ctx, srv.countingServer, HTTPConfig{RootCAs: srv.pool(), Wrap: record}); cerr != nil {
+		if cerr, _ := k.call(ctx, srv.countingServer, strictnet.Config{RootCAs: srv.pool(), Wrap: record}); cerr != nil {
 			t.Fatalf("%s: %v", k.name, cerr)
 		}
 	}
@@ -502,7 +503,7 @@ func TestWrapperNeverSeesCredentials(t *testing.T) {
 		})
 	}
 	for _, k := range clientKinds {
-		_, callErr := k.call(ctx, srv.countingServer, HTTPConfig{RootCAs: srv.pool(), Wrap: bypass})
+		_, callErr := k.call(ctx, srv.countingServer, strictnet.Config{RootCAs: srv.pool(), Wrap: bypass})
 		if k.name != "discovery" && callErr == nil {
 			t.Errorf("%s: a wrapper going around the transport did not fail the call", k.name)
 		}
@@ -525,14 +526,14 @@ func TestRefusalsAreTyped(t *testing.T) {
 	for _, k := range clientKinds {
 		t.Run(k.name, func(t *testing.T) {
 			srv := newCountingServer(t)
-			cerr, err := k.call(ctx, srv, HTTPConfig{RootCAs: srv.pool(), PinnedSPKI: []string{wrongPin}})
+			cerr, err := k.call(ctx, srv, strictnet.Config{RootCAs: srv.pool(), PinnedSPKI: []string{wrongPin}})
 			if err == nil {
 				err = cerr
 			}
 			if !errors.Is(err, ErrPolicy) {
 				t.Errorf("pin mismatch: %v, want ErrPolicy", err)
 			}
-			cerr, err = k.call(ctx, srv, HTTPConfig{RootCAs: other})
+			cerr, err = k.call(ctx, srv, strictnet.Config{RootCAs: other})
 			if err == nil {
 				err = cerr
 			}

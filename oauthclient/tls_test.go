@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 func discoveryServer(t *testing.T, tlsCfg *tls.Config) *httptest.Server {
@@ -73,7 +75,7 @@ func TestTLSRefusals(t *testing.T) {
 		}
 	})
 	t.Run("strict transport refuses http even when called directly", func(t *testing.T) {
-		hc, err := NewHTTPClient(HTTPConfig{})
+		hc, err := strictnet.NewClient(strictnet.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +92,7 @@ func TestTLSRefusals(t *testing.T) {
 func TestSPKIPins(t *testing.T) {
 	h := newHostileAS(t)
 	cfg := h.config()
-	cfg.HTTP.PinnedSPKI = []string{SPKIPin(h.srv.Certificate())}
+	cfg.HTTP.PinnedSPKI = []string{strictnet.SPKIPin(h.srv.Certificate())}
 	if _, err := New(context.Background(), cfg); err != nil {
 		t.Fatalf("matching pin: %v", err)
 	}
@@ -133,16 +135,16 @@ func TestRedirectURLPolicy(t *testing.T) {
 
 func TestStrictClientBoundsEveryBody(t *testing.T) {
 	big := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(make([]byte, MaxResponseSize+1))
+		w.Write(make([]byte, strictnet.MaxResponseSize+1))
 	}))
 	defer big.Close()
 	exact := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(make([]byte, MaxResponseSize))
+		w.Write(make([]byte, strictnet.MaxResponseSize))
 	}))
 	defer exact.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(big.Certificate())
-	hc, err := NewHTTPClient(HTTPConfig{RootCAs: pool})
+	hc, err := strictnet.NewClient(strictnet.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +156,8 @@ func TestStrictClientBoundsEveryBody(t *testing.T) {
 	}
 	_, err = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !errors.Is(err, ErrResponseTooLarge) {
-		t.Fatalf("reading %d bytes: err = %v, want ErrResponseTooLarge", MaxResponseSize+1, err)
+	if !errors.Is(err, strictnet.ErrResponseTooLarge) {
+		t.Fatalf("reading %d bytes: err = %v, want strictnet.ErrResponseTooLarge", strictnet.MaxResponseSize+1, err)
 	}
 	resp, err = hc.Get(exact.URL)
 	if err != nil {
@@ -163,7 +165,7 @@ func TestStrictClientBoundsEveryBody(t *testing.T) {
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil || len(b) != MaxResponseSize {
-		t.Fatalf("exactly MaxResponseSize: %d bytes, %v", len(b), err)
+	if err != nil || len(b) != strictnet.MaxResponseSize {
+		t.Fatalf("exactly strictnet.MaxResponseSize: %d bytes, %v", len(b), err)
 	}
 }

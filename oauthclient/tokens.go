@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
@@ -22,7 +23,7 @@ type Tokens struct {
 	idToken *validate.IDToken
 	rawID   string
 	scopes  []string
-	dpop    *dpopKey // the key the flow proved (RFC 9449), kept with the refresh token; nil without DPoP
+	dpop    *dpop.Key // the key the flow proved (RFC 9449), kept with the refresh token; nil without DPoP
 	// resources are the RFC 8707 resource indicators the flow was
 	// started with; they go into the record, so a Source resumed from
 	// the store refreshes for them.
@@ -108,7 +109,7 @@ func (t Tokens) redact() string {
 	b.WriteString(strings.Join(t.scopes, " "))
 	b.WriteString("], access_token=" + redacted)
 	if t.dpop != nil {
-		b.WriteString(", dpop_jkt=" + t.dpop.jkt)
+		b.WriteString(", dpop_jkt=" + t.dpop.JKT())
 	}
 	if t.tok.RefreshToken != "" {
 		b.WriteString(", refresh_token=" + redacted)

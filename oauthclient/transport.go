@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/validate"
 	"io"
 	"net/http"
 	"net/url"
@@ -13,23 +11,30 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/challenge"
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
+	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
+
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"golang.org/x/oauth2"
 )
 
-// Errors of the API transport. The three refusals are *PolicyError values,
+// Errors of the API transport. The three refusals are *strictnet.PolicyError values,
 // so they also match ErrPolicy; the two resource-server errors are matched
 // by *InsufficientScopeError and *InvalidRequestError.
 var (
 	// ErrTokenInURL: the request URL carries the current access token, or an
 	// access_token query or fragment parameter (RFC 6750 §2.3 is never used).
-	ErrTokenInURL error = &PolicyError{Reason: "a bearer token must not appear in a request URL"}
+	ErrTokenInURL error = &strictnet.PolicyError{Reason: "a bearer token must not appear in a request URL"}
 	// ErrOriginNotAllowed: the request goes to an origin that is not in
 	// APIConfig.AllowedOrigins, or not over https.
-	ErrOriginNotAllowed error = &PolicyError{Reason: "bearer tokens go only to an allowed https origin"}
+	ErrOriginNotAllowed error = &strictnet.PolicyError{Reason: "bearer tokens go only to an allowed https origin"}
 	// ErrRedirectRefused: the API redirected to another origin (scheme,
 	// host or port). Such redirects are not followed, with or without a token.
-	ErrRedirectRefused error = &PolicyError{Reason: "redirect to another origin not followed"}
+	ErrRedirectRefused error = &strictnet.PolicyError{Reason: "redirect to another origin not followed"}
 	// ErrInsufficientScope matches every *InsufficientScopeError
 	// (validate.ErrInsufficientScope: one sentinel for the module).
 	ErrInsufficientScope = validate.ErrInsufficientScope
@@ -87,9 +92,9 @@ type APIConfig struct {
 	// (RootCAs, PinnedSPKI, client Certificates for certificate-bound
 	// tokens, Proxy, DialContext, a tracing Wrap, a Logger whose events
 	// name the endpoint "api") and the per-call Timeout (0 means
-	// DefaultTimeout). Unlike server calls, API response bodies are not
+	// strictnet.DefaultTimeout). Unlike server calls, API response bodies are not
 	// bounded: the API is the caller's.
-	HTTP HTTPConfig
+	HTTP strictnet.Config
 	// Now is the clock that decides when the cached token must be checked
 	// with the source again (from SourceRecheck before its expiry). nil
 	// means time.Now.
@@ -147,7 +152,7 @@ type APIConfig struct {
 //
 // APITransport is safe for concurrent use.
 type APITransport struct {
-	nonces  *nonceStore // DPoP-Nonce per resource origin (RFC 9449 §9); shared by Client's transports
+	nonces  *dpop.NonceStore // DPoP-Nonce per resource origin (RFC 9449 §9); shared by Client's transports
 	src     oauth2.TokenSource
 	base    http.RoundTripper
 	allowed map[string]struct{} // canonical host[:port] of allowed https origins
@@ -171,7 +176,7 @@ type bearer struct {
 	tok       *oauth2.Token
 	header    []string  // {"Bearer <token>"} or {"DPoP <token>"}; shared, never modified
 	recheckAt time.Time // ask the source again from here; zero: never
-	key       *dpopKey  // the key a DPoP token is bound to; nil for bearer
+	key       *dpop.Key // the key a DPoP token is bound to; nil for bearer
 	ath       string    // base64url(SHA-256(token)) for DPoP proofs
 }
 
@@ -189,7 +194,7 @@ var noStore = []string{"no-store"} // shared, never modified
 // under the rules of [APITransport]. Its CheckRedirect follows up to 10
 // redirects within the original request's origin and refuses any other with
 // ErrRedirectRefused; it has no cookie jar and its Timeout is
-// cfg.HTTP.Timeout (0 means DefaultTimeout). Safe for concurrent use.
+// cfg.HTTP.Timeout (0 means strictnet.DefaultTimeout). Safe for concurrent use.
 func NewAPIClient(src oauth2.TokenSource, cfg APIConfig) (*http.Client, error) {
 	if src == nil {
 		return nil, cfgerr.New("oauthclient", "the API client needs a token source")
@@ -238,17 +243,17 @@ func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, erro
 		}
 		allowed[h] = struct{}{}
 	}
-	c, err := strictClient(cfg.HTTP, 0, "api") // no body bound for API responses
+	c, err := strictClient(cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
 	base := c.Transport
-	t := &APITransport{nonces: new(nonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout}
+	t := &APITransport{nonces: new(dpop.NonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout}
 	if t.now == nil {
 		t.now = time.Now
 	}
 	if t.timeout <= 0 {
-		t.timeout = DefaultTimeout
+		t.timeout = strictnet.DefaultTimeout
 	}
 	return t, nil
 }
@@ -350,7 +355,7 @@ func (t *APITransport) send(req *http.Request, b *bearer, body io.ReadCloser) (*
 		r2.Body = body
 	}
 	if b.key != nil {
-		p, err := b.key.proof(req.Method, req.URL, b.ath, t.nonces.get(req.URL), t.now())
+		p, err := b.key.Proof(req.Method, req.URL, b.ath, t.nonces.Get(req.URL), t.now())
 		if err != nil {
 			closeRequestBody(r2)
 			return nil, err
@@ -361,7 +366,7 @@ func (t *APITransport) send(req *http.Request, b *bearer, body io.ReadCloser) (*
 	if err != nil || b.key == nil {
 		return resp, err
 	}
-	if err := t.nonces.update(req.URL, resp.Header); err != nil {
+	if err := t.nonces.Update(req.URL, resp.Header); err != nil {
 		drainClose(resp)
 		return nil, err
 	}
@@ -439,7 +444,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 	if tok == nil || tok.AccessToken == "" {
 		return nil, errors.New("oauthclient: token source returned no access token")
 	}
-	key := tokenDPoPKey(tok)
+	key := dpop.TokenKey(tok)
 	switch {
 	case tok.TokenType == "" || strings.EqualFold(tok.TokenType, "Bearer"):
 		key = nil
@@ -457,7 +462,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 	}
 	b := &bearer{tok: tok, header: []string{"Bearer " + tok.AccessToken}}
 	if key != nil {
-		b.key, b.ath, b.header = key, accessTokenHash(tok.AccessToken), []string{"DPoP " + tok.AccessToken}
+		b.key, b.ath, b.header = key, dpop.AccessTokenHash(tok.AccessToken), []string{"DPoP " + tok.AccessToken}
 	}
 	if !tok.Expiry.IsZero() {
 		b.recheckAt = tok.Expiry.Round(0).Add(-SourceRecheck)
@@ -471,11 +476,11 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 // other 401 is returned as it is.
 func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
 	if old.key != nil {
-		if code, ok := dpopChallenge(resp.Header); ok && code == "use_dpop_nonce" {
+		if code, ok := dpop.Challenge(resp.Header); ok && code == "use_dpop_nonce" {
 			return t.retryNonce(req, resp, old)
 		}
 	}
-	ch, ok := tokenChallenge(resp.Header, old.key != nil)
+	ch, ok := challenge.ForToken(resp.Header, old.key != nil)
 	if !ok || ch.Error != "invalid_token" {
 		return resp, nil
 	}
@@ -571,7 +576,7 @@ func finish(resp *http.Response, b *bearer) (*http.Response, error) {
 		return resp, nil
 	}
 	token := b.tok.AccessToken
-	ch, ok := tokenChallenge(resp.Header, b.key != nil)
+	ch, ok := challenge.ForToken(resp.Header, b.key != nil)
 	if !ok {
 		return resp, nil
 	}
@@ -599,11 +604,12 @@ func scrub(s, token string) string {
 }
 
 // withBearer returns a shallow copy of req with its own header map holding
-// the token and no-store. Header value slices of the caller are shared, not
-// modified; nothing else of req is written.
+// the token and no-store, and a context that marks it an API call (named
+// "api" in log events, its body not bounded: the API is the caller's).
+// Header value slices of the caller are shared, not modified; nothing else
+// of req is written.
 func withBearer(req *http.Request, auth []string) *http.Request {
-	r2 := new(http.Request)
-	*r2 = *req
+	r2 := req.WithContext(netrule.WithAPI(req.Context()))
 	h := make(http.Header, len(req.Header)+2)
 	for k, v := range req.Header {
 		if (len(k) == len("Authorization") && strings.EqualFold(k, "Authorization")) ||

@@ -2,10 +2,11 @@ package oauthclient
 
 import (
 	"context"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )

@@ -14,11 +14,12 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
-// wrappedFlow runs, with wrap as HTTPConfig.Wrap against a hostile server
+// wrappedFlow runs, with wrap as strictnet.Config.Wrap against a hostile server
 // that answers real-looking tokens: a login (code exchange), a refresh
 // through the engine, and an API call with the token. It returns the
 // errors of the three steps.
@@ -51,7 +52,7 @@ func wrappedFlow(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper, a
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
 	pool.AddCert(h.srv.Certificate())
-	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: HTTPConfig{RootCAs: pool, Wrap: wrap}})
+	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool, Wrap: wrap}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestWrapperCannotRedirect(t *testing.T) {
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "AT-secret-value", TokenType: "Bearer"})
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: HTTPConfig{RootCAs: pool, Wrap: redirect}})
+	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool, Wrap: redirect}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -22,11 +23,11 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 		"DeviceAuthorization": func() {
 			_ = fmt.Sprintf("%v %+v %#v", DeviceAuthorization{}, DeviceAuthorization{}, &DeviceAuthorization{})
 		},
-		"Pending":       func() { p := &Pending{}; _ = p.State(); _, _ = json.Marshal(p); _ = fmt.Sprint(p) },
-		"AuthError":     func() { _ = (&AuthError{}).Error() },
-		"PolicyError":   func() { _ = (&PolicyError{}).Error() },
-		"ResponseError": func() { _ = (&ResponseError{}).Error() },
-		"Secret":        func() { var s Secret; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
+		"Pending":               func() { p := &Pending{}; _ = p.State(); _, _ = json.Marshal(p); _ = fmt.Sprint(p) },
+		"AuthError":             func() { _ = (&AuthError{}).Error() },
+		"strictnet.PolicyError": func() { _ = (&strictnet.PolicyError{}).Error() },
+		"ResponseError":         func() { _ = (&ResponseError{}).Error() },
+		"Secret":                func() { var s Secret; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

@@ -8,7 +8,7 @@
 //	defer srv.Close()
 //	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer,
 //		ClientID: oauthtest.ClientNative, RedirectURL: oauthtest.NativeRedirectURI,
-//		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
+//		HTTP: strictnet.Config{RootCAs: srv.RootCAs()}})
 //	pending, authURL, err := client.Start(ctx, oauthclient.StartOptions{})
 //	callbackURL, err := srv.Login(ctx, authURL, oauthtest.UserAlice) // signs in, no browser
 //

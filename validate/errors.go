@@ -2,9 +2,10 @@ package validate
 
 import (
 	"errors"
+	"strings"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"strings"
 )
 
 // Sentinel errors. Every error returned by this package matches at least one

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/oauthsafe/oauthsafe/internal/strictnet"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 const (
@@ -280,7 +280,7 @@ func strictFor(t testing.TB, srv *httptest.Server) *http.Client {
 // strictPool is a strict client trusting pool.
 func strictPool(t testing.TB, pool *x509.CertPool) *http.Client {
 	t.Helper()
-	c, err := strictnet.New(strictnet.Config{RootCAs: pool, BodyLimit: maxResponseSize, TooLarge: errTooLarge})
+	c, err := strictnet.NewClient(strictnet.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,38 +2,29 @@ package validate
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net/http"
 
-	"github.com/oauthsafe/oauthsafe/internal/strictnet"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// maxResponseSize bounds every body this package reads from a server (S18).
-const maxResponseSize = 1 << 20
-
-// defaultTimeout bounds a fetch or introspection call when the caller's
-// client and context set nothing shorter: the module's one default for
-// server calls.
-const defaultTimeout = strictnet.DefaultTimeout
-
-var errTooLarge = errors.New("response larger than 1 MiB")
-
-// readBounded reads at most maxResponseSize bytes and fails if r has more.
+// readBounded reads at most strictnet.MaxResponseSize bytes (S18) and
+// fails with strictnet.ErrResponseTooLarge if r has more.
 func readBounded(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxResponseSize+1))
+	b, err := io.ReadAll(io.LimitReader(r, strictnet.MaxResponseSize+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxResponseSize {
-		return nil, errTooLarge
+	if len(b) > strictnet.MaxResponseSize {
+		return nil, strictnet.ErrResponseTooLarge
 	}
 	return b, nil
 }
 
 // checkHTTPS requires an absolute https URL with a host and no user info.
 func checkHTTPS(what, raw string) error {
-	if p := strictnet.HTTPSProblem(raw); p != "" {
+	if p := netrule.HTTPSProblem(raw); p != "" {
 		return fail(ErrConfig, what+" "+p)
 	}
 	return nil
@@ -41,7 +32,7 @@ func checkHTTPS(what, raw string) error {
 
 // prepareClient returns the client to use (S2): nil means a new strict
 // client (system roots, 30 s timeout); a client built by
-// oauthclient.NewHTTPClient, or a copy of one, is used as a copy; any other
+// strictnet.NewClient, or a copy of one, is used as a copy; any other
 // client is refused with ErrConfig naming field, because a transport
 // oauthsafe does not own may dial its own TLS or skip verification
 // whatever its settings look like. The copy never follows a redirect: no
@@ -49,17 +40,12 @@ func checkHTTPS(what, raw string) error {
 func prepareClient(field string, c *http.Client) (*http.Client, error) {
 	if c == nil {
 		var err error
-		c, err = strictnet.New(strictnet.Config{
-			Proxy:     http.ProxyFromEnvironment,
-			Timeout:   defaultTimeout,
-			BodyLimit: maxResponseSize,
-			TooLarge:  errTooLarge,
-		})
+		c, err = strictnet.NewClient(strictnet.Config{})
 		if err != nil {
 			return nil, fail(ErrConfig, err.Error())
 		}
 	} else if !strictnet.Owned(c) {
-		return nil, fail(ErrConfig, field+" must be nil or built by oauthclient.NewHTTPClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
+		return nil, fail(ErrConfig, field+" must be nil or built by strictnet.NewClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
 	}
 	cp := *c
 	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

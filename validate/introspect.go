@@ -13,8 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/internal/strictnet"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // IntrospectionConfig configures an [Introspector]. It is read only by
@@ -24,7 +25,7 @@ type IntrospectionConfig struct {
 	Endpoint string
 	// HTTPClient makes the call. nil means a strict client with the
 	// system roots and a 30 s timeout. Otherwise it must be a client built
-	// by oauthclient.NewHTTPClient (or a copy of one, such as
+	// by strictnet.NewClient (or a copy of one, such as
 	// oauthclient.Client.HTTPClient returns); any other client is refused
 	// with ErrConfig. Redirects are never followed (a 3xx fails with
 	// ErrIntrospection).
@@ -152,7 +153,7 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessTo
 
 func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) {
 	// Bounded even with a client and context that set no deadline.
-	ctx, cancel := context.WithTimeout(ctx, defaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, strictnet.DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, nil)
 	if err != nil {
@@ -168,7 +169,7 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 	req.ContentLength = int64(len(enc))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	resp, err := in.client.Do(req.WithContext(strictnet.WithEndpoint(ctx, "introspection")))
+	resp, err := in.client.Do(req.WithContext(netrule.WithEndpoint(ctx, "introspection")))
 	if err != nil {
 		// *url.Error names the endpoint, never the body; still, keep only
 		// our own words.

@@ -15,8 +15,9 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/internal/strictnet"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // JWKSConfig configures a [JWKS] cache. Only URL is required. It is read
@@ -26,7 +27,7 @@ type JWKSConfig struct {
 	URL string
 	// HTTPClient fetches the key set. nil means a strict client with the
 	// system roots and a 30 s timeout. Otherwise it must be a client built
-	// by oauthclient.NewHTTPClient (or a copy of one), which is where
+	// by strictnet.NewClient (or a copy of one), which is where
 	// roots, pins, a proxy, a dialer and a tracing wrapper are set; any
 	// other client is refused with ErrConfig. Redirects are followed only
 	// to https URLs, at most 3.
@@ -125,7 +126,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 		k.maxKeys = 100
 	}
 	if k.timeout == 0 {
-		k.timeout = defaultTimeout
+		k.timeout = strictnet.DefaultTimeout
 	}
 	if k.now == nil {
 		k.now = time.Now
@@ -324,7 +325,7 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 		return nil, fail(ErrKeySet, "bad request")
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := k.client.Do(req.WithContext(strictnet.WithEndpoint(ctx, "jwks")))
+	resp, err := k.client.Do(req.WithContext(netrule.WithEndpoint(ctx, "jwks")))
 	if err != nil {
 		return nil, failCause(ErrKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300), err)
 	}

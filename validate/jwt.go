@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/oauthsafe/oauthsafe/internal/claims"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/claims"
 
 	jose "github.com/go-jose/go-jose/v4"
 )

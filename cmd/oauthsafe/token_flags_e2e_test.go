@@ -16,6 +16,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -58,7 +59,7 @@ func TestIDTokenExecCredential(t *testing.T) {
 	mustLogin(t, c)
 	ctx := context.Background()
 	oc, err := oauthclient.New(ctx, oauthclient.Config{Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative,
-		HTTP: oauthclient.HTTPConfig{RootCAs: c.srv.RootCAs()}})
+		HTTP: strictnet.Config{RootCAs: c.srv.RootCAs()}})
 	if err != nil {
 		t.Fatal(err)
 	}

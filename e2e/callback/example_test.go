@@ -16,6 +16,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // sessions is the application's own session store: session id -> subject.
@@ -71,7 +72,7 @@ func Example() {
 		ClientSecret: secret,
 		RedirectURL:  app.URL + "/callback",
 		Scopes:       []string{"openid", "profile"},
-		HTTP:         oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:         strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // wantHeaders are the S15 headers, written out here rather than taken from
@@ -73,7 +74,7 @@ func newClient(t testing.TB, srv *oauthtest.Server, redirect string, now func() 
 		ClientSecret: secret,
 		RedirectURL:  redirect,
 		Scopes:       []string{"openid", "profile"},
-		HTTP:         oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:         strictnet.Config{RootCAs: srv.RootCAs()},
 		Now:          now,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // newNativeClient is the public loopback client of the real server.
@@ -25,7 +26,7 @@ func newNativeClient(t testing.TB, srv *oauthtest.Server) *oauthclient.Client {
 		Issuer:   srv.Issuer,
 		ClientID: oauthtest.ClientNative,
 		Scopes:   []string{"openid", "profile", "offline_access"},
-		HTTP:     oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:     strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 func TestDeviceGrantRealServer(t *testing.T) {
@@ -23,7 +24,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 			Issuer:   srv.Issuer,
 			ClientID: oauthtest.ClientDevice,
 			Scopes:   []string{"openid", "profile", "offline_access"},
-			HTTP:     oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+			HTTP:     strictnet.Config{RootCAs: srv.RootCAs()},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -25,6 +25,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
@@ -283,7 +284,7 @@ func persistChild(t *testing.T, role string) {
 	cfg := oauthclient.Config{
 		Issuer: os.Getenv(envPersistIss), ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:   oauthclient.HTTPConfig{RootCAs: pool},
+		HTTP:   strictnet.Config{RootCAs: pool},
 	}
 	switch role {
 	case "login":
@@ -333,7 +334,7 @@ func persistChild(t *testing.T, role string) {
 			return
 		}
 		hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{AllowedOrigins: []string{os.Getenv(envPersistAPI)},
-			HTTP: oauthclient.HTTPConfig{RootCAs: pool}})
+			HTTP: strictnet.Config{RootCAs: pool}})
 		if err != nil {
 			t.Fatal(err)
 		}

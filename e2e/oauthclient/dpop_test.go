@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -79,7 +80,7 @@ func (a *dpopAPI) client(t *testing.T, src oauth2.TokenSource) *http.Client {
 	t.Helper()
 	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{a.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: poolOf(a.Server), Timeout: 10 * time.Second},
+		HTTP:           strictnet.Config{RootCAs: poolOf(a.Server), Timeout: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +123,7 @@ func dpopNative(t *testing.T, as *oauthtest.Server, mod func(*oauthclient.Config
 	cfg := oauthclient.Config{
 		Issuer: as.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:   oauthclient.HTTPConfig{RootCAs: as.RootCAs()},
+		HTTP:   strictnet.Config{RootCAs: as.RootCAs()},
 		DPoP:   true,
 	}
 	if mod != nil {
@@ -149,7 +150,7 @@ func serviceDPoP(t *testing.T, as *oauthtest.Server, dpop bool) *oauthclient.Cli
 	t.Helper()
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: as.Issuer, ClientID: oauthtest.ClientService, ClientSecret: secretFromEnv(t, oauthtest.ServiceSecret),
-		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}, DPoP: dpop,
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: strictnet.Config{RootCAs: as.RootCAs()}, DPoP: dpop,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -390,7 +391,7 @@ func TestPARFlow(t *testing.T) {
 	md.PushedAuthorizationRequestEndpoint, md.RequirePushedAuthorizationRequests = "", false
 	plain, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientNative,
 		RedirectURL: "http://127.0.0.1:41000/callback", Scopes: []string{"openid"}, Metadata: &md,
-		HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
+		HTTP: strictnet.Config{RootCAs: as.RootCAs()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +408,7 @@ func TestPARFlow(t *testing.T) {
 	// Metadata requiring PAR without an endpoint: Start refuses.
 	md.RequirePushedAuthorizationRequests = true
 	strict, _ := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientNative,
-		RedirectURL: "http://127.0.0.1:41000/callback", Metadata: &md, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
+		RedirectURL: "http://127.0.0.1:41000/callback", Metadata: &md, HTTP: strictnet.Config{RootCAs: as.RootCAs()}})
 	if _, _, err := strict.Start(ctx, oauthclient.StartOptions{}); !errors.Is(err, oauthclient.ErrPolicy) {
 		t.Fatalf("required PAR without endpoint: %v", err)
 	}

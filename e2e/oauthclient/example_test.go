@@ -9,6 +9,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // A desktop or web login: start a flow, send the user to the authorization
@@ -27,7 +28,7 @@ func ExampleClient_Exchange() {
 		ClientID:    oauthtest.ClientNative, // a public client: PKCE, no secret
 		RedirectURL: "http://127.0.0.1:8400/callback",
 		Scopes:      []string{"openid", "email", "offline_access"},
-		HTTP:        oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:        strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -29,7 +30,7 @@ func login(t *testing.T, srv *oauthtest.Server, timeout time.Duration) (*oauthcl
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs(), Timeout: timeout},
+		HTTP:   strictnet.Config{RootCAs: srv.RootCAs(), Timeout: timeout},
 	})
 	if err != nil {
 		t.Fatal(err)

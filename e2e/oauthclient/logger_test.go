@@ -14,6 +14,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -64,7 +65,7 @@ func TestLoggerRedacts(t *testing.T) {
 	})
 	var logs syncWriter
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	hc := oauthclient.HTTPConfig{RootCAs: srv.RootCAs(), Logger: logger}
+	hc := strictnet.Config{RootCAs: srv.RootCAs(), Logger: logger}
 	ctx := context.Background()
 
 	web, err := oauthclient.New(ctx, oauthclient.Config{

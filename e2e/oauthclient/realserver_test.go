@@ -8,6 +8,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // startAS starts the real in-process authorization server (zitadel op).
@@ -52,7 +53,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 				ClientID:    tc.clientID,
 				RedirectURL: tc.redirect,
 				Scopes:      []string{"openid", "profile", "email", "offline_access", oauthtest.ScopeAPIRead},
-				HTTP:        oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+				HTTP:        strictnet.Config{RootCAs: srv.RootCAs()},
 				AuthMethod:  tc.method,
 			}
 			if tc.secret != "" {
@@ -124,7 +125,7 @@ func TestExchangeWithTamperedCallbackMakesNoTokenRequest(t *testing.T) {
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative,
 		RedirectURL: "http://127.0.0.1:50000/callback", Scopes: []string{"openid"},
-		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestExchangeWithTamperedCallbackMakesNoTokenRequest(t *testing.T) {
 	// A flow started for one client cannot be completed by another.
 	other, _ := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientDevice, Scopes: []string{"openid"},
-		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if _, err := other.Exchange(ctx, p, q); !errors.Is(err, oauthclient.ErrIssuerMismatch) {
 		t.Fatalf("cross-client exchange: err = %v", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -17,7 +18,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	ctx := context.Background()
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:40000/callback",
-		Scopes: []string{"openid", "email", oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		Scopes: []string{"openid", "email", oauthtest.ScopeAPIRead}, HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	// authenticated with its own credentials.
 	api, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientResource, ClientSecret: secretFromEnv(t, oauthtest.ResourceSecret),
-		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		t.Fatal(err)

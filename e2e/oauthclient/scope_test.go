@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -31,7 +32,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead, oauthtest.ScopeAPIWrite},
-		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:   strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		t.Fatal(err)

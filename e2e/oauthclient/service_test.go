@@ -18,6 +18,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -74,7 +75,7 @@ func serviceClient(t *testing.T, srv *oauthtest.Server, sc serviceCase, now func
 		ClientID:   sc.clientID,
 		AuthMethod: sc.method,
 		Scopes:     []string{oauthtest.ScopeAPIRead},
-		HTTP:       oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:       strictnet.Config{RootCAs: srv.RootCAs()},
 		Now:        now,
 	}
 	if sc.secret != "" {
@@ -436,7 +437,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 	api := testkit.NewAPIServer(t, testkit.OK)
 	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{api.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: api.Pool(), Timeout: 5 * time.Second},
+		HTTP:           strictnet.Config{RootCAs: api.Pool(), Timeout: 5 * time.Second},
 		Now:            clock.Now,
 	})
 	if err != nil {

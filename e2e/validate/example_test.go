@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -29,7 +29,7 @@ func ExampleIDTokenVerifier_Verify() {
 
 	// The key set and verifier, as oauthclient builds them from discovery.
 	// The HTTP client is oauthsafe's strict one, here trusting the test CA.
-	hc, err := oauthclient.NewHTTPClient(oauthclient.HTTPConfig{RootCAs: s.RootCAs()})
+	hc, err := strictnet.NewClient(strictnet.Config{RootCAs: s.RootCAs()})
 	if err != nil {
 		fmt.Println(err)
 		return

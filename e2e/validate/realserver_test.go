@@ -16,8 +16,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -285,7 +285,7 @@ func jwtKid(raw string) string {
 // client validate accepts besides nil.
 func strictPool(t testing.TB, pool *x509.CertPool) *http.Client {
 	t.Helper()
-	c, err := oauthclient.NewHTTPClient(oauthclient.HTTPConfig{RootCAs: pool})
+	c, err := strictnet.NewClient(strictnet.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -51,7 +52,7 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 			c, err := oauthclient.New(ctx, oauthclient.Config{
 				Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 				Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-				HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}, DPoP: true,
+				HTTP:   strictnet.Config{RootCAs: srv.RootCAs()}, DPoP: true,
 			})
 			if err != nil {
 				t.Fatal(err)

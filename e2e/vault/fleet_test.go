@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -60,7 +61,7 @@ func webClient(ctx context.Context, issuer string, roots *x509.CertPool) (*oauth
 	return oauthclient.New(ctx, oauthclient.Config{
 		Issuer: issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:   oauthclient.HTTPConfig{RootCAs: roots},
+		HTTP:   strictnet.Config{RootCAs: roots},
 	})
 }
 

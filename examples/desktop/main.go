@@ -27,6 +27,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 	"github.com/pkg/browser"
@@ -116,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	u, _ := url.Parse(*api)
 	httpc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: cfg.HTTP.RootCAs},
+		HTTP:           strictnet.Config{RootCAs: cfg.HTTP.RootCAs},
 	})
 	if err != nil {
 		return err

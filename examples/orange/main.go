@@ -33,6 +33,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // envSecret is the environment variable holding the client secret.
@@ -140,7 +141,7 @@ func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 	// redirect to another origin.
 	httpc, err := oauthclient.NewAPIClient(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), oauthclient.APIConfig{
 		AllowedOrigins: []string{origin},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: s.apiRoots},
+		HTTP:           strictnet.Config{RootCAs: s.apiRoots},
 	})
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 func main() {
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The token goes only to the API's origin, in the Authorization header.
 	httpc, err := oauthclient.NewAPIClient(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), oauthclient.APIConfig{
 		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: apiRoots},
+		HTTP:           strictnet.Config{RootCAs: apiRoots},
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -91,7 +92,7 @@ func newApp(cfg appConfig) (http.Handler, error) {
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return nil, errors.New("-api must be an https URL")
 		}
-		api, err = oauthclient.NewAPITransport(nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://" + u.Host}, HTTP: oauthclient.HTTPConfig{RootCAs: cfg.APIRoots}})
+		api, err = oauthclient.NewAPITransport(nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://" + u.Host}, HTTP: strictnet.Config{RootCAs: cfg.APIRoots}})
 		if err != nil {
 			return nil, err
 		}

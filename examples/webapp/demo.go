@@ -17,6 +17,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -85,7 +86,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secret,
 		RedirectURL: ts.URL + "/callback", Scopes: []string{"openid", "profile", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}})
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()}})
 	if err != nil {
 		return err
 	}

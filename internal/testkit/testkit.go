@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
 
@@ -102,7 +103,7 @@ func (s *APIServer) Client(t testing.TB, src oauth2.TokenSource) *http.Client {
 	t.Helper()
 	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{s.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: s.Pool(), Timeout: 10 * time.Second},
+		HTTP:           strictnet.Config{RootCAs: s.Pool(), Timeout: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -69,7 +70,7 @@ func NewResource(ctx context.Context, as *oauthtest.Server, cfg ResourceConfig) 
 	}
 	rs, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: as.Issuer, ClientID: oauthtest.ClientResource, ClientSecret: secret,
-		HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()},
+		HTTP: strictnet.Config{RootCAs: as.RootCAs()},
 	})
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 func TestRequire(t *testing.T) {
@@ -24,7 +25,7 @@ func TestRequire(t *testing.T) {
 	}
 	secret, _ := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ServiceSecret))
 	c, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientService, ClientSecret: secret,
-		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: as.RootCAs()}})
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: strictnet.Config{RootCAs: as.RootCAs()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -107,7 +108,7 @@ func (d *demo) run(ctx context.Context) error {
 		ClientSecret: secret,
 		RedirectURL:  oauthtest.WebRedirectURI,
 		Scopes:       []string{"openid", "profile", "email", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:         oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP:         strictnet.Config{RootCAs: srv.RootCAs()},
 	}
 
 	d.section("Strict HTTP/TLS profile and discovery")
@@ -244,7 +245,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	svc, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientService, ClientSecret: svcSecret,
-		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // demoAPI is a resource server for the demo: it checks bearer tokens with
@@ -85,7 +86,7 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	src := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
 	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
 		AllowedOrigins: []string{api.srv.URL},
-		HTTP:           oauthclient.HTTPConfig{RootCAs: pool},
+		HTTP:           strictnet.Config{RootCAs: pool},
 	})
 	if err != nil {
 		return err

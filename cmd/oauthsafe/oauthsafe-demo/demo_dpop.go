@@ -12,6 +12,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -41,7 +42,7 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:   oauthclient.HTTPConfig{RootCAs: srv.RootCAs()}, DPoP: true,
+		HTTP:   strictnet.Config{RootCAs: srv.RootCAs()}, DPoP: true,
 	})
 	if err != nil {
 		return err
@@ -62,7 +63,7 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	d.ok("token_type %s: access and refresh token bound to the key (cnf.jkt); the key prints as part of %v", toks.TokenType(), toks)
 	pool := api.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	hc, err := oauthclient.NewAPIClient(oauth2.StaticTokenSource(toks.OAuth2Token()), oauthclient.APIConfig{
-		AllowedOrigins: []string{api.URL}, HTTP: oauthclient.HTTPConfig{RootCAs: pool},
+		AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool},
 	})
 	if err != nil {
 		return err
@@ -128,7 +129,7 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	}
 	thief, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		return err
@@ -153,7 +154,7 @@ func (d *demo) parSection(ctx context.Context, srv *oauthtest.Server) error {
 	defer srv.SetRequirePAR(false)
 	cfg := oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
-		Scopes: []string{"openid"}, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		Scopes: []string{"openid"}, HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	}
 	c, err := oauthclient.New(ctx, cfg)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -65,7 +66,7 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secret,
 		RedirectURL: app.URL + "/callback", Scopes: []string{"openid", "profile"},
-		HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		return err
@@ -167,7 +168,7 @@ func (d *demo) loopbackSection(ctx context.Context, srv *oauthtest.Server) error
 	d.section("Desktop login: loopback receiver on 127.0.0.1")
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		RedirectURL: oauthtest.NativeRedirectURI, HTTP: oauthclient.HTTPConfig{RootCAs: srv.RootCAs()},
+		RedirectURL: oauthtest.NativeRedirectURI, HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
 	})
 	if err != nil {
 		return err

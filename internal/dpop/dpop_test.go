@@ -1,4 +1,4 @@
-package oauthclient
+package dpop
 
 import (
 	"bytes"
@@ -50,7 +50,7 @@ func b64int(t *testing.T, s string) *big.Int {
 
 func TestJWKThumbprintRFCExamples(t *testing.T) {
 	rsaKey := &rsa.PublicKey{N: b64int(t, rfc7638N), E: 65537}
-	if got, err := jwkThumbprint(rsaKey); err != nil || got != rfc7638JKT {
+	if got, err := Thumbprint(rsaKey); err != nil || got != rfc7638JKT {
 		t.Errorf("RFC 7638 example: thumbprint %q, %v; want %q", got, err, rfc7638JKT)
 	}
 	raw := append([]byte{4}, b64int(t, rfc9449X).FillBytes(make([]byte, 32))...)
@@ -59,10 +59,10 @@ func TestJWKThumbprintRFCExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := jwkThumbprint(ecKey); err != nil || got != rfc9449JKT {
+	if got, err := Thumbprint(ecKey); err != nil || got != rfc9449JKT {
 		t.Errorf("RFC 9449 example: thumbprint %q, %v; want %q", got, err, rfc9449JKT)
 	}
-	if got := accessTokenHash(rfc9449AT); got != rfc9449ATH {
+	if got := AccessTokenHash(rfc9449AT); got != rfc9449ATH {
 		t.Errorf("RFC 9449 §7.1 ath = %q, want %q", got, rfc9449ATH)
 	}
 }
@@ -123,13 +123,13 @@ func TestDPoPProofShape(t *testing.T) {
 	rfcParts := strings.Split(rfc9449Proof, ".")
 	rfcHeader, rfcClaims := members(t, rfcParts[0]), members(t, rfcParts[1])
 
-	k, err := newDPoPKey()
+	k, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	u, _ := url.Parse("https://Server.Example.com/token?x=1#frag")
 	now := time.Unix(1562262616, 0)
-	p, err := k.proof("POST", u, "", "", now)
+	p, err := k.Proof("POST", u, "", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestDPoPProofShape(t *testing.T) {
 	if keys(claims) != keys(rfcClaims) {
 		t.Errorf("claims %s, RFC 9449 example has %s", keys(claims), keys(rfcClaims))
 	}
-	var c proofClaims
+	var c ProofClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestDPoPProofShape(t *testing.T) {
 	}
 
 	// A resource proof carries ath and the nonce; two proofs never share a jti.
-	p2, err := k.proof("GET", u, accessTokenHash(rfc9449AT), "eyJ7S_zG.eyJH0-Z.HX4w-7v", now)
+	p2, err := k.Proof("GET", u, AccessTokenHash(rfc9449AT), "eyJ7S_zG.eyJH0-Z.HX4w-7v", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,19 +168,19 @@ func TestDPoPProofShape(t *testing.T) {
 }
 
 func TestDPoPKeyRoundTrip(t *testing.T) {
-	k, err := newDPoPKey()
+	k, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := k.marshalKey()
+	b, err := k.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := unmarshalDPoPKey(b)
+	k2, err := Unmarshal(b)
 	if err != nil || k2.jkt != k.jkt || k2.header != k.header {
 		t.Fatalf("round trip: %v", err)
 	}
-	if _, err := unmarshalDPoPKey([]byte("garbage")); err == nil {
+	if _, err := Unmarshal([]byte("garbage")); err == nil {
 		t.Error("garbage accepted as a key")
 	}
 }
@@ -189,11 +189,11 @@ func TestDPoPKeyRoundTrip(t *testing.T) {
 // (a Pending, Tokens, the *oauth2.Token handed to the API transport) print
 // no private key material under any fmt verb, slog or JSON.
 func TestDPoPKeyNeverPrinted(t *testing.T) {
-	k, err := newDPoPKey()
+	k, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, _ := k.marshalKey()
+	der, _ := k.Marshal()
 	d, err := k.priv.Bytes()
 	if err != nil {
 		t.Fatal(err)
@@ -206,10 +206,8 @@ func TestDPoPKeyNeverPrinted(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString(der),
 		fmt.Sprintf("%x", der),
 	}
-	tok := withDPoPKey(&oauth2.Token{AccessToken: "at", TokenType: "DPoP"}, k)
-	toks := &Tokens{tok: tok, dpop: k}
-	pend := &Pending{p: pendingWire{V: 1, State: strings.Repeat("s", 43), Verifier: strings.Repeat("v", 43), Issuer: "https://as", Redirect: "https://app/cb"}, dpop: k}
-	for name, v := range map[string]any{"key": k, "token": tok, "tokens": toks, "pending": pend} {
+	tok := WithKey(&oauth2.Token{AccessToken: "at", TokenType: "DPoP"}, k)
+	for name, v := range map[string]any{"key": k, "token": tok} {
 		var out bytes.Buffer
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
 			fmt.Fprintf(&out, verb+"\n", v)
@@ -255,13 +253,13 @@ func TestDPoPNonceInput(t *testing.T) {
 			for _, v := range tt.values {
 				h.Add("DPoP-Nonce", v)
 			}
-			var s nonceStore
+			var s NonceStore
 			u, _ := url.Parse("https://as.example")
-			err := s.update(u, h)
+			err := s.Update(u, h)
 			if (err != nil) != tt.err || (err != nil && !errors.Is(err, ErrDPoP)) {
 				t.Fatalf("err = %v, want error %v matching ErrDPoP", err, tt.err)
 			}
-			if got := s.get(u); (got != "") != tt.ok {
+			if got := s.Get(u); (got != "") != tt.ok {
 				t.Fatalf("stored %q, want stored %v", got, tt.ok)
 			}
 			if err != nil && strings.Contains(err.Error(), "\x1b") {
@@ -272,22 +270,22 @@ func TestDPoPNonceInput(t *testing.T) {
 }
 
 func TestNonceStoreBoundedAndScoped(t *testing.T) {
-	var s nonceStore
+	var s NonceStore
 	for i := range 10 * maxNonceOrigin {
 		u, _ := url.Parse(fmt.Sprintf("https://h%d.example", i))
-		s.put(u, "n")
+		s.Put(u, "n")
 	}
 	if len(s.m) > maxNonceOrigin {
 		t.Fatalf("nonce store holds %d origins", len(s.m))
 	}
 	a, _ := url.Parse("https://A.example/token")
 	b, _ := url.Parse("https://a.example:8443/token")
-	s.put(a, "na")
-	if s.get(b) != "" {
+	s.Put(a, "na")
+	if s.Get(b) != "" {
 		t.Error("a nonce leaked to another origin (port)")
 	}
 	a2, _ := url.Parse("https://a.example/other?q")
-	if s.get(a2) != "na" {
+	if s.Get(a2) != "na" {
 		t.Error("a nonce is per origin, not per path")
 	}
 }
@@ -295,10 +293,10 @@ func TestNonceStoreBoundedAndScoped(t *testing.T) {
 func TestDPoPChallenge(t *testing.T) {
 	h := http.Header{}
 	h.Add("WWW-Authenticate", `Bearer realm="x", DPoP algs="ES256", error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof"`)
-	if code, ok := dpopChallenge(h); !ok || code != "use_dpop_nonce" {
+	if code, ok := Challenge(h); !ok || code != "use_dpop_nonce" {
 		t.Errorf("got %q %v", code, ok)
 	}
-	if _, ok := dpopChallenge(http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}); ok {
+	if _, ok := Challenge(http.Header{"Www-Authenticate": {`Bearer error="invalid_token"`}}); ok {
 		t.Error("a Bearer challenge read as DPoP")
 	}
 }
@@ -311,14 +309,14 @@ func FuzzDPoPHeaders(f *testing.F) {
 	f.Add(strings.Repeat("x", 600), `Bearer, DPoP ,, DPoP error=use_dpop_nonce`)
 	f.Fuzz(func(t *testing.T, nonce, auth string) {
 		h := http.Header{"Dpop-Nonce": {nonce}, "Www-Authenticate": {auth}}
-		var s nonceStore
+		var s NonceStore
 		u, _ := url.Parse("https://as.example")
-		err := s.update(u, h)
-		got := s.get(u)
-		if got != "" && (err != nil || !validNonce(got) || len(got) > maxNonceLen) {
+		err := s.Update(u, h)
+		got := s.Get(u)
+		if got != "" && (err != nil || !ValidNonce(got) || len(got) > maxNonceLen) {
 			t.Fatalf("stored a bad nonce %q (err %v)", got, err)
 		}
-		dpopChallenge(h)
+		Challenge(h)
 	})
 }
 

@@ -1,4 +1,4 @@
-package oauthclient
+package dpop
 
 import (
 	"crypto/ecdsa"
@@ -29,16 +29,16 @@ func BenchmarkES256Sign(b *testing.B) {
 
 // BenchmarkDPoPProof is one whole proof as the API transport makes it.
 func BenchmarkDPoPProof(b *testing.B) {
-	k, err := newDPoPKey()
+	k, err := NewKey()
 	if err != nil {
 		b.Fatal(err)
 	}
 	u, _ := url.Parse("https://api.example.com/v1/items?limit=50")
-	ath := accessTokenHash("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2ln")
+	ath := AccessTokenHash("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2ln")
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := k.proof("GET", u, ath, "nonce-1", now); err != nil {
+		if _, err := k.Proof("GET", u, ath, "nonce-1", now); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,8 +1,14 @@
-// Package strictnet builds the one HTTP transport every client of oauthsafe
-// uses for server calls (S2, S18): discovery, token, JWKS, introspection,
-// userinfo, revocation, device authorization and API calls. oauthclient
-// and validate both build their clients here, so there is one place where
-// TLS is dialed and verified.
+// Package strictnet is the one strict HTTP client of oauthsafe (S1, S2,
+// S18): every server call of the module (discovery, token, JWKS,
+// introspection, userinfo, revocation, device authorization) and every API
+// call goes through a transport built here, so there is one place where TLS
+// is dialed and verified.
+//
+// Where to start: most users never call this package. They set its
+// [Config] as oauthclient.Config.HTTP (or api.Config.HTTP) to bring their
+// own roots, pins, client certificates, proxy, dialer, tracing wrapper or
+// logger. A resource server that verifies tokens gives validate a client
+// from [NewClient], since validate refuses any client it did not build.
 //
 // The transport dials TLS itself: the caller may bring a plain TCP dialer
 // and a proxy function, never a TLS dialer, a TLS configuration or a
@@ -11,9 +17,9 @@
 // and the host name, and checks the SPKI pins before a request byte is
 // written. A caller's wrapper (tracing, metrics) goes around the
 // transport: it sees every request and response, and cannot replace the
-// handshake. Anything that could replace or weaken verification cannot be
-// expressed in [Config]; what can be checked is checked by [New], which
-// returns a [*FieldError] naming the field.
+// handshake or read a credential. Anything that could replace or weaken
+// verification cannot be expressed in [Config]; what can be checked is
+// checked by [NewClient], which returns a [*PolicyError] naming the field.
 package strictnet
 
 import (
@@ -31,60 +37,95 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
-// Config is what a caller may set. Every field's zero value is usable.
+// Config is what a caller may bring to the strict client: roots, pins,
+// client certificates, a proxy function, a plain TCP dialer, a timeout, a
+// wrapper and a logger. There is no field for a TLS dialer, a tls.Config or
+// a verification callback: the handshake is always this package's. Every
+// field's zero value is usable; the zero Config verifies against the system
+// roots.
 type Config struct {
 	// RootCAs verifies server certificates. nil means the system roots.
 	RootCAs *x509.CertPool
-	// PinnedSPKI: base64 (std) SHA-256 digests of SubjectPublicKeyInfo;
-	// when non-empty, a certificate of the verified chain must match one.
+	// PinnedSPKI optionally pins server public keys: base64 (std encoding) of
+	// the SHA-256 of a certificate's SubjectPublicKeyInfo (see [SPKIPin]).
+	// When non-empty, some certificate of the verified chain must match one
+	// pin, checked during the handshake, before any request byte is sent.
+	// Through an https proxy, the proxy's certificate must match too.
 	PinnedSPKI []string
-	// Certificates are TLS client certificates (RFC 8705).
+	// Certificates are client certificates for mutual TLS (RFC 8705). nil means none.
 	Certificates []tls.Certificate
-	// Proxy picks a proxy per request. nil means no proxy.
+	// Proxy returns the proxy for a request, as http.Transport.Proxy. nil
+	// means http.ProxyFromEnvironment; a function returning nil, nil means
+	// no proxy. TLS to the server runs through the proxy's tunnel and is
+	// verified as without one.
 	Proxy func(*http.Request) (*url.URL, error)
-	// DialContext opens the plain TCP connection TLS is then run over.
-	// nil means a net.Dialer with a 10 s timeout.
+	// DialContext opens the plain TCP connection (a SOCKS dialer, a
+	// corporate network) that TLS then runs over; a connection it returns
+	// is never trusted as TLS. nil means a net.Dialer with a 10 s timeout.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Timeout bounds a whole call, body included; 0 means DefaultTimeout.
+	// Timeout bounds each call, body included. 0 means [DefaultTimeout].
 	Timeout time.Duration
-	// Wrap, when set, wraps the strict transport (tracing, metrics).
+	// Wrap, when set, is called once with the strict transport and returns
+	// the RoundTripper the client uses: a tracing or metrics wrapper such
+	// as otelhttp.NewTransport. The wrapper must pass each request to the
+	// RoundTripper it was given; one that answers without it fails the call
+	// with a *PolicyError. A wrapper sees each request's method, URL and
+	// ordinary headers (it may add its own, such as traceparent), and the
+	// response's status and headers; it never sees the credential headers
+	// (Authorization, Proxy-Authorization, Cookie, DPoP), the request body,
+	// the response body or Set-Cookie, which the strict transport keeps
+	// and puts back after the wrapper has handed the request on. So a
+	// wrapper that goes around the transport it was given sends nothing
+	// secret. Returning an *http.Transport is refused.
 	Wrap func(http.RoundTripper) http.RoundTripper
-	// Logger receives one redacted event per server call. nil: no events.
+	// Logger, when set, receives one event per server call: endpoint kind,
+	// method, the URL without query values, status, duration and an error
+	// class. Never a header, a body, a token, a code or a secret.
 	Logger *slog.Logger
-	// Kind names the endpoint in log events of calls whose context names
-	// none (see WithEndpoint). "" means "unknown".
-	Kind string
-	// BodyLimit bounds every response body; reading past it fails with
-	// TooLarge. 0 means no bound (API responses).
-	BodyLimit int64
-	// TooLarge is the error for a body past BodyLimit.
-	TooLarge error
-	// Refused makes the error of a call the transport refuses (not https,
-	// not verified TLS, a wrapper that went around the transport). nil
-	// means a *PolicyError.
-	Refused func(reason string) error
 }
 
-// DefaultTimeout bounds a call when Config.Timeout is zero.
+// DefaultTimeout bounds a call when Config.Timeout is zero: the module's
+// one default for server calls.
 const DefaultTimeout = 30 * time.Second
 
-// FieldError is a configuration refused by [New]; Field names it.
-type FieldError struct {
-	Field  string
-	Reason string
+// MaxResponseSize bounds every response body read from a server (S18):
+// token, discovery, JWKS, revocation, introspection, userinfo and device
+// endpoints. API responses, the caller's own, are not bounded.
+const MaxResponseSize = 1 << 20
+
+var (
+	// ErrPolicy is matched by every *PolicyError: a configuration or a
+	// server the security policy refuses, here or in any package of the
+	// module (oauthclient.ErrPolicy is this value).
+	ErrPolicy = errors.New("oauthsafe: refused by security policy")
+	// ErrResponseTooLarge: a server response exceeded MaxResponseSize.
+	// Reading past the bound fails with it; a body is never silently cut.
+	ErrResponseTooLarge = errors.New("oauthsafe: server response larger than 1 MiB")
+)
+
+// PolicyError reports a refusal by the security policy: plain http,
+// TLS that is not verified, a pin that does not match, a wrapper that went
+// around the transport, and in the other packages of the module a
+// configuration or a server answer the policy forbids. It matches
+// [ErrPolicy]. It is the module's one policy error type.
+type PolicyError struct {
+	Field  string // the configuration field refused ("HTTP.Wrap"), "" when the refusal is not about one
+	Reason string // human-readable, never contains secrets
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+func (e *PolicyError) Error() string        { return "oauthsafe: refused by security policy: " + e.Reason }
+func (e *PolicyError) Is(target error) bool { return target == ErrPolicy }
 
-// PolicyError is the default error of a call refused by the transport.
-type PolicyError struct{ Reason string }
+// fieldError is a Config field refused by NewClient.
+func fieldError(field, reason string) error {
+	return &PolicyError{Field: field, Reason: field + " " + reason}
+}
 
-func (e *PolicyError) Error() string { return e.Reason }
-
-// refusal marks an error made by Config.Refused, for ErrorClass.
+// refusal marks a refusal of the transport itself, for errorClass.
 type refusal struct {
 	err error
 	pin bool // an SPKI pin mismatch
@@ -93,34 +134,46 @@ type refusal struct {
 func (e *refusal) Error() string { return e.err.Error() }
 func (e *refusal) Unwrap() error { return e.err }
 
-// Transport is the strict transport, with the caller's wrapper (if any)
-// inside it and the logging around both. It is only made by [New] and
-// [NewTransport]; [Owned] recognizes a client built on one. Safe for
-// concurrent use.
-type Transport struct {
+// transport is the strict transport, with the caller's wrapper (if any)
+// inside it and the logging around both. Only NewClient makes one; Owned
+// recognizes a client built on one. Safe for concurrent use.
+type transport struct {
 	next   http.RoundTripper // Wrap(inner), or inner
 	inner  *inner
 	logger *slog.Logger
-	kind   string
 }
 
 // inner dials and verifies; it is the only RoundTripper that touches the network.
 type inner struct {
-	tr      *http.Transport
-	tls     *tls.Config
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
-	limit   int64
-	big     error
-	refused func(string) error
+	tr   *http.Transport
+	tls  *tls.Config
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-func (in *inner) refuse(reason string) error { return &refusal{err: in.refused(reason)} }
+func (in *inner) refuse(reason string) error { return &refusal{err: &PolicyError{Reason: reason}} }
 
-// New returns an *http.Client on a new strict [Transport] that never
-// follows redirects (a 3xx is returned to the caller) and whose Timeout is
-// cfg.Timeout.
-func New(cfg Config) (*http.Client, error) {
-	t, err := NewTransport(cfg)
+// NewClient returns the strict client (S1, S2, S18):
+//
+//   - TLS 1.2 or later, dialed by this package, certificates and host
+//     names always verified, optional SPKI pins checked in the handshake;
+//   - only https URLs, any other scheme is refused before a connection is
+//     made;
+//   - redirects are never followed: a 3xx answer is returned to the
+//     caller, which treats it as an error (token, revocation and
+//     introspection calls must not follow redirects, and nothing else
+//     needs to);
+//   - every call is bounded by a timeout and every body by
+//     [MaxResponseSize] (reading past it fails with [ErrResponseTooLarge],
+//     it is never silently cut);
+//   - a server's HTTP status line and the text of TLS errors are cleaned
+//     of control and bidi characters (S22).
+//
+// A bad field is refused with a *PolicyError whose Field names it. The
+// validate package accepts the returned client (or a copy of it) as its
+// HTTPClient, and refuses every other non-nil client. The returned client
+// is safe for concurrent use.
+func NewClient(cfg Config) (*http.Client, error) {
+	t, err := newTransport(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -133,25 +186,30 @@ func New(cfg Config) (*http.Client, error) {
 
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// Owned reports whether c's transport is a strict [Transport]. A copy of
-// such a client (other CheckRedirect, Timeout or Jar) is still owned; a
-// client whose Transport was replaced or wrapped is not.
+// Owned reports whether c was built by [NewClient]. A copy of such a
+// client (other CheckRedirect, Timeout or Jar) is still owned; a client
+// whose Transport was replaced or wrapped is not.
 func Owned(c *http.Client) bool {
 	if c == nil {
 		return false
 	}
-	t, ok := c.Transport.(*Transport)
+	t, ok := c.Transport.(*transport)
 	return ok && t != nil && t.inner != nil
 }
 
-// NewTransport returns the strict transport alone.
-func NewTransport(cfg Config) (*Transport, error) {
+// SPKIPin returns the pin of cert for Config.PinnedSPKI.
+func SPKIPin(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func newTransport(cfg Config) (*transport, error) {
 	if cfg.Timeout < 0 {
-		return nil, &FieldError{"Timeout", "is negative"}
+		return nil, fieldError("Timeout", "is negative")
 	}
-	refused := cfg.Refused
-	if refused == nil {
-		refused = func(r string) error { return &PolicyError{r} }
+	proxy := cfg.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
 	}
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -166,7 +224,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 		for _, p := range cfg.PinnedSPKI {
 			b, err := base64.StdEncoding.DecodeString(p)
 			if err != nil || len(b) != sha256.Size {
-				return nil, &FieldError{"PinnedSPKI", "a pin is not base64 of a SHA-256 digest"}
+				return nil, fieldError("PinnedSPKI", "holds a pin that is not base64 of a SHA-256 digest")
 			}
 			pins[[32]byte(b)] = true
 		}
@@ -180,22 +238,19 @@ func NewTransport(cfg Config) (*Transport, error) {
 					}
 				}
 			}
-			return &refusal{err: refused("server public key matches no SPKI pin"), pin: true}
+			return &refusal{err: &PolicyError{Reason: "server public key matches no SPKI pin"}, pin: true}
 		}
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	in := &inner{tls: tc, dial: cfg.DialContext, limit: cfg.BodyLimit, big: cfg.TooLarge, refused: refused}
+	in := &inner{tls: tc, dial: cfg.DialContext}
 	if in.dial == nil {
 		in.dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
-	if in.big == nil {
-		in.big = errors.New("response body too large")
-	}
 	in.tr = &http.Transport{
-		Proxy:       cfg.Proxy,
+		Proxy:       proxy,
 		DialContext: in.dial,
 		// Our own TLS dialer for direct connections; TLSClientConfig (the
 		// same strict config) covers the TLS net/http runs after a proxy
@@ -209,19 +264,16 @@ func NewTransport(cfg Config) (*Transport, error) {
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	t := &Transport{next: in, inner: in, logger: cfg.Logger, kind: cfg.Kind}
-	if t.kind == "" {
-		t.kind = "unknown"
-	}
+	t := &transport{next: in, inner: in, logger: cfg.Logger}
 	if cfg.Wrap != nil {
 		w := cfg.Wrap(in)
 		switch w.(type) {
 		case nil:
-			return nil, &FieldError{"Wrap", "returned no RoundTripper"}
+			return nil, fieldError("Wrap", "returned no RoundTripper")
 		case *http.Transport:
-			return nil, &FieldError{"Wrap", "returned an *http.Transport instead of wrapping the transport it was given"}
-		case *Transport:
-			return nil, &FieldError{"Wrap", "returned another strict transport instead of wrapping the one it was given"}
+			return nil, fieldError("Wrap", "returned an *http.Transport instead of wrapping the transport it was given")
+		case *transport:
+			return nil, fieldError("Wrap", "returned another strict transport instead of wrapping the one it was given")
 		}
 		t.next = w
 	}
@@ -326,7 +378,7 @@ func (tk *ticket) restore(req *http.Request) (*http.Request, error) {
 
 // RoundTrip sends req through the wrapper (if any) and the strict
 // transport, and logs one event.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	tk := &ticket{}
 	sent := req.WithContext(context.WithValue(req.Context(), ticketKey{}, tk))
@@ -383,7 +435,7 @@ func (e *PanicError) Error() string {
 
 // wrapped calls the wrapper (or the strict transport) and turns a panic
 // into a *PanicError.
-func (t *Transport) wrapped(req *http.Request, tk *ticket) (resp *http.Response, err error) {
+func (t *transport) wrapped(req *http.Request, tk *ticket) (resp *http.Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			resp, err = nil, &PanicError{Value: fmt.Sprintf("%T", p)}
@@ -435,8 +487,8 @@ func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp.Status = fmt.Sprintf("%03d %s", resp.StatusCode, safetext.Clean(reason, 64))
 	}
-	if in.limit > 0 {
-		resp.Body = &boundedBody{rc: resp.Body, left: in.limit, big: in.big}
+	if !netrule.Unbounded(req.Context()) {
+		resp.Body = &boundedBody{rc: resp.Body, left: MaxResponseSize}
 	}
 	if tk != nil && tk.hidden {
 		tk.hideResponse(resp, wrapperReq)
@@ -518,7 +570,6 @@ func cleanErr(err error) error {
 type boundedBody struct {
 	rc   io.ReadCloser
 	left int64
-	big  error
 }
 
 func (b *boundedBody) Read(p []byte) (int, error) {
@@ -527,7 +578,7 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 		var one [1]byte
 		n, err := b.rc.Read(one[:])
 		if n > 0 {
-			return 0, b.big
+			return 0, ErrResponseTooLarge
 		}
 		return 0, err
 	}
@@ -541,22 +592,4 @@ func (b *boundedBody) Read(p []byte) (int, error) {
 
 func (b *boundedBody) Close() error { return b.rc.Close() }
 
-var _ http.RoundTripper = (*Transport)(nil)
-
-// HTTPSProblem is the module's one rule for a server URL (S1): "" for an
-// absolute https URL with a host, no user info and no fragment, else what
-// is wrong with it, to follow the URL's name in an error.
-func HTTPSProblem(raw string) string {
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil || u.Host == "":
-		return "is not an absolute URL"
-	case u.Scheme != "https":
-		return "must use https"
-	case u.User != nil:
-		return "must not carry user info"
-	case u.Fragment != "":
-		return "must not have a fragment"
-	}
-	return ""
-}
+var _ http.RoundTripper = (*transport)(nil)

@@ -1,14 +1,18 @@
-package oauthclient
+// Package challenge parses the WWW-Authenticate challenges of resource
+// servers (RFC 7235 §4.1 syntax; the Bearer parameters of RFC 6750 §3, the
+// DPoP ones of RFC 9449 §7.1, and resource_metadata of RFC 9728 §5.1).
+// Every value is attacker-controlled text: escape it before display.
+package challenge
 
 import (
 	"net/http"
 	"strings"
 )
 
-// BearerChallenge is an RFC 6750 §3 Bearer challenge from a resource
+// Params is an RFC 6750 §3 Bearer challenge from a resource
 // server's WWW-Authenticate header. Every field is attacker-controlled text:
 // escape it before display. It is a plain value, safe to share read-only.
-type BearerChallenge struct {
+type Params struct {
 	Realm            string   // realm, "" if absent
 	Error            string   // error code: invalid_request, invalid_token, insufficient_scope, or another
 	ErrorDescription string   // error_description, "" if absent
@@ -23,36 +27,36 @@ const (
 	maxChallengeParams = 16      // parameters kept per challenge
 )
 
-// ParseBearerChallenge returns the first Bearer challenge in the
+// Bearer returns the first Bearer challenge in the
 // WWW-Authenticate header fields of h (RFC 7235 §4.1 syntax: several fields,
 // several comma-separated challenges per field, token or quoted-string
 // parameter values, case-insensitive scheme and parameter names). It reports
 // false when there is none. It never panics, whatever the input, and reads at
 // most 8 KiB of each field. Safe for concurrent use.
-func ParseBearerChallenge(h http.Header) (BearerChallenge, bool) {
-	return parseChallenge(h, "Bearer")
+func Bearer(h http.Header) (Params, bool) {
+	return Find(h, "Bearer")
 }
 
-// tokenChallenge is the challenge that answers a request made with tok's
+// ForToken is the challenge that answers a request made with tok's
 // scheme: for a DPoP-bound token the DPoP challenge (RFC 9449 §7.1, the
 // same parameters as Bearer's), else the Bearer one; a DPoP token falls
 // back to a Bearer challenge when the server sends no DPoP one.
-func tokenChallenge(h http.Header, dpop bool) (BearerChallenge, bool) {
+func ForToken(h http.Header, dpop bool) (Params, bool) {
 	if dpop {
-		if c, ok := parseChallenge(h, "DPoP"); ok {
+		if c, ok := Find(h, "DPoP"); ok {
 			return c, true
 		}
 	}
-	return parseChallenge(h, "Bearer")
+	return Find(h, "Bearer")
 }
 
-// parseChallenge returns the first challenge of scheme (case-insensitive).
-func parseChallenge(h http.Header, scheme string) (BearerChallenge, bool) {
-	for _, c := range parseChallenges(h.Values("Www-Authenticate")) {
+// Find returns the first challenge of scheme (case-insensitive).
+func Find(h http.Header, scheme string) (Params, bool) {
+	for _, c := range parseAll(h.Values("Www-Authenticate")) {
 		if !strings.EqualFold(c.scheme, scheme) {
 			continue
 		}
-		b := BearerChallenge{
+		b := Params{
 			Realm:            c.param("realm"),
 			Error:            c.param("error"),
 			ErrorDescription: c.param("error_description"),
@@ -63,7 +67,7 @@ func parseChallenge(h http.Header, scheme string) (BearerChallenge, bool) {
 		}
 		return b, true
 	}
-	return BearerChallenge{}, false
+	return Params{}, false
 }
 
 // challenge is one parsed auth challenge. Parameter names are lower case;
@@ -88,9 +92,9 @@ func (c *challenge) param(name string) string {
 	return v
 }
 
-// parseChallenges parses WWW-Authenticate field values. Malformed parts are
+// parseAll parses WWW-Authenticate field values. Malformed parts are
 // skipped up to the next comma; well-formed challenges around them are kept.
-func parseChallenges(values []string) []challenge {
+func parseAll(values []string) []challenge {
 	var out []challenge
 	for _, v := range values {
 		if len(v) > maxChallengeHeader {
@@ -314,4 +318,22 @@ func isToken68Char(c byte) bool {
 // (HTAB, SP, VCHAR, obs-text), except that '"' and '\\' are handled by the caller.
 func isQuotedTextChar(c byte) bool {
 	return c == '\t' || (c >= 0x20 && c != 0x7f)
+}
+
+// ResourceHints returns the first resource_metadata URL and the first
+// scope list of the Bearer or DPoP challenges of h (RFC 9728 §5.1), ""
+// and nil when there are none.
+func ResourceHints(h http.Header) (metaURL string, scopes []string) {
+	for _, c := range parseAll(h.Values("Www-Authenticate")) {
+		if !strings.EqualFold(c.scheme, "Bearer") && !strings.EqualFold(c.scheme, "DPoP") {
+			continue
+		}
+		if m, ok := c.lookup("resource_metadata"); ok && metaURL == "" {
+			metaURL = m
+		}
+		if s, ok := c.lookup("scope"); ok && scopes == nil {
+			scopes = strings.Fields(s)
+		}
+	}
+	return metaURL, scopes
 }

@@ -1,4 +1,4 @@
-package oauthclient
+package challenge
 
 import (
 	"net/http"
@@ -11,32 +11,32 @@ func TestParseBearerChallenge(t *testing.T) {
 	cases := []struct {
 		name    string
 		headers []string
-		want    BearerChallenge
+		want    Params
 		ok      bool
 	}{
 		{"RFC 6750 example", []string{`Bearer realm="example", error="invalid_token", error_description="The access token expired"`},
-			BearerChallenge{Realm: "example", Error: "invalid_token", ErrorDescription: "The access token expired"}, true},
+			Params{Realm: "example", Error: "invalid_token", ErrorDescription: "The access token expired"}, true},
 		{"insufficient scope with scope", []string{`Bearer realm="api", error="insufficient_scope", scope="a b  c"`},
-			BearerChallenge{Realm: "api", Error: "insufficient_scope", Scope: []string{"a", "b", "c"}}, true},
+			Params{Realm: "api", Error: "insufficient_scope", Scope: []string{"a", "b", "c"}}, true},
 		{"case-insensitive scheme and names, token values", []string{`bEaReR ERROR=invalid_token, Error_URI=urn.x-y`},
-			BearerChallenge{Error: "invalid_token", ErrorURI: "urn.x-y"}, true},
+			Params{Error: "invalid_token", ErrorURI: "urn.x-y"}, true},
 		{"after another challenge in the same field", []string{`Basic realm="x", Bearer error="invalid_request"`},
-			BearerChallenge{Error: "invalid_request"}, true},
+			Params{Error: "invalid_request"}, true},
 		{"in a second field", []string{`Negotiate abc==`, `Bearer error="invalid_token"`},
-			BearerChallenge{Error: "invalid_token"}, true},
+			Params{Error: "invalid_token"}, true},
 		{"token68 scheme before", []string{`Negotiate YWJj, Bearer realm="r"`},
-			BearerChallenge{Realm: "r"}, true},
-		{"bare Bearer", []string{`Bearer`}, BearerChallenge{}, true},
+			Params{Realm: "r"}, true},
+		{"bare Bearer", []string{`Bearer`}, Params{}, true},
 		{"quoted pairs and commas in quotes", []string{`Bearer error_description="a \"quoted\", comma \\ here", error="invalid_token"`},
-			BearerChallenge{Error: "invalid_token", ErrorDescription: `a "quoted", comma \ here`}, true},
+			Params{Error: "invalid_token", ErrorDescription: `a "quoted", comma \ here`}, true},
 		{"first duplicate wins", []string{`Bearer error="invalid_token", error="insufficient_scope"`},
-			BearerChallenge{Error: "invalid_token"}, true},
+			Params{Error: "invalid_token"}, true},
 		{"garbage param skipped", []string{`Bearer ==, error="invalid_token"`},
-			BearerChallenge{Error: "invalid_token"}, true},
-		{"unterminated quote", []string{`Bearer error="invalid_token`}, BearerChallenge{}, true},
-		{"glued garbage is not a challenge", []string{`Bearer="x"`}, BearerChallenge{}, false},
-		{"none", []string{`Basic realm="x"`}, BearerChallenge{}, false},
-		{"empty", nil, BearerChallenge{}, false},
+			Params{Error: "invalid_token"}, true},
+		{"unterminated quote", []string{`Bearer error="invalid_token`}, Params{}, true},
+		{"glued garbage is not a challenge", []string{`Bearer="x"`}, Params{}, false},
+		{"none", []string{`Basic realm="x"`}, Params{}, false},
+		{"empty", nil, Params{}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,7 +44,7 @@ func TestParseBearerChallenge(t *testing.T) {
 			for _, v := range tc.headers {
 				h.Add("WWW-Authenticate", v)
 			}
-			got, ok := ParseBearerChallenge(h)
+			got, ok := Bearer(h)
 			if ok != tc.ok || got.Realm != tc.want.Realm || got.Error != tc.want.Error ||
 				got.ErrorDescription != tc.want.ErrorDescription || got.ErrorURI != tc.want.ErrorURI ||
 				!slices.Equal(got.Scope, tc.want.Scope) {
@@ -86,7 +86,7 @@ func FuzzWWWAuthenticate(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, raw, desc string) {
-		cs := parseChallenges([]string{raw, raw})
+		cs := parseAll([]string{raw, raw})
 		if len(cs) > maxChallenges {
 			t.Fatalf("%d challenges", len(cs))
 		}
@@ -104,7 +104,7 @@ func FuzzWWWAuthenticate(f *testing.F) {
 			}
 		}
 		h := http.Header{"Www-Authenticate": {raw}}
-		ParseBearerChallenge(h)
+		Bearer(h)
 
 		// Round trip: a correctly quoted description survives any prefix
 		// challenge that is itself complete, and the parameters after it.
@@ -118,7 +118,7 @@ func FuzzWWWAuthenticate(f *testing.F) {
 			return // invalid UTF-8 was mapped; bytes differ by construction
 		}
 		v := `Basic realm="x", Bearer realm="api", error_description=` + quoteForChallenge(clean) + `, error="insufficient_scope", scope="s1 s2"`
-		got, ok := ParseBearerChallenge(http.Header{"Www-Authenticate": {v}})
+		got, ok := Bearer(http.Header{"Www-Authenticate": {v}})
 		if len(v) > maxChallengeHeader {
 			return
 		}

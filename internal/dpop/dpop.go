@@ -1,4 +1,4 @@
-package oauthclient
+package dpop
 
 import (
 	"crypto"
@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/internal/challenge"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -30,13 +32,13 @@ import (
 // (oauthtest) is written separately from the RFC; nothing here is
 // shared with it.
 
-// dpopProofType is the typ header of every proof (RFC 9449 §4.2).
-const dpopProofType = "dpop+jwt"
+// proofType is the typ header of every proof (RFC 9449 §4.2).
+const proofType = "dpop+jwt"
 
-// dpopAlgs are the proof algorithms this client can sign with, in order
+// algs are the proof algorithms this client can sign with, in order
 // of preference. ES256 is the default (RFC 9449 §4.2 names it as the one
 // to support); only asymmetric algorithms are ever used.
-var dpopAlgs = []string{string(jose.ES256)}
+var algs = []string{string(jose.ES256)}
 
 // Limits on a server nonce (RFC 9449 §8: nonce = 1*NQCHAR). A nonce longer
 // than maxNonceLen, or with any other byte, is refused: it is not stored
@@ -50,31 +52,31 @@ const (
 // that is too long or not NQCHAR, a token_type DPoP to a request that sent
 // no proof, a Bearer answer to a DPoP request (unless
 // Config.AllowBearerDowngrade), a second use_dpop_nonce after the one retry.
-var ErrDPoP = errors.New("oauthclient: DPoP refused")
+var ErrDPoP = errors.New("oauthsafe: DPoP refused")
 
-// dpopKey is one proof-of-possession key: an ECDSA P-256 key from
+// Key is one proof-of-possession key: an ECDSA P-256 key from
 // crypto/rand. It is immutable and safe for concurrent use. It prints as
 // redacted under every fmt verb, slog and JSON; marshalKey is the one way
 // out, for the record sealed with the refresh token it binds (S27).
-type dpopKey struct {
+type Key struct {
 	priv   *ecdsa.PrivateKey
 	jkt    string // RFC 7638 thumbprint of the public key
 	header string // base64url of the constant protected header (typ, alg, jwk)
 }
 
-func newDPoPKey() (*dpopKey, error) {
+func NewKey() (*Key, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("oauthclient: DPoP key: %w", err)
+		return nil, fmt.Errorf("dpop: DPoP key: %w", err)
 	}
-	return dpopKeyFrom(priv)
+	return KeyFrom(priv)
 }
 
-func dpopKeyFrom(priv *ecdsa.PrivateKey) (*dpopKey, error) {
+func KeyFrom(priv *ecdsa.PrivateKey) (*Key, error) {
 	if priv == nil || priv.Curve != elliptic.P256() {
-		return nil, errors.New("oauthclient: DPoP key must be ECDSA P-256")
+		return nil, errors.New("dpop: DPoP key must be ECDSA P-256")
 	}
-	jkt, err := jwkThumbprint(&priv.PublicKey)
+	jkt, err := Thumbprint(&priv.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -86,57 +88,57 @@ func dpopKeyFrom(priv *ecdsa.PrivateKey) (*dpopKey, error) {
 		Typ string          `json:"typ"`
 		Alg string          `json:"alg"`
 		JWK json.RawMessage `json:"jwk"`
-	}{dpopProofType, string(jose.ES256), jwk})
+	}{proofType, string(jose.ES256), jwk})
 	if err != nil {
 		return nil, err
 	}
-	return &dpopKey{
+	return &Key{
 		priv:   priv,
 		jkt:    jkt,
 		header: base64.RawURLEncoding.EncodeToString(hdr),
 	}, nil
 }
 
-// jwkThumbprint is the RFC 7638 SHA-256 thumbprint of a public key,
+// Thumbprint is the RFC 7638 SHA-256 thumbprint of a public key,
 // base64url: the jkt of RFC 9449 §6.1 and the dpop_jkt of §10.
-func jwkThumbprint(pub crypto.PublicKey) (string, error) {
+func Thumbprint(pub crypto.PublicKey) (string, error) {
 	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
 	if err != nil {
-		return "", fmt.Errorf("oauthclient: JWK thumbprint: %w", err)
+		return "", fmt.Errorf("dpop: JWK thumbprint: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
 // marshalKey returns the private key (PKCS #8 DER) for a sealed store.
-func (k *dpopKey) marshalKey() ([]byte, error) {
+func (k *Key) Marshal() ([]byte, error) {
 	return x509.MarshalPKCS8PrivateKey(k.priv)
 }
 
 // storeKey returns the key for a tokenstore.Record (S27); nil k gives the
 // zero PrivateKey.
-func (k *dpopKey) storeKey() (tokenstore.PrivateKey, error) {
+func (k *Key) StoreKey() (tokenstore.PrivateKey, error) {
 	if k == nil {
 		return tokenstore.PrivateKey{}, nil
 	}
-	b, err := k.marshalKey()
+	b, err := k.Marshal()
 	if err != nil {
-		return tokenstore.PrivateKey{}, errors.New("oauthclient: DPoP key cannot be encoded")
+		return tokenstore.PrivateKey{}, errors.New("dpop: DPoP key cannot be encoded")
 	}
 	return tokenstore.NewPrivateKey(b)
 }
 
-// storedKeys turns a record's key into a *dpopKey, reusing the last one
+// StoredKeys turns a record's key into a *Key, reusing the last one
 // while the record holds the same key (a refresh happens once per token
 // lifetime; the parse is kept off it anyway). Safe for concurrent use.
-type storedKeys struct {
+type StoredKeys struct {
 	mu   sync.Mutex
 	last tokenstore.PrivateKey
-	key  *dpopKey
+	key  *Key
 }
 
 // get returns nil for the zero PrivateKey, and an error (no key material
 // in it) for a key this client cannot sign with.
-func (s *storedKeys) get(pk tokenstore.PrivateKey) (*dpopKey, error) {
+func (s *StoredKeys) Get(pk tokenstore.PrivateKey) (*Key, error) {
 	if pk.IsZero() {
 		return nil, nil
 	}
@@ -145,7 +147,7 @@ func (s *storedKeys) get(pk tokenstore.PrivateKey) (*dpopKey, error) {
 	if s.key != nil && s.last.Equal(pk) {
 		return s.key, nil
 	}
-	k, err := unmarshalDPoPKey(pk.PKCS8())
+	k, err := Unmarshal(pk.PKCS8())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDPoP, err)
 	}
@@ -153,44 +155,44 @@ func (s *storedKeys) get(pk tokenstore.PrivateKey) (*dpopKey, error) {
 	return k, nil
 }
 
-// unmarshalDPoPKey restores a key written by marshalKey. Errors never
+// Unmarshal restores a key written by marshalKey. Errors never
 // contain key material.
-func unmarshalDPoPKey(b []byte) (*dpopKey, error) {
+func Unmarshal(b []byte) (*Key, error) {
 	k, err := x509.ParsePKCS8PrivateKey(b)
 	if err != nil {
-		return nil, errors.New("oauthclient: stored DPoP key is malformed")
+		return nil, errors.New("dpop: stored DPoP key is malformed")
 	}
 	ec, ok := k.(*ecdsa.PrivateKey)
 	if !ok {
-		return nil, errors.New("oauthclient: stored DPoP key is not ECDSA")
+		return nil, errors.New("dpop: stored DPoP key is not ECDSA")
 	}
-	return dpopKeyFrom(ec)
+	return KeyFrom(ec)
 }
 
-func (k *dpopKey) redact() string {
+func (k *Key) redact() string {
 	if k == nil {
-		return "oauthclient.dpopKey{}"
+		return "oauthclient.Key{}"
 	}
-	return "oauthclient.dpopKey{alg=ES256, jkt=" + k.jkt + ", private=" + redacted + "}"
+	return "oauthclient.Key{alg=ES256, jkt=" + k.jkt + ", private=" + safetext.Redacted + "}"
 }
 
 // String redacts the key.
-func (k *dpopKey) String() string { return k.redact() }
+func (k *Key) String() string { return k.redact() }
 
 // GoString redacts the key.
-func (k *dpopKey) GoString() string { return k.redact() }
+func (k *Key) GoString() string { return k.redact() }
 
 // Format redacts the key under every verb.
-func (k *dpopKey) Format(f fmt.State, _ rune) { io.WriteString(f, k.redact()) }
+func (k *Key) Format(f fmt.State, _ rune) { io.WriteString(f, k.redact()) }
 
 // LogValue redacts the key.
-func (k *dpopKey) LogValue() slog.Value { return slog.StringValue(k.redact()) }
+func (k *Key) LogValue() slog.Value { return slog.StringValue(k.redact()) }
 
 // MarshalJSON redacts the key.
-func (k *dpopKey) MarshalJSON() ([]byte, error) { return json.Marshal(k.redact()) }
+func (k *Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.redact()) }
 
-// proofClaims are the claims of a proof (RFC 9449 §4.2).
-type proofClaims struct {
+// ProofClaims are the claims of a proof (RFC 9449 §4.2).
+type ProofClaims struct {
 	JTI   string `json:"jti"`
 	HTM   string `json:"htm"`
 	HTU   string `json:"htu"`
@@ -202,12 +204,12 @@ type proofClaims struct {
 // proof returns a fresh proof for one request: a new jti (128 bits from
 // crypto/rand), iat = now, htm and htu (the URL without query and
 // fragment), ath when accessToken is set, nonce when the server gave one.
-func (k *dpopKey) proof(method string, u *url.URL, ath, nonce string, now time.Time) (string, error) {
+func (k *Key) Proof(method string, u *url.URL, ath, nonce string, now time.Time) (string, error) {
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
-		return "", fmt.Errorf("oauthclient: crypto/rand: %w", err)
+		return "", fmt.Errorf("dpop: crypto/rand: %w", err)
 	}
-	payload, err := json.Marshal(proofClaims{
+	payload, err := json.Marshal(ProofClaims{
 		JTI:   base64.RawURLEncoding.EncodeToString(jti[:]),
 		HTM:   method,
 		HTU:   htu(u),
@@ -227,7 +229,7 @@ func (k *dpopKey) proof(method string, u *url.URL, ath, nonce string, now time.T
 // the signing itself is done here because go-jose re-encodes the protected
 // header, JWK included, for every signature: 45% over a bare ES256
 // signature per proof, against 2% here (BenchmarkDPoPProof).
-func (k *dpopKey) signCompact(payload []byte) (string, error) {
+func (k *Key) signCompact(payload []byte) (string, error) {
 	n := len(k.header) + 1 + base64.RawURLEncoding.EncodedLen(len(payload))
 	buf := make([]byte, 0, n+1+86)
 	buf = append(buf, k.header...)
@@ -236,7 +238,7 @@ func (k *dpopKey) signCompact(payload []byte) (string, error) {
 	sum := sha256.Sum256(buf)
 	r, s, err := ecdsa.Sign(rand.Reader, k.priv, sum[:])
 	if err != nil {
-		return "", fmt.Errorf("oauthclient: DPoP proof signature: %w", err)
+		return "", fmt.Errorf("dpop: DPoP proof signature: %w", err)
 	}
 	var sig [64]byte
 	r.FillBytes(sig[:32])
@@ -256,14 +258,14 @@ func htu(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + p
 }
 
-// accessTokenHash is ath: base64url(SHA-256(ASCII access token)).
-func accessTokenHash(at string) string {
+// AccessTokenHash is ath: base64url(SHA-256(ASCII access token)).
+func AccessTokenHash(at string) string {
 	sum := sha256.Sum256([]byte(at))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// validNonce: 1*NQCHAR (%x21 / %x23-5B / %x5D-7E), at most maxNonceLen bytes.
-func validNonce(n string) bool {
+// ValidNonce: 1*NQCHAR (%x21 / %x23-5B / %x5D-7E), at most maxNonceLen bytes.
+func ValidNonce(n string) bool {
 	if n == "" || len(n) > maxNonceLen {
 		return false
 	}
@@ -276,33 +278,33 @@ func validNonce(n string) bool {
 	return true
 }
 
-// responseNonce reads the DPoP-Nonce header of a response. ok is false
+// ResponseNonce reads the DPoP-Nonce header of a response. ok is false
 // when there is none; err (matching ErrDPoP) when it is repeated, too long
 // or not NQCHAR, so that it is never stored nor sent back.
-func responseNonce(h http.Header) (nonce string, ok bool, err error) {
+func ResponseNonce(h http.Header) (nonce string, ok bool, err error) {
 	vs := h.Values("Dpop-Nonce")
 	switch {
 	case len(vs) == 0:
 		return "", false, nil
 	case len(vs) > 1:
 		return "", false, fmt.Errorf("%w: repeated DPoP-Nonce header", ErrDPoP)
-	case !validNonce(vs[0]):
+	case !ValidNonce(vs[0]):
 		return "", false, fmt.Errorf("%w: DPoP-Nonce header is empty, longer than %d bytes or has characters outside NQCHAR", ErrDPoP, maxNonceLen)
 	}
 	return vs[0], true, nil
 }
 
-// dpopChallenge reports whether h carries a DPoP challenge (RFC 9449
+// Challenge reports whether h carries a DPoP challenge (RFC 9449
 // §7.1) and its error code.
-func dpopChallenge(h http.Header) (errCode string, ok bool) {
-	c, ok := parseChallenge(h, "DPoP")
+func Challenge(h http.Header) (errCode string, ok bool) {
+	c, ok := challenge.Find(h, "DPoP")
 	return c.Error, ok
 }
 
-// nonceStore keeps the last valid server nonce per origin (RFC 9449 §8:
+// NonceStore keeps the last valid server nonce per origin (RFC 9449 §8:
 // a nonce is scoped to the server that issued it). It holds at most
 // maxNonceOrigin origins. Safe for concurrent use; the zero value is ready.
-type nonceStore struct {
+type NonceStore struct {
 	mu sync.Mutex
 	m  map[string]string
 }
@@ -312,15 +314,15 @@ func origin(u *url.URL) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 }
 
-func (s *nonceStore) get(u *url.URL) string {
+func (s *NonceStore) Get(u *url.URL) string {
 	o := origin(u)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.m[o]
 }
 
-// put stores a nonce already checked by validNonce.
-func (s *nonceStore) put(u *url.URL, nonce string) {
+// put stores a nonce already checked by ValidNonce.
+func (s *NonceStore) Put(u *url.URL, nonce string) {
 	o := origin(u)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -337,38 +339,38 @@ func (s *nonceStore) put(u *url.URL, nonce string) {
 }
 
 // update stores the response's nonce, if it has a valid one.
-func (s *nonceStore) update(u *url.URL, h http.Header) error {
-	n, ok, err := responseNonce(h)
+func (s *NonceStore) Update(u *url.URL, h http.Header) error {
+	n, ok, err := ResponseNonce(h)
 	if ok {
-		s.put(u, n)
+		s.Put(u, n)
 	}
 	return err
 }
 
-// dpopAlgSupported reports whether the server's list (nil: unknown) allows
+// AlgSupported reports whether the server's list (nil: unknown) allows
 // one of ours.
-func dpopAlgSupported(server []string) bool {
+func AlgSupported(server []string) bool {
 	if server == nil {
 		return true
 	}
-	return slices.ContainsFunc(dpopAlgs, func(a string) bool { return slices.Contains(server, a) })
+	return slices.ContainsFunc(algs, func(a string) bool { return slices.Contains(server, a) })
 }
 
-// dpopExtra is the name under which a DPoP-bound *oauth2.Token carries its
+// extraName is the name under which a DPoP-bound *oauth2.Token carries its
 // key, so that every holder of the token (the API transport, a token
 // source) proves possession with the key the token is bound to. Server
 // fields never reach a token's extras under this name: parseTokenResponse
 // copies only id_token and scope.
-const dpopExtra = "oauthsafe.dpop_key"
+const extraName = "oauthsafe.dpop_key"
 
-// withDPoPKey returns t with k attached (t's id_token and scope extras
+// WithKey returns t with k attached (t's id_token and scope extras
 // kept) when t is DPoP-typed; a Bearer token (an allowed downgrade) or a
 // nil k returns t as it is.
-func withDPoPKey(t *oauth2.Token, k *dpopKey) *oauth2.Token {
+func WithKey(t *oauth2.Token, k *Key) *oauth2.Token {
 	if k == nil || t.TokenType != "DPoP" {
 		return t
 	}
-	extra := map[string]any{dpopExtra: k}
+	extra := map[string]any{extraName: k}
 	for _, name := range []string{"id_token", "scope"} {
 		if v := t.Extra(name); v != nil {
 			extra[name] = v
@@ -377,11 +379,25 @@ func withDPoPKey(t *oauth2.Token, k *dpopKey) *oauth2.Token {
 	return t.WithExtra(extra)
 }
 
-// tokenDPoPKey returns the key a token is bound to, or nil for a bearer token.
-func tokenDPoPKey(t *oauth2.Token) *dpopKey {
+// TokenKey returns the key a token is bound to, or nil for a bearer token.
+func TokenKey(t *oauth2.Token) *Key {
 	if t == nil {
 		return nil
 	}
-	k, _ := t.Extra(dpopExtra).(*dpopKey)
+	k, _ := t.Extra(extraName).(*Key)
 	return k
+}
+
+// JKT is the RFC 7638 thumbprint of the key's public part (RFC 9449 §6.1).
+func (k *Key) JKT() string { return k.jkt }
+
+// Nonces returns the nonces kept, for tests.
+func (s *NonceStore) Nonces() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.m))
+	for _, n := range s.m {
+		out = append(out, n)
+	}
+	return out
 }

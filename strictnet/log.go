@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,33 +14,18 @@ import (
 	"time"
 )
 
-type endpointKey struct{}
-
-// WithEndpoint names the kind of server call made under ctx ("token",
-// "jwks", "api"…) for the log event.
-func WithEndpoint(ctx context.Context, kind string) context.Context {
-	return context.WithValue(ctx, endpointKey{}, kind)
-}
-
-func (t *Transport) endpointOf(ctx context.Context) string {
-	if k, ok := ctx.Value(endpointKey{}).(string); ok {
-		return k
-	}
-	return t.kind
-}
-
 // log writes the one event of a call: endpoint kind, method, the URL with
 // query values and user info removed, status, duration and an error class.
 // Never a header, a body, a query value or an error text (which may quote
 // server text).
-func (t *Transport) log(req *http.Request, resp *http.Response, err error, d time.Duration) {
+func (t *transport) log(req *http.Request, resp *http.Response, err error, d time.Duration) {
 	// The handler is the caller's code: a panic in it loses one log event,
 	// never the answer (a rotated refresh token in it).
 	defer func() { recover() }()
 	attrs := []slog.Attr{
-		slog.String("endpoint", t.endpointOf(req.Context())),
+		slog.String("endpoint", endpointOf(req)),
 		slog.String("method", req.Method),
-		slog.String("url", RedactURL(req.URL)),
+		slog.String("url", redactURL(req.URL)),
 		slog.Duration("duration", d),
 	}
 	level := slog.LevelInfo
@@ -48,14 +34,14 @@ func (t *Transport) log(req *http.Request, resp *http.Response, err error, d tim
 	}
 	if err != nil {
 		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("error", ErrorClass(err)))
+		attrs = append(attrs, slog.String("error", errorClass(err)))
 	}
 	t.logger.LogAttrs(req.Context(), level, "oauthsafe: server call", attrs...)
 }
 
-// RedactURL returns scheme://host/path of u, with each query parameter's
+// redactURL returns scheme://host/path of u, with each query parameter's
 // name kept and its value dropped, and no user info or fragment.
-func RedactURL(u *url.URL) string {
+func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
@@ -74,9 +60,9 @@ func RedactURL(u *url.URL) string {
 	return out
 }
 
-// ErrorClass sorts err into a few fixed words for logs: canceled, timeout,
+// errorClass sorts err into a few fixed words for logs: canceled, timeout,
 // tls, pin, dns, network, policy or other.
-func ErrorClass(err error) string {
+func errorClass(err error) string {
 	var (
 		pe  *refusal
 		dns *net.DNSError
@@ -112,4 +98,12 @@ func isTLSAlert(err error) bool {
 		re tls.RecordHeaderError
 	)
 	return errors.As(err, &ae) || errors.As(err, &ve) || errors.As(err, &re)
+}
+
+// endpointOf is the kind of server call req is, as its context names it.
+func endpointOf(req *http.Request) string {
+	if k := netrule.Endpoint(req.Context()); k != "" {
+		return k
+	}
+	return "unknown"
 }
