@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
@@ -129,7 +130,7 @@ func TestStrictClientCleansStatusLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"})
-	api, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: strictnet.Config{RootCAs: pool}})
+	api, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{srv.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatal(err)
 	}

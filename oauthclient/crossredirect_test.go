@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
@@ -175,7 +176,7 @@ func TestNoBearerOnCrossHostRedirect(t *testing.T) {
 		{"http same host", "/to-http", plainHTTP},
 	}
 
-	ours, err := oauthclient.NewAPIClient(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}), oauthclient.APIConfig{
+	ours, err := apiclient.New(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}), apiclient.Config{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           strictnet.Config{RootCAs: pki.pool},
 	})
@@ -198,7 +199,7 @@ func TestNoBearerOnCrossHostRedirect(t *testing.T) {
 					resp.Body.Close()
 					t.Fatal("redirect was followed")
 				}
-				if !errors.Is(err, oauthclient.ErrRedirectRefused) || !errors.Is(err, oauthclient.ErrPolicy) {
+				if !errors.Is(err, apiclient.ErrRedirectRefused) || !errors.Is(err, oauthclient.ErrPolicy) {
 					t.Fatalf("err = %v, want ErrRedirectRefused", err)
 				}
 				if _, auths := apiSeen.snapshot(); len(auths) != 1 || auths[0] != "Bearer "+token {

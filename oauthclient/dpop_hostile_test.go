@@ -15,7 +15,9 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
 
@@ -227,16 +229,16 @@ func TestDPoPHostileResource(t *testing.T) {
 		{"DPoP insufficient_scope typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", error="insufficient_scope", scope="items.write", error_description="needs write for AT-dpop"`)
 			w.WriteHeader(403)
-		}, 1, 0, ErrInsufficientScope},
+		}, 1, 0, validate.ErrInsufficientScope},
 		{"DPoP invalid_request typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_request", error_description="bad"`)
 			w.WriteHeader(400)
-		}, 1, 0, ErrInvalidRequest},
+		}, 1, 0, apiclient.ErrInvalidRequest},
 		{"DPoP challenge preferred over Bearer", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("WWW-Authenticate", `Bearer error="invalid_request"`)
 			w.Header().Add("WWW-Authenticate", `DPoP error="insufficient_scope", scope="items.write"`)
 			w.WriteHeader(403)
-		}, 1, 0, ErrInsufficientScope},
+		}, 1, 0, validate.ErrInsufficientScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,7 +262,7 @@ func TestDPoPHostileResource(t *testing.T) {
 			}))
 			defer srv.Close()
 			pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-			hc, err := NewAPIClient(oauth2.StaticTokenSource(tok), APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: strictnet.Config{RootCAs: pool}})
+			hc, err := apiclient.New(oauth2.StaticTokenSource(tok), apiclient.Config{AllowedOrigins: []string{srv.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +271,7 @@ func TestDPoPHostileResource(t *testing.T) {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
 				}
-				var se *InsufficientScopeError
+				var se *validate.InsufficientScopeError
 				if errors.As(err, &se) && (len(se.Scope) != 1 || se.Scope[0] != "items.write" || strings.Contains(se.Description, "AT-dpop")) {
 					t.Fatalf("insufficient scope %+v", se)
 				}

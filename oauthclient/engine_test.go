@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
@@ -363,7 +364,7 @@ func TestTokenHonoursContext(t *testing.T) {
 		t.Fatal("TokenContext ignored its context")
 	}
 	// The API transport waits with the request's context, not Token().
-	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{"https://api.example"}})
+	hc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{"https://api.example"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,10 @@ import (
 	"log"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
+	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // A backend service calls an API with client credentials: the token is
@@ -33,14 +35,14 @@ func ExampleClient_ServiceTokenSource() {
 		log.Fatal(err)
 	}
 	src := client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
-	api, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	api, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{"https://api.example.com"},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	resp, err := api.Get("https://api.example.com/v1/invoices")
-	var scopeErr *oauthclient.InsufficientScopeError
+	var scopeErr *validate.InsufficientScopeError
 	switch {
 	case errors.As(err, &scopeErr):
 		log.Fatalf("the API wants scope %q", scopeErr.Scope)

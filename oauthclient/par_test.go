@@ -2,6 +2,7 @@ package oauthclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -72,5 +73,29 @@ func TestPARHostile(t *testing.T) {
 				t.Fatal("state in the browser URL")
 			}
 		})
+	}
+}
+
+func TestCheckAudience(t *testing.T) {
+	seg := func(v any) string { b, _ := json.Marshal(v); return b64(b) }
+	at := func(typ string, aud any) string {
+		return seg(map[string]any{"alg": "RS256", "typ": typ}) + "." + seg(map[string]any{"aud": aud}) + ".sig"
+	}
+	for _, tc := range []struct {
+		name string
+		at   string
+		res  []string
+		ok   bool
+	}{
+		{"opaque", "opaque-token", []string{"https://api"}, true},
+		{"no resource asked", at("at+jwt", "https://other"), nil, true},
+		{"aud matches", at("at+jwt", []string{"x", "https://api"}), []string{"https://api"}, true},
+		{"aud string matches", at("at+jwt", "https://api"), []string{"https://api"}, true},
+		{"aud differs", at("at+jwt", "https://other"), []string{"https://api"}, false},
+		{"not an access token JWT", at("JWT", "https://other"), []string{"https://api"}, true},
+	} {
+		if err := checkAudience(tc.at, tc.res); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
 	}
 }

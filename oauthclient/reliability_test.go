@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -187,7 +188,7 @@ func TestPermanentFailuresAreNotTemporary(t *testing.T) {
 
 // TestInvalidationCooldownPerEngine: an API that answers 401 invalid_token
 // to every token, called through 10 per-request clients built on one
-// user's engine (APITransport.Client, the web backend pattern) within the
+// user's engine (apiclient.Transport.Client, the web backend pattern) within the
 // cooldown, causes exactly one refresh (one rotation of the user's refresh
 // token): the cooldown is the engine's, not each client's.
 func TestInvalidationCooldownPerEngine(t *testing.T) {
@@ -206,7 +207,7 @@ func TestInvalidationCooldownPerEngine(t *testing.T) {
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	shared, err := NewAPITransport(nil, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool}})
+	shared, err := apiclient.NewTransport(nil, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatal(err)
 	}

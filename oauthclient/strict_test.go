@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
@@ -138,7 +139,7 @@ var clientKinds = []clientKind{
 	})},
 	{"api", func(ctx context.Context, srv *countingServer, hc strictnet.Config) (error, error) {
 		src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"})
-		api, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{srv.URL}, HTTP: hc})
+		api, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{srv.URL}, HTTP: hc})
 		if err != nil {
 			return err, nil
 		}

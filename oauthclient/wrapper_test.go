@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
@@ -52,7 +53,7 @@ func wrappedFlow(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper, a
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
 	pool.AddCert(h.srv.Certificate())
-	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool, Wrap: wrap}})
+	hc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool, Wrap: wrap}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestWrapperCannotRedirect(t *testing.T) {
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "AT-secret-value", TokenType: "Bearer"})
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	hc, err := NewAPIClient(src, APIConfig{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool, Wrap: redirect}})
+	hc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool, Wrap: redirect}})
 	if err != nil {
 		t.Fatal(err)
 	}

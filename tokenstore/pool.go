@@ -102,7 +102,7 @@ func (p *Pool) Token(ctx context.Context, key string) (*oauth2.Token, error) {
 
 // Source returns the pooled Source for key, creating it with New if needed
 // (no token request: the first refresh happens when a token is needed).
-// Pass it to oauthclient.NewAPIClient for one request or a few; do not
+// Pass it to apiclient.New for one request or a few; do not
 // keep it, since the pool may drop it.
 func (p *Pool) Source(ctx context.Context, key string) (*Source, error) {
 	if err := p.ready(); err != nil {

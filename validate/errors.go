@@ -120,10 +120,9 @@ func fail2(kind, also error, detail string) error {
 
 // InsufficientScopeError reports scope a token lacks, for a resource
 // server (RequireScopes: the required scopes the token does not carry)
-// and for a client (oauthclient's API transport: a 403 insufficient_scope
+// and for a client (the apiclient transport: a 403 insufficient_scope
 // challenge, RFC 6750 §3.1, naming the scope the API needs). It is the one
-// such type of the module (oauthclient.InsufficientScopeError is this
-// type). It matches [ErrInsufficientScope] with [errors.Is]. It is a plain
+// such type of the module. It matches [ErrInsufficientScope] with [errors.Is]. It is a plain
 // value and safe to share between goroutines once returned.
 type InsufficientScopeError struct {
 	// Scope lists the scopes needed and not granted: the missing required

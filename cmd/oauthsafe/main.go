@@ -19,12 +19,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/oauthsafe/oauthsafe/internal/filelock"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )

@@ -23,6 +23,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -333,7 +334,7 @@ func persistChild(t *testing.T, role string) {
 			fmt.Printf("REFRESH-ERR login_required=%v\n", errors.Is(err, oauthclient.ErrLoginRequired))
 			return
 		}
-		hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{AllowedOrigins: []string{os.Getenv(envPersistAPI)},
+		hc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{os.Getenv(envPersistAPI)},
 			HTTP: strictnet.Config{RootCAs: pool}})
 		if err != nil {
 			t.Fatal(err)

@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -78,7 +80,7 @@ func (a *dpopAPI) last() http.Header {
 
 func (a *dpopAPI) client(t *testing.T, src oauth2.TokenSource) *http.Client {
 	t.Helper()
-	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	c, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{a.URL},
 		HTTP:           strictnet.Config{RootCAs: poolOf(a.Server), Timeout: 10 * time.Second},
 	})
@@ -208,7 +210,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 		t.Fatalf("API saw Authorization %.10q, DPoP %v", h.Get("Authorization"), h.Get("DPoP") != "")
 	}
 	// The API's DPoP-scheme 403 is typed as a Bearer one would be.
-	var se *oauthclient.InsufficientScopeError
+	var se *validate.InsufficientScopeError
 	if _, err := hc.Get(api.URL + "/v1/write"); !errors.As(err, &se) || len(se.Scope) != 1 || se.Scope[0] != oauthtest.ScopeAPIWrite {
 		t.Fatalf("DPoP insufficient_scope: %v", err)
 	}

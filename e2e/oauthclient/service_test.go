@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -247,7 +248,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 
 	// Inside the refresh-ahead window: the cached token comes back at once
 	// while one background request, held at the server, is in flight.
-	clock.Advance(5*time.Minute - oauthclient.SourceRecheck + time.Second)
+	clock.Advance(5*time.Minute - time.Minute + time.Second) // inside the engine's 60 s refresh-ahead margin
 	ch := make(chan struct{})
 	hold.Store(&ch)
 	for range 100 {
@@ -435,7 +436,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 	clock := newFakeClock()
 	src := serviceClient(t, srv, serviceCases[0], clock.Now).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
 	api := testkit.NewAPIServer(t, testkit.OK)
-	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           strictnet.Config{RootCAs: api.Pool(), Timeout: 5 * time.Second},
 		Now:            clock.Now,
@@ -452,7 +453,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 		resp.Body.Close()
 	}
 	get()
-	clock.Advance(5*time.Minute - oauthclient.SourceRecheck + time.Second)
+	clock.Advance(5*time.Minute - time.Minute + time.Second) // inside the engine's 60 s refresh-ahead margin
 	ch := make(chan struct{})
 	hold.Store(&ch)
 	for range 5 {

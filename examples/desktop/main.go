@@ -26,6 +26,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	u, _ := url.Parse(*api)
-	httpc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	httpc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
 		HTTP:           strictnet.Config{RootCAs: cfg.HTTP.RootCAs},
 	})

@@ -31,9 +31,11 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // envSecret is the environment variable holding the client secret.
@@ -139,7 +141,7 @@ func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 	// expiry; the API client sends it only to the API's origin, only in the
 	// Authorization header ("Bearer ..."), never in a URL, never across a
 	// redirect to another origin.
-	httpc, err := oauthclient.NewAPIClient(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), oauthclient.APIConfig{
+	httpc, err := apiclient.New(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), apiclient.Config{
 		AllowedOrigins: []string{origin},
 		HTTP:           strictnet.Config{RootCAs: s.apiRoots},
 	})
@@ -152,7 +154,7 @@ func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 			return err
 		}
 		resp, err := httpc.Do(req)
-		var ise *oauthclient.InsufficientScopeError
+		var ise *validate.InsufficientScopeError
 		switch {
 		case errors.As(err, &ise):
 			// 403 with a Bearer insufficient_scope challenge: the

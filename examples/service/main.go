@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-api must be an https URL")
 	}
 	// The token goes only to the API's origin, in the Authorization header.
-	httpc, err := oauthclient.NewAPIClient(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), oauthclient.APIConfig{
+	httpc, err := apiclient.New(client.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}), apiclient.Config{
 		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
 		HTTP:           strictnet.Config{RootCAs: apiRoots},
 	})
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		resp, err := httpc.Do(req)
 		if err != nil {
-			return err // typed: errors.Is(err, oauthclient.ErrInsufficientScope), ...
+			return err // typed: errors.Is(err, validate.ErrInsufficientScope), ...
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -86,13 +87,13 @@ func newApp(cfg appConfig) (http.Handler, error) {
 	}
 	// One API transport for every user: its connections are shared, and
 	// each request gets a client for its user's token source.
-	var api *oauthclient.APITransport
+	var api *apiclient.Transport
 	if cfg.APIURL != "" {
 		u, err := url.Parse(cfg.APIURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return nil, errors.New("-api must be an https URL")
 		}
-		api, err = oauthclient.NewAPITransport(nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://" + u.Host}, HTTP: strictnet.Config{RootCAs: cfg.APIRoots}})
+		api, err = apiclient.NewTransport(nil, apiclient.Config{AllowedOrigins: []string{"https://" + u.Host}, HTTP: strictnet.Config{RootCAs: cfg.APIRoots}})
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +171,7 @@ func newApp(cfg appConfig) (http.Handler, error) {
 // callAPI calls the API for the user with store key key: the pooled engine
 // supplies the access token (refreshing it if needed), and the API client
 // sends it only to the API's origin, only in the Authorization header.
-func callAPI(r *http.Request, users *tokenstore.Pool, key, apiURL string, api *oauthclient.APITransport) (string, error) {
+func callAPI(r *http.Request, users *tokenstore.Pool, key, apiURL string, api *apiclient.Transport) (string, error) {
 	src, err := users.Source(r.Context(), key)
 	if err != nil {
 		return "", err

@@ -9,7 +9,7 @@
 //     goes to the vault (tokenstore/sqlstore), sealed with AES-256-GCM under
 //     the application's key, and the user's token engine joins a bounded
 //     per-user pool. Access tokens stay in memory.
-//   - / calls the API with the user's access token (oauthclient.NewAPIClient
+//   - / calls the API with the user's access token (apiclient.New
 //     on the pooled engine); the engine refreshes ahead of expiry, one
 //     refresh per refresh token across every replica sharing the vault.
 //   - POST /logout revokes the refresh token at the server and deletes the

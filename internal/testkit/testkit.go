@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
@@ -101,7 +101,7 @@ func (s *APIServer) Pool() *x509.CertPool {
 // call only s, trusting s's certificate.
 func (s *APIServer) Client(t testing.TB, src oauth2.TokenSource) *http.Client {
 	t.Helper()
-	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	c, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{s.URL},
 		HTTP:           strictnet.Config{RootCAs: s.Pool(), Timeout: 10 * time.Second},
 	})

@@ -13,9 +13,11 @@ import (
 	"sync/atomic"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // demoAPI is a resource server for the demo: it checks bearer tokens with
@@ -84,7 +86,7 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	pool := x509.NewCertPool()
 	pool.AddCert(api.srv.Certificate())
 	src := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
-	hc, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.srv.URL},
 		HTTP:           strictnet.Config{RootCAs: pool},
 	})
@@ -111,18 +113,18 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	}
 	stolen := func() string { return fmt.Sprintf(" (requests that reached the other host: %d)", api.stolen.Load()) }
 	_, err = get(api.srv.URL + "/v1/moved-away")
-	d.expectBlocked("API redirect to another host ("+api.otherHTTPS.URL+")", err, oauthclient.ErrRedirectRefused, stolen())
+	d.expectBlocked("API redirect to another host ("+api.otherHTTPS.URL+")", err, apiclient.ErrRedirectRefused, stolen())
 	_, err = get(api.srv.URL + "/v1/moved-to-http")
-	d.expectBlocked("API redirect to plain http", err, oauthclient.ErrRedirectRefused, stolen())
+	d.expectBlocked("API redirect to plain http", err, apiclient.ErrRedirectRefused, stolen())
 	_, err = get(api.otherHTTPS.URL + "/anything")
-	d.expectBlocked("request to a host not in the allow-list", err, oauthclient.ErrOriginNotAllowed, stolen())
+	d.expectBlocked("request to a host not in the allow-list", err, apiclient.ErrOriginNotAllowed, stolen())
 	_, err = get(api.srv.URL + "/v1/read?access_token=x")
-	d.expectBlocked("access_token in the query string", err, oauthclient.ErrTokenInURL, "")
+	d.expectBlocked("access_token in the query string", err, apiclient.ErrTokenInURL, "")
 	if api.stolen.Load() != 0 {
 		d.fail("another host received %d requests", api.stolen.Load())
 	}
 	_, err = get(api.srv.URL + "/v1/write")
-	var ise *oauthclient.InsufficientScopeError
+	var ise *validate.InsufficientScopeError
 	if errors.As(err, &ise) {
 		d.ok("403 insufficient_scope became a typed error naming the scope: %s", strings.Join(ise.Scope, " "))
 	} else {

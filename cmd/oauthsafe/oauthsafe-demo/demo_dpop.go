@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -62,7 +63,7 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	}
 	d.ok("token_type %s: access and refresh token bound to the key (cnf.jkt); the key prints as part of %v", toks.TokenType(), toks)
 	pool := api.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-	hc, err := oauthclient.NewAPIClient(oauth2.StaticTokenSource(toks.OAuth2Token()), oauthclient.APIConfig{
+	hc, err := apiclient.New(oauth2.StaticTokenSource(toks.OAuth2Token()), apiclient.Config{
 		AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool},
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package oauthclient
+package apiclient
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 	resourceID = api.URL + "/v1"
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	cfg := ResourceDiscovery{Resource: resourceID, AllowedIssuers: []string{good.URL}, HTTP: strictnet.Config{RootCAs: pool}}
+	cfg := DiscoveryConfig{Resource: resourceID, AllowedIssuers: []string{good.URL}, HTTP: strictnet.Config{RootCAs: pool}}
 	get401 := func() *http.Response {
 		hc := api.Client()
 		resp, err := hc.Get(api.URL + "/v1/items")
@@ -56,7 +56,7 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 	ctx := context.Background()
 
 	servers = []string{evil.URL}
-	if _, err := DiscoverResource(ctx, cfg, get401()); !errors.Is(err, ErrIssuerNotAllowed) || !errors.Is(err, ErrPolicy) {
+	if _, err := Discover(ctx, cfg, get401()); !errors.Is(err, ErrIssuerNotAllowed) || !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("unknown issuer: err = %v", err)
 	}
 	if evilHits.Load() != 0 || metaHits.Load() != 1 {
@@ -64,7 +64,7 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 	}
 
 	servers = []string{evil.URL, good.URL}
-	ra, err := DiscoverResource(ctx, cfg, get401())
+	ra, err := Discover(ctx, cfg, get401())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 		t.Fatalf("got %+v", ra)
 	}
 	// Without a challenge: the well-known URL of the resource.
-	if ra, err := DiscoverResource(ctx, cfg, nil); err != nil || ra.Issuer != good.URL || len(ra.Scopes) != 2 {
+	if ra, err := Discover(ctx, cfg, nil); err != nil || ra.Issuer != good.URL || len(ra.Scopes) != 2 {
 		t.Fatalf("well-known: %+v %v", ra, err)
 	}
 	if evilHits.Load() != 0 || goodHits.Load() != 0 {
@@ -80,38 +80,14 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 	}
 
 	// A document for another resource, no allowed issuers, plain http.
-	if _, err := DiscoverResource(ctx, ResourceDiscovery{Resource: api.URL + "/other", AllowedIssuers: cfg.AllowedIssuers, HTTP: cfg.HTTP}, get401()); !errors.Is(err, ErrPolicy) {
+	if _, err := Discover(ctx, DiscoveryConfig{Resource: api.URL + "/other", AllowedIssuers: cfg.AllowedIssuers, HTTP: cfg.HTTP}, get401()); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("resource mismatch: %v", err)
 	}
-	if _, err := DiscoverResource(ctx, ResourceDiscovery{Resource: resourceID, HTTP: cfg.HTTP}, nil); !errors.Is(err, ErrPolicy) {
+	if _, err := Discover(ctx, DiscoveryConfig{Resource: resourceID, HTTP: cfg.HTTP}, nil); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("no allowed issuers: %v", err)
 	}
 	bad := &http.Response{Header: http.Header{"Www-Authenticate": {`Bearer resource_metadata="http://` + api.Listener.Addr().String() + `/.well-known/oauth-protected-resource/v1"`}}}
-	if _, err := DiscoverResource(ctx, cfg, bad); !errors.Is(err, ErrPolicy) {
+	if _, err := Discover(ctx, cfg, bad); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("http metadata URL: %v", err)
-	}
-}
-
-func TestCheckAudience(t *testing.T) {
-	seg := func(v any) string { b, _ := json.Marshal(v); return b64(b) }
-	at := func(typ string, aud any) string {
-		return seg(map[string]any{"alg": "RS256", "typ": typ}) + "." + seg(map[string]any{"aud": aud}) + ".sig"
-	}
-	for _, tc := range []struct {
-		name string
-		at   string
-		res  []string
-		ok   bool
-	}{
-		{"opaque", "opaque-token", []string{"https://api"}, true},
-		{"no resource asked", at("at+jwt", "https://other"), nil, true},
-		{"aud matches", at("at+jwt", []string{"x", "https://api"}), []string{"https://api"}, true},
-		{"aud string matches", at("at+jwt", "https://api"), []string{"https://api"}, true},
-		{"aud differs", at("at+jwt", "https://other"), []string{"https://api"}, false},
-		{"not an access token JWT", at("JWT", "https://other"), []string{"https://api"}, true},
-	} {
-		if err := checkAudience(tc.at, tc.res); (err == nil) != tc.ok {
-			t.Errorf("%s: %v", tc.name, err)
-		}
 	}
 }

@@ -1,14 +1,18 @@
-package oauthclient
+package apiclient
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -17,9 +21,9 @@ import (
 // 401 (or its identifier) to the issuer and scopes it wants, never to an
 // issuer the caller did not allow (S28).
 
-// ResourceMetadata is the part of an RFC 9728 protected resource metadata
+// Metadata is the part of an RFC 9728 protected resource metadata
 // document this package reads. It is a plain value.
-type ResourceMetadata struct {
+type Metadata struct {
 	Resource                      string   `json:"resource"`
 	AuthorizationServers          []string `json:"authorization_servers,omitempty"`
 	ScopesSupported               []string `json:"scopes_supported,omitempty"`
@@ -28,9 +32,9 @@ type ResourceMetadata struct {
 	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
-// ResourceDiscovery configures [DiscoverResource]. Resource and
+// DiscoveryConfig configures [Discover]. Resource and
 // AllowedIssuers are required.
-type ResourceDiscovery struct {
+type DiscoveryConfig struct {
 	// Resource is the API's resource identifier, an https URL: the
 	// metadata's resource must equal it exactly (RFC 9728 §3.3), and it
 	// is the RFC 8707 resource indicator to request tokens for.
@@ -43,28 +47,35 @@ type ResourceDiscovery struct {
 	HTTP strictnet.Config
 }
 
-// ResourceAuth answers "which issuer and scopes does this API want".
-type ResourceAuth struct {
+// Discovery answers "which issuer and scopes does this API want".
+type Discovery struct {
 	// Issuer is the first of the metadata's authorization_servers that
 	// the caller allowed.
 	Issuer string
 	// Scopes are the scopes of the 401 challenge, or else the metadata's
 	// scopes_supported.
 	Scopes []string
-	// Resource is the resource identifier, for StartOptions.Resource and
-	// ClientCredentialsOptions.Resource.
+	// Resource is the resource identifier, for oauthclient.StartOptions.Resource
+	// and clientcredentials.Options.Resource.
 	Resource string
-	// DPoP reports dpop_bound_access_tokens_required: set Config.DPoP.
+	// DPoP reports dpop_bound_access_tokens_required: set oauthclient.Config.DPoP.
 	DPoP bool
 	// Metadata is the document as read.
-	Metadata ResourceMetadata
+	Metadata Metadata
 }
 
-// ErrIssuerNotAllowed: a resource's metadata names no authorization
-// server of ResourceDiscovery.AllowedIssuers. It matches ErrPolicy too.
-var ErrIssuerNotAllowed error = &strictnet.PolicyError{Reason: "the resource names no authorization server the caller allowed"}
+// Errors of Discover.
+var (
+	// ErrIssuerNotAllowed: a resource's metadata names no authorization
+	// server of DiscoveryConfig.AllowedIssuers (S28). It is a
+	// *strictnet.PolicyError, matching strictnet.ErrPolicy too.
+	ErrIssuerNotAllowed error = &strictnet.PolicyError{Reason: "the resource names no authorization server the caller allowed"}
+	// ErrDiscovery: the resource metadata could not be fetched or read
+	// (network, a status other than 200, a body that is not JSON).
+	ErrDiscovery = errors.New("apiclient: resource metadata unavailable")
+)
 
-// DiscoverResource reads an API's RFC 9728 metadata: at the
+// Discover reads an API's RFC 9728 metadata: at the
 // resource_metadata URL of resp's WWW-Authenticate (a 401 from the
 // API, Bearer or DPoP scheme) when there is one, else at the well-known
 // URL of cfg.Resource. The URL must be https; the document is fetched over
@@ -73,12 +84,12 @@ var ErrIssuerNotAllowed error = &strictnet.PolicyError{Reason: "the resource nam
 // metadata names none, the error is ErrIssuerNotAllowed and no request at
 // all goes to any issuer it names. resp may be nil. Safe for
 // concurrent use.
-func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, resp *http.Response) (*ResourceAuth, error) {
+func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*Discovery, error) {
 	if len(cfg.AllowedIssuers) == 0 {
-		return nil, policyf("ResourceDiscovery.AllowedIssuers is empty: name the issuers a resource may lead to")
+		return nil, policyf("DiscoveryConfig.AllowedIssuers is empty: name the issuers a resource may lead to")
 	}
-	if err := checkHTTPS("resource", cfg.Resource); err != nil {
-		return nil, err
+	if p := netrule.HTTPSProblem(cfg.Resource); p != "" {
+		return nil, policyf("DiscoveryConfig.Resource %s", p)
 	}
 	metaURL, scopes := "", []string(nil)
 	if resp != nil {
@@ -87,10 +98,10 @@ func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, resp *http.Res
 	if metaURL == "" {
 		metaURL = resourceMetadataURL(cfg.Resource)
 	}
-	if err := checkHTTPS("resource_metadata", metaURL); err != nil {
-		return nil, err
+	if p := netrule.HTTPSProblem(metaURL); p != "" {
+		return nil, policyf("resource_metadata %s", p)
 	}
-	hc, err := strictnet.NewClient(cfg.HTTP)
+	hc, err := strictClient(cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -99,21 +110,30 @@ func DiscoverResource(ctx context.Context, cfg ResourceDiscovery, resp *http.Res
 		return nil, policyf("resource_metadata is not a URL")
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, body, err := do(ctx, hc, req, "resource_metadata")
+	mresp, err := hc.Do(req.WithContext(netrule.WithEndpoint(ctx, "resource_metadata")))
 	if err != nil {
-		return nil, err
+		var pe *strictnet.PolicyError
+		if errors.As(err, &pe) {
+			return nil, pe
+		}
+		return nil, fmt.Errorf("%w: %w", ErrDiscovery, unwrapURLError(err))
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, &ResponseError{Endpoint: "resource_metadata", StatusCode: resp.StatusCode, Problem: "unexpected status"}
+	defer mresp.Body.Close()
+	body, err := io.ReadAll(mresp.Body) // bounded by the strict client
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDiscovery, unwrapURLError(err))
 	}
-	var md ResourceMetadata
+	if mresp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: resource_metadata answered HTTP %d", ErrDiscovery, mresp.StatusCode)
+	}
+	var md Metadata
 	if err := json.Unmarshal(body, &md); err != nil {
-		return nil, &ResponseError{Endpoint: "resource_metadata", StatusCode: resp.StatusCode, Problem: "body is not a JSON metadata document"}
+		return nil, fmt.Errorf("%w: resource_metadata is not a JSON metadata document", ErrDiscovery)
 	}
 	if md.Resource != cfg.Resource {
 		return nil, policyf("resource metadata names resource %q, expected %q", safetext.Clean(md.Resource, 200), cfg.Resource)
 	}
-	out := &ResourceAuth{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Metadata: md, Scopes: scopes}
+	out := &Discovery{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Metadata: md, Scopes: scopes}
 	for _, as := range md.AuthorizationServers {
 		if slices.Contains(cfg.AllowedIssuers, as) {
 			out.Issuer = as
@@ -137,4 +157,13 @@ func resourceMetadataURL(resource string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
+// unwrapURLError drops the URL of a *url.Error, keeping its cause.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -1,4 +1,4 @@
-package oauthclient
+package apiclient
 
 import (
 	"net/http"
@@ -7,10 +7,10 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// NewAPITransportOver is NewAPITransport with base in place of the strict
+// NewTransportOver is NewTransport with base in place of the strict
 // transport, for benchmarks over a stub RoundTripper.
-func NewAPITransportOver(src oauth2.TokenSource, cfg APIConfig, base http.RoundTripper) (*APITransport, error) {
-	t, err := NewAPITransport(src, cfg)
+func NewTransportOver(src oauth2.TokenSource, cfg Config, base http.RoundTripper) (*Transport, error) {
+	t, err := NewTransport(src, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -29,3 +29,6 @@ func DPoPBound(t *oauth2.Token) *oauth2.Token {
 	c.TokenType = "DPoP"
 	return dpop.WithKey(&c, k)
 }
+
+// SourceRecheck is sourceRecheck, for tests.
+const SourceRecheck = sourceRecheck

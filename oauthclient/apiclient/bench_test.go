@@ -1,15 +1,11 @@
-package oauthclient_test
+package apiclient_test
 
 import (
-	"context"
-	"crypto/x509"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"golang.org/x/oauth2"
 )
 
@@ -56,7 +52,7 @@ func benchToken() *oauth2.Token {
 // Authorization and Cache-Control set, the token read with one atomic load.
 func BenchmarkAPITransport(b *testing.B) {
 	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(benchToken()))
-	tr, err := oauthclient.NewAPITransportOver(src, oauthclient.APIConfig{
+	tr, err := apiclient.NewTransportOver(src, apiclient.Config{
 		AllowedOrigins: []string{"https://api.example.com"},
 	}, newBenchStub())
 	if err != nil {
@@ -77,8 +73,8 @@ func BenchmarkAPITransport(b *testing.B) {
 // crypto/rand, iat, htm, htu, ath, one ES256 signature). Compare with
 // BenchmarkES256Sign for the cost of a proof.
 func BenchmarkAPITransportDPoP(b *testing.B) {
-	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(oauthclient.DPoPBound(benchToken())))
-	tr, err := oauthclient.NewAPITransportOver(src, oauthclient.APIConfig{
+	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(apiclient.DPoPBound(benchToken())))
+	tr, err := apiclient.NewTransportOver(src, apiclient.Config{
 		AllowedOrigins: []string{"https://api.example.com"},
 	}, newBenchStub())
 	if err != nil {
@@ -117,7 +113,7 @@ func BenchmarkXOAuth2Transport(b *testing.B) {
 // contention (x/oauth2's ReuseTokenSource takes a mutex per request).
 func BenchmarkAPITransportParallel(b *testing.B) {
 	src := oauth2.ReuseTokenSource(nil, oauth2.StaticTokenSource(benchToken()))
-	tr, err := oauthclient.NewAPITransportOver(src, oauthclient.APIConfig{
+	tr, err := apiclient.NewTransportOver(src, apiclient.Config{
 		AllowedOrigins: []string{"https://api.example.com"},
 	}, newBenchStub())
 	if err != nil {
@@ -146,74 +142,6 @@ func BenchmarkXOAuth2TransportParallel(b *testing.B) {
 		req := benchRequest(b)
 		for pb.Next() {
 			if _, err := tr.RoundTrip(req); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-// hotServiceSource returns a service token source holding a valid token.
-func hotServiceSource(b *testing.B) oauth2.TokenSource {
-	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"access_token":"at-bench","token_type":"Bearer","expires_in":3600}`))
-	}))
-	b.Cleanup(ts.Close)
-	pool := x509.NewCertPool()
-	pool.AddCert(ts.Certificate())
-	b.Setenv("OAUTHSAFE_BENCH_SECRET", "bench-secret-value")
-	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_BENCH_SECRET")
-	c, err := oauthclient.New(context.Background(), oauthclient.Config{
-		Issuer: ts.URL, ClientID: "bench", ClientSecret: sec,
-		HTTP:     strictnet.Config{RootCAs: pool},
-		Metadata: &oauthclient.Metadata{Issuer: ts.URL, TokenEndpoint: ts.URL + "/token"},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	src := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
-	if _, err := src.Token(); err != nil {
-		b.Fatal(err)
-	}
-	return src
-}
-
-// BenchmarkServiceTokenHot is the hot path of the client-credentials
-// source (the lifecycle engine): one atomic load and one clock read, no
-// lock, no allocation. Compare with BenchmarkXOAuth2ReuseTokenSource.
-func BenchmarkServiceTokenHot(b *testing.B) {
-	src := hotServiceSource(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := src.Token(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkXOAuth2ReuseTokenSource is x/oauth2's cache on a valid token,
-// the baseline of BenchmarkServiceTokenHot.
-func BenchmarkXOAuth2ReuseTokenSource(b *testing.B) {
-	tok := &oauth2.Token{AccessToken: "at-bench", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
-	s := oauth2.ReuseTokenSource(tok, nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Token(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkServiceTokenHotParallel is BenchmarkServiceTokenHot from every
-// core at once.
-func BenchmarkServiceTokenHotParallel(b *testing.B) {
-	src := hotServiceSource(b)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := src.Token(); err != nil {
 				b.Error(err)
 				return
 			}

@@ -1,4 +1,4 @@
-package oauthclient_test
+package apiclient_test
 
 import (
 	"crypto/x509"
@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
-	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
 
@@ -81,29 +82,29 @@ func TestAPIConfigRefused(t *testing.T) {
 	cases := []struct {
 		name    string
 		src     oauth2.TokenSource
-		cfg     oauthclient.APIConfig
+		cfg     apiclient.Config
 		policy  bool
 		message string
 	}{
-		{"no origins", src, oauthclient.APIConfig{}, true, "AllowedOrigins"},
-		{"http origin", src, oauthclient.APIConfig{AllowedOrigins: []string{"http://127.0.0.1:8080"}}, true, "https"},
-		{"origin with path", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1/api"}}, true, "scheme://host"},
-		{"origin with user info", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://u:p@127.0.0.1"}}, true, "scheme://host"},
-		{"origin with query", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1?x=1"}}, true, "scheme://host"},
-		{"not a URL", src, oauthclient.APIConfig{AllowedOrigins: []string{"127.0.0.1"}}, true, "absolute"},
-		{"insecure TLS", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
+		{"no origins", src, apiclient.Config{}, true, "AllowedOrigins"},
+		{"http origin", src, apiclient.Config{AllowedOrigins: []string{"http://127.0.0.1:8080"}}, true, "https"},
+		{"origin with path", src, apiclient.Config{AllowedOrigins: []string{"https://127.0.0.1/api"}}, true, "scheme://host"},
+		{"origin with user info", src, apiclient.Config{AllowedOrigins: []string{"https://u:p@127.0.0.1"}}, true, "scheme://host"},
+		{"origin with query", src, apiclient.Config{AllowedOrigins: []string{"https://127.0.0.1?x=1"}}, true, "scheme://host"},
+		{"not a URL", src, apiclient.Config{AllowedOrigins: []string{"127.0.0.1"}}, true, "absolute"},
+		{"insecure TLS", src, apiclient.Config{AllowedOrigins: []string{"https://127.0.0.1"},
 			HTTP: strictnet.Config{PinnedSPKI: []string{"not base64"}}}, true, "pin"},
-		{"nil source", nil, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"}}, false, "token source"},
-		{"wrapper replacing the transport", src, oauthclient.APIConfig{AllowedOrigins: []string{"https://127.0.0.1"},
+		{"nil source", nil, apiclient.Config{AllowedOrigins: []string{"https://127.0.0.1"}}, false, "token source"},
+		{"wrapper replacing the transport", src, apiclient.Config{AllowedOrigins: []string{"https://127.0.0.1"},
 			HTTP: strictnet.Config{Wrap: func(http.RoundTripper) http.RoundTripper { return &http.Transport{} }}}, true, "HTTP.Wrap"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := oauthclient.NewAPIClient(tc.src, tc.cfg)
+			_, err := apiclient.New(tc.src, tc.cfg)
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if errors.Is(err, oauthclient.ErrPolicy) != tc.policy {
+			if errors.Is(err, strictnet.ErrPolicy) != tc.policy {
 				t.Fatalf("errors.Is(ErrPolicy) = %v, want %v: %v", !tc.policy, tc.policy, err)
 			}
 			if !strings.Contains(err.Error(), tc.message) {
@@ -130,21 +131,21 @@ func TestAPITransportRefusals(t *testing.T) {
 		url  string
 		want error
 	}{
-		{"other port", other.URL + "/x", oauthclient.ErrOriginNotAllowed},
-		{"other host name, same server", "https://localhost:" + u.Port() + "/x", oauthclient.ErrOriginNotAllowed},
-		{"http origin", plain.URL + "/x", oauthclient.ErrOriginNotAllowed},
-		{"http to the allowed host and port", "http://" + u.Host + "/x", oauthclient.ErrOriginNotAllowed},
-		{"token in query value", api.URL + "/x?q=" + tok, oauthclient.ErrTokenInURL},
-		{"token percent-encoded in query", api.URL + "/x?q=" + strings.ReplaceAll(tok, "-", "%2D"), oauthclient.ErrTokenInURL},
-		{"access_token param", api.URL + "/x?a=1&access_token=whatever", oauthclient.ErrTokenInURL},
-		{"access_token param, encoded and upper case", api.URL + "/x?ACCESS%5Ftoken=whatever", oauthclient.ErrTokenInURL},
-		{"access_token in fragment", api.URL + "/x#access_token=whatever", oauthclient.ErrTokenInURL},
-		{"token in path", api.URL + "/users/" + tok, oauthclient.ErrTokenInURL},
-		{"token in fragment", api.URL + "/x#" + tok, oauthclient.ErrTokenInURL},
-		{"token as user info", "https://" + tok + "@" + u.Host + "/x", oauthclient.ErrTokenInURL},
-		{"token as password", "https://me:" + tok + "@" + u.Host + "/x", oauthclient.ErrTokenInURL},
-		{"token encoded next to a malformed escape", api.URL + "/x?discount=100%&q=" + strings.ReplaceAll(tok, "-", "%2D"), oauthclient.ErrTokenInURL},
-		{"Host header of another virtual host", api.URL + "/x#HOST=tenant-of-attacker.example", oauthclient.ErrOriginNotAllowed},
+		{"other port", other.URL + "/x", apiclient.ErrOriginNotAllowed},
+		{"other host name, same server", "https://localhost:" + u.Port() + "/x", apiclient.ErrOriginNotAllowed},
+		{"http origin", plain.URL + "/x", apiclient.ErrOriginNotAllowed},
+		{"http to the allowed host and port", "http://" + u.Host + "/x", apiclient.ErrOriginNotAllowed},
+		{"token in query value", api.URL + "/x?q=" + tok, apiclient.ErrTokenInURL},
+		{"token percent-encoded in query", api.URL + "/x?q=" + strings.ReplaceAll(tok, "-", "%2D"), apiclient.ErrTokenInURL},
+		{"access_token param", api.URL + "/x?a=1&access_token=whatever", apiclient.ErrTokenInURL},
+		{"access_token param, encoded and upper case", api.URL + "/x?ACCESS%5Ftoken=whatever", apiclient.ErrTokenInURL},
+		{"access_token in fragment", api.URL + "/x#access_token=whatever", apiclient.ErrTokenInURL},
+		{"token in path", api.URL + "/users/" + tok, apiclient.ErrTokenInURL},
+		{"token in fragment", api.URL + "/x#" + tok, apiclient.ErrTokenInURL},
+		{"token as user info", "https://" + tok + "@" + u.Host + "/x", apiclient.ErrTokenInURL},
+		{"token as password", "https://me:" + tok + "@" + u.Host + "/x", apiclient.ErrTokenInURL},
+		{"token encoded next to a malformed escape", api.URL + "/x?discount=100%&q=" + strings.ReplaceAll(tok, "-", "%2D"), apiclient.ErrTokenInURL},
+		{"Host header of another virtual host", api.URL + "/x#HOST=tenant-of-attacker.example", apiclient.ErrOriginNotAllowed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestAPITransportRefusals(t *testing.T) {
 				resp.Body.Close()
 				t.Fatal("request was sent")
 			}
-			if !errors.Is(err, tc.want) || !errors.Is(err, oauthclient.ErrPolicy) {
+			if !errors.Is(err, tc.want) || !errors.Is(err, strictnet.ErrPolicy) {
 				t.Fatalf("err = %v, want %v (and ErrPolicy)", err, tc.want)
 			}
 			var pe *strictnet.PolicyError
@@ -415,8 +416,8 @@ func TestAPITransportInsufficientScope(t *testing.T) {
 		resp.Body.Close()
 		t.Fatal("no error")
 	}
-	var se *oauthclient.InsufficientScopeError
-	if !errors.As(err, &se) || !errors.Is(err, oauthclient.ErrInsufficientScope) {
+	var se *validate.InsufficientScopeError
+	if !errors.As(err, &se) || !errors.Is(err, validate.ErrInsufficientScope) {
 		t.Fatalf("err = %v, want *InsufficientScopeError", err)
 	}
 	if !slices.Equal(se.Scope, []string{"api.write", "admin"}) {
@@ -436,8 +437,8 @@ func TestAPITransportInvalidRequest(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 	})
 	_, err := api.Client(t, newAPISource("tok-0123456789")).Get(api.URL + "/x")
-	var ie *oauthclient.InvalidRequestError
-	if !errors.As(err, &ie) || !errors.Is(err, oauthclient.ErrInvalidRequest) || ie.Description != "two tokens" {
+	var ie *apiclient.InvalidRequestError
+	if !errors.As(err, &ie) || !errors.Is(err, apiclient.ErrInvalidRequest) || ie.Description != "two tokens" {
 		t.Fatalf("err = %v, want *InvalidRequestError", err)
 	}
 }
@@ -495,7 +496,7 @@ func TestAPITransportTokenChecks(t *testing.T) {
 		src := newAPISource("tok")
 		src.tokenType = "DPoP"
 		_, err := api.Client(t, src).Get(api.URL + "/x")
-		if !errors.Is(err, oauthclient.ErrUnknownTokenType) {
+		if !errors.Is(err, apiclient.ErrBadToken) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -523,7 +524,7 @@ func TestAPITransportRefetchesStaleToken(t *testing.T) {
 	now.Store(t0.UnixNano())
 	src := newAPISource("tok-1")
 	src.expiry = t0.Add(5 * time.Minute)
-	c, err := oauthclient.NewAPIClient(src, oauthclient.APIConfig{
+	c, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           strictnet.Config{RootCAs: api.Pool()},
 		Now:            func() time.Time { return time.Unix(0, now.Load()) },
@@ -543,7 +544,7 @@ func TestAPITransportRefetchesStaleToken(t *testing.T) {
 	if calls, _ := src.counts(); calls != 1 {
 		t.Fatalf("fresh token: %d source calls, want 1 (cached)", calls)
 	}
-	now.Store(t0.Add(5*time.Minute - oauthclient.SourceRecheck + time.Second).UnixNano())
+	now.Store(t0.Add(5*time.Minute - apiclient.SourceRecheck + time.Second).UnixNano())
 	get()
 	get()
 	if calls, _ := src.counts(); calls != 3 {
@@ -631,7 +632,7 @@ func TestAPITransportClientPerUser(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
 
-	shared, err := oauthclient.NewAPITransport(nil, oauthclient.APIConfig{
+	shared, err := apiclient.NewTransport(nil, apiclient.Config{
 		AllowedOrigins: []string{srv.URL},
 		HTTP:           strictnet.Config{RootCAs: pool},
 	})
@@ -668,7 +669,7 @@ func TestAPITransportClientPerUser(t *testing.T) {
 	}
 	// A per-user client keeps the origin allow-list.
 	c, _ := shared.Client(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "user-x-token", TokenType: "Bearer"}))
-	if _, err := c.Get("https://other.example/"); !errors.Is(err, oauthclient.ErrOriginNotAllowed) {
+	if _, err := c.Get("https://other.example/"); !errors.Is(err, apiclient.ErrOriginNotAllowed) {
 		t.Fatalf("other origin: %v, want ErrOriginNotAllowed", err)
 	}
 }

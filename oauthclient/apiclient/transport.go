@@ -1,4 +1,4 @@
-package oauthclient
+package apiclient
 
 import (
 	"context"
@@ -26,29 +26,23 @@ import (
 // so they also match ErrPolicy; the two resource-server errors are matched
 // by *InsufficientScopeError and *InvalidRequestError.
 var (
+	// ErrBadToken: the token source gave no token or one this transport
+	// cannot send: an unknown token_type, characters not allowed in an
+	// Authorization header, or a DPoP token without the key it is bound to
+	// (which matches oauthclient.ErrDPoP too).
+	ErrBadToken = errors.New("apiclient: token from the token source cannot be sent")
 	// ErrTokenInURL: the request URL carries the current access token, or an
 	// access_token query or fragment parameter (RFC 6750 §2.3 is never used).
 	ErrTokenInURL error = &strictnet.PolicyError{Reason: "a bearer token must not appear in a request URL"}
 	// ErrOriginNotAllowed: the request goes to an origin that is not in
-	// APIConfig.AllowedOrigins, or not over https.
+	// Config.AllowedOrigins, or not over https.
 	ErrOriginNotAllowed error = &strictnet.PolicyError{Reason: "bearer tokens go only to an allowed https origin"}
 	// ErrRedirectRefused: the API redirected to another origin (scheme,
 	// host or port). Such redirects are not followed, with or without a token.
 	ErrRedirectRefused error = &strictnet.PolicyError{Reason: "redirect to another origin not followed"}
-	// ErrInsufficientScope matches every *InsufficientScopeError
-	// (validate.ErrInsufficientScope: one sentinel for the module).
-	ErrInsufficientScope = validate.ErrInsufficientScope
 	// ErrInvalidRequest matches every *InvalidRequestError.
-	ErrInvalidRequest = errors.New("oauthclient: invalid request")
+	ErrInvalidRequest = errors.New("apiclient: the API answered invalid_request")
 )
-
-// InsufficientScopeError is a 403 answer with an RFC 6750
-// insufficient_scope Bearer challenge: Scope is the scope the API says it
-// needs (nil when the challenge names none); Description and URI are the
-// server's text, with the access token removed if the server echoed it. It
-// is validate.InsufficientScopeError, the one such type of the module, and
-// matches ErrInsufficientScope.
-type InsufficientScopeError = validate.InsufficientScopeError
 
 // InvalidRequestError is a 400 answer with an RFC 6750 invalid_request
 // Bearer challenge. Description and URI are the server's text, with the
@@ -60,7 +54,7 @@ type InvalidRequestError struct {
 }
 
 func (e *InvalidRequestError) Error() string {
-	s := "oauthclient: the API answered invalid_request"
+	s := "apiclient: the API answered invalid_request"
 	if e.Description != "" {
 		s += " (" + safetext.Clean(e.Description, 200) + ")"
 	}
@@ -80,9 +74,9 @@ type Invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
 
-// APIConfig configures [NewAPIClient] and [NewAPITransport], which read it
+// Config configures [New] and [NewTransport], which read it
 // once; the zero value is not usable (AllowedOrigins is required).
-type APIConfig struct {
+type Config struct {
 	// AllowedOrigins are the resource servers that receive the token, as
 	// "https://host" or "https://host:port", matched exactly (host name
 	// case-insensitively, ":443" equal to no port). Paths, queries, user
@@ -96,12 +90,12 @@ type APIConfig struct {
 	// bounded: the API is the caller's.
 	HTTP strictnet.Config
 	// Now is the clock that decides when the cached token must be checked
-	// with the source again (from SourceRecheck before its expiry). nil
+	// with the source again (from 60 s before its expiry). nil
 	// means time.Now.
 	Now func() time.Time
 }
 
-// APITransport is an http.RoundTripper that adds a bearer token to API
+// Transport is an http.RoundTripper that adds a bearer token to API
 // requests (RFC 6750 §2.1, the Authorization header only), enforcing S14:
 //
 //   - a DPoP-bound token (token_type DPoP from this package, carrying its
@@ -122,14 +116,15 @@ type APIConfig struct {
 //     header map is sent;
 //   - a 401 whose Bearer challenge says invalid_token makes the transport
 //     drop the token (tokenstore.Source.Rejected, at most once per
-//     InvalidationCooldown for the engine, however many clients share it;
+//     10 s for the engine, however many clients share it;
 //     another source: [Invalidator], once per cooldown per transport), get
 //     a new one and retry the
 //     request exactly once, and only when the body can be replayed (no body,
 //     or req.GetBody set). Without a replayable body, or if the source hands
 //     back the same token, or if the retry also gets 401, that 401 response
 //     is returned as it is (the next request then uses a new token);
-//   - a 403 insufficient_scope challenge becomes an *InsufficientScopeError
+//   - a 403 insufficient_scope challenge becomes a
+//     *validate.InsufficientScopeError
 //     and a 400 invalid_request challenge an *InvalidRequestError (the
 //     DPoP challenge for a DPoP token, RFC 9449 §7.1, else the Bearer
 //     one). These
@@ -140,7 +135,7 @@ type APIConfig struct {
 //
 // The "Bearer …" header value is built once per token, and the current token
 // is read with one atomic load: the hot path takes no lock. From
-// SourceRecheck before the token's expiry, every request asks the source
+// 60 s before the token's expiry, every request asks the source
 // again, so that a refresh-ahead source (such as *tokenstore.Source) can
 // hand over its next token before the current one expires, without any
 // request waiting for it.
@@ -150,14 +145,14 @@ type APIConfig struct {
 // caller puts a token into a URL, that refused request's URL (and so the
 // *url.Error text) still holds it.
 //
-// APITransport is safe for concurrent use.
-type APITransport struct {
-	nonces  *dpop.NonceStore // DPoP-Nonce per resource origin (RFC 9449 §9); shared by Client's transports
+// Transport is safe for concurrent use.
+type Transport struct {
+	nonces  *dpop.NonceStore // DPoP-Nonce per resource origin (RFC 9449 §9); shared by the Transport's clients
 	src     oauth2.TokenSource
 	base    http.RoundTripper
 	allowed map[string]struct{} // canonical host[:port] of allowed https origins
 	now     func() time.Time
-	timeout time.Duration // of the clients NewAPIClient and Client make
+	timeout time.Duration // of the clients New and Client make
 	cur     atomic.Pointer[bearer]
 	// lastInvalidation (UnixNano) rate-limits invalidations: an API that
 	// answers invalid_token to everything must not turn every call into a
@@ -165,11 +160,11 @@ type APITransport struct {
 	lastInvalidation atomic.Int64
 }
 
-// InvalidationCooldown is the least time between two invalidations of the
+// invalidationCooldown is the least time between two invalidations of the
 // token: per engine for a tokenstore.Source (its own default), per API
 // transport for any other Invalidator. A 401 invalid_token within it is
 // returned as it is, without a new token request.
-const InvalidationCooldown = 10 * time.Second
+const invalidationCooldown = 10 * time.Second
 
 // bearer is one token with its ready-made header value.
 type bearer struct {
@@ -180,60 +175,60 @@ type bearer struct {
 	ath       string    // base64url(SHA-256(token)) for DPoP proofs
 }
 
-// SourceRecheck is how long before a token's expiry the API transport
+// sourceRecheck is how long before a token's expiry the API transport
 // starts asking its token source again on every request instead of using
 // its cached copy (equal to the engine's default refresh-ahead margin).
-const SourceRecheck = 60 * time.Second
+const sourceRecheck = 60 * time.Second
 
 // maxRedirects bounds redirect chains within one origin, as net/http does.
 const maxRedirects = 10
 
 var noStore = []string{"no-store"} // shared, never modified
 
-// NewAPIClient returns an *http.Client that calls APIs with tokens from src
-// under the rules of [APITransport]. Its CheckRedirect follows up to 10
+// New returns an *http.Client that calls APIs with tokens from src
+// under the rules of [Transport]. Its CheckRedirect follows up to 10
 // redirects within the original request's origin and refuses any other with
 // ErrRedirectRefused; it has no cookie jar and its Timeout is
 // cfg.HTTP.Timeout (0 means strictnet.DefaultTimeout). Safe for concurrent use.
-func NewAPIClient(src oauth2.TokenSource, cfg APIConfig) (*http.Client, error) {
+func New(src oauth2.TokenSource, cfg Config) (*http.Client, error) {
 	if src == nil {
-		return nil, cfgerr.New("oauthclient", "the API client needs a token source")
+		return nil, cfgerr.New("apiclient", "the API client needs a token source")
 	}
-	t, err := NewAPITransport(src, cfg)
+	t, err := NewTransport(src, cfg)
 	if err != nil {
 		return nil, err
 	}
 	return t.client(), nil
 }
 
-func (t *APITransport) client() *http.Client {
+func (t *Transport) client() *http.Client {
 	return &http.Client{Transport: t, CheckRedirect: checkAPIRedirect, Timeout: t.timeout}
 }
 
-// Client returns an *http.Client like NewAPIClient's that calls the allowed
+// Client returns an *http.Client like New's that calls the allowed
 // APIs with tokens from src, over t's strict transport: the connections,
 // allowed origins, settings and DPoP nonces are shared, while the token
 // cache and the invalidation cooldown are src's own. A web backend calling
-// an API for many users makes one APITransport at start-up (its own source
+// an API for many users makes one Transport at start-up (its own source
 // may be nil) and one Client per user request; that costs two small
 // allocations and no new connection. Safe for concurrent use.
-func (t *APITransport) Client(src oauth2.TokenSource) (*http.Client, error) {
+func (t *Transport) Client(src oauth2.TokenSource) (*http.Client, error) {
 	if src == nil {
-		return nil, cfgerr.New("oauthclient", "the API client needs a token source")
+		return nil, cfgerr.New("apiclient", "the API client needs a token source")
 	}
-	u := &APITransport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout}
+	u := &Transport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout}
 	return u.client(), nil
 }
 
-// NewAPITransport checks cfg and returns the bearer transport alone, for
+// NewTransport checks cfg and returns the bearer transport alone, for
 // callers that build their own http.Client. Its redirect rule holds even
 // under a permissive CheckRedirect, because every hop is checked in RoundTrip.
 //
 // src may be nil for a transport that only hands out per-source clients
-// (see [APITransport.Client]); such a transport refuses requests of its own.
-func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, error) {
+// (see [Transport.Client]); such a transport refuses requests of its own.
+func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 	if len(cfg.AllowedOrigins) == 0 {
-		return nil, policyf("APIConfig.AllowedOrigins is empty: name the API origins that may receive the token")
+		return nil, policyf("Config.AllowedOrigins is empty: name the API origins that may receive the token")
 	}
 	allowed := make(map[string]struct{}, len(cfg.AllowedOrigins))
 	for _, o := range cfg.AllowedOrigins {
@@ -248,7 +243,7 @@ func NewAPITransport(src oauth2.TokenSource, cfg APIConfig) (*APITransport, erro
 		return nil, err
 	}
 	base := c.Transport
-	t := &APITransport{nonces: new(dpop.NonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout}
+	t := &Transport{nonces: new(dpop.NonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout}
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -283,7 +278,7 @@ func canonicalHost(h string) string {
 
 // allowedURL reports whether u is https to an allowed origin. It does not
 // allocate for an already canonical host.
-func (t *APITransport) allowedURL(u *url.URL) bool {
+func (t *Transport) allowedURL(u *url.URL) bool {
 	if u == nil || !strings.EqualFold(u.Scheme, "https") {
 		return false
 	}
@@ -310,7 +305,7 @@ func sameOrigin(a, b *url.URL) bool {
 
 func checkAPIRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("oauthclient: stopped after %d redirects", maxRedirects)
+		return fmt.Errorf("apiclient: stopped after %d redirects", maxRedirects)
 	}
 	if !sameOrigin(via[0].URL, req.URL) {
 		return ErrRedirectRefused
@@ -319,8 +314,8 @@ func checkAPIRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // RoundTrip implements http.RoundTripper with the rules described on
-// [APITransport].
-func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
+// [Transport].
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.precheck(req); err != nil {
 		closeRequestBody(req)
 		return nil, err
@@ -349,7 +344,7 @@ func (t *APITransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // origin's last nonce). body, when not nil, replaces req's body. A
 // DPoP-Nonce in the answer is kept for the origin; one that is not
 // NQCHAR or too long is refused with ErrDPoP.
-func (t *APITransport) send(req *http.Request, b *bearer, body io.ReadCloser) (*http.Response, error) {
+func (t *Transport) send(req *http.Request, b *bearer, body io.ReadCloser) (*http.Response, error) {
 	r2 := withBearer(req, b.header)
 	if body != nil {
 		r2.Body = body
@@ -374,9 +369,9 @@ func (t *APITransport) send(req *http.Request, b *bearer, body io.ReadCloser) (*
 }
 
 // precheck applies the rules that do not need the token.
-func (t *APITransport) precheck(req *http.Request) error {
+func (t *Transport) precheck(req *http.Request) error {
 	if req.URL == nil {
-		return errors.New("oauthclient: request has no URL")
+		return cfgerr.New("apiclient", "request has no URL")
 	}
 	if r := req.Response; r != nil && r.Request != nil && !sameOrigin(r.Request.URL, req.URL) {
 		return ErrRedirectRefused
@@ -397,7 +392,7 @@ func (t *APITransport) precheck(req *http.Request) error {
 
 // current returns the cached token, or asks the source when there is none
 // or it is near expiry. The fast path is one atomic load and one clock read.
-func (t *APITransport) current(ctx context.Context) (*bearer, error) {
+func (t *Transport) current(ctx context.Context) (*bearer, error) {
 	b := t.cur.Load()
 	if b != nil && (b.recheckAt.IsZero() || t.now().Before(b.recheckAt)) {
 		return b, nil
@@ -415,11 +410,11 @@ type contextSource interface {
 // goroutines may fetch at once; the source deduplicates (oauth2 token
 // sources must be safe for concurrent use). A source with TokenContext
 // waits no longer than the request's context.
-func (t *APITransport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
+func (t *Transport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
 	var tok *oauth2.Token
 	var err error
 	if t.src == nil {
-		return nil, errors.New("oauthclient: this API transport has no token source of its own; use its Client method")
+		return nil, cfgerr.New("apiclient", "this API transport has no token source of its own; use its Client method")
 	}
 	if cs, ok := t.src.(contextSource); ok {
 		tok, err = cs.TokenContext(ctx)
@@ -427,7 +422,7 @@ func (t *APITransport) fetch(ctx context.Context, prev *bearer) (*bearer, error)
 		tok, err = t.src.Token()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("oauthclient: API transport cannot get an access token: %w", err)
+		return nil, fmt.Errorf("apiclient: API transport cannot get an access token: %w", err)
 	}
 	if prev != nil && prev.tok == tok {
 		return prev, nil
@@ -442,7 +437,7 @@ func (t *APITransport) fetch(ctx context.Context, prev *bearer) (*bearer, error)
 
 func newBearer(tok *oauth2.Token) (*bearer, error) {
 	if tok == nil || tok.AccessToken == "" {
-		return nil, errors.New("oauthclient: token source returned no access token")
+		return nil, fmt.Errorf("%w: it returned no access token", ErrBadToken)
 	}
 	key := dpop.TokenKey(tok)
 	switch {
@@ -450,14 +445,14 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 		key = nil
 	case strings.EqualFold(tok.TokenType, "DPoP") && key != nil:
 	case strings.EqualFold(tok.TokenType, "DPoP"):
-		return nil, fmt.Errorf("%w: %w: a DPoP token from the token source carries no key to prove possession with", ErrUnknownTokenType, ErrDPoP)
+		return nil, fmt.Errorf("%w: %w: a DPoP token carries no key to prove possession with", ErrBadToken, dpop.ErrDPoP)
 	default:
-		return nil, fmt.Errorf("%w: %q from token source", ErrUnknownTokenType, safetext.Clean(tok.TokenType, 32))
+		return nil, fmt.Errorf("%w: unknown token_type %q", ErrBadToken, safetext.Clean(tok.TokenType, 32))
 	}
 	for i := 0; i < len(tok.AccessToken); i++ {
 		// VCHAR only: no space, control character or header injection.
 		if c := tok.AccessToken[i]; c <= 0x20 || c >= 0x7f {
-			return nil, errors.New("oauthclient: access token has characters not allowed in an Authorization header")
+			return nil, fmt.Errorf("%w: the access token has characters not allowed in an Authorization header", ErrBadToken)
 		}
 	}
 	b := &bearer{tok: tok, header: []string{"Bearer " + tok.AccessToken}}
@@ -465,7 +460,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 		b.key, b.ath, b.header = key, dpop.AccessTokenHash(tok.AccessToken), []string{"DPoP " + tok.AccessToken}
 	}
 	if !tok.Expiry.IsZero() {
-		b.recheckAt = tok.Expiry.Round(0).Add(-SourceRecheck)
+		b.recheckAt = tok.Expiry.Round(0).Add(-sourceRecheck)
 	}
 	return b, nil
 }
@@ -474,7 +469,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 // next request gets a new one) and, when the body can be replayed and the
 // source then has a different token, sends the request once more. Any
 // other 401 is returned as it is.
-func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
+func (t *Transport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
 	if old.key != nil {
 		if code, ok := dpop.Challenge(resp.Header); ok && code == "use_dpop_nonce" {
 			return t.retryNonce(req, resp, old)
@@ -513,13 +508,13 @@ func (t *APITransport) retry(req *http.Request, resp *http.Response, old *bearer
 
 // resend discards resp and sends a replayable req once more with b, its
 // body taken again from GetBody.
-func (t *APITransport) resend(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
+func (t *Transport) resend(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
 	var body io.ReadCloser
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error
 		if body, err = req.GetBody(); err != nil {
 			drainClose(resp)
-			return nil, fmt.Errorf("oauthclient: replaying the request body: %w", err)
+			return nil, fmt.Errorf("apiclient: replaying the request body: %w", err)
 		}
 	}
 	drainClose(resp)
@@ -534,7 +529,7 @@ func (t *APITransport) resend(req *http.Request, resp *http.Response, b *bearer)
 // of its DPoP-Nonce header (kept by send) goes into a fresh proof, and the
 // request is sent exactly once more, when its body can be replayed. A
 // second use_dpop_nonce is returned as it is: there is no loop.
-func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
+func (t *Transport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
 	if !replayable(req) || resp.Header.Get("Dpop-Nonce") == "" {
 		return resp, nil
 	}
@@ -544,8 +539,8 @@ func (t *APITransport) retryNonce(req *http.Request, resp *http.Response, b *bea
 // rejected tells the source that the API refused tok and reports whether
 // it was dropped. The lifecycle engine keeps the cooldown itself
 // (tokenstore.Source.Rejected), for every client built on it; any other
-// Invalidator gets one invalidation per InvalidationCooldown per transport.
-func (t *APITransport) rejected(tok *oauth2.Token) bool {
+// Invalidator gets one invalidation per invalidationCooldown per transport.
+func (t *Transport) rejected(tok *oauth2.Token) bool {
 	if r, ok := t.src.(interface{ Rejected(*oauth2.Token) bool }); ok {
 		return r.Rejected(tok)
 	}
@@ -559,11 +554,11 @@ func (t *APITransport) rejected(tok *oauth2.Token) bool {
 }
 
 // mayInvalidate reports whether the token may be invalidated now, and if
-// so records the time: at most one invalidation per InvalidationCooldown.
-func (t *APITransport) mayInvalidate() bool {
+// so records the time: at most one invalidation per invalidationCooldown.
+func (t *Transport) mayInvalidate() bool {
 	now := t.now().UnixNano()
 	last := t.lastInvalidation.Load()
-	if last != 0 && now-last < int64(InvalidationCooldown) {
+	if last != 0 && now-last < int64(invalidationCooldown) {
 		return false
 	}
 	return t.lastInvalidation.CompareAndSwap(last, now)
@@ -583,7 +578,7 @@ func finish(resp *http.Response, b *bearer) (*http.Response, error) {
 	switch {
 	case resp.StatusCode == http.StatusForbidden && ch.Error == "insufficient_scope":
 		drainClose(resp)
-		e := &InsufficientScopeError{Description: scrub(ch.ErrorDescription, token), URI: scrub(ch.ErrorURI, token)}
+		e := &validate.InsufficientScopeError{Description: scrub(ch.ErrorDescription, token), URI: scrub(ch.ErrorURI, token)}
 		for _, s := range ch.Scope {
 			e.Scope = append(e.Scope, scrub(s, token))
 		}
@@ -600,7 +595,7 @@ func scrub(s, token string) string {
 	if token == "" || !strings.Contains(s, token) {
 		return s
 	}
-	return strings.ReplaceAll(s, token, redacted)
+	return strings.ReplaceAll(s, token, safetext.Redacted)
 }
 
 // withBearer returns a shallow copy of req with its own header map holding
@@ -733,5 +728,21 @@ func isTokenParamName(seg string) bool {
 }
 
 var (
-	_ http.RoundTripper = (*APITransport)(nil)
+	_ http.RoundTripper = (*Transport)(nil)
 )
+
+// policyf makes a *strictnet.PolicyError, which matches strictnet.ErrPolicy.
+func policyf(format string, args ...any) error {
+	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// strictClient is the strict client of cfg (Config.HTTP), with a refused
+// field named as Config names it.
+func strictClient(cfg strictnet.Config) (*http.Client, error) {
+	c, err := strictnet.NewClient(cfg)
+	var pe *strictnet.PolicyError
+	if errors.As(err, &pe) && pe.Field != "" {
+		return nil, &strictnet.PolicyError{Field: "HTTP." + pe.Field, Reason: "HTTP." + pe.Reason}
+	}
+	return c, err
+}
