@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
@@ -32,7 +33,7 @@ func hotServiceSource(b *testing.B) oauth2.TokenSource {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(c, clientcredentials.Options{})
 	if _, err := src.Token(); err != nil {
 		b.Fatal(err)
 	}

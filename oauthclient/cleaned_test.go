@@ -74,7 +74,7 @@ func TestServerTextIsCleaned(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(ctx)
+			_, err = c.serviceSource(nil, nil).TokenContext(ctx)
 			var ae *AuthError
 			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "plain words") || strings.Contains(err.Error(), "client-secret-value") {
 				t.Errorf("token error %q: want the cleaned description, scrubbed", err)

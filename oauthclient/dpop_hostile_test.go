@@ -153,7 +153,7 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 			h := newHostileAS(t)
 			h.setToken(tt.handler(t))
 			c := serviceClient(t, h, func(c *Config) { c.DPoP, c.AllowBearerDowngrade = tt.dpop, tt.downgrade })
-			tok, err := c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(context.Background())
+			tok, err := c.serviceSource(nil, nil).TokenContext(context.Background())
 			if got := h.tokenCalls.Load(); got != tt.calls {
 				t.Errorf("%d token requests, want %d", got, tt.calls)
 			}

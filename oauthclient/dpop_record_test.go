@@ -374,7 +374,7 @@ func TestServiceSourceOneDPoPKey(t *testing.T) {
 			}
 			clk := newTestClock()
 			c := serviceClient(t, h, func(c *Config) { c.DPoP, c.Now = tc.dpop, clk.Now })
-			src := c.ServiceTokenSource(ClientCredentialsOptions{})
+			src := c.serviceSource(nil, nil)
 			for range 3 {
 				tok, err := src.Token()
 				if err != nil {
@@ -389,7 +389,7 @@ func TestServiceSourceOneDPoPKey(t *testing.T) {
 				t.Fatalf("service source proofs by %q, want one key", j)
 			}
 			for range 2 {
-				if _, err := c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(context.Background()); err != nil {
+				if _, err := c.serviceSource(nil, nil).TokenContext(context.Background()); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -311,7 +311,7 @@ func TestServiceBackoffWhileWaiting(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte(`{"error":"temporarily_unavailable"}`))
 	})
-	src := serviceClientFor(t, h, 0).ServiceTokenSource(ClientCredentialsOptions{})
+	src := serviceClientFor(t, h, 0).serviceSource(nil, nil)
 	stop := time.Now().Add(5 * time.Second)
 	var wg sync.WaitGroup
 	var calls atomic.Int64
@@ -350,7 +350,7 @@ func TestTokenHonoursContext(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
 	defer close(release)
-	src := serviceClientFor(t, h, 10*time.Second).ServiceTokenSource(ClientCredentialsOptions{})
+	src := serviceClientFor(t, h, 10*time.Second).serviceSource(nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)

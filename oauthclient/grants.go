@@ -131,21 +131,12 @@ func withinScopes(requested, granted []string) error {
 	return nil
 }
 
-// ClientCredentialsOptions are per-call settings of the client credentials grant.
-type ClientCredentialsOptions struct {
-	// Scopes requested; nil means Config.Scopes.
-	Scopes []string
-	// Resource lists RFC 8707 resource indicators; nil means none.
-	Resource []string
-}
-
 // clientCredentials runs the grant, proven with key when not nil; with no
 // key, a server that answers use_dpop_nonce gets a proof of newKey's key.
-func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOptions, key *dpop.Key, newKey func() (*dpop.Key, error)) (*tokenstore.Result, error) {
+func (c *Client) clientCredentials(ctx context.Context, scopes, resource []string, key *dpop.Key, newKey func() (*dpop.Key, error)) (*tokenstore.Result, error) {
 	if c.method == AuthNone {
 		return nil, policyf("client credentials need client authentication")
 	}
-	scopes := opts.Scopes
 	if scopes == nil {
 		scopes = c.cfg.Scopes
 	}
@@ -153,7 +144,7 @@ func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOp
 	if len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
 	}
-	for _, r := range opts.Resource {
+	for _, r := range resource {
 		if err := checkResource(r); err != nil {
 			return nil, err
 		}
@@ -167,7 +158,7 @@ func (c *Client) clientCredentials(ctx context.Context, opts ClientCredentialsOp
 	if err != nil {
 		return nil, err
 	}
-	if err := checkAudience(tr.token.AccessToken, opts.Resource); err != nil {
+	if err := checkAudience(tr.token.AccessToken, resource); err != nil {
 		return nil, err
 	}
 	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one

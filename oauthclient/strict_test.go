@@ -111,7 +111,7 @@ var clientKinds = []clientKind{
 		return nil, err
 	}},
 	{"token", withClient(func(ctx context.Context, c *Client) error {
-		_, err := c.ServiceTokenSource(ClientCredentialsOptions{}).TokenContext(ctx)
+		_, err := c.serviceSource(nil, nil).TokenContext(ctx)
 		return err
 	})},
 	{"jwks", withClient(func(ctx context.Context, c *Client) error {

@@ -19,7 +19,7 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 		"nil Tokens":                     func() { zeroTokens(nil) },
 		"Source":                         func() { zeroService(t, &tokenstore.Source{}) },
 		"nil Source":                     func() { zeroService(t, nil) },
-		"zero Client ServiceTokenSource": func() { zeroService(t, (&Client{}).ServiceTokenSource(ClientCredentialsOptions{})) },
+		"zero Client ServiceTokenSource": func() { zeroService(t, (&Client{}).serviceSource(nil, nil)) },
 		"DeviceAuthorization": func() {
 			_ = fmt.Sprintf("%v %+v %#v", DeviceAuthorization{}, DeviceAuthorization{}, &DeviceAuthorization{})
 		},

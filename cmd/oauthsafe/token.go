@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -123,7 +123,7 @@ func runToken(ctx context.Context, e *env, args []string) int {
 				return e.usageError("token", "%v", err)
 			}
 		}
-		tok, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: resources}).TokenContext(ctx)
+		tok, err := clientcredentials.NewSource(c, clientcredentials.Options{Resource: resources}).TokenContext(ctx)
 		if err != nil {
 			return e.fail(fmt.Errorf("token: %w", err))
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 
@@ -246,7 +247,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 
 	// Client credentials with DPoP.
 	svc := serviceDPoP(t, as, true)
-	st, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
+	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,14 +266,14 @@ func TestDPoPNonceRetry(t *testing.T) {
 	as := startAS(t, oauthtest.Options{DPoPNonce: true})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{DPoPNonce: true})
 	svc := serviceDPoP(t, as, true)
-	tok, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
+	tok, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := as.TokenRequests("client_credentials"); n != 2 {
 		t.Fatalf("token endpoint: %d requests, want 2 (one use_dpop_nonce, one retry)", n)
 	}
-	if _, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx); err != nil {
+	if _, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := as.TokenRequests("client_credentials"); n != 3 {
@@ -322,7 +323,7 @@ func TestDPoPStolenTokenUseless(t *testing.T) {
 	as := startAS(t, oauthtest.Options{})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	svc := serviceDPoP(t, as, true)
-	tok, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
+	tok, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +477,7 @@ func TestResourceIndicators(t *testing.T) {
 	}
 	// Client credentials for B only: accepted by B, refused by A.
 	svc := serviceDPoP(t, as, false)
-	st, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{apiB.resource}}).TokenContext(ctx)
+	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{apiB.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +485,7 @@ func TestResourceIndicators(t *testing.T) {
 		get(t, apiA.client(t, oauth2.StaticTokenSource(st)), apiA.URL+"/v1/read") != 401 {
 		t.Fatal("client credentials audience not honoured")
 	}
-	if _, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrPolicy) {
+	if _, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrPolicy) {
 		t.Fatalf("bad resource: %v", err)
 	}
 }

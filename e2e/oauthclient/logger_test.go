@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -126,7 +127,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
+	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -130,7 +131,7 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			srv.Reset()
 			c := serviceClient(t, srv, sc, nil)
-			src := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{Resource: []string{"https://api.example/"}})
+			src := clientcredentials.NewSource(c, clientcredentials.Options{Resource: []string{"https://api.example/"}})
 			tok, err := src.Token()
 			if err != nil {
 				t.Fatal(err)
@@ -181,7 +182,7 @@ func TestServiceTokenSourceSingleFlight(t *testing.T) {
 			<-release // hold the one request until every caller is waiting
 		}
 	})
-	src := serviceClient(t, srv, serviceCases[0], nil).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], nil), clientcredentials.Options{})
 	const n = 2000
 	var wg sync.WaitGroup
 	toks := make([]*oauth2.Token, n)
@@ -240,7 +241,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := serviceClient(t, srv, serviceCases[0], clock.Now).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{})
 	first, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +280,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 
 func TestServiceTokenSourceInvalidate(t *testing.T) {
 	srv := startAS(t, oauthtest.Options{})
-	src := serviceClient(t, srv, serviceCases[1], nil).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[1], nil), clientcredentials.Options{})
 	a, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +319,7 @@ func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	src := serviceClient(t, srv, serviceCases[0], clock).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock), clientcredentials.Options{})
 	_, err := src.Token()
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "temporarily_unavailable" || !ae.Temporary() {
@@ -349,7 +350,7 @@ func TestServiceTokenSourceCallerContext(t *testing.T) {
 			<-release
 		}
 	})
-	src := serviceClient(t, srv, serviceCases[0], nil).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], nil), clientcredentials.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -385,7 +386,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		w.Write(bytes.ToUpper(b))
 	})
 	c := serviceClient(t, srv, serviceCases[0], nil)
-	src := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(c, clientcredentials.Options{})
 	hc := api.Client(t, src)
 	post := func() string {
 		resp, err := hc.Post(api.URL+"/echo", "text/plain", strings.NewReader("hello"))
@@ -434,7 +435,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := serviceClient(t, srv, serviceCases[0], clock.Now).ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{})
 	api := testkit.NewAPIServer(t, testkit.OK)
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -29,7 +30,7 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := c.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
+	tok, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -250,7 +251,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
+	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{}).TokenContext(ctx)
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -85,7 +86,7 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.srv.Certificate())
-	src := svc.ServiceTokenSource(oauthclient.ClientCredentialsOptions{})
+	src := clientcredentials.NewSource(svc, clientcredentials.Options{})
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.srv.URL},
 		HTTP:           strictnet.Config{RootCAs: pool},
