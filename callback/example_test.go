@@ -9,6 +9,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
 )
 
 // A desktop or CLI tool logs its user in through the browser: the receiver
@@ -39,7 +40,7 @@ func ExampleLoopback_Login() {
 // completes it.
 func ExampleNew() {
 	ctx := context.Background()
-	secret, err := oauthclient.SecretFromEnv("APP_CLIENT_SECRET")
+	secret, err := secret.FromEnv("APP_CLIENT_SECRET")
 	if err != nil {
 		log.Fatal(err)
 	}

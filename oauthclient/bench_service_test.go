@@ -10,6 +10,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
@@ -24,7 +25,7 @@ func hotServiceSource(b *testing.B) oauth2.TokenSource {
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Certificate())
 	b.Setenv("OAUTHSAFE_BENCH_SECRET", "bench-secret-value")
-	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_BENCH_SECRET")
+	sec, _ := secret.FromEnv("OAUTHSAFE_BENCH_SECRET")
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: ts.URL, ClientID: "bench", ClientSecret: sec,
 		HTTP:     strictnet.Config{RootCAs: pool},

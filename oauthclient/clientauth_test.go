@@ -26,6 +26,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -329,7 +330,7 @@ func TestTLSClientAuth(t *testing.T) {
 	})
 	t.Run("no certificate, no handshake", func(t *testing.T) {
 		t.Setenv("OAUTHSAFE_TEST_MTLS_SECRET", "s3cret-value")
-		sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_MTLS_SECRET")
+		sec, _ := secret.FromEnv("OAUTHSAFE_TEST_MTLS_SECRET")
 		c, err := oauthclient.New(ctx, oauthclient.Config{
 			Issuer: m.URL, ClientID: "svc-mtls", ClientSecret: sec,
 			HTTP: strictnet.Config{RootCAs: m.pool()}, Metadata: md(nil),
@@ -372,7 +373,7 @@ type revocationServer struct {
 
 func TestRevoke(t *testing.T) {
 	const token = "rt-REVOKE-ME-0123456789"
-	const secret = "revocation-client-secret"
+	const clientSecret = "revocation-client-secret"
 	rs := &revocationServer{}
 	rs.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
@@ -381,7 +382,7 @@ func TestRevoke(t *testing.T) {
 		defer rs.mu.Unlock()
 		rs.form = r.PostForm
 		rs.user = user
-		if pass != secret {
+		if pass != clientSecret {
 			rs.user = "wrong secret"
 		}
 		if rs.status == http.StatusFound {
@@ -395,8 +396,8 @@ func TestRevoke(t *testing.T) {
 	defer rs.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(rs.Certificate())
-	t.Setenv("OAUTHSAFE_TEST_REVOKE_SECRET", secret)
-	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_REVOKE_SECRET")
+	t.Setenv("OAUTHSAFE_TEST_REVOKE_SECRET", clientSecret)
+	sec, _ := secret.FromEnv("OAUTHSAFE_TEST_REVOKE_SECRET")
 	newClient := func(endpoint string) *oauthclient.Client {
 		c, err := oauthclient.New(context.Background(), oauthclient.Config{
 			Issuer: rs.URL, ClientID: "rev-client", ClientSecret: sec,
@@ -446,7 +447,7 @@ func TestRevoke(t *testing.T) {
 			if !tc.check(err) {
 				t.Fatalf("err = %v", err)
 			}
-			if err != nil && (strings.Contains(err.Error(), token) || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), tc.wantMsg)) {
+			if err != nil && (strings.Contains(err.Error(), token) || strings.Contains(err.Error(), clientSecret) || !strings.Contains(err.Error(), tc.wantMsg)) {
 				t.Fatalf("error text %q: contains a secret or lacks %q", err, tc.wantMsg)
 			}
 			rs.mu.Lock()
@@ -486,7 +487,7 @@ func TestRevoke(t *testing.T) {
 // hostile server that echoes the client secret in error_description must
 // not get it into our error text.
 func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
-	const secret = "echoed-client-secret-55aa"
+	const clientSecret = "echoed-client-secret-55aa"
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.ParseForm()
 		w.Header().Set("Content-Type", "application/json")
@@ -496,8 +497,8 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	defer srv.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(srv.Certificate())
-	t.Setenv("OAUTHSAFE_TEST_ECHO_SECRET", secret)
-	sec, _ := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_ECHO_SECRET")
+	t.Setenv("OAUTHSAFE_TEST_ECHO_SECRET", clientSecret)
+	sec, _ := secret.FromEnv("OAUTHSAFE_TEST_ECHO_SECRET")
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: srv.URL, ClientID: "echo", ClientSecret: sec, AuthMethod: oauthclient.AuthClientSecretPost,
 		HTTP:     strictnet.Config{RootCAs: pool},
@@ -522,7 +523,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Code != "invalid_client" {
 			t.Fatalf("%s: err = %v", name, err)
 		}
-		if strings.Contains(err.Error(), secret) || strings.Contains(ae.Description, secret) {
+		if strings.Contains(err.Error(), clientSecret) || strings.Contains(ae.Description, clientSecret) {
 			t.Fatalf("%s endpoint error echoes the client secret: %q / %q", name, err, ae.Description)
 		}
 	}

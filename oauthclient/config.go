@@ -13,6 +13,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -77,7 +78,7 @@ type Config struct {
 	ClientID string
 	// ClientSecret authenticates a confidential client. The zero value means
 	// no secret (a public client, or private_key_jwt / mTLS).
-	ClientSecret Secret
+	ClientSecret secret.Value
 	// AuthMethod is the one client authentication method to use. The zero
 	// value picks one: tls_client_auth when ClientCertificate is set,
 	// private_key_jwt when PrivateKey is set, a secret method when

@@ -85,7 +85,7 @@ type DeviceAuthorization struct {
 
 func (d DeviceAuthorization) redact() string {
 	return fmt.Sprintf("oauthclient.DeviceAuthorization{user_code=%s, verification_uri=%s, expiry=%s, device_code=%s}",
-		d.UserCode, d.VerificationURI, d.Expiry.UTC().Format(time.RFC3339), redacted)
+		d.UserCode, d.VerificationURI, d.Expiry.UTC().Format(time.RFC3339), safetext.Redacted)
 }
 
 // String redacts the device code.

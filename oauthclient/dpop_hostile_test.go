@@ -48,7 +48,7 @@ func serviceClient(t *testing.T, h *hostileAS, cfg func(*Config)) *Client {
 	t.Helper()
 	c := h.config()
 	c.RedirectURL, c.Scopes = "", []string{"api"}
-	c.ClientSecret = Secret{v: "service-secret-value"}
+	c.ClientSecret = mustSecret("service-secret-value")
 	if cfg != nil {
 		cfg(&c)
 	}

@@ -291,7 +291,7 @@ func TestMaxAgeRequiresAuthTime(t *testing.T) {
 func serviceClientFor(t *testing.T, h *hostileAS, timeout time.Duration) *Client {
 	t.Helper()
 	cfg := h.config()
-	cfg.ClientSecret = Secret{v: "service-secret"}
+	cfg.ClientSecret = mustSecret("service-secret")
 	cfg.HTTP.Timeout = timeout
 	c, err := New(context.Background(), cfg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -150,8 +151,8 @@ var sensitiveParams = []string{"code", "code_verifier", "refresh_token", "token"
 // scrub removes from the error's server-controlled text every sensitive
 // value of the request that caused it, the client secret and any other
 // value given.
-func (e *AuthError) scrub(form url.Values, secret Secret, more ...string) {
-	vals := append([]string{secret.Reveal()}, more...)
+func (e *AuthError) scrub(form url.Values, clientSecret secret.Value, more ...string) {
+	vals := append([]string{clientSecret.Reveal()}, more...)
 	for _, k := range sensitiveParams {
 		vals = append(vals, form[k]...)
 	}
@@ -159,9 +160,9 @@ func (e *AuthError) scrub(form url.Values, secret Secret, more ...string) {
 		if len(v) < 4 {
 			continue
 		}
-		e.Description = strings.ReplaceAll(e.Description, v, redacted)
-		e.URI = strings.ReplaceAll(e.URI, v, redacted)
-		e.Code = strings.ReplaceAll(e.Code, v, redacted)
+		e.Description = strings.ReplaceAll(e.Description, v, safetext.Redacted)
+		e.URI = strings.ReplaceAll(e.URI, v, safetext.Redacted)
+		e.Code = strings.ReplaceAll(e.Code, v, safetext.Redacted)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"golang.org/x/oauth2"
 )
 
@@ -67,7 +68,7 @@ func (p *Pending) Scopes() []string { return slices.Clone(p.p.Scopes) }
 
 func (p Pending) redact() string {
 	return fmt.Sprintf("oauthclient.Pending{issuer=%s, expires=%s, state=%s, verifier=%s, nonce=%s}",
-		p.p.Issuer, p.p.Expires.UTC().Format(time.RFC3339), redacted, redacted, redacted)
+		p.p.Issuer, p.p.Expires.UTC().Format(time.RFC3339), safetext.Redacted, safetext.Redacted, safetext.Redacted)
 }
 
 // String redacts the flow's secrets.

@@ -73,7 +73,7 @@ type clientKind struct {
 func staticConfig(srv *countingServer, hc strictnet.Config) Config {
 	u := srv.URL
 	return Config{
-		Issuer: u, ClientID: "client", ClientSecret: Secret{v: "client-secret-value"},
+		Issuer: u, ClientID: "client", ClientSecret: mustSecret("client-secret-value"),
 		HTTP: hc,
 		Metadata: &Metadata{
 			Issuer: u, TokenEndpoint: u + "/token", JWKSURI: u + "/jwks", UserinfoEndpoint: u + "/userinfo",

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
@@ -218,7 +219,7 @@ func TestNarrowerScopeIsExposed(t *testing.T) {
 
 func TestOneClientAuthMethod(t *testing.T) {
 	t.Setenv("OAUTHSAFE_TEST_SECRET", "s3cr3t")
-	sec, err := SecretFromEnv("OAUTHSAFE_TEST_SECRET")
+	sec, err := secret.FromEnv("OAUTHSAFE_TEST_SECRET")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestOneClientAuthMethod(t *testing.T) {
 
 func TestAuthMethodMustBeListed(t *testing.T) {
 	t.Setenv("OAUTHSAFE_TEST_SECRET", "s3cr3t")
-	sec, _ := SecretFromEnv("OAUTHSAFE_TEST_SECRET")
+	sec, _ := secret.FromEnv("OAUTHSAFE_TEST_SECRET")
 	h := newHostileAS(t)
 	h.set("token_endpoint_auth_methods_supported", []string{"client_secret_post"})
 	cfg := h.config()

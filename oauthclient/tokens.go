@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
@@ -89,7 +90,7 @@ func (t Tokens) subject() string {
 // x/oauth2 APIs. Unlike Tokens, an *oauth2.Token prints its tokens under
 // %+v: do not log it.
 //
-// For DPoP-bound tokens the copy carries the key (printed redacted), so
+// For DPoP-bound tokens the copy carries the key (printed safetext.Redacted), so
 // that [NewAPITransport] sends proofs with it.
 func (t *Tokens) OAuth2Token() *oauth2.Token {
 	c := *t.token()
@@ -107,15 +108,15 @@ func (t Tokens) redact() string {
 	b.WriteString(t.tok.Expiry.UTC().Format(time.RFC3339))
 	b.WriteString(", scopes=[")
 	b.WriteString(strings.Join(t.scopes, " "))
-	b.WriteString("], access_token=" + redacted)
+	b.WriteString("], access_token=" + safetext.Redacted)
 	if t.dpop != nil {
 		b.WriteString(", dpop_jkt=" + t.dpop.JKT())
 	}
 	if t.tok.RefreshToken != "" {
-		b.WriteString(", refresh_token=" + redacted)
+		b.WriteString(", refresh_token=" + safetext.Redacted)
 	}
 	if t.rawID != "" {
-		b.WriteString(", id_token=" + redacted + ", sub=" + t.subject())
+		b.WriteString(", id_token=" + safetext.Redacted + ", sub=" + t.subject())
 	}
 	b.WriteString("}")
 	return b.String()

@@ -28,7 +28,7 @@ func wrappedFlow(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper, a
 	t.Helper()
 	h := newHostileAS(t)
 	cfg := h.config()
-	cfg.ClientSecret = Secret{v: "client-secret-never-seen"}
+	cfg.ClientSecret = mustSecret("client-secret-never-seen")
 	cfg.HTTP.Wrap = wrap
 	c, err := New(context.Background(), cfg)
 	if err != nil {

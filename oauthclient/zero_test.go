@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -27,7 +28,7 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 		"AuthError":             func() { _ = (&AuthError{}).Error() },
 		"strictnet.PolicyError": func() { _ = (&strictnet.PolicyError{}).Error() },
 		"ResponseError":         func() { _ = (&ResponseError{}).Error() },
-		"Secret":                func() { var s Secret; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
+		"Secret":                func() { var s secret.Value; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {

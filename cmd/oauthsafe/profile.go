@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -207,13 +208,13 @@ func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Meta
 	}
 	switch {
 	case p.ClientSecretFile != "":
-		s, err := oauthclient.SecretFromFile(p.ClientSecretFile)
+		s, err := secret.FromFile(p.ClientSecretFile)
 		if err != nil {
 			return nil, &secretFileError{err}
 		}
 		cfg.ClientSecret = s
 	case e.getenv(envClientSecret) != "":
-		s, err := oauthclient.SecretFromEnv(envClientSecret)
+		s, err := secret.FromEnv(envClientSecret)
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -62,7 +63,7 @@ func Example() {
 
 	// In production the deployment sets the secret; never in source code.
 	os.Setenv("APP_CLIENT_SECRET", oauthtest.WebSecret)
-	secret, err := oauthclient.SecretFromEnv("APP_CLIENT_SECRET")
+	secret, err := secret.FromEnv("APP_CLIENT_SECRET")
 	if err != nil {
 		log.Fatal(err)
 	}

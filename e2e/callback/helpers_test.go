@@ -16,6 +16,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -64,7 +65,7 @@ func newClient(t testing.TB, srv *oauthtest.Server, redirect string, now func() 
 	} else {
 		t.(*testing.B).Setenv("CALLBACK_TEST_WEB_SECRET", oauthtest.WebSecret)
 	}
-	secret, err := oauthclient.SecretFromEnv("CALLBACK_TEST_WEB_SECRET")
+	secret, err := secret.FromEnv("CALLBACK_TEST_WEB_SECRET")
 	if err != nil {
 		t.Fatal(err)
 	}

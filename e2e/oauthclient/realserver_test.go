@@ -8,6 +8,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -22,10 +23,10 @@ func startAS(t *testing.T, opts oauthtest.Options) *oauthtest.Server {
 	return srv
 }
 
-func secretFromEnv(t *testing.T, value string) oauthclient.Secret {
+func secretFromEnv(t *testing.T, value string) secret.Value {
 	t.Helper()
 	t.Setenv("OAUTHSAFE_TEST_CLIENT_SECRET", value)
-	s, err := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_CLIENT_SECRET")
+	s, err := secret.FromEnv("OAUTHSAFE_TEST_CLIENT_SECRET")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
@@ -82,7 +83,7 @@ func serviceClient(t *testing.T, srv *oauthtest.Server, sc serviceCase, now func
 	}
 	if sc.secret != "" {
 		t.Setenv("OAUTHSAFE_TEST_SERVICE_SECRET", sc.secret)
-		s, err := oauthclient.SecretFromEnv("OAUTHSAFE_TEST_SERVICE_SECRET")
+		s, err := secret.FromEnv("OAUTHSAFE_TEST_SERVICE_SECRET")
 		if err != nil {
 			t.Fatal(err)
 		}

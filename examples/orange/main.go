@@ -35,6 +35,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -116,9 +117,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 	var err error
 	if s.secretFile != "" {
-		s.cfg.ClientSecret, err = oauthclient.SecretFromFile(s.secretFile)
+		s.cfg.ClientSecret, err = secret.FromFile(s.secretFile)
 	} else {
-		s.cfg.ClientSecret, err = oauthclient.SecretFromEnv(envSecret)
+		s.cfg.ClientSecret, err = secret.FromEnv(envSecret)
 	}
 	if err != nil {
 		return err

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
 )
 
 // TestDemo runs the example against the embedded server and the
@@ -58,8 +58,8 @@ func TestSecretNeverFromFlags(t *testing.T) {
 	t.Setenv(envSecret, "")
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"-token-url", "https://127.0.0.1:1/token", "-client-id", "x", "-api", "https://127.0.0.1:1/a"}, &out, &errb)
-	if !errors.Is(err, oauthclient.ErrSecretSource) {
-		t.Fatalf("without a secret: %v, want ErrSecretSource", err)
+	if !errors.Is(err, secret.ErrSource) {
+		t.Fatalf("without a secret: %v, want secret.ErrSource", err)
 	}
 	if err := run(context.Background(), []string{"-client-secret", "s3cret"}, &out, &errb); err == nil {
 		t.Fatal("accepted a -client-secret flag")

@@ -30,6 +30,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -71,9 +72,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var err error
 	if *secretFile != "" {
-		cfg.ClientSecret, err = oauthclient.SecretFromFile(*secretFile)
+		cfg.ClientSecret, err = secret.FromFile(*secretFile)
 	} else {
-		cfg.ClientSecret, err = oauthclient.SecretFromEnv("SERVICE_CLIENT_SECRET")
+		cfg.ClientSecret, err = secret.FromEnv("SERVICE_CLIENT_SECRET")
 	}
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
@@ -80,7 +81,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	defer ts.Close()
 	srv.AddRedirectURI(ts.URL + "/callback")
 	os.Setenv(envClientSecret, oauthtest.WebSecret) // demo only: a real app gets it from its environment
-	secret, err := oauthclient.SecretFromEnv(envClientSecret)
+	secret, err := secret.FromEnv(envClientSecret)
 	if err != nil {
 		return err
 	}

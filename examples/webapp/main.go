@@ -53,6 +53,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
@@ -113,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, s, stdout, stderr)
 	}
 
-	secret, err := oauthclient.SecretFromEnv(envClientSecret)
+	secret, err := secret.FromEnv(envClientSecret)
 	if err != nil {
 		return err
 	}

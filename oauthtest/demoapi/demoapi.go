@@ -17,6 +17,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -64,7 +65,7 @@ type ResourceConfig struct {
 // NewResource is New with a resource identifier, DPoP options and RFC
 // 9728 metadata.
 func NewResource(ctx context.Context, as *oauthtest.Server, cfg ResourceConfig) (*API, error) {
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ResourceSecret))
+	secret, err := secret.FromReader(strings.NewReader(oauthtest.ResourceSecret))
 	if err != nil {
 		return nil, err
 	}

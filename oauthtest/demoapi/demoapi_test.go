@@ -10,6 +10,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -24,7 +25,7 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, _ := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ServiceSecret))
+	secret, _ := secret.FromReader(strings.NewReader(oauthtest.ServiceSecret))
 	c, err := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientService, ClientSecret: secret,
 		Scopes: []string{oauthtest.ScopeAPIRead}, HTTP: strictnet.Config{RootCAs: as.RootCAs()}})
 	if err != nil {

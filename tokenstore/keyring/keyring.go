@@ -496,7 +496,7 @@ func (k *Store) LogValue() slog.Value { return slog.StringValue(k.String()) }
 // Secret reads a value stored under service and user outside this Store's
 // format, such as a client secret put there with the platform's tools
 // (secret-tool store, security add-generic-password), for
-// oauthclient.SecretFromReader. A missing entry matches
+// secret.FromReader. A missing entry matches
 // tokenstore.ErrNotFound; a keyring that fails or does not answer within
 // the default timeouts matches tokenstore.ErrUnavailable. The caller owns the
 // returned bytes and should zero them after use. Safe for concurrent use.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
-	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	gokeyring "github.com/zalando/go-keyring"
 )
@@ -345,7 +345,7 @@ func TestSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := oauthclient.SecretFromReader(bytes.NewReader(b))
+	s, err := secret.FromReader(bytes.NewReader(b))
 	if err != nil || s.Reveal() != value {
 		t.Fatalf("secret %v, %v", s, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -99,14 +100,14 @@ func (d *demo) run(ctx context.Context) error {
 	defer srv.Close()
 	fmt.Fprintf(d.w, "Embedded OpenID Provider (zitadel op) at %s, TLS with its own CA.\n", srv.Issuer)
 
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.WebSecret))
+	webSecret, err := secret.FromReader(strings.NewReader(oauthtest.WebSecret))
 	if err != nil {
 		return err
 	}
 	cfg := oauthclient.Config{
 		Issuer:       srv.Issuer,
 		ClientID:     oauthtest.ClientWeb,
-		ClientSecret: secret,
+		ClientSecret: webSecret,
 		RedirectURL:  oauthtest.WebRedirectURI,
 		Scopes:       []string{"openid", "profile", "email", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:         strictnet.Config{RootCAs: srv.RootCAs()},
@@ -240,7 +241,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.expectBlocked("reuse of the spent refresh token", err, oauthclient.ErrLoginRequired, "")
 
 	d.section("Service: client credentials")
-	svcSecret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.ServiceSecret))
+	svcSecret, err := secret.FromReader(strings.NewReader(oauthtest.ServiceSecret))
 	if err != nil {
 		return err
 	}

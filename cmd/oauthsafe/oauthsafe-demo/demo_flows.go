@@ -20,6 +20,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -59,7 +60,7 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	app := httptest.NewTLSServer(mux)
 	defer app.Close()
 	srv.AddRedirectURI(app.URL + "/callback")
-	secret, err := oauthclient.SecretFromReader(strings.NewReader(oauthtest.WebSecret))
+	secret, err := secret.FromReader(strings.NewReader(oauthtest.WebSecret))
 	if err != nil {
 		return err
 	}

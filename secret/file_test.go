@@ -1,4 +1,4 @@
-package oauthclient_test
+package secret_test
 
 import (
 	"errors"
@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 const fileSecret = "file-secret-7d1e9c0b5a"
@@ -27,10 +28,10 @@ func writeSecretFile(t *testing.T, mode os.FileMode, content string) string {
 	return p
 }
 
-func TestSecretFromFilePermissions(t *testing.T) {
+func TestFromFilePermissions(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		_, err := oauthclient.SecretFromFile(writeSecretFile(t, 0o600, fileSecret))
-		if !errors.Is(err, oauthclient.ErrPolicy) {
+		_, err := secret.FromFile(writeSecretFile(t, 0o600, fileSecret))
+		if !errors.Is(err, strictnet.ErrPolicy) {
 			t.Fatalf("windows: err = %v, want a refusal", err)
 		}
 		return
@@ -50,7 +51,7 @@ func TestSecretFromFilePermissions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeSecretFile(t, tc.mode, "  "+fileSecret+"\n")
-			s, err := oauthclient.SecretFromFile(p)
+			s, err := secret.FromFile(p)
 			if tc.ok {
 				if err != nil {
 					t.Fatal(err)
@@ -60,8 +61,8 @@ func TestSecretFromFilePermissions(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, oauthclient.ErrSecretSource) || !errors.Is(err, oauthclient.ErrPolicy) {
-				t.Fatalf("err = %v, want ErrSecretSource and ErrPolicy", err)
+			if !errors.Is(err, secret.ErrSource) || !errors.Is(err, strictnet.ErrPolicy) {
+				t.Fatalf("err = %v, want ErrSource and ErrPolicy", err)
 			}
 			if !s.IsZero() || strings.Contains(err.Error(), fileSecret) {
 				t.Fatalf("refused file leaked: %v", err)
@@ -73,33 +74,33 @@ func TestSecretFromFilePermissions(t *testing.T) {
 	}
 }
 
-func TestSecretFromFileRefusals(t *testing.T) {
+func TestFromFileRefusals(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("SecretFromFile always refuses on Windows (covered by TestSecretFromFilePermissions)")
+		t.Skip("FromFile always refuses on Windows (covered by TestFromFilePermissions)")
 	}
 	t.Run("missing", func(t *testing.T) {
-		_, err := oauthclient.SecretFromFile(filepath.Join(t.TempDir(), "nope"))
-		if !errors.Is(err, oauthclient.ErrSecretSource) || !errors.Is(err, os.ErrNotExist) {
+		_, err := secret.FromFile(filepath.Join(t.TempDir(), "nope"))
+		if !errors.Is(err, secret.ErrSource) || !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("empty", func(t *testing.T) {
-		_, err := oauthclient.SecretFromFile(writeSecretFile(t, 0o600, " \n"))
-		if !errors.Is(err, oauthclient.ErrSecretSource) {
+		_, err := secret.FromFile(writeSecretFile(t, 0o600, " \n"))
+		if !errors.Is(err, secret.ErrSource) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("too large", func(t *testing.T) {
-		_, err := oauthclient.SecretFromFile(writeSecretFile(t, 0o600, strings.Repeat("x", 64<<10+1)))
-		if !errors.Is(err, oauthclient.ErrSecretSource) {
+		_, err := secret.FromFile(writeSecretFile(t, 0o600, strings.Repeat("x", 64<<10+1)))
+		if !errors.Is(err, secret.ErrSource) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("directory", func(t *testing.T) {
 		d := filepath.Join(t.TempDir(), "dir")
 		os.Mkdir(d, 0o700)
-		_, err := oauthclient.SecretFromFile(d)
-		if !errors.Is(err, oauthclient.ErrPolicy) {
+		_, err := secret.FromFile(d)
+		if !errors.Is(err, strictnet.ErrPolicy) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -109,7 +110,7 @@ func TestSecretFromFileRefusals(t *testing.T) {
 		if err := os.Symlink(target, link); err != nil {
 			t.Skip(err)
 		}
-		if _, err := oauthclient.SecretFromFile(link); !errors.Is(err, oauthclient.ErrPolicy) {
+		if _, err := secret.FromFile(link); !errors.Is(err, strictnet.ErrPolicy) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -123,14 +124,14 @@ func TestSecretFromFileRefusals(t *testing.T) {
 			t.Fatalf("mkfifo: %v %s", err, out)
 		}
 		done := make(chan error, 1)
-		go func() { _, err := oauthclient.SecretFromFile(p); done <- err }()
+		go func() { _, err := secret.FromFile(p); done <- err }()
 		select {
 		case err := <-done:
-			if !errors.Is(err, oauthclient.ErrPolicy) {
+			if !errors.Is(err, strictnet.ErrPolicy) {
 				t.Fatalf("err = %v", err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatal("SecretFromFile blocked on a FIFO")
+			t.Fatal("FromFile blocked on a FIFO")
 		}
 	})
 	t.Run("owned by another user", func(t *testing.T) {
@@ -138,8 +139,8 @@ func TestSecretFromFileRefusals(t *testing.T) {
 		if err := os.Chown(p, 65534, -1); err != nil {
 			t.Skipf("cannot give the file away (needs root): %v", err)
 		}
-		_, err := oauthclient.SecretFromFile(p)
-		if !errors.Is(err, oauthclient.ErrPolicy) || !strings.Contains(err.Error(), "owned by uid 65534") {
+		_, err := secret.FromFile(p)
+		if !errors.Is(err, strictnet.ErrPolicy) || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -1,9 +1,9 @@
 //go:build !unix
 
-package oauthclient
+package secret
 
 import "os"
 
 // fileOwner reports false: this platform has no Unix owners, so
-// SecretFromFile refuses every file.
+// FromFile refuses every file.
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package oauthclient
+package secret
 
 import (
 	"os"
