@@ -16,13 +16,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// AssertionLifetime is the lifetime of a private_key_jwt client assertion
+// assertionLifetime is the lifetime of a private_key_jwt client assertion
 // (S16: 60 s or less).
-const AssertionLifetime = 60 * time.Second
+const assertionLifetime = 60 * time.Second
 
-// AssertionType is the typ header of client assertions
+// assertionType is the typ header of client assertions
 // (draft-ietf-oauth-rfc7523bis: explicit typing prevents cross-JWT confusion).
-const AssertionType = "client-authentication+jwt"
+const assertionType = "client-authentication+jwt"
 
 // authenticate adds the client's credentials to a request to a server
 // endpoint, using exactly the one configured method (S17).
@@ -68,7 +68,7 @@ func (c *Client) clientAssertion() (string, error) {
 	}
 	key := jose.JSONWebKey{Key: cryptosigner.Opaque(c.cfg.PrivateKey), KeyID: c.cfg.KeyID, Algorithm: string(alg)}
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
-		(&jose.SignerOptions{}).WithType(AssertionType))
+		(&jose.SignerOptions{}).WithType(assertionType))
 	if err != nil {
 		return "", fmt.Errorf("oauthclient: client assertion signer: %w", err)
 	}
@@ -79,7 +79,7 @@ func (c *Client) clientAssertion() (string, error) {
 		Audience: c.cfg.Issuer,
 		ID:       uuid.NewString(),
 		IssuedAt: now.Unix(),
-		NotAfter: now.Add(AssertionLifetime).Unix(),
+		NotAfter: now.Add(assertionLifetime).Unix(),
 	})
 	if err != nil {
 		return "", err

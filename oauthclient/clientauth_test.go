@@ -87,7 +87,7 @@ func (a *assertionChecker) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := jws.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != oauthclient.AssertionType {
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "client-authentication+jwt" { // draft-ietf-oauth-rfc7523bis
 		a.fail("typ header %q", typ)
 	}
 	if h.KeyID != a.kid {

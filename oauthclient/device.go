@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"net/url"
 	"slices"
@@ -37,16 +36,16 @@ const deviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
 // means, and gets the default; the 60 s cap keeps a hostile interval from
 // stalling a login for hours; the code's expiry stops the loop anyway. So
 // one device authorization makes at most one token request per second and
-// at most MaxDeviceCodeLifetime / 1 s requests in all.
+// at most 30 min / 1 s requests in all.
 const (
 	defaultDeviceInterval = 5 * time.Second
 	slowDownStep          = 5 * time.Second
 	minDeviceInterval     = 1 * time.Second
 	maxDeviceInterval     = 60 * time.Second
-	// MaxDeviceCodeLifetime caps the lifetime taken from the device
+	// maxDeviceCodeLifetime caps the lifetime taken from the device
 	// authorization response's expires_in. A missing, zero or negative
-	// expires_in means MissingExpiry (S18).
-	MaxDeviceCodeLifetime = 30 * time.Minute
+	// expires_in means 5 min, as for tokens (S18).
+	maxDeviceCodeLifetime = 30 * time.Minute
 )
 
 var (
@@ -88,20 +87,10 @@ func (d DeviceAuthorization) redact() string {
 		d.UserCode, d.VerificationURI, d.Expiry.UTC().Format(time.RFC3339), safetext.Redacted)
 }
 
-// String redacts the device code.
-func (d DeviceAuthorization) String() string { return d.redact() }
-
-// GoString redacts the device code.
-func (d DeviceAuthorization) GoString() string { return d.redact() }
-
-// Format redacts the device code under every verb.
+// Format prints the authorization with the device code redacted, under
+// every fmt verb; slog's text handler prints the same. encoding/json sees
+// only the exported fields, never the device code.
 func (d DeviceAuthorization) Format(f fmt.State, verb rune) { io.WriteString(f, d.redact()) }
-
-// LogValue redacts the device code.
-func (d DeviceAuthorization) LogValue() slog.Value { return slog.StringValue(d.redact()) }
-
-// MarshalJSON redacts the device code.
-func (d DeviceAuthorization) MarshalJSON() ([]byte, error) { return json.Marshal(d.redact()) }
 
 // DeviceOptions are per-flow settings of the device grant.
 type DeviceOptions struct {
@@ -174,7 +163,7 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 	if err != nil {
 		return nil, bad(err.Error())
 	}
-	da.Expiry = now.Add(min(life, MaxDeviceCodeLifetime))
+	da.Expiry = now.Add(min(life, maxDeviceCodeLifetime))
 	if da.Interval, err = deviceInterval(fields["interval"]); err != nil {
 		return nil, bad(err.Error())
 	}

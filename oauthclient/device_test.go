@@ -285,7 +285,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 		if da.Interval != 5*time.Second {
 			t.Errorf("interval %v, want the RFC 8628 default 5 s", da.Interval)
 		}
-		if life := time.Until(da.Expiry); life > MaxDeviceCodeLifetime {
+		if life := time.Until(da.Expiry); life > maxDeviceCodeLifetime {
 			t.Errorf("lifetime %v exceeds the cap", life)
 		}
 	})

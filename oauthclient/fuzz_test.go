@@ -35,7 +35,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 		if status != 200 || tr.token.AccessToken == "" || tr.token.TokenType != "Bearer" {
 			t.Fatalf("accepted a bad response: status %d", status)
 		}
-		if life := tr.token.Expiry.Sub(now); life <= 0 || life > MaxExpiry {
+		if life := tr.token.Expiry.Sub(now); life <= 0 || life > maxExpiry {
 			t.Fatalf("lifetime %v out of bounds", life)
 		}
 	})

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -71,20 +70,10 @@ func (p Pending) redact() string {
 		p.p.Issuer, p.p.Expires.UTC().Format(time.RFC3339), safetext.Redacted, safetext.Redacted, safetext.Redacted)
 }
 
-// String redacts the flow's secrets.
-func (p Pending) String() string { return p.redact() }
-
-// GoString redacts the flow's secrets.
-func (p Pending) GoString() string { return p.redact() }
-
-// Format redacts the flow's secrets under every verb.
+// Format prints the flow with its secrets redacted, under every fmt verb;
+// slog's text handler prints the same. encoding/json sees no field:
+// Pending encodes as {} (use MarshalBinary to serialise it).
 func (p Pending) Format(f fmt.State, verb rune) { io.WriteString(f, p.redact()) }
-
-// LogValue redacts the flow's secrets.
-func (p Pending) LogValue() slog.Value { return slog.StringValue(p.redact()) }
-
-// MarshalJSON redacts the flow's secrets; use MarshalBinary to serialise.
-func (p Pending) MarshalJSON() ([]byte, error) { return json.Marshal(p.redact()) }
 
 // MarshalBinary serialises the flow, secrets included, for sealing. The
 // output must only be stored encrypted and authenticated (as the callback

@@ -17,14 +17,14 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// MissingExpiry is the lifetime assumed for an access token whose response
+// missingExpiry is the lifetime assumed for an access token whose response
 // has no usable expires_in (missing, zero, negative or not a number): short,
 // never forever (S18).
-const MissingExpiry = 5 * time.Minute
+const missingExpiry = 5 * time.Minute
 
-// MaxExpiry caps the lifetime taken from expires_in, so that a huge value
+// maxExpiry caps the lifetime taken from expires_in, so that a huge value
 // cannot make a token live in memory forever.
-const MaxExpiry = 24 * time.Hour
+const maxExpiry = 24 * time.Hour
 
 // tokenResponse is a parsed, checked token endpoint answer.
 type tokenResponse struct {
@@ -193,11 +193,11 @@ func stringField(m map[string]json.RawMessage, k string) (string, bool) {
 }
 
 // expiresIn interprets expires_in: a JSON number or a numeric string.
-// Missing, null, below one second or negative mean MissingExpiry; huge values are capped
-// at MaxExpiry; other types are an error.
+// Missing, null, below one second or negative mean missingExpiry; huge values are capped
+// at maxExpiry; other types are an error.
 func expiresIn(raw json.RawMessage) (time.Duration, error) {
 	if raw == nil || isNull(raw) {
-		return MissingExpiry, nil
+		return missingExpiry, nil
 	}
 	var n json.Number
 	d := json.NewDecoder(bytes.NewReader(raw))
@@ -219,10 +219,10 @@ func expiresIn(raw json.RawMessage) (time.Duration, error) {
 		return 0, fmt.Errorf("expires_in is not a number")
 	}
 	if f < 1 { // zero, negative or a fraction of a second: no usable lifetime
-		return MissingExpiry, nil
+		return missingExpiry, nil
 	}
-	if f >= MaxExpiry.Seconds() {
-		return MaxExpiry, nil
+	if f >= maxExpiry.Seconds() {
+		return maxExpiry, nil
 	}
 	return time.Duration(f) * time.Second, nil
 }

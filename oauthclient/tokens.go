@@ -1,10 +1,8 @@
 package oauthclient
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -39,7 +37,7 @@ func (t *Tokens) AccessToken() string { return t.token().AccessToken }
 func (t *Tokens) RefreshToken() string { return t.token().RefreshToken }
 
 // Expiry returns when the access token expires (never the zero time: a
-// missing expires_in counts as MissingExpiry).
+// missing expires_in counts as 5 minutes; a longer one is capped at 24 hours).
 func (t *Tokens) Expiry() time.Time { return t.token().Expiry }
 
 // TokenType returns the token type: "Bearer", or "DPoP" for tokens bound
@@ -122,20 +120,11 @@ func (t Tokens) redact() string {
 	return b.String()
 }
 
-// String redacts the tokens.
-func (t Tokens) String() string { return t.redact() }
-
-// GoString redacts the tokens.
-func (t Tokens) GoString() string { return t.redact() }
-
-// Format redacts the tokens under every verb.
+// Format prints a summary (type, expiry, scopes, DPoP key thumbprint,
+// subject) with every token redacted, under every fmt verb; slog's text
+// handler prints the same. encoding/json, and so slog's JSON handler, see
+// no field: Tokens encodes as {}.
 func (t Tokens) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
-
-// LogValue redacts the tokens.
-func (t Tokens) LogValue() slog.Value { return slog.StringValue(t.redact()) }
-
-// MarshalJSON redacts the tokens.
-func (t Tokens) MarshalJSON() ([]byte, error) { return json.Marshal(t.redact()) }
 
 // zeroToken stands in for the token of a zero or nil Tokens, so that no
 // accessor panics.
