@@ -294,8 +294,8 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.AuthMethod() != oauthclient.AuthTLSClientAuth {
-			t.Fatalf("method %s", c.AuthMethod())
+		if c.Config().AuthMethod != oauthclient.AuthTLSClientAuth {
+			t.Fatalf("method %s", c.Config().AuthMethod)
 		}
 		return c
 	}
@@ -462,7 +462,7 @@ func TestRevoke(t *testing.T) {
 		})
 	}
 	t.Run("no revocation endpoint", func(t *testing.T) {
-		if err := newClient("").Revoke(context.Background(), token, ""); !errors.Is(err, oauthclient.ErrNoRevocation) {
+		if err := newClient("").Revoke(context.Background(), token, ""); !errors.Is(err, oauthclient.ErrNoEndpoint) {
 			t.Fatalf("err = %v", err)
 		}
 	})

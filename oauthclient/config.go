@@ -234,13 +234,12 @@ func (c *Client) HTTPClient() *http.Client {
 	return &cp
 }
 
-// AuthMethod returns the client authentication method in use.
-func (c *Client) AuthMethod() AuthMethod { return c.method }
-
-// Config returns a copy of the configuration, with defaults applied.
+// Config returns a copy of the configuration, with defaults applied and
+// AuthMethod set to the one client authentication method in use (S17).
 func (c *Client) Config() Config {
 	cfg := c.cfg
 	cfg.Scopes = slices.Clone(cfg.Scopes)
+	cfg.AuthMethod = c.method
 	return cfg
 }
 

@@ -48,16 +48,6 @@ const (
 	maxDeviceCodeLifetime = 30 * time.Minute
 )
 
-var (
-	// ErrDeviceExpired: the device code expired before the user approved
-	// it, either by its expires_in or because the server answered
-	// expired_token (then an *AuthError is wrapped too).
-	ErrDeviceExpired = errors.New("oauthclient: device code expired")
-	// ErrDeviceDenied: the user denied the device authorization
-	// (access_denied); the *AuthError is wrapped too.
-	ErrDeviceDenied = errors.New("oauthclient: device authorization denied")
-)
-
 // DeviceAuthorization is a device authorization in progress (RFC 8628
 // §3.2): what to show the user, and the device code, which stays inside.
 // Printing it with any fmt verb, slog or JSON shows no device code. It is
@@ -104,11 +94,11 @@ type DeviceOptions struct {
 // configured scopes and opts.Resource. Show the user UserCode and VerificationURI, then call
 // [Client.DeviceToken]. Errors: *AuthError for an OAuth error answer,
 // *ResponseError (ErrMalformedResponse) for an answer without a device
-// code, user code or https verification URI, ErrPolicy when the server has
+// code, user code or https verification URI, ErrNoEndpoint when the server has
 // no device authorization endpoint. Safe for concurrent use.
 func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAuthorization, error) {
 	if c.md.DeviceAuthorizationEndpoint == "" {
-		return nil, policyf("server offers no device authorization endpoint")
+		return nil, fmt.Errorf("%w: device authorization", ErrNoEndpoint)
 	}
 	form := url.Values{}
 	if len(c.cfg.Scopes) > 0 {
@@ -235,9 +225,10 @@ func checkVerificationURI(s string) error {
 // token_type, the granted scope against the requested one, and (for
 // OpenID Connect) the ID token, which in this grant carries no nonce.
 //
-// Errors: ErrDeviceDenied (access_denied), ErrDeviceExpired (the code's
-// expiry, or expired_token), ctx.Err(), or the first other error, which is
-// returned at once. Safe for concurrent use; poll one DeviceAuthorization
+// Errors: an *AuthError with Code "access_denied" when the user denied
+// it; ErrFlowExpired at the code's expiry or on expired_token (then with
+// the *AuthError wrapped too); ctx.Err(); or the first other error, which
+// is returned at once. Safe for concurrent use; poll one DeviceAuthorization
 // from one goroutine.
 func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tokens, error) {
 	if da == nil || da.deviceCode == "" {
@@ -254,7 +245,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 	for {
 		remaining := da.Expiry.Sub(c.cfg.Now())
 		if remaining <= 0 {
-			return nil, ErrDeviceExpired
+			return nil, errDeviceExpired
 		}
 		timer.Reset(min(interval, remaining))
 		select {
@@ -263,7 +254,7 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 		case <-timer.C:
 		}
 		if !c.cfg.Now().Before(da.Expiry) {
-			return nil, ErrDeviceExpired
+			return nil, errDeviceExpired
 		}
 		tr, key, err := c.tokenCall(ctx, cloneValues(form), dk, dpop.NewKey, nil)
 		if key != nil {
@@ -280,10 +271,8 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 			case "slow_down":
 				interval = clampInterval(interval + slowDownStep)
 				continue
-			case "access_denied":
-				return nil, fmt.Errorf("%w: %w", ErrDeviceDenied, ae)
 			case "expired_token":
-				return nil, fmt.Errorf("%w: %w", ErrDeviceExpired, ae)
+				return nil, fmt.Errorf("%w: %w", errDeviceExpired, ae)
 			}
 			return nil, err
 		}

@@ -137,8 +137,8 @@ func TestDeviceGrantHostile(t *testing.T) {
 		d.setScript("authorization_pending", "expired_token", "")
 		_, err = c.DeviceToken(context.Background(), da)
 		var ae *AuthError
-		if !errors.Is(err, ErrDeviceExpired) || !errors.As(err, &ae) || ae.Code != "expired_token" {
-			t.Fatalf("err = %v, want ErrDeviceExpired wrapping expired_token", err)
+		if !errors.Is(err, errDeviceExpired) || !errors.Is(err, ErrFlowExpired) || !errors.As(err, &ae) || ae.Code != "expired_token" {
+			t.Fatalf("err = %v, want ErrFlowExpired wrapping expired_token", err)
 		}
 		if n := len(d.gaps()) + 1; n != 2 {
 			t.Errorf("%d polls, want 2 (no poll after expired_token)", n)
@@ -155,8 +155,9 @@ func TestDeviceGrantHostile(t *testing.T) {
 		}
 		d.setScript("access_denied", "")
 		_, err = c.DeviceToken(context.Background(), da)
-		if !errors.Is(err, ErrDeviceDenied) || !errors.Is(err, ErrAuthorizationServer) {
-			t.Fatalf("err = %v, want ErrDeviceDenied", err)
+		var ae *AuthError
+		if !errors.As(err, &ae) || ae.Code != "access_denied" || !errors.Is(err, ErrAuthorizationServer) {
+			t.Fatalf("err = %v, want an access_denied AuthError", err)
 		}
 		if n := d.tokenCalls.Load(); n != 1 {
 			t.Errorf("%d polls, want 1", n)
@@ -193,8 +194,8 @@ func TestDeviceGrantHostile(t *testing.T) {
 			mu.Unlock()
 		}()
 		_, err = c.DeviceToken(context.Background(), da)
-		if !errors.Is(err, ErrDeviceExpired) {
-			t.Fatalf("err = %v, want ErrDeviceExpired", err)
+		if !errors.Is(err, errDeviceExpired) || !errors.Is(err, ErrFlowExpired) {
+			t.Fatalf("err = %v, want ErrFlowExpired", err)
 		}
 		if n := d.tokenCalls.Load(); n > 2 {
 			t.Errorf("%d polls after the expiry", n)
@@ -212,8 +213,8 @@ func TestDeviceGrantHostile(t *testing.T) {
 		d.setToken(func(w http.ResponseWriter, r *http.Request) {
 			d.writeTokens(w, map[string]any{"scope": "openid profile admin"})
 		})
-		if _, err := c.DeviceToken(context.Background(), da); !errors.Is(err, ErrScopeWidened) {
-			t.Fatalf("err = %v, want ErrScopeWidened", err)
+		if _, err := c.DeviceToken(context.Background(), da); !errors.Is(err, errScopeWidened) {
+			t.Fatalf("err = %v, want errScopeWidened", err)
 		}
 	})
 
@@ -292,8 +293,8 @@ func TestDeviceAuthMalformed(t *testing.T) {
 
 	t.Run("no device endpoint", func(t *testing.T) {
 		h := newHostileAS(t)
-		if _, err := h.client(t).DeviceAuth(context.Background(), DeviceOptions{}); !errors.Is(err, ErrPolicy) {
-			t.Fatalf("err = %v, want ErrPolicy", err)
+		if _, err := h.client(t).DeviceAuth(context.Background(), DeviceOptions{}); !errors.Is(err, ErrNoEndpoint) {
+			t.Fatalf("err = %v, want ErrNoEndpoint", err)
 		}
 	})
 }

@@ -130,7 +130,7 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 			}, 2, nil, "DPoP"},
 		{"token_type DPoP without a proof (S11)", false, false,
 			func(*testing.T) func(http.ResponseWriter, *http.Request) { return dpopToken },
-			1, []error{ErrUnknownTokenType, ErrDPoP}, ""},
+			1, []error{errUnknownTokenType, ErrDPoP}, ""},
 		{"Bearer answer to a DPoP request refused", true, false,
 			func(*testing.T) func(http.ResponseWriter, *http.Request) { return bearerToken },
 			1, []error{ErrDPoP}, ""},

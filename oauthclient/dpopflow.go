@@ -87,7 +87,7 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpop.Key, 
 func (c *Client) checkTokenType(tr *tokenResponse, sentProof bool) error {
 	switch tt := tr.token.TokenType; {
 	case tt == "DPoP" && !sentProof:
-		return fmt.Errorf("%w: %w: token_type DPoP answered to a request without a DPoP proof", ErrUnknownTokenType, ErrDPoP)
+		return fmt.Errorf("%w: %w: token_type DPoP answered to a request without a DPoP proof", errUnknownTokenType, ErrDPoP)
 	case tt == "Bearer" && sentProof && !c.cfg.AllowBearerDowngrade:
 		return fmt.Errorf("%w: the server answered a DPoP request with a Bearer token (Config.AllowBearerDowngrade is off)", ErrDPoP)
 	}

@@ -90,8 +90,8 @@ func TestRotationSurvivesEveryRefusal(t *testing.T) {
 		{"other subject", func(h *hostileAS) map[string]any {
 			return map[string]any{"id_token": h.idToken(nopTB{}, map[string]any{"sub": "user-2", "nonce": nil})}
 		}, validate.ErrSubject},
-		{"wider scope", func(h *hostileAS) map[string]any { return map[string]any{"scope": "openid profile admin"} }, ErrScopeWidened},
-		{"unknown token_type", func(h *hostileAS) map[string]any { return map[string]any{"token_type": "mac"} }, ErrUnknownTokenType},
+		{"wider scope", func(h *hostileAS) map[string]any { return map[string]any{"scope": "openid profile admin"} }, errScopeWidened},
+		{"unknown token_type", func(h *hostileAS) map[string]any { return map[string]any{"token_type": "mac"} }, errUnknownTokenType},
 		{"malformed expires_in", func(h *hostileAS) map[string]any { return map[string]any{"expires_in": "soon"} }, nil},
 		{"missing access_token", func(h *hostileAS) map[string]any { return map[string]any{"access_token": nil} }, nil},
 	}
@@ -196,7 +196,7 @@ func TestMemoryOnlyRotationReachesOnRecordChange(t *testing.T) {
 		h.writeTokens(w, map[string]any{"refresh_token": "RT-refused", "token_type": "mac"})
 	})
 	src.Invalidate(toks.OAuth2Token())
-	if _, err := src.Token(); !errors.Is(err, ErrUnknownTokenType) {
+	if _, err := src.Token(); !errors.Is(err, errUnknownTokenType) {
 		t.Fatalf("err = %v", err)
 	}
 	if len(seen) != 1 || seen[0] != "RT-refused" {
@@ -257,8 +257,8 @@ func TestMaxAgeRequiresAuthTime(t *testing.T) {
 		authTime any
 		want     error
 	}{
-		{"missing", nil, ErrAuthTime},
-		{"stale", time.Now().Add(-time.Hour).Unix(), ErrAuthTime},
+		{"missing", nil, errAuthTime},
+		{"stale", time.Now().Add(-time.Hour).Unix(), errAuthTime},
 		{"fresh", time.Now().Add(-time.Minute).Unix(), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -389,7 +389,7 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 	clk := newTestClock()
 	c, toks := loggedIn(t, h, clk)
 	h.setToken(func(w http.ResponseWriter, r *http.Request) { h.writeTokens(w, map[string]any{"scope": nil}) })
-	if _, err := c.TokenSource(context.Background(), TokenSourceConfig{Scopes: []string{"openid", "admin"}}, toks); !errors.Is(err, ErrScopeWidened) {
+	if _, err := c.TokenSource(context.Background(), TokenSourceConfig{Scopes: []string{"openid", "admin"}}, toks); !errors.Is(err, errScopeWidened) {
 		t.Fatalf("widening at construction: %v", err)
 	}
 	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Scopes: []string{"openid"}}, toks)
@@ -412,7 +412,7 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 		Scopes: []string{"openid"}, Issuer: h.srv.URL, ClientID: "client-1"})
 	wide, _ := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", Scopes: []string{"openid", "profile"}}, nil)
 	before := h.tokenCalls.Load()
-	if _, err := wide.Token(); !errors.Is(err, ErrScopeWidened) || h.tokenCalls.Load() != before {
+	if _, err := wide.Token(); !errors.Is(err, errScopeWidened) || h.tokenCalls.Load() != before {
 		t.Fatalf("widening refresh: %v, %d requests", err, h.tokenCalls.Load()-before)
 	}
 }

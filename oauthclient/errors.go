@@ -29,26 +29,25 @@ var (
 	// invalid field); it is the module's one such sentinel, the same as
 	// tokenstore.ErrConfig and validate.ErrConfig.
 	ErrConfig = cfgerr.ErrConfig
-	// ErrStateMismatch: the callback's state is missing, repeated or wrong.
+	// ErrStateMismatch: the callback's state is missing, repeated or wrong,
+	// or the pending flow it must match cannot be read.
 	ErrStateMismatch = errors.New("oauthclient: state mismatch")
-	// ErrFlowExpired: the pending flow is older than its lifetime.
+	// ErrFlowExpired: the pending flow is older than its lifetime, or the
+	// device code expired before the user approved it.
 	ErrFlowExpired = errors.New("oauthclient: authorization flow expired")
 	// ErrIssuerMismatch: discovery or the callback's iss names another issuer,
 	// or iss is missing although the server promised it (RFC 9207).
 	ErrIssuerMismatch = errors.New("oauthclient: issuer mismatch")
-	// ErrMissingCode: the callback carries no usable code.
-	ErrMissingCode = errors.New("oauthclient: authorization code missing")
-	// ErrUnknownTokenType: the token endpoint returned a token_type this client does not understand (RFC 6749 §7.1).
-	ErrUnknownTokenType = errors.New("oauthclient: unsupported token_type")
-	// ErrScopeWidened: the server granted scopes that were not requested.
-	ErrScopeWidened = errors.New("oauthclient: granted scope wider than requested")
-	// ErrMalformedResponse: a server answered with something that is not a valid response (HTML, bad JSON, missing fields).
+	// ErrMalformedResponse: a server answered with something that is not
+	// a valid response: HTML, bad JSON, missing fields, a token_type this
+	// client does not understand (RFC 6749 §7.1), a callback without
+	// exactly one code.
 	ErrMalformedResponse = errors.New("oauthclient: malformed server response")
+	// ErrNoEndpoint: the server's metadata offers no endpoint for the call
+	// (revocation, userinfo, device authorization).
+	ErrNoEndpoint = errors.New("oauthclient: the server offers no such endpoint")
 	// ErrIDToken: the ID token failed validation; the validate package's error is wrapped too.
 	ErrIDToken = errors.New("oauthclient: id token rejected")
-	// ErrAuthTime: max_age was sent and the ID token has no auth_time, or
-	// one older than max_age plus the leeway. It comes with ErrIDToken.
-	ErrAuthTime = errors.New("oauthclient: authentication too old for max_age")
 	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant)
 	// or there is none; the user must log in again. It is the same value
 	// as tokenstore.ErrLoginRequired, so an error from the engine and one
@@ -62,6 +61,19 @@ var (
 	ErrDPoP = dpop.ErrDPoP
 	// ErrAuthorizationServer matches every *AuthError.
 	ErrAuthorizationServer = errors.New("oauthclient: authorization server error")
+)
+
+// The precise causes behind the sentinels above, unexported: each is
+// wrapped with its sentinel (a granted scope wider than requested is a
+// policy refusal), so that callers match the sentinel and the tests the
+// cause.
+var (
+	errUnknownTokenType = errors.New("unsupported token_type")
+	errMissingCode      = errors.New("authorization code missing or repeated")
+	errScopeWidened     = &strictnet.PolicyError{Reason: "granted scope wider than requested"}
+	errAuthTime         = errors.New("authentication too old for max_age")
+	errBadPending       = fmt.Errorf("%w: the pending flow cannot be read", ErrStateMismatch)
+	errDeviceExpired    = fmt.Errorf("%w: the device code expired", ErrFlowExpired)
 )
 
 // policyf makes a *strictnet.PolicyError, which matches ErrPolicy.

@@ -69,7 +69,7 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 	}
 	codes := params["code"]
 	if len(codes) != 1 || codes[0] == "" {
-		return nil, ErrMissingCode
+		return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, errMissingCode)
 	}
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
@@ -116,11 +116,11 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 // required and no older than max_age seconds plus the leeway.
 func (c *Client) checkAuthTime(id *validate.IDToken, maxAge int64) error {
 	if id.AuthTime.IsZero() {
-		return fmt.Errorf("%w: %w: max_age was sent but the ID token has no auth_time", ErrIDToken, ErrAuthTime)
+		return fmt.Errorf("%w: %w: max_age was sent but the ID token has no auth_time", ErrIDToken, errAuthTime)
 	}
 	limit := time.Duration(maxAge)*time.Second + c.cfg.Leeway
 	if c.cfg.Now().Round(0).Sub(id.AuthTime) > limit {
-		return fmt.Errorf("%w: %w: the login is older than max_age", ErrIDToken, ErrAuthTime)
+		return fmt.Errorf("%w: %w: the login is older than max_age", ErrIDToken, errAuthTime)
 	}
 	return nil
 }

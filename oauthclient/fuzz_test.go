@@ -27,7 +27,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 			}
 			var ae *AuthError
 			var re *ResponseError
-			if !errors.As(err, &ae) && !errors.As(err, &re) && !errors.Is(err, ErrUnknownTokenType) {
+			if !errors.As(err, &ae) && !errors.As(err, &re) && !errors.Is(err, errUnknownTokenType) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return

@@ -2,7 +2,6 @@ package oauthclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,7 +18,7 @@ import (
 // refresh_token grant with the record's refresh token, inside the Store
 // transaction. It sends no scope unless narrow is set (RFC 6749 §6: omitted
 // means as granted); a narrow set must be within the record's granted
-// scopes, or the request is refused before it is made (ErrScopeWidened),
+// scopes, or the request is refused before it is made (a *strictnet.PolicyError),
 // and narrows the access token only: the record keeps the grant. A
 // rotated refresh token goes to the engine as soon as the 200 body yields
 // one. Then the granted scope must stay within the requested (or, when
@@ -126,7 +125,7 @@ func withinScopes(requested, granted []string) error {
 		}
 	}
 	if len(extra) > 0 {
-		return fmt.Errorf("%w: refresh would ask for scopes not granted: %s", ErrScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
+		return fmt.Errorf("%w: refresh would ask for scopes not granted: %s", errScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
 	}
 	return nil
 }
@@ -172,15 +171,12 @@ const (
 	HintRefreshToken = "refresh_token"
 )
 
-// ErrNoRevocation is returned by Revoke when the server has no revocation endpoint.
-var ErrNoRevocation = errors.New("oauthclient: server offers no revocation endpoint")
-
 // Revoke revokes a token at the server (RFC 7009) with the given
 // token_type_hint ("" for none). Per RFC 7009 §2.2, an unknown or already
 // invalid token is success. Safe for concurrent use.
 func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if c.md.RevocationEndpoint == "" {
-		return ErrNoRevocation
+		return fmt.Errorf("%w: revocation", ErrNoEndpoint)
 	}
 	form := url.Values{"token": {token}}
 	if hint != "" {

@@ -238,8 +238,8 @@ func TestExchangeRefusesBeforeTokenRequest(t *testing.T) {
 		{name: "iss repeated", params: func(p *Pending, v url.Values) url.Values { v.Add("iss", v.Get("iss")); return v }, want: ErrIssuerMismatch},
 		{name: "iss wrong though not advertised", setup: func(h *hostileAS) { h.set("authorization_response_iss_parameter_supported", false) },
 			params: func(p *Pending, v url.Values) url.Values { v.Set("iss", "https://evil.example"); return v }, want: ErrIssuerMismatch},
-		{name: "code missing", params: func(p *Pending, v url.Values) url.Values { v.Del("code"); return v }, want: ErrMissingCode},
-		{name: "code repeated", params: func(p *Pending, v url.Values) url.Values { v.Add("code", "c2"); return v }, want: ErrMissingCode},
+		{name: "code missing", params: func(p *Pending, v url.Values) url.Values { v.Del("code"); return v }, want: errMissingCode},
+		{name: "code repeated", params: func(p *Pending, v url.Values) url.Values { v.Add("code", "c2"); return v }, want: errMissingCode},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,12 +53,6 @@ type pendingWire struct {
 // the flow's cookie; do not log it.
 func (p *Pending) State() string { return p.p.State }
 
-// RedirectURL returns the redirect URL the flow was started with.
-func (p *Pending) RedirectURL() string { return p.p.Redirect }
-
-// Issuer returns the issuer the flow was started against.
-func (p *Pending) Issuer() string { return p.p.Issuer }
-
 // Expiry returns when the flow stops being accepted.
 func (p *Pending) Expiry() time.Time { return p.p.Expires }
 
@@ -92,21 +86,18 @@ func (p *Pending) MarshalBinary() ([]byte, error) {
 	return json.Marshal(w)
 }
 
-// ErrBadPending is returned by UnmarshalBinary for data that is not a Pending.
-var ErrBadPending = errors.New("oauthclient: malformed pending flow")
-
 // UnmarshalBinary restores a flow serialised by MarshalBinary.
 func (p *Pending) UnmarshalBinary(b []byte) error {
 	var w pendingWire
 	if len(b) > 16<<10 || json.Unmarshal(b, &w) != nil || w.V != 1 ||
 		len(w.State) < 43 || len(w.Verifier) < 43 || w.Issuer == "" || w.Redirect == "" || w.Expires.IsZero() {
-		return ErrBadPending
+		return errBadPending
 	}
 	var k *dpop.Key
 	if w.DPoPKey != nil {
 		var err error
 		if k, err = dpop.Unmarshal(w.DPoPKey); err != nil {
-			return ErrBadPending
+			return errBadPending
 		}
 		w.DPoPKey = nil
 	}
@@ -126,7 +117,7 @@ type StartOptions struct {
 	// those names. Empty/zero means not sent. When MaxAge is sent (whole
 	// seconds), Exchange requires the ID token's auth_time, no older than
 	// MaxAge plus Config.Leeway (OIDC Core 3.1.2.1, 3.1.3.7), or fails
-	// with an error matching ErrIDToken and ErrAuthTime.
+	// with an error matching ErrIDToken.
 	Prompt    string
 	LoginHint string
 	MaxAge    time.Duration

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -75,7 +76,7 @@ func TestPendingRedacts(t *testing.T) {
 		t.Fatal("round trip lost data")
 	}
 	for _, bad := range [][]byte{nil, []byte("{}"), []byte(`{"v":2}`), b[:len(b)/2], bytes.Repeat([]byte("a"), 20000)} {
-		if err := q.UnmarshalBinary(bad); err != ErrBadPending {
+		if err := q.UnmarshalBinary(bad); err != errBadPending || !errors.Is(err, ErrStateMismatch) {
 			t.Errorf("UnmarshalBinary(%.20q) = %v", bad, err)
 		}
 	}

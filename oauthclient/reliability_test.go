@@ -409,7 +409,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 		t.Fatalf("log: %s", logs.String())
 	}
 	wide, _ := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"admin"}})
-	if _, err := wide.Token(ctx, "u"); !errors.Is(err, ErrScopeWidened) || len(scopes) != 1 {
+	if _, err := wide.Token(ctx, "u"); !errors.Is(err, errScopeWidened) || len(scopes) != 1 {
 		t.Fatalf("a pool narrowing to a scope outside the grant: %v, %d requests", err, len(scopes)-1)
 	}
 }

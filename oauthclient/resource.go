@@ -12,9 +12,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
-// ErrNoUserInfo is returned by UserInfo when the server has no userinfo endpoint.
-var ErrNoUserInfo = errors.New("oauthclient: server offers no userinfo endpoint")
-
 // UserInfo fetches the OpenID Connect userinfo of a login with its access
 // token and checks that its sub equals the verified ID token's sub (a
 // mismatch matches validate.ErrSubject). Only JSON userinfo responses are
@@ -24,7 +21,7 @@ var ErrNoUserInfo = errors.New("oauthclient: server offers no userinfo endpoint"
 // ErrDPoP. Safe for concurrent use.
 func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardClaims, error) {
 	if c.md.UserinfoEndpoint == "" {
-		return validate.StandardClaims{}, ErrNoUserInfo
+		return validate.StandardClaims{}, fmt.Errorf("%w: userinfo", ErrNoEndpoint)
 	}
 	if toks == nil || toks.IDToken() == nil {
 		return validate.StandardClaims{}, fmt.Errorf("%w: userinfo needs a login with a verified ID token", ErrIDToken)
@@ -105,21 +102,4 @@ func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.Intro
 	cfg.Issuer = c.cfg.Issuer
 	cfg.Now = c.cfg.Now
 	return validate.NewIntrospector(cfg)
-}
-
-// AccessTokenVerifier returns a verifier of RFC 9068 JWT access tokens
-// issued by this client's issuer for the resource audience, using the
-// issuer's JWKS cache. Safe for concurrent use.
-func (c *Client) AccessTokenVerifier(audience string) (*validate.AccessTokenVerifier, error) {
-	if c.keys == nil {
-		return nil, errors.New("oauthclient: server metadata has no jwks_uri")
-	}
-	return validate.NewAccessTokenVerifier(validate.AccessTokenConfig{
-		Issuer:     c.cfg.Issuer,
-		Audience:   audience,
-		Algorithms: c.md.IDTokenSigningAlgValuesSupported,
-		KeySet:     c.keys,
-		Leeway:     c.cfg.Leeway,
-		Now:        c.cfg.Now,
-	})
 }

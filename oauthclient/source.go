@@ -33,7 +33,7 @@ type TokenSourceConfig struct {
 	// Scopes narrows refresh requests to a subset of the granted scopes.
 	// nil sends no scope parameter (RFC 6749 §6: as granted). A scope
 	// outside the granted set is refused before any request, with an error
-	// matching ErrScopeWidened.
+	// matching ErrPolicy.
 	Scopes []string
 	// Margin is the refresh-ahead margin. 0 means 60 s.
 	Margin time.Duration

@@ -54,7 +54,7 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 // parseTokenResponse turns a token endpoint answer into a token, or a typed
 // error: *AuthError for an OAuth error (also inside a 200), *ResponseError
 // for anything malformed (HTML, non-JSON, wrong types, missing fields), and
-// ErrUnknownTokenType. It never panics on any input. A refresh_token string
+// ErrMalformedResponse. It never panics on any input. A refresh_token string
 // in a 200 JSON object goes to rotated (when not nil) first, before any
 // other field is checked: the server has spent the old one by then.
 func parseTokenResponse(status int, body []byte, now time.Time, rotated func(string)) (*tokenResponse, error) {
@@ -87,7 +87,7 @@ func parseTokenResponse(status int, body []byte, now time.Time, rotated func(str
 	case strings.EqualFold(tt, "DPoP"): // accepted only for a proven request: checkTokenType
 		tt = "DPoP"
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnknownTokenType, safetext.Clean(tt, 32))
+		return nil, fmt.Errorf("%w: %w %q", ErrMalformedResponse, errUnknownTokenType, safetext.Clean(tt, 32))
 	}
 	tok := &oauth2.Token{AccessToken: at, TokenType: tt}
 	life, err := expiresIn(fields["expires_in"])
@@ -247,7 +247,7 @@ func (c *Client) checkScope(requested []string, tr *tokenResponse) ([]string, er
 			}
 		}
 		if len(extra) > 0 {
-			return nil, fmt.Errorf("%w: %s", ErrScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
+			return nil, fmt.Errorf("%w: %s", errScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
 		}
 	}
 	return slices.Clone(tr.scopes), nil

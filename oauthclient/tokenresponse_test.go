@@ -20,12 +20,12 @@ func TestTokenResponseHostile(t *testing.T) {
 		write func(h *hostileAS, w http.ResponseWriter)
 		want  error
 	}{
-		{"unknown token_type", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"token_type": "MAC"}) }, ErrUnknownTokenType},
-		{"DPoP token_type not supported", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"token_type": "DPoP"}) }, ErrUnknownTokenType},
+		{"unknown token_type", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"token_type": "MAC"}) }, errUnknownTokenType},
+		{"DPoP token_type not supported", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"token_type": "DPoP"}) }, errUnknownTokenType},
 		{"missing token_type", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"token_type": nil}) }, ErrMalformedResponse},
 		{"scope wider than requested", func(h *hostileAS, w http.ResponseWriter) {
 			h.writeTokens(w, map[string]any{"scope": "openid profile admin"})
-		}, ErrScopeWidened},
+		}, errScopeWidened},
 		{"error inside 200", func(h *hostileAS, w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"error":"invalid_grant","error_description":"code reused"}`))
@@ -272,7 +272,7 @@ func TestAuthMethodMustBeListed(t *testing.T) {
 	}
 	cfg.AuthMethod = "" // discovered: the one the server lists
 	c, err := New(context.Background(), cfg)
-	if err != nil || c.AuthMethod() != AuthClientSecretPost {
+	if err != nil || c.Config().AuthMethod != AuthClientSecretPost {
 		t.Fatalf("picked %v, %v", c, err)
 	}
 }

@@ -64,8 +64,8 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.AuthMethod() != tc.method {
-				t.Fatalf("auth method %s, want %s", c.AuthMethod(), tc.method)
+			if c.Config().AuthMethod != tc.method {
+				t.Fatalf("auth method %s, want %s", c.Config().AuthMethod, tc.method)
 			}
 			if !c.Metadata().AuthorizationResponseIssParameter {
 				t.Fatal("the real server advertises iss in the authorization response")

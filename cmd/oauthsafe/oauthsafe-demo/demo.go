@@ -123,7 +123,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.ok("every endpoint is https (token, JWKS, revocation, introspection, userinfo, device)")
 	d.ok("server supports PKCE S256 (%s) and response_type=code", strings.Join(md.CodeChallengeMethodsSupported, ","))
 	d.ok("server advertises RFC 9207 iss in authorization responses: %v", md.AuthorizationResponseIssParameter)
-	d.ok("client authentication: exactly one method, %s", c.AuthMethod())
+	d.ok("client authentication: exactly one method, %s", c.Config().AuthMethod)
 
 	bad := cfg
 	bad.Issuer = strings.Replace(srv.Issuer, "https://", "http://", 1)
@@ -256,7 +256,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}
-	d.ok("client_credentials with %s: a Bearer token valid until %s, kept in memory only", svc.AuthMethod(), st.Expiry.UTC().Format("15:04:05Z"))
+	d.ok("client_credentials with %s: a Bearer token valid until %s, kept in memory only", svc.Config().AuthMethod, st.Expiry.UTC().Format("15:04:05Z"))
 
 	if err := d.apiSection(ctx, srv, svc); err != nil {
 		return err
