@@ -2,18 +2,15 @@ package oauthclient
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"github.com/oauthsafe/oauthsafe/internal/claims"
-	"github.com/oauthsafe/oauthsafe/strictnet"
-
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
+
+// This file is the pushed authorization request (RFC 9126).
 
 // maxRequestURI bounds the request_uri a PAR endpoint may hand back.
 const maxRequestURI = 2048
@@ -53,53 +50,4 @@ func (c *Client) push(ctx context.Context, params url.Values) (string, error) {
 		return "", bad("expires_in is not positive")
 	}
 	return ru, nil
-}
-
-// checkResource: RFC 8707 §2: an absolute URI without a fragment.
-func checkResource(r string) error {
-	u, err := url.Parse(r)
-	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(r, "#") || len(r) > 2048 {
-		return policyf("resource indicator %q must be an absolute URI without a fragment", safetext.Clean(r, 100))
-	}
-	return nil
-}
-
-// checkAudience checks the granted audience where the client can see it:
-// an access token that is a JWT with typ at+jwt (RFC 9068) must name one
-// of the requested resources in aud. The token is not verified here (the
-// resource server does that); an unverified claim can only make the client
-// refuse a token, never accept one. Opaque tokens and other JWTs pass.
-func checkAudience(at string, resources []string) error {
-	if len(resources) == 0 || strings.Count(at, ".") != 2 {
-		return nil
-	}
-	parts := strings.SplitN(at, ".", 3)
-	var hdr struct {
-		Typ string `json:"typ"`
-	}
-	var claims struct {
-		Aud claims.Audience `json:"aud"`
-	}
-	if decodeSegment(parts[0], &hdr) != nil || !strings.EqualFold(hdr.Typ, "at+jwt") && !strings.EqualFold(hdr.Typ, "application/at+jwt") {
-		return nil
-	}
-	if decodeSegment(parts[1], &claims) != nil {
-		return policyf("access token claims are not readable")
-	}
-	for _, a := range claims.Aud {
-		for _, r := range resources {
-			if a == r {
-				return nil
-			}
-		}
-	}
-	return policyf("access token audience names none of the requested resources")
-}
-
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil || len(b) > strictnet.MaxResponseSize {
-		return errors.New("bad segment")
-	}
-	return json.Unmarshal(b, v)
 }

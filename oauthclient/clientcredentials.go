@@ -2,7 +2,9 @@ package oauthclient
 
 import (
 	"context"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
@@ -50,4 +52,39 @@ func (c *Client) serviceSource(scopes, resource []string) *tokenstore.Source {
 		RefreshTimeout: timeout,
 	}, nil)
 	return s
+}
+
+// clientCredentials runs the grant, proven with key when not nil; with no
+// key, a server that answers use_dpop_nonce gets a proof of newKey's key.
+func (c *Client) clientCredentials(ctx context.Context, scopes, resource []string, key *dpop.Key, newKey func() (*dpop.Key, error)) (*tokenstore.Result, error) {
+	if c.method == AuthNone {
+		return nil, policyf("client credentials need client authentication")
+	}
+	if scopes == nil {
+		scopes = c.cfg.Scopes
+	}
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if len(scopes) > 0 {
+		form.Set("scope", strings.Join(scopes, " "))
+	}
+	for _, r := range resource {
+		if err := checkResource(r); err != nil {
+			return nil, err
+		}
+		form.Add("resource", r)
+	}
+	tr, key, err := c.tokenCall(ctx, form, key, newKey, nil)
+	if err != nil {
+		return nil, err
+	}
+	granted, err := c.checkScope(scopes, tr)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAudience(tr.token.AccessToken, resource); err != nil {
+		return nil, err
+	}
+	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one
+	tr.token = dpop.WithKey(tr.token, key)
+	return &tokenstore.Result{Token: tr.token, Scopes: granted}, nil
 }

@@ -3,7 +3,6 @@ package oauthclient
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -128,68 +127,4 @@ func withinScopes(requested, granted []string) error {
 		return fmt.Errorf("%w: refresh would ask for scopes not granted: %s", errScopeWidened, safetext.Clean(strings.Join(extra, " "), 200))
 	}
 	return nil
-}
-
-// clientCredentials runs the grant, proven with key when not nil; with no
-// key, a server that answers use_dpop_nonce gets a proof of newKey's key.
-func (c *Client) clientCredentials(ctx context.Context, scopes, resource []string, key *dpop.Key, newKey func() (*dpop.Key, error)) (*tokenstore.Result, error) {
-	if c.method == AuthNone {
-		return nil, policyf("client credentials need client authentication")
-	}
-	if scopes == nil {
-		scopes = c.cfg.Scopes
-	}
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if len(scopes) > 0 {
-		form.Set("scope", strings.Join(scopes, " "))
-	}
-	for _, r := range resource {
-		if err := checkResource(r); err != nil {
-			return nil, err
-		}
-		form.Add("resource", r)
-	}
-	tr, key, err := c.tokenCall(ctx, form, key, newKey, nil)
-	if err != nil {
-		return nil, err
-	}
-	granted, err := c.checkScope(scopes, tr)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkAudience(tr.token.AccessToken, resource); err != nil {
-		return nil, err
-	}
-	tr.token.RefreshToken = "" // RFC 6749 §4.4.3: a refresh token should not be issued; never keep one
-	tr.token = dpop.WithKey(tr.token, key)
-	return &tokenstore.Result{Token: tr.token, Scopes: granted}, nil
-}
-
-// TokenTypeHint values for [Client.Revoke] (RFC 7009 §2.1).
-const (
-	HintAccessToken  = "access_token"
-	HintRefreshToken = "refresh_token"
-)
-
-// Revoke revokes a token at the server (RFC 7009) with the given
-// token_type_hint ("" for none). Per RFC 7009 §2.2, an unknown or already
-// invalid token is success. Safe for concurrent use.
-func (c *Client) Revoke(ctx context.Context, token, hint string) error {
-	if c.md.RevocationEndpoint == "" {
-		return fmt.Errorf("%w: revocation", ErrNoEndpoint)
-	}
-	form := url.Values{"token": {token}}
-	if hint != "" {
-		form.Set("token_type_hint", hint)
-	}
-	u := c.endpointURL("revocation_endpoint", c.md.RevocationEndpoint)
-	resp, body, err := c.postForm(ctx, "revocation", u, form)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode == http.StatusOK {
-		return nil // RFC 7009 §2.2: the body carries nothing of interest
-	}
-	_, err = successObject("revocation", resp.StatusCode, body)
-	return c.withResponse(err, form, resp, body)
 }
