@@ -7,11 +7,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -401,7 +402,7 @@ func (o *onLoginWriter) Header() http.Header { return o.header }
 func (o *onLoginWriter) WriteHeader(int)     { o.wrote = true }
 func (o *onLoginWriter) Write(b []byte) (int, error) {
 	o.wrote = true
-	return 0, errors.New("callback: OnLogin must not write a body")
+	return 0, cfgerr.New("callback", "OnLogin must not write a body")
 }
 
 // exchangeTimeout bounds the code exchange of one callback (token request

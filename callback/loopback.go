@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
@@ -129,7 +130,7 @@ func (l *Loopback) path() (string, error) {
 		return DefaultLoopbackPath, nil
 	}
 	if len(p) > 256 || p[0] != '/' || path.Clean(p) != p || p == loopbackDonePath || !printableASCII(p) {
-		return "", errors.New("callback: Loopback.Path must be a clean absolute path")
+		return "", cfgerr.New("callback", "Loopback.Path must be a clean absolute path")
 	}
 	return p, nil
 }
@@ -158,7 +159,7 @@ type loopbackResult struct {
 // string contains a code, state or token.
 func (l *Loopback) Login(ctx context.Context) (*oauthclient.Tokens, error) {
 	if l.Client == nil {
-		return nil, errors.New("callback: Loopback.Client is required")
+		return nil, cfgerr.New("callback", "Loopback.Client is required")
 	}
 	cbPath, err := l.path()
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 
 	"github.com/oauthsafe/oauthsafe/internal/seal"

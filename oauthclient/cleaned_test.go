@@ -111,7 +111,7 @@ func hasUnsafe(s string) bool {
 	return false
 }
 
-// TestStrictClientCleansStatusLine (S22; NewHTTPClient: "a server's HTTP
+// TestStrictClientCleansStatusLine (S22; strictnet.NewClient: "a server's HTTP
 // status line ... cleaned"): the Status of a response handed to the caller,
 // by the strict client and by the API client, holds none of the server's
 // control or bidi characters, and keeps the code and the cleaned words.

@@ -374,7 +374,7 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 			return "", cfgerr.New("oauthclient", "tls_client_auth needs a ClientCertificate")
 		}
 	default:
-		return "", fmt.Errorf("oauthclient: unknown client authentication method %q", safetext.Clean(string(m), 64))
+		return "", cfgerr.New("oauthclient", "unknown client authentication method %q", safetext.Clean(string(m), 64))
 	}
 	if len(supported) > 0 && !slices.Contains(supported, string(m)) {
 		return "", policyf("server does not list client authentication method %s", m)

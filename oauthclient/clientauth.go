@@ -14,6 +14,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/cryptosigner"
 	"github.com/google/uuid"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
 // assertionLifetime is the lifetime of a private_key_jwt client assertion
@@ -46,7 +48,7 @@ func (c *Client) authenticate(form url.Values, h http.Header) error {
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 		form.Set("client_assertion", a)
 	default:
-		return fmt.Errorf("oauthclient: unknown client authentication method %q", c.method)
+		return cfgerr.New("oauthclient", "unknown client authentication method %q", safetext.Clean(string(c.method), 64))
 	}
 	return nil
 }
@@ -110,5 +112,5 @@ func signingAlg(k any) (jose.SignatureAlgorithm, error) {
 	case ed25519.PublicKey:
 		return jose.EdDSA, nil
 	}
-	return "", fmt.Errorf("oauthclient: unsupported private_key_jwt key type %T", k)
+	return "", cfgerr.New("oauthclient", "unsupported private_key_jwt key type %T", k)
 }

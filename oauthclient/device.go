@@ -172,7 +172,7 @@ func deviceInterval(raw json.RawMessage) (time.Duration, error) {
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return 0, errors.New("interval is not valid JSON")
+		return 0, fmt.Errorf("%w: interval is not valid JSON", ErrMalformedResponse)
 	}
 	var f float64
 	switch x := v.(type) {
@@ -181,10 +181,10 @@ func deviceInterval(raw json.RawMessage) (time.Duration, error) {
 	case string:
 		var err error
 		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
-			return 0, errors.New("interval is not a number")
+			return 0, fmt.Errorf("%w: interval is not a number", ErrMalformedResponse)
 		}
 	default:
-		return 0, errors.New("interval is neither a number nor a numeric string")
+		return 0, fmt.Errorf("%w: interval is neither a number nor a numeric string", ErrMalformedResponse)
 	}
 	switch {
 	case math.IsNaN(f), f < minDeviceInterval.Seconds():
@@ -208,11 +208,11 @@ func clampInterval(d time.Duration) time.Duration {
 // user is told to open it, so it must not be a javascript: or http URL.
 func checkVerificationURI(s string) error {
 	if s == "" || len(s) > 2048 || !safetext.IsClean(s) {
-		return errors.New("missing, too long or not printable")
+		return fmt.Errorf("%w: missing, too long or not printable", ErrMalformedResponse)
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
-		return errors.New("not an https URL")
+		return fmt.Errorf("%w: not an https URL", ErrMalformedResponse)
 	}
 	return nil
 }

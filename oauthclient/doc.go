@@ -1,19 +1,29 @@
 // Package oauthclient is the client side of OAuth 2.0 and OpenID Connect
-// with the insecure paths removed.
+// with the insecure paths removed: one [Client] per provider, the flows
+// that log a user in, and the hookup of their tokens to the lifecycle
+// engine of package tokenstore.
 //
-// Where to start: every kind of user builds one [Client] with [New]. A web
-// backend then logs users in with package callback and serves them from
-// [Client.UserPool] (their refresh tokens in tokenstore/sqlstore), calling
-// APIs through [NewAPITransport]; a service calls APIs with
-// [Client.ServiceTokenSource] and [NewAPIClient]; a desktop or CLI tool
-// logs in with callback.Loopback (or [Client.DeviceAuth]) and keeps the
-// login with [Client.TokenSource] over tokenstore/keyring. Names like S23
-// in the docs are the security invariants of docs/architecture.md.
+// Where to start: every kind of user builds one [Client] with [New].
+//
+//   - A web backend logs users in with package callback, keeps their
+//     refresh tokens in tokenstore/sqlstore and serves them from
+//     [Client.UserPool], calling APIs through package apiclient
+//     (apiclient.NewTransport, then Transport.Client per request).
+//   - A backend service gets its own tokens from package
+//     clientcredentials and calls APIs with apiclient.New.
+//   - A desktop or CLI tool logs in with callback.Loopback (or
+//     [Client.DeviceAuth] on a machine without a browser) and keeps the
+//     login with [Client.TokenSource] over tokenstore/keyring.
+//
+// The client secret is a secret.Value (package secret); the TLS settings
+// (roots, pins, client certificates, proxy, tracing wrapper, logger) are a
+// strictnet.Config. Names like S23 in the docs are the security invariants
+// of docs/architecture.md.
 //
 // # Guarantees
 //
-//   - Every server call goes through one strict HTTP/TLS profile
-//     ([NewHTTPClient]): https only, TLS 1.2+, verified certificates,
+//   - Every server call goes through the one strict HTTP/TLS client of
+//     package strictnet: https only, TLS 1.2+, verified certificates,
 //     optional SPKI pins, timeouts, 1 MiB response bound, no redirects.
 //   - The only user-facing grant is the authorization-code flow with PKCE
 //     S256, a 256-bit state and (for OpenID Connect) a 256-bit nonce; there
@@ -33,20 +43,23 @@
 //     proof and a Bearer answer to a proof is refused unless
 //     Config.AllowBearerDowngrade. The key is kept with the refresh token
 //     it binds, in the same store record (S27): a source resumed from the
-//     Store in a new process refreshes with it. UserInfo and the API
-//     transport prove possession; DPoP-scheme challenges are typed.
+//     Store in a new process refreshes with it. UserInfo and the apiclient
+//     transport prove possession.
 //   - [Client.Start] pushes the authorization request when the server has
 //     a PAR endpoint (RFC 9126): the browser sees only client_id and
 //     request_uri. RFC 8707 resource indicators go on the authorization,
 //     token and refresh requests.
-//   - [DiscoverResource] reads an API's RFC 9728 metadata and only ever
-//     yields an issuer the caller allowed.
-//   - Secrets and tokens redact themselves in every fmt verb, slog and JSON.
+//   - [Tokens], [Pending] and [DeviceAuthorization] print redacted under
+//     every fmt verb and slog's text handler; their secrets are unexported,
+//     so encoding/json and slog's JSON handler see none of them.
 //
 // # Errors
 //
-// Errors match the sentinels (ErrPolicy, ErrStateMismatch,
-// ErrIssuerMismatch, ErrLoginRequired, …) with errors.Is, or the types
-// *AuthError, *PolicyError and *ResponseError with errors.As. No error
-// string contains a token, code, verifier or secret.
+// Every error of this package matches one of its sentinels with errors.Is
+// (ErrPolicy, ErrConfig, ErrStateMismatch, ErrFlowExpired,
+// ErrIssuerMismatch, ErrMalformedResponse, ErrIDToken, ErrDPoP,
+// ErrNoEndpoint, ErrLoginRequired, ErrAuthorizationServer), or is a
+// context error, a *tokenstore.TemporaryError for a failure worth retrying,
+// or one of the types *AuthError, *ResponseError and *strictnet.PolicyError
+// (errors.As). No error string contains a token, code, verifier or secret.
 package oauthclient

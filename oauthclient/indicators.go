@@ -3,7 +3,7 @@ package oauthclient
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -59,7 +59,7 @@ func checkAudience(at string, resources []string) error {
 func decodeSegment(seg string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
 	if err != nil || len(b) > strictnet.MaxResponseSize {
-		return errors.New("bad segment")
+		return fmt.Errorf("%w: a JWT segment is not base64url JSON", ErrMalformedResponse)
 	}
 	return json.Unmarshal(b, v)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"golang.org/x/oauth2"
@@ -155,7 +155,7 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 		redirect = opts.RedirectURL
 	}
 	if redirect == "" {
-		return nil, "", errors.New("oauthclient: no RedirectURL configured")
+		return nil, "", cfgerr.New("oauthclient", "no RedirectURL configured")
 	}
 	if err := checkRedirectURL(redirect); err != nil {
 		return nil, "", err

@@ -107,7 +107,7 @@ func isErrorCode(body []byte, code string) bool {
 // postFormHeader is postForm with extra request headers.
 func (c *Client) postFormHeader(ctx context.Context, endpoint, u string, form url.Values, extra http.Header) (*http.Response, []byte, error) {
 	if u == "" {
-		return nil, nil, fmt.Errorf("oauthclient: server has no %s endpoint", endpoint)
+		return nil, nil, fmt.Errorf("%w: %s", ErrNoEndpoint, endpoint)
 	}
 	h := http.Header{}
 	if err := c.authenticate(form, h); err != nil {

@@ -173,7 +173,7 @@ func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 		return nil, err
 	}
 	if d.More() {
-		return nil, fmt.Errorf("trailing data")
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformedResponse)
 	}
 	return m, nil
 }
@@ -204,7 +204,7 @@ func expiresIn(raw json.RawMessage) (time.Duration, error) {
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return 0, fmt.Errorf("expires_in is not valid JSON")
+		return 0, fmt.Errorf("%w: expires_in is not valid JSON", ErrMalformedResponse)
 	}
 	switch x := v.(type) {
 	case json.Number:
@@ -212,11 +212,11 @@ func expiresIn(raw json.RawMessage) (time.Duration, error) {
 	case string:
 		n = json.Number(strings.TrimSpace(x))
 	default:
-		return 0, fmt.Errorf("expires_in is neither a number nor a numeric string")
+		return 0, fmt.Errorf("%w: expires_in is neither a number nor a numeric string", ErrMalformedResponse)
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsNaN(f) {
-		return 0, fmt.Errorf("expires_in is not a number")
+		return 0, fmt.Errorf("%w: expires_in is not a number", ErrMalformedResponse)
 	}
 	if f < 1 { // zero, negative or a fraction of a second: no usable lifetime
 		return missingExpiry, nil

@@ -88,8 +88,8 @@ func (t Tokens) subject() string {
 // x/oauth2 APIs. Unlike Tokens, an *oauth2.Token prints its tokens under
 // %+v: do not log it.
 //
-// For DPoP-bound tokens the copy carries the key (printed safetext.Redacted), so
-// that [NewAPITransport] sends proofs with it.
+// For DPoP-bound tokens the copy carries the key (printed redacted), so
+// that the apiclient transport sends proofs with it.
 func (t *Tokens) OAuth2Token() *oauth2.Token {
 	c := *t.token()
 	return &c

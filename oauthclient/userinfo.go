@@ -2,7 +2,6 @@ package oauthclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -94,7 +93,7 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 // Issuer and Now are filled in. Safe for concurrent use.
 func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.Introspector, error) {
 	if c.md.IntrospectionEndpoint == "" {
-		return nil, errors.New("oauthclient: server offers no introspection endpoint")
+		return nil, fmt.Errorf("%w: introspection", ErrNoEndpoint)
 	}
 	cfg.Endpoint = c.endpointURL("introspection_endpoint", c.md.IntrospectionEndpoint)
 	cfg.HTTPClient = c.http

@@ -55,7 +55,7 @@ type UserPoolConfig struct {
 //   - On a request: pool.Source(ctx, key) gets the user's engine, or
 //     creates it resumed from the store (as TokenSource with a nil login:
 //     no I/O until a token is needed, refreshed ID tokens must name the
-//     stored subject); pass it to NewAPIClient.
+//     stored subject); pass it to apiclient (Transport.Client).
 //   - On logout: pool.End(ctx, key) drops the engine, revokes the refresh
 //     token at the server (RFC 7009; skipped when the server has no
 //     revocation endpoint) and deletes the record, in one store

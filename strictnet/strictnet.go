@@ -120,6 +120,10 @@ type PolicyError struct {
 func (e *PolicyError) Error() string        { return "oauthsafe: refused by security policy: " + e.Reason }
 func (e *PolicyError) Is(target error) bool { return target == ErrPolicy }
 
+// errReplay: a wrapper sent a request twice whose body cannot be
+// replayed. The transport refuses the call with a *PolicyError saying so.
+var errReplay = errors.New("the Wrap RoundTripper sent the request twice and its body cannot be replayed")
+
 // fieldError is a Config field refused by NewClient.
 func fieldError(field, reason string) error {
 	return &PolicyError{Field: field, Reason: field + " " + reason}
@@ -370,7 +374,7 @@ func (tk *ticket) restore(req *http.Request) (*http.Request, error) {
 		}
 		out.Body = b
 	default:
-		return nil, errors.New("the Wrap RoundTripper sent the request twice and its body cannot be replayed")
+		return nil, errReplay
 	}
 	out.GetBody = tk.getBody
 	return out, nil

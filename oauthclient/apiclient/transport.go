@@ -305,7 +305,7 @@ func sameOrigin(a, b *url.URL) bool {
 
 func checkAPIRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("apiclient: stopped after %d redirects", maxRedirects)
+		return policyf("stopped after %d redirects within the origin", maxRedirects)
 	}
 	if !sameOrigin(via[0].URL, req.URL) {
 		return ErrRedirectRefused
