@@ -5,54 +5,41 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"os"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 )
 
-// A desktop or CLI tool logs its user in through the browser: the receiver
-// listens on 127.0.0.1 on an ephemeral port, prints the URL (and opens it
-// when Open is set), and accepts exactly one callback that passes the state,
-// error and issuer checks. (A runnable version against a real authorization
-// server is in the e2e module.)
-func ExampleLoopback_Login() {
-	ctx := context.Background()
-	client, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer:   "https://id.example.com",
-		ClientID: "my-cli", // registered with the redirect URI http://127.0.0.1/callback
-		Scopes:   []string{"openid", "offline_access", "api.read"},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	l := &callback.Loopback{Client: client, Out: os.Stderr}
-	tokens, err := l.Login(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("signed in as", tokens.Subject())
-}
-
-// A web application serves the login and the redirect endpoint. Each login
-// lives in its own sealed cookie, so any replica with the same key
-// completes it.
+// A web application serves the login and the redirect endpoint. /login
+// answers 303 to the provider and seals the flow in its own cookie, so any
+// replica with the same key completes it. (A static Metadata stands in for
+// discovery so the example runs offline; the e2e module's Example runs a
+// whole login against a real provider.)
 func ExampleNew() {
 	ctx := context.Background()
-	secret, err := secret.FromEnv("APP_CLIENT_SECRET")
+	clientSecret, err := secret.FromReader(strings.NewReader("from-your-secret-store")) // secret.FromEnv in production
 	if err != nil {
 		log.Fatal(err)
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: "https://login.example.com", ClientID: "my-app", ClientSecret: secret,
+		Issuer: "https://login.example.com", ClientID: "my-app", ClientSecret: clientSecret,
 		RedirectURL: "https://app.example.com/callback",
-		Scopes:      []string{"openid", "offline_access", "api.read"},
+		Scopes:      []string{"openid", "offline_access"},
+		Metadata: &oauthclient.Metadata{
+			Issuer:                        "https://login.example.com",
+			AuthorizationEndpoint:         "https://login.example.com/authorize",
+			TokenEndpoint:                 "https://login.example.com/token",
+			CodeChallengeMethodsSupported: []string{"S256"},
+		},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := callback.NewKey() // in production: the same key on every replica
+	key, err := callback.NewKey() // in production: loaded, the same on every replica
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -61,7 +48,7 @@ func ExampleNew() {
 		Keys:   [][]byte{key},
 		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
 			// Create the application's session here; keep the refresh
-			// token server-side (see tokenstore/sqlstore).
+			// token server-side (tokenstore/sqlstore).
 			return nil
 		},
 	})
@@ -71,5 +58,16 @@ func ExampleNew() {
 	mux := http.NewServeMux()
 	mux.Handle("/login", h.Login())
 	mux.Handle("/callback", h)
-	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://app.example.com/login", nil))
+	to, _ := url.Parse(rec.Header().Get("Location"))
+	cookie := rec.Result().Cookies()[0]
+	fmt.Println(rec.Code, to.Host+to.Path)
+	fmt.Println("PKCE:", to.Query().Get("code_challenge_method"))
+	fmt.Println("flow cookie:", cookie.HttpOnly, cookie.Secure, cookie.SameSite == http.SameSiteLaxMode)
+	// Output:
+	// 303 login.example.com/authorize
+	// PKCE: S256
+	// flow cookie: true true true
 }

@@ -1,11 +1,11 @@
-// Package errrule checks a promise the package docs make: every error a
+// Package doccheck checks promises the docs make, on the source. First: every error a
 // library package returns matches one of its sentinels (or is one of its
 // error types). The check is on the source: an error is made either as a
 // package-level sentinel (errors.New in a var declaration) or by wrapping
 // (fmt.Errorf with %w, cfgerr.New); an errors.New inside a function, or a
 // fmt.Errorf without %w, makes an error that matches nothing, and fails
-// this test.
-package errrule
+// this test. Second (examples_test.go): every Example runs.
+package doccheck
 
 import (
 	"go/ast"
