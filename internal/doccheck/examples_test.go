@@ -53,4 +53,3 @@ func suffix(ex *doc.Example) string {
 	}
 	return "_" + ex.Name
 }
-
