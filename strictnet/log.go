@@ -5,13 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 )
 
 // log writes the one event of a call: endpoint kind, method, the URL with
@@ -23,7 +24,7 @@ func (t *transport) log(req *http.Request, resp *http.Response, err error, d tim
 	// never the answer (a rotated refresh token in it).
 	defer func() { recover() }()
 	attrs := []slog.Attr{
-		slog.String("endpoint", endpointOf(req)),
+		slog.String("endpoint", t.endpointOf(req)),
 		slog.String("method", req.Method),
 		slog.String("url", redactURL(req.URL)),
 		slog.Duration("duration", d),
@@ -100,10 +101,14 @@ func isTLSAlert(err error) bool {
 	return errors.As(err, &ae) || errors.As(err, &ve) || errors.As(err, &re)
 }
 
-// endpointOf is the kind of server call req is, as its context names it.
-func endpointOf(req *http.Request) string {
+// endpointOf is the kind of server call req is, as its context names it,
+// else as the client was made for.
+func (t *transport) endpointOf(req *http.Request) string {
 	if k := netrule.Endpoint(req.Context()); k != "" {
 		return k
+	}
+	if t.endpoint != "" {
+		return t.endpoint
 	}
 	return "unknown"
 }

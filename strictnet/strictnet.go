@@ -142,9 +142,10 @@ func (e *refusal) Unwrap() error { return e.err }
 // inside it and the logging around both. Only NewClient makes one; Owned
 // recognizes a client built on one. Safe for concurrent use.
 type transport struct {
-	next   http.RoundTripper // Wrap(inner), or inner
-	inner  *inner
-	logger *slog.Logger
+	next     http.RoundTripper // Wrap(inner), or inner
+	inner    *inner
+	logger   *slog.Logger
+	endpoint string // for log events of calls whose context names none; "" means "unknown"
 }
 
 // inner dials and verifies; it is the only RoundTripper that touches the network.
@@ -152,6 +153,9 @@ type inner struct {
 	tr   *http.Transport
 	tls  *tls.Config
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// unbounded: API calls, whose bodies are the caller's; every other
+	// client bounds bodies at MaxResponseSize (S18).
+	unbounded bool
 }
 
 func (in *inner) refuse(reason string) error { return &refusal{err: &PolicyError{Reason: reason}} }
@@ -177,7 +181,20 @@ func (in *inner) refuse(reason string) error { return &refusal{err: &PolicyError
 // HTTPClient, and refuses every other non-nil client. The returned client
 // is safe for concurrent use.
 func NewClient(cfg Config) (*http.Client, error) {
-	t, err := newTransport(cfg)
+	return newClient(cfg, "", false)
+}
+
+func init() {
+	netrule.NewAPIClient = func(cfg any) (*http.Client, error) {
+		return newClient(cfg.(Config), "api", true)
+	}
+}
+
+// newClient is NewClient whose log events name endpoint when the call's
+// context names none, and whose bodies are not bounded when unbounded
+// (API calls only).
+func newClient(cfg Config, endpoint string, unbounded bool) (*http.Client, error) {
+	t, err := newTransport(cfg, endpoint, unbounded)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +224,7 @@ func SPKIPin(cert *x509.Certificate) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func newTransport(cfg Config) (*transport, error) {
+func newTransport(cfg Config, endpoint string, unbounded bool) (*transport, error) {
 	if cfg.Timeout < 0 {
 		return nil, fieldError("Timeout", "is negative")
 	}
@@ -249,7 +266,7 @@ func newTransport(cfg Config) (*transport, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	in := &inner{tls: tc, dial: cfg.DialContext}
+	in := &inner{tls: tc, dial: cfg.DialContext, unbounded: unbounded}
 	if in.dial == nil {
 		in.dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
@@ -268,7 +285,7 @@ func newTransport(cfg Config) (*transport, error) {
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	t := &transport{next: in, inner: in, logger: cfg.Logger}
+	t := &transport{next: in, inner: in, logger: cfg.Logger, endpoint: endpoint}
 	if cfg.Wrap != nil {
 		w := cfg.Wrap(in)
 		switch w.(type) {
@@ -491,7 +508,7 @@ func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp.Status = fmt.Sprintf("%03d %s", resp.StatusCode, safetext.Clean(reason, 64))
 	}
-	if !netrule.Unbounded(req.Context()) {
+	if !in.unbounded {
 		resp.Body = &boundedBody{rc: resp.Body, left: MaxResponseSize}
 	}
 	if tk != nil && tk.hidden {

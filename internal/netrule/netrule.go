@@ -1,53 +1,34 @@
 // Package netrule holds the network rules shared by strictnet, oauthclient,
-// its api package and validate: the one check of a server URL, and the
-// marks a server call carries in its context for the strict transport (the
-// endpoint kind named in log events, and the API calls whose bodies are
-// the caller's and so not bounded).
+// apiclient and validate: the one check of a server URL, the endpoint kind
+// a server call names in its context for the log event, and the strict
+// client of API calls (not bounded: the API is the caller's).
 package netrule
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 )
 
-type callKey struct{}
-
-// call is what a context tells the strict transport about one server call.
-type call struct {
-	endpoint  string
-	unbounded bool
-}
-
-var apiCall = &call{endpoint: "api", unbounded: true}
+type endpointKey struct{}
 
 // WithEndpoint names the kind of server call made under ctx ("token",
 // "jwks", "introspection"…) for the log event.
 func WithEndpoint(ctx context.Context, kind string) context.Context {
-	return context.WithValue(ctx, callKey{}, &call{endpoint: kind})
-}
-
-// WithAPI marks ctx as an API call: the endpoint kind is "api" and the
-// response body is not bounded (the API is the caller's).
-func WithAPI(ctx context.Context) context.Context {
-	if c, _ := ctx.Value(callKey{}).(*call); c == apiCall {
-		return ctx
-	}
-	return context.WithValue(ctx, callKey{}, apiCall)
+	return context.WithValue(ctx, endpointKey{}, kind)
 }
 
 // Endpoint returns the kind named in ctx, or "" when none is.
 func Endpoint(ctx context.Context) string {
-	if c, _ := ctx.Value(callKey{}).(*call); c != nil {
-		return c.endpoint
-	}
-	return ""
+	k, _ := ctx.Value(endpointKey{}).(string)
+	return k
 }
 
-// Unbounded reports whether ctx is an API call, whose body is not bounded.
-func Unbounded(ctx context.Context) bool {
-	c, _ := ctx.Value(callKey{}).(*call)
-	return c != nil && c.unbounded
-}
+// NewAPIClient is set by package strictnet: the strict client of cfg (a
+// strictnet.Config) for API calls, whose log events name the endpoint
+// "api" and whose response bodies are not bounded (the API is the
+// caller's). Only the apiclient package calls it.
+var NewAPIClient func(cfg any) (*http.Client, error)
 
 // HTTPSProblem is the module's one rule for a server URL (S1): "" for an
 // absolute https URL with a host, no user info and no fragment, else what

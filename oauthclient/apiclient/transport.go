@@ -238,7 +238,7 @@ func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 		}
 		allowed[h] = struct{}{}
 	}
-	c, err := strictClient(cfg.HTTP)
+	c, err := strictClient(cfg.HTTP, true)
 	if err != nil {
 		return nil, err
 	}
@@ -599,12 +599,11 @@ func scrub(s, token string) string {
 }
 
 // withBearer returns a shallow copy of req with its own header map holding
-// the token and no-store, and a context that marks it an API call (named
-// "api" in log events, its body not bounded: the API is the caller's).
-// Header value slices of the caller are shared, not modified; nothing else
-// of req is written.
+// the token and no-store. Header value slices of the caller are shared, not
+// modified; nothing else of req is written.
 func withBearer(req *http.Request, auth []string) *http.Request {
-	r2 := req.WithContext(netrule.WithAPI(req.Context()))
+	r2 := new(http.Request)
+	*r2 = *req
 	h := make(http.Header, len(req.Header)+2)
 	for k, v := range req.Header {
 		if (len(k) == len("Authorization") && strings.EqualFold(k, "Authorization")) ||
@@ -736,10 +735,19 @@ func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// strictClient is the strict client of cfg (Config.HTTP), with a refused
-// field named as Config names it.
-func strictClient(cfg strictnet.Config) (*http.Client, error) {
-	c, err := strictnet.NewClient(cfg)
+// strictClient is the strict client of cfg (Config.HTTP or
+// DiscoveryConfig.HTTP), with a refused field named as the Config names
+// it. For API calls (api), its log events name the endpoint "api" and its
+// bodies are not bounded (the API is the caller's); the metadata client
+// bounds them, as every server call's.
+func strictClient(cfg strictnet.Config, api bool) (*http.Client, error) {
+	var c *http.Client
+	var err error
+	if api {
+		c, err = netrule.NewAPIClient(cfg)
+	} else {
+		c, err = strictnet.NewClient(cfg)
+	}
 	var pe *strictnet.PolicyError
 	if errors.As(err, &pe) && pe.Field != "" {
 		return nil, &strictnet.PolicyError{Field: "HTTP." + pe.Field, Reason: "HTTP." + pe.Reason}
