@@ -2,8 +2,9 @@
 // under it: it keeps OAuth tokens where they belong and refreshes them
 // without losing, resending or widening a refresh token.
 //
-// Where to start: most users get a [Source] from oauthclient (TokenSource,
-// ServiceTokenSource) or a [Pool] from oauthclient's UserPool, and pick a
+// Where to start: most users get a [Source] from oauthclient's
+// Client.TokenSource or clientcredentials.NewSource, or a [Pool] from
+// oauthclient's Client.UserPool, and pick a
 // [Store]: tokenstore/keyring for a desktop or CLI tool, [EncryptedFile]
 // on a headless machine, tokenstore/sqlstore for a web backend. Call
 // [Pool.Drain] or [Source.Close] on shutdown. Names like S29 in the docs
@@ -16,7 +17,7 @@
 // exponentially with jitter after a temporary failure, also for callers that
 // wait. The same engine serves user tokens (a refresh token in a [Store]) and
 // client-credentials tokens (no Store); oauthclient builds both
-// (Client.TokenSource, Client.ServiceTokenSource). TokenContext honours the
+// (Client.TokenSource, clientcredentials.NewSource). TokenContext honours the
 // caller's context. Expiry is compared on the wall clock.
 //
 // # Guarantees

@@ -27,6 +27,8 @@ var sessions sessionStore
 // unused one is no error.
 var readmeImports = map[string]string{
 	"context":                               "context.Background",
+	"crypto/x509":                           "x509.NewCertPool",
+	"strings":                               "strings.CutPrefix",
 	"database/sql":                          "sql.Open",
 	"encoding/hex":                          "hex.DecodeString",
 	"errors":                                "errors.Is",
