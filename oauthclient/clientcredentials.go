@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -24,7 +25,7 @@ func init() {
 // the source's lifetime when DPoP is on.
 func (c *Client) serviceSource(scopes, resource []string) *tokenstore.Source {
 	if c == nil {
-		c = new(Client) // fails every Token call with ErrConfig, as a zero Client does
+		c = new(Client) // a zero Client: every Token call fails with ErrConfig
 	}
 	scopes, resource = slices.Clone(scopes), slices.Clone(resource)
 	timeout := strictnet.DefaultTimeout
@@ -57,6 +58,9 @@ func (c *Client) serviceSource(scopes, resource []string) *tokenstore.Source {
 // clientCredentials runs the grant, proven with key when not nil; with no
 // key, a server that answers use_dpop_nonce gets a proof of newKey's key.
 func (c *Client) clientCredentials(ctx context.Context, scopes, resource []string, key *dpop.Key, newKey func() (*dpop.Key, error)) (*tokenstore.Result, error) {
+	if c.http == nil {
+		return nil, cfgerr.New("oauthclient", "the Client was not made by New")
+	}
 	if c.method == AuthNone {
 		return nil, policyf("client credentials need client authentication")
 	}

@@ -141,3 +141,36 @@ func TestDPoPKeyNeverPrintedWithTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintedForms: what the docs of Tokens, Pending and
+// DeviceAuthorization promise about their printed forms: a redacted
+// summary under fmt and slog's text handler, {} (Tokens, Pending) or only
+// the exported fields (DeviceAuthorization) in JSON.
+func TestPrintedForms(t *testing.T) {
+	tok := &Tokens{tok: &oauth2.Token{AccessToken: "at-secret", RefreshToken: "rt-secret", TokenType: "Bearer"}, scopes: []string{"openid"}}
+	pend := &Pending{p: pendingWire{V: 1, State: strings.Repeat("s", 43), Verifier: strings.Repeat("v", 43), Issuer: "https://as", Redirect: "https://app/cb"}}
+	da := &DeviceAuthorization{UserCode: "WDJB-MJHT", VerificationURI: "https://as/device", deviceCode: "device-code-secret"}
+	for name, tc := range map[string]struct {
+		v        any
+		summary  string
+		json     string
+		notInAny string
+	}{
+		"tokens":  {tok, "oauthclient.Tokens{type=Bearer", `{}`, "at-secret"},
+		"pending": {pend, "oauthclient.Pending{", `{}`, strings.Repeat("v", 43)},
+		"device":  {da, "oauthclient.DeviceAuthorization{user_code=WDJB-MJHT", "", "device-code-secret"},
+	} {
+		if s := fmt.Sprint(tc.v); !strings.HasPrefix(s, tc.summary) || strings.Contains(s, tc.notInAny) {
+			t.Errorf("%s: fmt %q", name, s)
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "v", tc.v)
+		if !strings.Contains(buf.String(), tc.summary) || strings.Contains(buf.String(), tc.notInAny) {
+			t.Errorf("%s: slog text %q", name, buf.String())
+		}
+		j, err := json.Marshal(tc.v)
+		if err != nil || strings.Contains(string(j), tc.notInAny) || (tc.json != "" && string(j) != tc.json) {
+			t.Errorf("%s: json %s %v", name, j, err)
+		}
+	}
+}

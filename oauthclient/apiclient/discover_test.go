@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -89,5 +90,36 @@ func TestResourceMetadataOnlyAllowedIssuers(t *testing.T) {
 	bad := &http.Response{Header: http.Header{"Www-Authenticate": {`Bearer resource_metadata="http://` + api.Listener.Addr().String() + `/.well-known/oauth-protected-resource/v1"`}}}
 	if _, err := Discover(ctx, cfg, bad); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("http metadata URL: %v", err)
+	}
+}
+
+// TestDiscoverUnusableMetadata: a metadata document that cannot be had (an
+// error status, a body that is not JSON, one over the 1 MiB bound, a
+// redirect, which is not followed) is ErrDiscovery or a policy refusal,
+// never a panic or a partial answer.
+func TestDiscoverUnusableMetadata(t *testing.T) {
+	var mode atomic.Value
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load().(string) {
+		case "500":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "html":
+			w.Write([]byte("<html>sign in</html>"))
+		case "huge":
+			w.Write([]byte(`{"resource":"` + strings.Repeat("a", strictnet.MaxResponseSize) + `"}`))
+		case "redirect":
+			http.Redirect(w, r, "https://elsewhere.example/meta", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	cfg := DiscoveryConfig{Resource: srv.URL + "/v1", AllowedIssuers: []string{"https://as.example"}, HTTP: strictnet.Config{RootCAs: pool}}
+	for _, m := range []string{"500", "html", "huge", "redirect"} {
+		mode.Store(m)
+		got, err := Discover(context.Background(), cfg, nil)
+		if got != nil || !errors.Is(err, ErrDiscovery) && !errors.Is(err, strictnet.ErrResponseTooLarge) {
+			t.Errorf("%s: %+v, %v; want ErrDiscovery", m, got, err)
+		}
 	}
 }

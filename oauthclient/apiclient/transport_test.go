@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -492,18 +493,32 @@ func TestAPITransportMalformedChallenges(t *testing.T) {
 
 func TestAPITransportTokenChecks(t *testing.T) {
 	api := testkit.NewAPIServer(t, testkit.OK)
-	t.Run("unknown token type", func(t *testing.T) {
+	t.Run("DPoP token without its key", func(t *testing.T) {
 		src := newAPISource("tok")
 		src.tokenType = "DPoP"
 		_, err := api.Client(t, src).Get(api.URL + "/x")
+		if !errors.Is(err, apiclient.ErrBadToken) || !errors.Is(err, dpop.ErrDPoP) {
+			t.Fatalf("err = %v, want ErrBadToken and ErrDPoP", err)
+		}
+	})
+	t.Run("unknown token type", func(t *testing.T) {
+		src := newAPISource("tok")
+		src.tokenType = "MAC"
+		_, err := api.Client(t, src).Get(api.URL + "/x")
 		if !errors.Is(err, apiclient.ErrBadToken) {
-			t.Fatalf("err = %v", err)
+			t.Fatalf("err = %v, want ErrBadToken", err)
+		}
+	})
+	t.Run("empty token", func(t *testing.T) {
+		_, err := api.Client(t, newAPISource("")).Get(api.URL + "/x")
+		if !errors.Is(err, apiclient.ErrBadToken) {
+			t.Fatalf("err = %v, want ErrBadToken", err)
 		}
 	})
 	t.Run("header injection", func(t *testing.T) {
 		_, err := api.Client(t, newAPISource("tok\r\nX-Evil: 1")).Get(api.URL + "/x")
-		if err == nil || strings.Contains(err.Error(), "tok\r\n") {
-			t.Fatalf("err = %v", err)
+		if !errors.Is(err, apiclient.ErrBadToken) || strings.Contains(err.Error(), "tok\r\n") {
+			t.Fatalf("err = %v, want ErrBadToken without the token", err)
 		}
 	})
 	t.Run("source error", func(t *testing.T) {
