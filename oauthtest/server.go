@@ -4,6 +4,11 @@
 // module, so the library's consumers do not pull in the provider unless
 // their tests import it.
 //
+// Where to start: a test calls Start with the Options of the provider it
+// wants to resemble (rotation, reuse detection that revokes the grant,
+// narrowing, DPoP, PAR, fault injection), builds its oauthclient.Client on
+// srv.Issuer with srv.RootCAs(), and signs users in with srv.Login:
+//
 //	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 //	defer srv.Close()
 //	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer,

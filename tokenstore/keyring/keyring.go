@@ -2,6 +2,12 @@
 // Windows Credential Manager, the Secret Service over D-Bus on Linux and
 // BSD). It is the only package of this module that links go-keyring and
 // D-Bus: a program that does not import it carries neither.
+//
+// Where to start: a desktop or CLI tool gives a &Store{Service: "my-tool"}
+// to oauthclient's Client.TokenSource (with tokenstore.ProfileKey as the
+// key) and keeps the login there; Check says, within seconds, why a
+// machine has no usable keyring (no D-Bus session, no Secret Service, a
+// locked keyring), so that the tool can offer tokenstore.EncryptedFile.
 package keyring
 
 import (
