@@ -319,5 +319,3 @@ func FuzzDPoPHeaders(f *testing.F) {
 		Challenge(h)
 	})
 }
-
-func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
