@@ -13,6 +13,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -176,7 +177,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ClientCertificate != nil {
 		hc.Certificates = append(hc.Certificates, *cfg.ClientCertificate)
 	}
-	httpc, err := strictClient(hc)
+	httpc, err := netrule.NewClient(hc, false)
 	if err != nil {
 		return nil, err
 	}

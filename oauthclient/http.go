@@ -14,17 +14,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-// strictClient is the strict client of cfg (oauthclient.Config.HTTP),
-// with the refused field named as Config names it.
-func strictClient(cfg strictnet.Config) (*http.Client, error) {
-	c, err := strictnet.NewClient(cfg)
-	var pe *strictnet.PolicyError
-	if errors.As(err, &pe) && pe.Field != "" {
-		return nil, &strictnet.PolicyError{Field: "HTTP." + pe.Field, Reason: "HTTP." + pe.Reason}
-	}
-	return c, err
-}
-
 // readBody reads a whole bounded body; too-large bodies give strictnet.ErrResponseTooLarge.
 func readBody(r io.Reader) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, strictnet.MaxResponseSize+1))

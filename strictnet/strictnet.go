@@ -185,8 +185,17 @@ func NewClient(cfg Config) (*http.Client, error) {
 }
 
 func init() {
-	netrule.NewAPIClient = func(cfg any) (*http.Client, error) {
-		return newClient(cfg.(Config), "api", true)
+	netrule.NewClient = func(cfg any, api bool) (*http.Client, error) {
+		endpoint := ""
+		if api {
+			endpoint = "api"
+		}
+		c, err := newClient(cfg.(Config), endpoint, api)
+		var pe *PolicyError
+		if errors.As(err, &pe) && pe.Field != "" {
+			return nil, &PolicyError{Field: "HTTP." + pe.Field, Reason: "HTTP." + pe.Reason}
+		}
+		return c, err
 	}
 }
 

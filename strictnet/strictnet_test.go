@@ -55,7 +55,7 @@ func TestBodyBound(t *testing.T) {
 	if _, err := read(c); !errors.Is(err, ErrResponseTooLarge) {
 		t.Fatalf("one byte over: %v, want ErrResponseTooLarge", err)
 	}
-	api, err := netrule.NewAPIClient(Config{RootCAs: pool})
+	api, err := netrule.NewClient(Config{RootCAs: pool}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestLogEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	api, _ := netrule.NewAPIClient(Config{RootCAs: pool, Logger: logger})
+	api, _ := netrule.NewClient(Config{RootCAs: pool, Logger: logger}, true)
 	if resp, err = api.Get(srv.URL + "/v1"); err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,13 @@ func Endpoint(ctx context.Context) string {
 	return k
 }
 
-// NewAPIClient is set by package strictnet: the strict client of cfg (a
-// strictnet.Config) for API calls, whose log events name the endpoint
-// "api" and whose response bodies are not bounded (the API is the
-// caller's). Only the apiclient package calls it.
-var NewAPIClient func(cfg any) (*http.Client, error)
+// NewClient is set by package strictnet: the strict client of cfg, a
+// strictnet.Config set as the HTTP field of another package's Config, so
+// that a refused field is named "HTTP.<field>". With api, the client is
+// for API calls: its log events name the endpoint "api" and its response
+// bodies are not bounded (the API is the caller's). oauthclient and
+// apiclient build their clients with it.
+var NewClient func(cfg any, api bool) (*http.Client, error)
 
 // HTTPSProblem is the module's one rule for a server URL (S1): "" for an
 // absolute https URL with a host, no user info and no fragment, else what

@@ -101,7 +101,7 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	if p := netrule.HTTPSProblem(metaURL); p != "" {
 		return nil, policyf("resource_metadata %s", p)
 	}
-	hc, err := strictClient(cfg.HTTP, false)
+	hc, err := netrule.NewClient(cfg.HTTP, false)
 	if err != nil {
 		return nil, err
 	}

@@ -238,7 +238,7 @@ func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 		}
 		allowed[h] = struct{}{}
 	}
-	c, err := strictClient(cfg.HTTP, true)
+	c, err := netrule.NewClient(cfg.HTTP, true)
 	if err != nil {
 		return nil, err
 	}
@@ -733,24 +733,4 @@ var (
 // policyf makes a *strictnet.PolicyError, which matches strictnet.ErrPolicy.
 func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
-}
-
-// strictClient is the strict client of cfg (Config.HTTP or
-// DiscoveryConfig.HTTP), with a refused field named as the Config names
-// it. For API calls (api), its log events name the endpoint "api" and its
-// bodies are not bounded (the API is the caller's); the metadata client
-// bounds them, as every server call's.
-func strictClient(cfg strictnet.Config, api bool) (*http.Client, error) {
-	var c *http.Client
-	var err error
-	if api {
-		c, err = netrule.NewAPIClient(cfg)
-	} else {
-		c, err = strictnet.NewClient(cfg)
-	}
-	var pe *strictnet.PolicyError
-	if errors.As(err, &pe) && pe.Field != "" {
-		return nil, &strictnet.PolicyError{Field: "HTTP." + pe.Field, Reason: "HTTP." + pe.Reason}
-	}
-	return c, err
 }
