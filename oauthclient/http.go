@@ -77,7 +77,7 @@ func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string)
 			body, _ := readBody(wp.Response.Body)
 			return wp.Response, body, perr
 		}
-		return nil, nil, fmt.Errorf("oauthclient: %s request failed: %w", endpoint, scrubURLError(err))
+		return nil, nil, fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{scrubURLError(err)})
 	}
 	defer resp.Body.Close()
 	body, err := readBody(resp.Body)
@@ -102,3 +102,13 @@ func scrubURLError(err error) error {
 	}
 	return err
 }
+
+// requestError is a request the transport could not complete, for a
+// reason below the policy and TLS checks: a refused or reset connection,
+// a timeout, or a connection the server closed while idle (net/http's
+// "server closed idle connection", which has no exported sentinel). It is
+// worth retrying (fetchError), unless a TLS verification error is inside.
+type requestError struct{ err error }
+
+func (e *requestError) Error() string { return e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }

@@ -413,3 +413,19 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 		t.Fatalf("a pool narrowing to a scope outside the grant: %v, %d requests", err, len(scopes)-1)
 	}
 }
+
+// TestRequestFailuresAreTemporary: a request the transport could not
+// complete is worth retrying whatever net/http calls it (a server that
+// closed the idle connection has no exported sentinel and was once
+// reported as permanent); a certificate the client refused stays
+// permanent.
+func TestRequestFailuresAreTemporary(t *testing.T) {
+	idle := fmt.Errorf("oauthclient: token request failed: %w", &requestError{errors.New("http: server closed idle connection")})
+	if err := fetchError(idle); err == idle || errors.Unwrap(err) != idle { // marked with tokenstore.Transient
+		t.Errorf("idle connection closed: %v is not marked temporary", err)
+	}
+	cert := fmt.Errorf("oauthclient: token request failed: %w", &requestError{x509.UnknownAuthorityError{}})
+	if err := fetchError(cert); err != cert {
+		t.Errorf("unknown authority: %v is marked temporary", err)
+	}
+}
