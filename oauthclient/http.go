@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,18 +12,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
-
-// readBody reads a whole bounded body; too-large bodies give strictnet.ErrResponseTooLarge.
-func readBody(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, strictnet.MaxResponseSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > strictnet.MaxResponseSize {
-		return nil, strictnet.ErrResponseTooLarge
-	}
-	return b, nil
-}
 
 // checkHTTPS enforces S1 for a server URL named what.
 func checkHTTPS(what, raw string) error {
@@ -74,33 +61,23 @@ func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string)
 				return nil, nil, perr
 			}
 			defer wp.Response.Body.Close()
-			body, _ := readBody(wp.Response.Body)
+			body, _ := netrule.ReadBody(wp.Response.Body)
 			return wp.Response, body, perr
 		}
-		return nil, nil, fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{scrubURLError(err)})
+		return nil, nil, fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{netrule.StripURL(err)})
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body)
+	body, err := netrule.ReadBody(resp.Body)
 	if err != nil {
 		if errors.Is(err, strictnet.ErrResponseTooLarge) {
 			return resp, nil, fmt.Errorf("%w (%s endpoint)", strictnet.ErrResponseTooLarge, endpoint)
 		}
-		return resp, nil, fmt.Errorf("oauthclient: reading %s response: %w", endpoint, scrubURLError(err))
+		return resp, nil, fmt.Errorf("oauthclient: reading %s response: %w", endpoint, netrule.StripURL(err))
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return resp, body, policyf("%s endpoint answered with a redirect, which is not followed", endpoint)
 	}
 	return resp, body, nil
-}
-
-// scrubURLError drops the URL (which may hold a query) from *url.Error while
-// keeping the cause reachable.
-func scrubURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // requestError is a request the transport could not complete, for a

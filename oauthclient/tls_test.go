@@ -149,7 +149,7 @@ func TestStrictClientBoundsEveryBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Callers that read the body themselves (as validate's JWKS cache does)
-	// are bounded by the transport, not only by this package's readBody.
+	// are bounded by the transport, not only by netrule.ReadBody.
 	resp, err := hc.Get(big.URL)
 	if err != nil {
 		t.Fatal(err)

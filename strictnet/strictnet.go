@@ -95,7 +95,7 @@ const DefaultTimeout = 30 * time.Second
 // MaxResponseSize bounds every response body read from a server (S18):
 // token, discovery, JWKS, revocation, introspection, userinfo and device
 // endpoints. API responses, the caller's own, are not bounded.
-const MaxResponseSize = 1 << 20
+const MaxResponseSize = netrule.MaxResponseSize
 
 var (
 	// ErrPolicy is matched by every *PolicyError: a configuration or a
@@ -104,7 +104,7 @@ var (
 	ErrPolicy = errors.New("oauthsafe: refused by security policy")
 	// ErrResponseTooLarge: a server response exceeded MaxResponseSize.
 	// Reading past the bound fails with it; a body is never silently cut.
-	ErrResponseTooLarge = errors.New("oauthsafe: server response larger than 1 MiB")
+	ErrResponseTooLarge = netrule.ErrResponseTooLarge
 )
 
 // PolicyError reports a refusal by the security policy: plain http,

@@ -2,25 +2,11 @@ package validate
 
 import (
 	"crypto/tls"
-	"io"
 	"net/http"
 
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
-
-// readBounded reads at most strictnet.MaxResponseSize bytes (S18) and
-// fails with strictnet.ErrResponseTooLarge if r has more.
-func readBounded(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, strictnet.MaxResponseSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > strictnet.MaxResponseSize {
-		return nil, strictnet.ErrResponseTooLarge
-	}
-	return b, nil
-}
 
 // checkHTTPS requires an absolute https URL with a host and no user info.
 func checkHTTPS(what, raw string) error {

@@ -186,7 +186,7 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 	if resp.StatusCode != http.StatusOK {
 		return nil, fail(ErrIntrospection, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
 	}
-	body, err := readBounded(resp.Body)
+	body, err := netrule.ReadBody(resp.Body)
 	if err != nil {
 		return nil, fail(ErrIntrospection, "reading response: "+safetext.Clean(err.Error(), 300))
 	}

@@ -339,7 +339,7 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fail(ErrKeySet, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
 	}
-	body, err := readBounded(resp.Body)
+	body, err := netrule.ReadBody(resp.Body)
 	if err != nil {
 		return nil, fail(ErrKeySet, safetext.Clean(err.Error(), 300))
 	}

@@ -6,6 +6,8 @@ package netrule
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 )
@@ -48,4 +50,36 @@ func HTTPSProblem(raw string) string {
 		return "must not have a fragment"
 	}
 	return ""
+}
+
+// MaxResponseSize and ErrResponseTooLarge are strictnet's (S18), defined
+// here so that every reader of server bodies shares them with the
+// transport's own bound.
+const MaxResponseSize = 1 << 20
+
+// ErrResponseTooLarge is strictnet.ErrResponseTooLarge.
+var ErrResponseTooLarge = errors.New("oauthsafe: server response larger than 1 MiB")
+
+// ReadBody reads a whole server body of at most MaxResponseSize bytes, and
+// fails with ErrResponseTooLarge when there is more: the second bound,
+// after the strict transport's, at the point of use.
+func ReadBody(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxResponseSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxResponseSize {
+		return nil, ErrResponseTooLarge
+	}
+	return b, nil
+}
+
+// StripURL drops the URL (which may hold a query) of a *url.Error, keeping
+// its cause reachable.
+func StripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -2,6 +2,10 @@ package netrule
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +33,28 @@ func TestEndpoint(t *testing.T) {
 	ctx := context.Background()
 	if Endpoint(ctx) != "" || Endpoint(WithEndpoint(ctx, "jwks")) != "jwks" {
 		t.Fatal("WithEndpoint/Endpoint")
+	}
+}
+
+// TestReadBody (S18 at the point of use): exactly MaxResponseSize bytes are
+// read whole, one more is ErrResponseTooLarge, never a cut body.
+func TestReadBody(t *testing.T) {
+	b, err := ReadBody(strings.NewReader(strings.Repeat("a", MaxResponseSize)))
+	if err != nil || len(b) != MaxResponseSize {
+		t.Fatalf("exactly the bound: %d bytes, %v", len(b), err)
+	}
+	if b, err := ReadBody(strings.NewReader(strings.Repeat("a", MaxResponseSize+1))); !errors.Is(err, ErrResponseTooLarge) || b != nil {
+		t.Fatalf("one byte over: %d bytes, %v", len(b), err)
+	}
+}
+
+func TestStripURL(t *testing.T) {
+	cause := errors.New("connection refused")
+	err := &url.Error{Op: "Post", URL: "https://as.example/token?code=secret", Err: cause}
+	if got := StripURL(fmt.Errorf("wrapped: %w", err)); got != cause {
+		t.Fatalf("StripURL = %v", got)
+	}
+	if got := StripURL(cause); got != cause {
+		t.Fatalf("StripURL of a plain error = %v", got)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -116,12 +115,12 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 		if errors.As(err, &pe) {
 			return nil, pe
 		}
-		return nil, fmt.Errorf("%w: %w", ErrDiscovery, unwrapURLError(err))
+		return nil, fmt.Errorf("%w: %w", ErrDiscovery, netrule.StripURL(err))
 	}
 	defer mresp.Body.Close()
-	body, err := io.ReadAll(mresp.Body) // bounded by the strict client
+	body, err := netrule.ReadBody(mresp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrDiscovery, unwrapURLError(err))
+		return nil, fmt.Errorf("%w: %w", ErrDiscovery, netrule.StripURL(err))
 	}
 	if mresp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: resource_metadata answered HTTP %d", ErrDiscovery, mresp.StatusCode)
@@ -157,13 +156,4 @@ func resourceMetadataURL(resource string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host + "/.well-known/oauth-protected-resource" + strings.TrimSuffix(u.EscapedPath(), "/")
-}
-
-// unwrapURLError drops the URL of a *url.Error, keeping its cause.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
