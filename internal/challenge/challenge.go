@@ -27,15 +27,6 @@ const (
 	maxChallengeParams = 16      // parameters kept per challenge
 )
 
-// Bearer returns the first Bearer challenge in the
-// WWW-Authenticate header fields of h (RFC 7235 §4.1 syntax: several fields,
-// several comma-separated challenges per field, token or quoted-string
-// parameter values, case-insensitive scheme and parameter names). It reports
-// false when there is none. It never panics, whatever the input, and reads at
-// most 8 KiB of each field. Safe for concurrent use.
-func Bearer(h http.Header) (Params, bool) {
-	return Find(h, "Bearer")
-}
 
 // ForToken is the challenge that answers a request made with tok's
 // scheme: for a DPoP-bound token the DPoP challenge (RFC 9449 §7.1, the
@@ -50,7 +41,12 @@ func ForToken(h http.Header, dpop bool) (Params, bool) {
 	return Find(h, "Bearer")
 }
 
-// Find returns the first challenge of scheme (case-insensitive).
+// Find returns the first challenge of scheme (case-insensitive) in the
+// WWW-Authenticate header fields of h (RFC 7235 §4.1 syntax: several
+// fields, several comma-separated challenges per field, token or
+// quoted-string parameter values, case-insensitive scheme and parameter
+// names). It reports false when there is none. It never panics, whatever
+// the input, and reads at most 8 KiB of each field. Safe for concurrent use.
 func Find(h http.Header, scheme string) (Params, bool) {
 	for _, c := range parseAll(h.Values("Www-Authenticate")) {
 		if !strings.EqualFold(c.scheme, scheme) {

@@ -44,7 +44,7 @@ func TestParseBearerChallenge(t *testing.T) {
 			for _, v := range tc.headers {
 				h.Add("WWW-Authenticate", v)
 			}
-			got, ok := Bearer(h)
+			got, ok := Find(h, "Bearer")
 			if ok != tc.ok || got.Realm != tc.want.Realm || got.Error != tc.want.Error ||
 				got.ErrorDescription != tc.want.ErrorDescription || got.ErrorURI != tc.want.ErrorURI ||
 				!slices.Equal(got.Scope, tc.want.Scope) {
@@ -104,7 +104,7 @@ func FuzzWWWAuthenticate(f *testing.F) {
 			}
 		}
 		h := http.Header{"Www-Authenticate": {raw}}
-		Bearer(h)
+		Find(h, "Bearer")
 
 		// Round trip: a correctly quoted description survives any prefix
 		// challenge that is itself complete, and the parameters after it.
@@ -118,7 +118,7 @@ func FuzzWWWAuthenticate(f *testing.F) {
 			return // invalid UTF-8 was mapped; bytes differ by construction
 		}
 		v := `Basic realm="x", Bearer realm="api", error_description=` + quoteForChallenge(clean) + `, error="insufficient_scope", scope="s1 s2"`
-		got, ok := Bearer(http.Header{"Www-Authenticate": {v}})
+		got, ok := Find(http.Header{"Www-Authenticate": {v}}, "Bearer")
 		if len(v) > maxChallengeHeader {
 			return
 		}

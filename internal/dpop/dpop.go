@@ -69,10 +69,10 @@ func NewKey() (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: DPoP key: %w", err)
 	}
-	return KeyFrom(priv)
+	return keyFrom(priv)
 }
 
-func KeyFrom(priv *ecdsa.PrivateKey) (*Key, error) {
+func keyFrom(priv *ecdsa.PrivateKey) (*Key, error) {
 	if priv == nil || priv.Curve != elliptic.P256() {
 		return nil, errors.New("dpop: DPoP key must be ECDSA P-256")
 	}
@@ -166,7 +166,7 @@ func Unmarshal(b []byte) (*Key, error) {
 	if !ok {
 		return nil, errors.New("dpop: stored DPoP key is not ECDSA")
 	}
-	return KeyFrom(ec)
+	return keyFrom(ec)
 }
 
 func (k *Key) redact() string {
@@ -278,10 +278,10 @@ func ValidNonce(n string) bool {
 	return true
 }
 
-// ResponseNonce reads the DPoP-Nonce header of a response. ok is false
+// responseNonce reads the DPoP-Nonce header of a response. ok is false
 // when there is none; err (matching ErrDPoP) when it is repeated, too long
 // or not NQCHAR, so that it is never stored nor sent back.
-func ResponseNonce(h http.Header) (nonce string, ok bool, err error) {
+func responseNonce(h http.Header) (nonce string, ok bool, err error) {
 	vs := h.Values("Dpop-Nonce")
 	switch {
 	case len(vs) == 0:
@@ -340,7 +340,7 @@ func (s *NonceStore) Put(u *url.URL, nonce string) {
 
 // update stores the response's nonce, if it has a valid one.
 func (s *NonceStore) Update(u *url.URL, h http.Header) error {
-	n, ok, err := ResponseNonce(h)
+	n, ok, err := responseNonce(h)
 	if ok {
 		s.Put(u, n)
 	}
