@@ -27,7 +27,6 @@ const (
 	maxChallengeParams = 16      // parameters kept per challenge
 )
 
-
 // ForToken is the challenge that answers a request made with tok's
 // scheme: for a DPoP-bound token the DPoP challenge (RFC 9449 §7.1, the
 // same parameters as Bearer's), else the Bearer one; a DPoP token falls
