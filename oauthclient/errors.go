@@ -70,6 +70,7 @@ var (
 var (
 	errUnknownTokenType = errors.New("unsupported token_type")
 	errMissingCode      = errors.New("authorization code missing or repeated")
+	errTrailingData     = errors.New("trailing data after the JSON object")
 	errScopeWidened     = &strictnet.PolicyError{Reason: "granted scope wider than requested"}
 	errAuthTime         = errors.New("authentication too old for max_age")
 	errBadPending       = fmt.Errorf("%w: the pending flow cannot be read", ErrStateMismatch)

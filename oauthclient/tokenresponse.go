@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -58,13 +59,16 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 // in a 200 JSON object goes to rotated (when not nil) first, before any
 // other field is checked: the server has spent the old one by then.
 func parseTokenResponse(status int, body []byte, now time.Time, rotated func(string)) (*tokenResponse, error) {
-	if status == http.StatusOK && rotated != nil {
-		// Any 200 JSON object holding a refresh_token string, whatever
-		// else it holds ("error": null, an odd token_type, a bad expiry):
-		// the server may have spent the old token, so the new one is
-		// handed over before anything is checked (S23).
-		if fields, err := decodeObject(body); err == nil {
-			if rt, ok := stringField(fields, "refresh_token"); ok && rt != "" {
+	if status >= 200 && status < 300 && rotated != nil {
+		// Any 2xx body whose first JSON value (after a UTF-8 BOM) is an
+		// object holding a refresh_token string, whatever else it holds
+		// ("error": null, an odd token_type, a bad expiry, trailing data,
+		// a 201): the server may have spent the old token, so the new
+		// one is handed over before anything is checked (S23). The body
+		// may still be refused below.
+		var first map[string]json.RawMessage
+		if json.NewDecoder(bytes.NewReader(stripBOM(body))).Decode(&first) == nil {
+			if rt, ok := stringField(first, "refresh_token"); ok && rt != "" {
 				rotated(rt)
 			}
 		}
@@ -136,7 +140,10 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 	fields, err := decodeObject(body)
 	if err != nil || fields == nil {
 		problem := "body is not a JSON object"
-		if looksLikeHTML(body) {
+		switch {
+		case errors.Is(err, errTrailingData):
+			problem = errTrailingData.Error()
+		case looksLikeHTML(body):
 			problem = "body is HTML"
 		}
 		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: problem}
@@ -146,6 +153,9 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 		return fields, nil
 	}
 	code, ok := stringField(fields, "error")
+	if (!ok || code == "") && status >= 200 && status < 300 {
+		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "a successful answer must have status 200"}
+	}
 	if !ok || code == "" {
 		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "error status without an error code"}
 	}
@@ -166,17 +176,25 @@ func (c *Client) withResponse(err error, form url.Values, resp *http.Response, b
 	return err
 }
 
+// decodeObject decodes a body that is one JSON object, after an optional
+// UTF-8 byte order mark. Trailing data after the object is an error
+// wrapping ErrMalformedResponse.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
-	d := json.NewDecoder(bytes.NewReader(body))
+	b := stripBOM(body)
+	d := json.NewDecoder(bytes.NewReader(b))
 	if err := d.Decode(&m); err != nil {
 		return nil, err
 	}
-	if d.More() {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformedResponse)
+	if len(bytes.TrimSpace(b[d.InputOffset():])) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, errTrailingData)
 	}
 	return m, nil
 }
+
+// stripBOM drops a leading UTF-8 byte order mark, which some servers put
+// before their JSON.
+func stripBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
