@@ -165,15 +165,43 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 }
 
 // withResponse finishes an error of an endpoint call: an *AuthError is
-// scrubbed of every sensitive value of the request (and the client secret)
-// and keeps the raw response reachable as *oauth2.RetrieveError. Other
-// errors pass through.
+// scrubbed of every sensitive value of the request, the client secret and
+// any token the answer holds (a 200 with an error may carry new ones), and
+// gets a sanitized *oauth2.RetrieveError for errors.As (S19): the status
+// and headers of the answer without Set-Cookie, no request, no body, the
+// error fields cleaned. Other errors pass through.
 func (c *Client) withResponse(err error, form url.Values, resp *http.Response, body []byte) error {
-	if ae, ok := err.(*AuthError); ok {
-		ae.scrub(form, c.cfg.ClientSecret)
-		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
+	ae, ok := err.(*AuthError)
+	if !ok {
+		return err
 	}
+	var answered []string
+	if fields, err := decodeObject(body); err == nil {
+		for _, k := range []string{"access_token", "refresh_token", "id_token", "device_code", "issued_token"} {
+			if v, ok := stringField(fields, k); ok {
+				answered = append(answered, v)
+			}
+		}
+	}
+	ae.scrub(form, c.cfg.ClientSecret, answered...)
+	ae.retrieve = &oauth2.RetrieveError{Response: statusOnly(resp),
+		ErrorCode: safetext.Clean(ae.Code, 64), ErrorDescription: safetext.Clean(ae.Description, 300), ErrorURI: safetext.Clean(ae.URI, 300)}
 	return err
+}
+
+// statusOnly is a copy of resp for an error: status, protocol and headers
+// (without Set-Cookie); no request, no body, no TLS state.
+func statusOnly(resp *http.Response) *http.Response {
+	if resp == nil {
+		return nil
+	}
+	h := resp.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Del("Set-Cookie")
+	return &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
+		Header: h, Body: http.NoBody, ContentLength: resp.ContentLength}
 }
 
 // decodeObject decodes a body that is one JSON object, after an optional
