@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -773,3 +774,22 @@ var (
 func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
+
+func (t *Transport) redact() string {
+	if t == nil {
+		return "apiclient.Transport(nil)"
+	}
+	return fmt.Sprintf("apiclient.Transport{origins=%d, token=%s}", len(t.allowed), safetext.Redacted)
+}
+
+// String implements fmt.Stringer; it never shows a token (S12).
+func (t *Transport) String() string { return t.redact() }
+
+// GoString implements fmt.GoStringer as String does.
+func (t *Transport) GoString() string { return t.redact() }
+
+// Format prints String's summary under every fmt verb.
+func (t *Transport) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
+
+// LogValue implements slog.LogValuer with String's summary.
+func (t *Transport) LogValue() slog.Value { return slog.StringValue(t.redact()) }
