@@ -12,7 +12,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -254,5 +256,61 @@ func TestWrapperKeepsNothing(t *testing.T) {
 	check("the end")
 	if len(k.reqs) < 8 || len(k.resps) < 8 {
 		t.Fatalf("the wrapper kept %d requests and %d responses: it did not see every call", len(k.reqs), len(k.resps))
+	}
+}
+
+// TestWrapperErrorKeepsRotation (S23, S30): a wrapper that returns an
+// error after the strict transport got the server's answer cannot make the
+// SDK lose it: the refresh fails, the rotated refresh token is stored, and
+// the next refresh sends it, never the spent one.
+func TestWrapperErrorKeepsRotation(t *testing.T) {
+	var armed atomic.Bool
+	failing := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(r)
+			if err == nil && r.URL.Path == "/token" && armed.CompareAndSwap(true, false) {
+				return nil, errors.New("tracing exporter failed")
+			}
+			return resp, err
+		})
+	}
+	h := newHostileAS(t)
+	clk := newTestClock()
+	cfg := h.config()
+	cfg.Now = clk.Now
+	cfg.HTTP.Wrap = failing
+	c, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, cb := h.start(t, c)
+	toks, err := c.Exchange(context.Background(), p, cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.nonce = ""
+	h.mu.Unlock()
+	sent := rotatingToken(h)
+	store := &tokenstore.Memory{}
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Invalidate(toks.OAuth2Token())
+	armed.Store(true)
+	if _, err := src.Token(); err == nil || armed.Load() {
+		t.Fatalf("Token through a failing wrapper = %v (wrapper reached: %v), want an error", err, !armed.Load())
+	}
+	rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
+	if err != nil || rec.RefreshToken != "RT-1" {
+		t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
+	}
+	clk.Advance(2 * time.Hour)
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sent(), ","); got != "RT-secret-value,RT-1" {
+		t.Fatalf("refresh tokens sent: %s; the spent one must never be sent again", got)
 	}
 }
