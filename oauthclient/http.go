@@ -61,12 +61,14 @@ func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string)
 		default:
 			err = fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{netrule.StripURL(err)})
 		}
-		if slot.Response == nil {
+		answer := slot.Response
+		slot.Response = nil // the slot lives on in contexts a wrapper may keep
+		if answer == nil {
 			return nil, nil, err
 		}
-		defer slot.Response.Body.Close()
-		body, _ := netrule.ReadBody(slot.Response.Body)
-		return slot.Response, body, err
+		defer answer.Body.Close()
+		body, _ := netrule.ReadBody(answer.Body)
+		return answer, body, err
 	}
 	defer resp.Body.Close()
 	body, err := netrule.ReadBody(resp.Body)
