@@ -123,6 +123,11 @@ func TestWrapperKeepsNothing(t *testing.T) {
 	var mu sync.Mutex
 	var apiSaw []string // what the API received: the credentials the wrapper must not reach
 	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/old" { // a same-origin redirect: the API client follows it with the token
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: "api-session-cookie-secret"})
+			http.Redirect(w, r, "/me", http.StatusTemporaryRedirect)
+			return
+		}
 		mu.Lock()
 		apiSaw = append(apiSaw, r.Header.Get("Authorization"), r.Header.Get("DPoP"))
 		mu.Unlock()
@@ -185,9 +190,9 @@ func TestWrapperKeepsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(hc *http.Client) {
+	call := func(hc *http.Client, path string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPost, api.URL+"/me", strings.NewReader(`{"q":1}`))
+		req, _ := http.NewRequest(http.MethodPost, api.URL+path, strings.NewReader(`{"q":1}`))
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -198,7 +203,7 @@ func TestWrapperKeepsNothing(t *testing.T) {
 			t.Fatalf("the caller got %q, Set-Cookie %q: the SDK must read the whole answer", body, resp.Header.Get("Set-Cookie"))
 		}
 	}
-	call(hc)
+	call(hc, "/me")
 	check("an API call with a bearer token")
 
 	key, err := dpop.NewKey()
@@ -210,7 +215,7 @@ func TestWrapperKeepsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	call(dc)
+	call(dc, "/me")
 	check("an API call with a DPoP token")
 	mu.Lock()
 	for _, s := range apiSaw {
@@ -224,10 +229,11 @@ func TestWrapperKeepsNothing(t *testing.T) {
 		t.Fatalf("the API saw %d headers %q: the test needs a bearer and a DPoP call", proofs, apiSaw)
 	}
 
-	// Two more calls, then everything kept is read again.
-	call(hc)
-	call(dc)
-	check("later calls")
+	// Calls through a same-origin redirect (the second hop's request
+	// knows the first answer), then everything kept is read again.
+	call(hc, "/old")
+	call(dc, "/old")
+	check("later calls through a redirect")
 
 	// A kept request sent again once its call is over reaches nothing.
 	k.mu.Lock()

@@ -84,7 +84,7 @@ type Config struct {
 	// copy of the SDK's with the method, URL and ordinary headers (it may
 	// add its own, such as traceparent), ContentLength, and neither the
 	// credential headers (Authorization, Proxy-Authorization, Cookie,
-	// DPoP) nor the body. The response it gets is a copy with the status,
+	// DPoP), the body, nor the previous redirect hop's response. The response it gets is a copy with the status,
 	// the headers without Set-Cookie, ContentLength, the TLS state and its
 	// own request, and no body. The strict transport sends a request of
 	// its own, with the credentials and the body, and the SDK reads the
@@ -375,11 +375,15 @@ var (
 )
 
 // observe opens a ticket for req and returns the request the wrapper gets:
-// a deep copy without credential headers and with an empty body
-// (ContentLength kept, so a wrapper may record the size).
+// a deep copy without credential headers, without the previous hop's
+// response and with an empty body (ContentLength kept, so a wrapper may
+// record the size).
 func observe(req *http.Request) (*http.Request, *ticket) {
 	tk := &ticket{dest: req.URL.String(), host: req.Host, header: http.Header{}, body: req.Body, getBody: req.GetBody}
 	out := req.Clone(context.WithValue(req.Context(), ticketKey{}, tk))
+	// A redirect hop's Response is the SDK's answer to the hop before,
+	// whose Request carried the credentials: the wrapper gets neither.
+	out.Response = nil
 	for _, h := range credentialHeaders {
 		k := http.CanonicalHeaderKey(h)
 		if v, ok := req.Header[k]; ok {
