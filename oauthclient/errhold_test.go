@@ -17,6 +17,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
 
@@ -267,6 +268,21 @@ func TestErrorsHoldNoCredential(t *testing.T) {
 			h := newHostileAS(t)
 			c, _ := login(t, h, nil)
 			return result{err: c.Revoke(context.Background(), "RT-secret-value", "refresh_token")}
+		}},
+		{"introspection through a panicking wrapper", func(t *testing.T) result {
+			h := newHostileAS(t)
+			h.set("introspection_endpoint", h.srv.URL+"/token") // answers with tokens
+			c, _ := login(t, h, panicking)
+			in, err := c.Introspector(validate.IntrospectionConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			panicArmed.Store(true)
+			_, err = in.Introspect(context.Background(), "AT-secret-value")
+			if panicArmed.Load() {
+				t.Fatal("the wrapper was not reached")
+			}
+			return result{err: err}
 		}},
 		{"API insufficient_scope", api(403, `Bearer error="insufficient_scope", scope="admin", error_description="AT-secret-value lacks admin"`)},
 		{"API invalid_request", api(400, `Bearer error="invalid_request", error_description="AT-secret-value is malformed"`)},
