@@ -70,6 +70,7 @@ var (
 var (
 	errUnknownTokenType = errors.New("unsupported token_type")
 	errMissingCode      = errors.New("authorization code missing or repeated")
+	errTrailingData     = errors.New("trailing data after the JSON object")
 	errScopeWidened     = &strictnet.PolicyError{Reason: "granted scope wider than requested"}
 	errAuthTime         = errors.New("authentication too old for max_age")
 	errBadPending       = fmt.Errorf("%w: the pending flow cannot be read", ErrStateMismatch)
@@ -85,8 +86,11 @@ func policyf(format string, args ...any) error {
 // redirect (the callback's error parameter) or by an endpoint (RFC 6749 §5.2).
 // It matches ErrAuthorizationServer, and ErrLoginRequired when Code is
 // invalid_grant on a token endpoint call. When the error came from an HTTP
-// response, errors.As can reach the *oauth2.RetrieveError, whose Body holds
-// the raw response; Error never prints that body.
+// response, errors.As can reach an *oauth2.RetrieveError made for the
+// caller: its Response has the status and headers (no Set-Cookie), no
+// Request and no body; Body is nil; ErrorCode, ErrorDescription and
+// ErrorURI are the cleaned fields. No value reachable from the error holds
+// a request, a body or a token (S19).
 type AuthError struct {
 	Endpoint    string // "authorization", "token", "revocation", …
 	StatusCode  int    // HTTP status, 0 for a redirect error
@@ -145,7 +149,8 @@ func (e *AuthError) Is(target error) bool {
 	return false
 }
 
-// Unwrap gives access to the *oauth2.RetrieveError of an HTTP error response.
+// Unwrap gives access to the sanitized *oauth2.RetrieveError of an HTTP
+// error response.
 func (e *AuthError) Unwrap() error {
 	if e.retrieve == nil {
 		return nil

@@ -14,13 +14,23 @@ func FuzzParseTokenResponse(f *testing.F) {
 		`{"access_token":"a","token_type":"bearer","expires_in":"60"}`,
 		`{"error":"invalid_grant"}`, `<html>`, `null`, `[]`, `{"access_token":1}`,
 		`{"access_token":"a","token_type":"Bearer","expires_in":1e999}`, `{"a":1}{"b":2}`,
+		"\xef\xbb\xbf{\"access_token\":\"a\",\"token_type\":\"Bearer\",\"refresh_token\":\"r\"}",
+		`{"access_token":"a","token_type":"Bearer","refresh_token":"r"}]`,
 	} {
 		f.Add(200, []byte(s))
+		f.Add(201, []byte(s))
 		f.Add(400, []byte(s))
 	}
 	now := time.Unix(1700000000, 0)
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		tr, err := parseTokenResponse(status, body, now, nil)
+		var rotated string
+		tr, err := parseTokenResponse(status, body, now, func(rt string) { rotated = rt })
+		if rotated != "" && (status < 200 || status > 299) {
+			t.Fatalf("a rotation handed over from status %d", status)
+		}
+		if err == nil && tr.token.RefreshToken != rotated {
+			t.Fatal("an accepted refresh token was not handed over first")
+		}
 		if err != nil {
 			if tr != nil {
 				t.Fatal("result with error")

@@ -43,28 +43,32 @@ func checkRedirectURL(raw string) error {
 	return policyf("redirect URL scheme %q is not allowed", u.Scheme)
 }
 
-// do sends req with c and reads the bounded body. A 3xx is reported as a policy refusal.
+// do sends req with c and reads the bounded body. A 3xx is reported as a
+// policy refusal. When the caller's Wrap failed after the server answered
+// (an error, a panic), the answer is returned with the error: it may hold
+// a rotated refresh token.
 func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string) (*http.Response, []byte, error) {
-	resp, err := c.Do(req.WithContext(netrule.WithEndpoint(ctx, endpoint)))
+	slot := &netrule.AnswerSlot{}
+	resp, err := c.Do(req.WithContext(netrule.WithAnswerSlot(netrule.WithEndpoint(ctx, endpoint), slot)))
 	if err != nil {
 		var pe *strictnet.PolicyError
-		if errors.As(err, &pe) {
-			return nil, nil, pe
-		}
 		var wp *strictnet.PanicError
-		if errors.As(err, &wp) {
-			// The caller's Wrap panicked; the server's answer, if there was
-			// one, is returned with the error (it may hold a rotated
-			// refresh token).
-			perr := fmt.Errorf("oauthclient: %s request: %w: %s", endpoint, tokenstore.ErrPanic, wp.Error())
-			if wp.Response == nil {
-				return nil, nil, perr
-			}
-			defer wp.Response.Body.Close()
-			body, _ := netrule.ReadBody(wp.Response.Body)
-			return wp.Response, body, perr
+		switch {
+		case errors.As(err, &pe):
+			err = pe
+		case errors.As(err, &wp):
+			err = fmt.Errorf("oauthclient: %s request: %w: %s", endpoint, tokenstore.ErrPanic, wp.Error())
+		default:
+			err = fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{netrule.StripURL(err)})
 		}
-		return nil, nil, fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{netrule.StripURL(err)})
+		answer := slot.Response
+		slot.Response = nil // the slot lives on in contexts a wrapper may keep
+		if answer == nil {
+			return nil, nil, err
+		}
+		defer answer.Body.Close()
+		body, _ := netrule.ReadBody(answer.Body)
+		return answer, body, err
 	}
 	defer resp.Body.Close()
 	body, err := netrule.ReadBody(resp.Body)

@@ -2,14 +2,12 @@ package oauthclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // This file carries DPoP proofs on token endpoint calls (RFC 9449 §5)
@@ -46,9 +44,10 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpop.Key, 
 		}
 		resp, body, err = c.postFormHeader(ctx, "token", u, form, extra)
 		if err != nil {
-			if resp != nil && rotated != nil && errors.Is(err, tokenstore.ErrPanic) {
-				// The server answered before the caller's Wrap panicked:
-				// a rotated refresh token in the answer is handed over.
+			if resp != nil && rotated != nil {
+				// The server answered before the caller's Wrap failed (or
+				// the answer was refused, a redirect): a rotated refresh
+				// token in a 2xx answer is handed over.
 				parseTokenResponse(resp.StatusCode, body, c.cfg.Now(), rotated)
 			}
 			return nil, key, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -58,13 +59,16 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 // in a 200 JSON object goes to rotated (when not nil) first, before any
 // other field is checked: the server has spent the old one by then.
 func parseTokenResponse(status int, body []byte, now time.Time, rotated func(string)) (*tokenResponse, error) {
-	if status == http.StatusOK && rotated != nil {
-		// Any 200 JSON object holding a refresh_token string, whatever
-		// else it holds ("error": null, an odd token_type, a bad expiry):
-		// the server may have spent the old token, so the new one is
-		// handed over before anything is checked (S23).
-		if fields, err := decodeObject(body); err == nil {
-			if rt, ok := stringField(fields, "refresh_token"); ok && rt != "" {
+	if status >= 200 && status < 300 && rotated != nil {
+		// Any 2xx body whose first JSON value (after a UTF-8 BOM) is an
+		// object holding a refresh_token string, whatever else it holds
+		// ("error": null, an odd token_type, a bad expiry, trailing data,
+		// a 201): the server may have spent the old token, so the new
+		// one is handed over before anything is checked (S23). The body
+		// may still be refused below.
+		var first map[string]json.RawMessage
+		if json.NewDecoder(bytes.NewReader(stripBOM(body))).Decode(&first) == nil {
+			if rt, ok := stringField(first, "refresh_token"); ok && rt != "" {
 				rotated(rt)
 			}
 		}
@@ -136,7 +140,10 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 	fields, err := decodeObject(body)
 	if err != nil || fields == nil {
 		problem := "body is not a JSON object"
-		if looksLikeHTML(body) {
+		switch {
+		case errors.Is(err, errTrailingData):
+			problem = errTrailingData.Error()
+		case looksLikeHTML(body):
 			problem = "body is HTML"
 		}
 		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: problem}
@@ -146,6 +153,9 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 		return fields, nil
 	}
 	code, ok := stringField(fields, "error")
+	if (!ok || code == "") && status >= 200 && status < 300 {
+		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "a successful answer must have status 200"}
+	}
 	if !ok || code == "" {
 		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "error status without an error code"}
 	}
@@ -155,28 +165,64 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 }
 
 // withResponse finishes an error of an endpoint call: an *AuthError is
-// scrubbed of every sensitive value of the request (and the client secret)
-// and keeps the raw response reachable as *oauth2.RetrieveError. Other
-// errors pass through.
+// scrubbed of every sensitive value of the request, the client secret and
+// any token the answer holds (a 200 with an error may carry new ones), and
+// gets a sanitized *oauth2.RetrieveError for errors.As (S19): the status
+// and headers of the answer without Set-Cookie, no request, no body, the
+// error fields cleaned. Other errors pass through.
 func (c *Client) withResponse(err error, form url.Values, resp *http.Response, body []byte) error {
-	if ae, ok := err.(*AuthError); ok {
-		ae.scrub(form, c.cfg.ClientSecret)
-		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
+	ae, ok := err.(*AuthError)
+	if !ok {
+		return err
 	}
+	var answered []string
+	if fields, err := decodeObject(body); err == nil {
+		for _, k := range []string{"access_token", "refresh_token", "id_token", "device_code", "issued_token"} {
+			if v, ok := stringField(fields, k); ok {
+				answered = append(answered, v)
+			}
+		}
+	}
+	ae.scrub(form, c.cfg.ClientSecret, answered...)
+	ae.retrieve = &oauth2.RetrieveError{Response: statusOnly(resp),
+		ErrorCode: safetext.Clean(ae.Code, 64), ErrorDescription: safetext.Clean(ae.Description, 300), ErrorURI: safetext.Clean(ae.URI, 300)}
 	return err
 }
 
+// statusOnly is a copy of resp for an error: status, protocol and headers
+// (without Set-Cookie); no request, no body, no TLS state.
+func statusOnly(resp *http.Response) *http.Response {
+	if resp == nil {
+		return nil
+	}
+	h := resp.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	h.Del("Set-Cookie")
+	return &http.Response{Status: resp.Status, StatusCode: resp.StatusCode, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
+		Header: h, Body: http.NoBody, ContentLength: resp.ContentLength}
+}
+
+// decodeObject decodes a body that is one JSON object, after an optional
+// UTF-8 byte order mark. Trailing data after the object is an error
+// wrapping ErrMalformedResponse.
 func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
-	d := json.NewDecoder(bytes.NewReader(body))
+	b := stripBOM(body)
+	d := json.NewDecoder(bytes.NewReader(b))
 	if err := d.Decode(&m); err != nil {
 		return nil, err
 	}
-	if d.More() {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrMalformedResponse)
+	if len(bytes.TrimSpace(b[d.InputOffset():])) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrMalformedResponse, errTrailingData)
 	}
 	return m, nil
 }
+
+// stripBOM drops a leading UTF-8 byte order mark, which some servers put
+// before their JSON.
+func stripBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 

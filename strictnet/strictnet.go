@@ -16,13 +16,15 @@
 // verifies the chain against the configured roots (the system's when none)
 // and the host name, and checks the SPKI pins before a request byte is
 // written. A caller's wrapper (tracing, metrics) goes around the
-// transport: it sees every request and response, and cannot replace the
-// handshake or read a credential. Anything that could replace or weaken
+// transport: it sees a copy of every request and response made for it,
+// and cannot replace the handshake, read a credential or change where a
+// request goes. Anything that could replace or weaken
 // verification cannot be expressed in [Config]; what can be checked is
 // checked by [NewClient], which returns a [*PolicyError] naming the field.
 package strictnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -35,6 +37,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
@@ -73,14 +77,22 @@ type Config struct {
 	// the RoundTripper the client uses: a tracing or metrics wrapper such
 	// as otelhttp.NewTransport. The wrapper must pass each request to the
 	// RoundTripper it was given; one that answers without it fails the call
-	// with a *PolicyError. A wrapper sees each request's method, URL and
-	// ordinary headers (it may add its own, such as traceparent), and the
-	// response's status and headers; it never sees the credential headers
-	// (Authorization, Proxy-Authorization, Cookie, DPoP), the request body,
-	// the response body or Set-Cookie, which the strict transport keeps
-	// and puts back after the wrapper has handed the request on. So a
-	// wrapper that goes around the transport it was given sends nothing
-	// secret. Returning an *http.Transport is refused.
+	// with a *PolicyError, and one that sends it elsewhere (another URL or
+	// Host) is refused with a *PolicyError before anything is sent.
+	//
+	// The wrapper observes copies made for it (S30). Its request is a deep
+	// copy of the SDK's with the method, URL and ordinary headers (it may
+	// add its own, such as traceparent), ContentLength, and neither the
+	// credential headers (Authorization, Proxy-Authorization, Cookie,
+	// DPoP), the body, nor the previous redirect hop's response. The response it gets is a copy with the status,
+	// the headers without Set-Cookie, ContentLength, the TLS state and its
+	// own request, and no body. The strict transport sends a request of
+	// its own, with the credentials and the body, and the SDK reads the
+	// strict transport's own answer: nothing the SDK uses afterwards is an
+	// object the wrapper held, the response the wrapper returns is only
+	// closed, and a request kept by the wrapper cannot be sent again once
+	// its call is over. A wrapper that goes around the transport it was
+	// given sends nothing secret. Returning an *http.Transport is refused.
 	Wrap func(http.RoundTripper) http.RoundTripper
 	// Logger, when set, receives one event per server call: endpoint kind,
 	// method, the URL without query values, status, duration and an error
@@ -332,59 +344,78 @@ func (in *inner) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 
 type ticketKey struct{}
 
-// ticket carries a request past the caller's wrapper: it records that the
-// inner transport saw the request, and holds what the wrapper must not see
-// (credential headers and the body), which the inner transport puts back.
+// ticket carries a call past the caller's wrapper (S30). It holds what the
+// wrapper must not see: the SDK's credential headers and body, which the
+// inner transport adds to a request of its own, and the server's answer,
+// of which the wrapper gets a copy without body or cookies. Once the call
+// is over the ticket is emptied and refuses further use, so a wrapper that
+// keeps the request it was given reaches nothing through it.
 type ticket struct {
+	mu      sync.Mutex
+	done    bool
 	seen    bool
-	hidden  bool
-	header  http.Header // the credential headers taken off the request
+	header  http.Header // the credential headers of the SDK's request
 	body    io.ReadCloser
 	getBody func() (io.ReadCloser, error)
 	// dest is where the SDK sent the request (URL and Host): the inner
 	// transport refuses a request the wrapper sent elsewhere.
 	dest, host string
-	// respBody and respCookies are the response's body and Set-Cookie
-	// headers, kept from the wrapper and put back after it returns.
-	respBody    io.ReadCloser
-	respCookies []string
-	answer      *http.Response // the last response handed to the wrapper
+	answer     *http.Response // the last answer of the strict transport; never given to the wrapper
 }
 
 // credentialHeaders never reach a wrapper: they carry tokens, client
 // secrets or proofs.
 var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Dpop"}
 
-// hide returns a copy of req for the wrapper: without credential headers
-// and with an empty body (ContentLength kept, so a wrapper may record the
-// size), and remembers the originals in tk.
-func hide(req *http.Request, tk *ticket) *http.Request {
-	out := req.Clone(req.Context())
-	tk.hidden = true
-	tk.dest, tk.host = req.URL.String(), req.Host
-	tk.header = http.Header{}
+var (
+	// errCallEnded: a wrapper sent a request of a call that is over.
+	errCallEnded = errors.New("the Wrap RoundTripper sent a request of a call that is over")
+	// errRedirected: a wrapper sent the request elsewhere.
+	errRedirected = errors.New("the Wrap RoundTripper changed where the request goes")
+)
+
+// observe opens a ticket for req and returns the request the wrapper gets:
+// a deep copy without credential headers, without the previous hop's
+// response and with an empty body (ContentLength kept, so a wrapper may
+// record the size).
+func observe(req *http.Request) (*http.Request, *ticket) {
+	tk := &ticket{dest: req.URL.String(), host: req.Host, header: http.Header{}, body: req.Body, getBody: req.GetBody}
+	out := req.Clone(context.WithValue(req.Context(), ticketKey{}, tk))
+	// A redirect hop's Response is the SDK's answer to the hop before,
+	// whose Request carried the credentials: the wrapper gets neither.
+	out.Response = nil
 	for _, h := range credentialHeaders {
-		if v, ok := req.Header[http.CanonicalHeaderKey(h)]; ok {
-			tk.header[http.CanonicalHeaderKey(h)] = v
-			out.Header.Del(h)
+		k := http.CanonicalHeaderKey(h)
+		if v, ok := req.Header[k]; ok {
+			tk.header[k] = v
+			delete(out.Header, k)
 		}
 	}
-	tk.body, tk.getBody = req.Body, req.GetBody
 	if req.Body != nil && req.Body != http.NoBody {
 		out.Body = http.NoBody
 		out.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 	}
-	return out
+	return out, tk
 }
 
-// restore puts back on req (the wrapper's request, with whatever headers
-// the wrapper added) what hide took off. A wrapper that retries gets the
+// request builds the request the strict transport sends for wreq, the
+// wrapper's request: a new object with the wrapper's ordinary headers and
+// the SDK's credential headers and body. A wrapper that retries gets the
 // body again only when the request can replay it.
-func (tk *ticket) restore(req *http.Request) (*http.Request, error) {
-	if !tk.hidden {
-		return req, nil
+func (tk *ticket) request(wreq *http.Request) (*http.Request, error) {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	switch {
+	case tk.done:
+		return nil, errCallEnded
+	case wreq.URL == nil || wreq.URL.String() != tk.dest || wreq.Host != tk.host:
+		// A credential never leaves for a place the SDK did not choose.
+		return nil, errRedirected
 	}
-	out := req.Clone(req.Context())
+	out := wreq.Clone(wreq.Context())
+	for _, h := range credentialHeaders {
+		delete(out.Header, http.CanonicalHeaderKey(h))
+	}
 	for k, v := range tk.header {
 		out.Header[k] = v
 	}
@@ -403,40 +434,66 @@ func (tk *ticket) restore(req *http.Request) (*http.Request, error) {
 		return nil, errReplay
 	}
 	out.GetBody = tk.getBody
+	tk.seen = true
 	return out, nil
+}
+
+// keep takes the strict transport's answer to wreq and returns the copy
+// the wrapper gets: status, headers without Set-Cookie, ContentLength, the
+// TLS state and wreq, the wrapper's own request; no body. A wrapper that
+// retried drops the earlier answer.
+func (tk *ticket) keep(resp *http.Response, wreq *http.Request) *http.Response {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	if tk.done { // a call that ended while this request was on its way
+		resp.Body.Close()
+		return nil
+	}
+	if tk.answer != nil {
+		tk.answer.Body.Close()
+	}
+	tk.answer = resp
+	cp := &http.Response{
+		Status: resp.Status, StatusCode: resp.StatusCode,
+		Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
+		Header: resp.Header.Clone(), Body: http.NoBody, ContentLength: resp.ContentLength,
+		TransferEncoding: slices.Clone(resp.TransferEncoding), Close: resp.Close, Uncompressed: resp.Uncompressed,
+		Request: wreq,
+	}
+	if cp.Header == nil {
+		cp.Header = http.Header{}
+	}
+	cp.Header.Del("Set-Cookie")
+	if resp.TLS != nil {
+		cs := *resp.TLS
+		cs.PeerCertificates = slices.Clone(cs.PeerCertificates)
+		cs.VerifiedChains = slices.Clone(cs.VerifiedChains)
+		cp.TLS = &cs
+	}
+	return cp
+}
+
+// end closes the ticket and returns the strict transport's last answer,
+// if any; the credentials it held are dropped.
+func (tk *ticket) end() *http.Response {
+	tk.mu.Lock()
+	defer tk.mu.Unlock()
+	tk.done = true
+	answer := tk.answer
+	tk.answer, tk.header, tk.body, tk.getBody = nil, nil, nil, nil
+	return answer
 }
 
 // RoundTrip sends req through the wrapper (if any) and the strict
 // transport, and logs one event.
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
-	tk := &ticket{}
-	sent := req.WithContext(context.WithValue(req.Context(), ticketKey{}, tk))
-	if t.next != http.RoundTripper(t.inner) {
-		// A wrapper sees the method, URL and ordinary headers, never a
-		// credential or a body: even a wrapper that ignores the transport
-		// it was given and sends the request itself sends nothing secret.
-		sent = hide(sent, tk)
-	}
-	resp, err := t.wrapped(sent, tk)
-	var pe *PanicError
-	if errors.As(err, &pe) {
-		if tk.hidden && tk.answer != nil {
-			pe.Response = tk.unhide(req, tk.answer, nil)
-		}
-		if t.logger != nil {
-			t.log(req, nil, err, time.Since(start))
-		}
-		return nil, err
-	}
-	if err == nil && !tk.seen {
-		if resp != nil && resp.Body != nil {
-			resp.Body.Close()
-		}
-		resp, err = nil, t.inner.refuse("the Wrap RoundTripper answered without calling the strict transport it was given")
-	}
-	if tk.hidden {
-		resp = tk.unhide(req, resp, err)
+	var resp *http.Response
+	var err error
+	if t.next == http.RoundTripper(t.inner) {
+		resp, err = t.inner.send(req)
+	} else {
+		resp, err = t.observed(req)
 	}
 	if err != nil {
 		err = cleanErr(err)
@@ -447,25 +504,68 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// observed runs req through the caller's wrapper (S30). The wrapper gets
+// copies made for it (see [Config.Wrap]); the caller gets the strict
+// transport's own answer, never an object the wrapper held. When the
+// wrapper fails (an error, a panic) after the server answered, that answer
+// goes to the call's answer slot (netrule.WithAnswerSlot), read into
+// memory, for a caller that must not lose it (a rotated refresh token).
+func (t *transport) observed(req *http.Request) (*http.Response, error) {
+	if req.URL == nil {
+		return t.inner.send(req)
+	}
+	wreq, tk := observe(req)
+	wresp, err := t.wrapped(wreq)
+	answer := tk.end()
+	if wresp != nil && wresp.Body != nil {
+		wresp.Body.Close() // the wrapper's copy: its instrumentation may wait for the close
+	}
+	switch {
+	case err != nil:
+		if answer != nil {
+			deliver(req.Context(), answer)
+		}
+		return nil, err
+	case answer == nil:
+		return nil, t.inner.refuse("the Wrap RoundTripper answered without calling the strict transport it was given")
+	}
+	answer.Request = req
+	return answer, nil
+}
+
+// deliver hands resp, with its body read into memory, to the answer slot
+// of ctx, or closes it when there is none.
+func deliver(ctx context.Context, resp *http.Response) {
+	slot := netrule.AnswerSlotOf(ctx)
+	if slot == nil || slot.Response != nil {
+		resp.Body.Close()
+		return
+	}
+	b, err := netrule.ReadBody(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	slot.Response = resp
+}
+
 // PanicError is returned when the caller's Wrap RoundTripper panicked. The
 // panic is recovered (it is the caller's code, and it must not end a
-// process between a token request and the write of its outcome).
-// Response, when not nil, is the server's answer as the strict transport
-// received it (body included, to be closed by the receiver): the server
-// may have acted on the request (rotated a refresh token), so the caller
-// can still read what it said.
+// process between a token request and the write of its outcome); the
+// server's answer, when there was one, reaches the SDK by another way
+// (the server may have acted on the request and rotated a refresh token),
+// never through this error, which holds no request, response or body.
 type PanicError struct {
-	Value    string // the panic value's type
-	Response *http.Response
+	Value string // the panic value's type
 }
 
 func (e *PanicError) Error() string {
 	return "the Wrap RoundTripper panicked (" + e.Value + ")"
 }
 
-// wrapped calls the wrapper (or the strict transport) and turns a panic
-// into a *PanicError.
-func (t *transport) wrapped(req *http.Request, tk *ticket) (resp *http.Response, err error) {
+// wrapped calls the wrapper and turns a panic into a *PanicError.
+func (t *transport) wrapped(req *http.Request) (resp *http.Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			resp, err = nil, &PanicError{Value: fmt.Sprintf("%T", p)}
@@ -474,27 +574,36 @@ func (t *transport) wrapped(req *http.Request, tk *ticket) (resp *http.Response,
 	return t.next.RoundTrip(req)
 }
 
-func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
-	wrapperReq := req
-	tk, _ := req.Context().Value(ticketKey{}).(*ticket)
-	if tk != nil {
-		if tk.hidden && (req.URL == nil || req.URL.String() != tk.dest || req.Host != tk.host) {
-			// A credential never leaves for a place the SDK did not choose.
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, in.refuse("the Wrap RoundTripper changed where the request goes")
-		}
-		r, err := tk.restore(req)
-		tk.seen = true
-		if err != nil {
-			if req.Body != nil {
-				req.Body.Close()
-			}
-			return nil, in.refuse(err.Error())
-		}
-		req = r
+// RoundTrip is what the caller's wrapper calls: a request of an observed
+// call is sent as the SDK made it (see ticket.request), and the wrapper
+// gets a copy of the answer (ticket.keep). A request that belongs to no
+// call (the wrapper's own) carries nothing of the SDK's and is sent as it
+// is, under the same TLS and https rules.
+func (in *inner) RoundTrip(wreq *http.Request) (*http.Response, error) {
+	tk, _ := wreq.Context().Value(ticketKey{}).(*ticket)
+	if tk == nil {
+		return in.send(wreq)
 	}
+	req, err := tk.request(wreq)
+	if err != nil {
+		if wreq.Body != nil {
+			wreq.Body.Close()
+		}
+		return nil, in.refuse(err.Error())
+	}
+	resp, err := in.send(req)
+	if err != nil {
+		return nil, err
+	}
+	if cp := tk.keep(resp, wreq); cp != nil {
+		return cp, nil
+	}
+	return nil, in.refuse(errCallEnded.Error())
+}
+
+// send is the strict transport itself: https only, verified TLS 1.2+, a
+// cleaned status line and a bounded body.
+func (in *inner) send(req *http.Request) (*http.Response, error) {
 	if req.URL == nil || req.URL.Scheme != "https" {
 		if req.Body != nil {
 			req.Body.Close()
@@ -520,50 +629,7 @@ func (in *inner) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !in.unbounded {
 		resp.Body = &boundedBody{rc: resp.Body, left: MaxResponseSize}
 	}
-	if tk != nil && tk.hidden {
-		tk.hideResponse(resp, wrapperReq)
-	}
 	return resp, nil
-}
-
-// hideResponse keeps from the wrapper what a response may carry of
-// credentials (S30): the body (tokens, introspection, userinfo) and the
-// Set-Cookie headers go to the ticket, and resp.Request is the wrapper's
-// own credential-free request. The status, the other headers and
-// ContentLength stay, for tracing and metrics.
-func (tk *ticket) hideResponse(resp *http.Response, wrapperReq *http.Request) {
-	if tk.respBody != nil { // a wrapper that retried: the first answer is dropped
-		tk.respBody.Close()
-	}
-	tk.respBody, resp.Body = resp.Body, http.NoBody
-	tk.respCookies = resp.Header.Values("Set-Cookie")
-	resp.Header = resp.Header.Clone()
-	resp.Header.Del("Set-Cookie")
-	resp.Request = wrapperReq
-	tk.answer = resp
-}
-
-// unhide puts back on the response the wrapper returned what hideResponse
-// kept, and the caller's request; with no response the kept body is closed.
-func (tk *ticket) unhide(req *http.Request, resp *http.Response, err error) *http.Response {
-	if err != nil || resp == nil {
-		if tk.respBody != nil {
-			tk.respBody.Close()
-		}
-		return resp
-	}
-	if tk.respBody != nil {
-		if resp.Body != nil && resp.Body != http.NoBody {
-			resp.Body.Close()
-		}
-		resp.Body = tk.respBody
-		tk.respBody = nil
-		for _, c := range tk.respCookies {
-			resp.Header.Add("Set-Cookie", c)
-		}
-	}
-	resp.Request = req
-	return resp
 }
 
 func cut(status string) (string, string, bool) {

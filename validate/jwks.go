@@ -29,8 +29,9 @@ type JWKSConfig struct {
 	// system roots and a 30 s timeout. Otherwise it must be a client built
 	// by strictnet.NewClient (or a copy of one), which is where
 	// roots, pins, a proxy, a dialer and a tracing wrapper are set; any
-	// other client is refused with ErrConfig. Redirects are followed only
-	// to https URLs, at most 3.
+	// other client is refused with ErrConfig. Redirects are never
+	// followed: a 3xx answer fails the fetch with ErrKeySet (configure the
+	// key set's final URL).
 	HTTPClient *http.Client
 	// MaxAge is how long fetched keys may be used before the set must be
 	// fetched again. Zero means 1 h. Keys older than MaxAge are never used,

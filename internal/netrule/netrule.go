@@ -26,6 +26,26 @@ func Endpoint(ctx context.Context) string {
 	return k
 }
 
+type answerKey struct{}
+
+// AnswerSlot receives the server's answer to a call whose caller's Wrap
+// failed (returned an error or panicked) after the strict transport got
+// the answer: the server may have acted (rotated a refresh token), so the
+// SDK still reads what it said. The strict transport fills Response, its
+// body read into memory, at most once; it never reaches an error.
+type AnswerSlot struct{ Response *http.Response }
+
+// WithAnswerSlot returns ctx carrying slot, for a call through a strict client.
+func WithAnswerSlot(ctx context.Context, slot *AnswerSlot) context.Context {
+	return context.WithValue(ctx, answerKey{}, slot)
+}
+
+// AnswerSlotOf returns the slot carried by ctx, or nil.
+func AnswerSlotOf(ctx context.Context) *AnswerSlot {
+	s, _ := ctx.Value(answerKey{}).(*AnswerSlot)
+	return s
+}
+
 // NewClient is set by package strictnet: the strict client of cfg, a
 // strictnet.Config set as the HTTP field of another package's Config, so
 // that a refused field is named "HTTP.<field>". With api, the client is

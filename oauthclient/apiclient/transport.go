@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -117,7 +121,9 @@ type Config struct {
 //   - a 401 whose Bearer challenge says invalid_token makes the transport
 //     drop the token (tokenstore.Source.Rejected, at most once per
 //     10 s for the engine, however many clients share it;
-//     another source: [Invalidator], once per cooldown per transport), get
+//     any other source, an [Invalidator] or one with a Rejected method of
+//     its own: once per 10 s per source, across the Transport and every
+//     client its Client method makes), get
 //     a new one and retry the
 //     request exactly once, and only when the body can be replayed (no body,
 //     or req.GetBody set). Without a replayable body, or if the source hands
@@ -154,17 +160,57 @@ type Transport struct {
 	now     func() time.Time
 	timeout time.Duration // of the clients New and Client make
 	cur     atomic.Pointer[bearer]
-	// lastInvalidation (UnixNano) rate-limits invalidations: an API that
-	// answers invalid_token to everything must not turn every call into a
-	// token request (a refresh-token rotation, with a user's tokens).
-	lastInvalidation atomic.Int64
+	// cool rate-limits invalidations: an API that answers invalid_token
+	// to everything must not turn every call into a token request (a
+	// refresh-token rotation, with a user's tokens). It is shared by the
+	// Transport and every client its Client method makes.
+	cool *cooldowns
 }
 
-// invalidationCooldown is the least time between two invalidations of the
-// token: per engine for a tokenstore.Source (its own default), per API
-// transport for any other Invalidator. A 401 invalid_token within it is
-// returned as it is, without a new token request.
+// invalidationCooldown is the least time between two invalidations of one
+// token source's token: per engine for a *tokenstore.Source (its own
+// default, shared by every client built on it), per source across a
+// Transport and the clients of its Client method for every other source.
+// A 401 invalid_token within it is returned as it is, without a new token
+// request.
 const invalidationCooldown = 10 * time.Second
+
+// cooldowns holds the last invalidation (UnixNano) per token source. A
+// source whose value cannot be a map key shares one entry with every other
+// such source: stricter, never looser.
+type cooldowns struct {
+	mu   sync.Mutex
+	last map[any]int64
+}
+
+type uncomparableSource struct{}
+
+// allow reports whether src's token may be invalidated at now, and if so
+// records it. Entries older than the cooldown are dropped as the map
+// grows, so it holds at most the sources invalidated within one cooldown.
+func (c *cooldowns) allow(src any, now int64) bool {
+	key := src
+	if !reflect.ValueOf(src).Comparable() {
+		key = uncomparableSource{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if last, ok := c.last[key]; ok && now-last < int64(invalidationCooldown) {
+		return false
+	}
+	if c.last == nil {
+		c.last = map[any]int64{}
+	}
+	if len(c.last) >= 256 {
+		for k, last := range c.last {
+			if now-last >= int64(invalidationCooldown) {
+				delete(c.last, k)
+			}
+		}
+	}
+	c.last[key] = now
+	return true
+}
 
 // bearer is one token with its ready-made header value.
 type bearer struct {
@@ -216,7 +262,7 @@ func (t *Transport) Client(src oauth2.TokenSource) (*http.Client, error) {
 	if src == nil {
 		return nil, cfgerr.New("apiclient", "the API client needs a token source")
 	}
-	u := &Transport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout}
+	u := &Transport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout, cool: t.cool}
 	return u.client(), nil
 }
 
@@ -243,7 +289,7 @@ func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	base := c.Transport
-	t := &Transport{nonces: new(dpop.NonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout}
+	t := &Transport{nonces: new(dpop.NonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout, cool: new(cooldowns)}
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -538,30 +584,24 @@ func (t *Transport) retryNonce(req *http.Request, resp *http.Response, b *bearer
 
 // rejected tells the source that the API refused tok and reports whether
 // it was dropped. The lifecycle engine keeps the cooldown itself
-// (tokenstore.Source.Rejected), for every client built on it; any other
-// Invalidator gets one invalidation per invalidationCooldown per transport.
+// (tokenstore.Source.Rejected), for every client built on it; every other
+// source, an Invalidator or a source with a Rejected method of its own,
+// gets at most one invalidation per invalidationCooldown across t and the
+// clients of its Transport's Client method (S24).
 func (t *Transport) rejected(tok *oauth2.Token) bool {
+	if s, ok := t.src.(*tokenstore.Source); ok {
+		return s.Rejected(tok)
+	}
+	if !t.cool.allow(t.src, t.now().UnixNano()) {
+		return false
+	}
 	if r, ok := t.src.(interface{ Rejected(*oauth2.Token) bool }); ok {
 		return r.Rejected(tok)
-	}
-	if !t.mayInvalidate() {
-		return false
 	}
 	if inv, ok := t.src.(Invalidator); ok {
 		inv.Invalidate(tok)
 	}
 	return true
-}
-
-// mayInvalidate reports whether the token may be invalidated now, and if
-// so records the time: at most one invalidation per invalidationCooldown.
-func (t *Transport) mayInvalidate() bool {
-	now := t.now().UnixNano()
-	last := t.lastInvalidation.Load()
-	if last != 0 && now-last < int64(invalidationCooldown) {
-		return false
-	}
-	return t.lastInvalidation.CompareAndSwap(last, now)
 }
 
 // finish turns the RFC 6750 400 and 403 challenges (Bearer, or DPoP for a
@@ -734,3 +774,22 @@ var (
 func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
+
+func (t *Transport) redact() string {
+	if t == nil {
+		return "apiclient.Transport(nil)"
+	}
+	return fmt.Sprintf("apiclient.Transport{origins=%d, token=%s}", len(t.allowed), safetext.Redacted)
+}
+
+// String implements fmt.Stringer; it never shows a token (S12).
+func (t *Transport) String() string { return t.redact() }
+
+// GoString implements fmt.GoStringer as String does.
+func (t *Transport) GoString() string { return t.redact() }
+
+// Format prints String's summary under every fmt verb.
+func (t *Transport) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
+
+// LogValue implements slog.LogValuer with String's summary.
+func (t *Transport) LogValue() slog.Value { return slog.StringValue(t.redact()) }

@@ -1,0 +1,442 @@
+package doccheck
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
+	"github.com/oauthsafe/oauthsafe/secret"
+	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
+	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+	"github.com/oauthsafe/oauthsafe/validate"
+	"golang.org/x/oauth2"
+)
+
+// exportedTypes is every exported type of the library packages, by
+// "package/path.Name". The source check below fails when a library
+// package declares an exported type missing here, so that a new type is
+// looked at: the walk then decides from its fields whether it holds a
+// secret, and if so proves that it redacts.
+var exportedTypes = map[string]reflect.Type{
+	"callback.Config":       reflect.TypeFor[callback.Config](),
+	"callback.Handler":      reflect.TypeFor[callback.Handler](),
+	"callback.Loopback":     reflect.TypeFor[callback.Loopback](),
+	"callback.MemoryStore":  reflect.TypeFor[callback.MemoryStore](),
+	"callback.StartOptions": reflect.TypeFor[callback.StartOptions](),
+	"callback.Store":        reflect.TypeFor[callback.Store](),
+
+	"oauthclient.AuthError":           reflect.TypeFor[oauthclient.AuthError](),
+	"oauthclient.AuthMethod":          reflect.TypeFor[oauthclient.AuthMethod](),
+	"oauthclient.Client":              reflect.TypeFor[oauthclient.Client](),
+	"oauthclient.Config":              reflect.TypeFor[oauthclient.Config](),
+	"oauthclient.DeviceAuthorization": reflect.TypeFor[oauthclient.DeviceAuthorization](),
+	"oauthclient.DeviceOptions":       reflect.TypeFor[oauthclient.DeviceOptions](),
+	"oauthclient.Metadata":            reflect.TypeFor[oauthclient.Metadata](),
+	"oauthclient.Pending":             reflect.TypeFor[oauthclient.Pending](),
+	"oauthclient.ResponseError":       reflect.TypeFor[oauthclient.ResponseError](),
+	"oauthclient.StartOptions":        reflect.TypeFor[oauthclient.StartOptions](),
+	"oauthclient.TokenSourceConfig":   reflect.TypeFor[oauthclient.TokenSourceConfig](),
+	"oauthclient.Tokens":              reflect.TypeFor[oauthclient.Tokens](),
+	"oauthclient.UserPoolConfig":      reflect.TypeFor[oauthclient.UserPoolConfig](),
+
+	"oauthclient/apiclient.Config":              reflect.TypeFor[apiclient.Config](),
+	"oauthclient/apiclient.Discovery":           reflect.TypeFor[apiclient.Discovery](),
+	"oauthclient/apiclient.DiscoveryConfig":     reflect.TypeFor[apiclient.DiscoveryConfig](),
+	"oauthclient/apiclient.InvalidRequestError": reflect.TypeFor[apiclient.InvalidRequestError](),
+	"oauthclient/apiclient.Invalidator":         reflect.TypeFor[apiclient.Invalidator](),
+	"oauthclient/apiclient.Metadata":            reflect.TypeFor[apiclient.Metadata](),
+	"oauthclient/apiclient.Transport":           reflect.TypeFor[apiclient.Transport](),
+
+	"oauthclient/clientcredentials.Options": reflect.TypeFor[clientcredentials.Options](),
+
+	"secret.Value": reflect.TypeFor[secret.Value](),
+
+	"strictnet.Config":      reflect.TypeFor[strictnet.Config](),
+	"strictnet.PanicError":  reflect.TypeFor[strictnet.PanicError](),
+	"strictnet.PolicyError": reflect.TypeFor[strictnet.PolicyError](),
+
+	"tokenstore.EncryptedFile":  reflect.TypeFor[tokenstore.EncryptedFile](),
+	"tokenstore.FetchFunc":      reflect.TypeFor[tokenstore.FetchFunc](),
+	"tokenstore.LeaseTx":        reflect.TypeFor[tokenstore.LeaseTx](),
+	"tokenstore.LogoutConfig":   reflect.TypeFor[tokenstore.LogoutConfig](),
+	"tokenstore.Memory":         reflect.TypeFor[tokenstore.Memory](),
+	"tokenstore.Pool":           reflect.TypeFor[tokenstore.Pool](),
+	"tokenstore.PoolConfig":     reflect.TypeFor[tokenstore.PoolConfig](),
+	"tokenstore.PrivateKey":     reflect.TypeFor[tokenstore.PrivateKey](),
+	"tokenstore.Record":         reflect.TypeFor[tokenstore.Record](),
+	"tokenstore.Refresh":        reflect.TypeFor[tokenstore.Refresh](),
+	"tokenstore.Result":         reflect.TypeFor[tokenstore.Result](),
+	"tokenstore.Source":         reflect.TypeFor[tokenstore.Source](),
+	"tokenstore.SourceConfig":   reflect.TypeFor[tokenstore.SourceConfig](),
+	"tokenstore.Store":          reflect.TypeFor[tokenstore.Store](),
+	"tokenstore.TemporaryError": reflect.TypeFor[tokenstore.TemporaryError](),
+	"tokenstore.Tx":             reflect.TypeFor[tokenstore.Tx](),
+
+	"tokenstore/keyring.Store": reflect.TypeFor[keyring.Store](),
+
+	"tokenstore/sqlstore.Config":    reflect.TypeFor[sqlstore.Config](),
+	"tokenstore/sqlstore.Dialect":   reflect.TypeFor[sqlstore.Dialect](),
+	"tokenstore/sqlstore.EnvKeys":   reflect.TypeFor[sqlstore.EnvKeys](),
+	"tokenstore/sqlstore.FileKeys":  reflect.TypeFor[sqlstore.FileKeys](),
+	"tokenstore/sqlstore.Key":       reflect.TypeFor[sqlstore.Key](),
+	"tokenstore/sqlstore.KeySource": reflect.TypeFor[sqlstore.KeySource](),
+	"tokenstore/sqlstore.OpenError": reflect.TypeFor[sqlstore.OpenError](),
+	"tokenstore/sqlstore.Store":     reflect.TypeFor[sqlstore.Store](),
+
+	"validate.AccessToken":            reflect.TypeFor[validate.AccessToken](),
+	"validate.AccessTokenConfig":      reflect.TypeFor[validate.AccessTokenConfig](),
+	"validate.AccessTokenVerifier":    reflect.TypeFor[validate.AccessTokenVerifier](),
+	"validate.IDToken":                reflect.TypeFor[validate.IDToken](),
+	"validate.IDTokenCheck":           reflect.TypeFor[validate.IDTokenCheck](),
+	"validate.IDTokenConfig":          reflect.TypeFor[validate.IDTokenConfig](),
+	"validate.IDTokenVerifier":        reflect.TypeFor[validate.IDTokenVerifier](),
+	"validate.InsufficientScopeError": reflect.TypeFor[validate.InsufficientScopeError](),
+	"validate.IntrospectionConfig":    reflect.TypeFor[validate.IntrospectionConfig](),
+	"validate.Introspector":           reflect.TypeFor[validate.Introspector](),
+	"validate.JWKS":                   reflect.TypeFor[validate.JWKS](),
+	"validate.JWKSConfig":             reflect.TypeFor[validate.JWKSConfig](),
+	"validate.StandardClaims":         reflect.TypeFor[validate.StandardClaims](),
+}
+
+// notLibrary are the directories of the module root that hold no library
+// package: other modules, programs, tests and internal helpers.
+var notLibrary = []string{"cmd", "e2e", "examples", "internal", "oauthtest", "scripts", "testdata", "docs"}
+
+// libraryTypes parses the non-test files of every library package under
+// root and returns "package/path.Name" of each exported type it declares.
+func libraryTypes(t *testing.T, root string) []string {
+	t.Helper()
+	var names []string
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || slices.Contains(notLibrary, strings.Split(rel, "/")[0])) {
+				return filepath.SkipDir
+			}
+			if rel != "." {
+				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+					return filepath.SkipDir // another module
+				}
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.TYPE {
+				continue
+			}
+			for _, s := range g.Specs {
+				if ts := s.(*ast.TypeSpec); ts.Name.IsExported() {
+					names = append(names, filepath.ToSlash(filepath.Dir(rel))+"."+ts.Name.Name)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	return slices.Compact(names)
+}
+
+// secretNames are the names of string and []byte fields that hold a
+// secret wherever they appear; secretBytes those of []byte fields only (a
+// string Key names a record, a []byte key is key material).
+var (
+	secretNames = map[string]bool{
+		"refreshtoken": true, "accesstoken": true, "rotated": true, "devicecode": true, "verifier": true,
+		"state": true, "rawid": true, "secret": true, "clientsecret": true, "password": true, "passphrase": true,
+		"token": true, "assertion": true, "subjecttoken": true,
+	}
+	secretBytes = map[string]bool{"key": true, "keys": true, "der": true, "secret": true, "seed": true}
+)
+
+// secretMaterial is what a filled value holds that must never be printed.
+type secretMaterial struct {
+	canaries []string // strings put into secret fields
+	n        int
+	key      *dpop.Key
+	priv     *ecdsa.PrivateKey
+	pkey     tokenstore.PrivateKey
+}
+
+func newSecretMaterial(t *testing.T) *secretMaterial {
+	k, err := dpop.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := k.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := tokenstore.NewPrivateKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv := p.(*ecdsa.PrivateKey)
+	d, _ := priv.Bytes()
+	m := &secretMaterial{key: k, priv: priv, pkey: pk}
+	m.canaries = []string{string(der), hex.EncodeToString(der), base64.StdEncoding.EncodeToString(der), base64.RawURLEncoding.EncodeToString(der),
+		fmt.Sprint(der[:8])[1:20], priv.D.String(), hex.EncodeToString(d), base64.RawURLEncoding.EncodeToString(d)}
+	return m
+}
+
+func (m *secretMaterial) canary() string {
+	m.n++
+	c := fmt.Sprintf("CANARY%dSECRET", m.n)
+	m.canaries = append(m.canaries, c, hex.EncodeToString([]byte(c)))
+	return c
+}
+
+var (
+	secretValueType = reflect.TypeFor[secret.Value]()
+	tokenType       = reflect.TypeFor[oauth2.Token]()
+	privateKeyType  = reflect.TypeFor[tokenstore.PrivateKey]()
+	dpopKeyType     = reflect.TypeFor[*dpop.Key]()
+	ecdsaKeyType    = reflect.TypeFor[*ecdsa.PrivateKey]()
+	signerType      = reflect.TypeFor[crypto.Signer]()
+	cryptoKeyType   = reflect.TypeFor[crypto.PrivateKey]()
+	tokenSourceType = reflect.TypeFor[oauth2.TokenSource]()
+)
+
+// fill puts secret material into every field of v (reachable through
+// structs, pointers, slices, maps and arrays, unexported fields included)
+// that holds a secret by its type (secret.Value, oauth2.Token,
+// tokenstore.PrivateKey, a DPoP key, a private key, a crypto.Signer or a
+// token source) or by its name (secretNames, for strings and bytes), and
+// reports whether it put any.
+func (m *secretMaterial) fill(v reflect.Value, name string, depth int) bool {
+	if depth > 8 {
+		return false
+	}
+	v = reflect.NewAt(v.Type(), unsafe.Pointer(v.UnsafeAddr())).Elem() // settable, unexported or not
+	secretName := secretNames[strings.ToLower(name)]
+	switch v.Type() {
+	case secretValueType:
+		s, err := secret.FromReader(strings.NewReader(m.canary()))
+		if err != nil {
+			panic(err)
+		}
+		v.Set(reflect.ValueOf(s))
+		return true
+	case tokenType:
+		v.Set(reflect.ValueOf(oauth2.Token{AccessToken: m.canary(), RefreshToken: m.canary(), TokenType: "Bearer"}))
+		return true
+	case privateKeyType:
+		v.Set(reflect.ValueOf(m.pkey))
+		return true
+	case dpopKeyType:
+		v.Set(reflect.ValueOf(m.key))
+		return true
+	case ecdsaKeyType:
+		v.Set(reflect.ValueOf(m.priv))
+		return true
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if secretName {
+			v.SetString(m.canary())
+			return true
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			if secretName || secretBytes[strings.ToLower(name)] {
+				v.SetBytes([]byte(m.canary()))
+				return true
+			}
+			return false
+		}
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		if m.fill(s.Index(0), name, depth+1) {
+			v.Set(s)
+			return true
+		}
+	case reflect.Array:
+		any := false
+		for i := 0; i < v.Len() && i < 4; i++ {
+			any = m.fill(v.Index(i), name, depth+1) || any
+		}
+		return any
+	case reflect.Struct:
+		any := false
+		for i := 0; i < v.NumField(); i++ {
+			any = m.fill(v.Field(i), v.Type().Field(i).Name, depth+1) || any
+		}
+		return any
+	case reflect.Pointer:
+		if v.IsNil() {
+			p := reflect.New(v.Type().Elem())
+			if m.fill(p.Elem(), name, depth+1) {
+				v.Set(p)
+				return true
+			}
+			return false
+		}
+		return m.fill(v.Elem(), name, depth+1)
+	case reflect.Map:
+		if v.Type().Key().Kind() != reflect.String {
+			return false
+		}
+		e := reflect.New(v.Type().Elem()).Elem()
+		if m.fill(e, name, depth+1) {
+			mp := reflect.MakeMap(v.Type())
+			mp.SetMapIndex(reflect.ValueOf("k").Convert(v.Type().Key()), e)
+			v.Set(mp)
+			return true
+		}
+	case reflect.Interface:
+		switch {
+		case v.Type() == signerType || v.Type() == cryptoKeyType:
+			v.Set(reflect.ValueOf(m.priv))
+			return true
+		case v.Type() == tokenSourceType:
+			v.Set(reflect.ValueOf(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.canary(), RefreshToken: m.canary(), TokenType: "Bearer"})))
+			return true
+		}
+	}
+	return false
+}
+
+// holdsLock reports whether t holds a sync or sync/atomic value inline:
+// such a type is used through a pointer (copying it is a vet error).
+func holdsLock(t reflect.Type, depth int) bool {
+	if depth > 8 {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if p := t.PkgPath(); p == "sync" || p == "sync/atomic" {
+			return true
+		}
+		for i := 0; i < t.NumField(); i++ {
+			if holdsLock(t.Field(i).Type, depth+1) {
+				return true
+			}
+		}
+	case reflect.Array:
+		return holdsLock(t.Elem(), depth+1)
+	}
+	return false
+}
+
+// renderings prints v every way a program may print or log it.
+func renderings(v any) []string {
+	var outs []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		outs = append(outs, verb+": "+fmt.Sprintf(verb, v), verb+" nested: "+fmt.Sprintf(verb, struct{ F any }{v}))
+	}
+	outs = append(outs, "Sprint: "+fmt.Sprint(v))
+	if j, err := json.Marshal(v); err == nil {
+		outs = append(outs, "json: "+string(j))
+	}
+	if j, err := json.Marshal(map[string]any{"nested": v}); err == nil {
+		outs = append(outs, "json nested: "+string(j))
+	}
+	var text, js bytes.Buffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("m", "v", v, slog.Group("g", "v", v))
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "v", v, slog.Group("g", "v", v))
+	return append(outs, "slog text: "+text.String(), "slog json: "+js.String())
+}
+
+// TestEveryTypeHoldingASecretRedacts (S12, S16): every exported type of
+// the library is known here (a source check fails on a new one), and
+// every one that holds a secret, directly or through its fields (a
+// client secret, a token, a refresh token being rotated, a DPoP or
+// signing key, a token source), prints no secret under %v, %+v, %#v, %s,
+// %q, %x, %d, slog's text and JSON handlers and json.Marshal: filled with
+// secret material in every such field (unexported ones included), as a
+// pointer and, unless it holds a lock, as a value, alone and nested.
+func TestEveryTypeHoldingASecretRedacts(t *testing.T) {
+	found := libraryTypes(t, filepath.Join("..", ".."))
+	for _, name := range found {
+		if _, ok := exportedTypes[name]; !ok {
+			t.Errorf("exported type %s is not in exportedTypes: add it, so that this test checks whether it holds a secret", name)
+		}
+	}
+	for name := range exportedTypes {
+		if !slices.Contains(found, name) {
+			t.Errorf("exportedTypes lists %s, which the source no longer declares", name)
+		}
+	}
+	m := newSecretMaterial(t)
+	checked := 0
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range exportedTypes {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		typ := exportedTypes[name]
+		if typ.Kind() == reflect.Interface || typ.Kind() == reflect.Func {
+			continue
+		}
+		p := reflect.New(typ)
+		if !m.fill(p.Elem(), typ.Name(), 0) {
+			continue // no field of it holds a secret
+		}
+		checked++
+		t.Logf("%s holds a secret", name)
+		values := map[string]any{"*" + name: p.Interface()}
+		if !holdsLock(typ, 0) {
+			values[name] = p.Elem().Interface()
+		}
+		for label, v := range values {
+			for _, out := range renderings(v) {
+				if strings.Contains(out, "PANIC=") {
+					t.Errorf("%s: printing panicked: %s", label, out)
+				}
+				for _, c := range m.canaries {
+					if strings.Contains(out, c) {
+						t.Errorf("%s: a secret is printed: %.300s", label, out)
+						break
+					}
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d types were found to hold a secret: the walk is broken", checked)
+	}
+}

@@ -1,0 +1,75 @@
+package oauthclient
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+)
+
+// This file makes the Client and its Config print without their secrets
+// (S12, S16): the client secret and the private key are shown as set or
+// not, never their value, under every fmt verb, slog and JSON.
+
+func present(set bool) string {
+	if set {
+		return safetext.Redacted
+	}
+	return "none"
+}
+
+func (c Config) redact() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "oauthclient.Config{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s, client_certificate=%s",
+		safetext.Clean(c.Issuer, 200), safetext.Clean(c.ClientID, 200), safetext.Clean(string(c.AuthMethod), 40),
+		present(!c.ClientSecret.IsZero()), present(c.PrivateKey != nil), present(c.ClientCertificate != nil))
+	if len(c.Scopes) > 0 {
+		b.WriteString(", scopes=[" + safetext.Clean(strings.Join(c.Scopes, " "), 200) + "]")
+	}
+	if c.DPoP {
+		b.WriteString(", dpop=true")
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// String implements fmt.Stringer: issuer, client id and method, never a
+// secret or key.
+func (c Config) String() string { return c.redact() }
+
+// GoString implements fmt.GoStringer as String does.
+func (c Config) GoString() string { return c.redact() }
+
+// Format prints String's summary under every fmt verb.
+func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
+
+// LogValue implements slog.LogValuer with String's summary.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.redact()) }
+
+// MarshalJSON encodes String's summary as a JSON string.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }
+
+func (c Client) redact() string {
+	return fmt.Sprintf("oauthclient.Client{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s}",
+		safetext.Clean(c.cfg.Issuer, 200), safetext.Clean(c.cfg.ClientID, 200), safetext.Clean(string(c.method), 40),
+		present(!c.cfg.ClientSecret.IsZero()), present(c.cfg.PrivateKey != nil))
+}
+
+// String implements fmt.Stringer: issuer, client id and authentication
+// method, never the client secret or key.
+func (c Client) String() string { return c.redact() }
+
+// GoString implements fmt.GoStringer as String does.
+func (c Client) GoString() string { return c.redact() }
+
+// Format prints String's summary under every fmt verb.
+func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
+
+// LogValue implements slog.LogValuer with String's summary.
+func (c Client) LogValue() slog.Value { return slog.StringValue(c.redact()) }
+
+// MarshalJSON encodes String's summary as a JSON string.
+func (c Client) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }
