@@ -100,6 +100,14 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 		if user == "" {
 			user = "oauth2"
 		}
+		// Nothing with a newline (or any control) reaches git: it would
+		// add attributes (S22).
+		if err := checkGitValue(user); err != nil {
+			return e.fail(fmt.Errorf("git-credential: the user name: %w", err))
+		}
+		if err := checkTokenText(tok.AccessToken); err != nil {
+			return e.fail(fmt.Errorf("git-credential: %w", err))
+		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "username=%s\npassword=%s\n", user, tok.AccessToken)
 		if !tok.Expiry.IsZero() {
@@ -141,7 +149,7 @@ func readGitCredential(r io.Reader) (map[string]string, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading git's request: %w", err)
 	}
-	if u := attrs["username"]; strings.ContainsAny(u, "\n\x00") {
+	if u := attrs["username"]; checkGitValue(u) != nil {
 		return nil, errors.New("malformed username from git")
 	}
 	return attrs, nil
