@@ -38,9 +38,12 @@ One agent runs per user. ` + "`oauthsafe token`" + ` starts it on first use; it 
 on a Unix socket in $XDG_RUNTIME_DIR/oauthsafe (or oauthsafe-UID in the
 temporary directory), a directory of mode 0700, answers only processes of
 the same user (checked on every connection) and exits after --idle without
-a request. Set OAUTHSAFE_NO_AGENT=1 (or pass --no-agent to token) to refresh
-directly instead; on systems without Unix sockets (Windows) that is what
-happens.
+a request. It takes no credential from its own environment: each call
+sends its caller's client secret (from the profile's secret file or
+OAUTHSAFE_CLIENT_SECRET) and passphrase (OAUTHSAFE_FILE_PASSPHRASE), and
+is served only from a token source opened with those. Set
+OAUTHSAFE_NO_AGENT=1 (or pass --no-agent to token) to refresh directly
+instead; on systems without Unix sockets (Windows) that is what happens.
 
   start    start the agent in the background (the default)
   stop     stop it; the access tokens it held are forgotten

@@ -159,7 +159,7 @@ func TestAgentKeepsProfilesApart(t *testing.T) {
 		}
 		c.srv = srvA
 		if cleanCode == exitOK || cleanOut != "" {
-			t.Fatalf("%s: a caller without the secret of %s was served (exit %d, stdout %q)", round, order[1], cleanCode, cleanOut)
+			t.Fatalf("%s: a caller without the secret of %s was served (exit %d, %d bytes on stdout)", round, order[1], cleanCode, len(cleanOut))
 		}
 	}
 	for _, s := range []string{oauthtest.WebSecret, oauthtest.WebJWTAccessSecret} {
