@@ -46,8 +46,9 @@
 // # Stores
 //
 // [Memory] excludes with a mutex per key (one process); [EncryptedFile]
-// with a file lock beside the file; keyring.Store with a file lock in the
-// user's runtime directory; a SQL store in the database. A holder that dies
+// with a file lock beside the file; keyring.Store with a file lock in one
+// per-user directory that no environment variable moves (a terminal and a
+// cron job exclude each other); a SQL store in the database. A holder that dies
 // releases its lock. Waiting is bounded ([ErrLocked]).
 //
 // # Keys

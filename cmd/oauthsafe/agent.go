@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,9 +38,12 @@ One agent runs per user. ` + "`oauthsafe token`" + ` starts it on first use; it 
 on a Unix socket in $XDG_RUNTIME_DIR/oauthsafe (or oauthsafe-UID in the
 temporary directory), a directory of mode 0700, answers only processes of
 the same user (checked on every connection) and exits after --idle without
-a request. Set OAUTHSAFE_NO_AGENT=1 (or pass --no-agent to token) to refresh
-directly instead; on systems without Unix sockets (Windows) that is what
-happens.
+a request. It takes no credential from its own environment: each call
+sends its caller's client secret (from the profile's secret file or
+OAUTHSAFE_CLIENT_SECRET) and passphrase (OAUTHSAFE_FILE_PASSPHRASE), and
+is served only from a token source opened with those. Set
+OAUTHSAFE_NO_AGENT=1 (or pass --no-agent to token) to refresh directly
+instead; on systems without Unix sockets (Windows) that is what happens.
 
   start    start the agent in the background (the default)
   stop     stop it; the access tokens it held are forgotten
@@ -116,7 +116,8 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 }
 
-// agent is the running agent: one entry per profile it served.
+// agent is the running agent: one entry per profile and caller
+// credential it served (agentcred.go).
 type agent struct {
 	env       *env
 	configDir string
@@ -125,24 +126,30 @@ type agent struct {
 	stop      context.CancelFunc
 	logger    *log.Logger
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// entries is keyed by profile name and credential binding (entryKey).
 	entries map[string]*agentEntry
-	// secret keys the HMAC of callers' passphrases (agentEntry.credential).
+	// secret keys the HMAC of callers' credentials (agentEntry.credential).
 	secret []byte
 }
 
-// agentEntry is one profile's token source. The access token lives in the
-// source's memory, nowhere else.
+// agentEntry is one profile's token source for one caller credential. The
+// access token lives in the source's memory, nowhere else.
 type agentEntry struct {
+	name        string
 	fingerprint string
-	// credential binds the entry to the store credential that opened it:
-	// for a file store, an HMAC (under the agent's own random key) of the
-	// passphrase; "" for the keyring.
+	// credential binds the entry to the credentials that opened it: an
+	// HMAC (under the agent's own random key) of the caller's passphrase
+	// (file store) and client secret (credentialBinding).
 	credential string
 	src        *tokenstore.Source
+	lastUse    atomic.Int64 // UnixNano, for eviction (under agent.mu)
 	mu         sync.Mutex
 	expiry     time.Time // of the last token handed out, for status
 }
+
+// entryKey is an entry's key in agent.entries.
+func entryKey(name, credential string) string { return name + "\x00" + credential }
 
 func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 	logger := log.New(e.stderr, "oauthsafe agent: ", log.LstdFlags)
@@ -182,6 +189,8 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 		ln.Close()
 		return e.fail(fmt.Errorf("agent: %w", err))
 	}
+	// Credentials come with each request, never from here (agentcred.go).
+	forgetCredentialEnv()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	secret := make([]byte, 32)
@@ -273,9 +282,7 @@ func (a *agent) handle(ctx context.Context, conn *net.UnixConn) {
 	case "token":
 		res = a.token(ctx, conn, req)
 	case "forget":
-		a.mu.Lock()
-		delete(a.entries, req.Profile)
-		a.mu.Unlock()
+		a.forget(ctx, req.Profile)
 		res = &agentResponse{}
 	case "status":
 		res = &agentResponse{Profiles: a.status()}
@@ -306,13 +313,17 @@ func (a *agent) status() []agentProfile {
 	defer a.mu.Unlock()
 	var out []agentProfile
 	now := time.Now()
-	for name, ent := range a.entries {
+	latest := map[string]time.Time{}
+	for _, ent := range a.entries {
 		ent.mu.Lock()
 		exp := ent.expiry
 		ent.mu.Unlock()
-		if exp.After(now) {
-			out = append(out, agentProfile{Name: name, Expiry: exp})
+		if exp.After(now) && exp.After(latest[ent.name]) {
+			latest[ent.name] = exp
 		}
+	}
+	for name, exp := range latest {
+		out = append(out, agentProfile{Name: name, Expiry: exp})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -337,7 +348,7 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	if err != nil {
 		return &agentResponse{Code: "error", Error: err.Error()}
 	}
-	ent, err := a.entry(ctx, req.Profile, p, req.Passphrase)
+	ent, err := a.entry(ctx, req.Profile, p, req.Passphrase, req.ClientSecret)
 	if errors.Is(err, errNeedPassphrase) {
 		return &agentResponse{Code: "unavailable", Error: err.Error()}
 	}
@@ -348,8 +359,8 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	if err != nil {
 		if errors.Is(err, tokenstore.ErrLoginRequired) {
 			a.mu.Lock()
-			if a.entries[req.Profile] == ent {
-				delete(a.entries, req.Profile)
+			if k := entryKey(ent.name, ent.credential); a.entries[k] == ent {
+				delete(a.entries, k)
 			}
 			a.mu.Unlock()
 			return &agentResponse{Code: "login_required", Error: describe(err)}
@@ -367,38 +378,41 @@ func (a *agent) token(ctx context.Context, conn *net.UnixConn, req agentRequest)
 	return &agentResponse{Token: tok}
 }
 
-// entry returns the profile's token source, building it when the profile
-// is new or changed on disk (a new login, another account), or when the
-// caller's store credential is not the one the cached source was opened
-// with. For a file store the source is opened with the caller's passphrase
-// (never the agent's own environment's), and a passphrase that does not
-// open the file is refused with the store's error and cached nowhere: a
-// wrong passphrase neither gets tokens nor evicts the right one's source.
-func (a *agent) entry(ctx context.Context, name string, p *profile, pass string) (*agentEntry, error) {
+// entry returns the profile's token source for the caller's credentials,
+// building it when the profile is new or changed on disk (a new login,
+// another account), or when no source was opened with these credentials.
+// Sources are keyed by the profile and the caller's credentials (the file
+// store's passphrase, the client secret): a caller is never served a
+// source opened with another caller's, and a source is built with the
+// caller's credentials only, never the agent's own environment's. For a
+// file store, a passphrase that does not open the file is refused with the
+// store's error and cached nowhere: a wrong passphrase neither gets tokens
+// nor evicts the right one's source.
+func (a *agent) entry(ctx context.Context, name string, p *profile, pass, clientSecret string) (*agentEntry, error) {
 	fp, _ := json.Marshal(p)
-	cred := ""
 	if p.storeKind() == storeFile {
 		if pass == "" {
 			return nil, errNeedPassphrase
 		}
-		m := hmac.New(sha256.New, a.secret)
-		m.Write([]byte(pass))
-		cred = hex.EncodeToString(m.Sum(nil))
+	} else {
+		pass = "" // the keyring needs none: not part of the key
 	}
+	cred := credentialBinding(a.secret, pass, clientSecret)
+	key := entryKey(name, cred)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	old := a.entries[name]
-	if old != nil && old.fingerprint == string(fp) && hmac.Equal([]byte(old.credential), []byte(cred)) {
+	old := a.entries[key]
+	if old != nil && old.fingerprint == string(fp) {
+		old.lastUse.Store(time.Now().UnixNano())
 		return old, nil
 	}
-	ce := &env{stdout: a.env.stdout, stderr: a.env.stderr, cmd: a.env.cmd, getenv: func(k string) string {
-		if k == envFilePassphrase {
-			return pass // the caller's, never the agent's own
-		}
-		return a.env.getenv(k)
-	}}
+	ce := &env{stdout: a.env.stdout, stderr: a.env.stderr, cmd: a.env.cmd, getenv: callerEnv(a.env.getenv, pass, clientSecret)}
+	// The caller resolved the client secret (from the profile's file or
+	// its environment) and sent it: the agent reads no secret file.
+	cp := *p
+	cp.ClientSecretFile = ""
 	if p.storeKind() == storeFile {
-		st, err := openStore(ce, p, false)
+		st, err := openStore(ce, &cp, false)
 		if err != nil {
 			return nil, err
 		}
@@ -406,14 +420,52 @@ func (a *agent) entry(ctx context.Context, name string, p *profile, pass string)
 			return nil, err // ErrWrongPassphrase: the same answer as without the agent
 		}
 	}
-	src, err := profileSource(ctx, ce, name, p)
+	src, err := profileSource(ctx, ce, name, &cp)
 	if err != nil {
 		return nil, err
 	}
 	if old != nil {
 		go old.src.Close(context.WithoutCancel(ctx))
 	}
-	ent := &agentEntry{fingerprint: string(fp), credential: cred, src: src}
-	a.entries[name] = ent
+	ent := &agentEntry{name: name, fingerprint: string(fp), credential: cred, src: src}
+	ent.lastUse.Store(time.Now().UnixNano())
+	a.entries[key] = ent
+	a.evictLocked(ctx, name)
 	return ent, nil
+}
+
+// evictLocked closes the least recently used sources of the profile beyond
+// maxEntriesPerProfile. a.mu is held.
+func (a *agent) evictLocked(ctx context.Context, name string) {
+	for {
+		var oldest string
+		n := 0
+		for k, ent := range a.entries {
+			if ent.name != name {
+				continue
+			}
+			n++
+			if oldest == "" || ent.lastUse.Load() < a.entries[oldest].lastUse.Load() {
+				oldest = k
+			}
+		}
+		if n <= maxEntriesPerProfile {
+			return
+		}
+		go a.entries[oldest].src.Close(context.WithoutCancel(ctx))
+		delete(a.entries, oldest)
+	}
+}
+
+// forget drops every source of the profile (after a login or logout, or
+// git's erase): the next request builds a new one.
+func (a *agent) forget(ctx context.Context, name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, ent := range a.entries {
+		if ent.name == name {
+			go ent.src.Close(context.WithoutCancel(ctx))
+			delete(a.entries, k)
+		}
+	}
 }

@@ -60,6 +60,11 @@ type agentRequest struct {
 	// opened with another caller's). It travels only over the agent's
 	// socket, which answers the same uid alone.
 	Passphrase string `json:"passphrase,omitempty"`
+	// ClientSecret is the caller's client secret for the profile (from
+	// the profile's secret file or the caller's OAUTHSAFE_CLIENT_SECRET):
+	// the agent builds the caller's client with it and with nothing from
+	// its own environment (agentcred.go). Same socket, same uid rule.
+	ClientSecret string `json:"client_secret,omitempty"`
 	// Force asks for a refresh even while the access token is valid.
 	Force bool `json:"force,omitempty"`
 	// IDToken asks for the ID token too, refreshed when it has expired.
@@ -219,6 +224,7 @@ func startAgent(ctx context.Context, getenv func(string) string) error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "agent", "run")
+	cmd.Env = withoutCredentials(os.Environ()) // credentials come with each request
 	cmd.Stderr = logf
 	cmd.Dir = "/"
 	detach(cmd)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -100,6 +102,14 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 		if user == "" {
 			user = "oauth2"
 		}
+		// Nothing with a newline (or any control) reaches git: it would
+		// add attributes (S22).
+		if err := checkGitValue(user); err != nil {
+			return e.fail(fmt.Errorf("git-credential: the user name: %w", err))
+		}
+		if err := checkTokenText(tok.AccessToken); err != nil {
+			return e.fail(fmt.Errorf("git-credential: %w", err))
+		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "username=%s\npassword=%s\n", user, tok.AccessToken)
 		if !tok.Expiry.IsZero() {
@@ -141,7 +151,7 @@ func readGitCredential(r io.Reader) (map[string]string, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("reading git's request: %w", err)
 	}
-	if u := attrs["username"]; strings.ContainsAny(u, "\n\x00") {
+	if u := attrs["username"]; checkGitValue(u) != nil {
 		return nil, errors.New("malformed username from git")
 	}
 	return attrs, nil
@@ -166,17 +176,19 @@ func gitDeclines(attrs map[string]string, origins []string) string {
 		if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Host, host) {
 			continue
 		}
-		prefix := strings.Trim(u.Path, "/")
-		if prefix == "" {
+		prefix, ok := cleanGitPath(u.Path)
+		if !ok {
+			continue // an allowed URL with ".." above its root allows nothing
+		}
+		if len(prefix) == 0 {
 			return ""
 		}
-		p, ok := attrs["path"]
+		raw, ok := attrs["path"]
 		if !ok {
 			pathNeeded = true
 			continue
 		}
-		p = strings.Trim(p, "/")
-		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+		if p, ok := cleanGitPath(raw); ok && pathUnder(p, prefix) {
 			return ""
 		}
 	}
@@ -184,4 +196,31 @@ func gitDeclines(attrs map[string]string, origins []string) string {
 		return fmt.Sprintf("host %s: the allowed URL has a path and git sent none; set credential.useHttpPath true", clean(host))
 	}
 	return fmt.Sprintf("host %s is not one of the profile's API origins (%s); add --allow for it", clean(host), clean(strings.Join(origins, " ")))
+}
+
+// cleanGitPath returns the segments of a URL path as the server will
+// resolve it (path.Clean: "." and "a/.." removed, repeated slashes
+// collapsed), or false when it cannot be compared safely: a ".." left
+// after cleaning (above the root), or a backslash (a separator to some
+// servers). Git sends the path decoded, so a remote URL's %2e%2e arrives
+// as "..".
+func cleanGitPath(p string) ([]string, bool) {
+	if strings.ContainsRune(p, '\\') {
+		return nil, false
+	}
+	c := path.Clean(strings.Trim(p, "/"))
+	if c == "." {
+		return nil, true
+	}
+	segs := strings.Split(c, "/")
+	if slices.Contains(segs, "..") {
+		return nil, false
+	}
+	return segs, true
+}
+
+// pathUnder reports whether p lies under prefix, segment by segment (so
+// "teamX" is not under "team").
+func pathUnder(p, prefix []string) bool {
+	return len(p) >= len(prefix) && slices.Equal(p[:len(prefix)], prefix)
 }

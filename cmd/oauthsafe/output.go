@@ -97,6 +97,11 @@ func writeToken(w io.Writer, format, apiVersion string, idToken bool, tok *agent
 		// never DPoP-bound.
 		value, expiry = tok.IDToken, tok.IDExpiry
 	}
+	// Server text: refused unless it is a token's characters (S22), in
+	// every format, before anything is written.
+	if err := checkTokenText(value); err != nil {
+		return err
+	}
 	exp := ""
 	if !expiry.IsZero() {
 		exp = expiry.UTC().Truncate(time.Second).Format(time.RFC3339)

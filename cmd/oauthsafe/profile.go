@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -206,20 +205,11 @@ func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Meta
 		}
 		cfg.HTTP.RootCAs = pool
 	}
-	switch {
-	case p.ClientSecretFile != "":
-		s, err := secret.FromFile(p.ClientSecretFile)
-		if err != nil {
-			return nil, &secretFileError{err}
-		}
-		cfg.ClientSecret = s
-	case e.getenv(envClientSecret) != "":
-		s, err := secret.FromEnv(envClientSecret)
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientSecret = s
+	s, err := clientSecret(e, p)
+	if err != nil {
+		return nil, err
 	}
+	cfg.ClientSecret = s
 	return oauthclient.New(ctx, cfg)
 }
 

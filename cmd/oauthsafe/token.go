@@ -286,13 +286,8 @@ func tokenFromAgent(ctx context.Context, e *env, name string, want tokenWant) (*
 		return nil, err
 	}
 	req := agentRequest{Op: "token", Profile: name, ConfigDir: cfgDir, Force: want.Force, IDToken: want.IDToken}
-	if p, err := loadProfile(name); err == nil && p.storeKind() == storeFile {
-		// The agent must check this caller's passphrase, not use the one
-		// of whoever started it. Without one in the environment, the
-		// direct path asks on the terminal (or says what to set).
-		if req.Passphrase = e.getenv(envFilePassphrase); req.Passphrase == "" {
-			return nil, errNeedPassphrase
-		}
+	if err := req.addCallerCredentials(e); err != nil {
+		return nil, err
 	}
 	res, err := agentCall(ctx, e.getenv, req, 100*time.Second)
 	if errors.Is(err, errNoAgent) {

@@ -36,8 +36,8 @@ var ErrUnsupported = errors.New("tokenstore: store unavailable: no file locking 
 // uses <user cache dir>/oauthsafe/run (os.UserCacheDir, under the user's
 // home, which no other user can pre-create), with the same checks, and
 // Squatted reports the squatted path. getenv reads the environment; nil
-// means os.Getenv. The lock files (RuntimeDir) and the CLI agent's socket
-// live in it.
+// means os.Getenv. The CLI agent's socket lives in it; the lock files of
+// the keyring store do not (RuntimeDir reads no environment).
 func UserDir(getenv func(string) string) (string, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -112,16 +112,6 @@ func squatted(dir string) bool {
 		return false
 	}
 	return !fi.IsDir() || !OwnedByUs(fi)
-}
-
-// RuntimeDir returns the per-user directory for lock files: UserDir/locks.
-// Lock creates it with mode 0700.
-func RuntimeDir() (string, error) {
-	d, err := UserDir(nil)
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(d, "locks"), nil
 }
 
 // Lock takes the exclusive lock named name in dir, creating dir with mode

@@ -61,38 +61,31 @@ func TestLockRefusesSharedDir(t *testing.T) {
 	}
 }
 
-// TestRuntimeDirIsPrivate: without XDG_RUNTIME_DIR the lock dir is a 0700
-// directory of ours in the temp dir, and one that another user could have
-// made (here: too open) is refused.
+// TestRuntimeDirIsPrivate: the lock dir is a 0700 directory of ours under
+// the lock root, and one that another user could have made (here: too
+// open) is refused.
 func TestRuntimeDirIsPrivate(t *testing.T) {
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	tmp := t.TempDir()
-	t.Setenv("TMPDIR", tmp)
+	root := t.TempDir()
+	defer func(old string) { lockRoot = old }(lockRoot)
+	lockRoot = root
 	dir, err := RuntimeDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if filepath.Dir(filepath.Dir(dir)) != tmp {
-		t.Fatalf("RuntimeDir = %s, want under %s", dir, tmp)
+	if filepath.Dir(filepath.Dir(dir)) != root {
+		t.Fatalf("RuntimeDir = %s, want under %s", dir, root)
 	}
 	fi, err := os.Stat(filepath.Dir(dir))
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("parent mode %v, %v", fi.Mode(), err)
 	}
-	if _, err := os.Stat(filepath.Join(os.Getenv("HOME"), ".cache", "oauthsafe", "locks", "x")); err == nil {
-		t.Log("(a lock dir under HOME exists from an older version; not ours)")
-	}
-	os.Chmod(filepath.Dir(dir), 0o777)
-	if _, err := RuntimeDir(); !errors.Is(err, ErrInsecure) {
-		t.Fatalf("RuntimeDir with an open parent = %v, want ErrInsecure", err)
-	}
-	t.Setenv("XDG_RUNTIME_DIR", tmp)
-	if dir, err := RuntimeDir(); err != nil || dir != filepath.Join(tmp, "oauthsafe", "locks") {
-		t.Fatalf("RuntimeDir with XDG_RUNTIME_DIR = %s, %v", dir, err)
-	}
-	unlock, err := Lock(context.Background(), filepath.Join(tmp, "oauthsafe", "locks"), "k")
+	unlock, err := Lock(context.Background(), dir, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	unlock()
+	os.Chmod(filepath.Dir(dir), 0o777)
+	if _, err := RuntimeDir(); !errors.Is(err, ErrInsecure) {
+		t.Fatalf("RuntimeDir with an open parent = %v, want ErrInsecure", err)
+	}
 }

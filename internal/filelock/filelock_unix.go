@@ -45,3 +45,14 @@ func OwnedByUs(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == os.Getuid()
 }
+
+// sharedRootOK reports whether fi (a stat of the lock root, /tmp) is a
+// directory owned by root (or by us) that others cannot rename our
+// entries in: not writable by group or others, or sticky.
+func sharedRootOK(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || !fi.IsDir() || (st.Uid != 0 && int(st.Uid) != os.Getuid()) {
+		return false
+	}
+	return fi.Mode().Perm()&0o022 == 0 || fi.Mode()&fs.ModeSticky != 0
+}

@@ -38,3 +38,6 @@ func unlockFile(f *os.File) error {
 func InsecureMode(m fs.FileMode, others fs.FileMode) bool { return false }
 
 func OwnedByUs(fi fs.FileInfo) bool { return true }
+
+// sharedRootOK: there is no shared /tmp on Windows (RuntimeDir does not use it).
+func sharedRootOK(fi fs.FileInfo) bool { return false }

@@ -52,8 +52,9 @@ import (
 // so they see either the old or the new value, never a mix.
 //
 // Update excludes with a file lock per key (flock on unix, LockFileEx on
-// Windows) in LockDir, a per-user directory of mode 0700 that is never the
-// home directory: goroutines and processes of one user on one machine take
+// Windows) in LockDir, a per-user directory of mode 0700 that is the same
+// for every process of the user whatever its environment (a terminal, cron,
+// a systemd unit): goroutines and processes of one user on one machine take
 // turns, and the OS releases the lock of a process that dies. Waiting ends
 // with tokenstore.ErrLocked when ctx ends or after LockTimeout. Tx.Put
 // returns once the keyring service has stored the value.
@@ -77,9 +78,14 @@ type Store struct {
 	// that chunking is exercised everywhere. Values below 256 are raised
 	// to 256.
 	ChunkSize int
-	// LockDir is the directory of the per-key lock files. "" means
-	// $XDG_RUNTIME_DIR/oauthsafe/locks, or os.TempDir()/oauthsafe-<uid>/locks
-	// (checked to be ours and 0700) when XDG_RUNTIME_DIR is unset.
+	// LockDir is the directory of the per-key lock files. "" means one
+	// directory per user whatever the environment, so that a terminal, a
+	// cron job, a systemd unit and the CLI agent exclude each other:
+	// /tmp/oauthsafe-<uid>/locks (checked to be ours and 0700), or
+	// .cache/oauthsafe/run/locks under the home directory of the user
+	// database when that path is taken by another user. XDG_RUNTIME_DIR,
+	// TMPDIR and HOME are never read for it. Set LockDir only to the same
+	// directory in every process that shares the keyring entries.
 	LockDir string
 	// LockTimeout bounds how long Update waits for the lock before it
 	// returns tokenstore.ErrLocked. Zero means 30 seconds.
