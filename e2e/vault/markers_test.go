@@ -319,14 +319,19 @@ func (tx ackLostTx) Put(ctx context.Context, v []byte) error {
 
 // TestMarkerAckLost (S29): the write of the pending marker reaches the
 // database (the real SQLite driver, modernc.org/sqlite) but its
-// acknowledgement is lost. The engine reads the record back under its
-// lease: the marker is there, so the request goes out and its outcome
-// clears the marker; the user keeps working, on this engine and on any
-// other. When the write did not land, the request is not sent, the
-// failure is temporary, and the next refresh goes through.
+// acknowledgement is lost. It is read back under the lease: the marker
+// is there, so the request goes out and its outcome clears the marker;
+// the user keeps working, on this engine and on any other.
+//   - committed: a vault wrapper whose Put writes and then fails; the
+//     engine reads the record back;
+//   - in the driver: the database connection loses the answer to the
+//     vault's UPDATE (a driver wrapper); sqlstore reads the row back;
+//   - not written: the wrapper fails without writing; the request is not
+//     sent, the failure is temporary, and the next refresh goes through.
 func TestMarkerAckLost(t *testing.T) {
-	for _, landed := range []bool{true, false} {
-		t.Run(map[bool]string{true: "committed", false: "not written"}[landed], func(t *testing.T) {
+	for _, mode := range []string{"committed", "in the driver", "not written"} {
+		landed := mode != "not written"
+		t.Run(mode, func(t *testing.T) {
 			b := newSQLite(t)
 			srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
 			if err != nil {
@@ -339,17 +344,22 @@ func TestMarkerAckLost(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := &ackLost{Store: b.store(t, sqlstore.Config{})}
+			db, fault := openFaulty(t, b)
+			st := &ackLost{Store: b.store(t, sqlstore.Config{DB: db})}
 			src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "ack"}, toks)
 			if err != nil {
 				t.Fatal(err)
 			}
 			counter := countRefreshTokens(srv)
-			st.landed.Store(landed)
-			st.armed.Store(true)
+			if mode == "in the driver" {
+				fault.loseAck.Store(1)
+			} else {
+				st.landed.Store(landed)
+				st.armed.Store(true)
+			}
 			src.Invalidate(toks.OAuth2Token())
 			_, err = src.Token()
-			if st.puts.Load() != 1 {
+			if mode == "in the driver" && fault.loseAck.Load() > 0 || mode != "in the driver" && st.puts.Load() != 1 {
 				t.Fatal("the marker write was not the one that lost its acknowledgement")
 			}
 			if landed {
