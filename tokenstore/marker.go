@@ -97,11 +97,11 @@ func (s *Source) introspect(ctx context.Context, tx Tx, check ActiveCheck, rt st
 	return check(cctx, rt)
 }
 
-// mark writes the pending marker before the token request: m is rec with
-// the marker. A write whose outcome is unknown (it committed and its
-// acknowledgement was lost) is settled by reading the record back under
-// the same exclusive access: a marker that landed lets the request go; one
-// that did not (or cannot be read) stops it, and nothing was sent.
+// mark writes the pending marker before the token request: m is the
+// record with the marker. A write whose outcome is unknown (it committed
+// and its acknowledgement was lost) is settled by reading the record back
+// under the same exclusive access: a marker that landed lets the request
+// go; one that did not, or cannot be read, stops it, and nothing is sent.
 func (s *Source) mark(ctx context.Context, tx Tx, m *Record) error {
 	err := s.put(ctx, tx, m)
 	if err == nil {
@@ -118,5 +118,11 @@ func (s *Source) mark(ctx context.Context, tx Tx, m *Record) error {
 	case rerr == nil:
 		return fmt.Errorf("tokenstore: marking the refresh in the store failed; the token request was not sent: %w", err)
 	}
-	return fmt.Errorf("tokenstore: marking the refresh failed and could not be read back, so a marker may be left (the token request was not sent; the next refresh resolves or reports it): %w", errors.Join(err, rerr))
+	// A marker may be left, for a request that was never sent: this
+	// process's next refresh on the key writes the record without it
+	// (Flush too); another process resolves it (resolveMarker).
+	clear := m.clone()
+	clear.pending, clear.pendingUntil = 0, 0
+	rotations.put(s.cfg.Key, m.RefreshToken, clear)
+	return fmt.Errorf("tokenstore: marking the refresh failed and could not be read back, so a marker may be left; the token request was not sent (this process clears the marker on its next refresh): %w", errors.Join(err, rerr))
 }

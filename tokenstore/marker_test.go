@@ -403,3 +403,76 @@ func TestExpiryMarginFromIssueTime(t *testing.T) {
 		t.Fatalf("callers wait from %v, want 15s (a quarter of 20 s before expiry)", got)
 	}
 }
+
+// unreadable is a Memory whose Tx, once armed, lets the next Put write
+// and then fails it, and fails every Get and Put after that while blind:
+// a marker write whose outcome cannot be read back.
+type unreadable struct {
+	Memory
+	armed, blind atomic.Bool
+}
+
+func (f *unreadable) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
+	return f.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error {
+		return fn(ctx, unreadableTx{tx, f})
+	})
+}
+
+type unreadableTx struct {
+	Tx
+	f *unreadable
+}
+
+func (tx unreadableTx) Put(ctx context.Context, v []byte) error {
+	if tx.f.blind.Load() {
+		return fmt.Errorf("test store: unreachable: %w", ErrUnavailable)
+	}
+	if tx.f.armed.CompareAndSwap(true, false) {
+		tx.Tx.Put(ctx, v)
+		tx.f.blind.Store(true)
+		return fmt.Errorf("test store: reply lost: %w", ErrUnavailable)
+	}
+	return tx.Tx.Put(ctx, v)
+}
+
+func (tx unreadableTx) Get(ctx context.Context) ([]byte, error) {
+	if tx.f.blind.Load() {
+		return nil, fmt.Errorf("test store: unreachable: %w", ErrUnavailable)
+	}
+	return tx.Tx.Get(ctx)
+}
+
+// TestMarkerUnreadAfterLostAck (S29): the marker write landed but neither
+// its acknowledgement nor a read-back came. The request is not sent (a
+// *TemporaryError); the marker left in the store is this process's own,
+// for a request never sent: its next refresh clears it and refreshes,
+// with one request, instead of reporting ErrRotationLost.
+func TestMarkerUnreadAfterLostAck(t *testing.T) {
+	clk := newClock()
+	srv := newTokenServer(clk.Now)
+	st := &unreadable{}
+	saveRT(t, st, "unread", "rt-0")
+	s, err := NewSource(SourceConfig{Store: st, Key: "unread", Now: clk.Now, Fetch: asFetch(srv.refresh)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.armed.Store(true)
+	var te *TemporaryError
+	if _, err := s.Token(); !errors.As(err, &te) {
+		t.Fatalf("Token = %v, want a *TemporaryError", err)
+	}
+	if requests, _, _, _ := srv.stats(); requests != 0 {
+		t.Fatal("the request was sent although the marker's write could not be settled")
+	}
+	st.blind.Store(false)
+	if rec := loadMarked(t, st, "unread"); rec.pending == 0 {
+		t.Fatal("the test store did not keep the marker")
+	}
+	clk.Advance(time.Hour)
+	if _, err := s.Token(); err != nil {
+		t.Fatalf("the next refresh = %v, want a token (the marker is this process's, for a request never sent)", err)
+	}
+	if requests, reuse, _, _ := srv.stats(); requests != 1 || reuse != 0 {
+		t.Fatalf("%d requests, %d reuses", requests, reuse)
+	}
+}
