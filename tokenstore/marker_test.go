@@ -61,19 +61,20 @@ func TestResolveMarkerStep(t *testing.T) {
 	errRefused := errors.New("test introspection: 401 invalid_client")
 	for _, tc := range []struct {
 		name      string
-		double    activeDouble
+		active    bool
+		introErr  error
 		grace     time.Duration
 		age       time.Duration // since the marked request ended
 		wantErr   error
 		wantCalls int32
 		wantSent  int
 	}{
-		{name: "active", double: activeDouble{active: true}, age: time.Minute, wantCalls: 1, wantSent: 1},
-		{name: "inactive", double: activeDouble{active: false}, age: time.Minute, wantErr: ErrRotationLost, wantCalls: 1},
-		{name: "refused", double: activeDouble{err: errRefused}, age: time.Minute, wantErr: ErrRotationLost, wantCalls: 1},
-		{name: "refused within grace", double: activeDouble{err: errRefused}, grace: time.Hour, age: time.Minute, wantCalls: 1, wantSent: 1},
-		{name: "inactive within grace", double: activeDouble{active: false}, grace: time.Hour, age: time.Minute, wantCalls: 1, wantSent: 1},
-		{name: "too recent", double: activeDouble{active: true}, age: time.Second, wantErr: errMarkerYoung},
+		{name: "active", active: true, age: time.Minute, wantCalls: 1, wantSent: 1},
+		{name: "inactive", age: time.Minute, wantErr: ErrRotationLost, wantCalls: 1},
+		{name: "refused", introErr: errRefused, age: time.Minute, wantErr: ErrRotationLost, wantCalls: 1},
+		{name: "refused within grace", introErr: errRefused, grace: time.Hour, age: time.Minute, wantCalls: 1, wantSent: 1},
+		{name: "inactive within grace", grace: time.Hour, age: time.Minute, wantCalls: 1, wantSent: 1},
+		{name: "too recent", active: true, age: time.Second, wantErr: errMarkerYoung},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newClock()
@@ -81,7 +82,7 @@ func TestResolveMarkerStep(t *testing.T) {
 			st := &Memory{}
 			key := "resolve-" + tc.name
 			markedRecord(t, st, key, "rt-0", clk.Now().Add(-tc.age-time.Second), clk.Now().Add(-tc.age))
-			d := tc.double
+			d := &activeDouble{active: tc.active, err: tc.introErr}
 			s, err := NewSource(SourceConfig{Store: st, Key: key, Fetch: asFetch(srv.refresh), Now: clk.Now,
 				ReuseGrace: tc.grace, ResolveMarkersByIntrospection: d.check}, nil)
 			if err != nil {

@@ -175,17 +175,20 @@ func isTemporary(err error) bool {
 		errors.Is(err, context.DeadlineExceeded)
 }
 
-// ErrRotationLost means the record shows a refresh that may have reached
-// the server (which then rotated, spending the stored refresh token) and
-// whose outcome was never written: its holder was killed, or lost the
-// store for longer than its lease, between the token request and the
-// write. Sending the stored token again would trip the provider's reuse
-// detection, which revokes the whole grant, so the Source reports this
-// instead; it matches ErrLoginRequired. The record is left in place: the
-// process that holds the rotation in memory (if it still runs) writes it
-// on its next refresh, and a new login replaces it. With
-// SourceConfig.ReuseGrace the stored token is sent again within the
-// provider's grace period instead.
+// ErrRotationLost means the record shows a refresh whose outcome was
+// never written and whose request may have reached the server (which then
+// rotated, spending the stored refresh token): its holder was killed, lost
+// the store for longer than its lease, or lost the connection after the
+// request left. Sending the stored token again would trip the provider's
+// reuse detection, which revokes the whole grant, so the Source reports
+// this instead; it matches ErrLoginRequired. The record is left in place:
+// the process that holds the rotation in memory (if it still runs) writes
+// it on its next refresh, and a new login replaces it. With
+// SourceConfig.ResolveMarkersByIntrospection the provider is asked first:
+// a token it reports active is refreshed (the request never arrived), and
+// only one it reports inactive, or could not be asked about, gives
+// ErrRotationLost. With SourceConfig.ReuseGrace the stored token is sent
+// again within the provider's grace period instead.
 var ErrRotationLost = fmt.Errorf("%w: a refresh was interrupted after the token request and before its outcome was stored; the stored refresh token may be spent", ErrLoginRequired)
 
 // ErrClosed is returned by a Source after Close (and by a Pool after
@@ -245,10 +248,11 @@ type SourceConfig struct {
 	MaxBackoff time.Duration
 	// ReuseGrace is the provider's refresh-token reuse grace period (some
 	// providers accept a spent refresh token again for a short while after
-	// rotating it). A record left with an interrupted refresh younger than
-	// ReuseGrace is refreshed again with its stored token; older, or with
-	// zero (the default, for providers without a grace period), the
-	// Source reports ErrRotationLost instead of sending it.
+	// rotating it). A record left with an interrupted refresh that began
+	// less than ReuseGrace ago is refreshed again with its stored token,
+	// and the outcome of that refresh clears the mark; older, or with zero
+	// (the default, for providers without a grace period), the Source
+	// reports ErrRotationLost instead of sending it.
 	ReuseGrace time.Duration
 	// ResolveMarkersByIntrospection, if not nil, resolves a record left
 	// marked by an interrupted refresh instead of reporting it: once the
@@ -424,7 +428,8 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // until the backoff ends. Errors: ErrLoginRequired (errors.Is; also
 // ErrRotationLost) when a new login is needed; *TemporaryError when
 // refreshing failed for a reason that may go away by itself (network, 5xx,
-// 429, the store unreachable); the FetchFunc's own typed error, unwrapped,
+// 429, the store unreachable, an interrupted refresh too recent to resolve
+// by introspection); the FetchFunc's own typed error, unwrapped,
 // for a permanent failure (see Transient); ErrClosed after Close; ctx's
 // error; ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
