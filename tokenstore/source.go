@@ -277,7 +277,10 @@ type SourceConfig struct {
 	// test provider (package oauthtest), checked by the tests
 	// TestMarkerResolvedByIntrospection and
 	// TestFleetKillBeforeSendLosesNoUser. Check your provider the same way
-	// before turning it on.
+	// before turning it on. Two assumptions remain: the provider finishes
+	// a request within 5 s of its client giving up on it, and the wall
+	// clocks of the processes sharing the Store agree within a second or
+	// so (the marker's times are written by one and read by another).
 	ResolveMarkersByIntrospection ActiveCheck
 	// Logger, if not nil, gets one event per refresh (debug on success,
 	// warn on failure) naming the store key's first 8 characters, the
