@@ -22,8 +22,10 @@ import (
 // client; nil when the metadata names no introspection endpoint. It
 // returns true or false only for a 200 JSON object whose "active" is a
 // JSON boolean; anything else (no answer, an OAuth error such as
-// invalid_client, a malformed answer) is an error, which leaves the
-// engine's behaviour as without the step.
+// invalid_client, a malformed answer) is an error, classified as a token
+// request's (fetchError: a network failure, a timeout, a 5xx or 429 is
+// tokenstore.Transient, and the engine asks again later; a refusal leaves
+// its behaviour as without the step).
 func (c *Client) refreshTokenActive() tokenstore.ActiveCheck {
 	if c.md.IntrospectionEndpoint == "" {
 		return nil
@@ -33,11 +35,11 @@ func (c *Client) refreshTokenActive() tokenstore.ActiveCheck {
 		form := url.Values{"token": {refreshToken}, "token_type_hint": {HintRefreshToken}}
 		resp, body, err := c.postForm(ctx, "introspection", u, form)
 		if err != nil {
-			return false, err
+			return false, fetchError(err)
 		}
 		fields, err := successObject("introspection", resp.StatusCode, body)
 		if err != nil {
-			return false, c.withResponse(err, form, resp, body)
+			return false, fetchError(c.withResponse(err, form, resp, body))
 		}
 		var active bool
 		if raw, ok := fields["active"]; !ok || json.Unmarshal(raw, &active) != nil {

@@ -15,7 +15,9 @@ import (
 // 7662 token introspection by the client the token was issued to. It
 // returns (true, nil) only when the provider answered active:true,
 // (false, nil) only when it answered active:false, and an error for
-// anything else (no answer, a refusal, an answer it could not read). It
+// anything else (no answer, a refusal, an answer it could not read),
+// marked with Transient when it may go away by itself (a network failure,
+// a timeout, a 5xx or 429): the Source asks again later, for a minute. It
 // must present the token to the introspection endpoint only, never to the
 // token endpoint. oauthclient wires one to the provider's
 // introspection_endpoint (TokenSourceConfig.ResolveMarkersByIntrospection);
@@ -30,6 +32,11 @@ const markerSettle = 5 * time.Second
 
 // introspectTimeout bounds one ActiveCheck.
 const introspectTimeout = 10 * time.Second
+
+// markerAskWindow is how long after a marker could first be resolved an
+// unanswered introspection (a timeout, a 5xx: temporary) is retried, with
+// backoff, before the Source gives up as without the check.
+const markerAskWindow = time.Minute
 
 // errMarkerYoung is the cause of the *TemporaryError returned while an
 // interrupted refresh is too recent to be resolved.
@@ -63,15 +70,19 @@ func (s *Source) resolveMarker(ctx context.Context, tx Tx, rec *Record) error {
 			}
 			return &TemporaryError{Err: errMarkerYoung, RetryAfter: settled}
 		}
-		active, err := s.introspect(ctx, tx, check, rec.RefreshToken)
+		active, err := s.introspect(ctx, check, rec.RefreshToken)
 		switch {
 		case err == nil && active:
 			return nil // the request never reached the provider
 		case err == nil && !inGrace:
 			s.forget()
 			return ErrRotationLost
+		case err != nil && !inGrace && isTemporary(err) && now.Before(settled.Add(markerAskWindow)):
+			// No answer yet (a timeout, a 5xx): ask again later rather
+			// than give the user up to a passing outage.
+			return err
 		}
-		// No answer: as without the check.
+		// Refused, or no answer for too long: as without the check.
 	}
 	if inGrace {
 		return nil
@@ -80,14 +91,12 @@ func (s *Source) resolveMarker(ctx context.Context, tx Tx, rec *Record) error {
 	return ErrRotationLost
 }
 
-// introspect runs check within the lease (a LeaseTx) and introspectTimeout,
-// recovering a panic as an error.
-func (s *Source) introspect(ctx context.Context, tx Tx, check ActiveCheck, rt string) (active bool, err error) {
-	deadline := time.Now().Add(introspectTimeout)
-	if lt, ok := tx.(LeaseTx); ok {
-		deadline = minTime(deadline, time.Now().Add(time.Until(lt.LeaseDeadline())*2/3))
-	}
-	cctx, cancel := context.WithDeadline(ctx, deadline)
+// introspect runs check within introspectTimeout (and ctx, which a lease
+// store cancels when its lease is surely lost), recovering a panic as an
+// error. Nothing it does can spend the token, so it need not end before
+// the lease could lapse: the request that follows is bounded afresh.
+func (s *Source) introspect(ctx context.Context, check ActiveCheck, rt string) (active bool, err error) {
+	cctx, cancel := context.WithTimeout(ctx, introspectTimeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {

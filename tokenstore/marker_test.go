@@ -54,11 +54,14 @@ func (d *activeDouble) check(_ context.Context, rt string) (bool, error) {
 // TestResolveMarkerStep: a record left marked by a dead holder, with the
 // introspection step as a double. Active: the user keeps working with one
 // request; inactive: ErrRotationLost without a request; refused: as
-// without the step (ErrRotationLost, or a resend within ReuseGrace); a
-// marked request too recent to ask about: a *TemporaryError until it may
-// be asked, without a question or a request.
+// without the step (ErrRotationLost, or a resend within ReuseGrace); no
+// answer (a temporary failure): a *TemporaryError, asked again later, for
+// a minute, then as without the step; a marked request too recent to ask
+// about: a *TemporaryError until it may be asked, without a question or a
+// request.
 func TestResolveMarkerStep(t *testing.T) {
 	errRefused := errors.New("test introspection: 401 invalid_client")
+	errTimeout := errors.New("test introspection: timeout")
 	for _, tc := range []struct {
 		name      string
 		active    bool
@@ -75,6 +78,8 @@ func TestResolveMarkerStep(t *testing.T) {
 		{name: "refused within grace", introErr: errRefused, grace: time.Hour, age: time.Minute, wantCalls: 1, wantSent: 1},
 		{name: "inactive within grace", grace: time.Hour, age: time.Minute, wantCalls: 1, wantSent: 1},
 		{name: "too recent", active: true, age: time.Second, wantErr: errMarkerYoung},
+		{name: "no answer", introErr: Transient(errTimeout), age: time.Minute, wantErr: errTimeout, wantCalls: 1},
+		{name: "no answer for too long", introErr: Transient(errTimeout), age: 2 * time.Minute, wantErr: ErrRotationLost, wantCalls: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newClock()
@@ -103,6 +108,9 @@ func TestResolveMarkerStep(t *testing.T) {
 				t.Fatalf("after the resolved refresh the record is %v, pending %d", rec, rec.pending)
 			}
 			var te *TemporaryError
+			if errors.Is(tc.wantErr, errTimeout) && !errors.As(err, &te) {
+				t.Fatalf("no answer: %v, want a *TemporaryError (asked again later)", err)
+			}
 			if errors.Is(tc.wantErr, errMarkerYoung) {
 				if !errors.As(err, &te) || !te.RetryAfter.Equal(clk.Now().Add(-tc.age).Add(markerSettle).Truncate(time.Millisecond)) {
 					t.Fatalf("too recent: %v, want a *TemporaryError until the request ended + %v", err, markerSettle)

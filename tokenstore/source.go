@@ -264,10 +264,12 @@ type SourceConfig struct {
 	// reached the provider (a holder killed before sending, a connection
 	// that failed on the way); the marker is cleared and the token
 	// refreshed as usual, so the user keeps working. Inactive: the
-	// rotation happened; ErrRotationLost (or ReuseGrace). No answer or a
-	// refusal: as without it. While the marked request is more recent
-	// than that, refreshes fail with a *TemporaryError whose RetryAfter
-	// is when it may be asked about. nil (the default) never asks.
+	// rotation happened; ErrRotationLost (or ReuseGrace). A refusal: as
+	// without it. No answer (an error marked Transient: a timeout, a
+	// 5xx): asked again with backoff for a minute, then as without it.
+	// While the marked request is more recent than that, refreshes fail
+	// with a *TemporaryError whose RetryAfter is when it may be asked
+	// about. nil (the default) never asks.
 	//
 	// WARNING: set it only for a provider known to report a spent
 	// (rotated) refresh token as inactive to its client, and not to count

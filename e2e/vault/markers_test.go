@@ -180,6 +180,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 			}
 			var introspections atomic.Int32
 			var first atomic.Bool
+			started := make(chan struct{})
 			srv.SetInterceptor(func(w http.ResponseWriter, r *http.Request) bool {
 				switch r.URL.Path {
 				case introspectPath:
@@ -192,6 +193,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 					}
 				case tokenPath:
 					if tc.sent && first.CompareAndSwap(false, true) {
+						<-started
 						cmd.Process.Kill() // the sender is dead; the OP answers, rotating
 					}
 				}
@@ -202,6 +204,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			close(started)
 			died := make(chan string, 1)
 			go func() {
 				sc := bufio.NewScanner(out)
@@ -397,6 +400,12 @@ func TestMarkerAckLost(t *testing.T) {
 	}
 }
 
+// fleetKillLease is the kill fleet's lease: long enough for a token
+// request on a loaded machine under the race detector (the request must
+// end within two thirds of it, or its outcome is unknown), short enough
+// for several kills in a run.
+const fleetKillLease = 4 * time.Second
+
 // killReport is what a replica of the kill-before-send fleet saw: users
 // that got an error needing a login are printed at once (LOGOUT n), so
 // that a replica killed later still reports them.
@@ -404,13 +413,14 @@ type killReport struct{ Calls, Temporary int }
 
 // TestFleetKillChild is one replica of TestFleetKillBeforeSendLosesNoUser:
 // its own Client.UserPool with ResolveMarkersByIntrospection on the vault
-// (lease 2 s), one goroutine per user asking for a token every 50 ms.
+// (lease fleetKillLease), one goroutine per user asking for a token every
+// 50 ms.
 func TestFleetKillChild(t *testing.T) {
 	if os.Getenv(envFleet) != "kill" {
 		t.Skip("run by TestFleetKillBeforeSendLosesNoUser")
 	}
 	ctx := context.Background()
-	c, st := killableReplica(t, 2*time.Second)
+	c, st := killableReplica(t, fleetKillLease)
 	users, err := c.UserPool(oauthclient.UserPoolConfig{Store: st, ResolveMarkersByIntrospection: true})
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +466,7 @@ func TestFleetKillChild(t *testing.T) {
 }
 
 // TestFleetKillBeforeSendLosesNoUser (S23, S29): 3 replica processes serve
-// 10 users from one PostgreSQL vault (lease 2 s), against the real OP with
+// 10 users from one PostgreSQL vault (lease 4 s), against the real OP with
 // rotation, reuse detection that revokes the whole grant, and RFC 7662
 // introspection of refresh tokens, with access tokens of 2 s. Again and
 // again a replica SIGKILLs itself after the engine wrote the pending
