@@ -58,7 +58,7 @@ func (s *Source) markerEnded(rec *Record) time.Time {
 // is still active (the request never arrived or was never processed), or
 // it is within ReuseGrace. Otherwise ErrRotationLost, or a
 // *TemporaryError while the marked request is too recent to ask about.
-func (s *Source) resolveMarker(ctx context.Context, tx Tx, rec *Record) error {
+func (s *Source) resolveMarker(ctx context.Context, rec *Record) error {
 	now := s.cfg.Now()
 	age := now.Sub(time.UnixMilli(rec.pending))
 	inGrace := s.cfg.ReuseGrace > 0 && age >= 0 && age < s.cfg.ReuseGrace

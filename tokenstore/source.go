@@ -739,7 +739,7 @@ func (s *Source) readRecord(ctx context.Context, tx Tx) (*Record, error) {
 			}
 		}
 	} else if rec.pending != 0 && s.cfg.Store != nil {
-		if err := s.resolveMarker(ctx, tx, rec); err != nil {
+		if err := s.resolveMarker(ctx, rec); err != nil {
 			return nil, err
 		}
 		rec.pending, rec.pendingUntil = 0, 0 // cleared with this refresh's outcome
