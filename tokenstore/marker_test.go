@@ -55,8 +55,8 @@ func (d *activeDouble) check(_ context.Context, rt string) (bool, error) {
 // introspection step as a double. Active: the user keeps working with one
 // request; inactive: ErrRotationLost without a request; refused: as
 // without the step (ErrRotationLost, or a resend within ReuseGrace); no
-// answer (a temporary failure): a *TemporaryError, asked again later, for
-// a minute, then as without the step; a marked request too recent to ask
+// answer (a temporary failure): a *TemporaryError, asked again after a
+// backoff, for a minute, then as without the step (S24); a marked request too recent to ask
 // about: a *TemporaryError until it may be asked, without a question or a
 // request.
 func TestResolveMarkerStep(t *testing.T) {
@@ -108,8 +108,14 @@ func TestResolveMarkerStep(t *testing.T) {
 				t.Fatalf("after the resolved refresh the record is %v, pending %d", rec, rec.pending)
 			}
 			var te *TemporaryError
-			if errors.Is(tc.wantErr, errTimeout) && !errors.As(err, &te) {
-				t.Fatalf("no answer: %v, want a *TemporaryError (asked again later)", err)
+			if errors.Is(tc.wantErr, errTimeout) {
+				// S24: asked again only after a backoff, and for a bounded time.
+				if !errors.As(err, &te) || !te.RetryAfter.After(clk.Now()) {
+					t.Fatalf("no answer: %v, want a *TemporaryError with a backoff (asked again later)", err)
+				}
+				if _, err := s.Token(); d.calls.Load() != 1 || !errors.As(err, &te) {
+					t.Fatalf("during the backoff: %v, %d introspections", err, d.calls.Load())
+				}
 			}
 			if errors.Is(tc.wantErr, errMarkerYoung) {
 				if !errors.As(err, &te) || !te.RetryAfter.Equal(clk.Now().Add(-tc.age).Add(markerSettle).Truncate(time.Millisecond)) {
