@@ -784,10 +784,7 @@ func (s *Source) writeOutcome(ctx context.Context, tx Tx, rec, marked *Record, r
 	if newer {
 		next.Generation++
 	}
-	if !known {
-		if marked == nil {
-			return nil, nil
-		}
+	if !known && marked != nil {
 		// The marker stays, now saying when the request ended, so that
 		// the next holder may resolve it soon (markerSettle). One attempt:
 		// if it fails, the marker written before the request stays.
