@@ -63,10 +63,11 @@ func (d *delivery) trace(ctx context.Context) context.Context {
 
 // report tells the engine what became of the request (tokenstore's
 // Refresh.Answered and Sent): answered when the server's answer was read
-// whole (a token response, an OAuth error, a malformed body), sent when a
-// connection was obtained and no answer was read (a reset, a timeout, a
-// body cut short or too large: the server may have rotated unseen), and
-// neither when no connection was made.
+// whole (a token response, an OAuth error, a malformed error status),
+// sent when a connection was obtained and no usable answer was read (a
+// reset, a timeout, a body cut short or too large, a 200 that is not a
+// JSON object: the server may have rotated unseen), and neither when no
+// connection was made.
 func (d *delivery) report(r *tokenstore.Refresh, tr *tokenResponse, err error) {
 	var ae *AuthError
 	var re *ResponseError
