@@ -72,8 +72,9 @@ func TestRefreshTokenActiveHostile(t *testing.T) {
 // became of its request. An answer without rotation (a 503) clears the
 // pending marker: the next refresh sends the token again. A request that
 // left and got no answer (the server read it and dropped the connection)
-// keeps the marker: the next refresh reports ErrRotationLost without a
-// request. A request that never left (nothing listens at the token
+// keeps the marker, and so does a 200 whose body is not a JSON object (a
+// rotation may hide in it): the next refresh reports ErrRotationLost
+// without a request. A request that never left (nothing listens at the token
 // endpoint) clears it.
 func TestRefreshReportsDelivery(t *testing.T) {
 	ctx := context.Background()
@@ -122,6 +123,22 @@ func TestRefreshReportsDelivery(t *testing.T) {
 		_, err := src.Token()
 		if err := again(t, src, err); !errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 1 {
 			t.Fatalf("after a request with no answer: %v, %d token requests; want ErrRotationLost and no resend", err, h.tokenCalls.Load())
+		}
+	})
+	t.Run("unreadable 200", func(t *testing.T) {
+		h := newHostileAS(t)
+		h.setToken(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			w.Write([]byte(`<html>tokens</html>`)) // a rotation may hide in there
+		})
+		src := engine(t, h)
+		_, err := src.Token()
+		if !errors.Is(err, ErrMalformedResponse) {
+			t.Fatalf("first refresh = %v", err)
+		}
+		time.Sleep(1100 * time.Millisecond) // the backoff of a permanent failure: about 1 s
+		if _, err := src.Token(); !errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 1 {
+			t.Fatalf("after an unreadable 200: %v, %d token requests; want ErrRotationLost and no resend", err, h.tokenCalls.Load())
 		}
 	})
 	t.Run("never left", func(t *testing.T) {
