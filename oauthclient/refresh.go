@@ -80,7 +80,9 @@ func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
 				return nil, err
 			}
 		}
-		tr, key, err := c.tokenCall(ctx, form, key, newKey, r.Rotated)
+		var d delivery
+		tr, key, err := c.tokenCall(d.trace(ctx), form, key, newKey, r.Rotated)
+		d.report(r, tr, err)
 		if err != nil {
 			return nil, err
 		}

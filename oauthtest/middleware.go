@@ -117,6 +117,7 @@ func (s *Server) handler(p *op.Provider) http.Handler {
 	mux.HandleFunc(parPath, s.servePAR)
 	mux.Handle("/", router)
 	var h http.Handler = mux
+	h = s.refreshIntrospection(h)
 	h = s.clientAuth(h)
 	h = s.tokenDPoP(h)
 	h = s.userinfoDPoP(p)(h)
@@ -271,6 +272,10 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, next htt
 	}
 	s.front.mu.Unlock()
 	doc["dpop_signing_alg_values_supported"] = DPoPAlgs()
+	// A public client may introspect its own refresh tokens (introspect.go).
+	if methods, ok := doc["introspection_endpoint_auth_methods_supported"].([]any); ok && !slices.Contains(methods, any("none")) {
+		doc["introspection_endpoint_auth_methods_supported"] = append(methods, "none")
+	}
 	out, err := json.Marshal(doc)
 	if err != nil {
 		http.Error(w, "discovery encoding failed", http.StatusInternalServerError)
@@ -330,7 +335,7 @@ func validChallenge(c string) bool {
 }
 
 // clientAuthPaths are the endpoints where a client authenticates.
-var clientAuthPaths = []string{tokenPath, "/revoke", "/oauth/introspect", "/device_authorization", parPath}
+var clientAuthPaths = []string{tokenPath, "/revoke", introspectPath, "/device_authorization", parPath}
 
 // clientAuth makes each client use exactly its registered authentication
 // method and verifies private_key_jwt assertions (including jti replay),

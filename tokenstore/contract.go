@@ -33,7 +33,12 @@ type Tx interface {
 	Get(ctx context.Context) ([]byte, error)
 	// Put replaces the record. When Put returns nil the value is durable:
 	// a process killed right after keeps it. An error means the record is
-	// unchanged as far as the store can tell.
+	// unchanged as far as the store can tell. A store whose write may
+	// commit with its acknowledgement lost (a database) settles that
+	// before the transaction goes on: the next Get or Put reads the record
+	// back first, and fails while it cannot, so Get never returns less
+	// than what is stored. The engine reads the record back after a failed
+	// Put of its pending marker.
 	Put(ctx context.Context, value []byte) error
 	// Delete removes the record (nil if there is none), durably as Put.
 	Delete(ctx context.Context) error

@@ -43,6 +43,41 @@
 //     an [EncryptedFile] the user chose explicitly. There is never a silent
 //     fallback: a missing keyring is [ErrUnavailable].
 //
+// # Under faults
+//
+// Before each token request the engine marks the record ("a refresh with
+// this token may be at the server") and clears the mark with the outcome.
+// What each fault costs:
+//
+//   - The server answered (a token, a 5xx or 429, an OAuth error): nothing
+//     is lost. The mark is cleared with the outcome; if that write fails
+//     (the store down, the lease lost), the outcome is kept in the process
+//     and written by its next refresh, [Source.Flush], [Source.Close] or
+//     [Pool.Drain].
+//   - The store fails before the request: nothing was sent; a
+//     [*TemporaryError]. A mark whose write committed but whose
+//     acknowledgement was lost is read back: it lets the request go; one
+//     that cannot be read back stops it, and this process clears it next.
+//   - A holder dies (or loses the store for longer than its lease) after
+//     its mark and before its request, or its request fails on the way
+//     with no answer (a reset connection, a timeout): the server may or may
+//     not have rotated. The stored token is never sent again blindly. With
+//     SourceConfig.ResolveMarkersByIntrospection the next holder asks the
+//     provider once the request has surely ended (for a lease store: when
+//     the dead holder's lease lapses, then 5 s; meanwhile a
+//     [*TemporaryError]): a token still active is refreshed and the user
+//     keeps working. Without it, [ErrRotationLost] (the user logs in
+//     again), or a resend within SourceConfig.ReuseGrace.
+//   - The one window no client can close: a holder killed after the server
+//     rotated and before the new token was written. The new token is gone
+//     with it; the next holder reports [ErrRotationLost] (introspection
+//     finds the stored token inactive) and never presents the spent token,
+//     so the provider's reuse detection does not revoke the grant.
+//
+// An access token's expiry and refresh margins count from the time before
+// its request was sent, so a slow answer or a slow save never makes it look
+// longer-lived than the server made it.
+//
 // # Stores
 //
 // [Memory] excludes with a mutex per key (one process); [EncryptedFile]

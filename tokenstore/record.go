@@ -51,10 +51,12 @@ type Record struct {
 	// unless its configuration names others. nil: none.
 	Resources []string
 
-	// pending is set (Unix milliseconds) while a refresh with RefreshToken
-	// may be at the server and its outcome is not yet written: see
-	// ErrRotationLost. 0 means none.
-	pending int64
+	// pending is set (Unix milliseconds, when the refresh began) while a
+	// refresh with RefreshToken may be at the server and its outcome is
+	// not yet written: see ErrRotationLost. 0 means none. pendingUntil is
+	// the time by which that request surely ended at the client (its
+	// deadline, or when it failed); 0 in a marker of an earlier version.
+	pending, pendingUntil int64
 }
 
 // wireRecord is the stored form. Version 1 ({"v":1,"refresh_token":...})
@@ -70,6 +72,7 @@ type wireRecord struct {
 	DPoP         json.RawMessage `json:"dpop,omitempty"` // wireKey
 	Resources    []string        `json:"resource,omitempty"`
 	Pending      int64           `json:"pending,omitempty"`
+	PendingUntil int64           `json:"pending_until,omitempty"`
 }
 
 const (
@@ -101,7 +104,7 @@ func encodeRecord(r *Record) ([]byte, error) {
 	return json.Marshal(wireRecord{
 		V: recordVersion, RefreshToken: r.RefreshToken, Subject: r.Subject,
 		Scopes: r.Scopes, Issuer: r.Issuer, ClientID: r.ClientID,
-		Generation: r.Generation, DPoP: key, Resources: r.Resources, Pending: r.pending,
+		Generation: r.Generation, DPoP: key, Resources: r.Resources, Pending: r.pending, PendingUntil: r.pendingUntil,
 	})
 }
 
@@ -153,7 +156,7 @@ func decodeRecord(b []byte) (*Record, error) {
 	return &Record{
 		RefreshToken: w.RefreshToken, Subject: w.Subject, Scopes: w.Scopes,
 		Issuer: w.Issuer, ClientID: w.ClientID, Generation: w.Generation, DPoPKey: key,
-		Resources: w.Resources, pending: w.Pending,
+		Resources: w.Resources, pending: w.Pending, pendingUntil: w.PendingUntil,
 	}, nil
 }
 

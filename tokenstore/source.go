@@ -25,10 +25,12 @@ import (
 // ErrLoginRequired), must hand a rotated refresh token to r.Rotated the
 // moment a 200 response yields one (before any other check of the
 // response), must hand a DPoP key the record does not hold to
-// r.SetDPoPKey before proving a request with it, and must not put any
-// token or key in an error string. oauthclient
-// provides the FetchFuncs. A Source calls it from one refresh at a time,
-// inside the Store transaction for its key.
+// r.SetDPoPKey before proving a request with it, must tell the Source
+// before it returns an error whether the request may have reached the
+// server (r.Sent) and whether the server's answer was read whole
+// (r.Answered), and must not put any token or key in an error string.
+// oauthclient provides the FetchFuncs. A Source calls it from one refresh
+// at a time, inside the Store transaction for its key.
 type FetchFunc func(ctx context.Context, r *Refresh) (*Result, error)
 
 // Refresh is one token request a Source asks of its FetchFunc. It is valid
@@ -39,9 +41,38 @@ type Refresh struct {
 	// source, or a memory-only source without a refresh token).
 	Record *Record
 
-	mu      sync.Mutex
-	rotated string
-	key     PrivateKey
+	mu       sync.Mutex
+	rotated  string
+	key      PrivateKey
+	sent     bool
+	answered bool
+}
+
+// Sent tells the Source that the request may have reached the server: a
+// connection was made for it, or it is not known that none was. A
+// FetchFunc that fails without calling Sent, Answered or Rotated is taken
+// to have sent nothing (a refusal before the request, a failed dial): the
+// stored refresh token is unspent and the record's marker is cleared.
+// After Sent, a failure without Answered (a network failure or a timeout
+// after the request left) leaves the outcome unknown: the marker stays,
+// and the stored token is not sent again until the marker is resolved
+// (see SourceConfig.ResolveMarkersByIntrospection and ErrRotationLost).
+// Safe for concurrent use while the FetchFunc runs.
+func (r *Refresh) Sent() {
+	r.mu.Lock()
+	r.sent = true
+	r.mu.Unlock()
+}
+
+// Answered tells the Source that the server's answer to the request was
+// read whole, whatever its status (a 503, an OAuth error, a 200 the
+// checks refused): without a Rotated call, the server kept the refresh
+// token, and the Source clears the record's marker. It implies Sent.
+// Safe for concurrent use while the FetchFunc runs.
+func (r *Refresh) Answered() {
+	r.mu.Lock()
+	r.sent, r.answered = true, true
+	r.mu.Unlock()
 }
 
 // Rotated hands the Source a new refresh token from a 200 token response,
@@ -74,6 +105,14 @@ func (r *Refresh) rotation() (string, PrivateKey) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.rotated, r.key
+}
+
+// delivery reports what the FetchFunc said of the request: whether it may
+// have reached the server, and whether the answer was read whole.
+func (r *Refresh) delivery() (sent, answered bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent, r.answered
 }
 
 // Result is a checked token response.
@@ -136,17 +175,20 @@ func isTemporary(err error) bool {
 		errors.Is(err, context.DeadlineExceeded)
 }
 
-// ErrRotationLost means the record shows a refresh that may have reached
-// the server (which then rotated, spending the stored refresh token) and
-// whose outcome was never written: its holder was killed, or lost the
-// store for longer than its lease, between the token request and the
-// write. Sending the stored token again would trip the provider's reuse
-// detection, which revokes the whole grant, so the Source reports this
-// instead; it matches ErrLoginRequired. The record is left in place: the
-// process that holds the rotation in memory (if it still runs) writes it
-// on its next refresh, and a new login replaces it. With
-// SourceConfig.ReuseGrace the stored token is sent again within the
-// provider's grace period instead.
+// ErrRotationLost means the record shows a refresh whose outcome was
+// never written and whose request may have reached the server (which then
+// rotated, spending the stored refresh token): its holder was killed, lost
+// the store for longer than its lease, or lost the connection after the
+// request left. Sending the stored token again would trip the provider's
+// reuse detection, which revokes the whole grant, so the Source reports
+// this instead; it matches ErrLoginRequired. The record is left in place:
+// the process that holds the rotation in memory (if it still runs) writes
+// it on its next refresh, and a new login replaces it. With
+// SourceConfig.ResolveMarkersByIntrospection the provider is asked first:
+// a token it reports active is refreshed (the request never arrived), and
+// only one it reports inactive, or could not be asked about, gives
+// ErrRotationLost. With SourceConfig.ReuseGrace the stored token is sent
+// again within the provider's grace period instead.
 var ErrRotationLost = fmt.Errorf("%w: a refresh was interrupted after the token request and before its outcome was stored; the stored refresh token may be spent", ErrLoginRequired)
 
 // ErrClosed is returned by a Source after Close (and by a Pool after
@@ -206,11 +248,42 @@ type SourceConfig struct {
 	MaxBackoff time.Duration
 	// ReuseGrace is the provider's refresh-token reuse grace period (some
 	// providers accept a spent refresh token again for a short while after
-	// rotating it). A record left with an interrupted refresh younger than
-	// ReuseGrace is refreshed again with its stored token; older, or with
-	// zero (the default, for providers without a grace period), the
-	// Source reports ErrRotationLost instead of sending it.
+	// rotating it). A record left with an interrupted refresh that began
+	// less than ReuseGrace ago is refreshed again with its stored token,
+	// and the outcome of that refresh clears the mark; older, or with zero
+	// (the default, for providers without a grace period), the Source
+	// reports ErrRotationLost instead of sending it.
 	ReuseGrace time.Duration
+	// ResolveMarkersByIntrospection, if not nil, resolves a record left
+	// marked by an interrupted refresh instead of reporting it: once the
+	// marked request has surely ended (its deadline, which a lease store
+	// keeps within the writer's lease, or its failure, plus 5 s for the
+	// provider to finish a request its client gave up on), the Source
+	// asks the provider whether the stored refresh token is still active
+	// (RFC 7662 introspection by this client). Active: the request never
+	// reached the provider (a holder killed before sending, a connection
+	// that failed on the way); the marker is cleared and the token
+	// refreshed as usual, so the user keeps working. Inactive: the
+	// rotation happened; ErrRotationLost (or ReuseGrace). A refusal: as
+	// without it. No answer (an error marked Transient: a timeout, a
+	// 5xx): asked again with backoff for a minute, then as without it.
+	// While the marked request is more recent than that, refreshes fail
+	// with a *TemporaryError whose RetryAfter is when it may be asked
+	// about. nil (the default) never asks.
+	//
+	// WARNING: set it only for a provider known to report a spent
+	// (rotated) refresh token as inactive to its client, and not to count
+	// an introspection as a use. A provider that reported a spent token as
+	// active would have it sent again, which its reuse detection answers by
+	// revoking the whole grant. Known to answer correctly: this project's
+	// test provider (package oauthtest), checked by the tests
+	// TestMarkerResolvedByIntrospection and
+	// TestFleetKillBeforeSendLosesNoUser. Check your provider the same way
+	// before turning it on. Two assumptions remain: the provider finishes
+	// a request within 5 s of its client giving up on it, and the wall
+	// clocks of the processes sharing the Store agree within a second or
+	// so (the marker's times are written by one and read by another).
+	ResolveMarkersByIntrospection ActiveCheck
 	// Logger, if not nil, gets one event per refresh (debug on success,
 	// warn on failure) naming the store key's first 8 characters, the
 	// outcome and the record generation; never a token or a key.
@@ -360,7 +433,8 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // until the backoff ends. Errors: ErrLoginRequired (errors.Is; also
 // ErrRotationLost) when a new login is needed; *TemporaryError when
 // refreshing failed for a reason that may go away by itself (network, 5xx,
-// 429, the store unreachable); the FetchFunc's own typed error, unwrapped,
+// 429, the store unreachable, an interrupted refresh too recent to resolve
+// by introspection); the FetchFunc's own typed error, unwrapped,
 // for a permanent failure (see Transient); ErrClosed after Close; ctx's
 // error; ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
@@ -573,53 +647,18 @@ func (s *Source) refresh(ctx context.Context) (*entry, error) {
 	return out, nil
 }
 
+// refreshTx is one refresh inside the Store transaction, in five steps:
+// read the record (writing a rotation this process holds, resolving a
+// marker an interrupted refresh left), mark it, fetch, write the outcome,
+// classify it.
 func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
-	var rec *Record
-	b, err := tx.Get(ctx)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		if s.cfg.Store != nil {
-			s.forget()
-			return nil, ErrLoginRequired
-		}
-	case err != nil:
+	rec, err := s.readRecord(ctx, tx)
+	if err != nil {
 		return nil, err
-	default:
-		if rec, err = decodeRecord(b); err != nil {
-			s.forget()
-			return nil, loginRequired(err)
-		}
-	}
-
-	if rec != nil {
-		// A rotation of the stored token that this process holds (its
-		// write failed earlier, in this Source or another): write it now.
-		if next := rotations.get(s.cfg.Key, rec.RefreshToken); next != nil {
-			if err := s.putRetry(ctx, tx, next); err != nil {
-				return nil, fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
-			}
-			rotations.drop(s.cfg.Key, rec.RefreshToken)
-			changed := next.Generation != rec.Generation // else only the marker was cleared
-			rec = next
-			if changed {
-				if err := s.recordChanged(ctx, rec); err != nil {
-					s.setScopes(rec.Scopes)
-					return nil, err
-				}
-			}
-		} else if rec.pending != 0 && s.cfg.Store != nil {
-			age := s.cfg.Now().Sub(time.UnixMilli(rec.pending))
-			if s.cfg.ReuseGrace == 0 || age < 0 || age >= s.cfg.ReuseGrace {
-				s.forget()
-				return nil, ErrRotationLost
-			}
-		}
-		s.setScopes(rec.Scopes)
 	}
 
 	// The token request must end before the lease could lapse: no other
 	// holder may read the record while it is in flight.
-	start := s.cfg.Now()
 	fetchDeadline := time.Now().Add(s.cfg.RefreshTimeout)
 	if lt, ok := tx.(LeaseTx); ok {
 		left := time.Until(lt.LeaseDeadline())
@@ -631,18 +670,21 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 
 	// Mark the record before the request: if this process dies, or loses
 	// the store for longer than its lease, before the outcome is written,
-	// the next holder knows the stored token may be spent (S29).
-	marked := false
+	// the next holder knows the stored token may be spent, and from when
+	// it may ask the provider (S29).
+	var marked *Record
 	if rec != nil && s.cfg.Store != nil {
-		m := rec.clone()
-		m.pending = max(start.UnixMilli(), 1)
-		if err := s.put(ctx, tx, m); err != nil {
-			return nil, fmt.Errorf("tokenstore: marking the refresh in the store failed; the token request was not sent: %w", err)
+		now := s.cfg.Now()
+		marked = rec.clone()
+		marked.pending = max(now.UnixMilli(), 1)
+		marked.pendingUntil = max(now.Add(time.Until(fetchDeadline)).UnixMilli(), marked.pending)
+		if err := s.mark(ctx, tx, marked); err != nil {
+			return nil, err
 		}
-		marked = true
 	}
 
 	r := &Refresh{Record: rec.clone()}
+	issued := s.cfg.Now() // the token's issue time as this client sees it
 	fctx, cancel := context.WithDeadline(ctx, fetchDeadline)
 	res, ferr := s.fetch(fctx, r)
 	cancel()
@@ -653,54 +695,142 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWriteTimeout)
 	defer wcancel()
 	wctx = mergeCancel(wctx, ctx)
-	var saveErr error
-	if rec != nil {
-		next := rec.clone() // pending cleared
-		newer := false      // a change of the record itself, not only the marker
-		rt, key := r.rotation()
-		if !key.IsZero() && !key.Equal(rec.DPoPKey) {
-			next.DPoPKey, newer = key, true
+	saveErr, err := s.writeOutcome(wctx, tx, rec, marked, r, res, ferr)
+	if err != nil {
+		return nil, err
+	}
+	return s.classify(wctx, tx, rec, res, ferr, saveErr, issued)
+}
+
+// readRecord reads the record for a refresh (nil: none, for a Source
+// without a Store). A rotation this process holds for the stored token is
+// written first; a marker left by an interrupted refresh is resolved
+// (resolveMarker) or reported. The record returned carries no marker.
+func (s *Source) readRecord(ctx context.Context, tx Tx) (*Record, error) {
+	var rec *Record
+	b, err := tx.Get(ctx)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if s.cfg.Store != nil {
+			s.forget()
+			return nil, ErrLoginRequired
 		}
-		if rt != "" && rt != rec.RefreshToken {
-			if err := checkRefreshToken(rt); err != nil {
-				// Unstorable: the spent token must not be sent again.
-				return nil, s.deleteRecord(wctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	if rec, err = decodeRecord(b); err != nil {
+		s.forget()
+		return nil, loginRequired(err)
+	}
+	// A rotation of the stored token that this process holds (its write
+	// failed earlier, in this Source or another): write it now.
+	if next := rotations.get(s.cfg.Key, rec.RefreshToken); next != nil {
+		if err := s.putRetry(ctx, tx, next); err != nil {
+			return nil, fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
+		}
+		rotations.drop(s.cfg.Key, rec.RefreshToken)
+		changed := next.Generation != rec.Generation // else only the marker was cleared
+		rec = next
+		if changed {
+			if err := s.recordChanged(ctx, rec); err != nil {
+				s.setScopes(rec.Scopes)
+				return nil, err
 			}
-			next.RefreshToken, newer = rt, true
 		}
-		if ferr == nil && res != nil && res.Scopes != nil && !slices.Equal(res.Scopes, rec.Scopes) {
-			next.Scopes, newer = slices.Clone(res.Scopes), true
+	} else if rec.pending != 0 && s.cfg.Store != nil {
+		if err := s.resolveMarker(ctx, rec); err != nil {
+			return nil, err
+		}
+		rec.pending, rec.pendingUntil = 0, 0 // cleared with this refresh's outcome
+	}
+	s.setScopes(rec.Scopes)
+	return rec, nil
+}
+
+// writeOutcome writes what the token request changed (a rotated refresh
+// token, a new DPoP key, new granted scopes) and clears the marker when
+// the outcome is known: the server answered, rotated, or never saw the
+// request. When the request may have reached the server and no answer was
+// read, the server may have rotated unseen: the marker stays (with the
+// time the request ended) for the next holder to resolve, and the stored
+// token is not sent again blindly. saveErr is an outcome that could not be
+// saved; err is an unusable rotation (the record is then deleted).
+func (s *Source) writeOutcome(ctx context.Context, tx Tx, rec, marked *Record, r *Refresh, res *Result, ferr error) (saveErr, err error) {
+	if rec == nil {
+		return nil, nil
+	}
+	rt, key := r.rotation()
+	sent, answered := r.delivery()
+	if errors.Is(ferr, ErrPanic) {
+		sent = true // a panic may have come after the request left
+	}
+	known := ferr == nil || rt != "" || answered || !sent
+	next := rec.clone() // rec carries no marker
+	newer := false      // a change of the record itself, not only the marker
+	if !key.IsZero() && !key.Equal(rec.DPoPKey) {
+		next.DPoPKey, newer = key, true
+	}
+	if rt != "" && rt != rec.RefreshToken {
+		if err := checkRefreshToken(rt); err != nil {
+			// Unstorable: the spent token must not be sent again.
+			return nil, s.deleteRecord(ctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
+		}
+		next.RefreshToken, newer = rt, true
+	}
+	if ferr == nil && res != nil && res.Scopes != nil && !slices.Equal(res.Scopes, rec.Scopes) {
+		next.Scopes, newer = slices.Clone(res.Scopes), true
+	}
+	if newer {
+		next.Generation++
+	}
+	if !known && marked != nil {
+		// The marker stays, now saying when the request ended, so that
+		// the next holder may resolve it soon (markerSettle). One attempt:
+		// if it fails, the marker written before the request stays.
+		next.pending = marked.pending
+		next.pendingUntil = min(max(s.cfg.Now().UnixMilli(), marked.pending), marked.pendingUntil)
+		if err := s.put(ctx, tx, next); err != nil {
+			if newer {
+				return fmt.Errorf("tokenstore: the refresh's outcome is unknown and its new DPoP key could not be saved: %w", err), nil
+			}
+			return nil, nil
 		}
 		if newer {
-			next.Generation++
+			saveErr = s.recordChanged(ctx, next)
 		}
-		if marked || newer {
-			if err := s.putRetry(wctx, tx, next); err != nil {
-				// Kept for the process when the outcome is known (the
-				// server answered: a result, a rotation, a permanent
-				// error), rotated or not: the next refresh of any Source
-				// on the key writes it (clearing the marker) instead of
-				// reading its own marker as a lost rotation. After a
-				// network failure or a timeout the server may have rotated
-				// unseen: the marker stays, and is reported (S29).
-				if newer || ferr == nil || !isTemporary(ferr) {
-					rotations.put(s.cfg.Key, rec.RefreshToken, next)
-				}
-				saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
-			} else if newer {
-				saveErr = s.recordChanged(wctx, next)
-			}
-			s.setScopes(next.Scopes)
-		}
+		s.setScopes(next.Scopes)
+		return saveErr, nil
 	}
+	if marked != nil || newer {
+		if err := s.putRetry(ctx, tx, next); err != nil {
+			// The outcome is known: kept for the process, and written
+			// (clearing the marker) by the next refresh of any Source on
+			// the key in this process, instead of reading its own marker
+			// as a lost rotation. Another process finds the marker and
+			// resolves it (resolveMarker).
+			rotations.put(s.cfg.Key, rec.RefreshToken, next)
+			saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
+		} else if newer {
+			saveErr = s.recordChanged(ctx, next)
+		}
+		s.setScopes(next.Scopes)
+	}
+	return saveErr, nil
+}
 
+// classify turns the request's outcome into the token to serve or the
+// error to return. The token's expiry and margins count from issued, the
+// time before the request was sent, so a slow answer or a slow save never
+// makes a token look longer-lived than the server made it.
+func (s *Source) classify(ctx context.Context, tx Tx, rec *Record, res *Result, ferr, saveErr error, issued time.Time) (*entry, error) {
 	switch {
 	case ferr != nil && errors.Is(ferr, ErrLoginRequired):
 		if rec == nil {
 			s.forget()
 			return nil, loginRequired(ferr)
 		}
-		return nil, s.deleteRecord(wctx, tx, ferr)
+		return nil, s.deleteRecord(ctx, tx, ferr)
 	case ferr != nil && saveErr != nil:
 		return nil, errors.Join(ferr, saveErr)
 	case ferr != nil:
@@ -710,9 +840,14 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 	case res == nil || res.Token == nil || res.Token.AccessToken == "":
 		return nil, errors.New("tokenstore: the token response has no access token")
 	}
-	now := s.cfg.Now().Round(0)
-	e := s.newEntry(res.Token, now)
-	if !now.Before(e.blockAt) {
+	tok := *res.Token
+	if tok.ExpiresIn > 0 {
+		if exp := issued.Add(time.Duration(tok.ExpiresIn) * time.Second); tok.Expiry.IsZero() || exp.Before(tok.Expiry) {
+			tok.Expiry = exp
+		}
+	}
+	e := s.newEntry(&tok, issued)
+	if !s.cfg.Now().Round(0).Before(e.blockAt) {
 		return nil, errors.New("tokenstore: the token response holds an expired access token")
 	}
 	return e, nil

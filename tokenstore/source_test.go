@@ -151,8 +151,12 @@ func asFetch(refresh func(ctx context.Context, rt string) (*oauth2.Token, error)
 		if r.Record == nil {
 			return nil, ErrLoginRequired
 		}
+		r.Sent()
 		tok, err := refresh(ctx, r.Record.RefreshToken)
 		if err != nil {
+			if ctx.Err() == nil {
+				r.Answered() // the test servers answer every request they fail
+			}
 			return nil, err
 		}
 		if tok.RefreshToken != "" {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -20,6 +21,10 @@ type faultyDB struct {
 	drv  driver.Driver
 	dsn  string
 	down atomic.Bool
+	// loseAck, while above zero, makes that many record writes (the
+	// vault's UPDATE ... SET sealed) run and commit, then answer errCut:
+	// a write whose acknowledgement was lost.
+	loseAck atomic.Int32
 }
 
 // openFaulty opens b's database through a faultyDB.
@@ -73,7 +78,11 @@ func (c *faultyConn) ExecContext(ctx context.Context, q string, args []driver.Na
 	if c.f.down.Load() {
 		return nil, errCut
 	}
-	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+	res, err := c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+	if err == nil && strings.Contains(q, "SET sealed") && c.f.loseAck.Add(-1) >= 0 {
+		return nil, errCut
+	}
+	return res, err
 }
 
 func (c *faultyConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {

@@ -69,12 +69,30 @@
 // that could still fail), and SQLite, which has no row locks, gets the same
 // semantics. Times come from the database's clock, so replicas' clocks
 // need not agree. A replica killed while holding a lease blocks that one
-// user for at most LeaseTTL; if a holder loses its lease (it stalled
+// user's key for at most LeaseTTL; if a holder loses its lease (it stalled
 // longer than LeaseTTL), its context is cancelled and its writes fail.
+//
+// What the kill costs the user depends on where the engine was (see
+// tokenstore's "Under faults"): before it marked the record, nothing;
+// after its mark, the next holder finds the mark once the lease lapses.
+// With ResolveMarkersByIntrospection (oauthclient's UserPoolConfig) it
+// asks the provider about the stored token 5 s after the dead holder's
+// request surely ended (within two thirds of the lease, so about LeaseTTL
+// + 5 s after the kill; refreshes of that user fail with a
+// *tokenstore.TemporaryError meanwhile): a token the request never reached
+// is refreshed, and the user keeps working. Without it, and when the
+// provider had rotated the token before the kill (the one window no client
+// can close), the next holder reports tokenstore.ErrRotationLost: that
+// user logs in again, and the spent token is never presented.
 //
 // The Tx implements [tokenstore.LeaseTx]: the engine ends its token
 // request before the lease could lapse, so no other replica reads the
-// record while a request with its refresh token is in flight. A write that
+// record while a request with its refresh token is in flight. A write
+// whose answer was lost (the UPDATE may have committed) is settled by
+// reading the row back under the lease before the Tx is used again: at
+// the written version it landed and Put returns nil; otherwise the write
+// failed, or, while the row cannot be read, the Tx fails with an error
+// matching [tokenstore.ErrUnavailable]. A write that
 // fails because the database is unreachable may be retried while the lease
 // lives (the engine does, with backoff): fn's context is cancelled only
 // when the lease is surely lost, that is when its local deadline passed

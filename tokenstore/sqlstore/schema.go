@@ -38,7 +38,7 @@ type queries struct {
 	migrate []string // version 0 -> 1
 	schemaDDL,
 	getSchema, setSchema,
-	acquire, insert, renew, put, release, dropEmpty, get, listOld string
+	acquire, insert, renew, put, readBack, release, dropEmpty, get, listOld string
 }
 
 func buildQueries(d Dialect, schema, table string) queries {
@@ -83,13 +83,15 @@ WHERE key_hash = $1 AND lease_owner = $2 AND lease_until >= ` + now,
 		// row is at the version the transaction read.
 		put: `UPDATE ` + t + ` SET sealed = $4, key_id = $5, version = $6, updated_at = ` + now + `, lease_until = ` + now + ` + $3
 WHERE key_hash = $1 AND lease_owner = $2 AND lease_until >= ` + now + ` AND version = $7`,
+		// readBack settles a write whose outcome is unknown.
+		readBack:  `SELECT version, lease_owner FROM ` + t + ` WHERE key_hash = $1`,
 		release:   `UPDATE ` + t + ` SET lease_owner = '', lease_until = 0 WHERE key_hash = $1 AND lease_owner = $2`,
 		dropEmpty: `DELETE FROM ` + t + ` WHERE key_hash = $1 AND sealed IS NULL AND lease_owner = ''`,
 		get:       `SELECT version, key_id, sealed FROM ` + t + ` WHERE key_hash = $1`,
 		listOld:   `SELECT key_hash FROM ` + t + ` WHERE sealed IS NOT NULL AND key_id <> $1 AND key_hash > $2 ORDER BY key_hash LIMIT 100`,
 	}
 	if d == SQLite {
-		for _, p := range []*string{&r.setSchema, &r.acquire, &r.insert, &r.renew, &r.put, &r.release, &r.dropEmpty, &r.get, &r.listOld} {
+		for _, p := range []*string{&r.setSchema, &r.acquire, &r.insert, &r.renew, &r.put, &r.readBack, &r.release, &r.dropEmpty, &r.get, &r.listOld} {
 			*p = strings.ReplaceAll(*p, "$", "?")
 		}
 	}

@@ -362,6 +362,17 @@ type tx struct {
 	opened   bool
 	value    []byte // nil: no record
 	openErr  error
+	unsure   *unsureWrite // a write whose outcome is not known yet
+}
+
+// unsureWrite is a write that failed in a way that leaves its outcome
+// unknown (the statement may have committed and its acknowledgement been
+// lost): the version it wrote and what.
+type unsureWrite struct {
+	version int64
+	value   []byte
+	put     bool
+	start   time.Time
 }
 
 // renew extends the lease every ttl/3 until stop closes. A renewal that
@@ -416,6 +427,9 @@ func (t *tx) Get(ctx context.Context) ([]byte, error) {
 	if t.done {
 		return nil, errors.New("sqlstore: Tx used after its Update returned")
 	}
+	if err := t.settle(ctx); err != nil {
+		return nil, err
+	}
 	if !t.opened {
 		t.opened = true
 		if t.sealed != nil {
@@ -452,6 +466,9 @@ func (t *tx) write(ctx context.Context, value []byte, put bool) error {
 	if t.done {
 		return errors.New("sqlstore: Tx used after its Update returned")
 	}
+	if err := t.settle(ctx); err != nil {
+		return err
+	}
 	next := t.version + 1
 	var sealed any
 	keyID := ""
@@ -473,17 +490,62 @@ func (t *tx) write(ctx context.Context, value []byte, put bool) error {
 		if errors.Is(context.Cause(ctx), errLeaseLost) {
 			return errLeaseLost
 		}
+		// The statement may have committed with its acknowledgement lost:
+		// read the row back under the lease before anything else.
+		t.unsure = &unsureWrite{version: next, value: value, put: put, start: start}
+		if serr := t.settle(ctx); serr != nil {
+			return errors.Join(t.s.dbErr("write", err), serr)
+		}
+		if t.version == next {
+			return nil // it committed: only the acknowledgement was lost
+		}
 		return t.s.dbErr("write", err)
 	}
 	if n != 1 {
 		t.cancel(errLeaseLost)
 		return errLeaseLost
 	}
+	t.landed(next, value, put, start)
+	return nil
+}
+
+// landed records a write of version next as this holder's.
+func (t *tx) landed(next int64, value []byte, put bool, start time.Time) {
 	t.s.seen.set(t.hash, next) // what this holder wrote is the newest, even over a rollback
 	t.version, t.deadline, t.opened, t.openErr, t.sealed = next, start.Add(t.s.ttl), true, nil, nil
 	t.value = nil
 	if put {
 		t.value = value
+	}
+}
+
+// settle resolves a write whose outcome is unknown, if any, by reading
+// the row back: at the written version and still this holder's, it
+// landed; at the version before, it did not; anything else means the
+// lease is lost. While the row cannot be read, every use of the Tx fails
+// with an error matching tokenstore.ErrUnavailable. Called with t.mu held.
+func (t *tx) settle(ctx context.Context) error {
+	u := t.unsure
+	if u == nil {
+		return nil
+	}
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.s.ttl/3)
+	defer cancel()
+	var version int64
+	var owner string
+	if err := t.s.db.QueryRowContext(c, t.s.q.readBack, t.hash).Scan(&version, &owner); err != nil {
+		return t.s.dbErr("reading back a write whose outcome is unknown", err)
+	}
+	t.unsure = nil
+	switch {
+	case owner != t.owner:
+		t.cancel(errLeaseLost)
+		return errLeaseLost
+	case version == u.version:
+		t.landed(u.version, u.value, u.put, u.start)
+	case version != t.version:
+		t.cancel(errLeaseLost)
+		return errLeaseLost
 	}
 	return nil
 }
