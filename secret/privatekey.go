@@ -49,14 +49,14 @@ func PrivateKeyFromFile(path string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%w: %w", ErrSource, err)
 	}
 	if len(b) > maxKeyFileSize {
-		return nil, keyError("%s is larger than %d bytes", path, maxKeyFileSize)
+		return nil, keyError(fmt.Sprintf("%s is larger than %d bytes", path, maxKeyFileSize))
 	}
 	return parsePrivateKey(b)
 }
 
 // keyError is a refused key: it matches ErrPrivateKey and ErrSource.
-func keyError(format string, args ...any) error {
-	return fmt.Errorf("%w (%w): "+format, append([]any{ErrPrivateKey, ErrSource}, args...)...)
+func keyError(reason string) error {
+	return fmt.Errorf("%w (%w): %s", ErrPrivateKey, ErrSource, reason)
 }
 
 // parsePrivateKey parses the one PEM private key block of b.
@@ -106,7 +106,7 @@ func parseKeyBlock(blk *pem.Block) (crypto.Signer, error) {
 		k, err = x509.ParseECPrivateKey(blk.Bytes)
 	}
 	if err != nil {
-		return nil, keyError("malformed %s block", blk.Type)
+		return nil, keyError("malformed " + blk.Type + " block")
 	}
 	switch k := k.(type) {
 	case *rsa.PrivateKey:
@@ -123,5 +123,5 @@ func parseKeyBlock(blk *pem.Block) (crypto.Signer, error) {
 	case ed25519.PrivateKey:
 		return k, nil
 	}
-	return nil, keyError("the key is %T, which cannot sign client assertions", k)
+	return nil, keyError(fmt.Sprintf("the key is %T, which cannot sign client assertions", k))
 }
