@@ -35,10 +35,10 @@ func (e *issuerMismatch) Is(target error) bool { return target == ErrIssuerMisma
 // slash, the exact value to configure.
 func (e *issuerMismatch) Hint() string {
 	if e.named != "" && e.named != e.configured && strings.TrimSuffix(e.named, "/") == strings.TrimSuffix(e.configured, "/") {
-		return fmt.Sprintf("the server's issuer differs from Config.Issuer only by a trailing slash: set it to exactly %q (issuers are compared exactly)", e.named)
+		return fmt.Sprintf("the server's issuer differs from the configured one only by a trailing slash: set the issuer to exactly %q (issuers are compared exactly)", e.named)
 	}
 	if e.where == "callback" {
 		return "the authorization response came from another issuer than this client's (a mix-up attack, or two providers sharing one redirect URI): give each provider its own redirect URI, and sign in again"
 	}
-	return "Config.Issuer must be exactly the issuer your provider documents (scheme, host, path, trailing slash): compare it with the issuer of its /.well-known/openid-configuration"
+	return "the configured issuer must be exactly the one your provider documents (scheme, host, path, trailing slash): compare it with the issuer of its /.well-known/openid-configuration"
 }
