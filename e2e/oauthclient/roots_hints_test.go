@@ -3,6 +3,7 @@ package oauthclient_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 	"os"
@@ -222,4 +223,45 @@ func TestLibraryErrorsCarryHints(t *testing.T) {
 		}
 		check(t, "trailing slash", err, "trailing slash", `"`+srv.Issuer+`"`)
 	})
+}
+
+// TestPrivateKeyFromFileSignsAtProvider: a private_key_jwt key written as
+// PKCS #8 PEM to a 0600 file, loaded with secret.PrivateKeyFromFile (with
+// the CA from strictnet.RootsFromFile), authenticates a client credentials
+// grant at the real provider; the same file at 0644 is refused.
+func TestPrivateKeyFromFileSignsAtProvider(t *testing.T) {
+	ctx := context.Background()
+	srv, err := oauthtest.Start(oauthtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	der, err := x509.MarshalPKCS8PrivateKey(srv.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "client-key.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := secret.PrivateKeyFromFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := strictnet.RootsFromFile(writeCA(t, srv, 0o644))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: oauthtest.ClientPrivateKeyJWT,
+		PrivateKey: key, KeyID: srv.ClientKeyID, HTTP: strictnet.Config{RootCAs: roots}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clientcredentials.NewSource(c, clientcredentials.Options{}).Token(); err != nil {
+		t.Fatalf("the loaded key did not authenticate: %v", err)
+	}
+	os.Chmod(keyFile, 0o644)
+	if _, err := secret.PrivateKeyFromFile(keyFile); !errors.Is(err, strictnet.ErrPolicy) {
+		t.Fatalf("a 0644 key file: %v", err)
+	}
 }
