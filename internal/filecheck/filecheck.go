@@ -47,7 +47,7 @@ type Error struct {
 func (e *Error) Error() string { return e.Reason }
 
 // ErrTooLarge is returned by ReadFile for a file over its bound.
-var ErrTooLarge = errors.New("file too large")
+var ErrTooLarge = errors.New("filecheck: file too large")
 
 // Check checks fi, the FileInfo of path, for kind.
 func Check(path string, fi fs.FileInfo, kind Kind) error {
@@ -127,7 +127,7 @@ func ReadFile(path string, kind Kind, max int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: %w (over %d bytes)", path, ErrTooLarge, max)
+		return nil, fmt.Errorf("%w: %s is over %d bytes", ErrTooLarge, path, max)
 	}
 	return b, nil
 }
