@@ -31,10 +31,13 @@ func (e *issuerMismatch) Error() string {
 
 func (e *issuerMismatch) Is(target error) bool { return target == ErrIssuerMismatch }
 
-// Hint says what to do: with an issuer that differs only by a trailing
-// slash, the exact value to configure.
+// Hint says what to do: when discovery names an issuer that differs only
+// by a trailing slash, the exact value to configure.
 func (e *issuerMismatch) Hint() string {
-	if e.named != "" && e.named != e.configured && strings.TrimSuffix(e.named, "/") == strings.TrimSuffix(e.configured, "/") {
+	// Only discovery's issuer may suggest a value: the discovery document
+	// came from the configured issuer's own well-known URL, while a
+	// callback's iss is whatever reached the redirect URI (RFC 9207).
+	if e.where == "metadata" && e.named != "" && e.named != e.configured && strings.TrimSuffix(e.named, "/") == strings.TrimSuffix(e.configured, "/") {
 		return fmt.Sprintf("the server's issuer differs from the configured one only by a trailing slash: set the issuer to exactly %q (issuers are compared exactly)", e.named)
 	}
 	if e.where == "callback" {
