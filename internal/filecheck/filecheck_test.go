@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 )
@@ -15,9 +14,6 @@ import (
 // types its doc promises, before opening (a FIFO never blocks) and on the
 // opened file; ReadFile bounds the size.
 func TestStrengths(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no Unix modes")
-	}
 	dir := t.TempDir()
 	file := func(mode os.FileMode) string {
 		f, err := os.CreateTemp(dir, "f")
