@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +66,13 @@ type Config struct {
 	// prefix starting with "__Host-" is refused: that prefix requires
 	// Path=/, and these cookies are scoped to the callback path.
 	CookiePrefix string
+	// StartOptions are the defaults of every login this Handler starts,
+	// with Login and with Start: Prompt, LoginHint, MaxAge, Resource and
+	// RedirectURL, as for oauthclient.Client.Start (a web application
+	// whose API wants RFC 8707 resource indicators sets Resource here). A
+	// field Start's opts sets wins over the default. The zero value sends
+	// none. New copies it.
+	StartOptions oauthclient.StartOptions
 }
 
 // Handler is the redirect endpoint of a web application (ServeHTTP), and
@@ -80,6 +88,7 @@ type Handler struct {
 	onLogin  func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error
 	onError  func(*http.Request, error)
 	landing  string
+	defaults oauthclient.StartOptions
 	prefix   string
 	path     string // cookie Path: the redirect URL's path
 	redirect string // the redirect URL
@@ -109,10 +118,12 @@ func New(cfg Config) (*Handler, error) {
 		onLogin:  cfg.OnLogin,
 		onError:  cfg.OnError,
 		landing:  cfg.LandingURL,
+		defaults: cfg.StartOptions,
 		prefix:   cfg.CookiePrefix,
 		path:     ru.EscapedPath(),
 		redirect: cc.RedirectURL,
 	}
+	h.defaults.Resource = slices.Clone(h.defaults.Resource)
 	if h.path == "" {
 		h.path = "/"
 	}
@@ -155,12 +166,13 @@ func validCookieName(s string) bool {
 }
 
 // StartOptions are per-login settings for [Handler.Start]. The zero value
-// is fine. It is a plain value, read by Start and not retained.
+// is fine: Config.StartOptions then applies. It is a plain value, read by
+// Start and not retained.
 type StartOptions struct {
 	// StartOptions are passed to oauthclient.Client.Start: Prompt,
-	// LoginHint, MaxAge and Resource (zero values are not sent), and
-	// RedirectURL to override the configured one for this flow (it must
-	// pass the same check).
+	// LoginHint, MaxAge and Resource, and RedirectURL to override the
+	// configured one for this flow (it must pass the same check). A zero
+	// field takes Config.StartOptions' value.
 	oauthclient.StartOptions
 	// ReturnTo is the same-origin path ("/reports?id=7") to land on after
 	// the login. It is checked by the same rules as the callback's (no
@@ -190,7 +202,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts StartOption
 			return err
 		}
 	}
-	p, authURL, err := h.client.Start(r.Context(), opts.StartOptions)
+	p, authURL, err := h.client.Start(r.Context(), h.withDefaults(opts.StartOptions))
 	if err != nil {
 		return err
 	}
@@ -225,6 +237,27 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts StartOption
 	return nil
 }
 
+// withDefaults fills the fields opts leaves zero from Config.StartOptions.
+func (h *Handler) withDefaults(opts oauthclient.StartOptions) oauthclient.StartOptions {
+	d := h.defaults
+	if opts.RedirectURL == "" {
+		opts.RedirectURL = d.RedirectURL
+	}
+	if opts.Prompt == "" {
+		opts.Prompt = d.Prompt
+	}
+	if opts.LoginHint == "" {
+		opts.LoginHint = d.LoginHint
+	}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = d.MaxAge
+	}
+	if opts.Resource == nil {
+		opts.Resource = slices.Clone(d.Resource)
+	}
+	return opts
+}
+
 // storeKey binds a Store entry to both the state (from the callback URL)
 // and the random value of the browser's cookie.
 func storeKey(state, cookieValue string) string {
@@ -245,8 +278,8 @@ func (h *Handler) cookie(name, value string, maxAge int) *http.Cookie {
 }
 
 // Login returns a handler that starts a login (see Start) for GET and
-// POST requests, with the return-to path taken from the "return_to" query
-// parameter when present. Mount it at the application's login path. The
+// POST requests, with Config.StartOptions and the return-to path taken
+// from the "return_to" query parameter when present. Mount it at the application's login path. The
 // returned handler is safe for concurrent use.
 func (h *Handler) Login() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -288,7 +287,7 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, er
 func (c *Client) checkMetadata() error {
 	md := &c.md
 	if md.Issuer != c.cfg.Issuer {
-		return fmt.Errorf("%w: metadata names issuer %q, configured %q", ErrIssuerMismatch, safetext.Clean(md.Issuer, 200), c.cfg.Issuer)
+		return newIssuerMismatch("metadata", md.Issuer, c.cfg.Issuer)
 	}
 	for name, u := range map[string]string{
 		"authorization_endpoint":                md.AuthorizationEndpoint,

@@ -62,7 +62,11 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*
 	}
 	if isses, ok := params["iss"]; ok {
 		if len(isses) != 1 || isses[0] != c.cfg.Issuer {
-			return nil, fmt.Errorf("%w: authorization response iss does not match", ErrIssuerMismatch)
+			named := ""
+			if len(isses) == 1 {
+				named = isses[0]
+			}
+			return nil, newIssuerMismatch("callback", named, c.cfg.Issuer)
 		}
 	} else if c.md.AuthorizationResponseIssParameter {
 		return nil, fmt.Errorf("%w: authorization response has no iss although the server advertises it", ErrIssuerMismatch)

@@ -2,6 +2,8 @@ package oauthclient
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"time"
@@ -72,8 +74,12 @@ type UserPoolConfig struct {
 //     record, then pool.Add(key, src) serves the login's access token.
 //   - On a request: pool.Source(ctx, key) gets the user's engine, or
 //     creates it resumed from the store (as TokenSource with a nil login:
-//     no I/O until a token is needed, refreshed ID tokens must name the
-//     stored subject); pass it to apiclient (Transport.Client).
+//     one read of the record, no token request until a token is needed,
+//     refreshed ID tokens must name the stored subject); pass it to
+//     apiclient (Transport.Client). An empty key (a visitor with no
+//     session) or a key with no record in the store (never signed in,
+//     logged out, or deleted after invalid_grant) is an error matching
+//     tokenstore.ErrLoginRequired: send the visitor to your login.
 //   - On logout: pool.End(ctx, key) drops the engine, revokes the refresh
 //     token at the server (RFC 7009; skipped when the server has no
 //     revocation endpoint) and deletes the record, in one store
@@ -103,6 +109,9 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
 	}
 	return tokenstore.NewPool(tokenstore.PoolConfig{
 		New: func(ctx context.Context, key string) (*tokenstore.Source, error) {
+			if err := knownUser(ctx, st, key); err != nil {
+				return nil, err
+			}
 			return c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin,
 				Resource: cfg.Resource, Scopes: cfg.Scopes, OnRecordChange: cfg.OnRecordChange,
 				ReuseGrace: cfg.ReuseGrace, ResolveMarkersByIntrospection: cfg.ResolveMarkersByIntrospection,
@@ -117,4 +126,23 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
 		},
 		MaxSources: cfg.MaxUsers,
 	})
+}
+
+var (
+	errNoUserKey   = fmt.Errorf("oauthclient: UserPool: no store key (nobody is signed in in this session): %w", tokenstore.ErrLoginRequired)
+	errUnknownUser = fmt.Errorf("oauthclient: UserPool: no record for this store key (never signed in, or signed out): %w", tokenstore.ErrLoginRequired)
+)
+
+// knownUser refuses a key that cannot name a signed-in user: an empty one,
+// or one the store has no record for. Any other failure to read is left to
+// the engine, which reports a store outage as a *tokenstore.TemporaryError
+// when a token is needed.
+func knownUser(ctx context.Context, st tokenstore.Store, key string) error {
+	if key == "" {
+		return errNoUserKey
+	}
+	if _, err := st.Get(ctx, key); errors.Is(err, tokenstore.ErrNotFound) {
+		return errUnknownUser
+	}
+	return nil
 }

@@ -1,9 +1,12 @@
 package secret
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/oauthsafe/oauthsafe/internal/filecheck"
 
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -22,30 +25,26 @@ import (
 //
 // The error never contains the file's content. Safe for concurrent use.
 func FromFile(path string) (Value, error) {
-	// Stat first, so that opening a FIFO (which would block) is never tried.
-	pre, err := os.Stat(path)
+	f, err := openChecked(path, filecheck.Secret)
 	if err != nil {
-		return Value{}, fmt.Errorf("%w: %w", ErrSource, err)
-	}
-	if err := checkSecretFile(path, pre); err != nil {
 		return Value{}, err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Value{}, fmt.Errorf("%w: %w", ErrSource, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Value{}, fmt.Errorf("%w: %w", ErrSource, err)
-	}
-	if !os.SameFile(pre, fi) {
-		return Value{}, fmt.Errorf("%w: %s changed while being opened", ErrSource, path)
-	}
-	if err := checkSecretFile(path, fi); err != nil {
-		return Value{}, err
-	}
 	return FromReader(io.LimitReader(f, maxSecretSize+1))
+}
+
+// openChecked opens path after the module's file check of kind
+// (internal/filecheck); a refused file is a *secretFileError.
+func openChecked(path string, kind filecheck.Kind) (*os.File, error) {
+	f, err := filecheck.Open(path, kind)
+	var fe *filecheck.Error
+	switch {
+	case errors.As(err, &fe):
+		return nil, &secretFileError{reason: fe.Reason}
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrSource, err)
+	}
+	return f, nil
 }
 
 // secretFileError is a refused secret file: it matches ErrSource and strictnet.ErrPolicy.
@@ -57,21 +56,4 @@ func (e *secretFileError) Error() string {
 
 func (e *secretFileError) Is(target error) bool {
 	return target == ErrSource || target == strictnet.ErrPolicy
-}
-
-func checkSecretFile(path string, fi os.FileInfo) error {
-	if !fi.Mode().IsRegular() {
-		return &secretFileError{reason: fmt.Sprintf("%s is not a regular file", path)}
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return &secretFileError{reason: fmt.Sprintf("%s has mode %04o; a secret file must be 0600 (chmod 600 %s)", path, perm, path)}
-	}
-	uid, ok := fileOwner(fi)
-	if !ok {
-		return &secretFileError{reason: "file ownership cannot be checked on this system; use FromEnv or the OS keyring"}
-	}
-	if me := os.Getuid(); uid != me {
-		return &secretFileError{reason: fmt.Sprintf("%s is owned by uid %d, not by the current user (uid %d)", path, uid, me)}
-	}
-	return nil
 }

@@ -3,7 +3,9 @@
 // environment, a private file or a reader, never from a string literal.
 //
 // Where to start: a web backend or a service loads its client secret with
-// [FromEnv] or [FromFile] and sets it as oauthclient.Config.ClientSecret.
+// [FromEnv] or [FromFile] and sets it as oauthclient.Config.ClientSecret,
+// or its private_key_jwt key with [PrivateKeyFromFile] as
+// oauthclient.Config.PrivateKey.
 // Errors match [ErrSource] (and strictnet.ErrPolicy for a file whose owner
 // or mode is refused).
 package secret

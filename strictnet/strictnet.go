@@ -330,14 +330,14 @@ func (in *inner) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	}
 	raw, err := in.dial(ctx, network, addr)
 	if err != nil {
-		return nil, err
+		return nil, connError(addr, err)
 	}
 	cfg := in.tls.Clone()
 	cfg.ServerName = host
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, cleanErr(err)
+		return nil, connError(addr, cleanErr(err))
 	}
 	return tc, nil
 }

@@ -214,7 +214,7 @@ func checkIssuer(c *commonClaims, want string) error {
 		return fail(ErrIssuer, "iss missing")
 	}
 	if *c.Iss != want {
-		return fail(ErrIssuer, "expected "+want)
+		return issuerHint(fail(ErrIssuer, "expected "+want), *c.Iss, want)
 	}
 	return nil
 }

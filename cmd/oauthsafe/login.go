@@ -69,7 +69,7 @@ Examples:
       --scope "openid offline_access api.read" --ca-file corp-ca.pem --listen 127.0.0.1:8400
 `
 
-func runLogin(ctx context.Context, e *env, args []string) int {
+func runLogin(ctx context.Context, e *env, args []string) (code int) {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	var cf clientFlags
 	cf.bind(fs, "openid offline_access")
@@ -150,6 +150,13 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+30*time.Second)
 	defer cancel()
+	// A failed login leaves no store file or lock it created.
+	leftovers := newStoreLeftovers(p)
+	defer func() {
+		if code != exitOK {
+			leftovers.remove()
+		}
+	}()
 	// The store must work before the user signs in, not after.
 	store, err := openStore(e, p, true)
 	if err == nil {

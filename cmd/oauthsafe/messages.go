@@ -10,10 +10,12 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
 )
@@ -115,6 +117,7 @@ func hintFor(err error) string {
 	var ne net.Error
 	var agentErr *agentError
 	var sf *secretFileError
+	var ce *strictnet.ConnError
 	switch {
 	case errors.As(err, &agentErr):
 		return agentErr.hint
@@ -124,6 +127,11 @@ func hintFor(err error) string {
 		return "The server's TLS certificate is signed by an authority this machine does not trust. If your organisation runs its own CA, pass its certificate with --ca-file PEM to `oauthsafe login` (it is kept in the profile)."
 	case errors.As(err, &hn):
 		return "The server's TLS certificate does not name this host: check the --issuer URL."
+	case errors.Is(err, oauthclient.ErrIssuerMismatch):
+		// The library's hint: with a trailing slash, the exact value.
+		return strictnet.Hint(err) + "; log in again with that --issuer"
+	case errors.As(err, &ce) && errors.Is(err, syscall.ECONNREFUSED):
+		return ce.Hint() + " (the --issuer URL, or the API's)"
 	case errors.As(err, &cve):
 		return "The server's TLS certificate could not be verified; check the --issuer URL, or pass your CA with --ca-file PEM."
 	case errors.As(err, &ae):

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -185,8 +186,8 @@ func (f *clientFlags) bind(fs *flag.FlagSet, defaultScope string) {
 	fs.StringVar(&f.issuer, "issuer", "", "issuer `URL` (https)")
 	fs.StringVar(&f.clientID, "client-id", "", "client `ID` registered at the server")
 	fs.StringVar(&f.scope, "scope", defaultScope, "space-separated `scopes` to request")
-	fs.StringVar(&f.caFile, "ca-file", "", "`PEM` file of CA certificates to trust instead of the system roots")
-	fs.StringVar(&f.secretFile, "client-secret-file", "", "`file` (mode 0600) holding the client secret; or set "+envClientSecret)
+	fs.Var((*absPath)(&f.caFile), "ca-file", "`PEM` file of CA certificates to trust instead of the system roots (yours or root's, not writable by others; kept as an absolute path)")
+	fs.Var((*absPath)(&f.secretFile), "client-secret-file", "`file` (mode 0600, yours) holding the client secret; or set "+envClientSecret)
 }
 
 // newClient builds the strict client for a profile, with discovery.
@@ -198,6 +199,9 @@ func newClient(ctx context.Context, e *env, p *profile) (*oauthclient.Client, er
 // is server metadata to use instead of discovery (checked all the same).
 func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Metadata) (*oauthclient.Client, error) {
 	cfg := oauthclient.Config{Issuer: p.Issuer, ClientID: p.ClientID, Scopes: p.Scopes, Metadata: md, DPoP: p.DPoP}
+	if err := p.checkPaths(); err != nil {
+		return nil, err
+	}
 	if p.CAFile != "" {
 		pool, err := loadCAFile(p.CAFile)
 		if err != nil {
@@ -213,19 +217,13 @@ func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Meta
 	return oauthclient.New(ctx, cfg)
 }
 
+// loadCAFile loads the roots of a profile's CA file, checked as a trust
+// file (strictnet.RootsFromFile: a regular file, yours or root's, not
+// writable by others).
 func loadCAFile(path string) (*x509.CertPool, error) {
-	f, err := os.Open(path)
+	pool, err := strictnet.RootsFromFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
-	}
-	defer f.Close()
-	pem, err := io.ReadAll(io.LimitReader(f, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", path)
 	}
 	return pool, nil
 }

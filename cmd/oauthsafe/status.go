@@ -25,12 +25,16 @@ scopes (from the profile), granted scopes (from the stored record),
 resources, where the refresh token is kept and whether it is there,
 whether the agent runs and, only when the agent holds one, when its
 access token expires. It never prints a token and makes no
-request to the server. Exits 3 when there is no usable login.
+request to the server. Exits 3 when there is no usable login, after
+logout too: the profile's block is still printed (with "logged_in":
+false in --json), so scripts can test the exit status alone.
 
 --json prints one JSON object (the fields are stable; absent values are
 omitted):
 
   profile              the profile name
+  logged_in            true when a refresh token is stored (exit 0), false
+                       after logout or when none is (exit 3)
   issuer, client_id    as given to login
   subject              the "sub" of the login's ID token (cleaned)
   scopes_requested     list of strings
@@ -53,6 +57,7 @@ Examples:
 // statusJSON is the documented schema of `status --json`.
 type statusJSON struct {
 	Profile           string   `json:"profile"`
+	LoggedIn          bool     `json:"logged_in"`
 	Issuer            string   `json:"issuer"`
 	ClientID          string   `json:"client_id"`
 	Subject           string   `json:"subject,omitempty"`
@@ -104,7 +109,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	}
 	switch {
 	case err == nil:
-		st.RefreshToken = "present"
+		st.RefreshToken, st.LoggedIn = "present", true
 		st.ScopesGranted = slices.Clone(rec.Scopes)
 		st.DPoP = !rec.DPoPKey.IsZero()
 	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrLoginRequired), errors.Is(err, tokenstore.ErrCorrupt):

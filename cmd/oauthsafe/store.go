@@ -31,7 +31,7 @@ const (
 
 // errNeedPassphrase: the file store needs a passphrase and there is neither
 // the environment variable nor a terminal to ask on.
-var errNeedPassphrase = errors.New("the encrypted file store needs a passphrase: set " + envFilePassphrase + " or run this on a terminal")
+var errNeedPassphrase = errors.New("the encrypted file store needs a passphrase and none was given")
 
 // storeKind is the profile's store kind, "keyring" when unset.
 func (p *profile) storeKind() string {

@@ -15,8 +15,9 @@ const readmePrelude = `
 // sessionStore is the application's session store (for example
 // gorilla/sessions): it keeps the user's store key server-side.
 type sessionStore interface {
-	Create(w http.ResponseWriter, key string) error
+	Create(w http.ResponseWriter, r *http.Request, key string) error
 	Key(r *http.Request) string
+	End(w http.ResponseWriter, r *http.Request) error
 }
 
 var sessions sessionStore
@@ -36,6 +37,8 @@ var readmeImports = map[string]string{
 	"log":                                   "log.Print",
 	"net/http":                              "http.NewServeMux",
 	"os":                                    "os.Getenv",
+	"os/signal":                             "signal.NotifyContext",
+	"syscall":                               "syscall.SIGTERM",
 	"time":                                  "time.Now",
 	self + "/oauthclient":                   "oauthclient.New",
 	self + "/oauthclient/apiclient":         "apiclient.New",

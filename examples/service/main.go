@@ -7,7 +7,9 @@
 //	    -api https://api.example.com/v1/reports
 //
 // The secret comes from the environment or a 0600 file (-secret-file),
-// never from a flag value. With -demo the example starts the embedded test
+// never from a flag value; or the client signs private_key_jwt assertions
+// with a PEM key from a 0600 file (-key-file, -key-id). A private CA's
+// certificates come from -ca-file, loaded once for the server and the API. With -demo the example starts the embedded test
 // authorization server and a small local API, and runs against them.
 package main
 
@@ -56,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	scope := fs.String("scope", "", "space-separated scopes")
 	secretFile := fs.String("secret-file", "", "file (mode 0600) with the client secret; default: $SERVICE_CLIENT_SECRET")
 	api := fs.String("api", "", "API URL to call")
+	caFile := fs.String("ca-file", "", "PEM file of the CA certificates that sign the server's and the API's certificates (yours or root's, not writable by others); default: the system roots")
+	keyFile := fs.String("key-file", "", "PEM private key (mode 0600) that signs private_key_jwt assertions, instead of a client secret")
+	keyID := fs.String("key-id", "", "the kid registered for -key-file's key")
 	demo := fs.Bool("demo", false, "run against an embedded authorization server and API")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -71,9 +76,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer stop()
 	}
 	var err error
-	if *secretFile != "" {
+	if *caFile != "" {
+		// One pool, read and checked once, for the server and the API.
+		roots, err := strictnet.RootsFromFile(*caFile)
+		if err != nil {
+			return err
+		}
+		cfg.HTTP.RootCAs, apiRoots = roots, roots
+	}
+	switch {
+	case *keyFile != "":
+		cfg.PrivateKey, err = secret.PrivateKeyFromFile(*keyFile)
+		cfg.KeyID = *keyID
+	case *secretFile != "":
 		cfg.ClientSecret, err = secret.FromFile(*secretFile)
-	} else {
+	default:
 		cfg.ClientSecret, err = secret.FromEnv("SERVICE_CLIENT_SECRET")
 	}
 	if err != nil {

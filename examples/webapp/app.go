@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -72,8 +73,19 @@ type appConfig struct {
 	Log       io.Writer        // refused logins and API failures
 }
 
+// webApp is the application: its handlers, and the per-user pool that
+// Drain settles on shutdown.
+type webApp struct {
+	http.Handler
+	users *tokenstore.Pool
+}
+
+// Drain finishes the refreshes in flight and writes the rotations whose
+// write failed; call it after http.Server.Shutdown, before exiting.
+func (a *webApp) Drain(ctx context.Context) error { return a.users.Drain(ctx) }
+
 // newApp wires the handlers: /login, /callback, / and POST /logout.
-func newApp(cfg appConfig) (http.Handler, error) {
+func newApp(cfg appConfig) (*webApp, error) {
 	s := cfg.Sessions
 	if s == nil {
 		s = &sessions{m: map[string]session{}}
@@ -165,7 +177,7 @@ func newApp(cfg appConfig) (http.Handler, error) {
 		}
 		fmt.Fprintf(w, "API on your behalf: %s\n", printable(body))
 	})
-	return mux, nil
+	return &webApp{Handler: mux, users: users}, nil
 }
 
 // callAPI calls the API for the user with store key key: the pooled engine

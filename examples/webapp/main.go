@@ -33,7 +33,10 @@
 // The vault is the SQLite file -sqlite (default webapp-vault.db); with a
 // PostgreSQL DSN in WEBAPP_POSTGRES_DSN (or -postgres) it is PostgreSQL,
 // which a fleet of replicas shares. Sessions here are in memory; a fleet
-// keeps them where its replicas share them.
+// keeps them where its replicas share them and where they survive a
+// restart with the vault (see examples/websession). On SIGTERM or an
+// interrupt the server stops accepting, finishes its requests, and drains
+// the user pool, writing any rotated refresh token still unsaved.
 package main
 
 import (
@@ -47,7 +50,9 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -83,8 +88,9 @@ type settings struct {
 	keys                    sqlstore.KeySource
 }
 
-// run is the whole program: it serves until the listener fails, or without
-// -issuer (or with -demo) runs the demo. It never prints a token.
+// run is the whole program: it serves until SIGTERM or an interrupt (then
+// drains, see serve) or until the listener fails, or without -issuer (or
+// with -demo) runs the demo. It never prints a token.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("webapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -137,7 +143,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	hs := &http.Server{Addr: *listen, Handler: a, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "webapp: ", log.LstdFlags)}
-	return hs.ListenAndServeTLS(*certFile, *keyFile)
+	return serve(ctx, hs, a, func() error { return hs.ListenAndServeTLS(*certFile, *keyFile) })
+}
+
+// serve runs listen until SIGTERM (a deploy) or an interrupt, then stops
+// accepting, lets the requests in flight finish (http.Server.Shutdown) and
+// drains the user pool, so no rotated refresh token is lost on a deploy.
+// A listener that fails is returned after the same drain.
+func serve(ctx context.Context, hs *http.Server, a *webApp, listen func() error) error {
+	stopCtx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	listenErr := make(chan error, 1)
+	go func() {
+		err := listen()
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		listenErr <- err
+		stop()
+	}()
+	<-stopCtx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 45*time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if derr := a.Drain(sctx); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	if lerr := <-listenErr; lerr != nil {
+		err = errors.Join(lerr, err)
+	}
+	return err
 }
 
 // openVault opens the vault: PostgreSQL through pgx when a DSN is set,

@@ -1,9 +1,9 @@
 //go:build !unix
 
-package secret
+package filecheck
 
 import "os"
 
 // fileOwner reports false: this platform has no Unix owners, so
-// FromFile refuses every file.
+// Secret files are refused.
 func fileOwner(os.FileInfo) (int, bool) { return 0, false }
