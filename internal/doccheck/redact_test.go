@@ -76,9 +76,11 @@ var exportedTypes = map[string]reflect.Type{
 	"secret.Value": reflect.TypeFor[secret.Value](),
 
 	"strictnet.Config":      reflect.TypeFor[strictnet.Config](),
+	"strictnet.ConnError":   reflect.TypeFor[strictnet.ConnError](),
 	"strictnet.PanicError":  reflect.TypeFor[strictnet.PanicError](),
 	"strictnet.PolicyError": reflect.TypeFor[strictnet.PolicyError](),
 
+	"tokenstore.ActiveCheck":    reflect.TypeFor[tokenstore.ActiveCheck](),
 	"tokenstore.EncryptedFile":  reflect.TypeFor[tokenstore.EncryptedFile](),
 	"tokenstore.FetchFunc":      reflect.TypeFor[tokenstore.FetchFunc](),
 	"tokenstore.LeaseTx":        reflect.TypeFor[tokenstore.LeaseTx](),
