@@ -14,6 +14,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -92,6 +93,14 @@ type Config struct {
 	PrivateKey crypto.Signer
 	// KeyID is the kid of PrivateKey, sent in the assertion header. "" means none.
 	KeyID string
+	// ClientAssertion supplies private_key_jwt client assertions made
+	// elsewhere, instead of signing them with PrivateKey: a platform's
+	// workload token file (assertion.File, read again when it rotates), or
+	// a callback (assertion.Func). Each request asks it for an assertion
+	// whose aud is Issuer; one whose exp has passed is refused before it is
+	// sent (an error matching assertion.ErrExpired). nil means none; it
+	// cannot be combined with PrivateKey.
+	ClientAssertion assertion.Source
 	// ClientCertificate is the certificate for tls_client_auth. nil means none.
 	ClientCertificate *tls.Certificate
 	// RedirectURL is the registered redirect URI: https, or http on a
@@ -349,7 +358,7 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 		switch {
 		case c.cfg.ClientCertificate != nil:
 			m = AuthTLSClientAuth
-		case c.cfg.PrivateKey != nil:
+		case c.cfg.PrivateKey != nil, c.cfg.ClientAssertion != nil:
 			m = AuthPrivateKeyJWT
 		case !c.cfg.ClientSecret.IsZero():
 			m = AuthClientSecretBasic
@@ -367,8 +376,11 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 			return "", cfgerr.New("oauthclient", "%s needs a ClientSecret", m)
 		}
 	case AuthPrivateKeyJWT:
-		if c.cfg.PrivateKey == nil {
-			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey")
+		if c.cfg.PrivateKey == nil && c.cfg.ClientAssertion == nil {
+			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey or a ClientAssertion")
+		}
+		if c.cfg.PrivateKey != nil && c.cfg.ClientAssertion != nil {
+			return "", cfgerr.New("oauthclient", "PrivateKey and ClientAssertion are two sources of client assertions; set one")
 		}
 	case AuthTLSClientAuth:
 		if c.cfg.ClientCertificate == nil {
