@@ -7,8 +7,8 @@ import (
 	"net/url"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 )
 
 // assertionType is the typ header of client assertions
