@@ -34,10 +34,6 @@ const (
 	tokenTypeNotApplied = "N_A" // RFC 8693 §2.2.1: the issued token is not an access token
 )
 
-// errIssuedType: an RFC 8693 answer whose issued_token_type is not the
-// requested one.
-var errIssuedType = errors.New("issued_token_type is not the requested type")
-
 func init() {
 	hook.Source = func(c any, g hook.Grant) *tokenstore.Source {
 		cl, _ := c.(*Client)
@@ -210,7 +206,7 @@ func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey f
 		return nil, err
 	}
 	if g.Issued != "" && tr.issuedType != g.Issued {
-		return nil, fmt.Errorf("%w: %w: asked for %s, issued %q", ErrMalformedResponse, errIssuedType, g.Issued, safetext.Clean(tr.issuedType, 100))
+		return nil, fmt.Errorf("%w: %w: asked for %s, issued %q", ErrMalformedResponse, hook.ErrIssuedType, g.Issued, safetext.Clean(tr.issuedType, 100))
 	}
 	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == tokenTypeAccess) {
 		return nil, fmt.Errorf("%w: %w %q for an access token", ErrMalformedResponse, errUnknownTokenType, tokenTypeNotApplied)

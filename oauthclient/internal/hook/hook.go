@@ -6,6 +6,7 @@ package hook
 
 import (
 	"context"
+	"errors"
 	"net/url"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -52,3 +53,7 @@ var Source func(c any, g Grant) *tokenstore.Source
 // Call runs one request of a grant without the engine (an ID-JAG that is
 // an assertion, not an access token, proven with no DPoP key).
 var Call func(ctx context.Context, c any, g Grant) (*Issued, error)
+
+// ErrIssuedType is matched by an RFC 8693 answer whose issued_token_type
+// is not the requested one (tokenexchange.ErrIssuedTokenType).
+var ErrIssuedType = errors.New("tokenexchange: issued_token_type is not the requested type")
