@@ -153,6 +153,20 @@ func (a JWT) MarshalJSON() ([]byte, error) { return json.Marshal(a.redact()) }
 // MarshalText redacts the assertion.
 func (a JWT) MarshalText() ([]byte, error) { return []byte(a.redact()), nil }
 
+// Assertion makes a JWT a Source of itself (an assertion handed over once,
+// such as a platform token passed in the environment): it returns a while
+// its exp has not passed, then an error matching ErrExpired; the zero JWT
+// gives an error matching ErrSource. The audience is ignored.
+func (a JWT) Assertion(context.Context, string) (JWT, error) {
+	if a.raw == "" {
+		return JWT{}, fmt.Errorf("%w: empty assertion", ErrSource)
+	}
+	if !a.exp.After(time.Now()) {
+		return JWT{}, fmt.Errorf("%w at %s", ErrExpired, a.exp.UTC().Format(time.RFC3339))
+	}
+	return a, nil
+}
+
 // Source gives assertions. audience is the issuer identifier of the
 // authorization server the assertion is for (RFC 7523 §3: its aud); a
 // source whose assertions are made elsewhere with a fixed audience (a
