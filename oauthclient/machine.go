@@ -31,6 +31,7 @@ const (
 	grantJWTBearer      = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	grantTokenExchange  = "urn:ietf:params:oauth:grant-type:token-exchange"
 	tokenTypeAccess     = "urn:ietf:params:oauth:token-type:access_token"
+	tokenTypeJWT        = "urn:ietf:params:oauth:token-type:jwt"
 	tokenTypeNotApplied = "N_A" // RFC 8693 §2.2.1: the issued token is not an access token
 )
 
@@ -208,7 +209,7 @@ func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey f
 	if g.Issued != "" && tr.issuedType != g.Issued {
 		return nil, fmt.Errorf("%w: %w: asked for %s, issued %q", ErrMalformedResponse, hook.ErrIssuedType, g.Issued, safetext.Clean(tr.issuedType, 100))
 	}
-	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == tokenTypeAccess) {
+	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == tokenTypeAccess || g.Issued == tokenTypeJWT) {
 		return nil, fmt.Errorf("%w: %w %q for an access token", ErrMalformedResponse, errUnknownTokenType, tokenTypeNotApplied)
 	}
 	granted, err := c.checkScope(g.Scopes, tr)

@@ -94,9 +94,10 @@ type Options struct {
 	Resource []string
 	// Scopes requested; nil sends no scope parameter.
 	Scopes []string
-	// RequestedTokenType is the type asked for; "" means AccessToken, the
-	// only type a token source serves (another one fails every Token call
-	// with an error matching oauthclient.ErrConfig).
+	// RequestedTokenType is the type asked for; "" means AccessToken. A
+	// token source serves tokens used as access tokens: AccessToken, or JWT
+	// (a JWT access token); another type fails every Token call with an
+	// error matching oauthclient.ErrConfig.
 	RequestedTokenType string
 	// NoDPoP turns off the DPoP the source uses by itself when the
 	// server's metadata lists a proof algorithm it signs with; see
@@ -122,7 +123,7 @@ func NewSource(c *oauthclient.Client, opts Options) *tokenstore.Source {
 	}
 	return hook.Source(c, hook.Grant{
 		Params: func(ctx context.Context, _ string) (url.Values, error) {
-			if want != AccessToken {
+			if want != AccessToken && want != JWT {
 				return nil, cfgerr.New("tokenexchange", "a token source serves access tokens; RequestedTokenType %q is not one", want)
 			}
 			return params(opts.SubjectToken, opts.SubjectTokenType, opts.ActorToken, opts.ActorTokenType, now())
