@@ -22,6 +22,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/validate"
 	"golang.org/x/oauth2"
 )
 
@@ -169,4 +170,9 @@ func demoAPI(t *testing.T, srv *oauthtest.Server, cfg demoapi.ResourceConfig) (u
 		return resp.StatusCode
 	}
 	return api.URL + "/v1/invoices", call, bearer
+}
+
+// validateConfig is the introspection of tokens for resource.
+func validateConfig(resource string) validate.IntrospectionConfig {
+	return validate.IntrospectionConfig{Audience: resource}
 }
