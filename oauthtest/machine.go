@@ -215,7 +215,11 @@ type machineRequest struct {
 	audience []string // nil: audienceFor(clientID, scopes)
 }
 
-func (r *machineRequest) GetSubject() string  { return r.subject }
+// GetSubject is the subject with each ':' written '|': the op package's
+// opaque access tokens encode "id:subject" and cannot hold a subject with
+// a colon (workload subjects such as system:serviceaccount:ns:name have
+// them); introspection shows it so written.
+func (r *machineRequest) GetSubject() string  { return strings.ReplaceAll(r.subject, ":", "|") }
 func (r *machineRequest) GetScopes() []string { return r.scopes }
 func (r *machineRequest) GetAudience() []string {
 	if r.audience != nil {

@@ -65,7 +65,7 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	})
 	tok, err := jwtSrc.TokenContext(ctx)
 	if !errors.Is(err, tokenexchange.ErrIssuedTokenType) || !errors.Is(err, oauthclient.ErrMalformedResponse) || tok != nil {
-		t.Fatalf("issued access_token for a JWT request: %v, %v; want ErrIssuedTokenType", tok, err)
+		t.Fatalf("issued access_token for a JWT request: token %t, %v; want ErrIssuedTokenType", tok != nil, err)
 	}
 	if form, _ := rec.last(); url.Values(form).Get("requested_token_type") != tokenexchange.JWT {
 		t.Fatal("the requested type was not sent")

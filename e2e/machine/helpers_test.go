@@ -18,6 +18,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -176,3 +177,6 @@ func demoAPI(t *testing.T, srv *oauthtest.Server, cfg demoapi.ResourceConfig) (u
 func validateConfig(resource string) validate.IntrospectionConfig {
 	return validate.IntrospectionConfig{Audience: resource}
 }
+
+// assertionFunc is assertion.Func, named for the tests' tables.
+type assertionFunc = assertion.Func
