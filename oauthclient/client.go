@@ -3,6 +3,8 @@ package oauthclient
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -135,6 +137,14 @@ type Config struct {
 	// dpop_bound_access_tokens, or (client credentials) a token endpoint
 	// answering use_dpop_nonce.
 	DPoP bool
+	// DPoPKey, when not nil, is the key that service token sources
+	// (clientcredentials, jwtbearer, tokenexchange) bind their tokens to,
+	// instead of a new in-memory key per source, and turns DPoP on for
+	// them: for a workload whose platform keeps its key, or a tool that
+	// hands the token to a caller who proves possession itself. It must be
+	// ECDSA P-256 (ES256); another key is refused at New. User logins
+	// always make their own key. nil means a new key per source.
+	DPoPKey *ecdsa.PrivateKey
 	// AllowBearerDowngrade accepts a Bearer token answered to a request
 	// that carried a DPoP proof; the token is then used as a bearer token.
 	// false refuses such an answer with an error matching ErrDPoP.
@@ -182,6 +192,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Scopes = slices.Clone(cfg.Scopes)
+	if cfg.DPoPKey != nil && cfg.DPoPKey.Curve != elliptic.P256() {
+		return nil, cfgerr.New("oauthclient", "DPoPKey must be an ECDSA P-256 key (ES256)")
+	}
 	hc := cfg.HTTP
 	if cfg.ClientCertificate != nil {
 		hc.Certificates = append(hc.Certificates, *cfg.ClientCertificate)

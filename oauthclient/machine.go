@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -63,11 +64,28 @@ type grant struct {
 // Config or metadata asks for it (dpopOn), or the metadata lists a proof
 // algorithm this client signs with, unless noDPoP.
 func (c *Client) serviceDPoP(noDPoP bool) bool {
-	if c.dpopOn() {
+	if c.dpopOn() || c.cfg.DPoPKey != nil {
 		return true
 	}
 	algs := c.md.DPoPSigningAlgValuesSupported
 	return !noDPoP && len(algs) > 0 && dpop.AlgSupported(algs)
+}
+
+// serviceKey is the DPoP key of a service source: Config.DPoPKey, or a
+// new one.
+func (c *Client) serviceKey() (*dpop.Key, error) {
+	if c.cfg.DPoPKey == nil {
+		return dpop.NewKey()
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(c.cfg.DPoPKey)
+	if err != nil {
+		return nil, cfgerr.New("oauthclient", "DPoPKey cannot be used")
+	}
+	k, err := dpop.Unmarshal(der)
+	if err != nil {
+		return nil, cfgerr.New("oauthclient", "DPoPKey cannot be used")
+	}
+	return k, nil
 }
 
 // refusal is a grant refusal kept by a sticky source: the error, and the
@@ -108,7 +126,7 @@ func (c *Client) grantSource(g grant) *tokenstore.Source {
 	if c.http != nil && c.http.Timeout > 0 {
 		timeout = c.http.Timeout
 	}
-	key := sync.OnceValues(dpop.NewKey) // one key for the source's lifetime
+	key := sync.OnceValues(c.serviceKey) // one key for the source's lifetime
 	var mu sync.Mutex
 	var refused *refusal
 	var last []byte // digest of the parameters of the last request
