@@ -99,10 +99,9 @@ func expiry(raw string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
 	}
 	var claims struct {
-		Exp *json.Number `json:"exp"`
+		Exp json.RawMessage `json:"exp"`
 	}
 	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
 	if err := d.Decode(&claims); err != nil {
 		return time.Time{}, fmt.Errorf("%w: payload is not a JSON object with a numeric exp", ErrMalformed)
 	}
@@ -112,8 +111,13 @@ func expiry(raw string) (time.Time, error) {
 	if claims.Exp == nil {
 		return time.Time{}, fmt.Errorf("%w: no exp claim (an assertion without one would never expire)", ErrMalformed)
 	}
-	f, err := claims.Exp.Float64()
-	if err != nil || math.IsNaN(f) || f <= 0 || f >= 1<<40 {
+	// A NumericDate is a JSON number (RFC 7519 §2), not a string or null.
+	var num float64
+	if b := claims.Exp[0]; b != '-' && (b < '0' || b > '9') || json.Unmarshal(claims.Exp, &num) != nil {
+		return time.Time{}, fmt.Errorf("%w: exp is not a NumericDate", ErrMalformed)
+	}
+	f := num
+	if math.IsNaN(f) || f <= 0 || f >= 1<<40 {
 		return time.Time{}, fmt.Errorf("%w: exp is not a plausible NumericDate", ErrMalformed)
 	}
 	return time.Unix(int64(f), 0), nil
