@@ -64,7 +64,9 @@ func (h *hostile) client(t *testing.T, cfg oauthclient.Config, algs []string) *o
 	return c
 }
 
-func rootsOf(s *httptest.Server) *x509.CertPool { return s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs }
+func rootsOf(s *httptest.Server) *x509.CertPool {
+	return s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+}
 
 func jwtWithExp(exp time.Time) string {
 	enc := base64.RawURLEncoding.EncodeToString
