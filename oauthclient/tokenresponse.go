@@ -168,6 +168,7 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 func (c *Client) withResponse(err error, form url.Values, resp *http.Response, body []byte) error {
 	if ae, ok := err.(*AuthError); ok {
 		ae.scrub(form, c.cfg.ClientSecret)
+		ae.grant = form.Get("grant_type")
 		ae.retrieve = &oauth2.RetrieveError{Response: resp, Body: body, ErrorCode: ae.Code, ErrorDescription: ae.Description, ErrorURI: ae.URI}
 	}
 	return err

@@ -3,6 +3,7 @@ package machine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,6 +76,9 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 			var ae *oauthclient.AuthError
 			if !errors.As(err, &ae) || ae.Code != tc.code || !errors.Is(err, oauthclient.ErrAuthorizationServer) {
 				t.Fatalf("Token = %v, want *oauthclient.AuthError %s", err, tc.code)
+			}
+			if strings.Contains(err.Error(), "log in again") {
+				t.Fatalf("a machine grant's refusal says %q", err)
 			}
 			// Again at once, and after the longest backoff.
 			for i := range 6 {
