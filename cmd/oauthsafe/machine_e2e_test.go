@@ -206,3 +206,66 @@ func TestCLIClientCredentialsDPoP(t *testing.T) {
 		t.Fatal("the bearer token was refused")
 	}
 }
+
+// TestCLIAssertionAndExchange: `token --assertion-file F` runs the
+// JWT-bearer grant with the workload token in F (refused when F is
+// readable by others, not sent when expired) and `token --exchange`
+// exchanges the token in --subject-token-file; each prints the token alone.
+func TestCLIAssertionAndExchange(t *testing.T) {
+	c := newCLI(t, oauthtest.Options{})
+	dir := t.TempDir()
+	wl, err := c.srv.NewWorkloadIssuer("https://cluster.example/workloads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	valid, err := wl.Sign("system:serviceaccount:shop:orders", c.srv.Issuer, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"token", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientNative, "--ca-file", c.ca, "--scope", oauthtest.ScopeAPIRead}
+	code, stdout, stderr := c.run(append(base, "--assertion-file", write("wl", valid))...)
+	if code != exitOK {
+		t.Fatalf("--assertion-file: exit %d\n%s", code, stderr)
+	}
+	at := checkTokenOutput(t, stdout)
+	if strings.Contains(stderr, valid) || c.srv.TokenRequests(oauthtest.GrantJWTBearer) != 1 {
+		t.Fatalf("--assertion-file: %d JWT-bearer requests, or the assertion on stderr", c.srv.TokenRequests(oauthtest.GrantJWTBearer))
+	}
+	expired, _ := wl.Sign("system:serviceaccount:shop:orders", c.srv.Issuer, -time.Minute)
+	if code, stdout, stderr := c.run(append(base, "--assertion-file", write("old", expired))...); code != exitError || stdout != "" || !strings.Contains(stderr, "expired") || c.srv.TokenRequests(oauthtest.GrantJWTBearer) != 1 {
+		t.Fatalf("expired assertion: exit %d stdout %q stderr %q", code, stdout, stderr)
+	}
+	open := write("open", valid)
+	if err := os.Chmod(open, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := c.run(append(base, "--assertion-file", open)...); code != exitError || stdout != "" {
+		t.Fatalf("world-readable assertion file: exit %d stdout %q", code, stdout)
+	}
+
+	// The workload's token exchanged for another.
+	secretFile := write("secret", oauthtest.ServiceSecret)
+	code, stdout, stderr = c.run("token", "--exchange", "--issuer", c.srv.Issuer, "--client-id", oauthtest.ClientService,
+		"--client-secret-file", secretFile, "--ca-file", c.ca, "--scope", oauthtest.ScopeAPIRead,
+		"--subject-token-file", write("subject", at), "--subject-token-type", "access_token", "--audience", "api")
+	if code != exitOK {
+		t.Fatalf("--exchange: exit %d\n%s", code, stderr)
+	}
+	if ex := checkTokenOutput(t, stdout); ex == at || c.srv.TokenRequests(oauthtest.GrantTokenExchange) != 1 {
+		t.Fatal("--exchange printed the subject token, or made no exchange")
+	}
+	if code, _, _ := c.run(append(base, "--exchange", "--subject-token-file", secretFile)...); code != exitUsage {
+		t.Fatalf("--exchange without --subject-token-type: exit %d, want 2", code)
+	}
+	if code, _, _ := c.run(append(base, "--dpop")...); code != exitUsage {
+		t.Fatalf("--dpop without a machine mode: exit %d, want 2", code)
+	}
+}
