@@ -134,16 +134,21 @@ func (c *Client) grantSource(g grant) *tokenstore.Source {
 	params := g.Params
 	if g.sticky {
 		g.Params = func(ctx context.Context, issuer string) (url.Values, error) {
+			mu.Lock()
+			r := refused
+			mu.Unlock()
+			if r != nil && r.params == nil {
+				return nil, r.err // the source is not even asked (an ID-JAG would cost an exchange)
+			}
 			form, err := params(ctx, issuer)
 			if err != nil {
 				return nil, err
 			}
 			d := digest(form)
 			mu.Lock()
-			r := refused
 			last = d
 			mu.Unlock()
-			if r != nil && (r.params == nil || subtle.ConstantTimeCompare(r.params, d) == 1) {
+			if r != nil && subtle.ConstantTimeCompare(r.params, d) == 1 {
 				return nil, r.err
 			}
 			return form, nil
@@ -167,6 +172,7 @@ func (c *Client) grantSource(g grant) *tokenstore.Source {
 						refused = r
 					}
 					mu.Unlock()
+					err = notLogin(err)
 				}
 				return nil, fetchError(err)
 			}
@@ -176,6 +182,34 @@ func (c *Client) grantSource(g grant) *tokenstore.Source {
 		RefreshTimeout: timeout,
 	}, nil)
 	return s
+}
+
+// machineRefusal is an error of a machine grant (JWT-bearer, token
+// exchange) that is everything its cause is (errors.Is, errors.As: the
+// *AuthError, the *oauth2.RetrieveError) except ErrLoginRequired: a
+// refused assertion or subject token is no lost login, and the engine
+// then backs off, as for any permanent failure, instead of trying again
+// on every call.
+type machineRefusal struct{ err error }
+
+func (e *machineRefusal) Error() string { return e.err.Error() }
+
+// Is matches what the cause matches, except ErrLoginRequired.
+func (e *machineRefusal) Is(target error) bool {
+	return target != ErrLoginRequired && errors.Is(e.err, target)
+}
+
+// As finds what the cause holds.
+func (e *machineRefusal) As(target any) bool { return errors.As(e.err, target) }
+
+// notLogin wraps an invalid_grant refusal in a machineRefusal (the err
+// returned again by a sticky source, so made once).
+func notLogin(err error) error {
+	var mr *machineRefusal
+	if err == nil || !errors.Is(err, ErrLoginRequired) || errors.As(err, &mr) {
+		return err
+	}
+	return &machineRefusal{err}
 }
 
 // digest is a SHA-256 of a grant's parameters (so that a refused

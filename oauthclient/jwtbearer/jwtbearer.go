@@ -29,11 +29,14 @@
 //     one whose exp has passed is refused before it is sent (an error
 //     matching assertion.ErrExpired); it is never logged or printed.
 //   - A refusal of the grant comes back as the *oauthclient.AuthError the
-//     server answered (Code invalid_grant, invalid_scope,
+//     server answered (errors.As; Code invalid_grant, invalid_scope,
 //     unauthorized_client, …) and is not sent again: invalid_grant is
 //     returned without a request until the source gives another assertion
-//     (a rotated file), the other refusals for the source's lifetime. The
-//     source never falls back to another grant (S31).
+//     (a rotated file), tried once the engine's backoff has passed; the
+//     other refusals are returned without a request (the source is not
+//     even asked) for the source's lifetime. A refusal never matches
+//     oauthclient.ErrLoginRequired: there is no login to redo. The source
+//     never falls back to another grant (S31).
 //   - DPoP: as for client credentials, every request is proven with one
 //     key held in memory for the source's lifetime when the server lists a
 //     proof algorithm (unless Options.NoDPoP), when oauthclient.Config.DPoP

@@ -35,8 +35,10 @@
 //   - Access tokens live in memory only; the key of DPoP, on as for
 //     client credentials, too. A refused exchange (invalid_grant,
 //     invalid_scope, invalid_target, unauthorized_client) is returned as
-//     the *oauthclient.AuthError the server answered and is not sent
-//     again with the same subject token.
+//     the *oauthclient.AuthError the server answered (never matching
+//     oauthclient.ErrLoginRequired) and is not sent again with the same
+//     subject token; another one is tried once the engine's backoff has
+//     passed (see package jwtbearer).
 package tokenexchange
 
 import (

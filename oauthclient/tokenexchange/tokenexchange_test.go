@@ -219,7 +219,10 @@ func TestDPoPFollowsMetadata(t *testing.T) {
 func TestRefusalNotResent(t *testing.T) {
 	ctx := context.Background()
 	h := newHostile(t)
-	c := h.client(t, oauthclient.Config{}, nil)
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	c := h.client(t, oauthclient.Config{Now: func() time.Time { return *now.Load() }}, nil)
 	h.answer(`{"error":"invalid_grant","error_description":"subject token revoked"}`)
 	var current atomic.Pointer[string]
 	first := "subject-one"
@@ -233,9 +236,11 @@ func TestRefusalNotResent(t *testing.T) {
 	for range 3 {
 		_, err := src.TokenContext(ctx)
 		var ae *oauthclient.AuthError
-		if !errors.As(err, &ae) || ae.Code != "invalid_grant" {
-			t.Fatalf("Token = %v, want the invalid_grant AuthError", err)
+		if !errors.As(err, &ae) || ae.Code != "invalid_grant" || errors.Is(err, oauthclient.ErrLoginRequired) {
+			t.Fatalf("Token = %v, want the invalid_grant AuthError (no login to redo)", err)
 		}
+		later := now.Load().Add(10 * time.Minute) // past any backoff
+		now.Store(&later)
 	}
 	if n := h.requests.Load(); n != 1 {
 		t.Fatalf("%d requests, want 1", n)
@@ -243,6 +248,7 @@ func TestRefusalNotResent(t *testing.T) {
 	second := "subject-two"
 	current.Store(&second)
 	_, _ = src.TokenContext(ctx)
+	_, _ = src.TokenContext(ctx) // in the backoff that follows: no request
 	if n := h.requests.Load(); n != 2 {
 		t.Fatalf("%d requests after a new subject token, want 2", n)
 	}
