@@ -338,7 +338,7 @@ func (c *Client) checkMetadata() error {
 	if md.TokenEndpoint == "" {
 		return &ResponseError{Endpoint: "discovery", Problem: "no token_endpoint"}
 	}
-	if c.dpopOn() && !dpop.AlgSupported(md.DPoPSigningAlgValuesSupported) {
+	if (c.dpopOn() || c.cfg.DPoPKey != nil) && !dpop.AlgSupported(md.DPoPSigningAlgValuesSupported) {
 		return policyf("server accepts no DPoP proof algorithm this client signs with (ES256)")
 	}
 	if c.cfg.RedirectURL != "" {
