@@ -197,8 +197,7 @@ func TestFileKeepsUntilChangeOrExpiry(t *testing.T) {
 	if err != nil || a.Reveal() != first {
 		t.Fatalf("first read: %v", err)
 	}
-	// Unchanged and valid: kept (even if the file vanished from under a
-	// cached stat, a change is noticed by the next stat).
+	// Unchanged and valid: the same assertion, from memory.
 	if a2, err := f.Assertion(ctx, ""); err != nil || a2 != a {
 		t.Fatalf("second read: %v", err)
 	}
