@@ -3,6 +3,8 @@ package oauthclient
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -91,6 +94,14 @@ type Config struct {
 	PrivateKey crypto.Signer
 	// KeyID is the kid of PrivateKey, sent in the assertion header. "" means none.
 	KeyID string
+	// ClientAssertion supplies private_key_jwt client assertions made
+	// elsewhere, instead of signing them with PrivateKey: a platform's
+	// workload token file (assertion.File, read again when it rotates), or
+	// a callback (assertion.Func). Each request asks it for an assertion
+	// whose aud is Issuer; one whose exp has passed is refused before it is
+	// sent (an error matching assertion.ErrExpired). nil means none; it
+	// cannot be combined with PrivateKey.
+	ClientAssertion assertion.Source
 	// ClientCertificate is the certificate for tls_client_auth. nil means none.
 	ClientCertificate *tls.Certificate
 	// RedirectURL is the registered redirect URI: https, or http on a
@@ -125,6 +136,14 @@ type Config struct {
 	// dpop_bound_access_tokens, or (client credentials) a token endpoint
 	// answering use_dpop_nonce.
 	DPoP bool
+	// DPoPKey, when not nil, is the key that service token sources
+	// (clientcredentials, jwtbearer, tokenexchange) bind their tokens to,
+	// instead of a new in-memory key per source, and turns DPoP on for
+	// them: for a workload whose platform keeps its key, or a tool that
+	// hands the token to a caller who proves possession itself. It must be
+	// ECDSA P-256 (ES256); another key is refused at New. User logins
+	// always make their own key. nil means a new key per source.
+	DPoPKey *ecdsa.PrivateKey
 	// AllowBearerDowngrade accepts a Bearer token answered to a request
 	// that carried a DPoP proof; the token is then used as a bearer token.
 	// false refuses such an answer with an error matching ErrDPoP.
@@ -172,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	cfg.Scopes = slices.Clone(cfg.Scopes)
+	if cfg.DPoPKey != nil && cfg.DPoPKey.Curve != elliptic.P256() {
+		return nil, cfgerr.New("oauthclient", "DPoPKey must be an ECDSA P-256 key (ES256)")
+	}
 	hc := cfg.HTTP
 	if cfg.ClientCertificate != nil {
 		hc.Certificates = append(hc.Certificates, *cfg.ClientCertificate)
@@ -315,7 +337,7 @@ func (c *Client) checkMetadata() error {
 	if md.TokenEndpoint == "" {
 		return &ResponseError{Endpoint: "discovery", Problem: "no token_endpoint"}
 	}
-	if c.dpopOn() && !dpop.AlgSupported(md.DPoPSigningAlgValuesSupported) {
+	if (c.dpopOn() || c.cfg.DPoPKey != nil) && !dpop.AlgSupported(md.DPoPSigningAlgValuesSupported) {
 		return policyf("server accepts no DPoP proof algorithm this client signs with (ES256)")
 	}
 	if c.cfg.RedirectURL != "" {
@@ -348,7 +370,7 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 		switch {
 		case c.cfg.ClientCertificate != nil:
 			m = AuthTLSClientAuth
-		case c.cfg.PrivateKey != nil:
+		case c.cfg.PrivateKey != nil, c.cfg.ClientAssertion != nil:
 			m = AuthPrivateKeyJWT
 		case !c.cfg.ClientSecret.IsZero():
 			m = AuthClientSecretBasic
@@ -366,8 +388,11 @@ func (c *Client) pickAuthMethod() (AuthMethod, error) {
 			return "", cfgerr.New("oauthclient", "%s needs a ClientSecret", m)
 		}
 	case AuthPrivateKeyJWT:
-		if c.cfg.PrivateKey == nil {
-			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey")
+		if c.cfg.PrivateKey == nil && c.cfg.ClientAssertion == nil {
+			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey or a ClientAssertion")
+		}
+		if c.cfg.PrivateKey != nil && c.cfg.ClientAssertion != nil {
+			return "", cfgerr.New("oauthclient", "PrivateKey and ClientAssertion are two sources of client assertions; set one")
 		}
 	case AuthTLSClientAuth:
 		if c.cfg.ClientCertificate == nil {

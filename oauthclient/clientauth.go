@@ -1,26 +1,15 @@
 package oauthclient
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/cryptosigner"
-	"github.com/google/uuid"
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 )
-
-// assertionLifetime is the lifetime of a private_key_jwt client assertion
-// (S16: 60 s or less).
-const assertionLifetime = 60 * time.Second
 
 // assertionType is the typ header of client assertions
 // (draft-ietf-oauth-rfc7523bis: explicit typing prevents cross-JWT confusion).
@@ -28,7 +17,7 @@ const assertionType = "client-authentication+jwt"
 
 // authenticate adds the client's credentials to a request to a server
 // endpoint, using exactly the one configured method (S17).
-func (c *Client) authenticate(form url.Values, h http.Header) error {
+func (c *Client) authenticate(ctx context.Context, form url.Values, h http.Header) error {
 	switch c.method {
 	case AuthNone, AuthTLSClientAuth:
 		form.Set("client_id", c.cfg.ClientID)
@@ -40,77 +29,39 @@ func (c *Client) authenticate(form url.Values, h http.Header) error {
 		form.Set("client_id", c.cfg.ClientID)
 		form.Set("client_secret", c.cfg.ClientSecret.Reveal())
 	case AuthPrivateKeyJWT:
-		a, err := c.clientAssertion()
+		a, err := c.clientAssertion(ctx)
 		if err != nil {
 			return err
 		}
 		form.Set("client_id", c.cfg.ClientID)
 		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", a)
+		form.Set("client_assertion", a.Reveal())
 	default:
 		return cfgerr.New("oauthclient", "unknown client authentication method %q", safetext.Clean(string(c.method), 64))
 	}
 	return nil
 }
 
-// assertionClaims are the RFC 7523 §3 claims of a client assertion.
-type assertionClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"` // the issuer, as a single string (S16)
-	ID       string `json:"jti"`
-	IssuedAt int64  `json:"iat"`
-	NotAfter int64  `json:"exp"`
-}
-
-func (c *Client) clientAssertion() (string, error) {
-	alg, err := signingAlg(c.cfg.PrivateKey.Public())
-	if err != nil {
-		return "", err
-	}
-	key := jose.JSONWebKey{Key: cryptosigner.Opaque(c.cfg.PrivateKey), KeyID: c.cfg.KeyID, Algorithm: string(alg)}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
-		(&jose.SignerOptions{}).WithType(assertionType))
-	if err != nil {
-		return "", fmt.Errorf("oauthclient: client assertion signer: %w", err)
-	}
-	now := c.cfg.Now()
-	payload, err := json.Marshal(assertionClaims{
-		Issuer:   c.cfg.ClientID,
-		Subject:  c.cfg.ClientID,
-		Audience: c.cfg.Issuer,
-		ID:       uuid.NewString(),
-		IssuedAt: now.Unix(),
-		NotAfter: now.Add(assertionLifetime).Unix(),
-	})
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("oauthclient: signing client assertion: %w", err)
-	}
-	return jws.CompactSerialize()
-}
-
-func signingAlg(k any) (jose.SignatureAlgorithm, error) {
-	switch pk := k.(type) {
-	case *rsa.PublicKey:
-		if pk.N.BitLen() < 2048 {
-			return "", policyf("RSA keys for private_key_jwt must have at least 2048 bits")
+// clientAssertion is the private_key_jwt assertion of one request: from
+// Config.ClientAssertion, or signed with Config.PrivateKey (S16: aud the
+// issuer as a single string, a uuid jti, 60 s, typ
+// client-authentication+jwt). An assertion whose exp has passed is
+// refused here, before anything is sent (S31).
+func (c *Client) clientAssertion(ctx context.Context) (assertion.JWT, error) {
+	src := c.cfg.ClientAssertion
+	if src == nil {
+		src = assertion.Signed{
+			Key: c.cfg.PrivateKey, KeyID: c.cfg.KeyID,
+			Issuer: c.cfg.ClientID, Subject: c.cfg.ClientID,
+			Type: assertionType, Now: c.cfg.Now,
 		}
-		return jose.RS256, nil
-	case *ecdsa.PublicKey:
-		switch pk.Curve {
-		case elliptic.P256():
-			return jose.ES256, nil
-		case elliptic.P384():
-			return jose.ES384, nil
-		case elliptic.P521():
-			return jose.ES512, nil
-		}
-	case ed25519.PublicKey:
-		return jose.EdDSA, nil
 	}
-	return "", cfgerr.New("oauthclient", "unsupported private_key_jwt key type %T", k)
+	a, err := src.Assertion(ctx, c.cfg.Issuer)
+	if err != nil {
+		return assertion.JWT{}, fmt.Errorf("oauthclient: client assertion: %w", err)
+	}
+	if !a.Expiry().After(c.cfg.Now()) {
+		return assertion.JWT{}, fmt.Errorf("oauthclient: client assertion: %w", assertion.ErrExpired)
+	}
+	return a, nil
 }

@@ -98,6 +98,7 @@ type AuthError struct {
 	Description string // error_description, scrubbed of every value we sent; Error() shows it cleaned and quoted; escape before putting it in a page
 	URI         string // error_uri
 	retrieve    *oauth2.RetrieveError
+	grant       string // grant_type of the token request, for the hint
 }
 
 func (e *AuthError) Error() string {
@@ -119,7 +120,11 @@ func (e *AuthError) Error() string {
 		b.WriteString(": ")
 		b.WriteString(safetext.Quote(e.Description, 300))
 	}
-	if h := authErrorHints[e.Code]; h != "" && e.Endpoint != "authorization" {
+	h := authErrorHints[e.Code]
+	if e.Code == "invalid_grant" && (e.grant == grantJWTBearer || e.grant == grantTokenExchange) {
+		h = "the assertion or subject token was refused; a new one is needed"
+	}
+	if h != "" && e.Endpoint != "authorization" {
 		b.WriteString("; ")
 		b.WriteString(h)
 	}

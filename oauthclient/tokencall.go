@@ -75,6 +75,9 @@ func (c *Client) tokenCall(ctx context.Context, form url.Values, key *dpop.Key, 
 	if err == nil {
 		err = c.checkTokenType(tr, key != nil)
 	}
+	if err == nil && tr.token.TokenType == tokenTypeNotApplied && form.Get("grant_type") != grantTokenExchange {
+		err = fmt.Errorf("%w: %w %q outside a token exchange", ErrMalformedResponse, errUnknownTokenType, tokenTypeNotApplied)
+	}
 	if err != nil {
 		return tr, key, c.withResponse(err, form, resp, body)
 	}
@@ -109,7 +112,7 @@ func (c *Client) postFormHeader(ctx context.Context, endpoint, u string, form ur
 		return nil, nil, fmt.Errorf("%w: %s", ErrNoEndpoint, endpoint)
 	}
 	h := http.Header{}
-	if err := c.authenticate(form, h); err != nil {
+	if err := c.authenticate(ctx, form, h); err != nil {
 		return nil, nil, err
 	}
 	for k, v := range extra {

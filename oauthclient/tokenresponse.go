@@ -33,6 +33,7 @@ type tokenResponse struct {
 	idToken      string
 	scopes       []string
 	scopePresent bool
+	issuedType   string // RFC 8693 issued_token_type, "" when absent
 }
 
 // endpointURL returns the URL to use for an endpoint, honouring RFC 8705
@@ -90,6 +91,7 @@ func parseTokenResponse(status int, body []byte, now time.Time, rotated func(str
 		tt = "Bearer"
 	case strings.EqualFold(tt, "DPoP"): // accepted only for a proven request: checkTokenType
 		tt = "DPoP"
+	case tt == "N_A": // RFC 8693 §2.2.1, accepted only for a token exchange: tokenCall
 	default:
 		return nil, fmt.Errorf("%w: %w %q", ErrMalformedResponse, errUnknownTokenType, safetext.Clean(tt, 32))
 	}
@@ -108,6 +110,11 @@ func parseTokenResponse(status int, body []byte, now time.Time, rotated func(str
 		tok.RefreshToken = rt
 	}
 	out := &tokenResponse{token: tok}
+	if raw, present := fields["issued_token_type"]; present && !isNull(raw) {
+		if out.issuedType, ok = stringField(fields, "issued_token_type"); !ok {
+			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "issued_token_type is not a string"}
+		}
+	}
 	if raw, present := fields["id_token"]; present && !isNull(raw) {
 		if out.idToken, ok = stringField(fields, "id_token"); !ok {
 			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "id_token is not a string"}
@@ -175,6 +182,7 @@ func (c *Client) withResponse(err error, form url.Values, resp *http.Response, b
 	if !ok {
 		return err
 	}
+	ae.grant = form.Get("grant_type")
 	var answered []string
 	if fields, err := decodeObject(body); err == nil {
 		for _, k := range []string{"access_token", "refresh_token", "id_token", "device_code", "issued_token"} {

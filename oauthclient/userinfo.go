@@ -97,7 +97,7 @@ func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.Intro
 	}
 	cfg.Endpoint = c.endpointURL("introspection_endpoint", c.md.IntrospectionEndpoint)
 	cfg.HTTPClient = c.http
-	cfg.Authenticate = func(req *http.Request, form url.Values) error { return c.authenticate(form, req.Header) }
+	cfg.Authenticate = func(req *http.Request, form url.Values) error { return c.authenticate(req.Context(), form, req.Header) }
 	cfg.Issuer = c.cfg.Issuer
 	cfg.Now = c.cfg.Now
 	return validate.NewIntrospector(cfg)

@@ -115,7 +115,7 @@ func (s *Server) handler(p *op.Provider) http.Handler {
 	mux := http.NewServeMux()
 	s.registerUI(mux, p)
 	mux.HandleFunc(parPath, s.servePAR)
-	mux.Handle("/", router)
+	mux.Handle("/", s.machineGrants(p, router))
 	var h http.Handler = mux
 	h = s.refreshIntrospection(h)
 	h = s.clientAuth(h)
@@ -262,6 +262,7 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, next htt
 	doc["grant_types_supported"] = []string{
 		string(oidc.GrantTypeCode), string(oidc.GrantTypeRefreshToken),
 		string(oidc.GrantTypeClientCredentials), string(oidc.GrantTypeDeviceCode),
+		GrantJWTBearer, GrantTokenExchange,
 	}
 	doc["code_challenge_methods_supported"] = []string{string(oidc.CodeChallengeMethodS256)}
 	delete(doc, "check_session_iframe")

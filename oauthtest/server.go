@@ -181,6 +181,8 @@ type Server struct {
 	jtis  map[string]time.Time
 
 	front front // DPoP, PAR, resource indicators (frontchannel.go)
+
+	machine machine // JWT-bearer and token exchange trust (machine.go)
 }
 
 // Start creates the CA, the keys and the provider, and starts serving on

@@ -316,6 +316,8 @@ func tokenInfo(req op.TokenRequest) (clientID string, authTime time.Time, amr []
 		return r.ClientID, r.AuthTime, r.AMR
 	case *clientCredentialsRequest:
 		return r.clientID, time.Time{}, nil
+	case *machineRequest:
+		return r.clientID, time.Time{}, nil
 	}
 	return "", time.Time{}, nil
 }

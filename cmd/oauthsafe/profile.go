@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -57,6 +58,9 @@ type profile struct {
 	// LegacyAccessTokenExpiry was written by earlier versions; it is read
 	// and ignored (an access token's expiry is known only to the agent).
 	LegacyAccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
+
+	// dpopKey is the key of token --dpop-key-file (machine.go); never saved.
+	dpopKey *ecdsa.PrivateKey
 }
 
 var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -214,6 +218,7 @@ func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Meta
 		return nil, err
 	}
 	cfg.ClientSecret = s
+	cfg.DPoPKey = p.dpopKey
 	return oauthclient.New(ctx, cfg)
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -85,7 +84,8 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	idToken := fs.Bool("id-token", false, "print the ID token instead (for Kubernetes OIDC authentication), refreshed when expired")
 	var resources stringList
 	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` (repeatable) for --client-credentials; a profile's come from login --resource")
-	fs.Usage = usageFunc(e, fs, tokenHelp)
+	mf := bindMachineFlags(fs) // machine.go
+	fs.Usage = usageFunc(e, fs, tokenHelp+machineHelp)
 	if code, ok := parseFlags(e, fs, args); !ok {
 		return code
 	}
@@ -103,31 +103,14 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if *cc {
+	if *cc || mf.used() {
 		if *idToken {
-			return e.usageError("token", "--id-token needs a user's login; client credentials have no ID token")
+			return e.usageError("token", "--id-token needs a user's login; machine tokens have no ID token")
 		}
-		if cf.issuer == "" || cf.clientID == "" {
-			return e.usageError("token", "--client-credentials needs --issuer and --client-id")
-		}
-		if cf.secretFile == "" && e.getenv(envClientSecret) == "" {
-			return e.usageError("token", "--client-credentials needs --client-secret-file or %s", envClientSecret)
-		}
-		p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile}
-		c, err := newClient(ctx, e, p)
-		if err != nil {
-			return e.fail(err)
-		}
-		for _, r := range resources {
-			if err := checkResource(r); err != nil {
-				return e.usageError("token", "%v", err)
-			}
-		}
-		tok, err := clientcredentials.NewSource(c, clientcredentials.Options{Resource: resources}).TokenContext(ctx)
-		if err != nil {
-			return e.fail(fmt.Errorf("token: %w", err))
-		}
-		return e.writeToken(*output, apiVersion, false, &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry})
+		return runMachineToken(ctx, e, &cf, mf, *cc, resources, *output, apiVersion)
+	}
+	if mf.anySet() {
+		return e.usageError("token", "--dpop, --dpop-key-file and the --exchange flags go with --client-credentials, --assertion-file or --exchange; a profile's DPoP comes from login --dpop")
 	}
 	if cf.issuer != "" || cf.clientID != "" || cf.scope != "" || cf.caFile != "" || cf.secretFile != "" {
 		return e.usageError("token", "--issuer, --client-id, --scope, --ca-file and --client-secret-file go with --client-credentials; the profile has them otherwise")

@@ -132,7 +132,7 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			srv.Reset()
 			c := serviceClient(t, srv, sc, nil)
-			src := clientcredentials.NewSource(c, clientcredentials.Options{Resource: []string{"https://api.example/"}})
+			src := clientcredentials.NewSource(c, clientcredentials.Options{Resource: []string{"https://api.example/"}, NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 			tok, err := src.Token()
 			if err != nil {
 				t.Fatal(err)
@@ -242,7 +242,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	first, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +387,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		w.Write(bytes.ToUpper(b))
 	})
 	c := serviceClient(t, srv, serviceCases[0], nil)
-	src := clientcredentials.NewSource(c, clientcredentials.Options{})
+	src := clientcredentials.NewSource(c, clientcredentials.Options{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	hc := api.Client(t, src)
 	post := func() string {
 		resp, err := hc.Post(api.URL+"/echo", "text/plain", strings.NewReader("hello"))
@@ -436,7 +436,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{})
+	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	api := testkit.NewAPIServer(t, testkit.OK)
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},

@@ -27,6 +27,13 @@ type Options struct {
 	// must be an absolute https URL without a fragment; a JWT access token
 	// whose aud names none of them is refused.
 	Resource []string
+	// NoDPoP turns off the DPoP this source uses by itself when the
+	// server's metadata lists a proof algorithm it signs with
+	// (dpop_signing_alg_values_supported with ES256). DPoP stays on when
+	// oauthclient.Config.DPoP is set or the server requires it
+	// (dpop_bound_access_tokens, a use_dpop_nonce answer). false (the
+	// zero value) proves every token request when the server lists one.
+	NoDPoP bool
 }
 
 // NewSource returns a cached client-credentials token source for c (no
@@ -42,11 +49,13 @@ type Options struct {
 // Token call. The returned *oauth2.Token is shared by all callers: do not
 // modify it. Safe for concurrent use.
 //
-// With DPoP (oauthclient.Config.DPoP, metadata asking for it, or a token
-// endpoint that answers use_dpop_nonce) the source makes one key on its
+// With DPoP (oauthclient.Config.DPoP, metadata listing
+// dpop_signing_alg_values_supported with ES256 unless opts.NoDPoP, metadata
+// with dpop_bound_access_tokens, or a token endpoint that answers
+// use_dpop_nonce) the source makes one key on its
 // first request and proves every token request with it for its whole
 // lifetime; each token carries it, so the apiclient transport proves
 // possession by itself. The key lives in memory only, as the tokens do.
 func NewSource(c *oauthclient.Client, opts Options) *tokenstore.Source {
-	return hook.ClientCredentials(c, opts.Scopes, opts.Resource)
+	return hook.ClientCredentials(c, opts.Scopes, opts.Resource, opts.NoDPoP)
 }

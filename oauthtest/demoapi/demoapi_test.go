@@ -31,7 +31,7 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(ctx)
+	tok, err := clientcredentials.NewSource(c, clientcredentials.Options{NoDPoP: true /* a bearer token, used by hand below */}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

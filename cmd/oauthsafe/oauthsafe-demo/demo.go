@@ -252,7 +252,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{}).TokenContext(ctx)
+	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}

@@ -86,7 +86,7 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.srv.Certificate())
-	src := clientcredentials.NewSource(svc, clientcredentials.Options{})
+	src := clientcredentials.NewSource(svc, clientcredentials.Options{NoDPoP: true /* the bearer story; DPoP has its own section */})
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.srv.URL},
 		HTTP:           strictnet.Config{RootCAs: pool},

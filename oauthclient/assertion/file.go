@@ -1,0 +1,73 @@
+package assertion
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/secret"
+)
+
+// File is a Source that reads the assertion from a file a platform
+// writes and rotates (a Kubernetes projected service-account token, a
+// file a sidecar refreshes). The file gets the checks of a secret file
+// (secret.FromFile: a regular file owned by this user, mode 0600 or
+// 0400; refused with an error matching secret.ErrSource and
+// strictnet.ErrPolicy). The assertion read is kept in memory until the
+// file changes (another file, size or modification time, as an atomic
+// rename or a symlink swap makes) or until its exp, whichever comes
+// first; an expired assertion is refused with ErrExpired and never sent.
+// The audience given to Assertion is ignored: the platform chose it.
+//
+// Path is required. Now is the clock; nil means time.Now. Do not copy a
+// File after first use. It is safe for concurrent use.
+type File struct {
+	Path string
+	Now  func() time.Time
+
+	mu     sync.Mutex
+	cached JWT
+	stat   os.FileInfo
+}
+
+// Assertion returns the file's assertion, read again when the file
+// changed or the kept one expired.
+func (f *File) Assertion(_ context.Context, _ string) (JWT, error) {
+	if f.Path == "" {
+		return JWT{}, fmt.Errorf("%w: File needs a Path", ErrSource)
+	}
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := now()
+	fi, err := os.Stat(f.Path)
+	if err != nil {
+		f.cached, f.stat = JWT{}, nil
+		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
+	}
+	if f.stat != nil && sameVersion(f.stat, fi) && f.cached.exp.After(t) {
+		return f.cached, nil
+	}
+	f.cached, f.stat = JWT{}, nil
+	v, err := secret.FromFile(f.Path)
+	if err != nil {
+		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
+	}
+	a, err := Parse(v.Reveal(), t)
+	if err != nil {
+		return JWT{}, err
+	}
+	f.cached, f.stat = a, fi
+	return a, nil
+}
+
+// sameVersion reports whether two stats are of the same file content as
+// far as a rotation shows: the same file, size and modification time.
+func sameVersion(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+}

@@ -1,0 +1,259 @@
+package tokenexchange_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
+	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
+	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
+	"github.com/oauthsafe/oauthsafe/strictnet"
+	"golang.org/x/oauth2"
+)
+
+// hostile is a token endpoint that answers body to every request, and
+// counts them and the DPoP proofs.
+type hostile struct {
+	srv      *httptest.Server
+	body     atomic.Pointer[string]
+	requests atomic.Int32
+	proofs   atomic.Int32
+}
+
+func newHostile(t *testing.T) *hostile {
+	h := &hostile{}
+	h.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.requests.Add(1)
+		if r.Header.Get("DPoP") != "" {
+			h.proofs.Add(1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, *h.body.Load())
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *hostile) answer(s string) { h.body.Store(&s) }
+
+// client is a public client of the hostile server with md's extra fields.
+func (h *hostile) client(t *testing.T, cfg oauthclient.Config, algs []string) *oauthclient.Client {
+	t.Helper()
+	cfg.Issuer = h.srv.URL
+	if cfg.ClientID == "" {
+		cfg.ClientID = "svc"
+	}
+	cfg.Metadata = &oauthclient.Metadata{Issuer: h.srv.URL, TokenEndpoint: h.srv.URL + "/token", DPoPSigningAlgValuesSupported: algs}
+	cfg.HTTP = strictnet.Config{RootCAs: rootsOf(h.srv)}
+	c, err := oauthclient.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func rootsOf(s *httptest.Server) *x509.CertPool {
+	return s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+}
+
+func jwtWithExp(exp time.Time) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"oauth-id-jag+jwt"}`)) + "." + enc([]byte(fmt.Sprintf(`{"exp":%d}`, exp.Unix()))) + ".c2ln"
+}
+
+var subject = oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "subject-token-value"})
+
+// TestIssuedTypeAndNA: issued_token_type must be the requested one
+// (missing or another: ErrIssuedTokenType), token_type N_A is accepted
+// only from a token exchange and never for an access token, and an
+// ID-JAG must be a JWT whose exp has not passed.
+func TestIssuedTypeAndNA(t *testing.T) {
+	ctx := context.Background()
+	h := newHostile(t)
+	c := h.client(t, oauthclient.Config{}, nil)
+	src := func() error {
+		_, err := tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken}).TokenContext(ctx)
+		return err
+	}
+	for _, tc := range []struct {
+		name, body string
+		want       error
+	}{
+		{"ok", `{"access_token":"at","token_type":"Bearer","issued_token_type":"` + tokenexchange.AccessToken + `","expires_in":60}`, nil},
+		{"missing", `{"access_token":"at","token_type":"Bearer","expires_in":60}`, tokenexchange.ErrIssuedTokenType},
+		{"another", `{"access_token":"at","token_type":"Bearer","issued_token_type":"` + tokenexchange.IDToken + `"}`, tokenexchange.ErrIssuedTokenType},
+		{"not a string", `{"access_token":"at","token_type":"Bearer","issued_token_type":7}`, oauthclient.ErrMalformedResponse},
+		{"N_A access token", `{"access_token":"at","token_type":"N_A","issued_token_type":"` + tokenexchange.AccessToken + `"}`, oauthclient.ErrMalformedResponse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.answer(tc.body)
+			err := src()
+			if (tc.want == nil) != (err == nil) || (tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, oauthclient.ErrMalformedResponse))) {
+				t.Fatalf("Token = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	// N_A outside a token exchange: refused (S11).
+	h.answer(`{"access_token":"at","token_type":"N_A","expires_in":60}`)
+	jb := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: assertion.JWT{}})
+	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
+		t.Fatalf("zero assertion: %v", err)
+	}
+	valid, err := assertion.Parse(jwtWithExp(time.Now().Add(time.Hour)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: valid}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
+		t.Fatalf("N_A to a JWT-bearer grant: %v, want ErrMalformedResponse", err)
+	}
+
+	// ID-JAG: the answer must be an unexpired JWT of the requested type.
+	idjag := tokenexchange.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
+	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + tokenexchange.IDJAGType + `"}`)
+	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a.IsZero() {
+		t.Fatalf("ID-JAG: %v", err)
+	}
+	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + tokenexchange.IDJAGType + `"}`)
+	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrExpired) {
+		t.Fatalf("expired ID-JAG: %v", err)
+	}
+	h.answer(`{"access_token":"opaque","token_type":"N_A","issued_token_type":"` + tokenexchange.IDJAGType + `"}`)
+	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrMalformed) {
+		t.Fatalf("opaque ID-JAG: %v", err)
+	}
+	h.answer(`{"access_token":"at","token_type":"Bearer","issued_token_type":"` + tokenexchange.AccessToken + `"}`)
+	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, tokenexchange.ErrIssuedTokenType) {
+		t.Fatalf("an access token for an ID-JAG: %v", err)
+	}
+	if h.proofs.Load() != 0 {
+		t.Fatal("a DPoP proof without DPoP metadata")
+	}
+}
+
+// TestConfigErrorsBeforeAnyRequest: missing or contradictory settings
+// are configuration errors, found before anything is sent.
+func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
+	ctx := context.Background()
+	h := newHostile(t)
+	c := h.client(t, oauthclient.Config{}, nil)
+	for name, src := range map[string]interface {
+		TokenContext(context.Context) (*oauth2.Token, error)
+	}{
+		"no assertion":    jwtbearer.NewSource(c, jwtbearer.Options{}),
+		"no subject":      tokenexchange.NewSource(c, tokenexchange.Options{SubjectTokenType: tokenexchange.AccessToken}),
+		"no subject type": tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject}),
+		"actor no type":   tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken, ActorToken: subject}),
+		"id-jag source":   tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.IDToken, RequestedTokenType: tokenexchange.IDJAGType}),
+		"nil client":      jwtbearer.NewSource(nil, jwtbearer.Options{Assertion: assertion.JWT{}}),
+	} {
+		if _, err := src.TokenContext(ctx); !errors.Is(err, oauthclient.ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+	if _, err := (tokenexchange.IDJAG{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthclient.ErrConfig) {
+		t.Errorf("IDJAG without IdP: %v", err)
+	}
+	expired := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: jwtWithExp(time.Now().Add(-time.Minute))})
+	if _, err := tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: expired, SubjectTokenType: tokenexchange.JWT}).TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) {
+		t.Errorf("a JWT subject past its exp: %v, want ErrExpired", err)
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if _, err := oauthclient.New(ctx, oauthclient.Config{Issuer: h.srv.URL, ClientID: "x", DPoPKey: p384,
+		Metadata: &oauthclient.Metadata{Issuer: h.srv.URL, TokenEndpoint: h.srv.URL + "/token"}}); !errors.Is(err, oauthclient.ErrConfig) {
+		t.Errorf("a P-384 DPoPKey: %v, want ErrConfig", err)
+	}
+	if n := h.requests.Load(); n != 0 {
+		t.Fatalf("%d requests", n)
+	}
+}
+
+// TestDPoPFollowsMetadata: service grants prove their requests by
+// themselves only when the metadata lists an algorithm this client signs
+// with (ES256); NoDPoP turns that off; a list without ES256 is no error.
+func TestDPoPFollowsMetadata(t *testing.T) {
+	ctx := context.Background()
+	h := newHostile(t)
+	secretCfg := func() oauthclient.Config { return oauthclient.Config{AuthMethod: oauthclient.AuthNone} }
+	for _, tc := range []struct {
+		name   string
+		algs   []string
+		noDPoP bool
+		proofs int32
+	}{
+		{"not listed", nil, false, 0},
+		{"ES256 listed", []string{"RS256", "ES256"}, false, 1},
+		{"ES256 listed, NoDPoP", []string{"ES256"}, true, 0},
+		{"only RS256", []string{"RS256"}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := "Bearer"
+			if tc.proofs > 0 {
+				typ = "DPoP"
+			}
+			h.answer(`{"access_token":"at","token_type":"` + typ + `","issued_token_type":"` + tokenexchange.AccessToken + `","expires_in":60}`)
+			h.proofs.Store(0)
+			c := h.client(t, secretCfg(), tc.algs)
+			tok, err := tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken, NoDPoP: tc.noDPoP}).TokenContext(ctx)
+			if err != nil || tok.Type() != typ || h.proofs.Load() != tc.proofs {
+				t.Fatalf("Token = %v (type %v), %d proofs, want %d", err, tok, h.proofs.Load(), tc.proofs)
+			}
+		})
+	}
+}
+
+// TestRefusalNotResent: a refused exchange is returned as the server's
+// *oauthclient.AuthError and not sent again with the same subject token;
+// another subject token is sent.
+func TestRefusalNotResent(t *testing.T) {
+	ctx := context.Background()
+	h := newHostile(t)
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	c := h.client(t, oauthclient.Config{Now: func() time.Time { return *now.Load() }}, nil)
+	h.answer(`{"error":"invalid_grant","error_description":"subject token revoked"}`)
+	var current atomic.Pointer[string]
+	first := "subject-one"
+	current.Store(&first)
+	src := tokenexchange.NewSource(c, tokenexchange.Options{
+		SubjectToken: tokenSourceFunc(func() (*oauth2.Token, error) {
+			return &oauth2.Token{AccessToken: *current.Load()}, nil
+		}),
+		SubjectTokenType: tokenexchange.AccessToken,
+	})
+	for range 3 {
+		_, err := src.TokenContext(ctx)
+		var ae *oauthclient.AuthError
+		if !errors.As(err, &ae) || ae.Code != "invalid_grant" || errors.Is(err, oauthclient.ErrLoginRequired) {
+			t.Fatalf("Token = %v, want the invalid_grant AuthError (no login to redo)", err)
+		}
+		later := now.Load().Add(10 * time.Minute) // past any backoff
+		now.Store(&later)
+	}
+	if n := h.requests.Load(); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	second := "subject-two"
+	current.Store(&second)
+	_, _ = src.TokenContext(ctx)
+	_, _ = src.TokenContext(ctx) // in the backoff that follows: no request
+	if n := h.requests.Load(); n != 2 {
+		t.Fatalf("%d requests after a new subject token, want 2", n)
+	}
+}
+
+type tokenSourceFunc func() (*oauth2.Token, error)
+
+func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
