@@ -26,7 +26,10 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
+	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
+	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -72,6 +75,17 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient/apiclient.Transport":           reflect.TypeFor[apiclient.Transport](),
 
 	"oauthclient/clientcredentials.Options": reflect.TypeFor[clientcredentials.Options](),
+
+	"oauthclient/assertion.File":   reflect.TypeFor[assertion.File](),
+	"oauthclient/assertion.Func":   reflect.TypeFor[assertion.Func](),
+	"oauthclient/assertion.JWT":    reflect.TypeFor[assertion.JWT](),
+	"oauthclient/assertion.Signed": reflect.TypeFor[assertion.Signed](),
+	"oauthclient/assertion.Source": reflect.TypeFor[assertion.Source](),
+
+	"oauthclient/jwtbearer.Options": reflect.TypeFor[jwtbearer.Options](),
+
+	"oauthclient/tokenexchange.IDJAG":   reflect.TypeFor[tokenexchange.IDJAG](),
+	"oauthclient/tokenexchange.Options": reflect.TypeFor[tokenexchange.Options](),
 
 	"secret.Value": reflect.TypeFor[secret.Value](),
 
@@ -141,7 +155,7 @@ func libraryTypes(t *testing.T, root string) []string {
 		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
-			if rel != "." && (strings.HasPrefix(d.Name(), ".") || slices.Contains(notLibrary, strings.Split(rel, "/")[0])) {
+			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "internal" || slices.Contains(notLibrary, strings.Split(rel, "/")[0])) {
 				return filepath.SkipDir
 			}
 			if rel != "." {
