@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ClientID == "" {
 		return nil, cfgerr.New("oauthclient", "ClientID is required")
 	}
-	if err := checkHTTPS("issuer", cfg.Issuer); err != nil {
+	if err := checkHTTPS("issuer", cfg.Issuer, cfg.HTTP.AllowLoopbackHTTP); err != nil {
 		return nil, err
 	}
 	if cfg.RedirectURL != "" {
@@ -304,12 +304,12 @@ func (c *Client) checkMetadata() error {
 		if u == "" {
 			continue
 		}
-		if err := checkHTTPS(name, u); err != nil {
+		if err := checkHTTPS(name, u, c.cfg.HTTP.AllowLoopbackHTTP); err != nil {
 			return err
 		}
 	}
 	for name, u := range md.MTLSEndpointAliases {
-		if err := checkHTTPS("mtls alias "+safetext.Clean(name, 64), u); err != nil {
+		if err := checkHTTPS("mtls alias "+safetext.Clean(name, 64), u, c.cfg.HTTP.AllowLoopbackHTTP); err != nil {
 			return err
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 type endpointKey struct{}
@@ -34,22 +36,50 @@ func Endpoint(ctx context.Context) string {
 // apiclient build their clients with it.
 var NewClient func(cfg any, api bool) (*http.Client, error)
 
+// ClientAllowsLoopbackHTTP is set by package strictnet: whether c is a
+// strict client built with AllowLoopbackHTTP (validate checks its URLs
+// against the client it is given).
+var ClientAllowsLoopbackHTTP func(c *http.Client) bool
+
 // HTTPSProblem is the module's one rule for a server URL (S1): "" for an
 // absolute https URL with a host, no user info and no fragment, else what
-// is wrong with it, to follow the URL's name in an error.
-func HTTPSProblem(raw string) string {
+// is wrong with it, to follow the URL's name in an error. With
+// loopbackHTTP (strictnet.Config.AllowLoopbackHTTP), an http URL whose
+// host is a loopback host ([LoopbackHost]) is accepted too.
+func HTTPSProblem(raw string, loopbackHTTP bool) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Host == "":
 		return "is not an absolute URL"
+	case u.Scheme == "http" && loopbackHTTP && LoopbackHost(u.Hostname()):
+	case u.Scheme != "https" && loopbackHTTP:
+		return "must use https (or http on localhost, 127.0.0.0/8 or ::1)"
 	case u.Scheme != "https":
 		return "must use https"
+	}
+	switch {
 	case u.User != nil:
 		return "must not carry user info"
 	case u.Fragment != "":
 		return "must not have a fragment"
 	}
 	return ""
+}
+
+// LoopbackHost reports whether host (without port or brackets) is one of
+// the hosts plain http may reach with AllowLoopbackHTTP: the name
+// localhost, an address of 127.0.0.0/8, or ::1.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// LoopbackHTTPURL reports whether u is plain http to a loopback host.
+func LoopbackHTTPURL(u *url.URL) bool {
+	return u != nil && strings.EqualFold(u.Scheme, "http") && LoopbackHost(u.Hostname())
 }
 
 // MaxResponseSize and ErrResponseTooLarge are strictnet's (S18), defined

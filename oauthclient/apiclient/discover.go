@@ -87,7 +87,7 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	if len(cfg.AllowedIssuers) == 0 {
 		return nil, policyf("DiscoveryConfig.AllowedIssuers is empty: name the issuers a resource may lead to")
 	}
-	if p := netrule.HTTPSProblem(cfg.Resource); p != "" {
+	if p := netrule.HTTPSProblem(cfg.Resource, cfg.HTTP.AllowLoopbackHTTP); p != "" {
 		return nil, policyf("DiscoveryConfig.Resource %s", p)
 	}
 	metaURL, scopes := "", []string(nil)
@@ -97,7 +97,7 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	if metaURL == "" {
 		metaURL = resourceMetadataURL(cfg.Resource)
 	}
-	if p := netrule.HTTPSProblem(metaURL); p != "" {
+	if p := netrule.HTTPSProblem(metaURL, cfg.HTTP.AllowLoopbackHTTP); p != "" {
 		return nil, policyf("resource_metadata %s", p)
 	}
 	hc, err := netrule.NewClient(cfg.HTTP, false)
