@@ -1,0 +1,171 @@
+package resourceclient
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
+	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+// Config configures a [Client]. Resource is required; every other field's
+// zero value is documented.
+type Config struct {
+	// Resource is the URL of the resource (an MCP server's endpoint, an
+	// API's base URL): https, or http on a loopback host with
+	// HTTP.AllowLoopbackHTTP. Requests go only to URLs within it.
+	Resource string
+	// Store keeps the refresh token of each (resource, issuer, client) and
+	// the dynamic registrations per issuer: a *keyring.Store, an
+	// *tokenstore.EncryptedFile, a vault. nil keeps them in memory only
+	// (a new login and registration each run).
+	Store tokenstore.Store
+	// Credentials are a pre-registered client, used only at the issuer
+	// they name. nil means none.
+	Credentials *Credentials
+	// ClientIDMetadataURL is the https URL of this client's Client ID
+	// Metadata Document, used as the client id at servers that advertise
+	// client_id_metadata_document_supported. "" means none.
+	ClientIDMetadataURL string
+	// ClientName is the client_name sent in dynamic registrations. ""
+	// means "oauthsafe".
+	ClientName string
+	// RedirectURL is the redirect URI registered and sent: https, or http
+	// on a loopback IP literal. "" means the loopback receiver's
+	// http://127.0.0.1/callback (RFC 8252 §7.3: the port is chosen at each
+	// login and the server ignores it for loopback URIs). With Browser
+	// set, it is required.
+	RedirectURL string
+	// Browser is the browser step: it gets the authorization URL and
+	// returns the redirect URL the browser landed on (with code, state and
+	// iss), for a headless caller or a test. nil means the loopback
+	// receiver (Loopback).
+	Browser func(ctx context.Context, authURL string) (*url.URL, error)
+	// Loopback configures the loopback receiver used when Browser is nil
+	// (Open, Out, Listen, Timeout, Path); its Client and StartOptions are
+	// set here for each login.
+	Loopback callback.Loopback
+	// ConfirmIssuer is called with the issuer a resource names, before
+	// anything is sent to it (registration, browser). An error stops the
+	// login and is returned. nil means every issuer the resource names
+	// (within AllowedIssuers) is accepted.
+	ConfirmIssuer func(ctx context.Context, issuer string) error
+	// AllowedIssuers, when not empty, are the only issuers accepted,
+	// compared exactly (apiclient.ErrIssuerNotAllowed otherwise).
+	AllowedIssuers []string
+	// ScopeCeiling, when not nil, bounds every scope request: a scope the
+	// resource asks for outside it is not requested. nil means no ceiling.
+	ScopeCeiling []string
+	// WantRefreshToken asks for offline_access when the authorization
+	// server lists it in scopes_supported.
+	WantRefreshToken bool
+	// MaxStepUps bounds the re-authorizations for one request answered 403
+	// insufficient_scope. 0 means 2; negative means none.
+	MaxStepUps int
+	// Grant, when set, gets tokens without a browser (machine identities:
+	// client credentials, JWT bearer, token exchange) once the
+	// authorization server is known. nil means the authorization code flow.
+	Grant Grant
+	// HTTP configures the strict client of every call: discovery,
+	// registration, token requests and the resource itself.
+	HTTP strictnet.Config
+	// Logger receives one event per login, registration and step-up
+	// (never a token, code or secret). nil means none.
+	Logger *slog.Logger
+	// Now is the clock. nil means time.Now.
+	Now func() time.Time
+}
+
+// Credentials are a pre-registered client (S28: used only at Issuer).
+type Credentials struct {
+	// Issuer is the authorization server the client is registered at,
+	// compared exactly with the issuer a resource names. Required.
+	Issuer string
+	// ClientID is the registered client id. Required.
+	ClientID string
+	// ClientSecret is the secret of a confidential client; zero means a
+	// public client.
+	ClientSecret secret.Value
+	// AuthMethod is the token endpoint authentication method. "" picks
+	// one as oauthclient.Config.AuthMethod does.
+	AuthMethod oauthclient.AuthMethod
+}
+
+// Server is what discovery found, handed to a [Grant].
+type Server struct {
+	// Resource is the resource identifier to request tokens for (the
+	// resource metadata's resource, verbatim).
+	Resource string
+	// Issuer is the authorization server's issuer.
+	Issuer string
+	// Metadata is the authorization server's metadata, checked.
+	Metadata oauthclient.Metadata
+	// Scopes are the scopes to request (challenge, else scopes_supported,
+	// within ScopeCeiling).
+	Scopes []string
+	// HTTP is Config.HTTP.
+	HTTP strictnet.Config
+}
+
+// Grant gets tokens for a resource without a browser (client
+// credentials, JWT bearer, token exchange). TokenSource is called once
+// the authorization server is known, and again when the resource moves
+// to another one or asks for more scopes.
+type Grant interface {
+	TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error)
+}
+
+// Client is a resource-first client. It is safe for concurrent use.
+type Client struct {
+	cfg Config
+	mu  sync.Mutex
+}
+
+// New checks cfg and returns a Client. It does no I/O: the chain runs at
+// the first request the resource answers with 401, or at Login.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	return nil, errNotYet
+}
+
+// HTTPClient returns an *http.Client for the resource: requests go only
+// within it, with its token. Safe for concurrent use.
+func (c *Client) HTTPClient() *http.Client {
+	return &http.Client{Transport: c.Transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Transport returns the RoundTripper of HTTPClient.
+func (c *Client) Transport() http.RoundTripper { return nil }
+
+// Login runs the chain now (a CLI's login command): it asks the resource
+// for its challenge without a token, discovers, registers and runs a new
+// authorization, replacing any stored token of the resource.
+func (c *Client) Login(ctx context.Context) (*Session, error) { return nil, errNotYet }
+
+// Token returns a valid access token for the resource, from memory, the
+// store (refreshing) or, when there is none, a new authorization.
+func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) { return nil, errNotYet }
+
+// Session describes the resource's current authorization: no token.
+type Session struct {
+	Resource string   // the resource identifier tokens are requested for
+	Issuer   string   // the authorization server
+	ClientID string   // the client id in use there
+	Scopes   []string // the scopes granted
+	StoreKey string   // tokenstore.ResourceKey(Resource, Issuer, ClientID)
+}
+
+var errNotYet = ErrRegistration
+
+// Logout revokes the resource's refresh token at its authorization server
+// (RFC 7009) when it has a revocation endpoint, and deletes the stored
+// token. The dynamic registration is kept.
+func (c *Client) Logout(ctx context.Context) error { return errNotYet }
