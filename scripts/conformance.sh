@@ -63,6 +63,9 @@ fi
 command -v node >/dev/null && command -v npm >/dev/null || {
   echo "conformance: node and npm are needed (Debian: apt-get install nodejs npm)"; exit 1; }
 
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || {
+  echo "conformance: Node.js $(node --version) is too old; the suite needs 20 or later"; exit 1; }
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
