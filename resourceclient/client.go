@@ -5,12 +5,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -126,35 +130,128 @@ type Grant interface {
 
 // Client is a resource-first client. It is safe for concurrent use.
 type Client struct {
-	cfg Config
-	mu  sync.Mutex
+	cfg        Config
+	res        *url.URL          // Config.Resource, parsed
+	plain      http.RoundTripper // the strict API transport, for requests without a token
+	store      tokenstore.Store
+	maxStepUps int
+
+	mu   sync.Mutex // serializes authorizations
+	sess atomic.Pointer[session]
 }
 
 // New checks cfg and returns a Client. It does no I/O: the chain runs at
-// the first request the resource answers with 401, or at Login.
+// the first request the resource answers with 401, or at Login or Token.
+// A Resource that is not https (or http on a loopback host with
+// HTTP.AllowLoopbackHTTP), or that has a query or fragment, is refused
+// with strictnet.ErrPolicy; other configuration errors match ErrConfig.
 func New(ctx context.Context, cfg Config) (*Client, error) {
-	return nil, errNotYet
+	if p := netrule.HTTPSProblem(cfg.Resource, cfg.HTTP.AllowLoopbackHTTP); p != "" {
+		return nil, &strictnet.PolicyError{Field: "Resource", Reason: "resourceclient: Resource " + p}
+	}
+	res, err := url.Parse(cfg.Resource)
+	if err != nil || res.RawQuery != "" || res.ForceQuery {
+		return nil, &strictnet.PolicyError{Field: "Resource", Reason: "resourceclient: Resource must not have a query"}
+	}
+	if cr := cfg.Credentials; cr != nil {
+		if cr.ClientID == "" {
+			return nil, cfgerr.New("resourceclient", "Credentials.ClientID is required")
+		}
+		if p := netrule.HTTPSProblem(cr.Issuer, cfg.HTTP.AllowLoopbackHTTP); p != "" {
+			return nil, &strictnet.PolicyError{Field: "Credentials.Issuer", Reason: "resourceclient: Credentials.Issuer " + p}
+		}
+	}
+	if cfg.ClientIDMetadataURL != "" {
+		if p := netrule.HTTPSProblem(cfg.ClientIDMetadataURL, false); p != "" {
+			return nil, &strictnet.PolicyError{Field: "ClientIDMetadataURL", Reason: "resourceclient: ClientIDMetadataURL " + p}
+		}
+	}
+	if cfg.Browser != nil && cfg.RedirectURL == "" {
+		return nil, cfgerr.New("resourceclient", "RedirectURL is required with Browser")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ClientName == "" {
+		cfg.ClientName = "oauthsafe"
+	}
+	cfg.ScopeCeiling = slices.Clone(cfg.ScopeCeiling)
+	cfg.AllowedIssuers = slices.Clone(cfg.AllowedIssuers)
+	hc, err := netrule.NewClient(cfg.HTTP, true)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, res: res, plain: hc.Transport, store: cfg.Store, maxStepUps: cfg.MaxStepUps}
+	if c.store == nil {
+		c.store = new(tokenstore.Memory)
+	}
+	switch {
+	case c.maxStepUps == 0:
+		c.maxStepUps = 2
+	case c.maxStepUps < 0:
+		c.maxStepUps = 0
+	}
+	return c, nil
 }
 
 // HTTPClient returns an *http.Client for the resource: requests go only
-// within it, with its token. Safe for concurrent use.
+// within it, with its token, and redirects are not followed (a 3xx is
+// returned as it is). Safe for concurrent use.
 func (c *Client) HTTPClient() *http.Client {
 	return &http.Client{Transport: c.Transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// Transport returns the RoundTripper of HTTPClient.
-func (c *Client) Transport() http.RoundTripper { return nil }
+// Transport returns the RoundTripper of HTTPClient: see the package doc
+// for what it does on 401 and 403. Safe for concurrent use.
+func (c *Client) Transport() http.RoundTripper { return (*transport)(c) }
 
 // Login runs the chain now (a CLI's login command): it asks the resource
 // for its challenge without a token, discovers, registers and runs a new
-// authorization, replacing any stored token of the resource.
-func (c *Client) Login(ctx context.Context) (*Session, error) { return nil, errNotYet }
+// authorization in the browser, replacing any stored token of the
+// resource. Safe for concurrent use.
+func (c *Client) Login(ctx context.Context) (*Session, error) {
+	resp, err := c.probe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.authorize(ctx, resp, authForce, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.public(), nil
+}
 
-// Token returns a valid access token for the resource, from memory, the
-// store (refreshing) or, when there is none, a new authorization.
-func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) { return nil, errNotYet }
+// Token returns a valid access token for the resource: from memory, from
+// the store (refreshed by tokenstore.Source), or, when there is none, a
+// new authorization. Safe for concurrent use.
+func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
+	s, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return tokenOf(ctx, s.src)
+}
 
-// Session describes the resource's current authorization: no token.
+// Session returns the current authorization of the resource, resuming it
+// from the store (discovery, no browser) when there is none in memory.
+// Errors match tokenstore.ErrLoginRequired when nothing is stored.
+func (c *Client) Session(ctx context.Context) (*Session, error) {
+	if s := c.sess.Load(); s != nil {
+		return s.public(), nil
+	}
+	resp, err := c.probe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.authorize(ctx, resp, authResumeOnly, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.public(), nil
+}
+
+// Session describes the resource's current authorization. It holds no
+// token.
 type Session struct {
 	Resource string   // the resource identifier tokens are requested for
 	Issuer   string   // the authorization server
@@ -163,9 +260,19 @@ type Session struct {
 	StoreKey string   // tokenstore.ResourceKey(Resource, Issuer, ClientID)
 }
 
-var errNotYet = ErrRegistration
-
 // Logout revokes the resource's refresh token at its authorization server
 // (RFC 7009) when it has a revocation endpoint, and deletes the stored
-// token. The dynamic registration is kept.
-func (c *Client) Logout(ctx context.Context) error { return errNotYet }
+// token. The dynamic registration is kept. Errors match
+// tokenstore.ErrRevocationFailed when the server did not confirm (the
+// stored token is deleted anyway).
+func (c *Client) Logout(ctx context.Context) error {
+	s, err := c.resumed(ctx)
+	if err != nil {
+		return err
+	}
+	c.sess.CompareAndSwap(s, nil)
+	if s.oc == nil {
+		return nil
+	}
+	return tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: c.store, Key: s.key, Revoke: s.revoke})
+}

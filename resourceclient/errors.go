@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -14,7 +15,8 @@ var (
 	// resource than the URL it was found for (RFC 9728 §3.3). Nothing is
 	// requested from the authorization servers it names. It is a
 	// *strictnet.PolicyError.
-	ErrResourceMismatch error = &strictnet.PolicyError{Reason: "resourceclient: the resource metadata names another resource"}
+	// It is apiclient.ErrResourceMismatch.
+	ErrResourceMismatch = apiclient.ErrResourceMismatch
 	// ErrNotWithinResource: a request goes to a URL outside the resource
 	// (another origin, or a path not under the resource's path by whole
 	// segments). It is refused before anything is sent. It is a
