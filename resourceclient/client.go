@@ -229,7 +229,18 @@ func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tokenOf(ctx, s.src)
+	tok, err := tokenOf(ctx, s.src)
+	if err != nil && c.refused(ctx, s, err) {
+		resp, perr := c.probe(ctx)
+		if perr != nil {
+			return nil, perr
+		}
+		if s, err = c.authorize(ctx, resp, authAuto, s); err != nil {
+			return nil, err
+		}
+		return tokenOf(ctx, s.src)
+	}
+	return tok, err
 }
 
 // Session returns the current authorization of the resource, resuming it

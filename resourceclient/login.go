@@ -306,14 +306,21 @@ func (c *Client) grantSession(ctx context.Context, f *found, scopes []string) (*
 }
 
 // stepUp re-authorizes s with the scopes granted and those the resource
-// requires (need), within the ceiling.
-func (c *Client) stepUp(ctx context.Context, s *session, need []string) (*session, error) {
+// requires (need), within the ceiling: the attempt-th re-authorization of
+// one request. When that asks for nothing new (the resource wants a scope
+// already granted, or one beyond the ceiling), no authorization can help:
+// the request fails with a *StepUpError at once.
+func (c *Client) stepUp(ctx context.Context, s *session, need []string, attempt int) (*session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cur := c.sess.Load(); cur != nil && cur != s {
 		return cur, nil // another request stepped up meanwhile
 	}
+	have := union(s.scopes(), s.requested)
 	scopes := c.scopesFor(s.f, union(s.scopes(), need))
+	if len(union(have, scopes)) == len(have) {
+		return nil, &StepUpError{Attempts: attempt - 1, Scopes: need}
+	}
 	c.log(ctx, "oauthsafe: step-up", "issuer", s.f.issuer, "scopes", len(scopes))
 	if c.cfg.Grant != nil {
 		return c.grantSession(ctx, s.f, scopes)

@@ -2,10 +2,12 @@ package resourceclient
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
@@ -55,11 +57,11 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, &StepUpError{Attempts: stepUps, Scopes: ise.Scope}
 			}
 			stepUps++
-			if s, err = c.stepUp(ctx, s, ise.Scope); err != nil {
+			if s, err = c.stepUp(ctx, s, ise.Scope, stepUps); err != nil {
 				return nil, err
 			}
 			continue
-		case !relogged && (err == nil && resp.StatusCode == http.StatusUnauthorized || errors.Is(err, tokenstore.ErrLoginRequired)):
+		case !relogged && (err == nil && resp.StatusCode == http.StatusUnauthorized || c.refused(ctx, s, err)):
 			relogged = true
 			if err != nil { // no 401 at hand: ask the resource for its challenge
 				if resp, err = c.plain.RoundTrip(fresh(req)); err != nil || resp.StatusCode != http.StatusUnauthorized {
@@ -73,6 +75,19 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return resp, err
 	}
+}
+
+// refused reports whether err means that s can get no more tokens: the
+// login is over (tokenstore.ErrLoginRequired), or the server no longer
+// knows the dynamically registered client (invalid_client), whose
+// registration is then forgotten so that the next authorization
+// registers anew.
+func (c *Client) refused(ctx context.Context, s *session, err error) bool {
+	var ae *oauthclient.AuthError
+	if errors.As(err, &ae) && ae.Code == "invalid_client" && s.cl.kind == "dynamic" {
+		return c.forget(ctx, s.cl) == nil
+	}
+	return errors.Is(err, tokenstore.ErrLoginRequired)
 }
 
 // replayable returns req with a GetBody, reading a body without one
