@@ -65,26 +65,45 @@ func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*clien
 		return &client{id: c.cfg.ClientIDMetadataURL, method: oauthclient.AuthNone, kind: "metadata-document"}, nil
 	}
 	key := tokenstore.RegistrationKey(f.issuer, c.redirectURL())
-	if b, err := c.store.Get(ctx, key); err == nil {
-		var r storedRegistration
-		if json.Unmarshal(b, &r) == nil && r.V == 1 && r.Issuer == f.issuer && r.ClientID != "" {
-			cl := &client{id: r.ClientID, method: oauthclient.AuthMethod(r.AuthMethod), kind: "dynamic", key: key}
-			if r.ClientSecret != "" {
-				if cl.secret, err = secret.FromReader(strings.NewReader(r.ClientSecret)); err != nil {
-					return nil, fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
-				}
-			}
-			return cl, nil
-		}
-		// A record that does not read, or names another issuer, is never
-		// used: register anew (and overwrite it).
-	} else if !errors.Is(err, tokenstore.ErrNotFound) {
+	cr, err := StoredClient(ctx, c.store, f.issuer, c.redirectURL())
+	switch {
+	case err == nil:
+		return &client{id: cr.ClientID, secret: cr.ClientSecret, method: cr.AuthMethod, kind: "dynamic", key: key}, nil
+	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrCorrupt):
+		// None, or one that does not read or names another issuer: it is
+		// never used; register anew (and overwrite it).
+	default:
 		return nil, err
 	}
 	if !register {
 		return nil, fmt.Errorf("%w: no client registered at this issuer", tokenstore.ErrLoginRequired)
 	}
 	return c.register(ctx, f, key)
+}
+
+// StoredClient returns the client registered dynamically at issuer for
+// redirectURL and kept in store by a Client (the key is
+// tokenstore.RegistrationKey(issuer, redirectURL)), for a tool that
+// resumes a resource's tokens with oauthclient directly. Errors:
+// tokenstore.ErrNotFound when there is none, tokenstore.ErrCorrupt for a
+// record that does not read or names another issuer (it is never used
+// there), or the store's error. Safe for concurrent use.
+func StoredClient(ctx context.Context, store tokenstore.Store, issuer, redirectURL string) (*Credentials, error) {
+	b, err := store.Get(ctx, tokenstore.RegistrationKey(issuer, redirectURL))
+	if err != nil {
+		return nil, err
+	}
+	var r storedRegistration
+	if json.Unmarshal(b, &r) != nil || r.V != 1 || r.Issuer != issuer || r.ClientID == "" {
+		return nil, fmt.Errorf("%w: the stored registration is unreadable or names another issuer", tokenstore.ErrCorrupt)
+	}
+	cr := &Credentials{Issuer: issuer, ClientID: r.ClientID, AuthMethod: oauthclient.AuthMethod(r.AuthMethod)}
+	if r.ClientSecret != "" {
+		if cr.ClientSecret, err = secret.FromReader(strings.NewReader(r.ClientSecret)); err != nil {
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
+		}
+	}
+	return cr, nil
 }
 
 // register runs RFC 7591 dynamic registration at f's issuer and stores
