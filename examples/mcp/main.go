@@ -98,6 +98,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	cfg, err := configure(o, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	rc, err := resourceclient.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return session(ctx, rc, o, stdout)
+}
+
+// configure builds the resource client's configuration: for a user (the
+// keyring, the system browser, the issuer shown before it opens) or, under
+// the conformance suite, from MCP_CONFORMANCE_CONTEXT.
+func configure(o options, getenv func(string) string, stderr io.Writer) (resourceclient.Config, error) {
 	cfg := resourceclient.Config{
 		Resource:            o.server,
 		ClientIDMetadataURL: o.clientMetadataURL,
@@ -108,29 +123,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.clientID != "" {
 		cred := &resourceclient.Credentials{Issuer: o.issuer, ClientID: o.clientID}
 		if getenv("MCP_CLIENT_SECRET") != "" {
-			if cred.ClientSecret, err = secret.FromEnv("MCP_CLIENT_SECRET"); err != nil {
-				return err
+			s, err := secret.FromEnv("MCP_CLIENT_SECRET")
+			if err != nil {
+				return cfg, err
 			}
+			cred.ClientSecret = s
 		}
 		cfg.Credentials = cred
 	}
 	if scenario := getenv("MCP_CONFORMANCE_SCENARIO"); scenario != "" {
 		if err := conformance(&cfg, getenv("MCP_CONFORMANCE_CONTEXT")); err != nil {
-			return fmt.Errorf("conformance scenario %s: %w", scenario, err)
+			return cfg, fmt.Errorf("conformance scenario %s: %w", scenario, err)
 		}
-	} else {
-		cfg.Store = &keyring.Store{Service: "oauthsafe-mcp-example"}
-		cfg.Loopback = callback.Loopback{Open: browser.OpenURL, Out: stderr}
-		cfg.ConfirmIssuer = func(_ context.Context, issuer string) error {
-			fmt.Fprintf(stderr, "%s signs you in at %s\n", o.server, issuer)
-			return nil
-		}
+		return cfg, nil
 	}
-	rc, err := resourceclient.New(ctx, cfg)
-	if err != nil {
-		return err
+	cfg.Store = &keyring.Store{Service: "oauthsafe-mcp-example"}
+	cfg.Loopback = callback.Loopback{Open: browser.OpenURL, Out: stderr}
+	cfg.ConfirmIssuer = func(_ context.Context, issuer string) error {
+		fmt.Fprintf(stderr, "%s signs you in at %s\n", o.server, safetext.Clean(issuer, 500))
+		return nil
 	}
-	return session(ctx, rc, o, stdout)
+	return cfg, nil
 }
 
 // session connects to the server with the resource client's HTTP client,
