@@ -82,6 +82,13 @@ func TestCLIResourceFirstLogin(t *testing.T) {
 	if st.Issuer != c.srv.Issuer || st.ResourceURL != resource || !st.AllowLoopbackHTTP || st.RefreshToken != "present" || st.ClientID == "" {
 		t.Fatalf("status: %+v", st)
 	}
+	// The profile is the resource's own: the default profile is untouched.
+	if st.Profile != resourceProfileName(resource) {
+		t.Fatalf("profile %q, want the resource's %q", st.Profile, resourceProfileName(resource))
+	}
+	if code, _, _ = c.run("status"); code != exitLoginRequired {
+		t.Fatalf("status of the default profile: exit %d, want %d (no login there)", code, exitLoginRequired)
+	}
 	if code, stdout, _ = c.run("status", resource); code != exitOK || !strings.Contains(stdout, "Loopback:") || !strings.Contains(stdout, "Resource:   "+resource) {
 		t.Fatalf("status text:\n%s", stdout)
 	}
