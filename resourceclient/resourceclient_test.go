@@ -1,0 +1,288 @@
+package resourceclient
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
+	"github.com/oauthsafe/oauthsafe/strictnet"
+)
+
+// TestNewChecksConfig: plain http only on a loopback host and only with
+// AllowLoopbackHTTP (S1); no query; Browser needs RedirectURL;
+// Credentials need a client id and an https issuer.
+func TestNewChecksConfig(t *testing.T) {
+	loop := strictnet.Config{AllowLoopbackHTTP: true}
+	for _, tc := range []struct {
+		cfg  Config
+		want error
+	}{
+		{Config{Resource: "http://localhost:3000/mcp"}, strictnet.ErrPolicy},
+		{Config{Resource: "http://example.com/mcp", HTTP: loop}, strictnet.ErrPolicy},
+		{Config{Resource: "https://mcp.example/mcp?x=1"}, strictnet.ErrPolicy},
+		{Config{Resource: "mcp.example/mcp"}, strictnet.ErrPolicy},
+		{Config{Resource: "https://mcp.example/mcp", Browser: headless}, cfgerr.ErrConfig},
+		{Config{Resource: "https://mcp.example/mcp", Credentials: &Credentials{Issuer: "https://as.example"}}, cfgerr.ErrConfig},
+		{Config{Resource: "https://mcp.example/mcp", Credentials: &Credentials{Issuer: "http://as.example", ClientID: "c"}}, strictnet.ErrPolicy},
+		{Config{Resource: "https://mcp.example/mcp", ClientIDMetadataURL: "http://localhost/cimd.json", HTTP: loop}, strictnet.ErrPolicy},
+		{Config{Resource: "http://localhost:3000/mcp", HTTP: loop}, nil},
+		{Config{Resource: "http://[::1]:3000/mcp", HTTP: loop}, nil},
+		{Config{Resource: "https://mcp.example/mcp"}, nil},
+	} {
+		_, err := New(context.Background(), tc.cfg)
+		if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("New(%+v): %v, want %v", tc.cfg.Resource, err, tc.want)
+		}
+	}
+}
+
+// TestWithin: the same origin (default ports equal to none) and a path
+// under the resource's by whole segments, no dot segment, no user info.
+func TestWithin(t *testing.T) {
+	res, _ := url.Parse("https://h.example/a/b")
+	for raw, want := range map[string]bool{
+		"https://h.example/a/b":         true,
+		"https://h.example/a/b/":        true,
+		"https://H.EXAMPLE:443/a/b/c":   true,
+		"https://h.example/a/bc":        false,
+		"https://h.example/a":           false,
+		"https://h.example/a/b/../c":    false,
+		"https://h.example/a/b/%2e%2e/": false,
+		"https://h.example/a/b%2fc":     false,
+		"http://h.example/a/b":          false,
+		"https://h.example:8443/a/b":    false,
+		"https://other.example/a/b":     false,
+		"https://u@h.example/a/b":       false,
+	} {
+		u, _ := url.Parse(raw)
+		if got := within(res, u); got != want {
+			t.Errorf("within(%s) = %v, want %v", raw, got, want)
+		}
+	}
+	root, _ := url.Parse("http://localhost:3000")
+	u, _ := url.Parse("http://localhost:3000/mcp")
+	if !within(root, u) {
+		t.Error("a resource without a path covers its origin")
+	}
+}
+
+// TestChainOverLoopbackHTTP (S1, S3, S4, S6, S28): the chain over plain
+// http on loopback with AllowLoopbackHTTP: the request is sent without a
+// token, its 401 leads to the metadata, the registration and the login
+// (S256, the resource in both requests, exactly the metadata's resource),
+// and the request is replayed with the token.
+func TestChainOverLoopbackHTTP(t *testing.T) {
+	m := newMock(t)
+	if err := m.call(t, m.config()); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(m.paths(), " ")
+	want := "/mcp /.well-known/oauth-protected-resource/mcp /.well-known/oauth-authorization-server/as /as/register /as/authorize /as/token /mcp"
+	if got != want {
+		t.Fatalf("requests:\n got %s\nwant %s", got, want)
+	}
+	auths, _ := m.requests("/as/authorize")
+	q := auths[0].URL.Query()
+	_, toks := m.requests("/as/token")
+	if q.Get("code_challenge_method") != "S256" || q.Get("resource") != m.URL+"/mcp" || toks[0].Get("resource") != m.URL+"/mcp" || q.Has("scope") {
+		t.Fatalf("authorization %v, token %v", q, toks[0])
+	}
+	_, regs := m.requests("/as/register")
+	if regs[0].Get("application_type") != `"native"` || !strings.Contains(regs[0].Get("grant_types"), "refresh_token") {
+		t.Fatalf("registration %v: want a native client asking for refresh tokens", regs[0])
+	}
+}
+
+// TestDiscoveryOrder: metadata only at the root well-known URL names the
+// origin, which is then the resource indicator; with no metadata at all
+// (the 2025-03-26 revision) the authorization server is the resource's
+// origin, with its metadata there or else /authorize, /token and
+// /register there.
+func TestDiscoveryOrder(t *testing.T) {
+	t.Run("root", func(t *testing.T) {
+		m := newMock(t)
+		m.prmPath, m.prm["resource"] = "/.well-known/oauth-protected-resource", m.URL
+		if err := m.call(t, m.config()); err != nil {
+			t.Fatal(err)
+		}
+		auths, _ := m.requests("/as/authorize")
+		if auths[0].URL.Query().Get("resource") != m.URL {
+			t.Fatalf("resource %q, want the origin", auths[0].URL.Query().Get("resource"))
+		}
+	})
+	t.Run("default endpoints", func(t *testing.T) {
+		m := newMock(t)
+		m.prm, m.asMeta = nil, nil
+		if err := m.call(t, m.config()); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{"/register", "/authorize", "/token"} {
+			if rs, _ := m.requests(p); len(rs) != 1 {
+				t.Errorf("%s asked %d times, want once", p, len(rs))
+			}
+		}
+	})
+	t.Run("metadata issuer mismatch", func(t *testing.T) {
+		m := newMock(t)
+		m.asMeta["issuer"] = "https://attacker.example"
+		if err := m.call(t, m.config()); !errors.Is(err, oauthclient.ErrIssuerMismatch) {
+			t.Fatalf("%v, want ErrIssuerMismatch", err)
+		}
+		for _, p := range m.paths() {
+			if strings.HasPrefix(p, "/as/") || p == "/register" || p == "/authorize" {
+				t.Fatalf("%s was asked after a mismatched issuer", p)
+			}
+		}
+	})
+}
+
+// TestRegistrationPriority: pre-registered credentials at their issuer
+// (client_secret_basic), a metadata document when the server accepts one,
+// else dynamic registration with the method it answers; credentials for
+// another issuer are never sent.
+func TestRegistrationPriority(t *testing.T) {
+	sec, _ := secret.FromReader(strings.NewReader("pre-secret"))
+	t.Run("pre-registered", func(t *testing.T) {
+		m := newMock(t)
+		m.asMeta["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
+		cfg := m.config()
+		cfg.Credentials = &Credentials{Issuer: m.URL + "/as", ClientID: "pre", ClientSecret: sec}
+		if err := m.call(t, cfg); err != nil {
+			t.Fatal(err)
+		}
+		_, toks := m.requests("/as/token")
+		if toks[0].Get("basic") != "pre:pre-secret" {
+			t.Fatalf("token request %v: want basic pre:pre-secret", toks[0])
+		}
+		if rs, _ := m.requests("/as/register"); len(rs) != 0 {
+			t.Fatal("registered although pre-registered")
+		}
+	})
+	t.Run("credentials of another issuer", func(t *testing.T) {
+		m := newMock(t)
+		cfg := m.config()
+		cfg.Credentials = &Credentials{Issuer: "https://other.example", ClientID: "pre", ClientSecret: sec}
+		if err := m.call(t, cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m.forms {
+			if strings.Contains(f.Encode(), "pre") {
+				t.Fatalf("another issuer's client was sent: %v", f)
+			}
+		}
+	})
+	t.Run("metadata document", func(t *testing.T) {
+		m := newMock(t)
+		m.asMeta["client_id_metadata_document_supported"] = true
+		cfg := m.config()
+		cfg.ClientIDMetadataURL = "https://client.example/cimd.json"
+		if err := m.call(t, cfg); err != nil {
+			t.Fatal(err)
+		}
+		auths, _ := m.requests("/as/authorize")
+		if auths[0].URL.Query().Get("client_id") != cfg.ClientIDMetadataURL {
+			t.Fatalf("client_id %q", auths[0].URL.Query().Get("client_id"))
+		}
+	})
+	for _, method := range []string{"client_secret_basic", "client_secret_post", "none"} {
+		t.Run("dynamic "+method, func(t *testing.T) {
+			m := newMock(t)
+			m.asMeta["token_endpoint_auth_methods_supported"] = []string{method}
+			m.regReply = map[string]any{"client_id": "dyn", "token_endpoint_auth_method": method}
+			if method != "none" {
+				m.regReply["client_secret"] = "dyn-secret"
+			}
+			if err := m.call(t, m.config()); err != nil {
+				t.Fatal(err)
+			}
+			_, toks := m.requests("/as/token")
+			got := "none"
+			switch {
+			case toks[0].Get("basic") == "dyn:dyn-secret":
+				got = "client_secret_basic"
+			case toks[0].Get("client_secret") == "dyn-secret":
+				got = "client_secret_post"
+			}
+			if got != method {
+				t.Fatalf("token request authenticated with %s, want %s", got, method)
+			}
+		})
+	}
+}
+
+// TestScopeChoice: the challenge's scope, else scopes_supported, else
+// none; offline_access only when listed and wanted; never beyond the
+// ceiling.
+func TestScopeChoice(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		chal      string
+		supported []string
+		asScopes  []string
+		want      bool
+		ceiling   []string
+		scope     string
+	}{
+		{"challenge", `, scope="mcp:basic"`, []string{"mcp:other"}, nil, false, nil, "mcp:basic"},
+		{"scopes_supported", "", []string{"mcp:basic", "mcp:read"}, nil, false, nil, "mcp:basic mcp:read"},
+		{"none", "", nil, nil, false, nil, ""},
+		{"offline_access listed and wanted", "", []string{"mcp:basic"}, []string{"mcp:basic", "offline_access"}, true, nil, "mcp:basic offline_access"},
+		{"offline_access not listed", "", []string{"mcp:basic"}, []string{"mcp:basic"}, true, nil, "mcp:basic"},
+		{"offline_access not wanted", "", []string{"mcp:basic"}, []string{"mcp:basic", "offline_access"}, false, nil, "mcp:basic"},
+		{"ceiling", `, scope="mcp:basic mcp:admin"`, nil, []string{"offline_access"}, true, []string{"mcp:basic"}, "mcp:basic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMock(t)
+			m.chal = tc.chal
+			if tc.supported != nil {
+				m.prm["scopes_supported"] = tc.supported
+			}
+			if tc.asScopes != nil {
+				m.asMeta["scopes_supported"] = tc.asScopes
+			}
+			cfg := m.config()
+			cfg.WantRefreshToken, cfg.ScopeCeiling = tc.want, tc.ceiling
+			if err := m.call(t, cfg); err != nil {
+				t.Fatal(err)
+			}
+			auths, _ := m.requests("/as/authorize")
+			if got := auths[0].URL.Query().Get("scope"); got != tc.scope {
+				t.Fatalf("scope %q, want %q", got, tc.scope)
+			}
+		})
+	}
+}
+
+// TestStepUpUnion: a 403 insufficient_scope re-authorizes with the
+// granted and the required scopes and replays the request; a resource
+// asking again for a scope already granted fails at once.
+func TestStepUpUnion(t *testing.T) {
+	m := newMock(t)
+	m.chal, m.need = `, scope="mcp:basic"`, "mcp:write"
+	if err := m.call(t, m.config()); err != nil {
+		t.Fatal(err)
+	}
+	auths, _ := m.requests("/as/authorize")
+	if len(auths) != 2 || auths[1].URL.Query().Get("scope") != "mcp:basic mcp:write" {
+		t.Fatalf("%d authorizations; want 2, the second for mcp:basic mcp:write", len(auths))
+	}
+
+	m = newMock(t)
+	m.chal, m.need = `, scope="mcp:admin"`, "never-granted"
+	m.prm["scopes_supported"] = []string{"mcp:admin"}
+	cfg := m.config()
+	cfg.ScopeCeiling = []string{"mcp:admin"}
+	var se *StepUpError
+	if err := m.call(t, cfg); !errors.As(err, &se) || !slices.Equal(se.Scopes, []string{"never-granted"}) {
+		t.Fatalf("%v, want a *StepUpError", err)
+	}
+	if auths, _ := m.requests("/as/authorize"); len(auths) != 1 {
+		t.Fatalf("%d authorizations, want 1: nothing new to ask for", len(auths))
+	}
+}
