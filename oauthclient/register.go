@@ -77,22 +77,28 @@ func Register(ctx context.Context, md *Metadata, hc strictnet.Config, r Registra
 	if err != nil {
 		return nil, err
 	}
-	status := resp.StatusCode
-	if status == http.StatusCreated {
-		status = http.StatusOK
+	return parseRegistration(resp.StatusCode, rbody, r.AuthMethod)
+}
+
+// parseRegistration reads a registration endpoint's answer (status and
+// body); asked is the method the request asked for.
+func parseRegistration(status int, body []byte, asked AuthMethod) (*RegisteredClient, error) {
+	ok201 := status
+	if ok201 == http.StatusCreated {
+		ok201 = http.StatusOK
 	}
-	fields, err := successObject("registration", status, rbody)
+	fields, err := successObject("registration", ok201, body)
 	if err != nil {
 		return nil, err
 	}
-	out := &RegisteredClient{AuthMethod: r.AuthMethod}
+	out := &RegisteredClient{AuthMethod: asked}
 	var ok bool
 	if out.ClientID, ok = stringField(fields, "client_id"); !ok || out.ClientID == "" || len(out.ClientID) > 1024 || !safetext.IsClean(out.ClientID) {
-		return nil, &ResponseError{Endpoint: "registration", StatusCode: resp.StatusCode, Problem: "no usable client_id"}
+		return nil, &ResponseError{Endpoint: "registration", StatusCode: status, Problem: "no usable client_id"}
 	}
 	if s, _ := stringField(fields, "client_secret"); strings.TrimSpace(s) != "" {
 		if out.ClientSecret, err = secret.FromReader(strings.NewReader(s)); err != nil {
-			return nil, &ResponseError{Endpoint: "registration", StatusCode: resp.StatusCode, Problem: "client_secret unusable"}
+			return nil, &ResponseError{Endpoint: "registration", StatusCode: status, Problem: "client_secret unusable"}
 		}
 	}
 	if m, _ := stringField(fields, "token_endpoint_auth_method"); m != "" {
