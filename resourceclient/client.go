@@ -285,5 +285,9 @@ func (c *Client) Logout(ctx context.Context) error {
 	if s.oc == nil {
 		return nil
 	}
-	return tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: c.store, Key: s.key, Revoke: s.revoke})
+	lc := tokenstore.LogoutConfig{Store: c.store, Key: s.key}
+	if s.f.md.RevocationEndpoint != "" {
+		lc.Revoke = s.revoke
+	}
+	return tokenstore.Logout(ctx, lc)
 }

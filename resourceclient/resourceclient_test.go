@@ -3,6 +3,7 @@ package resourceclient
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"golang.org/x/oauth2"
 )
 
 // TestNewChecksConfig: plain http only on a loopback host and only with
@@ -284,5 +286,79 @@ func TestStepUpUnion(t *testing.T) {
 	}
 	if auths, _ := m.requests("/as/authorize"); len(auths) != 1 {
 		t.Fatalf("%d authorizations, want 1: nothing new to ask for", len(auths))
+	}
+}
+
+// TestMaxStepUpsNegative: a negative MaxStepUps allows no step-up.
+func TestMaxStepUpsNegative(t *testing.T) {
+	m := newMock(t)
+	m.chal, m.need = `, scope="mcp:basic"`, "mcp:write"
+	cfg := m.config()
+	cfg.MaxStepUps = -1
+	var se *StepUpError
+	if err := m.call(t, cfg); !errors.As(err, &se) || se.Attempts != 0 {
+		t.Fatalf("%v, want a *StepUpError after no re-authorization", err)
+	}
+	if auths, _ := m.requests("/as/authorize"); len(auths) != 1 {
+		t.Fatalf("%d authorizations, want 1", len(auths))
+	}
+}
+
+// grantFunc is a Grant for tests.
+type grantFunc func(ctx context.Context, s Server) (oauth2.TokenSource, error)
+
+func (g grantFunc) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
+	return g(ctx, s)
+}
+
+// TestGrant: with a Grant, no browser runs and nothing is registered: the
+// Grant gets the discovered server (issuer, checked metadata, resource,
+// scopes) once the issuer is confirmed, and its tokens go to the resource.
+func TestGrant(t *testing.T) {
+	m := newMock(t)
+	m.chal = `, scope="mcp:basic"`
+	m.issued["machine-token"] = "mcp:basic"
+	var got Server
+	var confirmed string
+	cfg := m.config()
+	cfg.Browser = func(context.Context, string) (*url.URL, error) { t.Fatal("browser"); return nil, nil }
+	cfg.ConfirmIssuer = func(_ context.Context, iss string) error { confirmed = iss; return nil }
+	cfg.Grant = grantFunc(func(_ context.Context, s Server) (oauth2.TokenSource, error) {
+		got = s
+		return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "machine-token", TokenType: "Bearer"}), nil
+	})
+	if err := m.call(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got.Issuer != m.URL+"/as" || confirmed != got.Issuer || got.Resource != m.URL+"/mcp" || got.Metadata.TokenEndpoint != m.URL+"/as/token" || !slices.Equal(got.Scopes, []string{"mcp:basic"}) {
+		t.Fatalf("Grant got %+v (confirmed %q)", got, confirmed)
+	}
+	for _, p := range m.paths() {
+		if p == "/as/register" || p == "/as/authorize" {
+			t.Fatalf("%s asked with a Grant", p)
+		}
+	}
+}
+
+// TestLoggerSeesNoSecret: the Logger's events name the issuer and the
+// kind of client, never a token, a code or a secret.
+func TestLoggerSeesNoSecret(t *testing.T) {
+	m := newMock(t)
+	m.regReply = map[string]any{"client_id": "dyn", "client_secret": "dyn-secret", "token_endpoint_auth_method": "client_secret_basic"}
+	m.asMeta["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
+	var buf strings.Builder
+	cfg := m.config()
+	cfg.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	if err := m.call(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "registered client") || !strings.Contains(out, "authorizing") {
+		t.Fatalf("log lacks the registration or the login:\n%s", out)
+	}
+	for _, s := range []string{"tok-1", "code-1", "dyn-secret"} {
+		if strings.Contains(out, s) {
+			t.Fatalf("log holds %q:\n%s", s, out)
+		}
 	}
 }

@@ -88,6 +88,18 @@ func TestResourceFirstLogin(t *testing.T) {
 	if got := log.tokens(); len(got) != 2 || got[1].Get("grant_type") != "refresh_token" || !slices.Equal(got[1]["resource"], []string{resource}) {
 		t.Fatalf("second client's token request %v: want one refresh for the resource", got[len(got)-1])
 	}
+	// Token is the one the resource got; Logout revokes the refresh token
+	// and deletes it, and the next process has nothing to resume.
+	tok, err := rc2.Token(ctx)
+	if seen := host.seenAt("/mcp"); err != nil || "Bearer "+tok.AccessToken != seen[len(seen)-1] {
+		t.Fatalf("Token: %v", err)
+	}
+	if err := rc2.Logout(ctx); err != nil || as.Count("/revoke") != 1 {
+		t.Fatalf("Logout: %v (%d revocations)", err, as.Count("/revoke"))
+	}
+	if _, err := tokenstore.LoadRecord(ctx, store, s.StoreKey); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("the record outlived Logout: %v", err)
+	}
 }
 
 // TestStepUpBounded (S28): a 403 insufficient_scope re-authorizes with the
