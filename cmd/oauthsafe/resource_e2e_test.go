@@ -33,6 +33,12 @@ func TestCLIResourceFirstLogin(t *testing.T) {
 	mux.HandleFunc("/.well-known/oauth-protected-resource/mcp", api.ServeMetadata)
 	mux.Handle("/mcp", api.Require(oauthtest.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 
+	// Plain http is refused without --allow-loopback-http (S1), before
+	// anything is sent.
+	if code, _, stderr := c.run("login", "http://127.0.0.1:1/mcp", "--no-browser"); code != exitError || !strings.Contains(stderr, "https") {
+		t.Fatalf("login over plain http without the flag: exit %d\n%s", code, stderr)
+	}
+
 	code, stdout, stderr := c.loginArgs("login", resource, "--no-browser", "--ca-file", c.ca, "--allow-loopback-http")
 	if code != exitOK || stdout != "" {
 		t.Fatalf("login URL: exit %d, stdout %q\n%s", code, stdout, stderr)
@@ -88,6 +94,12 @@ func TestCLIResourceFirstLogin(t *testing.T) {
 	}
 	if code, _, _ = c.run("status"); code != exitLoginRequired {
 		t.Fatalf("status of the default profile: exit %d, want %d (no login there)", code, exitLoginRequired)
+	}
+	// accounts lists the resource's profile.
+	code, stdout, _ = c.run("accounts", "--json")
+	var accts []account
+	if code != exitOK || json.Unmarshal([]byte(stdout), &accts) != nil || len(accts) != 1 || accts[0].Profile != resourceProfileName(resource) || accts[0].Issuer != c.srv.Issuer {
+		t.Fatalf("accounts: exit %d\n%s", code, stdout)
 	}
 	if code, stdout, _ = c.run("status", resource); code != exitOK || !strings.Contains(stdout, "Loopback:") || !strings.Contains(stdout, "Resource:   "+resource) {
 		t.Fatalf("status text:\n%s", stdout)
