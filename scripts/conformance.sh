@@ -9,6 +9,7 @@
 # error where the scenario does not expect one.
 #
 # CONFORMANCE_SCENARIOS, a space-separated list, runs only those scenarios;
+# CONFORMANCE_JOBS is how many run at once (default 2);
 # CONFORMANCE_CLIENT replaces the client command (to compare with another
 # client, e.g. the Go MCP SDK's conformance client).
 # Needs node and npm (.ci/run installs them); npm ci reads only the lockfile.
@@ -86,14 +87,37 @@ fi
 suite=(node --import "$root/conformance/node20.mjs"
   "$root/conformance/node_modules/@modelcontextprotocol/conformance/dist/index.js")
 
+# One scenario: the suite starts its servers on random loopback ports and
+# runs the client once; its log and checks.json land in $2, its exit code
+# in $2/rc.
+run_scenario() {
+  local rc=0
+  (cd "$work" && "${suite[@]}" client --command "$client" --scenario "$1" \
+    --timeout 30000 -o "$2") >"$2/log" 2>&1 || rc=$?
+  echo "$rc" >"$2/rc"
+}
+
+# CONFORMANCE_JOBS scenarios at a time (default 2); the report below is in
+# the list's order.
+jobs=${CONFORMANCE_JOBS:-2}
+running=0
+for s in "${scenarios[@]}"; do
+  out="$work/out/${s//\//_}"
+  mkdir -p "$out"
+  run_scenario "$s" "$out" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+done
+wait
+
 passed=0
 failed=0
 for s in "${scenarios[@]}"; do
   out="$work/out/${s//\//_}"
-  mkdir -p "$out"
-  rc=0
-  (cd "$work" && "${suite[@]}" client --command "$client" --scenario "$s" \
-    --timeout 30000 -o "$out") >"$out/log" 2>&1 || rc=$?
+  rc=$(cat "$out/rc")
   counts=$(node -e '
     const fs = require("fs"), path = require("path");
     const dir = process.argv[1];
