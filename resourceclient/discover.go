@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 )
@@ -50,7 +53,7 @@ func (c *Client) discover(ctx context.Context, resp *http.Response) (*found, err
 // else.
 func (c *Client) legacy(ctx context.Context, resp *http.Response) (*found, error) {
 	origin := c.res.Scheme + "://" + c.res.Host
-	if len(c.cfg.AllowedIssuers) > 0 && !contains(c.cfg.AllowedIssuers, origin) {
+	if len(c.cfg.AllowedIssuers) > 0 && !slices.Contains(c.cfg.AllowedIssuers, origin) {
 		return nil, apiclient.ErrIssuerNotAllowed
 	}
 	f := &found{resource: c.cfg.Resource, issuer: origin}
@@ -75,17 +78,15 @@ func (c *Client) legacy(ctx context.Context, resp *http.Response) (*found, error
 	return f, nil
 }
 
-// within reports whether u is within the resource res: the same scheme
-// and host (default ports equal to none), and a path equal to res's or
-// under it by whole segments, with no dot segment.
+// within reports whether u is within the resource res: the same origin
+// (default ports equal to none), no user info, and a path equal to res's
+// or under it by whole segments, with no dot segment and no encoded
+// slash (which a server may resolve to a path outside the resource).
 func within(res, u *url.URL) bool {
-	if u == nil || !equalFold(u.Scheme, res.Scheme) || canonicalHost(u) != canonicalHost(res) {
+	if !netrule.SameOrigin(res, u) || u.User != nil || hasDotSegment(u.Path) || hasDotSegment(u.EscapedPath()) {
 		return false
 	}
-	if u.User != nil || hasDotSegment(u.Path) || hasDotSegment(u.EscapedPath()) {
-		return false
-	}
-	rp := trimSlash(res.EscapedPath())
+	rp := strings.TrimSuffix(res.EscapedPath(), "/")
 	p := u.EscapedPath()
-	return rp == "" || p == rp || p == rp+"/" || hasPrefix(p, rp+"/")
+	return rp == "" || p == rp || strings.HasPrefix(p, rp+"/")
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -360,5 +361,52 @@ func TestLoggerSeesNoSecret(t *testing.T) {
 		if strings.Contains(out, s) {
 			t.Fatalf("log holds %q:\n%s", s, out)
 		}
+	}
+}
+
+// TestStoredRegistration: a dynamic registration is kept per issuer (and
+// named "oauthsafe" by default); a record that names another issuer than
+// the one it is read for is ErrCorrupt and never used; Session with
+// nothing stored is ErrLoginRequired and opens no browser.
+func TestStoredRegistration(t *testing.T) {
+	m := newMock(t)
+	store := new(tokenstore.Memory)
+	cfg := m.config()
+	cfg.Store = store
+	if err := m.call(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, regs := m.requests("/as/register")
+	if len(regs) != 1 || regs[0].Get("client_name") != `"oauthsafe"` {
+		t.Fatalf("registrations %v: want one, named oauthsafe", regs)
+	}
+	ctx := context.Background()
+	cr, err := StoredClient(ctx, store, m.URL+"/as", cfg.RedirectURL)
+	if err != nil || cr.ClientID != "dyn-client" || cr.Issuer != m.URL+"/as" {
+		t.Fatalf("StoredClient: %+v, %v", cr, err)
+	}
+	if _, err := StoredClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("another issuer: %v, want ErrNotFound", err)
+	}
+	// A record moved under another issuer's key does not open there.
+	b, _ := store.Get(ctx, tokenstore.RegistrationKey(m.URL+"/as", cfg.RedirectURL))
+	other := tokenstore.RegistrationKey("https://other.example", cfg.RedirectURL)
+	store.Update(ctx, other, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) })
+	if _, err := StoredClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrCorrupt) {
+		t.Fatalf("a record naming another issuer: %v, want ErrCorrupt", err)
+	}
+
+	fresh := newMock(t)
+	fcfg := fresh.config()
+	fcfg.Browser = func(context.Context, string) (*url.URL, error) { t.Fatal("browser"); return nil, nil }
+	c, err := New(ctx, fcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Session(ctx); !errors.Is(err, tokenstore.ErrLoginRequired) {
+		t.Fatalf("Session with nothing stored: %v, want ErrLoginRequired", err)
+	}
+	if rs, _ := fresh.requests("/as/register"); len(rs) != 0 {
+		t.Fatal("Session registered")
 	}
 }

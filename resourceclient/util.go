@@ -3,7 +3,6 @@ package resourceclient
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -11,26 +10,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
 )
-
-func contains(list []string, s string) bool { return slices.Contains(list, s) }
-
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
-
-func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }
-
-func trimSlash(p string) string { return strings.TrimSuffix(p, "/") }
-
-// canonicalHost is u's host, lowercased, without its scheme's default port.
-func canonicalHost(u *url.URL) string {
-	h := strings.ToLower(u.Host)
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		h = strings.TrimSuffix(h, ":443")
-	case "http":
-		h = strings.TrimSuffix(h, ":80")
-	}
-	return h
-}
 
 // hasDotSegment reports a "." or ".." segment (also percent-encoded),
 // which a server may resolve to a path outside the resource.

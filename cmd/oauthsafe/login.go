@@ -180,16 +180,9 @@ func runLogin(ctx context.Context, e *env, args []string) int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout+30*time.Second)
 	defer cancel()
 	// The store must work before the user signs in, not after.
-	store, err := openStore(e, p, true)
-	if err == nil {
-		err = probeStore(ctx, store)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return e.fail(ctx.Err())
-		}
-		e.errorf("the %s store does not work: %s; %s", p.storeKind(), describe(err), storeAdvice(p.storeKind(), err))
-		return exitError
+	store, code := workingStore(ctx, e, p)
+	if store == nil {
+		return code
 	}
 	c, err := newClient(ctx, e, p)
 	if err != nil {

@@ -113,16 +113,9 @@ func runResourceLogin(ctx context.Context, e *env, resource string, o resourceLo
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout+30*time.Second)
 	defer cancel()
-	store, err := openStore(e, p, true)
-	if err == nil {
-		err = probeStore(ctx, store)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return e.fail(ctx.Err())
-		}
-		e.errorf("the %s store does not work: %s; %s", p.storeKind(), describe(err), storeAdvice(p.storeKind(), err))
-		return exitError
+	store, code := workingStore(ctx, e, p)
+	if store == nil {
+		return code
 	}
 	hc, err := p.httpConfig(e)
 	if err != nil {
@@ -175,6 +168,24 @@ func runResourceLogin(ctx context.Context, e *env, resource string, o resourceLo
 	}
 	fmt.Fprintf(e.stderr, "Logged in at %s for %s (profile %q); the refresh token is in %s.\n", clean(p.Issuer), clean(resource), o.profile, where)
 	return exitOK
+}
+
+// workingStore opens p's store and checks that it works (a throwaway
+// write, read and delete) before a login: on failure it reports why and
+// returns nil with the exit code.
+func workingStore(ctx context.Context, e *env, p *profile) (tokenstore.Store, int) {
+	store, err := openStore(e, p, true)
+	if err == nil {
+		err = probeStore(ctx, store)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, e.fail(ctx.Err())
+		}
+		e.errorf("the %s store does not work: %s; %s", p.storeKind(), describe(err), storeAdvice(p.storeKind(), err))
+		return nil, exitError
+	}
+	return store, exitOK
 }
 
 // httpConfig is the strict client configuration of a profile: its CA

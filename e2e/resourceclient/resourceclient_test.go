@@ -100,6 +100,9 @@ func TestResourceFirstLogin(t *testing.T) {
 	if _, err := tokenstore.LoadRecord(ctx, store, s.StoreKey); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("the record outlived Logout: %v", err)
 	}
+	if cr, err := resourceclient.StoredClient(ctx, store, as.Issuer, redirect); err != nil || cr.ClientID != s.ClientID {
+		t.Fatalf("Logout dropped the registration: %v", err)
+	}
 }
 
 // TestStepUpBounded (S28): a 403 insufficient_scope re-authorizes with the

@@ -77,6 +77,22 @@ func LoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// SameOrigin reports whether a and b have the same origin: scheme and
+// host compared case-insensitively, the scheme's default port equal to
+// none.
+func SameOrigin(a, b *url.URL) bool {
+	if a == nil || b == nil || !strings.EqualFold(a.Scheme, b.Scheme) {
+		return false
+	}
+	ha, hb := a.Host, b.Host
+	if strings.EqualFold(a.Scheme, "https") {
+		ha, hb = strings.TrimSuffix(ha, ":443"), strings.TrimSuffix(hb, ":443")
+	} else if strings.EqualFold(a.Scheme, "http") {
+		ha, hb = strings.TrimSuffix(ha, ":80"), strings.TrimSuffix(hb, ":80")
+	}
+	return strings.EqualFold(ha, hb)
+}
+
 // LoopbackHTTPURL reports whether u is plain http to a loopback host.
 func LoopbackHTTPURL(u *url.URL) bool {
 	return u != nil && strings.EqualFold(u.Scheme, "http") && LoopbackHost(u.Hostname())

@@ -301,24 +301,11 @@ func (t *Transport) allowedURL(u *url.URL) bool {
 	return ok
 }
 
-func sameOrigin(a, b *url.URL) bool {
-	if a == nil || b == nil || !strings.EqualFold(a.Scheme, b.Scheme) {
-		return false
-	}
-	ha, hb := a.Host, b.Host
-	if strings.EqualFold(a.Scheme, "https") {
-		ha, hb = strings.TrimSuffix(ha, ":443"), strings.TrimSuffix(hb, ":443")
-	} else if strings.EqualFold(a.Scheme, "http") {
-		ha, hb = strings.TrimSuffix(ha, ":80"), strings.TrimSuffix(hb, ":80")
-	}
-	return strings.EqualFold(ha, hb)
-}
-
 func checkAPIRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return policyf("stopped after %d redirects within the origin", maxRedirects)
 	}
-	if !sameOrigin(via[0].URL, req.URL) {
+	if !netrule.SameOrigin(via[0].URL, req.URL) {
 		return ErrRedirectRefused
 	}
 	return nil
@@ -384,7 +371,7 @@ func (t *Transport) precheck(req *http.Request) error {
 	if req.URL == nil {
 		return cfgerr.New("apiclient", "request has no URL")
 	}
-	if r := req.Response; r != nil && r.Request != nil && !sameOrigin(r.Request.URL, req.URL) {
+	if r := req.Response; r != nil && r.Request != nil && !netrule.SameOrigin(r.Request.URL, req.URL) {
 		return ErrRedirectRefused
 	}
 	if !t.allowedURL(req.URL) {
