@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/challenge"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -44,7 +45,18 @@ func (c *Client) discover(ctx context.Context, resp *http.Response) (*found, err
 	if err != nil {
 		return nil, err
 	}
-	return &found{resource: d.Resource, issuer: d.Issuer, md: *md, scopes: d.Scopes, dpop: d.DPoP}, nil
+	return &found{resource: d.Resource, issuer: d.Issuer, md: *md, scopes: d.Scopes, dpop: d.DPoP || dpopOnly(resp)}, nil
+}
+
+// dpopOnly reports a 401 that challenges with the DPoP scheme and not
+// with Bearer (RFC 9449 §7.1): the resource takes DPoP-bound tokens only.
+func dpopOnly(resp *http.Response) bool {
+	if resp == nil {
+		return false
+	}
+	_, dpop := challenge.Find(resp.Header, "DPoP")
+	_, bearer := challenge.Find(resp.Header, "Bearer")
+	return dpop && !bearer
 }
 
 // legacy is the 2025-03-26 revision for a resource without protected

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -408,5 +409,27 @@ func TestStoredRegistration(t *testing.T) {
 	}
 	if rs, _ := fresh.requests("/as/register"); len(rs) != 0 {
 		t.Fatal("Session registered")
+	}
+}
+
+// TestDPoPOnlyChallenge: a 401 with a DPoP challenge and no Bearer one
+// turns DPoP on for the login; a Bearer one (alone or beside DPoP) does not.
+func TestDPoPOnlyChallenge(t *testing.T) {
+	for ch, want := range map[string]bool{
+		`DPoP resource_metadata="https://r.example/m", algs="ES256"`: true,
+		`Bearer resource_metadata="https://r.example/m"`:             false,
+		`Bearer realm="x", DPoP algs="ES256"`:                        false,
+		``:                                                           false,
+	} {
+		resp := &http.Response{Header: http.Header{}}
+		if ch != "" {
+			resp.Header.Set("WWW-Authenticate", ch)
+		}
+		if got := dpopOnly(resp); got != want {
+			t.Errorf("dpopOnly(%q) = %v, want %v", ch, got, want)
+		}
+	}
+	if dpopOnly(nil) {
+		t.Error("dpopOnly(nil)")
 	}
 }
