@@ -43,6 +43,9 @@ func parseFlagsResource(e *env, fs *flag.FlagSet, args []string) (resource strin
 	if len(rest) == 0 {
 		return "", 0, true
 	}
+	if u, err := url.Parse(rest[0]); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", e.usageError(fs.Name(), "unexpected argument %q (the one argument is a resource URL, https://…)", clean(rest[0])), false
+	}
 	if code, ok := parseFlagsN(e, fs, rest[1:], 0); !ok {
 		return "", code, false
 	}
