@@ -291,3 +291,13 @@ func (c *Client) Logout(ctx context.Context) error {
 	}
 	return tokenstore.Logout(ctx, lc)
 }
+
+// tokenOf asks src for a token, honouring ctx when src can.
+func tokenOf(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error) {
+	if cs, ok := src.(interface {
+		TokenContext(context.Context) (*oauth2.Token, error)
+	}); ok {
+		return cs.TokenContext(ctx)
+	}
+	return src.Token()
+}

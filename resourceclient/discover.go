@@ -102,3 +102,21 @@ func within(res, u *url.URL) bool {
 	p := u.EscapedPath()
 	return rp == "" || p == rp || strings.HasPrefix(p, rp+"/")
 }
+
+// hasDotSegment reports a "." or ".." segment (also percent-encoded),
+// which a server may resolve to a path outside the resource.
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		switch strings.ToLower(seg) {
+		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(p), "%2f")
+}
+
+// challengeScopes is the scope of the resource's Bearer or DPoP challenge.
+func challengeScopes(h http.Header) []string {
+	_, scopes := challenge.ResourceHints(h)
+	return scopes
+}

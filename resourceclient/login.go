@@ -333,3 +333,14 @@ func (c *Client) log(ctx context.Context, msg string, args ...any) {
 		c.cfg.Logger.InfoContext(ctx, msg, args...)
 	}
 }
+
+// union returns the scopes of a then those of b not in a, without repeats.
+func union(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	for _, s := range append(slices.Clone(a), b...) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

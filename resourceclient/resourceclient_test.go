@@ -3,6 +3,7 @@ package resourceclient
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -431,5 +432,36 @@ func TestDPoPOnlyChallenge(t *testing.T) {
 	}
 	if dpopOnly(nil) {
 		t.Error("dpopOnly(nil)")
+	}
+}
+
+// onlyReader hides every interface but io.Reader, so that net/http sets
+// no GetBody.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestBodyReplayed: a request body without GetBody is kept, and the
+// request is sent again, whole, with the token after the login.
+func TestBodyReplayed(t *testing.T) {
+	m := newMock(t)
+	c, err := New(context.Background(), m.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const body = `{"jsonrpc":"2.0","id":7,"method":"initialize"}`
+	resp, err := c.HTTPClient().Post(m.URL+"/mcp", "application/json", onlyReader{strings.NewReader(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	rs, forms := m.requests("/mcp")
+	if resp.StatusCode != 200 || len(rs) != 2 {
+		t.Fatalf("status %d, %d requests to the resource; want 200 after 2", resp.StatusCode, len(rs))
+	}
+	for i, f := range forms {
+		if f.Get("id") != "7" {
+			t.Fatalf("request %d had body %v, want the whole body", i, f)
+		}
 	}
 }
