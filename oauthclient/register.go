@@ -18,7 +18,7 @@ import (
 // This file is dynamic client registration (RFC 7591).
 
 // RegistrationRequest is the client metadata sent to a registration
-// endpoint (RFC 7591 §2). Empty fields are not sent.
+// endpoint (RFC 7591 §2). Empty fields are not sent. A plain value.
 type RegistrationRequest struct {
 	RedirectURIs    []string   `json:"redirect_uris,omitempty"`
 	ClientName      string     `json:"client_name,omitempty"`
@@ -32,7 +32,8 @@ type RegistrationRequest struct {
 // RegisteredClient is a registration endpoint's answer (RFC 7591 §3.2.1):
 // the client id, its secret (zero for a public client) and the token
 // endpoint authentication method registered (the one asked for when the
-// answer names none). It redacts its secret when printed.
+// answer names none). A plain value; its secret redacts itself when
+// printed.
 type RegisteredClient struct {
 	ClientID     string
 	ClientSecret secret.Value

@@ -22,7 +22,7 @@ import (
 )
 
 // Config configures a [Client]. Resource is required; every other field's
-// zero value is documented.
+// zero value is documented. New reads it once; it is a plain value.
 type Config struct {
 	// Resource is the URL of the resource (an MCP server's endpoint, an
 	// API's base URL): https, or http on a loopback host with
@@ -89,7 +89,8 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Credentials are a pre-registered client (S28: used only at Issuer).
+// Credentials are a pre-registered client (S28: used only at Issuer). A
+// plain value; its secret redacts itself when printed.
 type Credentials struct {
 	// Issuer is the authorization server the client is registered at,
 	// compared exactly with the issuer a resource names. Required.
@@ -104,7 +105,7 @@ type Credentials struct {
 	AuthMethod oauthclient.AuthMethod
 }
 
-// Server is what discovery found, handed to a [Grant].
+// Server is what discovery found, handed to a [Grant]. A plain value.
 type Server struct {
 	// Resource is the resource identifier to request tokens for (the
 	// resource metadata's resource, verbatim).
@@ -125,6 +126,9 @@ type Server struct {
 // the authorization server is known, and again when the resource moves
 // to another one or asks for more scopes.
 type Grant interface {
+	// TokenSource returns the source of the resource's tokens at s.Issuer,
+	// with s.Resource as the resource indicator. An error stops the
+	// request and is returned; it is not retried with another grant.
 	TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error)
 }
 
@@ -262,7 +266,7 @@ func (c *Client) Session(ctx context.Context) (*Session, error) {
 }
 
 // Session describes the resource's current authorization. It holds no
-// token.
+// token; it is a plain value.
 type Session struct {
 	Resource string   // the resource identifier tokens are requested for
 	Issuer   string   // the authorization server

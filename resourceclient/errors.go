@@ -32,9 +32,11 @@ var (
 )
 
 // StepUpError is returned when a resource still answers 403
-// insufficient_scope after MaxStepUps re-authorizations for one request.
-// It matches ErrStepUpLimit. Scopes are the scopes last asked for
-// (server text, cleaned before display).
+// insufficient_scope after MaxStepUps re-authorizations for one request,
+// or asks for nothing a new authorization could add (a scope granted
+// already, or beyond ScopeCeiling). It matches ErrStepUpLimit. Scopes are
+// the scopes last asked for (server text: escape before display). A plain
+// value.
 type StepUpError struct {
 	Attempts int      // re-authorizations made for the request
 	Scopes   []string // the scopes the resource still asked for
