@@ -80,7 +80,9 @@ type Config struct {
 	// authorization server is known. nil means the authorization code flow.
 	Grant Grant
 	// HTTP configures the strict client of every call: discovery,
-	// registration, token requests and the resource itself.
+	// registration, token requests and the resource itself. With
+	// AllowLoopbackHTTP, the Client logs strictnet's warning once (to
+	// HTTP.Logger, else slog.Default), however many strict clients it builds.
 	HTTP strictnet.Config
 	// Logger receives one event per login, registration and step-up
 	// (never a token, code or secret). nil means none.
@@ -178,6 +180,10 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.ClientName == "" {
 		cfg.ClientName = "oauthsafe"
+	}
+	if cfg.HTTP.AllowLoopbackHTTP {
+		// One warning for the whole Client, not one per strict client.
+		cfg.HTTP.Logger = loopbackLogger(cfg.HTTP.Logger)
 	}
 	cfg.ScopeCeiling = slices.Clone(cfg.ScopeCeiling)
 	cfg.AllowedIssuers = slices.Clone(cfg.AllowedIssuers)

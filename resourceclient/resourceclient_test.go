@@ -465,3 +465,22 @@ func TestBodyReplayed(t *testing.T) {
 		}
 	}
 }
+
+// TestOneLoopbackWarning (S1): a Client with AllowLoopbackHTTP logs the
+// warning once, though it builds several strict clients, and its Logger
+// still gets its other events.
+func TestOneLoopbackWarning(t *testing.T) {
+	m := newMock(t)
+	var buf strings.Builder
+	cfg := m.config()
+	cfg.HTTP.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	if err := m.call(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), "AllowLoopbackHTTP is on"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "oauthsafe: server call") {
+		t.Fatalf("the Logger lost the call events:\n%s", buf.String())
+	}
+}

@@ -328,7 +328,7 @@ func newTransport(cfg Config, endpoint string, unbounded bool) (*transport, erro
 		if logger == nil {
 			logger = slog.Default()
 		}
-		logger.Warn("oauthsafe: AllowLoopbackHTTP is on: this client calls plain http servers on localhost, 127.0.0.0/8 and ::1 (local development and conformance suites only)")
+		logger.Warn(netrule.LoopbackWarning)
 	}
 	t := &transport{next: in, inner: in, logger: cfg.Logger, endpoint: endpoint}
 	if cfg.Wrap != nil {

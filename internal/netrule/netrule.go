@@ -93,6 +93,10 @@ func SameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(ha, hb)
 }
 
+// LoopbackWarning is the message strictnet logs once for each client built
+// with AllowLoopbackHTTP.
+const LoopbackWarning = "oauthsafe: AllowLoopbackHTTP is on: this client calls plain http servers on localhost, 127.0.0.0/8 and ::1 (local development and conformance suites only)"
+
 // LoopbackHTTPURL reports whether u is plain http to a loopback host.
 func LoopbackHTTPURL(u *url.URL) bool {
 	return u != nil && strings.EqualFold(u.Scheme, "http") && LoopbackHost(u.Hostname())
