@@ -143,8 +143,9 @@ func (c *Client) authorize(ctx context.Context, resp *http.Response, mode authMo
 	}
 	key := tokenstore.ResourceKey(f.resource, f.issuer, cl.id)
 	if mode != authForce && (prev == nil || prev.key != key) {
-		if s, err := c.resume(ctx, f, cl, key, scopes); err == nil || mode == authResumeOnly {
-			return s, err
+		s, err := c.resume(ctx, f, cl, key, scopes)
+		if err == nil || mode == authResumeOnly || !errors.Is(err, tokenstore.ErrLoginRequired) && !errors.Is(err, tokenstore.ErrCorrupt) {
+			return s, err // a store that fails is reported, not answered with a new login
 		}
 	}
 	if mode == authResumeOnly {
