@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -69,6 +70,10 @@ type Metadata struct {
 	// ES256 is accepted; the second turns DPoP on.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	DPoPBoundAccessTokens         bool     `json:"dpop_bound_access_tokens,omitempty"`
+	// RFC 7591 dynamic registration, and Client ID Metadata Documents
+	// (a client id that is the https URL of the client's metadata).
+	RegistrationEndpoint              string `json:"registration_endpoint,omitempty"`
+	ClientIDMetadataDocumentSupported bool   `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Config configures a [Client]. Zero values are documented per field; the
@@ -170,7 +175,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ClientID == "" {
 		return nil, cfgerr.New("oauthclient", "ClientID is required")
 	}
-	if err := checkHTTPS("issuer", cfg.Issuer); err != nil {
+	if err := checkHTTPS("issuer", cfg.Issuer, cfg.HTTP.AllowLoopbackHTTP); err != nil {
 		return nil, err
 	}
 	if cfg.RedirectURL != "" {
@@ -268,19 +273,56 @@ func (c *Client) Config() Config {
 // KeySet returns the issuer's JWKS cache, or nil when the server has no jwks_uri.
 func (c *Client) KeySet() *validate.JWKS { return c.keys }
 
-func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, error) {
-	base := strings.TrimSuffix(issuer, "/")
-	urls := []string{base + "/.well-known/openid-configuration"}
-	// RFC 8414 §3.1: the well-known segment goes between host and path.
-	if i := strings.Index(issuer[len("https://"):], "/"); i >= 0 {
-		host := issuer[:len("https://")+i]
-		path := strings.TrimSuffix(issuer[len("https://")+i:], "/")
-		urls = append(urls, host+"/.well-known/oauth-authorization-server"+path)
-	} else {
-		urls = append(urls, base+"/.well-known/oauth-authorization-server")
+// Discover fetches the authorization server metadata of issuer, in the
+// order of the MCP authorization specification: RFC 8414 with the path
+// inserted, then OpenID Connect discovery with the path inserted, then
+// appended (for an issuer without a path: RFC 8414, then OpenID Connect).
+// The first document found is used (a 404 moves to the next URL); its
+// issuer must equal issuer exactly (ErrIssuerMismatch) and its endpoints
+// must be https (or http on a loopback host with hc.AllowLoopbackHTTP).
+// New runs the same discovery when Config.Metadata is nil. It is safe for
+// concurrent use.
+func Discover(ctx context.Context, issuer string, hc strictnet.Config) (*Metadata, error) {
+	if err := checkHTTPS("issuer", issuer, hc.AllowLoopbackHTTP); err != nil {
+		return nil, err
 	}
-	var lastErr error
-	for _, u := range urls {
+	httpc, err := netrule.NewClient(hc, false)
+	if err != nil {
+		return nil, err
+	}
+	md, err := discover(ctx, httpc, issuer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: Config{Issuer: issuer, HTTP: hc}, md: md}
+	if err := c.checkMetadata(); err != nil {
+		return nil, err
+	}
+	return &md, nil
+}
+
+// discoveryURLs are the metadata URLs of issuer, in the MCP
+// specification's order (RFC 8414 §3.1 and OpenID Connect Discovery).
+func discoveryURLs(issuer string) []string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil
+	}
+	origin := u.Scheme + "://" + u.Host
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	if path == "" {
+		return []string{origin + "/.well-known/oauth-authorization-server", origin + "/.well-known/openid-configuration"}
+	}
+	return []string{
+		origin + "/.well-known/oauth-authorization-server" + path,
+		origin + "/.well-known/openid-configuration" + path,
+		origin + path + "/.well-known/openid-configuration",
+	}
+}
+
+func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, error) {
+	var lastErr error = &ResponseError{Endpoint: "discovery", Problem: "no metadata document"}
+	for _, u := range discoveryURLs(issuer) {
 		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err != nil {
 			return Metadata{}, err
@@ -321,16 +363,17 @@ func (c *Client) checkMetadata() error {
 		"device_authorization_endpoint":         md.DeviceAuthorizationEndpoint,
 		"end_session_endpoint":                  md.EndSessionEndpoint,
 		"pushed_authorization_request_endpoint": md.PushedAuthorizationRequestEndpoint,
+		"registration_endpoint":                 md.RegistrationEndpoint,
 	} {
 		if u == "" {
 			continue
 		}
-		if err := checkHTTPS(name, u); err != nil {
+		if err := checkHTTPS(name, u, c.cfg.HTTP.AllowLoopbackHTTP); err != nil {
 			return err
 		}
 	}
 	for name, u := range md.MTLSEndpointAliases {
-		if err := checkHTTPS("mtls alias "+safetext.Clean(name, 64), u); err != nil {
+		if err := checkHTTPS("mtls alias "+safetext.Clean(name, 64), u, c.cfg.HTTP.AllowLoopbackHTTP); err != nil {
 			return err
 		}
 	}

@@ -13,9 +13,10 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-// checkHTTPS enforces S1 for a server URL named what.
-func checkHTTPS(what, raw string) error {
-	if p := netrule.HTTPSProblem(raw); p != "" {
+// checkHTTPS enforces S1 for a server URL named what; loopbackHTTP is
+// Config.HTTP.AllowLoopbackHTTP.
+func checkHTTPS(what, raw string, loopbackHTTP bool) error {
+	if p := netrule.HTTPSProblem(raw, loopbackHTTP); p != "" {
 		return policyf("%s %s", what, p)
 	}
 	return nil

@@ -90,7 +90,10 @@ func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
 		if err != nil {
 			return nil, err
 		}
-		if tr.idToken != "" {
+		// A login without OpenID Connect (no subject recorded, no openid
+		// scope) asked for no ID token: one the server adds anyway is not
+		// used, so it is neither checked nor kept.
+		if tr.idToken != "" && (rec.Subject != "" || c.openID()) {
 			id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
 			if err != nil {
 				return nil, err

@@ -166,7 +166,7 @@ func (s *Server) servePAR(w http.ResponseWriter, r *http.Request) {
 	} else if id, ok := r.Context().Value(assertionKey{}).(string); ok {
 		clientID = id
 	}
-	c, ok := s.storage.clients[clientID]
+	c, ok := s.storage.client(r.Context(), clientID)
 	if !ok {
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "unknown client")
 		return

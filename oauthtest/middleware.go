@@ -115,6 +115,7 @@ func (s *Server) handler(p *op.Provider) http.Handler {
 	mux := http.NewServeMux()
 	s.registerUI(mux, p)
 	mux.HandleFunc(parPath, s.servePAR)
+	mux.HandleFunc(registrationPath, s.serveRegistration)
 	mux.Handle("/", s.machineGrants(p, router))
 	var h http.Handler = mux
 	h = s.refreshIntrospection(h)
@@ -277,6 +278,8 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, next htt
 	if methods, ok := doc["introspection_endpoint_auth_methods_supported"].([]any); ok && !slices.Contains(methods, any("none")) {
 		doc["introspection_endpoint_auth_methods_supported"] = append(methods, "none")
 	}
+	doc["registration_endpoint"] = s.RegistrationURL()
+	doc["client_id_metadata_document_supported"] = true
 	out, err := json.Marshal(doc)
 	if err != nil {
 		http.Error(w, "discovery encoding failed", http.StatusInternalServerError)
@@ -382,7 +385,7 @@ func (s *Server) clientAuth(next http.Handler) http.Handler {
 			clientID = id
 			r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, id))
 		}
-		c, ok := s.storage.clients[clientID]
+		c, ok := s.storage.client(r.Context(), clientID)
 		if !ok {
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", "unknown client")
 			return

@@ -172,6 +172,8 @@ type Server struct {
 	logger   *slog.Logger
 	browser  *http.Client
 	jwtCheck *op.JWTProfileVerifier
+	// metadataClient fetches client metadata documents (registration.go).
+	metadataClient *http.Client
 
 	counters    counters
 	hook        atomic.Pointer[func(*http.Request)]
@@ -276,6 +278,8 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.ts.StartTLS()
 	s.browser = s.newBrowser()
+	s.metadataClient = s.HTTPClient()
+	s.storage.dynamic.fetch = s.fetchClientMetadata
 	return s, nil
 }
 

@@ -33,6 +33,7 @@ type storage struct {
 	clients         map[string]*client // fixed after construction
 	users           map[string]User    // by username; fixed
 	clientKeys      map[string]map[string]*rsa.PublicKey
+	dynamic         dynamicClients // registered at run time (registration.go)
 
 	mu            sync.Mutex
 	authRequests  map[string]*authRequest
@@ -402,7 +403,7 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		expiry:   s.now().Add(s.refreshLifetime),
 	}
 	rt.resources = slices.Clone(granted)
-	if c, ok := s.clients[clientID]; ok && c.authMethod == oidc.AuthMethodNone {
+	if c, ok := s.client(ctx, clientID); ok && c.authMethod == oidc.AuthMethodNone {
 		rt.jkt = ex.jkt // RFC 9449 §5: a public client's refresh token is bound too
 	}
 	s.refreshTokens[rt.token] = rt
@@ -581,16 +582,16 @@ func (s *storage) currentKeyID() string {
 
 // ---- clients ----
 
-func (s *storage) GetClientByClientID(_ context.Context, clientID string) (op.Client, error) {
-	c, ok := s.clients[clientID]
+func (s *storage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	c, ok := s.client(ctx, clientID)
 	if !ok {
 		return nil, errors.New("client not found")
 	}
 	return c, nil
 }
 
-func (s *storage) AuthorizeClientIDSecret(_ context.Context, clientID, secret string) error {
-	c, ok := s.clients[clientID]
+func (s *storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret string) error {
+	c, ok := s.client(ctx, clientID)
 	if !ok || c.secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(c.secret)) != 1 {
 		return errors.New("client authentication failed")
 	}
@@ -635,7 +636,7 @@ func (s *storage) ClientCredentials(ctx context.Context, clientID, secret string
 	}
 	// A client without the grant is authenticated anyway, so that op
 	// answers unauthorized_client rather than invalid_client.
-	c, ok := s.clients[clientID]
+	c, ok := s.client(ctx, clientID)
 	if !ok {
 		return nil, errors.New("client authentication failed")
 	}
@@ -772,8 +773,8 @@ func (s *storage) GetPrivateClaimsFromScopes(_ context.Context, _, _ string, sco
 
 // ---- device authorization ----
 
-func (s *storage) StoreDeviceAuthorization(_ context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
-	c, ok := s.clients[clientID]
+func (s *storage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	c, ok := s.client(ctx, clientID)
 	if !ok || !c.hasGrant(oidc.GrantTypeDeviceCode) {
 		return errors.New("client may not use the device grant")
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command, for every module of the workspace (go.work):
 # gofmt, `go mod tidy -diff`, go vet, staticcheck, govulncheck, the whole
-# suite under the race detector, then every fuzz target for a few seconds.
+# suite under the race detector, every fuzz target for a few seconds, then
+# the MCP authorization conformance suite (scripts/conformance.sh).
 #
 # FUZZTIME is an execution count (default 20000x, about 1-3 s a target); use
 # a larger count, e.g. FUZZTIME=5000000x, for a long campaign. A count, not a
@@ -65,3 +66,6 @@ for m in "${modules[@]}"; do
   done
 done
 echo "fuzz: all targets passed"
+
+# The MCP authorization conformance suite against examples/mcp.
+bash scripts/conformance.sh

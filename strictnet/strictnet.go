@@ -98,6 +98,19 @@ type Config struct {
 	// method, the URL without query values, status, duration and an error
 	// class. Never a header, a body, a token, a code or a secret.
 	Logger *slog.Logger
+	// AllowLoopbackHTTP lets the client call servers over plain http on a
+	// loopback host, for local development and conformance suites (S1).
+	// false (the default) refuses every URL but https. When true: only the
+	// hosts localhost, 127.0.0.0/8 and ::1 may be reached over http; the
+	// name is resolved here and the call is refused if any address it
+	// resolves to is not loopback, and the connection is made to a
+	// loopback address only (never through a proxy); an https URL is
+	// never downgraded and is verified as always; and the client logs one
+	// warning when it is built (to Logger, else slog.Default()). Every
+	// other package of the module that checks a server URL (oauthclient,
+	// apiclient, validate, resourceclient) accepts such an http URL only
+	// when the client it uses was built with this option.
+	AllowLoopbackHTTP bool
 }
 
 // DefaultTimeout bounds a call when Config.Timeout is zero: the module's
@@ -168,6 +181,9 @@ type inner struct {
 	// unbounded: API calls, whose bodies are the caller's; every other
 	// client bounds bodies at MaxResponseSize (S18).
 	unbounded bool
+	// plain carries http calls to loopback hosts (AllowLoopbackHTTP); nil
+	// when the option is off.
+	plain *http.Transport
 }
 
 func (in *inner) refuse(reason string) error { return &refusal{err: &PolicyError{Reason: reason}} }
@@ -177,7 +193,7 @@ func (in *inner) refuse(reason string) error { return &refusal{err: &PolicyError
 //   - TLS 1.2 or later, dialed by this package, certificates and host
 //     names always verified, optional SPKI pins checked in the handshake;
 //   - only https URLs, any other scheme is refused before a connection is
-//     made;
+//     made (save http to a loopback host with [Config.AllowLoopbackHTTP]);
 //   - redirects are never followed: a 3xx answer is returned to the
 //     caller, which treats it as an error (token, revocation and
 //     introspection calls must not follow redirects, and nothing else
@@ -197,6 +213,12 @@ func NewClient(cfg Config) (*http.Client, error) {
 }
 
 func init() {
+	netrule.ClientAllowsLoopbackHTTP = func(c *http.Client) bool {
+		if !Owned(c) {
+			return false
+		}
+		return c.Transport.(*transport).inner.plain != nil
+	}
 	netrule.NewClient = func(cfg any, api bool) (*http.Client, error) {
 		endpoint := ""
 		if api {
@@ -305,6 +327,20 @@ func newTransport(cfg Config, endpoint string, unbounded bool) (*transport, erro
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: timeout,
 		ExpectContinueTimeout: time.Second,
+	}
+	if cfg.AllowLoopbackHTTP {
+		in.plain = &http.Transport{
+			Proxy:                 nil, // a proxy is not a loopback host
+			DialContext:           in.dialLoopback,
+			MaxIdleConns:          10,
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: timeout,
+		}
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Warn(netrule.LoopbackWarning)
 	}
 	t := &transport{next: in, inner: in, logger: cfg.Logger, endpoint: endpoint}
 	if cfg.Wrap != nil {
@@ -604,17 +640,24 @@ func (in *inner) RoundTrip(wreq *http.Request) (*http.Response, error) {
 // send is the strict transport itself: https only, verified TLS 1.2+, a
 // cleaned status line and a bounded body.
 func (in *inner) send(req *http.Request) (*http.Response, error) {
+	rt := in.tr
 	if req.URL == nil || req.URL.Scheme != "https" {
-		if req.Body != nil {
-			req.Body.Close()
+		if in.plain == nil || !netrule.LoopbackHTTPURL(req.URL) {
+			if req.Body != nil {
+				req.Body.Close()
+			}
+			if in.plain != nil {
+				return nil, in.refuse("only https endpoints, and http on localhost, 127.0.0.0/8 or ::1, are allowed")
+			}
+			return nil, in.refuse("only https endpoints are allowed")
 		}
-		return nil, in.refuse("only https endpoints are allowed")
+		rt = in.plain
 	}
-	resp, err := in.tr.RoundTrip(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return nil, cleanErr(err)
 	}
-	if resp.TLS == nil || len(resp.TLS.VerifiedChains) == 0 || resp.TLS.Version < tls.VersionTLS12 {
+	if rt == in.tr && (resp.TLS == nil || len(resp.TLS.VerifiedChains) == 0 || resp.TLS.Version < tls.VersionTLS12) {
 		resp.Body.Close()
 		return nil, in.refuse("connection was not verified TLS 1.2+")
 	}

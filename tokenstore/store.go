@@ -72,6 +72,23 @@ func ProfileKey(issuer, clientID, profile string) string {
 	return deriveKey("oauthsafe/tokenstore/profile/v1", issuer, clientID, profile)
 }
 
+// ResourceKey is the store key of the refresh token a resource-first
+// client (package resourceclient) got for resource at issuer with
+// clientID. It is domain-separated from Key and ProfileKey, reveals none
+// of the three, and distinct triples never share a key. Safe for
+// concurrent use.
+func ResourceKey(resource, issuer, clientID string) string {
+	return deriveKey("oauthsafe/tokenstore/resource/v1", resource, issuer, clientID)
+}
+
+// RegistrationKey is the store key of a client registered dynamically
+// (RFC 7591) at issuer for the redirect URI redirect: one registration
+// per issuer and redirect URI, kept as sealed as a refresh token. It is
+// domain-separated from the other keys. Safe for concurrent use.
+func RegistrationKey(issuer, redirect string) string {
+	return deriveKey("oauthsafe/tokenstore/registration/v1", issuer, redirect)
+}
+
 func deriveKey(domain string, parts ...string) string {
 	h := sha256.New()
 	var n [8]byte

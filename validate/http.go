@@ -8,9 +8,11 @@ import (
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// checkHTTPS requires an absolute https URL with a host and no user info.
-func checkHTTPS(what, raw string) error {
-	if p := netrule.HTTPSProblem(raw); p != "" {
+// checkHTTPS requires an absolute https URL with a host and no user info,
+// or http to a loopback host when c was built with
+// strictnet.Config.AllowLoopbackHTTP.
+func checkHTTPS(what, raw string, c *http.Client) error {
+	if p := netrule.HTTPSProblem(raw, netrule.ClientAllowsLoopbackHTTP(c)); p != "" {
 		return fail(ErrConfig, what+" "+p)
 	}
 	return nil
@@ -38,9 +40,13 @@ func prepareClient(field string, c *http.Client) (*http.Client, error) {
 	return &cp, nil
 }
 
-// verifiedTLS reports whether resp came over a verified TLS 1.2+ connection.
-// The strict transport already refuses anything else; this is a second,
-// independent check at the point of use.
-func verifiedTLS(resp *http.Response) bool {
+// verifiedTLS reports whether resp came over a verified TLS 1.2+ connection
+// (or plain http to a loopback host, from a client c built with
+// AllowLoopbackHTTP). The strict transport already refuses anything else;
+// this is a second, independent check at the point of use.
+func verifiedTLS(resp *http.Response, c *http.Client) bool {
+	if resp.TLS == nil && resp.Request != nil && netrule.LoopbackHTTPURL(resp.Request.URL) {
+		return netrule.ClientAllowsLoopbackHTTP(c)
+	}
 	return resp.TLS != nil && len(resp.TLS.VerifiedChains) > 0 && resp.TLS.Version >= tls.VersionTLS12
 }

@@ -86,7 +86,7 @@ type cached struct {
 // NewIntrospector returns an Introspector for cfg. It does no I/O and is
 // safe for concurrent use. Configuration errors match ErrConfig.
 func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
-	if err := checkHTTPS("introspection endpoint", cfg.Endpoint); err != nil {
+	if err := checkHTTPS("introspection endpoint", cfg.Endpoint, cfg.HTTPClient); err != nil {
 		return nil, err
 	}
 	if cfg.Authenticate == nil {
@@ -178,7 +178,7 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 		}
 		return nil, failCause(ErrIntrospection, "request failed", err)
 	}
-	if !verifiedTLS(resp) {
+	if !verifiedTLS(resp, in.client) {
 		resp.Body.Close()
 		return nil, fail(ErrIntrospection, "the response did not come over verified TLS 1.2+")
 	}

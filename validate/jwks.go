@@ -105,7 +105,7 @@ var _ oidc.KeySet = (*JWKS)(nil)
 // errors (non-https URL, insecure client, Cooldown >= MaxAge) match
 // ErrConfig.
 func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
-	if err := checkHTTPS("JWKS URL", cfg.URL); err != nil {
+	if err := checkHTTPS("JWKS URL", cfg.URL, cfg.HTTPClient); err != nil {
 		return nil, err
 	}
 	client, err := prepareClient("JWKSConfig.HTTPClient", cfg.HTTPClient)
@@ -331,7 +331,7 @@ func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
 		return nil, failCause(ErrKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300), err)
 	}
 	defer resp.Body.Close()
-	if !verifiedTLS(resp) {
+	if !verifiedTLS(resp, k.client) {
 		return nil, fail(ErrKeySet, "the key set did not come over verified TLS 1.2+")
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {

@@ -241,10 +241,13 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 		t.Errorf("status: exit %d\n%s", code, stdout)
 	}
 	// Discovery is cached: token makes no discovery request.
-	disco := c.srv.Count("/.well-known/openid-configuration")
+	discovery := func() int {
+		return c.srv.Count("/.well-known/openid-configuration") + c.srv.Count("/.well-known/oauth-authorization-server")
+	}
+	disco := discovery()
 	code, stdout, _ = c.run("token")
 	tok := strings.TrimSpace(stdout)
-	if code != exitOK || c.srv.Count("/.well-known/openid-configuration") != disco {
+	if code != exitOK || discovery() != disco {
 		t.Fatalf("token: exit %d, or it ran discovery again", code)
 	}
 	if _, st = c.statusJSON(); st["agent"] != "running" || st["access_token_expiry"] == nil || scopes(st, "scopes_granted") != "openid offline_access" {

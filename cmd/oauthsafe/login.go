@@ -15,7 +15,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
-	"github.com/pkg/browser"
 )
 
 func init() {
@@ -24,6 +23,7 @@ func init() {
 
 const loginHelp = `
 Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--resource URI]... [--dpop] [flags]
+       oauthsafe login RESOURCE-URL [--store keyring|file] [--scope CEILING] [--allow-loopback-http] [flags]
 
 Logs in with the authorization-code flow and PKCE: a receiver listens on
 127.0.0.1 on a free port, the browser is opened on the authorization URL
@@ -58,8 +58,19 @@ only by a client that proves possession of the key, so kubectl
 A client secret, if the client has one, comes from --client-secret-file or
 the OAUTHSAFE_CLIENT_SECRET environment variable, never from a flag value.
 
+With a resource URL alone (an MCP server, an API), the resource says
+where to sign in: its 401 and RFC 9728 metadata name the authorization
+server (shown on stderr before the browser opens), the client registers
+itself there (RFC 7591, kept in the store) unless the server accepts this
+tool's metadata document, and the scopes are those the resource asks for
+(--scope then bounds them). The profile is named after the resource
+unless --profile is given; ` + "`oauthsafe token URL`" + `, status, logout and the
+agent then use it. --allow-loopback-http allows plain http to localhost,
+127.0.0.0/8 and ::1 only (local and test servers; status shows it).
+
 Examples:
   oauthsafe login --issuer https://id.example.com --client-id my-cli
+  oauthsafe login https://mcp.example.com/mcp
   oauthsafe login --issuer https://id.example.com --client-id my-cli --no-browser   # over SSH
   oauthsafe login --issuer https://id.example.com --client-id my-cli --device
   OAUTHSAFE_FILE_PASSPHRASE=... oauthsafe login --issuer https://id.example.com --client-id my-cli --store file
@@ -83,8 +94,10 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 	var resources stringList
 	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` to ask tokens for (repeatable)")
 	dpop := fs.Bool("dpop", false, "bind the tokens to a key kept with the refresh token in the store (DPoP, RFC 9449)")
+	loopbackHTTP := fs.Bool("allow-loopback-http", false, "allow plain http to localhost, 127.0.0.0/8 and ::1 (local development and test servers only; remembered in the profile)")
 	fs.Usage = usageFunc(e, fs, loginHelp)
-	if code, ok := parseFlags(e, fs, args); !ok {
+	resource, code, ok := parseFlagsResource(e, fs, args)
+	if !ok {
 		return code
 	}
 	if *storeFlag != storeKeyring && *storeFlag != storeFile {
@@ -98,7 +111,20 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 			return e.usageError("login", "%v", err)
 		}
 	}
+	if resource != "" {
+		if cf.issuer != "" || cf.clientID != "" || cf.secretFile != "" || *device || *dpop || len(resources) > 0 {
+			return e.usageError("login", "a resource URL is all a resource-first login needs: --issuer, --client-id, --client-secret-file, --resource, --device and --dpop do not go with it")
+		}
+		resourceProfileFor(fs, profileFlag, resource)
+		var ceiling []string
+		if flagSet(fs, "scope") {
+			ceiling = strings.Fields(cf.scope)
+		}
+		return runResourceLogin(ctx, e, resource, resourceLogin{profile: *profileFlag, noBrowser: *noBrowser, listen: *listen, timeout: *timeout,
+			store: *storeFlag, storeFile: *storeFileFlag, caFile: cf.caFile, scopeCeiling: ceiling, allowLoopback: *loopbackHTTP})
+	}
 	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, Resources: resources, DPoP: *dpop}
+	p.AllowLoopbackHTTP = *loopbackHTTP
 	if *storeFlag == storeFile {
 		p.Store = storeFile
 		p.StoreFile = *storeFileFlag
@@ -138,6 +164,9 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 			if !flagSet(fs, "dpop") {
 				p.DPoP = old.DPoP
 			}
+			if !flagSet(fs, "allow-loopback-http") {
+				p.AllowLoopbackHTTP = old.AllowLoopbackHTTP
+			}
 		} else {
 			return e.usageError("login", "--issuer and --client-id are required")
 		}
@@ -158,16 +187,9 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 		}
 	}()
 	// The store must work before the user signs in, not after.
-	store, err := openStore(e, p, true)
-	if err == nil {
-		err = probeStore(ctx, store)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return e.fail(ctx.Err())
-		}
-		e.errorf("the %s store does not work: %s; %s", p.storeKind(), describe(err), storeAdvice(p.storeKind(), err))
-		return exitError
+	store, code := workingStore(ctx, e, p)
+	if store == nil {
+		return code
 	}
 	c, err := newClient(ctx, e, p)
 	if err != nil {
@@ -184,12 +206,7 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 		l := &callback.Loopback{Client: c, Listen: *listen, Timeout: *timeout, Out: e.stderr,
 			StartOptions: oauthclient.StartOptions{Resource: p.Resources}}
 		if !*noBrowser && browserUsable(e) {
-			l.Open = func(u string) error {
-				// pkg/browser copies the opener's output to its Stdout:
-				// keep stdout for tokens only.
-				browser.Stdout, browser.Stderr = e.stderr, e.stderr
-				return browser.OpenURL(u)
-			}
+			l.Open = openBrowser(e)
 		}
 		tokens, err = l.Login(ctx)
 	}

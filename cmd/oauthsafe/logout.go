@@ -16,7 +16,7 @@ func init() {
 }
 
 const logoutHelp = `
-Usage: oauthsafe logout [--profile NAME]
+Usage: oauthsafe logout [RESOURCE-URL | --profile NAME]
 
 Tells the agent to forget the profile's access token, revokes the stored
 refresh token at the server (RFC 7009), then deletes it from the store, even if the server could not be reached (the exit
@@ -33,9 +33,11 @@ func runLogout(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
 	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
 	fs.Usage = usageFunc(e, fs, logoutHelp)
-	if code, ok := parseFlags(e, fs, args); !ok {
+	resource, code, ok := parseFlagsResource(e, fs, args)
+	if !ok {
 		return code
 	}
+	resourceProfileFor(fs, profileFlag, resource)
 	p, err := loadProfile(*profileFlag)
 	if err != nil {
 		return e.fail(fmt.Errorf("logout: %w", err))

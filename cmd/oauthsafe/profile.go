@@ -55,6 +55,12 @@ type profile struct {
 	// key is never here: it is in the store's record with the refresh
 	// token it binds.
 	DPoP bool `json:"dpop,omitempty"`
+	// Resource is the URL a resource-first login (`login URL`) was given;
+	// Issuer, ClientID and Resources were then discovered (resource.go).
+	Resource string `json:"resource_url,omitempty"`
+	// AllowLoopbackHTTP lets the profile's calls use plain http to
+	// localhost, 127.0.0.0/8 and ::1 (login --allow-loopback-http).
+	AllowLoopbackHTTP bool `json:"allow_loopback_http,omitempty"`
 	// LegacyAccessTokenExpiry was written by earlier versions; it is read
 	// and ignored (an access token's expiry is known only to the agent).
 	LegacyAccessTokenExpiry time.Time `json:"access_token_expiry,omitzero"`
@@ -175,6 +181,9 @@ func writeFile0600(path string, v any) error {
 // client and subject, so accounts never collide (ProfileKey when the login
 // had no ID token).
 func (p *profile) storeKey(name string) string {
+	if p.Resource != "" && len(p.Resources) == 1 {
+		return tokenstore.ResourceKey(p.Resources[0], p.Issuer, p.ClientID)
+	}
 	if p.Subject != "" {
 		return tokenstore.Key(p.Issuer, p.ClientID, p.Subject)
 	}
@@ -219,6 +228,9 @@ func newClientWith(ctx context.Context, e *env, p *profile, md *oauthclient.Meta
 	}
 	cfg.ClientSecret = s
 	cfg.DPoPKey = p.dpopKey
+	if err := resourceClient(ctx, e, p, &cfg); err != nil {
+		return nil, err
+	}
 	return oauthclient.New(ctx, cfg)
 }
 

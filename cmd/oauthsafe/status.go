@@ -18,7 +18,7 @@ func init() {
 }
 
 const statusHelp = `
-Usage: oauthsafe status [--profile NAME] [--json]
+Usage: oauthsafe status [RESOURCE-URL | --profile NAME] [--json]
 
 Shows on stdout what a login saved: issuer, client id, subject, requested
 scopes (from the profile), granted scopes (from the stored record),
@@ -46,6 +46,8 @@ omitted):
   store_file           path of the encrypted file (store "file")
   refresh_token        "present", "absent" or "unknown" (store unreachable)
   dpop                 true when the stored login is bound to a DPoP key kept with it
+  resource_url         the URL a resource-first login (login URL) was given
+  allow_loopback_http  true when plain http to loopback hosts is allowed (login --allow-loopback-http)
   agent                "running", "not running" or "off"
   access_token_expiry  RFC 3339, only when the agent holds an access token
 
@@ -69,6 +71,8 @@ type statusJSON struct {
 	StoreFile         string   `json:"store_file,omitempty"`
 	RefreshToken      string   `json:"refresh_token"`
 	DPoP              bool     `json:"dpop"`
+	ResourceURL       string   `json:"resource_url,omitempty"`
+	AllowLoopbackHTTP bool     `json:"allow_loopback_http"`
 	Agent             string   `json:"agent"`
 	AccessTokenExpiry string   `json:"access_token_expiry,omitempty"`
 }
@@ -78,9 +82,11 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
 	asJSON := fs.Bool("json", false, "print one JSON object (schema in --help)")
 	fs.Usage = usageFunc(e, fs, statusHelp)
-	if code, ok := parseFlags(e, fs, args); !ok {
+	resource, code, ok := parseFlagsResource(e, fs, args)
+	if !ok {
 		return code
 	}
+	resourceProfileFor(fs, profileFlag, resource)
 	p, err := loadProfile(*profileFlag)
 	if err != nil {
 		return e.fail(fmt.Errorf("status: %w", err))
@@ -91,6 +97,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		Profile: *profileFlag, Issuer: p.Issuer, ClientID: p.ClientID, Subject: clean(p.Subject),
 		ScopesRequested: p.Scopes, Resources: p.Resources,
 		Store: p.storeKind(), StoreFile: p.StoreFile, RefreshToken: "unknown", Agent: "not running",
+		ResourceURL: p.Resource, AllowLoopbackHTTP: p.AllowLoopbackHTTP,
 	}
 	if !p.LoggedInAt.IsZero() {
 		st.LoggedInAt = p.LoggedInAt.UTC().Format(time.RFC3339)
@@ -166,6 +173,7 @@ func printStatus(e *env, st *statusJSON) {
 	if len(st.Resources) > 0 {
 		fmt.Fprintf(w, "Resources:  %s\n", strings.Join(st.Resources, " "))
 	}
+	printResourceStatus(w, st)
 	if st.LoggedInAt != "" {
 		fmt.Fprintf(w, "Logged in:  %s\n", st.LoggedInAt)
 	}

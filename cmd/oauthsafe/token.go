@@ -18,7 +18,7 @@ func init() {
 }
 
 const tokenHelp = `
-Usage: oauthsafe token [--profile NAME] [--output raw|json|exec-credential] [--force-refresh] [--id-token] [--no-agent]
+Usage: oauthsafe token [RESOURCE-URL | --profile NAME] [--output raw|json|exec-credential] [--force-refresh] [--id-token] [--no-agent]
        oauthsafe token --client-credentials --issuer URL --client-id ID --client-secret-file F [--scope S] [--resource URI]... [--ca-file PEM]
 
 Prints a valid access token on stdout, followed by a newline, and nothing
@@ -86,9 +86,11 @@ func runToken(ctx context.Context, e *env, args []string) int {
 	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` (repeatable) for --client-credentials; a profile's come from login --resource")
 	mf := bindMachineFlags(fs) // machine.go
 	fs.Usage = usageFunc(e, fs, tokenHelp+machineHelp)
-	if code, ok := parseFlags(e, fs, args); !ok {
+	resource, code, ok := parseFlagsResource(e, fs, args)
+	if !ok {
 		return code
 	}
+	resourceProfileFor(fs, profileFlag, resource)
 	apiVersion := execCredentialV1
 	interactive := e.stdin != nil
 	switch *output {

@@ -49,6 +49,7 @@ var readmeImports = map[string]string{
 	self + "/secret":                        "secret.FromEnv",
 	self + "/strictnet":                     "strictnet.NewClient",
 	self + "/callback":                      "callback.New",
+	self + "/resourceclient":                "resourceclient.New",
 	self + "/tokenstore":                    "tokenstore.Key",
 	self + "/tokenstore/keyring":            "keyring.Check",
 	self + "/tokenstore/sqlstore":           "sqlstore.New",

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 type endpointKey struct{}
@@ -54,22 +56,70 @@ func AnswerSlotOf(ctx context.Context) *AnswerSlot {
 // apiclient build their clients with it.
 var NewClient func(cfg any, api bool) (*http.Client, error)
 
+// ClientAllowsLoopbackHTTP is set by package strictnet: whether c is a
+// strict client built with AllowLoopbackHTTP (validate checks its URLs
+// against the client it is given).
+var ClientAllowsLoopbackHTTP func(c *http.Client) bool
+
 // HTTPSProblem is the module's one rule for a server URL (S1): "" for an
 // absolute https URL with a host, no user info and no fragment, else what
-// is wrong with it, to follow the URL's name in an error.
-func HTTPSProblem(raw string) string {
+// is wrong with it, to follow the URL's name in an error. With
+// loopbackHTTP (strictnet.Config.AllowLoopbackHTTP), an http URL whose
+// host is a loopback host ([LoopbackHost]) is accepted too.
+func HTTPSProblem(raw string, loopbackHTTP bool) string {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Host == "":
 		return "is not an absolute URL"
+	case u.Scheme == "http" && loopbackHTTP && LoopbackHost(u.Hostname()):
+	case u.Scheme != "https" && loopbackHTTP:
+		return "must use https (or http on localhost, 127.0.0.0/8 or ::1)"
 	case u.Scheme != "https":
 		return "must use https"
+	}
+	switch {
 	case u.User != nil:
 		return "must not carry user info"
 	case u.Fragment != "":
 		return "must not have a fragment"
 	}
 	return ""
+}
+
+// LoopbackHost reports whether host (without port or brackets) is one of
+// the hosts plain http may reach with AllowLoopbackHTTP: the name
+// localhost, an address of 127.0.0.0/8, or ::1.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// SameOrigin reports whether a and b have the same origin: scheme and
+// host compared case-insensitively, the scheme's default port equal to
+// none.
+func SameOrigin(a, b *url.URL) bool {
+	if a == nil || b == nil || !strings.EqualFold(a.Scheme, b.Scheme) {
+		return false
+	}
+	ha, hb := a.Host, b.Host
+	if strings.EqualFold(a.Scheme, "https") {
+		ha, hb = strings.TrimSuffix(ha, ":443"), strings.TrimSuffix(hb, ":443")
+	} else if strings.EqualFold(a.Scheme, "http") {
+		ha, hb = strings.TrimSuffix(ha, ":80"), strings.TrimSuffix(hb, ":80")
+	}
+	return strings.EqualFold(ha, hb)
+}
+
+// LoopbackWarning is the message strictnet logs once for each client built
+// with AllowLoopbackHTTP.
+const LoopbackWarning = "oauthsafe: AllowLoopbackHTTP is on: this client calls plain http servers on localhost, 127.0.0.0/8 and ::1 (local development and conformance suites only)"
+
+// LoopbackHTTPURL reports whether u is plain http to a loopback host.
+func LoopbackHTTPURL(u *url.URL) bool {
+	return u != nil && strings.EqualFold(u.Scheme, "http") && LoopbackHost(u.Hostname())
 }
 
 // MaxResponseSize and ErrResponseTooLarge are strictnet's (S18), defined

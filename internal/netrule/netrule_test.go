@@ -23,8 +23,26 @@ func TestHTTPSProblem(t *testing.T) {
 		"https:///no-host":          "is not an absolute URL",
 		"ftp://as.example/resource": "must use https",
 	} {
-		if got := HTTPSProblem(raw); got != want {
+		if got := HTTPSProblem(raw, false); got != want {
 			t.Errorf("HTTPSProblem(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	const notLoop = "must use https (or http on localhost, 127.0.0.0/8 or ::1)"
+	for raw, want := range map[string]string{
+		"http://localhost:3000/mcp":  "",
+		"http://LOCALHOST/":          "",
+		"http://127.0.0.2:80":        "",
+		"http://[::1]:8080/x":        "",
+		"http://localhost.evil.test": notLoop,
+		"http://128.0.0.1":           notLoop,
+		"http://[::2]":               notLoop,
+		"http://0.0.0.0":             notLoop,
+		"ftp://localhost":            notLoop,
+		"http://u@localhost":         "must not carry user info",
+		"https://as.example":         "",
+	} {
+		if got := HTTPSProblem(raw, true); got != want {
+			t.Errorf("HTTPSProblem(%q, loopback) = %q, want %q", raw, got, want)
 		}
 	}
 }

@@ -31,17 +31,26 @@ type Metadata struct {
 	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
-// DiscoveryConfig configures [Discover]. Resource and
-// AllowedIssuers are required.
+// DiscoveryConfig configures [Discover]. Resource is required, and
+// AllowedIssuers or AcceptIssuer.
 type DiscoveryConfig struct {
 	// Resource is the API's resource identifier, an https URL: the
-	// metadata's resource must equal it exactly (RFC 9728 §3.3), and it
+	// metadata's resource must equal it exactly (RFC 9728 §3.3), or equal
+	// its origin for the document found at the root well-known URL, and it
 	// is the RFC 8707 resource indicator to request tokens for.
 	Resource string
 	// AllowedIssuers are the authorization servers the caller accepts,
 	// compared exactly. A resource naming none of them is refused: a
-	// resource never chooses where the user logs in (S28).
+	// resource never chooses where the user logs in (S28). Empty means
+	// AcceptIssuer decides.
 	AllowedIssuers []string
+	// AcceptIssuer, when set, is asked about the issuer Discover is about
+	// to return (the first allowed one, or with no AllowedIssuers the
+	// first the metadata names): a resource-first client shows it to the
+	// user or checks it against its own rule, and an error refuses it and
+	// is returned. nil with no AllowedIssuers is refused (ErrConfig): one
+	// of the two must decide.
+	AcceptIssuer func(ctx context.Context, issuer string) error
 	// HTTP configures the strict client the metadata is fetched with.
 	HTTP strictnet.Config
 }
@@ -55,7 +64,9 @@ type Discovery struct {
 	// scopes_supported.
 	Scopes []string
 	// Resource is the resource identifier, for oauthclient.StartOptions.Resource
-	// and clientcredentials.Options.Resource.
+	// and clientcredentials.Options.Resource: the metadata's resource,
+	// verbatim (DiscoveryConfig.Resource, or its origin when the document
+	// was found at the root well-known URL).
 	Resource string
 	// DPoP reports dpop_bound_access_tokens_required: set oauthclient.Config.DPoP.
 	DPoP bool
@@ -72,37 +83,91 @@ var (
 	// ErrDiscovery: the resource metadata could not be fetched or read
 	// (network, a status other than 200, a body that is not JSON).
 	ErrDiscovery = errors.New("apiclient: resource metadata unavailable")
+	// ErrNoResourceMetadata: the resource publishes no metadata (no
+	// resource_metadata in its challenge, and 404 at every well-known
+	// URL). It matches ErrDiscovery too.
+	ErrNoResourceMetadata = fmt.Errorf("%w: the resource publishes none", ErrDiscovery)
+	// ErrResourceMismatch: the metadata names another resource than the
+	// one it was fetched for (RFC 9728 §3.3); no issuer it names is
+	// returned. It is a *strictnet.PolicyError.
+	ErrResourceMismatch error = &strictnet.PolicyError{Reason: "the resource metadata names another resource than the one asked"}
 )
 
 // Discover reads an API's RFC 9728 metadata: at the
 // resource_metadata URL of resp's WWW-Authenticate (a 401 from the
 // API, Bearer or DPoP scheme) when there is one, else at the well-known
-// URL of cfg.Resource. The URL must be https; the document is fetched over
-// the strict client (bounded, no redirects); its resource must equal
-// cfg.Resource. The issuer returned is one the caller allowed: when the
+// URL of cfg.Resource with its path inserted, then (on 404, for a
+// resource with a path) at the root well-known URL. The URLs must be
+// https (or http on a loopback host with cfg.HTTP.AllowLoopbackHTTP); the
+// documents are fetched over the strict client (bounded, no redirects);
+// the resource a document names must equal cfg.Resource (its origin for
+// the root document), else ErrResourceMismatch. The issuer returned is
+// one the caller allowed, or accepted with AcceptIssuer: when the
 // metadata names none, the error is ErrIssuerNotAllowed and no request at
-// all goes to any issuer it names. resp may be nil. Safe for
-// concurrent use.
+// all goes to any issuer it names. resp may be nil. Safe for concurrent
+// use.
 func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*Discovery, error) {
-	if len(cfg.AllowedIssuers) == 0 {
-		return nil, policyf("DiscoveryConfig.AllowedIssuers is empty: name the issuers a resource may lead to")
+	if len(cfg.AllowedIssuers) == 0 && cfg.AcceptIssuer == nil {
+		return nil, policyf("DiscoveryConfig.AllowedIssuers is empty and there is no AcceptIssuer: name the issuers a resource may lead to")
 	}
-	if p := netrule.HTTPSProblem(cfg.Resource); p != "" {
+	if p := netrule.HTTPSProblem(cfg.Resource, cfg.HTTP.AllowLoopbackHTTP); p != "" {
 		return nil, policyf("DiscoveryConfig.Resource %s", p)
 	}
 	metaURL, scopes := "", []string(nil)
 	if resp != nil {
 		metaURL, scopes = challenge.ResourceHints(resp.Header)
 	}
-	if metaURL == "" {
-		metaURL = resourceMetadataURL(cfg.Resource)
-	}
-	if p := netrule.HTTPSProblem(metaURL); p != "" {
-		return nil, policyf("resource_metadata %s", p)
-	}
 	hc, err := netrule.NewClient(cfg.HTTP, false)
 	if err != nil {
 		return nil, err
+	}
+	var md *Metadata
+	if metaURL != "" {
+		if md, err = fetchResourceMetadata(ctx, hc, cfg, metaURL, cfg.Resource, false); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, w := range wellKnownURLs(cfg.Resource) {
+			if md, err = fetchResourceMetadata(ctx, hc, cfg, w.url, w.resource, true); err != nil {
+				return nil, err
+			}
+			if md != nil {
+				break
+			}
+		}
+		if md == nil {
+			return nil, ErrNoResourceMetadata
+		}
+	}
+	out := &Discovery{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Metadata: *md, Scopes: scopes}
+	for _, as := range md.AuthorizationServers {
+		if len(cfg.AllowedIssuers) == 0 || slices.Contains(cfg.AllowedIssuers, as) {
+			out.Issuer = as
+			break
+		}
+	}
+	if out.Issuer == "" {
+		return nil, ErrIssuerNotAllowed
+	}
+	if p := netrule.HTTPSProblem(out.Issuer, cfg.HTTP.AllowLoopbackHTTP); p != "" {
+		return nil, policyf("the resource's authorization server %q %s", safetext.Clean(out.Issuer, 200), p)
+	}
+	if cfg.AcceptIssuer != nil {
+		if err := cfg.AcceptIssuer(ctx, out.Issuer); err != nil {
+			return nil, err
+		}
+	}
+	if out.Scopes == nil {
+		out.Scopes = slices.Clone(md.ScopesSupported)
+	}
+	return out, nil
+}
+
+// fetchResourceMetadata fetches one metadata document and checks that it
+// names want. With notFoundOK, a 404 is (nil, nil): try the next URL.
+func fetchResourceMetadata(ctx context.Context, hc *http.Client, cfg DiscoveryConfig, metaURL, want string, notFoundOK bool) (*Metadata, error) {
+	if p := netrule.HTTPSProblem(metaURL, cfg.HTTP.AllowLoopbackHTTP); p != "" {
+		return nil, policyf("resource_metadata %s", p)
 	}
 	req, err := http.NewRequest(http.MethodGet, metaURL, nil)
 	if err != nil {
@@ -122,6 +187,9 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDiscovery, netrule.StripURL(err))
 	}
+	if mresp.StatusCode == http.StatusNotFound && notFoundOK {
+		return nil, nil
+	}
 	if mresp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: resource_metadata answered HTTP %d", ErrDiscovery, mresp.StatusCode)
 	}
@@ -129,23 +197,28 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	if err := json.Unmarshal(body, &md); err != nil {
 		return nil, fmt.Errorf("%w: resource_metadata is not a JSON metadata document", ErrDiscovery)
 	}
-	if md.Resource != cfg.Resource {
-		return nil, policyf("resource metadata names resource %q, expected %q", safetext.Clean(md.Resource, 200), cfg.Resource)
+	if md.Resource != want {
+		return nil, fmt.Errorf("%w: it names %q, expected %q", ErrResourceMismatch, safetext.Clean(md.Resource, 200), want)
 	}
-	out := &Discovery{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Metadata: md, Scopes: scopes}
-	for _, as := range md.AuthorizationServers {
-		if slices.Contains(cfg.AllowedIssuers, as) {
-			out.Issuer = as
-			break
-		}
+	return &md, nil
+}
+
+type wellKnown struct{ url, resource string }
+
+// wellKnownURLs are RFC 9728 §3.1's URL (the well-known segment between
+// the host and the resource's path) and then, for a resource with a
+// path, the root one, whose document names the origin.
+func wellKnownURLs(resource string) []wellKnown {
+	u, err := url.Parse(resource)
+	if err != nil {
+		return nil
 	}
-	if out.Issuer == "" {
-		return nil, ErrIssuerNotAllowed
+	origin := u.Scheme + "://" + u.Host
+	out := []wellKnown{{resourceMetadataURL(resource), resource}}
+	if strings.TrimSuffix(u.EscapedPath(), "/") != "" {
+		out = append(out, wellKnown{origin + "/.well-known/oauth-protected-resource", origin})
 	}
-	if out.Scopes == nil {
-		out.Scopes = slices.Clone(md.ScopesSupported)
-	}
-	return out, nil
+	return out
 }
 
 // resourceMetadataURL is RFC 9728 §3.1: the well-known segment goes

@@ -84,7 +84,10 @@ type Config struct {
 	// AllowedOrigins are the resource servers that receive the token, as
 	// "https://host" or "https://host:port", matched exactly (host name
 	// case-insensitively, ":443" equal to no port). Paths, queries, user
-	// info and other schemes are refused. Required: an empty list is an error.
+	// info and other schemes are refused, save "http://" with a loopback
+	// host when HTTP.AllowLoopbackHTTP is set (such an origin matches http
+	// only; an https origin never matches http). Required: an empty list
+	// is an error.
 	AllowedOrigins []string
 	// HTTP configures the strict transport of the connections to the API
 	// (RootCAs, PinnedSPKI, client Certificates for certificate-bound
@@ -278,7 +281,7 @@ func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 	}
 	allowed := make(map[string]struct{}, len(cfg.AllowedOrigins))
 	for _, o := range cfg.AllowedOrigins {
-		h, err := parseOrigin(o)
+		h, err := parseOrigin(o, cfg.HTTP.AllowLoopbackHTTP)
 		if err != nil {
 			return nil, err
 		}
@@ -299,20 +302,24 @@ func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 	return t, nil
 }
 
-// parseOrigin checks an allowed origin and returns its canonical host[:port].
-func parseOrigin(o string) (string, error) {
+// parseOrigin checks an allowed origin and returns its canonical host[:port]
+// (an http loopback origin, allowed with loopbackHTTP: "http://host[:port]").
+func parseOrigin(o string, loopbackHTTP bool) (string, error) {
 	u, err := url.Parse(o)
 	if err != nil || u.Host == "" {
 		return "", policyf("allowed origin %q is not an absolute URL", safetext.Clean(o, 100))
 	}
-	if u.Scheme != "https" {
-		return "", policyf("allowed origin %q must use https", safetext.Clean(o, 100))
+	if p := netrule.HTTPSProblem(u.Scheme+"://"+u.Host, loopbackHTTP); p != "" {
+		return "", policyf("allowed origin %q %s", safetext.Clean(o, 100), p)
 	}
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return "", policyf("allowed origin %q must be scheme://host[:port] only", safetext.Clean(o, 100))
 	}
 	if u.Port() == "" && strings.HasSuffix(u.Host, ":") {
 		return "", policyf("allowed origin %q has an empty port", safetext.Clean(o, 100))
+	}
+	if u.Scheme == "http" {
+		return "http://" + strings.ToLower(strings.TrimSuffix(u.Host, ":80")), nil
 	}
 	return canonicalHost(u.Host), nil
 }
@@ -325,6 +332,10 @@ func canonicalHost(h string) string {
 // allowedURL reports whether u is https to an allowed origin. It does not
 // allocate for an already canonical host.
 func (t *Transport) allowedURL(u *url.URL) bool {
+	if u != nil && strings.EqualFold(u.Scheme, "http") {
+		_, ok := t.allowed["http://"+strings.ToLower(strings.TrimSuffix(u.Host, ":80"))]
+		return ok // present only with AllowLoopbackHTTP, for a loopback host
+	}
 	if u == nil || !strings.EqualFold(u.Scheme, "https") {
 		return false
 	}
@@ -336,24 +347,11 @@ func (t *Transport) allowedURL(u *url.URL) bool {
 	return ok
 }
 
-func sameOrigin(a, b *url.URL) bool {
-	if a == nil || b == nil || !strings.EqualFold(a.Scheme, b.Scheme) {
-		return false
-	}
-	ha, hb := a.Host, b.Host
-	if strings.EqualFold(a.Scheme, "https") {
-		ha, hb = strings.TrimSuffix(ha, ":443"), strings.TrimSuffix(hb, ":443")
-	} else if strings.EqualFold(a.Scheme, "http") {
-		ha, hb = strings.TrimSuffix(ha, ":80"), strings.TrimSuffix(hb, ":80")
-	}
-	return strings.EqualFold(ha, hb)
-}
-
 func checkAPIRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return policyf("stopped after %d redirects within the origin", maxRedirects)
 	}
-	if !sameOrigin(via[0].URL, req.URL) {
+	if !netrule.SameOrigin(via[0].URL, req.URL) {
 		return ErrRedirectRefused
 	}
 	return nil
@@ -419,7 +417,7 @@ func (t *Transport) precheck(req *http.Request) error {
 	if req.URL == nil {
 		return cfgerr.New("apiclient", "request has no URL")
 	}
-	if r := req.Response; r != nil && r.Request != nil && !sameOrigin(r.Request.URL, req.URL) {
+	if r := req.Response; r != nil && r.Request != nil && !netrule.SameOrigin(r.Request.URL, req.URL) {
 		return ErrRedirectRefused
 	}
 	if !t.allowedURL(req.URL) {

@@ -38,6 +38,7 @@ type API struct {
 	Seen func(token string)
 
 	requireDPoP bool
+	scope       string // of the 401 challenge
 }
 
 // New returns an API that introspects tokens at as, authenticated as the
@@ -60,6 +61,9 @@ type ResourceConfig struct {
 	// AuthorizationServers overrides the metadata's authorization_servers
 	// (a resource pointing elsewhere, for S28 tests). nil means as.Issuer.
 	AuthorizationServers []string
+	// ChallengeScope, when set, is the scope of the 401 challenge (the
+	// scopes a client should ask for, MCP authorization). nil means none.
+	ChallengeScope []string
 }
 
 // NewResource is New with a resource identifier, DPoP options and RFC
@@ -84,7 +88,7 @@ func NewResource(ctx context.Context, as *oauthtest.Server, cfg ResourceConfig) 
 	if err != nil {
 		return nil, err
 	}
-	a := &API{in: in, dpop: oauthtest.NewDPoPVerifier(cfg.DPoPNonce), requireDPoP: cfg.RequireDPoP}
+	a := &API{in: in, dpop: oauthtest.NewDPoPVerifier(cfg.DPoPNonce), requireDPoP: cfg.RequireDPoP, scope: strings.Join(cfg.ChallengeScope, " ")}
 	if cfg.Resource != "" {
 		servers := cfg.AuthorizationServers
 		if servers == nil {
@@ -141,6 +145,9 @@ func (a *API) challenge(w http.ResponseWriter, dpop bool, code, desc string) {
 	}
 	if a.metadataURL != "" {
 		ch += `, resource_metadata="` + a.metadataURL + `"`
+	}
+	if a.scope != "" {
+		ch += `, scope="` + a.scope + `"`
 	}
 	w.Header().Set("WWW-Authenticate", ch)
 	w.WriteHeader(http.StatusUnauthorized)

@@ -1,0 +1,165 @@
+package resourceclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/secret"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+)
+
+// client is the client identity used at one issuer.
+type client struct {
+	id     string
+	secret secret.Value
+	method oauthclient.AuthMethod
+	kind   string // "pre-registered", "metadata-document" or "dynamic"
+	key    string // the store key of a dynamic registration, "" otherwise
+}
+
+// storedRegistration is the stored form of a dynamic registration. It is
+// written to the Store as it is (the Store seals it, as it seals refresh
+// tokens) and names its issuer, checked when it is read.
+type storedRegistration struct {
+	V            int    `json:"v"`
+	Issuer       string `json:"issuer"`
+	RedirectURL  string `json:"redirect_uri"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	AuthMethod   string `json:"token_endpoint_auth_method"`
+}
+
+// redirectURL is the redirect URI registered and sent.
+func (c *Client) redirectURL() string {
+	if c.cfg.RedirectURL != "" {
+		return c.cfg.RedirectURL
+	}
+	path := c.cfg.Loopback.Path
+	if path == "" {
+		path = "/callback"
+	}
+	host := "127.0.0.1"
+	if c.cfg.Loopback.Listen != "" {
+		host = c.cfg.Loopback.Listen
+	}
+	return "http://" + host + path
+}
+
+// clientFor picks the client identity at f's issuer, in the MCP
+// specification's priority: pre-registered credentials for that issuer,
+// a Client ID Metadata Document, a stored dynamic registration, a new
+// dynamic registration (only when register is true). Credentials for
+// another issuer are never used there (S28).
+func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*client, error) {
+	if cr := c.cfg.Credentials; cr != nil && cr.Issuer == f.issuer {
+		return &client{id: cr.ClientID, secret: cr.ClientSecret, method: cr.AuthMethod, kind: "pre-registered"}, nil
+	}
+	if c.cfg.ClientIDMetadataURL != "" && f.md.ClientIDMetadataDocumentSupported {
+		return &client{id: c.cfg.ClientIDMetadataURL, method: oauthclient.AuthNone, kind: "metadata-document"}, nil
+	}
+	key := tokenstore.RegistrationKey(f.issuer, c.redirectURL())
+	cr, err := StoredClient(ctx, c.store, f.issuer, c.redirectURL())
+	switch {
+	case err == nil:
+		return &client{id: cr.ClientID, secret: cr.ClientSecret, method: cr.AuthMethod, kind: "dynamic", key: key}, nil
+	case errors.Is(err, tokenstore.ErrNotFound), errors.Is(err, tokenstore.ErrCorrupt):
+		// None, or one that does not read or names another issuer: it is
+		// never used; register anew (and overwrite it).
+	default:
+		return nil, err
+	}
+	if !register {
+		return nil, fmt.Errorf("%w: no client registered at this issuer", tokenstore.ErrLoginRequired)
+	}
+	return c.register(ctx, f, key)
+}
+
+// StoredClient returns the client registered dynamically at issuer for
+// redirectURL and kept in store by a Client (the key is
+// tokenstore.RegistrationKey(issuer, redirectURL)), for a tool that
+// resumes a resource's tokens with oauthclient directly. Errors:
+// tokenstore.ErrNotFound when there is none, tokenstore.ErrCorrupt for a
+// record that does not read or names another issuer (it is never used
+// there), or the store's error. Safe for concurrent use.
+func StoredClient(ctx context.Context, store tokenstore.Store, issuer, redirectURL string) (*Credentials, error) {
+	b, err := store.Get(ctx, tokenstore.RegistrationKey(issuer, redirectURL))
+	if err != nil {
+		return nil, err
+	}
+	var r storedRegistration
+	if json.Unmarshal(b, &r) != nil || r.V != 1 || r.Issuer != issuer || r.ClientID == "" {
+		return nil, fmt.Errorf("%w: the stored registration is unreadable or names another issuer", tokenstore.ErrCorrupt)
+	}
+	cr := &Credentials{Issuer: issuer, ClientID: r.ClientID, AuthMethod: oauthclient.AuthMethod(r.AuthMethod)}
+	if r.ClientSecret != "" {
+		if cr.ClientSecret, err = secret.FromReader(strings.NewReader(r.ClientSecret)); err != nil {
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
+		}
+	}
+	return cr, nil
+}
+
+// register runs RFC 7591 dynamic registration at f's issuer and stores
+// the result under key.
+func (c *Client) register(ctx context.Context, f *found, key string) (*client, error) {
+	if f.md.RegistrationEndpoint == "" {
+		return nil, fmt.Errorf("%w: the authorization server offers no dynamic registration, and no pre-registered client or client metadata document applies", ErrRegistration)
+	}
+	redirect := c.redirectURL()
+	req := oauthclient.RegistrationRequest{
+		RedirectURIs:    []string{redirect},
+		ClientName:      c.cfg.ClientName,
+		AuthMethod:      pickMethod(f.md.TokenEndpointAuthMethodsSupported),
+		GrantTypes:      []string{"authorization_code", "refresh_token"},
+		ResponseTypes:   []string{"code"},
+		ApplicationType: "web",
+	}
+	if u, err := url.Parse(redirect); err == nil && u.Scheme == "http" {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() || u.Hostname() == "localhost" {
+			req.ApplicationType = "native"
+		}
+	}
+	rc, err := oauthclient.Register(ctx, &f.md, c.cfg.HTTP, req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRegistration, err)
+	}
+	rec := storedRegistration{V: 1, Issuer: f.issuer, RedirectURL: redirect, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret.Reveal(), AuthMethod: string(rc.AuthMethod)}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {
+		return nil, err
+	}
+	c.log(ctx, "oauthsafe: registered client", "issuer", f.issuer, "method", string(rc.AuthMethod))
+	return &client{id: rc.ClientID, secret: rc.ClientSecret, method: rc.AuthMethod, kind: "dynamic", key: key}, nil
+}
+
+// forget deletes a dynamic registration the server no longer knows
+// (invalid_client), so that the next authorization registers anew.
+func (c *Client) forget(ctx context.Context, cl *client) error {
+	if cl.key == "" {
+		return nil
+	}
+	return c.store.Update(ctx, cl.key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Delete(ctx) })
+}
+
+// pickMethod is the token endpoint authentication method asked for in a
+// registration: none (a native client has no secret to keep) when the
+// server lists it or lists nothing, else client_secret_basic, else
+// client_secret_post.
+func pickMethod(supported []string) oauthclient.AuthMethod {
+	for _, m := range []oauthclient.AuthMethod{oauthclient.AuthNone, oauthclient.AuthClientSecretBasic, oauthclient.AuthClientSecretPost} {
+		if len(supported) == 0 || slices.Contains(supported, string(m)) {
+			return m
+		}
+	}
+	return oauthclient.AuthNone
+}
