@@ -73,3 +73,23 @@ func (c Client) LogValue() slog.Value { return slog.StringValue(c.redact()) }
 
 // MarshalJSON encodes String's summary as a JSON string.
 func (c Client) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }
+
+func (r RegisteredClient) redact() string {
+	return fmt.Sprintf("oauthclient.RegisteredClient{client_id=%s, auth_method=%s, client_secret=%s}",
+		safetext.Clean(r.ClientID, 200), safetext.Clean(string(r.AuthMethod), 40), present(!r.ClientSecret.IsZero()))
+}
+
+// String implements fmt.Stringer: client id and method, never the secret.
+func (r RegisteredClient) String() string { return r.redact() }
+
+// GoString implements fmt.GoStringer as String does.
+func (r RegisteredClient) GoString() string { return r.redact() }
+
+// Format prints String's summary under every fmt verb.
+func (r RegisteredClient) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }
+
+// LogValue implements slog.LogValuer with String's summary.
+func (r RegisteredClient) LogValue() slog.Value { return slog.StringValue(r.redact()) }
+
+// MarshalJSON encodes String's summary as a JSON string.
+func (r RegisteredClient) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }

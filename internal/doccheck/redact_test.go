@@ -30,6 +30,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
 	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
+	"github.com/oauthsafe/oauthsafe/resourceclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -60,6 +61,8 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient.DeviceOptions":       reflect.TypeFor[oauthclient.DeviceOptions](),
 	"oauthclient.Metadata":            reflect.TypeFor[oauthclient.Metadata](),
 	"oauthclient.Pending":             reflect.TypeFor[oauthclient.Pending](),
+	"oauthclient.RegisteredClient":    reflect.TypeFor[oauthclient.RegisteredClient](),
+	"oauthclient.RegistrationRequest": reflect.TypeFor[oauthclient.RegistrationRequest](),
 	"oauthclient.ResponseError":       reflect.TypeFor[oauthclient.ResponseError](),
 	"oauthclient.StartOptions":        reflect.TypeFor[oauthclient.StartOptions](),
 	"oauthclient.TokenSourceConfig":   reflect.TypeFor[oauthclient.TokenSourceConfig](),
@@ -86,6 +89,14 @@ var exportedTypes = map[string]reflect.Type{
 
 	"oauthclient/tokenexchange.IDJAG":   reflect.TypeFor[tokenexchange.IDJAG](),
 	"oauthclient/tokenexchange.Options": reflect.TypeFor[tokenexchange.Options](),
+
+	"resourceclient.Client":      reflect.TypeFor[resourceclient.Client](),
+	"resourceclient.Config":      reflect.TypeFor[resourceclient.Config](),
+	"resourceclient.Credentials": reflect.TypeFor[resourceclient.Credentials](),
+	"resourceclient.Grant":       reflect.TypeFor[resourceclient.Grant](),
+	"resourceclient.Server":      reflect.TypeFor[resourceclient.Server](),
+	"resourceclient.Session":     reflect.TypeFor[resourceclient.Session](),
+	"resourceclient.StepUpError": reflect.TypeFor[resourceclient.StepUpError](),
 
 	"secret.Value": reflect.TypeFor[secret.Value](),
 
