@@ -276,7 +276,7 @@ type assertionClaims struct {
 // verifyAssertion checks a JWT-bearer assertion: its signature by a
 // trusted workload issuer or identity provider, aud, exp and sub.
 func (s *Server) verifyAssertion(raw string) (*assertionClaims, string, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, "", errors.New("the assertion is not a signed JWT")
 	}
@@ -423,7 +423,7 @@ func (s *Server) exchangeSubject(ctx context.Context, p *op.Provider, token, typ
 		}
 		return sub, nil
 	case TokenTypeID:
-		jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+		jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
 		if err != nil || len(jws.Signatures) != 1 {
 			return "", errors.New("not a signed JWT")
 		}

@@ -77,7 +77,7 @@ func TestCLIClientCredentialsDPoP(t *testing.T) {
 		}
 		jkt := ""
 		if p := r.Header.Get("DPoP"); p != "" {
-			if jws, err := jose.ParseSigned(p, []jose.SignatureAlgorithm{jose.ES256}); err == nil {
+			if jws, err := jose.ParseSignedCompact(p, []jose.SignatureAlgorithm{jose.ES256}); err == nil {
 				jkt = thumbprint(t, jws.Signatures[0].Protected.JSONWebKey.Key)
 			}
 		}

@@ -39,7 +39,6 @@ type authLog struct {
 	authorize []url.Values
 	token     []url.Values
 	clientIDs []string // every client_id seen at /authorize and the token endpoint
-	basicIDs  []string
 }
 
 func watch(as *oauthtest.Server) *authLog {

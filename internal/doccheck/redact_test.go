@@ -13,6 +13,7 @@ import (
 	"go/parser"
 	"go/token"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -245,7 +246,7 @@ func newSecretMaterial(t *testing.T) *secretMaterial {
 	d, _ := priv.Bytes()
 	m := &secretMaterial{key: k, priv: priv, pkey: pk}
 	m.canaries = []string{string(der), hex.EncodeToString(der), base64.StdEncoding.EncodeToString(der), base64.RawURLEncoding.EncodeToString(der),
-		fmt.Sprint(der[:8])[1:20], priv.D.String(), hex.EncodeToString(d), base64.RawURLEncoding.EncodeToString(d)}
+		fmt.Sprint(der[:8])[1:20], new(big.Int).SetBytes(d).String(), hex.EncodeToString(d), base64.RawURLEncoding.EncodeToString(d)}
 	return m
 }
 

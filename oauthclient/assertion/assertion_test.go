@@ -241,7 +241,7 @@ func TestSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jws, err := jose.ParseSigned(a.Reveal(), []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(a.Reveal(), []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestSigned(t *testing.T) {
 	}
 	s.Type = "client-authentication+jwt"
 	c2, _ := s.Assertion(ctx, "x")
-	if j, _ := jose.ParseSigned(c2.Reveal(), []jose.SignatureAlgorithm{jose.ES256}); j.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "client-authentication+jwt" {
+	if j, _ := jose.ParseSignedCompact(c2.Reveal(), []jose.SignatureAlgorithm{jose.ES256}); j.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "client-authentication+jwt" {
 		t.Fatal("Type not in typ")
 	}
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
