@@ -121,6 +121,11 @@ type Server struct {
 	Scopes []string
 	// HTTP is Config.HTTP.
 	HTTP strictnet.Config
+	// DPoP reports a resource that takes DPoP-bound tokens only (its
+	// metadata's dpop_bound_access_tokens_required, or a 401 challenging
+	// with the DPoP scheme and not Bearer): the Grant's tokens must be
+	// DPoP-bound.
+	DPoP bool
 }
 
 // Grant gets tokens for a resource without a browser (client
