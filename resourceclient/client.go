@@ -77,7 +77,9 @@ type Config struct {
 	MaxStepUps int
 	// Grant, when set, gets tokens without a browser (machine identities:
 	// client credentials, JWT bearer, token exchange) once the
-	// authorization server is known. nil means the authorization code flow.
+	// authorization server is known: ClientCredentials, JWTBearer,
+	// EnterpriseManaged, or the caller's own. nil means the authorization
+	// code flow.
 	Grant Grant
 	// HTTP configures the strict client of every call: discovery,
 	// registration, token requests and the resource itself. With

@@ -42,8 +42,9 @@ var ErrGrantIssuer error = &strictnet.PolicyError{Field: "Issuer", Reason: "reso
 // value; its secret and key redact themselves when printed.
 //
 // DPoP is on when the authorization server's metadata lists a proof
-// algorithm (dpop_signing_alg_values_supported with ES256) or the
-// resource takes DPoP-bound tokens only, unless NoDPoP.
+// algorithm (dpop_signing_alg_values_supported with ES256) unless
+// NoDPoP, and always when the resource takes DPoP-bound tokens only
+// (Server.DPoP).
 type ClientCredentials struct {
 	// Issuer is the authorization server the client is registered at,
 	// compared exactly with the issuer the resource names: at any other,
@@ -64,7 +65,8 @@ type ClientCredentials struct {
 	// client_secret_post).
 	AuthMethod oauthclient.AuthMethod
 	// NoDPoP turns off the DPoP used because the server's metadata lists
-	// a proof algorithm (clientcredentials.Options.NoDPoP).
+	// a proof algorithm (clientcredentials.Options.NoDPoP); it does not
+	// for a resource that takes DPoP-bound tokens only.
 	NoDPoP bool
 }
 

@@ -44,6 +44,7 @@ type machineServer struct {
 	*httptest.Server
 	dpopAlgs  []string // the AS metadata's dpop_signing_alg_values_supported
 	dpopOnly  bool     // the resource challenges with DPoP only
+	refuse    string   // an error code the AS token endpoint answers, "" none
 	mu        sync.Mutex
 	asTokens  []tokenCall
 	idpTokens []tokenCall
@@ -91,6 +92,12 @@ func (m *machineServer) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(md)
 	case "/as/token":
 		m.asTokens = append(m.asTokens, call)
+		if m.refuse != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{"error": m.refuse})
+			return
+		}
 		tok, typ := fmt.Sprintf("at-%d", len(m.asTokens)), "Bearer"
 		if call.proof != "" {
 			typ = "DPoP"
@@ -311,5 +318,37 @@ func (m *machineServer) check(t *testing.T, name string, g Grant, want bool) {
 		if ex.proof != "" {
 			t.Errorf("%s: the ID-JAG exchange carried a DPoP proof", name)
 		}
+	}
+}
+
+// TestGrantRefusalNotRetried (S31): a Grant's refusal by the
+// authorization server comes back to the caller as the server's error,
+// and is neither sent again (not on the next request either) nor
+// answered with another grant or a login.
+func TestGrantRefusalNotRetried(t *testing.T) {
+	for _, code := range []string{"invalid_grant", "unauthorized_client"} {
+		t.Run(code, func(t *testing.T) {
+			m := newMachineServer(t)
+			m.refuse = code
+			c, err := New(context.Background(), Config{Resource: m.URL + "/mcp", Grant: m.grants(t, m.URL+"/as")["workload assertion"],
+				HTTP: strictnet.Config{AllowLoopbackHTTP: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				resp, err := c.HTTPClient().Get(m.URL + "/mcp")
+				var ae *oauthclient.AuthError
+				if err == nil {
+					resp.Body.Close()
+				}
+				if !errors.As(err, &ae) || ae.Code != code {
+					t.Fatalf("call %d: err = %v, want the server's %s", i, err, code)
+				}
+			}
+			as, _, _ := m.calls()
+			if len(as) != 1 || as[0].form.Get("grant_type") != jwtbearer.GrantType {
+				t.Fatalf("%d token requests, want the one JWT-bearer request", len(as))
+			}
+		})
 	}
 }
