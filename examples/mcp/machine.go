@@ -58,24 +58,32 @@ func init() {
 }
 
 // machine sets cfg.Grant when raw (MCP_CONFORMANCE_CONTEXT, checked
-// already) holds machine credentials for a client c.ClientID that names
-// no issuer; it reports whether it did. Such a client belongs to the
-// authorization server the resource names: the context names none, so it
-// is learned here once, before the client is configured with it (the
-// grant is then bound to that issuer and refuses any other).
+// already) holds machine credentials for the client c.ClientID, or a
+// client secret with no issuer at a server that offers only client
+// credentials; it reports whether it did. The Grant is bound to the
+// context's issuer; when the context names none, the client belongs to
+// the authorization server the resource names, learned here once before
+// the Grant is configured with it (the Grant then refuses any other).
 func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool, error) {
 	var m machineContext
 	if err := json.Unmarshal([]byte(raw), &m); err != nil {
 		return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
 	}
-	if c.ClientID == "" || c.Issuer != "" {
-		return false, nil
+	keys := m.PrivateKeyPEM != "" || m.ValidJWT != "" || m.IdPIDToken != ""
+	switch {
+	case keys && c.ClientID == "":
+		return false, errors.New("MCP_CONFORMANCE_CONTEXT: machine credentials need the client_id they belong to")
+	case c.ClientID == "", c.Issuer != "" && !keys:
+		return false, nil // no client, or a pre-registered one at its issuer
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	issuer, md, err := namedIssuer(ctx, *cfg)
-	if err != nil {
-		return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT: a client_id without an issuer needs the issuer the resource names: %w", err)
+	var err error
+	issuer, md := c.Issuer, (*oauthclient.Metadata)(nil)
+	if issuer == "" {
+		if issuer, md, err = namedIssuer(ctx, *cfg); err != nil {
+			return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT: a client_id without an issuer needs the issuer the resource names: %w", err)
+		}
 	}
 	var sec secret.Value
 	if c.ClientSecret != "" {
@@ -113,7 +121,7 @@ func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool
 			return false, err
 		}
 		cfg.Grant = resourceclient.ClientCredentials{Issuer: issuer, ClientID: c.ClientID, PrivateKey: key}
-	case !sec.IsZero() && slices.Contains(md.GrantTypesSupported, "client_credentials") && !slices.Contains(md.GrantTypesSupported, "authorization_code"):
+	case !sec.IsZero() && md != nil && slices.Contains(md.GrantTypesSupported, "client_credentials") && !slices.Contains(md.GrantTypesSupported, "authorization_code"):
 		cfg.Grant = resourceclient.ClientCredentials{Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec}
 	default:
 		return false, errors.New("MCP_CONFORMANCE_CONTEXT: a pre-registered client_id needs the issuer it belongs to")

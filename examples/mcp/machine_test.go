@@ -86,6 +86,12 @@ func TestMachineContext(t *testing.T) {
 			}},
 		{name: "enterprise-managed without the identity provider", raw: `{"client_id":"x","idp_id_token":"` + jwt + `"}`,
 			wantErr: "needs idp_issuer"},
+		{name: "private key at the context's issuer", raw: `{"client_id":"c","private_key_pem":` + string(keyPEM) + `,"issuer":"https://as.example"}`,
+			check: func(g resourceclient.Grant) bool {
+				cc, ok := g.(resourceclient.ClientCredentials)
+				return ok && cc.Issuer == "https://as.example" && cc.PrivateKey != nil
+			}},
+		{name: "machine credentials without a client", raw: `{"valid_jwt":"` + jwt + `"}`, wantErr: "need the client_id"},
 		{name: "pre-registered with its issuer", raw: `{"client_id":"c","client_secret":"s","issuer":"` + issuer + `"}`,
 			check: func(g resourceclient.Grant) bool { return g == nil }},
 	} {
