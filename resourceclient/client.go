@@ -77,7 +77,9 @@ type Config struct {
 	MaxStepUps int
 	// Grant, when set, gets tokens without a browser (machine identities:
 	// client credentials, JWT bearer, token exchange) once the
-	// authorization server is known. nil means the authorization code flow.
+	// authorization server is known: ClientCredentials, JWTBearer,
+	// EnterpriseManaged, or the caller's own. nil means the authorization
+	// code flow.
 	Grant Grant
 	// HTTP configures the strict client of every call: discovery,
 	// registration, token requests and the resource itself. With
@@ -121,6 +123,11 @@ type Server struct {
 	Scopes []string
 	// HTTP is Config.HTTP.
 	HTTP strictnet.Config
+	// DPoP reports a resource that takes DPoP-bound tokens only (its
+	// metadata's dpop_bound_access_tokens_required, or a 401 challenging
+	// with the DPoP scheme and not Bearer): the Grant's tokens must be
+	// DPoP-bound.
+	DPoP bool
 }
 
 // Grant gets tokens for a resource without a browser (client

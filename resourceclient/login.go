@@ -299,7 +299,7 @@ func (c *Client) grantSession(ctx context.Context, f *found, scopes []string) (*
 	if err := c.confirm(ctx, f.issuer); err != nil {
 		return nil, err
 	}
-	src, err := c.cfg.Grant.TokenSource(ctx, Server{Resource: f.resource, Issuer: f.issuer, Metadata: f.md, Scopes: slices.Clone(scopes), HTTP: c.cfg.HTTP})
+	src, err := c.cfg.Grant.TokenSource(ctx, Server{Resource: f.resource, Issuer: f.issuer, Metadata: f.md, Scopes: slices.Clone(scopes), HTTP: c.cfg.HTTP, DPoP: f.dpop})
 	if err != nil {
 		return nil, err
 	}

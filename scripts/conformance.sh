@@ -50,12 +50,17 @@ scenarios=(
   auth/iss-normalized
   auth/metadata-issuer-mismatch
 )
-# The extension scenarios (machine identities, enterprise-managed
-# authorization, DPoP) join this list as the client supports them:
-# auth/client-credentials-jwt auth/client-credentials-basic
-# auth/enterprise-managed-authorization auth/dpop auth/dpop-nonce
-# auth/wif-jwt-bearer
-extensions=()
+# The extension scenarios issue 28 accepts: machine clients (client
+# credentials with a secret or private_key_jwt, a workload assertion),
+# enterprise-managed authorization, and DPoP with and without nonces.
+extensions=(
+  auth/client-credentials-jwt
+  auth/client-credentials-basic
+  auth/enterprise-managed-authorization
+  auth/wif-jwt-bearer
+  auth/dpop
+  auth/dpop-nonce
+)
 scenarios+=("${extensions[@]}")
 if [ -n "${CONFORMANCE_SCENARIOS:-}" ]; then
   read -r -a scenarios <<<"$CONFORMANCE_SCENARIOS"

@@ -70,6 +70,9 @@ func conformance(cfg *resourceclient.Config, raw string) error {
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
 		return fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
 	}
+	if ok, err := machine(cfg, raw, c); ok || err != nil {
+		return err // a machine client (machine.go)
+	}
 	if c.ClientID != "" {
 		if c.Issuer == "" {
 			return errors.New("MCP_CONFORMANCE_CONTEXT: a pre-registered client_id needs the issuer it belongs to")

@@ -21,7 +21,7 @@ func TestConformanceContext(t *testing.T) {
 		{name: "pre-registered", raw: `{"name":"auth/pre-registration","client_id":"c","client_secret":"s","issuer":"http://localhost:1"}`, wantClient: "c", wantSecret: true},
 		{name: "public pre-registered", raw: `{"name":"x","client_id":"c","issuer":"http://localhost:1"}`, wantClient: "c"},
 		{name: "client without issuer", raw: `{"name":"x","client_id":"c","client_secret":"s"}`, wantErr: "needs the issuer"},
-		{name: "unsupported keys named", raw: `{"name":"x","private_key_pem":"k","valid_jwt":"j"}`, wantErr: "does not support private_key_pem, valid_jwt"},
+		{name: "unsupported keys named", raw: `{"name":"x","tls_client_cert":"k","mtls_key":"j"}`, wantErr: "does not support mtls_key, tls_client_cert"},
 		{name: "not an object", raw: `[1]`, wantErr: "not a JSON object"},
 		{name: "wrong type", raw: `{"client_id":1}`, wantErr: "MCP_CONFORMANCE_CONTEXT"},
 	} {

@@ -91,13 +91,16 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient/tokenexchange.IDJAG":   reflect.TypeFor[tokenexchange.IDJAG](),
 	"oauthclient/tokenexchange.Options": reflect.TypeFor[tokenexchange.Options](),
 
-	"resourceclient.Client":      reflect.TypeFor[resourceclient.Client](),
-	"resourceclient.Config":      reflect.TypeFor[resourceclient.Config](),
-	"resourceclient.Credentials": reflect.TypeFor[resourceclient.Credentials](),
-	"resourceclient.Grant":       reflect.TypeFor[resourceclient.Grant](),
-	"resourceclient.Server":      reflect.TypeFor[resourceclient.Server](),
-	"resourceclient.Session":     reflect.TypeFor[resourceclient.Session](),
-	"resourceclient.StepUpError": reflect.TypeFor[resourceclient.StepUpError](),
+	"resourceclient.Client":            reflect.TypeFor[resourceclient.Client](),
+	"resourceclient.ClientCredentials": reflect.TypeFor[resourceclient.ClientCredentials](),
+	"resourceclient.Config":            reflect.TypeFor[resourceclient.Config](),
+	"resourceclient.Credentials":       reflect.TypeFor[resourceclient.Credentials](),
+	"resourceclient.EnterpriseManaged": reflect.TypeFor[resourceclient.EnterpriseManaged](),
+	"resourceclient.JWTBearer":         reflect.TypeFor[resourceclient.JWTBearer](),
+	"resourceclient.Grant":             reflect.TypeFor[resourceclient.Grant](),
+	"resourceclient.Server":            reflect.TypeFor[resourceclient.Server](),
+	"resourceclient.Session":           reflect.TypeFor[resourceclient.Session](),
+	"resourceclient.StepUpError":       reflect.TypeFor[resourceclient.StepUpError](),
 
 	"secret.Value": reflect.TypeFor[secret.Value](),
 

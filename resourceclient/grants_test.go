@@ -1,0 +1,354 @@
+package resourceclient
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
+	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
+	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
+	"github.com/oauthsafe/oauthsafe/secret"
+	"github.com/oauthsafe/oauthsafe/strictnet"
+)
+
+var (
+	_ Grant = ClientCredentials{}
+	_ Grant = JWTBearer{}
+	_ Grant = EnterpriseManaged{}
+)
+
+// machineServer is a resource, its authorization server (at /as) and an
+// identity provider (at /idp) on one plain-http loopback server, in the
+// manner of the conformance suite's mocks for machine clients: the token
+// endpoints issue any grant, DPoP-bound when the request carries a proof
+// (the proof itself is not verified here: the e2e tests do that against
+// the real provider). Every token request is recorded.
+type machineServer struct {
+	*httptest.Server
+	dpopAlgs  []string // the AS metadata's dpop_signing_alg_values_supported
+	dpopOnly  bool     // the resource challenges with DPoP only
+	refuse    string   // an error code the AS token endpoint answers, "" none
+	mu        sync.Mutex
+	asTokens  []tokenCall
+	idpTokens []tokenCall
+	resource  []tokenCall // the resource's requests with a token
+	issued    map[string]bool
+}
+
+// tokenCall is one recorded request: its form, DPoP header and
+// Authorization header.
+type tokenCall struct {
+	form  url.Values
+	proof string
+	auth  string
+}
+
+func newMachineServer(t *testing.T) *machineServer {
+	m := &machineServer{issued: map[string]bool{}}
+	m.Server = httptest.NewServer(http.HandlerFunc(m.serve))
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *machineServer) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	form, _ := url.ParseQuery(string(body))
+	call := tokenCall{form: form, proof: r.Header.Get("DPoP"), auth: r.Header.Get("Authorization")}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	writeJSON := func(v any) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+	switch r.URL.Path {
+	case "/.well-known/oauth-protected-resource/mcp":
+		writeJSON(map[string]any{"resource": m.URL + "/mcp", "authorization_servers": []string{m.URL + "/as"}})
+	case "/.well-known/oauth-authorization-server/as":
+		md := map[string]any{
+			"issuer": m.URL + "/as", "token_endpoint": m.URL + "/as/token",
+			"grant_types_supported":                 []string{"client_credentials", jwtbearer.GrantType},
+			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "private_key_jwt", "none"},
+		}
+		if m.dpopAlgs != nil {
+			md["dpop_signing_alg_values_supported"] = m.dpopAlgs
+		}
+		writeJSON(md)
+	case "/as/token":
+		m.asTokens = append(m.asTokens, call)
+		if m.refuse != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(map[string]string{"error": m.refuse})
+			return
+		}
+		tok, typ := fmt.Sprintf("at-%d", len(m.asTokens)), "Bearer"
+		if call.proof != "" {
+			typ = "DPoP"
+		}
+		m.issued[typ+" "+tok] = true
+		writeJSON(map[string]any{"access_token": tok, "token_type": typ, "expires_in": 3600})
+	case "/idp/token":
+		m.idpTokens = append(m.idpTokens, call)
+		writeJSON(map[string]any{"access_token": testJWT(time.Now().Add(5 * time.Minute)), "token_type": "N_A",
+			"issued_token_type": tokenexchange.IDJAGType, "expires_in": 300})
+	case "/mcp":
+		if m.issued[call.auth] && (strings.HasPrefix(call.auth, "Bearer ") || call.proof != "") {
+			m.resource = append(m.resource, call)
+			io.WriteString(w, "ok")
+			return
+		}
+		scheme := "Bearer"
+		if m.dpopOnly {
+			scheme = "DPoP"
+		}
+		w.Header().Set("WWW-Authenticate", scheme+` error="invalid_token", resource_metadata="`+m.URL+`/.well-known/oauth-protected-resource/mcp"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (m *machineServer) calls() (as, idp, res []tokenCall) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]tokenCall(nil), m.asTokens...), append([]tokenCall(nil), m.idpTokens...), append([]tokenCall(nil), m.resource...)
+}
+
+// testJWT is an unsigned-looking compact JWS with exp (assertions are
+// read, not verified, by the client).
+func testJWT(exp time.Time) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"ES256","typ":"oauth-id-jag+jwt"}`)) + "." + enc([]byte(fmt.Sprintf(`{"sub":"alice","exp":%d}`, exp.Unix()))) + ".c2ln"
+}
+
+func testSecret(t *testing.T, s string) secret.Value {
+	t.Helper()
+	v, err := secret.FromReader(strings.NewReader(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// get calls the resource through a Client with grant; it returns the
+// error of the call (nil when the resource answered ok).
+func (m *machineServer) get(t *testing.T, grant Grant) error {
+	t.Helper()
+	c, err := New(context.Background(), Config{Resource: m.URL + "/mcp", Grant: grant, HTTP: strictnet.Config{AllowLoopbackHTTP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.HTTPClient().Get(m.URL + "/mcp")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(b) != "ok" {
+		t.Fatalf("resource answered %d %q", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// grants are the three Grants of a client configured for issuer, with
+// the identity provider of m.
+func (m *machineServer) grants(t *testing.T, issuer string) map[string]Grant {
+	t.Helper()
+	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
+		Issuer: m.URL + "/idp", ClientID: "idp-client",
+		Metadata: &oauthclient.Metadata{Issuer: m.URL + "/idp", TokenEndpoint: m.URL + "/idp/token"},
+		HTTP:     strictnet.Config{AllowLoopbackHTTP: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workload, err := assertion.Parse(testJWT(time.Now().Add(time.Hour)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]Grant{
+		"client secret":      ClientCredentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret")},
+		"private_key_jwt":    ClientCredentials{Issuer: issuer, ClientID: "svc", PrivateKey: key},
+		"workload assertion": JWTBearer{Issuer: issuer, ClientID: "workload", Assertion: workload},
+		"enterprise-managed": EnterpriseManaged{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), IdP: idp,
+			SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})},
+	}
+}
+
+// TestGrantsBoundToTheirIssuer (S28): each ready-made Grant runs its
+// grant at the issuer it is configured for, with the resource; at
+// another issuer the resource names (or with none configured) it is
+// refused with ErrGrantIssuer before anything is sent, to the
+// authorization server or the identity provider.
+func TestGrantsBoundToTheirIssuer(t *testing.T) {
+	m := newMachineServer(t)
+	for name, g := range m.grants(t, m.URL+"/as") {
+		t.Run(name, func(t *testing.T) {
+			before, _, _ := m.calls()
+			if err := m.get(t, g); err != nil {
+				t.Fatal(err)
+			}
+			as, idp, _ := m.calls()
+			if len(as) != len(before)+1 {
+				t.Fatalf("%d token requests at the authorization server, want 1", len(as)-len(before))
+			}
+			f := as[len(as)-1].form
+			if f.Get("resource") != m.URL+"/mcp" {
+				t.Errorf("resource %q, want the resource", f.Get("resource"))
+			}
+			switch name {
+			case "client secret":
+				if f.Get("grant_type") != "client_credentials" || !strings.HasPrefix(as[len(as)-1].auth, "Basic ") {
+					t.Errorf("grant %q, auth %q: want client_credentials with client_secret_basic", f.Get("grant_type"), as[len(as)-1].auth)
+				}
+			case "private_key_jwt":
+				if f.Get("grant_type") != "client_credentials" || f.Get("client_assertion") == "" {
+					t.Errorf("grant %q: want client_credentials with a client assertion", f.Get("grant_type"))
+				}
+			case "workload assertion":
+				if f.Get("grant_type") != jwtbearer.GrantType || f.Get("assertion") == "" {
+					t.Errorf("grant %q: want the JWT-bearer grant with the assertion", f.Get("grant_type"))
+				}
+			case "enterprise-managed":
+				if len(idp) == 0 {
+					t.Fatal("no token exchange at the identity provider")
+				}
+				ex := idp[len(idp)-1].form
+				if ex.Get("requested_token_type") != tokenexchange.IDJAGType || ex.Get("audience") != m.URL+"/as" || ex.Get("resource") != m.URL+"/mcp" {
+					t.Errorf("exchange %v: want an ID-JAG for the authorization server and the resource", ex)
+				}
+				if f.Get("grant_type") != jwtbearer.GrantType || f.Get("assertion") == "" {
+					t.Errorf("grant %q: want the ID-JAG redeemed with the JWT-bearer grant", f.Get("grant_type"))
+				}
+			}
+		})
+	}
+	for _, issuer := range []string{m.URL + "/other", ""} {
+		for name, g := range m.grants(t, issuer) {
+			t.Run(name+" at "+issuer, func(t *testing.T) {
+				as0, idp0, _ := m.calls()
+				err := m.get(t, g)
+				if !errors.Is(err, ErrGrantIssuer) || !errors.Is(err, strictnet.ErrPolicy) {
+					t.Fatalf("configured for %q, the resource names %s/as: err = %v, want ErrGrantIssuer", issuer, m.URL, err)
+				}
+				if as, idp, _ := m.calls(); len(as) != len(as0) || len(idp) != len(idp0) {
+					t.Fatal("a request was sent for a client of another issuer")
+				}
+			})
+		}
+	}
+}
+
+// TestGrantsDPoPFollowMetadata: a Grant's token requests carry a DPoP
+// proof when the authorization server's metadata lists an algorithm the
+// client signs with, and the resource then gets the DPoP scheme with a
+// proof; none when the metadata lists none or NoDPoP is set; with
+// NoDPoP, a resource that takes DPoP-bound tokens only (a DPoP-only
+// challenge) still gets them.
+func TestGrantsDPoPFollowMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		algs     []string
+		dpopOnly bool
+		noDPoP   bool
+		want     bool
+	}{
+		{"metadata lists ES256", []string{"ES256"}, false, false, true},
+		{"metadata lists none", nil, false, false, false},
+		{"metadata lists no algorithm the client signs with", []string{"RS256"}, false, false, false},
+		{"NoDPoP", []string{"ES256"}, false, true, false},
+		{"NoDPoP, the resource takes DPoP only", []string{"ES256"}, true, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMachineServer(t)
+			m.dpopAlgs, m.dpopOnly = tc.algs, tc.dpopOnly
+			for name, g := range m.grants(t, m.URL+"/as") {
+				switch g := g.(type) {
+				case ClientCredentials:
+					g.NoDPoP = tc.noDPoP
+					m.check(t, name, g, tc.want)
+				case JWTBearer:
+					g.NoDPoP = tc.noDPoP
+					m.check(t, name, g, tc.want)
+				case EnterpriseManaged:
+					g.NoDPoP = tc.noDPoP
+					m.check(t, name, g, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// check calls the resource with g and checks whether its token request
+// and the resource request were DPoP-proven.
+func (m *machineServer) check(t *testing.T, name string, g Grant, want bool) {
+	t.Helper()
+	if err := m.get(t, g); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	as, idp, res := m.calls()
+	tok, call := as[len(as)-1], res[len(res)-1]
+	if got := tok.proof != ""; got != want {
+		t.Errorf("%s: token request with a DPoP proof: %v, want %v", name, got, want)
+	}
+	if got := strings.HasPrefix(call.auth, "DPoP ") && call.proof != ""; got != want {
+		t.Errorf("%s: resource request %q with a proof %v, want DPoP %v", name, strings.Fields(call.auth)[0], call.proof != "", want)
+	}
+	for _, ex := range idp {
+		if ex.proof != "" {
+			t.Errorf("%s: the ID-JAG exchange carried a DPoP proof", name)
+		}
+	}
+}
+
+// TestGrantRefusalNotRetried (S31): a Grant's refusal by the
+// authorization server comes back to the caller as the server's error,
+// and is neither sent again (not on the next request either) nor
+// answered with another grant or a login.
+func TestGrantRefusalNotRetried(t *testing.T) {
+	for _, code := range []string{"invalid_grant", "unauthorized_client"} {
+		t.Run(code, func(t *testing.T) {
+			m := newMachineServer(t)
+			m.refuse = code
+			c, err := New(context.Background(), Config{Resource: m.URL + "/mcp", Grant: m.grants(t, m.URL+"/as")["workload assertion"],
+				HTTP: strictnet.Config{AllowLoopbackHTTP: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				resp, err := c.HTTPClient().Get(m.URL + "/mcp")
+				var ae *oauthclient.AuthError
+				if err == nil {
+					resp.Body.Close()
+				}
+				if !errors.As(err, &ae) || ae.Code != code {
+					t.Fatalf("call %d: err = %v, want the server's %s", i, err, code)
+				}
+			}
+			as, _, _ := m.calls()
+			if len(as) != 1 || as[0].form.Get("grant_type") != jwtbearer.GrantType {
+				t.Fatalf("%d token requests, want the one JWT-bearer request", len(as))
+			}
+		})
+	}
+}
