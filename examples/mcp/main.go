@@ -95,6 +95,9 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 // and the authorization URL on stderr. It never prints a token.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -121,3 +121,28 @@ func TestMCPClientRefusesPlainHTTP(t *testing.T) {
 		t.Fatalf("err = %v, want a policy refusal", err)
 	}
 }
+
+// TestMCPClientUsage: -h is not an error; a missing or extra URL, a lone
+// -client-id and an unknown flag are errors, with nothing on stdout.
+func TestMCPClientUsage(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		args    []string
+		wantErr bool
+	}{
+		{args: []string{"-h"}},
+		{args: nil, wantErr: true},
+		{args: []string{"https://a.example/mcp", "https://b.example/mcp"}, wantErr: true},
+		{args: []string{"-client-id", "c", "https://a.example/mcp"}, wantErr: true},
+		{args: []string{"-no-such-flag", "https://a.example/mcp"}, wantErr: true},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tc.args, noEnv, &stdout, &stderr)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: err = %v, want an error: %v", tc.args, err, tc.wantErr)
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("%q: wrote %q to stdout", tc.args, stdout.String())
+		}
+	}
+}
