@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -285,18 +284,7 @@ func TestWrapperErrorKeepsRotation(t *testing.T) {
 	cfg := h.config()
 	cfg.Now = clk.Now
 	cfg.HTTP.Wrap = failing
-	c, err := New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, cb := h.start(t, c)
-	toks, err := c.Exchange(context.Background(), p, cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.mu.Lock()
-	h.nonce = ""
-	h.mu.Unlock()
+	c, toks := loginWith(t, h, cfg)
 	sent := rotatingToken(h)
 	store := &tokenstore.Memory{}
 	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
@@ -308,15 +296,5 @@ func TestWrapperErrorKeepsRotation(t *testing.T) {
 	if _, err := src.Token(); err == nil || armed.Load() {
 		t.Fatalf("Token through a failing wrapper = %v (wrapper reached: %v), want an error", err, !armed.Load())
 	}
-	rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
-	if err != nil || rec.RefreshToken != "RT-1" {
-		t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
-	}
-	clk.Advance(2 * time.Hour)
-	if _, err := src.Token(); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(sent(), ","); got != "RT-secret-value,RT-1" {
-		t.Fatalf("refresh tokens sent: %s; the spent one must never be sent again", got)
-	}
+	checkRotationUsedNext(t, store, clk, src, sent)
 }
