@@ -51,42 +51,17 @@ func TestFleetRestartChild(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv(envUsers))
 	secs, _ := strconv.Atoi(os.Getenv(envSeconds))
 	end := time.Now().Add(time.Duration(secs) * time.Second)
-	var mu sync.Mutex
 	var rep usersReport
 	out := map[int]bool{}
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(end) {
-				_, err := users.Token(ctx, userKey(i))
-				mu.Lock()
-				rep.Calls++
-				switch {
-				case err == nil:
-				case errors.Is(err, tokenstore.ErrLoginRequired):
-					if !out[i] {
-						out[i] = true
-						rep.LoggedOut = append(rep.LoggedOut, i)
-					}
-					if rep.FirstLogout == "" {
-						rep.FirstLogout = err.Error()
-					}
-				default:
-					rep.Temporary++
-				}
-				mu.Unlock()
-				time.Sleep(50 * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := users.Drain(dctx); err != nil {
-		t.Errorf("Drain: %v", err)
-	}
+	rep.Calls, rep.Temporary = askEvery50ms(ctx, t, users, n, end, func(i int, err error) {
+		if !out[i] {
+			out[i] = true
+			rep.LoggedOut = append(rep.LoggedOut, i)
+		}
+		if rep.FirstLogout == "" {
+			rep.FirstLogout = err.Error()
+		}
+	})
 	b, _ := json.Marshal(rep)
 	fmt.Printf("USERS %s\n", b)
 }
@@ -122,11 +97,7 @@ func TestFleetPostgresRestartLosesNoUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := b.store(t, sqlstore.Config{})
-	for i := range users {
-		if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: userKey(i)}, loginAlice(t, srv)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	loginUsers(t, c, st, srv, users)
 	counter := countRefreshTokens(srv)
 
 	// The fault: right after a refresh request reaches the OP (at most
@@ -218,12 +189,7 @@ func TestFleetPostgresRestartLosesNoUser(t *testing.T) {
 		}
 	}
 	uses := counter.snapshot()
-	twice := 0
-	for _, n := range uses {
-		if n != 1 {
-			twice++
-		}
-	}
+	twice := presentedTwice(uses)
 	t.Logf("%d s, %d database restarts, %d calls, %d refresh tokens presented, %d presented more than once, %d of %d users logged out",
 		secs, done.Load(), calls, len(uses), twice, len(loggedOut), users)
 	if int(done.Load()) < min(restarts, 2) {
@@ -460,11 +426,7 @@ func (r *rig) failedRotation(t *testing.T, get func() error) {
 func (r *rig) check(t *testing.T, logins ...*oauthclient.Tokens) {
 	t.Helper()
 	uses := r.counter.snapshot()
-	for _, n := range uses {
-		if n != 1 {
-			t.Fatalf("a refresh token was presented %d times", n)
-		}
-	}
+	presentedOnce(t, uses)
 	for _, l := range logins {
 		if uses[l.RefreshToken()] != 1 {
 			t.Fatalf("a login's refresh token was presented %d times, want once", uses[l.RefreshToken()])
