@@ -67,6 +67,25 @@ func webClient(ctx context.Context, issuer string, roots *x509.CertPool) (*oauth
 	})
 }
 
+// aliceAtReuseOP starts the real OP with family revocation on reuse (a
+// spent refresh token presented again revokes the whole grant), closed
+// when the test ends, and returns it, the web client of it and a login of
+// Alice's.
+func aliceAtReuseOP(t *testing.T) (*oauthtest.Server, *oauthclient.Client, *oauthclient.Tokens) {
+	t.Helper()
+	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	toks := loginAlice(t, srv)
+	c, err := webClient(context.Background(), srv.Issuer, srv.RootCAs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, toks
+}
+
 // loginAlice runs a real authorization-code flow and returns the tokens.
 func loginAlice(t testing.TB, srv *oauthtest.Server) *oauthclient.Tokens {
 	t.Helper()

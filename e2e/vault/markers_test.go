@@ -134,17 +134,8 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newPostgres(t)
-			srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv, c, toks := aliceAtReuseOP(t)
 			ctx := context.Background()
-			toks := loginAlice(t, srv)
-			c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-			if err != nil {
-				t.Fatal(err)
-			}
 			st := b.store(t, sqlstore.Config{})
 			if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "marked"}, toks); err != nil {
 				t.Fatal(err)
@@ -311,17 +302,8 @@ func TestMarkerAckLost(t *testing.T) {
 		landed := mode != "not written"
 		t.Run(mode, func(t *testing.T) {
 			b := newSQLite(t)
-			srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv, c, toks := aliceAtReuseOP(t)
 			ctx := context.Background()
-			toks := loginAlice(t, srv)
-			c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-			if err != nil {
-				t.Fatal(err)
-			}
 			db, fault := openFaulty(t, b)
 			st := &ackLost{Store: b.store(t, sqlstore.Config{DB: db})}
 			src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "ack"}, toks)

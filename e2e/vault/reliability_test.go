@@ -259,17 +259,8 @@ func TestFleetLeaseLapseNeverResends(t *testing.T) {
 
 func leaseLapse(t *testing.T, holdPastLease bool) {
 	b := newPostgres(t)
-	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, c, toks := aliceAtReuseOP(t)
 	ctx := context.Background()
-	toks := loginAlice(t, srv)
-	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-	if err != nil {
-		t.Fatal(err)
-	}
 	db, fault := openFaulty(t, b)
 	st := b.store(t, sqlstore.Config{DB: db, LeaseTTL: 2 * time.Second})
 	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "lapse"}, toks)
