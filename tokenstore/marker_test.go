@@ -491,3 +491,79 @@ func TestMarkerUnreadAfterLostAck(t *testing.T) {
 		t.Fatalf("%d requests, %d reuses", requests, reuse)
 	}
 }
+
+// TestForeignMarkerNotCleared (S29): this process holds the clearing of
+// its own marker, unwritten (its marker write could not be settled, or the
+// outcome of an answered request could not be saved), and meanwhile
+// another holder marked the record for a request with the same refresh
+// token and died: that request reached the server, which rotated. This
+// process must not write its held record over the other holder's marker
+// and send the spent token again (the provider's reuse detection would
+// revoke the grant): the other marker is resolved as any marker this
+// process did not write, here ErrRotationLost without a request.
+func TestForeignMarkerNotCleared(t *testing.T) {
+	for _, how := range []string{"marker unread", "outcome unsaved"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			srv := newTokenServer(clk.Now)
+			var st Store
+			var s *Source
+			var err error
+			switch how {
+			case "marker unread":
+				u := &unreadable{}
+				st = u
+				saveRT(t, u, "k", "rt-0")
+				s, err = NewSource(SourceConfig{Store: u, Key: "k", Now: clk.Now, Fetch: asFetch(srv.refresh)}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u.armed.Store(true)
+				if _, err := s.Token(); err == nil {
+					t.Fatal("Token with its marker write unsettled: no error")
+				}
+				u.blind.Store(false)
+			case "outcome unsaved":
+				l := &lockedPut{}
+				st = l
+				saveRT(t, l, "k", "rt-0")
+				s, err = NewSource(SourceConfig{Store: l, Key: "k", Now: clk.Now,
+					Fetch: func(ctx context.Context, r *Refresh) (*Result, error) {
+						defer l.lost.Store(true) // the outcome's write fails
+						return asFetch(srv.refresh)(ctx, r)
+					}}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.fail = errServer // answered: the server kept rt-0
+				if _, err := s.Token(); err == nil {
+					t.Fatal("Token on a 503: no error")
+				}
+				l.lost.Store(false)
+				srv.mu.Lock()
+				srv.fail = nil
+				srv.mu.Unlock()
+			}
+			before, _, _, _ := srv.stats()
+			// Another holder marks the record, sends rt-0 (the server
+			// rotates) and dies before writing the outcome.
+			clk.Advance(time.Hour)
+			if _, err := srv.refresh(ctx, "rt-0"); err != nil {
+				t.Fatal(err)
+			}
+			markedRecord(t, st, "k", "rt-0", clk.Now().Add(-20*time.Second), clk.Now().Add(-10*time.Second))
+
+			_, err = s.Token()
+			if !errors.Is(err, ErrRotationLost) {
+				t.Fatalf("Token over another holder's marker = %v, want ErrRotationLost", err)
+			}
+			if requests, reuse, _, _ := srv.stats(); requests != before+1 || reuse != 0 {
+				t.Fatalf("%d requests after the other holder's, %d reuses: the spent token was sent again", requests-before-1, reuse)
+			}
+			if rec := loadMarked(t, st, "k"); rec.pending == 0 {
+				t.Fatal("the other holder's marker was cleared")
+			}
+		})
+	}
+}
