@@ -567,3 +567,76 @@ func TestForeignMarkerNotCleared(t *testing.T) {
 		})
 	}
 }
+
+// TestResolveMarkerBounds: what resolveMarker's and introspect's doc
+// comments promise beyond TestResolveMarkerStep. A panicking introspection
+// step is recovered as an error matching ErrPanic, a refusal: the Source
+// behaves as without the step (ErrRotationLost, nothing sent) and the
+// process lives on. One introspection is bounded by introspectTimeout. A
+// marker of an earlier version (no pendingUntil) is resolved from its
+// start plus RefreshTimeout plus markerSettle.
+func TestResolveMarkerBounds(t *testing.T) {
+	t.Run("panic", func(t *testing.T) {
+		clk := newClock()
+		srv := newTokenServer(clk.Now)
+		st := &Memory{}
+		markedRecord(t, st, "k", "rt-0", clk.Now().Add(-time.Hour), clk.Now().Add(-time.Hour))
+		var deadline time.Duration
+		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+			ResolveMarkersByIntrospection: func(ctx context.Context, rt string) (bool, error) {
+				if d, ok := ctx.Deadline(); ok {
+					deadline = time.Until(d)
+				}
+				panic("introspection bug")
+			}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Token(); !errors.Is(err, ErrRotationLost) {
+			t.Fatalf("Token with a panicking introspection = %v, want ErrRotationLost (as without the step)", err)
+		}
+		if requests, _, _, _ := srv.stats(); requests != 0 {
+			t.Fatalf("%d token requests after a panicking introspection", requests)
+		}
+		if deadline <= 0 || deadline > introspectTimeout {
+			t.Fatalf("the introspection's deadline is %v away, want within %v", deadline, introspectTimeout)
+		}
+	})
+	t.Run("panic error", func(t *testing.T) {
+		s := &Source{}
+		_, err := s.introspect(context.Background(), func(context.Context, string) (bool, error) { panic(42) }, "rt")
+		if !errors.Is(err, ErrPanic) || isTemporary(err) {
+			t.Fatalf("introspect of a panicking step = %v, want a permanent error matching ErrPanic", err)
+		}
+	})
+	t.Run("earlier version", func(t *testing.T) {
+		clk := newClock()
+		srv := newTokenServer(clk.Now)
+		st := &Memory{}
+		began := clk.Now().Add(-10 * time.Second)
+		b, err := encodeRecord(&Record{RefreshToken: "rt-0", Subject: "alice", Issuer: "https://issuer", ClientID: "client",
+			pending: began.UnixMilli()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Update(context.Background(), "k", func(ctx context.Context, tx Tx) error { return tx.Put(ctx, b) }); err != nil {
+			t.Fatal(err)
+		}
+		d := &activeDouble{active: true}
+		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+			RefreshTimeout: 30 * time.Second, ResolveMarkersByIntrospection: d.check}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Token()
+		var te *TemporaryError
+		want := began.Add(30*time.Second + markerSettle).Truncate(time.Millisecond)
+		if !errors.As(err, &te) || !te.RetryAfter.Equal(want) || d.calls.Load() != 0 {
+			t.Fatalf("Token on a marker without its end = %v (%d introspections), want a *TemporaryError until %v", err, d.calls.Load(), want)
+		}
+		clk.Advance(te.RetryAfter.Sub(clk.Now()))
+		if _, err := s.Token(); err != nil || d.calls.Load() != 1 {
+			t.Fatalf("after the wait: %v, %d introspections", err, d.calls.Load())
+		}
+	})
+}
