@@ -298,3 +298,43 @@ func TestWrapperErrorKeepsRotation(t *testing.T) {
 	}
 	checkRotationUsedNext(t, store, clk, src, sent)
 }
+
+// TestWrapperRetrySendsTokenOnce (S23, S30): a Wrap that retries (sends
+// the token request it was given a second time, as a retrying layer
+// would) must not present the refresh token twice: the first request may
+// have rotated it (it did here), and a second one is a reuse that the
+// provider answers by revoking the grant, while the rotation in the first
+// answer would be dropped. The strict transport refuses the second send
+// of an OAuth endpoint call with ErrPolicy; the first answer's rotation
+// is stored, and the next refresh sends it.
+func TestWrapperRetrySendsTokenOnce(t *testing.T) {
+	var armed atomic.Bool
+	retrying := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(r)
+			if err != nil || r.URL.Path != "/token" || !armed.CompareAndSwap(true, false) {
+				return resp, err
+			}
+			resp.Body.Close()
+			return next.RoundTrip(r) // the same request again
+		})
+	}
+	h := newHostileAS(t)
+	clk := newTestClock()
+	cfg := h.config()
+	cfg.Now = clk.Now
+	cfg.HTTP.Wrap = retrying
+	c, toks := loginWith(t, h, cfg)
+	sent := rotatingToken(h)
+	store := &tokenstore.Memory{}
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Invalidate(toks.OAuth2Token())
+	armed.Store(true)
+	if _, err := src.Token(); !errors.Is(err, ErrPolicy) || armed.Load() {
+		t.Fatalf("Token through a retrying wrapper = %v (wrapper reached: %v), want ErrPolicy", err, !armed.Load())
+	}
+	checkRotationUsedNext(t, store, clk, src, sent)
+}
