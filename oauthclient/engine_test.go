@@ -59,6 +59,14 @@ func loggedIn(t *testing.T, h *hostileAS, clk *testClock) (*Client, *Tokens) {
 	t.Helper()
 	cfg := h.config()
 	cfg.Now = clk.Now
+	return loginWith(t, h, cfg)
+}
+
+// loginWith logs in through h with cfg (h.config() with a test's
+// changes: a clock, a Wrap, a client secret) and returns the client and
+// the login's tokens.
+func loginWith(t *testing.T, h *hostileAS, cfg Config) (*Client, *Tokens) {
+	t.Helper()
 	c, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

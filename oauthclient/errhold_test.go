@@ -145,21 +145,10 @@ func TestErrorsHoldNoCredential(t *testing.T) {
 		cfg := h.config()
 		cfg.ClientSecret = mustSecret(clientSecret)
 		cfg.HTTP.Wrap = wrap
-		c, err := New(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, cb := h.start(t, c)
-		toks, err := c.Exchange(context.Background(), p, cb)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, toks := loginWith(t, h, cfg)
 		if !strings.HasPrefix(h.lastHeader.Get("Authorization"), "Basic ") {
 			t.Fatal("the test needs client_secret_basic")
 		}
-		h.mu.Lock()
-		h.nonce = ""
-		h.mu.Unlock()
 		return c, toks
 	}
 	refresh := func(answer func(http.ResponseWriter, *http.Request), wrap func(http.RoundTripper) http.RoundTripper, armed *atomic.Bool) func(t *testing.T) result {

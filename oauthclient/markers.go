@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"sync/atomic"
@@ -65,14 +64,15 @@ func (d *delivery) trace(ctx context.Context) context.Context {
 // Refresh.Answered and Sent): answered when the server's answer was read
 // whole (a token response, an OAuth error, a malformed error status),
 // sent when a connection was obtained and no usable answer was read (a
-// reset, a timeout, a body cut short or too large, a 200 that is not a
-// JSON object: the server may have rotated unseen), and neither when no
-// connection was made.
+// reset, a timeout, a body cut short or too large, a 2xx (200 or another)
+// that is not a usable token response: the server may have rotated unseen,
+// and parseTokenResponse hands a rotation over from any 2xx), and neither
+// when no connection was made.
 func (d *delivery) report(r *tokenstore.Refresh, tr *tokenResponse, err error) {
 	var ae *AuthError
 	var re *ResponseError
 	switch {
-	case err == nil, tr != nil, errors.As(err, &ae), errors.As(err, &re) && re.StatusCode != 0 && re.StatusCode != http.StatusOK:
+	case err == nil, tr != nil, errors.As(err, &ae), errors.As(err, &re) && re.StatusCode != 0 && (re.StatusCode < 200 || re.StatusCode > 299):
 		r.Answered()
 	case d.conn.Load() || errors.Is(err, tokenstore.ErrPanic):
 		r.Sent()

@@ -157,3 +157,46 @@ func TestRefreshReportsDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshUnreadable2xxKeepsMarker: a 2xx other than 200 whose body is
+// not a JSON object (HTML, a JSON object cut short) is no usable answer:
+// the server may have rotated and the new refresh token may hide in it,
+// as with a 200 (parseTokenResponse hands a rotation over from any 2xx).
+// The marker stays, and the next refresh reports ErrRotationLost without
+// sending the possibly spent token again.
+func TestRefreshUnreadable2xxKeepsMarker(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"HTML 201", http.StatusCreated, `<html>tokens</html>`},
+		{"cut short 202", http.StatusAccepted, `{"access_token":"at-2","token_type":"Bearer","refresh_token":"rt-2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHostileAS(t)
+			h.setToken(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			})
+			st := &tokenstore.Memory{}
+			if err := tokenstore.SaveRecord(ctx, st, "k", &tokenstore.Record{RefreshToken: "rt-1", Subject: "alice",
+				Issuer: h.srv.URL, ClientID: "client-1", Scopes: []string{"openid", "profile"}}); err != nil {
+				t.Fatal(err)
+			}
+			src, err := h.client(t).TokenSource(ctx, TokenSourceConfig{Store: st, Key: "k"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := src.Token(); !errors.Is(err, ErrMalformedResponse) {
+				t.Fatalf("first refresh = %v, want ErrMalformedResponse", err)
+			}
+			time.Sleep(1100 * time.Millisecond) // the backoff of a permanent failure: about 1 s
+			if _, err := src.Token(); !errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 1 {
+				t.Fatalf("after an unreadable %d: %v, %d token requests; want ErrRotationLost and no resend", tc.status, err, h.tokenCalls.Load())
+			}
+		})
+	}
+}

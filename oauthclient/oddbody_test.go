@@ -3,12 +3,7 @@ package oauthclient
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -49,21 +44,7 @@ func TestOddSuccessBodiesKeepRotation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var mu sync.Mutex
-			var sent []string
-			h.setToken(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				sent = append(sent, r.PostForm.Get("refresh_token"))
-				i := len(sent)
-				mu.Unlock()
-				w.Header().Set("Content-Type", "application/json")
-				if i == 1 {
-					w.WriteHeader(tc.status)
-					io.WriteString(w, tc.body)
-					return
-				}
-				h.writeTokens(w, map[string]any{"access_token": "AT-2", "refresh_token": "RT-2"})
-			})
+			sent := firstAnswerThenRotating(h, tc.status, tc.body)
 			src.Invalidate(toks.OAuth2Token())
 			tok, err := src.Token()
 			switch {
@@ -72,19 +53,7 @@ func TestOddSuccessBodiesKeepRotation(t *testing.T) {
 			case !tc.ok && !errors.Is(err, ErrMalformedResponse):
 				t.Fatalf("Token = %v, want ErrMalformedResponse", err)
 			}
-			rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
-			if err != nil || rec.RefreshToken != "RT-1" {
-				t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
-			}
-			clk.Advance(2 * time.Hour) // past any backoff and the token's life
-			if _, err := src.Token(); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if strings.Join(sent, ",") != "RT-secret-value,RT-1" {
-				t.Fatalf("refresh tokens sent: %v; the rotated one must be used next, the spent one never again", sent)
-			}
+			checkRotationUsedNext(t, store, clk, src, sent)
 		})
 	}
 }

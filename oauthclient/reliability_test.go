@@ -23,7 +23,23 @@ import (
 
 // rotatingToken makes h's token endpoint answer every refresh with a
 // rotated pair (AT-n, RT-n) and record the refresh tokens it receives.
-func rotatingToken(h *hostileAS) (sent func() []string) {
+func rotatingToken(h *hostileAS) (sent func() []string) { return rotatingAfter(h, nil) }
+
+// firstAnswerThenRotating makes h's token endpoint answer the first
+// refresh with status and body (as JSON), and the later ones as
+// rotatingToken does (AT-2, RT-2, …).
+func firstAnswerThenRotating(h *hostileAS, status int, body string) (sent func() []string) {
+	return rotatingAfter(h, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	})
+}
+
+// rotatingAfter answers the first refresh with first (nil: as the
+// others) and every refresh after it with a rotated pair (AT-n, RT-n),
+// recording the refresh tokens received.
+func rotatingAfter(h *hostileAS, first func(http.ResponseWriter)) (sent func() []string) {
 	var mu sync.Mutex
 	var got []string
 	h.setToken(func(w http.ResponseWriter, r *http.Request) {
@@ -31,12 +47,36 @@ func rotatingToken(h *hostileAS) (sent func() []string) {
 		got = append(got, r.PostForm.Get("refresh_token"))
 		i := len(got)
 		mu.Unlock()
+		if i == 1 && first != nil {
+			first(w)
+			return
+		}
 		h.writeTokens(w, map[string]any{"access_token": fmt.Sprintf("AT-%d", i), "refresh_token": fmt.Sprintf("RT-%d", i)})
 	})
 	return func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return append([]string(nil), got...)
+	}
+}
+
+// checkRotationUsedNext checks what must hold after a first refresh whose
+// answer handed RT-1 over and then failed (refused, a failing or
+// panicking hook): the store holds RT-1, and the next refresh (2 h later,
+// past any backoff and the token's life) sends RT-1; the login's refresh
+// token is never sent again.
+func checkRotationUsedNext(t *testing.T, store tokenstore.Store, clk *testClock, src *tokenstore.Source, sent func() []string) {
+	t.Helper()
+	rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
+	if err != nil || rec.RefreshToken != "RT-1" {
+		t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
+	}
+	clk.Advance(2 * time.Hour)
+	if _, err := src.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(sent(), ","); got != "RT-secret-value,RT-1" {
+		t.Fatalf("refresh tokens sent: %s; the rotated one must be used next, the spent one never again", got)
 	}
 }
 
@@ -71,38 +111,13 @@ func TestRotationHandedOverBeforeAnyCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var mu sync.Mutex
-			var sent []string
-			h.setToken(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				sent = append(sent, r.PostForm.Get("refresh_token"))
-				i := len(sent)
-				mu.Unlock()
-				w.Header().Set("Content-Type", "application/json")
-				if i == 1 {
-					io.WriteString(w, tc.body)
-					return
-				}
-				h.writeTokens(w, map[string]any{"access_token": "AT-2", "refresh_token": "RT-2"})
-			})
+			sent := firstAnswerThenRotating(h, http.StatusOK, tc.body)
 			src.Invalidate(toks.OAuth2Token())
 			_, err = src.Token()
 			if (err == nil) != tc.ok {
 				t.Fatalf("Token = %v, want success %v", err, tc.ok)
 			}
-			rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
-			if err != nil || rec.RefreshToken != "RT-1" {
-				t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
-			}
-			clk.Advance(2 * time.Hour) // past any backoff and the token's life
-			if _, err := src.Token(); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if strings.Join(sent, ",") != "RT-secret-value,RT-1" {
-				t.Fatalf("refresh tokens sent: %v; the rotated one must be used next, the spent one never again", sent)
-			}
+			checkRotationUsedNext(t, store, clk, src, sent)
 		})
 	}
 }
@@ -292,21 +307,11 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			cfg := h.config()
 			cfg.Now = clk.Now
 			cfg.HTTP.Wrap, cfg.HTTP.Logger = hk.wrap, hk.logger
-			c, err := New(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, cb := h.start(t, c)
-			toks, err := c.Exchange(context.Background(), p, cb)
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.mu.Lock()
-			h.nonce = ""
-			h.mu.Unlock()
+			c, toks := loginWith(t, h, cfg)
 			sent := rotatingToken(h)
 			store := &tokenstore.Memory{}
 			var src *tokenstore.Source
+			var err error
 			if hk.fetch != nil {
 				// The login's record, then an engine with the caller's own FetchFunc.
 				if _, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks); err != nil {
@@ -333,17 +338,7 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			if armed.Load() {
 				t.Fatal("the panicking code was never reached")
 			}
-			rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
-			if err != nil || rec.RefreshToken != "RT-1" {
-				t.Fatalf("the store after the panic holds %v (%v), want RT-1", rec, err)
-			}
-			clk.Advance(2 * time.Hour)
-			if _, err := src.Token(); err != nil {
-				t.Fatal(err)
-			}
-			if got := strings.Join(sent(), ","); got != "RT-secret-value,RT-1" {
-				t.Fatalf("refresh tokens sent: %s; the spent one must never be sent again", got)
-			}
+			checkRotationUsedNext(t, store, clk, src, sent)
 		})
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -285,18 +284,7 @@ func TestWrapperErrorKeepsRotation(t *testing.T) {
 	cfg := h.config()
 	cfg.Now = clk.Now
 	cfg.HTTP.Wrap = failing
-	c, err := New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, cb := h.start(t, c)
-	toks, err := c.Exchange(context.Background(), p, cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.mu.Lock()
-	h.nonce = ""
-	h.mu.Unlock()
+	c, toks := loginWith(t, h, cfg)
 	sent := rotatingToken(h)
 	store := &tokenstore.Memory{}
 	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
@@ -308,15 +296,45 @@ func TestWrapperErrorKeepsRotation(t *testing.T) {
 	if _, err := src.Token(); err == nil || armed.Load() {
 		t.Fatalf("Token through a failing wrapper = %v (wrapper reached: %v), want an error", err, !armed.Load())
 	}
-	rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
-	if err != nil || rec.RefreshToken != "RT-1" {
-		t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
+	checkRotationUsedNext(t, store, clk, src, sent)
+}
+
+// TestWrapperRetrySendsTokenOnce (S23, S30): a Wrap that retries (sends
+// the token request it was given a second time, as a retrying layer
+// would) must not present the refresh token twice: the first request may
+// have rotated it (it did here), and a second one is a reuse that the
+// provider answers by revoking the grant, while the rotation in the first
+// answer would be dropped. The strict transport refuses the second send
+// of an OAuth endpoint call with ErrPolicy; the first answer's rotation
+// is stored, and the next refresh sends it.
+func TestWrapperRetrySendsTokenOnce(t *testing.T) {
+	var armed atomic.Bool
+	retrying := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			resp, err := next.RoundTrip(r)
+			if err != nil || r.URL.Path != "/token" || !armed.CompareAndSwap(true, false) {
+				return resp, err
+			}
+			resp.Body.Close()
+			return next.RoundTrip(r) // the same request again
+		})
 	}
-	clk.Advance(2 * time.Hour)
-	if _, err := src.Token(); err != nil {
+	h := newHostileAS(t)
+	clk := newTestClock()
+	cfg := h.config()
+	cfg.Now = clk.Now
+	cfg.HTTP.Wrap = retrying
+	c, toks := loginWith(t, h, cfg)
+	sent := rotatingToken(h)
+	store := &tokenstore.Memory{}
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(sent(), ","); got != "RT-secret-value,RT-1" {
-		t.Fatalf("refresh tokens sent: %s; the spent one must never be sent again", got)
+	src.Invalidate(toks.OAuth2Token())
+	armed.Store(true)
+	if _, err := src.Token(); !errors.Is(err, ErrPolicy) || armed.Load() {
+		t.Fatalf("Token through a retrying wrapper = %v (wrapper reached: %v), want ErrPolicy", err, !armed.Load())
 	}
+	checkRotationUsedNext(t, store, clk, src, sent)
 }

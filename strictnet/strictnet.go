@@ -91,7 +91,12 @@ type Config struct {
 	// strict transport's own answer: nothing the SDK uses afterwards is an
 	// object the wrapper held, the response the wrapper returns is only
 	// closed, and a request kept by the wrapper cannot be sent again once
-	// its call is over. A wrapper that goes around the transport it was
+	// its call is over. A wrapper that retries gets the body again when the
+	// request can replay it, except for the SDK's calls to the
+	// authorization server (token requests, revocation, …): they carry
+	// single-use values (a refresh token, a code) and go out once, and a
+	// second send is refused with a *PolicyError (the first answer is
+	// still read). A wrapper that goes around the transport it was
 	// given sends nothing secret. Returning an *http.Transport is refused.
 	Wrap func(http.RoundTripper) http.RoundTripper
 	// Logger, when set, receives one event per server call: endpoint kind,
@@ -390,6 +395,7 @@ type ticket struct {
 	mu      sync.Mutex
 	done    bool
 	seen    bool
+	once    bool        // a call that goes out once (netrule.AnswerSlot)
 	header  http.Header // the credential headers of the SDK's request
 	body    io.ReadCloser
 	getBody func() (io.ReadCloser, error)
@@ -408,6 +414,8 @@ var (
 	errCallEnded = errors.New("the Wrap RoundTripper sent a request of a call that is over")
 	// errRedirected: a wrapper sent the request elsewhere.
 	errRedirected = errors.New("the Wrap RoundTripper changed where the request goes")
+	// errSentTwice: a wrapper sent again a call that goes out once.
+	errSentTwice = errors.New("the Wrap RoundTripper sent an authorization server request twice; it carries single-use values (a refresh token, a code) and goes out once")
 )
 
 // observe opens a ticket for req and returns the request the wrapper gets:
@@ -415,7 +423,8 @@ var (
 // response and with an empty body (ContentLength kept, so a wrapper may
 // record the size).
 func observe(req *http.Request) (*http.Request, *ticket) {
-	tk := &ticket{dest: req.URL.String(), host: req.Host, header: http.Header{}, body: req.Body, getBody: req.GetBody}
+	tk := &ticket{dest: req.URL.String(), host: req.Host, header: http.Header{}, body: req.Body, getBody: req.GetBody,
+		once: netrule.AnswerSlotOf(req.Context()) != nil}
 	out := req.Clone(context.WithValue(req.Context(), ticketKey{}, tk))
 	// A redirect hop's Response is the SDK's answer to the hop before,
 	// whose Request carried the credentials: the wrapper gets neither.
@@ -447,6 +456,9 @@ func (tk *ticket) request(wreq *http.Request) (*http.Request, error) {
 	case wreq.URL == nil || wreq.URL.String() != tk.dest || wreq.Host != tk.host:
 		// A credential never leaves for a place the SDK did not choose.
 		return nil, errRedirected
+	case tk.seen && tk.once:
+		// A refresh token or code presented twice is a reuse (S23).
+		return nil, errSentTwice
 	}
 	out := wreq.Clone(wreq.Context())
 	for _, h := range credentialHeaders {

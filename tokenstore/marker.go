@@ -132,6 +132,6 @@ func (s *Source) mark(ctx context.Context, tx Tx, m *Record) error {
 	// (Flush too); another process resolves it (resolveMarker).
 	clear := m.clone()
 	clear.pending, clear.pendingUntil = 0, 0
-	rotations.put(s.cfg.Key, m.RefreshToken, clear)
+	rotations.put(s.cfg.Key, m.RefreshToken, clear, m)
 	return fmt.Errorf("tokenstore: marking the refresh failed and could not be read back, so a marker may be left; the token request was not sent (this process clears the marker on its next refresh): %w", errors.Join(err, rerr))
 }

@@ -491,3 +491,152 @@ func TestMarkerUnreadAfterLostAck(t *testing.T) {
 		t.Fatalf("%d requests, %d reuses", requests, reuse)
 	}
 }
+
+// TestForeignMarkerNotCleared (S29): this process holds the clearing of
+// its own marker, unwritten (its marker write could not be settled, or the
+// outcome of an answered request could not be saved), and meanwhile
+// another holder marked the record for a request with the same refresh
+// token and died: that request reached the server, which rotated. This
+// process must not write its held record over the other holder's marker
+// and send the spent token again (the provider's reuse detection would
+// revoke the grant): the other marker is resolved as any marker this
+// process did not write, here ErrRotationLost without a request.
+func TestForeignMarkerNotCleared(t *testing.T) {
+	for _, how := range []string{"marker unread", "outcome unsaved"} {
+		t.Run(how, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			srv := newTokenServer(clk.Now)
+			var st Store
+			var s *Source
+			var err error
+			switch how {
+			case "marker unread":
+				u := &unreadable{}
+				st = u
+				saveRT(t, u, "k", "rt-0")
+				s, err = NewSource(SourceConfig{Store: u, Key: "k", Now: clk.Now, Fetch: asFetch(srv.refresh)}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				u.armed.Store(true)
+				if _, err := s.Token(); err == nil {
+					t.Fatal("Token with its marker write unsettled: no error")
+				}
+				u.blind.Store(false)
+			case "outcome unsaved":
+				l := &lockedPut{}
+				st = l
+				saveRT(t, l, "k", "rt-0")
+				s, err = NewSource(SourceConfig{Store: l, Key: "k", Now: clk.Now,
+					Fetch: func(ctx context.Context, r *Refresh) (*Result, error) {
+						defer l.lost.Store(true) // the outcome's write fails
+						return asFetch(srv.refresh)(ctx, r)
+					}}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.fail = errServer // answered: the server kept rt-0
+				if _, err := s.Token(); err == nil {
+					t.Fatal("Token on a 503: no error")
+				}
+				l.lost.Store(false)
+				srv.mu.Lock()
+				srv.fail = nil
+				srv.mu.Unlock()
+			}
+			before, _, _, _ := srv.stats()
+			// Another holder marks the record, sends rt-0 (the server
+			// rotates) and dies before writing the outcome.
+			clk.Advance(time.Hour)
+			if _, err := srv.refresh(ctx, "rt-0"); err != nil {
+				t.Fatal(err)
+			}
+			markedRecord(t, st, "k", "rt-0", clk.Now().Add(-20*time.Second), clk.Now().Add(-10*time.Second))
+
+			_, err = s.Token()
+			if !errors.Is(err, ErrRotationLost) {
+				t.Fatalf("Token over another holder's marker = %v, want ErrRotationLost", err)
+			}
+			if requests, reuse, _, _ := srv.stats(); requests != before+1 || reuse != 0 {
+				t.Fatalf("%d requests after the other holder's, %d reuses: the spent token was sent again", requests-before-1, reuse)
+			}
+			if rec := loadMarked(t, st, "k"); rec.pending == 0 {
+				t.Fatal("the other holder's marker was cleared")
+			}
+		})
+	}
+}
+
+// TestResolveMarkerBounds: what resolveMarker's and introspect's doc
+// comments promise beyond TestResolveMarkerStep. A panicking introspection
+// step is recovered as an error matching ErrPanic, a refusal: the Source
+// behaves as without the step (ErrRotationLost, nothing sent) and the
+// process lives on. One introspection is bounded by introspectTimeout. A
+// marker of an earlier version (no pendingUntil) is resolved from its
+// start plus RefreshTimeout plus markerSettle.
+func TestResolveMarkerBounds(t *testing.T) {
+	t.Run("panic", func(t *testing.T) {
+		clk := newClock()
+		srv := newTokenServer(clk.Now)
+		st := &Memory{}
+		markedRecord(t, st, "k", "rt-0", clk.Now().Add(-time.Hour), clk.Now().Add(-time.Hour))
+		var deadline time.Duration
+		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+			ResolveMarkersByIntrospection: func(ctx context.Context, rt string) (bool, error) {
+				if d, ok := ctx.Deadline(); ok {
+					deadline = time.Until(d)
+				}
+				panic("introspection bug")
+			}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Token(); !errors.Is(err, ErrRotationLost) {
+			t.Fatalf("Token with a panicking introspection = %v, want ErrRotationLost (as without the step)", err)
+		}
+		if requests, _, _, _ := srv.stats(); requests != 0 {
+			t.Fatalf("%d token requests after a panicking introspection", requests)
+		}
+		if deadline <= 0 || deadline > introspectTimeout {
+			t.Fatalf("the introspection's deadline is %v away, want within %v", deadline, introspectTimeout)
+		}
+	})
+	t.Run("panic error", func(t *testing.T) {
+		s := &Source{}
+		_, err := s.introspect(context.Background(), func(context.Context, string) (bool, error) { panic(42) }, "rt")
+		if !errors.Is(err, ErrPanic) || isTemporary(err) {
+			t.Fatalf("introspect of a panicking step = %v, want a permanent error matching ErrPanic", err)
+		}
+	})
+	t.Run("earlier version", func(t *testing.T) {
+		clk := newClock()
+		srv := newTokenServer(clk.Now)
+		st := &Memory{}
+		began := clk.Now().Add(-10 * time.Second)
+		b, err := encodeRecord(&Record{RefreshToken: "rt-0", Subject: "alice", Issuer: "https://issuer", ClientID: "client",
+			pending: began.UnixMilli()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Update(context.Background(), "k", func(ctx context.Context, tx Tx) error { return tx.Put(ctx, b) }); err != nil {
+			t.Fatal(err)
+		}
+		d := &activeDouble{active: true}
+		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
+			RefreshTimeout: 30 * time.Second, ResolveMarkersByIntrospection: d.check}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Token()
+		var te *TemporaryError
+		want := began.Add(30*time.Second + markerSettle).Truncate(time.Millisecond)
+		if !errors.As(err, &te) || !te.RetryAfter.Equal(want) || d.calls.Load() != 0 {
+			t.Fatalf("Token on a marker without its end = %v (%d introspections), want a *TemporaryError until %v", err, d.calls.Load(), want)
+		}
+		clk.Advance(te.RetryAfter.Sub(clk.Now()))
+		if _, err := s.Token(); err != nil || d.calls.Load() != 1 {
+			t.Fatalf("after the wait: %v, %d introspections", err, d.calls.Load())
+		}
+	})
+}

@@ -725,7 +725,7 @@ func (s *Source) readRecord(ctx context.Context, tx Tx) (*Record, error) {
 	}
 	// A rotation of the stored token that this process holds (its write
 	// failed earlier, in this Source or another): write it now.
-	if next := rotations.get(s.cfg.Key, rec.RefreshToken); next != nil {
+	if next := rotations.heldFor(s.cfg.Key, rec); next != nil {
 		if err := s.putRetry(ctx, tx, next); err != nil {
 			return nil, fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
 		}
@@ -809,7 +809,7 @@ func (s *Source) writeOutcome(ctx context.Context, tx Tx, rec, marked *Record, r
 			// the key in this process, instead of reading its own marker
 			// as a lost rotation. Another process finds the marker and
 			// resolves it (resolveMarker).
-			rotations.put(s.cfg.Key, rec.RefreshToken, next)
+			rotations.put(s.cfg.Key, rec.RefreshToken, next, marked)
 			saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
 		} else if newer {
 			saveErr = s.recordChanged(ctx, next)
@@ -1036,7 +1036,7 @@ func (s *Source) Flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		next := rotations.get(s.cfg.Key, rec.RefreshToken)
+		next := rotations.heldFor(s.cfg.Key, rec)
 		if next == nil {
 			rotations.dropKey(s.cfg.Key) // the store moved on (another holder, a new login)
 			return nil
@@ -1057,27 +1057,63 @@ func (s *Source) Flush(ctx context.Context) error {
 // still holds (spent at the server), the record to write instead. Any
 // Source on that key (the one that fetched, another one, one created after
 // an eviction) writes it on its next transaction, and never sends the
-// spent token. Tokens are compared by SHA-256.
-var rotations = &rotationSet{m: map[string]map[[32]byte]*Record{}}
+// spent token. Tokens are compared by SHA-256. It also holds outcomes that
+// keep the stored token (only this process's marker is to be cleared).
+var rotations = &rotationSet{m: map[string]map[[32]byte]*heldOutcome{}}
 
 type rotationSet struct {
 	mu sync.Mutex
-	m  map[string]map[[32]byte]*Record
+	m  map[string]map[[32]byte]*heldOutcome
 }
 
-func (r *rotationSet) put(key, base string, next *Record) {
+// heldOutcome is a refresh's outcome this process could not write: next,
+// the record to write, and the marker this process wrote for that refresh
+// (pending, pendingUntil; zero when it wrote none).
+type heldOutcome struct {
+	next                  *Record
+	pending, pendingUntil int64
+}
+
+// put holds next for the record whose refresh token is base; marked is the
+// record with the marker this process wrote for the refresh (nil: none).
+func (r *rotationSet) put(key, base string, next, marked *Record) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m[key] == nil {
-		r.m[key] = map[[32]byte]*Record{}
+		r.m[key] = map[[32]byte]*heldOutcome{}
 	}
-	r.m[key][sha256.Sum256([]byte(base))] = next.clone()
+	h := &heldOutcome{next: next.clone()}
+	if marked != nil {
+		h.pending, h.pendingUntil = marked.pending, marked.pendingUntil
+	}
+	r.m[key][sha256.Sum256([]byte(base))] = h
 }
 
-func (r *rotationSet) get(key, base string) *Record {
+// heldFor returns the record to write over stored, the record in the
+// store, or nil. A held outcome for stored's refresh token is written when
+// it rotated (the stored token is spent, whatever marked the record
+// since), or when the record carries no marker or this process's own. One
+// that keeps the token while the record carries another holder's marker
+// is dropped: that holder's request, whose outcome is unknown, may have
+// spent the token, and its marker is resolved as any other
+// (resolveMarker); clearing it would send the token again.
+func (r *rotationSet) heldFor(key string, stored *Record) *Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.m[key][sha256.Sum256([]byte(base))].clone()
+	base := sha256.Sum256([]byte(stored.RefreshToken))
+	h := r.m[key][base]
+	switch {
+	case h == nil:
+		return nil
+	case h.next.RefreshToken != stored.RefreshToken, stored.pending == 0,
+		stored.pending == h.pending && stored.pendingUntil == h.pendingUntil:
+		return h.next.clone()
+	}
+	delete(r.m[key], base)
+	if len(r.m[key]) == 0 {
+		delete(r.m, key)
+	}
+	return nil
 }
 
 func (r *rotationSet) has(key string) bool {

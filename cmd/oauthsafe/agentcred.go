@@ -64,11 +64,15 @@ func forgetCredentialEnv() {
 
 // withoutCredentials returns environ without the credential variables:
 // the environment of a started agent.
-func withoutCredentials(environ []string) []string {
+func withoutCredentials(environ []string) []string { return withoutEnv(environ, credentialEnv...) }
+
+// withoutEnv returns environ (KEY=value entries) without the variables
+// named keys.
+func withoutEnv(environ []string, keys ...string) []string {
 	out := make([]string, 0, len(environ))
 next:
 	for _, kv := range environ {
-		for _, k := range credentialEnv {
+		for _, k := range keys {
 			if strings.HasPrefix(kv, k+"=") {
 				continue next
 			}

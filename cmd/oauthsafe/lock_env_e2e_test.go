@@ -43,28 +43,15 @@ func TestOneLockWhateverTheEnvironment(t *testing.T) {
 		}
 		return d
 	}
-	without := func(env []string, keys ...string) []string {
-		var out []string
-	next:
-		for _, kv := range env {
-			for _, k := range keys {
-				if strings.HasPrefix(kv, k+"=") {
-					continue next
-				}
-			}
-			out = append(out, kv)
-		}
-		return out
-	}
 	// The profile directory (XDG_CONFIG_HOME) and the session bus are the
 	// same for all: one user, one login, one keyring.
 	envs := map[string][]string{
 		"terminal": c.env,
-		"cron": append(without(c.env, "XDG_RUNTIME_DIR", "TMPDIR", "HOME"),
+		"cron": append(withoutEnv(c.env, "XDG_RUNTIME_DIR", "TMPDIR", "HOME"),
 			"TMPDIR="+dir(), "HOME="+dir()),
-		"systemd": append(without(c.env, "XDG_RUNTIME_DIR", "TMPDIR", "HOME"),
+		"systemd": append(withoutEnv(c.env, "XDG_RUNTIME_DIR", "TMPDIR", "HOME"),
 			"XDG_RUNTIME_DIR="+dir(), "HOME="+dir()),
-		"other": append(without(c.env, "XDG_RUNTIME_DIR", "TMPDIR", "HOME"),
+		"other": append(withoutEnv(c.env, "XDG_RUNTIME_DIR", "TMPDIR", "HOME"),
 			"TMPDIR="+dir(), "XDG_RUNTIME_DIR="+dir(), "HOME="+dir()),
 	}
 	const rounds = 5

@@ -124,17 +124,8 @@ func TestVaultEngineHoldChild(t *testing.T) {
 }
 
 func engineKilled(t *testing.T, b *backend) {
-	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, c, toks := aliceAtReuseOP(t)
 	ctx := context.Background()
-	toks := loginAlice(t, srv)
-	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-	if err != nil {
-		t.Fatal(err)
-	}
 	st := b.store(t, sqlstore.Config{})
 	if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "killed"}, toks); err != nil {
 		t.Fatal(err)
@@ -288,18 +279,9 @@ func TestVaultPostgresRestartMidRefresh(t *testing.T) {
 }
 
 func engineRestart(t *testing.T, b *backend, immediate bool) {
-	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, c, toks := aliceAtReuseOP(t)
 	defer b.pg.Restart() // a failure below must not leave the next subtest without a database
 	ctx := context.Background()
-	toks := loginAlice(t, srv)
-	c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The lease must outlast the shutdown below: a holder that loses its
 	// lease has its token request cancelled.
 	st := b.store(t, sqlstore.Config{LeaseTTL: 5 * time.Second})
@@ -355,11 +337,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 		}
 	}
 	uses := counter.snapshot()
-	for _, n := range uses {
-		if n != 1 {
-			t.Fatalf("a refresh token was sent %d times", n)
-		}
-	}
+	presentedOnce(t, uses)
 	if len(uses) != 2 || uses[toks.RefreshToken()] != 1 {
 		t.Fatalf("%d distinct refresh tokens sent, want the login's and the rotated one", len(uses))
 	}

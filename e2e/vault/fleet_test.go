@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
 
@@ -63,6 +65,25 @@ func webClient(ctx context.Context, issuer string, roots *x509.CertPool) (*oauth
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   strictnet.Config{RootCAs: roots},
 	})
+}
+
+// aliceAtReuseOP starts the real OP with family revocation on reuse (a
+// spent refresh token presented again revokes the whole grant), closed
+// when the test ends, and returns it, the web client of it and a login of
+// Alice's.
+func aliceAtReuseOP(t *testing.T) (*oauthtest.Server, *oauthclient.Client, *oauthclient.Tokens) {
+	t.Helper()
+	srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	toks := loginAlice(t, srv)
+	c, err := webClient(context.Background(), srv.Issuer, srv.RootCAs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, toks
 }
 
 // loginAlice runs a real authorization-code flow and returns the tokens.
@@ -287,16 +308,31 @@ func childCommand(t *testing.T, srv *oauthtest.Server, b *backend, run string) *
 func childClientAndStore(t *testing.T, leaseTTL time.Duration) (*oauthclient.Client, *sqlstore.Store) {
 	t.Helper()
 	ctx := context.Background()
+	c, err := webClient(ctx, os.Getenv(envIssuer), childRoots(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, childVault(ctx, t, leaseTTL)
+}
+
+// childRoots is a replica's side of childCommand: the roots that verify
+// the parent's OP (envCAFile).
+func childRoots(t testing.TB) *x509.CertPool {
+	t.Helper()
 	pem, err := os.ReadFile(os.Getenv(envCAFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
-	c, err := webClient(ctx, os.Getenv(envIssuer), roots)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return roots
+}
+
+// childVault opens the vault on the database the environment names
+// (envDriver, envDSN: set by the parent for itself and its children),
+// with LeaseTTL leaseTTL (0 for the default).
+func childVault(ctx context.Context, t testing.TB, leaseTTL time.Duration) *sqlstore.Store {
+	t.Helper()
 	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
 	if err != nil {
 		t.Fatal(err)
@@ -310,7 +346,78 @@ func childClientAndStore(t *testing.T, leaseTTL time.Duration) (*oauthclient.Cli
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, st
+	return st
+}
+
+// loginUsers logs n users in (user-0 …) into st, each with a login of
+// its own at srv.
+func loginUsers(t *testing.T, c *oauthclient.Client, st tokenstore.Store, srv *oauthtest.Server, n int) {
+	t.Helper()
+	for i := range n {
+		if _, err := c.TokenSource(context.Background(), oauthclient.TokenSourceConfig{Store: st, Key: userKey(i)}, loginAlice(t, srv)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// askEvery50ms is a fleet replica's work: one goroutine per user (user-0
+// … user-(n-1)) asks users for a token every 50 ms until end, then the
+// pool is drained. loggedOut is called, under the lock that guards the
+// counts, for every error matching tokenstore.ErrLoginRequired; every
+// other error counts as temporary.
+func askEvery50ms(ctx context.Context, t *testing.T, users *tokenstore.Pool, n int, end time.Time, loggedOut func(i int, err error)) (calls, temporary int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				_, err := users.Token(ctx, userKey(i))
+				mu.Lock()
+				calls++
+				switch {
+				case err == nil:
+				case errors.Is(err, tokenstore.ErrLoginRequired):
+					loggedOut(i, err)
+				default:
+					temporary++
+				}
+				mu.Unlock()
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := users.Drain(dctx); err != nil {
+		t.Errorf("Drain: %v", err)
+	}
+	return calls, temporary
+}
+
+// presentedTwice counts the refresh tokens in uses (refreshCounter's
+// snapshot) presented more than once.
+func presentedTwice(uses map[string]int) int {
+	twice := 0
+	for _, n := range uses {
+		if n != 1 {
+			twice++
+		}
+	}
+	return twice
+}
+
+// presentedOnce fails t when a refresh token in uses (refreshCounter's
+// snapshot) was presented more than once.
+func presentedOnce(t *testing.T, uses map[string]int) {
+	t.Helper()
+	for _, n := range uses {
+		if n != 1 {
+			t.Fatalf("a refresh token was presented %d times", n)
+		}
+	}
 }
 
 // refreshCounter counts, at the server, how often each refresh token is

@@ -2,14 +2,11 @@ package vault_test
 
 import (
 	"context"
-	"database/sql"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/storetest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
-	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
 
 const harnessChild = "TestVaultStoreHarnessChild"
@@ -19,22 +16,9 @@ const harnessChild = "TestVaultStoreHarnessChild"
 // SIGKILLed holder releases the key within its 20 s bound.
 func openHarness(t testing.TB) tokenstore.Store {
 	t.Helper()
-	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	dialect := sqlstore.SQLite
-	if os.Getenv(envDriver) == "pgx" {
-		dialect = sqlstore.Postgres
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList{key1}, LeaseTTL: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return childVault(ctx, t, 2*time.Second)
 }
 
 // TestVaultStoreHarnessChild is the harness's child process.

@@ -3,8 +3,6 @@ package vault_test
 import (
 	"bufio"
 	"context"
-	"crypto/x509"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,37 +79,18 @@ func (s countingStore) Update(ctx context.Context, key string, fn func(context.C
 func killableReplica(t *testing.T, leaseTTL time.Duration) (*oauthclient.Client, tokenstore.Store) {
 	t.Helper()
 	ctx := context.Background()
-	pem, err := os.ReadFile(os.Getenv(envCAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
 	k := &killHook{}
 	k.at, _ = strconv.ParseInt(os.Getenv(envKillAt), 10, 64)
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: os.Getenv(envIssuer), ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
-		HTTP:   strictnet.Config{RootCAs: roots, Wrap: k.wrap},
+		HTTP:   strictnet.Config{RootCAs: childRoots(t), Wrap: k.wrap},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.tokenPath = strings.TrimPrefix(c.Metadata().TokenEndpoint, os.Getenv(envIssuer))
-	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	dialect := sqlstore.SQLite
-	if os.Getenv(envDriver) == "pgx" {
-		dialect = sqlstore.Postgres
-	}
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList{key1}, LeaseTTL: leaseTTL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, countingStore{st, k}
+	return c, countingStore{childVault(ctx, t, leaseTTL), k}
 }
 
 // TestMarkerHolderChild resumes user "marked" from the vault (lease 2 s)
@@ -155,17 +134,8 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newPostgres(t)
-			srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv, c, toks := aliceAtReuseOP(t)
 			ctx := context.Background()
-			toks := loginAlice(t, srv)
-			c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-			if err != nil {
-				t.Fatal(err)
-			}
 			st := b.store(t, sqlstore.Config{})
 			if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "marked"}, toks); err != nil {
 				t.Fatal(err)
@@ -244,11 +214,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 				t.Fatal("the survivor never asked the OP")
 			}
 			uses := counter.snapshot()
-			for _, n := range uses {
-				if n != 1 {
-					t.Fatalf("a refresh token was presented %d times", n)
-				}
-			}
+			presentedOnce(t, uses)
 			want := map[bool]int{false: 1, true: 1}[tc.sent]
 			if tc.refused {
 				want = 0
@@ -336,17 +302,8 @@ func TestMarkerAckLost(t *testing.T) {
 		landed := mode != "not written"
 		t.Run(mode, func(t *testing.T) {
 			b := newSQLite(t)
-			srv, err := oauthtest.Start(oauthtest.Options{RevokeFamilyOnReuse: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
+			srv, c, toks := aliceAtReuseOP(t)
 			ctx := context.Background()
-			toks := loginAlice(t, srv)
-			c, err := webClient(ctx, srv.Issuer, srv.RootCAs())
-			if err != nil {
-				t.Fatal(err)
-			}
 			db, fault := openFaulty(t, b)
 			st := &ackLost{Store: b.store(t, sqlstore.Config{DB: db})}
 			src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "ack"}, toks)
@@ -388,11 +345,7 @@ func TestMarkerAckLost(t *testing.T) {
 				t.Fatalf("another engine after the lost acknowledgement = %v", err)
 			}
 			uses := counter.snapshot()
-			for _, n := range uses {
-				if n != 1 {
-					t.Fatalf("a refresh token was presented %d times", n)
-				}
-			}
+			presentedOnce(t, uses)
 			if len(uses) != 2 || uses[toks.RefreshToken()] != 1 {
 				t.Fatalf("%d refresh tokens presented, want the login's and the rotated one", len(uses))
 			}
@@ -428,39 +381,14 @@ func TestFleetKillChild(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv(envUsers))
 	secs, _ := strconv.ParseFloat(os.Getenv(envSeconds), 64)
 	end := time.Now().Add(time.Duration(secs * float64(time.Second)))
-	var mu sync.Mutex
 	var rep killReport
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := false
-			for time.Now().Before(end) {
-				_, err := users.Token(ctx, userKey(i))
-				mu.Lock()
-				rep.Calls++
-				switch {
-				case err == nil:
-				case errors.Is(err, tokenstore.ErrLoginRequired):
-					if !out {
-						out = true
-						fmt.Printf("LOGOUT %d %s\n", i, strings.ReplaceAll(err.Error(), "\n", " "))
-					}
-				default:
-					rep.Temporary++
-				}
-				mu.Unlock()
-				time.Sleep(50 * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := users.Drain(dctx); err != nil {
-		t.Errorf("Drain: %v", err)
-	}
+	out := map[int]bool{}
+	rep.Calls, rep.Temporary = askEvery50ms(ctx, t, users, n, end, func(i int, err error) {
+		if !out[i] {
+			out[i] = true
+			fmt.Printf("LOGOUT %d %s\n", i, strings.ReplaceAll(err.Error(), "\n", " "))
+		}
+	})
 	b, _ := json.Marshal(rep)
 	fmt.Printf("KILLFLEET %s\n", b)
 }
@@ -501,11 +429,7 @@ func TestFleetKillBeforeSendLosesNoUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := b.store(t, sqlstore.Config{})
-	for i := range users {
-		if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: userKey(i)}, loginAlice(t, srv)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	loginUsers(t, c, st, srv, users)
 	counter := countRefreshTokens(srv)
 
 	end := time.Now().Add(time.Duration(secs) * time.Second)
@@ -569,12 +493,7 @@ func TestFleetKillBeforeSendLosesNoUser(t *testing.T) {
 	wg.Wait()
 
 	uses := counter.snapshot()
-	twice := 0
-	for _, n := range uses {
-		if n != 1 {
-			twice++
-		}
-	}
+	twice := presentedTwice(uses)
 	calls, temporary := 0, 0
 	for _, r := range reports {
 		calls += r.Calls

@@ -34,7 +34,9 @@ type answerKey struct{}
 // failed (returned an error or panicked) after the strict transport got
 // the answer: the server may have acted (rotated a refresh token), so the
 // SDK still reads what it said. The strict transport fills Response, its
-// body read into memory, at most once; it never reaches an error.
+// body read into memory, at most once; it never reaches an error. A call
+// carrying a slot is also sent at most once: a wrapper's second send is
+// refused (its values are single-use).
 type AnswerSlot struct{ Response *http.Response }
 
 // WithAnswerSlot returns ctx carrying slot, for a call through a strict client.

@@ -113,3 +113,27 @@ func (s *APIServer) Client(t testing.TB, src oauth2.TokenSource) *http.Client {
 
 // OK answers "ok".
 func OK(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
+
+// Clock is a clock that a test moves, for a Config's Now; safe for
+// concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock that reads start until moved.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,6 @@ import (
 type rejectingSource struct{ *apiSource }
 
 func (s rejectingSource) Rejected(t *oauth2.Token) bool { s.Invalidate(t); return true }
-
-// stepClock is a clock the test moves.
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // TestEveryInvalidatorCoolsDown (S24): an API that answers invalid_token
 // to everything gets at most one invalidation of a source's token per
@@ -54,45 +35,27 @@ func TestEveryInvalidatorCoolsDown(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		rejected bool // the source has a Rejected method of its own
-		client   func(t *testing.T, clk *stepClock, src oauth2.TokenSource) func() *http.Client
+		client   func(t *testing.T, clk *testkit.Clock, src oauth2.TokenSource) func() *http.Client
 	}{
-		{"New", false, func(t *testing.T, clk *stepClock, src oauth2.TokenSource) func() *http.Client {
+		{"New", false, func(t *testing.T, clk *testkit.Clock, src oauth2.TokenSource) func() *http.Client {
 			c, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: api.Pool()}, Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return func() *http.Client { return c }
 		}},
-		{"one Transport.Client", false, func(t *testing.T, clk *stepClock, src oauth2.TokenSource) func() *http.Client {
+		{"one Transport.Client", false, func(t *testing.T, clk *testkit.Clock, src oauth2.TokenSource) func() *http.Client {
 			c, err := shared(t, api, clk).Client(src)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return func() *http.Client { return c }
 		}},
-		{"Transport.Client per request", false, func(t *testing.T, clk *stepClock, src oauth2.TokenSource) func() *http.Client {
-			tr := shared(t, api, clk)
-			return func() *http.Client {
-				c, err := tr.Client(src)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return c
-			}
-		}},
-		{"Rejected of its own, Transport.Client per request", true, func(t *testing.T, clk *stepClock, src oauth2.TokenSource) func() *http.Client {
-			tr := shared(t, api, clk)
-			return func() *http.Client {
-				c, err := tr.Client(src)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return c
-			}
-		}},
+		{"Transport.Client per request", false, perRequest(api)},
+		{"Rejected of its own, Transport.Client per request", true, perRequest(api)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := &stepClock{now: time.Now()}
+			clk := testkit.NewClock(time.Now())
 			as := newAPISource(toks...)
 			var src oauth2.TokenSource = as
 			if tc.rejected {
@@ -112,12 +75,12 @@ func TestEveryInvalidatorCoolsDown(t *testing.T) {
 			}
 			for i := 0; i < 20; i++ { // 20 requests in 9.5 s
 				call()
-				clk.advance(500 * time.Millisecond)
+				clk.Advance(500 * time.Millisecond)
 			}
 			if _, inv := as.counts(); inv != 1 {
 				t.Fatalf("%d invalidations for 20 requests within 10 s, want 1", inv)
 			}
-			clk.advance(time.Second) // past the cooldown
+			clk.Advance(time.Second) // past the cooldown
 			call()
 			if _, inv := as.counts(); inv != 2 {
 				t.Fatalf("%d invalidations after the cooldown, want 2", inv)
@@ -126,8 +89,23 @@ func TestEveryInvalidatorCoolsDown(t *testing.T) {
 	}
 }
 
+// perRequest makes a new client of one shared Transport for every request
+// (the web backend's way).
+func perRequest(api *testkit.APIServer) func(t *testing.T, clk *testkit.Clock, src oauth2.TokenSource) func() *http.Client {
+	return func(t *testing.T, clk *testkit.Clock, src oauth2.TokenSource) func() *http.Client {
+		tr := shared(t, api, clk)
+		return func() *http.Client {
+			c, err := tr.Client(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+	}
+}
+
 // shared is a Transport without a source of its own, for Transport.Client.
-func shared(t *testing.T, api *testkit.APIServer, clk *stepClock) *apiclient.Transport {
+func shared(t *testing.T, api *testkit.APIServer, clk *testkit.Clock) *apiclient.Transport {
 	t.Helper()
 	tr, err := apiclient.NewTransport(nil, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: api.Pool()}, Now: clk.Now})
 	if err != nil {
