@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // The in-process commands must never start the test binary as an agent.
@@ -118,6 +121,25 @@ func TestProfileFiles(t *testing.T) {
 	for _, bad := range []string{"", "../x", "a/b", ".hidden", strings.Repeat("a", 65)} {
 		if _, err := profilePath(bad); err == nil {
 			t.Errorf("profile name %q accepted", bad)
+		}
+	}
+}
+
+// TestReloginNamesTheResource: a resource-first profile that needs a new
+// login says the command that logs in again, with its resource URL; any
+// other profile says plain `oauthsafe login`. Exit status 3 either way.
+func TestReloginNamesTheResource(t *testing.T) {
+	for _, tc := range []struct{ relogin, want string }{
+		{"", "run `oauthsafe login`\n"},
+		{"https://mcp.example.com/mcp", "run `oauthsafe login https://mcp.example.com/mcp`\n"},
+	} {
+		e, _, errb := testEnv()
+		e.cmd, e.relogin = "token", tc.relogin
+		if code := e.fail(fmt.Errorf("token: %w", tokenstore.ErrLoginRequired)); code != exitLoginRequired {
+			t.Errorf("relogin %q: exit %d, want %d", tc.relogin, code, exitLoginRequired)
+		}
+		if got := errb.String(); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("relogin %q: %q does not end with %q", tc.relogin, got, tc.want)
 		}
 	}
 }

@@ -69,6 +69,9 @@ type env struct {
 	getenv func(string) string
 	// cmd is the running command's name, for the messages.
 	cmd string
+	// relogin is the resource URL of a resource-first profile, when the
+	// command works on one: a new login is then `oauthsafe login URL`.
+	relogin string
 }
 
 // errorf prints one message line in the one style of the CLI:

@@ -38,7 +38,11 @@ func clean(s string) string { return safetext.Clean(s, 300) }
 func (e *env) fail(err error) int {
 	// oauthclient.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
 	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) {
-		e.errorf("%s; run `oauthsafe login`", describe(err))
+		if e.relogin != "" {
+			e.errorf("%s; run `oauthsafe login %s`", describe(err), e.relogin)
+		} else {
+			e.errorf("%s; run `oauthsafe login`", describe(err))
+		}
 		return exitLoginRequired
 	}
 	if errors.Is(err, errInterrupted) || errors.Is(err, context.Canceled) {

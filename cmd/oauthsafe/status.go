@@ -87,10 +87,12 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	resourceProfileFor(fs, profileFlag, resource)
+	e.relogin = resource
 	p, err := loadProfile(*profileFlag)
 	if err != nil {
 		return e.fail(fmt.Errorf("status: %w", err))
 	}
+	e.relogin = p.Resource
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	st := statusJSON{

@@ -91,6 +91,7 @@ func runToken(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	resourceProfileFor(fs, profileFlag, resource)
+	e.relogin = resource
 	apiVersion := execCredentialV1
 	interactive := e.stdin != nil
 	switch *output {
@@ -166,6 +167,7 @@ func getToken(ctx context.Context, e *env, name string, noAgent bool, want token
 	if err != nil {
 		return nil, err
 	}
+	e.relogin = p.Resource
 	src, err := profileSource(ctx, e, name, p)
 	if err != nil {
 		return nil, err
