@@ -79,6 +79,7 @@ var exportedTypes = map[string]reflect.Type{
 	"strictnet.PanicError":  reflect.TypeFor[strictnet.PanicError](),
 	"strictnet.PolicyError": reflect.TypeFor[strictnet.PolicyError](),
 
+	"tokenstore.ActiveCheck":    reflect.TypeFor[tokenstore.ActiveCheck](),
 	"tokenstore.EncryptedFile":  reflect.TypeFor[tokenstore.EncryptedFile](),
 	"tokenstore.FetchFunc":      reflect.TypeFor[tokenstore.FetchFunc](),
 	"tokenstore.LeaseTx":        reflect.TypeFor[tokenstore.LeaseTx](),
