@@ -53,7 +53,9 @@ var userHome = func() (string, error) {
 // not a root-owned directory that is sticky or closed to others, it is
 // <home>/.cache/oauthsafe/run/locks instead, with <home> from the user
 // database (os/user.LookupId of the uid, not HOME), and Squatted reports a
-// squatted path. On Windows (no uid, no shared /tmp) it is
+// squatted path. Once that private directory holds the user's locks, it is
+// the lock directory from then on, also when the squat is gone, so that
+// processes started before and after its removal exclude each other. On Windows (no uid, no shared /tmp) it is
 // <profile>\.cache\oauthsafe\run\locks, the profile directory from the
 // user's account. A directory of the user that is open to others is
 // refused (ErrInsecure): remove it or chmod it 0700.
@@ -64,6 +66,16 @@ var userHome = func() (string, error) {
 // PrivateTmp. Lock creates the returned directory with mode 0700.
 func RuntimeDir() (string, error) {
 	if runtime.GOOS != "windows" && os.Getuid() >= 0 {
+		// Once a process of the user took its locks in the private
+		// directory, every later one does too: a squatter that removes
+		// its squat cannot split the user's processes over two lock
+		// directories.
+		if home, err := userHome(); err == nil {
+			private := filepath.Join(home, ".cache", "oauthsafe", "run", "locks")
+			if fi, err := os.Lstat(private); err == nil && fi.IsDir() && OwnedByUs(fi) {
+				return private, nil
+			}
+		}
 		dir := filepath.Join(lockRoot, "oauthsafe-"+strconv.Itoa(os.Getuid()))
 		if fi, err := os.Stat(lockRoot); err == nil && sharedRootOK(fi) {
 			err := mkdirSecure(dir)

@@ -3,6 +3,7 @@
 package filelock
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -71,5 +72,40 @@ func TestRuntimeDirSquatted(t *testing.T) {
 	}
 	if _, err := os.Stat(squat); err == nil {
 		t.Fatal("a lock directory was made in a non-sticky shared root")
+	}
+}
+
+// TestRuntimeDirStaysPrivate (S23, S29): once a process of the user took
+// its locks under the home directory (the shared path was squatted), the
+// lock directory stays there after the squatter removes its squat: a
+// squatter cannot split the user's processes (one started while squatted,
+// one after) over two lock directories, where they would refresh the same
+// refresh token at once.
+func TestRuntimeDirStaysPrivate(t *testing.T) {
+	defer func(root string, home func() (string, error)) {
+		lockRoot, userHome = root, home
+		squattedMu.Lock()
+		squattedPath = ""
+		squattedMu.Unlock()
+	}(lockRoot, userHome)
+	root, home := t.TempDir(), t.TempDir()
+	lockRoot = root
+	userHome = func() (string, error) { return home, nil }
+	squat := filepath.Join(root, "oauthsafe-"+strconv.Itoa(os.Getuid()))
+	if err := os.WriteFile(squat, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	private, err := RuntimeDir()
+	if err != nil || private != filepath.Join(home, ".cache", "oauthsafe", "run", "locks") {
+		t.Fatalf("RuntimeDir with a squatted path = %s, %v", private, err)
+	}
+	unlock, err := Lock(context.Background(), private, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	os.Remove(squat) // the squatter leaves
+	if got, err := RuntimeDir(); err != nil || got != private {
+		t.Fatalf("RuntimeDir after the squat is gone = %s, %v; want %s, where a process of the user takes its locks", got, err, private)
 	}
 }
