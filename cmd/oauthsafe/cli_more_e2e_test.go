@@ -352,8 +352,8 @@ func TestCLIMessages(t *testing.T) {
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		cmd, _, errb, done := c.startLogin()
 		cmd.Process.Signal(sig)
+		<-done // all of stderr is read before Wait closes the pipe
 		err := cmd.Wait()
-		<-done
 		if exitCode(err) != exitInterrupted || !strings.Contains(errb.String(), "interrupted") {
 			t.Errorf("%v: exit %d\n%s", sig, exitCode(err), errb.String())
 		}
@@ -369,8 +369,8 @@ func TestCLIMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
+	<-done // all of stderr is read before Wait closes the pipe
 	err = cmd.Wait()
-	<-done
 	if exitCode(err) != exitError || time.Since(start) > 20*time.Second {
 		t.Fatalf("invalid_client: exit %d after %v\n%s", exitCode(err), time.Since(start), errb.String())
 	}
