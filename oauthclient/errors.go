@@ -168,7 +168,7 @@ func (e *AuthError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCod
 
 // sensitiveParams are the request parameters whose values must never come
 // back to the caller inside server-controlled error text.
-var sensitiveParams = []string{"code", "code_verifier", "refresh_token", "token", "client_secret", "client_assertion", "device_code", "assertion", "subject_token"}
+var sensitiveParams = []string{"code", "code_verifier", "refresh_token", "token", "client_secret", "client_assertion", "device_code", "assertion", "subject_token", "actor_token"}
 
 // scrub removes from the error's server-controlled text every sensitive
 // value of the request that caused it, the client secret and any other

@@ -92,8 +92,9 @@ func (c *Client) legacy(ctx context.Context, resp *http.Response) (*found, error
 
 // within reports whether u is within the resource res: the same origin
 // (default ports equal to none), no user info, and a path equal to res's
-// or under it by whole segments, with no dot segment and no encoded
-// slash (which a server may resolve to a path outside the resource).
+// or under it by whole segments, with no dot segment (also one followed
+// by ";parameters"), no encoded slash and no backslash (which a server
+// may resolve to a path outside the resource).
 func within(res, u *url.URL) bool {
 	if !netrule.SameOrigin(res, u) || u.User != nil || hasDotSegment(u.Path) || hasDotSegment(u.EscapedPath()) {
 		return false
@@ -103,16 +104,23 @@ func within(res, u *url.URL) bool {
 	return rp == "" || p == rp || strings.HasPrefix(p, rp+"/")
 }
 
-// hasDotSegment reports a "." or ".." segment (also percent-encoded),
-// which a server may resolve to a path outside the resource.
+// hasDotSegment reports a "." or ".." segment (also percent-encoded, and
+// also with ";parameters", which Tomcat and Spring drop), an encoded
+// slash or a backslash (a slash to IIS and several frameworks): a path a
+// server may resolve outside the resource.
 func hasDotSegment(p string) bool {
-	for _, seg := range strings.Split(p, "/") {
-		switch strings.ToLower(seg) {
+	lp := strings.ToLower(p)
+	if strings.Contains(lp, "%2f") || strings.Contains(lp, "%5c") || strings.Contains(lp, `\`) {
+		return true
+	}
+	for _, seg := range strings.Split(lp, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		switch seg {
 		case ".", "..", "%2e", "%2e%2e", ".%2e", "%2e.":
 			return true
 		}
 	}
-	return strings.Contains(strings.ToLower(p), "%2f")
+	return false
 }
 
 // challengeScopes is the scope of the resource's Bearer or DPoP challenge.

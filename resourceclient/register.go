@@ -143,12 +143,28 @@ func (c *Client) register(ctx context.Context, f *found, key string) (*client, e
 }
 
 // forget deletes a dynamic registration the server no longer knows
-// (invalid_client), so that the next authorization registers anew.
+// (invalid_client), so that the next authorization registers anew. Only
+// cl's own registration is deleted: one that another request or process
+// has stored meanwhile (another client id) is kept, since its client may
+// already hold the user's refresh token.
 func (c *Client) forget(ctx context.Context, cl *client) error {
 	if cl.key == "" {
 		return nil
 	}
-	return c.store.Update(ctx, cl.key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Delete(ctx) })
+	return c.store.Update(ctx, cl.key, func(ctx context.Context, tx tokenstore.Tx) error {
+		b, err := tx.Get(ctx)
+		if errors.Is(err, tokenstore.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var r storedRegistration
+		if json.Unmarshal(b, &r) == nil && r.ClientID != "" && r.ClientID != cl.id {
+			return nil // a newer registration: not the one refused
+		}
+		return tx.Delete(ctx)
+	})
 }
 
 // pickMethod is the token endpoint authentication method asked for in a
