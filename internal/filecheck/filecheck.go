@@ -94,7 +94,12 @@ func Open(path string, kind Kind) (*os.File, error) {
 	if err := Check(path, pre, kind); err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
+	if beforeOpen != nil {
+		beforeOpen(path)
+	}
+	// Opened without blocking: a FIFO swapped in after the check must not
+	// hang the open (it is then refused as another file below).
+	f, err := os.OpenFile(path, openFlags, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -131,3 +136,7 @@ func ReadFile(path string, kind Kind, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// beforeOpen, when set by a test, runs between the check of path and its
+// opening: the window in which another file can be swapped in.
+var beforeOpen func(path string)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestStrengths: each kind accepts and refuses the modes, owners and file
@@ -79,5 +80,42 @@ func TestStrengths(t *testing.T) {
 		if _, err := Open(other, k); !errors.As(err, &fe) {
 			t.Errorf("kind %d: another user's file: %v", k, err)
 		}
+	}
+}
+
+// TestSwappedForFIFO: a FIFO put in place of the checked file between the
+// check and the open neither blocks the open nor is read: Open returns an
+// *Error at once.
+func TestSwappedForFIFO(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secret")
+	if err := os.WriteFile(path, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	beforeOpen = func(p string) {
+		if err := os.Remove(p); err != nil {
+			t.Error(err)
+		}
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { beforeOpen = nil }()
+	done := make(chan error, 1)
+	go func() {
+		f, err := Open(path, Secret)
+		if f != nil {
+			f.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var fe *Error
+		if !errors.As(err, &fe) {
+			t.Fatalf("Open of a swapped-in FIFO: %v, want an *Error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open blocked on a FIFO swapped in after the check")
 	}
 }
