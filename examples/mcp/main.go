@@ -31,12 +31,12 @@ import (
 	"os/signal"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/pkg/browser"
 
 	"github.com/oauthsafe/oauthsafe/callback"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -143,7 +143,7 @@ func configure(o options, getenv func(string) string, stderr io.Writer) (resourc
 	cfg.Store = &keyring.Store{Service: "oauthsafe-mcp-example"}
 	cfg.Loopback = callback.Loopback{Open: browser.OpenURL, Out: stderr}
 	cfg.ConfirmIssuer = func(_ context.Context, issuer string) error {
-		fmt.Fprintf(stderr, "%s signs you in at %s\n", o.server, safetext.Clean(issuer, 500))
+		fmt.Fprintf(stderr, "%s signs you in at %s\n", o.server, clean(issuer, 500))
 		return nil
 	}
 	return cfg, nil
@@ -163,7 +163,7 @@ func session(ctx context.Context, rc *resourceclient.Client, o options, stdout i
 		return fmt.Errorf("list tools: %w", err)
 	}
 	for _, t := range tools.Tools {
-		fmt.Fprintf(stdout, "tool %s\n", safetext.Clean(t.Name, 200))
+		fmt.Fprintf(stdout, "tool %s\n", clean(t.Name, 200))
 	}
 	if o.call == "" {
 		return nil
@@ -175,7 +175,7 @@ func session(ctx context.Context, rc *resourceclient.Client, o options, stdout i
 	var text []string
 	for _, c := range res.Content {
 		if t, ok := c.(*mcp.TextContent); ok {
-			text = append(text, safetext.Clean(t.Text, 2000))
+			text = append(text, clean(t.Text, 2000))
 		}
 	}
 	if res.IsError {
@@ -183,4 +183,24 @@ func session(ctx context.Context, rc *resourceclient.Client, o options, stdout i
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", o.call, strings.Join(text, " "))
 	return nil
+}
+
+// clean makes server text safe to print on a terminal: control and
+// formatting characters (escape sequences, bidirectional overrides) become
+// U+FFFD, and at most max runes are kept.
+func clean(s string, max int) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			r = '\uFFFD'
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }

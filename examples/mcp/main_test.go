@@ -146,3 +146,22 @@ func TestMCPClientUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"search", 200, "search"},
+		{"red\x1b[31mtext", 200, "red\uFFFD[31mtext"},
+		{"a\u202eb\nc", 200, "a\uFFFDb\uFFFDc"},
+		{"héllo wörld", 200, "héllo wörld"},
+		{"abcdef", 3, "abc…"},
+		{"abc", 3, "abc"},
+	} {
+		if got := clean(tc.in, tc.max); got != tc.want {
+			t.Errorf("clean(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
