@@ -14,18 +14,11 @@ import (
 // (S12, S16): the client secret and the private key are shown as set or
 // not, never their value, under every fmt verb, slog and JSON.
 
-func present(set bool) string {
-	if set {
-		return safetext.Redacted
-	}
-	return "none"
-}
-
 func (c Config) redact() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "oauthclient.Config{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s, client_certificate=%s",
 		safetext.Clean(c.Issuer, 200), safetext.Clean(c.ClientID, 200), safetext.Clean(string(c.AuthMethod), 40),
-		present(!c.ClientSecret.IsZero()), present(c.PrivateKey != nil), present(c.ClientCertificate != nil))
+		safetext.Present(!c.ClientSecret.IsZero()), safetext.Present(c.PrivateKey != nil), safetext.Present(c.ClientCertificate != nil))
 	if len(c.Scopes) > 0 {
 		b.WriteString(", scopes=[" + safetext.Clean(strings.Join(c.Scopes, " "), 200) + "]")
 	}
@@ -55,7 +48,7 @@ func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) 
 func (c Client) redact() string {
 	return fmt.Sprintf("oauthclient.Client{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s}",
 		safetext.Clean(c.cfg.Issuer, 200), safetext.Clean(c.cfg.ClientID, 200), safetext.Clean(string(c.method), 40),
-		present(!c.cfg.ClientSecret.IsZero()), present(c.cfg.PrivateKey != nil))
+		safetext.Present(!c.cfg.ClientSecret.IsZero()), safetext.Present(c.cfg.PrivateKey != nil))
 }
 
 // String implements fmt.Stringer: issuer, client id and authentication
@@ -76,7 +69,7 @@ func (c Client) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) 
 
 func (r RegisteredClient) redact() string {
 	return fmt.Sprintf("oauthclient.RegisteredClient{client_id=%s, auth_method=%s, client_secret=%s}",
-		safetext.Clean(r.ClientID, 200), safetext.Clean(string(r.AuthMethod), 40), present(!r.ClientSecret.IsZero()))
+		safetext.Clean(r.ClientID, 200), safetext.Clean(string(r.AuthMethod), 40), safetext.Present(!r.ClientSecret.IsZero()))
 }
 
 // String implements fmt.Stringer: client id and method, never the secret.

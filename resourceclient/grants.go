@@ -180,7 +180,7 @@ func grantClient(ctx context.Context, s Server, issuer string, cfg oauthclient.C
 func (g ClientCredentials) redact() string {
 	return fmt.Sprintf("resourceclient.ClientCredentials{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s, no_dpop=%t}",
 		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
-		present(!g.ClientSecret.IsZero()), present(g.PrivateKey != nil), g.NoDPoP)
+		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.PrivateKey != nil), g.NoDPoP)
 }
 
 // String implements fmt.Stringer: issuer, client id and method, never the
@@ -202,7 +202,7 @@ func (g ClientCredentials) MarshalJSON() ([]byte, error) { return json.Marshal(g
 func (g JWTBearer) redact() string {
 	return fmt.Sprintf("resourceclient.JWTBearer{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, assertion=%s, no_dpop=%t}",
 		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
-		present(!g.ClientSecret.IsZero()), present(g.Assertion != nil), g.NoDPoP)
+		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.Assertion != nil), g.NoDPoP)
 }
 
 // String implements fmt.Stringer: issuer and client id, never the secret
@@ -224,7 +224,7 @@ func (g JWTBearer) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact(
 func (g EnterpriseManaged) redact() string {
 	return fmt.Sprintf("resourceclient.EnterpriseManaged{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, idp=%s, subject_token=%s, subject_token_type=%s, no_dpop=%t}",
 		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
-		present(!g.ClientSecret.IsZero()), present(g.IdP != nil), present(g.SubjectToken != nil), safetext.Clean(g.SubjectTokenType, 100), g.NoDPoP)
+		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.IdP != nil), safetext.Present(g.SubjectToken != nil), safetext.Clean(g.SubjectTokenType, 100), g.NoDPoP)
 }
 
 // String implements fmt.Stringer: issuer and client id, never the secret

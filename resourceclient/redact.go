@@ -15,16 +15,9 @@ import (
 // S16): a secret is shown as set or not, never its value, under every fmt
 // verb, slog and JSON.
 
-func present(set bool) string {
-	if set {
-		return safetext.Redacted
-	}
-	return "none"
-}
-
 func (cr Credentials) redact() string {
 	return fmt.Sprintf("resourceclient.Credentials{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s}",
-		safetext.Clean(cr.Issuer, 200), safetext.Clean(cr.ClientID, 200), safetext.Clean(string(cr.AuthMethod), 40), present(!cr.ClientSecret.IsZero()))
+		safetext.Clean(cr.Issuer, 200), safetext.Clean(cr.ClientID, 200), safetext.Clean(string(cr.AuthMethod), 40), safetext.Present(!cr.ClientSecret.IsZero()))
 }
 
 // String implements fmt.Stringer: issuer, client id and method, never the
@@ -55,7 +48,7 @@ func (c Config) redact() string {
 	if len(c.ScopeCeiling) > 0 {
 		b.WriteString(", scope_ceiling=[" + safetext.Clean(strings.Join(c.ScopeCeiling, " "), 200) + "]")
 	}
-	fmt.Fprintf(&b, ", store=%s, grant=%s, allow_loopback_http=%t}", present(c.Store != nil), present(c.Grant != nil), c.HTTP.AllowLoopbackHTTP)
+	fmt.Fprintf(&b, ", store=%s, grant=%s, allow_loopback_http=%t}", safetext.Present(c.Store != nil), safetext.Present(c.Grant != nil), c.HTTP.AllowLoopbackHTTP)
 	return b.String()
 }
 

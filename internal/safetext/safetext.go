@@ -27,6 +27,15 @@ const Ellipsis = "…"
 // where the value would be.
 const Redacted = "redacted"
 
+// Present is what a printed type shows for a secret field: Redacted when
+// it is set, "none" when it is not; never the value.
+func Present(set bool) string {
+	if set {
+		return Redacted
+	}
+	return "none"
+}
+
 // unsafe reports whether r must not reach a terminal, log or page.
 func unsafe(r rune) bool {
 	switch {

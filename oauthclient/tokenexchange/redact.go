@@ -14,18 +14,11 @@ import (
 // sources hold (S12): a subject or actor token source is shown as set or
 // not, never what it gives, under every fmt verb, slog and JSON.
 
-func present(set bool) string {
-	if set {
-		return safetext.Redacted
-	}
-	return "none"
-}
-
 func list(v []string) string { return safetext.Clean(strings.Join(v, " "), 200) }
 
 func (o Options) redact() string {
 	return fmt.Sprintf("tokenexchange.Options{subject_token=%s, subject_token_type=%s, actor_token=%s, actor_token_type=%s, audience=[%s], resource=[%s], scopes=[%s], requested_token_type=%s, no_dpop=%t}",
-		present(o.SubjectToken != nil), safetext.Clean(o.SubjectTokenType, 100), present(o.ActorToken != nil), safetext.Clean(o.ActorTokenType, 100),
+		safetext.Present(o.SubjectToken != nil), safetext.Clean(o.SubjectTokenType, 100), safetext.Present(o.ActorToken != nil), safetext.Clean(o.ActorTokenType, 100),
 		list(o.Audience), list(o.Resource), list(o.Scopes), safetext.Clean(o.RequestedTokenType, 100), o.NoDPoP)
 }
 
@@ -50,7 +43,7 @@ func (j IDJAG) redact() string {
 		idp = j.IdP.String()
 	}
 	return fmt.Sprintf("tokenexchange.IDJAG{idp=%s, subject_token=%s, subject_token_type=%s, resource=%s, scopes=[%s]}",
-		idp, present(j.SubjectToken != nil), safetext.Clean(j.SubjectTokenType, 100), safetext.Clean(j.Resource, 200), list(j.Scopes))
+		idp, safetext.Present(j.SubjectToken != nil), safetext.Clean(j.SubjectTokenType, 100), safetext.Clean(j.Resource, 200), list(j.Scopes))
 }
 
 // String implements fmt.Stringer: the identity provider's client and the
