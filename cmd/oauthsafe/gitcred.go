@@ -201,12 +201,18 @@ func gitDeclines(attrs map[string]string, origins []string) string {
 // cleanGitPath returns the segments of a URL path as the server will
 // resolve it (path.Clean: "." and "a/.." removed, repeated slashes
 // collapsed), or false when it cannot be compared safely: a ".." left
-// after cleaning (above the root), or a backslash (a separator to some
-// servers). Git sends the path decoded, so a remote URL's %2e%2e arrives
-// as "..".
+// after cleaning (above the root), a backslash (a separator to some
+// servers), or a "." or ".." segment with ";parameters" (Tomcat and Spring
+// drop those, so "..;" climbs there, while path.Clean keeps it as a name).
+// Git sends the path decoded, so a remote URL's %2e%2e arrives as "..".
 func cleanGitPath(p string) ([]string, bool) {
 	if strings.ContainsRune(p, '\\') {
 		return nil, false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if name, _, params := strings.Cut(seg, ";"); params && (name == "." || name == "..") {
+			return nil, false
+		}
 	}
 	c := path.Clean(strings.Trim(p, "/"))
 	if c == "." {
