@@ -279,19 +279,7 @@ func TestWrapperErrorKeepsRotation(t *testing.T) {
 			return resp, err
 		})
 	}
-	h := newHostileAS(t)
-	clk := newTestClock()
-	cfg := h.config()
-	cfg.Now = clk.Now
-	cfg.HTTP.Wrap = failing
-	c, toks := loginWith(t, h, cfg)
-	sent := rotatingToken(h)
-	store := &tokenstore.Memory{}
-	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.Invalidate(toks.OAuth2Token())
+	src, store, clk, sent := refreshThroughWrap(t, failing)
 	armed.Store(true)
 	if _, err := src.Token(); err == nil || armed.Load() {
 		t.Fatalf("Token through a failing wrapper = %v (wrapper reached: %v), want an error", err, !armed.Load())
@@ -319,22 +307,32 @@ func TestWrapperRetrySendsTokenOnce(t *testing.T) {
 			return next.RoundTrip(r) // the same request again
 		})
 	}
-	h := newHostileAS(t)
-	clk := newTestClock()
-	cfg := h.config()
-	cfg.Now = clk.Now
-	cfg.HTTP.Wrap = retrying
-	c, toks := loginWith(t, h, cfg)
-	sent := rotatingToken(h)
-	store := &tokenstore.Memory{}
-	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src.Invalidate(toks.OAuth2Token())
+	src, store, clk, sent := refreshThroughWrap(t, retrying)
 	armed.Store(true)
 	if _, err := src.Token(); !errors.Is(err, ErrPolicy) || armed.Load() {
 		t.Fatalf("Token through a retrying wrapper = %v (wrapper reached: %v), want ErrPolicy", err, !armed.Load())
 	}
 	checkRotationUsedNext(t, store, clk, src, sent)
+}
+
+// refreshThroughWrap logs in at a rotating hostile server through a client
+// whose Wrap is wrap, and returns a token source over a Memory store whose
+// access token is invalidated, so that its next Token call refreshes
+// through wrap; sent lists the refresh tokens the server was given.
+func refreshThroughWrap(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) (src *tokenstore.Source, store *tokenstore.Memory, clk *testClock, sent func() []string) {
+	t.Helper()
+	h := newHostileAS(t)
+	clk = newTestClock()
+	cfg := h.config()
+	cfg.Now = clk.Now
+	cfg.HTTP.Wrap = wrap
+	c, toks := loginWith(t, h, cfg)
+	sent = rotatingToken(h)
+	store = &tokenstore.Memory{}
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Invalidate(toks.OAuth2Token())
+	return src, store, clk, sent
 }
