@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/storetest"
+	"github.com/oauthsafe/oauthsafe/internal/testkit/storetest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/storetest"
+	"github.com/oauthsafe/oauthsafe/internal/testkit/storetest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -25,7 +25,7 @@ func openHarness(t testing.TB) tokenstore.Store {
 func TestVaultStoreHarnessChild(t *testing.T) { storetest.Child(t, openHarness) }
 
 // TestVaultStoreHarness runs the engine's cross-process harness
-// (internal/storetest) on the vault: 3 OS processes × 4 engines refresh one
+// (internal/testkit/storetest) on the vault: 3 OS processes × 4 engines refresh one
 // key for 300 rotations with exactly one token request per refresh token
 // and the last one stored, and a process SIGKILLed inside Update releases
 // the key (after its lease). On a SQLite file and on PostgreSQL.

@@ -1,6 +1,6 @@
 // Package vault_test tests tokenstore/sqlstore against real databases:
 // SQLite through modernc.org/sqlite and PostgreSQL (Debian's postgresql,
-// started by the tests through internal/pgtest) through pgx's stdlib
+// started by the tests through internal/testkit/pgtest) through pgx's stdlib
 // driver.
 package vault_test
 
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/oauthsafe/oauthsafe/internal/pgtest"
+	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	_ "modernc.org/sqlite"
 )

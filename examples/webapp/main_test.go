@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/pgtest"
+	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/oauthsafe/oauthsafe/internal/pgtest"
+	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	_ "modernc.org/sqlite"
 )
