@@ -4,25 +4,26 @@ import (
 	"context"
 	"net/url"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 func init() {
-	hook.ClientCredentials = func(c any, scopes, resource []string, noDPoP bool) *tokenstore.Source {
+	hook.ClientCredentials = func(c any, scopes, resource []string, noDPoP bool) *engine.Source {
 		return c.(*Client).clientCredentialsSource(scopes, resource, noDPoP)
 	}
 }
 
 // serviceSource is clientcredentials.NewSource with its default options.
-func (c *Client) serviceSource(scopes, resource []string) *tokenstore.Source {
+func (c *Client) serviceSource(scopes, resource []string) *engine.Source {
 	return c.clientCredentialsSource(scopes, resource, false)
 }
 
 // clientCredentialsSource is clientcredentials.NewSource: the lifecycle
 // engine with no Store over the client credentials grant (machine.go),
 // proven with one DPoP key for the source's lifetime when DPoP is on.
-func (c *Client) clientCredentialsSource(scopes, resource []string, noDPoP bool) *tokenstore.Source {
+func (c *Client) clientCredentialsSource(scopes, resource []string, noDPoP bool) *engine.Source {
 	if c == nil {
 		c = new(Client) // a zero Client: every Token call fails with ErrConfig
 	}

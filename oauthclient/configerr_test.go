@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -22,8 +24,8 @@ func TestConfigErrorsAreOne(t *testing.T) {
 		t.Fatal("the packages have different ErrConfig sentinels")
 	}
 	_, e1 := oauthclient.New(context.Background(), oauthclient.Config{Issuer: "https://id.example.com"})
-	_, e2 := tokenstore.NewSource(tokenstore.SourceConfig{}, nil)
-	_, e3 := tokenstore.NewPool(tokenstore.PoolConfig{})
+	_, e2 := engine.NewSource(engine.SourceConfig{}, nil)
+	_, e3 := engine.NewPool(engine.PoolConfig{})
 	_, e4 := callback.New(callback.Config{})
 	_, e5 := sqlstore.New(context.Background(), sqlstore.Config{})
 	style := regexp.MustCompile(`^(oauthclient|tokenstore|callback|sqlstore): .+ \(invalid configuration\)$`)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -77,7 +79,7 @@ func (b *bindingAS) lastRefreshJKT() string {
 	return b.refreshJKTs[len(b.refreshJKTs)-1]
 }
 
-func recordJKT(t *testing.T, rec *tokenstore.Record) string {
+func recordJKT(t *testing.T, rec *engine.Record) string {
 	t.Helper()
 	if rec.DPoPKey.IsZero() {
 		return ""
@@ -121,7 +123,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		}
 		return toks, st
 	}
-	resume := func(t *testing.T, h *hostileAS, clk *testClock, st tokenstore.Store, dpop bool) (*tokenstore.Source, error) {
+	resume := func(t *testing.T, h *hostileAS, clk *testClock, st tokenstore.Store, dpop bool) (*engine.Source, error) {
 		t.Helper()
 		cfg := h.config()
 		cfg.Now, cfg.DPoP = clk.Now, dpop
@@ -142,7 +144,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		as := newBindingAS(t, h)
 		clk := newTestClock()
 		toks, st := login(t, h, clk, true)
-		rec, err := tokenstore.LoadRecord(ctx, st, key)
+		rec, err := engine.LoadRecord(ctx, st, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +164,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 			}
 			clk.Advance(2 * time.Hour)
 		}
-		if rec, _ := tokenstore.LoadRecord(ctx, st, key); recordJKT(t, rec) != toks.dpop.JKT() {
+		if rec, _ := engine.LoadRecord(ctx, st, key); recordJKT(t, rec) != toks.dpop.JKT() {
 			t.Fatal("rotation dropped or replaced the key")
 		}
 	})
@@ -172,9 +174,9 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		as := newBindingAS(t, h)
 		clk := newTestClock()
 		_, st := login(t, h, clk, true)
-		rec, _ := tokenstore.LoadRecord(ctx, st, key)
-		rec.DPoPKey = tokenstore.PrivateKey{}
-		if err := tokenstore.SaveRecord(ctx, st, key, rec); err != nil {
+		rec, _ := engine.LoadRecord(ctx, st, key)
+		rec.DPoPKey = engine.PrivateKey{}
+		if err := engine.SaveRecord(ctx, st, key, rec); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := resume(t, h, clk, st, true); !errors.Is(err, ErrLoginRequired) {
@@ -207,7 +209,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 			if _, err := resume(t, h, clk, st, tc.dpop); err != nil {
 				t.Fatal(err)
 			}
-			rec, _ := tokenstore.LoadRecord(ctx, st, key)
+			rec, _ := engine.LoadRecord(ctx, st, key)
 			jkt := recordJKT(t, rec)
 			if jkt == "" || as.lastRefreshJKT() != jkt {
 				t.Fatal("the new key is not stored with the refresh token bound to it")
@@ -226,13 +228,13 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		_, st := login(t, h, clk, true)
 		rk, _ := rsa.GenerateKey(rand.Reader, 1024)
 		der, _ := x509.MarshalPKCS8PrivateKey(rk)
-		pk, err := tokenstore.NewPrivateKey(der)
+		pk, err := engine.NewPrivateKey(der)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, _ := tokenstore.LoadRecord(ctx, st, key)
+		rec, _ := engine.LoadRecord(ctx, st, key)
 		rec.DPoPKey = pk
-		tokenstore.SaveRecord(ctx, st, key, rec)
+		engine.SaveRecord(ctx, st, key, rec)
 		before := h.tokenCalls.Load()
 		_, err = resume(t, h, clk, st, true)
 		if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrDPoP) || h.tokenCalls.Load() != before {

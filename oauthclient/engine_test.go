@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -147,7 +149,7 @@ func TestRotationSurvivesEveryRefusal(t *testing.T) {
 				if storeFails != errors.Is(err, errStoreDown) {
 					t.Fatalf("err = %v; the store failure must be reported exactly when it happens", err)
 				}
-				rec, _ := tokenstore.LoadRecord(context.Background(), store, "k")
+				rec, _ := engine.LoadRecord(context.Background(), store, "k")
 				if want := map[bool]string{false: "RT-1", true: "RT-secret-value"}[storeFails]; rec == nil || rec.RefreshToken != want {
 					t.Fatalf("store holds %v, want %s", rec, want)
 				}
@@ -176,7 +178,7 @@ func TestRotationSurvivesEveryRefusal(t *testing.T) {
 				if n := int(h.tokenCalls.Load()); n != 1+len(want) { // the code exchange, then the refreshes
 					t.Fatalf("%d token requests at the server, want %d", n, 1+len(want))
 				}
-				rec, _ = tokenstore.LoadRecord(context.Background(), store, "k")
+				rec, _ = engine.LoadRecord(context.Background(), store, "k")
 				if last := fmt.Sprintf("RT-%d", len(want)); rec == nil || rec.RefreshToken != last || tok.AccessToken != fmt.Sprintf("AT-%d", len(want)) {
 					t.Fatalf("store holds %v and token %s; want %s", rec, tok.AccessToken, last)
 				}
@@ -193,7 +195,7 @@ func TestMemoryOnlyRotationReachesOnRecordChange(t *testing.T) {
 	clk := newTestClock()
 	c, toks := loggedIn(t, h, clk)
 	var seen []string
-	src, err := c.TokenSource(context.Background(), TokenSourceConfig{OnRecordChange: func(_ context.Context, r *tokenstore.Record) error {
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{OnRecordChange: func(_ context.Context, r *engine.Record) error {
 		seen = append(seen, r.RefreshToken)
 		return nil
 	}}, toks)
@@ -223,7 +225,7 @@ func TestResumedSourceChecksSubject(t *testing.T) {
 		want error
 	}{{"user-2", validate.ErrSubject}, {"user-1", nil}} {
 		store := &tokenstore.Memory{}
-		if err := tokenstore.SaveRecord(context.Background(), store, "k", &tokenstore.Record{RefreshToken: "RT-stored",
+		if err := engine.SaveRecord(context.Background(), store, "k", &engine.Record{RefreshToken: "RT-stored",
 			Subject: "user-1", Scopes: []string{"openid", "profile"}, Issuer: h.srv.URL, ClientID: "client-1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +250,7 @@ func TestResumedSourceChecksSubject(t *testing.T) {
 	}
 	// A record of another issuer or client is never refreshed here.
 	store := &tokenstore.Memory{}
-	tokenstore.SaveRecord(context.Background(), store, "k", &tokenstore.Record{RefreshToken: "RT-other",
+	engine.SaveRecord(context.Background(), store, "k", &engine.Record{RefreshToken: "RT-other",
 		Subject: "user-1", Issuer: "https://elsewhere.example", ClientID: "client-1"})
 	src, _ := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, nil)
 	before := h.tokenCalls.Load()
@@ -416,7 +418,7 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 	}
 	// Resumed with a wider narrowing than the record holds: refused before any request.
 	store := &tokenstore.Memory{}
-	tokenstore.SaveRecord(context.Background(), store, "k", &tokenstore.Record{RefreshToken: "RT-x", Subject: "user-1",
+	engine.SaveRecord(context.Background(), store, "k", &engine.Record{RefreshToken: "RT-x", Subject: "user-1",
 		Scopes: []string{"openid"}, Issuer: h.srv.URL, ClientID: "client-1"})
 	wide, _ := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", Scopes: []string{"openid", "profile"}}, nil)
 	before := h.tokenCalls.Load()
@@ -425,7 +427,7 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 	}
 }
 
-var _ oauth2.TokenSource = (*tokenstore.Source)(nil)
+var _ oauth2.TokenSource = (*engine.Source)(nil)
 
 // TestResumeWithoutRecordIsLoginRequired: TokenSource's doc promises an
 // error matching ErrLoginRequired when there is nothing to resume, under

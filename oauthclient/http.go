@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // checkHTTPS enforces S1 for a server URL named what; loopbackHTTP is
@@ -58,7 +59,7 @@ func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string)
 		case errors.As(err, &pe):
 			err = pe
 		case errors.As(err, &wp):
-			err = fmt.Errorf("oauthclient: %s request: %w: %s", endpoint, tokenstore.ErrPanic, wp.Error())
+			err = fmt.Errorf("oauthclient: %s request: %w: %s", endpoint, engine.ErrPanic, wp.Error())
 		default:
 			err = fmt.Errorf("oauthclient: %s request failed: %w", endpoint, &requestError{netrule.StripURL(err)})
 		}

@@ -12,12 +12,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // This file runs the grants that issue tokens to a service with no user
@@ -37,7 +38,7 @@ const (
 )
 
 func init() {
-	hook.Source = func(c any, g hook.Grant) *tokenstore.Source {
+	hook.Source = func(c any, g hook.Grant) *engine.Source {
 		cl, _ := c.(*Client)
 		if cl == nil {
 			cl = new(Client)
@@ -120,7 +121,7 @@ func permanentRefusal(err error, digest []byte) *refusal {
 // a refusal of the grant (permanentRefusal) is returned again without a
 // request: for invalid_grant until the grant's parameters change (a
 // rotated assertion), for the others for the source's lifetime.
-func (c *Client) grantSource(g grant) *tokenstore.Source {
+func (c *Client) grantSource(g grant) *engine.Source {
 	g.Scopes, g.Resource, g.Audience = slices.Clone(g.Scopes), slices.Clone(g.Resource), slices.Clone(g.Audience)
 	timeout := strictnet.DefaultTimeout
 	if c.http != nil && c.http.Timeout > 0 {
@@ -155,8 +156,8 @@ func (c *Client) grantSource(g grant) *tokenstore.Source {
 		}
 	}
 	// NewSource fails only without Fetch or with a negative duration.
-	s, _ := tokenstore.NewSource(tokenstore.SourceConfig{
-		Fetch: func(ctx context.Context, _ *tokenstore.Refresh) (*tokenstore.Result, error) {
+	s, _ := engine.NewSource(engine.SourceConfig{
+		Fetch: func(ctx context.Context, _ *engine.Refresh) (*engine.Result, error) {
 			var k *dpop.Key
 			if c.http != nil && c.serviceDPoP(g.NoDPoP) {
 				var err error
@@ -176,7 +177,7 @@ func (c *Client) grantSource(g grant) *tokenstore.Source {
 				}
 				return nil, fetchError(err)
 			}
-			return &tokenstore.Result{Token: is.Token, Scopes: is.Scopes}, nil
+			return &engine.Result{Token: is.Token, Scopes: is.Scopes}, nil
 		},
 		Now:            c.cfg.Now,
 		RefreshTimeout: timeout,

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"sync/atomic"
 
-	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/internal/engine"
 )
 
 // This file tells the lifecycle engine what became of a refresh request
@@ -16,16 +16,16 @@ import (
 // provider's introspection endpoint (RFC 7662).
 
 // refreshTokenActive returns the engine's introspection step
-// (tokenstore.ActiveCheck) on the provider's introspection_endpoint,
+// (engine.ActiveCheck) on the provider's introspection_endpoint,
 // authenticated as this client with its one method, over the strict HTTP
 // client; nil when the metadata names no introspection endpoint. It
 // returns true or false only for a 200 JSON object whose "active" is a
 // JSON boolean; anything else (no answer, an OAuth error such as
 // invalid_client, a malformed answer) is an error, classified as a token
 // request's (fetchError: a network failure, a timeout, a 5xx or 429 is
-// tokenstore.Transient, and the engine asks again later; a refusal leaves
+// engine.Transient, and the engine asks again later; a refusal leaves
 // its behaviour as without the step).
-func (c *Client) refreshTokenActive() tokenstore.ActiveCheck {
+func (c *Client) refreshTokenActive() engine.ActiveCheck {
 	if c.md.IntrospectionEndpoint == "" {
 		return nil
 	}
@@ -68,13 +68,13 @@ func (d *delivery) trace(ctx context.Context) context.Context {
 // that is not a usable token response: the server may have rotated unseen,
 // and parseTokenResponse hands a rotation over from any 2xx), and neither
 // when no connection was made.
-func (d *delivery) report(r *tokenstore.Refresh, tr *tokenResponse, err error) {
+func (d *delivery) report(r *engine.Refresh, tr *tokenResponse, err error) {
 	var ae *AuthError
 	var re *ResponseError
 	switch {
 	case err == nil, tr != nil, errors.As(err, &ae), errors.As(err, &re) && re.StatusCode != 0 && (re.StatusCode < 200 || re.StatusCode > 299):
 		r.Answered()
-	case d.conn.Load() || errors.Is(err, tokenstore.ErrPanic):
+	case d.conn.Load() || errors.Is(err, engine.ErrPanic):
 		r.Sent()
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -78,10 +80,10 @@ func TestRefreshTokenActiveHostile(t *testing.T) {
 // endpoint) clears it.
 func TestRefreshReportsDelivery(t *testing.T) {
 	ctx := context.Background()
-	engine := func(t *testing.T, h *hostileAS) *tokenstore.Source {
+	newSource := func(t *testing.T, h *hostileAS) *engine.Source {
 		c := h.client(t)
 		st := &tokenstore.Memory{}
-		if err := tokenstore.SaveRecord(ctx, st, "k", &tokenstore.Record{RefreshToken: "rt-1", Subject: "alice",
+		if err := engine.SaveRecord(ctx, st, "k", &engine.Record{RefreshToken: "rt-1", Subject: "alice",
 			Issuer: h.srv.URL, ClientID: "client-1", Scopes: []string{"openid", "profile"}}); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +93,7 @@ func TestRefreshReportsDelivery(t *testing.T) {
 		}
 		return src
 	}
-	again := func(t *testing.T, src *tokenstore.Source, first error) error {
+	again := func(t *testing.T, src *engine.Source, first error) error {
 		var te *tokenstore.TemporaryError
 		if !errors.As(first, &te) {
 			t.Fatalf("first refresh = %v, want a *TemporaryError", first)
@@ -107,9 +109,9 @@ func TestRefreshReportsDelivery(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte(`{"error":"temporarily_unavailable"}`))
 		})
-		src := engine(t, h)
+		src := newSource(t, h)
 		_, err := src.Token()
-		if err := again(t, src, err); errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 2 {
+		if err := again(t, src, err); errors.Is(err, engine.ErrRotationLost) || h.tokenCalls.Load() != 2 {
 			t.Fatalf("after a 503: %v, %d token requests; want the token sent again", err, h.tokenCalls.Load())
 		}
 	})
@@ -119,9 +121,9 @@ func TestRefreshReportsDelivery(t *testing.T) {
 			conn, _, _ := w.(http.Hijacker).Hijack()
 			conn.Close() // the request arrived; no answer leaves
 		})
-		src := engine(t, h)
+		src := newSource(t, h)
 		_, err := src.Token()
-		if err := again(t, src, err); !errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 1 {
+		if err := again(t, src, err); !errors.Is(err, engine.ErrRotationLost) || h.tokenCalls.Load() != 1 {
 			t.Fatalf("after a request with no answer: %v, %d token requests; want ErrRotationLost and no resend", err, h.tokenCalls.Load())
 		}
 	})
@@ -131,13 +133,13 @@ func TestRefreshReportsDelivery(t *testing.T) {
 			w.WriteHeader(http.StatusOK)
 			w.Write([]byte(`<html>tokens</html>`)) // a rotation may hide in there
 		})
-		src := engine(t, h)
+		src := newSource(t, h)
 		_, err := src.Token()
 		if !errors.Is(err, ErrMalformedResponse) {
 			t.Fatalf("first refresh = %v", err)
 		}
 		time.Sleep(1100 * time.Millisecond) // the backoff of a permanent failure: about 1 s
-		if _, err := src.Token(); !errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 1 {
+		if _, err := src.Token(); !errors.Is(err, engine.ErrRotationLost) || h.tokenCalls.Load() != 1 {
 			t.Fatalf("after an unreadable 200: %v, %d token requests; want ErrRotationLost and no resend", err, h.tokenCalls.Load())
 		}
 	})
@@ -150,9 +152,9 @@ func TestRefreshReportsDelivery(t *testing.T) {
 		closed := "https://" + l.Addr().String() + "/token"
 		l.Close()
 		h.set("token_endpoint", closed)
-		src := engine(t, h)
+		src := newSource(t, h)
 		_, err = src.Token()
-		if err := again(t, src, err); errors.Is(err, tokenstore.ErrRotationLost) {
+		if err := again(t, src, err); errors.Is(err, engine.ErrRotationLost) {
 			t.Fatalf("after a refused connection: %v; nothing was sent, the marker must go", err)
 		}
 	})
@@ -182,7 +184,7 @@ func TestRefreshUnreadable2xxKeepsMarker(t *testing.T) {
 				w.Write([]byte(tc.body))
 			})
 			st := &tokenstore.Memory{}
-			if err := tokenstore.SaveRecord(ctx, st, "k", &tokenstore.Record{RefreshToken: "rt-1", Subject: "alice",
+			if err := engine.SaveRecord(ctx, st, "k", &engine.Record{RefreshToken: "rt-1", Subject: "alice",
 				Issuer: h.srv.URL, ClientID: "client-1", Scopes: []string{"openid", "profile"}}); err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +196,7 @@ func TestRefreshUnreadable2xxKeepsMarker(t *testing.T) {
 				t.Fatalf("first refresh = %v, want ErrMalformedResponse", err)
 			}
 			time.Sleep(1100 * time.Millisecond) // the backoff of a permanent failure: about 1 s
-			if _, err := src.Token(); !errors.Is(err, tokenstore.ErrRotationLost) || h.tokenCalls.Load() != 1 {
+			if _, err := src.Token(); !errors.Is(err, engine.ErrRotationLost) || h.tokenCalls.Load() != 1 {
 				t.Fatalf("after an unreadable %d: %v, %d token requests; want ErrRotationLost and no resend", tc.status, err, h.tokenCalls.Load())
 			}
 		})

@@ -7,13 +7,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
-// refreshFetch is the tokenstore.FetchFunc of a user's token source: one
+// refreshFetch is the engine.FetchFunc of a user's token source: one
 // refresh_token grant with the record's refresh token, inside the Store
 // transaction. It sends no scope unless narrow is set (RFC 6749 §6: omitted
 // means as granted); a narrow set must be within the record's granted
@@ -32,10 +33,10 @@ import (
 // the server answers use_dpop_nonce; it goes to the engine
 // (Refresh.SetDPoPKey) before any proof of it is sent, so it is stored
 // with the refresh token the server may bind to it.
-func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
+func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 	narrow, resources = slices.Clone(narrow), slices.Clone(resources)
 	var keys dpop.StoredKeys
-	fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+	fetch := func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 		rec := r.Record
 		if rec == nil || rec.RefreshToken == "" {
 			return nil, fmt.Errorf("%w: no refresh token", ErrLoginRequired)
@@ -112,9 +113,9 @@ func (c *Client) refreshFetch(narrow, resources []string) tokenstore.FetchFunc {
 			// grant (RFC 6749 §6), so the record's scopes stay.
 			scopes = nil
 		}
-		return &tokenstore.Result{Token: tr.token, Scopes: scopes}, nil
+		return &engine.Result{Token: tr.token, Scopes: scopes}, nil
 	}
-	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+	return func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 		res, err := fetch(ctx, r)
 		return res, fetchError(err)
 	}

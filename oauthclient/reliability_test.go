@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -65,9 +67,9 @@ func rotatingAfter(h *hostileAS, first func(http.ResponseWriter)) (sent func() [
 // panicking hook): the store holds RT-1, and the next refresh (2 h later,
 // past any backoff and the token's life) sends RT-1; the login's refresh
 // token is never sent again.
-func checkRotationUsedNext(t *testing.T, store tokenstore.Store, clk *testClock, src *tokenstore.Source, sent func() []string) {
+func checkRotationUsedNext(t *testing.T, store tokenstore.Store, clk *testClock, src *engine.Source, sent func() []string) {
 	t.Helper()
-	rec, err := tokenstore.LoadRecord(context.Background(), store, "k")
+	rec, err := engine.LoadRecord(context.Background(), store, "k")
 	if err != nil || rec.RefreshToken != "RT-1" {
 		t.Fatalf("the store holds %v (%v), want RT-1", rec, err)
 	}
@@ -190,7 +192,7 @@ func TestPermanentFailuresAreNotTemporary(t *testing.T) {
 			case errors.Is(err, ErrLoginRequired):
 				t.Fatalf("Token = %v: not a logout", err)
 			}
-			if rec, err := tokenstore.LoadRecord(context.Background(), store, "k"); err != nil || rec.RefreshToken != "RT-secret-value" {
+			if rec, err := engine.LoadRecord(context.Background(), store, "k"); err != nil || rec.RefreshToken != "RT-secret-value" {
 				t.Fatalf("the record after a failure: %v, %v", rec, err)
 			}
 			before := calls
@@ -260,15 +262,15 @@ func TestInvalidationCooldownPerEngine(t *testing.T) {
 // panics after the server rotated the refresh token: a tracing Wrap (after
 // its RoundTrip returned the answer), OnRecordChange, a FetchFunc of the
 // caller's own, and a slog handler. The process survives, the rotated
-// token is stored, the refresh reports an error matching tokenstore.ErrPanic
+// token is stored, the refresh reports an error matching engine.ErrPanic
 // (not temporary, not a logout), and the next refresh sends the rotated
 // token, never the spent one. A panicking log handler costs one event
 // only: the refresh succeeds.
 func TestFlightPanicKeepsRotation(t *testing.T) {
 	type hooks struct {
 		wrap     func(http.RoundTripper) http.RoundTripper
-		onChange func(context.Context, *tokenstore.Record) error
-		fetch    func(tokenstore.FetchFunc) tokenstore.FetchFunc
+		onChange func(context.Context, *engine.Record) error
+		fetch    func(engine.FetchFunc) engine.FetchFunc
 		logger   *slog.Logger
 		succeeds bool
 	}
@@ -283,14 +285,14 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 				return resp, err
 			})
 		}},
-		"OnRecordChange": {onChange: func(context.Context, *tokenstore.Record) error {
+		"OnRecordChange": {onChange: func(context.Context, *engine.Record) error {
 			if armed.CompareAndSwap(true, false) {
 				panic("hook bug")
 			}
 			return nil
 		}},
-		"fetch": {fetch: func(inner tokenstore.FetchFunc) tokenstore.FetchFunc {
-			return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+		"fetch": {fetch: func(inner engine.FetchFunc) engine.FetchFunc {
+			return func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 				res, err := inner(ctx, r)
 				if armed.CompareAndSwap(true, false) {
 					panic("fetch bug")
@@ -310,14 +312,14 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			c, toks := loginWith(t, h, cfg)
 			sent := rotatingToken(h)
 			store := &tokenstore.Memory{}
-			var src *tokenstore.Source
+			var src *engine.Source
 			var err error
 			if hk.fetch != nil {
 				// The login's record, then an engine with the caller's own FetchFunc.
 				if _, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks); err != nil {
 					t.Fatal(err)
 				}
-				src, err = tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: "k", Now: clk.Now,
+				src, err = engine.NewSource(engine.SourceConfig{Store: store, Key: "k", Now: clk.Now,
 					Fetch: hk.fetch(c.refreshFetch(nil, nil))}, nil)
 			} else {
 				src, err = c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", OnRecordChange: hk.onChange}, toks)
@@ -332,7 +334,7 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			switch {
 			case hk.succeeds && err != nil:
 				t.Fatalf("Token with a panicking log handler = %v, want success", err)
-			case !hk.succeeds && (!errors.Is(err, tokenstore.ErrPanic) || errors.As(err, &te) || errors.Is(err, ErrLoginRequired)):
+			case !hk.succeeds && (!errors.Is(err, engine.ErrPanic) || errors.As(err, &te) || errors.Is(err, ErrLoginRequired)):
 				t.Fatalf("Token = %v, want a permanent error matching ErrPanic", err)
 			}
 			if armed.Load() {
@@ -381,7 +383,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 	var changed []string
 	var logs bytes.Buffer
 	pool, err := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"openid"},
-		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
+		OnRecordChange: func(_ context.Context, rec *engine.Record) error {
 			changed = append(changed, rec.RefreshToken)
 			return nil
 		},
@@ -416,7 +418,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 // permanent.
 func TestRequestFailuresAreTemporary(t *testing.T) {
 	idle := fmt.Errorf("oauthclient: token request failed: %w", &requestError{errors.New("http: server closed idle connection")})
-	if err := fetchError(idle); err == idle || errors.Unwrap(err) != idle { // marked with tokenstore.Transient
+	if err := fetchError(idle); err == idle || errors.Unwrap(err) != idle { // marked with engine.Transient
 		t.Errorf("idle connection closed: %v is not marked temporary", err)
 	}
 	cert := fmt.Errorf("oauthclient: token request failed: %w", &requestError{x509.UnknownAuthorityError{}})

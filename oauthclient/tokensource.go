@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -40,24 +42,24 @@ type TokenSourceConfig struct {
 	// OnRecordChange is called inside the refresh transaction with each
 	// changed record (a rotated refresh token, also from a response
 	// refused afterwards; new granted scopes), once it is in Store. nil
-	// means none. See tokenstore.SourceConfig.
-	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
+	// means none. See engine.SourceConfig.
+	OnRecordChange func(ctx context.Context, rec *engine.Record) error
 	// Resource lists RFC 8707 resource indicators sent on every refresh,
 	// narrowing the new access token's audience. nil sends the resources
 	// the login was started with, as kept in the record (none for a login
 	// without any: the server keeps the audience granted at login).
 	Resource []string
 	// ReuseGrace is the provider's refresh-token reuse grace period, if it
-	// has one: see tokenstore.SourceConfig.ReuseGrace. Zero means none.
+	// has one: see engine.SourceConfig.ReuseGrace. Zero means none.
 	ReuseGrace time.Duration
 	// ResolveMarkersByIntrospection resolves a refresh interrupted before
 	// its outcome was stored (a process killed between marking the record
 	// and sending the request, a connection that failed on the way) by
 	// asking the provider whether the stored refresh token is still active,
 	// through its introspection endpoint (RFC 7662, authenticated as this
-	// client), instead of reporting tokenstore.ErrRotationLost: active, the
+	// client), instead of reporting engine.ErrRotationLost: active, the
 	// user keeps working; inactive, ErrRotationLost. See
-	// tokenstore.SourceConfig.ResolveMarkersByIntrospection. Ignored when
+	// engine.SourceConfig.ResolveMarkersByIntrospection. Ignored when
 	// the provider's metadata names no introspection endpoint. False (the
 	// default) never asks.
 	//
@@ -69,12 +71,12 @@ type TokenSourceConfig struct {
 	// correctly: this project's test provider (package oauthtest).
 	ResolveMarkersByIntrospection bool
 	// Logger, if not nil, gets one redacted event per refresh: see
-	// tokenstore.SourceConfig.Logger.
+	// engine.SourceConfig.Logger.
 	Logger *slog.Logger
 }
 
 // TokenSource returns the lifecycle engine for a user's tokens
-// ([tokenstore.Source]): the access token is served from memory (lock-free
+// ([engine.Source]): the access token is served from memory (lock-free
 // while valid) and refreshed ahead of expiry by a single flight; each
 // refresh is one Store transaction, so a refresh token is sent once across
 // every goroutine, process and replica sharing the Store. A rotated refresh
@@ -100,7 +102,7 @@ type TokenSourceConfig struct {
 // Token call refreshes, bound to the stored subject. The returned source is
 // safe for concurrent use; it implements Invalidator for the API
 // transport's 401 handling.
-func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*tokenstore.Source, error) {
+func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*engine.Source, error) {
 	key := cfg.Key
 	if login == nil && (cfg.Store == nil || key == "") {
 		return nil, cfgerr.New("oauthclient", "TokenSource without a login needs a Store and a Key")
@@ -111,7 +113,7 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		}
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}
-	sc := tokenstore.SourceConfig{
+	sc := engine.SourceConfig{
 		Store:          cfg.Store,
 		Key:            key,
 		Fetch:          c.refreshFetch(cfg.Scopes, cfg.Resource),
@@ -124,7 +126,7 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 	if cfg.ResolveMarkersByIntrospection {
 		sc.ResolveMarkersByIntrospection = c.refreshTokenActive()
 	}
-	var initial *tokenstore.Record
+	var initial *engine.Record
 	if login != nil {
 		if cfg.Scopes != nil {
 			if err := withinScopes(cfg.Scopes, login.scopes); err != nil {
@@ -136,7 +138,7 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 			if err != nil {
 				return nil, err
 			}
-			initial = &tokenstore.Record{
+			initial = &engine.Record{
 				RefreshToken: rt, Subject: login.Subject(), Scopes: slices.Clone(login.scopes),
 				Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID, DPoPKey: dk,
 				Resources: slices.Clone(login.resources),
@@ -146,21 +148,21 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 			}
 		}
 		if cfg.Store != nil && initial != nil {
-			if err := tokenstore.SaveRecord(ctx, cfg.Store, key, initial); err != nil {
+			if err := engine.SaveRecord(ctx, cfg.Store, key, initial); err != nil {
 				return nil, err
 			}
 		}
 		sc.Record = initial
 	}
 	if login != nil {
-		return tokenstore.NewSource(sc, login.OAuth2Token())
+		return engine.NewSource(sc, login.OAuth2Token())
 	}
-	return tokenstore.NewSource(sc, nil)
+	return engine.NewSource(sc, nil)
 }
 
 // fetchError classifies a token request's failure for the lifecycle engine,
 // once: network failures, timeouts, and 5xx or 429 answers are marked
-// tokenstore.Transient (the engine backs off and retries with the same
+// engine.Transient (the engine backs off and retries with the same
 // record); everything else (a refused client or scope, a malformed answer,
 // a TLS or policy refusal, a refused ID token) is permanent, returned as it
 // is, and never called temporary.
@@ -173,15 +175,15 @@ func fetchError(err error) error {
 	switch {
 	case errors.As(err, &ae):
 		if ae.Temporary() {
-			return tokenstore.Transient(err)
+			return engine.Transient(err)
 		}
 		return err
 	case errors.As(err, &re):
 		if re.Temporary() {
-			return tokenstore.Transient(err)
+			return engine.Transient(err)
 		}
 		return err
-	case errors.Is(err, ErrPolicy), errors.Is(err, strictnet.ErrResponseTooLarge), errors.Is(err, tokenstore.ErrPanic):
+	case errors.Is(err, ErrPolicy), errors.Is(err, strictnet.ErrResponseTooLarge), errors.Is(err, engine.ErrPanic):
 		return err
 	}
 	var cv *tls.CertificateVerificationError
@@ -196,7 +198,7 @@ func fetchError(err error) error {
 	var rq *requestError
 	if errors.As(err, &rq) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
-		return tokenstore.Transient(err)
+		return engine.Transient(err)
 	}
 	return err
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -36,16 +38,16 @@ type UserPoolConfig struct {
 	// OnRecordChange is called with each changed record of any user,
 	// inside its refresh transaction: see TokenSourceConfig. nil means
 	// none.
-	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
+	OnRecordChange func(ctx context.Context, rec *engine.Record) error
 	// ReuseGrace is the provider's refresh-token reuse grace period:
-	// see tokenstore.SourceConfig.ReuseGrace. Zero means none.
+	// see engine.SourceConfig.ReuseGrace. Zero means none.
 	ReuseGrace time.Duration
 	// ResolveMarkersByIntrospection resolves a refresh interrupted before
 	// its outcome was stored (a process killed between marking the record
 	// and sending the request, a connection that failed on the way) by
 	// asking the provider whether the stored refresh token is still active,
 	// through its introspection endpoint (RFC 7662, authenticated as this
-	// client), instead of reporting tokenstore.ErrRotationLost: active, the
+	// client), instead of reporting engine.ErrRotationLost: active, the
 	// user keeps working; inactive, ErrRotationLost. See
 	// TokenSourceConfig.ResolveMarkersByIntrospection. Ignored when
 	// the provider's metadata names no introspection endpoint. False (the
@@ -59,12 +61,12 @@ type UserPoolConfig struct {
 	// correctly: this project's test provider (package oauthtest).
 	ResolveMarkersByIntrospection bool
 	// Logger, if not nil, gets one redacted event per refresh of any
-	// user (see tokenstore.SourceConfig.Logger).
+	// user (see engine.SourceConfig.Logger).
 	Logger *slog.Logger
 }
 
 // UserPool returns a bounded pool of per-user lifecycle engines for a web
-// backend that calls an API on behalf of many users ([tokenstore.Pool]).
+// backend that calls an API on behalf of many users ([engine.Pool]).
 // Records live in cfg.Store, keyed by store key (usually
 // tokenstore.Key(issuer, client id, subject)); access tokens live only in
 // the pool's memory.
@@ -93,7 +95,7 @@ type UserPoolConfig struct {
 // I/O; it returns an error matching tokenstore.ErrConfig when cfg.Store is
 // nil or a number is negative. The pool is safe
 // for concurrent use.
-func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
+func (c *Client) UserPool(cfg UserPoolConfig) (*engine.Pool, error) {
 	if cfg.Store == nil {
 		return nil, cfgerr.New("oauthclient", "UserPoolConfig.Store is required")
 	}
@@ -107,8 +109,8 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*tokenstore.Pool, error) {
 			return nil, err
 		}
 	}
-	return tokenstore.NewPool(tokenstore.PoolConfig{
-		New: func(ctx context.Context, key string) (*tokenstore.Source, error) {
+	return engine.NewPool(engine.PoolConfig{
+		New: func(ctx context.Context, key string) (*engine.Source, error) {
 			if err := knownUser(ctx, st, key); err != nil {
 				return nil, err
 			}

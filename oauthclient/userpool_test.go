@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -88,7 +90,7 @@ func TestUserPool(t *testing.T) {
 	if got := rc.sent(); len(got) != 1 || got[0] != "RT-rotated" {
 		t.Fatalf("revoked %d tokens (want the rotated one once)", len(got))
 	}
-	if _, err := tokenstore.LoadRecord(ctx, vault, key); !errors.Is(err, tokenstore.ErrNotFound) {
+	if _, err := engine.LoadRecord(ctx, vault, key); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("record after End: %v", err)
 	}
 	if pool.Len() != 0 {
@@ -176,7 +178,7 @@ func TestUserPoolConfig(t *testing.T) {
 	}
 	ctx := context.Background()
 	vault := &tokenstore.Memory{}
-	tokenstore.SaveRecord(ctx, vault, "u", &tokenstore.Record{RefreshToken: "rt", Subject: "s"})
+	engine.SaveRecord(ctx, vault, "u", &engine.Record{RefreshToken: "rt", Subject: "s"})
 	pool, err := (&Client{}).UserPool(UserPoolConfig{Store: vault})
 	if err != nil {
 		t.Fatal(err)

@@ -6,9 +6,10 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // TestZeroValuesDoNotPanic: every method of a zero value of an exported
@@ -17,7 +18,7 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 	calls := map[string]func(){
 		"Tokens":                         func() { zeroTokens(&Tokens{}) },
 		"nil Tokens":                     func() { zeroTokens(nil) },
-		"Source":                         func() { zeroService(t, &tokenstore.Source{}) },
+		"Source":                         func() { zeroService(t, &engine.Source{}) },
 		"nil Source":                     func() { zeroService(t, nil) },
 		"zero Client ServiceTokenSource": func() { zeroService(t, (&Client{}).serviceSource(nil, nil)) },
 		"DeviceAuthorization": func() {
@@ -57,7 +58,7 @@ func zeroTokens(tk *Tokens) {
 	}
 }
 
-func zeroService(t *testing.T, s *tokenstore.Source) {
+func zeroService(t *testing.T, s *engine.Source) {
 	if _, err := s.Token(); err == nil {
 		t.Error("a zero source handed out a token")
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"golang.org/x/oauth2"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -34,7 +36,7 @@ func (s *session) public() *Session {
 
 // scopes are the scopes granted as last known.
 func (s *session) scopes() []string {
-	if ts, ok := s.src.(*tokenstore.Source); ok {
+	if ts, ok := s.src.(*engine.Source); ok {
 		if sc := ts.Scopes(); sc != nil {
 			return sc
 		}
@@ -203,7 +205,7 @@ func (c *Client) oauthClient(ctx context.Context, f *found, cl *client, scopes [
 
 // resume builds a session on the refresh token stored under key.
 func (c *Client) resume(ctx context.Context, f *found, cl *client, key string, scopes []string) (*session, error) {
-	rec, err := tokenstore.LoadRecord(ctx, c.store, key)
+	rec, err := engine.LoadRecord(ctx, c.store, key)
 	if errors.Is(err, tokenstore.ErrNotFound) {
 		return nil, tokenstore.ErrLoginRequired
 	}

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"io"
+	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 )
@@ -132,8 +134,8 @@ func Logout(ctx context.Context, cfg LogoutConfig) error {
 			return err
 		}
 		var revokeErr error
-		if rec, err := decodeRecord(b); err == nil && cfg.Revoke != nil {
-			if rerr := cfg.Revoke(ctx, rec.RefreshToken); rerr != nil {
+		if rt := storedRefreshToken(b); rt != "" && cfg.Revoke != nil {
+			if rerr := cfg.Revoke(ctx, rt); rerr != nil {
 				revokeErr = fmt.Errorf("%w (deleted locally): %w", ErrRevocationFailed, rerr)
 			}
 		}
@@ -148,4 +150,45 @@ func Logout(ctx context.Context, cfg LogoutConfig) error {
 // and %s never show what a type holds.
 func redacted(f fmt.State, name string) {
 	io.WriteString(f, name+"{"+safetext.Redacted+"}")
+}
+
+// TemporaryError is returned by a Source when a refresh failed for a reason
+// other than invalid_grant (5xx, timeout, network, a store that failed or
+// stayed locked). The stored refresh token is kept. Until RetryAfter,
+// callers get the same error again without a new request. Its fields are not
+// modified after it is returned, so it is safe to read concurrently.
+type TemporaryError struct {
+	// Err is the cause.
+	Err error
+	// RetryAfter is when the next refresh may be attempted.
+	RetryAfter time.Time
+}
+
+// Error implements error.
+func (e *TemporaryError) Error() string {
+	return "tokenstore: temporary refresh failure: " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *TemporaryError) Unwrap() error { return e.Err }
+
+// storedRefreshToken returns the refresh token of a stored record, as the
+// engine writes it (internal/engine: versioned JSON, {"v":2,
+// "refresh_token":...}), or "" for a value that is not such a record: an
+// unreadable record is deleted without revocation. The token must be RFC
+// 6749 VSCHAR, as the engine's own decoder demands.
+func storedRefreshToken(b []byte) string {
+	var r struct {
+		V            int    `json:"v"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if len(b) > MaxValueSize || json.Unmarshal(b, &r) != nil || r.V != 2 {
+		return ""
+	}
+	for i := 0; i < len(r.RefreshToken); i++ {
+		if c := r.RefreshToken[i]; c < 0x20 || c > 0x7e {
+			return ""
+		}
+	}
+	return r.RefreshToken
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -142,7 +144,7 @@ type agentEntry struct {
 	// HMAC (under the agent's own random key) of the caller's passphrase
 	// (file store) and client secret (credentialBinding).
 	credential string
-	src        *tokenstore.Source
+	src        *engine.Source
 	lastUse    atomic.Int64 // UnixNano, for eviction (under agent.mu)
 	mu         sync.Mutex
 	expiry     time.Time // of the last token handed out, for status
@@ -416,7 +418,7 @@ func (a *agent) entry(ctx context.Context, name string, p *profile, pass, client
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tokenstore.LoadRecord(ctx, st, p.storeKey(name)); err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
+		if _, err := engine.LoadRecord(ctx, st, p.storeKey(name)); err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
 			return nil, err // ErrWrongPassphrase: the same answer as without the agent
 		}
 	}

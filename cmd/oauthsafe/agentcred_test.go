@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -43,9 +45,9 @@ func TestCredentialBinding(t *testing.T) {
 // and forget drops all of a profile's.
 func TestAgentEvictsLeastRecentlyUsed(t *testing.T) {
 	a := &agent{entries: map[string]*agentEntry{}}
-	src := func() *tokenstore.Source {
-		s, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: &tokenstore.Memory{}, Key: "k",
-			Fetch: func(context.Context, *tokenstore.Refresh) (*tokenstore.Result, error) {
+	src := func() *engine.Source {
+		s, err := engine.NewSource(engine.SourceConfig{Store: &tokenstore.Memory{}, Key: "k",
+			Fetch: func(context.Context, *engine.Refresh) (*engine.Result, error) {
 				return nil, tokenstore.ErrLoginRequired
 			}}, nil)
 		if err != nil {

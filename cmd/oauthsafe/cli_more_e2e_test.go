@@ -23,6 +23,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
@@ -214,7 +216,7 @@ func TestStatusJSONAndExitCodes(t *testing.T) {
 	alice := oauthtest.Subject("alice")
 	key := tokenstore.Key(c.srv.Issuer, oauthtest.ClientNative, alice)
 	ks := &keyring.Store{Service: keyringService}
-	rec, err := tokenstore.LoadRecord(ctxb, ks, key)
+	rec, err := engine.LoadRecord(ctxb, ks, key)
 	if err != nil {
 		t.Fatal(err)
 	}

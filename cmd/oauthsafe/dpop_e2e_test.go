@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -31,7 +33,7 @@ func thumbprint(t *testing.T, key any) string {
 }
 
 // recordJKT is the thumbprint of the DPoP key in a stored record.
-func recordJKT(t *testing.T, rec *tokenstore.Record) string {
+func recordJKT(t *testing.T, rec *engine.Record) string {
 	t.Helper()
 	if rec.DPoPKey.IsZero() {
 		return ""
@@ -102,7 +104,7 @@ func TestCLILoginDPoP(t *testing.T) {
 		t.Fatalf("profile %s: %v\n%s", profileFile, err, pb)
 	}
 	key := tokenstore.Key(c.srv.Issuer, oauthtest.ClientNative, oauthtest.Subject("alice"))
-	rec, err := tokenstore.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
+	rec, err := engine.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
 	if err != nil || recordJKT(t, rec) != loginJKT {
 		t.Fatalf("the keyring record does not hold the login's DPoP key (%v)", err)
 	}
@@ -146,7 +148,7 @@ func TestCLILoginDPoP(t *testing.T) {
 	c.setenv(envFilePassphrase + "=correct horse battery staple")
 	mustLogin(t, c, "--dpop", "--store", "file", "--profile", "file")
 	fileJKT := last(&authorizeJKT)
-	rec, err = tokenstore.LoadRecord(context.Background(), &tokenstore.EncryptedFile{
+	rec, err = engine.LoadRecord(context.Background(), &tokenstore.EncryptedFile{
 		Path:       filepath.Join(c.kr.Home, ".config", "oauthsafe", "tokens.enc"),
 		Passphrase: func() ([]byte, error) { return []byte("correct horse battery staple"), nil },
 	}, key)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/testkit/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -208,7 +210,7 @@ func (e *browserError) Error() string {
 
 func (c *cli) storedRefreshToken(subject string) (string, error) {
 	key := tokenstore.Key(c.srv.Issuer, oauthtest.ClientNative, subject)
-	rec, err := tokenstore.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
+	rec, err := engine.LoadRecord(context.Background(), &keyring.Store{Service: keyringService}, key)
 	if err != nil {
 		return "", err
 	}
@@ -410,7 +412,7 @@ func TestCLIInvalidRefreshTokenExits3(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := &tokenstore.Memory{}
-	if err := tokenstore.SaveRecord(ctxb, other, "k", &tokenstore.Record{RefreshToken: rt, Subject: alice,
+	if err := engine.SaveRecord(ctxb, other, "k", &engine.Record{RefreshToken: rt, Subject: alice,
 		Scopes: []string{"openid", "profile", "offline_access"}, Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
@@ -123,7 +125,7 @@ func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFla
 	// Without --dpop the printed token is a bearer token: a key that dies
 	// with this process would make it useless to the caller.
 	noDPoP := !p.DPoP
-	var src *tokenstore.Source
+	var src *engine.Source
 	switch {
 	case cc:
 		src = clientcredentials.NewSource(c, clientcredentials.Options{Resource: resources, NoDPoP: noDPoP})

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
@@ -162,7 +164,7 @@ func runResourceLogin(ctx context.Context, e *env, resource string, o resourceLo
 		_ = saveMetadata(o.profile, c)
 	}
 	agentForget(ctx, e, o.profile)
-	if _, err := tokenstore.LoadRecord(ctx, store, p.storeKey(o.profile)); errors.Is(err, tokenstore.ErrNotFound) {
+	if _, err := engine.LoadRecord(ctx, store, p.storeKey(o.profile)); errors.Is(err, tokenstore.ErrNotFound) {
 		e.errorf("login: the server issued no refresh token; `oauthsafe token` will ask for a new login")
 	}
 	where := "the OS keyring"

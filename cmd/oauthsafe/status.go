@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -112,9 +114,9 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	// a refresh token is there.
 	var storeErr error
 	store, err := openStore(e, p, !*asJSON && e.stdin != nil)
-	var rec *tokenstore.Record
+	var rec *engine.Record
 	if err == nil {
-		rec, err = tokenstore.LoadRecord(ctx, store, p.storeKey(*profileFlag))
+		rec, err = engine.LoadRecord(ctx, store, p.storeKey(*profileFlag))
 	}
 	switch {
 	case err == nil:

@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -173,7 +175,7 @@ func TestReadmeWebRecipeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := tokenstore.Key(srv.Issuer, oauthtest.ClientWeb, oauthtest.Subject("alice"))
-	rec, err := tokenstore.LoadRecord(ctx, vault, key)
+	rec, err := engine.LoadRecord(ctx, vault, key)
 	if err != nil {
 		t.Fatalf("no record after login: %v\n%s", err, out.String())
 	}
@@ -211,7 +213,7 @@ func TestReadmeWebRecipeDrainsOnSIGTERM(t *testing.T) {
 	if _, err := lockConn.ExecContext(ctx, "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := tokenstore.LoadRecord(ctx, vault, key); err != nil || rec.RefreshToken != loginRT {
+	if rec, err := engine.LoadRecord(ctx, vault, key); err != nil || rec.RefreshToken != loginRT {
 		t.Fatalf("the rotation was written before the drain (%v): the test proves nothing", err)
 	}
 
@@ -224,7 +226,7 @@ func TestReadmeWebRecipeDrainsOnSIGTERM(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("the recipe did not exit after SIGTERM\n%s", out.String())
 	}
-	rec, err = tokenstore.LoadRecord(ctx, vault, key)
+	rec, err = engine.LoadRecord(ctx, vault, key)
 	if err != nil {
 		t.Fatal(err)
 	}

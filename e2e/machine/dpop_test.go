@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
 	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // proofNonce is the nonce claim of a DPoP proof, "" without one.
@@ -65,16 +66,16 @@ func TestDPoPOnEveryGrant(t *testing.T) {
 
 	grants := []struct {
 		grant string
-		src   func(noDPoP bool) *tokenstore.Source
+		src   func(noDPoP bool) *engine.Source
 	}{
-		{"client_credentials", func(no bool) *tokenstore.Source {
+		{"client_credentials", func(no bool) *engine.Source {
 			return clientcredentials.NewSource(serviceClient(t, srv), clientcredentials.Options{Scopes: scopes, NoDPoP: no})
 		}},
-		{jwtbearer.GrantType, func(no bool) *tokenstore.Source {
+		{jwtbearer.GrantType, func(no bool) *engine.Source {
 			return jwtbearer.NewSource(newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative}),
 				jwtbearer.Options{Assertion: assertionFunc(workload), Scopes: scopes, NoDPoP: no})
 		}},
-		{tokenexchange.GrantType, func(no bool) *tokenstore.Source {
+		{tokenexchange.GrantType, func(no bool) *engine.Source {
 			return tokenexchange.NewSource(serviceClient(t, srv), tokenexchange.Options{
 				SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken, Scopes: scopes, NoDPoP: no,
 			})

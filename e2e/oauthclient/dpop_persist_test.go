@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/testkit/keyringtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -120,7 +122,7 @@ func TestDPoPKeyPersistedWithRefreshToken(t *testing.T) {
 
 			// Process 1: login with DPoP; the record goes to the store.
 			persistLogin(t, as, env)
-			rec, err := tokenstore.LoadRecord(context.Background(), st, persistKey)
+			rec, err := engine.LoadRecord(context.Background(), st, persistKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,18 +157,18 @@ func TestDPoPKeyPersistedWithRefreshToken(t *testing.T) {
 
 			// The key dropped from the record: the bound refresh token is
 			// useless, and the record is gone.
-			rec, err = tokenstore.LoadRecord(context.Background(), st, persistKey)
+			rec, err = engine.LoadRecord(context.Background(), st, persistKey)
 			if err != nil || storedJKT(t, rec) != loginJKT {
 				t.Fatalf("after the refreshes the record lost its key (%v)", err)
 			}
-			rec.DPoPKey = tokenstore.PrivateKey{}
-			if err := tokenstore.SaveRecord(context.Background(), st, persistKey, rec); err != nil {
+			rec.DPoPKey = engine.PrivateKey{}
+			if err := engine.SaveRecord(context.Background(), st, persistKey, rec); err != nil {
 				t.Fatal(err)
 			}
 			if out := persistRun(t, env, "refresh"); !strings.Contains(out, "REFRESH-ERR login_required=true") {
 				t.Fatalf("refresh without the key:\n%s", out)
 			}
-			if _, err := tokenstore.LoadRecord(context.Background(), st, persistKey); !errors.Is(err, tokenstore.ErrNotFound) {
+			if _, err := engine.LoadRecord(context.Background(), st, persistKey); !errors.Is(err, tokenstore.ErrNotFound) {
 				t.Fatalf("record after a refused refresh: %v", err)
 			}
 		})
@@ -191,7 +193,7 @@ func proofJKT(proof string) string {
 
 // storedJKT is the thumbprint of a record's key, computed here with
 // go-jose and crypto/x509, not by the library.
-func storedJKT(t *testing.T, rec *tokenstore.Record) string {
+func storedJKT(t *testing.T, rec *engine.Record) string {
 	t.Helper()
 	if rec.DPoPKey.IsZero() {
 		return ""

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
@@ -140,10 +142,10 @@ func dpopNative(t *testing.T, as *oauthtest.Server, mod func(*oauthclient.Config
 }
 
 // memoryWith returns a Memory store holding rec under "k".
-func memoryWith(t *testing.T, rec *tokenstore.Record) *tokenstore.Memory {
+func memoryWith(t *testing.T, rec *engine.Record) *tokenstore.Memory {
 	t.Helper()
 	st := &tokenstore.Memory{}
-	if err := tokenstore.SaveRecord(context.Background(), st, "k", rec); err != nil {
+	if err := engine.SaveRecord(context.Background(), st, "k", rec); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -197,9 +199,9 @@ func TestDPoPEndToEnd(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	var last *tokenstore.Record
+	var last *engine.Record
 	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Key: "dpop-e2e",
-		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error { last = rec; return nil }}, toks)
+		OnRecordChange: func(_ context.Context, rec *engine.Record) error { last = rec; return nil }}, toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +237,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 		t.Fatal("the rotated record does not hold the DPoP key")
 	}
 	stolen := *last
-	stolen.DPoPKey = tokenstore.PrivateKey{}
+	stolen.DPoPKey = engine.PrivateKey{}
 	thief := dpopNative(t, as, func(c *oauthclient.Config) { c.DPoP = false })
 	ts, err := thief.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: memoryWith(t, &stolen), Key: "k"}, nil)
 	if err != nil {

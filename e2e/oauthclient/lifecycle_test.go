@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -223,7 +225,7 @@ func TestRefreshFailures(t *testing.T) {
 
 // storedRT returns the refresh token of the record under key.
 func storedRT(ctx context.Context, st tokenstore.Store, key string) (string, error) {
-	rec, err := tokenstore.LoadRecord(ctx, st, key)
+	rec, err := engine.LoadRecord(ctx, st, key)
 	if err != nil {
 		return "", err
 	}

@@ -12,11 +12,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -95,7 +96,7 @@ func TestLoggerRedacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rotated string // the engine's record, kept in memory here
-	src, err := web.TokenSource(ctx, oauthclient.TokenSourceConfig{OnRecordChange: func(_ context.Context, r *tokenstore.Record) error {
+	src, err := web.TokenSource(ctx, oauthclient.TokenSourceConfig{OnRecordChange: func(_ context.Context, r *engine.Record) error {
 		rotated = r.RefreshToken
 		return nil
 	}}, toks)

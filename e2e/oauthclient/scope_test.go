@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -73,7 +75,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	if f := lastForm(); f.Get("grant_type") != "refresh_token" || f.Has("scope") {
 		t.Fatalf("refresh form %v: want no scope parameter", f)
 	}
-	rec, err := tokenstore.LoadRecord(ctx, store, "k")
+	rec, err := engine.LoadRecord(ctx, store, "k")
 	if err != nil || slices.Contains(rec.Scopes, oauthtest.ScopeAPIWrite) || !slices.Contains(rec.Scopes, oauthtest.ScopeAPIRead) {
 		t.Fatalf("recorded scopes %v (%v), want the granted set", rec, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
@@ -97,7 +99,7 @@ func TestResourceFirstLogin(t *testing.T) {
 	if err := rc2.Logout(ctx); err != nil || as.Count("/revoke") != 1 {
 		t.Fatalf("Logout: %v (%d revocations)", err, as.Count("/revoke"))
 	}
-	if _, err := tokenstore.LoadRecord(ctx, store, s.StoreKey); !errors.Is(err, tokenstore.ErrNotFound) {
+	if _, err := engine.LoadRecord(ctx, store, s.StoreKey); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("the record outlived Logout: %v", err)
 	}
 	if cr, err := resourceclient.StoredClient(ctx, store, as.Issuer, redirect); err != nil || cr.ClientID != s.ClientID {

@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	"golang.org/x/oauth2"
 )
 
 // BenchmarkVaultRefresh measures one refresh through the engine on the
-// vault without the token endpoint: a tokenstore.Source whose FetchFunc
+// vault without the token endpoint: a engine.Source whose FetchFunc
 // answers at once with a rotated refresh token, so each op is the whole
 // refresh transaction (take the lease, open and decode the record, seal
 // and write the rotated one, release) plus the engine's single flight.
@@ -22,17 +23,17 @@ func BenchmarkVaultRefresh(b *testing.B) {
 		b.Run(bk.name, func(b *testing.B) {
 			st := bk.store(b, sqlstore.Config{})
 			ctx := context.Background()
-			err := tokenstore.SaveRecord(ctx, st, "u", &tokenstore.Record{RefreshToken: "rt-0-0123456789abcdef0123456789abcdef",
+			err := engine.SaveRecord(ctx, st, "u", &engine.Record{RefreshToken: "rt-0-0123456789abcdef0123456789abcdef",
 				Subject: "sub-alice", Scopes: []string{"openid", "offline_access", "api.read"}, Issuer: "https://login.example.com", ClientID: "web"})
 			if err != nil {
 				b.Fatal(err)
 			}
 			n := 0
-			src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: st, Key: "u",
-				Fetch: func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+			src, err := engine.NewSource(engine.SourceConfig{Store: st, Key: "u",
+				Fetch: func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 					n++
 					r.Rotated("rt-" + strconv.Itoa(n) + "-0123456789abcdef0123456789abcdef")
-					return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at", TokenType: "Bearer",
+					return &engine.Result{Token: &oauth2.Token{AccessToken: "at", TokenType: "Bearer",
 						Expiry: time.Now().Add(time.Hour)}}, nil
 				}}, nil)
 			if err != nil {

@@ -13,11 +13,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
 
@@ -74,7 +75,7 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 			if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: fleetKey}, toks); err != nil {
 				t.Fatal(err)
 			}
-			rec, err := tokenstore.LoadRecord(ctx, st, fleetKey)
+			rec, err := engine.LoadRecord(ctx, st, fleetKey)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,9 +127,9 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 				t.Fatalf("pool refresh: %v, proof by %q, want %q", err, got, loginJKT)
 			}
 
-			rec, _ = tokenstore.LoadRecord(ctx, st, fleetKey)
-			rec.DPoPKey = tokenstore.PrivateKey{}
-			if err := tokenstore.SaveRecord(ctx, st, fleetKey, rec); err != nil {
+			rec, _ = engine.LoadRecord(ctx, st, fleetKey)
+			rec.DPoPKey = engine.PrivateKey{}
+			if err := engine.SaveRecord(ctx, st, fleetKey, rec); err != nil {
 				t.Fatal(err)
 			}
 			fresh, err := other.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: fleetKey}, nil)

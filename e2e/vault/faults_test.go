@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -185,7 +187,7 @@ func engineKilled(t *testing.T, b *backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Token(); !errors.Is(err, tokenstore.ErrRotationLost) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+	if _, err := src.Token(); !errors.Is(err, engine.ErrRotationLost) || !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("the surviving replica's refresh = %v, want ErrRotationLost", err)
 	}
 	if d := time.Since(killed); d > 10*time.Second {
@@ -197,7 +199,7 @@ func engineKilled(t *testing.T, b *backend) {
 	if n != 0 {
 		t.Fatalf("the OP received %d refresh tokens after the kill, want none", n)
 	}
-	if _, err := tokenstore.LoadRecord(ctx, st, "killed"); err != nil {
+	if _, err := engine.LoadRecord(ctx, st, "killed"); err != nil {
 		t.Fatalf("the record was not left in place: %v", err)
 	}
 	// With a provider that has a reuse grace period, the survivor sends the
@@ -313,7 +315,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := tokenstore.LoadRecord(cctx, st, "restart"); !errors.Is(err, tokenstore.ErrUnavailable) {
+	if _, err := engine.LoadRecord(cctx, st, "restart"); !errors.Is(err, tokenstore.ErrUnavailable) {
 		t.Fatalf("LoadRecord while down = %v", err)
 	}
 	if err := b.pg.Restart(); err != nil {
@@ -321,7 +323,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 	}
 	// The vault still holds the spent token (the write never landed); the
 	// engine holds the rotated one.
-	rec, err := tokenstore.LoadRecord(ctx, st, "restart")
+	rec, err := engine.LoadRecord(ctx, st, "restart")
 	if err != nil || rec.RefreshToken != toks.RefreshToken() || rec.Subject != toks.Subject() {
 		t.Fatalf("record after the restart: %v, %v", rec, err)
 	}
@@ -341,7 +343,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 	if len(uses) != 2 || uses[toks.RefreshToken()] != 1 {
 		t.Fatalf("%d distinct refresh tokens sent, want the login's and the rotated one", len(uses))
 	}
-	rec, err = tokenstore.LoadRecord(ctx, st, "restart")
+	rec, err = engine.LoadRecord(ctx, st, "restart")
 	if err != nil || rec.RefreshToken == toks.RefreshToken() {
 		t.Fatalf("the vault kept the spent token: %v", err)
 	}
@@ -370,7 +372,7 @@ func TestVaultNoPlaintext(t *testing.T) {
 			var mu sync.Mutex
 			secrets := []string{toks.RefreshToken(), toks.AccessToken(), toks.RawIDToken()}
 			src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: fleetKey,
-				OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
+				OnRecordChange: func(_ context.Context, rec *engine.Record) error {
 					mu.Lock()
 					secrets = append(secrets, rec.RefreshToken)
 					mu.Unlock()

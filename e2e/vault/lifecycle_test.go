@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -25,9 +27,9 @@ func TestLeaseWaiterSeesDroppedRow(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := b.store(t, sqlstore.Config{LockTimeout: 30 * time.Second})
-			for _, engine := range []bool{false, true} {
-				rec := &tokenstore.Record{RefreshToken: "rt-1", Issuer: "https://issuer.example", ClientID: "c"}
-				if err := tokenstore.SaveRecord(ctx, st, "u", rec); err != nil {
+			for _, viaEngine := range []bool{false, true} {
+				rec := &engine.Record{RefreshToken: "rt-1", Issuer: "https://issuer.example", ClientID: "c"}
+				if err := engine.SaveRecord(ctx, st, "u", rec); err != nil {
 					t.Fatal(err)
 				}
 				inside, release := make(chan struct{}), make(chan struct{})
@@ -46,9 +48,9 @@ func TestLeaseWaiterSeesDroppedRow(t *testing.T) {
 				waited := make(chan error, 1)
 				var released time.Time
 				go func() {
-					if engine {
-						src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: st, Key: "u",
-							Fetch: func(context.Context, *tokenstore.Refresh) (*tokenstore.Result, error) {
+					if viaEngine {
+						src, err := engine.NewSource(engine.SourceConfig{Store: st, Key: "u",
+							Fetch: func(context.Context, *engine.Refresh) (*engine.Result, error) {
 								return nil, errors.New("no token request may be made")
 							}}, nil)
 						if err != nil {
@@ -73,11 +75,11 @@ func TestLeaseWaiterSeesDroppedRow(t *testing.T) {
 				err := <-waited
 				d := time.Since(released)
 				want := tokenstore.ErrNotFound
-				if engine {
+				if viaEngine {
 					want = tokenstore.ErrLoginRequired
 				}
 				if !errors.Is(err, want) || d > 3*time.Second {
-					t.Fatalf("engine=%v: waiter got %v after %v; want %v at once", engine, err, d, want)
+					t.Fatalf("engine=%v: waiter got %v after %v; want %v at once", viaEngine, err, d, want)
 				}
 			}
 		})
@@ -136,7 +138,7 @@ func TestPoolDrain(t *testing.T) {
 			if err := <-got; err != nil {
 				t.Fatalf("the refresh in flight = %v, want it finished", err)
 			}
-			rec, err := tokenstore.LoadRecord(ctx, st, "u")
+			rec, err := engine.LoadRecord(ctx, st, "u")
 			if err != nil || rec.RefreshToken == toks.RefreshToken() {
 				t.Fatalf("the vault after Drain: %v (rotation stored: %v)", err, rec != nil && rec.RefreshToken != toks.RefreshToken())
 			}
@@ -145,7 +147,7 @@ func TestPoolDrain(t *testing.T) {
 			if err := st.Update(free, "u", func(context.Context, tokenstore.Tx) error { return nil }); err != nil {
 				t.Fatalf("the lease after Drain: %v", err)
 			}
-			if _, err := pool.Token(ctx, "u"); !errors.Is(err, tokenstore.ErrClosed) {
+			if _, err := pool.Token(ctx, "u"); !errors.Is(err, engine.ErrClosed) {
 				t.Fatalf("Token after Drain = %v, want ErrClosed", err)
 			}
 		})
@@ -210,12 +212,12 @@ func TestUserPoolCarriesResource(t *testing.T) {
 		}
 	}
 	// The record without its resource: the OP refuses the refresh.
-	rec, err := tokenstore.LoadRecord(ctx, st, "from-record")
+	rec, err := engine.LoadRecord(ctx, st, "from-record")
 	if err != nil || len(rec.Resources) != 1 || rec.Resources[0] != api {
 		t.Fatalf("the record's resources: %v, %v", rec, err)
 	}
 	rec.Resources = nil
-	if err := tokenstore.SaveRecord(ctx, st, "stripped", rec); err != nil {
+	if err := engine.SaveRecord(ctx, st, "stripped", rec); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := webClient(ctx, srv.Issuer, srv.RootCAs())

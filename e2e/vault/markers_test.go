@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -204,7 +206,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 			}
 			err = tokenUntilSettled(t, src)
 			if tc.wantLost {
-				if !errors.Is(err, tokenstore.ErrRotationLost) {
+				if !errors.Is(err, engine.ErrRotationLost) {
 					t.Fatalf("survivor = %v, want ErrRotationLost", err)
 				}
 			} else if err != nil {
@@ -240,7 +242,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 // tokenUntilSettled asks src for a token, waiting out the temporary
 // failures of a marker too recent to resolve (the dead holder's lease must
 // lapse, then its request must surely have ended), for at most 30 s.
-func tokenUntilSettled(t *testing.T, src *tokenstore.Source) error {
+func tokenUntilSettled(t *testing.T, src *engine.Source) error {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -233,7 +235,7 @@ func TestLeaseLapseChild(t *testing.T) {
 	if err != nil {
 		msg = err.Error()
 	}
-	fmt.Printf("LAPSE %v %s\n", errors.Is(err, tokenstore.ErrRotationLost), msg)
+	fmt.Printf("LAPSE %v %s\n", errors.Is(err, engine.ErrRotationLost), msg)
 }
 
 // TestFleetLeaseLapseNeverResends (S29): replica A (this process, lease
@@ -344,7 +346,7 @@ func leaseLapse(t *testing.T, holdPastLease bool) {
 	if holdPastLease {
 		// A never got an answer: it cannot know whether the OP rotated,
 		// and reports the interrupted refresh like B.
-		if !errors.Is(err, tokenstore.ErrRotationLost) {
+		if !errors.Is(err, engine.ErrRotationLost) {
 			t.Fatalf("A after the cut, no answer received = %v, want ErrRotationLost", err)
 		}
 	} else if err != nil {
@@ -431,7 +433,7 @@ func (r *rig) check(t *testing.T, logins ...*oauthclient.Tokens) {
 
 func (r *rig) stored(t *testing.T, key string) string {
 	t.Helper()
-	rec, err := tokenstore.LoadRecord(context.Background(), r.st, key)
+	rec, err := engine.LoadRecord(context.Background(), r.st, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +548,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if after := len(r.counter.snapshot()); after != before {
 			t.Fatalf("Drain made %d token requests", after-before)
 		}
-		if _, err := pool.Token(ctx, "u0"); !errors.Is(err, tokenstore.ErrClosed) {
+		if _, err := pool.Token(ctx, "u0"); !errors.Is(err, engine.ErrClosed) {
 			t.Fatalf("Token after Drain = %v, want ErrClosed", err)
 		}
 		// The next process resumes from the flushed record.

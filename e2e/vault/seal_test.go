@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	"golang.org/x/oauth2"
@@ -136,17 +138,17 @@ func TestVaultUnopenableRecordNotALogout(t *testing.T) {
 			ctx := context.Background()
 			db := b.open(t)
 			good := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key1}})
-			if err := tokenstore.SaveRecord(ctx, good, "u", &tokenstore.Record{RefreshToken: "rt-1", Subject: "s",
+			if err := engine.SaveRecord(ctx, good, "u", &engine.Record{RefreshToken: "rt-1", Subject: "s",
 				Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
 				t.Fatal(err)
 			}
 			fetches := 0
-			fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+			fetch := func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 				fetches++
-				return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
+				return &engine.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
 			}
 			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2}})
-			src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: wrong, Key: "u", Fetch: fetch}, nil)
+			src, err := engine.NewSource(engine.SourceConfig{Store: wrong, Key: "u", Fetch: fetch}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +164,7 @@ func TestVaultUnopenableRecordNotALogout(t *testing.T) {
 			if fetches != 0 {
 				t.Fatalf("%d token requests with an unopenable record", fetches)
 			}
-			src, _ = tokenstore.NewSource(tokenstore.SourceConfig{Store: good, Key: "u", Fetch: fetch}, nil)
+			src, _ = engine.NewSource(engine.SourceConfig{Store: good, Key: "u", Fetch: fetch}, nil)
 			if _, err := src.Token(); err != nil || fetches != 1 {
 				t.Fatalf("with the key back: %v (%d requests)", err, fetches)
 			}
@@ -188,13 +190,13 @@ func TestVaultRefusesRollback(t *testing.T) {
 			st := b.store(t, sqlstore.Config{DB: db})
 			save := func(rt string) {
 				t.Helper()
-				if err := tokenstore.SaveRecord(ctx, st, "u", &tokenstore.Record{RefreshToken: rt, Subject: "s",
+				if err := engine.SaveRecord(ctx, st, "u", &engine.Record{RefreshToken: rt, Subject: "s",
 					Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			load := func(s *sqlstore.Store) (string, error) {
-				rec, err := tokenstore.LoadRecord(ctx, s, "u")
+				rec, err := engine.LoadRecord(ctx, s, "u")
 				if err != nil {
 					return "", err
 				}
@@ -222,10 +224,10 @@ func TestVaultRefusesRollback(t *testing.T) {
 				t.Fatalf("reading the rolled-back row = %v, want ErrRollback", err)
 			}
 			fetches := 0
-			src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: st, Key: "u",
-				Fetch: func(context.Context, *tokenstore.Refresh) (*tokenstore.Result, error) {
+			src, err := engine.NewSource(engine.SourceConfig{Store: st, Key: "u",
+				Fetch: func(context.Context, *engine.Refresh) (*engine.Result, error) {
 					fetches++
-					return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
+					return &engine.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
 				}}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -248,7 +250,7 @@ func TestVaultRefusesRollback(t *testing.T) {
 			}
 			// The new login is written by another process: this one must
 			// still read it (the new row's versions are above the old).
-			if err := tokenstore.SaveRecord(ctx, fresh, "u", &tokenstore.Record{RefreshToken: "rt-after-logout", Subject: "s",
+			if err := engine.SaveRecord(ctx, fresh, "u", &engine.Record{RefreshToken: "rt-after-logout", Subject: "s",
 				Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"unicode"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -77,7 +79,7 @@ type appConfig struct {
 // Drain settles on shutdown.
 type webApp struct {
 	http.Handler
-	users *tokenstore.Pool
+	users *engine.Pool
 }
 
 // Drain finishes the refreshes in flight and writes the rotations whose
@@ -183,7 +185,7 @@ func newApp(cfg appConfig) (*webApp, error) {
 // callAPI calls the API for the user with store key key: the pooled engine
 // supplies the access token (refreshing it if needed), and the API client
 // sends it only to the API's origin, only in the Authorization header.
-func callAPI(r *http.Request, users *tokenstore.Pool, key, apiURL string, api *apiclient.Transport) (string, error) {
+func callAPI(r *http.Request, users *engine.Pool, key, apiURL string, api *apiclient.Transport) (string, error) {
 	src, err := users.Source(r.Context(), key)
 	if err != nil {
 		return "", err

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -153,7 +155,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 		key = v.key
 	}
 	cfg.Sessions.mu.Unlock()
-	if _, err := tokenstore.LoadRecord(ctx, vault, key); err != nil {
+	if _, err := engine.LoadRecord(ctx, vault, key); err != nil {
 		return fmt.Errorf("the login's record is not in the vault: %w", err)
 	}
 	fmt.Fprintln(stdout, "vault: alice's record is stored, sealed; her access token only in memory")
@@ -178,7 +180,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if _, _, err = do(http.MethodPost, ts.URL+"/logout"); err != nil {
 		return err
 	}
-	_, err = tokenstore.LoadRecord(ctx, vault, key)
+	_, err = engine.LoadRecord(ctx, vault, key)
 	if !errors.Is(err, tokenstore.ErrNotFound) {
 		return fmt.Errorf("after logout the vault still answers %v", err)
 	}

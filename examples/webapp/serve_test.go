@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/internal/engine"
 )
 
 // TestServeDrainsOnSIGTERM: on SIGTERM serve stops accepting, lets the
 // request in flight finish, then drains the pool (it refuses new calls
 // with ErrClosed) and returns nil.
 func TestServeDrainsOnSIGTERM(t *testing.T) {
-	pool, err := tokenstore.NewPool(tokenstore.PoolConfig{New: func(context.Context, string) (*tokenstore.Source, error) {
+	pool, err := engine.NewPool(engine.PoolConfig{New: func(context.Context, string) (*engine.Source, error) {
 		return nil, errors.New("unused")
 	}})
 	if err != nil {
@@ -51,7 +51,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	default:
 		t.Fatal("serve returned before the request in flight finished")
 	}
-	if _, err := pool.Source(context.Background(), "k"); !errors.Is(err, tokenstore.ErrClosed) {
+	if _, err := pool.Source(context.Background(), "k"); !errors.Is(err, engine.ErrClosed) {
 		t.Fatalf("the pool was not drained: %v", err)
 	}
 }

@@ -20,10 +20,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -114,17 +115,17 @@ func (k *Key) Marshal() ([]byte, error) {
 	return x509.MarshalPKCS8PrivateKey(k.priv)
 }
 
-// storeKey returns the key for a tokenstore.Record (S27); nil k gives the
+// storeKey returns the key for a engine.Record (S27); nil k gives the
 // zero PrivateKey.
-func (k *Key) StoreKey() (tokenstore.PrivateKey, error) {
+func (k *Key) StoreKey() (engine.PrivateKey, error) {
 	if k == nil {
-		return tokenstore.PrivateKey{}, nil
+		return engine.PrivateKey{}, nil
 	}
 	b, err := k.Marshal()
 	if err != nil {
-		return tokenstore.PrivateKey{}, errors.New("dpop: DPoP key cannot be encoded")
+		return engine.PrivateKey{}, errors.New("dpop: DPoP key cannot be encoded")
 	}
-	return tokenstore.NewPrivateKey(b)
+	return engine.NewPrivateKey(b)
 }
 
 // StoredKeys turns a record's key into a *Key, reusing the last one
@@ -132,13 +133,13 @@ func (k *Key) StoreKey() (tokenstore.PrivateKey, error) {
 // lifetime; the parse is kept off it anyway). Safe for concurrent use.
 type StoredKeys struct {
 	mu   sync.Mutex
-	last tokenstore.PrivateKey
+	last engine.PrivateKey
 	key  *Key
 }
 
 // get returns nil for the zero PrivateKey, and an error (no key material
 // in it) for a key this client cannot sign with.
-func (s *StoredKeys) Get(pk tokenstore.PrivateKey) (*Key, error) {
+func (s *StoredKeys) Get(pk engine.PrivateKey) (*Key, error) {
 	if pk.IsZero() {
 		return nil, nil
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // rejectingSource is an apiSource with a Rejected method of its own (the
-// shape of tokenstore.Source.Rejected) that keeps no cooldown.
+// shape of engine.Source.Rejected) that keeps no cooldown.
 type rejectingSource struct{ *apiSource }
 
 func (s rejectingSource) Rejected(t *oauth2.Token) bool { s.Invalidate(t); return true }

@@ -14,12 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -73,7 +74,7 @@ func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvali
 // one. Invalidate(t) must do nothing when t is no longer the source's current
 // token (another caller already replaced it), and must be safe for
 // concurrent use. The API transport calls it when
-// its token source implements it; *tokenstore.Source does.
+// its token source implements it; *engine.Source does.
 type Invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
@@ -122,7 +123,7 @@ type Config struct {
 //   - the caller's request is never modified: a shallow copy with its own
 //     header map is sent;
 //   - a 401 whose Bearer challenge says invalid_token makes the transport
-//     drop the token (tokenstore.Source.Rejected, at most once per
+//     drop the token (engine.Source.Rejected, at most once per
 //     10 s for the engine, however many clients share it;
 //     any other source, an [Invalidator] or one with a Rejected method of
 //     its own: once per 10 s per source, across the Transport and every
@@ -145,7 +146,7 @@ type Config struct {
 // The "Bearer …" header value is built once per token, and the current token
 // is read with one atomic load: the hot path takes no lock. From
 // 60 s before the token's expiry, every request asks the source
-// again, so that a refresh-ahead source (such as *tokenstore.Source) can
+// again, so that a refresh-ahead source (such as *engine.Source) can
 // hand over its next token before the current one expires, without any
 // request waiting for it.
 //
@@ -171,7 +172,7 @@ type Transport struct {
 }
 
 // invalidationCooldown is the least time between two invalidations of one
-// token source's token: per engine for a *tokenstore.Source (its own
+// token source's token: per engine for a *engine.Source (its own
 // default, shared by every client built on it), per source across a
 // Transport and the clients of its Client method for every other source.
 // A 401 invalid_token within it is returned as it is, without a new token
@@ -445,7 +446,7 @@ func (t *Transport) current(ctx context.Context) (*bearer, error) {
 }
 
 // contextSource is a token source whose wait honours the caller's context,
-// as tokenstore.Source does.
+// as engine.Source does.
 type contextSource interface {
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
@@ -582,12 +583,12 @@ func (t *Transport) retryNonce(req *http.Request, resp *http.Response, b *bearer
 
 // rejected tells the source that the API refused tok and reports whether
 // it was dropped. The lifecycle engine keeps the cooldown itself
-// (tokenstore.Source.Rejected), for every client built on it; every other
+// (engine.Source.Rejected), for every client built on it; every other
 // source, an Invalidator or a source with a Rejected method of its own,
 // gets at most one invalidation per invalidationCooldown across t and the
 // clients of its Transport's Client method (S24).
 func (t *Transport) rejected(tok *oauth2.Token) bool {
-	if s, ok := t.src.(*tokenstore.Source); ok {
+	if s, ok := t.src.(*engine.Source); ok {
 		return s.Rejected(tok)
 	}
 	if !t.cool.allow(t.src, t.now().UnixNano()) {

@@ -14,9 +14,9 @@
 package clientcredentials
 
 import (
+	"github.com/oauthsafe/oauthsafe/internal/engine"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // Options are the settings of one token source.
@@ -40,7 +40,7 @@ type Options struct {
 // user, tokens in memory only), authenticating with the client's one
 // method (S17); a client without authentication (AuthNone) gets a
 // *strictnet.PolicyError on its first Token call. It is the lifecycle
-// engine ([tokenstore.Source]) that user tokens use, with no Store: the
+// engine ([engine.Source]) that user tokens use, with no Store: the
 // token is read lock-free, refreshed ahead of expiry by one background
 // request, callers without a usable token wait on one shared request
 // (bounded by their context with TokenContext), and failures back off
@@ -56,6 +56,6 @@ type Options struct {
 // first request and proves every token request with it for its whole
 // lifetime; each token carries it, so the apiclient transport proves
 // possession by itself. The key lives in memory only, as the tokens do.
-func NewSource(c *oauthclient.Client, opts Options) *tokenstore.Source {
+func NewSource(c *oauthclient.Client, opts Options) *engine.Source {
 	return hook.ClientCredentials(c, opts.Scopes, opts.Resource, opts.NoDPoP)
 }

@@ -49,11 +49,12 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // GrantType is the grant_type of the JWT-bearer grant (RFC 7523 §2.1).
@@ -82,7 +83,7 @@ type Options struct {
 // memory only), with the guarantees of the package doc. Nothing is
 // fetched until the first Token call. The returned *oauth2.Token is shared
 // by all callers: do not modify it. Safe for concurrent use.
-func NewSource(c *oauthclient.Client, opts Options) *tokenstore.Source {
+func NewSource(c *oauthclient.Client, opts Options) *engine.Source {
 	scopes := opts.Scopes
 	now := time.Now
 	if c != nil {

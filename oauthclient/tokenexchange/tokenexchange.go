@@ -48,11 +48,12 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
 
@@ -114,7 +115,7 @@ type Options struct {
 // (ErrIssuedTokenType). Nothing is fetched until the first Token call.
 // The returned *oauth2.Token is shared by all callers: do not modify it.
 // Safe for concurrent use.
-func NewSource(c *oauthclient.Client, opts Options) *tokenstore.Source {
+func NewSource(c *oauthclient.Client, opts Options) *engine.Source {
 	now := time.Now
 	if c != nil {
 		now = c.Config().Now

@@ -5,13 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/oauthsafe/oauthsafe/internal/testkit/keyringtest"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+	"github.com/oauthsafe/oauthsafe/internal/testkit/keyringtest"
 
 	"github.com/oauthsafe/oauthsafe/internal/testkit/storetest"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -34,17 +36,17 @@ func TestNoPlaintextTokensOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := "rt-INITIAL-" + randomHex(t)
-	if err := tokenstore.SaveRecord(ctx, k, key, &tokenstore.Record{RefreshToken: first, Subject: "s"}); err != nil {
+	if err := engine.SaveRecord(ctx, k, key, &engine.Record{RefreshToken: first, Subject: "s"}); err != nil {
 		t.Fatal(err)
 	}
 	var rotated, access []string
-	fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+	fetch := func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 		rt, at := "rt-ROTATED-"+randomHex(t), "at-ACCESS-"+randomHex(t)
 		rotated, access = append(rotated, rt), append(access, at)
 		r.Rotated(rt)
-		return &tokenstore.Result{Token: &oauth2.Token{AccessToken: at, Expiry: time.Now().Add(time.Hour)}}, nil
+		return &engine.Result{Token: &oauth2.Token{AccessToken: at, Expiry: time.Now().Add(time.Hour)}}, nil
 	}
-	s, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: k, Key: key, Fetch: fetch}, nil)
+	s, err := engine.NewSource(engine.SourceConfig{Store: k, Key: key, Fetch: fetch}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +57,7 @@ func TestNoPlaintextTokensOnDisk(t *testing.T) {
 		}
 		s.Invalidate(tok)
 	}
-	if rec, err := tokenstore.LoadRecord(ctx, k, key); err != nil || rec.RefreshToken != rotated[len(rotated)-1] {
+	if rec, err := engine.LoadRecord(ctx, k, key); err != nil || rec.RefreshToken != rotated[len(rotated)-1] {
 		t.Fatalf("keyring holds %v (%v), want the last rotation", rec, err)
 	}
 	after, err := os.ReadFile(keyringFile)

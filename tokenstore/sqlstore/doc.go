@@ -82,10 +82,10 @@
 // *tokenstore.TemporaryError meanwhile): a token the request never reached
 // is refreshed, and the user keeps working. Without it, and when the
 // provider had rotated the token before the kill (the one window no client
-// can close), the next holder reports tokenstore.ErrRotationLost: that
+// can close), the next holder reports engine.ErrRotationLost: that
 // user logs in again, and the spent token is never presented.
 //
-// The Tx implements [tokenstore.LeaseTx]: the engine ends its token
+// The Tx implements [engine.LeaseTx]: the engine ends its token
 // request before the lease could lapse, so no other replica reads the
 // record while a request with its refresh token is in flight. A write
 // whose answer was lost (the UPDATE may have committed) is settled by

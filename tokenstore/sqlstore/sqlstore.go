@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -128,8 +130,8 @@ func (g *generations) check(h string, version int64) error {
 }
 
 var (
-	_ tokenstore.Store   = (*Store)(nil)
-	_ tokenstore.LeaseTx = (*tx)(nil)
+	_ tokenstore.Store = (*Store)(nil)
+	_ engine.LeaseTx   = (*tx)(nil)
 )
 
 // New checks cfg, reads the keys, and creates or migrates the table. An
@@ -409,7 +411,7 @@ func (t *tx) renew(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// LeaseDeadline implements tokenstore.LeaseTx: the time by which the lease
+// LeaseDeadline implements engine.LeaseTx: the time by which the lease
 // surely lapses unless a renewal lands. The engine ends its token request
 // before it, and fn's ctx is cancelled (with a cause matching
 // tokenstore.ErrLocked) once it has passed without a renewal, or when a

@@ -14,6 +14,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -226,7 +228,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	rec, err := tokenstore.LoadRecord(ctx, mem, key)
+	rec, err := engine.LoadRecord(ctx, mem, key)
 	if err == nil && rec.RefreshToken != toks.RefreshToken() {
 		d.ok("the server rotated the refresh token; the new one was stored inside the refresh transaction (granted: %s)", strings.Join(src.Scopes(), " "))
 	} else {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -116,16 +118,16 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 		d.fail("refresh with the stored key: %v", err)
 		return nil
 	}
-	rec, err := tokenstore.LoadRecord(ctx, store, "demo-dpop")
+	rec, err := engine.LoadRecord(ctx, store, "demo-dpop")
 	if err != nil {
 		return err
 	}
 	d.ok("refreshed with a proof of the key stored in the record: %v", rec)
 
 	stolen := *rec
-	stolen.DPoPKey = tokenstore.PrivateKey{}
+	stolen.DPoPKey = engine.PrivateKey{}
 	thiefStore := &tokenstore.Memory{}
-	if err := tokenstore.SaveRecord(ctx, thiefStore, "stolen", &stolen); err != nil {
+	if err := engine.SaveRecord(ctx, thiefStore, "stolen", &stolen); err != nil {
 		return err
 	}
 	thief, err := oauthclient.New(ctx, oauthclient.Config{

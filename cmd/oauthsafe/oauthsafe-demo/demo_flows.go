@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -226,7 +228,7 @@ func (d *demo) loopbackSection(ctx context.Context, srv *oauthtest.Server) error
 	if _, err := src.Token(); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	rec, err := tokenstore.LoadRecord(ctx, store, key)
+	rec, err := engine.LoadRecord(ctx, store, key)
 	if err == nil && rec.RefreshToken != toks.RefreshToken() {
 		d.ok("refresh as one store transaction: the rotated refresh token was stored before the new access token was released")
 	} else {

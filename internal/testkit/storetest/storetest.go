@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -91,9 +93,9 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"refresh_token": s.current, "token_type": "Bearer", "expires_in": 3600})
 }
 
-// Fetch is a tokenstore.FetchFunc for the harness's token endpoint.
-func Fetch(endpoint string) tokenstore.FetchFunc {
-	return func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+// Fetch is a engine.FetchFunc for the harness's token endpoint.
+func Fetch(endpoint string) engine.FetchFunc {
+	return func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 		if r.Record == nil {
 			return nil, tokenstore.ErrLoginRequired
 		}
@@ -122,7 +124,7 @@ func Fetch(endpoint string) tokenstore.FetchFunc {
 		if body.RefreshToken != "" {
 			r.Rotated(body.RefreshToken)
 		}
-		return &tokenstore.Result{Token: &oauth2.Token{AccessToken: body.AccessToken, TokenType: "Bearer",
+		return &engine.Result{Token: &oauth2.Token{AccessToken: body.AccessToken, TokenType: "Bearer",
 			Expiry: time.Now().Add(time.Hour)}}, nil
 	}
 }
@@ -146,7 +148,7 @@ func refreshLoop(t testing.TB, st tokenstore.Store, endpoint string, goroutines,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: st, Key: Key, Fetch: Fetch(endpoint),
+			s, err := engine.NewSource(engine.SourceConfig{Store: st, Key: Key, Fetch: Fetch(endpoint),
 				RefreshTimeout: 60 * time.Second}, nil)
 			if err != nil {
 				errs <- err
@@ -181,7 +183,7 @@ func refreshLoop(t testing.TB, st tokenstore.Store, endpoint string, goroutines,
 
 func seed(t testing.TB, st tokenstore.Store) {
 	t.Helper()
-	err := tokenstore.SaveRecord(context.Background(), st, Key, &tokenstore.Record{RefreshToken: "rt-0",
+	err := engine.SaveRecord(context.Background(), st, Key, &engine.Record{RefreshToken: "rt-0",
 		Subject: "alice", Issuer: "https://issuer.example", ClientID: "storetest"})
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +207,7 @@ func check(t testing.TB, srv *server, st tokenstore.Store, rotations int) {
 			t.Errorf("refresh token %s sent %d times", rt, n)
 		}
 	}
-	rec, err := tokenstore.LoadRecord(context.Background(), st, Key)
+	rec, err := engine.LoadRecord(context.Background(), st, Key)
 	if err != nil || rec.RefreshToken != srv.current {
 		t.Errorf("the store holds %v (%v), want the final refresh token", rec, err)
 	}

@@ -9,7 +9,8 @@ import (
 	"errors"
 	"net/url"
 
-	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"golang.org/x/oauth2"
 )
 
@@ -17,7 +18,7 @@ import (
 // *oauthclient.Client, for the scopes (nil: the client's) and RFC 8707
 // resource indicators given; noDPoP leaves DPoP off unless the client's
 // Config or the server requires it.
-var ClientCredentials func(c any, scopes, resource []string, noDPoP bool) *tokenstore.Source
+var ClientCredentials func(c any, scopes, resource []string, noDPoP bool) *engine.Source
 
 // Grant is one token request of a service grant that a subpackage
 // describes and oauthclient runs (DPoP, nonces, client authentication,
@@ -48,7 +49,7 @@ type Issued struct {
 // Source returns the lifecycle engine over a service grant of c (an
 // *oauthclient.Client): memory only, one DPoP key for its lifetime when
 // DPoP is on; a grant refusal is not retried with the same parameters.
-var Source func(c any, g Grant) *tokenstore.Source
+var Source func(c any, g Grant) *engine.Source
 
 // Call runs one request of a grant without the engine (an ID-JAG that is
 // an assertion, not an access token, proven with no DPoP key).

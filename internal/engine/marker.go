@@ -1,9 +1,10 @@
-package tokenstore
+package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"time"
 )
 
@@ -68,7 +69,7 @@ func (s *Source) resolveMarker(ctx context.Context, rec *Record) error {
 			if inGrace {
 				return nil
 			}
-			return &TemporaryError{Err: errMarkerYoung, RetryAfter: settled}
+			return &tokenstore.TemporaryError{Err: errMarkerYoung, RetryAfter: settled}
 		}
 		active, err := s.introspect(ctx, check, rec.RefreshToken)
 		switch {
@@ -111,7 +112,7 @@ func (s *Source) introspect(ctx context.Context, check ActiveCheck, rt string) (
 // and its acknowledgement was lost) is settled by reading the record back
 // under the same exclusive access: a marker that landed lets the request
 // go; one that did not, or cannot be read, stops it, and nothing is sent.
-func (s *Source) mark(ctx context.Context, tx Tx, m *Record) error {
+func (s *Source) mark(ctx context.Context, tx tokenstore.Tx, m *Record) error {
 	err := s.put(ctx, tx, m)
 	if err == nil {
 		return nil

@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -125,26 +126,6 @@ type Result struct {
 	Scopes []string
 }
 
-// TemporaryError is returned by a Source when a refresh failed for a reason
-// other than invalid_grant (5xx, timeout, network, a store that failed or
-// stayed locked). The stored refresh token is kept. Until RetryAfter,
-// callers get the same error again without a new request. Its fields are not
-// modified after it is returned, so it is safe to read concurrently.
-type TemporaryError struct {
-	// Err is the cause.
-	Err error
-	// RetryAfter is when the next refresh may be attempted.
-	RetryAfter time.Time
-}
-
-// Error implements error.
-func (e *TemporaryError) Error() string {
-	return "tokenstore: temporary refresh failure: " + e.Err.Error()
-}
-
-// Unwrap returns the cause.
-func (e *TemporaryError) Unwrap() error { return e.Err }
-
 // Transient marks err as a failure that may go away by itself: a network
 // failure, a timeout, a 5xx or 429 answer. A FetchFunc returns it for
 // those, and only those; the Source then keeps the record and returns a
@@ -171,7 +152,7 @@ func (e *transientError) Unwrap() error { return e.err }
 // out of time, and a store that could not be reached or stayed locked.
 func isTemporary(err error) bool {
 	var t *transientError
-	return errors.As(err, &t) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrLocked) ||
+	return errors.As(err, &t) || errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrLocked) ||
 		errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -189,7 +170,7 @@ func isTemporary(err error) bool {
 // only one it reports inactive, or could not be asked about, gives
 // ErrRotationLost. With SourceConfig.ReuseGrace the stored token is sent
 // again within the provider's grace period instead.
-var ErrRotationLost = fmt.Errorf("%w: a refresh was interrupted after the token request and before its outcome was stored; the stored refresh token may be spent", ErrLoginRequired)
+var ErrRotationLost = fmt.Errorf("%w: a refresh was interrupted after the token request and before its outcome was stored; the stored refresh token may be spent", tokenstore.ErrLoginRequired)
 
 // ErrClosed is returned by a Source after Close (and by a Pool after
 // Drain).
@@ -211,7 +192,7 @@ type SourceConfig struct {
 	// outcome (a rotated refresh token, the granted scopes, or a deletion
 	// after invalid_grant) written before it ends. nil means the record
 	// lives only in the Source's memory (and OnRecordChange).
-	Store Store
+	Store tokenstore.Store
 	// Key is the store key (see Key, ProfileKey). Required when Store is
 	// set.
 	Key string
@@ -311,7 +292,7 @@ type SourceConfig struct {
 // returns errors matching ErrConfig; use NewSource.
 type Source struct {
 	cfg   SourceConfig
-	store Store // cfg.Store, or a private Memory
+	store tokenstore.Store // cfg.Store, or a private Memory
 
 	cur  atomic.Pointer[entry]
 	fail atomic.Pointer[failure] // the last temporary failure, while backing off
@@ -380,13 +361,15 @@ func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	}
 	s := &Source{cfg: cfg, store: cfg.Store}
 	if s.store == nil {
-		mem := &Memory{}
+		mem := &tokenstore.Memory{}
 		if cfg.Record != nil {
 			b, err := encodeRecord(cfg.Record)
 			if err != nil {
 				return nil, err
 			}
-			mem.m = map[string][]byte{"": b}
+			if err := mem.Update(context.Background(), "", func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {
+				return nil, err
+			}
 			s.scopes = slices.Clone(cfg.Record.Scopes)
 		}
 		s.store, s.cfg.Key = mem, ""
@@ -541,7 +524,7 @@ func (s *Source) startFlight(ctx context.Context) *flight {
 			s.failures = 0
 			s.fail.Store(nil)
 		default: // temporary or permanent: both back off
-			var te *TemporaryError
+			var te *tokenstore.TemporaryError
 			until := time.Time{}
 			if errors.As(err, &te) {
 				until = te.RetryAfter
@@ -581,18 +564,18 @@ func (s *Source) temporary(cause error) error {
 	s.mu.Lock()
 	until := s.backoffLocked()
 	s.mu.Unlock()
-	return &TemporaryError{Err: cause, RetryAfter: until}
+	return &tokenstore.TemporaryError{Err: cause, RetryAfter: until}
 }
 
 // failed classifies a refresh failure once: ErrLoginRequired as it is,
 // network/5xx/429/store unavailability as a *TemporaryError, anything else
 // as it is (permanent; the flight still backs off).
 func (s *Source) failed(err error) error {
-	var te *TemporaryError
+	var te *tokenstore.TemporaryError
 	switch {
 	case errors.As(err, &te):
 		return err
-	case errors.Is(err, ErrLoginRequired):
+	case errors.Is(err, tokenstore.ErrLoginRequired):
 		return &loginErr{err}
 	case isTemporary(err):
 		return s.temporary(err)
@@ -602,12 +585,12 @@ func (s *Source) failed(err error) error {
 
 func loginRequired(cause error) error {
 	if cause == nil {
-		return ErrLoginRequired
+		return tokenstore.ErrLoginRequired
 	}
-	if errors.Is(cause, ErrLoginRequired) {
+	if errors.Is(cause, tokenstore.ErrLoginRequired) {
 		return cause
 	}
-	return fmt.Errorf("%w: %w", ErrLoginRequired, cause)
+	return fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, cause)
 }
 
 // outcomeWriteTimeout bounds the writes (and OnRecordChange) after a token
@@ -620,7 +603,7 @@ const outcomeWriteTimeout = 30 * time.Second
 // before the lease could lapse, so that no other holder can read the
 // record while the request is in flight.
 type LeaseTx interface {
-	Tx
+	tokenstore.Tx
 	// LeaseDeadline is the time by which the lease surely lapses unless
 	// renewed meanwhile.
 	LeaseDeadline() time.Time
@@ -631,12 +614,12 @@ type LeaseTx interface {
 func (s *Source) refresh(ctx context.Context) (*entry, error) {
 	var out *entry
 	var outErr error
-	err := s.store.Update(ctx, s.cfg.Key, func(ctx context.Context, tx Tx) error {
+	err := s.store.Update(ctx, s.cfg.Key, func(ctx context.Context, tx tokenstore.Tx) error {
 		out, outErr = s.refreshTx(ctx, tx)
 		return nil
 	})
 	if err != nil { // locked, or the store failed to release
-		if outErr == nil && out != nil && !errors.Is(err, ErrLocked) {
+		if outErr == nil && out != nil && !errors.Is(err, tokenstore.ErrLocked) {
 			return out, nil // the outcome is written; only the release failed
 		}
 		return nil, s.failed(errors.Join(outErr, err))
@@ -651,7 +634,7 @@ func (s *Source) refresh(ctx context.Context) (*entry, error) {
 // read the record (writing a rotation this process holds, resolving a
 // marker an interrupted refresh left), mark it, fetch, write the outcome,
 // classify it.
-func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
+func (s *Source) refreshTx(ctx context.Context, tx tokenstore.Tx) (*entry, error) {
 	rec, err := s.readRecord(ctx, tx)
 	if err != nil {
 		return nil, err
@@ -663,7 +646,7 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 	if lt, ok := tx.(LeaseTx); ok {
 		left := time.Until(lt.LeaseDeadline())
 		if left < 100*time.Millisecond {
-			return nil, fmt.Errorf("tokenstore: the store's lease is about to lapse; the token request was not sent: %w", ErrLocked)
+			return nil, fmt.Errorf("tokenstore: the store's lease is about to lapse; the token request was not sent: %w", tokenstore.ErrLocked)
 		}
 		fetchDeadline = minTime(fetchDeadline, time.Now().Add(left*2/3))
 	}
@@ -706,14 +689,14 @@ func (s *Source) refreshTx(ctx context.Context, tx Tx) (*entry, error) {
 // without a Store). A rotation this process holds for the stored token is
 // written first; a marker left by an interrupted refresh is resolved
 // (resolveMarker) or reported. The record returned carries no marker.
-func (s *Source) readRecord(ctx context.Context, tx Tx) (*Record, error) {
+func (s *Source) readRecord(ctx context.Context, tx tokenstore.Tx) (*Record, error) {
 	var rec *Record
 	b, err := tx.Get(ctx)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, tokenstore.ErrNotFound):
 		if s.cfg.Store != nil {
 			s.forget()
-			return nil, ErrLoginRequired
+			return nil, tokenstore.ErrLoginRequired
 		}
 		return nil, nil
 	case err != nil:
@@ -756,7 +739,7 @@ func (s *Source) readRecord(ctx context.Context, tx Tx) (*Record, error) {
 // time the request ended) for the next holder to resolve, and the stored
 // token is not sent again blindly. saveErr is an outcome that could not be
 // saved; err is an unusable rotation (the record is then deleted).
-func (s *Source) writeOutcome(ctx context.Context, tx Tx, rec, marked *Record, r *Refresh, res *Result, ferr error) (saveErr, err error) {
+func (s *Source) writeOutcome(ctx context.Context, tx tokenstore.Tx, rec, marked *Record, r *Refresh, res *Result, ferr error) (saveErr, err error) {
 	if rec == nil {
 		return nil, nil
 	}
@@ -823,9 +806,9 @@ func (s *Source) writeOutcome(ctx context.Context, tx Tx, rec, marked *Record, r
 // error to return. The token's expiry and margins count from issued, the
 // time before the request was sent, so a slow answer or a slow save never
 // makes a token look longer-lived than the server made it.
-func (s *Source) classify(ctx context.Context, tx Tx, rec *Record, res *Result, ferr, saveErr error, issued time.Time) (*entry, error) {
+func (s *Source) classify(ctx context.Context, tx tokenstore.Tx, rec *Record, res *Result, ferr, saveErr error, issued time.Time) (*entry, error) {
 	switch {
-	case ferr != nil && errors.Is(ferr, ErrLoginRequired):
+	case ferr != nil && errors.Is(ferr, tokenstore.ErrLoginRequired):
 		if rec == nil {
 			s.forget()
 			return nil, loginRequired(ferr)
@@ -905,11 +888,11 @@ func (s *Source) recordChanged(ctx context.Context, rec *Record) (err error) {
 // putRetry writes rec, retrying a store that is unavailable with backoff
 // (50 ms doubling to 1 s) until it lands, ctx ends, or the store says the
 // transaction is over (ErrLocked: a lease surely lost).
-func (s *Source) putRetry(ctx context.Context, tx Tx, rec *Record) error {
+func (s *Source) putRetry(ctx context.Context, tx tokenstore.Tx, rec *Record) error {
 	wait := 50 * time.Millisecond
 	for {
 		err := s.put(ctx, tx, rec)
-		if err == nil || !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrLocked) {
+		if err == nil || !errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, tokenstore.ErrLocked) {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -925,7 +908,7 @@ func (s *Source) putRetry(ctx context.Context, tx Tx, rec *Record) error {
 
 // deleteRecord deletes the record after invalid_grant (or an unusable
 // rotation) and returns the login-required error for cause.
-func (s *Source) deleteRecord(ctx context.Context, tx Tx, cause error) error {
+func (s *Source) deleteRecord(ctx context.Context, tx tokenstore.Tx, cause error) error {
 	s.forget()
 	if err := tx.Delete(ctx); err != nil {
 		return errors.Join(loginRequired(cause), fmt.Errorf("tokenstore: deleting the invalid refresh token: %w", err))
@@ -935,7 +918,7 @@ func (s *Source) deleteRecord(ctx context.Context, tx Tx, cause error) error {
 
 // put writes rec; a store that fails to take it is a temporary failure
 // (store unavailability), whatever its error says.
-func (s *Source) put(ctx context.Context, tx Tx, rec *Record) error {
+func (s *Source) put(ctx context.Context, tx tokenstore.Tx, rec *Record) error {
 	b, err := encodeRecord(rec)
 	if err != nil {
 		return err
@@ -972,7 +955,7 @@ func (s *Source) log(e *entry, err error) {
 	switch {
 	case err == nil:
 		l.Debug("oauthsafe refresh", "key", key, "outcome", "ok", "expiry", e.tok.Expiry)
-	case errors.Is(err, ErrLoginRequired):
+	case errors.Is(err, tokenstore.ErrLoginRequired):
 		l.Warn("oauthsafe refresh", "key", key, "outcome", "login_required", "error", err.Error())
 	case isTemporary(err):
 		l.Warn("oauthsafe refresh", "key", key, "outcome", "temporary", "error", err.Error())
@@ -1023,10 +1006,10 @@ func (s *Source) Flush(ctx context.Context) error {
 	if s == nil || s.cfg.Fetch == nil || s.cfg.Store == nil || !rotations.has(s.cfg.Key) {
 		return nil
 	}
-	return s.store.Update(ctx, s.cfg.Key, func(ctx context.Context, tx Tx) error {
+	return s.store.Update(ctx, s.cfg.Key, func(ctx context.Context, tx tokenstore.Tx) error {
 		b, err := tx.Get(ctx)
 		if err != nil {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, tokenstore.ErrNotFound) {
 				rotations.dropKey(s.cfg.Key) // logged out meanwhile
 				return nil
 			}

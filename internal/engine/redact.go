@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"encoding/json"
@@ -90,3 +90,9 @@ func (r Result) LogValue() slog.Value { return slog.StringValue(r.redact()) }
 
 // MarshalJSON implements json.Marshaler; it never shows a token.
 func (r Result) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }
+
+// redacted writes name{redacted} for every fmt verb, so %v, %+v, %#v, %q
+// and %s never show what a type holds.
+func redacted(f fmt.State, name string) {
+	io.WriteString(f, name+"{"+safetext.Redacted+"}")
+}

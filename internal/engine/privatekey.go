@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"io"
 	"log/slog"
 )
@@ -32,10 +33,10 @@ type PrivateKey struct {
 // material.
 func NewPrivateKey(pkcs8 []byte) (PrivateKey, error) {
 	if len(pkcs8) == 0 || len(pkcs8) > maxPrivateKeySize {
-		return PrivateKey{}, fmt.Errorf("%w: private key is empty or too large", ErrCorrupt)
+		return PrivateKey{}, fmt.Errorf("%w: private key is empty or too large", tokenstore.ErrCorrupt)
 	}
 	if _, err := x509.ParsePKCS8PrivateKey(pkcs8); err != nil {
-		return PrivateKey{}, fmt.Errorf("%w: private key is not PKCS #8", ErrCorrupt)
+		return PrivateKey{}, fmt.Errorf("%w: private key is not PKCS #8", tokenstore.ErrCorrupt)
 	}
 	return PrivateKey{der: bytes.Clone(pkcs8)}, nil
 }
@@ -94,7 +95,7 @@ func decodeKey(raw json.RawMessage) (PrivateKey, error) {
 	dec.DisallowUnknownFields()
 	var w wireKey
 	if err := dec.Decode(&w); err != nil {
-		return PrivateKey{}, fmt.Errorf("%w: record's DPoP key is not valid JSON", ErrCorrupt)
+		return PrivateKey{}, fmt.Errorf("%w: record's DPoP key is not valid JSON", tokenstore.ErrCorrupt)
 	}
 	return NewPrivateKey(w.PKCS8)
 }

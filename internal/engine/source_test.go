@@ -1,4 +1,4 @@
-package tokenstore
+package engine
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"log/slog"
 	"strings"
 	"sync"
@@ -71,7 +72,7 @@ func (s *tokenServer) refresh(ctx context.Context, rt string) (*oauth2.Token, er
 	}
 	if rt != s.current {
 		s.reuse++
-		return nil, fmt.Errorf("test server: invalid_grant: %w", ErrLoginRequired)
+		return nil, fmt.Errorf("test server: invalid_grant: %w", tokenstore.ErrLoginRequired)
 	}
 	at := "at-" + randHex()
 	s.access[at] = true
@@ -106,11 +107,11 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // setup returns a Source over a Memory store that holds the server's first
 // refresh token, with an expired access token in memory.
-func setup(t *testing.T, mod func(*SourceConfig)) (*Source, *tokenServer, *Memory, *fakeClock) {
+func setup(t *testing.T, mod func(*SourceConfig)) (*Source, *tokenServer, *tokenstore.Memory, *fakeClock) {
 	t.Helper()
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	saveRT(t, st, "k", "rt-0")
 	cfg := SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now}
 	if mod != nil {
@@ -123,10 +124,10 @@ func setup(t *testing.T, mod func(*SourceConfig)) (*Source, *tokenServer, *Memor
 	return s, srv, st, clk
 }
 
-func storedRT(t *testing.T, st Store) string {
+func storedRT(t *testing.T, st tokenstore.Store) string {
 	t.Helper()
 	rec, err := LoadRecord(context.Background(), st, "k")
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, tokenstore.ErrNotFound) {
 		return ""
 	}
 	if err != nil {
@@ -136,7 +137,7 @@ func storedRT(t *testing.T, st Store) string {
 }
 
 // saveRT stores a fresh login's record holding rt.
-func saveRT(t testing.TB, st Store, key, rt string) {
+func saveRT(t testing.TB, st tokenstore.Store, key, rt string) {
 	t.Helper()
 	if err := SaveRecord(context.Background(), st, key, &Record{RefreshToken: rt, Subject: "alice",
 		Issuer: "https://issuer", ClientID: "client"}); err != nil {
@@ -149,7 +150,7 @@ func saveRT(t testing.TB, st Store, key, rt string) {
 func asFetch(refresh func(ctx context.Context, rt string) (*oauth2.Token, error)) FetchFunc {
 	return func(ctx context.Context, r *Refresh) (*Result, error) {
 		if r.Record == nil {
-			return nil, ErrLoginRequired
+			return nil, tokenstore.ErrLoginRequired
 		}
 		r.Sent()
 		tok, err := refresh(ctx, r.Record.RefreshToken)
@@ -207,7 +208,7 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 	srv := newTokenServer(clk.Now)
 	srv.gate = make(chan struct{})
 	srv.started = make(chan struct{}, 100)
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	saveRT(t, st, "k", "rt-0")
 	s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh),
 		Now: clk.Now}, &oauth2.Token{AccessToken: "at-current", RefreshToken: "rt-0",
@@ -253,7 +254,7 @@ func TestRefreshAheadDoesNotBlockCallers(t *testing.T) {
 // failInFetch set, the fetch (downFetch) sets fail as it runs: the store
 // goes down after the pending marker is written and the request left.
 type failingPut struct {
-	Memory
+	tokenstore.Memory
 	fail        atomic.Bool
 	failInFetch atomic.Bool
 }
@@ -270,14 +271,14 @@ func downFetch(st *failingPut, fetch FetchFunc) FetchFunc {
 }
 
 type failingTx struct {
-	Tx
+	tokenstore.Tx
 	f *failingPut
 }
 
 var errPut = errors.New("test store: disk full")
 
-func (f *failingPut) Update(ctx context.Context, key string, fn func(context.Context, Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx Tx) error {
+func (f *failingPut) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
+	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
 		return fn(ctx, failingTx{tx, f})
 	})
 }
@@ -304,7 +305,7 @@ func TestRotationKeptWhenStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, err := s.Token()
-	var te *TemporaryError
+	var te *tokenstore.TemporaryError
 	if !errors.Is(err, errPut) || !errors.As(err, &te) || tok != nil {
 		t.Fatalf("Token with a failing store = %v, %v; want a *TemporaryError with the store error", tok, err)
 	}
@@ -345,9 +346,9 @@ func TestRotationKeptWhenStoreFails(t *testing.T) {
 
 func TestOnRecordChangeSeesStoredRecord(t *testing.T) {
 	var calls int
-	var st *Memory
+	var st *tokenstore.Memory
 	s, srv, _, clk := setup(t, func(c *SourceConfig) {
-		st = c.Store.(*Memory)
+		st = c.Store.(*tokenstore.Memory)
 		c.OnRecordChange = func(ctx context.Context, rec *Record) error {
 			calls++
 			if got, _ := LoadRecord(ctx, st, "k"); got == nil || got.RefreshToken != rec.RefreshToken {
@@ -400,13 +401,13 @@ func TestInvalidGrantWipesStoredToken(t *testing.T) {
 	s, srv, st, _ := setup(t, nil)
 	srv.current = "rt-server-forgot-us"
 	_, err := s.Token()
-	if !errors.Is(err, ErrLoginRequired) {
+	if !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("Token = %v, want ErrLoginRequired", err)
 	}
-	if _, err := st.Get(context.Background(), "k"); !errors.Is(err, ErrNotFound) {
+	if _, err := st.Get(context.Background(), "k"); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("stored refresh token not deleted: %v", err)
 	}
-	if _, err := s.Token(); !errors.Is(err, ErrLoginRequired) {
+	if _, err := s.Token(); !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("second Token = %v", err)
 	}
 	if requests, _, _, _ := srv.stats(); requests != 1 {
@@ -418,7 +419,7 @@ func TestTemporaryErrorKeepsTokenAndBacksOff(t *testing.T) {
 	s, srv, st, clk := setup(t, nil)
 	srv.fail = errServer
 	_, err := s.Token()
-	var te *TemporaryError
+	var te *tokenstore.TemporaryError
 	if !errors.As(err, &te) || !errors.Is(err, errServer) {
 		t.Fatalf("Token = %v, want *TemporaryError wrapping the cause", err)
 	}
@@ -463,7 +464,7 @@ func TestTemporaryErrorKeepsTokenAndBacksOff(t *testing.T) {
 func TestRotatedElsewhereIsPickedUp(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	saveRT(t, st, "k", "rt-0")
 	mk := func() *Source {
 		s, err := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now},
@@ -513,7 +514,7 @@ func TestNoRotationKeepsRefreshToken(t *testing.T) {
 func TestNoExpiryIsShortLived(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	saveRT(t, st, "k", "rt-0")
 	s, _ := NewSource(SourceConfig{Store: st, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now},
 		&oauth2.Token{AccessToken: "at-forever", RefreshToken: "rt-0"})
@@ -567,8 +568,8 @@ func TestInvalidate(t *testing.T) {
 func TestLoginRequiredWhenNothingStored(t *testing.T) {
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	s, _ := NewSource(SourceConfig{Store: &Memory{}, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now}, nil)
-	if _, err := s.Token(); !errors.Is(err, ErrLoginRequired) {
+	s, _ := NewSource(SourceConfig{Store: &tokenstore.Memory{}, Key: "k", Fetch: asFetch(srv.refresh), Now: clk.Now}, nil)
+	if _, err := s.Token(); !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("Token = %v", err)
 	}
 	if requests, _, _, _ := srv.stats(); requests != 0 {
@@ -589,14 +590,14 @@ func TestWaitHonoursContext(t *testing.T) {
 
 func TestNewSourceValidates(t *testing.T) {
 	f := func(context.Context, *Refresh) (*Result, error) { return nil, nil }
-	for _, cfg := range []SourceConfig{{}, {Fetch: f, Store: &Memory{}}, {Fetch: f, Margin: -1}} {
-		if _, err := NewSource(cfg, nil); !errors.Is(err, ErrConfig) {
+	for _, cfg := range []SourceConfig{{}, {Fetch: f, Store: &tokenstore.Memory{}}, {Fetch: f, Margin: -1}} {
+		if _, err := NewSource(cfg, nil); !errors.Is(err, tokenstore.ErrConfig) {
 			t.Errorf("NewSource(%+v) = %v, want ErrConfig", cfg, err)
 		}
 	}
 	// The zero Source answers with a typed error, never a panic.
 	var zero Source
-	if _, err := zero.Token(); !errors.Is(err, ErrConfig) {
+	if _, err := zero.Token(); !errors.Is(err, tokenstore.ErrConfig) {
 		t.Errorf("zero Source Token = %v, want ErrConfig", err)
 	}
 	zero.Invalidate(&oauth2.Token{AccessToken: "x"})
@@ -669,10 +670,10 @@ func TestRotationSavedAfterRefreshTimeout(t *testing.T) {
 	clk := newClock()
 	for _, tc := range []struct {
 		name string
-		st   func(t *testing.T) Store
+		st   func(t *testing.T) tokenstore.Store
 	}{
-		{"Memory", func(*testing.T) Store { return &Memory{} }},
-		{"EncryptedFile", func(t *testing.T) Store { return newTestFile(t) }},
+		{"Memory", func(*testing.T) tokenstore.Store { return &tokenstore.Memory{} }},
+		{"EncryptedFile", func(t *testing.T) tokenstore.Store { return newTestFile(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := tc.st(t)
@@ -692,7 +693,7 @@ func TestRotationSavedAfterRefreshTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = s.Token()
-			var te *TemporaryError
+			var te *tokenstore.TemporaryError
 			if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Fatalf("Token = %v, want a *TemporaryError for the timeout", err)
 			}
@@ -760,7 +761,7 @@ func TestSourceLogger(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	clk := newClock()
 	srv := newTokenServer(clk.Now)
-	st := &Memory{}
+	st := &tokenstore.Memory{}
 	saveRT(t, st, "k-0123456789abcdef", "rt-0")
 	s, err := NewSource(SourceConfig{Store: st, Key: "k-0123456789abcdef", Fetch: asFetch(srv.refresh), Now: clk.Now, Logger: logger}, nil)
 	if err != nil {
@@ -809,7 +810,7 @@ func TestMarkerClearedAfterFailedWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var te *TemporaryError
+	var te *tokenstore.TemporaryError
 	if _, err := s.Token(); !errors.As(err, &te) {
 		t.Fatalf("Token with the store down after the request = %v, want a *TemporaryError", err)
 	}
