@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
@@ -34,7 +33,7 @@ func hotServiceSource(b *testing.B) oauth2.TokenSource {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := clientcredentials.NewSource(c, clientcredentials.Options{})
+	src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	if _, err := src.Token(); err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -198,7 +197,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < tc.n; i += workers {
-						if _, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(context.Background()); err != nil {
+						if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background()); err != nil {
 							errs <- err
 							return
 						}
@@ -225,7 +224,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 		a := newAssertionChecker(t, "svc-jwt", &weak.PublicKey, jose.RS256, "")
 		c, err := a.client(t, weak)
 		if err == nil {
-			_, err = clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(context.Background())
+			_, err = c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
 		}
 		if !errors.Is(err, oauthclient.ErrPolicy) || a.count != 0 {
 			t.Fatalf("err = %v, %d assertions sent", err, a.count)
@@ -312,7 +311,7 @@ func TestTLSClientAuth(t *testing.T) {
 
 	t.Run("aliases used when present", func(t *testing.T) {
 		c := newClient(md(map[string]string{"token_endpoint": m.URL + "/mtls/token", "revocation_endpoint": m.URL + "/mtls/revoke"}))
-		src := clientcredentials.NewSource(c, clientcredentials.Options{})
+		src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{})
 		if _, err := src.Token(); err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +322,7 @@ func TestTLSClientAuth(t *testing.T) {
 	})
 	t.Run("regular endpoints without aliases", func(t *testing.T) {
 		c := newClient(md(nil))
-		if _, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(ctx); err != nil {
+		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err != nil {
 			t.Fatal(err)
 		}
 		check("/token")
@@ -338,7 +337,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(ctx); err == nil {
+		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("token request without a client certificate succeeded")
 		}
 		check()
@@ -352,7 +351,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(ctx); err == nil {
+		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("foreign client certificate accepted")
 		}
 		check()
@@ -509,7 +508,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"token": func() error {
-			_, err := clientcredentials.NewSource(c, clientcredentials.Options{}).TokenContext(context.Background())
+			_, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
 			return err
 		},
 		"device authorization": func() error {

@@ -123,7 +123,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		}
 		return toks, st
 	}
-	resume := func(t *testing.T, h *hostileAS, clk *testClock, st tokenstore.Store, dpop bool) (*engine.Source, error) {
+	resume := func(t *testing.T, h *hostileAS, clk *testClock, st tokenstore.Store, dpop bool) (*TokenSource, error) {
 		t.Helper()
 		cfg := h.config()
 		cfg.Now, cfg.DPoP = clk.Now, dpop

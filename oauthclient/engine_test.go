@@ -195,7 +195,7 @@ func TestMemoryOnlyRotationReachesOnRecordChange(t *testing.T) {
 	clk := newTestClock()
 	c, toks := loggedIn(t, h, clk)
 	var seen []string
-	src, err := c.TokenSource(context.Background(), TokenSourceConfig{OnRecordChange: func(_ context.Context, r *engine.Record) error {
+	src, err := c.TokenSource(context.Background(), TokenSourceConfig{OnRecordChange: func(_ context.Context, r *tokenstore.Record) error {
 		seen = append(seen, r.RefreshToken)
 		return nil
 	}}, toks)
@@ -427,7 +427,7 @@ func TestRefreshScopeNarrowing(t *testing.T) {
 	}
 }
 
-var _ oauth2.TokenSource = (*engine.Source)(nil)
+var _ oauth2.TokenSource = (*TokenSource)(nil)
 
 // TestResumeWithoutRecordIsLoginRequired: TokenSource's doc promises an
 // error matching ErrLoginRequired when there is nothing to resume, under

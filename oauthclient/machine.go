@@ -13,11 +13,11 @@ import (
 	"sync"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
+	"golang.org/x/oauth2"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -32,31 +32,40 @@ import (
 const (
 	grantJWTBearer      = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	grantTokenExchange  = "urn:ietf:params:oauth:grant-type:token-exchange"
-	tokenTypeAccess     = "urn:ietf:params:oauth:token-type:access_token"
-	tokenTypeJWT        = "urn:ietf:params:oauth:token-type:jwt"
 	tokenTypeNotApplied = "N_A" // RFC 8693 §2.2.1: the issued token is not an access token
 )
 
-func init() {
-	hook.Source = func(c any, g hook.Grant) *engine.Source {
-		cl, _ := c.(*Client)
-		if cl == nil {
-			cl = new(Client)
-		}
-		return cl.grantSource(grant{Grant: g, sticky: true})
+// grantSpec is what a service grant sends: its own parameters (made for
+// each request, for the issuer asked), and the scope, resource, audience
+// and requested_token_type of RFC 6749, 8707 and 8693.
+type grantSpec struct {
+	Params           func(ctx context.Context, issuer string) (url.Values, error)
+	Scopes, Resource []string
+	Audience         []string
+	NoDPoP           bool
+	Issued           string // requested_token_type; "" for none
+}
+
+// issued is a token a service grant got.
+type issued struct {
+	Token  *oauth2.Token // the issued token; TokenType "N_A" for a token that is not an access token
+	Type   string        // RFC 8693 issued_token_type, "" when absent
+	Scopes []string      // granted scopes
+}
+
+// stickySource is grantSource for a JWT-bearer or token-exchange grant: a
+// refusal is not sent again with the same parameters. A nil c gives a
+// source whose every Token call fails with ErrConfig.
+func (c *Client) stickySource(g grantSpec) *TokenSource {
+	if c == nil {
+		c = new(Client)
 	}
-	hook.Call = func(ctx context.Context, c any, g hook.Grant) (*hook.Issued, error) {
-		cl, _ := c.(*Client)
-		if cl == nil {
-			cl = new(Client)
-		}
-		return cl.grantCall(ctx, grant{Grant: g}, nil, nil)
-	}
+	return c.grantSource(grant{grantSpec: g, sticky: true})
 }
 
 // grant is a service grant with how this package runs it.
 type grant struct {
-	hook.Grant
+	grantSpec
 	needsAuth bool // client credentials: the client must authenticate
 	sticky    bool // a refusal is not sent again with the same parameters
 }
@@ -121,7 +130,7 @@ func permanentRefusal(err error, digest []byte) *refusal {
 // a refusal of the grant (permanentRefusal) is returned again without a
 // request: for invalid_grant until the grant's parameters change (a
 // rotated assertion), for the others for the source's lifetime.
-func (c *Client) grantSource(g grant) *engine.Source {
+func (c *Client) grantSource(g grant) *TokenSource {
 	g.Scopes, g.Resource, g.Audience = slices.Clone(g.Scopes), slices.Clone(g.Resource), slices.Clone(g.Audience)
 	timeout := strictnet.DefaultTimeout
 	if c.http != nil && c.http.Timeout > 0 {
@@ -182,7 +191,7 @@ func (c *Client) grantSource(g grant) *engine.Source {
 		Now:            c.cfg.Now,
 		RefreshTimeout: timeout,
 	}, nil)
-	return s
+	return newTokenSource(s)
 }
 
 // machineRefusal is an error of a machine grant (JWT-bearer, token
@@ -226,7 +235,7 @@ func digest(form url.Values) []byte {
 // (S11), granted scope (S10), the audience of a JWT access token
 // (RFC 8707), and issued_token_type against g.Issued (RFC 8693). No
 // refresh token is kept.
-func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey func() (*dpop.Key, error)) (*hook.Issued, error) {
+func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey func() (*dpop.Key, error)) (*issued, error) {
 	if c.http == nil {
 		return nil, cfgerr.New("oauthclient", "the Client was not made by New")
 	}
@@ -260,9 +269,9 @@ func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey f
 		return nil, err
 	}
 	if g.Issued != "" && tr.issuedType != g.Issued {
-		return nil, fmt.Errorf("%w: %w: asked for %s, issued %q", ErrMalformedResponse, hook.ErrIssuedType, g.Issued, safetext.Clean(tr.issuedType, 100))
+		return nil, fmt.Errorf("%w: %w: asked for %s, issued %q", ErrMalformedResponse, ErrIssuedTokenType, g.Issued, safetext.Clean(tr.issuedType, 100))
 	}
-	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == tokenTypeAccess || g.Issued == tokenTypeJWT) {
+	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == TokenTypeAccessToken || g.Issued == TokenTypeJWT) {
 		return nil, fmt.Errorf("%w: %w %q for an access token", ErrMalformedResponse, errUnknownTokenType, tokenTypeNotApplied)
 	}
 	granted, err := c.checkScope(g.Scopes, tr)
@@ -276,5 +285,5 @@ func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey f
 	}
 	tr.token.RefreshToken = "" // a service keeps no refresh token (RFC 6749 §4.4.3, RFC 8693 §2.2.1)
 	tr.token = dpop.WithKey(tr.token, key)
-	return &hook.Issued{Token: tr.token, Type: tr.issuedType, Scopes: granted}, nil
+	return &issued{Token: tr.token, Type: tr.issuedType, Scopes: granted}, nil
 }

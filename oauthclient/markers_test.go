@@ -80,7 +80,7 @@ func TestRefreshTokenActiveHostile(t *testing.T) {
 // endpoint) clears it.
 func TestRefreshReportsDelivery(t *testing.T) {
 	ctx := context.Background()
-	newSource := func(t *testing.T, h *hostileAS) *engine.Source {
+	newSource := func(t *testing.T, h *hostileAS) *TokenSource {
 		c := h.client(t)
 		st := &tokenstore.Memory{}
 		if err := engine.SaveRecord(ctx, st, "k", &engine.Record{RefreshToken: "rt-1", Subject: "alice",
@@ -93,7 +93,7 @@ func TestRefreshReportsDelivery(t *testing.T) {
 		}
 		return src
 	}
-	again := func(t *testing.T, src *engine.Source, first error) error {
+	again := func(t *testing.T, src *TokenSource, first error) error {
 		var te *tokenstore.TemporaryError
 		if !errors.As(first, &te) {
 			t.Fatalf("first refresh = %v, want a *TemporaryError", first)

@@ -67,7 +67,7 @@ func rotatingAfter(h *hostileAS, first func(http.ResponseWriter)) (sent func() [
 // panicking hook): the store holds RT-1, and the next refresh (2 h later,
 // past any backoff and the token's life) sends RT-1; the login's refresh
 // token is never sent again.
-func checkRotationUsedNext(t *testing.T, store tokenstore.Store, clk *testClock, src *engine.Source, sent func() []string) {
+func checkRotationUsedNext(t *testing.T, store tokenstore.Store, clk *testClock, src *TokenSource, sent func() []string) {
 	t.Helper()
 	rec, err := engine.LoadRecord(context.Background(), store, "k")
 	if err != nil || rec.RefreshToken != "RT-1" {
@@ -269,7 +269,7 @@ func TestInvalidationCooldownPerEngine(t *testing.T) {
 func TestFlightPanicKeepsRotation(t *testing.T) {
 	type hooks struct {
 		wrap     func(http.RoundTripper) http.RoundTripper
-		onChange func(context.Context, *engine.Record) error
+		onChange func(context.Context, *tokenstore.Record) error
 		fetch    func(engine.FetchFunc) engine.FetchFunc
 		logger   *slog.Logger
 		succeeds bool
@@ -285,7 +285,7 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 				return resp, err
 			})
 		}},
-		"OnRecordChange": {onChange: func(context.Context, *engine.Record) error {
+		"OnRecordChange": {onChange: func(context.Context, *tokenstore.Record) error {
 			if armed.CompareAndSwap(true, false) {
 				panic("hook bug")
 			}
@@ -312,15 +312,17 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			c, toks := loginWith(t, h, cfg)
 			sent := rotatingToken(h)
 			store := &tokenstore.Memory{}
-			var src *engine.Source
+			var src *TokenSource
 			var err error
 			if hk.fetch != nil {
 				// The login's record, then an engine with the caller's own FetchFunc.
 				if _, err := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, toks); err != nil {
 					t.Fatal(err)
 				}
-				src, err = engine.NewSource(engine.SourceConfig{Store: store, Key: "k", Now: clk.Now,
+				var es *engine.Source
+				es, err = engine.NewSource(engine.SourceConfig{Store: store, Key: "k", Now: clk.Now,
 					Fetch: hk.fetch(c.refreshFetch(nil, nil))}, nil)
+				src = newTokenSource(es)
 			} else {
 				src, err = c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k", OnRecordChange: hk.onChange}, toks)
 			}
@@ -383,7 +385,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 	var changed []string
 	var logs bytes.Buffer
 	pool, err := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"openid"},
-		OnRecordChange: func(_ context.Context, rec *engine.Record) error {
+		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
 			changed = append(changed, rec.RefreshToken)
 			return nil
 		},

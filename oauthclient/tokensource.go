@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
+	"golang.org/x/oauth2"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -43,7 +44,7 @@ type TokenSourceConfig struct {
 	// changed record (a rotated refresh token, also from a response
 	// refused afterwards; new granted scopes), once it is in Store. nil
 	// means none. See engine.SourceConfig.
-	OnRecordChange func(ctx context.Context, rec *engine.Record) error
+	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
 	// Resource lists RFC 8707 resource indicators sent on every refresh,
 	// narrowing the new access token's audience. nil sends the resources
 	// the login was started with, as kept in the record (none for a login
@@ -102,7 +103,7 @@ type TokenSourceConfig struct {
 // Token call refreshes, bound to the stored subject. The returned source is
 // safe for concurrent use; it implements Invalidator for the API
 // transport's 401 handling.
-func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*engine.Source, error) {
+func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*TokenSource, error) {
 	key := cfg.Key
 	if login == nil && (cfg.Store == nil || key == "") {
 		return nil, cfgerr.New("oauthclient", "TokenSource without a login needs a Store and a Key")
@@ -114,14 +115,16 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
 	}
 	sc := engine.SourceConfig{
-		Store:          cfg.Store,
-		Key:            key,
-		Fetch:          c.refreshFetch(cfg.Scopes, cfg.Resource),
-		Margin:         cfg.Margin,
-		OnRecordChange: cfg.OnRecordChange,
-		Now:            c.cfg.Now,
-		ReuseGrace:     cfg.ReuseGrace,
-		Logger:         cfg.Logger,
+		Store:      cfg.Store,
+		Key:        key,
+		Fetch:      c.refreshFetch(cfg.Scopes, cfg.Resource),
+		Margin:     cfg.Margin,
+		Now:        c.cfg.Now,
+		ReuseGrace: cfg.ReuseGrace,
+		Logger:     cfg.Logger,
+	}
+	if on := cfg.OnRecordChange; on != nil {
+		sc.OnRecordChange = func(ctx context.Context, rec *engine.Record) error { return on(ctx, rec.Public()) }
 	}
 	if cfg.ResolveMarkersByIntrospection {
 		sc.ResolveMarkersByIntrospection = c.refreshTokenActive()
@@ -154,10 +157,15 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		}
 		sc.Record = initial
 	}
+	var initialToken *oauth2.Token
 	if login != nil {
-		return engine.NewSource(sc, login.OAuth2Token())
+		initialToken = login.OAuth2Token()
 	}
-	return engine.NewSource(sc, nil)
+	src, err := engine.NewSource(sc, initialToken)
+	if err != nil {
+		return nil, err
+	}
+	return newTokenSource(src), nil
 }
 
 // fetchError classifies a token request's failure for the lifecycle engine,

@@ -38,9 +38,9 @@ type UserPoolConfig struct {
 	// OnRecordChange is called with each changed record of any user,
 	// inside its refresh transaction: see TokenSourceConfig. nil means
 	// none.
-	OnRecordChange func(ctx context.Context, rec *engine.Record) error
+	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
 	// ReuseGrace is the provider's refresh-token reuse grace period:
-	// see engine.SourceConfig.ReuseGrace. Zero means none.
+	// see TokenSourceConfig.ReuseGrace. Zero means none.
 	ReuseGrace time.Duration
 	// ResolveMarkersByIntrospection resolves a refresh interrupted before
 	// its outcome was stored (a process killed between marking the record
@@ -61,12 +61,12 @@ type UserPoolConfig struct {
 	// correctly: this project's test provider (package oauthtest).
 	ResolveMarkersByIntrospection bool
 	// Logger, if not nil, gets one redacted event per refresh of any
-	// user (see engine.SourceConfig.Logger).
+	// user (see TokenSourceConfig.Logger).
 	Logger *slog.Logger
 }
 
 // UserPool returns a bounded pool of per-user lifecycle engines for a web
-// backend that calls an API on behalf of many users ([engine.Pool]).
+// backend that calls an API on behalf of many users.
 // Records live in cfg.Store, keyed by store key (usually
 // tokenstore.Key(issuer, client id, subject)); access tokens live only in
 // the pool's memory.
@@ -95,7 +95,7 @@ type UserPoolConfig struct {
 // I/O; it returns an error matching tokenstore.ErrConfig when cfg.Store is
 // nil or a number is negative. The pool is safe
 // for concurrent use.
-func (c *Client) UserPool(cfg UserPoolConfig) (*engine.Pool, error) {
+func (c *Client) UserPool(cfg UserPoolConfig) (*UserPool, error) {
 	if cfg.Store == nil {
 		return nil, cfgerr.New("oauthclient", "UserPoolConfig.Store is required")
 	}
@@ -109,15 +109,16 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*engine.Pool, error) {
 			return nil, err
 		}
 	}
-	return engine.NewPool(engine.PoolConfig{
+	p, err := engine.NewPool(engine.PoolConfig{
 		New: func(ctx context.Context, key string) (*engine.Source, error) {
 			if err := knownUser(ctx, st, key); err != nil {
 				return nil, err
 			}
-			return c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin,
+			src, err := c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin,
 				Resource: cfg.Resource, Scopes: cfg.Scopes, OnRecordChange: cfg.OnRecordChange,
 				ReuseGrace: cfg.ReuseGrace, ResolveMarkersByIntrospection: cfg.ResolveMarkersByIntrospection,
 				Logger: cfg.Logger}, nil)
+			return src.engine(), err
 		},
 		End: func(ctx context.Context, key string) error {
 			lc := tokenstore.LogoutConfig{Store: st, Key: key}
@@ -128,6 +129,10 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*engine.Pool, error) {
 		},
 		MaxSources: cfg.MaxUsers,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &UserPool{p}, nil
 }
 
 var (

@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -321,7 +319,7 @@ func TestWrapperRetrySendsTokenOnce(t *testing.T) {
 // whose Wrap is wrap, and returns a token source over a Memory store whose
 // access token is invalidated, so that its next Token call refreshes
 // through wrap; sent lists the refresh tokens the server was given.
-func refreshThroughWrap(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) (src *engine.Source, store *tokenstore.Memory, clk *testClock, sent func() []string) {
+func refreshThroughWrap(t *testing.T, wrap func(http.RoundTripper) http.RoundTripper) (src *TokenSource, store *tokenstore.Memory, clk *testClock, sent func() []string) {
 	t.Helper()
 	h := newHostileAS(t)
 	clk = newTestClock()

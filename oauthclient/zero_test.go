@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -18,7 +16,7 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 	calls := map[string]func(){
 		"Tokens":                         func() { zeroTokens(&Tokens{}) },
 		"nil Tokens":                     func() { zeroTokens(nil) },
-		"Source":                         func() { zeroService(t, &engine.Source{}) },
+		"Source":                         func() { zeroService(t, &TokenSource{}) },
 		"nil Source":                     func() { zeroService(t, nil) },
 		"zero Client ServiceTokenSource": func() { zeroService(t, (&Client{}).serviceSource(nil, nil)) },
 		"DeviceAuthorization": func() {
@@ -58,7 +56,7 @@ func zeroTokens(tk *Tokens) {
 	}
 }
 
-func zeroService(t *testing.T, s *engine.Source) {
+func zeroService(t *testing.T, s *TokenSource) {
 	if _, err := s.Token(); err == nil {
 		t.Error("a zero source handed out a token")
 	}

@@ -13,9 +13,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -65,7 +62,7 @@ type ClientCredentials struct {
 	// client_secret_post).
 	AuthMethod oauthclient.AuthMethod
 	// NoDPoP turns off the DPoP used because the server's metadata lists
-	// a proof algorithm (clientcredentials.Options.NoDPoP); it does not
+	// a proof algorithm (oauthclient.ClientCredentialsOptions.NoDPoP); it does not
 	// for a resource that takes DPoP-bound tokens only.
 	NoDPoP bool
 }
@@ -79,7 +76,7 @@ func (g ClientCredentials) TokenSource(ctx context.Context, s Server) (oauth2.To
 	if err != nil {
 		return nil, err
 	}
-	return clientcredentials.NewSource(oc, clientcredentials.Options{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
 }
 
 // JWTBearer is a [Grant] for a workload that holds no secret: the
@@ -116,7 +113,7 @@ func (g JWTBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSourc
 	if err != nil {
 		return nil, err
 	}
-	return jwtbearer.NewSource(oc, jwtbearer.Options{Assertion: g.Assertion, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: g.Assertion, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
 }
 
 // EnterpriseManaged is a [Grant] for enterprise-managed authorization:
@@ -125,7 +122,7 @@ func (g JWTBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSourc
 // assertion authorization grant (ID-JAG) whose audience is the resource's
 // authorization server and whose resource is the resource; the ID-JAG is
 // redeemed with the JWT-bearer grant at Issuer, by the client registered
-// there (tokenexchange.IDJAG, jwtbearer). No browser opens. DPoP at
+// there (oauthclient.IDJAG, jwtbearer). No browser opens. DPoP at
 // Issuer as for [ClientCredentials]. A plain value; its secret and
 // subject token redact themselves.
 type EnterpriseManaged struct {
@@ -145,7 +142,7 @@ type EnterpriseManaged struct {
 	// Required.
 	SubjectToken oauth2.TokenSource
 	// SubjectTokenType is its RFC 8693 type; "" means
-	// tokenexchange.IDToken.
+	// oauthclient.TokenTypeIDToken.
 	SubjectTokenType string
 	// NoDPoP: as ClientCredentials.NoDPoP.
 	NoDPoP bool
@@ -158,8 +155,8 @@ func (g EnterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.To
 	if err != nil {
 		return nil, err
 	}
-	idjag := tokenexchange.IDJAG{IdP: g.IdP, SubjectToken: g.SubjectToken, SubjectTokenType: g.SubjectTokenType, Resource: s.Resource, Scopes: s.Scopes}
-	return jwtbearer.NewSource(oc, jwtbearer.Options{Assertion: idjag, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	idjag := oauthclient.IDJAG{IdP: g.IdP, SubjectToken: g.SubjectToken, SubjectTokenType: g.SubjectTokenType, Resource: s.Resource, Scopes: s.Scopes}
+	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: idjag, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
 }
 
 // grantClient is the oauthclient.Client of a Grant at s.Issuer, which

@@ -22,8 +22,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -83,7 +81,7 @@ func (m *machineServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "/.well-known/oauth-authorization-server/as":
 		md := map[string]any{
 			"issuer": m.URL + "/as", "token_endpoint": m.URL + "/as/token",
-			"grant_types_supported":                 []string{"client_credentials", jwtbearer.GrantType},
+			"grant_types_supported":                 []string{"client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
 			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "private_key_jwt", "none"},
 		}
 		if m.dpopAlgs != nil {
@@ -107,7 +105,7 @@ func (m *machineServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "/idp/token":
 		m.idpTokens = append(m.idpTokens, call)
 		writeJSON(map[string]any{"access_token": testJWT(time.Now().Add(5 * time.Minute)), "token_type": "N_A",
-			"issued_token_type": tokenexchange.IDJAGType, "expires_in": 300})
+			"issued_token_type": oauthclient.TokenTypeIDJAG, "expires_in": 300})
 	case "/mcp":
 		if m.issued[call.auth] && (strings.HasPrefix(call.auth, "Bearer ") || call.proof != "") {
 			m.resource = append(m.resource, call)
@@ -226,7 +224,7 @@ func TestGrantsBoundToTheirIssuer(t *testing.T) {
 					t.Errorf("grant %q: want client_credentials with a client assertion", f.Get("grant_type"))
 				}
 			case "workload assertion":
-				if f.Get("grant_type") != jwtbearer.GrantType || f.Get("assertion") == "" {
+				if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || f.Get("assertion") == "" {
 					t.Errorf("grant %q: want the JWT-bearer grant with the assertion", f.Get("grant_type"))
 				}
 			case "enterprise-managed":
@@ -234,10 +232,10 @@ func TestGrantsBoundToTheirIssuer(t *testing.T) {
 					t.Fatal("no token exchange at the identity provider")
 				}
 				ex := idp[len(idp)-1].form
-				if ex.Get("requested_token_type") != tokenexchange.IDJAGType || ex.Get("audience") != m.URL+"/as" || ex.Get("resource") != m.URL+"/mcp" {
+				if ex.Get("requested_token_type") != oauthclient.TokenTypeIDJAG || ex.Get("audience") != m.URL+"/as" || ex.Get("resource") != m.URL+"/mcp" {
 					t.Errorf("exchange %v: want an ID-JAG for the authorization server and the resource", ex)
 				}
-				if f.Get("grant_type") != jwtbearer.GrantType || f.Get("assertion") == "" {
+				if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || f.Get("assertion") == "" {
 					t.Errorf("grant %q: want the ID-JAG redeemed with the JWT-bearer grant", f.Get("grant_type"))
 				}
 			}
@@ -346,7 +344,7 @@ func TestGrantRefusalNotRetried(t *testing.T) {
 				}
 			}
 			as, _, _ := m.calls()
-			if len(as) != 1 || as[0].form.Get("grant_type") != jwtbearer.GrantType {
+			if len(as) != 1 || as[0].form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 				t.Fatalf("%d token requests, want the one JWT-bearer request", len(as))
 			}
 		})

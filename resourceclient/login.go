@@ -36,7 +36,7 @@ func (s *session) public() *Session {
 
 // scopes are the scopes granted as last known.
 func (s *session) scopes() []string {
-	if ts, ok := s.src.(*engine.Source); ok {
+	if ts := engine.SourceOf(s.src); ts != nil {
 		if sc := ts.Scopes(); sc != nil {
 			return sc
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -144,7 +145,7 @@ type agentEntry struct {
 	// HMAC (under the agent's own random key) of the caller's passphrase
 	// (file store) and client secret (credentialBinding).
 	credential string
-	src        *engine.Source
+	src        *oauthclient.TokenSource
 	lastUse    atomic.Int64 // UnixNano, for eviction (under agent.mu)
 	mu         sync.Mutex
 	expiry     time.Time // of the last token handed out, for status

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
-	"github.com/oauthsafe/oauthsafe/tokenstore"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
 // TestCredentialBinding: the binding separates every pair of credentials
@@ -45,15 +43,9 @@ func TestCredentialBinding(t *testing.T) {
 // and forget drops all of a profile's.
 func TestAgentEvictsLeastRecentlyUsed(t *testing.T) {
 	a := &agent{entries: map[string]*agentEntry{}}
-	src := func() *engine.Source {
-		s, err := engine.NewSource(engine.SourceConfig{Store: &tokenstore.Memory{}, Key: "k",
-			Fetch: func(context.Context, *engine.Refresh) (*engine.Result, error) {
-				return nil, tokenstore.ErrLoginRequired
-			}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	src := func() *oauthclient.TokenSource {
+		// A source whose every Token call fails: only its identity matters here.
+		return new(oauthclient.Client).ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	}
 	add := func(name, cred string, used int64) {
 		ent := &agentEntry{name: name, credential: cred, src: src()}

@@ -10,12 +10,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"golang.org/x/oauth2"
@@ -80,9 +77,9 @@ func (m *machineFlags) anySet() bool {
 
 // tokenTypes are the short names of --subject-token-type.
 var tokenTypes = map[string]string{
-	"access_token": tokenexchange.AccessToken,
-	"id_token":     tokenexchange.IDToken,
-	"jwt":          tokenexchange.JWT,
+	"access_token": oauthclient.TokenTypeAccessToken,
+	"id_token":     oauthclient.TokenTypeIDToken,
+	"jwt":          oauthclient.TokenTypeJWT,
 }
 
 // runMachineToken is `token` in a machine mode: it prints one token.
@@ -125,12 +122,12 @@ func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFla
 	// Without --dpop the printed token is a bearer token: a key that dies
 	// with this process would make it useless to the caller.
 	noDPoP := !p.DPoP
-	var src *engine.Source
+	var src *oauthclient.TokenSource
 	switch {
 	case cc:
-		src = clientcredentials.NewSource(c, clientcredentials.Options{Resource: resources, NoDPoP: noDPoP})
+		src = c.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: resources, NoDPoP: noDPoP})
 	case *m.assertionFile != "":
-		src = jwtbearer.NewSource(c, jwtbearer.Options{Assertion: &assertion.File{Path: *m.assertionFile}, Resource: resources, NoDPoP: noDPoP})
+		src = c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: &assertion.File{Path: *m.assertionFile}, Resource: resources, NoDPoP: noDPoP})
 	default:
 		typ := *m.subjectType
 		if full, ok := tokenTypes[typ]; ok {
@@ -142,7 +139,7 @@ func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFla
 		if err != nil {
 			return e.fail(fmt.Errorf("token: --subject-token-file: %w", err))
 		}
-		src = tokenexchange.NewSource(c, tokenexchange.Options{
+		src = c.TokenExchange(oauthclient.TokenExchangeOptions{
 			SubjectToken:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: subject.Reveal()}),
 			SubjectTokenType: typ,
 			Audience:         m.audience,

@@ -11,8 +11,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/keyring"
@@ -158,7 +156,7 @@ func storeAdvice(kind string, err error) string {
 // profileSource is a profile's refresh lifecycle: the client (with cached
 // metadata), the store and the key. The access token stays in the returned
 // source's memory.
-func profileSource(ctx context.Context, e *env, name string, p *profile) (*engine.Source, error) {
+func profileSource(ctx context.Context, e *env, name string, p *profile) (*oauthclient.TokenSource, error) {
 	store, err := openStore(e, p, e.stdin != nil)
 	if err != nil {
 		return nil, err

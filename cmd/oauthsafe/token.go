@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -195,7 +194,7 @@ func getToken(ctx context.Context, e *env, name string, noAgent bool, want token
 // sourceToken gets the access token (and, with wantID, a valid ID token)
 // from src: force drops the cached access token first, so a refresh is
 // made; an ID token that has expired (or is about to) is refreshed too.
-func sourceToken(ctx context.Context, src *engine.Source, force, wantID bool) (*agentToken, error) {
+func sourceToken(ctx context.Context, src *oauthclient.TokenSource, force, wantID bool) (*agentToken, error) {
 	tok, err := src.TokenContext(ctx)
 	if err == nil && force {
 		src.Invalidate(tok)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -26,7 +25,7 @@ import (
 // sent only in the Authorization header, only to the allowed origin. The
 // in-process server stands in for the provider, and the demo API checks
 // the token by introspection.
-func ExampleNewSource() {
+func Example_clientCredentials() {
 	ctx := context.Background()
 	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
@@ -62,7 +61,7 @@ func ExampleNewSource() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := clientcredentials.NewSource(client, clientcredentials.Options{})
+	src := client.ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	httpc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           strictnet.Config{RootCAs: apiRoots},

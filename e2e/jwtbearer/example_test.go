@@ -14,7 +14,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -25,7 +24,7 @@ import (
 // workload issuer stands in for Kubernetes), the JWT-bearer grant trades
 // it for an access token, DPoP-bound because the server lists DPoP
 // algorithms, and the API client proves possession on each call.
-func ExampleNewSource() {
+func Example_jwtBearer() {
 	ctx := context.Background()
 	srv, err := oauthtest.Start(oauthtest.Options{})
 	if err != nil {
@@ -68,7 +67,7 @@ func ExampleNewSource() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := jwtbearer.NewSource(client, jwtbearer.Options{
+	src := client.JWTBearer(oauthclient.JWTBearerOptions{
 		Assertion: &assertion.File{Path: tokenFile}, // read again when the platform rotates it
 		Scopes:    []string{oauthtest.ScopeAPIRead},
 	})

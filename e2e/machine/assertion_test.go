@@ -11,7 +11,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -41,13 +40,13 @@ func TestAssertionFromRotatingFile(t *testing.T) {
 	writeSecretFile(t, path, first)
 
 	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative})
-	src := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: &assertion.File{Path: path}, Scopes: []string{oauthtest.ScopeAPIRead}})
+	src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: &assertion.File{Path: path}, Scopes: []string{oauthtest.ScopeAPIRead}})
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	form, _ := rec.last()
-	if got := form["assertion"]; len(got) != 1 || got[0] != first || form["grant_type"][0] != jwtbearer.GrantType {
+	if got := form["assertion"]; len(got) != 1 || got[0] != first || form["grant_type"][0] != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 		t.Fatalf("first request: grant %v, assertion is not the file's", form["grant_type"])
 	}
 
@@ -66,12 +65,12 @@ func TestAssertionFromRotatingFile(t *testing.T) {
 	// An expired token in the file is refused before it is sent.
 	writeSecretFile(t, path, sign("system:serviceaccount:shop:orders", -time.Minute))
 	src.Invalidate(tok)
-	before := srv.TokenRequests(jwtbearer.GrantType)
+	before := srv.TokenRequests("urn:ietf:params:oauth:grant-type:jwt-bearer")
 	_, err = src.TokenContext(ctx)
 	if !errors.Is(err, assertion.ErrExpired) {
 		t.Fatalf("expired assertion: %v, want assertion.ErrExpired", err)
 	}
-	if n := srv.TokenRequests(jwtbearer.GrantType); n != before {
+	if n := srv.TokenRequests("urn:ietf:params:oauth:grant-type:jwt-bearer"); n != before {
 		t.Fatalf("the expired assertion was sent (%d requests, want %d)", n, before)
 	}
 	if strings.Contains(err.Error(), second) || strings.Contains(err.Error(), strings.Split(first, ".")[1]) {

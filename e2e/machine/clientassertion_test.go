@@ -9,7 +9,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
@@ -40,7 +39,7 @@ func TestClientAssertionSource(t *testing.T) {
 	if m := c.Config().AuthMethod; m != oauthclient.AuthPrivateKeyJWT {
 		t.Fatalf("auth method %s", m)
 	}
-	src := clientcredentials.NewSource(c, clientcredentials.Options{NoDPoP: true})
+	src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true})
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -10,12 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 )
@@ -59,25 +54,25 @@ func TestDPoPOnEveryGrant(t *testing.T) {
 	workload := func(context.Context, string) (string, error) {
 		return wl.Sign("system:serviceaccount:shop:orders", srv.Issuer, time.Hour)
 	}
-	subject := clientcredentials.NewSource(newClient(t, srv, oauthclient.Config{
+	subject := newClient(t, srv, oauthclient.Config{
 		ClientID: oauthtest.ClientServicePost, ClientSecret: secretOf(t, oauthtest.ServicePostSecret),
 		AuthMethod: oauthclient.AuthClientSecretPost,
-	}), clientcredentials.Options{Scopes: scopes, NoDPoP: true})
+	}).ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: scopes, NoDPoP: true})
 
 	grants := []struct {
 		grant string
-		src   func(noDPoP bool) *engine.Source
+		src   func(noDPoP bool) *oauthclient.TokenSource
 	}{
-		{"client_credentials", func(no bool) *engine.Source {
-			return clientcredentials.NewSource(serviceClient(t, srv), clientcredentials.Options{Scopes: scopes, NoDPoP: no})
+		{"client_credentials", func(no bool) *oauthclient.TokenSource {
+			return serviceClient(t, srv).ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: scopes, NoDPoP: no})
 		}},
-		{jwtbearer.GrantType, func(no bool) *engine.Source {
-			return jwtbearer.NewSource(newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative}),
-				jwtbearer.Options{Assertion: assertionFunc(workload), Scopes: scopes, NoDPoP: no})
+		{"urn:ietf:params:oauth:grant-type:jwt-bearer", func(no bool) *oauthclient.TokenSource {
+			return newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative}).JWTBearer(
+				oauthclient.JWTBearerOptions{Assertion: assertionFunc(workload), Scopes: scopes, NoDPoP: no})
 		}},
-		{tokenexchange.GrantType, func(no bool) *engine.Source {
-			return tokenexchange.NewSource(serviceClient(t, srv), tokenexchange.Options{
-				SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken, Scopes: scopes, NoDPoP: no,
+		{"urn:ietf:params:oauth:grant-type:token-exchange", func(no bool) *oauthclient.TokenSource {
+			return serviceClient(t, srv).TokenExchange(oauthclient.TokenExchangeOptions{
+				SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken, Scopes: scopes, NoDPoP: no,
 			})
 		}},
 	}

@@ -11,9 +11,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"golang.org/x/oauth2"
@@ -23,23 +20,23 @@ import (
 // subject token with its type, the audience and the requested type, and
 // the answer's issued_token_type must be the one asked for: the provider
 // answers a request for a JWT with an access token, which is refused with
-// tokenexchange.ErrIssuedTokenType, and no token is served. An expired
+// oauthclient.ErrIssuedTokenType, and no token is served. An expired
 // subject token is refused before it is sent.
 func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	ctx := context.Background()
 	srv := start(t, oauthtest.Options{})
 	// The subject: the access token another service holds.
-	subject := clientcredentials.NewSource(newClient(t, srv, oauthclient.Config{
+	subject := newClient(t, srv, oauthclient.Config{
 		ClientID: oauthtest.ClientServicePost, ClientSecret: secretOf(t, oauthtest.ServicePostSecret),
 		AuthMethod: oauthclient.AuthClientSecretPost,
-	}), clientcredentials.Options{Scopes: []string{oauthtest.ScopeAPIRead}, NoDPoP: true})
+	}).ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: []string{oauthtest.ScopeAPIRead}, NoDPoP: true})
 	exchanger := serviceClient(t, srv)
 	_, call, _ := demoAPI(t, srv, demoapi.ResourceConfig{})
 	rec := record(t, srv)
 
-	src := tokenexchange.NewSource(exchanger, tokenexchange.Options{
+	src := exchanger.TokenExchange(oauthclient.TokenExchangeOptions{
 		SubjectToken:     subject,
-		SubjectTokenType: tokenexchange.AccessToken,
+		SubjectTokenType: oauthclient.TokenTypeAccessToken,
 		Audience:         []string{demoapi.Audience},
 		Scopes:           []string{oauthtest.ScopeAPIRead},
 	})
@@ -48,9 +45,9 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	}
 	form, _ := rec.last()
 	st, _ := subject.TokenContext(ctx)
-	if url.Values(form).Get("grant_type") != tokenexchange.GrantType || url.Values(form).Get("subject_token") != st.AccessToken ||
-		url.Values(form).Get("subject_token_type") != tokenexchange.AccessToken || url.Values(form).Get("audience") != demoapi.Audience ||
-		url.Values(form).Get("requested_token_type") != tokenexchange.AccessToken {
+	if url.Values(form).Get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" || url.Values(form).Get("subject_token") != st.AccessToken ||
+		url.Values(form).Get("subject_token_type") != oauthclient.TokenTypeAccessToken || url.Values(form).Get("audience") != demoapi.Audience ||
+		url.Values(form).Get("requested_token_type") != oauthclient.TokenTypeAccessToken {
 		t.Fatalf("exchange request: grant %q, types %q %q, audience %q", url.Values(form).Get("grant_type"),
 			url.Values(form).Get("subject_token_type"), url.Values(form).Get("requested_token_type"), url.Values(form).Get("audience"))
 	}
@@ -59,26 +56,26 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	}
 
 	// A JWT asked for, an access token issued: refused.
-	jwtSrc := tokenexchange.NewSource(exchanger, tokenexchange.Options{
-		SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken,
-		RequestedTokenType: tokenexchange.JWT,
+	jwtSrc := exchanger.TokenExchange(oauthclient.TokenExchangeOptions{
+		SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken,
+		RequestedTokenType: oauthclient.TokenTypeJWT,
 	})
 	tok, err := jwtSrc.TokenContext(ctx)
-	if !errors.Is(err, tokenexchange.ErrIssuedTokenType) || !errors.Is(err, oauthclient.ErrMalformedResponse) || tok != nil {
+	if !errors.Is(err, oauthclient.ErrIssuedTokenType) || !errors.Is(err, oauthclient.ErrMalformedResponse) || tok != nil {
 		t.Fatalf("issued access_token for a JWT request: token %t, %v; want ErrIssuedTokenType", tok != nil, err)
 	}
-	if form, _ := rec.last(); url.Values(form).Get("requested_token_type") != tokenexchange.JWT {
+	if form, _ := rec.last(); url.Values(form).Get("requested_token_type") != oauthclient.TokenTypeJWT {
 		t.Fatal("the requested type was not sent")
 	}
 
 	// An expired subject token is not sent.
-	before := srv.TokenRequests(tokenexchange.GrantType)
-	expired := tokenexchange.NewSource(exchanger, tokenexchange.Options{
+	before := srv.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange")
+	expired := exchanger.TokenExchange(oauthclient.TokenExchangeOptions{
 		SubjectToken:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: st.AccessToken, Expiry: time.Now().Add(-time.Second)}),
-		SubjectTokenType: tokenexchange.AccessToken,
+		SubjectTokenType: oauthclient.TokenTypeAccessToken,
 	})
-	if _, err := expired.TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) || srv.TokenRequests(tokenexchange.GrantType) != before {
-		t.Fatalf("expired subject token: %v (%d requests, want %d)", err, srv.TokenRequests(tokenexchange.GrantType), before)
+	if _, err := expired.TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) || srv.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange") != before {
+		t.Fatalf("expired subject token: %v (%d requests, want %d)", err, srv.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange"), before)
 	}
 }
 
@@ -102,8 +99,8 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 
 	idpRec, asRec := record(t, idp), record(t, as)
 	scopes := []string{oauthtest.ScopeAPIRead}
-	src := jwtbearer.NewSource(serviceClient(t, as), jwtbearer.Options{
-		Assertion: tokenexchange.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource, Scopes: scopes},
+	src := serviceClient(t, as).JWTBearer(oauthclient.JWTBearerOptions{
+		Assertion: oauthclient.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource, Scopes: scopes},
 		Scopes:    scopes,
 	})
 	if code := call(src); code != http.StatusOK {
@@ -111,8 +108,8 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	}
 	ex, _ := idpRec.last()
 	want := url.Values{
-		"grant_type": {tokenexchange.GrantType}, "subject_token": {toks.RawIDToken()}, "subject_token_type": {tokenexchange.IDToken},
-		"requested_token_type": {tokenexchange.IDJAGType}, "audience": {as.Issuer}, "resource": {resource}, "scope": {oauthtest.ScopeAPIRead},
+		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {toks.RawIDToken()}, "subject_token_type": {oauthclient.TokenTypeIDToken},
+		"requested_token_type": {oauthclient.TokenTypeIDJAG}, "audience": {as.Issuer}, "resource": {resource}, "scope": {oauthtest.ScopeAPIRead},
 	}
 	for k, v := range want {
 		if got := url.Values(ex)[k]; len(got) != 1 || got[0] != v[0] {
@@ -120,10 +117,10 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 		}
 	}
 	redeem, _ := asRec.last()
-	if url.Values(redeem).Get("grant_type") != jwtbearer.GrantType || url.Values(redeem).Get("assertion") == "" {
+	if url.Values(redeem).Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || url.Values(redeem).Get("assertion") == "" {
 		t.Fatalf("at the authorization server: grant %q", url.Values(redeem).Get("grant_type"))
 	}
-	if n := idp.TokenRequests(tokenexchange.GrantType); n != 1 {
+	if n := idp.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange"); n != 1 {
 		t.Fatalf("%d exchanges at the identity provider, want 1", n)
 	}
 	// The token is the user's, for the API.
@@ -146,11 +143,11 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	// An ID-JAG is for one authorization server: another one refuses it.
 	other := start(t, oauthtest.Options{})
 	other.TrustIdentityProvider(idp)
-	jag, err := (tokenexchange.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource}).Assertion(ctx, as.Issuer)
+	jag, err := (oauthclient.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource}).Assertion(ctx, as.Issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = jwtbearer.NewSource(serviceClient(t, other), jwtbearer.Options{Assertion: jag}).TokenContext(ctx)
+	_, err = serviceClient(t, other).JWTBearer(oauthclient.JWTBearerOptions{Assertion: jag}).TokenContext(ctx)
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "invalid_grant" {
 		t.Fatalf("an ID-JAG for another server: %v, want invalid_grant", err)

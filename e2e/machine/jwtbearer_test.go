@@ -10,7 +10,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 )
 
@@ -71,7 +70,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 			clk := &clock{t: time.Now()}
 			tc.client.Now = clk.now
 			c := newClient(t, srv, tc.client)
-			src := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: tc.assertion, Scopes: tc.scopes})
+			src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: tc.assertion, Scopes: tc.scopes})
 			_, err := src.TokenContext(ctx)
 			var ae *oauthclient.AuthError
 			if !errors.As(err, &ae) || ae.Code != tc.code || !errors.Is(err, oauthclient.ErrAuthorizationServer) {
@@ -90,7 +89,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 					t.Fatalf("call %d: %v, want the same refusal", i, err2)
 				}
 			}
-			if n := srv.TokenRequests(jwtbearer.GrantType); n != 1 {
+			if n := srv.TokenRequests("urn:ietf:params:oauth:grant-type:jwt-bearer"); n != 1 {
 				t.Fatalf("%d JWT-bearer requests, want 1 (the refusal was retried)", n)
 			}
 			for _, other := range []string{"client_credentials", "refresh_token", "authorization_code", oauthtest.GrantTokenExchange} {
@@ -108,7 +107,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 	current := sign("https://another-server.example")
 	clk := &clock{t: time.Now()}
 	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative, Now: clk.now})
-	src := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: assertion.Func(func(context.Context, string) (string, error) {
+	src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.Func(func(context.Context, string) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return current.Reveal(), nil
@@ -116,8 +115,8 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 	if _, err := src.TokenContext(ctx); !errors.Is(err, oauthclient.ErrAuthorizationServer) {
 		t.Fatalf("wrong audience: %v", err)
 	}
-	if _, err := src.TokenContext(ctx); err == nil || srv.TokenRequests(jwtbearer.GrantType) != 1 {
-		t.Fatalf("the same refused assertion was sent again (%d requests)", srv.TokenRequests(jwtbearer.GrantType))
+	if _, err := src.TokenContext(ctx); err == nil || srv.TokenRequests("urn:ietf:params:oauth:grant-type:jwt-bearer") != 1 {
+		t.Fatalf("the same refused assertion was sent again (%d requests)", srv.TokenRequests("urn:ietf:params:oauth:grant-type:jwt-bearer"))
 	}
 	mu.Lock()
 	current = sign(srv.Issuer)
@@ -126,7 +125,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 	if _, err := src.TokenContext(ctx); err != nil {
 		t.Fatalf("with a new assertion: %v", err)
 	}
-	if n := srv.TokenRequests(jwtbearer.GrantType); n != 2 {
+	if n := srv.TokenRequests("urn:ietf:params:oauth:grant-type:jwt-bearer"); n != 2 {
 		t.Fatalf("%d JWT-bearer requests, want 2", n)
 	}
 }

@@ -24,7 +24,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
 
@@ -199,9 +198,8 @@ func TestDPoPEndToEnd(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
-	var last *engine.Record
-	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Key: "dpop-e2e",
-		OnRecordChange: func(_ context.Context, rec *engine.Record) error { last = rec; return nil }}, toks)
+	recStore := &tokenstore.Memory{}
+	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: recStore, Key: "dpop-e2e"}, toks)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +231,11 @@ func TestDPoPEndToEnd(t *testing.T) {
 	}
 	// The public client's refresh token is bound: the rotated record holds
 	// the key, and without it the refresh token is useless.
-	if last == nil || last.DPoPKey.IsZero() {
+	last, err := engine.LoadRecord(ctx, recStore, "dpop-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last.Generation == 0 || last.DPoPKey.IsZero() {
 		t.Fatal("the rotated record does not hold the DPoP key")
 	}
 	stolen := *last
@@ -249,7 +251,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 
 	// Client credentials with DPoP.
 	svc := serviceDPoP(t, as, true)
-	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,14 +270,14 @@ func TestDPoPNonceRetry(t *testing.T) {
 	as := startAS(t, oauthtest.Options{DPoPNonce: true})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{DPoPNonce: true})
 	svc := serviceDPoP(t, as, true)
-	tok, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx)
+	tok, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := as.TokenRequests("client_credentials"); n != 2 {
 		t.Fatalf("token endpoint: %d requests, want 2 (one use_dpop_nonce, one retry)", n)
 	}
-	if _, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx); err != nil {
+	if _, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := as.TokenRequests("client_credentials"); n != 3 {
@@ -325,7 +327,7 @@ func TestDPoPStolenTokenUseless(t *testing.T) {
 	as := startAS(t, oauthtest.Options{})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	svc := serviceDPoP(t, as, true)
-	tok, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{api.resource}}).TokenContext(ctx)
+	tok, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +481,7 @@ func TestResourceIndicators(t *testing.T) {
 	}
 	// Client credentials for B only: accepted by B, refused by A.
 	svc := serviceDPoP(t, as, false)
-	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{apiB.resource}}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{apiB.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +489,7 @@ func TestResourceIndicators(t *testing.T) {
 		get(t, apiA.client(t, oauth2.StaticTokenSource(st)), apiA.URL+"/v1/read") != 401 {
 		t.Fatal("client credentials audience not honoured")
 	}
-	if _, err := clientcredentials.NewSource(svc, clientcredentials.Options{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrPolicy) {
+	if _, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrPolicy) {
 		t.Fatalf("bad resource: %v", err)
 	}
 }

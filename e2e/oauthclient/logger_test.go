@@ -12,12 +12,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
@@ -96,7 +94,7 @@ func TestLoggerRedacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rotated string // the engine's record, kept in memory here
-	src, err := web.TokenSource(ctx, oauthclient.TokenSourceConfig{OnRecordChange: func(_ context.Context, r *engine.Record) error {
+	src, err := web.TokenSource(ctx, oauthclient.TokenSourceConfig{OnRecordChange: func(_ context.Context, r *tokenstore.Record) error {
 		rotated = r.RefreshToken
 		return nil
 	}}, toks)
@@ -128,7 +126,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -187,7 +186,7 @@ func TestLibraryErrorsCarryHints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		api, err := apiclient.New(clientcredentials.NewSource(trusted, clientcredentials.Options{}), apiclient.Config{AllowedOrigins: []string{srv.Issuer}})
+		api, err := apiclient.New(trusted.ClientCredentials(oauthclient.ClientCredentialsOptions{}), apiclient.Config{AllowedOrigins: []string{srv.Issuer}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +258,7 @@ func TestPrivateKeyFromFileSignsAtProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clientcredentials.NewSource(c, clientcredentials.Options{}).Token(); err != nil {
+	if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).Token(); err != nil {
 		t.Fatalf("the loaded key did not authenticate: %v", err)
 	}
 	os.Chmod(keyFile, 0o644)

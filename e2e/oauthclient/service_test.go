@@ -18,7 +18,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -132,7 +131,7 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			srv.Reset()
 			c := serviceClient(t, srv, sc, nil)
-			src := clientcredentials.NewSource(c, clientcredentials.Options{Resource: []string{"https://api.example/"}, NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+			src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{"https://api.example/"}, NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 			tok, err := src.Token()
 			if err != nil {
 				t.Fatal(err)
@@ -183,7 +182,7 @@ func TestServiceTokenSourceSingleFlight(t *testing.T) {
 			<-release // hold the one request until every caller is waiting
 		}
 	})
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], nil), clientcredentials.Options{})
+	src := serviceClient(t, srv, serviceCases[0], nil).ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	const n = 2000
 	var wg sync.WaitGroup
 	toks := make([]*oauth2.Token, n)
@@ -242,7 +241,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+	src := serviceClient(t, srv, serviceCases[0], clock.Now).ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	first, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +280,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 
 func TestServiceTokenSourceInvalidate(t *testing.T) {
 	srv := startAS(t, oauthtest.Options{})
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[1], nil), clientcredentials.Options{})
+	src := serviceClient(t, srv, serviceCases[1], nil).ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	a, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +319,7 @@ func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock), clientcredentials.Options{})
+	src := serviceClient(t, srv, serviceCases[0], clock).ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	_, err := src.Token()
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "temporarily_unavailable" || !ae.Temporary() {
@@ -351,7 +350,7 @@ func TestServiceTokenSourceCallerContext(t *testing.T) {
 			<-release
 		}
 	})
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], nil), clientcredentials.Options{})
+	src := serviceClient(t, srv, serviceCases[0], nil).ClientCredentials(oauthclient.ClientCredentialsOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -387,7 +386,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		w.Write(bytes.ToUpper(b))
 	})
 	c := serviceClient(t, srv, serviceCases[0], nil)
-	src := clientcredentials.NewSource(c, clientcredentials.Options{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+	src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	hc := api.Client(t, src)
 	post := func() string {
 		resp, err := hc.Post(api.URL+"/echo", "text/plain", strings.NewReader("hello"))
@@ -436,7 +435,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := clientcredentials.NewSource(serviceClient(t, srv, serviceCases[0], clock.Now), clientcredentials.Options{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+	src := serviceClient(t, srv, serviceCases[0], clock.Now).ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	api := testkit.NewAPIServer(t, testkit.OK)
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},

@@ -14,8 +14,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
@@ -74,12 +72,12 @@ func TestResourceFirstMachineClient(t *testing.T) {
 		{"client credentials", "/cc", "client_credentials", func(issuer string) resourceclient.Grant {
 			return resourceclient.ClientCredentials{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret)}
 		}},
-		{"workload assertion", "/wl", jwtbearer.GrantType, func(issuer string) resourceclient.Grant {
+		{"workload assertion", "/wl", "urn:ietf:params:oauth:grant-type:jwt-bearer", func(issuer string) resourceclient.Grant {
 			return resourceclient.JWTBearer{Issuer: issuer, ClientID: oauthtest.ClientNative, Assertion: assertion.Func(func(_ context.Context, aud string) (string, error) {
 				return wl.Sign("system:serviceaccount:shop:orders", aud, time.Hour)
 			})}
 		}},
-		{"enterprise-managed", "/xaa", jwtbearer.GrantType, func(issuer string) resourceclient.Grant {
+		{"enterprise-managed", "/xaa", "urn:ietf:params:oauth:grant-type:jwt-bearer", func(issuer string) resourceclient.Grant {
 			return resourceclient.EnterpriseManaged{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret),
 				IdP: idpClient, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: toks.RawIDToken()})}
 		}},
@@ -98,7 +96,7 @@ func TestResourceFirstMachineClient(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := len(log.tokens())
-			idpBefore := idp.TokenRequests(tokenexchange.GrantType)
+			idpBefore := idp.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange")
 			if code, err := get(t, rc.HTTPClient(), resource+"/read"); err != nil || code != http.StatusOK {
 				t.Fatalf("GET %s/read: %d, %v", resource, code, err)
 			}
@@ -110,7 +108,7 @@ func TestResourceFirstMachineClient(t *testing.T) {
 				}
 				t.Fatalf("token requests %q: want one %s grant for the resource and the challenge's scope", got, g.grantType)
 			}
-			if g.name == "enterprise-managed" && idp.TokenRequests(tokenexchange.GrantType) != idpBefore+1 {
+			if g.name == "enterprise-managed" && idp.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange") != idpBefore+1 {
 				t.Fatal("no token exchange at the identity provider")
 			}
 			seen := host.seenAt(g.path)
@@ -127,11 +125,11 @@ func TestResourceFirstMachineClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, idpBefore = len(log.tokens()), idp.TokenRequests(tokenexchange.GrantType)
+			before, idpBefore = len(log.tokens()), idp.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange")
 			if _, err := get(t, other.HTTPClient(), resource+"/read"); !errors.Is(err, resourceclient.ErrGrantIssuer) {
 				t.Fatalf("a client of another issuer: err = %v, want ErrGrantIssuer", err)
 			}
-			if len(log.tokens()) != before || idp.TokenRequests(tokenexchange.GrantType) != idpBefore {
+			if len(log.tokens()) != before || idp.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange") != idpBefore {
 				t.Fatal("a token request was sent for a client of another issuer")
 			}
 		})

@@ -372,7 +372,7 @@ func TestVaultNoPlaintext(t *testing.T) {
 			var mu sync.Mutex
 			secrets := []string{toks.RefreshToken(), toks.AccessToken(), toks.RawIDToken()}
 			src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: fleetKey,
-				OnRecordChange: func(_ context.Context, rec *engine.Record) error {
+				OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
 					mu.Lock()
 					secrets = append(secrets, rec.RefreshToken)
 					mu.Unlock()

@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 
@@ -367,7 +365,7 @@ func loginUsers(t *testing.T, c *oauthclient.Client, st tokenstore.Store, srv *o
 // pool is drained. loggedOut is called, under the lock that guards the
 // counts, for every error matching tokenstore.ErrLoginRequired; every
 // other error counts as temporary.
-func askEvery50ms(ctx context.Context, t *testing.T, users *engine.Pool, n int, end time.Time, loggedOut func(i int, err error)) (calls, temporary int) {
+func askEvery50ms(ctx context.Context, t *testing.T, users *oauthclient.UserPool, n int, end time.Time, loggedOut func(i int, err error)) (calls, temporary int) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i := range n {

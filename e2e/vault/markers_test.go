@@ -242,7 +242,7 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 // tokenUntilSettled asks src for a token, waiting out the temporary
 // failures of a marker too recent to resolve (the dead holder's lease must
 // lapse, then its request must surely have ended), for at most 30 s.
-func tokenUntilSettled(t *testing.T, src *engine.Source) error {
+func tokenUntilSettled(t *testing.T, src *oauthclient.TokenSource) error {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -32,7 +32,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -143,7 +142,7 @@ func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 	// expiry; the API client sends it only to the API's origin, only in the
 	// Authorization header ("Bearer ..."), never in a URL, never across a
 	// redirect to another origin.
-	httpc, err := apiclient.New(clientcredentials.NewSource(client, clientcredentials.Options{}), apiclient.Config{
+	httpc, err := apiclient.New(client.ClientCredentials(oauthclient.ClientCredentialsOptions{}), apiclient.Config{
 		AllowedOrigins: []string{origin},
 		HTTP:           strictnet.Config{RootCAs: s.apiRoots},
 	})

@@ -29,7 +29,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -105,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-api must be an https URL")
 	}
 	// The token goes only to the API's origin, in the Authorization header.
-	httpc, err := apiclient.New(clientcredentials.NewSource(client, clientcredentials.Options{}), apiclient.Config{
+	httpc, err := apiclient.New(client.ClientCredentials(oauthclient.ClientCredentialsOptions{}), apiclient.Config{
 		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
 		HTTP:           strictnet.Config{RootCAs: apiRoots},
 	})

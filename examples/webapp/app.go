@@ -14,8 +14,6 @@ import (
 	"sync"
 	"unicode"
 
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -79,7 +77,7 @@ type appConfig struct {
 // Drain settles on shutdown.
 type webApp struct {
 	http.Handler
-	users *engine.Pool
+	users *oauthclient.UserPool
 }
 
 // Drain finishes the refreshes in flight and writes the rotations whose
@@ -185,7 +183,7 @@ func newApp(cfg appConfig) (*webApp, error) {
 // callAPI calls the API for the user with store key key: the pooled engine
 // supplies the access token (refreshing it if needed), and the API client
 // sends it only to the API's origin, only in the Authorization header.
-func callAPI(r *http.Request, users *engine.Pool, key, apiURL string, api *apiclient.Transport) (string, error) {
+func callAPI(r *http.Request, users *oauthclient.UserPool, key, apiURL string, api *apiclient.Transport) (string, error) {
 	src, err := users.Source(r.Context(), key)
 	if err != nil {
 		return "", err

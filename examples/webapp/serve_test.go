@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 )
 
@@ -16,9 +19,7 @@ import (
 // request in flight finish, then drains the pool (it refuses new calls
 // with ErrClosed) and returns nil.
 func TestServeDrainsOnSIGTERM(t *testing.T) {
-	pool, err := engine.NewPool(engine.PoolConfig{New: func(context.Context, string) (*engine.Source, error) {
-		return nil, errors.New("unused")
-	}})
+	pool, err := new(oauthclient.Client).UserPool(oauthclient.UserPoolConfig{Store: &tokenstore.Memory{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,10 +23,7 @@ import (
 var promised = []string{
 	"oauthclient",
 	"oauthclient/apiclient",
-	"oauthclient/clientcredentials",
 	"oauthclient/assertion",
-	"oauthclient/jwtbearer",
-	"oauthclient/tokenexchange",
 	"callback",
 	"validate",
 	"secret",

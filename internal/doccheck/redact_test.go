@@ -30,9 +30,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -57,21 +54,27 @@ var exportedTypes = map[string]reflect.Type{
 	"callback.StartOptions": reflect.TypeFor[callback.StartOptions](),
 	"callback.Store":        reflect.TypeFor[callback.Store](),
 
-	"oauthclient.AuthError":           reflect.TypeFor[oauthclient.AuthError](),
-	"oauthclient.AuthMethod":          reflect.TypeFor[oauthclient.AuthMethod](),
-	"oauthclient.Client":              reflect.TypeFor[oauthclient.Client](),
-	"oauthclient.Config":              reflect.TypeFor[oauthclient.Config](),
-	"oauthclient.DeviceAuthorization": reflect.TypeFor[oauthclient.DeviceAuthorization](),
-	"oauthclient.DeviceOptions":       reflect.TypeFor[oauthclient.DeviceOptions](),
-	"oauthclient.Metadata":            reflect.TypeFor[oauthclient.Metadata](),
-	"oauthclient.Pending":             reflect.TypeFor[oauthclient.Pending](),
-	"oauthclient.RegisteredClient":    reflect.TypeFor[oauthclient.RegisteredClient](),
-	"oauthclient.RegistrationRequest": reflect.TypeFor[oauthclient.RegistrationRequest](),
-	"oauthclient.ResponseError":       reflect.TypeFor[oauthclient.ResponseError](),
-	"oauthclient.StartOptions":        reflect.TypeFor[oauthclient.StartOptions](),
-	"oauthclient.TokenSourceConfig":   reflect.TypeFor[oauthclient.TokenSourceConfig](),
-	"oauthclient.Tokens":              reflect.TypeFor[oauthclient.Tokens](),
-	"oauthclient.UserPoolConfig":      reflect.TypeFor[oauthclient.UserPoolConfig](),
+	"oauthclient.AuthError":                reflect.TypeFor[oauthclient.AuthError](),
+	"oauthclient.AuthMethod":               reflect.TypeFor[oauthclient.AuthMethod](),
+	"oauthclient.Client":                   reflect.TypeFor[oauthclient.Client](),
+	"oauthclient.Config":                   reflect.TypeFor[oauthclient.Config](),
+	"oauthclient.DeviceAuthorization":      reflect.TypeFor[oauthclient.DeviceAuthorization](),
+	"oauthclient.DeviceOptions":            reflect.TypeFor[oauthclient.DeviceOptions](),
+	"oauthclient.Metadata":                 reflect.TypeFor[oauthclient.Metadata](),
+	"oauthclient.Pending":                  reflect.TypeFor[oauthclient.Pending](),
+	"oauthclient.RegisteredClient":         reflect.TypeFor[oauthclient.RegisteredClient](),
+	"oauthclient.RegistrationRequest":      reflect.TypeFor[oauthclient.RegistrationRequest](),
+	"oauthclient.ResponseError":            reflect.TypeFor[oauthclient.ResponseError](),
+	"oauthclient.StartOptions":             reflect.TypeFor[oauthclient.StartOptions](),
+	"oauthclient.TokenSourceConfig":        reflect.TypeFor[oauthclient.TokenSourceConfig](),
+	"oauthclient.Tokens":                   reflect.TypeFor[oauthclient.Tokens](),
+	"oauthclient.TokenSource":              reflect.TypeFor[oauthclient.TokenSource](),
+	"oauthclient.UserPool":                 reflect.TypeFor[oauthclient.UserPool](),
+	"oauthclient.IDJAG":                    reflect.TypeFor[oauthclient.IDJAG](),
+	"oauthclient.ClientCredentialsOptions": reflect.TypeFor[oauthclient.ClientCredentialsOptions](),
+	"oauthclient.JWTBearerOptions":         reflect.TypeFor[oauthclient.JWTBearerOptions](),
+	"oauthclient.TokenExchangeOptions":     reflect.TypeFor[oauthclient.TokenExchangeOptions](),
+	"oauthclient.UserPoolConfig":           reflect.TypeFor[oauthclient.UserPoolConfig](),
 
 	"oauthclient/apiclient.Config":              reflect.TypeFor[apiclient.Config](),
 	"oauthclient/apiclient.Discovery":           reflect.TypeFor[apiclient.Discovery](),
@@ -81,18 +84,11 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient/apiclient.Metadata":            reflect.TypeFor[apiclient.Metadata](),
 	"oauthclient/apiclient.Transport":           reflect.TypeFor[apiclient.Transport](),
 
-	"oauthclient/clientcredentials.Options": reflect.TypeFor[clientcredentials.Options](),
-
 	"oauthclient/assertion.File":   reflect.TypeFor[assertion.File](),
 	"oauthclient/assertion.Func":   reflect.TypeFor[assertion.Func](),
 	"oauthclient/assertion.JWT":    reflect.TypeFor[assertion.JWT](),
 	"oauthclient/assertion.Signed": reflect.TypeFor[assertion.Signed](),
 	"oauthclient/assertion.Source": reflect.TypeFor[assertion.Source](),
-
-	"oauthclient/jwtbearer.Options": reflect.TypeFor[jwtbearer.Options](),
-
-	"oauthclient/tokenexchange.IDJAG":   reflect.TypeFor[tokenexchange.IDJAG](),
-	"oauthclient/tokenexchange.Options": reflect.TypeFor[tokenexchange.Options](),
 
 	"resourceclient.Client":            reflect.TypeFor[resourceclient.Client](),
 	"resourceclient.ClientCredentials": reflect.TypeFor[resourceclient.ClientCredentials](),
@@ -126,6 +122,7 @@ var exportedTypes = map[string]reflect.Type{
 	"internal/engine.Result":       reflect.TypeFor[engine.Result](),
 	"internal/engine.Source":       reflect.TypeFor[engine.Source](),
 	"internal/engine.SourceConfig": reflect.TypeFor[engine.SourceConfig](),
+	"tokenstore.Record":            reflect.TypeFor[tokenstore.Record](),
 	"tokenstore.Store":             reflect.TypeFor[tokenstore.Store](),
 	"tokenstore.TemporaryError":    reflect.TypeFor[tokenstore.TemporaryError](),
 	"tokenstore.Tx":                reflect.TypeFor[tokenstore.Tx](),

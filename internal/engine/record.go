@@ -6,14 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"io"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // Record is what a Source keeps in a Store for one login: the refresh token,
@@ -197,6 +198,19 @@ func (r *Record) clone() *Record {
 	c.Scopes = slices.Clone(r.Scopes)
 	c.Resources = slices.Clone(r.Resources)
 	return &c
+}
+
+// Public returns the copy of r that users see (tokenstore.Record): no
+// DPoP key, no marker.
+func (r *Record) Public() *tokenstore.Record {
+	if r == nil {
+		return nil
+	}
+	return &tokenstore.Record{
+		RefreshToken: r.RefreshToken, Subject: r.Subject, Scopes: slices.Clone(r.Scopes),
+		Issuer: r.Issuer, ClientID: r.ClientID, Generation: r.Generation,
+		Resources: slices.Clone(r.Resources), DPoP: !r.DPoPKey.IsZero(),
+	}
 }
 
 // SaveRecord writes rec for key in one Store.Update, replacing any record

@@ -6,15 +6,17 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"log/slog"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"golang.org/x/oauth2"
 )
@@ -1190,3 +1192,28 @@ func (s *Source) Format(f fmt.State, verb rune) { redacted(f, "tokenstore.Source
 
 // LogValue implements slog.LogValuer; it never shows a token.
 func (s *Source) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Handle is embedded (unexported, through an alias) in the public type
+// that wraps a Source, so that SourceOf finds the Source behind it without
+// an exported method on that type.
+type Handle struct{ s *Source }
+
+// NewHandle returns the Handle of s.
+func NewHandle(s *Source) Handle { return Handle{s} }
+
+func (h Handle) engineSource() *Source { return h.s }
+
+// SourceOf returns the Source behind v: v itself, or the Source of a type
+// that embeds a Handle; nil for any other token source.
+func SourceOf(v any) *Source {
+	switch v := v.(type) {
+	case *Source:
+		return v
+	case interface{ engineSource() *Source }:
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return nil // a nil wrapper: nothing behind it
+		}
+		return v.engineSource()
+	}
+	return nil
+}

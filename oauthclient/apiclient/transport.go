@@ -588,7 +588,7 @@ func (t *Transport) retryNonce(req *http.Request, resp *http.Response, b *bearer
 // gets at most one invalidation per invalidationCooldown across t and the
 // clients of its Transport's Client method (S24).
 func (t *Transport) rejected(tok *oauth2.Token) bool {
-	if s, ok := t.src.(*engine.Source); ok {
+	if s := engine.SourceOf(t.src); s != nil {
 		return s.Rejected(tok)
 	}
 	if !t.cool.allow(t.src, t.now().UnixNano()) {

@@ -9,7 +9,7 @@
 // [File]; one that asks a platform API for a token per audience uses a
 // [Func]; one that holds a private key uses [Signed]. The source goes to
 // oauthclient.Config.ClientAssertion (client authentication) or to
-// jwtbearer.Options.Assertion (the grant).
+// oauthclient.JWTBearerOptions.Assertion (the grant).
 //
 // # What it guarantees
 //

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -31,7 +30,7 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := clientcredentials.NewSource(c, clientcredentials.Options{NoDPoP: true /* a bearer token, used by hand below */}).TokenContext(ctx)
+	tok, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* a bearer token, used by hand below */}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -254,7 +253,7 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := clientcredentials.NewSource(svc, clientcredentials.Options{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -86,7 +85,7 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.srv.Certificate())
-	src := clientcredentials.NewSource(svc, clientcredentials.Options{NoDPoP: true /* the bearer story; DPoP has its own section */})
+	src := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer story; DPoP has its own section */})
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.srv.URL},
 		HTTP:           strictnet.Config{RootCAs: pool},

@@ -1,4 +1,4 @@
-package tokenexchange_test
+package oauthclient_test
 
 import (
 	"context"
@@ -17,8 +17,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/oauthclient/jwtbearer"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
 )
@@ -84,18 +82,18 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	h := newHostile(t)
 	c := h.client(t, oauthclient.Config{}, nil)
 	src := func() error {
-		_, err := tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken}).TokenContext(ctx)
+		_, err := c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken}).TokenContext(ctx)
 		return err
 	}
 	for _, tc := range []struct {
 		name, body string
 		want       error
 	}{
-		{"ok", `{"access_token":"at","token_type":"Bearer","issued_token_type":"` + tokenexchange.AccessToken + `","expires_in":60}`, nil},
-		{"missing", `{"access_token":"at","token_type":"Bearer","expires_in":60}`, tokenexchange.ErrIssuedTokenType},
-		{"another", `{"access_token":"at","token_type":"Bearer","issued_token_type":"` + tokenexchange.IDToken + `"}`, tokenexchange.ErrIssuedTokenType},
+		{"ok", `{"access_token":"at","token_type":"Bearer","issued_token_type":"` + oauthclient.TokenTypeAccessToken + `","expires_in":60}`, nil},
+		{"missing", `{"access_token":"at","token_type":"Bearer","expires_in":60}`, oauthclient.ErrIssuedTokenType},
+		{"another", `{"access_token":"at","token_type":"Bearer","issued_token_type":"` + oauthclient.TokenTypeIDToken + `"}`, oauthclient.ErrIssuedTokenType},
 		{"not a string", `{"access_token":"at","token_type":"Bearer","issued_token_type":7}`, oauthclient.ErrMalformedResponse},
-		{"N_A access token", `{"access_token":"at","token_type":"N_A","issued_token_type":"` + tokenexchange.AccessToken + `"}`, oauthclient.ErrMalformedResponse},
+		{"N_A access token", `{"access_token":"at","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeAccessToken + `"}`, oauthclient.ErrMalformedResponse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.answer(tc.body)
@@ -107,7 +105,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	}
 	// N_A outside a token exchange: refused (S11).
 	h.answer(`{"access_token":"at","token_type":"N_A","expires_in":60}`)
-	jb := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: assertion.JWT{}})
+	jb := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.JWT{}})
 	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
 		t.Fatalf("zero assertion: %v", err)
 	}
@@ -115,26 +113,26 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jwtbearer.NewSource(c, jwtbearer.Options{Assertion: valid}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
+	if _, err := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: valid}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
 		t.Fatalf("N_A to a JWT-bearer grant: %v, want ErrMalformedResponse", err)
 	}
 
 	// ID-JAG: the answer must be an unexpired JWT of the requested type.
-	idjag := tokenexchange.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
-	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + tokenexchange.IDJAGType + `"}`)
+	idjag := oauthclient.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
+	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
 	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a.IsZero() {
 		t.Fatalf("ID-JAG: %v", err)
 	}
-	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + tokenexchange.IDJAGType + `"}`)
+	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
 	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrExpired) {
 		t.Fatalf("expired ID-JAG: %v", err)
 	}
-	h.answer(`{"access_token":"opaque","token_type":"N_A","issued_token_type":"` + tokenexchange.IDJAGType + `"}`)
+	h.answer(`{"access_token":"opaque","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
 	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrMalformed) {
 		t.Fatalf("opaque ID-JAG: %v", err)
 	}
-	h.answer(`{"access_token":"at","token_type":"Bearer","issued_token_type":"` + tokenexchange.AccessToken + `"}`)
-	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, tokenexchange.ErrIssuedTokenType) {
+	h.answer(`{"access_token":"at","token_type":"Bearer","issued_token_type":"` + oauthclient.TokenTypeAccessToken + `"}`)
+	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, oauthclient.ErrIssuedTokenType) {
 		t.Fatalf("an access token for an ID-JAG: %v", err)
 	}
 	if h.proofs.Load() != 0 {
@@ -151,22 +149,22 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 	for name, src := range map[string]interface {
 		TokenContext(context.Context) (*oauth2.Token, error)
 	}{
-		"no assertion":    jwtbearer.NewSource(c, jwtbearer.Options{}),
-		"no subject":      tokenexchange.NewSource(c, tokenexchange.Options{SubjectTokenType: tokenexchange.AccessToken}),
-		"no subject type": tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject}),
-		"actor no type":   tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken, ActorToken: subject}),
-		"id-jag source":   tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.IDToken, RequestedTokenType: tokenexchange.IDJAGType}),
-		"nil client":      jwtbearer.NewSource(nil, jwtbearer.Options{Assertion: assertion.JWT{}}),
+		"no assertion":    c.JWTBearer(oauthclient.JWTBearerOptions{}),
+		"no subject":      c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectTokenType: oauthclient.TokenTypeAccessToken}),
+		"no subject type": c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject}),
+		"actor no type":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken, ActorToken: subject}),
+		"id-jag source":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeIDToken, RequestedTokenType: oauthclient.TokenTypeIDJAG}),
+		"nil client":      (*oauthclient.Client)(nil).JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.JWT{}}),
 	} {
 		if _, err := src.TokenContext(ctx); !errors.Is(err, oauthclient.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}
-	if _, err := (tokenexchange.IDJAG{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthclient.ErrConfig) {
+	if _, err := (oauthclient.IDJAG{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthclient.ErrConfig) {
 		t.Errorf("IDJAG without IdP: %v", err)
 	}
 	expired := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: jwtWithExp(time.Now().Add(-time.Minute))})
-	if _, err := tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: expired, SubjectTokenType: tokenexchange.JWT}).TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) {
+	if _, err := c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: expired, SubjectTokenType: oauthclient.TokenTypeJWT}).TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) {
 		t.Errorf("a JWT subject past its exp: %v, want ErrExpired", err)
 	}
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
@@ -202,10 +200,10 @@ func TestDPoPFollowsMetadata(t *testing.T) {
 			if tc.proofs > 0 {
 				typ = "DPoP"
 			}
-			h.answer(`{"access_token":"at","token_type":"` + typ + `","issued_token_type":"` + tokenexchange.AccessToken + `","expires_in":60}`)
+			h.answer(`{"access_token":"at","token_type":"` + typ + `","issued_token_type":"` + oauthclient.TokenTypeAccessToken + `","expires_in":60}`)
 			h.proofs.Store(0)
 			c := h.client(t, secretCfg(), tc.algs)
-			tok, err := tokenexchange.NewSource(c, tokenexchange.Options{SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken, NoDPoP: tc.noDPoP}).TokenContext(ctx)
+			tok, err := c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken, NoDPoP: tc.noDPoP}).TokenContext(ctx)
 			if err != nil || tok.Type() != typ || h.proofs.Load() != tc.proofs {
 				t.Fatalf("Token = %v (type %v), %d proofs, want %d", err, tok, h.proofs.Load(), tc.proofs)
 			}
@@ -227,11 +225,11 @@ func TestRefusalNotResent(t *testing.T) {
 	var current atomic.Pointer[string]
 	first := "subject-one"
 	current.Store(&first)
-	src := tokenexchange.NewSource(c, tokenexchange.Options{
+	src := c.TokenExchange(oauthclient.TokenExchangeOptions{
 		SubjectToken: tokenSourceFunc(func() (*oauth2.Token, error) {
 			return &oauth2.Token{AccessToken: *current.Load()}, nil
 		}),
-		SubjectTokenType: tokenexchange.AccessToken,
+		SubjectTokenType: oauthclient.TokenTypeAccessToken,
 	})
 	for range 3 {
 		_, err := src.TokenContext(ctx)

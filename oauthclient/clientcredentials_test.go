@@ -1,4 +1,4 @@
-package clientcredentials_test
+package oauthclient_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/clientcredentials"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -29,14 +28,14 @@ func TestRefusedBeforeAnyRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clientcredentials.NewSource(public, clientcredentials.Options{}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
+	if _, err := public.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("public client: %v, want ErrPolicy", err)
 	}
-	if _, err := clientcredentials.NewSource(nil, clientcredentials.Options{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrConfig) {
+	if _, err := (*oauthclient.Client)(nil).ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrConfig) {
 		t.Errorf("nil client: %v, want ErrConfig", err)
 	}
-	bad := clientcredentials.Options{Resource: []string{"not a uri#fragment"}}
-	if _, err := clientcredentials.NewSource(public, bad).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
+	bad := oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#fragment"}}
+	if _, err := public.ClientCredentials(bad).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("bad resource: %v, want ErrPolicy", err)
 	}
 }

@@ -1,4 +1,4 @@
-package tokenexchange_test
+package oauthclient_test
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/oauthclient/tokenexchange"
 	"golang.org/x/oauth2"
 )
 
@@ -23,9 +22,9 @@ func TestRefusalHoldsNoSentToken(t *testing.T) {
 	const subjectValue, actorValue = "subject-token-value", "actor-token-value-7f3a"
 	h.answer(fmt.Sprintf(`{"error":"invalid_request","error_description":"bad subject %s or actor %s","error_uri":"https://as.example/e?t=%s"}`,
 		subjectValue, actorValue, actorValue))
-	_, err := tokenexchange.NewSource(c, tokenexchange.Options{
-		SubjectToken: subject, SubjectTokenType: tokenexchange.AccessToken,
-		ActorToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: actorValue}), ActorTokenType: tokenexchange.AccessToken,
+	_, err := c.TokenExchange(oauthclient.TokenExchangeOptions{
+		SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken,
+		ActorToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: actorValue}), ActorTokenType: oauthclient.TokenTypeAccessToken,
 	}).TokenContext(ctx)
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "invalid_request" {
