@@ -96,7 +96,7 @@ type Handler struct {
 
 // New checks cfg and returns a Handler. It does no I/O. cfg's slices
 // (Keys) are not retained after New returns. An incomplete or invalid cfg
-// gives an error matching oauthclient.ErrConfig.
+// gives an error matching oauthsafe.ErrConfig.
 func New(cfg Config) (*Handler, error) {
 	if cfg.Client == nil {
 		return nil, cfgerr.New("callback", "Config.Client is required")

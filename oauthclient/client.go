@@ -168,7 +168,7 @@ type Client struct {
 }
 
 // New checks cfg, fetches and checks the server metadata (unless
-// cfg.Metadata is set), and returns a Client. Errors match ErrPolicy for
+// cfg.Metadata is set), and returns a Client. Errors match strictnet.ErrPolicy for
 // policy refusals and ErrIssuerMismatch for a discovery document naming
 // another issuer.
 func New(ctx context.Context, cfg Config) (*Client, error) {

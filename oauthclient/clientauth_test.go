@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -226,7 +228,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 		if err == nil {
 			_, err = c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
 		}
-		if !errors.Is(err, oauthclient.ErrPolicy) || a.count != 0 {
+		if !errors.Is(err, strictnet.ErrPolicy) || a.count != 0 {
 			t.Fatalf("err = %v, %d assertions sent", err, a.count)
 		}
 	})
@@ -427,7 +429,7 @@ func TestRevoke(t *testing.T) {
 			func(err error) bool {
 				var ae *oauthclient.AuthError
 				return errors.As(err, &ae) && ae.Code == "unsupported_token_type" && ae.Endpoint == "revocation" &&
-					errors.Is(err, oauthclient.ErrAuthorizationServer) && !errors.Is(err, oauthclient.ErrLoginRequired)
+					errors.Is(err, oauthclient.ErrAuthorizationServer) && !errors.Is(err, tokenstore.ErrLoginRequired)
 			}, "unsupported_token_type"},
 		{"503 HTML", oauthclient.HintAccessToken, 503, "text/html", "<html>down</html>",
 			func(err error) bool {
@@ -435,7 +437,7 @@ func TestRevoke(t *testing.T) {
 				return errors.As(err, &re) && re.Temporary() && errors.Is(err, oauthclient.ErrMalformedResponse)
 			}, "HTTP 503"},
 		{"redirect not followed", oauthclient.HintAccessToken, http.StatusFound, "", "",
-			func(err error) bool { return errors.Is(err, oauthclient.ErrPolicy) }, "redirect"},
+			func(err error) bool { return errors.Is(err, strictnet.ErrPolicy) }, "redirect"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

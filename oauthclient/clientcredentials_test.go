@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -31,7 +33,7 @@ func TestRefusedBeforeAnyRequest(t *testing.T) {
 	if _, err := public.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("public client: %v, want ErrPolicy", err)
 	}
-	if _, err := (*oauthclient.Client)(nil).ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrConfig) {
+	if _, err := (*oauthclient.Client)(nil).ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Errorf("nil client: %v, want ErrConfig", err)
 	}
 	bad := oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#fragment"}}

@@ -6,21 +6,22 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // TestConfigErrorsAreOne: a configuration error of any package matches the
-// one sentinel (oauthclient.ErrConfig is tokenstore.ErrConfig and
+// one sentinel (oauthsafe.ErrConfig is oauthsafe.ErrConfig and
 // validate.ErrConfig) and reads "<package>: <what is wrong> (invalid
 // configuration)".
 func TestConfigErrorsAreOne(t *testing.T) {
-	if oauthclient.ErrConfig != tokenstore.ErrConfig || tokenstore.ErrConfig != validate.ErrConfig {
+	if oauthsafe.ErrConfig != oauthsafe.ErrConfig || oauthsafe.ErrConfig != validate.ErrConfig {
 		t.Fatal("the packages have different ErrConfig sentinels")
 	}
 	_, e1 := oauthclient.New(context.Background(), oauthclient.Config{Issuer: "https://id.example.com"})
@@ -30,12 +31,12 @@ func TestConfigErrorsAreOne(t *testing.T) {
 	_, e5 := sqlstore.New(context.Background(), sqlstore.Config{})
 	style := regexp.MustCompile(`^(oauthclient|tokenstore|callback|sqlstore): .+ \(invalid configuration\)$`)
 	for i, err := range []error{e1, e2, e3, e4, e5} {
-		if !errors.Is(err, oauthclient.ErrConfig) || !style.MatchString(err.Error()) {
+		if !errors.Is(err, oauthsafe.ErrConfig) || !style.MatchString(err.Error()) {
 			t.Errorf("error %d = %v", i, err)
 		}
 	}
 	_, err := validate.NewJWKS(validate.JWKSConfig{URL: "http://insecure.example/jwks"})
-	if !errors.Is(err, oauthclient.ErrConfig) || !regexp.MustCompile(`^validate: .+ \(invalid configuration\)$`).MatchString(err.Error()) {
+	if !errors.Is(err, oauthsafe.ErrConfig) || !regexp.MustCompile(`^validate: .+ \(invalid configuration\)$`).MatchString(err.Error()) {
 		t.Errorf("validate: %v", err)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
@@ -199,7 +198,7 @@ func TestNoBearerOnCrossHostRedirect(t *testing.T) {
 					resp.Body.Close()
 					t.Fatal("redirect was followed")
 				}
-				if !errors.Is(err, apiclient.ErrRedirectRefused) || !errors.Is(err, oauthclient.ErrPolicy) {
+				if !errors.Is(err, apiclient.ErrRedirectRefused) || !errors.Is(err, strictnet.ErrPolicy) {
 					t.Fatalf("err = %v, want ErrRedirectRefused", err)
 				}
 				if _, auths := apiSeen.snapshot(); len(auths) != 1 || auths[0] != "Bearer "+token {

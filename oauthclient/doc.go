@@ -56,9 +56,9 @@
 // # Errors
 //
 // Every error of this package matches one of its sentinels with errors.Is
-// (ErrPolicy, ErrConfig, ErrStateMismatch, ErrFlowExpired,
+// (strictnet.ErrPolicy, oauthsafe.ErrConfig, ErrStateMismatch, ErrFlowExpired,
 // ErrIssuerMismatch, ErrMalformedResponse, ErrIDToken, ErrDPoP,
-// ErrNoEndpoint, ErrLoginRequired, ErrAuthorizationServer), or is a
+// ErrNoEndpoint, tokenstore.ErrLoginRequired, ErrAuthorizationServer), or is a
 // context error, a *tokenstore.TemporaryError for a failure worth retrying,
 // or one of the types *AuthError, *ResponseError and *strictnet.PolicyError
 // (errors.As). No error string contains a token, code, verifier or secret.

@@ -179,7 +179,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		if err := engine.SaveRecord(ctx, st, key, rec); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := resume(t, h, clk, st, true); !errors.Is(err, ErrLoginRequired) {
+		if _, err := resume(t, h, clk, st, true); !errors.Is(err, tokenstore.ErrLoginRequired) {
 			t.Fatalf("refresh with another key: %v", err)
 		}
 		if as.lastRefreshJKT() == "" {
@@ -237,7 +237,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		engine.SaveRecord(ctx, st, key, rec)
 		before := h.tokenCalls.Load()
 		_, err = resume(t, h, clk, st, true)
-		if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, ErrDPoP) || h.tokenCalls.Load() != before {
+		if !errors.Is(err, tokenstore.ErrLoginRequired) || !errors.Is(err, ErrDPoP) || h.tokenCalls.Load() != before {
 			t.Fatalf("RSA key in the record: %v, %d requests", err, h.tokenCalls.Load()-before)
 		}
 	})

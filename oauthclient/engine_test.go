@@ -254,7 +254,7 @@ func TestResumedSourceChecksSubject(t *testing.T) {
 		Subject: "user-1", Issuer: "https://elsewhere.example", ClientID: "client-1"})
 	src, _ := c.TokenSource(context.Background(), TokenSourceConfig{Store: store, Key: "k"}, nil)
 	before := h.tokenCalls.Load()
-	if _, err := src.Token(); !errors.Is(err, ErrLoginRequired) || h.tokenCalls.Load() != before {
+	if _, err := src.Token(); !errors.Is(err, tokenstore.ErrLoginRequired) || h.tokenCalls.Load() != before {
 		t.Fatalf("foreign record: %v", err)
 	}
 }
@@ -439,7 +439,7 @@ func TestResumeWithoutRecordIsLoginRequired(t *testing.T) {
 	if err == nil {
 		_, err = src.TokenContext(context.Background())
 	}
-	if !errors.Is(err, ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+	if !errors.Is(err, tokenstore.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("err = %v, want ErrLoginRequired", err)
 	}
 	if n := h.tokenCalls.Load(); n != 0 {

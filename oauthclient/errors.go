@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -20,15 +19,6 @@ import (
 // errors.Is against one of these, or with errors.As against one of the error
 // types below. No error string contains a token, code, verifier or secret.
 var (
-	// ErrPolicy: a configuration or server violates the security policy
-	// (plain http, TLS that is not verified, no S256, a forbidden
-	// redirect…). It is strictnet.ErrPolicy, the module's one such
-	// sentinel, matched by every *strictnet.PolicyError.
-	ErrPolicy = strictnet.ErrPolicy
-	// ErrConfig is matched by every configuration error (a missing or
-	// invalid field); it is the module's one such sentinel, the same as
-	// tokenstore.ErrConfig and validate.ErrConfig.
-	ErrConfig = cfgerr.ErrConfig
 	// ErrStateMismatch: the callback's state is missing, repeated or wrong,
 	// or the pending flow it must match cannot be read.
 	ErrStateMismatch = errors.New("oauthclient: state mismatch")
@@ -48,11 +38,6 @@ var (
 	ErrNoEndpoint = errors.New("oauthclient: the server offers no such endpoint")
 	// ErrIDToken: the ID token failed validation; the validate package's error is wrapped too.
 	ErrIDToken = errors.New("oauthclient: id token rejected")
-	// ErrLoginRequired: the refresh token is no longer valid (invalid_grant)
-	// or there is none; the user must log in again. It is the same value
-	// as tokenstore.ErrLoginRequired, so an error from the engine and one
-	// from this package match either name.
-	ErrLoginRequired = tokenstore.ErrLoginRequired
 	// ErrDPoP matches every refusal of DPoP input from a server: a
 	// DPoP-Nonce that is too long or not NQCHAR, a token_type DPoP to a
 	// request that sent no proof, a Bearer answer to a DPoP request
@@ -77,14 +62,14 @@ var (
 	errDeviceExpired    = fmt.Errorf("%w: the device code expired", ErrFlowExpired)
 )
 
-// policyf makes a *strictnet.PolicyError, which matches ErrPolicy.
+// policyf makes a *strictnet.PolicyError, which matches strictnet.ErrPolicy.
 func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
 
 // AuthError is an error answered by the authorization server, either on the
 // redirect (the callback's error parameter) or by an endpoint (RFC 6749 §5.2).
-// It matches ErrAuthorizationServer, and ErrLoginRequired when Code is
+// It matches ErrAuthorizationServer, and tokenstore.ErrLoginRequired when Code is
 // invalid_grant on a token endpoint call. When the error came from an HTTP
 // response, errors.As can reach an *oauth2.RetrieveError made for the
 // caller: its Response has the status and headers (no Set-Cookie), no
@@ -141,12 +126,12 @@ var authErrorHints = map[string]string{
 	"invalid_grant":          "log in again",
 }
 
-// Is matches ErrAuthorizationServer, and ErrLoginRequired for invalid_grant from the token endpoint.
+// Is matches ErrAuthorizationServer, and tokenstore.ErrLoginRequired for invalid_grant from the token endpoint.
 func (e *AuthError) Is(target error) bool {
 	switch target {
 	case ErrAuthorizationServer:
 		return true
-	case ErrLoginRequired:
+	case tokenstore.ErrLoginRequired:
 		return e.Code == "invalid_grant" && e.Endpoint == "token"
 	case ErrDPoP:
 		return e.Code == "use_dpop_nonce" || e.Code == "invalid_dpop_proof"

@@ -34,7 +34,7 @@ import (
 // answer must then be token_type DPoP (or Bearer with
 // Config.AllowBearerDowngrade), and the Tokens carry the key. A flow
 // started with resource indicators sends them again, and a JWT access
-// token (typ at+jwt) whose aud names none of them is refused (ErrPolicy).
+// token (typ at+jwt) whose aud names none of them is refused (strictnet.ErrPolicy).
 func (c *Client) Exchange(ctx context.Context, p *Pending, params url.Values) (*Tokens, error) {
 	if p == nil {
 		return nil, ErrStateMismatch

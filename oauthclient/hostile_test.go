@@ -332,7 +332,7 @@ func TestPKCEWithoutS256RefusesToStart(t *testing.T) {
 	for _, methods := range [][]string{{"plain"}, {"S512"}} {
 		h := newHostileAS(t)
 		h.set("code_challenge_methods_supported", methods)
-		if _, err := New(context.Background(), h.config()); !isErr(err, ErrPolicy) {
+		if _, err := New(context.Background(), h.config()); !isErr(err, strictnet.ErrPolicy) {
 			t.Fatalf("methods %v: New err = %v, want ErrPolicy", methods, err)
 		}
 		// A client without a redirect URL (a service) may be created, but no flow can start.
@@ -342,7 +342,7 @@ func TestPKCEWithoutS256RefusesToStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := c.Start(context.Background(), StartOptions{RedirectURL: "https://app.example/cb"}); !isErr(err, ErrPolicy) {
+		if _, _, err := c.Start(context.Background(), StartOptions{RedirectURL: "https://app.example/cb"}); !isErr(err, strictnet.ErrPolicy) {
 			t.Fatalf("Start err = %v, want ErrPolicy", err)
 		}
 	}
@@ -351,7 +351,7 @@ func TestPKCEWithoutS256RefusesToStart(t *testing.T) {
 func TestResponseTypeCodeRequired(t *testing.T) {
 	h := newHostileAS(t)
 	h.set("response_types_supported", []string{"token", "id_token"})
-	if _, err := New(context.Background(), h.config()); !isErr(err, ErrPolicy) {
+	if _, err := New(context.Background(), h.config()); !isErr(err, strictnet.ErrPolicy) {
 		t.Fatalf("err = %v, want ErrPolicy", err)
 	}
 }
@@ -365,13 +365,13 @@ func TestDiscoveryChecks(t *testing.T) {
 	}{
 		{"issuer differs", "issuer", "https://evil.example", ErrIssuerMismatch},
 		{"issuer trailing slash", "issuer", "ISSUER/", ErrIssuerMismatch},
-		{"http token endpoint", "token_endpoint", "http://127.0.0.1/token", ErrPolicy},
-		{"http jwks", "jwks_uri", "http://127.0.0.1/jwks", ErrPolicy},
-		{"http authorize", "authorization_endpoint", "http://127.0.0.1/a", ErrPolicy},
-		{"http revocation", "revocation_endpoint", "http://127.0.0.1/r", ErrPolicy},
-		{"http introspection", "introspection_endpoint", "http://127.0.0.1/i", ErrPolicy},
-		{"http device", "device_authorization_endpoint", "http://127.0.0.1/d", ErrPolicy},
-		{"http userinfo", "userinfo_endpoint", "http://127.0.0.1/u", ErrPolicy},
+		{"http token endpoint", "token_endpoint", "http://127.0.0.1/token", strictnet.ErrPolicy},
+		{"http jwks", "jwks_uri", "http://127.0.0.1/jwks", strictnet.ErrPolicy},
+		{"http authorize", "authorization_endpoint", "http://127.0.0.1/a", strictnet.ErrPolicy},
+		{"http revocation", "revocation_endpoint", "http://127.0.0.1/r", strictnet.ErrPolicy},
+		{"http introspection", "introspection_endpoint", "http://127.0.0.1/i", strictnet.ErrPolicy},
+		{"http device", "device_authorization_endpoint", "http://127.0.0.1/d", strictnet.ErrPolicy},
+		{"http userinfo", "userinfo_endpoint", "http://127.0.0.1/u", strictnet.ErrPolicy},
 		{"no token endpoint", "token_endpoint", nil, ErrMalformedResponse},
 	}
 	for _, tc := range cases {

@@ -29,7 +29,7 @@ func TestLoopbackHTTPIssuer(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	if _, err := New(ctx, Config{Issuer: srv.URL, ClientID: "c"}); !errors.Is(err, ErrPolicy) || hits != 0 {
+	if _, err := New(ctx, Config{Issuer: srv.URL, ClientID: "c"}); !errors.Is(err, strictnet.ErrPolicy) || hits != 0 {
 		t.Fatalf("default: %v after %d requests, want ErrPolicy before any", err, hits)
 	}
 	loop := strictnet.Config{AllowLoopbackHTTP: true}
@@ -39,7 +39,7 @@ func TestLoopbackHTTPIssuer(t *testing.T) {
 		t.Fatalf("with AllowLoopbackHTTP: %v", err)
 	}
 	endpoint = "http://token.example/token"
-	if _, err := Discover(ctx, srv.URL, loop); !errors.Is(err, ErrPolicy) {
+	if _, err := Discover(ctx, srv.URL, loop); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("an http endpoint on another host: %v, want ErrPolicy", err)
 	}
 }

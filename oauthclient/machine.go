@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 	"golang.org/x/oauth2"
 
@@ -55,7 +57,7 @@ type issued struct {
 
 // stickySource is grantSource for a JWT-bearer or token-exchange grant: a
 // refusal is not sent again with the same parameters. A nil c gives a
-// source whose every Token call fails with ErrConfig.
+// source whose every Token call fails with oauthsafe.ErrConfig.
 func (c *Client) stickySource(g grantSpec) *TokenSource {
 	if c == nil {
 		c = new(Client)
@@ -196,7 +198,7 @@ func (c *Client) grantSource(g grant) *TokenSource {
 
 // machineRefusal is an error of a machine grant (JWT-bearer, token
 // exchange) that is everything its cause is (errors.Is, errors.As: the
-// *AuthError, the *oauth2.RetrieveError) except ErrLoginRequired: a
+// *AuthError, the *oauth2.RetrieveError) except tokenstore.ErrLoginRequired: a
 // refused assertion or subject token is no lost login, and the engine
 // then backs off, as for any permanent failure, instead of trying again
 // on every call.
@@ -204,9 +206,9 @@ type machineRefusal struct{ err error }
 
 func (e *machineRefusal) Error() string { return e.err.Error() }
 
-// Is matches what the cause matches, except ErrLoginRequired.
+// Is matches what the cause matches, except tokenstore.ErrLoginRequired.
 func (e *machineRefusal) Is(target error) bool {
-	return target != ErrLoginRequired && errors.Is(e.err, target)
+	return target != tokenstore.ErrLoginRequired && errors.Is(e.err, target)
 }
 
 // As finds what the cause holds.
@@ -216,7 +218,7 @@ func (e *machineRefusal) As(target any) bool { return errors.As(e.err, target) }
 // returned again by a sticky source, so made once).
 func notLogin(err error) error {
 	var mr *machineRefusal
-	if err == nil || !errors.Is(err, ErrLoginRequired) || errors.As(err, &mr) {
+	if err == nil || !errors.Is(err, tokenstore.ErrLoginRequired) || errors.As(err, &mr) {
 		return err
 	}
 	return &machineRefusal{err}

@@ -141,9 +141,9 @@ type StartOptions struct {
 // parameters never travel through the browser. This is the only I/O Start
 // does, bounded by ctx and the strict client. A server that sets
 // require_pushed_authorization_requests without an endpoint is refused
-// (ErrPolicy).
+// (strictnet.ErrPolicy).
 //
-// Start refuses (ErrPolicy) when the server does not support PKCE S256 or
+// Start refuses (strictnet.ErrPolicy) when the server does not support PKCE S256 or
 // response_type=code, so no flow can run without them (S4, S7). It is
 // safe for concurrent use.
 func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string, error) {

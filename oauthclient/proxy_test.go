@@ -100,7 +100,7 @@ func TestProxyTunnelKeepsTLSChecks(t *testing.T) {
 				if n := srv.reached(); n != 0 {
 					t.Fatalf("%d request connections or requests reached the server through the proxy (err %v)", n, err)
 				}
-				if c.name == "pin mismatch" && !errors.Is(err, ErrPolicy) {
+				if c.name == "pin mismatch" && !errors.Is(err, strictnet.ErrPolicy) {
 					t.Fatalf("pin mismatch through the proxy: %v, want ErrPolicy", err)
 				}
 			})

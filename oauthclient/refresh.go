@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
@@ -39,10 +41,10 @@ func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 	fetch := func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
 		rec := r.Record
 		if rec == nil || rec.RefreshToken == "" {
-			return nil, fmt.Errorf("%w: no refresh token", ErrLoginRequired)
+			return nil, fmt.Errorf("%w: no refresh token", tokenstore.ErrLoginRequired)
 		}
 		if rec.Issuer != c.cfg.Issuer || rec.ClientID != c.cfg.ClientID {
-			return nil, fmt.Errorf("%w: the stored record belongs to another issuer or client", ErrLoginRequired)
+			return nil, fmt.Errorf("%w: the stored record belongs to another issuer or client", tokenstore.ErrLoginRequired)
 		}
 		requested := rec.Scopes
 		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
@@ -62,7 +64,7 @@ func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 		}
 		key, err := keys.Get(rec.DPoPKey)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrLoginRequired, err)
+			return nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
 		}
 		newKey := func() (*dpop.Key, error) {
 			k, err := dpop.NewKey()

@@ -47,7 +47,7 @@ type RegisteredClient struct {
 // invalid_client_metadata…); a registration endpoint that is missing is
 // ErrNoEndpoint. A method the answer names that this package does not
 // support, or one that needs a secret the answer lacks, is refused with
-// ErrPolicy. Safe for concurrent use.
+// strictnet.ErrPolicy. Safe for concurrent use.
 func Register(ctx context.Context, md *Metadata, hc strictnet.Config, r RegistrationRequest) (*RegisteredClient, error) {
 	if md == nil || md.RegistrationEndpoint == "" {
 		return nil, fmt.Errorf("%w: registration", ErrNoEndpoint)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // TestParseRegistration: the registered method is the answer's, else the
@@ -23,8 +25,8 @@ func TestParseRegistration(t *testing.T) {
 		{`{"client_id":"c","client_secret":"s"}`, AuthNone, AuthNone, false, nil},
 		{`{"client_id":"c","client_secret":"s"}`, "", AuthClientSecretBasic, true, nil},
 		{`{"client_id":"c","client_secret":"s","token_endpoint_auth_method":"client_secret_post"}`, AuthNone, AuthClientSecretPost, true, nil},
-		{`{"client_id":"c","token_endpoint_auth_method":"client_secret_basic"}`, AuthNone, "", false, ErrPolicy},
-		{`{"client_id":"c","token_endpoint_auth_method":"tls_client_auth"}`, AuthNone, "", false, ErrPolicy},
+		{`{"client_id":"c","token_endpoint_auth_method":"client_secret_basic"}`, AuthNone, "", false, strictnet.ErrPolicy},
+		{`{"client_id":"c","token_endpoint_auth_method":"tls_client_auth"}`, AuthNone, "", false, strictnet.ErrPolicy},
 		{`{"client_secret":"s"}`, AuthNone, "", false, ErrMalformedResponse},
 		{`{"client_id":"c\u0007"}`, AuthNone, "", false, ErrMalformedResponse},
 		{`{"error":"invalid_redirect_uri"}`, AuthNone, "", false, ErrAuthorizationServer},
@@ -57,7 +59,7 @@ func FuzzParseRegistration(f *testing.F) {
 		if err != nil {
 			var ae *AuthError
 			var re *ResponseError
-			if rc != nil || !errors.As(err, &ae) && !errors.As(err, &re) && !errors.Is(err, ErrPolicy) {
+			if rc != nil || !errors.As(err, &ae) && !errors.As(err, &re) && !errors.Is(err, strictnet.ErrPolicy) {
 				t.Fatalf("untyped error or result with error: %v", err)
 			}
 			return

@@ -189,7 +189,7 @@ func TestPermanentFailuresAreNotTemporary(t *testing.T) {
 				t.Fatalf("a permanent failure says temporary: %v", err)
 			case !strings.Contains(err.Error(), tc.hint):
 				t.Fatalf("Token = %v, want it to say %q", err, tc.hint)
-			case errors.Is(err, ErrLoginRequired):
+			case errors.Is(err, tokenstore.ErrLoginRequired):
 				t.Fatalf("Token = %v: not a logout", err)
 			}
 			if rec, err := engine.LoadRecord(context.Background(), store, "k"); err != nil || rec.RefreshToken != "RT-secret-value" {
@@ -336,7 +336,7 @@ func TestFlightPanicKeepsRotation(t *testing.T) {
 			switch {
 			case hk.succeeds && err != nil:
 				t.Fatalf("Token with a panicking log handler = %v, want success", err)
-			case !hk.succeeds && (!errors.Is(err, engine.ErrPanic) || errors.As(err, &te) || errors.Is(err, ErrLoginRequired)):
+			case !hk.succeeds && (!errors.Is(err, engine.ErrPanic) || errors.As(err, &te) || errors.Is(err, tokenstore.ErrLoginRequired)):
 				t.Fatalf("Token = %v, want a permanent error matching ErrPanic", err)
 			}
 			if armed.Load() {

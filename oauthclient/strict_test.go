@@ -392,7 +392,7 @@ func TestWrapperObservesWithoutWeakening(t *testing.T) {
 		t.Fatal("the wrapper saw no call")
 	}
 	for i, err := range w2.errs {
-		if !errors.Is(err, ErrPolicy) {
+		if !errors.Is(err, strictnet.ErrPolicy) {
 			t.Errorf("call %s: wrapper saw %v, want the pin refusal", w2.calls[i], err)
 		}
 	}
@@ -407,7 +407,7 @@ func TestWrapperObservesWithoutWeakening(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Get(srv.URL); !errors.Is(err, ErrPolicy) {
+	if _, err := c.Get(srv.URL); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("a wrapper going around the transport: %v, want ErrPolicy", err)
 	}
 }
@@ -531,7 +531,7 @@ func TestRefusalsAreTyped(t *testing.T) {
 			if err == nil {
 				err = cerr
 			}
-			if !errors.Is(err, ErrPolicy) {
+			if !errors.Is(err, strictnet.ErrPolicy) {
 				t.Errorf("pin mismatch: %v, want ErrPolicy", err)
 			}
 			cerr, err = k.call(ctx, srv, strictnet.Config{RootCAs: other})

@@ -63,14 +63,14 @@ func TestTLSRefusals(t *testing.T) {
 	t.Run("http issuer", func(t *testing.T) {
 		cfg := trusted.config()
 		cfg.Issuer = strings.Replace(trusted.srv.URL, "https://", "http://", 1)
-		if _, err := New(ctx, cfg); !errors.Is(err, ErrPolicy) {
+		if _, err := New(ctx, cfg); !errors.Is(err, strictnet.ErrPolicy) {
 			t.Fatalf("err = %v, want ErrPolicy", err)
 		}
 	})
 	t.Run("http endpoint in static metadata", func(t *testing.T) {
 		cfg := trusted.config()
 		cfg.Metadata = &Metadata{Issuer: cfg.Issuer, AuthorizationEndpoint: cfg.Issuer + "/authorize", TokenEndpoint: "http://127.0.0.1:1/token"}
-		if _, err := New(ctx, cfg); !errors.Is(err, ErrPolicy) {
+		if _, err := New(ctx, cfg); !errors.Is(err, strictnet.ErrPolicy) {
 			t.Fatalf("err = %v, want ErrPolicy", err)
 		}
 	})
@@ -83,7 +83,7 @@ func TestTLSRefusals(t *testing.T) {
 			t.Error("plain http server was reached")
 		}))
 		defer plain.Close()
-		if _, err := hc.Get(plain.URL); !errors.Is(err, ErrPolicy) {
+		if _, err := hc.Get(plain.URL); !errors.Is(err, strictnet.ErrPolicy) {
 			t.Fatalf("err = %v, want ErrPolicy", err)
 		}
 	})
@@ -99,11 +99,11 @@ func TestSPKIPins(t *testing.T) {
 	// httptest servers share one key, so pin the digest of something else.
 	cfg.HTTP.PinnedSPKI = []string{"47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}
 	_, err := New(context.Background(), cfg)
-	if !errors.Is(err, ErrPolicy) {
+	if !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("err = %v, want a pin refusal", err)
 	}
 	cfg.HTTP.PinnedSPKI = []string{"not base64!"}
-	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
+	if _, err := New(context.Background(), cfg); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("err = %v, want ErrPolicy for a malformed pin", err)
 	}
 }
@@ -117,18 +117,18 @@ func TestRedirectURLPolicy(t *testing.T) {
 		}
 	}
 	for _, u := range bad {
-		if err := checkRedirectURL(u); !errors.Is(err, ErrPolicy) {
+		if err := checkRedirectURL(u); !errors.Is(err, strictnet.ErrPolicy) {
 			t.Errorf("%s accepted (err %v)", u, err)
 		}
 	}
 	h := newHostileAS(t)
 	cfg := h.config()
 	cfg.RedirectURL = "http://localhost:8080/callback"
-	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
+	if _, err := New(context.Background(), cfg); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("New with localhost redirect: %v", err)
 	}
 	c := h.client(t)
-	if _, _, err := c.Start(context.Background(), StartOptions{RedirectURL: "http://evil.example/cb"}); !errors.Is(err, ErrPolicy) {
+	if _, _, err := c.Start(context.Background(), StartOptions{RedirectURL: "http://evil.example/cb"}); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("Start override: %v", err)
 	}
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -156,11 +159,11 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 		"id-jag source":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeIDToken, RequestedTokenType: oauthclient.TokenTypeIDJAG}),
 		"nil client":      (*oauthclient.Client)(nil).JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.JWT{}}),
 	} {
-		if _, err := src.TokenContext(ctx); !errors.Is(err, oauthclient.ErrConfig) {
+		if _, err := src.TokenContext(ctx); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}
-	if _, err := (oauthclient.IDJAG{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthclient.ErrConfig) {
+	if _, err := (oauthclient.IDJAG{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Errorf("IDJAG without IdP: %v", err)
 	}
 	expired := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: jwtWithExp(time.Now().Add(-time.Minute))})
@@ -169,7 +172,7 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 	}
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if _, err := oauthclient.New(ctx, oauthclient.Config{Issuer: h.srv.URL, ClientID: "x", DPoPKey: p384,
-		Metadata: &oauthclient.Metadata{Issuer: h.srv.URL, TokenEndpoint: h.srv.URL + "/token"}}); !errors.Is(err, oauthclient.ErrConfig) {
+		Metadata: &oauthclient.Metadata{Issuer: h.srv.URL, TokenEndpoint: h.srv.URL + "/token"}}); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Errorf("a P-384 DPoPKey: %v, want ErrConfig", err)
 	}
 	if n := h.requests.Load(); n != 0 {
@@ -234,7 +237,7 @@ func TestRefusalNotResent(t *testing.T) {
 	for range 3 {
 		_, err := src.TokenContext(ctx)
 		var ae *oauthclient.AuthError
-		if !errors.As(err, &ae) || ae.Code != "invalid_grant" || errors.Is(err, oauthclient.ErrLoginRequired) {
+		if !errors.As(err, &ae) || ae.Code != "invalid_grant" || errors.Is(err, tokenstore.ErrLoginRequired) {
 			t.Fatalf("Token = %v, want the invalid_grant AuthError (no login to redo)", err)
 		}
 		later := now.Load().Add(10 * time.Minute) // past any backoff

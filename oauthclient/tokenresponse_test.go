@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
@@ -53,7 +55,7 @@ func TestTokenResponseHostile(t *testing.T) {
 		{"redirect from token endpoint", func(h *hostileAS, w http.ResponseWriter) {
 			w.Header().Set("Location", "https://evil.example/token")
 			w.WriteHeader(http.StatusTemporaryRedirect)
-		}, ErrPolicy},
+		}, strictnet.ErrPolicy},
 		{"id token with wrong nonce", func(h *hostileAS, w http.ResponseWriter) {
 			h.writeTokens(w, map[string]any{"id_token": h.idToken(nopTB{}, map[string]any{"nonce": "other"})})
 		}, ErrIDToken},
@@ -106,7 +108,7 @@ func TestAuthErrorKeepsRetrieveErrorWithoutBodyInMessage(t *testing.T) {
 	if strings.Contains(err.Error(), "SECRET-BODY-DETAIL") {
 		t.Fatal("error string contains the response body")
 	}
-	if !errors.Is(err, ErrLoginRequired) {
+	if !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatal("invalid_grant from the token endpoint must match ErrLoginRequired")
 	}
 }
@@ -270,7 +272,7 @@ func TestAuthMethodMustBeListed(t *testing.T) {
 	h.set("token_endpoint_auth_methods_supported", []string{"client_secret_post"})
 	cfg := h.config()
 	cfg.ClientSecret, cfg.AuthMethod = sec, AuthClientSecretBasic
-	if _, err := New(context.Background(), cfg); !errors.Is(err, ErrPolicy) {
+	if _, err := New(context.Background(), cfg); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("err = %v, want ErrPolicy", err)
 	}
 	cfg.AuthMethod = "" // discovered: the one the server lists

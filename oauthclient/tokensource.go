@@ -36,7 +36,7 @@ type TokenSourceConfig struct {
 	// Scopes narrows refresh requests to a subset of the granted scopes.
 	// nil sends no scope parameter (RFC 6749 §6: as granted). A scope
 	// outside the granted set is refused before any request, with an error
-	// matching ErrPolicy.
+	// matching strictnet.ErrPolicy.
 	Scopes []string
 	// Margin is the refresh-ahead margin. 0 means 60 s.
 	Margin time.Duration
@@ -83,7 +83,7 @@ type TokenSourceConfig struct {
 // every goroutine, process and replica sharing the Store. A rotated refresh
 // token is written inside the transaction whatever the checks of the
 // response decide; invalid_grant deletes the record and returns an error
-// matching ErrLoginRequired; 5xx, timeouts and network errors keep it and
+// matching tokenstore.ErrLoginRequired; 5xx, timeouts and network errors keep it and
 // return a *tokenstore.TemporaryError, backing off.
 //
 // Refresh requests carry no scope unless cfg.Scopes narrows them; the
@@ -191,7 +191,7 @@ func fetchError(err error) error {
 			return engine.Transient(err)
 		}
 		return err
-	case errors.Is(err, ErrPolicy), errors.Is(err, strictnet.ErrResponseTooLarge), errors.Is(err, engine.ErrPanic):
+	case errors.Is(err, strictnet.ErrPolicy), errors.Is(err, strictnet.ErrResponseTooLarge), errors.Is(err, engine.ErrPanic):
 		return err
 	}
 	var cv *tls.CertificateVerificationError

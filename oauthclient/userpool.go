@@ -92,7 +92,7 @@ type UserPoolConfig struct {
 // token is sent once across every replica sharing it. On shutdown call the
 // pool's Drain: refreshes in flight finish and rotations whose write failed
 // are flushed before the process exits. UserPool does no
-// I/O; it returns an error matching tokenstore.ErrConfig when cfg.Store is
+// I/O; it returns an error matching oauthsafe.ErrConfig when cfg.Store is
 // nil or a number is negative. The pool is safe
 // for concurrent use.
 func (c *Client) UserPool(cfg UserPoolConfig) (*UserPool, error) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -29,7 +31,7 @@ func TestUnknownUserIsLoginRequired(t *testing.T) {
 	calls := h.tokenCalls.Load()
 	for _, k := range []string{"", tokenstore.Key(h.srv.URL, "client-1", "nobody")} {
 		_, err := pool.Source(ctx, k)
-		if !errors.Is(err, tokenstore.ErrLoginRequired) || errors.Is(err, tokenstore.ErrConfig) {
+		if !errors.Is(err, tokenstore.ErrLoginRequired) || errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("Source(%q) = %v, want ErrLoginRequired (not ErrConfig)", k, err)
 		}
 		if _, err := pool.Token(ctx, k); !errors.Is(err, tokenstore.ErrLoginRequired) {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -172,7 +174,7 @@ func TestUserPoolConfig(t *testing.T) {
 	h := newHostileAS(t)
 	c := h.client(t)
 	for _, cfg := range []UserPoolConfig{{}, {Store: &tokenstore.Memory{}, MaxUsers: -1}, {Store: &tokenstore.Memory{}, Margin: -1}} {
-		if _, err := c.UserPool(cfg); !errors.Is(err, tokenstore.ErrConfig) {
+		if _, err := c.UserPool(cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("UserPool(%+v) = %v", cfg, err)
 		}
 	}

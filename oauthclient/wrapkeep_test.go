@@ -309,7 +309,7 @@ func TestWrapperRetrySendsTokenOnce(t *testing.T) {
 	}
 	src, store, clk, sent := refreshThroughWrap(t, retrying)
 	armed.Store(true)
-	if _, err := src.Token(); !errors.Is(err, ErrPolicy) || armed.Load() {
+	if _, err := src.Token(); !errors.Is(err, strictnet.ErrPolicy) || armed.Load() {
 		t.Fatalf("Token through a retrying wrapper = %v (wrapper reached: %v), want ErrPolicy", err, !armed.Load())
 	}
 	checkRotationUsedNext(t, store, clk, src, sent)

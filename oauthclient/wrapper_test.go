@@ -164,7 +164,7 @@ func TestWrapperCannotRedirect(t *testing.T) {
 		})
 	}
 	login, _, _ := wrappedFlow(t, redirect, api)
-	if !errors.Is(login, ErrPolicy) {
+	if !errors.Is(login, strictnet.ErrPolicy) {
 		t.Fatalf("the code exchange through a redirecting wrapper = %v, want ErrPolicy", login)
 	}
 	// The API call alone (a wrapper only on the API client).
@@ -175,7 +175,7 @@ func TestWrapperCannotRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hc.Get(api.URL + "/me"); !errors.Is(err, ErrPolicy) {
+	if _, err := hc.Get(api.URL + "/me"); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("an API call through a redirecting wrapper = %v, want ErrPolicy", err)
 	}
 	if n := rogueHits.Load(); n != 0 {

@@ -130,7 +130,7 @@ const MaxResponseSize = netrule.MaxResponseSize
 var (
 	// ErrPolicy is matched by every *PolicyError: a configuration or a
 	// server the security policy refuses, here or in any package of the
-	// module (oauthclient.ErrPolicy is this value).
+	// module (strictnet.ErrPolicy is this value).
 	ErrPolicy = errors.New("oauthsafe: refused by security policy")
 	// ErrResponseTooLarge: a server response exceeded MaxResponseSize.
 	// Reading past the bound fails with it; a body is never silently cut.

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe"
 )
 
 func passphrase(p string) func() ([]byte, error) {
@@ -232,7 +234,7 @@ func TestEncryptedFileAtomicWrite(t *testing.T) {
 
 func TestEncryptedFileConfigErrors(t *testing.T) {
 	ctx := context.Background()
-	if err := putKey(&EncryptedFile{Passphrase: passphrase("x")}, ctx, "k", nil); !errors.Is(err, ErrConfig) {
+	if err := putKey(&EncryptedFile{Passphrase: passphrase("x")}, ctx, "k", nil); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Fatal("no Path accepted")
 	}
 	f := &EncryptedFile{Path: filepath.Join(t.TempDir(), "d", "f")}

@@ -42,10 +42,6 @@ var (
 	// when the server did not confirm revocation. The local copy is
 	// deleted anyway.
 	ErrRevocationFailed = errors.New("tokenstore: revocation failed")
-	// ErrConfig means a configuration is incomplete or invalid, including
-	// a method called on the zero value of a type that needs a
-	// constructor.
-	ErrConfig = cfgerr.ErrConfig
 )
 
 // MaxValueSize is the largest value any Store in this package accepts

@@ -36,7 +36,7 @@ func clean(s string) string { return safetext.Clean(s, 300) }
 // for the errors people meet most (an unknown CA, a timeout, a server
 // error's description). Errors of this module never contain a token.
 func (e *env) fail(err error) int {
-	// oauthclient.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
+	// tokenstore.ErrLoginRequired also matches tokenstore.ErrLoginRequired.
 	if errors.Is(err, errNoLogin) || errors.Is(err, tokenstore.ErrLoginRequired) {
 		if e.relogin != "" {
 			e.errorf("%s; run `oauthsafe login %s`", describe(err), e.relogin)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -101,7 +103,7 @@ func TestCallback(t *testing.T) {
 				}
 				return get(f.callback.String()) // the browser dropped the cookie
 			}},
-		{name: "replayed with a stolen cookie: the server refuses the used code", status: 502, err: oauthclient.ErrLoginRequired, tokens: 1, deleted: true,
+		{name: "replayed with a stolen cookie: the server refuses the used code", status: 502, err: tokenstore.ErrLoginRequired, tokens: 1, deleted: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				h.ServeHTTP(httptest.NewRecorder(), get(f.callback.String(), f.cookie))
 				return get(f.callback.String(), f.cookie)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -63,7 +65,7 @@ func TestClientAssertionSource(t *testing.T) {
 		t.Fatalf("expired client assertion: %v (%d requests, want %d)", err, srv.TokenRequests("client_credentials"), before)
 	}
 	if _, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: oauthtest.ClientPrivateKeyJWT,
-		PrivateKey: srv.ClientKey, ClientAssertion: &assertion.File{Path: path}, Metadata: &oauthclient.Metadata{Issuer: srv.Issuer, TokenEndpoint: srv.TokenURL}}); !errors.Is(err, oauthclient.ErrConfig) {
+		PrivateKey: srv.ClientKey, ClientAssertion: &assertion.File{Path: path}, Metadata: &oauthclient.Metadata{Issuer: srv.Issuer, TokenEndpoint: srv.TokenURL}}); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Fatalf("PrivateKey and ClientAssertion: %v, want ErrConfig", err)
 	}
 }

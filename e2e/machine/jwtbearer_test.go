@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -76,7 +78,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Code != tc.code || !errors.Is(err, oauthclient.ErrAuthorizationServer) {
 				t.Fatalf("Token = %v, want *oauthclient.AuthError %s", err, tc.code)
 			}
-			if errors.Is(err, oauthclient.ErrLoginRequired) || strings.Contains(err.Error(), "log in again") {
+			if errors.Is(err, tokenstore.ErrLoginRequired) || strings.Contains(err.Error(), "log in again") {
 				t.Fatalf("a machine grant's refusal says %q", err)
 			}
 			// Again at once, and after the longest backoff.

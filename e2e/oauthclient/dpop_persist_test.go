@@ -333,7 +333,7 @@ func persistChild(t *testing.T, role string) {
 		}
 		tok, err := src.Token()
 		if err != nil {
-			fmt.Printf("REFRESH-ERR login_required=%v\n", errors.Is(err, oauthclient.ErrLoginRequired))
+			fmt.Printf("REFRESH-ERR login_required=%v\n", errors.Is(err, tokenstore.ErrLoginRequired))
 			return
 		}
 		hc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{os.Getenv(envPersistAPI)},

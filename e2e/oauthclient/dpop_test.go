@@ -245,7 +245,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Token(); !errors.Is(err, oauthclient.ErrLoginRequired) {
+	if _, err := ts.Token(); !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("refresh without the key: %v", err)
 	}
 
@@ -416,7 +416,7 @@ func TestPARFlow(t *testing.T) {
 	md.RequirePushedAuthorizationRequests = true
 	strict, _ := oauthclient.New(ctx, oauthclient.Config{Issuer: as.Issuer, ClientID: oauthtest.ClientNative,
 		RedirectURL: "http://127.0.0.1:41000/callback", Metadata: &md, HTTP: strictnet.Config{RootCAs: as.RootCAs()}})
-	if _, _, err := strict.Start(ctx, oauthclient.StartOptions{}); !errors.Is(err, oauthclient.ErrPolicy) {
+	if _, _, err := strict.Start(ctx, oauthclient.StartOptions{}); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("required PAR without endpoint: %v", err)
 	}
 }
@@ -489,7 +489,7 @@ func TestResourceIndicators(t *testing.T) {
 		get(t, apiA.client(t, oauth2.StaticTokenSource(st)), apiA.URL+"/v1/read") != 401 {
 		t.Fatal("client credentials audience not honoured")
 	}
-	if _, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrPolicy) {
+	if _, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("bad resource: %v", err)
 	}
 }

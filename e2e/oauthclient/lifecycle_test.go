@@ -163,7 +163,7 @@ func TestRefreshFailures(t *testing.T) {
 		}
 		waitExpired(life)
 		_, err := src.Token()
-		if !errors.Is(err, oauthclient.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+		if !errors.Is(err, tokenstore.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
 			t.Fatalf("err = %v, want ErrLoginRequired", err)
 		}
 		key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
@@ -207,7 +207,7 @@ func TestRefreshFailures(t *testing.T) {
 			waitExpired(life)
 			_, err := src.Token()
 			var te *tokenstore.TemporaryError
-			if !errors.As(err, &te) || errors.Is(err, oauthclient.ErrLoginRequired) {
+			if !errors.As(err, &te) || errors.Is(err, tokenstore.ErrLoginRequired) {
 				t.Fatalf("err = %v, want a *tokenstore.TemporaryError", err)
 			}
 			key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())

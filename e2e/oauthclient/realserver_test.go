@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -112,7 +114,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			if rotated == "" || rotated == toks.RefreshToken() {
 				t.Fatal("refresh did not rotate")
 			}
-			if _, err := refreshOnce(ctx, c, toks); !errors.Is(err, oauthclient.ErrLoginRequired) {
+			if _, err := refreshOnce(ctx, c, toks); !errors.Is(err, tokenstore.ErrLoginRequired) {
 				t.Fatalf("reused refresh token: err = %v, want ErrLoginRequired", err)
 			}
 			srv.Reset()

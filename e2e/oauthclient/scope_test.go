@@ -106,7 +106,7 @@ func TestRefreshOmitsScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := wide.Token(); !errors.Is(err, oauthclient.ErrPolicy) || !strings.Contains(err.Error(), "scope") {
+	if _, err := wide.Token(); !errors.Is(err, strictnet.ErrPolicy) || !strings.Contains(err.Error(), "scope") {
 		t.Fatalf("widening refresh: %v, want a policy refusal about scope", err)
 	}
 	if n := srv.TokenRequests("refresh_token"); n != before {

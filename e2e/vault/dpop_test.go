@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/tokenstore"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -136,7 +138,7 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := fresh.Token(); !errors.Is(err, oauthclient.ErrLoginRequired) {
+			if _, err := fresh.Token(); !errors.Is(err, tokenstore.ErrLoginRequired) {
 				t.Fatalf("refresh without the key: %v", err)
 			}
 		})

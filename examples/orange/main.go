@@ -164,7 +164,7 @@ func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 				a, strings.Join(ise.Scope, " "))
 			continue
 		case err != nil:
-			return err // typed: errors.Is(err, oauthclient.ErrLoginRequired), oauthclient.ErrPolicy, ...
+			return err // typed: errors.Is(err, tokenstore.ErrLoginRequired), strictnet.ErrPolicy, ...
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()

@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"golang.org/x/oauth2"
 )
@@ -217,13 +219,13 @@ func TestPoolZeroValue(t *testing.T) {
 	ctx := context.Background()
 	for name, p := range map[string]*Pool{"zero": {}, "nil": nil} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := p.Source(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
+			if _, err := p.Source(ctx, "k"); !errors.Is(err, oauthsafe.ErrConfig) {
 				t.Errorf("Source = %v", err)
 			}
-			if _, err := p.Token(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
+			if _, err := p.Token(ctx, "k"); !errors.Is(err, oauthsafe.ErrConfig) {
 				t.Errorf("Token = %v", err)
 			}
-			if err := p.End(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
+			if err := p.End(ctx, "k"); !errors.Is(err, oauthsafe.ErrConfig) {
 				t.Errorf("End = %v", err)
 			}
 			src, _ := poolUser(ctx, "k")
@@ -235,7 +237,7 @@ func TestPoolZeroValue(t *testing.T) {
 		})
 	}
 	for _, cfg := range []PoolConfig{{}, {New: poolUser, MaxSources: -1}} {
-		if _, err := NewPool(cfg); !errors.Is(err, tokenstore.ErrConfig) {
+		if _, err := NewPool(cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("NewPool(%+v) = %v", cfg, err)
 		}
 	}

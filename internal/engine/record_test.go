@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -123,7 +125,7 @@ func TestSaveLoadRecord(t *testing.T) {
 	if _, err := LoadRecord(ctx, &st, "k"); !errors.Is(err, tokenstore.ErrCorrupt) {
 		t.Fatalf("Load garbage = %v", err)
 	}
-	if err := SaveRecord(ctx, nil, "k", &Record{RefreshToken: "x"}); !errors.Is(err, tokenstore.ErrConfig) {
+	if err := SaveRecord(ctx, nil, "k", &Record{RefreshToken: "x"}); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Fatalf("SaveRecord(nil store) = %v", err)
 	}
 }

@@ -7,13 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"golang.org/x/oauth2"
 )
@@ -591,13 +593,13 @@ func TestWaitHonoursContext(t *testing.T) {
 func TestNewSourceValidates(t *testing.T) {
 	f := func(context.Context, *Refresh) (*Result, error) { return nil, nil }
 	for _, cfg := range []SourceConfig{{}, {Fetch: f, Store: &tokenstore.Memory{}}, {Fetch: f, Margin: -1}} {
-		if _, err := NewSource(cfg, nil); !errors.Is(err, tokenstore.ErrConfig) {
+		if _, err := NewSource(cfg, nil); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("NewSource(%+v) = %v, want ErrConfig", cfg, err)
 		}
 	}
 	// The zero Source answers with a typed error, never a panic.
 	var zero Source
-	if _, err := zero.Token(); !errors.Is(err, tokenstore.ErrConfig) {
+	if _, err := zero.Token(); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Errorf("zero Source Token = %v, want ErrConfig", err)
 	}
 	zero.Invalidate(&oauth2.Token{AccessToken: "x"})

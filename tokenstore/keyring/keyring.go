@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	gokeyring "github.com/zalando/go-keyring"
@@ -514,7 +516,7 @@ func (k *Store) LogValue() slog.Value { return slog.StringValue(k.String()) }
 // returned bytes and should zero them after use. Safe for concurrent use.
 func Secret(ctx context.Context, service, user string) ([]byte, error) {
 	if service == "" || user == "" {
-		return nil, fmt.Errorf("%w: keyring service and user must be set", tokenstore.ErrConfig)
+		return nil, fmt.Errorf("%w: keyring service and user must be set", oauthsafe.ErrConfig)
 	}
 	v, err := (&Store{Service: service}).get(ctx, user)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -68,7 +70,7 @@ type Config struct {
 // use by any number of goroutines, processes and replicas sharing the
 // database. It holds the sealing keys and redacts itself when printed. The
 // zero value (and a nil *Store) answers errors matching
-// tokenstore.ErrConfig; use New.
+// oauthsafe.ErrConfig; use New.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
@@ -135,30 +137,30 @@ var (
 )
 
 // New checks cfg, reads the keys, and creates or migrates the table. An
-// incomplete or invalid cfg gives an error matching tokenstore.ErrConfig;
+// incomplete or invalid cfg gives an error matching oauthsafe.ErrConfig;
 // errors reaching the database match tokenstore.ErrUnavailable; a table
 // written by a newer version matches ErrSchemaTooNew.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DB == nil || cfg.Keys == nil {
-		return nil, fmt.Errorf("sqlstore: Config.DB and Config.Keys are required (%w)", tokenstore.ErrConfig)
+		return nil, fmt.Errorf("sqlstore: Config.DB and Config.Keys are required (%w)", oauthsafe.ErrConfig)
 	}
 	if cfg.Dialect != SQLite && cfg.Dialect != Postgres {
-		return nil, fmt.Errorf("sqlstore: Config.Dialect must be SQLite or Postgres (%w)", tokenstore.ErrConfig)
+		return nil, fmt.Errorf("sqlstore: Config.Dialect must be SQLite or Postgres (%w)", oauthsafe.ErrConfig)
 	}
 	if cfg.Table == "" {
 		cfg.Table = "oauthsafe_tokens"
 	}
 	if !validIdent(cfg.Table) || cfg.Schema != "" && !validIdent(cfg.Schema) {
-		return nil, fmt.Errorf("sqlstore: Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit (%w)", tokenstore.ErrConfig)
+		return nil, fmt.Errorf("sqlstore: Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit (%w)", oauthsafe.ErrConfig)
 	}
 	if cfg.Dialect == SQLite && cfg.Schema != "" {
-		return nil, fmt.Errorf("sqlstore: Schema is for PostgreSQL only (%w)", tokenstore.ErrConfig)
+		return nil, fmt.Errorf("sqlstore: Schema is for PostgreSQL only (%w)", oauthsafe.ErrConfig)
 	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 15 * time.Second
 	}
 	if cfg.LeaseTTL < 300*time.Millisecond || cfg.LockTimeout < 0 {
-		return nil, fmt.Errorf("sqlstore: LeaseTTL must be at least 300ms and LockTimeout not negative (%w)", tokenstore.ErrConfig)
+		return nil, fmt.Errorf("sqlstore: LeaseTTL must be at least 300ms and LockTimeout not negative (%w)", oauthsafe.ErrConfig)
 	}
 	if cfg.LockTimeout == 0 {
 		cfg.LockTimeout = 2 * cfg.LeaseTTL
@@ -201,7 +203,7 @@ func (s *Store) dbErr(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, tokenstore.ErrUnavailable, err)
 }
 
-var errNotNew = fmt.Errorf("sqlstore: Store not made by New (%w)", tokenstore.ErrConfig)
+var errNotNew = fmt.Errorf("sqlstore: Store not made by New (%w)", oauthsafe.ErrConfig)
 
 func (s *Store) ready() error {
 	if s == nil || s.seal == nil {

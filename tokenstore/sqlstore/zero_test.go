@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -15,20 +17,20 @@ type keys []Key
 
 func (k keys) Keys(context.Context) ([]Key, error) { return k, nil }
 
-// TestZeroStore: the zero and nil Store answer tokenstore.ErrConfig from
+// TestZeroStore: the zero and nil Store answer oauthsafe.ErrConfig from
 // every method, never a panic, and run no fn.
 func TestZeroStore(t *testing.T) {
 	ctx := context.Background()
 	for name, s := range map[string]*Store{"zero": {}, "nil": nil} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := s.Get(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
+			if _, err := s.Get(ctx, "k"); !errors.Is(err, oauthsafe.ErrConfig) {
 				t.Errorf("Get = %v", err)
 			}
 			ran := false
-			if err := s.Update(ctx, "k", func(context.Context, tokenstore.Tx) error { ran = true; return nil }); !errors.Is(err, tokenstore.ErrConfig) || ran {
+			if err := s.Update(ctx, "k", func(context.Context, tokenstore.Tx) error { ran = true; return nil }); !errors.Is(err, oauthsafe.ErrConfig) || ran {
 				t.Errorf("Update = %v (fn ran: %v)", err, ran)
 			}
-			if n, err := s.Reseal(ctx); !errors.Is(err, tokenstore.ErrConfig) || n != 0 {
+			if n, err := s.Reseal(ctx); !errors.Is(err, oauthsafe.ErrConfig) || n != 0 {
 				t.Errorf("Reseal = %d, %v", n, err)
 			}
 			_ = fmt.Sprintf("%v %+v %#v %s", s, s, s, s)
@@ -37,7 +39,7 @@ func TestZeroStore(t *testing.T) {
 }
 
 // TestNewRefusesBadConfig: every invalid Config is refused with an error
-// matching tokenstore.ErrConfig before the database is touched.
+// matching oauthsafe.ErrConfig before the database is touched.
 func TestNewRefusesBadConfig(t *testing.T) {
 	db := &sql.DB{} // never used: each config is refused first
 	k := keys{{ID: "k1", Secret: make([]byte, KeySize)}}
@@ -51,7 +53,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"short lease":       {DB: db, Dialect: SQLite, Keys: k, LeaseTTL: time.Millisecond},
 		"negative timeout":  {DB: db, Dialect: SQLite, Keys: k, LockTimeout: -time.Second},
 	} {
-		if _, err := New(context.Background(), cfg); !errors.Is(err, tokenstore.ErrConfig) {
+		if _, err := New(context.Background(), cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%s: New = %v, want ErrConfig", name, err)
 		}
 	}

@@ -129,13 +129,13 @@ func (d *demo) run(ctx context.Context) error {
 	bad := cfg
 	bad.Issuer = strings.Replace(srv.Issuer, "https://", "http://", 1)
 	_, err = oauthclient.New(ctx, bad)
-	d.expectBlocked("plain-http issuer", err, oauthclient.ErrPolicy, "")
+	d.expectBlocked("plain-http issuer", err, strictnet.ErrPolicy, "")
 	bad = cfg
 	bad.HTTP.Wrap = func(http.RoundTripper) http.RoundTripper {
 		return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	}
 	_, err = oauthclient.New(ctx, bad)
-	d.expectBlocked("a tracing wrapper replacing the transport with an InsecureSkipVerify one", err, oauthclient.ErrPolicy, "")
+	d.expectBlocked("a tracing wrapper replacing the transport with an InsecureSkipVerify one", err, strictnet.ErrPolicy, "")
 	bad = cfg
 	bad.HTTP.RootCAs = nil
 	if _, err = oauthclient.New(ctx, bad); err != nil {
@@ -146,7 +146,7 @@ func (d *demo) run(ctx context.Context) error {
 	bad = cfg
 	bad.RedirectURL = "http://localhost:8080/callback"
 	_, err = oauthclient.New(ctx, bad)
-	d.expectBlocked("http redirect URI on a host name", err, oauthclient.ErrPolicy, "")
+	d.expectBlocked("http redirect URI on a host name", err, strictnet.ErrPolicy, "")
 
 	d.section("Authorization-code flow")
 	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
@@ -239,7 +239,7 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	spent.Invalidate(toks.OAuth2Token())
 	_, err = spent.Token()
-	d.expectBlocked("reuse of the spent refresh token", err, oauthclient.ErrLoginRequired, "")
+	d.expectBlocked("reuse of the spent refresh token", err, tokenstore.ErrLoginRequired, "")
 
 	d.section("Service: client credentials")
 	svcSecret, err := secret.FromReader(strings.NewReader(oauthtest.ServiceSecret))
@@ -277,7 +277,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.ok("refresh token revoked at the server (RFC 7009)")
 	src.Invalidate(cur)
 	_, err = src.Token()
-	d.expectBlocked("use of the revoked refresh token", err, oauthclient.ErrLoginRequired, "")
+	d.expectBlocked("use of the revoked refresh token", err, tokenstore.ErrLoginRequired, "")
 	return nil
 }
 
