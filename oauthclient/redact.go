@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -29,20 +28,11 @@ func (c Config) redact() string {
 	return b.String()
 }
 
-// String implements fmt.Stringer: issuer, client id and method, never a
-// secret or key.
-func (c Config) String() string { return c.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (c Config) GoString() string { return c.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret or key.
 func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
 
-// LogValue implements slog.LogValuer with String's summary.
-func (c Config) LogValue() slog.Value { return slog.StringValue(c.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
+// MarshalJSON encodes Format's summary as a JSON string.
 func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }
 
 func (c Client) redact() string {
@@ -51,38 +41,15 @@ func (c Client) redact() string {
 		safetext.Present(!c.cfg.ClientSecret.IsZero()), safetext.Present(c.cfg.PrivateKey != nil))
 }
 
-// String implements fmt.Stringer: issuer, client id and authentication
-// method, never the client secret or key.
-func (c Client) String() string { return c.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (c Client) GoString() string { return c.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret or key.
 func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (c Client) LogValue() slog.Value { return slog.StringValue(c.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (c Client) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }
 
 func (r RegisteredClient) redact() string {
 	return fmt.Sprintf("oauthclient.RegisteredClient{client_id=%s, auth_method=%s, client_secret=%s}",
 		safetext.Clean(r.ClientID, 200), safetext.Clean(string(r.AuthMethod), 40), safetext.Present(!r.ClientSecret.IsZero()))
 }
 
-// String implements fmt.Stringer: client id and method, never the secret.
-func (r RegisteredClient) String() string { return r.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (r RegisteredClient) GoString() string { return r.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret or key.
 func (r RegisteredClient) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (r RegisteredClient) LogValue() slog.Value { return slog.StringValue(r.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (r RegisteredClient) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }

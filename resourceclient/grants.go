@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"golang.org/x/oauth2"
 
@@ -180,20 +179,12 @@ func (g ClientCredentials) redact() string {
 		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.PrivateKey != nil), g.NoDPoP)
 }
 
-// String implements fmt.Stringer: issuer, client id and method, never the
-// secret or the key.
-func (g ClientCredentials) String() string { return g.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (g ClientCredentials) GoString() string { return g.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret.
 func (g ClientCredentials) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
 
-// LogValue implements slog.LogValuer with String's summary.
-func (g ClientCredentials) LogValue() slog.Value { return slog.StringValue(g.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
+// MarshalJSON encodes Format's summary as a JSON string: the private key's
+// own fields are never encoded.
 func (g ClientCredentials) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
 
 func (g JWTBearer) redact() string {
@@ -202,21 +193,9 @@ func (g JWTBearer) redact() string {
 		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.Assertion != nil), g.NoDPoP)
 }
 
-// String implements fmt.Stringer: issuer and client id, never the secret
-// or the assertion.
-func (g JWTBearer) String() string { return g.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (g JWTBearer) GoString() string { return g.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret.
 func (g JWTBearer) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (g JWTBearer) LogValue() slog.Value { return slog.StringValue(g.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (g JWTBearer) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
 
 func (g EnterpriseManaged) redact() string {
 	return fmt.Sprintf("resourceclient.EnterpriseManaged{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, idp=%s, subject_token=%s, subject_token_type=%s, no_dpop=%t}",
@@ -224,18 +203,6 @@ func (g EnterpriseManaged) redact() string {
 		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.IdP != nil), safetext.Present(g.SubjectToken != nil), safetext.Clean(g.SubjectTokenType, 100), g.NoDPoP)
 }
 
-// String implements fmt.Stringer: issuer and client id, never the secret
-// or the subject token.
-func (g EnterpriseManaged) String() string { return g.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (g EnterpriseManaged) GoString() string { return g.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret.
 func (g EnterpriseManaged) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (g EnterpriseManaged) LogValue() slog.Value { return slog.StringValue(g.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (g EnterpriseManaged) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }

@@ -1,10 +1,8 @@
 package resourceclient
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -20,21 +18,9 @@ func (cr Credentials) redact() string {
 		safetext.Clean(cr.Issuer, 200), safetext.Clean(cr.ClientID, 200), safetext.Clean(string(cr.AuthMethod), 40), safetext.Present(!cr.ClientSecret.IsZero()))
 }
 
-// String implements fmt.Stringer: issuer, client id and method, never the
-// secret.
-func (cr Credentials) String() string { return cr.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (cr Credentials) GoString() string { return cr.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret.
 func (cr Credentials) Format(f fmt.State, verb rune) { io.WriteString(f, cr.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (cr Credentials) LogValue() slog.Value { return slog.StringValue(cr.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (cr Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(cr.redact()) }
 
 func (c Config) redact() string {
 	var b strings.Builder
@@ -52,21 +38,9 @@ func (c Config) redact() string {
 	return b.String()
 }
 
-// String implements fmt.Stringer: the resource and what is configured,
-// never a secret.
-func (c Config) String() string { return c.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (c Config) GoString() string { return c.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret.
 func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (c Config) LogValue() slog.Value { return slog.StringValue(c.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }
 
 func (c *Client) redact() string {
 	if c == nil {
@@ -75,18 +49,6 @@ func (c *Client) redact() string {
 	return "resourceclient.Client{" + strings.TrimPrefix(c.cfg.redact(), "resourceclient.Config{")
 }
 
-// String implements fmt.Stringer with the Config's summary: never a
-// token, a secret or a key.
-func (c *Client) String() string { return c.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (c *Client) GoString() string { return c.redact() }
-
-// Format prints String's summary under every fmt verb.
+// Format implements fmt.Formatter: every verb prints a summary that shows
+// no secret.
 func (c *Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (c *Client) LogValue() slog.Value { return slog.StringValue(c.redact()) }
-
-// MarshalJSON encodes String's summary as a JSON string.
-func (c *Client) MarshalJSON() ([]byte, error) { return json.Marshal(c.redact()) }

@@ -12,13 +12,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"golang.org/x/crypto/scrypt"
@@ -435,14 +435,7 @@ func (f *EncryptedFile) change(ctx context.Context, edit func(map[string][]byte)
 	return f.save(h, m)
 }
 
-// String implements fmt.Stringer; it shows the path, never the key.
-func (f *EncryptedFile) String() string { return "tokenstore.EncryptedFile{" + f.Path + "}" }
-
-// GoString implements fmt.GoStringer; it shows the path, never the key.
-func (f *EncryptedFile) GoString() string { return f.String() }
-
 // Format implements fmt.Formatter; no verb shows the key.
-func (f *EncryptedFile) Format(st fmt.State, verb rune) { io.WriteString(st, f.String()) }
-
-// LogValue implements slog.LogValuer; it shows the path, never the key.
-func (f *EncryptedFile) LogValue() slog.Value { return slog.StringValue(f.String()) }
+func (f *EncryptedFile) Format(st fmt.State, verb rune) {
+	io.WriteString(st, "tokenstore.EncryptedFile{"+f.Path+"}")
+}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"log/slog"
 	"sync"
 	"time"
 )
@@ -117,14 +115,5 @@ func (tx *memoryTx) Delete(ctx context.Context) error {
 	return nil
 }
 
-// String implements fmt.Stringer without revealing stored values.
-func (m *Memory) String() string { return "tokenstore.Memory{" + safetext.Redacted + "}" }
-
-// GoString implements fmt.GoStringer without revealing stored values.
-func (m *Memory) GoString() string { return m.String() }
-
 // Format implements fmt.Formatter without revealing stored values.
 func (m *Memory) Format(f fmt.State, verb rune) { redacted(f, "tokenstore.Memory") }
-
-// LogValue implements slog.LogValuer without revealing stored values.
-func (m *Memory) LogValue() slog.Value { return slog.StringValue(m.String()) }
