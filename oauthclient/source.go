@@ -66,24 +66,10 @@ func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 // replaced changes nothing. For a token an API refused, use Rejected.
 func (s *TokenSource) Invalidate(t *oauth2.Token) { s.engine().Invalidate(t) }
 
-// Rejected tells the source that an API refused t (401 invalid_token).
-// Like Invalidate it drops t if it is still current, but at most once per
-// cooldown (10 s) for the source, however many API clients share it, so an
-// API that refuses every token cannot turn each call into a refresh (a
-// rotation of the user's refresh token). It reports whether t was dropped.
-// The API transport calls it.
-func (s *TokenSource) Rejected(t *oauth2.Token) bool { return s.engine().Rejected(t) }
-
 // Scopes returns the scopes granted as of the last record the source read
 // or wrote (nil before the first refresh of a source resumed from a Store),
 // or as of the last token of a service identity.
 func (s *TokenSource) Scopes() []string { return s.engine().Scopes() }
-
-// Flush writes a rotation this process holds unsaved for the source's key
-// (a refresh whose outcome could not be written because the Store failed),
-// if any, in one Store transaction, retrying an unavailable store until
-// ctx ends. Nothing unsaved is not an error.
-func (s *TokenSource) Flush(ctx context.Context) error { return s.engine().Flush(ctx) }
 
 // Close ends the source for a graceful shutdown or a process exit: new
 // refreshes are refused (a valid cached token is still served), an

@@ -285,7 +285,7 @@ type Session struct {
 	Issuer   string   // the authorization server
 	ClientID string   // the client id in use there
 	Scopes   []string // the scopes granted
-	StoreKey string   // tokenstore.ResourceKey(Resource, Issuer, ClientID)
+	StoreKey string   // storekey.Resource(Resource, Issuer, ClientID)
 }
 
 // Logout revokes the resource's refresh token at its authorization server

@@ -48,7 +48,7 @@
 //     the required scopes, at most MaxStepUps times per request, then the
 //     request fails with a [*StepUpError].
 //   - Tokens: stored under (resource, issuer, client id)
-//     ([tokenstore.ResourceKey]), refreshed by engine.Source, and sent
+//     (a key derived from the resource, issuer and client), refreshed by the token engine, and sent
 //     only to URLs within the resource: its origin and a path under the
 //     resource's path by whole segments ([ErrNotWithinResource]).
 //

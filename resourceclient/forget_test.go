@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -25,7 +27,7 @@ func TestForgetKeepsNewerRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	const issuer = "https://as.example"
-	key := tokenstore.RegistrationKey(issuer, c.redirectURL())
+	key := storekey.Registration(issuer, c.redirectURL())
 	put := func(id string) {
 		b, _ := json.Marshal(storedRegistration{V: 1, Issuer: issuer, RedirectURL: c.redirectURL(), ClientID: id, AuthMethod: "none"})
 		if err := store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"golang.org/x/oauth2"
@@ -27,7 +29,7 @@ type session struct {
 	api       *apiclient.Transport
 	requested []string // the scopes asked for
 	granted   []string // the scopes granted at the login (nil: as requested)
-	key       string   // tokenstore.ResourceKey of the refresh token
+	key       string   // storekey.Resource of the refresh token
 }
 
 func (s *session) public() *Session {
@@ -143,7 +145,7 @@ func (c *Client) authorize(ctx context.Context, resp *http.Response, mode authMo
 	if err != nil {
 		return nil, err
 	}
-	key := tokenstore.ResourceKey(f.resource, f.issuer, cl.id)
+	key := storekey.Resource(f.resource, f.issuer, cl.id)
 	if mode != authForce && (prev == nil || prev.key != key) {
 		s, err := c.resume(ctx, f, cl, key, scopes)
 		if err == nil || mode == authResumeOnly || !errors.Is(err, tokenstore.ErrLoginRequired) && !errors.Is(err, tokenstore.ErrCorrupt) {
@@ -246,7 +248,7 @@ func (c *Client) login(ctx context.Context, f *found, cl *client, scopes []strin
 		if err != nil {
 			return nil, err
 		}
-		key := tokenstore.ResourceKey(f.resource, f.issuer, cl.id)
+		key := storekey.Resource(f.resource, f.issuer, cl.id)
 		if tokens.RefreshToken() == "" {
 			// No refresh token: an older one stored for the resource must
 			// not outlive this login.

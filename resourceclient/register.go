@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -64,7 +66,7 @@ func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*clien
 	if c.cfg.ClientIDMetadataURL != "" && f.md.ClientIDMetadataDocumentSupported {
 		return &client{id: c.cfg.ClientIDMetadataURL, method: oauthclient.AuthNone, kind: "metadata-document"}, nil
 	}
-	key := tokenstore.RegistrationKey(f.issuer, c.redirectURL())
+	key := storekey.Registration(f.issuer, c.redirectURL())
 	cr, err := StoredClient(ctx, c.store, f.issuer, c.redirectURL())
 	switch {
 	case err == nil:
@@ -83,13 +85,13 @@ func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*clien
 
 // StoredClient returns the client registered dynamically at issuer for
 // redirectURL and kept in store by a Client (the key is
-// tokenstore.RegistrationKey(issuer, redirectURL)), for a tool that
+// storekey.Registration(issuer, redirectURL)), for a tool that
 // resumes a resource's tokens with oauthclient directly. Errors:
 // tokenstore.ErrNotFound when there is none, tokenstore.ErrCorrupt for a
 // record that does not read or names another issuer (it is never used
 // there), or the store's error. Safe for concurrent use.
 func StoredClient(ctx context.Context, store tokenstore.Store, issuer, redirectURL string) (*Credentials, error) {
-	b, err := store.Get(ctx, tokenstore.RegistrationKey(issuer, redirectURL))
+	b, err := store.Get(ctx, storekey.Registration(issuer, redirectURL))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
@@ -391,8 +393,8 @@ func TestStoredRegistration(t *testing.T) {
 		t.Fatalf("another issuer: %v, want ErrNotFound", err)
 	}
 	// A record moved under another issuer's key does not open there.
-	b, _ := store.Get(ctx, tokenstore.RegistrationKey(m.URL+"/as", cfg.RedirectURL))
-	other := tokenstore.RegistrationKey("https://other.example", cfg.RedirectURL)
+	b, _ := store.Get(ctx, storekey.Registration(m.URL+"/as", cfg.RedirectURL))
+	other := storekey.Registration("https://other.example", cfg.RedirectURL)
 	store.Update(ctx, other, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) })
 	if _, err := StoredClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrCorrupt) {
 		t.Fatalf("a record naming another issuer: %v, want ErrCorrupt", err)

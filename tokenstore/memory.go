@@ -9,15 +9,15 @@ import (
 	"time"
 )
 
-// MemoryLockWait bounds how long Memory.Update waits for a key held by
+// memoryLockWait bounds how long Memory.Update waits for a key held by
 // another transaction before it gives up with ErrLocked.
-const MemoryLockWait = 30 * time.Second
+const memoryLockWait = 30 * time.Second
 
 // Memory is a Store in process memory. It excludes with one lock per key,
 // held for the length of Update; memory cannot span processes, so it
-// serves one process only (tests, and Sources without a persistent store).
+// serves one process only (tests, and token sources without a persistent store).
 // Waiting for a key ends with ErrLocked when ctx ends or after
-// MemoryLockWait. Values are copied in and out. The zero value is ready to
+// 30 seconds. Values are copied in and out. The zero value is ready to
 // use; Memory is safe for concurrent use and must not be copied after first
 // use.
 type Memory struct {
@@ -52,7 +52,7 @@ func (m *Memory) Update(ctx context.Context, key string, fn func(ctx context.Con
 		m.locks[key] = l
 	}
 	m.mu.Unlock()
-	t := time.NewTimer(MemoryLockWait)
+	t := time.NewTimer(memoryLockWait)
 	select {
 	case l <- struct{}{}:
 		t.Stop()

@@ -2,14 +2,13 @@ package tokenstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -60,7 +59,7 @@ var (
 // It reveals none of them, and distinct triples never share a key. It is a
 // pure function, safe for concurrent use.
 func Key(issuer, clientID, subject string) string {
-	return deriveKey("oauthsafe/tokenstore/key/v1", issuer, clientID, subject)
+	return storekey.Derive("oauthsafe/tokenstore/key/v1", issuer, clientID, subject)
 }
 
 // ProfileKey is like Key for a named profile, for use before the subject is
@@ -68,35 +67,7 @@ func Key(issuer, clientID, subject string) string {
 // profile name can never collide with a subject. It is safe for concurrent
 // use.
 func ProfileKey(issuer, clientID, profile string) string {
-	return deriveKey("oauthsafe/tokenstore/profile/v1", issuer, clientID, profile)
-}
-
-// ResourceKey is the store key of the refresh token a resource-first
-// client (package resourceclient) got for resource at issuer with
-// clientID. It is domain-separated from Key and ProfileKey, reveals none
-// of the three, and distinct triples never share a key. Safe for
-// concurrent use.
-func ResourceKey(resource, issuer, clientID string) string {
-	return deriveKey("oauthsafe/tokenstore/resource/v1", resource, issuer, clientID)
-}
-
-// RegistrationKey is the store key of a client registered dynamically
-// (RFC 7591) at issuer for the redirect URI redirect: one registration
-// per issuer and redirect URI, kept as sealed as a refresh token. It is
-// domain-separated from the other keys. Safe for concurrent use.
-func RegistrationKey(issuer, redirect string) string {
-	return deriveKey("oauthsafe/tokenstore/registration/v1", issuer, redirect)
-}
-
-func deriveKey(domain string, parts ...string) string {
-	h := sha256.New()
-	var n [8]byte
-	for _, p := range append([]string{domain}, parts...) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-		h.Write(n[:])
-		h.Write([]byte(p))
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return storekey.Derive("oauthsafe/tokenstore/profile/v1", issuer, clientID, profile)
 }
 
 // LogoutConfig says what Logout removes. The zero value of an optional

@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -182,7 +184,7 @@ func writeFile0600(path string, v any) error {
 // had no ID token).
 func (p *profile) storeKey(name string) string {
 	if p.Resource != "" && len(p.Resources) == 1 {
-		return tokenstore.ResourceKey(p.Resources[0], p.Issuer, p.ClientID)
+		return storekey.Resource(p.Resources[0], p.Issuer, p.ClientID)
 	}
 	if p.Subject != "" {
 		return tokenstore.Key(p.Issuer, p.ClientID, p.Subject)

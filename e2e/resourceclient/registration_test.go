@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
@@ -100,7 +102,7 @@ func TestRegistrationStoredSealedPerIssuer(t *testing.T) {
 	if bytes.Contains(raw, []byte(s1.ClientID)) || bytes.Contains(raw, []byte("client_id")) {
 		t.Fatal("the store file holds the registration in the clear")
 	}
-	b, err := newStore().Get(ctx, tokenstore.RegistrationKey(as1.Issuer, redirect))
+	b, err := newStore().Get(ctx, storekey.Registration(as1.Issuer, redirect))
 	var reg struct{ Issuer, ClientID string }
 	if err != nil || json.Unmarshal(b, &reg) != nil {
 		t.Fatalf("registration not stored under RegistrationKey(issuer): %v", err)

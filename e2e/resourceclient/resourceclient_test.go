@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -72,7 +74,7 @@ func TestResourceFirstLogin(t *testing.T) {
 		t.Fatalf("the resource saw %d tokens, want 1 (the retry)", n)
 	}
 	s, err := rc.Session(ctx)
-	if err != nil || s.Issuer != as.Issuer || s.Resource != resource || s.StoreKey != tokenstore.ResourceKey(resource, as.Issuer, s.ClientID) {
+	if err != nil || s.Issuer != as.Issuer || s.Resource != resource || s.StoreKey != storekey.Resource(resource, as.Issuer, s.ClientID) {
 		t.Fatalf("Session %+v, %v", s, err)
 	}
 
