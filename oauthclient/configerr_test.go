@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
@@ -15,10 +16,10 @@ import (
 
 // TestConfigErrorsAreOne: a configuration error of any package matches the
 // one sentinel (oauthclient.ErrConfig is tokenstore.ErrConfig and
-// validate.ErrConfig) and reads "<package>: <what is wrong> (invalid
-// configuration)".
+// cfgerr.ErrConfig, which validate's errors match) and reads "<package>:
+// <what is wrong> (invalid configuration)".
 func TestConfigErrorsAreOne(t *testing.T) {
-	if oauthclient.ErrConfig != tokenstore.ErrConfig || tokenstore.ErrConfig != validate.ErrConfig {
+	if oauthclient.ErrConfig != tokenstore.ErrConfig || tokenstore.ErrConfig != cfgerr.ErrConfig {
 		t.Fatal("the packages have different ErrConfig sentinels")
 	}
 	_, e1 := oauthclient.New(context.Background(), oauthclient.Config{Issuer: "https://id.example.com"})

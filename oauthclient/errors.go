@@ -27,7 +27,7 @@ var (
 	ErrPolicy = strictnet.ErrPolicy
 	// ErrConfig is matched by every configuration error (a missing or
 	// invalid field); it is the module's one such sentinel, the same as
-	// tokenstore.ErrConfig and validate.ErrConfig.
+	// tokenstore.ErrConfig.
 	ErrConfig = cfgerr.ErrConfig
 	// ErrStateMismatch: the callback's state is missing, repeated or wrong,
 	// or the pending flow it must match cannot be read.

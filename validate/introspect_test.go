@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -118,21 +119,21 @@ func TestIntrospect(t *testing.T) {
 		code int
 		want error
 	}{
-		{"active false", `{"active":false}`, 0, ErrInactive},
-		{"active missing", `{"sub":"x"}`, 0, ErrInactive},
-		{"active as string", `{"active":"true"}`, 0, ErrInactive},
-		{"active as 1", `{"active":1}`, 0, ErrInactive},
-		{"wrong iss", strings.Replace(activeBody(""), testIssuer, testIssuer+"/", 1), 0, ErrIssuer},
-		{"iss empty", strings.Replace(activeBody(""), testIssuer, "", 1), 0, ErrIssuer},
-		{"iss not a string", strings.Replace(activeBody(""), `"`+testIssuer+`"`, `7`, 1), 0, ErrMalformed},
-		{"aud without us", strings.Replace(activeBody(""), testResource, "https://other.test", 1), 0, ErrAudience},
-		{"expired", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":` + formatInt(testNow.Add(-2*time.Minute).Unix()) + `}`, 0, ErrExpired},
-		{"nbf future", activeBody(`,"nbf":` + formatInt(testNow.Add(2*time.Minute).Unix())), 0, ErrNotYetValid},
-		{"exp as string", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":"soon"}`, 0, ErrMalformed},
-		{"HTML", `<html>login</html>`, 0, ErrIntrospection},
-		{"status 401", `{"error":"invalid_client"}`, 401, ErrIntrospection},
-		{"status 500", `oops`, 500, ErrIntrospection},
-		{"over 1 MiB", `{"active":true,"pad":"` + strings.Repeat("A", 1<<20) + `"}`, 0, ErrIntrospection},
+		{"active false", `{"active":false}`, 0, errInactive},
+		{"active missing", `{"sub":"x"}`, 0, errInactive},
+		{"active as string", `{"active":"true"}`, 0, errInactive},
+		{"active as 1", `{"active":1}`, 0, errInactive},
+		{"wrong iss", strings.Replace(activeBody(""), testIssuer, testIssuer+"/", 1), 0, errIssuer},
+		{"iss empty", strings.Replace(activeBody(""), testIssuer, "", 1), 0, errIssuer},
+		{"iss not a string", strings.Replace(activeBody(""), `"`+testIssuer+`"`, `7`, 1), 0, errMalformed},
+		{"aud without us", strings.Replace(activeBody(""), testResource, "https://other.test", 1), 0, errAudience},
+		{"expired", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":` + formatInt(testNow.Add(-2*time.Minute).Unix()) + `}`, 0, errExpired},
+		{"nbf future", activeBody(`,"nbf":` + formatInt(testNow.Add(2*time.Minute).Unix())), 0, errNotYetValid},
+		{"exp as string", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":"soon"}`, 0, errMalformed},
+		{"HTML", `<html>login</html>`, 0, errIntrospection},
+		{"status 401", `{"error":"invalid_client"}`, 401, errIntrospection},
+		{"status 500", `oops`, 500, errIntrospection},
+		{"over 1 MiB", `{"active":true,"pad":"` + strings.Repeat("A", 1<<20) + `"}`, 0, errIntrospection},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.mu.Lock()
@@ -160,7 +161,7 @@ func TestIntrospectNoRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, ErrIntrospection) {
+	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
 		t.Fatalf("got %v", err)
 	}
 	if reached.Load() {
@@ -180,12 +181,13 @@ func TestIntrospectCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		at.Audience[0] = "tampered" // callers get copies
+		at.Scopes[0] = "admin"
 	}
 	if n := s.calls.Load(); n != 1 {
 		t.Fatalf("%d calls, want 1 (cached)", n)
 	}
 	at, _ := in.Introspect(ctx, opaqueToken)
-	if at.Audience[0] != testResource {
+	if at.Audience[0] != testResource || at.Scopes[0] != "read" {
 		t.Fatal("cached result was modified through a returned copy")
 	}
 	// The cache is keyed by the SHA-256 of the token, never the token.
@@ -197,7 +199,7 @@ func TestIntrospectCache(t *testing.T) {
 	// Until exp only.
 	clk.Advance(5*time.Minute + time.Second)
 	s.set(opaqueToken, `{"active":false}`)
-	if _, err := in.Introspect(ctx, opaqueToken); !errors.Is(err, ErrInactive) {
+	if _, err := in.Introspect(ctx, opaqueToken); !errors.Is(err, errInactive) {
 		t.Fatalf("after exp: %v", err)
 	}
 	if n := s.calls.Load(); n != 2 {
@@ -235,7 +237,7 @@ func TestNewIntrospectorConfig(t *testing.T) {
 		{Endpoint: "https://127.0.0.1/introspect", Authenticate: auth, CacheSize: -1},
 		{Endpoint: "https://127.0.0.1/introspect", Authenticate: auth, Leeway: 6 * time.Minute},
 	} {
-		if _, err := NewIntrospector(cfg); !errors.Is(err, ErrConfig) {
+		if _, err := NewIntrospector(cfg); !errors.Is(err, cfgerr.ErrConfig) {
 			t.Errorf("%+v: %v", cfg.Endpoint, err)
 		}
 	}
@@ -244,7 +246,7 @@ func TestNewIntrospectorConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, ErrIntrospection) {
+	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
 		t.Fatalf("failing hook: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"errors"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"testing"
 
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -24,10 +25,10 @@ func TestLoopbackHTTPJWKS(t *testing.T) {
 		c    bool
 		want error
 	}{
-		{"http://127.0.0.1:8080/jwks", false, ErrConfig},
+		{"http://127.0.0.1:8080/jwks", false, cfgerr.ErrConfig},
 		{"http://127.0.0.1:8080/jwks", true, nil},
 		{"http://localhost/jwks", true, nil},
-		{"http://keys.example/jwks", true, ErrConfig},
+		{"http://keys.example/jwks", true, cfgerr.ErrConfig},
 	} {
 		hc := plain
 		if tc.c {

@@ -59,7 +59,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err := c.Revoke(ctx, toks.AccessToken(), oauthclient.HintAccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(ctx, toks.AccessToken()); !errors.Is(err, validate.ErrInactive) {
+	if _, err := in.Introspect(ctx, toks.AccessToken()); !errors.Is(err, &validate.ClaimError{Claim: "active"}) {
 		t.Fatalf("revoked token: err = %v, want ErrInactive", err)
 	}
 }

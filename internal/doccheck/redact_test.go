@@ -141,6 +141,7 @@ var exportedTypes = map[string]reflect.Type{
 	"validate.AccessToken":            reflect.TypeFor[validate.AccessToken](),
 	"validate.AccessTokenConfig":      reflect.TypeFor[validate.AccessTokenConfig](),
 	"validate.AccessTokenVerifier":    reflect.TypeFor[validate.AccessTokenVerifier](),
+	"validate.ClaimError":             reflect.TypeFor[validate.ClaimError](),
 	"validate.IDToken":                reflect.TypeFor[validate.IDToken](),
 	"validate.IDTokenCheck":           reflect.TypeFor[validate.IDTokenCheck](),
 	"validate.IDTokenConfig":          reflect.TypeFor[validate.IDTokenConfig](),
@@ -148,7 +149,6 @@ var exportedTypes = map[string]reflect.Type{
 	"validate.InsufficientScopeError": reflect.TypeFor[validate.InsufficientScopeError](),
 	"validate.IntrospectionConfig":    reflect.TypeFor[validate.IntrospectionConfig](),
 	"validate.Introspector":           reflect.TypeFor[validate.Introspector](),
-	"validate.JWKS":                   reflect.TypeFor[validate.JWKS](),
 	"validate.JWKSConfig":             reflect.TypeFor[validate.JWKSConfig](),
 	"validate.StandardClaims":         reflect.TypeFor[validate.StandardClaims](),
 }
