@@ -89,7 +89,7 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*AccessTo
 		return nil, err
 	}
 	if !isAccessTokenTyp(t.hdr.Typ) {
-		return nil, claimFail("typ", "not at+jwt", errTokenType)
+		return nil, claimFail("typ", "typ is not at+jwt", errTokenType)
 	}
 	c, err := parseClaims(payload)
 	if err != nil {

@@ -141,23 +141,22 @@ type ClaimError struct {
 	kinds []error // this package's precise kinds, for its messages and tests
 }
 
-// Error names the claim, what was wrong and the expected value.
+// Error says what was wrong (naming the claim) and the expected value.
 func (e *ClaimError) Error() string {
 	var b strings.Builder
-	if len(e.kinds) > 0 {
+	if len(e.kinds) > 0 { // this package's: the kind's words and Reason name the claim
 		b.WriteString(e.kinds[0].Error())
 	} else {
-		b.WriteString(ErrInvalidToken.Error())
-	}
-	b.WriteString(": " + e.Claim)
-	if e.Missing {
-		b.WriteString(" missing")
+		b.WriteString(ErrInvalidToken.Error() + ": " + e.Claim)
+		if e.Missing {
+			b.WriteString(" missing")
+		}
 	}
 	if e.Reason != "" {
 		b.WriteString(": " + e.Reason)
 	}
 	if e.Expected != "" {
-		b.WriteString(" (expected " + safetext.Clean(e.Expected, 200) + ")")
+		b.WriteString(": expected " + safetext.Clean(e.Expected, 200))
 	}
 	return b.String()
 }
@@ -179,8 +178,8 @@ func claimFail(claim, reason string, kinds ...error) *ClaimError {
 }
 
 // missing returns a *ClaimError for a required claim that is absent.
-func missing(claim string, kind error) *ClaimError {
-	return &ClaimError{Claim: claim, Missing: true, kinds: []error{kind}}
+func missing(claim, reason string, kind error) *ClaimError {
+	return &ClaimError{Claim: claim, Missing: true, Reason: reason, kinds: []error{kind}}
 }
 
 // InsufficientScopeError reports scope a token lacks, for a resource

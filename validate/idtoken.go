@@ -210,7 +210,7 @@ func (v *IDTokenVerifier) Verify(ctx context.Context, raw string, chk IDTokenChe
 		return nil, err
 	}
 	if !isIDTokenTyp(t.hdr.Typ) {
-		return nil, claimFail("typ", "not that of an ID token", errTokenType)
+		return nil, claimFail("typ", "typ is not that of an ID token", errTokenType)
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
@@ -223,7 +223,7 @@ func (v *IDTokenVerifier) Verify(ctx context.Context, raw string, chk IDTokenChe
 		return nil, err
 	}
 	if c.Sub == "" {
-		return nil, missing("sub", errMissingClaim)
+		return nil, missing("sub", "sub", errMissingClaim)
 	}
 	if err := timeChecks(c, v.now(), v.leeway, true); err != nil {
 		return nil, err
@@ -244,7 +244,7 @@ func (v *IDTokenVerifier) checkAudience(c *commonClaims) error {
 		return &ClaimError{Claim: "azp", Missing: true, Reason: "several audiences and no azp", kinds: []error{errAuthorizedParty, errAudience}}
 	}
 	if c.Azp != nil && *c.Azp != v.clientID {
-		return &ClaimError{Claim: "azp", Reason: "not the client id", Expected: v.clientID, kinds: []error{errAuthorizedParty, errAudience}}
+		return &ClaimError{Claim: "azp", Reason: "azp is not the client id", Expected: v.clientID, kinds: []error{errAuthorizedParty, errAudience}}
 	}
 	return nil
 }
@@ -254,15 +254,15 @@ func (v *IDTokenVerifier) checkAudience(c *commonClaims) error {
 func checkFlow(c *commonClaims, alg string, chk IDTokenCheck) error {
 	switch {
 	case chk.Nonce != "" && c.Nonce == nil:
-		return missing("nonce", errNonce)
+		return missing("nonce", "nonce missing", errNonce)
 	case chk.Nonce != "" && subtle.ConstantTimeCompare([]byte(chk.Nonce), []byte(*c.Nonce)) != 1:
 		return claimFail("nonce", "", errNonce)
 	}
 	if chk.AccessToken != "" && c.AtHash != "" && !hashMatches(alg, chk.AccessToken, c.AtHash) {
-		return claimFail("at_hash", "", errTokenHash)
+		return claimFail("at_hash", "at_hash", errTokenHash)
 	}
 	if chk.Code != "" && c.CHash != "" && !hashMatches(alg, chk.Code, c.CHash) {
-		return claimFail("c_hash", "", errTokenHash)
+		return claimFail("c_hash", "c_hash", errTokenHash)
 	}
 	return nil
 }

@@ -228,7 +228,7 @@ func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*A
 		return nil, claimFail("exp", "", errExpired)
 	}
 	if c.Nbf.Valid && c.Nbf.Time.After(now.Add(chk.leeway)) {
-		return nil, claimFail("nbf", "in the future", errNotYetValid)
+		return nil, claimFail("nbf", "nbf is in the future", errNotYetValid)
 	}
 	t := &AccessToken{
 		Subject: c.Sub, Audience: []string(c.Aud),

@@ -162,20 +162,20 @@ func parseClaims(payload []byte) (*commonClaims, error) {
 // requireIat makes iat required too.
 func timeChecks(c *commonClaims, now time.Time, leeway time.Duration, requireIat bool) error {
 	if !c.Exp.Valid {
-		return missing("exp", errMissingClaim)
+		return missing("exp", "exp", errMissingClaim)
 	}
 	if !now.Before(c.Exp.Time.Add(leeway)) {
 		return claimFail("exp", "", errExpired)
 	}
 	if c.Nbf.Valid && c.Nbf.Time.After(now.Add(leeway)) {
-		return claimFail("nbf", "in the future", errNotYetValid)
+		return claimFail("nbf", "nbf is in the future", errNotYetValid)
 	}
 	if !c.Iat.Valid {
 		if requireIat {
-			return missing("iat", errMissingClaim)
+			return missing("iat", "iat", errMissingClaim)
 		}
 	} else if c.Iat.Time.After(now.Add(leeway)) {
-		return claimFail("iat", "in the future", errNotYetValid)
+		return claimFail("iat", "iat is in the future", errNotYetValid)
 	}
 	return nil
 }
@@ -183,7 +183,7 @@ func timeChecks(c *commonClaims, now time.Time, leeway time.Duration, requireIat
 // checkIssuer compares iss exactly (no normalisation of case or slashes).
 func checkIssuer(c *commonClaims, want string) error {
 	if c.Iss == nil {
-		return missing("iss", errIssuer)
+		return missing("iss", "iss missing", errIssuer)
 	}
 	if *c.Iss != want {
 		e := claimFail("iss", "", errIssuer)
