@@ -255,7 +255,7 @@ func (c *Client) Metadata() Metadata {
 
 // HTTPClient returns a copy of the strict client the Client uses for
 // server calls (same transport, roots, pins, wrapper and logger), for
-// example for a validate.Introspector. Changing the copy's fields does not
+// example for validate.NewIntrospector. Changing the copy's fields does not
 // change the Client's calls.
 func (c *Client) HTTPClient() *http.Client {
 	cp := *c.http

@@ -124,7 +124,7 @@ var clientKinds = []clientKind{
 		if err != nil {
 			return err
 		}
-		_, err = in.Introspect(ctx, "opaque-access-token")
+		_, err = in.Verify(ctx, "opaque-access-token")
 		return err
 	})},
 	{"userinfo", withClient(func(ctx context.Context, c *Client) error {

@@ -102,12 +102,13 @@ func checkUserInfoSubject(idToken *validate.IDToken, userinfoSub string) error {
 	return nil
 }
 
-// Introspector returns an RFC 7662 introspection client for opaque access
-// tokens, authenticated as this client with its one method, over the strict
-// HTTP client, checking iss against the issuer. cfg may set Audience,
-// ClientID, caching and Leeway; its Endpoint, HTTPClient, Authenticate,
-// Issuer and Now are filled in. Safe for concurrent use.
-func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.Introspector, error) {
+// Introspector returns an access token verifier for opaque access tokens
+// (validate.NewIntrospector, RFC 7662), authenticated as this client with
+// its one method, over the strict HTTP client, checking iss against the
+// issuer. cfg may set Audience, ClientID, caching and Leeway; its Endpoint,
+// HTTPClient, Authenticate, Issuer and Now are filled in. Safe for
+// concurrent use.
+func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.AccessTokenVerifier, error) {
 	if c.md.IntrospectionEndpoint == "" {
 		return nil, fmt.Errorf("%w: introspection", ErrNoEndpoint)
 	}

@@ -33,11 +33,14 @@ type AccessTokenConfig struct {
 	Now func() time.Time
 }
 
-// AccessTokenVerifier verifies JWT access tokens (RFC 9068, S9). It is safe
-// for concurrent use.
+// AccessTokenVerifier verifies access tokens: JWTs by their signature and
+// claims (RFC 9068, S9) when made by [NewAccessTokenVerifier], opaque
+// tokens by asking the issuer (RFC 7662) when made by [NewIntrospector].
+// It is safe for concurrent use.
 type AccessTokenVerifier struct {
 	issuerKeys
 	audience, clientID string
+	in                 *introspector // set by NewIntrospector
 }
 
 // AccessToken is a verified access token (from a JWT or an introspection
@@ -79,11 +82,21 @@ func isAccessTokenTyp(typ string) bool {
 	return typ == "at+jwt" || typ == "application/at+jwt"
 }
 
-// Verify checks raw as an RFC 9068 access token for this resource and
-// returns its claims. An ID token (typ JWT or none) is refused with
-// a [*ClaimError] for "typ". Scopes are not checked here: call
-// [AccessToken.RequireScopes].
+// Verify checks raw and returns its claims. Scopes are not checked here:
+// call [AccessToken.RequireScopes].
+//
+// Made by NewAccessTokenVerifier, it checks raw as an RFC 9068 JWT access
+// token for this resource; an ID token (typ JWT or none) is a [*ClaimError]
+// for "typ". Made by NewIntrospector, it asks the introspection endpoint,
+// and accepts the token when the answer says it is active and passes the
+// issuer, audience, client and time checks; an inactive token is a
+// [*ClaimError] for "active". A failed check matches [ErrInvalidToken]; a
+// key set or introspection endpoint that could not answer matches
+// [ErrIssuerUnavailable].
 func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*AccessToken, error) {
+	if v.in != nil {
+		return v.in.verify(ctx, raw)
+	}
 	t, payload, err := verifySigned(ctx, raw, v.algs, v.keys, v.jwks)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,7 @@
 // signature and issuer rules, aud containing the resource, exp/nbf, and
 // client_id when configured; scopes come from "scope" or "scp" and are
 // checked with [AccessToken.RequireScopes]. An ID token is never accepted as
-// an access token, nor the reverse. [Introspector] (RFC 7662) does the same
+// an access token, nor the reverse. [NewIntrospector] (RFC 7662) does the same
 // for opaque tokens through the introspection endpoint.
 //
 // [NewJWKS] (S20) caches the issuer's keys for at most MaxAge, fetches again for

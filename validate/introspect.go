@@ -18,8 +18,9 @@ import (
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// IntrospectionConfig configures an [Introspector]. It is read only by
-// [NewIntrospector] and may be reused or shared afterwards.
+// IntrospectionConfig configures the verifier [NewIntrospector] returns.
+// It is read only by NewIntrospector and may be reused or shared
+// afterwards.
 type IntrospectionConfig struct {
 	// Endpoint is the https introspection endpoint (RFC 7662). Required.
 	Endpoint string
@@ -58,9 +59,9 @@ type IntrospectionConfig struct {
 	CacheMaxAge time.Duration
 }
 
-// Introspector validates opaque tokens with the authorization server's
+// introspector validates opaque tokens with the authorization server's
 // introspection endpoint (RFC 7662). It is safe for concurrent use.
-type Introspector struct {
+type introspector struct {
 	endpoint string
 	client   *http.Client
 	auth     func(*http.Request, url.Values) error
@@ -83,10 +84,20 @@ type cached struct {
 	until time.Time
 }
 
-// NewIntrospector returns an Introspector for cfg. It does no I/O and is
-// safe for concurrent use. A bad configuration is a configuration error
-// (ErrConfig).
-func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
+// NewIntrospector returns an [AccessTokenVerifier] that checks opaque
+// access tokens by asking the authorization server's introspection
+// endpoint (RFC 7662), so a resource server verifies JWT and opaque tokens
+// through the same Verify. It does no I/O and is safe for concurrent use. A
+// bad configuration is a configuration error (ErrConfig).
+func NewIntrospector(cfg IntrospectionConfig) (*AccessTokenVerifier, error) {
+	in, err := newIntrospector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &AccessTokenVerifier{in: in}, nil
+}
+
+func newIntrospector(cfg IntrospectionConfig) (*introspector, error) {
 	if err := checkHTTPS("introspection endpoint", cfg.Endpoint, cfg.HTTPClient); err != nil {
 		return nil, err
 	}
@@ -104,7 +115,7 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Introspector{
+	in := &introspector{
 		endpoint: cfg.Endpoint, client: client, auth: cfg.Authenticate,
 		checks: introspectionChecks{issuer: cfg.Issuer, audience: cfg.Audience, clientID: cfg.ClientID, leeway: leeway},
 		now:    cfg.Now, size: cfg.CacheSize, maxAge: cfg.CacheMaxAge,
@@ -118,11 +129,10 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	return in, nil
 }
 
-// Introspect asks the server about token and returns its claims when it is
-// active and passes the issuer, audience, client and time checks. An
-// inactive token is a [*ClaimError] for "active"; a failed call matches
-// [ErrIssuerUnavailable]. Scopes are checked with [AccessToken.RequireScopes].
-func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessToken, error) {
+// verify asks the server about token and returns its claims when it is
+// active and passes the issuer, audience, client and time checks (see
+// AccessTokenVerifier.Verify).
+func (in *introspector) verify(ctx context.Context, token string) (*AccessToken, error) {
 	if token == "" || len(token) > maxTokenSize {
 		return nil, fail(errMalformed, "empty or oversized token")
 	}
@@ -152,7 +162,7 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessTo
 	return copyAccessToken(t), nil
 }
 
-func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) {
+func (in *introspector) call(ctx context.Context, token string) ([]byte, error) {
 	// Bounded even with a client and context that set no deadline.
 	ctx, cancel := context.WithTimeout(ctx, strictnet.DefaultTimeout)
 	defer cancel()
@@ -251,7 +261,7 @@ func copyAccessToken(t *AccessToken) *AccessToken {
 	return &cp
 }
 
-func (in *Introspector) lookup(key [sha256.Size]byte) *AccessToken {
+func (in *introspector) lookup(key [sha256.Size]byte) *AccessToken {
 	now := in.now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -266,7 +276,7 @@ func (in *Introspector) lookup(key [sha256.Size]byte) *AccessToken {
 	return copyAccessToken(e.tok)
 }
 
-func (in *Introspector) store(key [sha256.Size]byte, t *AccessToken, until, now time.Time) {
+func (in *introspector) store(key [sha256.Size]byte, t *AccessToken, until, now time.Time) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if len(in.cache) >= in.size {
@@ -286,7 +296,7 @@ func (in *Introspector) store(key [sha256.Size]byte, t *AccessToken, until, now 
 }
 
 // cacheLen reports the number of cached results (for tests).
-func (in *Introspector) cacheLen() int {
+func (in *introspector) cacheLen() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return len(in.cache)

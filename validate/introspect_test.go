@@ -66,9 +66,9 @@ func (s *introspectionServer) set(token, body string) {
 	s.mu.Unlock()
 }
 
-func newTestIntrospector(t *testing.T, s *introspectionServer, clk *clock, cacheSize int) *Introspector {
+func newTestIntrospector(t *testing.T, s *introspectionServer, clk *clock, cacheSize int) *introspector {
 	t.Helper()
-	in, err := NewIntrospector(IntrospectionConfig{
+	in, err := newIntrospector(IntrospectionConfig{
 		Endpoint:   s.URL + "/introspect",
 		HTTPClient: strictFor(t, s.Server),
 		Authenticate: func(req *http.Request, form url.Values) error {
@@ -97,7 +97,7 @@ func TestIntrospect(t *testing.T) {
 	in := newTestIntrospector(t, s, clk, 0)
 	ctx := context.Background()
 	s.set(opaqueToken, activeBody(""))
-	at, err := in.Introspect(ctx, opaqueToken)
+	at, err := in.verify(ctx, opaqueToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestIntrospect(t *testing.T) {
 	}
 	// iss is optional in RFC 7662.
 	s.set(opaqueToken, strings.Replace(activeBody(""), `"iss"`, `"issuer"`, 1))
-	if _, err := in.Introspect(ctx, opaqueToken); err != nil {
+	if _, err := in.verify(ctx, opaqueToken); err != nil {
 		t.Fatalf("response without iss: %v", err)
 	}
 
@@ -139,7 +139,7 @@ func TestIntrospect(t *testing.T) {
 			s.mu.Lock()
 			s.body[opaqueToken], s.code = tc.body, tc.code
 			s.mu.Unlock()
-			_, err := in.Introspect(ctx, opaqueToken)
+			_, err := in.verify(ctx, opaqueToken)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -161,7 +161,7 @@ func TestIntrospectNoRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
+	if _, err := in.Verify(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
 		t.Fatalf("got %v", err)
 	}
 	if reached.Load() {
@@ -176,7 +176,7 @@ func TestIntrospectCache(t *testing.T) {
 	ctx := context.Background()
 	s.set(opaqueToken, activeBody(""))
 	for i := 0; i < 5; i++ {
-		at, err := in.Introspect(ctx, opaqueToken)
+		at, err := in.verify(ctx, opaqueToken)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func TestIntrospectCache(t *testing.T) {
 	if n := s.calls.Load(); n != 1 {
 		t.Fatalf("%d calls, want 1 (cached)", n)
 	}
-	at, _ := in.Introspect(ctx, opaqueToken)
+	at, _ := in.verify(ctx, opaqueToken)
 	if at.Audience[0] != testResource || at.Scopes[0] != "read" {
 		t.Fatal("cached result was modified through a returned copy")
 	}
@@ -199,7 +199,7 @@ func TestIntrospectCache(t *testing.T) {
 	// Until exp only.
 	clk.Advance(5*time.Minute + time.Second)
 	s.set(opaqueToken, `{"active":false}`)
-	if _, err := in.Introspect(ctx, opaqueToken); !errors.Is(err, errInactive) {
+	if _, err := in.verify(ctx, opaqueToken); !errors.Is(err, errInactive) {
 		t.Fatalf("after exp: %v", err)
 	}
 	if n := s.calls.Load(); n != 2 {
@@ -211,7 +211,7 @@ func TestIntrospectCache(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		tok := opaqueToken + formatInt(int64(i))
 		s.set(tok, activeBody(""))
-		if _, err := in.Introspect(ctx, tok); err != nil {
+		if _, err := in.verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 		if in.cacheLen() > 3 {
@@ -222,8 +222,8 @@ func TestIntrospectCache(t *testing.T) {
 	in = newTestIntrospector(t, s, clk, 3)
 	s.set("no-exp", `{"active":true,"iss":"`+testIssuer+`","aud":"`+testResource+`"}`)
 	before := s.calls.Load()
-	in.Introspect(ctx, "no-exp")
-	in.Introspect(ctx, "no-exp")
+	in.verify(ctx, "no-exp")
+	in.verify(ctx, "no-exp")
 	if s.calls.Load()-before != 2 || in.cacheLen() != 0 {
 		t.Fatal("result without exp was cached")
 	}
@@ -246,7 +246,7 @@ func TestNewIntrospectorConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
+	if _, err := in.Verify(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
 		t.Fatalf("failing hook: %v", err)
 	}
 }

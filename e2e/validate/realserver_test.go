@@ -214,7 +214,7 @@ func TestRealServerAccessTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := in.Introspect(f.ctx, opaque.AccessToken)
+	at, err := in.Verify(f.ctx, opaque.AccessToken)
 	if err != nil {
 		t.Fatalf("introspection: %v", err)
 	}
@@ -226,13 +226,13 @@ func TestRealServerAccessTokens(t *testing.T) {
 		t.Fatalf("api.write: %v", err)
 	}
 	before := f.s.Count(mustPath(t, f.s.IntrospectionURL))
-	if _, err := in.Introspect(f.ctx, opaque.AccessToken); err != nil {
+	if _, err := in.Verify(f.ctx, opaque.AccessToken); err != nil {
 		t.Fatal(err)
 	}
 	if f.s.Count(mustPath(t, f.s.IntrospectionURL)) != before {
 		t.Fatal("cached introspection called the server again")
 	}
-	if _, err := in.Introspect(f.ctx, "not-a-token"); !errors.Is(err, &validate.ClaimError{Claim: "active"}) {
+	if _, err := in.Verify(f.ctx, "not-a-token"); !errors.Is(err, &validate.ClaimError{Claim: "active"}) {
 		t.Fatalf("garbage token: %v", err)
 	}
 }

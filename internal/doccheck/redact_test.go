@@ -148,7 +148,6 @@ var exportedTypes = map[string]reflect.Type{
 	"validate.IDTokenVerifier":        reflect.TypeFor[validate.IDTokenVerifier](),
 	"validate.InsufficientScopeError": reflect.TypeFor[validate.InsufficientScopeError](),
 	"validate.IntrospectionConfig":    reflect.TypeFor[validate.IntrospectionConfig](),
-	"validate.Introspector":           reflect.TypeFor[validate.Introspector](),
 	"validate.JWKSConfig":             reflect.TypeFor[validate.JWKSConfig](),
 	"validate.StandardClaims":         reflect.TypeFor[validate.StandardClaims](),
 }
