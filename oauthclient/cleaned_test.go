@@ -80,7 +80,7 @@ func TestServerTextIsCleaned(t *testing.T) {
 				t.Errorf("token error %q: want the cleaned description, scrubbed", err)
 			}
 			_, err = c.KeySet().VerifySignature(ctx, fakeJWT())
-			if !errors.Is(err, validate.ErrKeySet) || !strings.Contains(err.Error(), "503") {
+			if !errors.Is(err, validate.ErrIssuerUnavailable) || !strings.Contains(err.Error(), "503") {
 				t.Errorf("JWKS status: %v", err)
 			}
 			errs = append(errs, err)

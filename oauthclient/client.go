@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
@@ -163,8 +164,8 @@ type Client struct {
 	http     *http.Client
 	method   AuthMethod
 	verifier *validate.IDTokenVerifier // nil when the server has no jwks_uri
-	keys     *validate.JWKS
-	nonces   *dpop.NonceStore // DPoP-Nonce per server origin (RFC 9449 §8)
+	keys     oidc.KeySet               // from validate.NewJWKS
+	nonces   *dpop.NonceStore          // DPoP-Nonce per server origin (RFC 9449 §8)
 }
 
 // New checks cfg, fetches and checks the server metadata (unless
@@ -254,7 +255,7 @@ func (c *Client) Metadata() Metadata {
 
 // HTTPClient returns a copy of the strict client the Client uses for
 // server calls (same transport, roots, pins, wrapper and logger), for
-// example for a validate.Introspector. Changing the copy's fields does not
+// example for validate.NewIntrospector. Changing the copy's fields does not
 // change the Client's calls.
 func (c *Client) HTTPClient() *http.Client {
 	cp := *c.http
@@ -270,8 +271,9 @@ func (c *Client) Config() Config {
 	return cfg
 }
 
-// KeySet returns the issuer's JWKS cache, or nil when the server has no jwks_uri.
-func (c *Client) KeySet() *validate.JWKS { return c.keys }
+// KeySet returns the issuer's key set cache (validate.NewJWKS), or nil when
+// the server has no jwks_uri.
+func (c *Client) KeySet() oidc.KeySet { return c.keys }
 
 // Discover fetches the authorization server metadata of issuer, in the
 // order of the MCP authorization specification: RFC 8414 with the path

@@ -11,17 +11,18 @@ import (
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/oauthsafe/oauthsafe/callback"
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // TestConfigErrorsAreOne: a configuration error of any package matches the
-// one sentinel (oauthsafe.ErrConfig is oauthsafe.ErrConfig and
-// validate.ErrConfig) and reads "<package>: <what is wrong> (invalid
+// one sentinel (oauthsafe.ErrConfig, which is internal/cfgerr's, the one
+// every package wraps) and reads "<package>: <what is wrong> (invalid
 // configuration)".
 func TestConfigErrorsAreOne(t *testing.T) {
-	if oauthsafe.ErrConfig != oauthsafe.ErrConfig || oauthsafe.ErrConfig != validate.ErrConfig {
+	if oauthsafe.ErrConfig != cfgerr.ErrConfig {
 		t.Fatal("the packages have different ErrConfig sentinels")
 	}
 	_, e1 := oauthclient.New(context.Background(), oauthclient.Config{Issuer: "https://id.example.com"})

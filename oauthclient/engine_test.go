@@ -99,7 +99,7 @@ func TestRotationSurvivesEveryRefusal(t *testing.T) {
 		}, ErrIDToken},
 		{"other subject", func(h *hostileAS) map[string]any {
 			return map[string]any{"id_token": h.idToken(nopTB{}, map[string]any{"sub": "user-2", "nonce": nil})}
-		}, validate.ErrSubject},
+		}, &validate.ClaimError{Claim: "sub"}},
 		{"wider scope", func(h *hostileAS) map[string]any { return map[string]any{"scope": "openid profile admin"} }, errScopeWidened},
 		{"unknown token_type", func(h *hostileAS) map[string]any { return map[string]any{"token_type": "mac"} }, errUnknownTokenType},
 		{"malformed expires_in", func(h *hostileAS) map[string]any { return map[string]any{"expires_in": "soon"} }, nil},
@@ -223,7 +223,7 @@ func TestResumedSourceChecksSubject(t *testing.T) {
 	for _, tc := range []struct {
 		sub  string
 		want error
-	}{{"user-2", validate.ErrSubject}, {"user-1", nil}} {
+	}{{"user-2", &validate.ClaimError{Claim: "sub"}}, {"user-1", nil}} {
 		store := &tokenstore.Memory{}
 		if err := engine.SaveRecord(context.Background(), store, "k", &engine.Record{RefreshToken: "RT-stored",
 			Subject: "user-1", Scopes: []string{"openid", "profile"}, Issuer: h.srv.URL, ClientID: "client-1"}); err != nil {

@@ -267,7 +267,7 @@ func TestErrorsHoldNoCredential(t *testing.T) {
 				t.Fatal(err)
 			}
 			panicArmed.Store(true)
-			_, err = in.Introspect(context.Background(), "AT-secret-value")
+			_, err = in.Verify(context.Background(), "AT-secret-value")
 			if panicArmed.Load() {
 				t.Fatal("the wrapper was not reached")
 			}

@@ -102,7 +102,7 @@ func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 				return nil, err
 			}
 			if id.Subject != rec.Subject {
-				return nil, fmt.Errorf("%w: %w: the refreshed ID token names another subject than the login", ErrIDToken, validate.ErrSubject)
+				return nil, fmt.Errorf("%w: %w", ErrIDToken, &validate.ClaimError{Claim: "sub", Reason: "the refreshed ID token names another subject than the login"})
 			}
 		}
 		if err := checkAudience(tr.token.AccessToken, resource); err != nil {

@@ -15,8 +15,8 @@ func TestUserInfoSubjectMustMatchIDToken(t *testing.T) {
 		want error
 	}{
 		{`{"sub":"user-1","email":"a@example.com","email_verified":"true"}`, nil},
-		{`{"sub":"user-2","email":"a@example.com"}`, validate.ErrSubject},
-		{`{"email":"a@example.com"}`, validate.ErrSubject},
+		{`{"sub":"user-2","email":"a@example.com"}`, &validate.ClaimError{Claim: "sub"}},
+		{`{"email":"a@example.com"}`, &validate.ClaimError{Claim: "sub"}},
 		{`<html>`, ErrMalformedResponse},
 	} {
 		h := newHostileAS(t)
@@ -54,7 +54,7 @@ func TestRefreshedIDTokenMustKeepTheSubject(t *testing.T) {
 	for _, tc := range []struct {
 		sub  string
 		want error
-	}{{"user-2", validate.ErrSubject}, {"user-1", nil}} {
+	}{{"user-2", &validate.ClaimError{Claim: "sub"}}, {"user-1", nil}} {
 		h.mu.Lock()
 		h.nonce = "" // refreshed ID tokens carry no nonce
 		h.mu.Unlock()

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/validate"
@@ -123,11 +125,11 @@ var clientKinds = []clientKind{
 		if err != nil {
 			return err
 		}
-		_, err = in.Introspect(ctx, "opaque-access-token")
+		_, err = in.Verify(ctx, "opaque-access-token")
 		return err
 	})},
 	{"userinfo", withClient(func(ctx context.Context, c *Client) error {
-		_, err := c.UserInfo(ctx, &Tokens{tok: &oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"}, idToken: &validate.IDToken{Subject: "alice"}})
+		_, err := c.UserInfo(ctx, &Tokens{tok: &oauth2.Token{AccessToken: "access-token-value", TokenType: "Bearer"}, idToken: &validate.IDToken{StandardClaims: validate.StandardClaims{Subject: "alice"}}})
 		return err
 	})},
 	{"revocation", withClient(func(ctx context.Context, c *Client) error {
@@ -310,12 +312,12 @@ func TestValidateRefusesForeignClients(t *testing.T) {
 	for name, hc := range foreign {
 		t.Run(name, func(t *testing.T) {
 			_, err := validate.NewJWKS(validate.JWKSConfig{URL: srv.URL + "/jwks", HTTPClient: hc})
-			if !errors.Is(err, validate.ErrConfig) || !strings.Contains(err.Error(), "JWKSConfig.HTTPClient") {
+			if !errors.Is(err, oauthsafe.ErrConfig) || !strings.Contains(err.Error(), "JWKSConfig.HTTPClient") {
 				t.Fatalf("JWKS: %v", err)
 			}
 			_, err = validate.NewIntrospector(validate.IntrospectionConfig{Endpoint: srv.URL + "/introspect", HTTPClient: hc,
 				Authenticate: func(*http.Request, url.Values) error { return nil }})
-			if !errors.Is(err, validate.ErrConfig) || !strings.Contains(err.Error(), "IntrospectionConfig.HTTPClient") {
+			if !errors.Is(err, oauthsafe.ErrConfig) || !strings.Contains(err.Error(), "IntrospectionConfig.HTTPClient") {
 				t.Fatalf("introspection: %v", err)
 			}
 		})

@@ -7,13 +7,14 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/oauthsafe/oauthsafe/internal/claims"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
 // UserInfo fetches the OpenID Connect userinfo of a login with its access
 // token and checks that its sub equals the verified ID token's sub (a
-// mismatch matches validate.ErrSubject). Only JSON userinfo responses are
+// mismatch is a *validate.ClaimError for "sub"). Only JSON userinfo responses are
 // accepted. A DPoP-bound login sends "Authorization: DPoP" with a fresh
 // proof of its key (RFC 9449 §7), and a 401 use_dpop_nonce with a valid
 // DPoP-Nonce is retried exactly once with it; a bad DPoP-Nonce matches
@@ -76,22 +77,38 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
 		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "not a JSON response"}
 	}
-	claims, err := validate.ParseStandardClaims(body)
+	std, err := claims.ParseStandard(body)
 	if err != nil {
 		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "body is not a JSON object"}
 	}
-	if err := validate.CheckUserInfoSubject(toks.IDToken(), claims.Subject); err != nil {
+	if err := checkUserInfoSubject(toks.IDToken(), std.Subject); err != nil {
 		return validate.StandardClaims{}, err
 	}
-	return claims, nil
+	return validate.StandardClaims(std), nil
 }
 
-// Introspector returns an RFC 7662 introspection client for opaque access
-// tokens, authenticated as this client with its one method, over the strict
-// HTTP client, checking iss against the issuer. cfg may set Audience,
-// ClientID, caching and Leeway; its Endpoint, HTTPClient, Authenticate,
-// Issuer and Now are filled in. Safe for concurrent use.
-func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.Introspector, error) {
+// checkUserInfoSubject checks that a UserInfo response's "sub" equals the
+// verified ID token's (OIDC Core §5.3.2). A nil token or an empty sub is
+// refused. The error is a *validate.ClaimError for "sub".
+func checkUserInfoSubject(idToken *validate.IDToken, userinfoSub string) error {
+	switch {
+	case idToken == nil || idToken.Subject == "":
+		return &validate.ClaimError{Claim: "sub", Reason: "no verified ID token subject"}
+	case userinfoSub == "":
+		return &validate.ClaimError{Claim: "sub", Missing: true, Reason: "userinfo has no sub"}
+	case userinfoSub != idToken.Subject:
+		return &validate.ClaimError{Claim: "sub", Reason: "userinfo sub differs from the ID token's"}
+	}
+	return nil
+}
+
+// Introspector returns an access token verifier for opaque access tokens
+// (validate.NewIntrospector, RFC 7662), authenticated as this client with
+// its one method, over the strict HTTP client, checking iss against the
+// issuer. cfg may set Audience, ClientID, caching and Leeway; its Endpoint,
+// HTTPClient, Authenticate, Issuer and Now are filled in. Safe for
+// concurrent use.
+func (c *Client) Introspector(cfg validate.IntrospectionConfig) (*validate.AccessTokenVerifier, error) {
 	if c.md.IntrospectionEndpoint == "" {
 		return nil, fmt.Errorf("%w: introspection", ErrNoEndpoint)
 	}

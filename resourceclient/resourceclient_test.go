@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/internal/storekey"
 
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -34,8 +35,8 @@ func TestNewChecksConfig(t *testing.T) {
 		{Config{Resource: "http://example.com/mcp", HTTP: loop}, strictnet.ErrPolicy},
 		{Config{Resource: "https://mcp.example/mcp?x=1"}, strictnet.ErrPolicy},
 		{Config{Resource: "mcp.example/mcp"}, strictnet.ErrPolicy},
-		{Config{Resource: "https://mcp.example/mcp", Browser: headless}, cfgerr.ErrConfig},
-		{Config{Resource: "https://mcp.example/mcp", Credentials: &Credentials{Issuer: "https://as.example"}}, cfgerr.ErrConfig},
+		{Config{Resource: "https://mcp.example/mcp", Browser: headless}, oauthsafe.ErrConfig},
+		{Config{Resource: "https://mcp.example/mcp", Credentials: &Credentials{Issuer: "https://as.example"}}, oauthsafe.ErrConfig},
 		{Config{Resource: "https://mcp.example/mcp", Credentials: &Credentials{Issuer: "http://as.example", ClientID: "c"}}, strictnet.ErrPolicy},
 		{Config{Resource: "https://mcp.example/mcp", ClientIDMetadataURL: "http://localhost/cimd.json", HTTP: loop}, strictnet.ErrPolicy},
 		{Config{Resource: "http://localhost:3000/mcp", HTTP: loop}, nil},

@@ -25,7 +25,7 @@ type AccessTokenConfig struct {
 	// Algorithms is intersected with the asymmetric allow-list like
 	// [IDTokenConfig.Algorithms]; nil means RS256 only.
 	Algorithms []string
-	// KeySet holds the issuer's keys, usually a *JWKS. Required.
+	// KeySet holds the issuer's keys, usually from [NewJWKS]. Required.
 	KeySet oidc.KeySet
 	// Leeway for exp and nbf; zero means 60 s, more than 5 min is an error.
 	Leeway time.Duration
@@ -33,11 +33,14 @@ type AccessTokenConfig struct {
 	Now func() time.Time
 }
 
-// AccessTokenVerifier verifies JWT access tokens (RFC 9068, S9). It is safe
-// for concurrent use.
+// AccessTokenVerifier verifies access tokens: JWTs by their signature and
+// claims (RFC 9068, S9) when made by [NewAccessTokenVerifier], opaque
+// tokens by asking the issuer (RFC 7662) when made by [NewIntrospector].
+// It is safe for concurrent use.
 type AccessTokenVerifier struct {
 	issuerKeys
 	audience, clientID string
+	in                 *introspector // set by NewIntrospector
 }
 
 // AccessToken is a verified access token (from a JWT or an introspection
@@ -52,16 +55,18 @@ type AccessToken struct {
 	IssuedAt  time.Time
 	NotBefore time.Time
 	JWTID     string
-	scopes    []string
-	claims    []byte
+	// Scopes are the granted scopes, from "scope" (space-separated) or
+	// else "scp". Check them with [AccessToken.RequireScopes].
+	Scopes []string
+	claims []byte
 }
 
 // NewAccessTokenVerifier returns a verifier for cfg. It does no I/O and is
-// safe for concurrent use. Configuration errors match ErrConfig (and
-// ErrAlgorithm when no allowed algorithm remains).
+// safe for concurrent use. A bad configuration (also one that leaves no
+// allowed algorithm) is a configuration error (ErrConfig).
 func NewAccessTokenVerifier(cfg AccessTokenConfig) (*AccessTokenVerifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" || cfg.KeySet == nil {
-		return nil, fail(ErrConfig, "issuer, audience and key set are required")
+		return nil, configError("issuer, audience and key set are required")
 	}
 	k, err := newIssuerKeys(cfg.Issuer, cfg.KeySet, cfg.Algorithms, cfg.Leeway, cfg.Now)
 	if err != nil {
@@ -77,17 +82,27 @@ func isAccessTokenTyp(typ string) bool {
 	return typ == "at+jwt" || typ == "application/at+jwt"
 }
 
-// Verify checks raw as an RFC 9068 access token for this resource and
-// returns its claims. An ID token (typ JWT or none) is refused with
-// ErrTokenType. Scopes are not checked here: call
-// [AccessToken.RequireScopes].
+// Verify checks raw and returns its claims. Scopes are not checked here:
+// call [AccessToken.RequireScopes].
+//
+// Made by NewAccessTokenVerifier, it checks raw as an RFC 9068 JWT access
+// token for this resource; an ID token (typ JWT or none) is a [*ClaimError]
+// for "typ". Made by NewIntrospector, it asks the introspection endpoint,
+// and accepts the token when the answer says it is active and passes the
+// issuer, audience, client and time checks; an inactive token is a
+// [*ClaimError] for "active". A failed check matches [ErrInvalidToken]; a
+// key set or introspection endpoint that could not answer matches
+// [ErrIssuerUnavailable].
 func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*AccessToken, error) {
+	if v.in != nil {
+		return v.in.verify(ctx, raw)
+	}
 	t, payload, err := verifySigned(ctx, raw, v.algs, v.keys, v.jwks)
 	if err != nil {
 		return nil, err
 	}
 	if !isAccessTokenTyp(t.hdr.Typ) {
-		return nil, fail(ErrTokenType, "typ is not at+jwt")
+		return nil, claimFail("typ", "typ is not at+jwt", errTokenType)
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
@@ -95,24 +110,24 @@ func (v *AccessTokenVerifier) Verify(ctx context.Context, raw string) (*AccessTo
 	}
 	if c.Nonce != nil || c.AtHash != "" || c.CHash != "" {
 		// Belt and braces: only ID tokens carry these.
-		return nil, fail(ErrTokenType, "claims are those of an ID token")
+		return nil, claimFail("typ", "claims are those of an ID token", errTokenType)
 	}
 	if err := checkIssuer(c, v.issuer); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(c.Aud, v.audience) {
-		return nil, fail(ErrAudience, "resource not in aud")
+		return nil, &ClaimError{Claim: "aud", Reason: "resource not in aud", Expected: v.audience, kinds: []error{errAudience}}
 	}
 	if err := timeChecks(c, v.now(), v.leeway, false); err != nil {
 		return nil, err
 	}
 	if v.clientID != "" && (c.ClientID == nil || *c.ClientID != v.clientID) {
-		return nil, fail(ErrClientID, "")
+		return nil, &ClaimError{Claim: "client_id", Missing: c.ClientID == nil, Expected: v.clientID, kinds: []error{errClientID}}
 	}
 	at := &AccessToken{
 		Issuer: *c.Iss, Subject: c.Sub, Audience: []string(c.Aud),
-		Expiry: c.Exp.t, IssuedAt: c.Iat.t, NotBefore: c.Nbf.t, JWTID: c.Jti,
-		scopes: scopesOf(c), claims: payload,
+		Expiry: c.Exp.Time, IssuedAt: c.Iat.Time, NotBefore: c.Nbf.Time, JWTID: c.Jti,
+		Scopes: scopesOf(c), claims: payload,
 	}
 	if c.ClientID != nil {
 		at.ClientID = *c.ClientID
@@ -128,21 +143,13 @@ func scopesOf(c *commonClaims) []string {
 	return []string(c.Scp)
 }
 
-// Scopes returns a copy of the granted scopes.
-func (t *AccessToken) Scopes() []string {
-	return append([]string(nil), t.scopes...)
-}
-
-// HasScope reports whether scope was granted.
-func (t *AccessToken) HasScope(scope string) bool { return contains(t.scopes, scope) }
-
 // RequireScopes returns nil when every scope in required was granted, and
 // otherwise an [*InsufficientScopeError] naming the missing ones (it matches
 // ErrInsufficientScope).
 func (t *AccessToken) RequireScopes(required ...string) error {
 	var missing []string
 	for _, s := range required {
-		if !contains(t.scopes, s) && !contains(missing, s) {
+		if !contains(t.Scopes, s) && !contains(missing, s) {
 			missing = append(missing, s)
 		}
 	}
@@ -156,7 +163,7 @@ func (t *AccessToken) RequireScopes(required ...string) error {
 // into v.
 func (t *AccessToken) Claims(v any) error {
 	if err := json.Unmarshal(t.claims, v); err != nil {
-		return fail(ErrMalformed, "claims do not fit the given type")
+		return fail(errMalformed, "claims do not fit the given type")
 	}
 	return nil
 }

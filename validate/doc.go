@@ -3,14 +3,14 @@
 //
 // Where to start: a resource server checks the access tokens it receives
 // with [NewAccessTokenVerifier] (JWT, RFC 9068) or [NewIntrospector]
-// (opaque tokens, RFC 7662), over a [JWKS] key set; clients get ID token
+// (opaque tokens, RFC 7662), over the key set of [NewJWKS]; clients get ID token
 // checks from oauthclient without calling this package. Names like S8 in
 // the docs are the security invariants of docs/architecture.md.
 //
 // # Guarantees
 //
 // [IDTokenVerifier] (S8) accepts a token only when all of these hold: it is
-// a compact JWS of at most [MaxTokenSize] bytes; its alg is an allow-listed
+// a compact JWS of at most 64 KiB; its alg is an allow-listed
 // asymmetric algorithm (RS*, PS*, ES*, EdDSA) that the server advertises,
 // never "none" or HS*; its signature verifies with a key from the
 // configured key set (jwk, jku, x5u and x5c header parameters are never used
@@ -25,17 +25,29 @@
 // signature and issuer rules, aud containing the resource, exp/nbf, and
 // client_id when configured; scopes come from "scope" or "scp" and are
 // checked with [AccessToken.RequireScopes]. An ID token is never accepted as
-// an access token, nor the reverse. [Introspector] (RFC 7662) does the same
+// an access token, nor the reverse. [NewIntrospector] (RFC 7662) does the same
 // for opaque tokens through the introspection endpoint.
 //
-// [JWKS] (S20) caches the issuer's keys for at most MaxAge, fetches again for
+// [NewJWKS] (S20) caches the issuer's keys for at most MaxAge, fetches again for
 // an unknown kid at most once per Cooldown with every concurrent caller
 // sharing that one fetch, bounds the response to 1 MiB and the number of
 // keys, and uses a key only when kty, alg and use fit.
 //
 // # Errors
 //
-// Every failure matches one of the exported Err* sentinels with
-// [errors.Is]; a missing scope is an [*InsufficientScopeError]. No error
-// string contains a token, a code or a value copied from a token.
+// A caller acts on three sentinels, matched with [errors.Is]:
+//   - [ErrInvalidToken]: refuse the token (401). A failed claim check is
+//     also a [*ClaimError] naming the claim (find it with [errors.As], or
+//     ask errors.Is(err, &ClaimError{Claim: "exp"})): "exp" for an expired
+//     token the client should refresh, "active" for an inactive one;
+//     anything else (malformed, algorithm, signature, unknown key) is not
+//     a token of the issuer.
+//   - [ErrIssuerUnavailable]: the key set or the introspection endpoint
+//     could not answer; try again later (503).
+//   - [ErrInsufficientScope]: the token lacks a scope (403); the
+//     [*InsufficientScopeError] names the missing ones.
+//
+// A constructor given a bad configuration returns a configuration error
+// (the module's one ErrConfig). No error string contains a token, a code
+// or a value copied from a token.
 package validate

@@ -2,81 +2,65 @@ package validate
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 )
 
-// Sentinel errors. Every error returned by this package matches at least one
-// of them with [errors.Is]; some match two (an unknown key is both
-// [ErrKeyNotFound] and [ErrSignature]). No error string returned by this
-// package contains a token, a code or a claim value taken from a token.
+// The package's sentinel errors: what a caller acts on differently. Every
+// error of this package matches one of them with [errors.Is], or is a
+// configuration error (matching ErrConfig of the root package oauthsafe).
+// No error string of this package contains a token, a code or a value taken
+// from a token.
 var (
-	// ErrMalformed reports a token or server response that cannot be parsed:
-	// wrong number of segments, bad base64 or JSON, too large, a claim of the
-	// wrong type, or a "crit" header.
-	ErrMalformed = errors.New("validate: malformed token")
-	// ErrAlgorithm reports a signing algorithm that is not allowed: "none",
-	// any HMAC algorithm, or an algorithm the server does not advertise.
-	ErrAlgorithm = errors.New("validate: signing algorithm not allowed")
-	// ErrSignature reports a signature that does not verify with any key of
-	// the issuer.
-	ErrSignature = errors.New("validate: signature invalid")
-	// ErrKeyNotFound reports that no key of the issuer's key set matches the
-	// token's kid, key type, algorithm and use. It also matches ErrSignature.
-	ErrKeyNotFound = errors.New("validate: no matching key in the key set")
-	// ErrKeySet reports that the issuer's key set could not be fetched or
-	// parsed (network error, status, size bound, bad JSON, too many keys).
-	ErrKeySet = errors.New("validate: key set unavailable")
-	// ErrIssuer reports an "iss" claim that is missing or not exactly equal
-	// to the configured issuer.
-	ErrIssuer = errors.New("validate: issuer mismatch")
-	// ErrAudience reports an "aud" claim that is missing or does not contain
-	// the expected audience.
-	ErrAudience = errors.New("validate: audience mismatch")
-	// ErrAuthorizedParty reports an "azp" claim that is required (several
-	// audiences) but missing, or present but not equal to the client id. It
-	// also matches ErrAudience.
-	ErrAuthorizedParty = errors.New("validate: authorized party (azp) mismatch")
-	// ErrClientID reports an access token whose "client_id" is not the
-	// expected client.
-	ErrClientID = errors.New("validate: client_id mismatch")
-	// ErrExpired reports a token whose "exp" is in the past by more than the
-	// leeway.
-	ErrExpired = errors.New("validate: token expired")
-	// ErrNotYetValid reports a token whose "nbf" or "iat" is in the future by
-	// more than the leeway.
-	ErrNotYetValid = errors.New("validate: token not yet valid")
-	// ErrMissingClaim reports that a required claim ("exp", "iat", "sub") is
-	// absent.
-	ErrMissingClaim = errors.New("validate: required claim missing")
-	// ErrNonce reports a missing or wrong "nonce" claim.
-	ErrNonce = errors.New("validate: nonce mismatch")
-	// ErrTokenHash reports an "at_hash" or "c_hash" claim that does not match
-	// the access token or code it came with.
-	ErrTokenHash = errors.New("validate: at_hash or c_hash mismatch")
-	// ErrTokenType reports a token of the wrong kind: an ID token offered as
-	// an access token, an access token offered as an ID token, or an unknown
-	// "typ".
-	ErrTokenType = errors.New("validate: wrong token type")
-	// ErrInsufficientScope is matched by every [*InsufficientScopeError].
-	ErrInsufficientScope = errors.New("insufficient scope")
-	// ErrInactive reports an introspection response with "active": false (or
-	// without "active": true).
-	ErrInactive = errors.New("validate: token inactive")
-	// ErrIntrospection reports an introspection call that failed: network
-	// error, non-200 status, redirect, oversized or unparsable body.
-	ErrIntrospection = errors.New("validate: introspection failed")
-	// ErrSubject reports a UserInfo "sub" that differs from the ID token's.
-	ErrSubject = errors.New("validate: subject mismatch")
-	// ErrConfig reports an invalid configuration given to a constructor.
-	ErrConfig = cfgerr.ErrConfig
+	// ErrInvalidToken reports a token that must not be used (answer 401): it
+	// is malformed (shape, size, base64, JSON, a "crit" header), its
+	// algorithm is not allowed ("none", HMAC, not advertised), its signature
+	// does not verify with a key of the issuer (or no key matches), or a
+	// claim check failed, in which case it is also a [*ClaimError] naming
+	// the claim.
+	ErrInvalidToken = errors.New("validate: invalid token")
+	// ErrIssuerUnavailable reports that the issuer could not answer (answer
+	// 503, try again later): its key set could not be fetched or parsed, or
+	// the introspection call failed (network error, status, redirect,
+	// size bound, unparsable body). The token itself may be fine.
+	ErrIssuerUnavailable = errors.New("validate: issuer unavailable")
+	// ErrInsufficientScope is matched by every [*InsufficientScopeError]
+	// (answer 403).
+	ErrInsufficientScope = errors.New("validate: insufficient scope")
 )
 
-// verifyError is a failure with a fixed message and one or two sentinel
-// kinds (and, for a failed call, its cause: see failCause). Its message
-// never contains values taken from the token.
+// The precise kinds behind the sentinels. They stay unexported: a caller
+// acts on the sentinel, or on [ClaimError.Claim]; the kinds give each
+// message its words and let this package's tests tell the cases apart.
+var (
+	errMalformed   = errors.New("validate: malformed token")
+	errAlgorithm   = errors.New("validate: signing algorithm not allowed")
+	errSignature   = errors.New("validate: signature invalid")
+	errKeyNotFound = errors.New("validate: no matching key in the key set")
+
+	errKeySet        = errors.New("validate: key set unavailable")
+	errIntrospection = errors.New("validate: introspection failed")
+
+	errIssuer          = errors.New("validate: issuer mismatch")
+	errAudience        = errors.New("validate: audience mismatch")
+	errAuthorizedParty = errors.New("validate: authorized party (azp) mismatch")
+	errClientID        = errors.New("validate: client_id mismatch")
+	errExpired         = errors.New("validate: token expired")
+	errNotYetValid     = errors.New("validate: token not yet valid")
+	errMissingClaim    = errors.New("validate: required claim missing")
+	errNonce           = errors.New("validate: nonce mismatch")
+	errTokenHash       = errors.New("validate: at_hash or c_hash mismatch")
+	errTokenType       = errors.New("validate: wrong token type")
+	errInactive        = errors.New("validate: token inactive")
+)
+
+// verifyError is a failure with a fixed message and its kinds: the precise
+// kind, sometimes a second one, and the sentinel they belong to (and, for
+// a failed call, its cause: see failCause). Its message never contains
+// values taken from the token.
 type verifyError struct {
 	msg   string
 	kinds []error
@@ -85,17 +69,33 @@ type verifyError struct {
 func (e *verifyError) Error() string   { return e.msg }
 func (e *verifyError) Unwrap() []error { return e.kinds }
 
-// fail returns an error matching kind whose message is kind's message
-// followed by detail (a configuration error reads as every package's do). detail must never contain token-derived values.
-func fail(kind error, detail string) error {
-	if kind == ErrConfig { // the module's one style: "<package>: <what> (invalid configuration)"
-		return cfgerr.New("validate", "%s", detail)
+// sentinelOf is the exported sentinel a kind belongs to.
+func sentinelOf(kind error) error {
+	if kind == errKeySet || kind == errIntrospection {
+		return ErrIssuerUnavailable
 	}
+	return ErrInvalidToken
+}
+
+// fail returns an error of kind (and so of its sentinel) whose message is
+// kind's message followed by detail. detail must never contain
+// token-derived values.
+func fail(kind error, detail string) error {
+	return newVerifyError(kind, detail)
+}
+
+func newVerifyError(kind error, detail string) *verifyError {
 	msg := kind.Error()
 	if detail != "" {
 		msg += ": " + detail
 	}
-	return &verifyError{msg: msg, kinds: []error{kind}}
+	return &verifyError{msg: msg, kinds: []error{kind, sentinelOf(kind)}}
+}
+
+// configError is a configuration error, in the module's one style:
+// "validate: <what> (invalid configuration)".
+func configError(detail string) error {
+	return cfgerr.New("validate", "%s", detail)
 }
 
 // failCause is fail for a call the transport refused or could not make:
@@ -103,19 +103,83 @@ func fail(kind error, detail string) error {
 // transport, a network error) stays reachable with errors.Is and errors.As
 // (S19). cause never carries the request body, so no token reaches it.
 func failCause(kind error, detail string, cause error) error {
-	e := fail(kind, detail).(*verifyError)
+	e := newVerifyError(kind, detail)
 	if cause != nil {
 		e.kinds = append(e.kinds, cause)
 	}
 	return e
 }
 
-// fail2 is fail for errors that match two sentinels; the message is the
-// first's.
+// fail2 is fail for errors of two kinds; the message and the sentinel are
+// the first's.
 func fail2(kind, also error, detail string) error {
-	e := fail(kind, detail).(*verifyError)
+	e := newVerifyError(kind, detail)
 	e.kinds = append(e.kinds, also)
 	return e
+}
+
+// ClaimError reports a token whose claims fail a check: it is valid JSON
+// signed by the issuer, but not a token for this use now. It matches
+// [ErrInvalidToken] with [errors.Is]; find it with [errors.As] to know
+// which claim failed, for example "exp" for an expired token. It is a
+// plain value; no field holds a value taken from the token.
+type ClaimError struct {
+	// Claim names what failed: "iss", "aud", "azp", "sub", "client_id",
+	// "exp", "nbf", "iat", "nonce", "at_hash", "c_hash", "typ" (the JOSE
+	// header's token type, or an ID token's claims on an access token), or
+	// "active" (an introspection response saying the token is inactive).
+	Claim string
+	// Missing is set when the claim is required and absent.
+	Missing bool
+	// Expected is the configured value the claim had to match (the issuer,
+	// the client id, the audience) when the check compares with one; never
+	// a secret, never a value from the token.
+	Expected string
+	// Reason says what was wrong in fixed words (never token values).
+	Reason string
+
+	kinds []error // this package's precise kinds, for its messages and tests
+}
+
+// Error says what was wrong (naming the claim) and the expected value.
+func (e *ClaimError) Error() string {
+	var b strings.Builder
+	if len(e.kinds) > 0 { // this package's: the kind's words and Reason name the claim
+		b.WriteString(e.kinds[0].Error())
+	} else {
+		b.WriteString(ErrInvalidToken.Error() + ": " + e.Claim)
+		if e.Missing {
+			b.WriteString(" missing")
+		}
+	}
+	if e.Reason != "" {
+		b.WriteString(": " + e.Reason)
+	}
+	if e.Expected != "" {
+		b.WriteString(": expected " + safetext.Clean(e.Expected, 200))
+	}
+	return b.String()
+}
+
+// Is reports whether target is [ErrInvalidToken], or a *ClaimError naming
+// the same claim: errors.Is(err, &ClaimError{Claim: "exp"}) asks whether
+// err is an expired (or exp-less) token.
+func (e *ClaimError) Is(target error) bool {
+	if t, ok := target.(*ClaimError); ok {
+		return t.Claim == e.Claim
+	}
+	return target == ErrInvalidToken || slices.Contains(e.kinds, target)
+}
+
+// claimFail returns a *ClaimError for claim of the given kinds (the first
+// gives the message).
+func claimFail(claim, reason string, kinds ...error) *ClaimError {
+	return &ClaimError{Claim: claim, Reason: reason, kinds: kinds}
+}
+
+// missing returns a *ClaimError for a required claim that is absent.
+func missing(claim, reason string, kind error) *ClaimError {
+	return &ClaimError{Claim: claim, Missing: true, Reason: reason, kinds: []error{kind}}
 }
 
 // InsufficientScopeError reports scope a token lacks, for a resource

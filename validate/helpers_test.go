@@ -157,9 +157,9 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newTestJWKS(t testing.TB, ks *keyServer, now func() time.Time) *JWKS {
+func newTestJWKS(t testing.TB, ks *keyServer, now func() time.Time) *keySet {
 	t.Helper()
-	j, err := NewJWKS(JWKSConfig{URL: ks.URL + "/jwks", HTTPClient: strictFor(t, ks.Server), Now: now})
+	j, err := newKeySet(JWKSConfig{URL: ks.URL + "/jwks", HTTPClient: strictFor(t, ks.Server), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

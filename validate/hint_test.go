@@ -7,7 +7,7 @@ import (
 )
 
 // TestIssuerMismatchHint: an iss that differs from the configured issuer
-// only by a trailing slash (either way) is ErrIssuer with a hint that
+// only by a trailing slash (either way) is errIssuer with a hint that
 // repeats no token value; any other mismatch has no hint.
 func TestIssuerMismatchHint(t *testing.T) {
 	hint := func(err error) string {
@@ -23,7 +23,7 @@ func TestIssuerMismatchHint(t *testing.T) {
 	} {
 		iss := tc.iss
 		err := checkIssuer(&commonClaims{Iss: &iss}, tc.want)
-		if !errors.Is(err, ErrIssuer) {
+		if !errors.Is(err, errIssuer) {
 			t.Fatalf("%q vs %q: %v", tc.iss, tc.want, err)
 		}
 		if h := hint(err); !strings.Contains(h, "trailing slash") || strings.Contains(h, "id.example") {
@@ -31,7 +31,7 @@ func TestIssuerMismatchHint(t *testing.T) {
 		}
 	}
 	other := "https://evil.example"
-	if err := checkIssuer(&commonClaims{Iss: &other}, "https://id.example"); !errors.Is(err, ErrIssuer) || hint(err) != "" {
+	if err := checkIssuer(&commonClaims{Iss: &other}, "https://id.example"); !errors.Is(err, errIssuer) || hint(err) != "" {
 		t.Fatalf("another issuer: %v, hint %q", err, hint(err))
 	}
 }

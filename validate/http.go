@@ -13,7 +13,7 @@ import (
 // strictnet.Config.AllowLoopbackHTTP.
 func checkHTTPS(what, raw string, c *http.Client) error {
 	if p := netrule.HTTPSProblem(raw, netrule.ClientAllowsLoopbackHTTP(c)); p != "" {
-		return fail(ErrConfig, what+" "+p)
+		return configError(what + " " + p)
 	}
 	return nil
 }
@@ -21,7 +21,7 @@ func checkHTTPS(what, raw string, c *http.Client) error {
 // prepareClient returns the client to use (S2): nil means a new strict
 // client (system roots, 30 s timeout); a client built by
 // strictnet.NewClient, or a copy of one, is used as a copy; any other
-// client is refused with ErrConfig naming field, because a transport
+// client is refused with a configuration error naming field, because a transport
 // oauthsafe does not own may dial its own TLS or skip verification
 // whatever its settings look like. The copy never follows a redirect: no
 // server call of this package does (a 3xx answer is an error).
@@ -30,10 +30,10 @@ func prepareClient(field string, c *http.Client) (*http.Client, error) {
 		var err error
 		c, err = strictnet.NewClient(strictnet.Config{})
 		if err != nil {
-			return nil, fail(ErrConfig, err.Error())
+			return nil, configError(err.Error())
 		}
 	} else if !strictnet.Owned(c) {
-		return nil, fail(ErrConfig, field+" must be nil or built by strictnet.NewClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
+		return nil, configError(field + " must be nil or built by strictnet.NewClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
 	}
 	cp := *c
 	cp.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

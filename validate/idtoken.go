@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/oauthsafe/oauthsafe/internal/claims"
 )
 
-// DefaultLeeway is the clock leeway used when a config leaves Leeway zero.
-const DefaultLeeway = 60 * time.Second
-
-// MaxLeeway is the largest leeway a config may set.
-const MaxLeeway = 5 * time.Minute
+// defaultLeeway is the clock leeway used when a config leaves Leeway zero;
+// maxLeeway is the largest a config may set.
+const (
+	defaultLeeway = 60 * time.Second
+	maxLeeway     = 5 * time.Minute
+)
 
 // IDTokenConfig configures an [IDTokenVerifier]. It is read only by
 // [NewIDTokenVerifier] and may be reused or shared afterwards.
@@ -32,60 +34,56 @@ type IDTokenConfig struct {
 	// Algorithms is the server's id_token_signing_alg_values_supported. It is
 	// intersected with the asymmetric allow-list (RS256/384/512,
 	// PS256/384/512, ES256/384/512, EdDSA); an empty intersection is an error
-	// matching ErrAlgorithm. nil or empty means RS256 only.
+	// (a configuration error). nil or empty means RS256 only.
 	Algorithms []string
-	// KeySet holds the issuer's keys, usually a *JWKS (which takes a faster
-	// path). Required.
+	// KeySet holds the issuer's keys, usually from [NewJWKS] (which takes a
+	// faster path). Required.
 	KeySet oidc.KeySet
 	// Leeway is the clock skew allowed for exp, nbf and iat. Zero means
-	// DefaultLeeway (60 s); more than MaxLeeway (5 min) or negative is an
-	// error.
+	// 60 s; more than 5 min or negative is an error.
 	Leeway time.Duration
 	// Now returns the current time. nil means time.Now.
 	Now func() time.Time
 }
 
 // IDTokenCheck carries the per-flow values an ID token is checked against.
-// It is a plain value, passed by copy.
+// It is a plain value, passed by copy. Printed with fmt or slog, or encoded
+// as JSON, it never shows the nonce, the access token or the code (S12).
 type IDTokenCheck struct {
 	// Nonce, when non-empty, must equal the token's "nonce" (compared in
 	// constant time); a missing nonce is then an error. S5 makes oauthclient
 	// always set it for the authorization-code flow. Empty means the nonce
 	// is not checked (an ID token from a refresh).
-	Nonce string
+	Nonce string `json:"-"`
 	// AccessToken, when non-empty, is checked against "at_hash" if the token
 	// has one.
-	AccessToken string
+	AccessToken string `json:"-"`
 	// Code, when non-empty, is checked against "c_hash" if the token has one.
-	Code string
+	Code string `json:"-"`
 }
 
 // IDToken is a verified ID token. It holds the decoded claims, not the
-// token itself. Its methods are safe for concurrent use.
+// token itself: the registered ones, and the profile claims (Subject,
+// Email, ...) through the embedded [StandardClaims]. Its methods are safe
+// for concurrent use.
 type IDToken struct {
 	Issuer          string
-	Subject         string
 	Audience        []string
 	AuthorizedParty string // "azp", empty when absent
 	Expiry          time.Time
 	IssuedAt        time.Time
 	AuthTime        time.Time // "auth_time", zero when absent
 	Nonce           string
-	claims          []byte
+	StandardClaims
+	claims []byte
 }
 
 // Claims decodes the token's claims (the JSON payload) into v.
 func (t *IDToken) Claims(v any) error {
 	if err := json.Unmarshal(t.claims, v); err != nil {
-		return fail(ErrMalformed, "claims do not fit the given type")
+		return fail(errMalformed, "claims do not fit the given type")
 	}
 	return nil
-}
-
-// StandardClaims decodes the common OIDC profile claims, tolerating the
-// usual quirks (see [StandardClaims]).
-func (t *IDToken) StandardClaims() (StandardClaims, error) {
-	return ParseStandardClaims(t.claims)
 }
 
 // IDTokenVerifier verifies ID tokens (S8). It is safe for concurrent use.
@@ -100,7 +98,7 @@ type issuerKeys struct {
 	issuer string
 	algs   []string
 	keys   oidc.KeySet
-	jwks   *JWKS // keys as *JWKS, or nil
+	jwks   *keySet // keys from NewJWKS, or nil
 	leeway time.Duration
 	now    func() time.Time
 }
@@ -119,16 +117,16 @@ func newIssuerKeys(issuer string, keys oidc.KeySet, algorithms []string, leeway 
 		now = time.Now
 	}
 	k := issuerKeys{issuer: issuer, algs: algs, keys: keys, leeway: l, now: now}
-	k.jwks, _ = keys.(*JWKS)
+	k.jwks, _ = keys.(*keySet)
 	return k, nil
 }
 
 // NewIDTokenVerifier returns a verifier for cfg. It does no I/O and is safe
-// for concurrent use. Configuration errors match ErrConfig; an empty
-// algorithm intersection matches ErrAlgorithm.
+// for concurrent use. A bad configuration (also an empty algorithm
+// intersection) is a configuration error (ErrConfig).
 func NewIDTokenVerifier(cfg IDTokenConfig) (*IDTokenVerifier, error) {
 	if cfg.Issuer == "" || cfg.ClientID == "" || cfg.KeySet == nil {
-		return nil, fail(ErrConfig, "issuer, client id and key set are required")
+		return nil, configError("issuer, client id and key set are required")
 	}
 	k, err := newIssuerKeys(cfg.Issuer, cfg.KeySet, cfg.Algorithms, cfg.Leeway, cfg.Now)
 	if err != nil {
@@ -140,9 +138,9 @@ func NewIDTokenVerifier(cfg IDTokenConfig) (*IDTokenVerifier, error) {
 func checkLeeway(l time.Duration) (time.Duration, error) {
 	switch {
 	case l == 0:
-		return DefaultLeeway, nil
-	case l < 0 || l > MaxLeeway:
-		return 0, fail(ErrConfig, "leeway must be between 0 and 5 minutes")
+		return defaultLeeway, nil
+	case l < 0 || l > maxLeeway:
+		return 0, configError("leeway must be between 0 and 5 minutes")
 	}
 	return l, nil
 }
@@ -159,23 +157,25 @@ func allowedAlgs(advertised []string) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fail2(ErrAlgorithm, ErrConfig, "the server advertises no allowed asymmetric algorithm")
+		// A configuration error, also of the algorithm kind (tests tell it apart).
+		err := configError("the server advertises no allowed asymmetric algorithm")
+		return nil, &verifyError{msg: err.Error(), kinds: []error{err, errAlgorithm}}
 	}
 	return out, nil
 }
 
 // verifySigned checks size, header, algorithm and signature, and returns
 // the header and payload. Shared by ID and access tokens.
-func verifySigned(ctx context.Context, raw string, algs []string, keys oidc.KeySet, jwks *JWKS) (*rawJWT, []byte, error) {
+func verifySigned(ctx context.Context, raw string, algs []string, keys oidc.KeySet, jwks *keySet) (*rawJWT, []byte, error) {
 	t, err := splitJWT(raw)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !contains(algs, t.hdr.Alg) {
-		return nil, nil, fail(ErrAlgorithm, "not among the allowed algorithms")
+		return nil, nil, fail(errAlgorithm, "not among the allowed algorithms")
 	}
 	if t.unsigned {
-		return nil, nil, fail(ErrMalformed, "empty signature")
+		return nil, nil, fail(errMalformed, "empty signature")
 	}
 	var payload []byte
 	if jwks != nil {
@@ -187,7 +187,7 @@ func verifySigned(ctx context.Context, raw string, algs []string, keys oidc.KeyS
 		payload, err = keys.VerifySignature(ctx, raw)
 		if err != nil {
 			// Other KeySets' messages are not ours to vouch for: drop them.
-			return nil, nil, fail(ErrSignature, "key set refused the signature")
+			return nil, nil, fail(errSignature, "key set refused the signature")
 		}
 	}
 	return t, payload, nil
@@ -201,15 +201,16 @@ func isIDTokenTyp(typ string) bool {
 }
 
 // Verify checks raw as an ID token for this issuer and client and against
-// chk, and returns its claims. Errors match the sentinels of this package
-// (see the package doc); none contains the token.
+// chk, and returns its claims. A failed check matches [ErrInvalidToken]
+// (a failed claim check is a [*ClaimError]); a key set that cannot be
+// fetched matches [ErrIssuerUnavailable]. No error contains the token.
 func (v *IDTokenVerifier) Verify(ctx context.Context, raw string, chk IDTokenCheck) (*IDToken, error) {
 	t, payload, err := verifySigned(ctx, raw, v.algs, v.keys, v.jwks)
 	if err != nil {
 		return nil, err
 	}
 	if !isIDTokenTyp(t.hdr.Typ) {
-		return nil, fail(ErrTokenType, "typ is not that of an ID token")
+		return nil, claimFail("typ", "typ is not that of an ID token", errTokenType)
 	}
 	c, err := parseClaims(payload)
 	if err != nil {
@@ -218,39 +219,63 @@ func (v *IDTokenVerifier) Verify(ctx context.Context, raw string, chk IDTokenChe
 	if err := checkIssuer(c, v.issuer); err != nil {
 		return nil, err
 	}
-	if !slices.Contains(c.Aud, v.clientID) {
-		return nil, fail(ErrAudience, "client id not in aud")
-	}
-	if c.Azp != nil || len(c.Aud) > 1 {
-		if c.Azp == nil {
-			return nil, fail2(ErrAuthorizedParty, ErrAudience, "several audiences and no azp")
-		}
-		if *c.Azp != v.clientID {
-			return nil, fail2(ErrAuthorizedParty, ErrAudience, "azp is not the client id")
-		}
+	if err := v.checkAudience(c); err != nil {
+		return nil, err
 	}
 	if c.Sub == "" {
-		return nil, fail(ErrMissingClaim, "sub")
+		return nil, missing("sub", "sub", errMissingClaim)
 	}
 	if err := timeChecks(c, v.now(), v.leeway, true); err != nil {
 		return nil, err
 	}
+	if err := checkFlow(c, t.hdr.Alg, chk); err != nil {
+		return nil, err
+	}
+	return newIDToken(c, payload), nil
+}
+
+// checkAudience requires the client id in aud, and as azp when azp is
+// present or aud names several audiences.
+func (v *IDTokenVerifier) checkAudience(c *commonClaims) error {
+	if !slices.Contains(c.Aud, v.clientID) {
+		return &ClaimError{Claim: "aud", Reason: "client id not in aud", Expected: v.clientID, kinds: []error{errAudience}}
+	}
+	if c.Azp == nil && len(c.Aud) > 1 {
+		return &ClaimError{Claim: "azp", Missing: true, Reason: "several audiences and no azp", kinds: []error{errAuthorizedParty, errAudience}}
+	}
+	if c.Azp != nil && *c.Azp != v.clientID {
+		return &ClaimError{Claim: "azp", Reason: "azp is not the client id", Expected: v.clientID, kinds: []error{errAuthorizedParty, errAudience}}
+	}
+	return nil
+}
+
+// checkFlow checks the token against the flow's values: the nonce, and
+// at_hash and c_hash when the token has them and chk gives what they hash.
+func checkFlow(c *commonClaims, alg string, chk IDTokenCheck) error {
 	switch {
 	case chk.Nonce != "" && c.Nonce == nil:
-		return nil, fail(ErrNonce, "nonce missing")
+		return missing("nonce", "nonce missing", errNonce)
 	case chk.Nonce != "" && subtle.ConstantTimeCompare([]byte(chk.Nonce), []byte(*c.Nonce)) != 1:
-		return nil, fail(ErrNonce, "")
+		return claimFail("nonce", "", errNonce)
 	}
-	if chk.AccessToken != "" && c.AtHash != "" && !hashMatches(t.hdr.Alg, chk.AccessToken, c.AtHash) {
-		return nil, fail(ErrTokenHash, "at_hash")
+	if chk.AccessToken != "" && c.AtHash != "" && !hashMatches(alg, chk.AccessToken, c.AtHash) {
+		return claimFail("at_hash", "at_hash", errTokenHash)
 	}
-	if chk.Code != "" && c.CHash != "" && !hashMatches(t.hdr.Alg, chk.Code, c.CHash) {
-		return nil, fail(ErrTokenHash, "c_hash")
+	if chk.Code != "" && c.CHash != "" && !hashMatches(alg, chk.Code, c.CHash) {
+		return claimFail("c_hash", "c_hash", errTokenHash)
 	}
+	return nil
+}
+
+// newIDToken builds the IDToken of verified claims c from payload.
+func newIDToken(c *commonClaims, payload []byte) *IDToken {
+	std, _ := claims.ParseStandard(payload) // payload is an object: parseClaims decoded it
+	std.Subject = c.Sub
 	tok := &IDToken{
-		Issuer: *c.Iss, Subject: c.Sub, Audience: []string(c.Aud),
-		Expiry: c.Exp.t, IssuedAt: c.Iat.t, AuthTime: c.AuthTime.t,
-		claims: payload,
+		Issuer: *c.Iss, Audience: []string(c.Aud),
+		Expiry: c.Exp.Time, IssuedAt: c.Iat.Time, AuthTime: c.AuthTime.Time,
+		StandardClaims: StandardClaims(std),
+		claims:         payload,
 	}
 	if c.Azp != nil {
 		tok.AuthorizedParty = *c.Azp
@@ -258,7 +283,7 @@ func (v *IDTokenVerifier) Verify(ctx context.Context, raw string, chk IDTokenChe
 	if c.Nonce != nil {
 		tok.Nonce = *c.Nonce
 	}
-	return tok, nil
+	return tok
 }
 
 // hashMatches checks an at_hash or c_hash (OIDC Core §3.3.2.11): the
@@ -279,20 +304,4 @@ func hashMatches(alg, value, claim string) bool {
 	sum := h.Sum(nil)
 	want := b64.EncodeToString(sum[:len(sum)/2])
 	return subtle.ConstantTimeCompare([]byte(want), []byte(claim)) == 1
-}
-
-// CheckUserInfoSubject checks that a UserInfo response's "sub" equals the
-// verified ID token's (OIDC Core §5.3.2). A nil token or an empty sub is
-// refused. The error matches ErrSubject. It is safe for concurrent use.
-func CheckUserInfoSubject(idToken *IDToken, userinfoSub string) error {
-	if idToken == nil || idToken.Subject == "" {
-		return fail(ErrSubject, "no verified ID token subject")
-	}
-	if userinfoSub == "" {
-		return fail(ErrSubject, "userinfo has no sub")
-	}
-	if userinfoSub != idToken.Subject {
-		return fail(ErrSubject, "userinfo sub differs from the ID token's")
-	}
-	return nil
 }

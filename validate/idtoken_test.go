@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+	"github.com/oauthsafe/oauthsafe/internal/claims"
+
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -85,82 +88,82 @@ func hostileTokens(t *testing.T, attackerURL string) []hostileCase {
 		return string(b)
 	}
 	bigHeader := `{"alg":"RS256","kid":"rsa1","x":"` + strings.Repeat("A", 2<<20) + `"}`
-	leeway := DefaultLeeway
+	leeway := defaultLeeway
 	at := atClaims()
 	atTok := sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "at+jwt"}, at)
 	chk := IDTokenCheck{Nonce: testNonce}
 
 	return []hostileCase{
 		// Algorithms.
-		{name: "alg none", token: rawJWS(`{"alg":"none","typ":"JWT"}`, mustJSON(id), nil), chk: chk, want: ErrAlgorithm},
-		{name: "alg none with a signature", token: rawJWS(`{"alg":"none"}`, mustJSON(id), []byte("sig")), chk: chk, want: ErrAlgorithm},
-		{name: "alg None (case)", token: rawJWS(`{"alg":"None"}`, mustJSON(id), []byte("sig")), chk: chk, want: ErrAlgorithm},
-		{name: "HS256 keyed with the RSA public key", token: sign(t, signOpts{alg: jose.HS256, key: pubPEM, kid: "rsa1"}, id), chk: chk, want: ErrAlgorithm},
-		{name: "HS256 keyed with the RSA public key, no kid", token: sign(t, signOpts{alg: jose.HS256, key: pubPEM}, id), chk: chk, want: ErrAlgorithm},
-		{name: "alg not in metadata (RS384)", token: sign(t, signOpts{alg: jose.RS384, key: rsaKey2, kid: "rsa2"}, id), chk: chk, want: ErrAlgorithm},
-		{name: "alg missing", token: rawJWS(`{"kid":"rsa1"}`, mustJSON(id), []byte("sig")), chk: chk, want: ErrAlgorithm},
+		{name: "alg none", token: rawJWS(`{"alg":"none","typ":"JWT"}`, mustJSON(id), nil), chk: chk, want: errAlgorithm},
+		{name: "alg none with a signature", token: rawJWS(`{"alg":"none"}`, mustJSON(id), []byte("sig")), chk: chk, want: errAlgorithm},
+		{name: "alg None (case)", token: rawJWS(`{"alg":"None"}`, mustJSON(id), []byte("sig")), chk: chk, want: errAlgorithm},
+		{name: "HS256 keyed with the RSA public key", token: sign(t, signOpts{alg: jose.HS256, key: pubPEM, kid: "rsa1"}, id), chk: chk, want: errAlgorithm},
+		{name: "HS256 keyed with the RSA public key, no kid", token: sign(t, signOpts{alg: jose.HS256, key: pubPEM}, id), chk: chk, want: errAlgorithm},
+		{name: "alg not in metadata (RS384)", token: sign(t, signOpts{alg: jose.RS384, key: rsaKey2, kid: "rsa2"}, id), chk: chk, want: errAlgorithm},
+		{name: "alg missing", token: rawJWS(`{"kid":"rsa1"}`, mustJSON(id), []byte("sig")), chk: chk, want: errAlgorithm},
 		// Header-embedded keys must be ignored.
-		{name: "jku pointing at attacker JWKS", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "attacker", headers: map[string]any{"jku": attackerURL}}, id), chk: chk, want: ErrKeyNotFound},
-		{name: "x5u pointing at attacker cert", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "attacker", headers: map[string]any{"x5u": attackerURL}}, id), chk: chk, want: ErrKeyNotFound},
-		{name: "jku with our kid, attacker signature", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "rsa1", headers: map[string]any{"jku": attackerURL}}, id), chk: chk, want: ErrSignature},
-		{name: "embedded jwk of attacker key", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, embed: true}, id), chk: chk, want: ErrSignature},
-		{name: "embedded jwk with our kid", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, embed: true, headers: map[string]any{"kid": "rsa1"}}, id), chk: chk, want: ErrSignature},
-		{name: "x5c with attacker cert", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "rsa1", headers: map[string]any{"x5c": []string{selfSignedCert(t)}}}, id), chk: chk, want: ErrSignature},
+		{name: "jku pointing at attacker JWKS", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "attacker", headers: map[string]any{"jku": attackerURL}}, id), chk: chk, want: errKeyNotFound},
+		{name: "x5u pointing at attacker cert", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "attacker", headers: map[string]any{"x5u": attackerURL}}, id), chk: chk, want: errKeyNotFound},
+		{name: "jku with our kid, attacker signature", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "rsa1", headers: map[string]any{"jku": attackerURL}}, id), chk: chk, want: errSignature},
+		{name: "embedded jwk of attacker key", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, embed: true}, id), chk: chk, want: errSignature},
+		{name: "embedded jwk with our kid", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, embed: true, headers: map[string]any{"kid": "rsa1"}}, id), chk: chk, want: errSignature},
+		{name: "x5c with attacker cert", token: sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "rsa1", headers: map[string]any{"x5c": []string{selfSignedCert(t)}}}, id), chk: chk, want: errSignature},
 		// Issuer.
-		{name: "wrong iss", token: sign(t, rs256(), with(id, "iss", "https://evil.example.test")), chk: chk, want: ErrIssuer},
-		{name: "iss with trailing slash", token: sign(t, rs256(), with(id, "iss", testIssuer+"/")), chk: chk, want: ErrIssuer},
-		{name: "iss in different case", token: sign(t, rs256(), with(id, "iss", strings.ToUpper(testIssuer))), chk: chk, want: ErrIssuer},
-		{name: "iss missing", token: sign(t, rs256(), with(id, "iss", nil)), chk: chk, want: ErrIssuer},
+		{name: "wrong iss", token: sign(t, rs256(), with(id, "iss", "https://evil.example.test")), chk: chk, want: errIssuer},
+		{name: "iss with trailing slash", token: sign(t, rs256(), with(id, "iss", testIssuer+"/")), chk: chk, want: errIssuer},
+		{name: "iss in different case", token: sign(t, rs256(), with(id, "iss", strings.ToUpper(testIssuer))), chk: chk, want: errIssuer},
+		{name: "iss missing", token: sign(t, rs256(), with(id, "iss", nil)), chk: chk, want: errIssuer},
 		// Audience and azp.
-		{name: "aud without us", token: sign(t, rs256(), with(id, "aud", "someone-else")), chk: chk, want: ErrAudience},
-		{name: "aud list without us", token: sign(t, rs256(), with(id, "aud", []string{"a", "b"})), chk: chk, want: ErrAudience},
-		{name: "aud missing", token: sign(t, rs256(), with(id, "aud", nil)), chk: chk, want: ErrAudience},
-		{name: "several aud, azp missing", token: sign(t, rs256(), with(id, "aud", []string{testClientID, "other"})), chk: chk, want: ErrAuthorizedParty},
-		{name: "several aud, azp wrong", token: sign(t, rs256(), with(id, "aud", []string{testClientID, "other"}, "azp", "other")), chk: chk, want: ErrAuthorizedParty},
-		{name: "one aud, azp wrong", token: sign(t, rs256(), with(id, "azp", "other")), chk: chk, want: ErrAuthorizedParty},
+		{name: "aud without us", token: sign(t, rs256(), with(id, "aud", "someone-else")), chk: chk, want: errAudience},
+		{name: "aud list without us", token: sign(t, rs256(), with(id, "aud", []string{"a", "b"})), chk: chk, want: errAudience},
+		{name: "aud missing", token: sign(t, rs256(), with(id, "aud", nil)), chk: chk, want: errAudience},
+		{name: "several aud, azp missing", token: sign(t, rs256(), with(id, "aud", []string{testClientID, "other"})), chk: chk, want: errAuthorizedParty},
+		{name: "several aud, azp wrong", token: sign(t, rs256(), with(id, "aud", []string{testClientID, "other"}, "azp", "other")), chk: chk, want: errAuthorizedParty},
+		{name: "one aud, azp wrong", token: sign(t, rs256(), with(id, "azp", "other")), chk: chk, want: errAuthorizedParty},
 		// Time.
-		{name: "exp just past leeway", token: sign(t, rs256(), with(id, "exp", testNow.Add(-leeway-time.Second).Unix())), chk: chk, want: ErrExpired},
-		{name: "exp exactly at leeway", token: sign(t, rs256(), with(id, "exp", testNow.Add(-leeway).Unix())), chk: chk, want: ErrExpired},
-		{name: "exp missing", token: sign(t, rs256(), with(id, "exp", nil)), chk: chk, want: ErrMissingClaim},
-		{name: "exp as a string", token: sign(t, rs256(), with(id, "exp", "9999999999")), chk: chk, want: ErrMalformed},
-		{name: "nbf in the future", token: sign(t, rs256(), with(id, "nbf", testNow.Add(leeway+time.Second).Unix())), chk: chk, want: ErrNotYetValid},
-		{name: "iat in the future", token: sign(t, rs256(), with(id, "iat", testNow.Add(leeway+time.Second).Unix())), chk: chk, want: ErrNotYetValid},
-		{name: "iat missing", token: sign(t, rs256(), with(id, "iat", nil)), chk: chk, want: ErrMissingClaim},
-		{name: "sub missing", token: sign(t, rs256(), with(id, "sub", nil)), chk: chk, want: ErrMissingClaim},
+		{name: "exp just past leeway", token: sign(t, rs256(), with(id, "exp", testNow.Add(-leeway-time.Second).Unix())), chk: chk, want: errExpired},
+		{name: "exp exactly at leeway", token: sign(t, rs256(), with(id, "exp", testNow.Add(-leeway).Unix())), chk: chk, want: errExpired},
+		{name: "exp missing", token: sign(t, rs256(), with(id, "exp", nil)), chk: chk, want: errMissingClaim},
+		{name: "exp as a string", token: sign(t, rs256(), with(id, "exp", "9999999999")), chk: chk, want: errMalformed},
+		{name: "nbf in the future", token: sign(t, rs256(), with(id, "nbf", testNow.Add(leeway+time.Second).Unix())), chk: chk, want: errNotYetValid},
+		{name: "iat in the future", token: sign(t, rs256(), with(id, "iat", testNow.Add(leeway+time.Second).Unix())), chk: chk, want: errNotYetValid},
+		{name: "iat missing", token: sign(t, rs256(), with(id, "iat", nil)), chk: chk, want: errMissingClaim},
+		{name: "sub missing", token: sign(t, rs256(), with(id, "sub", nil)), chk: chk, want: errMissingClaim},
 		// Nonce and hashes.
-		{name: "nonce missing", token: sign(t, rs256(), with(id, "nonce", nil)), chk: chk, want: ErrNonce},
-		{name: "nonce wrong", token: sign(t, rs256(), with(id, "nonce", "other-nonce")), chk: chk, want: ErrNonce},
-		{name: "at_hash mismatch", token: sign(t, rs256(), with(id, "at_hash", leftHalfSHA256("other-access-token"))), chk: IDTokenCheck{Nonce: testNonce, AccessToken: "the-access-token"}, want: ErrTokenHash},
-		{name: "c_hash mismatch", token: sign(t, rs256(), with(id, "c_hash", leftHalfSHA256("other-code"))), chk: IDTokenCheck{Nonce: testNonce, Code: "the-code"}, want: ErrTokenHash},
+		{name: "nonce missing", token: sign(t, rs256(), with(id, "nonce", nil)), chk: chk, want: errNonce},
+		{name: "nonce wrong", token: sign(t, rs256(), with(id, "nonce", "other-nonce")), chk: chk, want: errNonce},
+		{name: "at_hash mismatch", token: sign(t, rs256(), with(id, "at_hash", leftHalfSHA256("other-access-token"))), chk: IDTokenCheck{Nonce: testNonce, AccessToken: "the-access-token"}, want: errTokenHash},
+		{name: "c_hash mismatch", token: sign(t, rs256(), with(id, "c_hash", leftHalfSHA256("other-code"))), chk: IDTokenCheck{Nonce: testNonce, Code: "the-code"}, want: errTokenHash},
 		// Token type confusion.
-		{name: "access token as ID token", token: atTok, chk: IDTokenCheck{}, want: ErrTokenType},
-		{name: "ID token as access token", token: ok, asAT: true, want: ErrTokenType},
-		{name: "ID token without typ as access token", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "-"}, id), asAT: true, want: ErrTokenType},
-		{name: "logout token as ID token", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "logout+jwt"}, id), chk: chk, want: ErrTokenType},
-		{name: "access token with nonce (an ID token relabelled)", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "at+jwt"}, with(at, "nonce", testNonce)), asAT: true, want: ErrTokenType},
+		{name: "access token as ID token", token: atTok, chk: IDTokenCheck{}, want: errTokenType},
+		{name: "ID token as access token", token: ok, asAT: true, want: errTokenType},
+		{name: "ID token without typ as access token", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "-"}, id), asAT: true, want: errTokenType},
+		{name: "logout token as ID token", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "logout+jwt"}, id), chk: chk, want: errTokenType},
+		{name: "access token with nonce (an ID token relabelled)", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", typ: "at+jwt"}, with(at, "nonce", testNonce)), asAT: true, want: errTokenType},
 		// Signatures and keys.
-		{name: "bad signature (flipped byte)", token: parts[0] + "." + parts[1] + "." + flipSig(parts[2]), chk: chk, want: ErrSignature},
-		{name: "payload swapped under a valid signature", token: parts[0] + "." + otherPayload + "." + parts[2], chk: chk, want: ErrSignature},
-		{name: "attacker key with our kid", token: sign(t, attackerAsUs, id), chk: chk, want: ErrSignature},
-		{name: "unknown kid", token: sign(t, attacker, id), chk: chk, want: ErrKeyNotFound},
-		{name: "key with use enc", token: sign(t, signOpts{alg: jose.RS256, key: rsaEnc, kid: "enc1"}, id), chk: chk, want: ErrKeyNotFound},
-		{name: "key restricted to RS512 used for RS256", token: sign(t, signOpts{alg: jose.RS256, key: rsa512, kid: "rs512"}, id), chk: chk, want: ErrKeyNotFound},
-		{name: "ES256 with the kid of an RSA key", token: sign(t, signOpts{alg: jose.ES256, key: ecKey, kid: "rsa2"}, id), chk: chk, want: ErrKeyNotFound},
-		{name: "1024-bit RSA key", token: sign(t, signOpts{alg: jose.RS256, key: rsaWeak, kid: "weak"}, id), chk: chk, want: ErrKeyNotFound},
+		{name: "bad signature (flipped byte)", token: parts[0] + "." + parts[1] + "." + flipSig(parts[2]), chk: chk, want: errSignature},
+		{name: "payload swapped under a valid signature", token: parts[0] + "." + otherPayload + "." + parts[2], chk: chk, want: errSignature},
+		{name: "attacker key with our kid", token: sign(t, attackerAsUs, id), chk: chk, want: errSignature},
+		{name: "unknown kid", token: sign(t, attacker, id), chk: chk, want: errKeyNotFound},
+		{name: "key with use enc", token: sign(t, signOpts{alg: jose.RS256, key: rsaEnc, kid: "enc1"}, id), chk: chk, want: errKeyNotFound},
+		{name: "key restricted to RS512 used for RS256", token: sign(t, signOpts{alg: jose.RS256, key: rsa512, kid: "rs512"}, id), chk: chk, want: errKeyNotFound},
+		{name: "ES256 with the kid of an RSA key", token: sign(t, signOpts{alg: jose.ES256, key: ecKey, kid: "rsa2"}, id), chk: chk, want: errKeyNotFound},
+		{name: "1024-bit RSA key", token: sign(t, signOpts{alg: jose.RS256, key: rsaWeak, kid: "weak"}, id), chk: chk, want: errKeyNotFound},
 		// Shape and size.
-		{name: "truncated token (no signature segment)", token: parts[0] + "." + parts[1], chk: chk, want: ErrMalformed},
-		{name: "truncated signature", token: ok[:len(ok)-10], chk: chk, want: ErrSignature},
-		{name: "empty signature", token: parts[0] + "." + parts[1] + ".", chk: chk, want: ErrMalformed},
-		{name: "5,000 dots", token: strings.Repeat(".", 5000), chk: chk, want: ErrMalformed},
-		{name: "5,000 dots after a real header", token: parts[0] + strings.Repeat(".", 5000), chk: chk, want: ErrMalformed},
-		{name: "2 MB header", token: rawJWS(bigHeader, mustJSON(id), []byte("sig")), chk: chk, want: ErrMalformed},
-		{name: "token over 64 KiB (large payload)", token: sign(t, rs256(), with(id, "pad", strings.Repeat("A", 70<<10))), chk: chk, want: ErrMalformed},
-		{name: "JWE (five segments)", token: parts[0] + ".a.b.c." + parts[2], chk: chk, want: ErrMalformed},
-		{name: "JSON serialization", token: `{"payload":"` + parts[1] + `","signatures":[]}`, chk: chk, want: ErrMalformed},
-		{name: "header not JSON", token: b64.EncodeToString([]byte("not json")) + "." + parts[1] + "." + parts[2], chk: chk, want: ErrMalformed},
-		{name: "header not base64", token: "%%%." + parts[1] + "." + parts[2], chk: chk, want: ErrMalformed},
-		{name: "crit header", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", headers: map[string]any{"crit": []string{"exp"}, "exp": 1}}, id), chk: chk, want: ErrMalformed},
-		{name: "empty token", token: "", chk: chk, want: ErrMalformed},
+		{name: "truncated token (no signature segment)", token: parts[0] + "." + parts[1], chk: chk, want: errMalformed},
+		{name: "truncated signature", token: ok[:len(ok)-10], chk: chk, want: errSignature},
+		{name: "empty signature", token: parts[0] + "." + parts[1] + ".", chk: chk, want: errMalformed},
+		{name: "5,000 dots", token: strings.Repeat(".", 5000), chk: chk, want: errMalformed},
+		{name: "5,000 dots after a real header", token: parts[0] + strings.Repeat(".", 5000), chk: chk, want: errMalformed},
+		{name: "2 MB header", token: rawJWS(bigHeader, mustJSON(id), []byte("sig")), chk: chk, want: errMalformed},
+		{name: "token over 64 KiB (large payload)", token: sign(t, rs256(), with(id, "pad", strings.Repeat("A", 70<<10))), chk: chk, want: errMalformed},
+		{name: "JWE (five segments)", token: parts[0] + ".a.b.c." + parts[2], chk: chk, want: errMalformed},
+		{name: "JSON serialization", token: `{"payload":"` + parts[1] + `","signatures":[]}`, chk: chk, want: errMalformed},
+		{name: "header not JSON", token: b64.EncodeToString([]byte("not json")) + "." + parts[1] + "." + parts[2], chk: chk, want: errMalformed},
+		{name: "header not base64", token: "%%%." + parts[1] + "." + parts[2], chk: chk, want: errMalformed},
+		{name: "crit header", token: sign(t, signOpts{alg: jose.RS256, key: rsaKey, kid: "rsa1", headers: map[string]any{"crit": []string{"exp"}, "exp": 1}}, id), chk: chk, want: errMalformed},
+		{name: "empty token", token: "", chk: chk, want: errMalformed},
 	}
 }
 
@@ -291,13 +294,13 @@ func TestNewIDTokenVerifierConfig(t *testing.T) {
 		mod  func(*IDTokenConfig)
 		want error
 	}{
-		{"only HS256 and none advertised", func(c *IDTokenConfig) { c.Algorithms = []string{"HS256", "none"} }, ErrAlgorithm},
-		{"unknown algorithm only", func(c *IDTokenConfig) { c.Algorithms = []string{"XYZ"} }, ErrAlgorithm},
-		{"leeway above 5 min", func(c *IDTokenConfig) { c.Leeway = 5*time.Minute + time.Second }, ErrConfig},
-		{"negative leeway", func(c *IDTokenConfig) { c.Leeway = -time.Second }, ErrConfig},
-		{"no issuer", func(c *IDTokenConfig) { c.Issuer = "" }, ErrConfig},
-		{"no client id", func(c *IDTokenConfig) { c.ClientID = "" }, ErrConfig},
-		{"no key set", func(c *IDTokenConfig) { c.KeySet = nil }, ErrConfig},
+		{"only HS256 and none advertised", func(c *IDTokenConfig) { c.Algorithms = []string{"HS256", "none"} }, errAlgorithm},
+		{"unknown algorithm only", func(c *IDTokenConfig) { c.Algorithms = []string{"XYZ"} }, errAlgorithm},
+		{"leeway above 5 min", func(c *IDTokenConfig) { c.Leeway = 5*time.Minute + time.Second }, oauthsafe.ErrConfig},
+		{"negative leeway", func(c *IDTokenConfig) { c.Leeway = -time.Second }, oauthsafe.ErrConfig},
+		{"no issuer", func(c *IDTokenConfig) { c.Issuer = "" }, oauthsafe.ErrConfig},
+		{"no client id", func(c *IDTokenConfig) { c.ClientID = "" }, oauthsafe.ErrConfig},
+		{"no key set", func(c *IDTokenConfig) { c.KeySet = nil }, oauthsafe.ErrConfig},
 	} {
 		cfg := base
 		tc.mod(&cfg)
@@ -313,7 +316,7 @@ func TestNewIDTokenVerifierConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps := sign(t, signOpts{alg: jose.PS256, key: rsaKey2, kid: "rsa2"}, idClaims())
-	if _, err := v.Verify(context.Background(), ps, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrAlgorithm) {
+	if _, err := v.Verify(context.Background(), ps, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, errAlgorithm) {
 		t.Fatalf("PS256 with default algorithms: %v", err)
 	}
 	// Leeway 5 min exactly is allowed and applied.
@@ -325,21 +328,6 @@ func TestNewIDTokenVerifierConfig(t *testing.T) {
 	late := sign(t, rs256(), with(idClaims(), "exp", testNow.Add(-4*time.Minute).Unix()))
 	if _, err := v.Verify(context.Background(), late, IDTokenCheck{Nonce: testNonce}); err != nil {
 		t.Fatalf("5 min leeway: %v", err)
-	}
-}
-
-func TestCheckUserInfoSubject(t *testing.T) {
-	tok := &IDToken{Subject: "user-42"}
-	if err := CheckUserInfoSubject(tok, "user-42"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		tok *IDToken
-		sub string
-	}{{tok, "user-43"}, {tok, ""}, {tok, "USER-42"}, {nil, "user-42"}, {&IDToken{}, ""}} {
-		if err := CheckUserInfoSubject(tc.tok, tc.sub); !errors.Is(err, ErrSubject) {
-			t.Errorf("%+v/%q: got %v", tc.tok, tc.sub, err)
-		}
 	}
 }
 
@@ -359,27 +347,27 @@ func TestStandardClaimsQuirks(t *testing.T) {
 		{`{"email":"a@example.test"}`, false},
 		{`{"email_verified":true}`, false}, // no email: nothing verified
 	} {
-		c, err := ParseStandardClaims([]byte(tc.json))
+		std, err := claims.ParseStandard([]byte(tc.json))
 		if err != nil {
 			t.Fatal(err)
 		}
-		email, ok := c.VerifiedEmail()
+		email, ok := StandardClaims(std).VerifiedEmail()
 		if ok != tc.verified || (ok && email != "a@example.test") {
 			t.Errorf("%s: VerifiedEmail() = %q, %v", tc.json, email, ok)
 		}
 	}
-	c, err := ParseStandardClaims([]byte(`{"sub":"s","name":7,"updated_at":"2026-01-02T03:04:05Z","phone_number_verified":"true"}`))
+	c, err := claims.ParseStandard([]byte(`{"sub":"s","name":7,"updated_at":"2026-01-02T03:04:05Z","phone_number_verified":"true"}`))
 	if err != nil || c.Subject != "s" || c.Name != "" || c.UpdatedAt.Year() != 2026 || !c.PhoneNumberVerified {
 		t.Fatalf("quirky claims: %+v %v", c, err)
 	}
-	if _, err := ParseStandardClaims([]byte(`[1]`)); !errors.Is(err, ErrMalformed) {
+	if _, err := claims.ParseStandard([]byte(`[1]`)); !errors.Is(err, claims.ErrNotObject) {
 		t.Fatalf("array: %v", err)
 	}
 }
 
 // TestOtherKeySet covers the generic oidc.KeySet path (not *JWKS): the
 // algorithm allow-list still applies before the key set is asked, and its
-// failures are mapped to ErrSignature without its message.
+// failures are mapped to errSignature without its message.
 func TestOtherKeySet(t *testing.T) {
 	testKeys(t)
 	ks := &oidc.StaticKeySet{PublicKeys: []crypto.PublicKey{&rsaKey.PublicKey}}
@@ -392,15 +380,15 @@ func TestOtherKeySet(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := sign(t, signOpts{alg: jose.RS256, key: attackerRSA, kid: "rsa1"}, idClaims())
-	if _, err := v.Verify(ctx, bad, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrSignature) {
+	if _, err := v.Verify(ctx, bad, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, errSignature) {
 		t.Fatalf("attacker signature: %v", err)
 	}
 	pubDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
 	hs := sign(t, signOpts{alg: jose.HS256, key: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})}, idClaims())
-	if _, err := v.Verify(ctx, hs, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrAlgorithm) {
+	if _, err := v.Verify(ctx, hs, IDTokenCheck{Nonce: testNonce}); !errors.Is(err, errAlgorithm) {
 		t.Fatalf("HS256: %v", err)
 	}
-	if _, err := v.Verify(ctx, sign(t, rs256(), with(idClaims(), "exp", nil)), IDTokenCheck{Nonce: testNonce}); !errors.Is(err, ErrMissingClaim) {
+	if _, err := v.Verify(ctx, sign(t, rs256(), with(idClaims(), "exp", nil)), IDTokenCheck{Nonce: testNonce}); !errors.Is(err, errMissingClaim) {
 		t.Fatalf("missing exp via StaticKeySet: %v", err)
 	}
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// IntrospectionConfig configures an [Introspector]. It is read only by
-// [NewIntrospector] and may be reused or shared afterwards.
+// IntrospectionConfig configures the verifier [NewIntrospector] returns.
+// It is read only by NewIntrospector and may be reused or shared
+// afterwards.
 type IntrospectionConfig struct {
 	// Endpoint is the https introspection endpoint (RFC 7662). Required.
 	Endpoint string
@@ -27,8 +28,8 @@ type IntrospectionConfig struct {
 	// system roots and a 30 s timeout. Otherwise it must be a client built
 	// by strictnet.NewClient (or a copy of one, such as
 	// oauthclient.Client.HTTPClient returns); any other client is refused
-	// with ErrConfig. Redirects are never followed (a 3xx fails with
-	// ErrIntrospection).
+	// with a configuration error. Redirects are never followed (a 3xx fails
+	// with ErrIssuerUnavailable).
 	HTTPClient *http.Client
 	// Authenticate adds the client's credentials to the request: headers on
 	// req (e.g. HTTP Basic) and/or parameters in form (e.g. a
@@ -58,9 +59,9 @@ type IntrospectionConfig struct {
 	CacheMaxAge time.Duration
 }
 
-// Introspector validates opaque tokens with the authorization server's
+// introspector validates opaque tokens with the authorization server's
 // introspection endpoint (RFC 7662). It is safe for concurrent use.
-type Introspector struct {
+type introspector struct {
 	endpoint string
 	client   *http.Client
 	auth     func(*http.Request, url.Values) error
@@ -83,17 +84,28 @@ type cached struct {
 	until time.Time
 }
 
-// NewIntrospector returns an Introspector for cfg. It does no I/O and is
-// safe for concurrent use. Configuration errors match ErrConfig.
-func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
+// NewIntrospector returns an [AccessTokenVerifier] that checks opaque
+// access tokens by asking the authorization server's introspection
+// endpoint (RFC 7662), so a resource server verifies JWT and opaque tokens
+// through the same Verify. It does no I/O and is safe for concurrent use. A
+// bad configuration is a configuration error (ErrConfig).
+func NewIntrospector(cfg IntrospectionConfig) (*AccessTokenVerifier, error) {
+	in, err := newIntrospector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &AccessTokenVerifier{in: in}, nil
+}
+
+func newIntrospector(cfg IntrospectionConfig) (*introspector, error) {
 	if err := checkHTTPS("introspection endpoint", cfg.Endpoint, cfg.HTTPClient); err != nil {
 		return nil, err
 	}
 	if cfg.Authenticate == nil {
-		return nil, fail(ErrConfig, "introspection needs client authentication (Authenticate)")
+		return nil, configError("introspection needs client authentication (Authenticate)")
 	}
 	if cfg.CacheSize < 0 || cfg.CacheMaxAge < 0 {
-		return nil, fail(ErrConfig, "negative cache size or age")
+		return nil, configError("negative cache size or age")
 	}
 	leeway, err := checkLeeway(cfg.Leeway)
 	if err != nil {
@@ -103,7 +115,7 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Introspector{
+	in := &introspector{
 		endpoint: cfg.Endpoint, client: client, auth: cfg.Authenticate,
 		checks: introspectionChecks{issuer: cfg.Issuer, audience: cfg.Audience, clientID: cfg.ClientID, leeway: leeway},
 		now:    cfg.Now, size: cfg.CacheSize, maxAge: cfg.CacheMaxAge,
@@ -117,13 +129,12 @@ func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
 	return in, nil
 }
 
-// Introspect asks the server about token and returns its claims when it is
-// active and passes the issuer, audience, client and time checks. An
-// inactive token fails with ErrInactive; a failed call with
-// ErrIntrospection. Scopes are checked with [AccessToken.RequireScopes].
-func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessToken, error) {
-	if token == "" || len(token) > MaxTokenSize {
-		return nil, fail(ErrMalformed, "empty or oversized token")
+// verify asks the server about token and returns its claims when it is
+// active and passes the issuer, audience, client and time checks (see
+// AccessTokenVerifier.Verify).
+func (in *introspector) verify(ctx context.Context, token string) (*AccessToken, error) {
+	if token == "" || len(token) > maxTokenSize {
+		return nil, fail(errMalformed, "empty or oversized token")
 	}
 	var key [sha256.Size]byte
 	if in.cache != nil {
@@ -151,17 +162,17 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessTo
 	return copyAccessToken(t), nil
 }
 
-func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) {
+func (in *introspector) call(ctx context.Context, token string) ([]byte, error) {
 	// Bounded even with a client and context that set no deadline.
 	ctx, cancel := context.WithTimeout(ctx, strictnet.DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, nil)
 	if err != nil {
-		return nil, fail(ErrIntrospection, "bad request")
+		return nil, fail(errIntrospection, "bad request")
 	}
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	if err := in.auth(req, form); err != nil {
-		return nil, fail(ErrIntrospection, "client authentication hook failed")
+		return nil, fail(errIntrospection, "client authentication hook failed")
 	}
 	enc := form.Encode()
 	req.Body = io.NopCloser(strings.NewReader(enc))
@@ -174,21 +185,21 @@ func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) 
 		// *url.Error names the endpoint, never the body; still, keep only
 		// our own words.
 		if ctx.Err() != nil {
-			return nil, fail(ErrIntrospection, "context done")
+			return nil, fail(errIntrospection, "context done")
 		}
-		return nil, failCause(ErrIntrospection, "request failed", err)
+		return nil, failCause(errIntrospection, "request failed", err)
 	}
 	if !verifiedTLS(resp, in.client) {
 		resp.Body.Close()
-		return nil, fail(ErrIntrospection, "the response did not come over verified TLS 1.2+")
+		return nil, fail(errIntrospection, "the response did not come over verified TLS 1.2+")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fail(ErrIntrospection, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
+		return nil, fail(errIntrospection, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
 	}
 	body, err := netrule.ReadBody(resp.Body)
 	if err != nil {
-		return nil, fail(ErrIntrospection, "reading response: "+safetext.Clean(err.Error(), 300))
+		return nil, fail(errIntrospection, "reading response: "+safetext.Clean(err.Error(), 300))
 	}
 	return body, nil
 }
@@ -200,14 +211,14 @@ func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*A
 		Active json.RawMessage `json:"active"`
 	}
 	if err := json.Unmarshal(body, &head); err != nil {
-		return nil, fail2(ErrIntrospection, ErrMalformed, "response is not a JSON object")
+		return nil, fail2(errIntrospection, errMalformed, "response is not a JSON object")
 	}
 	if !bytes.Equal(bytes.TrimSpace(head.Active), []byte("true")) {
-		return nil, fail(ErrInactive, "")
+		return nil, claimFail("active", "", errInactive)
 	}
 	c, err := parseClaims(body)
 	if err != nil {
-		return nil, fail2(ErrIntrospection, ErrMalformed, "claims of unexpected types")
+		return nil, fail2(errIntrospection, errMalformed, "claims of unexpected types")
 	}
 	// RFC 7662 makes "iss" optional (zitadel omits it); the response's
 	// origin is the configured endpoint over verified TLS. When present it
@@ -218,21 +229,21 @@ func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*A
 		}
 	}
 	if chk.audience != "" && !slices.Contains(c.Aud, chk.audience) {
-		return nil, fail(ErrAudience, "resource not in aud")
+		return nil, &ClaimError{Claim: "aud", Reason: "resource not in aud", Expected: chk.audience, kinds: []error{errAudience}}
 	}
 	if chk.clientID != "" && (c.ClientID == nil || *c.ClientID != chk.clientID) {
-		return nil, fail(ErrClientID, "")
+		return nil, &ClaimError{Claim: "client_id", Missing: c.ClientID == nil, Expected: chk.clientID, kinds: []error{errClientID}}
 	}
-	if c.Exp.valid && !now.Before(c.Exp.t.Add(chk.leeway)) {
-		return nil, fail(ErrExpired, "")
+	if c.Exp.Valid && !now.Before(c.Exp.Time.Add(chk.leeway)) {
+		return nil, claimFail("exp", "", errExpired)
 	}
-	if c.Nbf.valid && c.Nbf.t.After(now.Add(chk.leeway)) {
-		return nil, fail(ErrNotYetValid, "nbf is in the future")
+	if c.Nbf.Valid && c.Nbf.Time.After(now.Add(chk.leeway)) {
+		return nil, claimFail("nbf", "nbf is in the future", errNotYetValid)
 	}
 	t := &AccessToken{
 		Subject: c.Sub, Audience: []string(c.Aud),
-		Expiry: c.Exp.t, IssuedAt: c.Iat.t, NotBefore: c.Nbf.t, JWTID: c.Jti,
-		scopes: scopesOf(c), claims: body,
+		Expiry: c.Exp.Time, IssuedAt: c.Iat.Time, NotBefore: c.Nbf.Time, JWTID: c.Jti,
+		Scopes: scopesOf(c), claims: body,
 	}
 	if c.Iss != nil {
 		t.Issuer = *c.Iss
@@ -246,10 +257,11 @@ func parseIntrospection(body []byte, now time.Time, chk introspectionChecks) (*A
 func copyAccessToken(t *AccessToken) *AccessToken {
 	cp := *t
 	cp.Audience = append([]string(nil), t.Audience...)
+	cp.Scopes = append([]string(nil), t.Scopes...)
 	return &cp
 }
 
-func (in *Introspector) lookup(key [sha256.Size]byte) *AccessToken {
+func (in *introspector) lookup(key [sha256.Size]byte) *AccessToken {
 	now := in.now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -264,7 +276,7 @@ func (in *Introspector) lookup(key [sha256.Size]byte) *AccessToken {
 	return copyAccessToken(e.tok)
 }
 
-func (in *Introspector) store(key [sha256.Size]byte, t *AccessToken, until, now time.Time) {
+func (in *introspector) store(key [sha256.Size]byte, t *AccessToken, until, now time.Time) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if len(in.cache) >= in.size {
@@ -284,7 +296,7 @@ func (in *Introspector) store(key [sha256.Size]byte, t *AccessToken, until, now 
 }
 
 // cacheLen reports the number of cached results (for tests).
-func (in *Introspector) cacheLen() int {
+func (in *introspector) cacheLen() int {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return len(in.cache)

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe"
 )
 
 const opaqueToken = "opaque-access-token-0123456789"
@@ -65,9 +67,9 @@ func (s *introspectionServer) set(token, body string) {
 	s.mu.Unlock()
 }
 
-func newTestIntrospector(t *testing.T, s *introspectionServer, clk *clock, cacheSize int) *Introspector {
+func newTestIntrospector(t *testing.T, s *introspectionServer, clk *clock, cacheSize int) *introspector {
 	t.Helper()
-	in, err := NewIntrospector(IntrospectionConfig{
+	in, err := newIntrospector(IntrospectionConfig{
 		Endpoint:   s.URL + "/introspect",
 		HTTPClient: strictFor(t, s.Server),
 		Authenticate: func(req *http.Request, form url.Values) error {
@@ -96,7 +98,7 @@ func TestIntrospect(t *testing.T) {
 	in := newTestIntrospector(t, s, clk, 0)
 	ctx := context.Background()
 	s.set(opaqueToken, activeBody(""))
-	at, err := in.Introspect(ctx, opaqueToken)
+	at, err := in.verify(ctx, opaqueToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +110,7 @@ func TestIntrospect(t *testing.T) {
 	}
 	// iss is optional in RFC 7662.
 	s.set(opaqueToken, strings.Replace(activeBody(""), `"iss"`, `"issuer"`, 1))
-	if _, err := in.Introspect(ctx, opaqueToken); err != nil {
+	if _, err := in.verify(ctx, opaqueToken); err != nil {
 		t.Fatalf("response without iss: %v", err)
 	}
 
@@ -118,27 +120,27 @@ func TestIntrospect(t *testing.T) {
 		code int
 		want error
 	}{
-		{"active false", `{"active":false}`, 0, ErrInactive},
-		{"active missing", `{"sub":"x"}`, 0, ErrInactive},
-		{"active as string", `{"active":"true"}`, 0, ErrInactive},
-		{"active as 1", `{"active":1}`, 0, ErrInactive},
-		{"wrong iss", strings.Replace(activeBody(""), testIssuer, testIssuer+"/", 1), 0, ErrIssuer},
-		{"iss empty", strings.Replace(activeBody(""), testIssuer, "", 1), 0, ErrIssuer},
-		{"iss not a string", strings.Replace(activeBody(""), `"`+testIssuer+`"`, `7`, 1), 0, ErrMalformed},
-		{"aud without us", strings.Replace(activeBody(""), testResource, "https://other.test", 1), 0, ErrAudience},
-		{"expired", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":` + formatInt(testNow.Add(-2*time.Minute).Unix()) + `}`, 0, ErrExpired},
-		{"nbf future", activeBody(`,"nbf":` + formatInt(testNow.Add(2*time.Minute).Unix())), 0, ErrNotYetValid},
-		{"exp as string", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":"soon"}`, 0, ErrMalformed},
-		{"HTML", `<html>login</html>`, 0, ErrIntrospection},
-		{"status 401", `{"error":"invalid_client"}`, 401, ErrIntrospection},
-		{"status 500", `oops`, 500, ErrIntrospection},
-		{"over 1 MiB", `{"active":true,"pad":"` + strings.Repeat("A", 1<<20) + `"}`, 0, ErrIntrospection},
+		{"active false", `{"active":false}`, 0, errInactive},
+		{"active missing", `{"sub":"x"}`, 0, errInactive},
+		{"active as string", `{"active":"true"}`, 0, errInactive},
+		{"active as 1", `{"active":1}`, 0, errInactive},
+		{"wrong iss", strings.Replace(activeBody(""), testIssuer, testIssuer+"/", 1), 0, errIssuer},
+		{"iss empty", strings.Replace(activeBody(""), testIssuer, "", 1), 0, errIssuer},
+		{"iss not a string", strings.Replace(activeBody(""), `"`+testIssuer+`"`, `7`, 1), 0, errMalformed},
+		{"aud without us", strings.Replace(activeBody(""), testResource, "https://other.test", 1), 0, errAudience},
+		{"expired", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":` + formatInt(testNow.Add(-2*time.Minute).Unix()) + `}`, 0, errExpired},
+		{"nbf future", activeBody(`,"nbf":` + formatInt(testNow.Add(2*time.Minute).Unix())), 0, errNotYetValid},
+		{"exp as string", `{"active":true,"iss":"` + testIssuer + `","aud":"` + testResource + `","exp":"soon"}`, 0, errMalformed},
+		{"HTML", `<html>login</html>`, 0, errIntrospection},
+		{"status 401", `{"error":"invalid_client"}`, 401, errIntrospection},
+		{"status 500", `oops`, 500, errIntrospection},
+		{"over 1 MiB", `{"active":true,"pad":"` + strings.Repeat("A", 1<<20) + `"}`, 0, errIntrospection},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.mu.Lock()
 			s.body[opaqueToken], s.code = tc.body, tc.code
 			s.mu.Unlock()
-			_, err := in.Introspect(ctx, opaqueToken)
+			_, err := in.verify(ctx, opaqueToken)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -160,7 +162,7 @@ func TestIntrospectNoRedirect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, ErrIntrospection) {
+	if _, err := in.Verify(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
 		t.Fatalf("got %v", err)
 	}
 	if reached.Load() {
@@ -175,17 +177,18 @@ func TestIntrospectCache(t *testing.T) {
 	ctx := context.Background()
 	s.set(opaqueToken, activeBody(""))
 	for i := 0; i < 5; i++ {
-		at, err := in.Introspect(ctx, opaqueToken)
+		at, err := in.verify(ctx, opaqueToken)
 		if err != nil {
 			t.Fatal(err)
 		}
 		at.Audience[0] = "tampered" // callers get copies
+		at.Scopes[0] = "admin"
 	}
 	if n := s.calls.Load(); n != 1 {
 		t.Fatalf("%d calls, want 1 (cached)", n)
 	}
-	at, _ := in.Introspect(ctx, opaqueToken)
-	if at.Audience[0] != testResource {
+	at, _ := in.verify(ctx, opaqueToken)
+	if at.Audience[0] != testResource || at.Scopes[0] != "read" {
 		t.Fatal("cached result was modified through a returned copy")
 	}
 	// The cache is keyed by the SHA-256 of the token, never the token.
@@ -197,7 +200,7 @@ func TestIntrospectCache(t *testing.T) {
 	// Until exp only.
 	clk.Advance(5*time.Minute + time.Second)
 	s.set(opaqueToken, `{"active":false}`)
-	if _, err := in.Introspect(ctx, opaqueToken); !errors.Is(err, ErrInactive) {
+	if _, err := in.verify(ctx, opaqueToken); !errors.Is(err, errInactive) {
 		t.Fatalf("after exp: %v", err)
 	}
 	if n := s.calls.Load(); n != 2 {
@@ -209,7 +212,7 @@ func TestIntrospectCache(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		tok := opaqueToken + formatInt(int64(i))
 		s.set(tok, activeBody(""))
-		if _, err := in.Introspect(ctx, tok); err != nil {
+		if _, err := in.verify(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 		if in.cacheLen() > 3 {
@@ -220,8 +223,8 @@ func TestIntrospectCache(t *testing.T) {
 	in = newTestIntrospector(t, s, clk, 3)
 	s.set("no-exp", `{"active":true,"iss":"`+testIssuer+`","aud":"`+testResource+`"}`)
 	before := s.calls.Load()
-	in.Introspect(ctx, "no-exp")
-	in.Introspect(ctx, "no-exp")
+	in.verify(ctx, "no-exp")
+	in.verify(ctx, "no-exp")
 	if s.calls.Load()-before != 2 || in.cacheLen() != 0 {
 		t.Fatal("result without exp was cached")
 	}
@@ -235,7 +238,7 @@ func TestNewIntrospectorConfig(t *testing.T) {
 		{Endpoint: "https://127.0.0.1/introspect", Authenticate: auth, CacheSize: -1},
 		{Endpoint: "https://127.0.0.1/introspect", Authenticate: auth, Leeway: 6 * time.Minute},
 	} {
-		if _, err := NewIntrospector(cfg); !errors.Is(err, ErrConfig) {
+		if _, err := NewIntrospector(cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%+v: %v", cfg.Endpoint, err)
 		}
 	}
@@ -244,7 +247,7 @@ func TestNewIntrospectorConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(context.Background(), opaqueToken); !errors.Is(err, ErrIntrospection) {
+	if _, err := in.Verify(context.Background(), opaqueToken); !errors.Is(err, errIntrospection) {
 		t.Fatalf("failing hook: %v", err)
 	}
 }

@@ -20,8 +20,9 @@ import (
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// JWKSConfig configures a [JWKS] cache. Only URL is required. It is read
-// only by [NewJWKS] and may be reused or shared afterwards.
+// JWKSConfig configures the key set cache [NewJWKS] returns. Only URL is
+// required. It is read only by NewJWKS and may be reused or shared
+// afterwards.
 type JWKSConfig struct {
 	// URL is the https URL of the issuer's key set (jwks_uri). Required.
 	URL string
@@ -29,8 +30,8 @@ type JWKSConfig struct {
 	// system roots and a 30 s timeout. Otherwise it must be a client built
 	// by strictnet.NewClient (or a copy of one), which is where
 	// roots, pins, a proxy, a dialer and a tracing wrapper are set; any
-	// other client is refused with ErrConfig. Redirects are never
-	// followed: a 3xx answer fails the fetch with ErrKeySet (configure the
+	// other client is refused with a configuration error. Redirects are never
+	// followed: a 3xx answer fails the fetch with ErrIssuerUnavailable (configure the
 	// key set's final URL).
 	HTTPClient *http.Client
 	// MaxAge is how long fetched keys may be used before the set must be
@@ -52,15 +53,8 @@ type JWKSConfig struct {
 	Now func() time.Time
 }
 
-// JWKS is a cached remote JSON Web Key Set that implements [oidc.KeySet].
-//
-// Keys are matched on kid, key type, alg and use: a key with "use":"enc", a
-// "key_ops" without "verify", a symmetric key or an RSA key under 2048 bits
-// is never used to verify. An unknown kid triggers at most one fetch per
-// Cooldown, and concurrent callers share a single in-flight fetch. No lock is
-// held while fetching, so verification with already known keys never waits
-// on the network. It is safe for concurrent use.
-type JWKS struct {
+// keySet is the cached remote JSON Web Key Set NewJWKS returns.
+type keySet struct {
 	url      string
 	client   *http.Client
 	maxAge   time.Duration
@@ -98,13 +92,31 @@ type keySnapshot struct {
 	fetched time.Time
 }
 
-var _ oidc.KeySet = (*JWKS)(nil)
+var _ oidc.KeySet = (*keySet)(nil)
 
-// NewJWKS returns a key set cache for cfg.URL. It does no I/O (the set is
-// fetched on first use) and is safe for concurrent use. Configuration
-// errors (non-https URL, insecure client, Cooldown >= MaxAge) match
-// ErrConfig.
-func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
+// NewJWKS returns the issuer's key set at cfg.URL (its jwks_uri), cached,
+// for [IDTokenConfig.KeySet] and [AccessTokenConfig.KeySet]. It does no I/O
+// (the set is fetched on first use) and is safe for concurrent use; share
+// one per issuer. Configuration errors (non-https URL, insecure client,
+// Cooldown >= MaxAge) are configuration errors (ErrConfig).
+//
+// Keys are matched on kid, key type, alg and use: a key with "use":"enc", a
+// "key_ops" without "verify", a symmetric key or an RSA key under 2048 bits
+// is never used to verify. An unknown kid triggers at most one fetch per
+// Cooldown, and concurrent callers share a single in-flight fetch. No lock is
+// held while fetching, so verification with already known keys never waits
+// on the network. Its VerifySignature checks that a compact JWS is signed
+// with an allow-listed asymmetric algorithm by a matching key of the set,
+// and returns the payload; it checks no claims.
+func NewJWKS(cfg JWKSConfig) (oidc.KeySet, error) {
+	k, err := newKeySet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func newKeySet(cfg JWKSConfig) (*keySet, error) {
 	if err := checkHTTPS("JWKS URL", cfg.URL, cfg.HTTPClient); err != nil {
 		return nil, err
 	}
@@ -112,7 +124,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &JWKS{
+	k := &keySet{
 		url: cfg.URL, client: client,
 		maxAge: cfg.MaxAge, cooldown: cfg.Cooldown, maxKeys: cfg.MaxKeys,
 		timeout: cfg.FetchTimeout, now: cfg.Now,
@@ -133,37 +145,35 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 		k.now = time.Now
 	}
 	if k.maxAge < 0 || k.cooldown < 0 || k.maxKeys < 0 || k.timeout < 0 {
-		return nil, fail(ErrConfig, "negative JWKS duration or key count")
+		return nil, configError("negative JWKS duration or key count")
 	}
 	if k.cooldown >= k.maxAge {
-		return nil, fail(ErrConfig, "JWKS Cooldown must be shorter than MaxAge")
+		return nil, configError("JWKS Cooldown must be shorter than MaxAge")
 	}
 	return k, nil
 }
 
-// VerifySignature implements [oidc.KeySet]: it checks that jwt is a compact
-// JWS signed with an allow-listed asymmetric algorithm by a matching key of
-// the set, and returns the payload. It checks no claims.
-func (k *JWKS) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+// VerifySignature implements [oidc.KeySet] (see NewJWKS).
+func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	t, err := splitJWT(jwt)
 	if err != nil {
 		return nil, err
 	}
 	if !isAsymmetric(t.hdr.Alg) {
-		return nil, fail(ErrAlgorithm, "not an allowed asymmetric algorithm")
+		return nil, fail(errAlgorithm, "not an allowed asymmetric algorithm")
 	}
 	return k.verify(ctx, t)
 }
 
 // verify checks t's signature with the matching keys, fetching the set
 // when it is empty or stale, or when no key matches (subject to Cooldown).
-func (k *JWKS) verify(ctx context.Context, t *rawJWT) ([]byte, error) {
+func (k *keySet) verify(ctx context.Context, t *rawJWT) ([]byte, error) {
 	if t.unsigned {
-		return nil, fail(ErrMalformed, "empty signature")
+		return nil, fail(errMalformed, "empty signature")
 	}
 	jws, err := jose.ParseSignedCompact(t.raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(t.hdr.Alg)})
 	if err != nil || len(jws.Signatures) != 1 {
-		return nil, fail(ErrMalformed, "not a valid compact JWS")
+		return nil, fail(errMalformed, "not a valid compact JWS")
 	}
 	snap, err := k.fresh(ctx)
 	if err != nil {
@@ -176,7 +186,7 @@ func (k *JWKS) verify(ctx context.Context, t *rawJWT) ([]byte, error) {
 	if found && t.hdr.Kid != "" {
 		// The key is known and the signature is wrong: fetching again
 		// cannot help.
-		return nil, fail(ErrSignature, "")
+		return nil, fail(errSignature, "")
 	}
 	// Unknown kid (or no kid and no key verifies): the issuer may have
 	// rotated. Refetch, at most once per Cooldown.
@@ -191,9 +201,9 @@ func (k *JWKS) verify(ctx context.Context, t *rawJWT) ([]byte, error) {
 		}
 	}
 	if found {
-		return nil, fail(ErrSignature, "")
+		return nil, fail(errSignature, "")
 	}
-	return nil, fail2(ErrKeyNotFound, ErrSignature, "")
+	return nil, fail2(errKeyNotFound, errSignature, "")
 }
 
 // verifyWith tries every key of snap that matches kid and alg. found
@@ -244,7 +254,7 @@ func keyFits(key verifyKey, alg string) bool {
 }
 
 // fresh returns a snapshot younger than MaxAge, fetching if needed.
-func (k *JWKS) fresh(ctx context.Context) (*keySnapshot, error) {
+func (k *keySet) fresh(ctx context.Context) (*keySnapshot, error) {
 	snap := k.keys.Load()
 	if snap != nil && k.now().Sub(snap.fetched) < k.maxAge {
 		return snap, nil
@@ -254,7 +264,7 @@ func (k *JWKS) fresh(ctx context.Context) (*keySnapshot, error) {
 		return nil, err
 	}
 	if next == nil || k.now().Sub(next.fetched) >= k.maxAge {
-		return nil, fail(ErrKeySet, "no fresh keys (fetch in cooldown)")
+		return nil, fail(errKeySet, "no fresh keys (fetch in cooldown)")
 	}
 	return next, nil
 }
@@ -265,7 +275,7 @@ func (k *JWKS) fresh(ctx context.Context) (*keySnapshot, error) {
 // without a fetch. Callers join a fetch in progress. The fetch runs detached
 // from ctx (values kept, cancellation dropped, FetchTimeout applied), so a
 // caller that gives up does not fail it for the others.
-func (k *JWKS) refresh(ctx context.Context, seen *keySnapshot) (*keySnapshot, error) {
+func (k *keySet) refresh(ctx context.Context, seen *keySnapshot) (*keySnapshot, error) {
 	now := k.now()
 	k.mu.Lock()
 	if cur := k.keys.Load(); cur != seen && cur != nil && now.Sub(cur.fetched) < k.maxAge {
@@ -292,7 +302,7 @@ func (k *JWKS) refresh(ctx context.Context, seen *keySnapshot) (*keySnapshot, er
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return nil, fail(ErrKeySet, "context done while waiting for the key set")
+		return nil, fail(errKeySet, "context done while waiting for the key set")
 	}
 	if f.err != nil {
 		if seen != nil && k.now().Sub(seen.fetched) < k.maxAge {
@@ -305,7 +315,7 @@ func (k *JWKS) refresh(ctx context.Context, seen *keySnapshot) (*keySnapshot, er
 }
 
 // fetch downloads and installs the key set, then completes f.
-func (k *JWKS) fetch(ctx context.Context, f *flight) {
+func (k *keySet) fetch(ctx context.Context, f *flight) {
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)
 	defer cancel()
 	snap, err := k.download(ctx)
@@ -320,29 +330,29 @@ func (k *JWKS) fetch(ctx context.Context, f *flight) {
 	close(f.done)
 }
 
-func (k *JWKS) download(ctx context.Context) (*keySnapshot, error) {
+func (k *keySet) download(ctx context.Context) (*keySnapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
 	if err != nil {
-		return nil, fail(ErrKeySet, "bad request")
+		return nil, fail(errKeySet, "bad request")
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := k.client.Do(req.WithContext(netrule.WithEndpoint(ctx, "jwks")))
 	if err != nil {
-		return nil, failCause(ErrKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300), err)
+		return nil, failCause(errKeySet, "fetch failed: "+safetext.Clean(err.Error(), 300), err)
 	}
 	defer resp.Body.Close()
 	if !verifiedTLS(resp, k.client) {
-		return nil, fail(ErrKeySet, "the key set did not come over verified TLS 1.2+")
+		return nil, fail(errKeySet, "the key set did not come over verified TLS 1.2+")
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, fail(ErrKeySet, "the JWKS URI answered a redirect ("+safetext.Clean(resp.Status, 80)+"), which is never followed: configure the key set's final URL")
+		return nil, fail(errKeySet, "the JWKS URI answered a redirect ("+safetext.Clean(resp.Status, 80)+"), which is never followed: configure the key set's final URL")
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fail(ErrKeySet, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
+		return nil, fail(errKeySet, "unexpected HTTP status "+safetext.Clean(resp.Status, 80))
 	}
 	body, err := netrule.ReadBody(resp.Body)
 	if err != nil {
-		return nil, fail(ErrKeySet, safetext.Clean(err.Error(), 300))
+		return nil, fail(errKeySet, safetext.Clean(err.Error(), 300))
 	}
 	return parseKeySet(body, k.maxKeys, k.now())
 }
@@ -355,10 +365,10 @@ func parseKeySet(body []byte, maxKeys int, now time.Time) (*keySnapshot, error) 
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil || set.Keys == nil {
-		return nil, fail(ErrKeySet, "response is not a JWK Set")
+		return nil, fail(errKeySet, "response is not a JWK Set")
 	}
 	if len(set.Keys) > maxKeys {
-		return nil, fail(ErrKeySet, "too many keys in the set")
+		return nil, fail(errKeySet, "too many keys in the set")
 	}
 	snap := &keySnapshot{byKid: make(map[string][]verifyKey), fetched: now}
 	for _, raw := range set.Keys {

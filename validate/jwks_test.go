@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	jose "github.com/go-jose/go-jose/v4"
 )
 
@@ -70,7 +72,7 @@ func TestJWKSUnknownKidStorm(t *testing.T) {
 					defer wg.Done()
 					for i := w; i < total; i += workers {
 						_, err := v.Verify(ctx, tokens[(i*7919)%len(tokens)], IDTokenCheck{Nonce: testNonce})
-						if !errors.Is(err, ErrKeyNotFound) {
+						if !errors.Is(err, errKeyNotFound) {
 							errs <- err
 							return
 						}
@@ -124,8 +126,8 @@ func TestJWKSRotation(t *testing.T) {
 	// The server publishes B next to A.
 	ks.setKeys(keyA, keyB)
 	clk.Advance(10 * time.Second)
-	if err := verify(signB); !errors.Is(err, ErrKeyNotFound) {
-		t.Fatalf("B within cooldown: got %v, want ErrKeyNotFound", err)
+	if err := verify(signB); !errors.Is(err, errKeyNotFound) {
+		t.Fatalf("B within cooldown: got %v, want errKeyNotFound", err)
 	}
 	if n := ks.fetches.Load(); n != 1 {
 		t.Fatalf("%d fetches within cooldown", n)
@@ -148,7 +150,7 @@ func TestJWKSRotation(t *testing.T) {
 		t.Fatalf("A before max age: %v", err)
 	}
 	clk.Advance(31 * time.Minute)
-	if err := verify(signA); !errors.Is(err, ErrKeyNotFound) {
+	if err := verify(signA); !errors.Is(err, errKeyNotFound) {
 		t.Fatalf("A after removal and max age: got %v", err)
 	}
 	if err := verify(signB); err != nil {
@@ -174,12 +176,12 @@ func TestJWKSMaxAgeIsHard(t *testing.T) {
 	ks.status = http.StatusInternalServerError
 	ks.mu.Unlock()
 	clk.Advance(time.Hour + time.Second)
-	if _, err := jwks.VerifySignature(ctx, tok); !errors.Is(err, ErrKeySet) {
+	if _, err := jwks.VerifySignature(ctx, tok); !errors.Is(err, errKeySet) {
 		t.Fatalf("stale keys with server down: %v", err)
 	}
 	// A failed fetch also starts a cooldown: no hammering.
 	for i := 0; i < 100; i++ {
-		if _, err := jwks.VerifySignature(ctx, tok); !errors.Is(err, ErrKeySet) {
+		if _, err := jwks.VerifySignature(ctx, tok); !errors.Is(err, errKeySet) {
 			t.Fatal(err)
 		}
 	}
@@ -210,7 +212,7 @@ func TestJWKSCancelledCallerDoesNotPoisonFetch(t *testing.T) {
 	res2 := make(chan error, 1)
 	go func() { _, err := jwks.VerifySignature(context.Background(), tok); res2 <- err }()
 	cancel1()
-	if err := <-res1; !errors.Is(err, ErrKeySet) {
+	if err := <-res1; !errors.Is(err, errKeySet) {
 		t.Fatalf("cancelled caller: %v", err)
 	}
 	close(gate)
@@ -280,7 +282,7 @@ func TestJWKSResponseBounds(t *testing.T) {
 			tc.setup(ks)
 			jwks := newTestJWKS(t, ks, func() time.Time { return testNow })
 			_, err := jwks.VerifySignature(context.Background(), sign(t, rs256(), idClaims()))
-			if !errors.Is(err, ErrKeySet) || !strings.Contains(err.Error(), tc.errMsg) {
+			if !errors.Is(err, errKeySet) || !strings.Contains(err.Error(), tc.errMsg) {
 				t.Fatalf("got %v", err)
 			}
 		})
@@ -306,7 +308,7 @@ func TestJWKSResponseBounds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := jwks.VerifySignature(context.Background(), sign(t, rs256(), idClaims())); !errors.Is(err, ErrKeySet) {
+		if _, err := jwks.VerifySignature(context.Background(), sign(t, rs256(), idClaims())); !errors.Is(err, errKeySet) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -324,7 +326,7 @@ func TestNewJWKSConfig(t *testing.T) {
 		{URL: "https://127.0.0.1/jwks", Cooldown: 2 * time.Hour},
 		{URL: "https://127.0.0.1/jwks", MaxKeys: -1},
 	} {
-		if _, err := NewJWKS(cfg); !errors.Is(err, ErrConfig) {
+		if _, err := NewJWKS(cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%+v: got %v", cfg, err)
 		}
 	}
@@ -344,7 +346,7 @@ func TestJWKSKeyMatching(t *testing.T) {
 	if _, err := jwks.VerifySignature(ctx, sign(t, signOpts{alg: jose.RS256, key: rsaKey2, kid: "dup"}, idClaims())); err != nil {
 		t.Fatalf("second key under a duplicate kid: %v", err)
 	}
-	if _, err := jwks.VerifySignature(ctx, sign(t, signOpts{alg: jose.HS256, key: []byte(strings.Repeat("s", 32)), kid: "sym"}, idClaims())); !errors.Is(err, ErrAlgorithm) {
+	if _, err := jwks.VerifySignature(ctx, sign(t, signOpts{alg: jose.HS256, key: []byte(strings.Repeat("s", 32)), kid: "sym"}, idClaims())); !errors.Is(err, errAlgorithm) {
 		t.Fatalf("HS256 via KeySet: %v", err)
 	}
 	if _, err := jwks.VerifySignature(ctx, sign(t, signOpts{alg: jose.ES256, key: ecKey, kid: "ops"}, idClaims())); err != nil {
@@ -353,7 +355,7 @@ func TestJWKSKeyMatching(t *testing.T) {
 	// key_ops without "verify" is never used.
 	ks2 := newKeyServer(t, []json.RawMessage{[]byte(strings.Replace(string(jwkJSON(t, &ecKey.PublicKey, "ops", "ES256", "")), `{`, `{"key_ops":["encrypt"],`, 1))})
 	jwks2 := newTestJWKS(t, ks2, func() time.Time { return testNow })
-	if _, err := jwks2.VerifySignature(ctx, sign(t, signOpts{alg: jose.ES256, key: ecKey, kid: "ops"}, idClaims())); !errors.Is(err, ErrKeyNotFound) {
+	if _, err := jwks2.VerifySignature(ctx, sign(t, signOpts{alg: jose.ES256, key: ecKey, kid: "ops"}, idClaims())); !errors.Is(err, errKeyNotFound) {
 		t.Fatalf("key_ops encrypt: %v", err)
 	}
 }
@@ -361,7 +363,7 @@ func TestJWKSKeyMatching(t *testing.T) {
 // TestJWKSNoRedirects: the key set fetch follows no redirect (no server
 // call of the SDK does): a JWKS URI that answers 301, 302, 307 or 308 to
 // a valid key set on the same host or another https host fails with
-// ErrKeySet naming the redirect, and the target is never asked.
+// errKeySet naming the redirect, and the target is never asked.
 func TestJWKSNoRedirects(t *testing.T) {
 	target := newKeyServer(t, standardJWKS(t))
 	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
@@ -386,8 +388,8 @@ func TestJWKSNoRedirects(t *testing.T) {
 					t.Fatal(err)
 				}
 				_, err = jwks.VerifySignature(context.Background(), sign(t, rs256(), idClaims()))
-				if !errors.Is(err, ErrKeySet) || !strings.Contains(err.Error(), "redirect") {
-					t.Fatalf("a redirecting JWKS URI = %v, want ErrKeySet naming the redirect", err)
+				if !errors.Is(err, errKeySet) || !strings.Contains(err.Error(), "redirect") {
+					t.Fatalf("a redirecting JWKS URI = %v, want errKeySet naming the redirect", err)
 				}
 				if n := target.fetches.Load() - before; n != 0 {
 					t.Fatalf("the redirect target was asked %d times", n)

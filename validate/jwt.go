@@ -1,10 +1,8 @@
 package validate
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"math"
 	"strings"
 	"time"
 
@@ -13,10 +11,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 )
 
-// MaxTokenSize is the largest compact JWT this package will look at, in
-// bytes. Larger input is refused with [ErrMalformed] before any base64
+// maxTokenSize is the largest compact JWT this package will look at, in
+// bytes. Larger input is refused with errMalformed before any base64
 // decoding.
-const MaxTokenSize = 64 << 10
+const maxTokenSize = 64 << 10
 
 // maxHeaderSize bounds the encoded JOSE header. Real headers are well under
 // 1 KiB; x5c chains are ignored anyway.
@@ -55,86 +53,60 @@ type rawJWT struct {
 	hdr     header
 	payload string // base64url, still encoded
 	// unsigned is set when the signature segment is empty. It is refused
-	// after the algorithm check, so "alg":"none" reports ErrAlgorithm.
+	// after the algorithm check, so "alg":"none" reports errAlgorithm.
 	unsigned bool
 }
 
 var b64 = base64.RawURLEncoding
 
 // splitJWT checks the size and shape of s and decodes its header. It does
-// not touch the payload or the signature. All failures are ErrMalformed.
+// not touch the payload or the signature. All failures are errMalformed.
 func splitJWT(s string) (*rawJWT, error) {
 	if len(s) == 0 {
-		return nil, fail(ErrMalformed, "empty token")
+		return nil, fail(errMalformed, "empty token")
 	}
-	if len(s) > MaxTokenSize {
-		return nil, fail(ErrMalformed, "token larger than 64 KiB")
+	if len(s) > maxTokenSize {
+		return nil, fail(errMalformed, "token larger than 64 KiB")
 	}
 	i := strings.IndexByte(s, '.')
 	if i < 0 {
-		return nil, fail(ErrMalformed, "not a compact JWS")
+		return nil, fail(errMalformed, "not a compact JWS")
 	}
 	j := strings.IndexByte(s[i+1:], '.')
 	if j < 0 {
-		return nil, fail(ErrMalformed, "not a compact JWS")
+		return nil, fail(errMalformed, "not a compact JWS")
 	}
 	j += i + 1
 	if strings.IndexByte(s[j+1:], '.') >= 0 {
-		return nil, fail(ErrMalformed, "too many segments (JWE or garbage)")
+		return nil, fail(errMalformed, "too many segments (JWE or garbage)")
 	}
 	h, p, sig := s[:i], s[i+1:j], s[j+1:]
 	if h == "" || p == "" {
-		return nil, fail(ErrMalformed, "empty segment")
+		return nil, fail(errMalformed, "empty segment")
 	}
 	if len(h) > maxHeaderSize {
-		return nil, fail(ErrMalformed, "header larger than 8 KiB")
+		return nil, fail(errMalformed, "header larger than 8 KiB")
 	}
 	buf := make([]byte, b64.DecodedLen(len(h)))
 	n, err := b64.Decode(buf, []byte(h))
 	if err != nil {
-		return nil, fail(ErrMalformed, "header is not base64url")
+		return nil, fail(errMalformed, "header is not base64url")
 	}
 	t := &rawJWT{raw: s, payload: p, unsigned: sig == ""}
 	if err := json.Unmarshal(buf[:n], &t.hdr); err != nil {
-		return nil, fail(ErrMalformed, "header is not a JSON object")
+		return nil, fail(errMalformed, "header is not a JSON object")
 	}
 	if t.hdr.Crit != nil {
-		return nil, fail(ErrMalformed, "critical header extensions are not supported")
+		return nil, fail(errMalformed, "critical header extensions are not supported")
 	}
 	if t.hdr.Alg == "" {
-		return nil, fail(ErrAlgorithm, "missing alg")
+		return nil, fail(errAlgorithm, "missing alg")
 	}
 	return t, nil
 }
 
-// numericDate is a JWT NumericDate (RFC 7519 §2): a JSON number of seconds.
-// Fractions are accepted; strings, negatives and absurd values are not.
-type numericDate struct {
-	t     time.Time
-	valid bool
-}
-
-// maxNumericDate is the year 9999; larger values are refused as malformed.
-const maxNumericDate = 253402300799
-
-func (d *numericDate) UnmarshalJSON(b []byte) error {
-	if bytes.Equal(b, []byte("null")) {
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
-	if f < 0 || f > maxNumericDate || math.IsNaN(f) {
-		return errBadDate
-	}
-	sec, frac := math.Modf(f)
-	d.t = time.Unix(int64(sec), int64(frac*1e9))
-	d.valid = true
-	return nil
-}
-
-var errBadDate = fail(ErrMalformed, "date claim out of range")
+// numericDate is a JWT NumericDate (the module's one decoder of it).
+type numericDate = claims.NumericDate
 
 // audience is the "aud" claim: one string or an array of strings (the
 // module's one decoder of it).
@@ -181,7 +153,7 @@ type commonClaims struct {
 func parseClaims(payload []byte) (*commonClaims, error) {
 	var c commonClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, fail(ErrMalformed, "claims are not a JSON object of the expected types")
+		return nil, fail(errMalformed, "claims are not a JSON object of the expected types")
 	}
 	return &c, nil
 }
@@ -189,21 +161,21 @@ func parseClaims(payload []byte) (*commonClaims, error) {
 // timeChecks applies exp, nbf and iat with leeway. exp is required;
 // requireIat makes iat required too.
 func timeChecks(c *commonClaims, now time.Time, leeway time.Duration, requireIat bool) error {
-	if !c.Exp.valid {
-		return fail(ErrMissingClaim, "exp")
+	if !c.Exp.Valid {
+		return missing("exp", "exp", errMissingClaim)
 	}
-	if !now.Before(c.Exp.t.Add(leeway)) {
-		return fail(ErrExpired, "")
+	if !now.Before(c.Exp.Time.Add(leeway)) {
+		return claimFail("exp", "", errExpired)
 	}
-	if c.Nbf.valid && c.Nbf.t.After(now.Add(leeway)) {
-		return fail(ErrNotYetValid, "nbf is in the future")
+	if c.Nbf.Valid && c.Nbf.Time.After(now.Add(leeway)) {
+		return claimFail("nbf", "nbf is in the future", errNotYetValid)
 	}
-	if !c.Iat.valid {
+	if !c.Iat.Valid {
 		if requireIat {
-			return fail(ErrMissingClaim, "iat")
+			return missing("iat", "iat", errMissingClaim)
 		}
-	} else if c.Iat.t.After(now.Add(leeway)) {
-		return fail(ErrNotYetValid, "iat is in the future")
+	} else if c.Iat.Time.After(now.Add(leeway)) {
+		return claimFail("iat", "iat is in the future", errNotYetValid)
 	}
 	return nil
 }
@@ -211,10 +183,12 @@ func timeChecks(c *commonClaims, now time.Time, leeway time.Duration, requireIat
 // checkIssuer compares iss exactly (no normalisation of case or slashes).
 func checkIssuer(c *commonClaims, want string) error {
 	if c.Iss == nil {
-		return fail(ErrIssuer, "iss missing")
+		return missing("iss", "iss missing", errIssuer)
 	}
 	if *c.Iss != want {
-		return issuerHint(fail(ErrIssuer, "expected "+want), *c.Iss, want)
+		e := claimFail("iss", "", errIssuer)
+		e.Expected = want
+		return issuerHint(e, *c.Iss, want)
 	}
 	return nil
 }

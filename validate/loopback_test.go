@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -24,10 +26,10 @@ func TestLoopbackHTTPJWKS(t *testing.T) {
 		c    bool
 		want error
 	}{
-		{"http://127.0.0.1:8080/jwks", false, ErrConfig},
+		{"http://127.0.0.1:8080/jwks", false, oauthsafe.ErrConfig},
 		{"http://127.0.0.1:8080/jwks", true, nil},
 		{"http://localhost/jwks", true, nil},
-		{"http://keys.example/jwks", true, ErrConfig},
+		{"http://keys.example/jwks", true, oauthsafe.ErrConfig},
 	} {
 		hc := plain
 		if tc.c {

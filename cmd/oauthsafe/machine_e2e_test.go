@@ -128,7 +128,7 @@ func TestCLIClientCredentialsDPoP(t *testing.T) {
 	}
 	cnfJKT := func(token string) string {
 		t.Helper()
-		at, err := in.Introspect(ctx, token)
+		at, err := in.Verify(ctx, token)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -133,7 +133,7 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := in.Introspect(ctx, tok.AccessToken)
+	at, err := in.Verify(ctx, tok.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}

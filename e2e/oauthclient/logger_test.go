@@ -116,7 +116,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Introspect(ctx, refreshed.AccessToken); err != nil {
+	if _, err := in.Verify(ctx, refreshed.AccessToken); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := oauthclient.New(ctx, oauthclient.Config{

@@ -76,7 +76,7 @@ func ExampleIDTokenVerifier_Verify() {
 	fmt.Println("verified:", err == nil, "issuer matches:", err == nil && id.Issuer == s.Issuer)
 
 	_, err = verifier.Verify(ctx, raw, validate.IDTokenCheck{Nonce: "another-flow"})
-	fmt.Println("other nonce refused:", errors.Is(err, validate.ErrNonce))
+	fmt.Println("other nonce refused:", errors.Is(err, &validate.ClaimError{Claim: "nonce"}))
 	fmt.Println(err)
 	// Output:
 	// verified: true issuer matches: true

@@ -28,7 +28,7 @@ const Audience = "api"
 // API checks bearer tokens for routes. It is safe for concurrent use once
 // built; Seen must be set before serving.
 type API struct {
-	in   *validate.Introspector
+	in   *validate.AccessTokenVerifier
 	dpop *oauthtest.DPoPVerifier
 	// metadata is the RFC 9728 document; metadataURL names it in challenges.
 	metadata    map[string]any
@@ -174,7 +174,7 @@ func (a *API) Require(scope string, h http.HandlerFunc) http.HandlerFunc {
 		if a.Seen != nil {
 			a.Seen(raw)
 		}
-		at, err := a.in.Introspect(r.Context(), raw)
+		at, err := a.in.Verify(r.Context(), raw)
 		if err != nil {
 			a.challenge(w, dpop, "invalid_token", "token is not active or not for this resource")
 			return
