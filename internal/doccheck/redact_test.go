@@ -74,8 +74,6 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient/apiclient.Discovery":           reflect.TypeFor[apiclient.Discovery](),
 	"oauthclient/apiclient.DiscoveryConfig":     reflect.TypeFor[apiclient.DiscoveryConfig](),
 	"oauthclient/apiclient.InvalidRequestError": reflect.TypeFor[apiclient.InvalidRequestError](),
-	"oauthclient/apiclient.Invalidator":         reflect.TypeFor[apiclient.Invalidator](),
-	"oauthclient/apiclient.Metadata":            reflect.TypeFor[apiclient.Metadata](),
 	"oauthclient/apiclient.Transport":           reflect.TypeFor[apiclient.Transport](),
 
 	"oauthclient/clientcredentials.Options": reflect.TypeFor[clientcredentials.Options](),
