@@ -23,9 +23,9 @@ type session struct {
 	oc        *oauthclient.Client // nil for a Grant
 	src       oauth2.TokenSource
 	api       http.RoundTripper // an apiclient client's transport
-	requested []string // the scopes asked for
-	granted   []string // the scopes granted at the login (nil: as requested)
-	key       string   // tokenstore.ResourceKey of the refresh token
+	requested []string          // the scopes asked for
+	granted   []string          // the scopes granted at the login (nil: as requested)
+	key       string            // tokenstore.ResourceKey of the refresh token
 }
 
 func (s *session) public() *Session {

@@ -128,7 +128,7 @@ func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFla
 	case cc:
 		src = clientcredentials.NewSource(c, clientcredentials.Options{Resource: resources, NoDPoP: noDPoP})
 	case *m.assertionFile != "":
-		src = jwtbearer.NewSource(c, jwtbearer.Options{Assertion: &assertion.File{Path: *m.assertionFile}, Resource: resources, NoDPoP: noDPoP})
+		src = jwtbearer.NewSource(c, jwtbearer.Options{Assertion: assertion.File(*m.assertionFile), Resource: resources, NoDPoP: noDPoP})
 	default:
 		typ := *m.subjectType
 		if full, ok := tokenTypes[typ]; ok {

@@ -69,7 +69,7 @@ func ExampleNewSource() {
 		log.Fatal(err)
 	}
 	src := jwtbearer.NewSource(client, jwtbearer.Options{
-		Assertion: &assertion.File{Path: tokenFile}, // read again when the platform rotates it
+		Assertion: assertion.File(tokenFile), // read again when the platform rotates it
 		Scopes:    []string{oauthtest.ScopeAPIRead},
 	})
 	httpc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: apiRoots}})

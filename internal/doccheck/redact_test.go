@@ -78,10 +78,7 @@ var exportedTypes = map[string]reflect.Type{
 
 	"oauthclient/clientcredentials.Options": reflect.TypeFor[clientcredentials.Options](),
 
-	"oauthclient/assertion.File":   reflect.TypeFor[assertion.File](),
-	"oauthclient/assertion.Func":   reflect.TypeFor[assertion.Func](),
 	"oauthclient/assertion.JWT":    reflect.TypeFor[assertion.JWT](),
-	"oauthclient/assertion.Signed": reflect.TypeFor[assertion.Signed](),
 	"oauthclient/assertion.Source": reflect.TypeFor[assertion.Source](),
 
 	"oauthclient/jwtbearer.Options": reflect.TypeFor[jwtbearer.Options](),

@@ -11,7 +11,7 @@
 // package assertion, and calls its APIs through apiclient.New:
 //
 //	src := jwtbearer.NewSource(client, jwtbearer.Options{
-//		Assertion: &assertion.File{Path: "/var/run/secrets/tokens/oauth"},
+//		Assertion: assertion.File("/var/run/secrets/tokens/oauth"),
 //		Scopes:    []string{"orders:read"},
 //	})
 //	api, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{"https://api.example.com"}})
@@ -122,7 +122,7 @@ func take(ctx context.Context, src assertion.Source, audience string, now time.T
 	if err != nil {
 		return assertion.JWT{}, fmt.Errorf("jwtbearer: %w", err)
 	}
-	if a.IsZero() {
+	if a.Reveal() == "" {
 		return assertion.JWT{}, fmt.Errorf("jwtbearer: %w: the source gave an empty assertion", assertion.ErrSource)
 	}
 	if !a.Expiry().After(now) {

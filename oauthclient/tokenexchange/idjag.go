@@ -24,7 +24,7 @@ import (
 //
 // The answer must say issued_token_type IDJAGType (ErrIssuedTokenType)
 // and hold a JWT whose exp has not passed (assertion.ErrExpired,
-// assertion.ErrMalformed). The exchange carries no DPoP proof: an ID-JAG
+// assertion.ErrSource). The exchange carries no DPoP proof: an ID-JAG
 // is redeemed by the client, not bound to it.
 //
 // IdP is the client registered at the identity provider, SubjectToken
