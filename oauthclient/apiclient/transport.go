@@ -225,7 +225,8 @@ var noStore = []string{"no-store"} // shared, never modified
 //
 // Every refusal matches strictnet.ErrPolicy, and a token the client cannot
 // send (none, an unknown token_type, characters not allowed in a header,
-// a DPoP token without its key) the module's ErrConfig.
+// a DPoP token without its key, which also matches oauthclient.ErrDPoP)
+// the module's ErrConfig.
 //
 // The "Bearer …" header value is built once per token, and the current
 // token is read with one atomic load: the hot path takes no lock. From 60 s
