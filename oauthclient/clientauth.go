@@ -50,7 +50,7 @@ func (c *Client) authenticate(ctx context.Context, form url.Values, h http.Heade
 func (c *Client) clientAssertion(ctx context.Context) (assertion.JWT, error) {
 	src := c.cfg.ClientAssertion
 	if src == nil {
-		src = assertion.Signed{
+		src = signedAssertion{
 			Key: c.cfg.PrivateKey, KeyID: c.cfg.KeyID,
 			Issuer: c.cfg.ClientID, Subject: c.cfg.ClientID,
 			Type: assertionType, Now: c.cfg.Now,

@@ -185,6 +185,10 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 	}
 }
 
+// wantInvalidRequest marks a row of TestDPoPHostileResource whose error
+// must be an *apiclient.InvalidRequestError (matched with errors.As).
+var wantInvalidRequest = errors.New("want *apiclient.InvalidRequestError")
+
 // TestDPoPHostileResource: the API transport with a DPoP token against
 // resources that demand nonces, loop, or send bad ones; DPoP-scheme 400
 // and 403 challenges are typed as the Bearer ones are.
@@ -233,7 +237,7 @@ func TestDPoPHostileResource(t *testing.T) {
 		{"DPoP invalid_request typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_request", error_description="bad"`)
 			w.WriteHeader(400)
-		}, 1, 0, apiclient.ErrInvalidRequest},
+		}, 1, 0, wantInvalidRequest},
 		{"DPoP challenge preferred over Bearer", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("WWW-Authenticate", `Bearer error="invalid_request"`)
 			w.Header().Add("WWW-Authenticate", `DPoP error="insufficient_scope", scope="items.write"`)
@@ -268,7 +272,8 @@ func TestDPoPHostileResource(t *testing.T) {
 			}
 			resp, err := hc.Post(srv.URL+"/v1/items?cursor=abc#frag", "text/plain", strings.NewReader("payload"))
 			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
+				var ie *apiclient.InvalidRequestError
+				if tt.err == wantInvalidRequest && !errors.As(err, &ie) || tt.err != wantInvalidRequest && !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
 				}
 				var se *validate.InsufficientScopeError

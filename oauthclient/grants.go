@@ -147,7 +147,7 @@ func takeAssertion(ctx context.Context, src assertion.Source, audience string, n
 	if err != nil {
 		return assertion.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w", err)
 	}
-	if a.IsZero() {
+	if a.Reveal() == "" {
 		return assertion.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w: the source gave an empty assertion", assertion.ErrSource)
 	}
 	if !a.Expiry().After(now) {

@@ -224,7 +224,7 @@ func TestInvalidationCooldownPerEngine(t *testing.T) {
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.Certificate())
-	shared, err := apiclient.NewTransport(nil, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool}})
+	shared, err := apiclient.NewTransport(apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	}
 	// N_A outside a token exchange: refused (S11).
 	h.answer(`{"access_token":"at","token_type":"N_A","expires_in":60}`)
-	jb := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.JWT{}})
+	jb := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: zeroAssertion{}})
 	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
 		t.Fatalf("zero assertion: %v", err)
 	}
@@ -116,14 +116,14 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: valid}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
+	if _, err := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.Func(func(context.Context, string) (string, error) { return valid.Reveal(), nil })}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
 		t.Fatalf("N_A to a JWT-bearer grant: %v, want ErrMalformedResponse", err)
 	}
 
 	// ID-JAG: the answer must be an unexpired JWT of the requested type.
 	idjag := oauthclient.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
-	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a.IsZero() {
+	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a.Reveal() == "" {
 		t.Fatalf("ID-JAG: %v", err)
 	}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
@@ -131,7 +131,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 		t.Fatalf("expired ID-JAG: %v", err)
 	}
 	h.answer(`{"access_token":"opaque","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
-	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrMalformed) {
+	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrSource) {
 		t.Fatalf("opaque ID-JAG: %v", err)
 	}
 	h.answer(`{"access_token":"at","token_type":"Bearer","issued_token_type":"` + oauthclient.TokenTypeAccessToken + `"}`)
@@ -157,7 +157,7 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 		"no subject type": c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject}),
 		"actor no type":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken, ActorToken: subject}),
 		"id-jag source":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeIDToken, RequestedTokenType: oauthclient.TokenTypeIDJAG}),
-		"nil client":      (*oauthclient.Client)(nil).JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.JWT{}}),
+		"nil client":      (*oauthclient.Client)(nil).JWTBearer(oauthclient.JWTBearerOptions{Assertion: zeroAssertion{}}),
 	} {
 		if _, err := src.TokenContext(ctx); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
@@ -258,3 +258,10 @@ func TestRefusalNotResent(t *testing.T) {
 type tokenSourceFunc func() (*oauth2.Token, error)
 
 func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
+
+// zeroAssertion is a source that gives the zero assertion.JWT.
+type zeroAssertion struct{}
+
+func (zeroAssertion) Assertion(context.Context, string) (assertion.JWT, error) {
+	return assertion.JWT{}, nil
+}

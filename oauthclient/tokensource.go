@@ -101,8 +101,8 @@ type TokenSourceConfig struct {
 // before TokenSource returns. login may be nil to resume from a record
 // already in Store (cfg.Store and cfg.Key are then required); the first
 // Token call refreshes, bound to the stored subject. The returned source is
-// safe for concurrent use; it implements Invalidator for the API
-// transport's 401 handling.
+// safe for concurrent use; the API clients of apiclient drop a token an
+// API refused through it (its Rejected method).
 func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*TokenSource, error) {
 	key := cfg.Key
 	if login == nil && (cfg.Store == nil || key == "") {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
+	"github.com/oauthsafe/oauthsafe/internal/resmeta"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 )
@@ -35,7 +36,7 @@ func (c *Client) discover(ctx context.Context, resp *http.Response) (*found, err
 		AcceptIssuer: func(context.Context, string) error { return nil },
 		HTTP:         c.cfg.HTTP,
 	}, resp)
-	if errors.Is(err, apiclient.ErrNoResourceMetadata) {
+	if errors.Is(err, resmeta.ErrNotPublished) {
 		return c.legacy(ctx, resp)
 	}
 	if err != nil {

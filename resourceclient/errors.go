@@ -5,18 +5,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/resmeta"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 var (
 	// ErrResourceMismatch: the protected resource metadata names another
 	// resource than the URL it was found for (RFC 9728 §3.3). Nothing is
-	// requested from the authorization servers it names. It is a
-	// *strictnet.PolicyError.
-	// It is apiclient.ErrResourceMismatch.
-	ErrResourceMismatch = apiclient.ErrResourceMismatch
+	// requested from the authorization servers it names. An error matching
+	// it is a *strictnet.PolicyError.
+	ErrResourceMismatch = resmeta.ErrResourceMismatch
 	// ErrNotWithinResource: a request goes to a URL outside the resource
 	// (another origin, or a path not under the resource's path by whole
 	// segments). It is refused before anything is sent. It is a

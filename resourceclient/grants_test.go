@@ -187,7 +187,7 @@ func (m *machineServer) grants(t *testing.T, issuer string) map[string]Grant {
 	return map[string]Grant{
 		"client secret":      ClientCredentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret")},
 		"private_key_jwt":    ClientCredentials{Issuer: issuer, ClientID: "svc", PrivateKey: key},
-		"workload assertion": JWTBearer{Issuer: issuer, ClientID: "workload", Assertion: workload},
+		"workload assertion": JWTBearer{Issuer: issuer, ClientID: "workload", Assertion: assertion.Func(func(context.Context, string) (string, error) { return workload.Reveal(), nil })},
 		"enterprise-managed": EnterpriseManaged{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), IdP: idp,
 			SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})},
 	}

@@ -26,10 +26,10 @@ type session struct {
 	cl        *client
 	oc        *oauthclient.Client // nil for a Grant
 	src       oauth2.TokenSource
-	api       *apiclient.Transport
-	requested []string // the scopes asked for
-	granted   []string // the scopes granted at the login (nil: as requested)
-	key       string   // storekey.Resource of the refresh token
+	api       http.RoundTripper // an apiclient client's transport
+	requested []string          // the scopes asked for
+	granted   []string          // the scopes granted at the login (nil: as requested)
+	key       string            // storekey.Resource of the refresh token
 }
 
 func (s *session) public() *Session {
@@ -289,11 +289,11 @@ func (c *Client) browser(ctx context.Context, oc *oauthclient.Client, f *found) 
 // install makes s the current session.
 func (c *Client) install(f *found, cl *client, oc *oauthclient.Client, src oauth2.TokenSource, requested, granted []string, key string) (*session, error) {
 	origin := c.res.Scheme + "://" + c.res.Host
-	api, err := apiclient.NewTransport(src, apiclient.Config{AllowedOrigins: []string{origin}, HTTP: c.cfg.HTTP, Now: c.cfg.Now})
+	api, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{origin}, HTTP: c.cfg.HTTP, Now: c.cfg.Now})
 	if err != nil {
 		return nil, err
 	}
-	s := &session{f: f, cl: cl, oc: oc, src: src, api: api, requested: slices.Clone(requested), granted: slices.Clone(granted), key: key}
+	s := &session{f: f, cl: cl, oc: oc, src: src, api: api.Transport, requested: slices.Clone(requested), granted: slices.Clone(granted), key: key}
 	c.sess.Store(s)
 	return s, nil
 }

@@ -127,7 +127,7 @@ func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFla
 	case cc:
 		src = c.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: resources, NoDPoP: noDPoP})
 	case *m.assertionFile != "":
-		src = c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: &assertion.File{Path: *m.assertionFile}, Resource: resources, NoDPoP: noDPoP})
+		src = c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(*m.assertionFile), Resource: resources, NoDPoP: noDPoP})
 	default:
 		typ := *m.subjectType
 		if full, ok := tokenTypes[typ]; ok {

@@ -86,7 +86,7 @@ func Example_clientCredentials() {
 
 	// A request to another origin never gets the token.
 	_, err = httpc.Get("https://elsewhere.example/steal")
-	fmt.Println("other origin refused:", errors.Is(err, apiclient.ErrOriginNotAllowed))
+	fmt.Println("other origin refused:", errors.Is(err, strictnet.ErrPolicy))
 	// Output:
 	// 200 [{"id":1}]
 	// 200 [{"id":1}]

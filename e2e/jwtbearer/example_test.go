@@ -68,7 +68,7 @@ func Example_jwtBearer() {
 		log.Fatal(err)
 	}
 	src := client.JWTBearer(oauthclient.JWTBearerOptions{
-		Assertion: &assertion.File{Path: tokenFile}, // read again when the platform rotates it
+		Assertion: assertion.File(tokenFile), // read again when the platform rotates it
 		Scopes:    []string{oauthtest.ScopeAPIRead},
 	})
 	httpc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: apiRoots}})

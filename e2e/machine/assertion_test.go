@@ -40,7 +40,7 @@ func TestAssertionFromRotatingFile(t *testing.T) {
 	writeSecretFile(t, path, first)
 
 	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative})
-	src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: &assertion.File{Path: path}, Scopes: []string{oauthtest.ScopeAPIRead}})
+	src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(path), Scopes: []string{oauthtest.ScopeAPIRead}})
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestAssertionFromRotatingFile(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&assertion.File{Path: path}).Assertion(ctx, srv.Issuer)
+	_, err = assertion.File(path).Assertion(ctx, srv.Issuer)
 	if !errors.Is(err, strictnet.ErrPolicy) || !errors.Is(err, assertion.ErrSource) {
 		t.Fatalf("0644 token file: %v, want ErrPolicy and ErrSource", err)
 	}

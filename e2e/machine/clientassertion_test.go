@@ -2,6 +2,9 @@ package machine_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -25,19 +29,13 @@ func TestClientAssertionSource(t *testing.T) {
 	// server refuses a jti it has seen, so each token is used once here).
 	sign := func(life time.Duration) string {
 		t.Helper()
-		raw, err := (assertion.Signed{Key: srv.ClientKey, KeyID: srv.ClientKeyID, Issuer: oauthtest.ClientPrivateKeyJWT,
-			Subject: oauthtest.ClientPrivateKeyJWT, Now: func() time.Time { return time.Now().Add(life - assertion.Lifetime) }}).
-			Assertion(ctx, srv.Issuer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw.Reveal()
+		return signClientAssertion(t, srv, life)
 	}
 	rec := record(t, srv)
 	path := filepath.Join(t.TempDir(), "client-assertion")
 	first := sign(time.Minute)
 	writeSecretFile(t, path, first)
-	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientPrivateKeyJWT, ClientAssertion: &assertion.File{Path: path}})
+	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientPrivateKeyJWT, ClientAssertion: assertion.File(path)})
 	if m := c.Config().AuthMethod; m != oauthclient.AuthPrivateKeyJWT {
 		t.Fatalf("auth method %s", m)
 	}
@@ -65,7 +63,38 @@ func TestClientAssertionSource(t *testing.T) {
 		t.Fatalf("expired client assertion: %v (%d requests, want %d)", err, srv.TokenRequests("client_credentials"), before)
 	}
 	if _, err := oauthclient.New(ctx, oauthclient.Config{Issuer: srv.Issuer, ClientID: oauthtest.ClientPrivateKeyJWT,
-		PrivateKey: srv.ClientKey, ClientAssertion: &assertion.File{Path: path}, Metadata: &oauthclient.Metadata{Issuer: srv.Issuer, TokenEndpoint: srv.TokenURL}}); !errors.Is(err, oauthsafe.ErrConfig) {
+		PrivateKey: srv.ClientKey, ClientAssertion: assertion.File(path), Metadata: &oauthclient.Metadata{Issuer: srv.Issuer, TokenEndpoint: srv.TokenURL}}); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Fatalf("PrivateKey and ClientAssertion: %v, want ErrConfig", err)
 	}
+}
+
+// signClientAssertion signs a client assertion of ClientPrivateKeyJWT for
+// srv with the client's key (RFC 7523 §3), as a platform would: iat 60 s
+// before its exp, exp life from now, a random jti.
+func signClientAssertion(t *testing.T, srv *oauthtest.Server, life time.Duration) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: srv.ClientKey, KeyID: srv.ClientKeyID}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jti := make([]byte, 16)
+	rand.Read(jti)
+	exp := time.Now().Add(life)
+	payload, err := json.Marshal(map[string]any{
+		"iss": oauthtest.ClientPrivateKeyJWT, "sub": oauthtest.ClientPrivateKeyJWT, "aud": srv.Issuer,
+		"jti": hex.EncodeToString(jti), "iat": exp.Add(-time.Minute).Unix(), "exp": exp.Unix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -179,4 +179,4 @@ func validateConfig(resource string) validate.IntrospectionConfig {
 }
 
 // assertionFunc is assertion.Func, named for the tests' tables.
-type assertionFunc = assertion.Func
+var assertionFunc = assertion.Func

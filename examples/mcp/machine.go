@@ -110,11 +110,12 @@ func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool
 			SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.IdPIDToken}),
 		}
 	case m.ValidJWT != "":
-		a, err := assertion.Parse(m.ValidJWT, time.Now())
-		if err != nil {
+		if _, err := assertion.Parse(m.ValidJWT, time.Now()); err != nil {
 			return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT valid_jwt: %w", err)
 		}
-		cfg.Grant = resourceclient.JWTBearer{Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec, Assertion: a}
+		// The one assertion this run was handed, checked again at each use.
+		valid := assertion.Func(func(context.Context, string) (string, error) { return m.ValidJWT, nil })
+		cfg.Grant = resourceclient.JWTBearer{Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec, Assertion: valid}
 	case m.PrivateKeyPEM != "":
 		key, err := parseKey(m.PrivateKeyPEM)
 		if err != nil {

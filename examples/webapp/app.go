@@ -105,7 +105,7 @@ func newApp(cfg appConfig) (*webApp, error) {
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return nil, errors.New("-api must be an https URL")
 		}
-		api, err = apiclient.NewTransport(nil, apiclient.Config{AllowedOrigins: []string{"https://" + u.Host}, HTTP: strictnet.Config{RootCAs: cfg.APIRoots}})
+		api, err = apiclient.NewTransport(apiclient.Config{AllowedOrigins: []string{"https://" + u.Host}, HTTP: strictnet.Config{RootCAs: cfg.APIRoots}})
 		if err != nil {
 			return nil, err
 		}

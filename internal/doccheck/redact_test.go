@@ -80,14 +80,9 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient/apiclient.Discovery":           reflect.TypeFor[apiclient.Discovery](),
 	"oauthclient/apiclient.DiscoveryConfig":     reflect.TypeFor[apiclient.DiscoveryConfig](),
 	"oauthclient/apiclient.InvalidRequestError": reflect.TypeFor[apiclient.InvalidRequestError](),
-	"oauthclient/apiclient.Invalidator":         reflect.TypeFor[apiclient.Invalidator](),
-	"oauthclient/apiclient.Metadata":            reflect.TypeFor[apiclient.Metadata](),
 	"oauthclient/apiclient.Transport":           reflect.TypeFor[apiclient.Transport](),
 
-	"oauthclient/assertion.File":   reflect.TypeFor[assertion.File](),
-	"oauthclient/assertion.Func":   reflect.TypeFor[assertion.Func](),
 	"oauthclient/assertion.JWT":    reflect.TypeFor[assertion.JWT](),
-	"oauthclient/assertion.Signed": reflect.TypeFor[assertion.Signed](),
 	"oauthclient/assertion.Source": reflect.TypeFor[assertion.Source](),
 
 	"resourceclient.Client":            reflect.TypeFor[resourceclient.Client](),

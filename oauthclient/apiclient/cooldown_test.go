@@ -107,7 +107,7 @@ func perRequest(api *testkit.APIServer) func(t *testing.T, clk *testkit.Clock, s
 // shared is a Transport without a source of its own, for Transport.Client.
 func shared(t *testing.T, api *testkit.APIServer, clk *testkit.Clock) *apiclient.Transport {
 	t.Helper()
-	tr, err := apiclient.NewTransport(nil, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: api.Pool()}, Now: clk.Now})
+	tr, err := apiclient.NewTransport(apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: api.Pool()}, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
+	"github.com/oauthsafe/oauthsafe/internal/resmeta"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -20,14 +21,12 @@ import (
 // 401 (or its identifier) to the issuer and scopes it wants, never to an
 // issuer the caller did not allow (S28).
 
-// Metadata is the part of an RFC 9728 protected resource metadata
-// document this package reads. It is a plain value.
-type Metadata struct {
+// resourceMetadata is the part of an RFC 9728 protected resource
+// metadata document this package reads.
+type resourceMetadata struct {
 	Resource                      string   `json:"resource"`
 	AuthorizationServers          []string `json:"authorization_servers,omitempty"`
 	ScopesSupported               []string `json:"scopes_supported,omitempty"`
-	BearerMethodsSupported        []string `json:"bearer_methods_supported,omitempty"`
-	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
@@ -48,8 +47,8 @@ type DiscoveryConfig struct {
 	// to return (the first allowed one, or with no AllowedIssuers the
 	// first the metadata names): a resource-first client shows it to the
 	// user or checks it against its own rule, and an error refuses it and
-	// is returned. nil with no AllowedIssuers is refused (ErrConfig): one
-	// of the two must decide.
+	// is returned. nil with no AllowedIssuers is refused (a
+	// *strictnet.PolicyError): one of the two must decide.
 	AcceptIssuer func(ctx context.Context, issuer string) error
 	// HTTP configures the strict client the metadata is fetched with.
 	HTTP strictnet.Config
@@ -70,8 +69,6 @@ type Discovery struct {
 	Resource string
 	// DPoP reports dpop_bound_access_tokens_required: set oauthclient.Config.DPoP.
 	DPoP bool
-	// Metadata is the document as read.
-	Metadata Metadata
 }
 
 // Errors of Discover.
@@ -80,18 +77,28 @@ var (
 	// server of DiscoveryConfig.AllowedIssuers (S28). It is a
 	// *strictnet.PolicyError, matching strictnet.ErrPolicy too.
 	ErrIssuerNotAllowed error = &strictnet.PolicyError{Reason: "the resource names no authorization server the caller allowed"}
-	// ErrDiscovery: the resource metadata could not be fetched or read
-	// (network, a status other than 200, a body that is not JSON).
+	// ErrDiscovery: the resource metadata could not be had: the resource
+	// publishes none (no resource_metadata in its challenge, and 404 at
+	// every well-known URL), or it could not be fetched or read (network,
+	// a status other than 200, a body that is not JSON).
 	ErrDiscovery = errors.New("apiclient: resource metadata unavailable")
-	// ErrNoResourceMetadata: the resource publishes no metadata (no
-	// resource_metadata in its challenge, and 404 at every well-known
-	// URL). It matches ErrDiscovery too.
-	ErrNoResourceMetadata = fmt.Errorf("%w: the resource publishes none", ErrDiscovery)
-	// ErrResourceMismatch: the metadata names another resource than the
-	// one it was fetched for (RFC 9728 §3.3); no issuer it names is
-	// returned. It is a *strictnet.PolicyError.
-	ErrResourceMismatch error = &strictnet.PolicyError{Reason: "the resource metadata names another resource than the one asked"}
 )
+
+// errNoResourceMetadata: the resource publishes no metadata.
+var errNoResourceMetadata = marked{fmt.Errorf("%w: the resource publishes none", ErrDiscovery), resmeta.ErrNotPublished}
+
+// errResourceMismatch: the metadata names another resource than the one
+// it was fetched for (RFC 9728 §3.3); no issuer it names is returned.
+var errResourceMismatch error = &strictnet.PolicyError{Reason: "the resource metadata names another resource than the one asked"}
+
+// marked is err, also matching mark (a sentinel of internal/resmeta that
+// resourceclient tells apart), without printing it.
+type marked struct {
+	error
+	mark error
+}
+
+func (m marked) Unwrap() []error { return []error{m.error, m.mark} }
 
 // Discover reads an API's RFC 9728 metadata: at the
 // resource_metadata URL of resp's WWW-Authenticate (a 401 from the
@@ -101,11 +108,12 @@ var (
 // https (or http on a loopback host with cfg.HTTP.AllowLoopbackHTTP); the
 // documents are fetched over the strict client (bounded, no redirects);
 // the resource a document names must equal cfg.Resource (its origin for
-// the root document), else ErrResourceMismatch. The issuer returned is
-// one the caller allowed, or accepted with AcceptIssuer: when the
-// metadata names none, the error is ErrIssuerNotAllowed and no request at
-// all goes to any issuer it names. resp may be nil. Safe for concurrent
-// use.
+// the root document), else the error is a *strictnet.PolicyError. The
+// issuer returned is one the caller allowed, or accepted with
+// AcceptIssuer: when the metadata names none, the error is
+// ErrIssuerNotAllowed and no request at all goes to any issuer it names.
+// Every refusal matches strictnet.ErrPolicy; metadata that cannot be had,
+// ErrDiscovery. resp may be nil. Safe for concurrent use.
 func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*Discovery, error) {
 	if len(cfg.AllowedIssuers) == 0 && cfg.AcceptIssuer == nil {
 		return nil, policyf("DiscoveryConfig.AllowedIssuers is empty and there is no AcceptIssuer: name the issuers a resource may lead to")
@@ -117,45 +125,13 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	if resp != nil {
 		metaURL, scopes = challenge.ResourceHints(resp.Header)
 	}
-	hc, err := netrule.NewClient(cfg.HTTP, false)
+	md, err := findResourceMetadata(ctx, cfg, metaURL)
 	if err != nil {
 		return nil, err
 	}
-	var md *Metadata
-	if metaURL != "" {
-		if md, err = fetchResourceMetadata(ctx, hc, cfg, metaURL, cfg.Resource, false); err != nil {
-			return nil, err
-		}
-	} else {
-		for _, w := range wellKnownURLs(cfg.Resource) {
-			if md, err = fetchResourceMetadata(ctx, hc, cfg, w.url, w.resource, true); err != nil {
-				return nil, err
-			}
-			if md != nil {
-				break
-			}
-		}
-		if md == nil {
-			return nil, ErrNoResourceMetadata
-		}
-	}
-	out := &Discovery{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Metadata: *md, Scopes: scopes}
-	for _, as := range md.AuthorizationServers {
-		if len(cfg.AllowedIssuers) == 0 || slices.Contains(cfg.AllowedIssuers, as) {
-			out.Issuer = as
-			break
-		}
-	}
-	if out.Issuer == "" {
-		return nil, ErrIssuerNotAllowed
-	}
-	if p := netrule.HTTPSProblem(out.Issuer, cfg.HTTP.AllowLoopbackHTTP); p != "" {
-		return nil, policyf("the resource's authorization server %q %s", safetext.Clean(out.Issuer, 200), p)
-	}
-	if cfg.AcceptIssuer != nil {
-		if err := cfg.AcceptIssuer(ctx, out.Issuer); err != nil {
-			return nil, err
-		}
+	out := &Discovery{Resource: md.Resource, DPoP: md.DPoPBoundAccessTokensRequired, Scopes: scopes}
+	if out.Issuer, err = chooseIssuer(ctx, cfg, md); err != nil {
+		return nil, err
 	}
 	if out.Scopes == nil {
 		out.Scopes = slices.Clone(md.ScopesSupported)
@@ -163,9 +139,53 @@ func Discover(ctx context.Context, cfg DiscoveryConfig, resp *http.Response) (*D
 	return out, nil
 }
 
+// findResourceMetadata fetches the metadata at metaURL, the challenge's
+// resource_metadata, or when there is none at the well-known URLs of
+// cfg.Resource, the first that is not 404.
+func findResourceMetadata(ctx context.Context, cfg DiscoveryConfig, metaURL string) (*resourceMetadata, error) {
+	hc, err := netrule.NewClient(cfg.HTTP, false)
+	if err != nil {
+		return nil, err
+	}
+	if metaURL != "" {
+		return fetchResourceMetadata(ctx, hc, cfg, metaURL, cfg.Resource, false)
+	}
+	for _, w := range wellKnownURLs(cfg.Resource) {
+		md, err := fetchResourceMetadata(ctx, hc, cfg, w.url, w.resource, true)
+		if err != nil || md != nil {
+			return md, err
+		}
+	}
+	return nil, errNoResourceMetadata
+}
+
+// chooseIssuer returns the first authorization server of md that the
+// caller allowed, once AcceptIssuer (if any) accepted it.
+func chooseIssuer(ctx context.Context, cfg DiscoveryConfig, md *resourceMetadata) (string, error) {
+	issuer := ""
+	for _, as := range md.AuthorizationServers {
+		if len(cfg.AllowedIssuers) == 0 || slices.Contains(cfg.AllowedIssuers, as) {
+			issuer = as
+			break
+		}
+	}
+	if issuer == "" {
+		return "", ErrIssuerNotAllowed
+	}
+	if p := netrule.HTTPSProblem(issuer, cfg.HTTP.AllowLoopbackHTTP); p != "" {
+		return "", policyf("the resource's authorization server %q %s", safetext.Clean(issuer, 200), p)
+	}
+	if cfg.AcceptIssuer != nil {
+		if err := cfg.AcceptIssuer(ctx, issuer); err != nil {
+			return "", err
+		}
+	}
+	return issuer, nil
+}
+
 // fetchResourceMetadata fetches one metadata document and checks that it
 // names want. With notFoundOK, a 404 is (nil, nil): try the next URL.
-func fetchResourceMetadata(ctx context.Context, hc *http.Client, cfg DiscoveryConfig, metaURL, want string, notFoundOK bool) (*Metadata, error) {
+func fetchResourceMetadata(ctx context.Context, hc *http.Client, cfg DiscoveryConfig, metaURL, want string, notFoundOK bool) (*resourceMetadata, error) {
 	if p := netrule.HTTPSProblem(metaURL, cfg.HTTP.AllowLoopbackHTTP); p != "" {
 		return nil, policyf("resource_metadata %s", p)
 	}
@@ -193,12 +213,12 @@ func fetchResourceMetadata(ctx context.Context, hc *http.Client, cfg DiscoveryCo
 	if mresp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%w: resource_metadata answered HTTP %d", ErrDiscovery, mresp.StatusCode)
 	}
-	var md Metadata
+	var md resourceMetadata
 	if err := json.Unmarshal(body, &md); err != nil {
 		return nil, fmt.Errorf("%w: resource_metadata is not a JSON metadata document", ErrDiscovery)
 	}
 	if md.Resource != want {
-		return nil, fmt.Errorf("%w: it names %q, expected %q", ErrResourceMismatch, safetext.Clean(md.Resource, 200), want)
+		return nil, marked{fmt.Errorf("%w: it names %q, expected %q", errResourceMismatch, safetext.Clean(md.Resource, 200), want), resmeta.ErrResourceMismatch}
 	}
 	return &md, nil
 }

@@ -12,10 +12,21 @@
 // know yet asks it which issuer and scopes it wants with [Discover] (RFC
 // 9728), which never yields an issuer the caller did not allow (S28).
 //
-// Errors match the sentinels of this package ([ErrTokenInURL],
-// [ErrOriginNotAllowed], [ErrRedirectRefused], [ErrBadToken],
-// [ErrInvalidRequest], [ErrIssuerNotAllowed], [ErrDiscovery]),
-// validate.ErrInsufficientScope, strictnet.ErrPolicy (every refusal) or
-// the module's ErrConfig. No error contains the token. Names like S14 are
-// the security invariants of docs/architecture.md.
+// # Errors
+//
+//   - Every refusal (a token for another origin, for plain http, in a URL,
+//     through a redirect to another origin; a resource leading to an issuer
+//     the caller did not allow, [ErrIssuerNotAllowed], or metadata naming
+//     another resource) is a *strictnet.PolicyError matching
+//     strictnet.ErrPolicy, returned before anything is sent.
+//   - The API's answers: a 403 insufficient_scope is a
+//     *validate.InsufficientScopeError, a 400 invalid_request an
+//     [*InvalidRequestError] (match both with errors.As).
+//   - [ErrDiscovery]: the resource metadata could not be had.
+//   - The module's ErrConfig: a configuration error, or a token source
+//     that gave a token this package cannot send.
+//
+// Errors of the token source are returned wrapped. No error contains the
+// token. Names like S14 are the security invariants of
+// docs/architecture.md.
 package apiclient

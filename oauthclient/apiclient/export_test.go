@@ -7,15 +7,24 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// NewTransportOver is NewTransport with base in place of the strict
-// transport, for benchmarks over a stub RoundTripper.
-func NewTransportOver(src oauth2.TokenSource, cfg Config, base http.RoundTripper) (*Transport, error) {
-	t, err := NewTransport(src, cfg)
+// The refusals of the API transport, for the tests that tell them apart
+// (callers match strictnet.ErrPolicy).
+var (
+	ErrTokenInURL       = errTokenInURL
+	ErrOriginNotAllowed = errOriginNotAllowed
+	ErrRedirectRefused  = errRedirectRefused
+	ErrBadToken         = errBadToken // matches cfgerr.ErrConfig
+)
+
+// NewTransportOver is the RoundTripper of a client of src, over base in
+// place of the strict transport, for benchmarks over a stub RoundTripper.
+func NewTransportOver(src oauth2.TokenSource, cfg Config, base http.RoundTripper) (http.RoundTripper, error) {
+	t, err := NewTransport(cfg)
 	if err != nil {
 		return nil, err
 	}
 	t.base = base
-	return t, nil
+	return &tokenTransport{Transport: t, src: src}, nil
 }
 
 // DPoPBound returns a copy of t bound to a new DPoP key, as a DPoP token

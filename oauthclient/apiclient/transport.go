@@ -2,10 +2,8 @@ package apiclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -27,31 +25,30 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Errors of the API transport. The three refusals are *strictnet.PolicyError values,
-// so they also match ErrPolicy; the two resource-server errors are matched
-// by *InsufficientScopeError and *InvalidRequestError.
+// errBadToken: the token source gave no token or one this transport
+// cannot send: an unknown token_type, characters not allowed in an
+// Authorization header, or a DPoP token without the key it is bound to.
+// Such a source breaks the oauth2.TokenSource contract or is the wrong
+// source for an API, so the error matches the module's ErrConfig.
+var errBadToken = cfgerr.New("apiclient", "the token source gave a token this transport cannot send")
+
+// The refusals of the API transport, *strictnet.PolicyError values that
+// match strictnet.ErrPolicy.
 var (
-	// ErrBadToken: the token source gave no token or one this transport
-	// cannot send: an unknown token_type, characters not allowed in an
-	// Authorization header, or a DPoP token without the key it is bound to
-	// (which matches oauthclient.ErrDPoP too).
-	ErrBadToken = errors.New("apiclient: token from the token source cannot be sent")
-	// ErrTokenInURL: the request URL carries the current access token, or an
+	// errTokenInURL: the request URL carries the current access token, or an
 	// access_token query or fragment parameter (RFC 6750 §2.3 is never used).
-	ErrTokenInURL error = &strictnet.PolicyError{Reason: "a bearer token must not appear in a request URL"}
-	// ErrOriginNotAllowed: the request goes to an origin that is not in
+	errTokenInURL error = &strictnet.PolicyError{Reason: "a bearer token must not appear in a request URL"}
+	// errOriginNotAllowed: the request goes to an origin that is not in
 	// Config.AllowedOrigins, or not over https.
-	ErrOriginNotAllowed error = &strictnet.PolicyError{Reason: "bearer tokens go only to an allowed https origin"}
-	// ErrRedirectRefused: the API redirected to another origin (scheme,
+	errOriginNotAllowed error = &strictnet.PolicyError{Reason: "bearer tokens go only to an allowed https origin"}
+	// errRedirectRefused: the API redirected to another origin (scheme,
 	// host or port). Such redirects are not followed, with or without a token.
-	ErrRedirectRefused error = &strictnet.PolicyError{Reason: "redirect to another origin not followed"}
-	// ErrInvalidRequest matches every *InvalidRequestError.
-	ErrInvalidRequest = errors.New("apiclient: the API answered invalid_request")
+	errRedirectRefused error = &strictnet.PolicyError{Reason: "redirect to another origin not followed"}
 )
 
 // InvalidRequestError is a 400 answer with an RFC 6750 invalid_request
-// Bearer challenge. Description and URI are the server's text, with the
-// access token removed if the server echoed it. It matches ErrInvalidRequest.
+// challenge (match it with errors.As). Description and URI are the
+// server's text, with the access token removed if the server echoed it.
 // It is a plain value, safe to read concurrently.
 type InvalidRequestError struct {
 	Description string
@@ -66,16 +63,10 @@ func (e *InvalidRequestError) Error() string {
 	return s
 }
 
-// Is matches ErrInvalidRequest.
-func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
-
-// Invalidator is implemented by token sources that can drop a token an API
+// invalidator is implemented by token sources that can drop a token an API
 // rejected with 401 invalid_token, so that their next Token call gets a new
-// one. Invalidate(t) must do nothing when t is no longer the source's current
-// token (another caller already replaced it), and must be safe for
-// concurrent use. The API transport calls it when
-// its token source implements it; *engine.Source does.
-type Invalidator interface {
+// one (see [New]).
+type invalidator interface {
 	Invalidate(t *oauth2.Token)
 }
 
@@ -103,80 +94,39 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Transport is an http.RoundTripper that adds a bearer token to API
-// requests (RFC 6750 §2.1, the Authorization header only), enforcing S14:
-//
-//   - a DPoP-bound token (token_type DPoP from this package, carrying its
-//     key) is sent as "Authorization: DPoP" with a fresh proof per request
-//     and per retry (RFC 9449 §7); a 401 use_dpop_nonce with a valid
-//     DPoP-Nonce is retried exactly once with the nonce, which is kept per
-//     origin; a DPoP-Nonce that is not NQCHAR or is too long fails the
-//     call with an error matching ErrDPoP;
-//   - the token goes only to an allowed origin, only over https, checked on
-//     every request including each redirect hop; a redirect to another
-//     origin (or to http) is refused with ErrRedirectRefused, so no
-//     request at all reaches the other origin;
-//   - a request whose URL (host, path, query, fragment or user info) holds
-//     the current token, or that has an access_token query or fragment
-//     parameter, is refused with ErrTokenInURL before anything is sent;
-//   - every request carries Cache-Control: no-store (RFC 6819 §4.6.6);
-//   - the caller's request is never modified: a shallow copy with its own
-//     header map is sent;
-//   - a 401 whose Bearer challenge says invalid_token makes the transport
-//     drop the token (engine.Source.Rejected, at most once per
-//     10 s for the engine, however many clients share it;
-//     any other source, an [Invalidator] or one with a Rejected method of
-//     its own: once per 10 s per source, across the Transport and every
-//     client its Client method makes), get
-//     a new one and retry the
-//     request exactly once, and only when the body can be replayed (no body,
-//     or req.GetBody set). Without a replayable body, or if the source hands
-//     back the same token, or if the retry also gets 401, that 401 response
-//     is returned as it is (the next request then uses a new token);
-//   - a 403 insufficient_scope challenge becomes a
-//     *validate.InsufficientScopeError
-//     and a 400 invalid_request challenge an *InvalidRequestError (the
-//     DPoP challenge for a DPoP token, RFC 9449 §7.1, else the Bearer
-//     one). These
-//     are returned as the RoundTrip error, so http.Client.Do returns them
-//     wrapped in a *url.Error (use errors.As) and the response, whose body
-//     has been closed, is not available. Any other response, a 401
-//     included, is returned unchanged.
-//
-// The "Bearer …" header value is built once per token, and the current token
-// is read with one atomic load: the hot path takes no lock. From
-// 60 s before the token's expiry, every request asks the source
-// again, so that a refresh-ahead source (such as *engine.Source) can
-// hand over its next token before the current one expires, without any
-// request waiting for it.
-//
-// Errors created here never contain the token. Note that http.Client wraps
-// RoundTrip errors in a *url.Error whose text quotes the request URL: if a
-// caller puts a token into a URL, that refused request's URL (and so the
-// *url.Error text) still holds it.
-//
-// Transport is safe for concurrent use.
+// Transport holds what the API clients of many token sources share: the
+// strict connections to the allowed origins, the checked Config, the DPoP
+// nonces per origin and the invalidation cooldowns. A web backend calling
+// an API for many users makes one with [NewTransport] at start-up and, per
+// request, a client for the user's token source with [Transport.Client].
+// It holds no token. It is safe for concurrent use.
 type Transport struct {
 	nonces  *dpop.NonceStore // DPoP-Nonce per resource origin (RFC 9449 §9); shared by the Transport's clients
-	src     oauth2.TokenSource
 	base    http.RoundTripper
 	allowed map[string]struct{} // canonical host[:port] of allowed https origins
 	now     func() time.Time
 	timeout time.Duration // of the clients New and Client make
-	cur     atomic.Pointer[bearer]
 	// cool rate-limits invalidations: an API that answers invalid_token
 	// to everything must not turn every call into a token request (a
-	// refresh-token rotation, with a user's tokens). It is shared by the
-	// Transport and every client its Client method makes.
+	// refresh-token rotation, with a user's tokens). It is shared by
+	// every client of the Transport.
 	cool *cooldowns
 }
 
+// tokenTransport is the http.RoundTripper of one token source's client,
+// over a shared Transport: it adds the source's token to each request
+// under the rules of [New].
+type tokenTransport struct {
+	*Transport
+	src oauth2.TokenSource
+	cur atomic.Pointer[bearer]
+}
+
 // invalidationCooldown is the least time between two invalidations of one
-// token source's token: per engine for a *engine.Source (its own
-// default, shared by every client built on it), per source across a
-// Transport and the clients of its Client method for every other source.
-// A 401 invalid_token within it is returned as it is, without a new token
-// request.
+// token source's token: per engine for an oauthclient.TokenSource (its own
+// default, shared by every client built on it), per source across the
+// clients of one Transport for every other source. A 401 invalid_token
+// within it is returned as it is, without a new token request.
 const invalidationCooldown = 10 * time.Second
 
 // cooldowns holds the last invalidation (UnixNano) per token source. A
@@ -235,48 +185,89 @@ const maxRedirects = 10
 
 var noStore = []string{"no-store"} // shared, never modified
 
-// New returns an *http.Client that calls APIs with tokens from src
-// under the rules of [Transport]. Its CheckRedirect follows up to 10
-// redirects within the original request's origin and refuses any other with
-// ErrRedirectRefused; it has no cookie jar and its Timeout is
-// cfg.HTTP.Timeout (0 means strictnet.DefaultTimeout). Safe for concurrent use.
+// New returns an *http.Client that calls APIs with tokens from src (RFC
+// 6750 §2.1, the Authorization header only), enforcing S14:
+//
+//   - a DPoP-bound token (token_type DPoP from this module, carrying its
+//     key) is sent as "Authorization: DPoP" with a fresh proof per request
+//     and per retry (RFC 9449 §7); a 401 use_dpop_nonce with a valid
+//     DPoP-Nonce is retried exactly once with the nonce, which is kept per
+//     origin; a DPoP-Nonce that is not NQCHAR or is too long fails the
+//     call with an error matching oauthclient.ErrDPoP;
+//   - the token goes only to an allowed origin, only over https, checked on
+//     every request including each redirect hop; a redirect to another
+//     origin (or to http) is refused, so no request at all reaches the
+//     other origin; up to 10 redirects within the original request's
+//     origin are followed;
+//   - a request whose URL (host, path, query, fragment or user info) holds
+//     the current token, or that has an access_token query or fragment
+//     parameter, is refused before anything is sent;
+//   - every request carries Cache-Control: no-store (RFC 6819 §4.6.6);
+//   - the caller's request is never modified: a shallow copy with its own
+//     header map is sent;
+//   - a 401 whose Bearer challenge says invalid_token makes the client
+//     drop the token (oauthclient.TokenSource.Rejected, at most once per
+//     10 s for the engine, however many clients share it;
+//     any other source, one with an Invalidate(*oauth2.Token) method or
+//     with a Rejected(*oauth2.Token) bool method of its own: once per 10 s
+//     per source, across every client of one [Transport]), get a new one
+//     and retry the request exactly once, and only when the body can be
+//     replayed (no body, or req.GetBody set). Without a replayable body, or
+//     if the source hands back the same token, or if the retry also gets
+//     401, that 401 response is returned as it is (the next request then
+//     uses a new token);
+//   - a 403 insufficient_scope challenge becomes a
+//     *validate.InsufficientScopeError and a 400 invalid_request challenge
+//     an *InvalidRequestError (the DPoP challenge for a DPoP token, RFC
+//     9449 §7.1, else the Bearer one). http.Client.Do returns them wrapped
+//     in a *url.Error (use errors.As) and the response, whose body has been
+//     closed, is not available. Any other response, a 401 included, is
+//     returned unchanged.
+//
+// Every refusal matches strictnet.ErrPolicy, and a token the client cannot
+// send (none, an unknown token_type, characters not allowed in a header,
+// a DPoP token without its key, which also matches oauthclient.ErrDPoP)
+// the module's ErrConfig.
+//
+// The "Bearer …" header value is built once per token, and the current
+// token is read with one atomic load: the hot path takes no lock. From 60 s
+// before the token's expiry, every request asks the source again, so that
+// a refresh-ahead source (such as *oauthclient.TokenSource) can hand over its
+// next token before the current one expires, without any request waiting
+// for it.
+//
+// Errors created here never contain the token. Note that http.Client wraps
+// errors in a *url.Error whose text quotes the request URL: if a caller
+// puts a token into a URL, that refused request's URL (and so the
+// *url.Error text) still holds it.
+//
+// The client has no cookie jar and its Timeout is cfg.HTTP.Timeout (0 means
+// strictnet.DefaultTimeout). It is safe for concurrent use.
 func New(src oauth2.TokenSource, cfg Config) (*http.Client, error) {
 	if src == nil {
 		return nil, cfgerr.New("apiclient", "the API client needs a token source")
 	}
-	t, err := NewTransport(src, cfg)
+	t, err := NewTransport(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return t.client(), nil
+	return t.Client(src)
 }
 
-func (t *Transport) client() *http.Client {
-	return &http.Client{Transport: t, CheckRedirect: checkAPIRedirect, Timeout: t.timeout}
-}
-
-// Client returns an *http.Client like New's that calls the allowed
-// APIs with tokens from src, over t's strict transport: the connections,
-// allowed origins, settings and DPoP nonces are shared, while the token
-// cache and the invalidation cooldown are src's own. A web backend calling
-// an API for many users makes one Transport at start-up (its own source
-// may be nil) and one Client per user request; that costs two small
-// allocations and no new connection. Safe for concurrent use.
+// Client returns an *http.Client like [New]'s that calls the allowed APIs
+// with tokens from src, over t: the connections, allowed origins, settings
+// and DPoP nonces are shared, while the token cache is src's own. It costs
+// two small allocations and no new connection. Safe for concurrent use.
 func (t *Transport) Client(src oauth2.TokenSource) (*http.Client, error) {
 	if src == nil {
 		return nil, cfgerr.New("apiclient", "the API client needs a token source")
 	}
-	u := &Transport{nonces: t.nonces, src: src, base: t.base, allowed: t.allowed, now: t.now, timeout: t.timeout, cool: t.cool}
-	return u.client(), nil
+	return &http.Client{Transport: &tokenTransport{Transport: t, src: src}, CheckRedirect: checkAPIRedirect, Timeout: t.timeout}, nil
 }
 
-// NewTransport checks cfg and returns the bearer transport alone, for
-// callers that build their own http.Client. Its redirect rule holds even
-// under a permissive CheckRedirect, because every hop is checked in RoundTrip.
-//
-// src may be nil for a transport that only hands out per-source clients
-// (see [Transport.Client]); such a transport refuses requests of its own.
-func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
+// NewTransport checks cfg and returns the Transport that the clients of
+// [Transport.Client] share.
+func NewTransport(cfg Config) (*Transport, error) {
 	if len(cfg.AllowedOrigins) == 0 {
 		return nil, policyf("Config.AllowedOrigins is empty: name the API origins that may receive the token")
 	}
@@ -292,8 +283,7 @@ func NewTransport(src oauth2.TokenSource, cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := c.Transport
-	t := &Transport{nonces: new(dpop.NonceStore), src: src, base: base, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout, cool: new(cooldowns)}
+	t := &Transport{nonces: new(dpop.NonceStore), base: c.Transport, allowed: allowed, now: cfg.Now, timeout: cfg.HTTP.Timeout, cool: new(cooldowns)}
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -353,14 +343,14 @@ func checkAPIRedirect(req *http.Request, via []*http.Request) error {
 		return policyf("stopped after %d redirects within the origin", maxRedirects)
 	}
 	if !netrule.SameOrigin(via[0].URL, req.URL) {
-		return ErrRedirectRefused
+		return errRedirectRefused
 	}
 	return nil
 }
 
 // RoundTrip implements http.RoundTripper with the rules described on
-// [Transport].
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+// [New].
+func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.precheck(req); err != nil {
 		closeRequestBody(req)
 		return nil, err
@@ -372,7 +362,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if tokenInURL(req.URL, b.tok.AccessToken) {
 		closeRequestBody(req)
-		return nil, ErrTokenInURL
+		return nil, errTokenInURL
 	}
 	resp, err := t.send(req, b, nil)
 	if err != nil {
@@ -389,7 +379,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // origin's last nonce). body, when not nil, replaces req's body. A
 // DPoP-Nonce in the answer is kept for the origin; one that is not
 // NQCHAR or too long is refused with ErrDPoP.
-func (t *Transport) send(req *http.Request, b *bearer, body io.ReadCloser) (*http.Response, error) {
+func (t *tokenTransport) send(req *http.Request, b *bearer, body io.ReadCloser) (*http.Response, error) {
 	r2 := withBearer(req, b.header)
 	if body != nil {
 		r2.Body = body
@@ -414,30 +404,30 @@ func (t *Transport) send(req *http.Request, b *bearer, body io.ReadCloser) (*htt
 }
 
 // precheck applies the rules that do not need the token.
-func (t *Transport) precheck(req *http.Request) error {
+func (t *tokenTransport) precheck(req *http.Request) error {
 	if req.URL == nil {
 		return cfgerr.New("apiclient", "request has no URL")
 	}
 	if r := req.Response; r != nil && r.Request != nil && !netrule.SameOrigin(r.Request.URL, req.URL) {
-		return ErrRedirectRefused
+		return errRedirectRefused
 	}
 	if !t.allowedURL(req.URL) {
-		return ErrOriginNotAllowed
+		return errOriginNotAllowed
 	}
 	// net/http sends req.Host as the Host header: a different one would
 	// carry the token to another virtual host behind the allowed origin.
 	if req.Host != "" && req.Host != req.URL.Host && canonicalHost(req.Host) != canonicalHost(req.URL.Host) {
-		return ErrOriginNotAllowed
+		return errOriginNotAllowed
 	}
 	if hasTokenParam(req.URL.RawQuery) || hasTokenParam(req.URL.EscapedFragment()) {
-		return ErrTokenInURL
+		return errTokenInURL
 	}
 	return nil
 }
 
 // current returns the cached token, or asks the source when there is none
 // or it is near expiry. The fast path is one atomic load and one clock read.
-func (t *Transport) current(ctx context.Context) (*bearer, error) {
+func (t *tokenTransport) current(ctx context.Context) (*bearer, error) {
 	b := t.cur.Load()
 	if b != nil && (b.recheckAt.IsZero() || t.now().Before(b.recheckAt)) {
 		return b, nil
@@ -446,7 +436,7 @@ func (t *Transport) current(ctx context.Context) (*bearer, error) {
 }
 
 // contextSource is a token source whose wait honours the caller's context,
-// as engine.Source does.
+// as oauthclient.TokenSource does.
 type contextSource interface {
 	TokenContext(ctx context.Context) (*oauth2.Token, error)
 }
@@ -455,12 +445,9 @@ type contextSource interface {
 // goroutines may fetch at once; the source deduplicates (oauth2 token
 // sources must be safe for concurrent use). A source with TokenContext
 // waits no longer than the request's context.
-func (t *Transport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
+func (t *tokenTransport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
 	var tok *oauth2.Token
 	var err error
-	if t.src == nil {
-		return nil, cfgerr.New("apiclient", "this API transport has no token source of its own; use its Client method")
-	}
 	if cs, ok := t.src.(contextSource); ok {
 		tok, err = cs.TokenContext(ctx)
 	} else {
@@ -482,7 +469,7 @@ func (t *Transport) fetch(ctx context.Context, prev *bearer) (*bearer, error) {
 
 func newBearer(tok *oauth2.Token) (*bearer, error) {
 	if tok == nil || tok.AccessToken == "" {
-		return nil, fmt.Errorf("%w: it returned no access token", ErrBadToken)
+		return nil, fmt.Errorf("%w: it returned no access token", errBadToken)
 	}
 	key := dpop.TokenKey(tok)
 	switch {
@@ -490,14 +477,14 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 		key = nil
 	case strings.EqualFold(tok.TokenType, "DPoP") && key != nil:
 	case strings.EqualFold(tok.TokenType, "DPoP"):
-		return nil, fmt.Errorf("%w: %w: a DPoP token carries no key to prove possession with", ErrBadToken, dpop.ErrDPoP)
+		return nil, fmt.Errorf("%w: %w: a DPoP token carries no key to prove possession with", errBadToken, dpop.ErrDPoP)
 	default:
-		return nil, fmt.Errorf("%w: unknown token_type %q", ErrBadToken, safetext.Clean(tok.TokenType, 32))
+		return nil, fmt.Errorf("%w: unknown token_type %q", errBadToken, safetext.Clean(tok.TokenType, 32))
 	}
 	for i := 0; i < len(tok.AccessToken); i++ {
 		// VCHAR only: no space, control character or header injection.
 		if c := tok.AccessToken[i]; c <= 0x20 || c >= 0x7f {
-			return nil, fmt.Errorf("%w: the access token has characters not allowed in an Authorization header", ErrBadToken)
+			return nil, fmt.Errorf("%w: the access token has characters not allowed in an Authorization header", errBadToken)
 		}
 	}
 	b := &bearer{tok: tok, header: []string{"Bearer " + tok.AccessToken}}
@@ -514,7 +501,7 @@ func newBearer(tok *oauth2.Token) (*bearer, error) {
 // next request gets a new one) and, when the body can be replayed and the
 // source then has a different token, sends the request once more. Any
 // other 401 is returned as it is.
-func (t *Transport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
+func (t *tokenTransport) retry(req *http.Request, resp *http.Response, old *bearer) (*http.Response, error) {
 	if old.key != nil {
 		if code, ok := dpop.Challenge(resp.Header); ok && code == "use_dpop_nonce" {
 			return t.retryNonce(req, resp, old)
@@ -546,14 +533,14 @@ func (t *Transport) retry(req *http.Request, resp *http.Response, old *bearer) (
 	}
 	if tokenInURL(req.URL, nb.tok.AccessToken) {
 		drainClose(resp)
-		return nil, ErrTokenInURL
+		return nil, errTokenInURL
 	}
 	return t.resend(req, resp, nb)
 }
 
 // resend discards resp and sends a replayable req once more with b, its
 // body taken again from GetBody.
-func (t *Transport) resend(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
+func (t *tokenTransport) resend(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
 	var body io.ReadCloser
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error
@@ -574,7 +561,7 @@ func (t *Transport) resend(req *http.Request, resp *http.Response, b *bearer) (*
 // of its DPoP-Nonce header (kept by send) goes into a fresh proof, and the
 // request is sent exactly once more, when its body can be replayed. A
 // second use_dpop_nonce is returned as it is: there is no loop.
-func (t *Transport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
+func (t *tokenTransport) retryNonce(req *http.Request, resp *http.Response, b *bearer) (*http.Response, error) {
 	if !replayable(req) || resp.Header.Get("Dpop-Nonce") == "" {
 		return resp, nil
 	}
@@ -583,11 +570,11 @@ func (t *Transport) retryNonce(req *http.Request, resp *http.Response, b *bearer
 
 // rejected tells the source that the API refused tok and reports whether
 // it was dropped. The lifecycle engine keeps the cooldown itself
-// (engine.Source.Rejected), for every client built on it; every other
-// source, an Invalidator or a source with a Rejected method of its own,
-// gets at most one invalidation per invalidationCooldown across t and the
-// clients of its Transport's Client method (S24).
-func (t *Transport) rejected(tok *oauth2.Token) bool {
+// (its Rejected), for every client built on it; every other
+// source, an invalidator or a source with a Rejected method of its own,
+// gets at most one invalidation per invalidationCooldown across the
+// clients of one Transport (S24).
+func (t *tokenTransport) rejected(tok *oauth2.Token) bool {
 	if s := engine.SourceOf(t.src); s != nil {
 		return s.Rejected(tok)
 	}
@@ -597,7 +584,7 @@ func (t *Transport) rejected(tok *oauth2.Token) bool {
 	if r, ok := t.src.(interface{ Rejected(*oauth2.Token) bool }); ok {
 		return r.Rejected(tok)
 	}
-	if inv, ok := t.src.(Invalidator); ok {
+	if inv, ok := t.src.(invalidator); ok {
 		inv.Invalidate(tok)
 	}
 	return true
@@ -765,30 +752,15 @@ func isTokenParamName(seg string) bool {
 	return strings.EqualFold(strings.TrimSpace(seg), name)
 }
 
-var (
-	_ http.RoundTripper = (*Transport)(nil)
-)
+var _ http.RoundTripper = (*tokenTransport)(nil)
 
 // policyf makes a *strictnet.PolicyError, which matches strictnet.ErrPolicy.
 func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
 
-func (t *Transport) redact() string {
-	if t == nil {
-		return "apiclient.Transport(nil)"
-	}
-	return fmt.Sprintf("apiclient.Transport{origins=%d, token=%s}", len(t.allowed), safetext.Redacted)
+// Format prints a summary that never shows the token (S12), under every
+// fmt verb, should a program print a client's Transport.
+func (t *tokenTransport) Format(f fmt.State, _ rune) {
+	io.WriteString(f, "apiclient.tokenTransport{token="+safetext.Redacted+"}")
 }
-
-// String implements fmt.Stringer; it never shows a token (S12).
-func (t *Transport) String() string { return t.redact() }
-
-// GoString implements fmt.GoStringer as String does.
-func (t *Transport) GoString() string { return t.redact() }
-
-// Format prints String's summary under every fmt verb.
-func (t *Transport) Format(f fmt.State, verb rune) { io.WriteString(f, t.redact()) }
-
-// LogValue implements slog.LogValuer with String's summary.
-func (t *Transport) LogValue() slog.Value { return slog.StringValue(t.redact()) }

@@ -10,22 +10,26 @@ import (
 	"github.com/oauthsafe/oauthsafe/secret"
 )
 
-// File is a Source that reads the assertion from a file a platform
-// writes and rotates (a Kubernetes projected service-account token, a
-// file a sidecar refreshes). The file gets the checks of a secret file
-// (secret.FromFile: a regular file owned by this user, mode 0600 or
-// 0400; refused with an error matching secret.ErrSource and
-// strictnet.ErrPolicy). The assertion read is kept in memory until the
-// file changes (another file, size or modification time, as an atomic
-// rename or a symlink swap makes) or until its exp, whichever comes
-// first; an expired assertion is refused with ErrExpired and never sent.
-// The audience given to Assertion is ignored: the platform chose it.
-//
-// Path is required. Now is the clock; nil means time.Now. Do not copy a
-// File after first use. It is safe for concurrent use.
-type File struct {
-	Path string
-	Now  func() time.Time
+// File returns a Source that reads the assertion from the file at path,
+// which a platform writes and rotates (a Kubernetes projected
+// service-account token, a file a sidecar refreshes). The file gets the
+// checks of a secret file (secret.FromFile: a regular file owned by this
+// user, mode 0600 or 0400; refused with an error matching ErrSource,
+// secret.ErrSource and strictnet.ErrPolicy). The assertion read is kept in
+// memory until the file changes (another file, size or modification time,
+// as an atomic rename or a symlink swap makes) or until its exp,
+// whichever comes first; an expired assertion is refused with ErrExpired
+// and never sent. The audience given to Assertion is ignored: the
+// platform chose it. An empty path fails every call with ErrSource. The
+// source is safe for concurrent use.
+func File(path string) Source {
+	return &fileSource{path: path, now: time.Now}
+}
+
+// fileSource is the Source of File; now is its clock.
+type fileSource struct {
+	path string
+	now  func() time.Time
 
 	mu     sync.Mutex
 	cached JWT
@@ -34,18 +38,14 @@ type File struct {
 
 // Assertion returns the file's assertion, read again when the file
 // changed or the kept one expired.
-func (f *File) Assertion(_ context.Context, _ string) (JWT, error) {
-	if f.Path == "" {
-		return JWT{}, fmt.Errorf("%w: File needs a Path", ErrSource)
-	}
-	now := time.Now
-	if f.Now != nil {
-		now = f.Now
+func (f *fileSource) Assertion(_ context.Context, _ string) (JWT, error) {
+	if f.path == "" {
+		return JWT{}, fmt.Errorf("%w: File needs a path", ErrSource)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t := now()
-	fi, err := os.Stat(f.Path)
+	t := f.now()
+	fi, err := os.Stat(f.path)
 	if err != nil {
 		f.cached, f.stat = JWT{}, nil
 		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
@@ -54,7 +54,7 @@ func (f *File) Assertion(_ context.Context, _ string) (JWT, error) {
 		return f.cached, nil
 	}
 	f.cached, f.stat = JWT{}, nil
-	v, err := secret.FromFile(f.Path)
+	v, err := secret.FromFile(f.path)
 	if err != nil {
 		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
 	}

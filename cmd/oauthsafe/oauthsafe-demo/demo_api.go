@@ -113,13 +113,13 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	}
 	stolen := func() string { return fmt.Sprintf(" (requests that reached the other host: %d)", api.stolen.Load()) }
 	_, err = get(api.srv.URL + "/v1/moved-away")
-	d.expectBlocked("API redirect to another host ("+api.otherHTTPS.URL+")", err, apiclient.ErrRedirectRefused, stolen())
+	d.expectBlocked("API redirect to another host ("+api.otherHTTPS.URL+")", err, strictnet.ErrPolicy, stolen())
 	_, err = get(api.srv.URL + "/v1/moved-to-http")
-	d.expectBlocked("API redirect to plain http", err, apiclient.ErrRedirectRefused, stolen())
+	d.expectBlocked("API redirect to plain http", err, strictnet.ErrPolicy, stolen())
 	_, err = get(api.otherHTTPS.URL + "/anything")
-	d.expectBlocked("request to a host not in the allow-list", err, apiclient.ErrOriginNotAllowed, stolen())
+	d.expectBlocked("request to a host not in the allow-list", err, strictnet.ErrPolicy, stolen())
 	_, err = get(api.srv.URL + "/v1/read?access_token=x")
-	d.expectBlocked("access_token in the query string", err, apiclient.ErrTokenInURL, "")
+	d.expectBlocked("access_token in the query string", err, strictnet.ErrPolicy, "")
 	if api.stolen.Load() != 0 {
 		d.fail("another host received %d requests", api.stolen.Load())
 	}

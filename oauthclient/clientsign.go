@@ -1,4 +1,4 @@
-package assertion
+package oauthclient
 
 import (
 	"context"
@@ -15,17 +15,19 @@ import (
 	"github.com/go-jose/go-jose/v4/cryptosigner"
 	"github.com/google/uuid"
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// Lifetime is the lifetime of the assertions [Signed] makes (S16: 60 s or
-// less).
-const Lifetime = 60 * time.Second
+// assertionLifetime is the lifetime of the client assertions the client
+// signs with Config.PrivateKey (S16: 60 s or less).
+const assertionLifetime = 60 * time.Second
 
-// Signed is a Source that signs a new assertion with a key this process
-// holds, for each call (RFC 7523 §3): iss Issuer, sub Subject, aud the
-// audience asked for (the authorization server's issuer, as a single
-// string), a uuid jti, iat now and exp Lifetime later, typ Type. The
+// signedAssertion is the assertion.Source of Config.PrivateKey: it signs
+// a new assertion with the key for each call (RFC 7523 §3): iss Issuer,
+// sub Subject, aud the audience asked for (the authorization server's
+// issuer, as a single string), a uuid jti, iat now and exp
+// assertionLifetime later, typ Type. The
 // algorithm follows the key: RS256 for RSA (2048 bits or more), ES256,
 // ES384 or ES512 for ECDSA P-256, P-384 or P-521, EdDSA for Ed25519.
 //
@@ -33,7 +35,7 @@ const Lifetime = 60 * time.Second
 // none. Type is the typ header; "" means "JWT" (oauthclient signs its
 // client assertions with "client-authentication+jwt"). Now is the clock;
 // nil means time.Now. It is safe for concurrent use when Key is.
-type Signed struct {
+type signedAssertion struct {
 	Key     crypto.Signer
 	KeyID   string
 	Issuer  string
@@ -42,8 +44,8 @@ type Signed struct {
 	Now     func() time.Time
 }
 
-// claims are the RFC 7523 §3 claims of a signed assertion.
-type claims struct {
+// assertionClaims are the RFC 7523 §3 claims of a signed client assertion.
+type assertionClaims struct {
 	Issuer   string `json:"iss"`
 	Subject  string `json:"sub"`
 	Audience string `json:"aud"`
@@ -52,17 +54,17 @@ type claims struct {
 	NotAfter int64  `json:"exp"`
 }
 
-// Assertion signs a new assertion for audience. Errors match ErrSource
+// Assertion signs a new assertion for audience. Errors match assertion.ErrSource
 // (a missing field, a key that cannot sign), and strictnet.ErrPolicy for
 // an RSA key shorter than 2048 bits, ErrConfig for a key type it does not
 // sign with.
-func (s Signed) Assertion(_ context.Context, audience string) (JWT, error) {
+func (s signedAssertion) Assertion(_ context.Context, audience string) (assertion.JWT, error) {
 	if s.Key == nil || s.Issuer == "" || s.Subject == "" || audience == "" {
-		return JWT{}, fmt.Errorf("%w: Signed needs a Key, an Issuer, a Subject and an audience", ErrSource)
+		return assertion.JWT{}, fmt.Errorf("%w: the signed client assertion needs a Key, an Issuer, a Subject and an audience", assertion.ErrSource)
 	}
 	alg, err := signingAlg(s.Key.Public())
 	if err != nil {
-		return JWT{}, err
+		return assertion.JWT{}, err
 	}
 	typ := s.Type
 	if typ == "" {
@@ -72,35 +74,35 @@ func (s Signed) Assertion(_ context.Context, audience string) (JWT, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
-		return JWT{}, fmt.Errorf("%w: signer: %w", ErrSource, err)
+		return assertion.JWT{}, fmt.Errorf("%w: signer: %w", assertion.ErrSource, err)
 	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
 	t := now()
-	exp := t.Add(Lifetime)
-	payload, err := json.Marshal(claims{
+	exp := t.Add(assertionLifetime)
+	payload, err := json.Marshal(assertionClaims{
 		Issuer: s.Issuer, Subject: s.Subject, Audience: audience,
 		ID: uuid.NewString(), IssuedAt: t.Unix(), NotAfter: exp.Unix(),
 	})
 	if err != nil {
-		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
+		return assertion.JWT{}, fmt.Errorf("%w: %w", assertion.ErrSource, err)
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		return JWT{}, fmt.Errorf("%w: signing: %w", ErrSource, err)
+		return assertion.JWT{}, fmt.Errorf("%w: signing: %w", assertion.ErrSource, err)
 	}
 	raw, err := jws.CompactSerialize()
 	if err != nil {
-		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
+		return assertion.JWT{}, fmt.Errorf("%w: %w", assertion.ErrSource, err)
 	}
-	return JWT{raw: raw, exp: time.Unix(exp.Unix(), 0)}, nil
+	return assertion.Parse(raw, t)
 }
 
-// signingAlg returns the JWS algorithm Signed uses for a public key, or
+// signingAlg returns the JWS algorithm signedAssertion uses for a public key, or
 // an error: strictnet.ErrPolicy for an RSA key shorter than 2048 bits,
-// ErrSource and ErrConfig for a key type it does not sign with.
+// assertion.ErrSource and ErrConfig for a key type it does not sign with.
 func signingAlg(pub crypto.PublicKey) (jose.SignatureAlgorithm, error) {
 	switch pk := pub.(type) {
 	case *rsa.PublicKey:
@@ -120,5 +122,5 @@ func signingAlg(pub crypto.PublicKey) (jose.SignatureAlgorithm, error) {
 	case ed25519.PublicKey:
 		return jose.EdDSA, nil
 	}
-	return "", fmt.Errorf("%w: %w", ErrSource, cfgerr.New("assertion", "unsupported key type %T", pub))
+	return "", fmt.Errorf("%w: %w", assertion.ErrSource, cfgerr.New("oauthclient", "unsupported key type %T", pub))
 }
