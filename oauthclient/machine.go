@@ -14,9 +14,9 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient/internal/hook"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -122,7 +122,7 @@ func permanentRefusal(err error, digest []byte) *refusal {
 // rotated assertion), for the others for the source's lifetime.
 func (c *Client) grantSource(g grant) *tokenstore.Source {
 	g.Scopes, g.Resource, g.Audience = slices.Clone(g.Scopes), slices.Clone(g.Resource), slices.Clone(g.Audience)
-	timeout := strictnet.DefaultTimeout
+	timeout := netrule.DefaultTimeout
 	if c.http != nil && c.http.Timeout > 0 {
 		timeout = c.http.Timeout
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // IntrospectionConfig configures an [Introspector]. It is read only by
@@ -153,7 +152,7 @@ func (in *Introspector) Introspect(ctx context.Context, token string) (*AccessTo
 
 func (in *Introspector) call(ctx context.Context, token string) ([]byte, error) {
 	// Bounded even with a client and context that set no deadline.
-	ctx, cancel := context.WithTimeout(ctx, strictnet.DefaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, netrule.DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, nil)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // JWKSConfig configures a [JWKS] cache. Only URL is required. It is read
@@ -127,7 +126,7 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 		k.maxKeys = 100
 	}
 	if k.timeout == 0 {
-		k.timeout = strictnet.DefaultTimeout
+		k.timeout = netrule.DefaultTimeout
 	}
 	if k.now == nil {
 		k.now = time.Now

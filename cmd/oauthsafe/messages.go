@@ -135,7 +135,7 @@ func hintFor(err error) string {
 		// The library's hint: with a trailing slash, the exact value.
 		return strictnet.Hint(err) + "; log in again with that --issuer"
 	case errors.As(err, &ce) && errors.Is(err, syscall.ECONNREFUSED):
-		return ce.Hint() + " (the --issuer URL, or the API's)"
+		return strictnet.Hint(err) + " (the --issuer URL, or the API's)"
 	case errors.As(err, &cve):
 		return "The server's TLS certificate could not be verified; check the --issuer URL, or pass your CA with --ca-file PEM."
 	case errors.As(err, &ae):

@@ -106,7 +106,6 @@ var exportedTypes = map[string]reflect.Type{
 
 	"strictnet.Config":      reflect.TypeFor[strictnet.Config](),
 	"strictnet.ConnError":   reflect.TypeFor[strictnet.ConnError](),
-	"strictnet.PanicError":  reflect.TypeFor[strictnet.PanicError](),
 	"strictnet.PolicyError": reflect.TypeFor[strictnet.PolicyError](),
 
 	"tokenstore.ActiveCheck":    reflect.TypeFor[tokenstore.ActiveCheck](),
