@@ -91,7 +91,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cookieKey, err := callback.NewKey()
+	cookieKey, err := callback.NewCookieKey()
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
@@ -125,7 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cookieKey, err := hex.DecodeString(os.Getenv(envCookieKey))
-	if err != nil || len(cookieKey) != callback.KeySize {
+	if err != nil || len(cookieKey) != 32 {
 		return errors.New(envCookieKey + " must be 32 random bytes in hex")
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: *issuer, ClientID: *clientID, ClientSecret: secret,

@@ -50,9 +50,8 @@ var exportedTypes = map[string]reflect.Type{
 	"callback.Config":       reflect.TypeFor[callback.Config](),
 	"callback.Handler":      reflect.TypeFor[callback.Handler](),
 	"callback.Loopback":     reflect.TypeFor[callback.Loopback](),
-	"callback.MemoryStore":  reflect.TypeFor[callback.MemoryStore](),
-	"callback.StartOptions": reflect.TypeFor[callback.StartOptions](),
-	"callback.Store":        reflect.TypeFor[callback.Store](),
+	"callback.LoginOptions": reflect.TypeFor[callback.LoginOptions](),
+	"callback.PendingStore": reflect.TypeFor[callback.PendingStore](),
 
 	"oauthclient.AuthError":           reflect.TypeFor[oauthclient.AuthError](),
 	"oauthclient.AuthMethod":          reflect.TypeFor[oauthclient.AuthMethod](),
