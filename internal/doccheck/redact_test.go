@@ -125,7 +125,8 @@ var exportedTypes = map[string]reflect.Type{
 	"tokenstore.TemporaryError": reflect.TypeFor[tokenstore.TemporaryError](),
 	"tokenstore.Tx":             reflect.TypeFor[tokenstore.Tx](),
 
-	"tokenstore/keyring.Store": reflect.TypeFor[keyring.Store](),
+	"tokenstore/keyring.Store":            reflect.TypeFor[keyring.Store](),
+	"tokenstore/keyring.UnavailableError": reflect.TypeFor[keyring.UnavailableError](),
 
 	"tokenstore/sqlstore.Config":    reflect.TypeFor[sqlstore.Config](),
 	"tokenstore/sqlstore.Dialect":   reflect.TypeFor[sqlstore.Dialect](),

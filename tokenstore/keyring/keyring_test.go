@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/keyringtest"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -352,7 +353,7 @@ func TestSecret(t *testing.T) {
 	if _, err := Secret(ctx, service, "nobody"); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("missing entry: err = %v", err)
 	}
-	if _, err := Secret(ctx, "", user); !errors.Is(err, tokenstore.ErrConfig) {
+	if _, err := Secret(ctx, "", user); !errors.Is(err, cfgerr.ErrConfig) {
 		t.Fatalf("empty service: err = %v", err)
 	}
 }
