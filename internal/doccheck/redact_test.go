@@ -130,10 +130,6 @@ var exportedTypes = map[string]reflect.Type{
 
 	"tokenstore/sqlstore.Config":    reflect.TypeFor[sqlstore.Config](),
 	"tokenstore/sqlstore.Dialect":   reflect.TypeFor[sqlstore.Dialect](),
-	"tokenstore/sqlstore.EnvKeys":   reflect.TypeFor[sqlstore.EnvKeys](),
-	"tokenstore/sqlstore.FileKeys":  reflect.TypeFor[sqlstore.FileKeys](),
-	"tokenstore/sqlstore.Key":       reflect.TypeFor[sqlstore.Key](),
-	"tokenstore/sqlstore.KeySource": reflect.TypeFor[sqlstore.KeySource](),
 	"tokenstore/sqlstore.OpenError": reflect.TypeFor[sqlstore.OpenError](),
 	"tokenstore/sqlstore.Store":     reflect.TypeFor[sqlstore.Store](),
 

@@ -3,32 +3,30 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-type keys []Key
-
-func (k keys) Keys(context.Context) ([]Key, error) { return k, nil }
-
-// TestZeroStore: the zero and nil Store answer tokenstore.ErrConfig from
+// TestZeroStore: the zero and nil Store answer ErrConfig from
 // every method, never a panic, and run no fn.
 func TestZeroStore(t *testing.T) {
 	ctx := context.Background()
 	for name, s := range map[string]*Store{"zero": {}, "nil": nil} {
 		t.Run(name, func(t *testing.T) {
-			if _, err := s.Get(ctx, "k"); !errors.Is(err, tokenstore.ErrConfig) {
+			if _, err := s.Get(ctx, "k"); !errors.Is(err, cfgerr.ErrConfig) {
 				t.Errorf("Get = %v", err)
 			}
 			ran := false
-			if err := s.Update(ctx, "k", func(context.Context, tokenstore.Tx) error { ran = true; return nil }); !errors.Is(err, tokenstore.ErrConfig) || ran {
+			if err := s.Update(ctx, "k", func(context.Context, tokenstore.Tx) error { ran = true; return nil }); !errors.Is(err, cfgerr.ErrConfig) || ran {
 				t.Errorf("Update = %v (fn ran: %v)", err, ran)
 			}
-			if n, err := s.Reseal(ctx); !errors.Is(err, tokenstore.ErrConfig) || n != 0 {
+			if n, err := s.Reseal(ctx); !errors.Is(err, cfgerr.ErrConfig) || n != 0 {
 				t.Errorf("Reseal = %d, %v", n, err)
 			}
 			_ = fmt.Sprintf("%v %+v %#v %s", s, s, s, s)
@@ -37,10 +35,10 @@ func TestZeroStore(t *testing.T) {
 }
 
 // TestNewRefusesBadConfig: every invalid Config is refused with an error
-// matching tokenstore.ErrConfig before the database is touched.
+// matching ErrConfig before the database is touched.
 func TestNewRefusesBadConfig(t *testing.T) {
 	db := &sql.DB{} // never used: each config is refused first
-	k := keys{{ID: "k1", Secret: make([]byte, KeySize)}}
+	k := keyText(t, "k1:"+base64.StdEncoding.EncodeToString(make([]byte, keySize)))
 	for name, cfg := range map[string]Config{
 		"no DB":             {Dialect: SQLite, Keys: k},
 		"no keys":           {DB: db, Dialect: SQLite},
@@ -51,7 +49,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"short lease":       {DB: db, Dialect: SQLite, Keys: k, LeaseTTL: time.Millisecond},
 		"negative timeout":  {DB: db, Dialect: SQLite, Keys: k, LockTimeout: -time.Second},
 	} {
-		if _, err := New(context.Background(), cfg); !errors.Is(err, tokenstore.ErrConfig) {
+		if _, err := New(context.Background(), cfg); !errors.Is(err, cfgerr.ErrConfig) {
 			t.Errorf("%s: New = %v, want ErrConfig", name, err)
 		}
 	}
