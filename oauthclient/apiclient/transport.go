@@ -93,7 +93,7 @@ type Config struct {
 	// (RootCAs, PinnedSPKI, client Certificates for certificate-bound
 	// tokens, Proxy, DialContext, a tracing Wrap, a Logger whose events
 	// name the endpoint "api") and the per-call Timeout (0 means
-	// netrule.DefaultTimeout). Unlike server calls, API response bodies are not
+	// 30 seconds). Unlike server calls, API response bodies are not
 	// bounded: the API is the caller's.
 	HTTP strictnet.Config
 	// Now is the clock that decides when the cached token must be checked
@@ -238,7 +238,7 @@ var noStore = []string{"no-store"} // shared, never modified
 // under the rules of [Transport]. Its CheckRedirect follows up to 10
 // redirects within the original request's origin and refuses any other with
 // ErrRedirectRefused; it has no cookie jar and its Timeout is
-// cfg.HTTP.Timeout (0 means netrule.DefaultTimeout). Safe for concurrent use.
+// cfg.HTTP.Timeout (0 means 30 seconds). Safe for concurrent use.
 func New(src oauth2.TokenSource, cfg Config) (*http.Client, error) {
 	if src == nil {
 		return nil, cfgerr.New("apiclient", "the API client needs a token source")
