@@ -49,6 +49,7 @@ func TestCallback(t *testing.T) {
 		req     func(t *testing.T, f *testFlow) *http.Request
 		status  int
 		err     error  // errors.Is target; nil for success
+		why     string // what the refusal's message says: which check refused
 		tokens  int    // requests that must reach the token endpoint
 		deleted bool   // the flow's cookie is deleted
 		intact  bool   // the genuine callback completes afterwards
@@ -73,27 +74,27 @@ func TestCallback(t *testing.T) {
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded; charset=utf-8", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "missing state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "missing state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Del("state")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "empty state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "empty state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("state", "")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "wrong state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "wrong state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("state", random)
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "no cookie (another browser, login CSRF)", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "no cookie (another browser, login CSRF)", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String()) }},
-		{name: "replayed after success", status: 400, err: callback.ErrRefused,
+		{name: "replayed after success", status: 400, err: callback.ErrRefused, why: "no pending login matches this state",
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				first := httptest.NewRecorder()
 				h.ServeHTTP(first, get(f.callback.String(), f.cookie))
@@ -112,7 +113,7 @@ func TestCallback(t *testing.T) {
 				clk.advance(11 * time.Minute)
 				return get(f.callback.String(), f.cookie)
 			}},
-		{name: "tampered cookie", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "tampered cookie", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				v := []byte(f.cookie.Value)
 				i := len(v) / 2
@@ -122,25 +123,25 @@ func TestCallback(t *testing.T) {
 				}
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: string(v)})
 			}},
-		{name: "truncated cookie", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "truncated cookie", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: f.cookie.Value[:len(f.cookie.Value)-4]})
 			}},
-		{name: "cookie sealed by an unknown key", status: 400, err: callback.ErrRefused,
+		{name: "cookie sealed by an unknown key", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected",
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				g := login(t, srv, startFlow(t, other, srv, callback.LoginOptions{}))
 				return get(g.callback.String(), g.cookie)
 			}},
-		{name: "swapped cookie from another flow", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "swapped cookie from another flow", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				g := startFlow(t, h, srv, callback.LoginOptions{ReturnTo: "/elsewhere"})
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: g.cookie.Value})
 			}},
-		{name: "forged error with a wrong state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "forged error with a wrong state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery("error=access_denied&state="+random+"&iss="+url.QueryEscape(srv.Issuer)), f.cookie)
 			}},
-		{name: "forged error without state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "forged error without state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery("error=access_denied"), f.cookie)
 			}},
@@ -149,34 +150,34 @@ func TestCallback(t *testing.T) {
 				q := url.Values{"error": {"access_denied"}, "error_description": {`<script>alert(1)</script><img src=https://evil.test/x>`}, "state": {f.state}, "iss": {srv.Issuer}}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "code with error", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "code with error", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&error=access_denied"), f.cookie)
 			}},
-		{name: "repeated state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "repeated state", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&state="+url.QueryEscape(f.state)), f.cookie)
 			}},
-		{name: "repeated code", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "repeated code", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&code=other"), f.cookie)
 			}},
-		{name: "repeated iss", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "repeated iss", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&iss="+url.QueryEscape(srv.Issuer)), f.cookie)
 			}},
-		{name: "oversized code", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "oversized code", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("code", strings.Repeat("c", 4096+1))
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "oversized error_description", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "oversized error_description", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := url.Values{"error": {"access_denied"}, "error_description": {strings.Repeat("d", 4096+1)}, "state": {f.state}}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "too many parameters", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "too many parameters", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				for i := range 16 {
@@ -184,7 +185,7 @@ func TestCallback(t *testing.T) {
 				}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "bad percent-encoding", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "bad percent-encoding", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&x=%zz"), f.cookie)
 			}},
@@ -200,23 +201,23 @@ func TestCallback(t *testing.T) {
 				q.Del("iss")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "form_post with a wrong content type", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "form_post with a wrong content type", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "text/plain", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "form_post with a query too", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "form_post with a query too", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback?x=1", "application/x-www-form-urlencoded", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "form_post with repeated state", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "form_post with repeated state", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&state=x", f.cookie)
 			}},
-		{name: "form_post oversized body", status: 400, err: callback.ErrRefused, intact: true,
+		{name: "form_post oversized body", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&pad="+strings.Repeat("p", (16<<10)), f.cookie)
 			}},
-		{name: "PUT", status: 405, err: callback.ErrRefused, intact: true,
+		{name: "PUT", status: 405, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				r := get(f.callback.String(), f.cookie)
 				r.Method = http.MethodPut
@@ -259,8 +260,8 @@ func TestCallback(t *testing.T) {
 					t.Errorf("303 has a body: %q", page)
 				}
 			} else {
-				if !errors.Is(rec.lastErr(), c.err) {
-					t.Errorf("OnError got %v, want %v", rec.lastErr(), c.err)
+				if !errors.Is(rec.lastErr(), c.err) || rec.lastErr() != nil && !strings.Contains(rec.lastErr().Error(), c.why) {
+					t.Errorf("OnError got %v, want %v (%s)", rec.lastErr(), c.err, c.why)
 				}
 				if rec.count() != subjects {
 					t.Error("OnLogin called on a failure")
@@ -358,7 +359,7 @@ func TestStartRefusesReturnTo(t *testing.T) {
 		t.Run(rt, func(t *testing.T) {
 			w := httptest.NewRecorder()
 			err := h.Start(w, httptest.NewRequest("GET", "https://app.test/login", nil), callback.LoginOptions{ReturnTo: rt})
-			if !errors.Is(err, callback.ErrRefused) || w.Code != 400 || len(w.Header().Values("Set-Cookie")) != 0 || w.Header().Get("Location") != "" {
+			if !errors.Is(err, callback.ErrRefused) || !strings.Contains(err.Error(), "return-to URL refused") || w.Code != 400 || len(w.Header().Values("Set-Cookie")) != 0 || w.Header().Get("Location") != "" {
 				t.Errorf("Start(%q): err %v status %d cookies %d", rt, err, w.Code, len(w.Header().Values("Set-Cookie")))
 			}
 			checkHeaders(t, w.Header())

@@ -58,7 +58,7 @@ func TestReplicas(t *testing.T) {
 		w := httptest.NewRecorder()
 		stranger.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		checkHeaders(t, w.Header())
-		if w.Code != 400 || !errors.Is(recC.lastErr(), callback.ErrRefused) || recC.count() != 0 {
+		if w.Code != 400 || !errors.Is(recC.lastErr(), callback.ErrRefused) || !strings.Contains(recC.lastErr().Error(), "pending-login cookie rejected") || recC.count() != 0 {
 			t.Fatalf("stranger replica: %d %v", w.Code, recC.lastErr())
 		}
 		if srv.Count(tp) != before {

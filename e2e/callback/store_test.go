@@ -53,7 +53,7 @@ func TestStoreMode(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		checkHeaders(t, w.Header())
-		if w.Code != 400 || !errors.Is(rec.lastErr(), callback.ErrRefused) {
+		if w.Code != 400 || !errors.Is(rec.lastErr(), callback.ErrRefused) || !strings.Contains(rec.lastErr().Error(), "no pending login matches this state") {
 			t.Errorf("%s: status %d err %v", name, w.Code, rec.lastErr())
 		}
 		if store.Len() != 1 {
@@ -74,7 +74,7 @@ func TestStoreMode(t *testing.T) {
 	before = srv.Count(tp)
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, get(f.callback.String(), f.cookie)) // replay with a stolen cookie
-	if w.Code != 400 || !errors.Is(rec.lastErr(), callback.ErrRefused) || srv.Count(tp) != before {
+	if w.Code != 400 || !errors.Is(rec.lastErr(), callback.ErrRefused) || !strings.Contains(rec.lastErr().Error(), "no pending login matches this state") || srv.Count(tp) != before {
 		t.Errorf("replay: status %d err %v token requests %d", w.Code, rec.lastErr(), srv.Count(tp)-before)
 	}
 }
