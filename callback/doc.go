@@ -11,7 +11,7 @@
 //
 //	h, err := callback.New(callback.Config{
 //		Client: client,           // an *oauthclient.Client whose RedirectURL is https://app.example/callback
-//		Keys:   [][]byte{key},    // callback.NewKey(), shared by every replica
+//		Keys:   [][]byte{key},    // callback.NewCookieKey(), shared by every replica
 //		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
 //			// create the application session: a random session id in an
 //			// HttpOnly, Secure cookie, the tokens server-side
@@ -33,7 +33,7 @@
 //     another flow. Attributes: HttpOnly; Secure; SameSite=Lax;
 //     Path=<callback path>; Max-Age of at most 10 minutes. Any replica with
 //     the same Keys completes any flow; a key list allows rotation.
-//   - Alternatively (Config.Store) the flow stays on the server and the
+//   - Alternatively (Config.PendingStore) the flow stays on the server and the
 //     cookie holds only a random value that is needed, with the state, to
 //     take it.
 //   - The state is bound to the browser: a callback whose state does not
@@ -63,18 +63,20 @@
 //
 // A callback replayed together with a stolen copy of its sealed cookie
 // reaches the token endpoint, where the single use of the code stops it;
-// Config.Store takes flows atomically and stops it before. The cookies are
+// Config.PendingStore takes flows atomically and stops it before. The cookies are
 // SameSite=Lax, which browsers do not send on a cross-site POST: a server
-// answering with response_mode=form_post needs the flows in a Store bound
+// answering with response_mode=form_post needs the flows in a PendingStore bound
 // otherwise, or a same-site callback. oauthclient.Client.Start never asks
 // for form_post; the Handler accepts it for servers that use it by default.
 //
 // # Errors
 //
 // Start returns, and Config.OnError receives, errors that match
-// [ErrBadRequest], [ErrNoFlow], [ErrBadCookie], [ErrReturnTo] or
-// [ErrOnLogin] with errors.Is, or the oauthclient errors
+// [ErrRefused] with errors.Is (a malformed callback, a state that opens no
+// pending login of this browser, a cookie that does not open, a refused
+// return-to path: the message says which), the oauthclient errors
 // (oauthclient.ErrFlowExpired, oauthclient.ErrIssuerMismatch,
-// *oauthclient.AuthError...). None contains a code, state, token or
-// cookie value.
+// *oauthclient.AuthError...), or the error Config.OnLogin returned
+// (wrapped). [Loopback.Login] adds [ErrListen] and [ErrTimeout]. None
+// contains a code, state, token or cookie value.
 package callback

@@ -2,6 +2,7 @@ package callback_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
@@ -39,7 +40,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := callback.NewKey() // in production: loaded, the same on every replica
+	key, err := callback.NewCookieKey() // in production: loaded, the same on every replica
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -70,4 +71,58 @@ func ExampleNew() {
 	// 303 login.example.com/authorize
 	// PKCE: S256
 	// flow cookie: true true true
+}
+
+// The redirect endpoint refuses a callback whose state opens no pending
+// login of this browser (here a forged "access denied" sent to the
+// application's server on 127.0.0.1): 400, a plain page, no token request,
+// and OnError is told why with an error matching ErrRefused.
+func ExampleHandler_ServeHTTP() {
+	ctx := context.Background()
+	clientSecret, err := secret.FromReader(strings.NewReader("from-your-secret-store"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: "https://login.example.com", ClientID: "my-app", ClientSecret: clientSecret,
+		RedirectURL: "https://app.example.com/callback",
+		Metadata: &oauthclient.Metadata{ // static, so that the example runs offline
+			Issuer:                        "https://login.example.com",
+			AuthorizationEndpoint:         "https://login.example.com/authorize",
+			TokenEndpoint:                 "https://login.example.com/token",
+			CodeChallengeMethodsSupported: []string{"S256"},
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	key, err := callback.NewCookieKey()
+	if err != nil {
+		log.Fatal(err)
+	}
+	h, err := callback.New(callback.Config{
+		Client: client,
+		Keys:   [][]byte{key},
+		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
+			return nil
+		},
+		OnError: func(r *http.Request, err error) {
+			fmt.Println("OnError:", errors.Is(err, callback.ErrRefused), err)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(h) // the application's redirect endpoint
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/callback?error=access_denied&state=forged")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Cache-Control"), resp.Header.Get("Content-Security-Policy"))
+	// Output:
+	// OnError: true callback: request refused: no pending login matches this state: no cookie for this state
+	// 400 no-store default-src 'none'
 }

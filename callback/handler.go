@@ -23,10 +23,11 @@ import (
 // less when the flow itself expires sooner.
 const cookieLifetime = 10 * time.Minute
 
-// Config configures a [Handler]. Client, OnLogin and either Keys or Store
-// are required; every other zero value is documented. New copies what it
-// needs; OnLogin, OnError and Store are called concurrently and must be
-// safe for concurrent use.
+// Config configures a [Handler]. Client, OnLogin and either Keys or
+// PendingStore are required; every other zero value is documented. New
+// copies what it needs; OnLogin, OnError and PendingStore are called
+// concurrently and must be safe for concurrent use. A Config prints and
+// encodes to JSON without its keys or the client's secret.
 type Config struct {
 	// Client runs the flows. Its RedirectURL must be set: its path is
 	// the Path of every pending-flow cookie, so browsers send them only to
@@ -34,24 +35,25 @@ type Config struct {
 	// lifetimes too.
 	Client *oauthclient.Client
 	// Keys seal pending flows into cookies with AES-256-GCM. Each key is
-	// KeySize random bytes (see NewKey). Keys[0] seals; every key opens,
+	// 32 random bytes (see NewCookieKey). Keys[0] seals; every key opens,
 	// so a key is rotated in by putting it first and retired by removing
 	// it once the flows it sealed have expired (10 minutes). Replicas that
 	// share Keys can complete each other's flows. nil is allowed only
-	// when Store is set.
+	// when PendingStore is set.
 	Keys [][]byte
-	// Store keeps pending flows server-side instead of in sealed cookies;
-	// the browser then holds only a random value in the flow's cookie,
-	// which is still required to take the flow. nil means sealed cookies.
-	// Setting both Keys and Store is an error.
-	Store Store
+	// PendingStore keeps pending flows server-side instead of in sealed
+	// cookies; the browser then holds only a random value in the flow's
+	// cookie, which is still required to take the flow. nil means sealed
+	// cookies. Setting both Keys and PendingStore is an error.
+	PendingStore PendingStore
 	// OnLogin receives the tokens of every completed login, with the
 	// validated return-to path of its flow ("" when the flow had none).
 	// It keeps the session (for example by setting a session cookie with
 	// http.SetCookie on w) and the refresh token (in a tokenstore). It may
 	// set headers but must not write a status or body: the Handler answers
 	// 303 See Other itself. A non-nil error aborts the login with a 500
-	// page; the error is passed to OnError wrapped in ErrOnLogin. Required.
+	// page; the error is passed to OnError wrapped (errors.Is finds it).
+	// Required.
 	OnLogin func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error
 	// LandingURL is where the browser goes after a login whose flow has no
 	// return-to. It must be a same-origin path ("/app/"). "" means "/".
@@ -62,7 +64,9 @@ type Config struct {
 	// errors are only shown to the user, as a plain page.
 	OnError func(r *http.Request, err error)
 	// CookiePrefix starts the name of each pending-flow cookie; the rest
-	// is a hash of the flow's state. "" means DefaultCookiePrefix. A
+	// is a hash of the flow's state. "" means "__Secure-oauthsafe-" (the
+	// __Secure- prefix makes browsers refuse the cookie unless it is set
+	// with the Secure attribute from an https origin). A
 	// prefix starting with "__Host-" is refused: that prefix requires
 	// Path=/, and these cookies are scoped to the callback path.
 	CookiePrefix string
@@ -83,8 +87,8 @@ type Config struct {
 type Handler struct {
 	client   *oauthclient.Client
 	now      func() time.Time
-	sealer   *sealer // nil in store mode
-	store    Store   // nil in cookie mode
+	sealer   *sealer      // nil in store mode
+	store    PendingStore // nil in cookie mode
 	onLogin  func(http.ResponseWriter, *http.Request, *oauthclient.Tokens, string) error
 	onError  func(*http.Request, error)
 	landing  string
@@ -137,16 +141,16 @@ func New(cfg Config) (*Handler, error) {
 		return nil, cfgerr.New("callback", "LandingURL: %v", err)
 	}
 	if h.prefix == "" {
-		h.prefix = DefaultCookiePrefix
+		h.prefix = defaultCookiePrefix
 	}
 	if strings.HasPrefix(strings.ToLower(h.prefix), "__host-") || !validCookieName(h.prefix) {
 		return nil, cfgerr.New("callback", "CookiePrefix is not a usable cookie name prefix")
 	}
 	switch {
-	case cfg.Store != nil && cfg.Keys != nil:
-		return nil, cfgerr.New("callback", "set Keys or Store, not both")
-	case cfg.Store != nil:
-		h.store = cfg.Store
+	case cfg.PendingStore != nil && cfg.Keys != nil:
+		return nil, cfgerr.New("callback", "set Keys or PendingStore, not both")
+	case cfg.PendingStore != nil:
+		h.store = cfg.PendingStore
 	default:
 		if h.sealer, err = newSealer(cfg.Keys); err != nil {
 			return nil, err
@@ -165,10 +169,10 @@ func validCookieName(s string) bool {
 	return s != ""
 }
 
-// StartOptions are per-login settings for [Handler.Start]. The zero value
+// LoginOptions are per-login settings for [Handler.Start]. The zero value
 // is fine: Config.StartOptions then applies. It is a plain value, read by
 // Start and not retained.
-type StartOptions struct {
+type LoginOptions struct {
 	// StartOptions are passed to oauthclient.Client.Start: Prompt,
 	// LoginHint, MaxAge and Resource, and RedirectURL to override the
 	// configured one for this flow (it must pass the same check). A zero
@@ -183,12 +187,13 @@ type StartOptions struct {
 
 // Start begins a login for the browser that sent r: it creates a pending
 // flow, keeps it in a new cookie of its own (sealed, or as a handle into
-// Config.Store), and answers 303 See Other to the authorization endpoint.
+// Config.PendingStore), and answers 303 See Other to the authorization endpoint.
 // Call it from the application's own login handler, and write nothing
 // after it. On failure it answers with an error page and returns the error
-// (ErrReturnTo for a refused return-to, or the oauthclient or Store error).
+// (ErrRefused for a refused return-to, or the oauthclient or PendingStore
+// error).
 // Start is safe for concurrent use.
-func (h *Handler) Start(w http.ResponseWriter, r *http.Request, opts StartOptions) error {
+func (h *Handler) Start(w http.ResponseWriter, r *http.Request, opts LoginOptions) error {
 	err := h.start(w, r, opts)
 	if err != nil {
 		h.fail(w, r, err)
@@ -196,7 +201,7 @@ func (h *Handler) Start(w http.ResponseWriter, r *http.Request, opts StartOption
 	return err
 }
 
-func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts StartOptions) error {
+func (h *Handler) start(w http.ResponseWriter, r *http.Request, opts LoginOptions) error {
 	if opts.ReturnTo != "" {
 		if err := checkReturnTo(opts.ReturnTo); err != nil {
 			return err
@@ -258,7 +263,7 @@ func (h *Handler) withDefaults(opts oauthclient.StartOptions) oauthclient.StartO
 	return opts
 }
 
-// storeKey binds a Store entry to both the state (from the callback URL)
+// storeKey binds a PendingStore entry to both the state (from the callback URL)
 // and the random value of the browser's cookie.
 func storeKey(state, cookieValue string) string {
 	h := sha256.Sum256([]byte("oauthsafe/callback/store\x00" + state + "\x00" + cookieValue))
@@ -290,22 +295,22 @@ func (h *Handler) Login() http.Handler {
 		}
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil || len(q["return_to"]) > 1 {
-			h.fail(w, r, fmt.Errorf("%w: malformed query", ErrReturnTo))
+			h.fail(w, r, fmt.Errorf("%w: malformed query", errReturnTo))
 			return
 		}
-		_ = h.Start(w, r, StartOptions{ReturnTo: q.Get("return_to")})
+		_ = h.Start(w, r, LoginOptions{ReturnTo: q.Get("return_to")})
 	})
 }
 
 // ServeHTTP handles the authorization response (GET, or POST for
 // response_mode=form_post) at the redirect URL. In order, it:
 //
-//  1. parses the parameters strictly (ErrBadRequest: repeated, oversized
-//     or too many parameters, code together with error);
+//  1. parses the parameters strictly (ErrRefused: repeated, oversized or
+//     too many parameters, code together with error);
 //  2. finds the cookie named from the hash of the state and opens it
-//     (ErrNoFlow, ErrBadCookie); a request whose state matches no flow of
-//     this browser touches no flow, so a forged ?error= cannot abort a
-//     real login;
+//     (ErrRefused: no state, no flow, a cookie that does not open); a
+//     request whose state matches no flow of this browser touches no
+//     flow, so a forged ?error= cannot abort a real login;
 //  3. calls oauthclient.Client.Exchange (state in constant time, expiry,
 //     error, iss, then the code exchange and ID token);
 //  4. deletes the cookie, success or failure, once the state matched, so
@@ -326,19 +331,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	state := params.Get("state")
-	if state == "" {
-		h.fail(w, r, fmt.Errorf("%w: the callback has no state", ErrNoFlow))
-		return
-	}
-	name := h.prefix + stateID(state)
-	f, err := h.load(r, name, state)
+	name, f, err := h.flowOf(r, params.Get("state"))
 	if err != nil {
 		// The cookie is left alone: only a request whose state opened
 		// the flow may consume it (a replica with the right key still can).
 		h.fail(w, r, err)
 		return
 	}
+	tokens, err := h.exchange(w, r, name, f, params)
+	if err == nil {
+		err = h.finish(w, r, tokens, f.returnTo)
+	}
+	if err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+// flowOf names the cookie of state's flow and opens the flow.
+func (h *Handler) flowOf(r *http.Request, state string) (name string, f flow, err error) {
+	if state == "" {
+		return "", flow{}, fmt.Errorf("%w: the callback has no state", errNoFlow)
+	}
+	name = h.prefix + stateID(state)
+	f, err = h.load(r, name, state)
+	return name, f, err
+}
+
+// exchange runs the code exchange of flow f and deletes its cookie once
+// the state matched, success or failure.
+func (h *Handler) exchange(w http.ResponseWriter, r *http.Request, name string, f flow, params url.Values) (*oauthclient.Tokens, error) {
 	// The code is spent once the token request leaves: a browser that
 	// drops its connection must not cancel the exchange half-way, so it
 	// runs detached from the request, under its own bound (the loopback
@@ -349,22 +370,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, oauthclient.ErrStateMismatch) {
 		// Cannot happen for a cookie found by the state's hash; if it
 		// does, the flow is not this request's to consume.
-		h.fail(w, r, err)
-		return
+		return nil, err
 	}
 	http.SetCookie(w, h.cookie(name, "", -1))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
+	return tokens, err
+}
+
+// finish hands the tokens to OnLogin and, when it succeeded, answers 303
+// See Other to returnTo or the landing URL with the headers OnLogin set.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, tokens *oauthclient.Tokens, returnTo string) error {
 	ow := &onLoginWriter{header: http.Header{}}
-	if err := h.onLogin(ow, r, tokens, f.returnTo); err != nil {
-		h.fail(w, r, fmt.Errorf("%w: %w", ErrOnLogin, err))
-		return
+	if err := h.onLogin(ow, r, tokens, returnTo); err != nil {
+		return fmt.Errorf("%w: %w", errOnLogin, err)
 	}
 	if ow.wrote {
-		h.fail(w, r, fmt.Errorf("%w: OnLogin wrote to the response", ErrOnLogin))
-		return
+		return fmt.Errorf("%w: OnLogin wrote to the response (%w)", errOnLogin, cfgerr.ErrConfig)
 	}
 	// Only a login that succeeded sends what OnLogin set (its session
 	// cookie); the security headers are set afterwards and win.
@@ -373,11 +393,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Add(k, v)
 		}
 	}
-	dest := f.returnTo
+	dest := returnTo
 	if dest == "" {
 		dest = h.landing
 	}
 	seeOther(w, dest)
+	return nil
 }
 
 // load finds and opens the pending flow of this browser for state.
@@ -389,10 +410,10 @@ func (h *Handler) load(r *http.Request, name, state string) (flow, error) {
 		}
 	}
 	if len(values) == 0 {
-		return flow{}, fmt.Errorf("%w: no cookie for this state", ErrNoFlow)
+		return flow{}, fmt.Errorf("%w: no cookie for this state", errNoFlow)
 	}
 	if len(values) > 4 {
-		return flow{}, fmt.Errorf("%w: too many cookies for this state", ErrBadCookie)
+		return flow{}, fmt.Errorf("%w: too many cookies for this state", errBadCookie)
 	}
 	var lastErr error
 	for _, v := range values {
@@ -402,8 +423,8 @@ func (h *Handler) load(r *http.Request, name, state string) (flow, error) {
 			data, err = h.sealer.open(name, v)
 		} else {
 			data, err = h.store.Take(r.Context(), storeKey(state, v))
-			if errors.Is(err, ErrNotFound) {
-				err = fmt.Errorf("%w: not in the store (completed, expired or evicted)", ErrNoFlow)
+			if err == nil && data == nil {
+				err = fmt.Errorf("%w: not in the store (completed, expired or evicted)", errNoFlow)
 			}
 		}
 		if err != nil {
@@ -412,7 +433,7 @@ func (h *Handler) load(r *http.Request, name, state string) (flow, error) {
 		}
 		f, err := decodeFlow(data)
 		if err != nil {
-			lastErr = fmt.Errorf("%w: %w", ErrBadCookie, err)
+			lastErr = fmt.Errorf("%w: %w", errBadCookie, err)
 			continue
 		}
 		// The value is bound to this cookie name (the sealing's additional
@@ -460,13 +481,13 @@ func errorPage(err error) (int, page) {
 	switch {
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, page{title, "This address only accepts a sign-in response.", ""}
-	case errors.Is(err, ErrBadRequest):
+	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, page{title, "The sign-in response was malformed.", ""}
-	case errors.Is(err, ErrNoFlow), errors.Is(err, ErrBadCookie):
+	case errors.Is(err, errNoFlow), errors.Is(err, errBadCookie):
 		return http.StatusBadRequest, page{title, "No sign-in is in progress in this browser, or it has already completed. Please start again.", ""}
 	case errors.Is(err, oauthclient.ErrFlowExpired):
 		return http.StatusBadRequest, page{title, "The sign-in took too long. Please start again.", ""}
-	case errors.Is(err, ErrReturnTo):
+	case errors.Is(err, errReturnTo):
 		return http.StatusBadRequest, page{title, "The address to return to after sign-in is not allowed.", ""}
 	case errors.As(err, &ae) && ae.Endpoint == "authorization":
 		detail := "The authorization server answered: " + safetext.Clean(ae.Code, 64)
@@ -476,7 +497,7 @@ func errorPage(err error) (int, page) {
 		return http.StatusForbidden, page{title, "The sign-in was not completed.", detail}
 	case errors.Is(err, oauthclient.ErrIssuerMismatch), errors.Is(err, oauthclient.ErrStateMismatch):
 		return http.StatusBadRequest, page{title, "The sign-in response did not come from the expected server.", ""}
-	case errors.Is(err, ErrOnLogin):
+	case errors.Is(err, errOnLogin):
 		return http.StatusInternalServerError, page{title, "The sign-in succeeded but the session could not be created.", ""}
 	default:
 		return http.StatusBadGateway, page{title, "The sign-in could not be completed with the authorization server.", ""}

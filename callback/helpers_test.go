@@ -9,7 +9,7 @@ import (
 
 func mustKey(t testing.TB) []byte {
 	t.Helper()
-	k, err := NewKey()
+	k, err := NewCookieKey()
 	if err != nil {
 		t.Fatal(err)
 	}

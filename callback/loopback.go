@@ -23,13 +23,13 @@ import (
 // Handler (page.go) and parses callbacks with the same strict parser
 // (request.go).
 
-// DefaultLoopbackPath is the redirect path used when Loopback.Path is "".
+// defaultLoopbackPath is the redirect path used when Loopback.Path is "".
 // Servers match the path of a loopback redirect URI exactly and ignore its
 // port, so the path is fixed rather than random.
-const DefaultLoopbackPath = "/callback"
+const defaultLoopbackPath = "/callback"
 
-// DefaultLoopbackTimeout bounds a loopback login when Loopback.Timeout is 0.
-const DefaultLoopbackTimeout = 5 * time.Minute
+// defaultLoopbackTimeout bounds a loopback login when Loopback.Timeout is 0.
+const defaultLoopbackTimeout = 5 * time.Minute
 
 // loopbackDonePath is where a completed login is redirected: a clean URL
 // with no code or state, which shows the result page.
@@ -81,13 +81,15 @@ type Loopback struct {
 	// Client runs the flow. Required. Its Config.RedirectURL is not used:
 	// the redirect URI is built from the listener's address and Path.
 	Client *oauthclient.Client
-	// Path is the registered redirect path. "" means DefaultLoopbackPath.
+	// Path is the registered redirect path. "" means "/callback" (servers
+	// match the path of a loopback redirect URI exactly and ignore its
+	// port, so the path is fixed rather than random).
 	Path string
 	// Listen is "127.0.0.1:PORT" (or another loopback IP literal, such as
 	// "[::1]:PORT") for servers that demand a fixed port. "" means
 	// 127.0.0.1 on an ephemeral port.
 	Listen string
-	// Timeout bounds the whole login. 0 means DefaultLoopbackTimeout.
+	// Timeout bounds the whole login. 0 means 5 minutes.
 	Timeout time.Duration
 	// Open opens the authorization URL in a browser. nil means no browser
 	// is opened (the URL is printed only). An error is reported on Out and
@@ -127,7 +129,7 @@ func checkListen(addr string) (network, hostport string, err error) {
 func (l *Loopback) path() (string, error) {
 	p := l.Path
 	if p == "" {
-		return DefaultLoopbackPath, nil
+		return defaultLoopbackPath, nil
 	}
 	if len(p) > 256 || p[0] != '/' || path.Clean(p) != p || p == loopbackDonePath || !printableASCII(p) {
 		return "", cfgerr.New("callback", "Loopback.Path must be a clean absolute path")
@@ -158,70 +160,73 @@ type loopbackResult struct {
 // oauthclient.ErrIssuerMismatch...), or the error of Client.Start. No error
 // string contains a code, state or token.
 func (l *Loopback) Login(ctx context.Context) (*oauthclient.Tokens, error) {
-	if l.Client == nil {
-		return nil, cfgerr.New("callback", "Loopback.Client is required")
-	}
-	cbPath, err := l.path()
+	set, err := l.settings()
 	if err != nil {
 		return nil, err
 	}
-	network, addr, err := checkListen(l.Listen)
-	if err != nil {
-		return nil, err
-	}
-	out := l.Out
-	if out == nil {
-		out = os.Stderr
-	}
-	timeout := l.Timeout
-	if timeout <= 0 {
-		timeout = DefaultLoopbackTimeout
-	}
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, set.timeout, ErrTimeout)
 	defer cancel()
-
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, network, addr)
+	ln, err := lc.Listen(ctx, set.network, set.addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrListen, err)
 	}
 	hostport := ln.Addr().String() // the IP literal and the real port
 	opts := l.StartOptions
-	opts.RedirectURL = "http://" + hostport + cbPath
+	opts.RedirectURL = "http://" + hostport + set.path
 	pending, authURL, err := l.Client.Start(ctx, opts)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
-
 	r := &receiver{
 		client:   l.Client,
 		pending:  pending,
 		host:     hostport,
-		path:     cbPath,
-		out:      out,
+		path:     set.path,
+		out:      set.out,
 		result:   make(chan loopbackResult, 1),
 		pageSeen: make(chan struct{}),
 	}
-	srv := &http.Server{
-		Handler:           r.handler(ctx),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      90 * time.Second,
-		IdleTimeout:       5 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer scancel()
-		if srv.Shutdown(sctx) != nil {
-			srv.Close()
-		}
-	}()
+	serveErr, stop := r.serve(ctx, ln)
+	defer stop()
+	l.announce(set.out, authURL, hostport)
+	return r.wait(ctx, serveErr)
+}
 
+// loopbackSettings are a Loopback's fields checked, with defaults applied.
+type loopbackSettings struct {
+	path, network, addr string
+	out                 io.Writer
+	timeout             time.Duration
+}
+
+// settings checks l's fields and applies their defaults.
+func (l *Loopback) settings() (loopbackSettings, error) {
+	if l.Client == nil {
+		return loopbackSettings{}, cfgerr.New("callback", "Loopback.Client is required")
+	}
+	var set loopbackSettings
+	var err error
+	if set.path, err = l.path(); err != nil {
+		return loopbackSettings{}, err
+	}
+	if set.network, set.addr, err = checkListen(l.Listen); err != nil {
+		return loopbackSettings{}, err
+	}
+	set.out, set.timeout = l.Out, l.Timeout
+	if set.out == nil {
+		set.out = os.Stderr
+	}
+	if set.timeout <= 0 {
+		set.timeout = defaultLoopbackTimeout
+	}
+	return set, nil
+}
+
+// announce prints the authorization URL (alone on its line) and opens it
+// with Open when set.
+func (l *Loopback) announce(out io.Writer, authURL, hostport string) {
 	fmt.Fprintln(out, "Open this URL in your browser to sign in:")
 	fmt.Fprintln(out, authURL)
 	if l.Open != nil {
@@ -231,14 +236,42 @@ func (l *Loopback) Login(ctx context.Context) (*oauthclient.Tokens, error) {
 		}
 	}
 	fmt.Fprintf(out, "Waiting for the callback on %s (Ctrl-C to cancel)\n", hostport)
+}
 
+// serve runs the receiver's server on ln until stop is called, which
+// shuts it down (within 2 s, then closes it). The server's own failure is
+// sent on the returned channel.
+func (rc *receiver) serve(ctx context.Context, ln net.Listener) (<-chan error, func()) {
+	srv := &http.Server{
+		Handler:           rc.handler(ctx),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       5 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	return serveErr, func() {
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer scancel()
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+	}
+}
+
+// wait returns the outcome of the one callback with the right state, after
+// giving the browser a moment to fetch the result page of a success; or
+// the server's failure, ErrTimeout, or ctx's error.
+func (rc *receiver) wait(ctx context.Context, serveErr <-chan error) (*oauthclient.Tokens, error) {
 	select {
-	case res := <-r.result:
+	case res := <-rc.result:
 		if res.err == nil {
-			// Give the browser a moment to fetch the result page.
 			t := time.NewTimer(pageGrace)
 			select {
-			case <-r.pageSeen:
+			case <-rc.pageSeen:
 			case <-t.C:
 			case <-ctx.Done():
 			}

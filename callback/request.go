@@ -22,31 +22,33 @@ const (
 // Errors of this package. Every error the Handler reports (to
 // Config.OnError) matches one of these with errors.Is, or is an error of
 // the oauthclient package (oauthclient.ErrFlowExpired, *oauthclient.AuthError,
-// ...). No error string contains a code, state, token or cookie value.
+// ...) or the one Config.OnLogin returned. No error string contains a
+// code, state, token or cookie value.
 var (
-	// ErrBadRequest: the callback request is malformed: wrong method or
-	// content type, repeated or oversized parameters, too many parameters,
-	// or both code and error.
-	ErrBadRequest = errors.New("callback: malformed callback request")
-	// ErrNoFlow: the request's state is missing, or no pending flow of
-	// this browser matches it (wrong state, replayed callback, a flow that
-	// already completed, or a cookie the browser let expire). No token
-	// request is made and no pending flow is touched.
-	ErrNoFlow = errors.New("callback: no pending login matches this state")
-	// ErrBadCookie: a cookie named for this state exists but cannot be
-	// opened: tampered, sealed with a key that is not configured, or moved
-	// from another flow. No token request is made.
-	ErrBadCookie = errors.New("callback: pending-login cookie rejected")
-	// ErrReturnTo: a return-to URL is not a same-origin path.
-	ErrReturnTo = errors.New("callback: return-to URL refused")
-	// ErrOnLogin wraps the error returned by Config.OnLogin.
-	ErrOnLogin = errors.New("callback: OnLogin failed")
+	// ErrRefused: a request this package refuses before any token
+	// request, and the message says which: a malformed callback (wrong
+	// method or content type, repeated, oversized or too many
+	// parameters, code together with error); a missing state or one
+	// that opens no pending login of this browser (a forged or replayed
+	// callback, a flow that already completed or expired; no pending
+	// flow is touched); a pending-login cookie that exists but does not
+	// open (tampered, sealed with a key that is not configured, moved
+	// from another flow); or a return-to path that is not same-origin.
+	ErrRefused = errors.New("callback: request refused")
+
+	errBadRequest = fmt.Errorf("%w: malformed callback request", ErrRefused)
+	errNoFlow     = fmt.Errorf("%w: no pending login matches this state", ErrRefused)
+	errBadCookie  = fmt.Errorf("%w: pending-login cookie rejected", ErrRefused)
+	errReturnTo   = fmt.Errorf("%w: return-to URL refused", ErrRefused)
+	// errOnLogin wraps the error returned by Config.OnLogin (and the
+	// misuse of writing to the response in it).
+	errOnLogin = errors.New("callback: OnLogin failed")
 )
 
-// errMethod is the ErrBadRequest for a method other than GET or POST.
-var errMethod = fmt.Errorf("%w: method not allowed", ErrBadRequest)
+// errMethod is the ErrRefused for a method other than GET or POST.
+var errMethod = fmt.Errorf("%w: method not allowed", errBadRequest)
 
-func badRequest(reason string) error { return fmt.Errorf("%w: %s", ErrBadRequest, reason) }
+func badRequest(reason string) error { return fmt.Errorf("%w: %s", errBadRequest, reason) }
 
 // parseCallback extracts the authorization response parameters from a GET
 // (query) or a POST (response_mode=form_post body). Each parameter must
@@ -117,7 +119,7 @@ var known = map[string]bool{"code": true, "state": true, "error": true, "error_d
 // all of these ("/%2F%2Fevil", "/%5Cevil", double encoding).
 func checkReturnTo(s string) error {
 	if s == "" || len(s) > maxReturnTo {
-		return fmt.Errorf("%w: empty or longer than %d bytes", ErrReturnTo, maxReturnTo)
+		return fmt.Errorf("%w: empty or longer than %d bytes", errReturnTo, maxReturnTo)
 	}
 	// Decode repeatedly: every layer must pass the same checks, so no
 	// encoding of a forbidden form gets through.
@@ -128,19 +130,19 @@ func checkReturnTo(s string) error {
 		}
 		next, err := url.PathUnescape(cur)
 		if err != nil {
-			return fmt.Errorf("%w: bad percent-encoding", ErrReturnTo)
+			return fmt.Errorf("%w: bad percent-encoding", errReturnTo)
 		}
 		if next == cur {
 			break
 		}
 		if layer == 3 {
-			return fmt.Errorf("%w: too many encoding layers", ErrReturnTo)
+			return fmt.Errorf("%w: too many encoding layers", errReturnTo)
 		}
 		cur = next
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
-		return fmt.Errorf("%w: not a same-origin path", ErrReturnTo)
+		return fmt.Errorf("%w: not a same-origin path", errReturnTo)
 	}
 	return nil
 }
@@ -149,12 +151,12 @@ func checkReturnTo(s string) error {
 // decoded space is allowed ("/a%20b"); a raw one is not.
 func checkReturnToLayer(s string, raw bool) error {
 	if !strings.HasPrefix(s, "/") || strings.HasPrefix(s, "//") {
-		return fmt.Errorf("%w: must start with a single /", ErrReturnTo)
+		return fmt.Errorf("%w: must start with a single /", errReturnTo)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c >= 0x7f || c == '\\' || (raw && c == ' ') {
-			return fmt.Errorf("%w: control, space, non-ASCII or backslash", ErrReturnTo)
+			return fmt.Errorf("%w: control, space, non-ASCII or backslash", errReturnTo)
 		}
 	}
 	path := s
@@ -163,7 +165,7 @@ func checkReturnToLayer(s string, raw bool) error {
 	}
 	for seg := range strings.SplitSeq(path, "/") {
 		if seg == "." || seg == ".." {
-			return fmt.Errorf("%w: dot segment", ErrReturnTo)
+			return fmt.Errorf("%w: dot segment", errReturnTo)
 		}
 	}
 	return nil

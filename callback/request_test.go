@@ -21,8 +21,8 @@ var goodReturnTo = []string{
 
 func TestCheckReturnTo(t *testing.T) {
 	for _, s := range testkit.BadReturnTo {
-		if err := checkReturnTo(s); !errors.Is(err, ErrReturnTo) {
-			t.Errorf("checkReturnTo(%q) = %v, want ErrReturnTo", s, err)
+		if err := checkReturnTo(s); !errors.Is(err, errReturnTo) {
+			t.Errorf("checkReturnTo(%q) = %v, want errReturnTo", s, err)
 		}
 	}
 	for _, s := range goodReturnTo {
@@ -107,8 +107,8 @@ func TestParseCallback(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s %.60s %q: err = %v, want ok=%v", c.method, c.target, c.body, err, c.ok)
 		}
-		if err != nil && !errors.Is(err, ErrBadRequest) {
-			t.Errorf("error %v does not match ErrBadRequest", err)
+		if err != nil && !errors.Is(err, errBadRequest) {
+			t.Errorf("error %v does not match errBadRequest", err)
 		}
 		if err == nil && c.method == "POST" && p.Get("code") != "c" {
 			t.Errorf("form_post params %v", p)
@@ -138,8 +138,8 @@ func FuzzParseCallback(f *testing.F) {
 		}
 		p, err := parseCallback(r)
 		if err != nil {
-			if !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("error %v is not ErrBadRequest", err)
+			if !errors.Is(err, errBadRequest) {
+				t.Fatalf("error %v is not errBadRequest", err)
 			}
 			return
 		}

@@ -13,13 +13,14 @@ import (
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 )
 
-// KeySize is the size of a cookie sealing key: AES-256.
-const KeySize = seal.KeySize
+// keySize is the size of a cookie sealing key: AES-256.
+const keySize = seal.KeySize
 
-// NewKey returns a fresh KeySize-byte sealing key from crypto/rand. Store it
-// like any other secret of the application and give the same list to
+// NewCookieKey returns a fresh 32-byte key from crypto/rand for
+// Config.Keys, which seal the pending-login cookies (AES-256-GCM). Store
+// it like any other secret of the application and give the same list to
 // every replica. It is safe for concurrent use.
-func NewKey() ([]byte, error) {
+func NewCookieKey() ([]byte, error) {
 	k, err := seal.NewKey()
 	if err != nil {
 		return nil, fmt.Errorf("callback: %w", err)
@@ -27,10 +28,11 @@ func NewKey() ([]byte, error) {
 	return k, nil
 }
 
-// DefaultCookiePrefix starts the name of every pending-flow cookie. The
-// __Secure- prefix makes browsers refuse the cookie unless it is set with
-// the Secure attribute from an https origin.
-const DefaultCookiePrefix = "__Secure-oauthsafe-"
+// defaultCookiePrefix starts the name of every pending-flow cookie when
+// Config.CookiePrefix is "". The __Secure- prefix makes browsers refuse
+// the cookie unless it is set with the Secure attribute from an https
+// origin.
+const defaultCookiePrefix = "__Secure-oauthsafe-"
 
 // Cookie layout. The value is base64url (no padding) of
 //
@@ -62,24 +64,24 @@ func (s *sealer) seal(name string, plaintext []byte) string {
 }
 
 // open decrypts the value of the cookie called name. It fails with
-// ErrBadCookie on any malformed, tampered, renamed or foreign value.
+// errBadCookie on any malformed, tampered, renamed or foreign value.
 func (s *sealer) open(name, value string) ([]byte, error) {
 	if len(name)+len(value) > maxCookieSize {
-		return nil, fmt.Errorf("%w: too large", ErrBadCookie)
+		return nil, fmt.Errorf("%w: too large", errBadCookie)
 	}
 	for i := 0; i < len(value); i++ {
 		if c := value[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return nil, fmt.Errorf("%w: malformed", ErrBadCookie)
+			return nil, fmt.Errorf("%w: malformed", errBadCookie)
 		}
 	}
 	// Strict: one encoding per ciphertext, so only the exact sealed value opens.
 	b, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil {
-		return nil, fmt.Errorf("%w: malformed", ErrBadCookie)
+		return nil, fmt.Errorf("%w: malformed", errBadCookie)
 	}
 	pt, err := s.s.Open(-1, b, additionalData(name))
 	if err != nil {
-		return nil, fmt.Errorf("%w: does not open with any configured key", ErrBadCookie)
+		return nil, fmt.Errorf("%w: does not open with any configured key", errBadCookie)
 	}
 	return pt, nil
 }

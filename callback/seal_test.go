@@ -42,12 +42,12 @@ func sealedFlow(tb testing.TB, c *oauthclient.Client, s *sealer, returnTo string
 	if err != nil {
 		tb.Fatal(err)
 	}
-	name = DefaultCookiePrefix + stateID(p.State())
+	name = defaultCookiePrefix + stateID(p.State())
 	return name, s.seal(name, data), p.State()
 }
 
 // TestSealRotation: the first key seals, every key opens; a removed key's
-// cookies fail with ErrBadCookie; a value never opens under another name.
+// cookies fail with errBadCookie; a value never opens under another name.
 func TestSealRotation(t *testing.T) {
 	c := staticClient(t)
 	k1, k2 := mustKey(t), mustKey(t)
@@ -64,20 +64,20 @@ func TestSealRotation(t *testing.T) {
 	if err != nil || f.pending.State() != state || f.returnTo != "/x" {
 		t.Fatalf("round trip: %v %q", err, f.returnTo)
 	}
-	if _, err := retired.open(name, v1); !errors.Is(err, ErrBadCookie) {
+	if _, err := retired.open(name, v1); !errors.Is(err, errBadCookie) {
 		t.Errorf("retired key list opened an old cookie: %v", err)
 	}
 	name2, v2, _ := sealedFlow(t, c, rotated, "")
 	if _, err := retired.open(name2, v2); err != nil {
 		t.Errorf("new key does not seal first: %v", err)
 	}
-	if _, err := old.open(name2, v2); !errors.Is(err, ErrBadCookie) {
+	if _, err := old.open(name2, v2); !errors.Is(err, errBadCookie) {
 		t.Error("a cookie sealed after rotation opened with only the old key")
 	}
-	if _, err := rotated.open(name2, v1); !errors.Is(err, ErrBadCookie) {
+	if _, err := rotated.open(name2, v1); !errors.Is(err, errBadCookie) {
 		t.Error("a sealed value opened under another cookie name")
 	}
-	if _, err := rotated.open(name, v1+"\n"); !errors.Is(err, ErrBadCookie) {
+	if _, err := rotated.open(name, v1+"\n"); !errors.Is(err, errBadCookie) {
 		t.Error("a value with a stray byte opened")
 	}
 	if strings.Contains(v1, state) {
@@ -90,7 +90,7 @@ func TestSealRotation(t *testing.T) {
 // cookie lookup.
 func FuzzOpenCookie(f *testing.F) {
 	c := staticClient(f)
-	key := make([]byte, KeySize) // a fixed key keeps the corpus meaningful
+	key := make([]byte, keySize) // a fixed key keeps the corpus meaningful
 	for i := range key {
 		key[i] = byte(i)
 	}
@@ -121,8 +121,8 @@ func FuzzOpenCookie(f *testing.F) {
 			if _, err := decodeFlow(pt); err != nil {
 				t.Fatalf("genuine value does not decode: %v", err)
 			}
-		} else if !errors.Is(err, ErrBadCookie) {
-			t.Fatalf("error %v is not ErrBadCookie", err)
+		} else if !errors.Is(err, errBadCookie) {
+			t.Fatalf("error %v is not errBadCookie", err)
 		}
 		r := httptest.NewRequest(http.MethodGet, "https://app.test/callback", nil)
 		r.Header.Set("Cookie", name+"="+v)
@@ -145,7 +145,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	name := DefaultCookiePrefix + stateID(p.State())
+	name := defaultCookiePrefix + stateID(p.State())
 	var size int
 	b.ReportAllocs()
 	for b.Loop() {

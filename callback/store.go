@@ -9,48 +9,50 @@ import (
 	"time"
 )
 
-// Store keeps pending flows on the server, as an alternative to sealed
-// cookies (Config.Store). The data it holds are secrets of the flow (the
-// PKCE verifier among them): keep them server-side only. Keys are opaque
+// PendingStore keeps pending logins (the flows between Start and the
+// callback) on the server, as an alternative to sealed cookies
+// (Config.PendingStore). It is not a token store: what it holds lives at
+// most 10 minutes. The data it holds are secrets of the flow (the PKCE
+// verifier among them): keep them server-side only. Keys are opaque
 // strings of at most 64 bytes, derived from both the state and a random
 // value held in the browser's cookie, so a key cannot be guessed from a
 // callback URL alone.
 //
 // Implementations must be safe for concurrent use. Replicas need a shared
-// implementation (a database); [MemoryStore] serves one process.
-type Store interface {
+// implementation (a database); [NewMemoryPendingStore] serves one process.
+type PendingStore interface {
 	// Put stores data under key until expires.
 	Put(ctx context.Context, key string, data []byte, expires time.Time) error
 	// Take atomically returns and removes the data under key, so a flow
-	// can be taken once. A missing or expired entry is ErrNotFound.
+	// can be taken once. A missing or expired entry returns nil data and
+	// a nil error; the Handler then refuses the callback (ErrRefused).
 	Take(ctx context.Context, key string) ([]byte, error)
 }
 
-// ErrNotFound is returned by Store.Take for a missing or expired key.
-var ErrNotFound = errors.New("callback: pending flow not found")
+// errStoreValue: the memory store's Put got an oversized key or value.
+var errStoreValue = errors.New("callback: pending-login key or value too large for the memory store")
 
-// ErrStoreValue is returned by MemoryStore.Put for an oversized key or value.
-var ErrStoreValue = errors.New("callback: store key or value too large")
-
-// Bounds of MemoryStore.
+// Bounds of the memory store.
 const (
-	// DefaultMaxEntries is MemoryStore's bound when MaxEntries is 0.
-	DefaultMaxEntries = 10000
+	defaultMaxEntries = 10000
 	maxStoreKey       = 64
 	maxStoreValue     = 8 << 10
 )
 
-// MemoryStore is an in-memory [Store] for a single process. Its memory is
-// bounded: at most MaxEntries flows of at most 8 KiB each. Expired entries
-// are dropped as new ones arrive; when it is full, the oldest entry is
-// evicted, so a flood of Start calls costs the flood's own oldest flows
-// and cannot grow memory. The zero value is ready to use. A MemoryStore is
-// safe for concurrent use and must not be copied after first use.
-type MemoryStore struct {
-	// MaxEntries bounds the number of pending flows. 0 means DefaultMaxEntries.
-	MaxEntries int
-	// Now is the clock. nil means time.Now.
-	Now func() time.Time
+// NewMemoryPendingStore returns an in-memory [PendingStore] for a single
+// process. Its memory is bounded: at most maxEntries pending logins (0
+// means 10,000) of at most 8 KiB each. Expired entries are dropped as new
+// ones arrive; when it is full, the oldest entry is evicted, so a flood of
+// Start calls costs the flood's own oldest flows and cannot grow memory.
+// The store is safe for concurrent use.
+func NewMemoryPendingStore(maxEntries int) PendingStore {
+	return &memoryPendingStore{max: maxEntries}
+}
+
+// memoryPendingStore is NewMemoryPendingStore's store.
+type memoryPendingStore struct {
+	max int              // 0 means defaultMaxEntries
+	now func() time.Time // nil means time.Now
 
 	mu    sync.Mutex
 	byKey map[string]*list.Element
@@ -63,28 +65,26 @@ type memEntry struct {
 	expires time.Time
 }
 
-var _ Store = (*MemoryStore)(nil)
-
-func (m *MemoryStore) now() time.Time {
-	if m.Now != nil {
-		return m.Now()
+func (m *memoryPendingStore) clock() time.Time {
+	if m.now != nil {
+		return m.now()
 	}
 	return time.Now()
 }
 
-// Put implements Store. It copies data.
-func (m *MemoryStore) Put(ctx context.Context, key string, data []byte, expires time.Time) error {
+// Put implements PendingStore. It copies data.
+func (m *memoryPendingStore) Put(ctx context.Context, key string, data []byte, expires time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if key == "" || len(key) > maxStoreKey || len(data) > maxStoreValue {
-		return fmt.Errorf("%w (key %d bytes, value %d bytes)", ErrStoreValue, len(key), len(data))
+		return fmt.Errorf("%w (key %d bytes, value %d bytes)", errStoreValue, len(key), len(data))
 	}
-	max := m.MaxEntries
+	max := m.max
 	if max <= 0 {
-		max = DefaultMaxEntries
+		max = defaultMaxEntries
 	}
-	now := m.now()
+	now := m.clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.byKey == nil {
@@ -104,35 +104,35 @@ func (m *MemoryStore) Put(ctx context.Context, key string, data []byte, expires 
 	return nil
 }
 
-// Take implements Store.
-func (m *MemoryStore) Take(ctx context.Context, key string) ([]byte, error) {
+// Take implements PendingStore.
+func (m *memoryPendingStore) Take(ctx context.Context, key string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	now := m.now()
+	now := m.clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	el, ok := m.byKey[key]
 	if !ok {
-		return nil, ErrNotFound
+		return nil, nil
 	}
 	m.remove(el)
 	e := el.Value.(*memEntry)
 	if !now.Before(e.expires) {
-		return nil, ErrNotFound
+		return nil, nil
 	}
 	return e.data, nil
 }
 
-// Len returns the number of entries held, expired ones included until they
+// len returns the number of entries held, expired ones included until they
 // are dropped.
-func (m *MemoryStore) Len() int {
+func (m *memoryPendingStore) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.order.Len()
 }
 
-func (m *MemoryStore) remove(el *list.Element) {
+func (m *memoryPendingStore) remove(el *list.Element) {
 	delete(m.byKey, el.Value.(*memEntry).key)
 	m.order.Remove(el)
 }

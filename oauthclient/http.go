@@ -54,7 +54,7 @@ func do(ctx context.Context, c *http.Client, req *http.Request, endpoint string)
 	resp, err := c.Do(req.WithContext(netrule.WithAnswerSlot(netrule.WithEndpoint(ctx, endpoint), slot)))
 	if err != nil {
 		var pe *strictnet.PolicyError
-		var wp *strictnet.PanicError
+		var wp *netrule.PanicError
 		switch {
 		case errors.As(err, &pe):
 			err = pe

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/claims"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // This file checks RFC 8707 resource indicators: the values sent, and the
@@ -58,7 +58,7 @@ func checkAudience(at string, resources []string) error {
 
 func decodeSegment(seg string, v any) error {
 	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil || len(b) > strictnet.MaxResponseSize {
+	if err != nil || len(b) > netrule.MaxResponseSize {
 		return fmt.Errorf("%w: a JWT segment is not base64url JSON", ErrMalformedResponse)
 	}
 	return json.Unmarshal(b, v)

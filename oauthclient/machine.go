@@ -19,8 +19,8 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // This file runs the grants that issue tokens to a service with no user
@@ -134,7 +134,7 @@ func permanentRefusal(err error, digest []byte) *refusal {
 // rotated assertion), for the others for the source's lifetime.
 func (c *Client) grantSource(g grant) *TokenSource {
 	g.Scopes, g.Resource, g.Audience = slices.Clone(g.Scopes), slices.Clone(g.Resource), slices.Clone(g.Audience)
-	timeout := strictnet.DefaultTimeout
+	timeout := netrule.DefaultTimeout
 	if c.http != nil && c.http.Timeout > 0 {
 		timeout = c.http.Timeout
 	}

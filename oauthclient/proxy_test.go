@@ -74,7 +74,7 @@ func TestProxyTunnelKeepsTLSChecks(t *testing.T) {
 			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{wrongPin}, Proxy: p.proxy}
 		}, true},
 		{"control", func(s *countingServer, p *connectProxy) strictnet.Config {
-			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{strictnet.SPKIPin(s.Certificate())}, Proxy: p.proxy}
+			return strictnet.Config{RootCAs: s.pool(), PinnedSPKI: []string{spkiPin(s.Certificate())}, Proxy: p.proxy}
 		}, false},
 	}
 	for _, c := range cases {

@@ -274,7 +274,7 @@ func TestNoOptionWeakensTLS(t *testing.T) {
 	for _, k := range clientKinds {
 		t.Run("control/"+k.name, func(t *testing.T) {
 			srv := newCountingServer(t)
-			hc := strictnet.Config{RootCAs: srv.pool(), PinnedSPKI: []string{strictnet.SPKIPin(srv.Certificate())}, Wrap: (&passThrough{}).wrap}
+			hc := strictnet.Config{RootCAs: srv.pool(), PinnedSPKI: []string{spkiPin(srv.Certificate())}, Wrap: (&passThrough{}).wrap}
 			if cerr, err := k.call(ctx, srv, hc); cerr != nil {
 				t.Fatalf("construct: %v (call %v)", cerr, err)
 			}

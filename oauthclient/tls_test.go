@@ -2,8 +2,10 @@ package oauthclient
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -92,7 +95,7 @@ func TestTLSRefusals(t *testing.T) {
 func TestSPKIPins(t *testing.T) {
 	h := newHostileAS(t)
 	cfg := h.config()
-	cfg.HTTP.PinnedSPKI = []string{strictnet.SPKIPin(h.srv.Certificate())}
+	cfg.HTTP.PinnedSPKI = []string{spkiPin(h.srv.Certificate())}
 	if _, err := New(context.Background(), cfg); err != nil {
 		t.Fatalf("matching pin: %v", err)
 	}
@@ -135,11 +138,11 @@ func TestRedirectURLPolicy(t *testing.T) {
 
 func TestStrictClientBoundsEveryBody(t *testing.T) {
 	big := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(make([]byte, strictnet.MaxResponseSize+1))
+		w.Write(make([]byte, netrule.MaxResponseSize+1))
 	}))
 	defer big.Close()
 	exact := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(make([]byte, strictnet.MaxResponseSize))
+		w.Write(make([]byte, netrule.MaxResponseSize))
 	}))
 	defer exact.Close()
 	pool := x509.NewCertPool()
@@ -157,7 +160,7 @@ func TestStrictClientBoundsEveryBody(t *testing.T) {
 	_, err = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !errors.Is(err, strictnet.ErrResponseTooLarge) {
-		t.Fatalf("reading %d bytes: err = %v, want strictnet.ErrResponseTooLarge", strictnet.MaxResponseSize+1, err)
+		t.Fatalf("reading %d bytes: err = %v, want strictnet.ErrResponseTooLarge", netrule.MaxResponseSize+1, err)
 	}
 	resp, err = hc.Get(exact.URL)
 	if err != nil {
@@ -165,7 +168,14 @@ func TestStrictClientBoundsEveryBody(t *testing.T) {
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil || len(b) != strictnet.MaxResponseSize {
-		t.Fatalf("exactly strictnet.MaxResponseSize: %d bytes, %v", len(b), err)
+	if err != nil || len(b) != netrule.MaxResponseSize {
+		t.Fatalf("exactly netrule.MaxResponseSize: %d bytes, %v", len(b), err)
 	}
+}
+
+// spkiPin is the strictnet.Config.PinnedSPKI pin of cert: base64 of the
+// SHA-256 of its SubjectPublicKeyInfo.
+func spkiPin(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 	"golang.org/x/oauth2"
@@ -45,7 +46,7 @@ func TestTokenResponseHostile(t *testing.T) {
 		}, ErrMalformedResponse},
 		{"oversized body", func(h *hostileAS, w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "application/json")
-			w.Write([]byte(`{"access_token":"` + strings.Repeat("A", strictnet.MaxResponseSize) + `","token_type":"Bearer"}`))
+			w.Write([]byte(`{"access_token":"` + strings.Repeat("A", netrule.MaxResponseSize) + `","token_type":"Bearer"}`))
 		}, strictnet.ErrResponseTooLarge},
 		{"access_token not a string", func(h *hostileAS, w http.ResponseWriter) { h.writeTokens(w, map[string]any{"access_token": 42}) }, ErrMalformedResponse},
 		{"expires_in an object", func(h *hostileAS, w http.ResponseWriter) {

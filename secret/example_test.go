@@ -2,9 +2,11 @@ package secret_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"os"
+	"strings"
 
 	"github.com/oauthsafe/oauthsafe/secret"
 )
@@ -27,4 +29,20 @@ func ExampleFromEnv() {
 	// Secret(redacted)
 	// {"ClientSecret":"Secret(redacted)"}
 	// 26
+}
+
+// A secret from a secrets manager's answer (any io.Reader): surrounding
+// white space is trimmed, and an empty answer is an error matching
+// ErrSource rather than an empty client secret.
+func ExampleFromReader() {
+	s, err := secret.FromReader(strings.NewReader("  answer-of-the-vault\n"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%v %q %x\n", s, s, s)
+	_, err = secret.FromReader(strings.NewReader(" \n"))
+	fmt.Println(errors.Is(err, secret.ErrSource), err)
+	// Output:
+	// Secret(redacted) Secret(redacted) Secret(redacted)
+	// true secret: cannot load secret: empty secret
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 
@@ -16,10 +15,10 @@ import (
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
-// ErrPrivateKey means a key file holds no usable private key: no PEM key
+// errPrivateKey: a key file holds no usable private key: no PEM key
 // block, more than one, an encrypted one, a malformed one, or a kind or
-// size refused (see [PrivateKeyFromFile]). It also matches ErrSource.
-var ErrPrivateKey = errors.New("secret: not a usable private key")
+// size refused (see [PrivateKeyFromFile]). It matches ErrSource.
+var errPrivateKey = fmt.Errorf("%w: not a usable private key", ErrSource)
 
 // maxKeyFileSize bounds a key file (an RSA-4096 PEM key is about 3.3 KB).
 const maxKeyFileSize = 64 << 10
@@ -35,8 +34,9 @@ const maxKeyFileSize = 64 << 10
 // ("PRIVATE KEY": RSA, ECDSA or Ed25519), SEC 1 ("EC PRIVATE KEY") or
 // PKCS #1 ("RSA PRIVATE KEY"); other blocks (certificates) are ignored.
 // RSA keys must have at least 2048 bits and ECDSA keys use P-256, P-384
-// or P-521. Anything else is an error matching ErrPrivateKey (and
-// ErrSource; a too-small RSA key also strictnet.ErrPolicy). No error holds
+// or P-521. Anything else is an error matching ErrSource that says "not a
+// usable private key" (a too-small RSA key also matches
+// strictnet.ErrPolicy). No error holds
 // key material. Safe for concurrent use.
 func PrivateKeyFromFile(path string) (crypto.Signer, error) {
 	f, err := openChecked(path, filecheck.Secret)
@@ -54,9 +54,9 @@ func PrivateKeyFromFile(path string) (crypto.Signer, error) {
 	return parsePrivateKey(b)
 }
 
-// keyError is a refused key: it matches ErrPrivateKey and ErrSource.
+// keyError is a refused key: it matches ErrSource (through errPrivateKey).
 func keyError(reason string) error {
-	return fmt.Errorf("%w (%w): %s", ErrPrivateKey, ErrSource, reason)
+	return fmt.Errorf("%w: %s", errPrivateKey, reason)
 }
 
 // parsePrivateKey parses the one PEM private key block of b.
@@ -111,7 +111,7 @@ func parseKeyBlock(blk *pem.Block) (crypto.Signer, error) {
 	switch k := k.(type) {
 	case *rsa.PrivateKey:
 		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("%w (%w, %w): RSA key of %d bits; at least 2048 are required", ErrPrivateKey, ErrSource, strictnet.ErrPolicy, k.N.BitLen())
+			return nil, fmt.Errorf("%w (%w): RSA key of %d bits; at least 2048 are required", errPrivateKey, strictnet.ErrPolicy, k.N.BitLen())
 		}
 		return k, nil
 	case *ecdsa.PrivateKey:

@@ -53,7 +53,7 @@ func pkcs8(t *testing.T, k any) []byte {
 // or Ed25519 key from PKCS #8, SEC 1 or PKCS #1 PEM into a crypto.Signer
 // that signs, only from a file that passes the secret-file checks (mode
 // 0600/0400, a regular file, no FIFO: refused as ErrSource and ErrPolicy
-// without blocking); a file with no usable key is ErrPrivateKey; no error
+// without blocking); a file with no usable key is errPrivateKey; no error
 // holds key material.
 func TestPrivateKeyFromFileChecked(t *testing.T) {
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -156,8 +156,8 @@ func TestPrivateKeyFromFileChecked(t *testing.T) {
 	for name, b := range bad {
 		t.Run(name, func(t *testing.T) {
 			_, err := PrivateKeyFromFile(writeKeyFile(t, 0o600, b))
-			if !errors.Is(err, ErrPrivateKey) || !errors.Is(err, ErrSource) {
-				t.Fatalf("%v, want ErrPrivateKey", err)
+			if !errors.Is(err, errPrivateKey) || !errors.Is(err, ErrSource) {
+				t.Fatalf("%v, want errPrivateKey", err)
 			}
 			if name == "rsa 1024" && !errors.Is(err, strictnet.ErrPolicy) {
 				t.Fatalf("a small RSA key: %v, want ErrPolicy", err)
@@ -167,7 +167,7 @@ func TestPrivateKeyFromFileChecked(t *testing.T) {
 	}
 }
 
-// FuzzParsePrivateKey: any bytes give a signer or an ErrPrivateKey error,
+// FuzzParsePrivateKey: any bytes give a signer or an errPrivateKey error,
 // never a panic.
 func FuzzParsePrivateKey(f *testing.F) {
 	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -180,7 +180,7 @@ func FuzzParsePrivateKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		k, err := parsePrivateKey(b)
 		if err != nil {
-			if !errors.Is(err, ErrPrivateKey) {
+			if !errors.Is(err, errPrivateKey) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return

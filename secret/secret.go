@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
@@ -34,6 +33,10 @@ import (
 // reports. Load it with [FromEnv], [FromFile], or [FromReader] (for a secrets
 // manager's answer, or keyring.Secret of package tokenstore/keyring for
 // the OS keyring).
+//
+// It prints through [Value.Format] (every fmt verb, slog's text handler)
+// and [Value.MarshalJSON] (encoding/json, slog's JSON handler), both
+// redacted; it has no other way to print.
 type Value struct {
 	v string
 }
@@ -56,25 +59,21 @@ func (s Value) redact() string {
 	return "Secret(" + safetext.Redacted + ")"
 }
 
-// String implements fmt.Stringer and redacts the value.
-func (s Value) String() string { return s.redact() }
-
-// GoString implements fmt.GoStringer and redacts the value.
-func (s Value) GoString() string { return s.redact() }
-
-// Format implements fmt.Formatter so every verb (%v %+v %#v %q %s %x …) redacts.
+// Format implements fmt.Formatter so every verb (%v %+v %#v %q %s %x …)
+// redacts. fmt calls it before String or GoString, and slog's text handler
+// prints through it, so it is the one way a Value prints.
 func (s Value) Format(f fmt.State, verb rune) { io.WriteString(f, s.redact()) }
 
-// LogValue implements slog.LogValuer and redacts the value.
-func (s Value) LogValue() slog.Value { return slog.StringValue(s.redact()) }
-
-// MarshalJSON redacts the value.
+// MarshalJSON redacts the value, for encoding/json and slog's JSON handler:
+// a Value shows as "Secret(redacted)" or "Secret(empty)", so a JSON dump of
+// a configuration tells whether the secret is set without showing it.
 func (s Value) MarshalJSON() ([]byte, error) { return []byte(`"` + s.redact() + `"`), nil }
 
-// MarshalText redacts the value (encoding.TextMarshaler users such as some loggers).
-func (s Value) MarshalText() ([]byte, error) { return []byte(s.redact()), nil }
-
-// ErrSource is returned when a secret cannot be loaded from its source.
+// ErrSource is returned when a secret cannot be loaded from its source:
+// an unset variable, an unreadable, oversized or empty source, a secret
+// file whose owner or mode is refused (that error matches
+// strictnet.ErrPolicy too), or a key file that holds no usable private
+// key (see [PrivateKeyFromFile]). It is the package's one error.
 var ErrSource = errors.New("secret: cannot load secret")
 
 // maxSecretSize bounds what a secret source may return.
@@ -95,7 +94,7 @@ func FromEnv(name string) (Value, error) {
 func FromReader(r io.Reader) (Value, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxSecretSize+1))
 	if err != nil {
-		return Value{}, fmt.Errorf("%w: %v", ErrSource, err)
+		return Value{}, fmt.Errorf("%w: %w", ErrSource, err)
 	}
 	if len(b) > maxSecretSize {
 		return Value{}, fmt.Errorf("%w: secret larger than 64 KiB", ErrSource)

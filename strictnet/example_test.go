@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -25,4 +28,28 @@ func ExampleNewClient() {
 	// Output:
 	// http refused: true
 	// bad pin refused: true PinnedSPKI
+}
+
+// Hint says what to do about an error a person can act on: here a server
+// address where nothing listens. The cause stays reachable with errors.Is
+// and errors.As.
+func ExampleHint() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+
+	c, err := strictnet.NewClient(strictnet.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.Get("https://" + addr + "/.well-known/openid-configuration")
+	var ce *strictnet.ConnError
+	fmt.Println(errors.As(err, &ce), errors.Is(err, syscall.ECONNREFUSED))
+	fmt.Println(strings.ReplaceAll(strictnet.Hint(err), addr, "127.0.0.1:PORT"))
+	// Output:
+	// true true
+	// nothing accepts connections at 127.0.0.1:PORT: check the URL's host and port, and that the server is running
 }

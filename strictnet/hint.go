@@ -13,8 +13,8 @@ import (
 // trust: a refused connection, or a certificate that does not verify (an
 // authority not in the roots, a host name it does not name, an expired
 // certificate). Error is the cause's message; errors.As reaches the cause
-// (x509.UnknownAuthorityError, syscall.ECONNREFUSED, …). Hint says what to
-// do. The errors of oauthclient, apiclient and validate that a server's
+// (x509.UnknownAuthorityError, syscall.ECONNREFUSED, …). [Hint] says what
+// to do. The errors of oauthclient, apiclient and validate that a server's
 // address or certificate caused wrap one.
 type ConnError struct {
 	Addr string // the server's host:port
@@ -27,18 +27,20 @@ func (e *ConnError) Error() string { return e.Err.Error() }
 // Unwrap returns the cause.
 func (e *ConnError) Unwrap() error { return e.Err }
 
-// Hint says in one sentence what to do about the error. It names the
-// server's address and configuration fields, never a credential.
-func (e *ConnError) Hint() string { return e.hint }
-
-// Hint returns what to do about err: the Hint of the first error in err's
-// chain that has a Hint method (a *ConnError, oauthclient's issuer
-// mismatch, …), or "" when none does. A hint holds no credential (S19)
-// and no raw server text (S22).
+// Hint returns, in one sentence, what to do about err: the Hint of the
+// first error in err's chain that has a Hint method (oauthclient's issuer
+// mismatch, validate's errors, …), else the hint of a [*ConnError] in it
+// (it names the server's address and configuration fields), or "" when
+// there is none. A hint holds no credential (S19) and no raw server text
+// (S22).
 func Hint(err error) string {
 	var h interface{ Hint() string }
 	if errors.As(err, &h) {
 		return h.Hint()
+	}
+	var ce *ConnError
+	if errors.As(err, &ce) {
+		return ce.hint
 	}
 	return ""
 }

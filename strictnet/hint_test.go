@@ -80,7 +80,7 @@ func TestConnErrorHints(t *testing.T) {
 			if !errors.As(err, &ce) || !tc.cause(err) {
 				t.Fatalf("%v: no *ConnError, or the cause is lost", err)
 			}
-			if h := Hint(err); !strings.Contains(h, tc.hint) || h != ce.Hint() {
+			if h := Hint(err); !strings.Contains(h, tc.hint) || h != ce.hint {
 				t.Fatalf("hint %q lacks %q", h, tc.hint)
 			}
 		})

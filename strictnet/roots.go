@@ -11,10 +11,8 @@ import (
 // maxRootsFileSize bounds a CA bundle (the system bundle is about 220 KB).
 const maxRootsFileSize = 4 << 20
 
-// ErrRootsFile: a CA file could not be used as roots: missing, unreadable,
-// too large, or holding no PEM certificate. A file refused by the trust
-// checks matches ErrPolicy too.
-var ErrRootsFile = errors.New("strictnet: cannot load CA certificates")
+// errNoPEM: a CA file holds no PEM certificate.
+var errNoPEM = errors.New("strictnet: cannot load CA certificates: the file holds no PEM certificate")
 
 // RootsFromFile returns a pool of the PEM certificates in the file at
 // path, for Config.RootCAs. Build it once and share it: one Config (or
@@ -24,9 +22,10 @@ var ErrRootsFile = errors.New("strictnet: cannot load CA certificates")
 // The file chooses whom every call trusts, so it is checked first, on the
 // opened file: a regular file (no FIFO, no directory), owned by the
 // current user or root and not writable by group or others (0644 is fine;
-// 0664, 0666 or another user's file are not). A refused file is an error
-// matching ErrPolicy and ErrRootsFile; any other failure matches
-// ErrRootsFile. Pass an absolute path: a relative one is resolved against
+// 0664, 0666 or another user's file are not). A refused file is a
+// [*PolicyError] (it matches ErrPolicy); a missing or unreadable file
+// gives the os error (errors.Is(err, fs.ErrNotExist) for a missing one),
+// and a file that holds no PEM certificate an error saying so. Pass an absolute path: a relative one is resolved against
 // the working directory, which would then choose the trust anchor. Safe
 // for concurrent use.
 func RootsFromFile(path string) (*x509.CertPool, error) {
@@ -34,20 +33,13 @@ func RootsFromFile(path string) (*x509.CertPool, error) {
 	var fe *filecheck.Error
 	switch {
 	case errors.As(err, &fe):
-		return nil, &rootsError{&PolicyError{Reason: fe.Reason}}
+		return nil, &PolicyError{Reason: fe.Reason}
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrRootsFile, err)
+		return nil, fmt.Errorf("strictnet: cannot load CA certificates: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%w: %s holds no PEM certificate", ErrRootsFile, path)
+		return nil, fmt.Errorf("%w (%s)", errNoPEM, path)
 	}
 	return pool, nil
 }
-
-// rootsError is a CA file refused by the trust checks: a *PolicyError
-// that matches ErrRootsFile too.
-type rootsError struct{ *PolicyError }
-
-func (e *rootsError) Is(target error) bool { return target == ErrRootsFile || target == ErrPolicy }
-func (e *rootsError) Unwrap() error        { return e.PolicyError }

@@ -21,6 +21,16 @@
 // request goes. Anything that could replace or weaken
 // verification cannot be expressed in [Config]; what can be checked is
 // checked by [NewClient], which returns a [*PolicyError] naming the field.
+//
+// # Errors
+//
+// [ErrPolicy] is the module's one policy error: every [*PolicyError]
+// matches it, here (plain http, unverified TLS, a pin mismatch, a wrapper
+// that went around the transport, a refused CA file) and in every other
+// package. [ErrResponseTooLarge]: a server body past 1 MiB. A server that
+// cannot be reached or trusted gives a [*ConnError] that keeps its cause
+// (errors.As to x509.UnknownAuthorityError, errors.Is syscall.ECONNREFUSED);
+// [Hint] says what to do about it.
 package strictnet
 
 import (
@@ -55,7 +65,8 @@ type Config struct {
 	// RootCAs verifies server certificates. nil means the system roots.
 	RootCAs *x509.CertPool
 	// PinnedSPKI optionally pins server public keys: base64 (std encoding) of
-	// the SHA-256 of a certificate's SubjectPublicKeyInfo (see [SPKIPin]).
+	// the SHA-256 of a certificate's SubjectPublicKeyInfo, as printed by
+	//   openssl x509 -in cert.pem -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64
 	// When non-empty, some certificate of the verified chain must match one
 	// pin, checked during the handshake, before any request byte is sent.
 	// Through an https proxy, the proxy's certificate must match too.
@@ -71,7 +82,8 @@ type Config struct {
 	// corporate network) that TLS then runs over; a connection it returns
 	// is never trusted as TLS. nil means a net.Dialer with a 10 s timeout.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Timeout bounds each call, body included. 0 means [DefaultTimeout].
+	// Timeout bounds each call, body included. 0 means 30 seconds, the
+	// module's one default for server calls.
 	Timeout time.Duration
 	// Wrap, when set, is called once with the strict transport and returns
 	// the RoundTripper the client uses: a tracing or metrics wrapper such
@@ -118,22 +130,16 @@ type Config struct {
 	AllowLoopbackHTTP bool
 }
 
-// DefaultTimeout bounds a call when Config.Timeout is zero: the module's
-// one default for server calls.
-const DefaultTimeout = 30 * time.Second
-
-// MaxResponseSize bounds every response body read from a server (S18):
-// token, discovery, JWKS, revocation, introspection, userinfo and device
-// endpoints. API responses, the caller's own, are not bounded.
-const MaxResponseSize = netrule.MaxResponseSize
-
 var (
 	// ErrPolicy is matched by every *PolicyError: a configuration or a
 	// server the security policy refuses, here or in any package of the
 	// module (strictnet.ErrPolicy is this value).
 	ErrPolicy = errors.New("oauthsafe: refused by security policy")
-	// ErrResponseTooLarge: a server response exceeded MaxResponseSize.
-	// Reading past the bound fails with it; a body is never silently cut.
+	// ErrResponseTooLarge: a server response exceeded 1 MiB, the bound of
+	// every response body read from a server (S18: token, discovery,
+	// JWKS, revocation, introspection, userinfo and device endpoints; API
+	// responses, the caller's own, are not bounded). Reading past the
+	// bound fails with it; a body is never silently cut.
 	ErrResponseTooLarge = netrule.ErrResponseTooLarge
 )
 
@@ -169,7 +175,7 @@ func (e *refusal) Error() string { return e.err.Error() }
 func (e *refusal) Unwrap() error { return e.err }
 
 // transport is the strict transport, with the caller's wrapper (if any)
-// inside it and the logging around both. Only NewClient makes one; Owned
+// inside it and the logging around both. Only NewClient makes one; owned
 // recognizes a client built on one. Safe for concurrent use.
 type transport struct {
 	next     http.RoundTripper // Wrap(inner), or inner
@@ -184,7 +190,7 @@ type inner struct {
 	tls  *tls.Config
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// unbounded: API calls, whose bodies are the caller's; every other
-	// client bounds bodies at MaxResponseSize (S18).
+	// client bounds bodies at netrule.MaxResponseSize (S18).
 	unbounded bool
 	// plain carries http calls to loopback hosts (AllowLoopbackHTTP); nil
 	// when the option is off.
@@ -203,9 +209,9 @@ func (in *inner) refuse(reason string) error { return &refusal{err: &PolicyError
 //     caller, which treats it as an error (token, revocation and
 //     introspection calls must not follow redirects, and nothing else
 //     needs to);
-//   - every call is bounded by a timeout and every body by
-//     [MaxResponseSize] (reading past it fails with [ErrResponseTooLarge],
-//     it is never silently cut);
+//   - every call is bounded by a timeout (Config.Timeout, 30 s by
+//     default) and every body by 1 MiB (reading past it fails with
+//     [ErrResponseTooLarge], it is never silently cut);
 //   - a server's HTTP status line and the text of TLS errors are cleaned
 //     of control and bidi characters (S22).
 //
@@ -218,8 +224,9 @@ func NewClient(cfg Config) (*http.Client, error) {
 }
 
 func init() {
+	netrule.ClientOwned = owned
 	netrule.ClientAllowsLoopbackHTTP = func(c *http.Client) bool {
-		if !Owned(c) {
+		if !owned(c) {
 			return false
 		}
 		return c.Transport.(*transport).inner.plain != nil
@@ -248,17 +255,18 @@ func newClient(cfg Config, endpoint string, unbounded bool) (*http.Client, error
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = netrule.DefaultTimeout
 	}
 	return &http.Client{Transport: t, CheckRedirect: refuseRedirect, Timeout: timeout}, nil
 }
 
 func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// Owned reports whether c was built by [NewClient]. A copy of such a
+// owned reports whether c was built by [NewClient]. A copy of such a
 // client (other CheckRedirect, Timeout or Jar) is still owned; a client
-// whose Transport was replaced or wrapped is not.
-func Owned(c *http.Client) bool {
+// whose Transport was replaced or wrapped is not. validate reaches it as
+// netrule.ClientOwned.
+func owned(c *http.Client) bool {
 	if c == nil {
 		return false
 	}
@@ -266,20 +274,31 @@ func Owned(c *http.Client) bool {
 	return ok && t != nil && t.inner != nil
 }
 
-// SPKIPin returns the pin of cert for Config.PinnedSPKI.
-func SPKIPin(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
+// newTransport builds the strict transport of cfg in named steps: the TLS
+// configuration (pins included), the dialing transports, then the
+// caller's wrapper.
 func newTransport(cfg Config, endpoint string, unbounded bool) (*transport, error) {
 	if cfg.Timeout < 0 {
 		return nil, fieldError("Timeout", "is negative")
 	}
-	proxy := cfg.Proxy
-	if proxy == nil {
-		proxy = http.ProxyFromEnvironment
+	tc, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
 	}
+	in := newInner(cfg, tc, unbounded)
+	t := &transport{next: in, inner: in, logger: cfg.Logger, endpoint: endpoint}
+	if cfg.Wrap != nil {
+		if t.next, err = wrap(cfg.Wrap, in); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// tlsConfig is the one TLS configuration of the transport: TLS 1.2 or
+// later, the configured roots (the system's when nil), client
+// certificates, and the SPKI pins checked inside the handshake.
+func tlsConfig(cfg Config) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		RootCAs:    cfg.RootCAs,
@@ -288,31 +307,43 @@ func newTransport(cfg Config, endpoint string, unbounded bool) (*transport, erro
 	if len(cfg.Certificates) > 0 {
 		tc.Certificates = append([]tls.Certificate(nil), cfg.Certificates...)
 	}
-	if len(cfg.PinnedSPKI) > 0 {
-		pins := make(map[[32]byte]bool, len(cfg.PinnedSPKI))
-		for _, p := range cfg.PinnedSPKI {
-			b, err := base64.StdEncoding.DecodeString(p)
-			if err != nil || len(b) != sha256.Size {
-				return nil, fieldError("PinnedSPKI", "holds a pin that is not base64 of a SHA-256 digest")
-			}
-			pins[[32]byte(b)] = true
+	if len(cfg.PinnedSPKI) == 0 {
+		return tc, nil
+	}
+	pins := make(map[[32]byte]bool, len(cfg.PinnedSPKI))
+	for _, p := range cfg.PinnedSPKI {
+		b, err := base64.StdEncoding.DecodeString(p)
+		if err != nil || len(b) != sha256.Size {
+			return nil, fieldError("PinnedSPKI", "holds a pin that is not base64 of a SHA-256 digest")
 		}
-		// VerifyConnection runs after the chain and host name are
-		// verified, inside the handshake: a mismatch sends no request.
-		tc.VerifyConnection = func(cs tls.ConnectionState) error {
-			for _, chain := range cs.VerifiedChains {
-				for _, cert := range chain {
-					if pins[sha256.Sum256(cert.RawSubjectPublicKeyInfo)] {
-						return nil
-					}
+		pins[[32]byte(b)] = true
+	}
+	// VerifyConnection runs after the chain and host name are verified,
+	// inside the handshake: a mismatch sends no request.
+	tc.VerifyConnection = func(cs tls.ConnectionState) error {
+		for _, chain := range cs.VerifiedChains {
+			for _, cert := range chain {
+				if pins[sha256.Sum256(cert.RawSubjectPublicKeyInfo)] {
+					return nil
 				}
 			}
-			return &refusal{err: &PolicyError{Reason: "server public key matches no SPKI pin"}, pin: true}
 		}
+		return &refusal{err: &PolicyError{Reason: "server public key matches no SPKI pin"}, pin: true}
 	}
+	return tc, nil
+}
+
+// newInner makes the transports that dial: https through this package's
+// TLS dialer (and a proxy's tunnel), and, with AllowLoopbackHTTP, plain
+// http to loopback addresses only, with its warning logged.
+func newInner(cfg Config, tc *tls.Config, unbounded bool) *inner {
 	timeout := cfg.Timeout
 	if timeout <= 0 {
-		timeout = DefaultTimeout
+		timeout = netrule.DefaultTimeout
+	}
+	proxy := cfg.Proxy
+	if proxy == nil {
+		proxy = http.ProxyFromEnvironment
 	}
 	in := &inner{tls: tc, dial: cfg.DialContext, unbounded: unbounded}
 	if in.dial == nil {
@@ -347,20 +378,22 @@ func newTransport(cfg Config, endpoint string, unbounded bool) (*transport, erro
 		}
 		logger.Warn(netrule.LoopbackWarning)
 	}
-	t := &transport{next: in, inner: in, logger: cfg.Logger, endpoint: endpoint}
-	if cfg.Wrap != nil {
-		w := cfg.Wrap(in)
-		switch w.(type) {
-		case nil:
-			return nil, fieldError("Wrap", "returned no RoundTripper")
-		case *http.Transport:
-			return nil, fieldError("Wrap", "returned an *http.Transport instead of wrapping the transport it was given")
-		case *transport:
-			return nil, fieldError("Wrap", "returned another strict transport instead of wrapping the one it was given")
-		}
-		t.next = w
+	return in
+}
+
+// wrap applies the caller's Wrap to the inner transport and refuses a
+// result that is not a wrapper around it.
+func wrap(fn func(http.RoundTripper) http.RoundTripper, in *inner) (http.RoundTripper, error) {
+	w := fn(in)
+	switch w.(type) {
+	case nil:
+		return nil, fieldError("Wrap", "returned no RoundTripper")
+	case *http.Transport:
+		return nil, fieldError("Wrap", "returned an *http.Transport instead of wrapping the transport it was given")
+	case *transport:
+		return nil, fieldError("Wrap", "returned another strict transport instead of wrapping the one it was given")
 	}
-	return t, nil
+	return w, nil
 }
 
 // dialTLS is the only TLS handshake of the transport's direct connections.
@@ -598,25 +631,12 @@ func deliver(ctx context.Context, resp *http.Response) {
 	slot.Response = resp
 }
 
-// PanicError is returned when the caller's Wrap RoundTripper panicked. The
-// panic is recovered (it is the caller's code, and it must not end a
-// process between a token request and the write of its outcome); the
-// server's answer, when there was one, reaches the SDK by another way
-// (the server may have acted on the request and rotated a refresh token),
-// never through this error, which holds no request, response or body.
-type PanicError struct {
-	Value string // the panic value's type
-}
-
-func (e *PanicError) Error() string {
-	return "the Wrap RoundTripper panicked (" + e.Value + ")"
-}
-
-// wrapped calls the wrapper and turns a panic into a *PanicError.
+// wrapped calls the wrapper and turns a panic into a *netrule.PanicError
+// (oauthclient reports it as tokenstore.ErrPanic).
 func (t *transport) wrapped(req *http.Request) (resp *http.Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			resp, err = nil, &PanicError{Value: fmt.Sprintf("%T", p)}
+			resp, err = nil, &netrule.PanicError{Value: fmt.Sprintf("%T", p)}
 		}
 	}()
 	return t.next.RoundTrip(req)
@@ -682,7 +702,7 @@ func (in *inner) send(req *http.Request) (*http.Response, error) {
 		resp.Status = fmt.Sprintf("%03d %s", resp.StatusCode, safetext.Clean(reason, 64))
 	}
 	if !in.unbounded {
-		resp.Body = &boundedBody{rc: resp.Body, left: MaxResponseSize}
+		resp.Body = &boundedBody{rc: resp.Body, left: netrule.MaxResponseSize}
 	}
 	return resp, nil
 }

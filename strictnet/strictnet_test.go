@@ -27,11 +27,11 @@ func tlsServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *x509.CertPo
 	return srv, pool
 }
 
-// TestBodyBound (S18): NewClient's bodies are bounded at MaxResponseSize,
+// TestBodyBound (S18): NewClient's bodies are bounded at netrule.MaxResponseSize,
 // exactly the bound is read whole and one byte more fails with
 // ErrResponseTooLarge; the API client's bodies are not bounded.
 func TestBodyBound(t *testing.T) {
-	size := MaxResponseSize
+	size := netrule.MaxResponseSize
 	srv, pool := tlsServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Write(bytes.Repeat([]byte("a"), size))
 	})
@@ -48,10 +48,10 @@ func TestBodyBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := read(c); err != nil || n != MaxResponseSize {
+	if n, err := read(c); err != nil || n != netrule.MaxResponseSize {
 		t.Fatalf("exactly the bound: %d bytes, %v", n, err)
 	}
-	size = MaxResponseSize + 1
+	size = netrule.MaxResponseSize + 1
 	if _, err := read(c); !errors.Is(err, ErrResponseTooLarge) {
 		t.Fatalf("one byte over: %v, want ErrResponseTooLarge", err)
 	}
@@ -59,7 +59,7 @@ func TestBodyBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	size = 3 * MaxResponseSize
+	size = 3 * netrule.MaxResponseSize
 	if n, err := read(api); err != nil || n != size {
 		t.Fatalf("API client: %d bytes, %v; its bodies are the caller's", n, err)
 	}
@@ -93,7 +93,7 @@ func TestRefusals(t *testing.T) {
 	if hits != 0 {
 		t.Errorf("%d requests reached the server", hits)
 	}
-	right, _ := NewClient(Config{RootCAs: pool, PinnedSPKI: []string{SPKIPin(srv.Certificate())}})
+	right, _ := NewClient(Config{RootCAs: pool, PinnedSPKI: []string{spkiPin(srv.Certificate())}})
 	if resp, err := right.Get(srv.URL); err != nil {
 		t.Errorf("matching pin: %v", err)
 	} else {
@@ -122,11 +122,11 @@ func TestOwned(t *testing.T) {
 	}
 	cp := *c
 	cp.Timeout = 0
-	if !Owned(c) || !Owned(&cp) {
-		t.Fatal("a strict client (or its copy) is not Owned")
+	if !owned(c) || !owned(&cp) {
+		t.Fatal("a strict client (or its copy) is not owned")
 	}
-	if Owned(http.DefaultClient) || Owned(&http.Client{Transport: &http.Transport{}}) || Owned(nil) {
-		t.Fatal("a foreign client is Owned")
+	if owned(http.DefaultClient) || owned(&http.Client{Transport: &http.Transport{}}) || owned(nil) {
+		t.Fatal("a foreign client is owned")
 	}
 }
 
@@ -152,4 +152,11 @@ func TestLogEvent(t *testing.T) {
 	if !strings.Contains(out, "endpoint=token") || !strings.Contains(out, "endpoint=api") || strings.Contains(out, "secret-code") {
 		t.Fatalf("log:\n%s", out)
 	}
+}
+
+// spkiPin is the Config.PinnedSPKI pin of cert: base64 of the SHA-256 of
+// its SubjectPublicKeyInfo.
+func spkiPin(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
 }

@@ -32,7 +32,7 @@ func prepareClient(field string, c *http.Client) (*http.Client, error) {
 		if err != nil {
 			return nil, configError(err.Error())
 		}
-	} else if !strictnet.Owned(c) {
+	} else if !netrule.ClientOwned(c) {
 		return nil, configError(field + " must be nil or built by strictnet.NewClient (roots, pins, proxy, dialer and a tracing Wrap are set there): oauthsafe cannot check the TLS of a transport it does not own")
 	}
 	cp := *c

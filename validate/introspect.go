@@ -15,7 +15,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // IntrospectionConfig configures the verifier [NewIntrospector] returns.
@@ -164,7 +163,7 @@ func (in *introspector) verify(ctx context.Context, token string) (*AccessToken,
 
 func (in *introspector) call(ctx context.Context, token string) ([]byte, error) {
 	// Bounded even with a client and context that set no deadline.
-	ctx, cancel := context.WithTimeout(ctx, strictnet.DefaultTimeout)
+	ctx, cancel := context.WithTimeout(ctx, netrule.DefaultTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.endpoint, nil)
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // JWKSConfig configures the key set cache [NewJWKS] returns. Only URL is
@@ -139,7 +138,7 @@ func newKeySet(cfg JWKSConfig) (*keySet, error) {
 		k.maxKeys = 100
 	}
 	if k.timeout == 0 {
-		k.timeout = strictnet.DefaultTimeout
+		k.timeout = netrule.DefaultTimeout
 	}
 	if k.now == nil {
 		k.now = time.Now

@@ -88,7 +88,7 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 	noBrowser := fs.Bool("no-browser", false, "do not open a browser: print the URL alone on one line of stderr and wait for the callback")
 	device := fs.Bool("device", false, "use the device grant (RFC 8628) instead of a browser redirect")
 	listen := fs.String("listen", "", "fixed loopback `address` 127.0.0.1:PORT for servers that demand one (default: a free port)")
-	timeout := fs.Duration("timeout", callback.DefaultLoopbackTimeout, "how long to wait for the login")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the login")
 	storeFlag := fs.String("store", storeKeyring, "where to keep the refresh token: `keyring` (the OS keyring) or file (an encrypted file)")
 	storeFileFlag := fs.String("store-file", "", "`path` of the encrypted file for --store file (default: tokens.enc in the profile directory)")
 	var resources stringList

@@ -77,11 +77,11 @@ func describe(err error) string {
 	switch {
 	case errors.As(err, &agentErr):
 		return agentErr.msg // what the agent met, as it would be said without it
-	case errors.Is(err, keyring.ErrNoBus):
+	case keyringReason(err) == "no-bus":
 		return "the OS keyring cannot be reached: no D-Bus session bus"
-	case errors.Is(err, keyring.ErrNoSecretService):
+	case keyringReason(err) == "no-secret-service":
 		return "the OS keyring cannot be reached: no Secret Service on the D-Bus session bus"
-	case errors.Is(err, keyring.ErrKeyringLocked):
+	case keyringReason(err) == "locked":
 		return "the OS keyring is locked and nothing here can ask to unlock it"
 	}
 	return err.Error()
@@ -135,7 +135,7 @@ func hintFor(err error) string {
 		// The library's hint: with a trailing slash, the exact value.
 		return strictnet.Hint(err) + "; log in again with that --issuer"
 	case errors.As(err, &ce) && errors.Is(err, syscall.ECONNREFUSED):
-		return ce.Hint() + " (the --issuer URL, or the API's)"
+		return strictnet.Hint(err) + " (the --issuer URL, or the API's)"
 	case errors.As(err, &cve):
 		return "The server's TLS certificate could not be verified; check the --issuer URL, or pass your CA with --ca-file PEM."
 	case errors.As(err, &ae):
@@ -157,7 +157,7 @@ func hintFor(err error) string {
 		return "The server did not answer in time: check the network (and HTTPS_PROXY), that the issuer URL is right, then try again."
 	case errors.Is(err, tokenstore.ErrWrongPassphrase), errors.Is(err, tokenstore.ErrInsecurePermissions), errors.Is(err, errNeedPassphrase):
 		return storeAdvice(storeFile, err)
-	case errors.Is(err, keyring.ErrNoBus), errors.Is(err, keyring.ErrNoSecretService), errors.Is(err, keyring.ErrKeyringLocked):
+	case keyringReason(err) != "":
 		return storeAdvice(storeKeyring, err)
 	case errors.Is(err, tokenstore.ErrUnavailable):
 		return "The store could not be reached: for the OS keyring, a Secret Service (gnome-keyring, KWallet) must run in this session; or log in again with --store file."
@@ -215,4 +215,14 @@ func usageFunc(e *env, fs *flag.FlagSet, text string) func() {
 		fmt.Fprintln(e.stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
+}
+
+// keyringReason is the Reason of the *keyring.UnavailableError in err
+// ("no-bus", "no-secret-service" or "locked"), or "" when there is none.
+func keyringReason(err error) string {
+	var ue *keyring.UnavailableError
+	if errors.As(err, &ue) {
+		return ue.Reason
+	}
+	return ""
 }

@@ -59,7 +59,7 @@ func openStore(e *env, p *profile, interactive bool) (tokenstore.Store, error) {
 		// Secret Service, or a locked keyring where no desktop can prompt.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := keyring.Check(ctx); err != nil && !(errors.Is(err, keyring.ErrKeyringLocked) && browserUsable(e)) {
+		if err := keyring.Check(ctx); err != nil && !(keyringReason(err) == "locked" && browserUsable(e)) {
 			return nil, err
 		}
 		return &keyring.Store{Service: keyringService}, nil
@@ -135,11 +135,11 @@ func storeAdvice(kind string, err error) string {
 	case kind == storeKeyring:
 		file := "log in with --store file to keep the refresh token in a passphrase-encrypted file (passphrase from " + envFilePassphrase + " or a prompt)"
 		switch {
-		case errors.Is(err, keyring.ErrNoBus):
+		case keyringReason(err) == "no-bus":
 			return "there is no D-Bus session here (SSH, a container): " + file + ", or run in a desktop session"
-		case errors.Is(err, keyring.ErrNoSecretService):
+		case keyringReason(err) == "no-secret-service":
 			return "start a keyring daemon (gnome-keyring-daemon --start --components=secrets, or KeePassXC with its Secret Service) or " + file
-		case errors.Is(err, keyring.ErrKeyringLocked):
+		case keyringReason(err) == "locked":
 			return "unlock the keyring (log in to the desktop, or gnome-keyring-daemon --unlock with its password on stdin) or " + file
 		}
 		return "start a keyring daemon (for example gnome-keyring-daemon --unlock in a D-Bus session), or " + file

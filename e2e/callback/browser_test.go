@@ -223,7 +223,7 @@ func TestBrowserLoginLeavesNoCredentials(t *testing.T) {
 	}
 	session := false
 	for _, c := range all.Cookies {
-		if strings.HasPrefix(c.Name, callback.DefaultCookiePrefix) || hasCredential(c.Value, code, state) {
+		if strings.HasPrefix(c.Name, cookiePrefix) || hasCredential(c.Value, code, state) {
 			t.Errorf("browser still holds cookie %s", c.Name)
 		}
 		session = session || c.Name == "session"
@@ -243,7 +243,7 @@ func pendingCookies(t *testing.T, ctx context.Context, appURL string) []*network
 	}
 	var out []*network.Cookie
 	for _, c := range res.Cookies {
-		if strings.HasPrefix(c.Name, callback.DefaultCookiePrefix) {
+		if strings.HasPrefix(c.Name, cookiePrefix) {
 			out = append(out, c)
 		}
 	}

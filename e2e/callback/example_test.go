@@ -79,7 +79,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	// In production: loaded from the secret store, the same on every replica.
-	key, err := callback.NewKey()
+	key, err := callback.NewCookieKey()
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"github.com/oauthsafe/oauthsafe/callback"
@@ -46,10 +48,11 @@ func TestCallback(t *testing.T) {
 
 	type tc struct {
 		name    string
-		opts    callback.StartOptions
+		opts    callback.LoginOptions
 		req     func(t *testing.T, f *testFlow) *http.Request
 		status  int
 		err     error  // errors.Is target; nil for success
+		why     string // what the refusal's message says: which check refused
 		tokens  int    // requests that must reach the token endpoint
 		deleted bool   // the flow's cookie is deleted
 		intact  bool   // the genuine callback completes afterwards
@@ -68,33 +71,33 @@ func TestCallback(t *testing.T) {
 				cancel()
 				return r.WithContext(ctx)
 			}},
-		{name: "success with return-to", opts: callback.StartOptions{ReturnTo: "/reports?id=7#top"}, status: 303, tokens: 1, deleted: true, loc: "/reports?id=7#top",
+		{name: "success with return-to", opts: callback.LoginOptions{ReturnTo: "/reports?id=7#top"}, status: 303, tokens: 1, deleted: true, loc: "/reports?id=7#top",
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String(), f.cookie) }},
 		{name: "form_post", status: 303, tokens: 1, deleted: true, loc: "/home",
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded; charset=utf-8", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "missing state", status: 400, err: callback.ErrNoFlow, intact: true,
+		{name: "missing state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Del("state")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "empty state", status: 400, err: callback.ErrNoFlow, intact: true,
+		{name: "empty state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("state", "")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "wrong state", status: 400, err: callback.ErrNoFlow, intact: true,
+		{name: "wrong state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("state", random)
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "no cookie (another browser, login CSRF)", status: 400, err: callback.ErrNoFlow, intact: true,
+		{name: "no cookie (another browser, login CSRF)", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request { return get(f.callback.String()) }},
-		{name: "replayed after success", status: 400, err: callback.ErrNoFlow,
+		{name: "replayed after success", status: 400, err: callback.ErrRefused, why: "no pending login matches this state",
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				first := httptest.NewRecorder()
 				h.ServeHTTP(first, get(f.callback.String(), f.cookie))
@@ -113,7 +116,7 @@ func TestCallback(t *testing.T) {
 				clk.advance(11 * time.Minute)
 				return get(f.callback.String(), f.cookie)
 			}},
-		{name: "tampered cookie", status: 400, err: callback.ErrBadCookie, intact: true,
+		{name: "tampered cookie", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				v := []byte(f.cookie.Value)
 				i := len(v) / 2
@@ -123,25 +126,25 @@ func TestCallback(t *testing.T) {
 				}
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: string(v)})
 			}},
-		{name: "truncated cookie", status: 400, err: callback.ErrBadCookie, intact: true,
+		{name: "truncated cookie", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: f.cookie.Value[:len(f.cookie.Value)-4]})
 			}},
-		{name: "cookie sealed by an unknown key", status: 400, err: callback.ErrBadCookie,
+		{name: "cookie sealed by an unknown key", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected",
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				g := login(t, srv, startFlow(t, other, srv, callback.StartOptions{}))
+				g := login(t, srv, startFlow(t, other, srv, callback.LoginOptions{}))
 				return get(g.callback.String(), g.cookie)
 			}},
-		{name: "swapped cookie from another flow", status: 400, err: callback.ErrBadCookie, intact: true,
+		{name: "swapped cookie from another flow", status: 400, err: callback.ErrRefused, why: "pending-login cookie rejected", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
-				g := startFlow(t, h, srv, callback.StartOptions{ReturnTo: "/elsewhere"})
+				g := startFlow(t, h, srv, callback.LoginOptions{ReturnTo: "/elsewhere"})
 				return get(f.callback.String(), &http.Cookie{Name: f.cookie.Name, Value: g.cookie.Value})
 			}},
-		{name: "forged error with a wrong state", status: 400, err: callback.ErrNoFlow, intact: true,
+		{name: "forged error with a wrong state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery("error=access_denied&state="+random+"&iss="+url.QueryEscape(srv.Issuer)), f.cookie)
 			}},
-		{name: "forged error without state", status: 400, err: callback.ErrNoFlow, intact: true,
+		{name: "forged error without state", status: 400, err: callback.ErrRefused, why: "no pending login matches this state", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery("error=access_denied"), f.cookie)
 			}},
@@ -150,34 +153,34 @@ func TestCallback(t *testing.T) {
 				q := url.Values{"error": {"access_denied"}, "error_description": {`<script>alert(1)</script><img src=https://evil.test/x>`}, "state": {f.state}, "iss": {srv.Issuer}}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "code with error", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "code with error", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&error=access_denied"), f.cookie)
 			}},
-		{name: "repeated state", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "repeated state", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&state="+url.QueryEscape(f.state)), f.cookie)
 			}},
-		{name: "repeated code", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "repeated code", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&code=other"), f.cookie)
 			}},
-		{name: "repeated iss", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "repeated iss", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&iss="+url.QueryEscape(srv.Issuer)), f.cookie)
 			}},
-		{name: "oversized code", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "oversized code", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				q.Set("code", strings.Repeat("c", 4096+1))
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "oversized error_description", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "oversized error_description", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := url.Values{"error": {"access_denied"}, "error_description": {strings.Repeat("d", 4096+1)}, "state": {f.state}}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "too many parameters", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "too many parameters", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				q := f.callback.Query()
 				for i := range 16 {
@@ -185,7 +188,7 @@ func TestCallback(t *testing.T) {
 				}
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "bad percent-encoding", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "bad percent-encoding", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return get(f.withQuery(f.callback.RawQuery+"&x=%zz"), f.cookie)
 			}},
@@ -201,23 +204,23 @@ func TestCallback(t *testing.T) {
 				q.Del("iss")
 				return get(f.withQuery(q.Encode()), f.cookie)
 			}},
-		{name: "form_post with a wrong content type", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "form_post with a wrong content type", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "text/plain", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "form_post with a query too", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "form_post with a query too", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback?x=1", "application/x-www-form-urlencoded", f.callback.RawQuery, f.cookie)
 			}},
-		{name: "form_post with repeated state", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "form_post with repeated state", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&state=x", f.cookie)
 			}},
-		{name: "form_post oversized body", status: 400, err: callback.ErrBadRequest, intact: true,
+		{name: "form_post oversized body", status: 400, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				return post("https://127.0.0.1/callback", "application/x-www-form-urlencoded", f.callback.RawQuery+"&pad="+strings.Repeat("p", (16<<10)), f.cookie)
 			}},
-		{name: "PUT", status: 405, err: callback.ErrBadRequest, intact: true,
+		{name: "PUT", status: 405, err: callback.ErrRefused, why: "malformed callback request", intact: true,
 			req: func(t *testing.T, f *testFlow) *http.Request {
 				r := get(f.callback.String(), f.cookie)
 				r.Method = http.MethodPut
@@ -260,8 +263,8 @@ func TestCallback(t *testing.T) {
 					t.Errorf("303 has a body: %q", page)
 				}
 			} else {
-				if !errors.Is(rec.lastErr(), c.err) {
-					t.Errorf("OnError got %v, want %v", rec.lastErr(), c.err)
+				if !errors.Is(rec.lastErr(), c.err) || rec.lastErr() != nil && !strings.Contains(rec.lastErr().Error(), c.why) {
+					t.Errorf("OnError got %v, want %v (%s)", rec.lastErr(), c.err, c.why)
 				}
 				if rec.count() != subjects {
 					t.Error("OnLogin called on a failure")
@@ -324,14 +327,14 @@ func TestOnLoginFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := login(t, srv, startFlow(t, h, srv, callback.StartOptions{}))
+			f := login(t, srv, startFlow(t, h, srv, callback.LoginOptions{}))
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, get(f.callback.String(), f.cookie))
 			checkHeaders(t, w.Header())
 			if w.Code != 500 || w.Header().Get("Location") != "" {
 				t.Errorf("status %d Location %q, want 500 without redirect", w.Code, w.Header().Get("Location"))
 			}
-			if !errors.Is(got, callback.ErrOnLogin) || (name == "error" && !errors.Is(got, appErr)) {
+			if (name == "error" && !errors.Is(got, appErr)) || (name == "writes" && !errors.Is(got, oauthsafe.ErrConfig)) {
 				t.Errorf("OnError got %v", got)
 			}
 			if !deletes(w.Result(), f.cookie.Name) {
@@ -358,8 +361,8 @@ func TestStartRefusesReturnTo(t *testing.T) {
 	for _, rt := range testkit.BadReturnTo {
 		t.Run(rt, func(t *testing.T) {
 			w := httptest.NewRecorder()
-			err := h.Start(w, httptest.NewRequest("GET", "https://app.test/login", nil), callback.StartOptions{ReturnTo: rt})
-			if !errors.Is(err, callback.ErrReturnTo) || w.Code != 400 || len(w.Header().Values("Set-Cookie")) != 0 || w.Header().Get("Location") != "" {
+			err := h.Start(w, httptest.NewRequest("GET", "https://app.test/login", nil), callback.LoginOptions{ReturnTo: rt})
+			if !errors.Is(err, callback.ErrRefused) || !strings.Contains(err.Error(), "return-to URL refused") || w.Code != 400 || len(w.Header().Values("Set-Cookie")) != 0 || w.Header().Get("Location") != "" {
 				t.Errorf("Start(%q): err %v status %d cookies %d", rt, err, w.Code, len(w.Header().Values("Set-Cookie")))
 			}
 			checkHeaders(t, w.Header())
@@ -424,7 +427,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"no OnLogin":       {Client: client, Keys: [][]byte{k}},
 		"no key":           {Client: client, OnLogin: on},
 		"short key":        {Client: client, Keys: [][]byte{k[:16]}, OnLogin: on},
-		"keys and store":   {Client: client, Keys: [][]byte{k}, Store: &callback.MemoryStore{}, OnLogin: on},
+		"keys and store":   {Client: client, Keys: [][]byte{k}, PendingStore: callback.NewMemoryPendingStore(0), OnLogin: on},
 		"no redirect URL":  {Client: noRedirect, Keys: [][]byte{k}, OnLogin: on},
 		"off-site landing": {Client: client, Keys: [][]byte{k}, OnLogin: on, LandingURL: "//evil.test/"},
 		"__Host- prefix":   {Client: client, Keys: [][]byte{k}, OnLogin: on, CookiePrefix: "__Host-x"},

@@ -86,7 +86,7 @@ func newClient(t testing.TB, srv *oauthtest.Server, redirect string, now func() 
 
 func mustKey(t testing.TB) []byte {
 	t.Helper()
-	k, err := callback.NewKey()
+	k, err := callback.NewCookieKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,13 +149,16 @@ type testFlow struct {
 // prefix + base64url(first 16 bytes of SHA-256 of a label and the state).
 func expectedCookieName(state string) string {
 	h := sha256.Sum256([]byte("oauthsafe/callback/state\x00" + state))
-	return callback.DefaultCookiePrefix + base64.RawURLEncoding.EncodeToString(h[:16])
+	return cookiePrefix + base64.RawURLEncoding.EncodeToString(h[:16])
 }
+
+// cookiePrefix is the documented default of Config.CookiePrefix.
+const cookiePrefix = "__Secure-oauthsafe-"
 
 // startFlow calls h.Start through a recorder and checks the response: 303 to
 // the authorization endpoint, the exact S15 headers, and one cookie with the
 // required attributes whose value reveals nothing.
-func startFlow(t *testing.T, h *callback.Handler, srv *oauthtest.Server, opts callback.StartOptions) *testFlow {
+func startFlow(t *testing.T, h *callback.Handler, srv *oauthtest.Server, opts callback.LoginOptions) *testFlow {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	if err := h.Start(rec, httptest.NewRequest(http.MethodGet, "https://app.test/login", nil), opts); err != nil {

@@ -16,7 +16,7 @@ import (
 // TestReplicas: two independent Handlers (each with its own
 // oauthclient.Client) sharing a key list complete each other's flows, also
 // across a key rotation; with different keys the callback fails cleanly
-// (400, ErrBadCookie, no token request) and leaves the flow for a replica
+// (400, ErrRefused, no token request) and leaves the flow for a replica
 // that can open it.
 func TestReplicas(t *testing.T) {
 	srv := startServer(t)
@@ -36,7 +36,7 @@ func TestReplicas(t *testing.T) {
 	stranger := newReplica(recC, k2)
 
 	t.Run("same key", func(t *testing.T) {
-		f := login(t, srv, startFlow(t, a, srv, callback.StartOptions{ReturnTo: "/r"}))
+		f := login(t, srv, startFlow(t, a, srv, callback.LoginOptions{ReturnTo: "/r"}))
 		w := httptest.NewRecorder()
 		b.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		checkHeaders(t, w.Header())
@@ -45,7 +45,7 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 	t.Run("rotation", func(t *testing.T) {
-		f := login(t, srv, startFlow(t, a, srv, callback.StartOptions{}))
+		f := login(t, srv, startFlow(t, a, srv, callback.LoginOptions{}))
 		w := httptest.NewRecorder()
 		rotated.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		if w.Code != 303 {
@@ -53,12 +53,12 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 	t.Run("different keys", func(t *testing.T) {
-		f := login(t, srv, startFlow(t, a, srv, callback.StartOptions{}))
+		f := login(t, srv, startFlow(t, a, srv, callback.LoginOptions{}))
 		before := srv.Count(tp)
 		w := httptest.NewRecorder()
 		stranger.ServeHTTP(w, get(f.callback.String(), f.cookie))
 		checkHeaders(t, w.Header())
-		if w.Code != 400 || !errors.Is(recC.lastErr(), callback.ErrBadCookie) || recC.count() != 0 {
+		if w.Code != 400 || !errors.Is(recC.lastErr(), callback.ErrRefused) || !strings.Contains(recC.lastErr().Error(), "pending-login cookie rejected") || recC.count() != 0 {
 			t.Fatalf("stranger replica: %d %v", w.Code, recC.lastErr())
 		}
 		if srv.Count(tp) != before {
@@ -144,7 +144,7 @@ func TestParallelTabs(t *testing.T) {
 func countPending(cs []*http.Cookie) int {
 	n := 0
 	for _, c := range cs {
-		if strings.HasPrefix(c.Name, callback.DefaultCookiePrefix) {
+		if strings.HasPrefix(c.Name, cookiePrefix) {
 			n++
 		}
 	}

@@ -32,7 +32,7 @@ func TestCallbackDefaultStartOptions(t *testing.T) {
 		}
 	})
 	c := newClient(t, srv, redirect, nil)
-	key, err := callback.NewKey()
+	key, err := callback.NewCookieKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCallbackDefaultStartOptions(t *testing.T) {
 		t.Fatalf("Login(): the authorization request has resource %q, prompt %q, login_hint %q", q["resource"], q.Get("prompt"), q.Get("login_hint"))
 	}
 	q = run(func(w http.ResponseWriter, r *http.Request) {
-		h.Start(w, r, callback.StartOptions{StartOptions: oauthclient.StartOptions{Prompt: "consent"}})
+		h.Start(w, r, callback.LoginOptions{StartOptions: oauthclient.StartOptions{Prompt: "consent"}})
 	})
 	if !slices.Equal(q["resource"], []string{"https://api.example.com"}) || q.Get("prompt") != "consent" {
 		t.Fatalf("Start: the authorization request has resource %q, prompt %q", q["resource"], q.Get("prompt"))

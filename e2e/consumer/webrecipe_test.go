@@ -170,7 +170,11 @@ func TestReadmeWebRecipeDrainsOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.SQLite, Keys: sqlstore.EnvKeys("APP_VAULT_KEYS")})
+	keys, err := secret.FromEnv("APP_VAULT_KEYS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.SQLite, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

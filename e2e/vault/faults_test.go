@@ -40,7 +40,7 @@ func TestVaultHoldChild(t *testing.T) {
 		dialect = sqlstore.Postgres
 	}
 	ctx := context.Background()
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList{key1}, LeaseTTL: 2 * time.Second})
+	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList(key1), LeaseTTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

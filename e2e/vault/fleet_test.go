@@ -342,7 +342,7 @@ func childVault(ctx context.Context, t testing.TB, leaseTTL time.Duration) *sqls
 	if os.Getenv(envDriver) == "pgx" {
 		dialect = sqlstore.Postgres
 	}
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList{key1}, LeaseTTL: leaseTTL})
+	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList(key1), LeaseTTL: leaseTTL})
 	if err != nil {
 		t.Fatal(err)
 	}

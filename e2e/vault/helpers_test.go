@@ -7,9 +7,11 @@ package vault_test
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	_ "modernc.org/sqlite"
 )
@@ -87,16 +90,22 @@ func (b *backend) open(t testing.TB) *sql.DB {
 	return db
 }
 
-type keyList []sqlstore.Key
+// keyList is a Config.Keys of the "id:base64" items, the sealing key first.
+func keyList(items ...string) secret.Value {
+	v, err := secret.FromReader(strings.NewReader(strings.Join(items, ",")))
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
-func (k keyList) Keys(context.Context) ([]sqlstore.Key, error) { return k, nil }
-
-func fixedKey(id string, b byte) sqlstore.Key {
-	s := make([]byte, sqlstore.KeySize)
+// fixedKey is the "id:base64" item of a fixed 32-byte key.
+func fixedKey(id string, b byte) string {
+	s := make([]byte, 32)
 	for i := range s {
 		s[i] = b + byte(i)
 	}
-	return sqlstore.Key{ID: id, Secret: s}
+	return id + ":" + base64.StdEncoding.EncodeToString(s)
 }
 
 var (
@@ -111,8 +120,8 @@ func (b *backend) store(t testing.TB, cfg sqlstore.Config) *sqlstore.Store {
 		cfg.DB = b.open(t)
 	}
 	cfg.Dialect = b.dialect
-	if cfg.Keys == nil {
-		cfg.Keys = keyList{key1}
+	if cfg.Keys.IsZero() {
+		cfg.Keys = keyList(key1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -78,11 +78,11 @@ func TestVaultKeyRotation(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := b.open(t)
-			old := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key1}})
+			old := b.store(t, sqlstore.Config{DB: db, Keys: keyList(key1)})
 			for _, u := range []string{"u1", "u2", "u3"} {
 				put(t, old, u, "record-"+u)
 			}
-			rotated := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2, key1}})
+			rotated := b.store(t, sqlstore.Config{DB: db, Keys: keyList(key2, key1)})
 			for _, u := range []string{"u1", "u2", "u3"} {
 				if got, err := rotated.Get(ctx, u); err != nil || string(got) != "record-"+u {
 					t.Fatalf("old row under the new list: %q, %v", got, err)
@@ -101,7 +101,7 @@ func TestVaultKeyRotation(t *testing.T) {
 			if n, err := rotated.Reseal(ctx); n != 0 || err != nil {
 				t.Fatalf("second Reseal = %d, %v", n, err)
 			}
-			onlyNew := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2}})
+			onlyNew := b.store(t, sqlstore.Config{DB: db, Keys: keyList(key2)})
 			for _, u := range []string{"u1", "u2", "u3", "u4"} {
 				if got, err := onlyNew.Get(ctx, u); err != nil || string(got) != "record-"+u {
 					t.Fatalf("after reseal, without the old key: %q, %v", got, err)
@@ -109,7 +109,7 @@ func TestVaultKeyRotation(t *testing.T) {
 			}
 			// Removed too early: a key3-only list cannot open k2 rows.
 			key3 := fixedKey("k3", 201)
-			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key3}})
+			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList(key3)})
 			_, err = wrong.Get(ctx, "u1")
 			var oe *sqlstore.OpenError
 			if !errors.As(err, &oe) || !oe.Missing || oe.KeyID != "k2" {
@@ -137,7 +137,7 @@ func TestVaultUnopenableRecordNotALogout(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := b.open(t)
-			good := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key1}})
+			good := b.store(t, sqlstore.Config{DB: db, Keys: keyList(key1)})
 			if err := engine.SaveRecord(ctx, good, "u", &engine.Record{RefreshToken: "rt-1", Subject: "s",
 				Issuer: "https://issuer.example", ClientID: "c"}); err != nil {
 				t.Fatal(err)
@@ -147,7 +147,7 @@ func TestVaultUnopenableRecordNotALogout(t *testing.T) {
 				fetches++
 				return &engine.Result{Token: &oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}}, nil
 			}
-			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList{key2}})
+			wrong := b.store(t, sqlstore.Config{DB: db, Keys: keyList(key2)})
 			src, err := engine.NewSource(engine.SourceConfig{Store: wrong, Key: "u", Fetch: fetch}, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -38,15 +38,15 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(dir)
 	// A sealing key for this run only, in a 0600 file as a deployment
 	// would mount it. It never goes to the database.
-	_, text, err := sqlstore.NewKey("demo-1")
+	vaultKey, err := sqlstore.NewSealingKey("demo-1")
 	if err != nil {
 		return err
 	}
 	keyFile := filepath.Join(dir, "vault-keys")
-	if err := os.WriteFile(keyFile, []byte(text+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, []byte(vaultKey.Reveal()+"\n"), 0o600); err != nil {
 		return err
 	}
-	s.keys = sqlstore.FileKeys(keyFile)
+	s.keysFile = keyFile
 	where := "PostgreSQL (" + envPostgres + ")"
 	if s.postgresDSN == "" {
 		s.sqlitePath = filepath.Join(dir, "vault.db")
@@ -93,7 +93,7 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cookieKey, err := callback.NewKey()
+	cookieKey, err := callback.NewCookieKey()
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,6 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
@@ -85,7 +84,9 @@ func main() {
 // settings are what the flags and the environment configure.
 type settings struct {
 	sqlitePath, postgresDSN string
-	keys                    sqlstore.KeySource
+	// keysFile is the 0600 file of the vault's sealing keys; "" means
+	// the environment variable envVaultKeys.
+	keysFile string
 }
 
 // run is the whole program: it serves until SIGTERM or an interrupt (then
@@ -109,12 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	s := settings{sqlitePath: *sqlitePath, postgresDSN: *postgres, keys: sqlstore.EnvKeys(envVaultKeys)}
+	s := settings{sqlitePath: *sqlitePath, postgresDSN: *postgres, keysFile: *keysFile}
 	if s.postgresDSN == "" {
 		s.postgresDSN = os.Getenv(envPostgres)
-	}
-	if *keysFile != "" {
-		s.keys = sqlstore.FileKeys(*keysFile)
 	}
 	if *demo || *issuer == "" {
 		return runDemo(ctx, s, stdout, stderr)
@@ -125,7 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cookieKey, err := hex.DecodeString(os.Getenv(envCookieKey))
-	if err != nil || len(cookieKey) != callback.KeySize {
+	if err != nil || len(cookieKey) != 32 {
 		return errors.New(envCookieKey + " must be 32 random bytes in hex")
 	}
 	client, err := oauthclient.New(ctx, oauthclient.Config{Issuer: *issuer, ClientID: *clientID, ClientSecret: secret,
@@ -183,11 +181,18 @@ func openVault(ctx context.Context, s settings) (*sqlstore.Store, *sql.DB, error
 	if s.postgresDSN != "" {
 		driver, dsn, dialect = "pgx", s.postgresDSN, sqlstore.Postgres
 	}
+	keys, err := secret.FromEnv(envVaultKeys)
+	if s.keysFile != "" {
+		keys, err = secret.FromFile(s.keysFile) // refused unless 0600 and ours
+	}
+	if err != nil {
+		return nil, nil, err
+	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, nil, err
 	}
-	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: s.keys})
+	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keys})
 	if err != nil {
 		db.Close()
 		return nil, nil, err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
 
 // TestDemo runs the example's demo on each vault (the default SQLite file,
@@ -65,11 +64,14 @@ func runDemoTest(t *testing.T, args []string, vaultBytes func(*testing.T, string
 		if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("key file: %v, %v", fi, err)
 		}
-		keys, err := sqlstore.FileKeys(keyFile).Keys(context.Background())
-		if err != nil || len(keys) != 1 {
+		text, err := os.ReadFile(keyFile)
+		if err != nil {
 			t.Fatalf("key file: %v", err)
 		}
-		sealingKey = keys[0].Secret
+		_, b64, _ := strings.Cut(strings.TrimSpace(string(text)), ":")
+		if sealingKey, err = base64.StdEncoding.DecodeString(b64); err != nil {
+			t.Fatalf("key file: %v", err)
+		}
 	}
 	t.Cleanup(func() { demoTokensSeen, demoAPISeen, demoInspect = nil, nil, nil })
 
@@ -108,7 +110,7 @@ func runDemoTest(t *testing.T, args []string, vaultBytes func(*testing.T, string
 	if strings.Contains(all, "eyJ") {
 		t.Error("output contains a JWT")
 	}
-	if len(stored) < 1000 || len(sealingKey) != sqlstore.KeySize {
+	if len(stored) < 1000 || len(sealingKey) != 32 {
 		t.Fatalf("nothing inspected: %d vault bytes", len(stored))
 	}
 	for _, s := range secrets {

@@ -50,9 +50,8 @@ var exportedTypes = map[string]reflect.Type{
 	"callback.Config":       reflect.TypeFor[callback.Config](),
 	"callback.Handler":      reflect.TypeFor[callback.Handler](),
 	"callback.Loopback":     reflect.TypeFor[callback.Loopback](),
-	"callback.MemoryStore":  reflect.TypeFor[callback.MemoryStore](),
-	"callback.StartOptions": reflect.TypeFor[callback.StartOptions](),
-	"callback.Store":        reflect.TypeFor[callback.Store](),
+	"callback.LoginOptions": reflect.TypeFor[callback.LoginOptions](),
+	"callback.PendingStore": reflect.TypeFor[callback.PendingStore](),
 
 	"oauthclient.AuthError":                reflect.TypeFor[oauthclient.AuthError](),
 	"oauthclient.AuthMethod":               reflect.TypeFor[oauthclient.AuthMethod](),
@@ -100,7 +99,6 @@ var exportedTypes = map[string]reflect.Type{
 
 	"strictnet.Config":      reflect.TypeFor[strictnet.Config](),
 	"strictnet.ConnError":   reflect.TypeFor[strictnet.ConnError](),
-	"strictnet.PanicError":  reflect.TypeFor[strictnet.PanicError](),
 	"strictnet.PolicyError": reflect.TypeFor[strictnet.PolicyError](),
 
 	"internal/engine.ActiveCheck":  reflect.TypeFor[engine.ActiveCheck](),
@@ -122,14 +120,11 @@ var exportedTypes = map[string]reflect.Type{
 	"tokenstore.TemporaryError":    reflect.TypeFor[tokenstore.TemporaryError](),
 	"tokenstore.Tx":                reflect.TypeFor[tokenstore.Tx](),
 
-	"tokenstore/keyring.Store": reflect.TypeFor[keyring.Store](),
+	"tokenstore/keyring.Store":            reflect.TypeFor[keyring.Store](),
+	"tokenstore/keyring.UnavailableError": reflect.TypeFor[keyring.UnavailableError](),
 
 	"tokenstore/sqlstore.Config":    reflect.TypeFor[sqlstore.Config](),
 	"tokenstore/sqlstore.Dialect":   reflect.TypeFor[sqlstore.Dialect](),
-	"tokenstore/sqlstore.EnvKeys":   reflect.TypeFor[sqlstore.EnvKeys](),
-	"tokenstore/sqlstore.FileKeys":  reflect.TypeFor[sqlstore.FileKeys](),
-	"tokenstore/sqlstore.Key":       reflect.TypeFor[sqlstore.Key](),
-	"tokenstore/sqlstore.KeySource": reflect.TypeFor[sqlstore.KeySource](),
 	"tokenstore/sqlstore.OpenError": reflect.TypeFor[sqlstore.OpenError](),
 	"tokenstore/sqlstore.Store":     reflect.TypeFor[sqlstore.Store](),
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/netrule"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -106,7 +107,7 @@ func TestDiscoverUnusableMetadata(t *testing.T) {
 		case "html":
 			w.Write([]byte("<html>sign in</html>"))
 		case "huge":
-			w.Write([]byte(`{"resource":"` + strings.Repeat("a", strictnet.MaxResponseSize) + `"}`))
+			w.Write([]byte(`{"resource":"` + strings.Repeat("a", netrule.MaxResponseSize) + `"}`))
 		case "redirect":
 			http.Redirect(w, r, "https://elsewhere.example/meta", http.StatusFound)
 		}

@@ -13,7 +13,7 @@ var (
 	ErrTokenInURL       = errTokenInURL
 	ErrOriginNotAllowed = errOriginNotAllowed
 	ErrRedirectRefused  = errRedirectRefused
-	ErrBadToken         = errBadToken // matches cfgerr.ErrConfig
+	ErrBadToken         = errBadToken // matches oauthsafe.ErrConfig
 )
 
 // NewTransportOver is the RoundTripper of a client of src, over base in

@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe"
+
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/testkit"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
@@ -506,7 +507,7 @@ func TestAPITransportTokenChecks(t *testing.T) {
 		src := newAPISource("tok")
 		src.tokenType = "MAC"
 		_, err := api.Client(t, src).Get(api.URL + "/x")
-		if !errors.Is(err, apiclient.ErrBadToken) || !errors.Is(err, cfgerr.ErrConfig) {
+		if !errors.Is(err, apiclient.ErrBadToken) || !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Fatalf("err = %v, want ErrBadToken (ErrConfig)", err)
 		}
 	})

@@ -11,7 +11,7 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// checkBound bounds each step of Check.
+// checkBound bounds each step of check.
 const checkBound = 2 * time.Second
 
 const (
@@ -20,19 +20,11 @@ const (
 	defaultPath = dbus.ObjectPath("/org/freedesktop/secrets/aliases/default")
 )
 
-// Check tells, within about 2 s a step, whether the keyring can be used
-// without a prompt, from definite answers only (a step that runs out of
-// time gives nil, not a verdict): it returns ErrNoBus when there is no D-Bus session bus
-// (never starting one: no dbus-launch), ErrNoSecretService when the bus
-// has no Secret Service running or startable, and ErrKeyringLocked when
-// its collection is locked (a desktop can show an unlock prompt for it:
-// call Check only where none can, such as a terminal over SSH). Each
-// matches tokenstore.ErrUnavailable. nil means usable. On macOS and
-// Windows it returns nil. Safe for concurrent use.
-func Check(ctx context.Context) error {
+// check is Check where the keyring is the Secret Service over D-Bus.
+func check(ctx context.Context) error {
 	addr := os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 	if addr == "" {
-		return &checkError{ErrNoBus}
+		return unavailable(reasonNoBus)
 	}
 	cctx, cancel := context.WithTimeout(ctx, checkBound)
 	defer cancel()
@@ -46,7 +38,7 @@ func Check(ctx context.Context) error {
 		if cctx.Err() != nil {
 			return nil
 		}
-		return &checkError{ErrNoBus}
+		return unavailable(reasonNoBus)
 	}
 	defer conn.Close()
 	var owned bool
@@ -54,7 +46,7 @@ func Check(ctx context.Context) error {
 		if cctx.Err() != nil {
 			return nil
 		}
-		return &checkError{ErrNoBus}
+		return unavailable(reasonNoBus)
 	}
 	if !owned {
 		var names []string
@@ -62,10 +54,10 @@ func Check(ctx context.Context) error {
 			if cctx.Err() != nil {
 				return nil
 			}
-			return &checkError{ErrNoSecretService}
+			return unavailable(reasonNoSecretService)
 		}
 		if !slices.Contains(names, secretsName) {
-			return &checkError{ErrNoSecretService}
+			return unavailable(reasonNoSecretService)
 		}
 	}
 	// Asking a property starts an activatable service.
@@ -82,7 +74,7 @@ func Check(ctx context.Context) error {
 			continue // no such collection: try the next
 		}
 		if locked, _ := v.Value().(bool); locked {
-			return &checkError{ErrKeyringLocked}
+			return unavailable(reasonLocked)
 		}
 		return nil
 	}

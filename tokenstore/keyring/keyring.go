@@ -7,7 +7,8 @@
 // to oauthclient's Client.TokenSource (with tokenstore.ProfileKey as the
 // key) and keeps the login there; Check says, within seconds, why a
 // machine has no usable keyring (no D-Bus session, no Secret Service, a
-// locked keyring), so that the tool can offer tokenstore.EncryptedFile.
+// locked keyring: an [*UnavailableError]), so that the tool can offer
+// tokenstore.EncryptedFile.
 package keyring
 
 import (
@@ -19,8 +20,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,8 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe"
-
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	gokeyring "github.com/zalando/go-keyring"
@@ -43,7 +41,7 @@ import (
 // fails or does not answer in time gives an error that satisfies
 // errors.Is(err, tokenstore.ErrUnavailable). On Linux and the BSDs, until
 // the keyring has answered once, each call first runs Check, so that no
-// D-Bus session (ErrNoBus) or no Secret Service (ErrNoSecretService) is
+// D-Bus session or no Secret Service (an [*UnavailableError]) is
 // reported within about 2 s rather than after the timeout. There is never a fallback to another
 // store. A keyring call that timed out may still complete later inside the
 // OS service; Store does not wait for it.
@@ -156,7 +154,7 @@ func (k *Store) call(ctx context.Context, op func() (string, error)) (string, er
 		// said at once, in words (never the D-Bus library's own error or
 		// a start of dbus-launch). A locked keyring is left to the
 		// desktop's unlock prompt, within UnlockTimeout.
-		if err := Check(ctx); err != nil && !errors.Is(err, ErrKeyringLocked) {
+		if err := Check(ctx); err != nil && reasonOf(err) != reasonLocked {
 			return "", err
 		}
 	}
@@ -495,28 +493,17 @@ func (tx *keyringTx) Delete(ctx context.Context) error {
 
 var _ tokenstore.Store = (*Store)(nil)
 
-// String implements fmt.Stringer; it names the service, never a value.
-func (k *Store) String() string { return "keyring.Store{" + k.service() + "}" }
-
-// GoString implements fmt.GoStringer; it names the service, never a value.
-func (k *Store) GoString() string { return k.String() }
-
-// Format implements fmt.Formatter; no verb shows a value.
-func (k *Store) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
-
-// LogValue implements slog.LogValuer; it names the service, never a value.
-func (k *Store) LogValue() slog.Value { return slog.StringValue(k.String()) }
-
 // Secret reads a value stored under service and user outside this Store's
 // format, such as a client secret put there with the platform's tools
 // (secret-tool store, security add-generic-password), for
 // secret.FromReader. A missing entry matches
 // tokenstore.ErrNotFound; a keyring that fails or does not answer within
-// the default timeouts matches tokenstore.ErrUnavailable. The caller owns the
+// the default timeouts matches tokenstore.ErrUnavailable; an empty service
+// or user is an error matching ErrConfig (package oauthsafe). The caller owns the
 // returned bytes and should zero them after use. Safe for concurrent use.
 func Secret(ctx context.Context, service, user string) ([]byte, error) {
 	if service == "" || user == "" {
-		return nil, fmt.Errorf("%w: keyring service and user must be set", oauthsafe.ErrConfig)
+		return nil, cfgerr.New("tokenstore/keyring", "Secret: the keyring service and user must be set")
 	}
 	v, err := (&Store{Service: service}).get(ctx, user)
 	if err != nil {

@@ -14,8 +14,8 @@
 // bounded pool of per-user engines (oauthclient's Client.UserPool):
 //
 //	db, _ := sql.Open("pgx", dsn) // or "sqlite" with "file:vault.db?_pragma=busy_timeout(5000)"
-//	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.Postgres,
-//		Keys: sqlstore.EnvKeys("APP_VAULT_KEYS")})
+//	keys, err := secret.FromEnv("APP_VAULT_KEYS") // "k1:<base64 of 32 random bytes>", or secret.FromFile (0600)
+//	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.Postgres, Keys: keys})
 //	users, err := client.UserPool(oauthclient.UserPoolConfig{Store: vault})
 //
 // After a login, client.TokenSource with Store: vault writes the user's
@@ -26,8 +26,9 @@
 // # Guarantees
 //
 //   - Every record is sealed with AES-256-GCM before it reaches the
-//     database. The key list comes from the caller ([EnvKeys], [FileKeys] or
-//     the caller's KMS through [KeySource]) and is never written to the
+//     database. The key list comes from the caller (Config.Keys, a
+//     secret.Value loaded from the environment, a 0600 file or a KMS's
+//     answer) and is never written to the
 //     database. The additional data binds each value to its table, its row
 //     (the key hash) and the row's version, so a value copied into another
 //     row, or into the same row at another version, does not open.
@@ -105,7 +106,8 @@
 // New creates the table (name and PostgreSQL schema chosen by the caller,
 // default "oauthsafe_tokens") if needed, and a one-row table
 // <table>_schema holding the layout version (now 1). A table of a newer
-// version is refused ([ErrSchemaTooNew]); older ones are migrated forward.
+// version is refused (an error matching ErrConfig, package oauthsafe);
+// older ones are migrated forward.
 // On PostgreSQL migration runs in one transaction under an advisory lock.
 //
 //	key_hash    TEXT PRIMARY KEY  hex SHA-256 of the store key (which is itself a hash of issuer, client, subject)
@@ -132,7 +134,7 @@
 //
 // # Key rotation
 //
-// Generate a key ([NewKey]), put it first in the list and keep the old ones
+// Generate a key ([NewSealingKey]), put it first in the list and keep the old ones
 // after it; restart the replicas (New reads the keys once), then run
 // [Store.Reseal], which rewrites every row sealed under another key. When it
 // returns no error, remove the old keys. A row whose key was removed too

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/engine"
+
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -32,14 +34,14 @@ func FuzzOpen(f *testing.F) {
 	})
 }
 
-// FuzzParseKeys: key text from the environment or a file never panics and
+// FuzzParseKeys: key text (Config.Keys) from the environment or a file never panics and
 // never yields a key that newSealer refuses.
 func FuzzParseKeys(f *testing.F) {
-	_, text, _ := NewKey("k1")
-	f.Add(text)
+	v, _ := NewSealingKey("k1")
+	f.Add(v.Reveal())
 	f.Add("a:,b:AAAA")
 	f.Fuzz(func(t *testing.T, s string) {
-		keys, err := ParseKeys(s)
+		keys, err := parseKeys(s)
 		if err == nil {
 			if _, err := newSealer(keys); err != nil {
 				t.Fatal(err)
@@ -47,3 +49,6 @@ func FuzzParseKeys(f *testing.F) {
 		}
 	})
 }
+
+// The engine renews a vault transaction's lease through LeaseTx.
+var _ engine.LeaseTx = (*tx)(nil)

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base64"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,10 +14,10 @@ import (
 // TestKeyErrorsHoldNoKeyMaterial: every error about a key names the key's
 // position (or its id, when it is known to be one), never the key material:
 // items written the wrong way round ("<base64>:id"), a wrong size, bad
-// base64, a duplicate, through ParseKeys, EnvKeys, FileKeys, a KeySource
-// that swapped id and secret (New), NewKey, and callback's key list.
+// base64, a duplicate, through parseKeys and New (Config.Keys), NewSealingKey,
+// and callback's key list.
 func TestKeyErrorsHoldNoKeyMaterial(t *testing.T) {
-	raw := make([]byte, KeySize)
+	raw := make([]byte, keySize)
 	rand.Read(raw)
 	material := base64.StdEncoding.EncodeToString(raw)
 	short := base64.RawURLEncoding.EncodeToString(raw[:20])
@@ -42,7 +40,7 @@ func TestKeyErrorsHoldNoKeyMaterial(t *testing.T) {
 			t.Errorf("%s: %q does not name %q", name, msg, position)
 		}
 	}
-	good := "k1:" + base64.StdEncoding.EncodeToString(make([]byte, KeySize))
+	good := "k1:" + base64.StdEncoding.EncodeToString(make([]byte, keySize))
 	for _, tc := range []struct{ name, list, position string }{
 		{"reversed", material + ":k1", "item 1"},
 		{"reversed second", good + "," + material + ":k2", "item 2"},
@@ -52,24 +50,13 @@ func TestKeyErrorsHoldNoKeyMaterial(t *testing.T) {
 		{"secret not base64", "k1:" + material + "!!", "item 1"},
 		{"duplicate", good + ",k1:" + material, "key 2"},
 	} {
-		_, err := ParseKeys(tc.list)
-		check("ParseKeys "+tc.name, err, tc.position)
-		t.Setenv("OAUTHSAFE_TEST_KEYS", tc.list)
-		_, err = EnvKeys("OAUTHSAFE_TEST_KEYS").Keys(context.Background())
-		check("EnvKeys "+tc.name, err, tc.position)
-		f := filepath.Join(t.TempDir(), "keys")
-		if err := os.WriteFile(f, []byte(tc.list+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		_, err = FileKeys(f).Keys(context.Background())
-		check("FileKeys "+tc.name, err, tc.position)
+		_, err := parseKeys(tc.list)
+		check("parseKeys "+tc.name, err, tc.position)
+		_, err = New(context.Background(), Config{DB: &sql.DB{}, Dialect: SQLite, Keys: keyText(t, tc.list)})
+		check("New "+tc.name, err, tc.position)
 	}
-	// A KMS-style source that swapped the id and the secret.
-	_, err := New(context.Background(), Config{DB: &sql.DB{}, Dialect: SQLite,
-		Keys: staticKeys{{ID: material, Secret: []byte("k1")}}})
-	check("New with swapped key", err, "key 1")
-	_, _, err = NewKey(material)
-	check("NewKey with key material as id", err, "")
+	_, err := NewSealingKey(material)
+	check("NewSealingKey with key material as id", err, "")
 	_, err = callback.New(callback.Config{Keys: [][]byte{raw[:20]}})
 	check("callback.New", err, "")
 }

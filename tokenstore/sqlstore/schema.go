@@ -4,17 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 )
 
 // schemaVersion is the table layout this package writes. Older tables are
-// migrated forward by New; a newer one is refused with ErrSchemaTooNew.
+// migrated forward by New; a newer one is refused as a configuration
+// error (this package cannot use that table).
 const schemaVersion = 1
-
-// ErrSchemaTooNew means the table was created by a newer version of this
-// package; New refuses it rather than misread it.
-var ErrSchemaTooNew = errors.New("sqlstore: table schema is newer than this version of the package")
 
 // validIdent accepts lowercase SQL identifiers of at most 48 characters, so
 // that the name needs no quoting rules beyond double quotes, PostgreSQL does
@@ -128,7 +126,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.dbErr("migrate", err)
 	}
 	if v > schemaVersion {
-		return fmt.Errorf("%w: table %s has version %d, this package knows %d", ErrSchemaTooNew, s.table, v, schemaVersion)
+		return cfgerr.New("sqlstore", "table %s has schema version %d, newer than this package knows (%d): run the newer version of the package, or use another Table", s.table, v, schemaVersion)
 	}
 	for _, stmt := range s.q.migrate[v:] {
 		if _, err := ex.ExecContext(ctx, stmt); err != nil {

@@ -1,104 +1,33 @@
 package sqlstore
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/seal"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-// KeySize is the size of a sealing key: AES-256.
-const KeySize = seal.KeySize
+// keySize is the size of a sealing key: AES-256.
+const keySize = seal.KeySize
 
-// Key is one sealing key: an id stored in clear beside each value it seals,
-// and 32 secret bytes. A Key redacts its secret under every fmt verb, slog
-// and JSON.
-type Key struct {
-	// ID names the key in the key_id column: 1 to 64 characters from
-	// [A-Za-z0-9._-]. Never reuse an id for another secret.
-	ID string
-	// Secret is the AES-256 key (KeySize bytes from crypto/rand).
-	Secret []byte
+// sealingKey is one key of Config.Keys: an id stored in clear beside each
+// value it seals, and keySize secret bytes.
+type sealingKey struct {
+	id     string
+	secret []byte
 }
 
-// String implements fmt.Stringer; it shows the id only.
-func (k Key) String() string { return "sqlstore.Key{ID:" + k.ID + ", Secret:redacted}" }
-
-// GoString implements fmt.GoStringer; it shows the id only.
-func (k Key) GoString() string { return k.String() }
-
-// Format implements fmt.Formatter; no verb shows the secret.
-func (k Key) Format(f fmt.State, verb rune) { io.WriteString(f, k.String()) }
-
-// LogValue implements slog.LogValuer; it shows the id only.
-func (k Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
-
-// MarshalJSON shows the id only.
-func (k Key) MarshalJSON() ([]byte, error) {
-	return []byte(`{"id":` + fmt.Sprintf("%q", k.ID) + `,"secret":"redacted"}`), nil
-}
-
-// KeySource supplies the sealing keys, for example from a KMS that unwraps
-// data keys: the first key seals, every key opens. New calls Keys once; to
-// rotate, restart with the new key first and run Reseal. Implementations
-// are called from one goroutine at a time.
-type KeySource interface {
-	Keys(ctx context.Context) ([]Key, error)
-}
-
-// EnvKeys is a KeySource reading the named environment variable, which
-// holds keys as "id:base64" items separated by commas or white space, the
-// sealing key first (standard or URL-safe base64 of 32 bytes, padding
-// optional).
-type EnvKeys string
-
-// Keys implements KeySource.
-func (e EnvKeys) Keys(context.Context) ([]Key, error) {
-	v, ok := os.LookupEnv(string(e))
-	if !ok || strings.TrimSpace(v) == "" {
-		return nil, fmt.Errorf("sqlstore: environment variable %s holds no keys", string(e))
-	}
-	return ParseKeys(v)
-}
-
-// FileKeys is a KeySource reading a file in the format of EnvKeys (one key
-// a line is customary). The file must be a regular file, not a symlink, with
-// no permission for group or others (0600 or 0400); otherwise Keys returns
-// an error matching tokenstore.ErrInsecurePermissions.
-type FileKeys string
-
-// Keys implements KeySource.
-func (p FileKeys) Keys(context.Context) ([]Key, error) {
-	fi, err := os.Lstat(string(p))
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: key file: %w", err)
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: key file %s must be a regular file of mode 0600",
-			tokenstore.ErrInsecurePermissions, string(p))
-	}
-	b, err := os.ReadFile(string(p))
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: key file: %w", err)
-	}
-	if len(b) > 64<<10 {
-		return nil, errors.New("sqlstore: key file too large")
-	}
-	return ParseKeys(string(b))
-}
-
-// ParseKeys parses "id:base64" items separated by commas or white space,
-// the sealing key first. The error never contains key material.
-func ParseKeys(s string) ([]Key, error) {
-	var keys []Key
+// parseKeys parses Config.Keys: "id:base64" items separated by commas or
+// white space, the sealing key first. The error never contains key
+// material and matches ErrConfig.
+func parseKeys(s string) ([]sealingKey, error) {
+	var keys []sealingKey
 	for _, item := range strings.FieldsFunc(s, func(r rune) bool {
 		return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r'
 	}) {
@@ -107,16 +36,16 @@ func ParseKeys(s string) ([]Key, error) {
 		// material where the id should be.
 		id, b64, ok := strings.Cut(item, ":")
 		if !ok {
-			return nil, fmt.Errorf("sqlstore: key item %d is not id:base64", len(keys)+1)
+			return nil, cfgerr.New("sqlstore", "Keys: key item %d is not id:base64", len(keys)+1)
 		}
 		if !validKeyID(id) {
-			return nil, fmt.Errorf("sqlstore: key item %d: the id before the colon must be 1-64 characters from [A-Za-z0-9._-] (is the item written id:base64?)", len(keys)+1)
+			return nil, cfgerr.New("sqlstore", "Keys: key item %d: the id before the colon must be 1-64 characters from [A-Za-z0-9._-] (is the item written id:base64?)", len(keys)+1)
 		}
 		secret, err := decodeKey(b64)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: key item %d: %w (is the item written id:base64?)", len(keys)+1, err)
+			return nil, cfgerr.New("sqlstore", "Keys: key item %d: %v (is the item written id:base64?)", len(keys)+1, err)
 		}
-		keys = append(keys, Key{ID: id, Secret: secret})
+		keys = append(keys, sealingKey{id: id, secret: secret})
 	}
 	if _, err := newSealer(keys); err != nil {
 		return nil, err
@@ -124,30 +53,37 @@ func ParseKeys(s string) ([]Key, error) {
 	return keys, nil
 }
 
+var errNotBase64 = errors.New("key is not base64")
+
 func decodeKey(s string) ([]byte, error) {
 	s = strings.TrimRight(s, "=")
 	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
-			if len(b) != KeySize {
-				return nil, fmt.Errorf("key must be %d bytes, got %d", KeySize, len(b))
+			if len(b) != keySize {
+				return nil, fmt.Errorf("key must be %d bytes, got %d", keySize, len(b))
 			}
 			return b, nil
 		}
 	}
-	return nil, errors.New("key is not base64")
+	return nil, errNotBase64
 }
 
-// NewKey returns a Key with the given id and a fresh secret from
-// crypto/rand, and its "id:base64" text for EnvKeys or FileKeys.
-func NewKey(id string) (Key, string, error) {
+// NewSealingKey returns a fresh sealing key from crypto/rand as the
+// "id:base64" item Config.Keys reads (32 bytes, standard base64). Keep it
+// where the deployment keeps its secrets (a 0600 file, the environment, a
+// KMS), and put it first in the list to rotate it in (see Store.Reseal).
+// The id must be 1 to 64 characters from [A-Za-z0-9._-]; it is stored in
+// clear beside each value the key seals, and must never be reused for
+// another key.
+func NewSealingKey(id string) (secret.Value, error) {
 	if !validKeyID(id) {
-		return Key{}, "", errors.New("sqlstore: NewKey: the id must be 1-64 characters from [A-Za-z0-9._-]")
+		return secret.Value{}, cfgerr.New("sqlstore", "NewSealingKey: the id must be 1-64 characters from [A-Za-z0-9._-]")
 	}
-	secret, err := seal.NewKey()
+	b, err := seal.NewKey()
 	if err != nil {
-		return Key{}, "", fmt.Errorf("sqlstore: %w", err)
+		return secret.Value{}, fmt.Errorf("sqlstore: %w", err)
 	}
-	return Key{ID: id, Secret: secret}, id + ":" + base64.StdEncoding.EncodeToString(secret), nil
+	return secret.FromReader(strings.NewReader(id + ":" + base64.StdEncoding.EncodeToString(b)))
 }
 
 func validKeyID(id string) bool {
@@ -206,27 +142,27 @@ type sealer struct {
 	s   *seal.Sealer
 }
 
-func newSealer(keys []Key) (*sealer, error) {
+func newSealer(keys []sealingKey) (*sealer, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("sqlstore: no sealing keys")
+		return nil, cfgerr.New("sqlstore", "Keys holds no sealing key")
 	}
 	s := &sealer{idx: make(map[string]int, len(keys))}
 	secrets := make([][]byte, 0, len(keys))
 	// Errors name the key's position in the list, never its id or secret
 	// (a key source that swapped them would print key material).
 	for i, k := range keys {
-		if !validKeyID(k.ID) {
-			return nil, fmt.Errorf("sqlstore: key %d of the list: the id must be 1-64 characters from [A-Za-z0-9._-]", i+1)
+		if !validKeyID(k.id) {
+			return nil, cfgerr.New("sqlstore", "key %d of the list: the id must be 1-64 characters from [A-Za-z0-9._-]", i+1)
 		}
-		if len(k.Secret) != KeySize {
-			return nil, fmt.Errorf("sqlstore: key %d of the list: the secret must be %d bytes, not %d", i+1, KeySize, len(k.Secret))
+		if len(k.secret) != keySize {
+			return nil, cfgerr.New("sqlstore", "key %d of the list: the secret must be %d bytes, not %d", i+1, keySize, len(k.secret))
 		}
-		if _, dup := s.idx[k.ID]; dup {
-			return nil, fmt.Errorf("sqlstore: key %d of the list: its id is listed twice", i+1)
+		if _, dup := s.idx[k.id]; dup {
+			return nil, cfgerr.New("sqlstore", "key %d of the list: its id is listed twice", i+1)
 		}
-		s.ids = append(s.ids, k.ID)
-		s.idx[k.ID] = i
-		secrets = append(secrets, k.Secret)
+		s.ids = append(s.ids, k.id)
+		s.idx[k.id] = i
+		secrets = append(secrets, k.secret)
 	}
 	var err error
 	if s.s, err = seal.New(secrets); err != nil {

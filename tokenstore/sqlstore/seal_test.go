@@ -9,29 +9,44 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
+
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func testKeys(t testing.TB, ids ...string) []Key {
+func testKeys(t testing.TB, ids ...string) []sealingKey {
 	t.Helper()
-	var keys []Key
+	var keys []sealingKey
 	for _, id := range ids {
-		k, _, err := NewKey(id)
+		v, err := NewSealingKey(id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, k)
+		k, err := parseKeys(v.Reveal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k...)
 	}
 	return keys
 }
 
-func mustSealer(t testing.TB, keys []Key) *sealer {
+// keyText is a Config.Keys holding the "id:base64" items of list.
+func keyText(t testing.TB, list string) secret.Value {
+	t.Helper()
+	v, err := secret.FromReader(strings.NewReader(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func mustSealer(t testing.TB, keys []sealingKey) *sealer {
 	t.Helper()
 	s, err := newSealer(keys)
 	if err != nil {
@@ -96,7 +111,7 @@ func TestKeyListRotation(t *testing.T) {
 	neu := testKeys(t, "new")
 	s1 := mustSealer(t, old)
 	id, sealed := s1.seal("t", "r", 1, []byte("v"))
-	both := mustSealer(t, append(append([]Key{}, neu...), old...))
+	both := mustSealer(t, append(append([]sealingKey{}, neu...), old...))
 	if got, err := both.open("t", "r", 1, id, sealed); err != nil || string(got) != "v" {
 		t.Fatalf("old value under new list: %q, %v", got, err)
 	}
@@ -114,70 +129,72 @@ func TestParseKeys(t *testing.T) {
 	raw := bytes.Repeat([]byte{7}, 32)
 	std := base64.StdEncoding.EncodeToString(raw)
 	url := base64.RawURLEncoding.EncodeToString(raw)
-	keys, err := ParseKeys("a:" + std + ", b:" + url + "\n")
-	if err != nil || len(keys) != 2 || keys[0].ID != "a" || !bytes.Equal(keys[1].Secret, raw) {
-		t.Fatalf("ParseKeys = %v, %v", keys, err)
+	keys, err := parseKeys("a:" + std + ", b:" + url + "\n")
+	if err != nil || len(keys) != 2 || keys[0].id != "a" || !bytes.Equal(keys[1].secret, raw) {
+		t.Fatalf("parseKeys = %v, %v", keys, err)
 	}
 	for _, bad := range []string{"", "a", "a:" + std + ",a:" + std, "a:" + base64.StdEncoding.EncodeToString(raw[:16]),
 		"a b:" + std, "bad id!:" + std, "a:!!!!"} {
-		if _, err := ParseKeys(bad); err == nil {
-			t.Errorf("ParseKeys(%q) accepted", bad)
+		if _, err := parseKeys(bad); err == nil {
+			t.Errorf("parseKeys(%q) accepted", bad)
 		} else if strings.Contains(err.Error(), std) {
 			t.Errorf("error shows key material: %v", err)
 		}
 	}
 }
 
-func TestKeySources(t *testing.T) {
-	_, text, err := NewKey("k1")
+// TestNewSealingKey: a new key is one "id:base64" item of 32 fresh bytes
+// under its id, ready for Config.Keys; a bad id is refused.
+func TestNewSealingKey(t *testing.T) {
+	v, err := NewSealingKey("k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("SQLSTORE_TEST_KEYS", text)
-	if keys, err := EnvKeys("SQLSTORE_TEST_KEYS").Keys(context.Background()); err != nil || keys[0].ID != "k1" {
-		t.Fatalf("EnvKeys = %v, %v", keys, err)
+	keys, err := parseKeys(v.Reveal())
+	if err != nil || len(keys) != 1 || keys[0].id != "k1" || len(keys[0].secret) != keySize {
+		t.Fatalf("NewSealingKey gave %d keys, %v", len(keys), err)
 	}
-	if _, err := EnvKeys("SQLSTORE_TEST_UNSET").Keys(context.Background()); err == nil {
-		t.Fatal("unset variable accepted")
+	w, _ := NewSealingKey("k1")
+	if v.Equal(w) {
+		t.Fatal("two new keys are equal")
 	}
-	dir := t.TempDir()
-	p := filepath.Join(dir, "keys")
-	os.WriteFile(p, []byte(text+"\n"), 0o600)
-	if keys, err := FileKeys(p).Keys(context.Background()); err != nil || keys[0].ID != "k1" {
-		t.Fatalf("FileKeys = %v, %v", keys, err)
-	}
-	os.Chmod(p, 0o640)
-	if _, err := FileKeys(p).Keys(context.Background()); !errors.Is(err, tokenstore.ErrInsecurePermissions) {
-		t.Fatalf("0640 file: %v", err)
-	}
-	os.Chmod(p, 0o600)
-	link := filepath.Join(dir, "link")
-	os.Symlink(p, link)
-	if _, err := FileKeys(link).Keys(context.Background()); !errors.Is(err, tokenstore.ErrInsecurePermissions) {
-		t.Fatalf("symlink: %v", err)
+	if _, err := NewSealingKey("bad id!"); !errors.Is(err, oauthsafe.ErrConfig) {
+		t.Fatalf("bad id: %v", err)
 	}
 }
 
+// TestKeyRedacts: neither a Config holding the key list nor a Store
+// holding the keys prints or encodes a key.
 func TestKeyRedacts(t *testing.T) {
-	k := testKeys(t, "k1")[0]
-	secretB64 := base64.StdEncoding.EncodeToString(k.Secret)
+	v, err := NewSealingKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := parseKeys(v.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys[0]
+	_, secretB64, _ := strings.Cut(v.Reveal(), ":")
+	cfg := Config{Dialect: SQLite, Keys: v}
 	var logBuf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("x", "key", k, "keys", []Key{k})
-	j, _ := json.Marshal(k)
+	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("x", "config", cfg)
+	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("x", "config", cfg)
+	j, _ := json.Marshal(cfg)
 	var outs []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
-		outs = append(outs, fmt.Sprintf(verb, k), fmt.Sprintf(verb, []Key{k}))
+		outs = append(outs, fmt.Sprintf(verb, cfg), fmt.Sprintf(verb, &cfg))
 	}
 	outs = append(outs, logBuf.String(), string(j))
 	for _, o := range outs {
-		if strings.Contains(o, secretB64) || strings.Contains(o, fmt.Sprint(k.Secret)) ||
-			strings.Contains(o, fmt.Sprintf("%x", k.Secret)) || bytes.Contains([]byte(o), k.Secret) {
+		if strings.Contains(o, secretB64) || strings.Contains(o, fmt.Sprint(k.secret)) ||
+			strings.Contains(o, fmt.Sprintf("%x", k.secret)) || bytes.Contains([]byte(o), k.secret) {
 			t.Fatalf("output shows the secret: %s", o)
 		}
 	}
-	st := &Store{table: "t", seal: mustSealer(t, []Key{k})}
+	st := &Store{table: "t", seal: mustSealer(t, []sealingKey{k})}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
-		if o := fmt.Sprintf(verb, st); strings.Contains(o, fmt.Sprintf("%x", k.Secret)) || strings.Contains(o, "Secret") {
+		if o := fmt.Sprintf(verb, st); strings.Contains(o, fmt.Sprintf("%x", k.secret)) || strings.Contains(o, "secret") {
 			t.Fatalf("store output: %s", o)
 		}
 	}
@@ -194,7 +211,11 @@ func TestIdentifiers(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	keys := staticKeys(testKeys(t, "k"))
+	v, err := NewSealingKey("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := v
 	db := new(sql.DB) // never used: every case is refused before any I/O
 	for _, cfg := range []Config{
 		{Keys: keys, Dialect: SQLite},
@@ -210,7 +231,3 @@ func TestIdentifiers(t *testing.T) {
 		}
 	}
 }
-
-type staticKeys []Key
-
-func (k staticKeys) Keys(context.Context) ([]Key, error) { return k, nil }

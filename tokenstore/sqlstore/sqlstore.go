@@ -9,7 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
+	"io"
 	"math/big"
 	"os"
 	"strconv"
@@ -17,10 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe"
-
-	"github.com/oauthsafe/oauthsafe/internal/engine"
-
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -35,7 +33,8 @@ const (
 	Postgres
 )
 
-// Config configures New. Each field documents its zero value. New copies it.
+// Config configures New. Each field documents its zero value. New copies
+// it. A Config prints (Format) and encodes to JSON without its keys.
 type Config struct {
 	// DB is the database; the caller opened it with a driver and closes it
 	// after the Store is no longer used. Required.
@@ -50,9 +49,14 @@ type Config struct {
 	// schema version. "" means "oauthsafe_tokens". Same character rule as
 	// Schema.
 	Table string
-	// Keys supplies the sealing keys (EnvKeys, FileKeys or the caller's
-	// KMS). Required; New reads it once.
-	Keys KeySource
+	// Keys are the sealing keys, never written to the database: "id:base64"
+	// items separated by commas or white space, the sealing key first,
+	// every key opening (standard or URL-safe base64 of 32 random bytes,
+	// padding optional; NewSealingKey makes one). Load them like any
+	// secret: secret.FromEnv, secret.FromFile (a 0600 file of yours), or
+	// secret.FromReader for a KMS's answer. An id is 1 to 64 characters
+	// from [A-Za-z0-9._-]. Required; New reads it once.
+	Keys secret.Value
 	// Owner names this replica in the lease_owner column, for operators.
 	// "" means "hostname:pid". Each transaction adds a random suffix, so
 	// two transactions never share a lease.
@@ -66,11 +70,19 @@ type Config struct {
 	LockTimeout time.Duration
 }
 
+// Format prints cfg under every fmt verb without its keys (S12): a
+// Config is safe to log.
+func (c Config) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "sqlstore.Config{dialect=%d, schema=%s, table=%s, keys=%v, owner=%s, lease_ttl=%s, lock_timeout=%s}",
+		int(c.Dialect), cleanID(c.Schema), cleanID(c.Table), c.Keys, cleanID(c.Owner), c.LeaseTTL, c.LockTimeout)
+}
+
 // Store is a tokenstore.Store in one SQL table. It is safe for concurrent
 // use by any number of goroutines, processes and replicas sharing the
-// database. It holds the sealing keys and redacts itself when printed. The
+// database. It holds the sealing keys and prints (Format) only its table.
+// The
 // zero value (and a nil *Store) answers errors matching
-// oauthsafe.ErrConfig; use New.
+// ErrConfig (package oauthsafe); use New.
 type Store struct {
 	db      *sql.DB
 	dialect Dialect
@@ -131,36 +143,35 @@ func (g *generations) check(h string, version int64) error {
 	return nil
 }
 
-var (
-	_ tokenstore.Store = (*Store)(nil)
-	_ engine.LeaseTx   = (*tx)(nil)
-)
+var _ tokenstore.Store = (*Store)(nil)
 
 // New checks cfg, reads the keys, and creates or migrates the table. An
-// incomplete or invalid cfg gives an error matching oauthsafe.ErrConfig;
+// incomplete or invalid cfg (a malformed key list among them; the error
+// names the item's position, never key material) gives an error matching
+// ErrConfig (package oauthsafe);
 // errors reaching the database match tokenstore.ErrUnavailable; a table
-// written by a newer version matches ErrSchemaTooNew.
+// written by a newer version of this package matches ErrConfig too.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.DB == nil || cfg.Keys == nil {
-		return nil, fmt.Errorf("sqlstore: Config.DB and Config.Keys are required (%w)", oauthsafe.ErrConfig)
+	if cfg.DB == nil || cfg.Keys.IsZero() {
+		return nil, cfgerr.New("sqlstore", "Config.DB and Config.Keys are required")
 	}
 	if cfg.Dialect != SQLite && cfg.Dialect != Postgres {
-		return nil, fmt.Errorf("sqlstore: Config.Dialect must be SQLite or Postgres (%w)", oauthsafe.ErrConfig)
+		return nil, cfgerr.New("sqlstore", "Config.Dialect must be SQLite or Postgres")
 	}
 	if cfg.Table == "" {
 		cfg.Table = "oauthsafe_tokens"
 	}
 	if !validIdent(cfg.Table) || cfg.Schema != "" && !validIdent(cfg.Schema) {
-		return nil, fmt.Errorf("sqlstore: Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit (%w)", oauthsafe.ErrConfig)
+		return nil, cfgerr.New("sqlstore", "Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit")
 	}
 	if cfg.Dialect == SQLite && cfg.Schema != "" {
-		return nil, fmt.Errorf("sqlstore: Schema is for PostgreSQL only (%w)", oauthsafe.ErrConfig)
+		return nil, cfgerr.New("sqlstore", "Schema is for PostgreSQL only")
 	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 15 * time.Second
 	}
 	if cfg.LeaseTTL < 300*time.Millisecond || cfg.LockTimeout < 0 {
-		return nil, fmt.Errorf("sqlstore: LeaseTTL must be at least 300ms and LockTimeout not negative (%w)", oauthsafe.ErrConfig)
+		return nil, cfgerr.New("sqlstore", "LeaseTTL must be at least 300ms and LockTimeout not negative")
 	}
 	if cfg.LockTimeout == 0 {
 		cfg.LockTimeout = 2 * cfg.LeaseTTL
@@ -169,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		host, _ := os.Hostname()
 		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid())
 	}
-	keys, err := cfg.Keys.Keys(ctx)
+	keys, err := parseKeys(cfg.Keys.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +214,7 @@ func (s *Store) dbErr(op string, err error) error {
 	return fmt.Errorf("sqlstore: %s: %w: %w", op, tokenstore.ErrUnavailable, err)
 }
 
-var errNotNew = fmt.Errorf("sqlstore: Store not made by New (%w)", oauthsafe.ErrConfig)
+var errNotNew = cfgerr.New("sqlstore", "Store not made by New")
 
 func (s *Store) ready() error {
 	if s == nil || s.seal == nil {
@@ -631,19 +642,12 @@ func (s *Store) Reseal(ctx context.Context) (int, error) {
 	}
 }
 
-// String implements fmt.Stringer; it never shows a key or a record.
-func (s *Store) String() string {
+// Format prints the Store under every fmt verb as its table name, never a
+// key or a record.
+func (s *Store) Format(f fmt.State, verb rune) {
 	if s == nil {
-		return "sqlstore.Store{}"
+		io.WriteString(f, "sqlstore.Store{}")
+		return
 	}
-	return "sqlstore.Store{table:" + s.table + "}"
+	io.WriteString(f, "sqlstore.Store{table:"+s.table+"}")
 }
-
-// GoString implements fmt.GoStringer like String.
-func (s *Store) GoString() string { return s.String() }
-
-// Format implements fmt.Formatter like String under every verb.
-func (s *Store) Format(f fmt.State, verb rune) { f.Write([]byte(s.String())) }
-
-// LogValue implements slog.LogValuer like String.
-func (s *Store) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"testing"
@@ -13,11 +14,7 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-type keys []Key
-
-func (k keys) Keys(context.Context) ([]Key, error) { return k, nil }
-
-// TestZeroStore: the zero and nil Store answer oauthsafe.ErrConfig from
+// TestZeroStore: the zero and nil Store answer ErrConfig from
 // every method, never a panic, and run no fn.
 func TestZeroStore(t *testing.T) {
 	ctx := context.Background()
@@ -39,10 +36,10 @@ func TestZeroStore(t *testing.T) {
 }
 
 // TestNewRefusesBadConfig: every invalid Config is refused with an error
-// matching oauthsafe.ErrConfig before the database is touched.
+// matching ErrConfig before the database is touched.
 func TestNewRefusesBadConfig(t *testing.T) {
 	db := &sql.DB{} // never used: each config is refused first
-	k := keys{{ID: "k1", Secret: make([]byte, KeySize)}}
+	k := keyText(t, "k1:"+base64.StdEncoding.EncodeToString(make([]byte, keySize)))
 	for name, cfg := range map[string]Config{
 		"no DB":             {Dialect: SQLite, Keys: k},
 		"no keys":           {DB: db, Dialect: SQLite},

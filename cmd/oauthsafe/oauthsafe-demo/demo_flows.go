@@ -30,6 +30,11 @@ import (
 
 // demoBrowser is the demo's stand-in for a user agent: a cookie jar, and no
 // automatic redirects so each hop can be inspected.
+
+// pendingCookiePrefix starts the names of the demo's pending-login
+// cookies (callback.Config.CookiePrefix; it is also the default).
+const pendingCookiePrefix = "__Secure-oauthsafe-"
+
 func demoBrowser(roots *x509.CertPool) *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{
@@ -74,12 +79,12 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	if err != nil {
 		return err
 	}
-	key, err := callback.NewKey()
+	key, err := callback.NewCookieKey()
 	if err != nil {
 		return err
 	}
 	var subject string
-	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key}, LandingURL: "/home",
+	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key}, LandingURL: "/home", CookiePrefix: pendingCookiePrefix,
 		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
 			subject = t.Subject()
 			return nil
@@ -100,8 +105,8 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	authURL := resp.Header.Get("Location")
 	pending := ""
 	for _, ck := range resp.Cookies() {
-		if strings.HasPrefix(ck.Name, callback.DefaultCookiePrefix) {
-			pending = fmt.Sprintf("%s (HttpOnly=%v, Secure=%v, SameSite=Lax=%v, Path=%s)", ck.Name[:len(callback.DefaultCookiePrefix)+8]+"…", ck.HttpOnly, ck.Secure, ck.SameSite == http.SameSiteLaxMode, ck.Path)
+		if strings.HasPrefix(ck.Name, pendingCookiePrefix) {
+			pending = fmt.Sprintf("%s (HttpOnly=%v, Secure=%v, SameSite=Lax=%v, Path=%s)", ck.Name[:len(pendingCookiePrefix)+8]+"…", ck.HttpOnly, ck.Secure, ck.SameSite == http.SameSiteLaxMode, ck.Path)
 		}
 	}
 	if resp.StatusCode != http.StatusSeeOther || pending == "" {
@@ -153,7 +158,7 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	}
 	appURL, _ := url.Parse(app.URL + "/callback")
 	for _, ck := range b.Jar.Cookies(appURL) {
-		if strings.HasPrefix(ck.Name, callback.DefaultCookiePrefix) {
+		if strings.HasPrefix(ck.Name, pendingCookiePrefix) {
 			d.fail("the pending cookie is still in the browser")
 		}
 	}
