@@ -2,11 +2,8 @@ package oauthclient
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"golang.org/x/oauth2"
 )
 
@@ -79,12 +76,6 @@ func (s *TokenSource) Scopes() []string { return s.engine().Scopes() }
 // idempotent.
 func (s *TokenSource) Close(ctx context.Context) error { return s.engine().Close(ctx) }
 
-// Format implements fmt.Formatter: every verb prints
-// oauthclient.TokenSource{redacted}.
-func (s *TokenSource) Format(f fmt.State, _ rune) {
-	io.WriteString(f, "oauthclient.TokenSource{"+safetext.Redacted+"}")
-}
-
 func (s *TokenSource) engine() *engine.Source {
 	if s == nil {
 		return nil
@@ -150,12 +141,6 @@ func (p *UserPool) Drain(ctx context.Context) error { return p.pool().Drain(ctx)
 
 // Len returns how many sources the pool holds.
 func (p *UserPool) Len() int { return p.pool().Len() }
-
-// Format implements fmt.Formatter: every verb prints
-// oauthclient.UserPool{redacted}.
-func (p *UserPool) Format(f fmt.State, _ rune) {
-	io.WriteString(f, "oauthclient.UserPool{"+safetext.Redacted+"}")
-}
 
 func (p *UserPool) pool() *engine.Pool {
 	if p == nil {
