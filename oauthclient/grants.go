@@ -23,20 +23,22 @@ import (
 // them), and IDJAG, the assertion source of enterprise-managed
 // authorization.
 
-// Token type identifiers (RFC 8693 §3), and the ID-JAG's
-// (draft-ietf-oauth-identity-assertion-authz-grant), for
-// TokenExchangeOptions and IDJAG.
+// Token type identifiers (RFC 8693 §3) for TokenExchangeOptions and
+// IDJAG.
 const (
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
 	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
-	TokenTypeIDJAG       = "urn:ietf:params:oauth:token-type:id-jag"
 )
 
-// ErrIssuedTokenType is matched by a token-exchange answer whose
-// issued_token_type is not the requested type (or is missing); the error
-// also matches ErrMalformedResponse.
-var ErrIssuedTokenType = errors.New("oauthclient: issued_token_type is not the requested type")
+// tokenTypeIDJAG is the ID-JAG's token type
+// (draft-ietf-oauth-identity-assertion-authz-grant), which IDJAG asks for.
+const tokenTypeIDJAG = "urn:ietf:params:oauth:token-type:id-jag"
+
+// errIssuedTokenType: a token-exchange answer whose issued_token_type is
+// not the requested type (or is missing); wrapped with
+// ErrMalformedResponse.
+var errIssuedTokenType = errors.New("oauthclient: issued_token_type is not the requested type")
 
 // errSubject: the subject or actor token source of a token exchange failed.
 var errSubject = errors.New("oauthclient: no subject or actor token")
@@ -194,7 +196,7 @@ type TokenExchangeOptions struct {
 // exchange of the subject (and actor) token the sources give at that
 // moment, served from memory by the engine the other service grants use
 // and exchanged again ahead of its expiry. The issued_token_type must be
-// the requested one (ErrIssuedTokenType, also matching
+// the requested one (else an error matching
 // ErrMalformedResponse). A subject or actor token whose expiry has passed
 // (its Expiry, or the exp of a JWT) is refused before it is sent, with an
 // error matching assertion.ErrExpired. A refused exchange is returned as
@@ -274,15 +276,15 @@ func takeSubject(ts oauth2.TokenSource, now time.Time) (string, error) {
 // IDJAG is the enterprise-managed authorization step at the company's
 // identity provider: an assertion.Source whose assertions are identity
 // assertion authorization grants (ID-JAG), each obtained by one token
-// exchange (RFC 8693) at IdP with requested_token_type TokenTypeIDJAG,
+// exchange (RFC 8693) at IdP with requested_token_type urn:ietf:params:oauth:token-type:id-jag,
 // audience the authorization server the assertion is asked for (the
 // audience given to Assertion: a JWTBearer source passes its client's
 // issuer), resource Resource and scope Scopes. Redeem it with
 // Client.JWTBearer at that server, which asks for a new one each time it
 // needs a token; nothing is cached.
 //
-// The answer must say issued_token_type TokenTypeIDJAG
-// (ErrIssuedTokenType) and hold a JWT whose exp has not passed
+// The answer must say issued_token_type id-jag
+// (ErrMalformedResponse) and hold a JWT whose exp has not passed
 // (assertion.ErrExpired, assertion.ErrMalformed). The exchange carries no
 // DPoP proof: an ID-JAG is redeemed by the client, not bound to it.
 //
@@ -318,7 +320,7 @@ func (j IDJAG) Assertion(ctx context.Context, audience string) (assertion.JWT, e
 		},
 		Audience: []string{audience},
 		Scopes:   j.Scopes,
-		Issued:   TokenTypeIDJAG,
+		Issued:   tokenTypeIDJAG,
 	}
 	if j.Resource != "" {
 		g.Resource = []string{j.Resource}

@@ -56,9 +56,6 @@ func (p *Pending) State() string { return p.p.State }
 // Expiry returns when the flow stops being accepted.
 func (p *Pending) Expiry() time.Time { return p.p.Expires }
 
-// Scopes returns the scopes requested by the flow.
-func (p *Pending) Scopes() []string { return slices.Clone(p.p.Scopes) }
-
 func (p Pending) redact() string {
 	return fmt.Sprintf("oauthclient.Pending{issuer=%s, expires=%s, state=%s, verifier=%s, nonce=%s}",
 		p.p.Issuer, p.p.Expires.UTC().Format(time.RFC3339), safetext.Redacted, safetext.Redacted, safetext.Redacted)

@@ -105,7 +105,7 @@ func (m *machineServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "/idp/token":
 		m.idpTokens = append(m.idpTokens, call)
 		writeJSON(map[string]any{"access_token": testJWT(time.Now().Add(5 * time.Minute)), "token_type": "N_A",
-			"issued_token_type": oauthclient.TokenTypeIDJAG, "expires_in": 300})
+			"issued_token_type": "urn:ietf:params:oauth:token-type:id-jag", "expires_in": 300})
 	case "/mcp":
 		if m.issued[call.auth] && (strings.HasPrefix(call.auth, "Bearer ") || call.proof != "") {
 			m.resource = append(m.resource, call)
@@ -232,7 +232,7 @@ func TestGrantsBoundToTheirIssuer(t *testing.T) {
 					t.Fatal("no token exchange at the identity provider")
 				}
 				ex := idp[len(idp)-1].form
-				if ex.Get("requested_token_type") != oauthclient.TokenTypeIDJAG || ex.Get("audience") != m.URL+"/as" || ex.Get("resource") != m.URL+"/mcp" {
+				if ex.Get("requested_token_type") != "urn:ietf:params:oauth:token-type:id-jag" || ex.Get("audience") != m.URL+"/as" || ex.Get("resource") != m.URL+"/mcp" {
 					t.Errorf("exchange %v: want an ID-JAG for the authorization server and the resource", ex)
 				}
 				if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || f.Get("assertion") == "" {

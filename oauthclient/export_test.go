@@ -1,0 +1,7 @@
+package oauthclient
+
+// The precise causes the external tests of this package tell apart.
+var (
+	ErrIssuedTokenType = errIssuedTokenType
+	TokenTypeIDJAG     = tokenTypeIDJAG
+)
