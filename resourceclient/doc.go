@@ -73,7 +73,7 @@
 // # Errors
 //
 // Errors match [ErrResourceMismatch], [ErrNotWithinResource],
-// [ErrStepUpLimit] (a [*StepUpError]), [ErrRegistration], [ErrGrantIssuer],
+// a [*StepUpError], [ErrRegistration], [ErrGrantIssuer],
 // apiclient.ErrDiscovery, apiclient.ErrIssuerNotAllowed,
 // oauthclient.ErrIssuerMismatch and the other errors of oauthclient and
 // apiclient; every refusal matches strictnet.ErrPolicy. No error contains

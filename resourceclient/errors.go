@@ -21,8 +21,6 @@ var (
 	// segments). It is refused before anything is sent. It is a
 	// *strictnet.PolicyError.
 	ErrNotWithinResource error = &strictnet.PolicyError{Reason: "resourceclient: a token goes only to URLs within its resource"}
-	// ErrStepUpLimit is matched by every *StepUpError.
-	ErrStepUpLimit = errors.New("resourceclient: step-up limit reached")
 	// ErrRegistration: the client could not be registered (no registration
 	// endpoint, or the server refused or answered badly).
 	ErrRegistration = errors.New("resourceclient: client registration failed")
@@ -33,7 +31,7 @@ var (
 // StepUpError is returned when a resource still answers 403
 // insufficient_scope after MaxStepUps re-authorizations for one request,
 // or asks for nothing a new authorization could add (a scope granted
-// already, or beyond ScopeCeiling). It matches ErrStepUpLimit. Scopes are
+// already, or beyond ScopeCeiling); match it with errors.As. Scopes are
 // the scopes last asked for (server text: escape before display). A plain
 // value.
 type StepUpError struct {
@@ -44,6 +42,3 @@ type StepUpError struct {
 func (e *StepUpError) Error() string {
 	return "resourceclient: step-up limit reached after " + strconv.Itoa(e.Attempts) + " re-authorizations (the resource asks for " + safetext.Clean(strings.Join(e.Scopes, " "), 200) + ")"
 }
-
-// Is matches ErrStepUpLimit.
-func (e *StepUpError) Is(target error) bool { return target == ErrStepUpLimit }

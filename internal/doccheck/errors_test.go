@@ -13,6 +13,8 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,4 +132,127 @@ func unwrappedErrors(t *testing.T, dir string) []string {
 		})
 	}
 	return bad
+}
+
+// TestOneHomePerError: a sentinel has one public name. No library package
+// declares an exported Err… variable that is another library package's
+// sentinel (var ErrX = strictnet.ErrPolicy), and no two exported
+// variables name the same internal sentinel (var ErrX = filelock.ErrY in
+// two packages).
+func TestOneHomePerError(t *testing.T) {
+	bad, err := reexportedErrors(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bad {
+		t.Error(b)
+	}
+}
+
+// TestOneHomeCheckFindsReexports: the check sees both kinds of second name.
+func TestOneHomeCheckFindsReexports(t *testing.T) {
+	root := t.TempDir()
+	write := func(dir, src string) {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, dir, "e.go"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a", "package a\nimport \"errors\"\nvar ErrA = errors.New(\"a\")\n")
+	write("b", "package b\nimport \"github.com/oauthsafe/oauthsafe/a\"\nvar ErrB = a.ErrA\n")
+	write("c", "package c\nimport \"github.com/oauthsafe/oauthsafe/internal/x\"\nvar ErrC = x.ErrX\n")
+	write("d", "package d\nimport \"github.com/oauthsafe/oauthsafe/internal/x\"\nvar ErrD = x.ErrX\n")
+	bad, err := reexportedErrors(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 2 || !strings.Contains(bad[0], "ErrB") || !strings.Contains(bad[1], "x.ErrX") {
+		t.Fatalf("found %q, want ErrB and the second name of x.ErrX", bad)
+	}
+}
+
+// reexportedErrors walks the library packages under root (not internal/,
+// not other modules or the directories of notLibrary) and returns one
+// line per second public name of a sentinel.
+func reexportedErrors(root string) ([]string, error) {
+	const module = "github.com/oauthsafe/oauthsafe/"
+	var bad []string
+	internalNames := map[string]string{} // "x.ErrX" -> first package naming it
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if rel == "." {
+				return nil
+			}
+			if strings.HasPrefix(d.Name(), ".") || d.Name() == "internal" || slices.Contains(notLibrary, strings.Split(rel, "/")[0]) {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		imports := map[string]string{} // local name -> import path
+		for _, im := range f.Imports {
+			p, _ := strconv.Unquote(im.Path.Value)
+			name := p[strings.LastIndex(p, "/")+1:]
+			if im.Name != nil {
+				name = im.Name.Name
+			}
+			imports[name] = p
+		}
+		pkg := filepath.ToSlash(filepath.Dir(rel))
+		for _, decl := range f.Decls {
+			g, ok := decl.(*ast.GenDecl)
+			if !ok || g.Tok != token.VAR {
+				continue
+			}
+			for _, s := range g.Specs {
+				vs := s.(*ast.ValueSpec)
+				for i, n := range vs.Names {
+					if !n.IsExported() || !strings.HasPrefix(n.Name, "Err") || i >= len(vs.Values) {
+						continue
+					}
+					sel, ok := vs.Values[i].(*ast.SelectorExpr)
+					if !ok {
+						continue
+					}
+					x, ok := sel.X.(*ast.Ident)
+					if !ok {
+						continue
+					}
+					p, ok := imports[x.Name]
+					if !ok || !strings.HasPrefix(p, module) {
+						continue
+					}
+					target := x.Name + "." + sel.Sel.Name
+					if !strings.Contains(p, "/internal/") {
+						bad = append(bad, pkg+"."+n.Name+" is "+target+": use "+target+" itself")
+						continue
+					}
+					if first, dup := internalNames[target]; dup {
+						bad = append(bad, pkg+"."+n.Name+" names "+target+" again (first: "+first+")")
+						continue
+					}
+					internalNames[target] = pkg + "." + n.Name
+				}
+			}
+		}
+		return nil
+	})
+	sort.Strings(bad)
+	return bad, err
 }
