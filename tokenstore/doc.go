@@ -1,39 +1,32 @@
-// Package tokenstore is the token lifecycle engine and the storage contract
-// under it: it keeps OAuth tokens where they belong and refreshes them
-// without losing, resending or widening a refresh token.
+// Package tokenstore is where refresh tokens are kept: the transactional
+// [Store] contract under the token lifecycle engine of package
+// oauthclient, the stores of this package ([Memory], and the opt-in
+// [EncryptedFile]), [Logout], the record keys, and the errors of the
+// token lifecycle ([ErrLoginRequired], [*TemporaryError]).
 //
-// Where to start: most users get a [Source] from oauthclient's
-// Client.TokenSource or clientcredentials.NewSource, or a [Pool] from
-// oauthclient's Client.UserPool, and pick a
-// [Store]: tokenstore/keyring for a desktop or CLI tool, [EncryptedFile]
-// on a headless machine, tokenstore/sqlstore for a web backend. Call
-// [Pool.Drain] or [Source.Close] on shutdown. Names like S29 in the docs
-// are the security invariants of docs/architecture.md.
-//
-// # The engine
-//
-// A [Source] serves an access token from memory (a lock-free, allocation-free
-// hot path), refreshes it ahead of expiry with one flight, and backs off
-// exponentially with jitter after a temporary failure, also for callers that
-// wait. The same engine serves user tokens (a refresh token in a [Store]) and
-// client-credentials tokens (no Store); oauthclient builds both
-// (Client.TokenSource, clientcredentials.NewSource). TokenContext honours the
-// caller's context. Expiry is compared on the wall clock.
+// Where to start: most users get a token source from oauthclient
+// (Client.TokenSource for a login, Client.UserPool for many users,
+// Client.ClientCredentials for a service) and pick a [Store] for it:
+// tokenstore/keyring for a desktop or CLI tool, [EncryptedFile] on a
+// headless machine, tokenstore/sqlstore for a web backend. Close the
+// source (or Drain the pool) on shutdown. Names like S29 in the docs are
+// the security invariants of docs/architecture.md.
 //
 // # Guarantees
 //
-//   - Access tokens live only in memory, inside a Source. Only the [Record]
+//   - Access tokens live only in memory, inside a token source. Only the record
 //     (refresh token, subject, granted scopes, issuer, client, generation,
-//     and the DPoP [PrivateKey] the refresh token is bound to) is written
+//     and the DPoP key the refresh token is bound to) is written
 //     to a Store, as versioned JSON: the key is sealed with the refresh
-//     token by the same Store and replaced in the same transaction. A record of an earlier
-//     version is refused with [ErrOldRecord] (log in again), never misread.
+//     token by the same Store and replaced in the same transaction. A
+//     record of an earlier version is refused with an error matching
+//     ErrLoginRequired (log in again), never misread.
 //   - Every refresh is one [Store.Update] transaction: the record is read
 //     inside it, the token endpoint called, and the outcome written before
 //     it ends, so one refresh token is sent once across every goroutine,
 //     process and replica sharing the Store.
-//   - A rotated refresh token reaches the engine ([Refresh.Rotated]) as soon
-//     as a 200 response yields one and is written inside the transaction
+//   - A rotated refresh token reaches the engine as soon as a 200 response
+//     yields one and is written inside the transaction
 //     whatever the later checks of the response decide. If the Store fails,
 //     the engine keeps it in memory, uses it next, and writes it when the
 //     Store works again; the spent token is never sent again.
@@ -52,8 +45,8 @@
 //   - The server answered (a token, a 5xx or 429, an OAuth error): nothing
 //     is lost. The mark is cleared with the outcome; if that write fails
 //     (the store down, the lease lost), the outcome is kept in the process
-//     and written by its next refresh, [Source.Flush], [Source.Close] or
-//     [Pool.Drain].
+//     and written by its next refresh, or the source's Close or the
+//     pool's Drain.
 //   - The store fails before the request: nothing was sent; a
 //     [*TemporaryError]. A mark whose write committed but whose
 //     acknowledgement was lost is read back: it lets the request go; one
@@ -62,15 +55,16 @@
 //     its mark and before its request, or its request fails on the way
 //     with no answer (a reset connection, a timeout): the server may or may
 //     not have rotated. The stored token is never sent again blindly. With
-//     SourceConfig.ResolveMarkersByIntrospection the next holder asks the
-//     provider once the request has surely ended (for a lease store: when
+//     oauthclient's TokenSourceConfig.ResolveMarkersByIntrospection the
+//     next holder asks the provider once the request has surely ended
+//     (for a lease store: when
 //     the dead holder's lease lapses, then 5 s; meanwhile a
 //     [*TemporaryError]): a token still active is refreshed and the user
-//     keeps working. Without it, [ErrRotationLost] (the user logs in
-//     again), or a resend within SourceConfig.ReuseGrace.
+//     keeps working. Without it, an error matching [ErrLoginRequired] (the
+//     user logs in again), or a resend within TokenSourceConfig.ReuseGrace.
 //   - The one window no client can close: a holder killed after the server
 //     rotated and before the new token was written. The new token is gone
-//     with it; the next holder reports [ErrRotationLost] (introspection
+//     with it; the next holder reports [ErrLoginRequired] (introspection
 //     finds the stored token inactive) and never presents the spent token,
 //     so the provider's reuse detection does not revoke the grant.
 //
