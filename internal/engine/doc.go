@@ -72,5 +72,4 @@
 // An access token's expiry and refresh margins count from the time before
 // its request was sent, so a slow answer or a slow save never makes it look
 // longer-lived than the server made it.
-//
 package engine
