@@ -11,9 +11,9 @@
 // A [Source] serves an access token from memory (a lock-free, allocation-free
 // hot path), refreshes it ahead of expiry with one flight, and backs off
 // exponentially with jitter after a temporary failure, also for callers that
-// wait. The same engine serves user tokens (a refresh token in a [Store]) and
+// wait. The same engine serves user tokens (a refresh token in a tokenstore.Store) and
 // client-credentials tokens (no Store); oauthclient builds both
-// (Client.TokenSource, clientcredentials.NewSource). TokenContext honours the
+// (Client.TokenSource, Client.ClientCredentials). TokenContext honours the
 // caller's context. Expiry is compared on the wall clock.
 //
 // # Guarantees
@@ -24,7 +24,7 @@
 //     to a Store, as versioned JSON: the key is sealed with the refresh
 //     token by the same Store and replaced in the same transaction. A record of an earlier
 //     version is refused with ErrLoginRequired (log in again), never misread.
-//   - Every refresh is one [Store.Update] transaction: the record is read
+//   - Every refresh is one Store.Update transaction: the record is read
 //     inside it, the token endpoint called, and the outcome written before
 //     it ends, so one refresh token is sent once across every goroutine,
 //     process and replica sharing the Store.
