@@ -62,7 +62,7 @@ func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 		for _, res := range resource {
 			form.Add("resource", res)
 		}
-		key, err := keys.Get(rec.DPoPKey)
+		key, err := keys.Get(rec.DPoPKey.PKCS8())
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
 		}
@@ -71,7 +71,7 @@ func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 			if err != nil {
 				return nil, err
 			}
-			pk, err := k.StoreKey()
+			pk, err := engine.KeyOf(k)
 			if err != nil {
 				return nil, err
 			}

@@ -137,7 +137,7 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 			}
 		}
 		if rt := login.RefreshToken(); rt != "" {
-			dk, err := login.dpop.StoreKey()
+			dk, err := engine.KeyOf(login.dpop)
 			if err != nil {
 				return nil, err
 			}

@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -19,8 +20,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/oauthsafe/oauthsafe/internal/engine"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/oauthsafe/oauthsafe/internal/challenge"
@@ -115,44 +114,31 @@ func (k *Key) Marshal() ([]byte, error) {
 	return x509.MarshalPKCS8PrivateKey(k.priv)
 }
 
-// storeKey returns the key for a engine.Record (S27); nil k gives the
-// zero PrivateKey.
-func (k *Key) StoreKey() (engine.PrivateKey, error) {
-	if k == nil {
-		return engine.PrivateKey{}, nil
-	}
-	b, err := k.Marshal()
-	if err != nil {
-		return engine.PrivateKey{}, errors.New("dpop: DPoP key cannot be encoded")
-	}
-	return engine.NewPrivateKey(b)
-}
-
 // StoredKeys turns a record's key into a *Key, reusing the last one
 // while the record holds the same key (a refresh happens once per token
 // lifetime; the parse is kept off it anyway). Safe for concurrent use.
 type StoredKeys struct {
 	mu   sync.Mutex
-	last engine.PrivateKey
+	last []byte // PKCS #8
 	key  *Key
 }
 
-// get returns nil for the zero PrivateKey, and an error (no key material
-// in it) for a key this client cannot sign with.
-func (s *StoredKeys) Get(pk engine.PrivateKey) (*Key, error) {
-	if pk.IsZero() {
+// Get returns the key of a record's PKCS #8 bytes: nil for none, and an
+// error (no key material in it) for a key this client cannot sign with.
+func (s *StoredKeys) Get(pkcs8 []byte) (*Key, error) {
+	if len(pkcs8) == 0 {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.key != nil && s.last.Equal(pk) {
+	if s.key != nil && bytes.Equal(s.last, pkcs8) {
 		return s.key, nil
 	}
-	k, err := Unmarshal(pk.PKCS8())
+	k, err := Unmarshal(pkcs8)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrDPoP, err)
 	}
-	s.last, s.key = pk, k
+	s.last, s.key = bytes.Clone(pkcs8), k
 	return k, nil
 }
 

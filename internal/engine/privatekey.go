@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"io"
 	"log/slog"
+	"reflect"
+
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // maxPrivateKeySize bounds a PKCS #8 key in a record (an RSA-4096 key is
@@ -99,3 +102,18 @@ func decodeKey(raw json.RawMessage) (PrivateKey, error) {
 	}
 	return NewPrivateKey(w.PKCS8)
 }
+
+// KeyOf returns the PrivateKey of a DPoP key for a Record (S27): the
+// zero PrivateKey for nil k.
+func KeyOf(k interface{ Marshal() ([]byte, error) }) (PrivateKey, error) {
+	if k == nil || reflect.ValueOf(k).IsNil() {
+		return PrivateKey{}, nil
+	}
+	b, err := k.Marshal()
+	if err != nil {
+		return PrivateKey{}, errKeyEncoding
+	}
+	return NewPrivateKey(b)
+}
+
+var errKeyEncoding = errors.New("engine: DPoP key cannot be encoded")
