@@ -1,7 +1,8 @@
 // Package oauthclient is the client side of OAuth 2.0 and OpenID Connect
 // with the insecure paths removed: one [Client] per provider, the flows
-// that log a user in, and the hookup of their tokens to the lifecycle
-// engine of package tokenstore.
+// that log a user in, the grants of services and workloads, and the token
+// lifecycle engine that serves every token from memory ([TokenSource],
+// [UserPool]).
 //
 // Where to start: every kind of user builds one [Client] with [New].
 //
@@ -9,8 +10,12 @@
 //     refresh tokens in tokenstore/sqlstore and serves them from
 //     [Client.UserPool], calling APIs through package apiclient
 //     (apiclient.NewTransport, then Transport.Client per request).
-//   - A backend service gets its own tokens from package
-//     clientcredentials and calls APIs with apiclient.New.
+//   - A backend service gets its own tokens from
+//     [Client.ClientCredentials] and calls APIs with apiclient.New.
+//   - A workload with no stored secret trades a platform token with
+//     [Client.JWTBearer] (an assertion from package assertion) or
+//     [Client.TokenExchange]; enterprise-managed authorization redeems an
+//     [IDJAG] with JWTBearer.
 //   - A desktop or CLI tool logs in with callback.Loopback (or
 //     [Client.DeviceAuth] on a machine without a browser) and keeps the
 //     login with [Client.TokenSource] over tokenstore/keyring.
@@ -49,9 +54,11 @@
 //     a PAR endpoint (RFC 9126): the browser sees only client_id and
 //     request_uri. RFC 8707 resource indicators go on the authorization,
 //     token and refresh requests.
-//   - [Tokens], [Pending] and [DeviceAuthorization] print redacted under
-//     every fmt verb and slog's text handler; their secrets are unexported,
-//     so encoding/json and slog's JSON handler see none of them.
+//   - [Tokens], [Pending], [DeviceAuthorization], [Client] and [Config]
+//     print redacted under every fmt verb and slog's text handler; their
+//     secrets are unexported or redact themselves, so encoding/json and
+//     slog's JSON handler see none of them. A [TokenSource] or [UserPool]
+//     holds only the engine's pointers and prints none of its tokens.
 //
 // # Errors
 //
