@@ -185,9 +185,9 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 	}
 }
 
-// wantInvalidRequest marks a row of TestDPoPHostileResource whose error
+// errWantInvalidRequest marks a row of TestDPoPHostileResource whose error
 // must be an *apiclient.InvalidRequestError (matched with errors.As).
-var wantInvalidRequest = errors.New("want *apiclient.InvalidRequestError")
+var errWantInvalidRequest = errors.New("want *apiclient.InvalidRequestError")
 
 // TestDPoPHostileResource: the API transport with a DPoP token against
 // resources that demand nonces, loop, or send bad ones; DPoP-scheme 400
@@ -237,7 +237,7 @@ func TestDPoPHostileResource(t *testing.T) {
 		{"DPoP invalid_request typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_request", error_description="bad"`)
 			w.WriteHeader(400)
-		}, 1, 0, wantInvalidRequest},
+		}, 1, 0, errWantInvalidRequest},
 		{"DPoP challenge preferred over Bearer", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Add("WWW-Authenticate", `Bearer error="invalid_request"`)
 			w.Header().Add("WWW-Authenticate", `DPoP error="insufficient_scope", scope="items.write"`)
@@ -273,7 +273,7 @@ func TestDPoPHostileResource(t *testing.T) {
 			resp, err := hc.Post(srv.URL+"/v1/items?cursor=abc#frag", "text/plain", strings.NewReader("payload"))
 			if tt.err != nil {
 				var ie *apiclient.InvalidRequestError
-				if tt.err == wantInvalidRequest && !errors.As(err, &ie) || tt.err != wantInvalidRequest && !errors.Is(err, tt.err) {
+				if tt.err == errWantInvalidRequest && !errors.As(err, &ie) || tt.err != errWantInvalidRequest && !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
 				}
 				var se *validate.InsufficientScopeError

@@ -439,7 +439,7 @@ func TestResumeWithoutRecordIsLoginRequired(t *testing.T) {
 	if err == nil {
 		_, err = src.TokenContext(context.Background())
 	}
-	if !errors.Is(err, tokenstore.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+	if !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("err = %v, want ErrLoginRequired", err)
 	}
 	if n := h.tokenCalls.Load(); n != 0 {

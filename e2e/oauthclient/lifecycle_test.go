@@ -163,7 +163,7 @@ func TestRefreshFailures(t *testing.T) {
 		}
 		waitExpired(life)
 		_, err := src.Token()
-		if !errors.Is(err, tokenstore.ErrLoginRequired) || !errors.Is(err, tokenstore.ErrLoginRequired) {
+		if !errors.Is(err, tokenstore.ErrLoginRequired) {
 			t.Fatalf("err = %v, want ErrLoginRequired", err)
 		}
 		key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())

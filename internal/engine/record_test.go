@@ -135,10 +135,6 @@ func putKey(st tokenstore.Store, ctx context.Context, key string, v []byte) erro
 	return st.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, v) })
 }
 
-func delKey(st tokenstore.Store, ctx context.Context, key string) error {
-	return st.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Delete(ctx) })
-}
-
 // newTestFile is an EncryptedFile in a fresh directory.
 func newTestFile(t *testing.T) *tokenstore.EncryptedFile {
 	t.Helper()
