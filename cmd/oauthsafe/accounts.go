@@ -12,11 +12,6 @@ import (
 	"strings"
 )
 
-func init() {
-	register(command{name: "accounts", summary: "list the logged-in accounts (profiles), the active one marked", run: runAccounts})
-	register(command{name: "switch", summary: "make another account (profile) the active one", run: runSwitch})
-}
-
 const accountsHelp = `
 Usage: oauthsafe accounts [--json]
 

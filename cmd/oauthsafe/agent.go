@@ -21,10 +21,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "agent", summary: "the per-user agent that keeps access tokens in memory (start|stop|status|run)", run: runAgent})
-}
-
 const agentHelp = `
 Usage: oauthsafe agent [start|stop|status|run] [--idle DURATION]
 

@@ -11,10 +11,6 @@ import (
 	"strings"
 )
 
-func init() {
-	register(command{name: "demo", summary: "run every flow end to end against an embedded authorization server", run: runDemo})
-}
-
 // demoPackage is the separate demo program. The CLI binary does not link an
 // authorization server; `oauthsafe demo` runs this program instead.
 const demoPackage = "github.com/oauthsafe/oauthsafe/cmd/oauthsafe/oauthsafe-demo"

@@ -14,10 +14,6 @@ import (
 	"time"
 )
 
-func init() {
-	register(command{name: "git-credential", summary: "a git credential helper answering with the access token (get|store|erase)", run: runGitCredential})
-}
-
 const gitCredentialHelp = `
 Usage: oauthsafe git-credential [--profile NAME] [--allow URL]... [--username NAME] get|store|erase
 

@@ -17,10 +17,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "login", summary: "log in through the browser (or the device grant) and keep the refresh token in the keyring", run: runLogin})
-}
-
 const loginHelp = `
 Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--resource URI]... [--dpop] [flags]
        oauthsafe login RESOURCE-URL [--store keyring|file] [--scope CEILING] [--allow-loopback-http] [flags]

@@ -11,10 +11,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "logout", summary: "revoke the refresh token at the server and delete it from the keyring", run: runLogout})
-}
-
 const logoutHelp = `
 Usage: oauthsafe logout [RESOURCE-URL | --profile NAME]
 

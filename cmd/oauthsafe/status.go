@@ -13,10 +13,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "status", summary: "show the issuer, subject, granted scopes, store and agent of a login (never a token)", run: runStatus})
-}
-
 const statusHelp = `
 Usage: oauthsafe status [RESOURCE-URL | --profile NAME] [--json]
 

@@ -13,10 +13,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "token", summary: "print a valid access token on stdout (refreshing with the keyring's refresh token)", run: runToken})
-}
-
 const tokenHelp = `
 Usage: oauthsafe token [RESOURCE-URL | --profile NAME] [--output raw|json|exec-credential] [--force-refresh] [--id-token] [--no-agent]
        oauthsafe token --client-credentials --issuer URL --client-id ID --client-secret-file F [--scope S] [--resource URI]... [--ca-file PEM]
