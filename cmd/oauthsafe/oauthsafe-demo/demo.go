@@ -51,24 +51,8 @@ func (d *demo) expectBlocked(what string, err, want error, extra string) {
 }
 
 func runDemo(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, `Usage: oauthsafe demo
-
-Starts a real OpenID Provider in process on 127.0.0.1 (with its own CA), runs
-the authorization-code flow, refresh and client credentials against it with
-the login completed programmatically, and tries the classic attacks. Prints
-each check and each blocked attack; never prints a token.
-
-Example:
-  go run ./cmd/oauthsafe demo`)
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	if code, ok := parseDemoFlags(e, args); !ok {
+		return code
 	}
 	// The embedded server's library logs request errors through the default
 	// slog logger; the attacks below provoke some on purpose.
@@ -90,6 +74,31 @@ Example:
 	}
 	fmt.Fprintln(d.w, "\nAll checks passed; all attacks were blocked.")
 	return exitOK
+}
+
+// parseDemoFlags parses the demo's arguments (none but --help); ok is
+// false with the exit code when the demo ends there.
+func parseDemoFlags(e *env, args []string) (code int, ok bool) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, `Usage: oauthsafe demo
+
+Starts a real OpenID Provider in process on 127.0.0.1 (with its own CA), runs
+the authorization-code flow, refresh and client credentials against it with
+the login completed programmatically, and tries the classic attacks. Prints
+each check and each blocked attack; never prints a token.
+
+Example:
+  go run ./cmd/oauthsafe demo`)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return exitOK, true
 }
 
 // run starts the embedded server and runs the sections in order: each
