@@ -12,11 +12,6 @@ import (
 	"strings"
 )
 
-func init() {
-	register(command{name: "accounts", summary: "list the logged-in accounts (profiles), the active one marked", run: runAccounts})
-	register(command{name: "switch", summary: "make another account (profile) the active one", run: runSwitch})
-}
-
 const accountsHelp = `
 Usage: oauthsafe accounts [--json]
 
@@ -107,29 +102,56 @@ func listAccounts() ([]account, error) {
 	return out, nil
 }
 
+// accountsOptions are the flags of `oauthsafe accounts`.
+type accountsOptions struct {
+	asJSON bool
+}
+
 func runAccounts(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("accounts", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print a JSON list")
-	fs.Usage = usageFunc(e, fs, accountsHelp)
-	if code, ok := parseFlags(e, fs, args); !ok {
+	o, code, ok := parseAccountsOptions(e, args)
+	if !ok {
 		return code
 	}
 	accts, err := listAccounts()
 	if err != nil {
 		return e.fail(err)
 	}
-	if *asJSON {
-		if accts == nil {
-			accts = []account{}
-		}
-		b, _ := json.MarshalIndent(accts, "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
+	if o.asJSON {
+		printAccountsJSON(e, accts)
 		return exitOK
 	}
 	if len(accts) == 0 {
 		e.errorf("no account yet; run `oauthsafe login`")
 		return exitLoginRequired
 	}
+	printAccounts(e, accts)
+	return exitOK
+}
+
+// parseAccountsOptions parses accounts's flags; ok is false with the exit
+// code when the command ends there (--help, a usage error).
+func parseAccountsOptions(e *env, args []string) (o *accountsOptions, code int, ok bool) {
+	o = &accountsOptions{}
+	fs := flag.NewFlagSet("accounts", flag.ContinueOnError)
+	fs.BoolVar(&o.asJSON, "json", false, "print a JSON list")
+	fs.Usage = usageFunc(e, fs, accountsHelp)
+	if code, ok := parseFlags(e, fs, args); !ok {
+		return nil, code, false
+	}
+	return o, exitOK, true
+}
+
+// printAccountsJSON prints the accounts as a JSON list ([] for none).
+func printAccountsJSON(e *env, accts []account) {
+	if accts == nil {
+		accts = []account{}
+	}
+	b, _ := json.MarshalIndent(accts, "", "  ")
+	fmt.Fprintln(e.stdout, string(b))
+}
+
+// printAccounts prints one line per account, the active one marked "*".
+func printAccounts(e *env, accts []account) {
 	for _, a := range accts {
 		mark := " "
 		if a.Active {
@@ -145,23 +167,52 @@ func runAccounts(ctx context.Context, e *env, args []string) int {
 		}
 		fmt.Fprintf(e.stdout, "%s %-12s %s at %s (client %s, %s)\n", mark, a.Profile, who, clean(a.Issuer), clean(a.ClientID), state)
 	}
-	return exitOK
+}
+
+// switchOptions are the argument of `oauthsafe switch`.
+type switchOptions struct {
+	// want is the profile, or the subject, to make active.
+	want string
 }
 
 func runSwitch(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("switch", flag.ContinueOnError)
-	fs.Usage = usageFunc(e, fs, switchHelp)
-	if code, ok := parseFlagsN(e, fs, args, 1); !ok {
+	o, code, ok := parseSwitchOptions(e, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() != 1 {
-		return e.usageError("switch", "name the profile (or subject) to switch to")
-	}
-	want := fs.Arg(0)
 	accts, err := listAccounts()
 	if err != nil {
 		return e.fail(err)
 	}
+	name, code, ok := pickAccount(e, accts, o.want)
+	if !ok {
+		return code
+	}
+	if err := writeActive(name); err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stderr, "Switched to profile %q.\n", name)
+	return exitOK
+}
+
+// parseSwitchOptions parses switch's one argument; ok is false with the
+// exit code when the command ends there (--help, a usage error).
+func parseSwitchOptions(e *env, args []string) (o *switchOptions, code int, ok bool) {
+	fs := flag.NewFlagSet("switch", flag.ContinueOnError)
+	fs.Usage = usageFunc(e, fs, switchHelp)
+	if code, ok := parseFlagsN(e, fs, args, 1); !ok {
+		return nil, code, false
+	}
+	if fs.NArg() != 1 {
+		return nil, e.usageError("switch", "name the profile (or subject) to switch to"), false
+	}
+	return &switchOptions{want: fs.Arg(0)}, exitOK, true
+}
+
+// pickAccount finds the profile named want, or else the one profile
+// logged in as subject want; ok is false with the exit code when there is
+// none or more than one.
+func pickAccount(e *env, accts []account, want string) (name string, code int, ok bool) {
 	var match []string
 	for _, a := range accts {
 		if a.Profile == want {
@@ -175,26 +226,28 @@ func runSwitch(ctx context.Context, e *env, args []string) int {
 	switch len(match) {
 	case 0:
 		e.errorf("no profile or subject %q; run `oauthsafe accounts` to list them", clean(want))
-		return exitError
+		return "", exitError, false
 	case 1:
+		return match[0], exitOK, true
 	default:
 		e.errorf("subject %q is logged in under several profiles (%s); name the profile", clean(want), strings.Join(match, ", "))
-		return exitError
+		return "", exitError, false
 	}
+}
+
+// writeActive makes name the active profile (the file "active" in the
+// profile directory, written atomically, mode 0600).
+func writeActive(name string) error {
 	d, err := profileDir()
 	if err != nil {
-		return e.fail(err)
+		return err
 	}
 	if err := os.MkdirAll(d, 0o700); err != nil {
-		return e.fail(err)
+		return err
 	}
 	tmp := filepath.Join(d, activeFile+".tmp")
-	if err := os.WriteFile(tmp, []byte(match[0]+"\n"), 0o600); err != nil {
-		return e.fail(err)
+	if err := os.WriteFile(tmp, []byte(name+"\n"), 0o600); err != nil {
+		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(d, activeFile)); err != nil {
-		return e.fail(err)
-	}
-	fmt.Fprintf(e.stderr, "Switched to profile %q.\n", match[0])
-	return exitOK
+	return os.Rename(tmp, filepath.Join(d, activeFile))
 }

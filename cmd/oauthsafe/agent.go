@@ -24,10 +24,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "agent", summary: "the per-user agent that keeps access tokens in memory (start|stop|status|run)", run: runAgent})
-}
-
 const agentHelp = `
 Usage: oauthsafe agent [start|stop|status|run] [--idle DURATION]
 
@@ -62,61 +58,96 @@ Examples:
 // defaultAgentIdle is how long the agent waits for a request before it exits.
 const defaultAgentIdle = 30 * time.Minute
 
+// agentOptions are the subcommand and the flags of `oauthsafe agent`.
+type agentOptions struct {
+	// sub is start (the default), stop, status or run.
+	sub  string
+	idle time.Duration
+}
+
 func runAgent(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	idle := fs.Duration("idle", defaultAgentIdle, "exit after this long without a request")
-	fs.Usage = usageFunc(e, fs, agentHelp)
-	sub := "start"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		sub, args = args[0], args[1:]
-	}
-	if code, ok := parseFlags(e, fs, args); !ok {
+	o, code, ok := parseAgentOptions(e, args)
+	if !ok {
 		return code
 	}
-	if *idle <= 0 {
-		return e.usageError("agent", "--idle must be positive")
-	}
-	switch sub {
+	switch o.sub {
 	case "run":
-		return serveAgent(ctx, e, *idle)
+		return serveAgent(ctx, e, o.idle)
 	case "start":
-		if res, err := agentCall(ctx, e.getenv, agentRequest{Op: "ping"}, 5*time.Second); err == nil {
-			fmt.Fprintf(e.stderr, "The agent is already running (pid %d).\n", res.PID)
-			return exitOK
-		}
-		if err := startAgent(ctx, e.getenv); err != nil {
-			return e.fail(fmt.Errorf("agent: %w", err))
-		}
-		fmt.Fprintln(e.stderr, "The agent is running.")
-		return exitOK
+		return agentStartCommand(ctx, e)
 	case "stop":
-		_, err := agentCall(ctx, e.getenv, agentRequest{Op: "stop"}, 5*time.Second)
-		if errors.Is(err, errNoAgent) {
-			fmt.Fprintln(e.stderr, "No agent is running.")
-			return exitOK
-		}
-		if err != nil {
-			return e.fail(err)
-		}
-		fmt.Fprintln(e.stderr, "The agent stopped; the access tokens it held are forgotten.")
-		return exitOK
+		return agentStopCommand(ctx, e)
 	case "status":
-		res, err := agentCall(ctx, e.getenv, agentRequest{Op: "status"}, 5*time.Second)
-		if errors.Is(err, errNoAgent) || errors.Is(err, errAgentUnsupported) {
-			fmt.Fprintln(e.stdout, "agent: not running")
-			return exitOK
-		}
-		if err != nil {
-			return e.fail(err)
-		}
-		fmt.Fprintf(e.stdout, "agent: running (pid %d, since %s)\n", res.PID, res.Started.Local().Format(time.RFC3339))
-		for _, p := range res.Profiles {
-			fmt.Fprintf(e.stdout, "  %s: access token valid until %s\n", p.Name, p.Expiry.Local().Format(time.RFC3339))
-		}
-		return exitOK
+		return agentStatusCommand(ctx, e)
 	default:
-		return e.usageError("agent", "unknown subcommand %q (start, stop, status or run)", clean(sub))
+		return e.usageError("agent", "unknown subcommand %q (start, stop, status or run)", clean(o.sub))
 	}
+}
+
+// parseAgentOptions parses agent's subcommand (first, if any) and flags;
+// ok is false with the exit code when the command ends there (--help, a
+// usage error).
+func parseAgentOptions(e *env, args []string) (o *agentOptions, code int, ok bool) {
+	o = &agentOptions{sub: "start"}
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.DurationVar(&o.idle, "idle", defaultAgentIdle, "exit after this long without a request")
+	fs.Usage = usageFunc(e, fs, agentHelp)
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		o.sub, args = args[0], args[1:]
+	}
+	if code, ok := parseFlags(e, fs, args); !ok {
+		return nil, code, false
+	}
+	if o.idle <= 0 {
+		return nil, e.usageError("agent", "--idle must be positive"), false
+	}
+	return o, exitOK, true
+}
+
+// agentStartCommand is `agent start`: it starts the agent in the
+// background unless one answers.
+func agentStartCommand(ctx context.Context, e *env) int {
+	if res, err := agentCall(ctx, e.getenv, agentRequest{Op: "ping"}, 5*time.Second); err == nil {
+		fmt.Fprintf(e.stderr, "The agent is already running (pid %d).\n", res.PID)
+		return exitOK
+	}
+	if err := startAgent(ctx, e.getenv); err != nil {
+		return e.fail(fmt.Errorf("agent: %w", err))
+	}
+	fmt.Fprintln(e.stderr, "The agent is running.")
+	return exitOK
+}
+
+// agentStopCommand is `agent stop`.
+func agentStopCommand(ctx context.Context, e *env) int {
+	_, err := agentCall(ctx, e.getenv, agentRequest{Op: "stop"}, 5*time.Second)
+	if errors.Is(err, errNoAgent) {
+		fmt.Fprintln(e.stderr, "No agent is running.")
+		return exitOK
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintln(e.stderr, "The agent stopped; the access tokens it held are forgotten.")
+	return exitOK
+}
+
+// agentStatusCommand is `agent status`: whether it runs and the profiles
+// it holds an access token for.
+func agentStatusCommand(ctx context.Context, e *env) int {
+	res, err := agentCall(ctx, e.getenv, agentRequest{Op: "status"}, 5*time.Second)
+	if errors.Is(err, errNoAgent) || errors.Is(err, errAgentUnsupported) {
+		fmt.Fprintln(e.stdout, "agent: not running")
+		return exitOK
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintf(e.stdout, "agent: running (pid %d, since %s)\n", res.PID, res.Started.Local().Format(time.RFC3339))
+	for _, p := range res.Profiles {
+		fmt.Fprintf(e.stdout, "  %s: access token valid until %s\n", p.Name, p.Expiry.Local().Format(time.RFC3339))
+	}
+	return exitOK
 }
 
 // agent is the running agent: one entry per profile and caller
@@ -154,17 +185,15 @@ type agentEntry struct {
 // entryKey is an entry's key in agent.entries.
 func entryKey(name, credential string) string { return name + "\x00" + credential }
 
+// serveAgent is `agent run`: it takes the one agent's lock, listens on
+// the socket and serves until stopped or idle.
 func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 	logger := log.New(e.stderr, "oauthsafe agent: ", log.LstdFlags)
 	dir, err := agentDir(e.getenv)
 	if err != nil {
 		return e.fail(fmt.Errorf("agent: %w", err))
 	}
-	// One agent per user: the file lock (the one the stores use, released
-	// by the OS however the agent exits), tried once.
-	tryCtx, tryCancel := context.WithCancelCause(ctx)
-	tryCancel(errAgentRunning)
-	unlock, err := filelock.LockFile(tryCtx, filepath.Join(dir, "agent.lock"))
+	unlock, err := lockOneAgent(ctx, dir)
 	if err != nil {
 		if errors.Is(err, errAgentRunning) {
 			return exitOK // another agent won the start race
@@ -177,19 +206,8 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 		return e.fail(fmt.Errorf("agent: %w", err))
 	}
 	sock := agentSocket(dir)
-	_ = os.Remove(sock) // a stale socket of a dead agent (we hold the lock)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	ln, sockInfo, err := listenAgent(sock)
 	if err != nil {
-		return e.fail(fmt.Errorf("agent: %w", err))
-	}
-	ln.SetUnlinkOnClose(true)
-	if err := os.Chmod(sock, 0o600); err != nil {
-		ln.Close()
-		return e.fail(fmt.Errorf("agent: %w", err))
-	}
-	sockInfo, err := os.Lstat(sock)
-	if err != nil {
-		ln.Close()
 		return e.fail(fmt.Errorf("agent: %w", err))
 	}
 	// Credentials come with each request, never from here (agentcred.go).
@@ -205,6 +223,45 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 		ln.Close()
 	}()
 	go a.watch(ctx, idle, sock, sockInfo)
+	a.serve(ctx, ln)
+	a.closeAll()
+	return exitOK
+}
+
+// lockOneAgent takes the lock of the one agent per user: the file lock
+// (the one the stores use, released by the OS however the agent exits),
+// tried once; errAgentRunning when another agent holds it.
+func lockOneAgent(ctx context.Context, dir string) (unlock func() error, err error) {
+	tryCtx, tryCancel := context.WithCancelCause(ctx)
+	tryCancel(errAgentRunning)
+	return filelock.LockFile(tryCtx, filepath.Join(dir, "agent.lock"))
+}
+
+// listenAgent listens on the agent's socket (mode 0600), replacing a
+// stale one of a dead agent (the caller holds the lock); it returns the
+// socket's file info, to notice when it is removed or replaced.
+func listenAgent(sock string) (*net.UnixListener, os.FileInfo, error) {
+	_ = os.Remove(sock) // a stale socket of a dead agent (we hold the lock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return nil, nil, err
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	sockInfo, err := os.Lstat(sock)
+	if err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	return ln, sockInfo, nil
+}
+
+// serve accepts connections until the listener is closed, each served on
+// its own goroutine, then stops the agent and waits for them.
+func (a *agent) serve(ctx context.Context, ln *net.UnixListener) {
 	var wg sync.WaitGroup
 	for {
 		conn, err := ln.AcceptUnix()
@@ -217,10 +274,8 @@ func serveAgent(ctx context.Context, e *env, idle time.Duration) int {
 			a.handle(ctx, conn)
 		}()
 	}
-	cancel()
+	a.stop()
 	wg.Wait()
-	a.closeAll()
-	return exitOK
 }
 
 // closeAll closes every profile's source before the agent exits: refreshes

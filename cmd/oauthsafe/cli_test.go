@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -140,6 +142,66 @@ func TestReloginNamesTheResource(t *testing.T) {
 		}
 		if got := errb.String(); !strings.HasSuffix(got, tc.want) {
 			t.Errorf("relogin %q: %q does not end with %q", tc.relogin, got, tc.want)
+		}
+	}
+}
+
+// TestHelpListsCommandsInOrder pins the order of the commands in --help
+// (the order a user needs them, not the files'), and checks that every
+// command of the dispatch table is listed there exactly once, with a
+// summary; so are help and version, which run answers itself. No command
+// prints the same list (exit 2; an unknown command is a one-line usage
+// error, TestStatusJSONAndExitCodes). Each command's --help prints its
+// usage.
+func TestHelpListsCommandsInOrder(t *testing.T) {
+	want := []string{"login", "token", "status", "logout", "accounts", "switch", "git-credential", "agent", "demo", "version", "help"}
+	line := regexp.MustCompile(`^  ([a-z-]+) {2,}(\S.*)$`)
+	listed := func(args ...string) []string {
+		e, out, errb := testEnv()
+		wantCode := exitUsage
+		if len(args) > 0 && args[0] == "--help" {
+			wantCode = exitOK
+		}
+		if code := run(context.Background(), e, args); code != wantCode {
+			t.Errorf("%q: exit %d, want %d", args, code, wantCode)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%q: the list went to stdout", args)
+		}
+		var names []string
+		for _, l := range strings.Split(errb.String(), "\n") {
+			if m := line.FindStringSubmatch(l); m != nil {
+				names = append(names, m[1])
+			}
+		}
+		return names
+	}
+	got := listed("--help")
+	if !slices.Equal(got, want) {
+		t.Errorf("--help lists\n  %q\nwant\n  %q", got, want)
+	}
+	count := map[string]int{}
+	for _, n := range got {
+		count[n]++
+	}
+	for name := range commands {
+		if count[name] != 1 {
+			t.Errorf("command %q is listed %d times in --help, want once", name, count[name])
+		}
+	}
+	for _, name := range got {
+		if _, ok := commands[name]; !ok && name != "help" && name != "version" {
+			t.Errorf("--help lists %q, which is no command", name)
+		}
+	}
+	if l := listed(); !slices.Equal(l, got) {
+		t.Errorf("no command lists %q, want the --help list %q", l, got)
+	}
+	// Each command's own --help: its usage, on stderr, exit 0.
+	for name := range commands {
+		e, out, errb := testEnv()
+		if code := run(context.Background(), e, []string{name, "--help"}); code != exitOK || out.Len() != 0 || !strings.HasPrefix(errb.String(), "Usage: oauthsafe "+name) {
+			t.Errorf("%s --help: exit %d, stdout %q, stderr %q", name, code, out.String(), errb.String())
 		}
 	}
 }

@@ -11,10 +11,6 @@ import (
 	"strings"
 )
 
-func init() {
-	register(command{name: "demo", summary: "run every flow end to end against an embedded authorization server", run: runDemo})
-}
-
 // demoPackage is the separate demo program. The CLI binary does not link an
 // authorization server; `oauthsafe demo` runs this program instead.
 const demoPackage = "github.com/oauthsafe/oauthsafe/cmd/oauthsafe/oauthsafe-demo"
@@ -34,22 +30,44 @@ no authorization server. It is found next to this binary or on PATH;
 both. From a checkout, ` + "`go run ./cmd/oauthsafe demo`" + ` builds it too.
 `
 
+// demoOptions are the arguments of `oauthsafe demo`: they go to the demo
+// program as they are, except --help, answered here.
+type demoOptions struct {
+	args []string
+}
+
 // runDemo starts the demo program: an oauthsafe-demo binary next to this
 // one or on PATH, else, from a checkout or a released version, ` + "`go run`" + `
 // of its package. Without any of them it says how to install it.
 func runDemo(ctx context.Context, e *env, args []string) int {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" {
-			fmt.Fprint(e.stderr, strings.TrimPrefix(demoHelp, "\n"))
-			return exitOK
-		}
+	o, ok := parseDemoOptions(e, args)
+	if !ok {
+		return exitOK
 	}
 	name, argv := demoCommand()
 	if name == "" {
 		e.errorf("the demo program oauthsafe-demo is not installed next to this binary or on PATH; install both with `go install %s/...@latest` (or run `go run ./cmd/oauthsafe demo` in a checkout)", strings.TrimSuffix(demoPackage, "/oauthsafe-demo"))
 		return exitError
 	}
-	cmd := exec.CommandContext(ctx, name, append(argv, args...)...)
+	return runDemoProgram(ctx, e, name, append(argv, o.args...))
+}
+
+// parseDemoOptions keeps the demo program's arguments; ok is false after
+// printing the help for --help.
+func parseDemoOptions(e *env, args []string) (o *demoOptions, ok bool) {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			fmt.Fprint(e.stderr, strings.TrimPrefix(demoHelp, "\n"))
+			return nil, false
+		}
+	}
+	return &demoOptions{args: args}, true
+}
+
+// runDemoProgram runs the demo program with its streams on the CLI's (no
+// stdin) and exits as it does.
+func runDemoProgram(ctx context.Context, e *env, name string, argv []string) int {
+	cmd := exec.CommandContext(ctx, name, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, e.stdout, e.stderr
 	err := cmd.Run()
 	var exit *exec.ExitError

@@ -14,10 +14,6 @@ import (
 	"time"
 )
 
-func init() {
-	register(command{name: "git-credential", summary: "a git credential helper answering with the access token (get|store|erase)", run: runGitCredential})
-}
-
 const gitCredentialHelp = `
 Usage: oauthsafe git-credential [--profile NAME] [--allow URL]... [--username NAME] get|store|erase
 
@@ -45,24 +41,22 @@ Examples:
 // maxGitCredentialInput bounds what is read from git.
 const maxGitCredentialInput = 64 << 10
 
+// gitCredentialOptions are the flags and the action of
+// `oauthsafe git-credential`.
+type gitCredentialOptions struct {
+	profile  string
+	username string
+	noAgent  bool
+	allow    stringList
+	// action is git's: get, store or erase.
+	action string
+}
+
 func runGitCredential(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("git-credential", flag.ContinueOnError)
-	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
-	username := fs.String("username", "", "user `NAME` to answer when git sends none (default \"oauth2\")")
-	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly")
-	var allow stringList
-	fs.Var(&allow, "allow", "answer for this https `URL` (host, and path if any); repeatable")
-	fs.Usage = usageFunc(e, fs, gitCredentialHelp)
-	if code, ok := parseFlagsN(e, fs, args, 1); !ok {
+	o, code, ok := parseGitCredentialOptions(e, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() != 1 {
-		return e.usageError("git-credential", "expected one of get, store or erase")
-	}
-	if _, err := profilePath(*profileFlag); err != nil {
-		return e.usageError("git-credential", "%v", err)
-	}
-	action := fs.Arg(0)
 	in := e.stdin
 	if in == nil {
 		in = strings.NewReader("")
@@ -73,58 +67,101 @@ func runGitCredential(ctx context.Context, e *env, args []string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	switch action {
+	switch o.action {
 	case "get":
-		origins := []string(allow)
-		if p, err := loadProfile(*profileFlag); err == nil {
-			origins = append(origins, p.Resources...)
-		}
-		if why := gitDeclines(attrs, origins); why != "" {
-			// A bearer token goes only over https (S14) and only to the
-			// profile's API origins: answer nothing, and git goes on with
-			// its other helpers.
-			e.errorf("git-credential: declined: %s", why)
-			return exitOK
-		}
-		// stdin is git's, not a terminal: never prompt for a passphrase.
-		ne := &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
-		tok, err := getToken(ctx, ne, *profileFlag, *noAgent, tokenWant{})
-		if err == nil {
-			err = bearerOnly(tok)
-		}
-		if err != nil {
-			return e.fail(fmt.Errorf("git-credential: %w", err))
-		}
-		user := attrs["username"]
-		if user == "" {
-			user = *username
-		}
-		if user == "" {
-			user = "oauth2"
-		}
-		// Nothing with a newline (or any control) reaches git: it would
-		// add attributes (S22).
-		if err := checkGitValue(user); err != nil {
-			return e.fail(fmt.Errorf("git-credential: the user name: %w", err))
-		}
-		if err := checkTokenText(tok.AccessToken); err != nil {
-			return e.fail(fmt.Errorf("git-credential: %w", err))
-		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "username=%s\npassword=%s\n", user, tok.AccessToken)
-		if !tok.Expiry.IsZero() {
-			fmt.Fprintf(&b, "password_expiry_utc=%d\n", tok.Expiry.Unix())
-		}
-		io.WriteString(e.stdout, b.String())
-		return exitOK
+		return o.get(ctx, e, attrs)
 	case "store":
 		return exitOK
 	case "erase":
-		agentForget(ctx, e, *profileFlag)
+		agentForget(ctx, e, o.profile)
 		return exitOK
 	default:
-		return e.usageError("git-credential", "unknown action %q (get, store or erase)", clean(action))
+		return e.usageError("git-credential", "unknown action %q (get, store or erase)", clean(o.action))
 	}
+}
+
+// parseGitCredentialOptions parses git-credential's flags and action; ok
+// is false with the exit code when the command ends there (--help, a
+// usage error).
+func parseGitCredentialOptions(e *env, args []string) (o *gitCredentialOptions, code int, ok bool) {
+	o = &gitCredentialOptions{}
+	fs := flag.NewFlagSet("git-credential", flag.ContinueOnError)
+	fs.StringVar(&o.profile, "profile", currentProfile(), "profile `NAME` saved by login")
+	fs.StringVar(&o.username, "username", "", "user `NAME` to answer when git sends none (default \"oauth2\")")
+	fs.BoolVar(&o.noAgent, "no-agent", false, "do not use the agent: refresh directly")
+	fs.Var(&o.allow, "allow", "answer for this https `URL` (host, and path if any); repeatable")
+	fs.Usage = usageFunc(e, fs, gitCredentialHelp)
+	if code, ok := parseFlagsN(e, fs, args, 1); !ok {
+		return nil, code, false
+	}
+	if fs.NArg() != 1 {
+		return nil, e.usageError("git-credential", "expected one of get, store or erase"), false
+	}
+	if _, err := profilePath(o.profile); err != nil {
+		return nil, e.usageError("git-credential", "%v", err), false
+	}
+	o.action = fs.Arg(0)
+	return o, exitOK, true
+}
+
+// get answers git's "get": the access token as the password, for the
+// profile's API origins only.
+func (o *gitCredentialOptions) get(ctx context.Context, e *env, attrs map[string]string) int {
+	origins := []string(o.allow)
+	if p, err := loadProfile(o.profile); err == nil {
+		origins = append(origins, p.Resources...)
+	}
+	if why := gitDeclines(attrs, origins); why != "" {
+		// A bearer token goes only over https (S14) and only to the
+		// profile's API origins: answer nothing, and git goes on with
+		// its other helpers.
+		e.errorf("git-credential: declined: %s", why)
+		return exitOK
+	}
+	// stdin is git's, not a terminal: never prompt for a passphrase.
+	ne := &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
+	tok, err := getToken(ctx, ne, o.profile, o.noAgent, tokenWant{})
+	if err == nil {
+		err = bearerOnly(tok)
+	}
+	if err != nil {
+		return e.fail(fmt.Errorf("git-credential: %w", err))
+	}
+	user := o.userName(attrs)
+	// Nothing with a newline (or any control) reaches git: it would
+	// add attributes (S22).
+	if err := checkGitValue(user); err != nil {
+		return e.fail(fmt.Errorf("git-credential: the user name: %w", err))
+	}
+	if err := checkTokenText(tok.AccessToken); err != nil {
+		return e.fail(fmt.Errorf("git-credential: %w", err))
+	}
+	writeGitCredential(e.stdout, user, tok)
+	return exitOK
+}
+
+// userName is the user name to answer: git's, else --username, else
+// "oauth2".
+func (o *gitCredentialOptions) userName(attrs map[string]string) string {
+	user := attrs["username"]
+	if user == "" {
+		user = o.username
+	}
+	if user == "" {
+		user = "oauth2"
+	}
+	return user
+}
+
+// writeGitCredential writes the answer to git in one write: the user
+// name, the token as the password and its expiry.
+func writeGitCredential(w io.Writer, user string, tok *agentToken) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "username=%s\npassword=%s\n", user, tok.AccessToken)
+	if !tok.Expiry.IsZero() {
+		fmt.Fprintf(&b, "password_expiry_utc=%d\n", tok.Expiry.Unix())
+	}
+	io.WriteString(w, b.String())
 }
 
 // readGitCredential parses git's key=value lines up to a blank line or EOF.

@@ -17,10 +17,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "login", summary: "log in through the browser (or the device grant) and keep the refresh token in the keyring", run: runLogin})
-}
-
 const loginHelp = `
 Usage: oauthsafe login --issuer URL --client-id ID [--store keyring|file] [--resource URI]... [--dpop] [flags]
        oauthsafe login RESOURCE-URL [--store keyring|file] [--scope CEILING] [--allow-loopback-http] [flags]
@@ -80,58 +76,119 @@ Examples:
       --scope "openid offline_access api.read" --ca-file corp-ca.pem --listen 127.0.0.1:8400
 `
 
-func runLogin(ctx context.Context, e *env, args []string) (code int) {
-	fs := flag.NewFlagSet("login", flag.ContinueOnError)
-	var cf clientFlags
-	cf.bind(fs, "openid offline_access")
-	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` to save the login under")
-	noBrowser := fs.Bool("no-browser", false, "do not open a browser: print the URL alone on one line of stderr and wait for the callback")
-	device := fs.Bool("device", false, "use the device grant (RFC 8628) instead of a browser redirect")
-	listen := fs.String("listen", "", "fixed loopback `address` 127.0.0.1:PORT for servers that demand one (default: a free port)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the login")
-	storeFlag := fs.String("store", storeKeyring, "where to keep the refresh token: `keyring` (the OS keyring) or file (an encrypted file)")
-	storeFileFlag := fs.String("store-file", "", "`path` of the encrypted file for --store file (default: tokens.enc in the profile directory)")
-	var resources stringList
-	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` to ask tokens for (repeatable)")
-	dpop := fs.Bool("dpop", false, "bind the tokens to a key kept with the refresh token in the store (DPoP, RFC 9449)")
-	loopbackHTTP := fs.Bool("allow-loopback-http", false, "allow plain http to localhost, 127.0.0.0/8 and ::1 (local development and test servers only; remembered in the profile)")
-	fs.Usage = usageFunc(e, fs, loginHelp)
-	resource, code, ok := parseFlagsResource(e, fs, args)
+// loginOptions are the flags and the argument of `oauthsafe login`.
+type loginOptions struct {
+	client       clientFlags
+	profile      string
+	noBrowser    bool
+	device       bool
+	listen       string
+	timeout      time.Duration
+	store        string
+	storeFile    string
+	resources    stringList
+	dpop         bool
+	loopbackHTTP bool
+	// resource is the URL of a resource-first login ("" for none).
+	resource string
+	// given holds the flags given on the command line: the others keep
+	// the saved profile's values when logging in again.
+	given map[string]bool
+}
+
+func runLogin(ctx context.Context, e *env, args []string) int {
+	o, code, ok := parseLoginOptions(e, args)
 	if !ok {
 		return code
 	}
-	if *storeFlag != storeKeyring && *storeFlag != storeFile {
-		return e.usageError("login", "--store must be keyring or file, not %q", clean(*storeFlag))
+	if o.resource != "" {
+		return runResourceLogin(ctx, e, o.resource, o.resourceLogin())
 	}
-	if *storeFileFlag != "" && *storeFlag != storeFile {
-		return e.usageError("login", "--store-file goes with --store file")
+	p, code, ok := o.loginProfile(e)
+	if !ok {
+		return code
 	}
-	for _, r := range resources {
+	return loginWithProfile(ctx, e, o, p)
+}
+
+// parseLoginOptions parses login's flags and resource URL and checks the
+// flags that do not depend on a saved profile; ok is false with the exit
+// code when the command ends there (--help, a usage error).
+func parseLoginOptions(e *env, args []string) (o *loginOptions, code int, ok bool) {
+	o = &loginOptions{}
+	fs := flag.NewFlagSet("login", flag.ContinueOnError)
+	o.bind(fs)
+	fs.Usage = usageFunc(e, fs, loginHelp)
+	if o.resource, code, ok = parseFlagsResource(e, fs, args); !ok {
+		return nil, code, false
+	}
+	o.given = flagsGiven(fs)
+	if code, ok := o.check(e); !ok {
+		return nil, code, false
+	}
+	resourceProfileFor(fs, &o.profile, o.resource)
+	return o, exitOK, true
+}
+
+func (o *loginOptions) bind(fs *flag.FlagSet) {
+	o.client.bind(fs, "openid offline_access")
+	fs.StringVar(&o.profile, "profile", currentProfile(), "profile `NAME` to save the login under")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "do not open a browser: print the URL alone on one line of stderr and wait for the callback")
+	fs.BoolVar(&o.device, "device", false, "use the device grant (RFC 8628) instead of a browser redirect")
+	fs.StringVar(&o.listen, "listen", "", "fixed loopback `address` 127.0.0.1:PORT for servers that demand one (default: a free port)")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "how long to wait for the login")
+	fs.StringVar(&o.store, "store", storeKeyring, "where to keep the refresh token: `keyring` (the OS keyring) or file (an encrypted file)")
+	fs.StringVar(&o.storeFile, "store-file", "", "`path` of the encrypted file for --store file (default: tokens.enc in the profile directory)")
+	fs.Var(&o.resources, "resource", "RFC 8707 resource indicator `URI` to ask tokens for (repeatable)")
+	fs.BoolVar(&o.dpop, "dpop", false, "bind the tokens to a key kept with the refresh token in the store (DPoP, RFC 9449)")
+	fs.BoolVar(&o.loopbackHTTP, "allow-loopback-http", false, "allow plain http to localhost, 127.0.0.0/8 and ::1 (local development and test servers only; remembered in the profile)")
+}
+
+// check refuses the store flags, resources and, with a resource URL, the
+// flags that do not go together.
+func (o *loginOptions) check(e *env) (code int, ok bool) {
+	if o.store != storeKeyring && o.store != storeFile {
+		return e.usageError("login", "--store must be keyring or file, not %q", clean(o.store)), false
+	}
+	if o.storeFile != "" && o.store != storeFile {
+		return e.usageError("login", "--store-file goes with --store file"), false
+	}
+	for _, r := range o.resources {
 		if err := checkResource(r); err != nil {
-			return e.usageError("login", "%v", err)
+			return e.usageError("login", "%v", err), false
 		}
 	}
-	if resource != "" {
-		if cf.issuer != "" || cf.clientID != "" || cf.secretFile != "" || *device || *dpop || len(resources) > 0 {
-			return e.usageError("login", "a resource URL is all a resource-first login needs: --issuer, --client-id, --client-secret-file, --resource, --device and --dpop do not go with it")
-		}
-		resourceProfileFor(fs, profileFlag, resource)
-		var ceiling []string
-		if flagSet(fs, "scope") {
-			ceiling = strings.Fields(cf.scope)
-		}
-		return runResourceLogin(ctx, e, resource, resourceLogin{profile: *profileFlag, noBrowser: *noBrowser, listen: *listen, timeout: *timeout,
-			store: *storeFlag, storeFile: *storeFileFlag, caFile: cf.caFile, scopeCeiling: ceiling, allowLoopback: *loopbackHTTP})
+	cf := &o.client
+	if o.resource != "" && (cf.issuer != "" || cf.clientID != "" || cf.secretFile != "" || o.device || o.dpop || len(o.resources) > 0) {
+		return e.usageError("login", "a resource URL is all a resource-first login needs: --issuer, --client-id, --client-secret-file, --resource, --device and --dpop do not go with it"), false
 	}
-	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, Resources: resources, DPoP: *dpop}
-	p.AllowLoopbackHTTP = *loopbackHTTP
-	if *storeFlag == storeFile {
+	return exitOK, true
+}
+
+// resourceLogin is what a resource-first login takes of the options:
+// --scope, when given, bounds the scopes the resource asks for.
+func (o *loginOptions) resourceLogin() resourceLogin {
+	var ceiling []string
+	if o.given["scope"] {
+		ceiling = strings.Fields(o.client.scope)
+	}
+	return resourceLogin{profile: o.profile, noBrowser: o.noBrowser, listen: o.listen, timeout: o.timeout,
+		store: o.store, storeFile: o.storeFile, caFile: o.client.caFile, scopeCeiling: ceiling, allowLoopback: o.loopbackHTTP}
+}
+
+// loginProfile is the profile to log in with: the flags' client, or the
+// saved profile's with the flags given applied over it.
+func (o *loginOptions) loginProfile(e *env) (p *profile, code int, ok bool) {
+	cf := &o.client
+	p = &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, Resources: o.resources, DPoP: o.dpop}
+	p.AllowLoopbackHTTP = o.loopbackHTTP
+	if o.store == storeFile {
 		p.Store = storeFile
-		p.StoreFile = *storeFileFlag
+		p.StoreFile = o.storeFile
 		if p.StoreFile != "" {
 			abs, err := filepath.Abs(p.StoreFile)
 			if err != nil {
-				return e.usageError("login", "--store-file: %v", err)
+				return nil, e.usageError("login", "--store-file: %v", err), false
 			}
 			p.StoreFile = abs
 		}
@@ -139,47 +196,60 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 	if (p.Issuer == "") != (p.ClientID == "") {
 		// A client id belongs to one issuer: never pair a new issuer with
 		// the profile's client id, or the reverse.
-		return e.usageError("login", "--issuer and --client-id go together (give both, or neither to log in again with the saved profile)")
+		return nil, e.usageError("login", "--issuer and --client-id go together (give both, or neither to log in again with the saved profile)"), false
 	}
 	if p.Issuer == "" {
-		// Reuse the saved profile's client when it exists.
-		if old, err := loadProfile(*profileFlag); err == nil {
-			fmt.Fprintf(e.stderr, "Logging in again with profile %q: client %s at %s.\n", *profileFlag, clean(old.ClientID), clean(old.Issuer))
-			p.Issuer, p.ClientID = old.Issuer, old.ClientID
-			if p.CAFile == "" {
-				p.CAFile = old.CAFile
-			}
-			if p.ClientSecretFile == "" {
-				p.ClientSecretFile = old.ClientSecretFile
-			}
-			if !flagSet(fs, "scope") {
-				p.Scopes = old.Scopes
-			}
-			if !flagSet(fs, "resource") {
-				p.Resources = old.Resources
-			}
-			if !flagSet(fs, "store") && !flagSet(fs, "store-file") {
-				p.Store, p.StoreFile = old.Store, old.StoreFile
-			}
-			if !flagSet(fs, "dpop") {
-				p.DPoP = old.DPoP
-			}
-			if !flagSet(fs, "allow-loopback-http") {
-				p.AllowLoopbackHTTP = old.AllowLoopbackHTTP
-			}
-		} else {
-			return e.usageError("login", "--issuer and --client-id are required")
+		if code, ok := o.mergeSavedProfile(e, p); !ok {
+			return nil, code, false
 		}
 	}
-	if *device && (*noBrowser || *listen != "") {
-		return e.usageError("login", "--device cannot be combined with --no-browser or --listen")
+	if o.device && (o.noBrowser || o.listen != "") {
+		return nil, e.usageError("login", "--device cannot be combined with --no-browser or --listen"), false
 	}
-	if _, err := profilePath(*profileFlag); err != nil {
-		return e.usageError("login", "%v", err)
+	if _, err := profilePath(o.profile); err != nil {
+		return nil, e.usageError("login", "%v", err), false
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout+30*time.Second)
+	return p, exitOK, true
+}
+
+// mergeSavedProfile reuses the saved profile's client, and its other
+// settings where no flag was given (and named on stderr).
+func (o *loginOptions) mergeSavedProfile(e *env, p *profile) (code int, ok bool) {
+	old, err := loadProfile(o.profile)
+	if err != nil {
+		return e.usageError("login", "--issuer and --client-id are required"), false
+	}
+	fmt.Fprintf(e.stderr, "Logging in again with profile %q: client %s at %s.\n", o.profile, clean(old.ClientID), clean(old.Issuer))
+	p.Issuer, p.ClientID = old.Issuer, old.ClientID
+	if p.CAFile == "" {
+		p.CAFile = old.CAFile
+	}
+	if p.ClientSecretFile == "" {
+		p.ClientSecretFile = old.ClientSecretFile
+	}
+	if !o.given["scope"] {
+		p.Scopes = old.Scopes
+	}
+	if !o.given["resource"] {
+		p.Resources = old.Resources
+	}
+	if !o.given["store"] && !o.given["store-file"] {
+		p.Store, p.StoreFile = old.Store, old.StoreFile
+	}
+	if !o.given["dpop"] {
+		p.DPoP = old.DPoP
+	}
+	if !o.given["allow-loopback-http"] {
+		p.AllowLoopbackHTTP = old.AllowLoopbackHTTP
+	}
+	return exitOK, true
+}
+
+// loginWithProfile checks the store, runs the grant and keeps the login.
+// A failed login leaves no store file or lock it created.
+func loginWithProfile(ctx context.Context, e *env, o *loginOptions, p *profile) (code int) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout+30*time.Second)
 	defer cancel()
-	// A failed login leaves no store file or lock it created.
 	leftovers := newStoreLeftovers(p)
 	defer func() {
 		if code != exitOK {
@@ -195,26 +265,36 @@ func runLogin(ctx context.Context, e *env, args []string) (code int) {
 	if err != nil {
 		return e.fail(fmt.Errorf("login: %w", err))
 	}
-
-	if !*device && !*noBrowser && !browserUsable(e) {
-		fmt.Fprintln(e.stderr, "No browser can be opened here: open the URL below yourself (on a machine without a browser, use --device).")
-	}
-	var tokens *oauthclient.Tokens
-	if *device {
-		tokens, err = deviceLogin(ctx, e, c, *timeout, p.Resources)
-	} else {
-		l := &callback.Loopback{Client: c, Listen: *listen, Timeout: *timeout, Out: e.stderr,
-			StartOptions: oauthclient.StartOptions{Resource: p.Resources}}
-		if !*noBrowser && browserUsable(e) {
-			l.Open = openBrowser(e)
-		}
-		tokens, err = l.Login(ctx)
-	}
+	tokens, err := o.runGrant(ctx, e, c, p)
 	if err != nil {
 		return e.fail(fmt.Errorf("login: %w", err))
 	}
-	_ = saveMetadata(*profileFlag, c)
-	return finishLogin(ctx, e, *profileFlag, p, c, store, tokens)
+	_ = saveMetadata(o.profile, c)
+	return finishLogin(ctx, e, o.profile, p, c, store, tokens)
+}
+
+// runGrant runs the device grant or the code flow through the loopback
+// receiver, opening the browser where one can be opened.
+func (o *loginOptions) runGrant(ctx context.Context, e *env, c *oauthclient.Client, p *profile) (*oauthclient.Tokens, error) {
+	if !o.device && !o.noBrowser && !browserUsable(e) {
+		fmt.Fprintln(e.stderr, "No browser can be opened here: open the URL below yourself (on a machine without a browser, use --device).")
+	}
+	if o.device {
+		return deviceLogin(ctx, e, c, o.timeout, p.Resources)
+	}
+	l := &callback.Loopback{Client: c, Listen: o.listen, Timeout: o.timeout, Out: e.stderr,
+		StartOptions: oauthclient.StartOptions{Resource: p.Resources}}
+	if !o.noBrowser && browserUsable(e) {
+		l.Open = openBrowser(e)
+	}
+	return l.Login(ctx)
+}
+
+// flagsGiven is the set of the flags given on the command line.
+func flagsGiven(fs *flag.FlagSet) map[string]bool {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	return given
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
@@ -262,34 +342,55 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, c *oauthc
 	old, _ := loadProfile(name)
 	p.Subject = t.Subject()
 	p.LoggedInAt = time.Now().UTC().Truncate(time.Second)
-	key := p.storeKey(name)
-	if t.RefreshToken() == "" {
-		e.errorf("login: the server issued no refresh token (request the offline_access scope?); `oauthsafe token` will ask for a new login")
-		// A record of an earlier login of this account would outlive
-		// this one: remove it, so status and token agree with the message.
-		if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: key}); err != nil {
-			return e.fail(fmt.Errorf("login: removing the earlier refresh token from the %s store: %w", p.storeKind(), err))
-		}
-	} else if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key}, t); err != nil {
-		return e.fail(fmt.Errorf("login: keeping the refresh token in the %s store: %w", p.storeKind(), err))
+	if err := keepLoginRecord(ctx, e, p, c, store, p.storeKey(name), t); err != nil {
+		return e.fail(err)
 	}
 	if old != nil {
-		if oldKey := old.storeKey(name); oldKey != key || old.storeKind() != p.storeKind() || old.StoreFile != p.StoreFile {
-			// Another account (or store) was used under this profile:
-			// forget its refresh token locally so accounts never mix.
-			oldStore, err := openStore(e, old, false)
-			if err == nil {
-				err = tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: oldStore, Key: oldKey})
-			}
-			if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
-				e.errorf("login: could not remove the previous account's refresh token: %v", err)
-			}
-		}
+		forgetPreviousAccount(ctx, e, name, old, p)
 	}
 	if err := saveProfile(name, p); err != nil {
 		return e.fail(fmt.Errorf("login: saving the profile: %w", err))
 	}
 	agentForget(ctx, e, name)
+	printLoggedIn(e, name, p, t)
+	return exitOK
+}
+
+// keepLoginRecord writes the login's record under key; without a refresh
+// token it says so and removes the record of an earlier login instead.
+func keepLoginRecord(ctx context.Context, e *env, p *profile, c *oauthclient.Client, store tokenstore.Store, key string, t *oauthclient.Tokens) error {
+	if t.RefreshToken() == "" {
+		e.errorf("login: the server issued no refresh token (request the offline_access scope?); `oauthsafe token` will ask for a new login")
+		// A record of an earlier login of this account would outlive
+		// this one: remove it, so status and token agree with the message.
+		if err := tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: store, Key: key}); err != nil {
+			return fmt.Errorf("login: removing the earlier refresh token from the %s store: %w", p.storeKind(), err)
+		}
+	} else if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key}, t); err != nil {
+		return fmt.Errorf("login: keeping the refresh token in the %s store: %w", p.storeKind(), err)
+	}
+	return nil
+}
+
+// forgetPreviousAccount removes the refresh token of the profile's
+// previous login when it was another account (or store), so accounts
+// never mix.
+func forgetPreviousAccount(ctx context.Context, e *env, name string, old, p *profile) {
+	if oldKey := old.storeKey(name); oldKey != p.storeKey(name) || old.storeKind() != p.storeKind() || old.StoreFile != p.StoreFile {
+		// Another account (or store) was used under this profile:
+		// forget its refresh token locally so accounts never mix.
+		oldStore, err := openStore(e, old, false)
+		if err == nil {
+			err = tokenstore.Logout(ctx, tokenstore.LogoutConfig{Store: oldStore, Key: oldKey})
+		}
+		if err != nil && !errors.Is(err, tokenstore.ErrNotFound) {
+			e.errorf("login: could not remove the previous account's refresh token: %v", err)
+		}
+	}
+}
+
+// printLoggedIn says on stderr who logged in and where the refresh token is.
+func printLoggedIn(e *env, name string, p *profile, t *oauthclient.Tokens) {
 	who := "(no ID token)"
 	if p.Subject != "" {
 		who = safetext.Quote(p.Subject, 200)
@@ -303,7 +404,6 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, c *oauthc
 		bound = ", with the DPoP key its tokens are bound to"
 	}
 	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in %s%s.\n", who, p.Issuer, name, where, bound)
-	return exitOK
 }
 
 // stringList is a repeatable flag.

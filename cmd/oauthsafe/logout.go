@@ -11,10 +11,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "logout", summary: "revoke the refresh token at the server and delete it from the keyring", run: runLogout})
-}
-
 const logoutHelp = `
 Usage: oauthsafe logout [RESOURCE-URL | --profile NAME]
 
@@ -29,38 +25,32 @@ Examples:
   oauthsafe logout --profile work
 `
 
+// logoutOptions are the flags and the argument of `oauthsafe logout`.
+type logoutOptions struct {
+	profile string
+	// resource is the URL of a resource-first profile ("" for none).
+	resource string
+}
+
 func runLogout(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
-	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
-	fs.Usage = usageFunc(e, fs, logoutHelp)
-	resource, code, ok := parseFlagsResource(e, fs, args)
+	o, code, ok := parseLogoutOptions(e, args)
 	if !ok {
 		return code
 	}
-	resourceProfileFor(fs, profileFlag, resource)
-	p, err := loadProfile(*profileFlag)
+	p, err := loadProfile(o.profile)
 	if err != nil {
 		return e.fail(fmt.Errorf("logout: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	// The agent forgets the profile's access token first, whatever happens next.
-	agentForget(ctx, e, *profileFlag)
+	agentForget(ctx, e, o.profile)
 	store, err := openStore(e, p, true)
 	if err != nil {
 		return e.fail(fmt.Errorf("logout: %w", err))
 	}
-	cfg := tokenstore.LogoutConfig{Store: store, Key: p.storeKey(*profileFlag)}
-	c, cerr := cachedClient(ctx, e, *profileFlag, p)
-	if cerr != nil {
-		e.errorf("logout: cannot reach the server to revoke (%v); deleting the local copy only", cerr)
-	} else if c.Metadata().RevocationEndpoint != "" {
-		cfg.Revoke = func(ctx context.Context, rt string) error {
-			return c.Revoke(ctx, rt, oauthclient.HintRefreshToken)
-		}
-	} else {
-		e.errorf("logout: the server offers no revocation endpoint; deleting the local copy only")
-	}
+	cfg := tokenstore.LogoutConfig{Store: store, Key: p.storeKey(o.profile)}
+	cerr := revokeAtServer(ctx, e, o.profile, p, &cfg)
 	err = tokenstore.Logout(ctx, cfg)
 	if errors.Is(err, tokenstore.ErrRevocationFailed) {
 		e.errorf("logout: %v", err)
@@ -71,15 +61,51 @@ func runLogout(ctx context.Context, e *env, args []string) int {
 	}
 	// And again: a token call between the first forget and the delete may
 	// have handed the agent a fresh access token.
-	agentForget(ctx, e, *profileFlag)
-	// The profile keeps the client (for the next login), not the login.
-	p.LoggedInAt = time.Time{}
-	if err := saveProfile(*profileFlag, p); err != nil {
-		e.errorf("logout: updating the profile: %v", err)
-	}
-	fmt.Fprintf(e.stderr, "Logged out of %s (profile %q).\n", p.Issuer, *profileFlag)
+	agentForget(ctx, e, o.profile)
+	keepClientOnly(e, o.profile, p)
+	fmt.Fprintf(e.stderr, "Logged out of %s (profile %q).\n", p.Issuer, o.profile)
 	if cerr != nil {
 		return exitError
 	}
 	return exitOK
+}
+
+// parseLogoutOptions parses logout's flags and resource URL; ok is false
+// with the exit code when the command ends there (--help, a usage error).
+func parseLogoutOptions(e *env, args []string) (o *logoutOptions, code int, ok bool) {
+	o = &logoutOptions{}
+	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
+	fs.StringVar(&o.profile, "profile", currentProfile(), "profile `NAME` saved by login")
+	fs.Usage = usageFunc(e, fs, logoutHelp)
+	if o.resource, code, ok = parseFlagsResource(e, fs, args); !ok {
+		return nil, code, false
+	}
+	resourceProfileFor(fs, &o.profile, o.resource)
+	return o, exitOK, true
+}
+
+// revokeAtServer sets cfg to revoke the refresh token at the server when
+// it offers revocation, saying on stderr when it cannot; the error is the
+// client's that could not be built (the local copy is deleted anyway).
+func revokeAtServer(ctx context.Context, e *env, name string, p *profile, cfg *tokenstore.LogoutConfig) error {
+	c, cerr := cachedClient(ctx, e, name, p)
+	if cerr != nil {
+		e.errorf("logout: cannot reach the server to revoke (%v); deleting the local copy only", cerr)
+	} else if c.Metadata().RevocationEndpoint != "" {
+		cfg.Revoke = func(ctx context.Context, rt string) error {
+			return c.Revoke(ctx, rt, oauthclient.HintRefreshToken)
+		}
+	} else {
+		e.errorf("logout: the server offers no revocation endpoint; deleting the local copy only")
+	}
+	return cerr
+}
+
+// keepClientOnly saves the profile without its login: it keeps the
+// client for the next login.
+func keepClientOnly(e *env, name string, p *profile) {
+	p.LoggedInAt = time.Time{}
+	if err := saveProfile(name, p); err != nil {
+		e.errorf("logout: updating the profile: %v", err)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
-
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -46,33 +45,30 @@ otherwise (the assertion or subject token is the credential).
 
 // machineFlags are the flags of the machine modes.
 type machineFlags struct {
-	dpop                          *bool
-	dpopKeyFile                   *string
-	assertionFile                 *string
-	exchange                      *bool
-	subjectTokenFile, subjectType *string
+	dpop                          bool
+	dpopKeyFile                   string
+	assertionFile                 string
+	exchange                      bool
+	subjectTokenFile, subjectType string
 	audience                      stringList
 }
 
-func bindMachineFlags(fs *flag.FlagSet) *machineFlags {
-	m := &machineFlags{
-		dpop:             fs.Bool("dpop", false, "bind the machine token to a DPoP key (RFC 9449)"),
-		dpopKeyFile:      fs.String("dpop-key-file", "", "PEM `file` (mode 0600) of the P-256 DPoP key; implies --dpop"),
-		assertionFile:    fs.String("assertion-file", "", "`file` (mode 0600) holding a workload's signed JWT: the JWT-bearer grant"),
-		exchange:         fs.Bool("exchange", false, "token exchange (RFC 8693) of --subject-token-file"),
-		subjectTokenFile: fs.String("subject-token-file", "", "`file` (mode 0600) holding the token to exchange"),
-		subjectType:      fs.String("subject-token-type", "", "`type` of the subject token: access_token, id_token, jwt or a URN"),
-	}
+func (m *machineFlags) bind(fs *flag.FlagSet) {
+	fs.BoolVar(&m.dpop, "dpop", false, "bind the machine token to a DPoP key (RFC 9449)")
+	fs.StringVar(&m.dpopKeyFile, "dpop-key-file", "", "PEM `file` (mode 0600) of the P-256 DPoP key; implies --dpop")
+	fs.StringVar(&m.assertionFile, "assertion-file", "", "`file` (mode 0600) holding a workload's signed JWT: the JWT-bearer grant")
+	fs.BoolVar(&m.exchange, "exchange", false, "token exchange (RFC 8693) of --subject-token-file")
+	fs.StringVar(&m.subjectTokenFile, "subject-token-file", "", "`file` (mode 0600) holding the token to exchange")
+	fs.StringVar(&m.subjectType, "subject-token-type", "", "`type` of the subject token: access_token, id_token, jwt or a URN")
 	fs.Var(&m.audience, "audience", "`name` of the target service for --exchange (repeatable)")
-	return m
 }
 
 // used reports whether a machine mode other than client credentials was asked for.
-func (m *machineFlags) used() bool { return *m.assertionFile != "" || *m.exchange }
+func (m *machineFlags) used() bool { return m.assertionFile != "" || m.exchange }
 
 // anySet reports whether any machine flag was given.
 func (m *machineFlags) anySet() bool {
-	return m.used() || *m.dpop || *m.dpopKeyFile != "" || *m.subjectTokenFile != "" || *m.subjectType != "" || len(m.audience) > 0
+	return m.used() || m.dpop || m.dpopKeyFile != "" || m.subjectTokenFile != "" || m.subjectType != "" || len(m.audience) > 0
 }
 
 // tokenTypes are the short names of --subject-token-type.
@@ -83,61 +79,101 @@ var tokenTypes = map[string]string{
 }
 
 // runMachineToken is `token` in a machine mode: it prints one token.
-func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFlags, cc bool, resources []string, output, apiVersion string) int {
+func runMachineToken(ctx context.Context, e *env, o *tokenOptions) int {
+	if code, ok := o.checkMachineFlags(e); !ok {
+		return code
+	}
+	p, err := o.machineProfile()
+	if err != nil {
+		return e.fail(fmt.Errorf("token: --dpop-key-file: %w", err))
+	}
+	c, err := newClient(ctx, e, p)
+	if err != nil {
+		return e.fail(err)
+	}
+	src, code := o.machineSource(e, c, p)
+	if src == nil {
+		return code
+	}
+	tok, err := src.TokenContext(ctx)
+	if err != nil {
+		var te *tokenstore.TemporaryError
+		if errors.As(err, &te) {
+			err = te.Err // the retry time means nothing to a one-shot process
+		}
+		return e.fail(fmt.Errorf("token: %w", err))
+	}
+	return e.writeToken(o.output, o.apiVersion, false, &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry})
+}
+
+// checkMachineFlags refuses machine flags that do not go together: one
+// mode, its client, its credential.
+func (o *tokenOptions) checkMachineFlags(e *env) (code int, ok bool) {
+	cf, m, cc := &o.client, &o.machine, o.clientCredentials
 	modes := 0
-	for _, on := range []bool{cc, *m.assertionFile != "", *m.exchange} {
+	for _, on := range []bool{cc, m.assertionFile != "", m.exchange} {
 		if on {
 			modes++
 		}
 	}
 	switch {
 	case modes != 1:
-		return e.usageError("token", "use one of --client-credentials, --assertion-file and --exchange")
+		return e.usageError("token", "use one of --client-credentials, --assertion-file and --exchange"), false
 	case cf.issuer == "" || cf.clientID == "":
-		return e.usageError("token", "a machine token needs --issuer and --client-id")
+		return e.usageError("token", "a machine token needs --issuer and --client-id"), false
 	case cc && cf.secretFile == "" && e.getenv(envClientSecret) == "":
-		return e.usageError("token", "--client-credentials needs --client-secret-file or %s", envClientSecret)
-	case !*m.exchange && (*m.subjectTokenFile != "" || *m.subjectType != "" || len(m.audience) > 0):
-		return e.usageError("token", "--subject-token-file, --subject-token-type and --audience go with --exchange")
-	case *m.exchange && (*m.subjectTokenFile == "" || *m.subjectType == ""):
-		return e.usageError("token", "--exchange needs --subject-token-file and --subject-token-type")
+		return e.usageError("token", "--client-credentials needs --client-secret-file or %s", envClientSecret), false
+	case !m.exchange && (m.subjectTokenFile != "" || m.subjectType != "" || len(m.audience) > 0):
+		return e.usageError("token", "--subject-token-file, --subject-token-type and --audience go with --exchange"), false
+	case m.exchange && (m.subjectTokenFile == "" || m.subjectType == ""):
+		return e.usageError("token", "--exchange needs --subject-token-file and --subject-token-type"), false
 	}
-	for _, r := range resources {
+	for _, r := range o.resources {
 		if err := checkResource(r); err != nil {
-			return e.usageError("token", "%v", err)
+			return e.usageError("token", "%v", err), false
 		}
 	}
-	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, DPoP: *m.dpop}
-	if *m.dpopKeyFile != "" {
-		k, err := loadDPoPKey(*m.dpopKeyFile)
+	return exitOK, true
+}
+
+// machineProfile is the profile of a machine token, never saved: the
+// flags' client, and the DPoP key of --dpop-key-file.
+func (o *tokenOptions) machineProfile() (*profile, error) {
+	cf, m := &o.client, &o.machine
+	p := &profile{Issuer: cf.issuer, ClientID: cf.clientID, Scopes: strings.Fields(cf.scope), CAFile: cf.caFile, ClientSecretFile: cf.secretFile, DPoP: m.dpop}
+	if m.dpopKeyFile != "" {
+		k, err := loadDPoPKey(m.dpopKeyFile)
 		if err != nil {
-			return e.fail(fmt.Errorf("token: --dpop-key-file: %w", err))
+			return nil, err
 		}
 		p.dpopKey, p.DPoP = k, true
 	}
-	c, err := newClient(ctx, e, p)
-	if err != nil {
-		return e.fail(err)
-	}
+	return p, nil
+}
+
+// machineSource is the token source of the machine mode asked for; nil
+// with the exit code when the exchange's subject token is unusable.
+func (o *tokenOptions) machineSource(e *env, c *oauthclient.Client, p *profile) (*oauthclient.TokenSource, int) {
+	m, resources := &o.machine, []string(o.resources)
 	// Without --dpop the printed token is a bearer token: a key that dies
 	// with this process would make it useless to the caller.
 	noDPoP := !p.DPoP
 	var src *oauthclient.TokenSource
 	switch {
-	case cc:
+	case o.clientCredentials:
 		src = c.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: resources, NoDPoP: noDPoP})
-	case *m.assertionFile != "":
-		src = c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(*m.assertionFile), Resource: resources, NoDPoP: noDPoP})
+	case m.assertionFile != "":
+		src = c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(m.assertionFile), Resource: resources, NoDPoP: noDPoP})
 	default:
-		typ := *m.subjectType
+		typ := m.subjectType
 		if full, ok := tokenTypes[typ]; ok {
 			typ = full
 		} else if !strings.HasPrefix(typ, "urn:") {
-			return e.usageError("token", "--subject-token-type must be access_token, id_token, jwt or a type URN")
+			return nil, e.usageError("token", "--subject-token-type must be access_token, id_token, jwt or a type URN")
 		}
-		subject, err := secret.FromFile(*m.subjectTokenFile)
+		subject, err := secret.FromFile(m.subjectTokenFile)
 		if err != nil {
-			return e.fail(fmt.Errorf("token: --subject-token-file: %w", err))
+			return nil, e.fail(fmt.Errorf("token: --subject-token-file: %w", err))
 		}
 		src = c.TokenExchange(oauthclient.TokenExchangeOptions{
 			SubjectToken:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: subject.Reveal()}),
@@ -148,15 +184,7 @@ func runMachineToken(ctx context.Context, e *env, cf *clientFlags, m *machineFla
 			NoDPoP:           noDPoP,
 		})
 	}
-	tok, err := src.TokenContext(ctx)
-	if err != nil {
-		var te *tokenstore.TemporaryError
-		if errors.As(err, &te) {
-			err = te.Err // the retry time means nothing to a one-shot process
-		}
-		return e.fail(fmt.Errorf("token: %w", err))
-	}
-	return e.writeToken(output, apiVersion, false, &agentToken{AccessToken: tok.AccessToken, TokenType: tok.Type(), Expiry: tok.Expiry})
+	return src, exitOK
 }
 
 // errDPoPKey: the --dpop-key-file does not hold a usable key.

@@ -102,19 +102,9 @@ type resourceLogin struct {
 
 // runResourceLogin is `oauthsafe login URL`.
 func runResourceLogin(ctx context.Context, e *env, resource string, o resourceLogin) int {
-	if _, err := profilePath(o.profile); err != nil {
-		return e.usageError("login", "%v", err)
-	}
-	p := &profile{Resource: resource, CAFile: o.caFile, Store: o.store, StoreFile: o.storeFile, AllowLoopbackHTTP: o.allowLoopback}
-	if p.StoreFile != "" {
-		abs, err := filepath.Abs(p.StoreFile)
-		if err != nil {
-			return e.usageError("login", "--store-file: %v", err)
-		}
-		p.StoreFile = abs
-	}
-	if p.Store == storeKeyring {
-		p.Store = ""
+	p, code, ok := o.newProfile(e, resource)
+	if !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout+30*time.Second)
 	defer cancel()
@@ -122,9 +112,52 @@ func runResourceLogin(ctx context.Context, e *env, resource string, o resourceLo
 	if store == nil {
 		return code
 	}
+	if err := o.loginAtResource(ctx, e, resource, p, store); err != nil {
+		return e.fail(fmt.Errorf("login: %w", err))
+	}
+	p.LoggedInAt = time.Now().UTC().Truncate(time.Second)
+	if err := saveProfile(o.profile, p); err != nil {
+		return e.fail(fmt.Errorf("login: saving the profile: %w", err))
+	}
+	if c, err := newClient(ctx, e, p); err == nil {
+		_ = saveMetadata(o.profile, c)
+	}
+	agentForget(ctx, e, o.profile)
+	if _, err := engine.LoadRecord(ctx, store, p.storeKey(o.profile)); errors.Is(err, tokenstore.ErrNotFound) {
+		e.errorf("login: the server issued no refresh token; `oauthsafe token` will ask for a new login")
+	}
+	printResourceLoggedIn(e, resource, o.profile, p)
+	return exitOK
+}
+
+// newProfile is the profile of a resource-first login before the
+// resource names its issuer and client: the store and the CA file.
+func (o *resourceLogin) newProfile(e *env, resource string) (p *profile, code int, ok bool) {
+	if _, err := profilePath(o.profile); err != nil {
+		return nil, e.usageError("login", "%v", err), false
+	}
+	p = &profile{Resource: resource, CAFile: o.caFile, Store: o.store, StoreFile: o.storeFile, AllowLoopbackHTTP: o.allowLoopback}
+	if p.StoreFile != "" {
+		abs, err := filepath.Abs(p.StoreFile)
+		if err != nil {
+			return nil, e.usageError("login", "--store-file: %v", err), false
+		}
+		p.StoreFile = abs
+	}
+	if p.Store == storeKeyring {
+		p.Store = ""
+	}
+	return p, exitOK, true
+}
+
+// loginAtResource runs the resource-first login: discovery from the
+// resource, registration and the code flow through the loopback
+// receiver, the client and tokens kept in store; p gets the issuer,
+// client and resource found.
+func (o *resourceLogin) loginAtResource(ctx context.Context, e *env, resource string, p *profile, store tokenstore.Store) error {
 	hc, err := p.httpConfig(e)
 	if err != nil {
-		return e.fail(fmt.Errorf("login: %w", err))
+		return err
 	}
 	l := callback.Loopback{Listen: o.listen, Timeout: o.timeout, Out: e.stderr}
 	if !o.noBrowser {
@@ -149,30 +182,24 @@ func runResourceLogin(ctx context.Context, e *env, resource string, o resourceLo
 		},
 	})
 	if err != nil {
-		return e.fail(fmt.Errorf("login: %w", err))
+		return err
 	}
 	s, err := rc.Login(ctx)
 	if err != nil {
-		return e.fail(fmt.Errorf("login: %w", err))
+		return err
 	}
 	p.Issuer, p.ClientID, p.Resources = s.Issuer, s.ClientID, []string{s.Resource}
-	p.LoggedInAt = time.Now().UTC().Truncate(time.Second)
-	if err := saveProfile(o.profile, p); err != nil {
-		return e.fail(fmt.Errorf("login: saving the profile: %w", err))
-	}
-	if c, err := newClient(ctx, e, p); err == nil {
-		_ = saveMetadata(o.profile, c)
-	}
-	agentForget(ctx, e, o.profile)
-	if _, err := engine.LoadRecord(ctx, store, p.storeKey(o.profile)); errors.Is(err, tokenstore.ErrNotFound) {
-		e.errorf("login: the server issued no refresh token; `oauthsafe token` will ask for a new login")
-	}
+	return nil
+}
+
+// printResourceLoggedIn says on stderr where the login went and where
+// the refresh token is.
+func printResourceLoggedIn(e *env, resource, name string, p *profile) {
 	where := "the OS keyring"
 	if p.storeKind() == storeFile {
 		where = "the encrypted token file"
 	}
-	fmt.Fprintf(e.stderr, "Logged in at %s for %s (profile %q); the refresh token is in %s.\n", clean(p.Issuer), clean(resource), o.profile, where)
-	return exitOK
+	fmt.Fprintf(e.stderr, "Logged in at %s for %s (profile %q); the refresh token is in %s.\n", clean(p.Issuer), clean(resource), name, where)
 }
 
 // workingStore opens p's store and checks that it works (a throwaway

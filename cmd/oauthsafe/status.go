@@ -15,10 +15,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "status", summary: "show the issuer, subject, granted scopes, store and agent of a login (never a token)", run: runStatus})
-}
-
 const statusHelp = `
 Usage: oauthsafe status [RESOURCE-URL | --profile NAME] [--json]
 
@@ -79,26 +75,65 @@ type statusJSON struct {
 	AccessTokenExpiry string   `json:"access_token_expiry,omitempty"`
 }
 
+// statusOptions are the flags and the argument of `oauthsafe status`.
+type statusOptions struct {
+	profile string
+	asJSON  bool
+	// resource is the URL of a resource-first profile ("" for none).
+	resource string
+}
+
 func runStatus(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
-	asJSON := fs.Bool("json", false, "print one JSON object (schema in --help)")
-	fs.Usage = usageFunc(e, fs, statusHelp)
-	resource, code, ok := parseFlagsResource(e, fs, args)
+	o, code, ok := parseStatusOptions(e, args)
 	if !ok {
 		return code
 	}
-	resourceProfileFor(fs, profileFlag, resource)
-	e.relogin = resource
-	p, err := loadProfile(*profileFlag)
+	e.relogin = o.resource
+	p, err := loadProfile(o.profile)
 	if err != nil {
 		return e.fail(fmt.Errorf("status: %w", err))
 	}
 	e.relogin = p.Resource
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	st := statusJSON{
-		Profile: *profileFlag, Issuer: p.Issuer, ClientID: p.ClientID, Subject: clean(p.Subject),
+	st := profileStatus(o.profile, p)
+	storeErr := st.readRecord(ctx, e, p, !o.asJSON && e.stdin != nil)
+	st.askAgent(ctx, e)
+	if o.asJSON {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		fmt.Fprintln(e.stdout, string(b))
+	} else {
+		printStatus(e, st)
+	}
+	switch {
+	case st.RefreshToken == "absent":
+		return e.fail(fmt.Errorf("status: %w", errNoLogin))
+	case storeErr != nil:
+		return e.fail(fmt.Errorf("status: reading the %s store: %w", st.Store, storeErr))
+	}
+	return exitOK
+}
+
+// parseStatusOptions parses status's flags and resource URL; ok is false
+// with the exit code when the command ends there (--help, a usage error).
+func parseStatusOptions(e *env, args []string) (o *statusOptions, code int, ok bool) {
+	o = &statusOptions{}
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.StringVar(&o.profile, "profile", currentProfile(), "profile `NAME` saved by login")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object (schema in --help)")
+	fs.Usage = usageFunc(e, fs, statusHelp)
+	if o.resource, code, ok = parseFlagsResource(e, fs, args); !ok {
+		return nil, code, false
+	}
+	resourceProfileFor(fs, &o.profile, o.resource)
+	return o, exitOK, true
+}
+
+// profileStatus is what the profile p says, before the store and the
+// agent are asked.
+func profileStatus(name string, p *profile) *statusJSON {
+	st := &statusJSON{
+		Profile: name, Issuer: p.Issuer, ClientID: p.ClientID, Subject: clean(p.Subject),
 		ScopesRequested: p.Scopes, Resources: p.Resources,
 		Store: p.storeKind(), StoreFile: p.StoreFile, RefreshToken: "unknown", Agent: "not running",
 		ResourceURL: p.Resource, AllowLoopbackHTTP: p.AllowLoopbackHTTP,
@@ -109,14 +144,18 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	if st.Store == storeFile && st.StoreFile == "" {
 		st.StoreFile, _ = defaultStoreFile()
 	}
-	// The refresh token's presence (never its value).
-	// The record (never its refresh token): the granted scopes and whether
-	// a refresh token is there.
-	var storeErr error
-	store, err := openStore(e, p, !*asJSON && e.stdin != nil)
+	return st
+}
+
+// readRecord adds what the stored record says (never its refresh token):
+// the granted scopes and whether a refresh token is there. It returns the
+// error of a store that could not be read; prompt allows asking for a
+// passphrase.
+func (st *statusJSON) readRecord(ctx context.Context, e *env, p *profile, prompt bool) error {
+	store, err := openStore(e, p, prompt)
 	var rec *engine.Record
 	if err == nil {
-		rec, err = engine.LoadRecord(ctx, store, p.storeKey(*profileFlag))
+		rec, err = engine.LoadRecord(ctx, store, p.storeKey(st.Profile))
 	}
 	switch {
 	case err == nil:
@@ -127,32 +166,24 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		st.RefreshToken = "absent" // an old (v1) record or a damaged one cannot be refreshed either
 		st.LoggedInAt = ""         // no login is stored: none to date
 	default:
-		storeErr = err
+		return err
 	}
-	// The agent, asked without starting it.
+	return nil
+}
+
+// askAgent adds whether the agent runs and, when it holds one, its
+// access token's expiry; the agent is asked without starting it.
+func (st *statusJSON) askAgent(ctx context.Context, e *env) {
 	if agentDisabled(e.getenv) {
 		st.Agent = "off"
 	} else if res, err := agentCall(ctx, e.getenv, agentRequest{Op: "status"}, 5*time.Second); err == nil {
 		st.Agent = "running"
 		for _, ap := range res.Profiles {
-			if ap.Name == *profileFlag && ap.Expiry.After(time.Now()) {
+			if ap.Name == st.Profile && ap.Expiry.After(time.Now()) {
 				st.AccessTokenExpiry = ap.Expiry.UTC().Truncate(time.Second).Format(time.RFC3339)
 			}
 		}
 	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		fmt.Fprintln(e.stdout, string(b))
-	} else {
-		printStatus(e, &st)
-	}
-	switch {
-	case st.RefreshToken == "absent":
-		return e.fail(fmt.Errorf("status: %w", errNoLogin))
-	case storeErr != nil:
-		return e.fail(fmt.Errorf("status: reading the %s store: %w", st.Store, storeErr))
-	}
-	return exitOK
 }
 
 func printStatus(e *env, st *statusJSON) {

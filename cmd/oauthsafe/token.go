@@ -14,10 +14,6 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-func init() {
-	register(command{name: "token", summary: "print a valid access token on stdout (refreshing with the keyring's refresh token)", run: runToken})
-}
-
 const tokenHelp = `
 Usage: oauthsafe token [RESOURCE-URL | --profile NAME] [--output raw|json|exec-credential] [--force-refresh] [--id-token] [--no-agent]
        oauthsafe token --client-credentials --issuer URL --client-id ID --client-secret-file F [--scope S] [--resource URI]... [--ca-file PEM]
@@ -73,66 +69,116 @@ Examples:
       --client-id reporting --client-secret-file ~/.config/reporting/secret --scope api.read
 `
 
+// tokenOptions are the flags and the argument of `oauthsafe token`.
+type tokenOptions struct {
+	client            clientFlags
+	profile           string
+	clientCredentials bool
+	output            string
+	noAgent           bool
+	force             bool
+	idToken           bool
+	resources         stringList
+	machine           machineFlags // machine.go
+	// resource is the URL of a resource-first profile ("" for none).
+	resource string
+	// apiVersion is the ExecCredential version to answer with, and
+	// interactive whether the terminal may be used (a passphrase prompt):
+	// kubectl says both in KUBERNETES_EXEC_INFO.
+	apiVersion  string
+	interactive bool
+}
+
 func runToken(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	var cf clientFlags
-	cf.bind(fs, "")
-	profileFlag := fs.String("profile", currentProfile(), "profile `NAME` saved by login")
-	cc := fs.Bool("client-credentials", false, "use the client credentials grant (no user, nothing stored)")
-	output := fs.String("output", outputRaw, "`format`: raw (the token alone), json, or exec-credential (kubectl)")
-	noAgent := fs.Bool("no-agent", false, "do not use the agent: refresh directly (also "+envNoAgent+"=1)")
-	force := fs.Bool("force-refresh", false, "refresh now, even while the access token is valid")
-	idToken := fs.Bool("id-token", false, "print the ID token instead (for Kubernetes OIDC authentication), refreshed when expired")
-	var resources stringList
-	fs.Var(&resources, "resource", "RFC 8707 resource indicator `URI` (repeatable) for --client-credentials; a profile's come from login --resource")
-	mf := bindMachineFlags(fs) // machine.go
-	fs.Usage = usageFunc(e, fs, tokenHelp+machineHelp)
-	resource, code, ok := parseFlagsResource(e, fs, args)
+	o, code, ok := parseTokenOptions(e, args)
 	if !ok {
 		return code
 	}
-	resourceProfileFor(fs, profileFlag, resource)
-	e.relogin = resource
-	apiVersion := execCredentialV1
-	interactive := e.stdin != nil
-	switch *output {
-	case outputRaw, outputJSON:
-	case outputExecCredential:
-		var err error
-		if apiVersion, interactive, err = parseExecInfo(e.getenv(envExecInfo)); err != nil {
-			return e.fail(fmt.Errorf("token: %w", err))
-		}
-	default:
-		return e.usageError("token", "--output must be raw, json or exec-credential, not %q", clean(*output))
+	e.relogin = o.resource
+	if code, ok := o.checkOutput(e); !ok {
+		return code
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if *cc || mf.used() {
-		if *idToken {
+	if o.clientCredentials || o.machine.used() {
+		if o.idToken {
 			return e.usageError("token", "--id-token needs a user's login; machine tokens have no ID token")
 		}
-		return runMachineToken(ctx, e, &cf, mf, *cc, resources, *output, apiVersion)
+		return runMachineToken(ctx, e, o)
 	}
-	if mf.anySet() {
-		return e.usageError("token", "--dpop, --dpop-key-file and the --exchange flags go with --client-credentials, --assertion-file or --exchange; a profile's DPoP comes from login --dpop")
+	if code, ok := o.checkUserFlags(e); !ok {
+		return code
 	}
-	if cf.issuer != "" || cf.clientID != "" || cf.scope != "" || cf.caFile != "" || cf.secretFile != "" {
-		return e.usageError("token", "--issuer, --client-id, --scope, --ca-file and --client-secret-file go with --client-credentials; the profile has them otherwise")
-	}
-	if len(resources) > 0 {
-		return e.usageError("token", "--resource goes with --client-credentials; a profile's resources are given to login --resource")
-	}
-	if _, err := profilePath(*profileFlag); err != nil {
-		return e.usageError("token", "%v", err)
-	}
-	if !interactive {
+	if !o.interactive {
 		e = &env{stdout: e.stdout, stderr: e.stderr, getenv: e.getenv, cmd: e.cmd}
 	}
-	tok, err := getToken(ctx, e, *profileFlag, *noAgent, tokenWant{Force: *force, IDToken: *idToken})
+	tok, err := getToken(ctx, e, o.profile, o.noAgent, tokenWant{Force: o.force, IDToken: o.idToken})
 	if err != nil {
 		return e.fail(fmt.Errorf("token: %w", err))
 	}
-	return e.writeToken(*output, apiVersion, *idToken, tok)
+	return e.writeToken(o.output, o.apiVersion, o.idToken, tok)
+}
+
+// parseTokenOptions parses token's flags and resource URL; ok is false
+// with the exit code when the command ends there (--help, a usage error).
+func parseTokenOptions(e *env, args []string) (o *tokenOptions, code int, ok bool) {
+	o = &tokenOptions{}
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	o.bind(fs)
+	fs.Usage = usageFunc(e, fs, tokenHelp+machineHelp)
+	if o.resource, code, ok = parseFlagsResource(e, fs, args); !ok {
+		return nil, code, false
+	}
+	resourceProfileFor(fs, &o.profile, o.resource)
+	return o, exitOK, true
+}
+
+func (o *tokenOptions) bind(fs *flag.FlagSet) {
+	o.client.bind(fs, "")
+	fs.StringVar(&o.profile, "profile", currentProfile(), "profile `NAME` saved by login")
+	fs.BoolVar(&o.clientCredentials, "client-credentials", false, "use the client credentials grant (no user, nothing stored)")
+	fs.StringVar(&o.output, "output", outputRaw, "`format`: raw (the token alone), json, or exec-credential (kubectl)")
+	fs.BoolVar(&o.noAgent, "no-agent", false, "do not use the agent: refresh directly (also "+envNoAgent+"=1)")
+	fs.BoolVar(&o.force, "force-refresh", false, "refresh now, even while the access token is valid")
+	fs.BoolVar(&o.idToken, "id-token", false, "print the ID token instead (for Kubernetes OIDC authentication), refreshed when expired")
+	fs.Var(&o.resources, "resource", "RFC 8707 resource indicator `URI` (repeatable) for --client-credentials; a profile's come from login --resource")
+	o.machine.bind(fs)
+}
+
+// checkOutput checks --output and, for exec-credential, reads what
+// kubectl asks for (apiVersion, interactive).
+func (o *tokenOptions) checkOutput(e *env) (code int, ok bool) {
+	o.apiVersion = execCredentialV1
+	o.interactive = e.stdin != nil
+	switch o.output {
+	case outputRaw, outputJSON:
+	case outputExecCredential:
+		var err error
+		if o.apiVersion, o.interactive, err = parseExecInfo(e.getenv(envExecInfo)); err != nil {
+			return e.fail(fmt.Errorf("token: %w", err)), false
+		}
+	default:
+		return e.usageError("token", "--output must be raw, json or exec-credential, not %q", clean(o.output)), false
+	}
+	return exitOK, true
+}
+
+// checkUserFlags refuses, for a user's token (a profile's), the flags
+// that belong to the machine modes, and a bad profile name.
+func (o *tokenOptions) checkUserFlags(e *env) (code int, ok bool) {
+	cf := &o.client
+	switch {
+	case o.machine.anySet():
+		return e.usageError("token", "--dpop, --dpop-key-file and the --exchange flags go with --client-credentials, --assertion-file or --exchange; a profile's DPoP comes from login --dpop"), false
+	case cf.issuer != "" || cf.clientID != "" || cf.scope != "" || cf.caFile != "" || cf.secretFile != "":
+		return e.usageError("token", "--issuer, --client-id, --scope, --ca-file and --client-secret-file go with --client-credentials; the profile has them otherwise"), false
+	case len(o.resources) > 0:
+		return e.usageError("token", "--resource goes with --client-credentials; a profile's resources are given to login --resource"), false
+	}
+	if _, err := profilePath(o.profile); err != nil {
+		return e.usageError("token", "%v", err), false
+	}
+	return exitOK, true
 }
 
 func (e *env) writeToken(format, apiVersion string, idToken bool, tok *agentToken) int {

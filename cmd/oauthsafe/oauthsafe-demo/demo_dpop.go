@@ -25,6 +25,26 @@ import (
 // the proof, and the same token refused when it is stolen.
 func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	d.section("DPoP: tokens bound to a key (RFC 9449)")
+	api, captured, err := startDPoPAPI(ctx, srv)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	c, toks, err := d.dpopLogin(ctx, srv, api.URL)
+	if err != nil {
+		return err
+	}
+	if ok, err := d.dpopAPICall(api, toks); !ok || err != nil {
+		return err
+	}
+	d.stolenDPoPToken(ctx, api, captured)
+	return d.dpopRefresh(ctx, srv, c, toks)
+}
+
+// startDPoPAPI starts an API that requires DPoP-bound tokens for
+// api.read; captured returns the Authorization and DPoP headers of the
+// last request, as an attacker who saw it would have them.
+func startDPoPAPI(ctx context.Context, srv *oauthtest.Server) (*httptest.Server, func() (auth, proof string), error) {
 	var mu sync.Mutex
 	var lastAuth, lastProof string
 	mux := http.NewServeMux()
@@ -35,57 +55,75 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 		mux.ServeHTTP(w, r)
 	}))
 	api.StartTLS()
-	defer api.Close()
 	checker, err := demoapi.NewResource(ctx, srv, demoapi.ResourceConfig{Resource: api.URL, RequireDPoP: true})
 	if err != nil {
-		return err
+		api.Close()
+		return nil, nil, err
 	}
 	mux.Handle("/v1/read", checker.Require(oauthtest.ScopeAPIRead, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":true}`) }))
+	return api, func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return lastAuth, lastProof
+	}, nil
+}
 
+// dpopLogin logs in with a new DPoP key for the API (resource) and
+// returns the client and the bound tokens.
+func (d *demo) dpopLogin(ctx context.Context, srv *oauthtest.Server, resource string) (*oauthclient.Client, *oauthclient.Tokens, error) {
 	c, err := oauthclient.New(ctx, oauthclient.Config{
 		Issuer: srv.Issuer, ClientID: oauthtest.ClientNative, RedirectURL: "http://127.0.0.1:41000/callback",
 		Scopes: []string{"openid", "offline_access", oauthtest.ScopeAPIRead},
 		HTTP:   strictnet.Config{RootCAs: srv.RootCAs()}, DPoP: true,
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{Resource: []string{api.URL}})
+	p, authURL, err := c.Start(ctx, oauthclient.StartOptions{Resource: []string{resource}})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	d.ok("a new ES256 key for this login; dpop_jkt=%s binds the code to it", mustQuery(authURL).Get("dpop_jkt"))
 	cb, err := srv.Login(ctx, authURL, "alice")
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	toks, err := c.Exchange(ctx, p, mustQuery(cb))
 	if err != nil {
-		return fmt.Errorf("DPoP exchange: %w", err)
+		return nil, nil, fmt.Errorf("DPoP exchange: %w", err)
 	}
 	d.ok("token_type %s: access and refresh token bound to the key (cnf.jkt); the key prints as part of %v", toks.TokenType(), toks)
+	return c, toks, nil
+}
+
+// dpopAPICall calls the API with the bound token through the safe
+// client, which adds a fresh proof; ok is false when the API refused it.
+func (d *demo) dpopAPICall(api *httptest.Server, toks *oauthclient.Tokens) (ok bool, err error) {
 	pool := api.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	hc, err := apiclient.New(oauth2.StaticTokenSource(toks.OAuth2Token()), apiclient.Config{
 		AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: pool},
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	resp, err := hc.Get(api.URL + "/v1/read")
 	if err != nil {
-		return err
+		return false, err
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		d.fail("API refused the legitimate DPoP call: %d", resp.StatusCode)
-		return nil
+		return false, nil
 	}
 	d.ok("API call with Authorization: DPoP and a fresh proof (jti, iat, htm, htu, ath): 200")
+	return true, nil
+}
 
-	mu.Lock()
+// stolenDPoPToken replays the captured token and proof as a thief would:
+// as a Bearer token, with its proof, at another method. Each is refused.
+func (d *demo) stolenDPoPToken(ctx context.Context, api *httptest.Server, captured func() (auth, proof string)) {
+	lastAuth, stolenProof := captured()
 	stolenAT := strings.TrimPrefix(lastAuth, "DPoP ")
-	stolenProof := lastProof
-	mu.Unlock()
 	attack := func(what, method, path string, h http.Header) {
 		req, _ := http.NewRequestWithContext(ctx, method, api.URL+path, nil)
 		req.Header = h
@@ -104,7 +142,11 @@ func (d *demo) dpopSection(ctx context.Context, srv *oauthtest.Server) error {
 	attack("stolen DPoP token sent as a Bearer token", "GET", "/v1/read", http.Header{"Authorization": {"Bearer " + stolenAT}})
 	attack("stolen token replayed with its captured proof", "GET", "/v1/read", http.Header{"Authorization": {"DPoP " + stolenAT}, "Dpop": {stolenProof}})
 	attack("stolen token and proof aimed at another method", "DELETE", "/v1/read", http.Header{"Authorization": {"DPoP " + stolenAT}, "Dpop": {stolenProof}})
+}
 
+// dpopRefresh refreshes with the key kept in the record, then shows the
+// refresh token refused without it.
+func (d *demo) dpopRefresh(ctx context.Context, srv *oauthtest.Server, c *oauthclient.Client, toks *oauthclient.Tokens) error {
 	// The record keeps the key with the refresh token it binds (S27), in
 	// one store value: a refresh in this or any later process proves it.
 	store := &tokenstore.Memory{}

@@ -66,43 +66,72 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	mux := http.NewServeMux()
 	app := httptest.NewTLSServer(mux)
 	defer app.Close()
-	srv.AddRedirectURI(app.URL + "/callback")
-	secret, err := secret.FromReader(strings.NewReader(oauthtest.WebSecret))
+	subject, err := webHandler(ctx, srv, app.URL, mux)
 	if err != nil {
 		return err
 	}
-	c, err := oauthclient.New(ctx, oauthclient.Config{
-		Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secret,
-		RedirectURL: app.URL + "/callback", Scopes: []string{"openid", "profile"},
-		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
-	})
-	if err != nil {
-		return err
-	}
-	key, err := callback.NewCookieKey()
-	if err != nil {
-		return err
-	}
-	var subject string
-	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key}, LandingURL: "/home", CookiePrefix: pendingCookiePrefix,
-		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
-			subject = t.Subject()
-			return nil
-		}})
-	if err != nil {
-		return err
-	}
-	mux.Handle("/login", h.Login())
-	mux.Handle("/callback", h)
-
 	roots := srv.RootCAs()
 	roots.AddCert(app.Certificate())
 	b := demoBrowser(roots)
-	resp, err := d.get(ctx, b, app.URL+"/login")
+	authURL, ok, err := d.webLoginStart(ctx, b, app.URL)
+	if !ok || err != nil {
+		return err
+	}
+	cb, err := srv.Login(ctx, authURL, "alice")
 	if err != nil {
 		return err
 	}
-	authURL := resp.Header.Get("Location")
+	if err := d.webForgedCallback(ctx, srv, b, cb); err != nil {
+		return err
+	}
+	if err := d.webCallback(ctx, b, cb, subject); err != nil {
+		return err
+	}
+	return d.webReplay(ctx, srv, b, app.URL, cb)
+}
+
+// webHandler serves the web application's /login and /callback on mux
+// (callback.Handler, its own client); *subject is the sub OnLogin got.
+func webHandler(ctx context.Context, srv *oauthtest.Server, appURL string, mux *http.ServeMux) (subject *string, err error) {
+	srv.AddRedirectURI(appURL + "/callback")
+	secret, err := secret.FromReader(strings.NewReader(oauthtest.WebSecret))
+	if err != nil {
+		return nil, err
+	}
+	c, err := oauthclient.New(ctx, oauthclient.Config{
+		Issuer: srv.Issuer, ClientID: oauthtest.ClientWeb, ClientSecret: secret,
+		RedirectURL: appURL + "/callback", Scopes: []string{"openid", "profile"},
+		HTTP: strictnet.Config{RootCAs: srv.RootCAs()},
+	})
+	if err != nil {
+		return nil, err
+	}
+	key, err := callback.NewCookieKey()
+	if err != nil {
+		return nil, err
+	}
+	subject = new(string)
+	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key}, LandingURL: "/home",
+		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
+			*subject = t.Subject()
+			return nil
+		}})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/login", h.Login())
+	mux.Handle("/callback", h)
+	return subject, nil
+}
+
+// webLoginStart opens /login in the browser b: a 303 to the server with
+// the flow sealed in its own cookie. ok is false when it was not.
+func (d *demo) webLoginStart(ctx context.Context, b *http.Client, appURL string) (authURL string, ok bool, err error) {
+	resp, err := d.get(ctx, b, appURL+"/login")
+	if err != nil {
+		return "", false, err
+	}
+	authURL = resp.Header.Get("Location")
 	pending := ""
 	for _, ck := range resp.Cookies() {
 		if strings.HasPrefix(ck.Name, pendingCookiePrefix) {
@@ -111,21 +140,22 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	}
 	if resp.StatusCode != http.StatusSeeOther || pending == "" {
 		d.fail("/login did not answer 303 with a sealed pending cookie (status %d)", resp.StatusCode)
-		return nil
+		return "", false, nil
 	}
 	d.ok("/login: 303 to the server; the flow is sealed (AES-GCM) in its own cookie %s", pending)
+	return authURL, true, nil
+}
 
-	cb, err := srv.Login(ctx, authURL, "alice")
-	if err != nil {
-		return err
-	}
+// webForgedCallback presents the real callback cb with an attacker's
+// state: an error page, no token request.
+func (d *demo) webForgedCallback(ctx context.Context, srv *oauthtest.Server, b *http.Client, cb string) error {
 	// A forged callback first: an attacker's state, as in login CSRF.
 	forged, _ := url.Parse(cb)
 	q := forged.Query()
 	q.Set("state", "attacker")
 	forged.RawQuery = q.Encode()
 	before := srv.TokenRequests("authorization_code")
-	resp, err = d.get(ctx, b, forged.String())
+	resp, err := d.get(ctx, b, forged.String())
 	if err != nil {
 		return err
 	}
@@ -134,8 +164,13 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	} else {
 		d.fail("forged callback: HTTP %d", resp.StatusCode)
 	}
+	return nil
+}
 
-	resp, err = d.get(ctx, b, cb)
+// webCallback follows the real callback cb: every check passes, OnLogin
+// gets the subject, and the answer redirects with the protective headers.
+func (d *demo) webCallback(ctx context.Context, b *http.Client, cb string, subject *string) error {
+	resp, err := d.get(ctx, b, cb)
 	if err != nil {
 		return err
 	}
@@ -145,18 +180,24 @@ func (d *demo) webSection(ctx context.Context, srv *oauthtest.Server) error {
 	headersOK := hdr.Get("Cache-Control") == "no-store" && hdr.Get("Referrer-Policy") == "no-referrer" &&
 		hdr.Get("Content-Security-Policy") == "default-src 'none'" && hdr.Get("X-Frame-Options") == "DENY" &&
 		hdr.Get("X-Content-Type-Options") == "nosniff" && hdr.Get("Pragma") == "no-cache"
-	if resp.StatusCode == http.StatusSeeOther && clean && headersOK && subject == oauthtest.Subject("alice") {
-		d.ok("/callback: state, error, iss, code exchange and ID token checked; OnLogin got sub=%s", subject)
+	if resp.StatusCode == http.StatusSeeOther && clean && headersOK && *subject == oauthtest.Subject("alice") {
+		d.ok("/callback: state, error, iss, code exchange and ID token checked; OnLogin got sub=%s", *subject)
 		d.ok("answered 303 See Other to %q (no code, no state) with no-store, no-referrer, CSP default-src 'none', DENY, nosniff", loc)
 	} else {
 		d.fail("/callback answered %d to %q (headers ok: %v)", resp.StatusCode, loc, headersOK)
 	}
-	before = srv.TokenRequests("authorization_code")
-	resp, err = d.get(ctx, b, cb)
+	return nil
+}
+
+// webReplay replays the callback cb: its pending cookie is gone, so it
+// is refused with no token request.
+func (d *demo) webReplay(ctx context.Context, srv *oauthtest.Server, b *http.Client, appBase, cb string) error {
+	before := srv.TokenRequests("authorization_code")
+	resp, err := d.get(ctx, b, cb)
 	if err != nil {
 		return err
 	}
-	appURL, _ := url.Parse(app.URL + "/callback")
+	appURL, _ := url.Parse(appBase + "/callback")
 	for _, ck := range b.Jar.Cookies(appURL) {
 		if strings.HasPrefix(ck.Name, pendingCookiePrefix) {
 			d.fail("the pending cookie is still in the browser")
@@ -222,7 +263,12 @@ func (d *demo) loopbackSection(ctx context.Context, srv *oauthtest.Server) error
 		d.fail("forged loopback callback answered %d", st)
 	}
 	d.ok("the real callback passed every check; the browser saw the result page only then; sub=%s", toks.Subject())
+	return d.loopbackRefresh(ctx, srv, c, toks)
+}
 
+// loopbackRefresh refreshes the desktop login as one store transaction:
+// the rotated refresh token is stored before the access token is used.
+func (d *demo) loopbackRefresh(ctx context.Context, srv *oauthtest.Server, c *oauthclient.Client, toks *oauthclient.Tokens) error {
 	store := &tokenstore.Memory{} // the CLI uses keyring.Store: the OS keyring
 	key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
 	src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store, Key: key}, toks)
