@@ -213,14 +213,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 
 // HTTPClient returns an *http.Client for the resource: requests go only
 // within it, with its token, and redirects are not followed (a 3xx is
-// returned as it is). Safe for concurrent use.
+// returned as it is). Its Transport is the RoundTripper to give a caller
+// that builds its own client: see the package doc for what it does on
+// 401 and 403. Safe for concurrent use.
 func (c *Client) HTTPClient() *http.Client {
-	return &http.Client{Transport: c.Transport(), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &http.Client{Transport: (*transport)(c), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
-
-// Transport returns the RoundTripper of HTTPClient: see the package doc
-// for what it does on 401 and 403. Safe for concurrent use.
-func (c *Client) Transport() http.RoundTripper { return (*transport)(c) }
 
 // Login runs the chain now (a CLI's login command): it asks the resource
 // for its challenge without a token, discovers, registers and runs a new

@@ -230,7 +230,7 @@ func TestTokenOnlyToItsResource(t *testing.T) {
 	if code, err := get(t, ra.HTTPClient(), a+"/to-b"); err != nil || code != http.StatusFound {
 		t.Fatalf("redirect: %d, %v; want the 302 itself", code, err)
 	}
-	follow := &http.Client{Transport: ra.Transport()}
+	follow := &http.Client{Transport: ra.HTTPClient().Transport}
 	if _, err := get(t, follow, a+"/to-b"); !errors.Is(err, resourceclient.ErrNotWithinResource) {
 		t.Fatalf("followed redirect to B: %v, want ErrNotWithinResource", err)
 	}
