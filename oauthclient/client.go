@@ -173,32 +173,9 @@ type Client struct {
 // policy refusals and ErrIssuerMismatch for a discovery document naming
 // another issuer.
 func New(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.ClientID == "" {
-		return nil, cfgerr.New("oauthclient", "ClientID is required")
-	}
-	if err := checkHTTPS("issuer", cfg.Issuer, cfg.HTTP.AllowLoopbackHTTP); err != nil {
+	cfg, err := checkConfig(cfg)
+	if err != nil {
 		return nil, err
-	}
-	if cfg.RedirectURL != "" {
-		if err := checkRedirectURL(cfg.RedirectURL); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
-		return nil, cfgerr.New("oauthclient", "Leeway must be between 0 and 5 minutes")
-	}
-	if cfg.Leeway == 0 {
-		cfg.Leeway = 60 * time.Second
-	}
-	if cfg.FlowLifetime <= 0 {
-		cfg.FlowLifetime = 10 * time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	cfg.Scopes = slices.Clone(cfg.Scopes)
-	if cfg.DPoPKey != nil && cfg.DPoPKey.Curve != elliptic.P256() {
-		return nil, cfgerr.New("oauthclient", "DPoPKey must be an ECDSA P-256 key (ES256)")
 	}
 	hc := cfg.HTTP
 	if cfg.ClientCertificate != nil {
@@ -221,23 +198,63 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	if c.md.JWKSURI != "" {
-		c.keys, err = validate.NewJWKS(validate.JWKSConfig{URL: c.md.JWKSURI, HTTPClient: httpc, Now: cfg.Now})
-		if err != nil {
-			return nil, err
-		}
-		c.verifier, err = validate.NewIDTokenVerifier(validate.IDTokenConfig{
-			Issuer:     cfg.Issuer,
-			ClientID:   cfg.ClientID,
-			Algorithms: c.md.IDTokenSigningAlgValuesSupported,
-			KeySet:     c.keys,
-			Leeway:     cfg.Leeway,
-			Now:        cfg.Now,
-		})
-		if err != nil {
+		if err := c.setIDTokenVerifier(); err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// checkConfig refuses a Config that cannot work and returns it with its
+// defaults filled in (Leeway, FlowLifetime, Now) and Scopes copied.
+func checkConfig(cfg Config) (Config, error) {
+	if cfg.ClientID == "" {
+		return cfg, cfgerr.New("oauthclient", "ClientID is required")
+	}
+	if err := checkHTTPS("issuer", cfg.Issuer, cfg.HTTP.AllowLoopbackHTTP); err != nil {
+		return cfg, err
+	}
+	if cfg.RedirectURL != "" {
+		if err := checkRedirectURL(cfg.RedirectURL); err != nil {
+			return cfg, err
+		}
+	}
+	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
+		return cfg, cfgerr.New("oauthclient", "Leeway must be between 0 and 5 minutes")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 60 * time.Second
+	}
+	if cfg.FlowLifetime <= 0 {
+		cfg.FlowLifetime = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.Scopes = slices.Clone(cfg.Scopes)
+	if cfg.DPoPKey != nil && cfg.DPoPKey.Curve != elliptic.P256() {
+		return cfg, cfgerr.New("oauthclient", "DPoPKey must be an ECDSA P-256 key (ES256)")
+	}
+	return cfg, nil
+}
+
+// setIDTokenVerifier builds the server's key set (from jwks_uri, through
+// the strict client) and the ID token verifier that uses it.
+func (c *Client) setIDTokenVerifier() error {
+	var err error
+	c.keys, err = validate.NewJWKS(validate.JWKSConfig{URL: c.md.JWKSURI, HTTPClient: c.http, Now: c.cfg.Now})
+	if err != nil {
+		return err
+	}
+	c.verifier, err = validate.NewIDTokenVerifier(validate.IDTokenConfig{
+		Issuer:     c.cfg.Issuer,
+		ClientID:   c.cfg.ClientID,
+		Algorithms: c.md.IDTokenSigningAlgValuesSupported,
+		KeySet:     c.keys,
+		Leeway:     c.cfg.Leeway,
+		Now:        c.cfg.Now,
+	})
+	return err
 }
 
 // Metadata returns a copy of the server metadata in use.

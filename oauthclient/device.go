@@ -120,21 +120,28 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 	if err != nil {
 		return nil, c.withResponse(err, form, resp, body)
 	}
-	bad := func(problem string) error {
-		return &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
-	}
 	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes), resources: slices.Clone(opts.Resource)}
 	if c.dpopOn() {
 		if da.dpop, err = dpop.NewKey(); err != nil {
 			return nil, err
 		}
 	}
+	if problem := da.parseFields(fields, now); problem != "" {
+		return nil, &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
+	}
+	return da, nil
+}
+
+// parseFields reads the device authorization response's fields into da,
+// the answer having arrived at now. It returns the problem of the first
+// field refused, or "".
+func (da *DeviceAuthorization) parseFields(fields map[string]json.RawMessage, now time.Time) (problem string) {
 	var ok bool
 	if da.deviceCode, ok = stringField(fields, "device_code"); !ok || da.deviceCode == "" {
-		return nil, bad("device_code missing or not a string")
+		return "device_code missing or not a string"
 	}
 	if da.UserCode, ok = stringField(fields, "user_code"); !ok || da.UserCode == "" || len(da.UserCode) > 64 || !safetext.IsClean(da.UserCode) {
-		return nil, bad("user_code missing, too long or not printable")
+		return "user_code missing, too long or not printable"
 	}
 	da.VerificationURI, ok = stringField(fields, "verification_uri")
 	if !ok {
@@ -142,7 +149,7 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 		da.VerificationURI, _ = stringField(fields, "verification_url")
 	}
 	if err := checkVerificationURI(da.VerificationURI); err != nil {
-		return nil, bad("verification_uri: " + err.Error())
+		return "verification_uri: " + err.Error()
 	}
 	if v, ok := stringField(fields, "verification_uri_complete"); ok && v != "" {
 		if checkVerificationURI(v) == nil {
@@ -151,13 +158,13 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 	}
 	life, err := expiresIn(fields["expires_in"])
 	if err != nil {
-		return nil, bad(err.Error())
+		return err.Error()
 	}
 	da.Expiry = now.Add(min(life, maxDeviceCodeLifetime))
 	if da.Interval, err = deviceInterval(fields["interval"]); err != nil {
-		return nil, bad(err.Error())
+		return err.Error()
 	}
-	return da, nil
+	return ""
 }
 
 // deviceInterval reads a device authorization response's interval: a JSON
@@ -243,59 +250,85 @@ func (c *Client) DeviceToken(ctx context.Context, da *DeviceAuthorization) (*Tok
 	defer timer.Stop()
 	dk := da.dpop // a key made after use_dpop_nonce proves the later polls
 	for {
-		remaining := da.Expiry.Sub(c.cfg.Now())
-		if remaining <= 0 {
-			return nil, errDeviceExpired
-		}
-		timer.Reset(min(interval, remaining))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer.C:
-		}
-		if !c.cfg.Now().Before(da.Expiry) {
-			return nil, errDeviceExpired
+		if err := c.waitToPoll(ctx, timer, da.Expiry, interval); err != nil {
+			return nil, err
 		}
 		tr, key, err := c.tokenCall(ctx, cloneValues(form), dk, dpop.NewKey, nil)
 		if key != nil {
 			dk = key
 		}
 		if err != nil {
-			var ae *AuthError
-			if !errors.As(err, &ae) {
+			if interval, err = nextPollInterval(err, interval); err != nil {
 				return nil, err
 			}
-			switch ae.Code {
-			case "authorization_pending":
-				continue
-			case "slow_down":
-				interval = clampInterval(interval + slowDownStep)
-				continue
-			case "expired_token":
-				return nil, fmt.Errorf("%w: %w", errDeviceExpired, ae)
-			}
-			return nil, err
+			continue
 		}
-		scopes, err := c.checkScope(da.scopes, tr)
+		return c.deviceTokens(ctx, da, tr, key)
+	}
+}
+
+// waitToPoll waits interval (or until the device code's expiry, if
+// sooner) and reports errDeviceExpired once the code has expired, or
+// ctx.Err().
+func (c *Client) waitToPoll(ctx context.Context, timer *time.Timer, expiry time.Time, interval time.Duration) error {
+	remaining := expiry.Sub(c.cfg.Now())
+	if remaining <= 0 {
+		return errDeviceExpired
+	}
+	timer.Reset(min(interval, remaining))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+	}
+	if !c.cfg.Now().Before(expiry) {
+		return errDeviceExpired
+	}
+	return nil
+}
+
+// nextPollInterval reads a poll's error (RFC 8628 §3.5): the interval to
+// wait before polling again on authorization_pending or slow_down, or the
+// error that ends the polling.
+func nextPollInterval(err error, interval time.Duration) (time.Duration, error) {
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		return 0, err
+	}
+	switch ae.Code {
+	case "authorization_pending":
+		return interval, nil
+	case "slow_down":
+		return clampInterval(interval + slowDownStep), nil
+	case "expired_token":
+		return 0, fmt.Errorf("%w: %w", errDeviceExpired, ae)
+	}
+	return 0, err
+}
+
+// deviceTokens checks the token response of an approved device
+// authorization (scope, audience, the ID token for OpenID Connect) and
+// returns its Tokens.
+func (c *Client) deviceTokens(ctx context.Context, da *DeviceAuthorization, tr *tokenResponse, key *dpop.Key) (*Tokens, error) {
+	scopes, err := c.checkScope(da.scopes, tr)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkAudience(tr.token.AccessToken, da.resources); err != nil {
+		return nil, err
+	}
+	out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes, resources: slices.Clone(da.resources)}
+	out.tok, out.dpop = dpop.WithKey(tr.token, key), key
+	if slices.Contains(da.scopes, "openid") {
+		if tr.idToken == "" {
+			return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)
+		}
+		out.idToken, err = c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
 		if err != nil {
 			return nil, err
 		}
-		if err := checkAudience(tr.token.AccessToken, da.resources); err != nil {
-			return nil, err
-		}
-		out := &Tokens{tok: tr.token, rawID: tr.idToken, scopes: scopes, resources: slices.Clone(da.resources)}
-		out.tok, out.dpop = dpop.WithKey(tr.token, key), key
-		if slices.Contains(da.scopes, "openid") {
-			if tr.idToken == "" {
-				return nil, fmt.Errorf("%w: token response has no id_token", ErrIDToken)
-			}
-			out.idToken, err = c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
-			if err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
 	}
+	return out, nil
 }
 
 func cloneValues(v url.Values) url.Values {

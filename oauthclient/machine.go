@@ -138,62 +138,82 @@ func (c *Client) grantSource(g grant) *TokenSource {
 	if c.http != nil && c.http.Timeout > 0 {
 		timeout = c.http.Timeout
 	}
-	key := sync.OnceValues(c.serviceKey) // one key for the source's lifetime
-	var mu sync.Mutex
-	var refused *refusal
-	var last []byte // digest of the parameters of the last request
+	var keep func(error) // with g.sticky: keeps a permanent refusal
 	g.sticky = g.sticky && g.Params != nil
-	params := g.Params
 	if g.sticky {
-		g.Params = func(ctx context.Context, issuer string) (url.Values, error) {
-			mu.Lock()
-			r := refused
-			mu.Unlock()
-			if r != nil && r.params == nil {
-				return nil, r.err // the source is not even asked (an ID-JAG would cost an exchange)
-			}
-			form, err := params(ctx, issuer)
-			if err != nil {
-				return nil, err
-			}
-			d := digest(form)
-			mu.Lock()
-			last = d
-			mu.Unlock()
-			if r != nil && subtle.ConstantTimeCompare(r.params, d) == 1 {
-				return nil, r.err
-			}
-			return form, nil
-		}
+		g.Params, keep = stickyParams(g.Params)
 	}
 	// NewSource fails only without Fetch or with a negative duration.
 	s, _ := engine.NewSource(engine.SourceConfig{
-		Fetch: func(ctx context.Context, _ *engine.Refresh) (*engine.Result, error) {
-			var k *dpop.Key
-			if c.http != nil && c.serviceDPoP(g.NoDPoP) {
-				var err error
-				if k, err = key(); err != nil {
-					return nil, err
-				}
-			}
-			is, err := c.grantCall(ctx, g, k, key)
-			if err != nil {
-				if g.sticky {
-					mu.Lock()
-					if r := permanentRefusal(err, last); r != nil {
-						refused = r
-					}
-					mu.Unlock()
-					err = notLogin(err)
-				}
-				return nil, fetchError(err)
-			}
-			return &engine.Result{Token: is.Token, Scopes: is.Scopes}, nil
-		},
+		Fetch:          c.grantFetch(g, keep),
 		Now:            c.cfg.Now,
 		RefreshTimeout: timeout,
 	}, nil)
 	return newTokenSource(s)
+}
+
+// stickyParams wraps a sticky grant's params. The wrapped one returns a
+// kept refusal again instead of parameters: at once when the refusal
+// holds whatever the parameters are (the source is not even asked: an
+// ID-JAG would cost an exchange), else when they are the ones refused.
+// keep keeps err when it is a permanent refusal of the last parameters.
+func stickyParams(params func(context.Context, string) (url.Values, error)) (wrapped func(context.Context, string) (url.Values, error), keep func(err error)) {
+	var mu sync.Mutex
+	var refused *refusal
+	var last []byte // digest of the parameters of the last request
+	wrapped = func(ctx context.Context, issuer string) (url.Values, error) {
+		mu.Lock()
+		r := refused
+		mu.Unlock()
+		if r != nil && r.params == nil {
+			return nil, r.err
+		}
+		form, err := params(ctx, issuer)
+		if err != nil {
+			return nil, err
+		}
+		d := digest(form)
+		mu.Lock()
+		last = d
+		mu.Unlock()
+		if r != nil && subtle.ConstantTimeCompare(r.params, d) == 1 {
+			return nil, r.err
+		}
+		return form, nil
+	}
+	keep = func(err error) {
+		mu.Lock()
+		if r := permanentRefusal(err, last); r != nil {
+			refused = r
+		}
+		mu.Unlock()
+	}
+	return wrapped, keep
+}
+
+// grantFetch is the engine.FetchFunc of a service grant: one grant call,
+// proven with the source's one DPoP key when DPoP is on. A sticky grant
+// keeps a refusal (keep) and does not call it a login error (notLogin).
+func (c *Client) grantFetch(g grant, keep func(error)) engine.FetchFunc {
+	key := sync.OnceValues(c.serviceKey) // one key for the source's lifetime
+	return func(ctx context.Context, _ *engine.Refresh) (*engine.Result, error) {
+		var k *dpop.Key
+		if c.http != nil && c.serviceDPoP(g.NoDPoP) {
+			var err error
+			if k, err = key(); err != nil {
+				return nil, err
+			}
+		}
+		is, err := c.grantCall(ctx, g, k, key)
+		if err != nil {
+			if g.sticky {
+				keep(err)
+				err = notLogin(err)
+			}
+			return nil, fetchError(err)
+		}
+		return &engine.Result{Token: is.Token, Scopes: is.Scopes}, nil
+	}
 }
 
 // machineRefusal is an error of a machine grant (JWT-bearer, token

@@ -147,19 +147,49 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 	if err := c.checkAuthCodeSupport(); err != nil {
 		return nil, "", err
 	}
+	p, err := c.newPending(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := url.Parse(c.md.AuthorizationEndpoint)
+	if err != nil {
+		return nil, "", policyf("authorization endpoint is not a URL")
+	}
+	q := c.authorizationQuery(u.Query(), p, opts)
+	if q, err = c.pushIfOffered(ctx, q); err != nil {
+		return nil, "", err
+	}
+	u.RawQuery = q.Encode()
+	return p, u.String(), nil
+}
+
+// flowRedirect is the flow's redirect URL: opts' override or the
+// configured one, checked.
+func (c *Client) flowRedirect(opts StartOptions) (string, error) {
 	redirect := c.cfg.RedirectURL
 	if opts.RedirectURL != "" {
 		redirect = opts.RedirectURL
 	}
 	if redirect == "" {
-		return nil, "", cfgerr.New("oauthclient", "no RedirectURL configured")
+		return "", cfgerr.New("oauthclient", "no RedirectURL configured")
 	}
 	if err := checkRedirectURL(redirect); err != nil {
-		return nil, "", err
+		return "", err
+	}
+	return redirect, nil
+}
+
+// newPending creates the flow's secrets (state, PKCE verifier, nonce with
+// OpenID Connect, DPoP key when on) and settings, after checking the
+// redirect URL and the resource indicators.
+func (c *Client) newPending(opts StartOptions) (*Pending, error) {
+	redirect, err := c.flowRedirect(opts)
+	if err != nil {
+		return nil, err
 	}
 	state, err := randomString()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	p := &Pending{p: pendingWire{
 		V:        1,
@@ -174,34 +204,39 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 	}}
 	for _, r := range opts.Resource {
 		if err := checkResource(r); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	if c.dpopOn() {
 		if p.dpop, err = dpop.NewKey(); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
 	if c.openID() {
 		if p.p.Nonce, err = randomString(); err != nil {
-			return nil, "", err
+			return nil, err
 		}
 	}
-	u, err := url.Parse(c.md.AuthorizationEndpoint)
-	if err != nil {
-		return nil, "", policyf("authorization endpoint is not a URL")
+	if opts.MaxAge > 0 {
+		secs := int64(opts.MaxAge / time.Second)
+		p.p.MaxAge = &secs
 	}
-	q := u.Query()
+	return p, nil
+}
+
+// authorizationQuery sets the authorization request's parameters on q (the
+// endpoint's own query), replacing any the security profile fixes.
+func (c *Client) authorizationQuery(q url.Values, p *Pending, opts StartOptions) url.Values {
 	for _, k := range []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode", "request", "request_uri", "dpop_jkt", "resource"} {
 		q.Del(k)
 	}
 	q.Set("response_type", "code")
 	q.Set("client_id", c.cfg.ClientID)
-	q.Set("redirect_uri", redirect)
+	q.Set("redirect_uri", p.p.Redirect)
 	if len(c.cfg.Scopes) > 0 {
 		q.Set("scope", strings.Join(c.cfg.Scopes, " "))
 	}
-	q.Set("state", state)
+	q.Set("state", p.p.State)
 	q.Set("code_challenge", oauth2.S256ChallengeFromVerifier(p.p.Verifier))
 	q.Set("code_challenge_method", "S256")
 	if p.p.Nonce != "" {
@@ -213,10 +248,8 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 	if opts.LoginHint != "" {
 		q.Set("login_hint", opts.LoginHint)
 	}
-	if opts.MaxAge > 0 {
-		secs := int64(opts.MaxAge / time.Second)
-		p.p.MaxAge = &secs
-		q.Set("max_age", fmt.Sprint(secs))
+	if p.p.MaxAge != nil {
+		q.Set("max_age", fmt.Sprint(*p.p.MaxAge))
 	}
 	for _, r := range opts.Resource {
 		q.Add("resource", r)
@@ -224,17 +257,24 @@ func (c *Client) Start(ctx context.Context, opts StartOptions) (*Pending, string
 	if p.dpop != nil {
 		q.Set("dpop_jkt", p.dpop.JKT())
 	}
+	return q
+}
+
+// pushIfOffered pushes the request when the server has a PAR endpoint
+// (RFC 9126) and returns the query that remains for the browser; it
+// refuses a server that requires PAR without an endpoint.
+func (c *Client) pushIfOffered(ctx context.Context, q url.Values) (url.Values, error) {
 	if c.md.PushedAuthorizationRequestEndpoint != "" {
 		ru, err := c.push(ctx, q)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		q = url.Values{"client_id": {c.cfg.ClientID}, "request_uri": {ru}}
-	} else if c.md.RequirePushedAuthorizationRequests {
-		return nil, "", policyf("server requires pushed authorization requests but has no pushed_authorization_request_endpoint")
+		return url.Values{"client_id": {c.cfg.ClientID}, "request_uri": {ru}}, nil
 	}
-	u.RawQuery = q.Encode()
-	return p, u.String(), nil
+	if c.md.RequirePushedAuthorizationRequests {
+		return nil, policyf("server requires pushed authorization requests but has no pushed_authorization_request_endpoint")
+	}
+	return q, nil
 }
 
 func randomString() (string, error) {

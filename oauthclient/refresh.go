@@ -38,89 +38,133 @@ import (
 func (c *Client) refreshFetch(narrow, resources []string) engine.FetchFunc {
 	narrow, resources = slices.Clone(narrow), slices.Clone(resources)
 	var keys dpop.StoredKeys
-	fetch := func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
-		rec := r.Record
-		if rec == nil || rec.RefreshToken == "" {
-			return nil, fmt.Errorf("%w: no refresh token", tokenstore.ErrLoginRequired)
-		}
-		if rec.Issuer != c.cfg.Issuer || rec.ClientID != c.cfg.ClientID {
-			return nil, fmt.Errorf("%w: the stored record belongs to another issuer or client", tokenstore.ErrLoginRequired)
-		}
-		requested := rec.Scopes
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
-		if narrow != nil {
-			if err := withinScopes(narrow, rec.Scopes); err != nil {
-				return nil, err
-			}
-			form.Set("scope", strings.Join(narrow, " "))
-			requested = narrow
-		}
-		resource := resources
-		if resource == nil {
-			resource = rec.Resources // as granted at login
-		}
-		for _, res := range resource {
-			form.Add("resource", res)
-		}
-		key, err := keys.Get(rec.DPoPKey.PKCS8())
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
-		}
-		newKey := func() (*dpop.Key, error) {
-			k, err := dpop.NewKey()
-			if err != nil {
-				return nil, err
-			}
-			pk, err := engine.KeyOf(k)
-			if err != nil {
-				return nil, err
-			}
-			r.SetDPoPKey(pk)
-			return k, nil
-		}
-		if key == nil && c.dpopOn() {
-			if key, err = newKey(); err != nil {
-				return nil, err
-			}
-		}
-		var d delivery
-		tr, key, err := c.tokenCall(d.trace(ctx), form, key, newKey, r.Rotated)
-		d.report(r, tr, err)
-		if err != nil {
-			return nil, err
-		}
-		scopes, err := c.checkScope(requested, tr)
-		if err != nil {
-			return nil, err
-		}
-		// A login without OpenID Connect (no subject recorded, no openid
-		// scope) asked for no ID token: one the server adds anyway is not
-		// used, so it is neither checked nor kept.
-		if tr.idToken != "" && (rec.Subject != "" || c.openID()) {
-			id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
-			if err != nil {
-				return nil, err
-			}
-			if id.Subject != rec.Subject {
-				return nil, fmt.Errorf("%w: %w", ErrIDToken, &validate.ClaimError{Claim: "sub", Reason: "the refreshed ID token names another subject than the login"})
-			}
-		}
-		if err := checkAudience(tr.token.AccessToken, resource); err != nil {
-			return nil, err
-		}
-		tr.token.RefreshToken = ""
-		tr.token = dpop.WithKey(tr.token, key)
-		if narrow != nil {
-			// The access token is narrowed; the refresh token keeps the
-			// grant (RFC 6749 §6), so the record's scopes stay.
-			scopes = nil
-		}
-		return &engine.Result{Token: tr.token, Scopes: scopes}, nil
-	}
 	return func(ctx context.Context, r *engine.Refresh) (*engine.Result, error) {
-		res, err := fetch(ctx, r)
+		res, err := c.refresh(ctx, r, &keys, narrow, resources)
 		return res, fetchError(err)
 	}
+}
+
+// refresh is one refresh of refreshFetch, its error not yet classified.
+func (c *Client) refresh(ctx context.Context, r *engine.Refresh, keys *dpop.StoredKeys, narrow, resources []string) (*engine.Result, error) {
+	rec := r.Record
+	if err := c.checkRefreshRecord(rec); err != nil {
+		return nil, err
+	}
+	form, requested, resource, err := refreshForm(rec, narrow, resources)
+	if err != nil {
+		return nil, err
+	}
+	key, newKey, err := c.refreshKey(r, keys)
+	if err != nil {
+		return nil, err
+	}
+	var d delivery
+	tr, key, err := c.tokenCall(d.trace(ctx), form, key, newKey, r.Rotated)
+	d.report(r, tr, err)
+	if err != nil {
+		return nil, err
+	}
+	scopes, err := c.checkScope(requested, tr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkRefreshedIDToken(ctx, rec, tr); err != nil {
+		return nil, err
+	}
+	if err := checkAudience(tr.token.AccessToken, resource); err != nil {
+		return nil, err
+	}
+	tr.token.RefreshToken = ""
+	tr.token = dpop.WithKey(tr.token, key)
+	if narrow != nil {
+		// The access token is narrowed; the refresh token keeps the
+		// grant (RFC 6749 §6), so the record's scopes stay.
+		scopes = nil
+	}
+	return &engine.Result{Token: tr.token, Scopes: scopes}, nil
+}
+
+// checkRefreshRecord refuses (tokenstore.ErrLoginRequired) a record
+// without a refresh token or of another issuer or client.
+func (c *Client) checkRefreshRecord(rec *engine.Record) error {
+	if rec == nil || rec.RefreshToken == "" {
+		return fmt.Errorf("%w: no refresh token", tokenstore.ErrLoginRequired)
+	}
+	if rec.Issuer != c.cfg.Issuer || rec.ClientID != c.cfg.ClientID {
+		return fmt.Errorf("%w: the stored record belongs to another issuer or client", tokenstore.ErrLoginRequired)
+	}
+	return nil
+}
+
+// refreshForm is the refresh_token request's form, with the scopes it
+// asks for (narrow, checked within the record's, or the record's) and the
+// resources (resources, or the record's as granted at login).
+func refreshForm(rec *engine.Record, narrow, resources []string) (form url.Values, requested, resource []string, err error) {
+	requested = rec.Scopes
+	form = url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rec.RefreshToken}}
+	if narrow != nil {
+		if err := withinScopes(narrow, rec.Scopes); err != nil {
+			return nil, nil, nil, err
+		}
+		form.Set("scope", strings.Join(narrow, " "))
+		requested = narrow
+	}
+	resource = resources
+	if resource == nil {
+		resource = rec.Resources // as granted at login
+	}
+	for _, res := range resource {
+		form.Add("resource", res)
+	}
+	return form, requested, resource, nil
+}
+
+// refreshKey is the DPoP key of a refresh: the record's, or a new one
+// when DPoP is on, and the way to make a new one (newKey), which hands it
+// to the engine (Refresh.SetDPoPKey) before any proof of it is sent.
+func (c *Client) refreshKey(r *engine.Refresh, keys *dpop.StoredKeys) (key *dpop.Key, newKey func() (*dpop.Key, error), err error) {
+	key, err = keys.Get(r.Record.DPoPKey.PKCS8())
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", tokenstore.ErrLoginRequired, err)
+	}
+	newKey = func() (*dpop.Key, error) {
+		k, err := dpop.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		pk, err := engine.KeyOf(k)
+		if err != nil {
+			return nil, err
+		}
+		r.SetDPoPKey(pk)
+		return k, nil
+	}
+	if key == nil && c.dpopOn() {
+		if key, err = newKey(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return key, newKey, nil
+}
+
+// checkRefreshedIDToken verifies an ID token of a refresh and requires it
+// to name the record's subject (OpenID Connect Core §12.2).
+//
+// A login without OpenID Connect (no subject recorded, no openid scope)
+// asked for no ID token: one the server adds anyway is not used, so it is
+// neither checked nor kept.
+func (c *Client) checkRefreshedIDToken(ctx context.Context, rec *engine.Record, tr *tokenResponse) error {
+	if tr.idToken == "" || (rec.Subject == "" && !c.openID()) {
+		return nil
+	}
+	id, err := c.verifyIDToken(ctx, tr.idToken, validate.IDTokenCheck{AccessToken: tr.token.AccessToken})
+	if err != nil {
+		return err
+	}
+	if id.Subject != rec.Subject {
+		return fmt.Errorf("%w: %w", ErrIDToken, &validate.ClaimError{Claim: "sub", Reason: "the refreshed ID token names another subject than the login"})
+	}
+	return nil
 }
 
 // withinScopes refuses a requested scope outside the granted ones.

@@ -61,72 +61,19 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 // other field is checked: the server has spent the old one by then.
 func parseTokenResponse(status int, body []byte, now time.Time, rotated func(string)) (*tokenResponse, error) {
 	if status >= 200 && status < 300 && rotated != nil {
-		// Any 2xx body whose first JSON value (after a UTF-8 BOM) is an
-		// object holding a refresh_token string, whatever else it holds
-		// ("error": null, an odd token_type, a bad expiry, trailing data,
-		// a 201): the server may have spent the old token, so the new
-		// one is handed over before anything is checked (S23). The body
-		// may still be refused below.
-		var first map[string]json.RawMessage
-		if json.NewDecoder(bytes.NewReader(stripBOM(body))).Decode(&first) == nil {
-			if rt, ok := stringField(first, "refresh_token"); ok && rt != "" {
-				rotated(rt)
-			}
-		}
+		handOverRotated(body, rotated)
 	}
 	fields, err := successObject("token", status, body)
 	if err != nil {
 		return nil, err
 	}
-	at, ok := stringField(fields, "access_token")
-	if !ok || at == "" {
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "access_token missing or not a string"}
-	}
-	tt, ok := stringField(fields, "token_type")
-	if !ok || tt == "" {
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
-	}
-	switch {
-	case strings.EqualFold(tt, "Bearer"):
-		tt = "Bearer"
-	case strings.EqualFold(tt, "DPoP"): // accepted only for a proven request: checkTokenType
-		tt = "DPoP"
-	case tt == "N_A": // RFC 8693 §2.2.1, accepted only for a token exchange: tokenCall
-	default:
-		return nil, fmt.Errorf("%w: %w %q", ErrMalformedResponse, errUnknownTokenType, safetext.Clean(tt, 32))
-	}
-	tok := &oauth2.Token{AccessToken: at, TokenType: tt}
-	life, err := expiresIn(fields["expires_in"])
+	tok, err := parseToken(status, fields, now)
 	if err != nil {
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: err.Error()}
-	}
-	tok.ExpiresIn = int64(life / time.Second)
-	tok.Expiry = now.Add(life)
-	if raw, present := fields["refresh_token"]; present && !isNull(raw) {
-		rt, ok := stringField(fields, "refresh_token")
-		if !ok {
-			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "refresh_token is not a string"}
-		}
-		tok.RefreshToken = rt
+		return nil, err
 	}
 	out := &tokenResponse{token: tok}
-	if raw, present := fields["issued_token_type"]; present && !isNull(raw) {
-		if out.issuedType, ok = stringField(fields, "issued_token_type"); !ok {
-			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "issued_token_type is not a string"}
-		}
-	}
-	if raw, present := fields["id_token"]; present && !isNull(raw) {
-		if out.idToken, ok = stringField(fields, "id_token"); !ok {
-			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "id_token is not a string"}
-		}
-	}
-	if raw, present := fields["scope"]; present && !isNull(raw) {
-		s, ok := stringField(fields, "scope")
-		if !ok {
-			return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "scope is not a string"}
-		}
-		out.scopePresent = true
-		out.scopes = strings.Fields(s)
+	if err := out.parseOptional(status, fields); err != nil {
+		return nil, err
 	}
 	extra := map[string]any{}
 	if out.idToken != "" {
@@ -137,6 +84,105 @@ func parseTokenResponse(status int, body []byte, now time.Time, rotated func(str
 	}
 	out.token = tok.WithExtra(extra)
 	return out, nil
+}
+
+// handOverRotated gives rotated the refresh token of a 2xx body, before
+// anything else of the body is checked.
+//
+// Any 2xx body whose first JSON value (after a UTF-8 BOM) is an object
+// holding a refresh_token string, whatever else it holds ("error": null,
+// an odd token_type, a bad expiry, trailing data, a 201): the server may
+// have spent the old token, so the new one is handed over before anything
+// is checked (S23). The body may still be refused afterwards.
+func handOverRotated(body []byte, rotated func(string)) {
+	var first map[string]json.RawMessage
+	if json.NewDecoder(bytes.NewReader(stripBOM(body))).Decode(&first) == nil {
+		if rt, ok := stringField(first, "refresh_token"); ok && rt != "" {
+			rotated(rt)
+		}
+	}
+}
+
+// parseToken reads the token of a successful answer: access_token,
+// token_type, expires_in and refresh_token.
+func parseToken(status int, fields map[string]json.RawMessage, now time.Time) (*oauth2.Token, error) {
+	at, ok := stringField(fields, "access_token")
+	if !ok || at == "" {
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "access_token missing or not a string"}
+	}
+	tt, ok := stringField(fields, "token_type")
+	if !ok || tt == "" {
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
+	}
+	tt, err := knownTokenType(tt)
+	if err != nil {
+		return nil, err
+	}
+	tok := &oauth2.Token{AccessToken: at, TokenType: tt}
+	life, err := expiresIn(fields["expires_in"])
+	if err != nil {
+		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: err.Error()}
+	}
+	tok.ExpiresIn = int64(life / time.Second)
+	tok.Expiry = now.Add(life)
+	rt, present, err := optionalString(status, fields, "refresh_token")
+	if err != nil {
+		return nil, err
+	}
+	if present {
+		tok.RefreshToken = rt
+	}
+	return tok, nil
+}
+
+// knownTokenType returns the canonical spelling of a token_type the client
+// knows, or an error wrapping ErrMalformedResponse.
+func knownTokenType(tt string) (string, error) {
+	switch {
+	case strings.EqualFold(tt, "Bearer"):
+		return "Bearer", nil
+	case strings.EqualFold(tt, "DPoP"): // accepted only for a proven request: checkTokenType
+		return "DPoP", nil
+	case tt == "N_A": // RFC 8693 §2.2.1, accepted only for a token exchange: tokenCall
+		return tt, nil
+	default:
+		return "", fmt.Errorf("%w: %w %q", ErrMalformedResponse, errUnknownTokenType, safetext.Clean(tt, 32))
+	}
+}
+
+// parseOptional reads the optional fields of a successful answer:
+// issued_token_type, id_token and scope.
+func (out *tokenResponse) parseOptional(status int, fields map[string]json.RawMessage) error {
+	var err error
+	if out.issuedType, _, err = optionalString(status, fields, "issued_token_type"); err != nil {
+		return err
+	}
+	if out.idToken, _, err = optionalString(status, fields, "id_token"); err != nil {
+		return err
+	}
+	s, present, err := optionalString(status, fields, "scope")
+	if err != nil {
+		return err
+	}
+	if present {
+		out.scopePresent = true
+		out.scopes = strings.Fields(s)
+	}
+	return nil
+}
+
+// optionalString reads a field that may be absent or null (present is
+// then false); any other value that is not a string is a *ResponseError.
+func optionalString(status int, fields map[string]json.RawMessage, k string) (s string, present bool, err error) {
+	raw, present := fields[k]
+	if !present || isNull(raw) {
+		return "", false, nil
+	}
+	s, ok := stringField(fields, k)
+	if !ok {
+		return "", false, &ResponseError{Endpoint: "token", StatusCode: status, Problem: k + " is not a string"}
+	}
+	return s, true, nil
 }
 
 // successObject returns the JSON object of a successful (200) endpoint

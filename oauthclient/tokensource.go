@@ -104,15 +104,9 @@ type TokenSourceConfig struct {
 // safe for concurrent use; the API clients of apiclient drop a token an
 // API refused through it (its Rejected method).
 func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *Tokens) (*TokenSource, error) {
-	key := cfg.Key
-	if login == nil && (cfg.Store == nil || key == "") {
-		return nil, cfgerr.New("oauthclient", "TokenSource without a login needs a Store and a Key")
-	}
-	if key == "" && cfg.Store != nil {
-		if login.Subject() == "" {
-			return nil, cfgerr.New("oauthclient", "TokenSource needs a Key or a login with a subject")
-		}
-		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
+	key, err := c.sourceKey(cfg, login)
+	if err != nil {
+		return nil, err
 	}
 	sc := engine.SourceConfig{
 		Store:      cfg.Store,
@@ -129,36 +123,11 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 	if cfg.ResolveMarkersByIntrospection {
 		sc.ResolveMarkersByIntrospection = c.refreshTokenActive()
 	}
-	var initial *engine.Record
-	if login != nil {
-		if cfg.Scopes != nil {
-			if err := withinScopes(cfg.Scopes, login.scopes); err != nil {
-				return nil, err
-			}
-		}
-		if rt := login.RefreshToken(); rt != "" {
-			dk, err := engine.KeyOf(login.dpop)
-			if err != nil {
-				return nil, err
-			}
-			initial = &engine.Record{
-				RefreshToken: rt, Subject: login.Subject(), Scopes: slices.Clone(login.scopes),
-				Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID, DPoPKey: dk,
-				Resources: slices.Clone(login.resources),
-			}
-			if cfg.Resource != nil {
-				initial.Resources = slices.Clone(cfg.Resource)
-			}
-		}
-		if cfg.Store != nil && initial != nil {
-			if err := engine.SaveRecord(ctx, cfg.Store, key, initial); err != nil {
-				return nil, err
-			}
-		}
-		sc.Record = initial
-	}
 	var initialToken *oauth2.Token
 	if login != nil {
+		if sc.Record, err = c.saveLogin(ctx, cfg, key, login); err != nil {
+			return nil, err
+		}
 		initialToken = login.OAuth2Token()
 	}
 	src, err := engine.NewSource(sc, initialToken)
@@ -166,6 +135,55 @@ func (c *Client) TokenSource(ctx context.Context, cfg TokenSourceConfig, login *
 		return nil, err
 	}
 	return newTokenSource(src), nil
+}
+
+// sourceKey is the record key of a source: cfg.Key, or with a Store and
+// no Key, the key of the login's issuer, client and subject.
+func (c *Client) sourceKey(cfg TokenSourceConfig, login *Tokens) (string, error) {
+	key := cfg.Key
+	if login == nil && (cfg.Store == nil || key == "") {
+		return "", cfgerr.New("oauthclient", "TokenSource without a login needs a Store and a Key")
+	}
+	if key == "" && cfg.Store != nil {
+		if login.Subject() == "" {
+			return "", cfgerr.New("oauthclient", "TokenSource needs a Key or a login with a subject")
+		}
+		key = tokenstore.Key(c.cfg.Issuer, c.cfg.ClientID, login.Subject())
+	}
+	return key, nil
+}
+
+// saveLogin checks cfg.Scopes against the login's grant and returns the
+// login's record (nil without a refresh token), saved under key when
+// there is a Store.
+func (c *Client) saveLogin(ctx context.Context, cfg TokenSourceConfig, key string, login *Tokens) (*engine.Record, error) {
+	if cfg.Scopes != nil {
+		if err := withinScopes(cfg.Scopes, login.scopes); err != nil {
+			return nil, err
+		}
+	}
+	rt := login.RefreshToken()
+	if rt == "" {
+		return nil, nil
+	}
+	dk, err := engine.KeyOf(login.dpop)
+	if err != nil {
+		return nil, err
+	}
+	rec := &engine.Record{
+		RefreshToken: rt, Subject: login.Subject(), Scopes: slices.Clone(login.scopes),
+		Issuer: c.cfg.Issuer, ClientID: c.cfg.ClientID, DPoPKey: dk,
+		Resources: slices.Clone(login.resources),
+	}
+	if cfg.Resource != nil {
+		rec.Resources = slices.Clone(cfg.Resource)
+	}
+	if cfg.Store != nil {
+		if err := engine.SaveRecord(ctx, cfg.Store, key, rec); err != nil {
+			return nil, err
+		}
+	}
+	return rec, nil
 }
 
 // fetchError classifies a token request's failure for the lifecycle engine,

@@ -31,45 +31,13 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 	if err != nil {
 		return validate.StandardClaims{}, policyf("userinfo endpoint is not a URL")
 	}
-	at := toks.AccessToken()
 	key := toks.dpop
 	if toks.TokenType() != "DPoP" {
 		key = nil
 	}
-	var resp *http.Response
-	var body []byte
-	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return validate.StandardClaims{}, err
-		}
-		req.Header.Set("Accept", "application/json")
-		if key == nil {
-			req.Header.Set("Authorization", "Bearer "+at)
-		} else {
-			p, err := key.Proof(http.MethodGet, pu, dpop.AccessTokenHash(at), c.nonces.Get(pu), c.cfg.Now())
-			if err != nil {
-				return validate.StandardClaims{}, err
-			}
-			req.Header.Set("Authorization", "DPoP "+at)
-			req.Header.Set("DPoP", p)
-		}
-		if resp, body, err = do(ctx, c.http, req, "userinfo"); err != nil {
-			return validate.StandardClaims{}, err
-		}
-		if key == nil {
-			break
-		}
-		nerr := c.nonces.Update(pu, resp.Header)
-		if code, _ := dpop.Challenge(resp.Header); attempt > 0 || resp.StatusCode != http.StatusUnauthorized || code != "use_dpop_nonce" {
-			break
-		}
-		if nerr != nil {
-			return validate.StandardClaims{}, nerr
-		}
-		if resp.Header.Get("Dpop-Nonce") == "" {
-			break
-		}
+	resp, body, err := c.getUserInfo(ctx, u, pu, toks.AccessToken(), key)
+	if err != nil {
+		return validate.StandardClaims{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "unexpected status"}
@@ -85,6 +53,56 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 		return validate.StandardClaims{}, err
 	}
 	return validate.StandardClaims(std), nil
+}
+
+// getUserInfo GETs the userinfo endpoint u (parsed: pu) with the access
+// token at, as Bearer, or with key as DPoP: then a 401 use_dpop_nonce with
+// a DPoP-Nonce is retried once with that nonce.
+func (c *Client) getUserInfo(ctx context.Context, u string, pu *url.URL, at string, key *dpop.Key) (*http.Response, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		req, err := c.userInfoRequest(ctx, u, pu, at, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		resp, body, err := do(ctx, c.http, req, "userinfo")
+		if err != nil {
+			return nil, nil, err
+		}
+		if key == nil {
+			return resp, body, nil
+		}
+		nerr := c.nonces.Update(pu, resp.Header)
+		if code, _ := dpop.Challenge(resp.Header); attempt > 0 || resp.StatusCode != http.StatusUnauthorized || code != "use_dpop_nonce" {
+			return resp, body, nil
+		}
+		if nerr != nil {
+			return nil, nil, nerr
+		}
+		if resp.Header.Get("Dpop-Nonce") == "" {
+			return resp, body, nil
+		}
+	}
+}
+
+// userInfoRequest is one userinfo request: the access token as Bearer, or
+// as DPoP with a fresh proof of key (and the server's last nonce).
+func (c *Client) userInfoRequest(ctx context.Context, u string, pu *url.URL, at string, key *dpop.Key) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if key == nil {
+		req.Header.Set("Authorization", "Bearer "+at)
+		return req, nil
+	}
+	p, err := key.Proof(http.MethodGet, pu, dpop.AccessTokenHash(at), c.nonces.Get(pu), c.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "DPoP "+at)
+	req.Header.Set("DPoP", p)
+	return req, nil
 }
 
 // checkUserInfoSubject checks that a UserInfo response's "sub" equals the

@@ -751,15 +751,32 @@ func (s *Source) writeOutcome(ctx context.Context, tx tokenstore.Tx, rec, marked
 		sent = true // a panic may have come after the request left
 	}
 	known := ferr == nil || rt != "" || answered || !sent
-	next := rec.clone() // rec carries no marker
-	newer := false      // a change of the record itself, not only the marker
+	next, newer, err := outcomeRecord(rec, rt, key, res, ferr)
+	if err != nil {
+		// Unstorable: the spent token must not be sent again.
+		return nil, s.deleteRecord(ctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
+	}
+	if !known && marked != nil {
+		return s.keepMarker(ctx, tx, next, marked, newer), nil
+	}
+	if marked != nil || newer {
+		saveErr = s.saveOutcome(ctx, tx, rec, next, marked, newer)
+	}
+	return saveErr, nil
+}
+
+// outcomeRecord is rec (which carries no marker) with what the token
+// request changed: the DPoP key, the rotated refresh token rt (an error if
+// it cannot be stored), the granted scopes. newer reports a change of the
+// record itself, not only of the marker; the generation then counts it.
+func outcomeRecord(rec *Record, rt string, key PrivateKey, res *Result, ferr error) (next *Record, newer bool, err error) {
+	next = rec.clone()
 	if !key.IsZero() && !key.Equal(rec.DPoPKey) {
 		next.DPoPKey, newer = key, true
 	}
 	if rt != "" && rt != rec.RefreshToken {
 		if err := checkRefreshToken(rt); err != nil {
-			// Unstorable: the spent token must not be sent again.
-			return nil, s.deleteRecord(ctx, tx, fmt.Errorf("tokenstore: the server rotated to an unusable refresh token: %w", err))
+			return nil, false, err
 		}
 		next.RefreshToken, newer = rt, true
 	}
@@ -769,39 +786,45 @@ func (s *Source) writeOutcome(ctx context.Context, tx tokenstore.Tx, rec, marked
 	if newer {
 		next.Generation++
 	}
-	if !known && marked != nil {
-		// The marker stays, now saying when the request ended, so that
-		// the next holder may resolve it soon (markerSettle). One attempt:
-		// if it fails, the marker written before the request stays.
-		next.pending = marked.pending
-		next.pendingUntil = min(max(s.cfg.Now().UnixMilli(), marked.pending), marked.pendingUntil)
-		if err := s.put(ctx, tx, next); err != nil {
-			if newer {
-				return fmt.Errorf("tokenstore: the refresh's outcome is unknown and its new DPoP key could not be saved: %w", err), nil
-			}
-			return nil, nil
-		}
+	return next, newer, nil
+}
+
+// keepMarker writes next of a refresh whose outcome is unknown: the
+// marker stays, now saying when the request ended, so that the next
+// holder may resolve it soon (markerSettle). One attempt: if it fails, the
+// marker written before the request stays. It returns the outcome that
+// could not be saved (a new DPoP key) or a failure of OnRecordChange.
+func (s *Source) keepMarker(ctx context.Context, tx tokenstore.Tx, next, marked *Record, newer bool) (saveErr error) {
+	next.pending = marked.pending
+	next.pendingUntil = min(max(s.cfg.Now().UnixMilli(), marked.pending), marked.pendingUntil)
+	if err := s.put(ctx, tx, next); err != nil {
 		if newer {
-			saveErr = s.recordChanged(ctx, next)
+			return fmt.Errorf("tokenstore: the refresh's outcome is unknown and its new DPoP key could not be saved: %w", err)
 		}
-		s.setScopes(next.Scopes)
-		return saveErr, nil
+		return nil
 	}
-	if marked != nil || newer {
-		if err := s.putRetry(ctx, tx, next); err != nil {
-			// The outcome is known: kept for the process, and written
-			// (clearing the marker) by the next refresh of any Source on
-			// the key in this process, instead of reading its own marker
-			// as a lost rotation. Another process finds the marker and
-			// resolves it (resolveMarker).
-			rotations.put(s.cfg.Key, rec.RefreshToken, next, marked)
-			saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
-		} else if newer {
-			saveErr = s.recordChanged(ctx, next)
-		}
-		s.setScopes(next.Scopes)
+	if newer {
+		saveErr = s.recordChanged(ctx, next)
 	}
-	return saveErr, nil
+	s.setScopes(next.Scopes)
+	return saveErr
+}
+
+// saveOutcome writes next of a refresh whose outcome is known, clearing
+// the marker. If the write fails, the outcome is kept for the process,
+// and written (clearing the marker) by the next refresh of any Source on
+// the key in this process, instead of reading its own marker as a lost
+// rotation. Another process finds the marker and resolves it
+// (resolveMarker).
+func (s *Source) saveOutcome(ctx context.Context, tx tokenstore.Tx, rec, next, marked *Record, newer bool) (saveErr error) {
+	if err := s.putRetry(ctx, tx, next); err != nil {
+		rotations.put(s.cfg.Key, rec.RefreshToken, next, marked)
+		saveErr = fmt.Errorf("tokenstore: the refresh's outcome could not be saved (kept in memory, written next): %w", err)
+	} else if newer {
+		saveErr = s.recordChanged(ctx, next)
+	}
+	s.setScopes(next.Scopes)
+	return saveErr
 }
 
 // classify turns the request's outcome into the token to serve or the

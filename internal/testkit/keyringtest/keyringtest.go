@@ -119,9 +119,31 @@ func Start(ctx context.Context) (d *Daemon, err error) {
 			d = nil
 		}
 	}()
+	dirs, err := d.makeDirs()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.startBus(ctx, busPath, dirs); err != nil {
+		return nil, err
+	}
+	if err := d.startKeyring(gkPath, dirs); err != nil {
+		return nil, err
+	}
+	if err := os.Setenv("DBUS_SESSION_BUS_ADDRESS", d.Address); err != nil {
+		return nil, fmt.Errorf("keyringtest: %w", err)
+	}
+	if err := d.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// makeDirs creates HOME and the XDG directories under d.Dir and returns
+// them by variable name.
+func (d *Daemon) makeDirs() (map[string]string, error) {
 	dirs := map[string]string{
 		"HOME":            d.Home,
-		"XDG_RUNTIME_DIR": filepath.Join(dir, "run"),
+		"XDG_RUNTIME_DIR": filepath.Join(d.Dir, "run"),
 		"XDG_DATA_HOME":   filepath.Join(d.Home, ".local", "share"),
 		"XDG_CONFIG_HOME": filepath.Join(d.Home, ".config"),
 		"XDG_CACHE_HOME":  filepath.Join(d.Home, ".cache"),
@@ -132,23 +154,27 @@ func Start(ctx context.Context) (d *Daemon, err error) {
 			return nil, fmt.Errorf("keyringtest: %w", err)
 		}
 	}
-	conf := filepath.Join(dir, "bus.conf")
-	sock := filepath.Join(dir, "bus")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o600); err != nil {
-		return nil, fmt.Errorf("keyringtest: %w", err)
-	}
+	return dirs, nil
+}
 
-	// The session bus.
+// startBus starts the private session bus (the program at busPath, on a
+// socket in d.Dir) and sets d.Address from what it prints.
+func (d *Daemon) startBus(ctx context.Context, busPath string, dirs map[string]string) error {
+	conf := filepath.Join(d.Dir, "bus.conf")
+	sock := filepath.Join(d.Dir, "bus")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(busConfig, sock)), 0o600); err != nil {
+		return fmt.Errorf("keyringtest: %w", err)
+	}
 	d.bus = exec.Command(busPath, "--config-file="+conf, "--nofork", "--print-address=1")
 	d.bus.Env = childEnv(dirs, "")
 	d.bus.Stderr = io.Discard
 	setDeathSignal(d.bus)
 	out, err := d.bus.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("keyringtest: %w", err)
+		return fmt.Errorf("keyringtest: %w", err)
 	}
 	if err := d.bus.Start(); err != nil {
-		return nil, fmt.Errorf("keyringtest: start dbus-daemon: %w", err)
+		return fmt.Errorf("keyringtest: start dbus-daemon: %w", err)
 	}
 	d.busDone = reap(d.bus)
 	addrCh := make(chan string, 1)
@@ -160,13 +186,17 @@ func Start(ctx context.Context) (d *Daemon, err error) {
 	select {
 	case d.Address = <-addrCh:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("keyringtest: dbus-daemon did not print its address: %w", ctx.Err())
+		return fmt.Errorf("keyringtest: dbus-daemon did not print its address: %w", ctx.Err())
 	}
 	if d.Address == "" {
-		return nil, errors.New("keyringtest: dbus-daemon exited without an address")
+		return errors.New("keyringtest: dbus-daemon exited without an address")
 	}
+	return nil
+}
 
-	// The keyring daemon, unlocked with the password on stdin.
+// startKeyring starts the keyring daemon (the program at gkPath) on the
+// bus, unlocked with the password on stdin, and sets d.env.
+func (d *Daemon) startKeyring(gkPath string, dirs map[string]string) error {
 	d.env = childEnv(dirs, d.Address)
 	d.keyring = exec.Command(gkPath, "--unlock", "--components=secrets", "--foreground")
 	d.keyring.Env = d.env
@@ -175,17 +205,10 @@ func Start(ctx context.Context) (d *Daemon, err error) {
 	d.keyring.Stderr = io.Discard
 	setDeathSignal(d.keyring)
 	if err := d.keyring.Start(); err != nil {
-		return nil, fmt.Errorf("keyringtest: start gnome-keyring-daemon: %w", err)
+		return fmt.Errorf("keyringtest: start gnome-keyring-daemon: %w", err)
 	}
 	d.keyringDone = reap(d.keyring)
-
-	if err := os.Setenv("DBUS_SESSION_BUS_ADDRESS", d.Address); err != nil {
-		return nil, fmt.Errorf("keyringtest: %w", err)
-	}
-	if err := d.waitReady(ctx); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return nil
 }
 
 // childEnv is the current environment with the given directories, the bus
