@@ -2,9 +2,10 @@ package engine
 
 import (
 	"errors"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"slices"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 func FuzzDecodeRecord(f *testing.F) {

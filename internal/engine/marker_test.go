@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"golang.org/x/oauth2"
 )

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
 
 	"golang.org/x/oauth2"
 )

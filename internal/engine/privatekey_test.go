@@ -9,11 +9,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"golang.org/x/oauth2"
 )

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
 // This file is the pending marker: written into the record before a token
