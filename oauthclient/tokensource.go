@@ -42,8 +42,8 @@ type TokenSourceConfig struct {
 	Margin time.Duration
 	// OnRecordChange is called inside the refresh transaction with each
 	// changed record (a rotated refresh token, also from a response
-	// refused afterwards; new granted scopes), once it is in Store. nil
-	// means none. See engine.SourceConfig.
+	// refused afterwards; new granted scopes), once it is in Store. Its
+	// error fails the refresh (the record written stays). nil means none.
 	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
 	// Resource lists RFC 8707 resource indicators sent on every refresh,
 	// narrowing the new access token's audience. nil sends the resources
@@ -51,18 +51,25 @@ type TokenSourceConfig struct {
 	// without any: the server keeps the audience granted at login).
 	Resource []string
 	// ReuseGrace is the provider's refresh-token reuse grace period, if it
-	// has one: see engine.SourceConfig.ReuseGrace. Zero means none.
+	// has one (some providers accept a spent refresh token again for a
+	// short while after rotating it). A record left with an interrupted
+	// refresh that began less than ReuseGrace ago is refreshed again with
+	// its stored token; older, or with zero (the default, for providers
+	// without a grace period), the source reports an error matching
+	// tokenstore.ErrLoginRequired instead of sending it.
 	ReuseGrace time.Duration
 	// ResolveMarkersByIntrospection resolves a refresh interrupted before
 	// its outcome was stored (a process killed between marking the record
 	// and sending the request, a connection that failed on the way) by
 	// asking the provider whether the stored refresh token is still active,
 	// through its introspection endpoint (RFC 7662, authenticated as this
-	// client), instead of reporting engine.ErrRotationLost: active, the
-	// user keeps working; inactive, ErrRotationLost. See
-	// engine.SourceConfig.ResolveMarkersByIntrospection. Ignored when
-	// the provider's metadata names no introspection endpoint. False (the
-	// default) never asks.
+	// client), once the interrupted request has surely ended (its
+	// deadline or its failure, plus 5 s), instead of reporting an error
+	// matching tokenstore.ErrLoginRequired: active, the user keeps working;
+	// inactive, that error. Until the request has surely ended, refreshes
+	// fail with a *tokenstore.TemporaryError whose RetryAfter says when.
+	// Ignored when the provider's metadata names no introspection
+	// endpoint. False (the default) never asks.
 	//
 	// WARNING: turn it on only for a provider known to report a spent
 	// (rotated) refresh token as inactive to the client it was issued to,
@@ -71,13 +78,14 @@ type TokenSourceConfig struct {
 	// reuse detection would revoke the whole grant. Known to answer
 	// correctly: this project's test provider (package oauthtest).
 	ResolveMarkersByIntrospection bool
-	// Logger, if not nil, gets one redacted event per refresh: see
-	// engine.SourceConfig.Logger.
+	// Logger, if not nil, gets one event per refresh (debug on success,
+	// warn on failure) naming the store key's first 8 characters, the
+	// outcome and the record generation; never a token or a key.
 	Logger *slog.Logger
 }
 
 // TokenSource returns the lifecycle engine for a user's tokens
-// ([engine.Source]): the access token is served from memory (lock-free
+// ([TokenSource]): the access token is served from memory (lock-free
 // while valid) and refreshed ahead of expiry by a single flight; each
 // refresh is one Store transaction, so a refresh token is sent once across
 // every goroutine, process and replica sharing the Store. A rotated refresh

@@ -47,8 +47,9 @@ type UserPoolConfig struct {
 	// and sending the request, a connection that failed on the way) by
 	// asking the provider whether the stored refresh token is still active,
 	// through its introspection endpoint (RFC 7662, authenticated as this
-	// client), instead of reporting engine.ErrRotationLost: active, the
-	// user keeps working; inactive, ErrRotationLost. See
+	// client), instead of reporting an error matching
+	// tokenstore.ErrLoginRequired: active, the user keeps working;
+	// inactive, that error. See
 	// TokenSourceConfig.ResolveMarkersByIntrospection. Ignored when
 	// the provider's metadata names no introspection endpoint. False (the
 	// default) never asks.

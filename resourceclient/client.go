@@ -237,7 +237,7 @@ func (c *Client) Login(ctx context.Context) (*Session, error) {
 }
 
 // Token returns a valid access token for the resource: from memory, from
-// the store (refreshed by engine.Source), or, when there is none, a
+// the store (refreshed by the token engine), or, when there is none, a
 // new authorization. Safe for concurrent use.
 func (c *Client) Token(ctx context.Context) (*oauth2.Token, error) {
 	s, err := c.current(ctx)

@@ -5,7 +5,7 @@
 // another origin.
 //
 // Where to start: a service or a CLI tool makes one client with [New] over
-// its token source (clientcredentials.NewSource, oauthclient.Client.TokenSource).
+// its token source (oauthclient.Client.ClientCredentials, Client.TokenSource).
 // A web backend calling an API for many users makes one [Transport] at
 // start-up with [NewTransport] and, per request, a client for the user's
 // source with [Transport.Client]. A tool that meets an API it does not
