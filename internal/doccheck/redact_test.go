@@ -14,7 +14,6 @@ import (
 	"go/token"
 	"log/slog"
 	"math/big"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -152,27 +151,11 @@ func libraryTypes(t *testing.T, root string) []string {
 	t.Helper()
 	var names []string
 	fset := token.NewFileSet()
-	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if rel != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "internal" || slices.Contains(notLibrary, strings.Split(rel, "/")[0])) {
-				return filepath.SkipDir
-			}
-			if rel != "." {
-				if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
-					return filepath.SkipDir // another module
-				}
-			}
+	err := libraryGoFiles(root, func(rel string, inInternal bool) error {
+		if inInternal {
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(fset, filepath.Join(root, rel), nil, parser.SkipObjectResolution)
 		if err != nil {
 			return err
 		}
