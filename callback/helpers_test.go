@@ -21,7 +21,7 @@ func mustKey(t testing.TB) []byte {
 type logins struct{}
 
 func (l *logins) onLogin(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
-	if t == nil || t.AccessToken() == "" || t.IDToken() == nil {
+	if t == nil || t.OAuth2Token().AccessToken == "" || t.IDToken() == nil {
 		panic("OnLogin without verified tokens")
 	}
 	return nil

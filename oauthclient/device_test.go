@@ -108,7 +108,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok.AccessToken() != "AT-secret-value" || tok.Subject() != "user-1" {
+		if tok.OAuth2Token().AccessToken != "AT-secret-value" || tok.Subject() != "user-1" {
 			t.Fatalf("tokens: %v", tok)
 		}
 		g := d.gaps()

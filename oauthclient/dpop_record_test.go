@@ -148,7 +148,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if toks.dpop == nil || recordJKT(t, rec) != toks.dpop.JKT() || rec.RefreshToken != toks.RefreshToken() {
+		if toks.dpop == nil || recordJKT(t, rec) != toks.dpop.JKT() || rec.RefreshToken != toks.OAuth2Token().RefreshToken {
 			t.Fatal("the login's key is not in the record with its refresh token")
 		}
 		for i := range 2 {
@@ -200,7 +200,7 @@ func TestRefreshUsesRecordDPoPKey(t *testing.T) {
 			as := newBindingAS(t, h)
 			clk := newTestClock()
 			toks, st := login(t, h, clk, false)
-			if toks.TokenType() != "Bearer" {
+			if toks.OAuth2Token().TokenType != "Bearer" {
 				t.Fatal("login should be Bearer")
 			}
 			as.mu.Lock()
@@ -315,11 +315,11 @@ func TestUserInfoDPoP(t *testing.T) {
 				claims, k := proofOf(t, r.Header)
 				if tc.dpop {
 					tp, _ := k.Thumbprint(crypto.SHA256)
-					if auth != "DPoP "+toks.AccessToken() || claims.HTM != "GET" || claims.HTU != h.srv.URL+"/userinfo" ||
-						claims.ATH != dpop.AccessTokenHash(toks.AccessToken()) || base64.RawURLEncoding.EncodeToString(tp) != toks.dpop.JKT() {
+					if auth != "DPoP "+toks.OAuth2Token().AccessToken || claims.HTM != "GET" || claims.HTU != h.srv.URL+"/userinfo" ||
+						claims.ATH != dpop.AccessTokenHash(toks.OAuth2Token().AccessToken) || base64.RawURLEncoding.EncodeToString(tp) != toks.dpop.JKT() {
 						t.Errorf("userinfo request %d: Authorization %.6q, proof %+v", i, auth, claims)
 					}
-				} else if auth != "Bearer "+toks.AccessToken() || k != nil {
+				} else if auth != "Bearer "+toks.OAuth2Token().AccessToken || k != nil {
 					t.Errorf("Bearer userinfo request: Authorization %.6q, proof sent %v", auth, k != nil)
 				}
 				tc.serve(i, w, claims)

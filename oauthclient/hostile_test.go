@@ -288,7 +288,7 @@ func TestExchangeOKAgainstHostileBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if toks.AccessToken() != "AT-secret-value" || toks.Subject() != "user-1" {
+	if toks.OAuth2Token().AccessToken != "AT-secret-value" || toks.Subject() != "user-1" {
 		t.Fatalf("unexpected tokens %v", toks)
 	}
 	if h.tokenCalls.Load() != 1 {

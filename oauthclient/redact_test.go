@@ -92,7 +92,7 @@ func TestTokensRedact(t *testing.T) {
 	}
 	leaks(t, toks, "AT-secret-value", "RT-secret-value", toks.RawIDToken())
 	leaks(t, *toks, "AT-secret-value", "RT-secret-value", toks.RawIDToken())
-	if toks.AccessToken() != "AT-secret-value" || toks.RefreshToken() != "RT-secret-value" {
+	if toks.OAuth2Token().AccessToken != "AT-secret-value" || toks.OAuth2Token().RefreshToken != "RT-secret-value" {
 		t.Fatal("accessors")
 	}
 }

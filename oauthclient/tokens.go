@@ -29,22 +29,6 @@ type Tokens struct {
 	resources []string
 }
 
-// AccessToken returns the access token. Keep it in memory only.
-func (t *Tokens) AccessToken() string { return t.token().AccessToken }
-
-// RefreshToken returns the refresh token, or "" when none was issued. Store
-// it only in a tokenstore.Store (the OS keyring or an encrypted file).
-func (t *Tokens) RefreshToken() string { return t.token().RefreshToken }
-
-// Expiry returns when the access token expires (never the zero time: a
-// missing expires_in counts as 5 minutes; a longer one is capped at 24 hours).
-func (t *Tokens) Expiry() time.Time { return t.token().Expiry }
-
-// TokenType returns the token type: "Bearer", or "DPoP" for tokens bound
-// to the flow's DPoP key (RFC 9449), which the API transport and the
-// token source use by themselves.
-func (t *Tokens) TokenType() string { return t.token().TokenType }
-
 // Scopes returns the granted scopes.
 func (t *Tokens) Scopes() []string {
 	if t == nil {
@@ -84,9 +68,14 @@ func (t Tokens) subject() string {
 	return t.idToken.Subject
 }
 
-// OAuth2Token returns a copy of the tokens as an *oauth2.Token for use with
-// x/oauth2 APIs. Unlike Tokens, an *oauth2.Token prints its tokens under
-// %+v: do not log it.
+// OAuth2Token returns a copy of the tokens as an *oauth2.Token, for use
+// with x/oauth2 APIs and to read them: AccessToken (keep it in memory
+// only); RefreshToken, "" when none was issued (store it only in a
+// tokenstore.Store); Expiry, never the zero time (a missing expires_in
+// counts as 5 minutes, a longer one is capped at 24 hours); TokenType,
+// "Bearer", or "DPoP" for tokens bound to the flow's DPoP key (RFC 9449),
+// which the API transport and the token source use by themselves. Unlike
+// Tokens, an *oauth2.Token prints its tokens under %+v: do not log it.
 //
 // For DPoP-bound tokens the copy carries the key (printed redacted), so
 // that the apiclient transport sends proofs with it.

@@ -170,7 +170,7 @@ func (c *Client) saveLogin(ctx context.Context, cfg TokenSourceConfig, key strin
 			return nil, err
 		}
 	}
-	rt := login.RefreshToken()
+	rt := login.OAuth2Token().RefreshToken
 	if rt == "" {
 		return nil, nil
 	}

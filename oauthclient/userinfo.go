@@ -32,10 +32,10 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 		return validate.StandardClaims{}, policyf("userinfo endpoint is not a URL")
 	}
 	key := toks.dpop
-	if toks.TokenType() != "DPoP" {
+	if toks.OAuth2Token().TokenType != "DPoP" {
 		key = nil
 	}
-	resp, body, err := c.getUserInfo(ctx, u, pu, toks.AccessToken(), key)
+	resp, body, err := c.getUserInfo(ctx, u, pu, toks.OAuth2Token().AccessToken, key)
 	if err != nil {
 		return validate.StandardClaims{}, err
 	}

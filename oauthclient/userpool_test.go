@@ -68,7 +68,7 @@ func TestUserPool(t *testing.T) {
 	pool.Add(key, src)
 	calls := h.tokenCalls.Load()
 	tok, err := pool.Token(ctx, key)
-	if err != nil || tok.AccessToken != toks.AccessToken() || h.tokenCalls.Load() != calls {
+	if err != nil || tok.AccessToken != toks.OAuth2Token().AccessToken || h.tokenCalls.Load() != calls {
 		t.Fatalf("pooled login: %v, %v, %d token calls", tok, err, h.tokenCalls.Load()-calls)
 	}
 

@@ -41,10 +41,6 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 }
 
 func zeroTokens(tk *Tokens) {
-	_ = tk.AccessToken()
-	_ = tk.RefreshToken()
-	_ = tk.Expiry()
-	_ = tk.TokenType()
 	_ = tk.Scopes()
 	_ = tk.IDToken()
 	_ = tk.RawIDToken()

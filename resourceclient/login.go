@@ -249,7 +249,7 @@ func (c *Client) login(ctx context.Context, f *found, cl *client, scopes []strin
 			return nil, err
 		}
 		key := storekey.Resource(f.resource, f.issuer, cl.id)
-		if tokens.RefreshToken() == "" {
+		if tokens.OAuth2Token().RefreshToken == "" {
 			// No refresh token: an older one stored for the resource must
 			// not outlive this login.
 			if err := c.store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Delete(ctx) }); err != nil {

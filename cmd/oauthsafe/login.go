@@ -359,7 +359,7 @@ func finishLogin(ctx context.Context, e *env, name string, p *profile, c *oauthc
 // keepLoginRecord writes the login's record under key; without a refresh
 // token it says so and removes the record of an earlier login instead.
 func keepLoginRecord(ctx context.Context, e *env, p *profile, c *oauthclient.Client, store tokenstore.Store, key string, t *oauthclient.Tokens) error {
-	if t.RefreshToken() == "" {
+	if t.OAuth2Token().RefreshToken == "" {
 		e.errorf("login: the server issued no refresh token (request the offline_access scope?); `oauthsafe token` will ask for a new login")
 		// A record of an earlier login of this account would outlive
 		// this one: remove it, so status and token agree with the message.
@@ -400,7 +400,7 @@ func printLoggedIn(e *env, name string, p *profile, t *oauthclient.Tokens) {
 		where = "the encrypted token file"
 	}
 	bound := ""
-	if t.TokenType() == "DPoP" {
+	if t.OAuth2Token().TokenType == "DPoP" {
 		bound = ", with the DPoP key its tokens are bound to"
 	}
 	fmt.Fprintf(e.stderr, "Logged in as %s at %s (profile %q); the refresh token is in %s%s.\n", who, p.Issuer, name, where, bound)

@@ -104,7 +104,7 @@ type logins struct {
 func (l *logins) onLogin(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t == nil || t.AccessToken() == "" || t.IDToken() == nil {
+	if t == nil || t.OAuth2Token().AccessToken == "" || t.IDToken() == nil {
 		panic("OnLogin without verified tokens")
 	}
 	l.subjects = append(l.subjects, t.Subject())

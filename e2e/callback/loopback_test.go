@@ -167,14 +167,14 @@ func TestLoopbackLoginRealServer(t *testing.T) {
 	if run.err != nil {
 		t.Fatal(run.err)
 	}
-	if run.tokens.Subject() != oauthtest.Subject("alice") || run.tokens.RefreshToken() == "" {
+	if run.tokens.Subject() != oauthtest.Subject("alice") || run.tokens.OAuth2Token().RefreshToken == "" {
 		t.Fatalf("tokens: %v", run.tokens)
 	}
 	out := run.out.String()
 	if !strings.Contains(out, "Waiting for the callback on "+run.redirect.Host+" (Ctrl-C to cancel)") {
 		t.Errorf("no waiting message:\n%s", out)
 	}
-	if strings.Contains(out, run.tokens.AccessToken()) || strings.Contains(out, run.tokens.RefreshToken()) {
+	if strings.Contains(out, run.tokens.OAuth2Token().AccessToken) || strings.Contains(out, run.tokens.OAuth2Token().RefreshToken) {
 		t.Error("a token was printed to Out")
 	}
 }

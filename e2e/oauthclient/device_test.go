@@ -60,7 +60,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 		if tok.Subject() != oauthtest.Subject("alice") {
 			t.Errorf("subject %q, want alice's", tok.Subject())
 		}
-		if tok.AccessToken() == "" || tok.RefreshToken() == "" || tok.IDToken() == nil {
+		if tok.OAuth2Token().AccessToken == "" || tok.OAuth2Token().RefreshToken == "" || tok.IDToken() == nil {
 			t.Errorf("tokens incomplete: %v", tok)
 		}
 		if n := srv.TokenRequests("urn:ietf:params:oauth:grant-type:device_code") - before; n < 2 {

@@ -313,8 +313,8 @@ func persistChild(t *testing.T, role string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if toks.TokenType() != "DPoP" {
-			t.Fatalf("login token_type %q", toks.TokenType())
+		if toks.OAuth2Token().TokenType != "DPoP" {
+			t.Fatalf("login token_type %q", toks.OAuth2Token().TokenType)
 		}
 		if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: persistKey}, toks); err != nil {
 			t.Fatal(err)

@@ -183,8 +183,8 @@ func TestDPoPEndToEnd(t *testing.T) {
 	if j, _ := authorizeJKT.Load().(string); j == "" {
 		t.Fatal("authorization request carries no dpop_jkt")
 	}
-	if toks.TokenType() != "DPoP" {
-		t.Fatalf("token_type %q", toks.TokenType())
+	if toks.OAuth2Token().TokenType != "DPoP" {
+		t.Fatalf("token_type %q", toks.OAuth2Token().TokenType)
 	}
 	// Userinfo with the bound token: a DPoP proof, checked by the OP; the
 	// same token as Bearer is refused there.
@@ -192,7 +192,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 		t.Fatalf("userinfo with DPoP: %v", err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, as.UserinfoURL, nil)
-	req.Header.Set("Authorization", "Bearer "+toks.AccessToken())
+	req.Header.Set("Authorization", "Bearer "+toks.OAuth2Token().AccessToken)
 	if resp, err := as.HTTPClient().Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "DPoP") {
 		t.Fatalf("bound token as Bearer at userinfo: %v %v", err, resp)
 	} else {

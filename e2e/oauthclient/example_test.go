@@ -50,8 +50,8 @@ func ExampleClient_Exchange() {
 	}
 	fmt.Println("subject:", tokens.Subject())
 	fmt.Println("scopes:", strings.Join(tokens.Scopes(), " "))
-	fmt.Println("has refresh token:", tokens.RefreshToken() != "")
-	fmt.Println("printed:", strings.Contains(fmt.Sprint(tokens), tokens.AccessToken()))
+	fmt.Println("has refresh token:", tokens.OAuth2Token().RefreshToken != "")
+	fmt.Println("printed:", strings.Contains(fmt.Sprint(tokens), tokens.OAuth2Token().AccessToken))
 	// Output:
 	// subject: sub-alice-7f3a
 	// scopes: openid email offline_access

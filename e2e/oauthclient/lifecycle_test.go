@@ -38,7 +38,7 @@ func login(t *testing.T, srv *oauthtest.Server, timeout time.Duration) (*oauthcl
 		t.Fatal(err)
 	}
 	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
-	if toks.RefreshToken() == "" {
+	if toks.OAuth2Token().RefreshToken == "" {
 		t.Fatal("no refresh token")
 	}
 	return c, toks
@@ -77,7 +77,7 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 	}
 	key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
 	rotated, err := storedRT(ctx, store, key)
-	if err != nil || rotated == toks.RefreshToken() {
+	if err != nil || rotated == toks.OAuth2Token().RefreshToken {
 		t.Fatalf("keyring does not hold the rotated refresh token (%v)", err)
 	}
 	after, err := os.ReadFile(keyringFile)
@@ -85,8 +85,8 @@ func TestNoPlaintextRefreshToken(t *testing.T) {
 		t.Fatalf("login.keyring did not change (%v): the search below would prove nothing", err)
 	}
 	needles := map[string][]byte{
-		"first refresh token": []byte(toks.RefreshToken()), "rotated refresh token": []byte(rotated),
-		"first access token": []byte(toks.AccessToken()), "refreshed access token": []byte(tok.AccessToken),
+		"first refresh token": []byte(toks.OAuth2Token().RefreshToken), "rotated refresh token": []byte(rotated),
+		"first access token": []byte(toks.OAuth2Token().AccessToken), "refreshed access token": []byte(tok.AccessToken),
 	}
 	files := 0
 	err = filepath.WalkDir(d.Dir, func(path string, e fs.DirEntry, err error) error {
@@ -140,7 +140,7 @@ func TestConcurrentRefreshSingleRequest(t *testing.T) {
 	close(start)
 	wg.Wait()
 	for i := range n {
-		if errs[i] != nil || got[i] != got[0] || got[i] == toks.AccessToken() {
+		if errs[i] != nil || got[i] != got[0] || got[i] == toks.OAuth2Token().AccessToken {
 			t.Fatalf("caller %d: %v (same token as the others: %v)", i, errs[i], got[i] == got[0])
 		}
 	}
@@ -158,7 +158,7 @@ func TestRefreshFailures(t *testing.T) {
 		c, toks := login(t, srv, 0)
 		store := &tokenstore.Memory{}
 		src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
-		if err := c.Revoke(ctx, toks.RefreshToken(), oauthclient.HintRefreshToken); err != nil {
+		if err := c.Revoke(ctx, toks.OAuth2Token().RefreshToken, oauthclient.HintRefreshToken); err != nil {
 			t.Fatal(err)
 		}
 		waitExpired(life)
@@ -211,7 +211,7 @@ func TestRefreshFailures(t *testing.T) {
 				t.Fatalf("err = %v, want a *tokenstore.TemporaryError", err)
 			}
 			key := tokenstore.Key(srv.Issuer, oauthtest.ClientNative, toks.Subject())
-			if rt, err := storedRT(ctx, store, key); err != nil || rt != toks.RefreshToken() {
+			if rt, err := storedRT(ctx, store, key); err != nil || rt != toks.OAuth2Token().RefreshToken {
 				t.Fatalf("stored token changed or lost: %v", err)
 			}
 			// The server recovers and the kept token still works.

@@ -155,7 +155,7 @@ func TestLoggerRedacts(t *testing.T) {
 		}
 	}
 	secrets := []string{
-		toks.AccessToken(), toks.RefreshToken(), refreshed.AccessToken, rotated, st.AccessToken,
+		toks.OAuth2Token().AccessToken, toks.OAuth2Token().RefreshToken, refreshed.AccessToken, rotated, st.AccessToken,
 		oauthtest.WebSecret, oauthtest.ResourceSecret, oauthtest.ServiceSecret, u.Query().Get("code"), u.Query().Get("state"),
 	}
 	if raw, ok := toks.OAuth2Token().Extra("id_token").(string); ok {

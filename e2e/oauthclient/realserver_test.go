@@ -88,7 +88,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if toks.AccessToken() == "" || toks.RefreshToken() == "" {
+			if toks.OAuth2Token().AccessToken == "" || toks.OAuth2Token().RefreshToken == "" {
 				t.Fatal("missing access or refresh token")
 			}
 			if toks.Subject() != oauthtest.Subject("alice") {
@@ -111,7 +111,7 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rotated == "" || rotated == toks.RefreshToken() {
+			if rotated == "" || rotated == toks.OAuth2Token().RefreshToken {
 				t.Fatal("refresh did not rotate")
 			}
 			if _, err := refreshOnce(ctx, c, toks); !errors.Is(err, tokenstore.ErrLoginRequired) {

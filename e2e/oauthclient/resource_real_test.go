@@ -45,7 +45,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := in.Verify(ctx, toks.AccessToken())
+	at, err := in.Verify(ctx, toks.OAuth2Token().AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +56,10 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err := at.RequireScopes(oauthtest.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != oauthtest.ScopeAPIWrite {
 		t.Fatalf("err = %v", err)
 	}
-	if err := c.Revoke(ctx, toks.AccessToken(), oauthclient.HintAccessToken); err != nil {
+	if err := c.Revoke(ctx, toks.OAuth2Token().AccessToken, oauthclient.HintAccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := in.Verify(ctx, toks.AccessToken()); !errors.Is(err, &validate.ClaimError{Claim: "active"}) {
+	if _, err := in.Verify(ctx, toks.OAuth2Token().AccessToken); !errors.Is(err, &validate.ClaimError{Claim: "active"}) {
 		t.Fatalf("revoked token: err = %v, want a ClaimError for active", err)
 	}
 }

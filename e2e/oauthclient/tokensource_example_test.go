@@ -73,7 +73,7 @@ func ExampleClient_TokenSource() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("access token:", tok.AccessToken != "" && tok.AccessToken != login.AccessToken())
+	fmt.Println("access token:", tok.AccessToken != "" && tok.AccessToken != login.OAuth2Token().AccessToken)
 	fmt.Println("scopes:", strings.Join(src.Scopes(), " "))
 	fmt.Println("refreshes:", srv.TokenRequests("refresh_token"))
 	// Output:

@@ -70,7 +70,7 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 			}
 			u, _ := url.Parse(cb)
 			toks, err := c.Exchange(ctx, p, u.Query())
-			if err != nil || toks.TokenType() != "DPoP" {
+			if err != nil || toks.OAuth2Token().TokenType != "DPoP" {
 				t.Fatalf("DPoP login: %v", err)
 			}
 			st := b.store(t, sqlstore.Config{})

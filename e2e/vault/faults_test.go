@@ -213,7 +213,7 @@ func engineKilled(t *testing.T, b *backend) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(uses) != 1 || uses[toks.RefreshToken()] != 1 {
+	if len(uses) != 1 || uses[toks.OAuth2Token().RefreshToken] != 1 {
 		t.Fatalf("the OP received %v refresh tokens, want the stored one once", len(uses))
 	}
 }
@@ -324,7 +324,7 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 	// The vault still holds the spent token (the write never landed); the
 	// engine holds the rotated one.
 	rec, err := engine.LoadRecord(ctx, st, "restart")
-	if err != nil || rec.RefreshToken != toks.RefreshToken() || rec.Subject != toks.Subject() {
+	if err != nil || rec.RefreshToken != toks.OAuth2Token().RefreshToken || rec.Subject != toks.Subject() {
 		t.Fatalf("record after the restart: %v, %v", rec, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -340,11 +340,11 @@ func engineRestart(t *testing.T, b *backend, immediate bool) {
 	}
 	uses := counter.snapshot()
 	presentedOnce(t, uses)
-	if len(uses) != 2 || uses[toks.RefreshToken()] != 1 {
+	if len(uses) != 2 || uses[toks.OAuth2Token().RefreshToken] != 1 {
 		t.Fatalf("%d distinct refresh tokens sent, want the login's and the rotated one", len(uses))
 	}
 	rec, err = engine.LoadRecord(ctx, st, "restart")
-	if err != nil || rec.RefreshToken == toks.RefreshToken() {
+	if err != nil || rec.RefreshToken == toks.OAuth2Token().RefreshToken {
 		t.Fatalf("the vault kept the spent token: %v", err)
 	}
 }
@@ -370,7 +370,7 @@ func TestVaultNoPlaintext(t *testing.T) {
 			}
 			st := b.store(t, sqlstore.Config{})
 			var mu sync.Mutex
-			secrets := []string{toks.RefreshToken(), toks.AccessToken(), toks.RawIDToken()}
+			secrets := []string{toks.OAuth2Token().RefreshToken, toks.OAuth2Token().AccessToken, toks.RawIDToken()}
 			src, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: fleetKey,
 				OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
 					mu.Lock()

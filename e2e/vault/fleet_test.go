@@ -95,7 +95,7 @@ func loginAlice(t testing.TB, srv *oauthtest.Server) *oauthclient.Tokens {
 		t.Fatal(err)
 	}
 	toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice")
-	if toks.RefreshToken() == "" {
+	if toks.OAuth2Token().RefreshToken == "" {
 		t.Fatal("no refresh token")
 	}
 	return toks

@@ -139,8 +139,8 @@ func TestPoolDrain(t *testing.T) {
 				t.Fatalf("the refresh in flight = %v, want it finished", err)
 			}
 			rec, err := engine.LoadRecord(ctx, st, "u")
-			if err != nil || rec.RefreshToken == toks.RefreshToken() {
-				t.Fatalf("the vault after Drain: %v (rotation stored: %v)", err, rec != nil && rec.RefreshToken != toks.RefreshToken())
+			if err != nil || rec.RefreshToken == toks.OAuth2Token().RefreshToken {
+				t.Fatalf("the vault after Drain: %v (rotation stored: %v)", err, rec != nil && rec.RefreshToken != toks.OAuth2Token().RefreshToken)
 			}
 			free, cancel2 := context.WithTimeout(ctx, time.Second)
 			defer cancel2()

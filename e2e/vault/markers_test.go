@@ -221,8 +221,8 @@ func TestMarkerResolvedByIntrospection(t *testing.T) {
 			if tc.refused {
 				want = 0
 			}
-			if uses[toks.RefreshToken()] != want || len(uses) != want {
-				t.Fatalf("the OP saw %d refresh tokens (the login's %d times), want the login's %d times", len(uses), uses[toks.RefreshToken()], want)
+			if uses[toks.OAuth2Token().RefreshToken] != want || len(uses) != want {
+				t.Fatalf("the OP saw %d refresh tokens (the login's %d times), want the login's %d times", len(uses), uses[toks.OAuth2Token().RefreshToken], want)
 			}
 			if !tc.wantLost {
 				// The marker is gone: a plain engine (no introspection)
@@ -348,7 +348,7 @@ func TestMarkerAckLost(t *testing.T) {
 			}
 			uses := counter.snapshot()
 			presentedOnce(t, uses)
-			if len(uses) != 2 || uses[toks.RefreshToken()] != 1 {
+			if len(uses) != 2 || uses[toks.OAuth2Token().RefreshToken] != 1 {
 				t.Fatalf("%d refresh tokens presented, want the login's and the rotated one", len(uses))
 			}
 		})

@@ -335,8 +335,8 @@ func leaseLapse(t *testing.T, holdPastLease bool) {
 		t.Fatalf("B after A's lease lapsed: %s; want ErrRotationLost", resultB)
 	}
 	uses := counter.snapshot()
-	if len(uses) != 1 || uses[toks.RefreshToken()] != 1 {
-		t.Fatalf("refresh tokens at the OP: %d distinct, login's sent %d times; want the login's once", len(uses), uses[toks.RefreshToken()])
+	if len(uses) != 1 || uses[toks.OAuth2Token().RefreshToken] != 1 {
+		t.Fatalf("refresh tokens at the OP: %d distinct, login's sent %d times; want the login's once", len(uses), uses[toks.OAuth2Token().RefreshToken])
 	}
 
 	// A's database comes back.
@@ -354,7 +354,7 @@ func leaseLapse(t *testing.T, holdPastLease bool) {
 	}
 	for tok, n := range counter.snapshot() {
 		if n != 1 {
-			t.Fatalf("a refresh token was presented %d times (login's: %v)", n, tok == toks.RefreshToken())
+			t.Fatalf("a refresh token was presented %d times (login's: %v)", n, tok == toks.OAuth2Token().RefreshToken)
 		}
 	}
 }
@@ -425,8 +425,8 @@ func (r *rig) check(t *testing.T, logins ...*oauthclient.Tokens) {
 	uses := r.counter.snapshot()
 	presentedOnce(t, uses)
 	for _, l := range logins {
-		if uses[l.RefreshToken()] != 1 {
-			t.Fatalf("a login's refresh token was presented %d times, want once", uses[l.RefreshToken()])
+		if uses[l.OAuth2Token().RefreshToken] != 1 {
+			t.Fatalf("a login's refresh token was presented %d times, want once", uses[l.OAuth2Token().RefreshToken])
 		}
 	}
 }
@@ -472,7 +472,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 			t.Fatalf("u0 after eviction and recovery: %v", err)
 		}
 		r.check(t, l0)
-		if r.stored(t, "u0") == l0.RefreshToken() || pool.Len() != 1 {
+		if r.stored(t, "u0") == l0.OAuth2Token().RefreshToken || pool.Len() != 1 {
 			t.Fatal("the vault still holds the spent token")
 		}
 		_ = l1
@@ -492,7 +492,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(20 * time.Second)
-		for r.stored(t, "u0") == l0.RefreshToken() {
+		for r.stored(t, "u0") == l0.OAuth2Token().RefreshToken {
 			if time.Now().After(deadline) {
 				t.Fatal("the evicted engine never flushed its rotation")
 			}
@@ -542,7 +542,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if err := pool.Drain(dctx); err != nil {
 			t.Fatalf("Drain: %v", err)
 		}
-		if r.stored(t, "u0") == l0.RefreshToken() {
+		if r.stored(t, "u0") == l0.OAuth2Token().RefreshToken {
 			t.Fatal("Drain did not flush the rotation")
 		}
 		if after := len(r.counter.snapshot()); after != before {

@@ -99,13 +99,13 @@ func runDemoTest(t *testing.T, args []string, vaultBytes func(*testing.T, string
 		t.Fatalf("want exactly one login, got %d", len(logins))
 	}
 	tk := logins[0]
-	if tk.AccessToken() == "" || tk.RefreshToken() == "" || tk.RawIDToken() == "" {
+	if tk.OAuth2Token().AccessToken == "" || tk.OAuth2Token().RefreshToken == "" || tk.RawIDToken() == "" {
 		t.Fatal("the login returned no access, refresh or ID token")
 	}
-	if len(apiTokens) != 2 || apiTokens[0] != tk.AccessToken() || apiTokens[1] == apiTokens[0] {
+	if len(apiTokens) != 2 || apiTokens[0] != tk.OAuth2Token().AccessToken || apiTokens[1] == apiTokens[0] {
 		t.Errorf("the API should have seen the login's access token, then the resumed one (%d tokens)", len(apiTokens))
 	}
-	secrets := append([]string{tk.AccessToken(), tk.RefreshToken(), tk.RawIDToken()}, apiTokens...)
+	secrets := append([]string{tk.OAuth2Token().AccessToken, tk.OAuth2Token().RefreshToken, tk.RawIDToken()}, apiTokens...)
 	all := out.String() + errb.String()
 	if strings.Contains(all, "eyJ") {
 		t.Error("output contains a JWT")

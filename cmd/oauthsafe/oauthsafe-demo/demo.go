@@ -226,7 +226,7 @@ func (d *demo) codeFlowSection(ctx context.Context, srv *oauthtest.Server, c *oa
 	}
 	id := toks.IDToken()
 	d.ok("state matched in constant time; iss equals the issuer; then exactly one token request")
-	d.ok("token_type %s understood; granted scope %q within the request", toks.TokenType(), strings.Join(toks.Scopes(), " "))
+	d.ok("token_type %s understood; granted scope %q within the request", toks.OAuth2Token().TokenType, strings.Join(toks.Scopes(), " "))
 	d.ok("ID token: signature (JWKS), iss, aud=%s, exp %s, nonce matched, sub=%s",
 		strings.Join(id.Audience, ","), id.Expiry.UTC().Format("15:04:05Z"), id.Subject)
 	d.ok("tokens print as %v", toks)
@@ -284,7 +284,7 @@ func (d *demo) refreshSection(ctx context.Context, srv *oauthtest.Server, c *oau
 		return nil, fmt.Errorf("refresh: %w", err)
 	}
 	rec, err := engine.LoadRecord(ctx, mem, key)
-	if err == nil && rec.RefreshToken != toks.RefreshToken() {
+	if err == nil && rec.RefreshToken != toks.OAuth2Token().RefreshToken {
 		d.ok("the server rotated the refresh token; the new one was stored inside the refresh transaction (granted: %s)", strings.Join(src.Scopes(), " "))
 	} else {
 		d.fail("refresh token was not rotated (%v)", err)

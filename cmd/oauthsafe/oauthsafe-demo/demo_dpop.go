@@ -92,7 +92,7 @@ func (d *demo) dpopLogin(ctx context.Context, srv *oauthtest.Server, resource st
 	if err != nil {
 		return nil, nil, fmt.Errorf("DPoP exchange: %w", err)
 	}
-	d.ok("token_type %s: access and refresh token bound to the key (cnf.jkt); the key prints as part of %v", toks.TokenType(), toks)
+	d.ok("token_type %s: access and refresh token bound to the key (cnf.jkt); the key prints as part of %v", toks.OAuth2Token().TokenType, toks)
 	return c, toks, nil
 }
 

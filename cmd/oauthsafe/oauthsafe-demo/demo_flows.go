@@ -280,7 +280,7 @@ func (d *demo) loopbackRefresh(ctx context.Context, srv *oauthtest.Server, c *oa
 		return fmt.Errorf("refresh: %w", err)
 	}
 	rec, err := engine.LoadRecord(ctx, store, key)
-	if err == nil && rec.RefreshToken != toks.RefreshToken() {
+	if err == nil && rec.RefreshToken != toks.OAuth2Token().RefreshToken {
 		d.ok("refresh as one store transaction: the rotated refresh token was stored before the new access token was released")
 	} else {
 		d.fail("rotated refresh token not stored (%v)", err)
