@@ -514,7 +514,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 			return err
 		},
 		"device authorization": func() error {
-			_, err := c.DeviceAuth(context.Background(), oauthclient.DeviceOptions{})
+			_, err := c.DeviceAuth(context.Background())
 			return err
 		},
 	}

@@ -82,21 +82,16 @@ func (d DeviceAuthorization) redact() string {
 // only the exported fields, never the device code.
 func (d DeviceAuthorization) Format(f fmt.State, verb rune) { io.WriteString(f, d.redact()) }
 
-// DeviceOptions are per-flow settings of the device grant.
-type DeviceOptions struct {
-	// Resource lists RFC 8707 resource indicators, sent on the device
-	// authorization request and on every poll, and kept with the tokens
-	// (a Source refreshes for them). nil means none.
-	Resource []string
-}
-
 // DeviceAuth starts a device authorization (RFC 8628 §3.1) for the
-// configured scopes and opts.Resource. Show the user UserCode and VerificationURI, then call
+// configured scopes and the RFC 8707 resource indicators resource (sent on
+// the device authorization request and on every poll, and kept with the
+// tokens, so a token source refreshes for them; none: no indicator). Show
+// the user UserCode and VerificationURI, then call
 // [Client.DeviceToken]. Errors: *AuthError for an OAuth error answer,
 // *ResponseError (ErrMalformedResponse) for an answer without a device
 // code, user code or https verification URI, ErrNoEndpoint when the server has
 // no device authorization endpoint. Safe for concurrent use.
-func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAuthorization, error) {
+func (c *Client) DeviceAuth(ctx context.Context, resource ...string) (*DeviceAuthorization, error) {
 	if c.md.DeviceAuthorizationEndpoint == "" {
 		return nil, fmt.Errorf("%w: device authorization", ErrNoEndpoint)
 	}
@@ -104,7 +99,7 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 	if len(c.cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(c.cfg.Scopes, " "))
 	}
-	for _, r := range opts.Resource {
+	for _, r := range resource {
 		if err := checkResource(r); err != nil {
 			return nil, err
 		}
@@ -120,7 +115,7 @@ func (c *Client) DeviceAuth(ctx context.Context, opts DeviceOptions) (*DeviceAut
 	if err != nil {
 		return nil, c.withResponse(err, form, resp, body)
 	}
-	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes), resources: slices.Clone(opts.Resource)}
+	da := &DeviceAuthorization{scopes: slices.Clone(c.cfg.Scopes), resources: slices.Clone(resource)}
 	if c.dpopOn() {
 		if da.dpop, err = dpop.NewKey(); err != nil {
 			return nil, err

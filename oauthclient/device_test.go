@@ -99,7 +99,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		d := newDeviceAS(t)
 		c := d.client(t)
 		ctx := context.Background()
-		da, err := c.DeviceAuth(ctx, DeviceOptions{})
+		da, err := c.DeviceAuth(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +149,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +206,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestDeviceGrantHostile(t *testing.T) {
 		t.Parallel()
 		d := newDeviceAS(t)
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +260,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 				}
 			}
 			c := d.client(t)
-			da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+			da, err := c.DeviceAuth(context.Background())
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -279,7 +279,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 		d.daBody["expires_in"] = 1e9
 		delete(d.daBody, "verification_uri_complete")
 		c := d.client(t)
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +293,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 
 	t.Run("no device endpoint", func(t *testing.T) {
 		h := newHostileAS(t)
-		if _, err := h.client(t).DeviceAuth(context.Background(), DeviceOptions{}); !errors.Is(err, ErrNoEndpoint) {
+		if _, err := h.client(t).DeviceAuth(context.Background()); !errors.Is(err, ErrNoEndpoint) {
 			t.Fatalf("err = %v, want ErrNoEndpoint", err)
 		}
 	})
@@ -301,7 +301,7 @@ func TestDeviceAuthMalformed(t *testing.T) {
 
 func TestDeviceAuthorizationRedacts(t *testing.T) {
 	d := newDeviceAS(t)
-	da, err := d.client(t).DeviceAuth(context.Background(), DeviceOptions{})
+	da, err := d.client(t).DeviceAuth(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

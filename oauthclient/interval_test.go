@@ -84,7 +84,7 @@ func TestDeviceIntervalBoundsPolls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		da, err := c.DeviceAuth(context.Background(), DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatalf("interval %v: %v", iv, err)
 		}

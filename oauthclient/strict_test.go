@@ -136,7 +136,7 @@ var clientKinds = []clientKind{
 		return c.Revoke(ctx, "refresh-token-value", "refresh_token")
 	})},
 	{"device", withClient(func(ctx context.Context, c *Client) error {
-		_, err := c.DeviceAuth(ctx, DeviceOptions{})
+		_, err := c.DeviceAuth(ctx)
 		return err
 	})},
 	{"api", func(ctx context.Context, srv *countingServer, hc strictnet.Config) (error, error) {

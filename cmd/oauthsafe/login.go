@@ -319,7 +319,7 @@ const deadlineFormat = "2006-01-02 15:04:05 MST"
 
 // deviceLogin runs the device grant, showing the code on stderr.
 func deviceLogin(ctx context.Context, e *env, c *oauthclient.Client, timeout time.Duration, resources []string) (*oauthclient.Tokens, error) {
-	da, err := c.DeviceAuth(ctx, oauthclient.DeviceOptions{Resource: resources})
+	da, err := c.DeviceAuth(ctx, resources...)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 		c := newClient(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		da, err := c.DeviceAuth(ctx, oauthclient.DeviceOptions{})
+		da, err := c.DeviceAuth(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 		c := newClient(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		da, err := c.DeviceAuth(ctx, oauthclient.DeviceOptions{})
+		da, err := c.DeviceAuth(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestDeviceGrantRealServer(t *testing.T) {
 
 	t.Run("ctx cancel stops polling", func(t *testing.T) {
 		c := newClient(t)
-		da, err := c.DeviceAuth(context.Background(), oauthclient.DeviceOptions{})
+		da, err := c.DeviceAuth(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,6 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient.Client":                   reflect.TypeFor[oauthclient.Client](),
 	"oauthclient.Config":                   reflect.TypeFor[oauthclient.Config](),
 	"oauthclient.DeviceAuthorization":      reflect.TypeFor[oauthclient.DeviceAuthorization](),
-	"oauthclient.DeviceOptions":            reflect.TypeFor[oauthclient.DeviceOptions](),
 	"oauthclient.Metadata":                 reflect.TypeFor[oauthclient.Metadata](),
 	"oauthclient.Pending":                  reflect.TypeFor[oauthclient.Pending](),
 	"oauthclient.RegisteredClient":         reflect.TypeFor[oauthclient.RegisteredClient](),
