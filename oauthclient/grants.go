@@ -96,7 +96,7 @@ type JWTBearerOptions struct {
 // JWTBearer returns a cached token source for the JWT-bearer
 // authorization grant (RFC 7523 §2.1), for a service that holds no secret:
 // a signed JWT (a workload identity a platform issues, an ID-JAG from
-// IDJAG, or one this process signs with assertion.Signed) is traded for
+// IDJAG, or one a platform API hands over through assertion.Func) is traded for
 // an access token. Tokens live in memory only, in the engine client
 // credentials use.
 //
@@ -285,7 +285,7 @@ func takeSubject(ts oauth2.TokenSource, now time.Time) (string, error) {
 //
 // The answer must say issued_token_type id-jag
 // (ErrMalformedResponse) and hold a JWT whose exp has not passed
-// (assertion.ErrExpired, assertion.ErrMalformed). The exchange carries no
+// (assertion.ErrExpired, assertion.ErrSource). The exchange carries no
 // DPoP proof: an ID-JAG is redeemed by the client, not bound to it.
 //
 // IdP is the client registered at the identity provider, SubjectToken
@@ -366,3 +366,16 @@ func (o TokenExchangeOptions) MarshalJSON() ([]byte, error) { return json.Marsha
 // MarshalJSON encodes Format's summary as a JSON string: the subject
 // token source's own fields are never encoded.
 func (j IDJAG) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(j)) }
+
+func (o JWTBearerOptions) redact() string {
+	return fmt.Sprintf("oauthclient.JWTBearerOptions{assertion=%s, scopes=[%s], resource=[%s], no_dpop=%t}",
+		safetext.Present(o.Assertion != nil), cleanList(o.Scopes), cleanList(o.Resource), o.NoDPoP)
+}
+
+// Format implements fmt.Formatter: every verb prints the parameters and
+// whether an assertion source is set, never what the source holds.
+func (o JWTBearerOptions) Format(f fmt.State, _ rune) { io.WriteString(f, o.redact()) }
+
+// MarshalJSON encodes Format's summary as a JSON string: the assertion
+// source's own fields are never encoded.
+func (o JWTBearerOptions) MarshalJSON() ([]byte, error) { return json.Marshal(o.redact()) }

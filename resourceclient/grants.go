@@ -197,6 +197,10 @@ func (g JWTBearer) redact() string {
 // no secret.
 func (g JWTBearer) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
 
+// MarshalJSON encodes Format's summary as a JSON string: the sources'
+// own fields are never encoded.
+func (g JWTBearer) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
+
 func (g EnterpriseManaged) redact() string {
 	return fmt.Sprintf("resourceclient.EnterpriseManaged{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, idp=%s, subject_token=%s, subject_token_type=%s, no_dpop=%t}",
 		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
@@ -206,3 +210,7 @@ func (g EnterpriseManaged) redact() string {
 // Format implements fmt.Formatter: every verb prints a summary that shows
 // no secret.
 func (g EnterpriseManaged) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
+
+// MarshalJSON encodes Format's summary as a JSON string: the sources'
+// own fields are never encoded.
+func (g EnterpriseManaged) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }

@@ -632,7 +632,7 @@ func deliver(ctx context.Context, resp *http.Response) {
 }
 
 // wrapped calls the wrapper and turns a panic into a *netrule.PanicError
-// (oauthclient reports it as tokenstore.ErrPanic).
+// (oauthclient reports it as a failure matching oauthsafe.ErrConfig).
 func (t *transport) wrapped(req *http.Request) (resp *http.Response, err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -44,6 +44,17 @@ type Tx interface {
 	Delete(ctx context.Context) error
 }
 
+// A Tx whose exclusive access is a lease that lapses unless renewed (a
+// database lease, as tokenstore/sqlstore holds) must also have the method
+//
+//	LeaseDeadline() time.Time
+//
+// returning the time by which the lease surely lapses unless a renewal
+// lands. The token engine reads it and ends its token request before
+// then, so that no other holder can read the record while a request with
+// its refresh token is in flight (S29). A lock held until release (a
+// mutex, a file lock) needs no such method.
+
 // ErrLocked means Update could not get exclusive access to a record within
 // the store's bound (another holder kept it). The record is unchanged; the
 // engine treats it as a temporary failure.

@@ -87,7 +87,8 @@ type LogoutConfig struct {
 // Store.Update, so no concurrent refresh can write the token back. A
 // revocation failure is reported as an error that satisfies
 // errors.Is(err, ErrRevocationFailed) and wraps the cause. Nothing stored is
-// not an error; an unreadable record is deleted without revocation. It is
+// not an error; a value that is not a record of this module is deleted
+// without revocation. It is
 // safe for concurrent use.
 func Logout(ctx context.Context, cfg LogoutConfig) error {
 	if cfg.Store == nil || cfg.Key == "" {

@@ -166,7 +166,7 @@ func (e *ClaimError) Error() string {
 // err is an expired (or exp-less) token.
 func (e *ClaimError) Is(target error) bool {
 	if t, ok := target.(*ClaimError); ok {
-		return t.Claim == e.Claim
+		return t != nil && t.Claim == e.Claim
 	}
 	return target == ErrInvalidToken || slices.Contains(e.kinds, target)
 }

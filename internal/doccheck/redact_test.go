@@ -2,6 +2,7 @@ package doccheck
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -240,7 +241,21 @@ var (
 	signerType      = reflect.TypeFor[crypto.Signer]()
 	cryptoKeyType   = reflect.TypeFor[crypto.PrivateKey]()
 	tokenSourceType = reflect.TypeFor[oauth2.TokenSource]()
+	assertionType   = reflect.TypeFor[assertion.Source]()
 )
+
+// leakySource and leakyAssertion are a caller's token and assertion
+// sources that hold their secret in an exported field, as a caller's own
+// type may: a type that prints or encodes them field by field shows it.
+type leakySource struct{ Tok *oauth2.Token }
+
+func (s leakySource) Token() (*oauth2.Token, error) { return s.Tok, nil }
+
+type leakyAssertion struct{ Raw string }
+
+func (a leakyAssertion) Assertion(context.Context, string) (assertion.JWT, error) {
+	return assertion.JWT{}, nil
+}
 
 // fill puts secret material into every field of v (reachable through
 // structs, pointers, slices, maps and arrays, unexported fields included)
@@ -333,7 +348,10 @@ func (m *secretMaterial) fill(v reflect.Value, name string, depth int) bool {
 			v.Set(reflect.ValueOf(m.priv))
 			return true
 		case v.Type() == tokenSourceType:
-			v.Set(reflect.ValueOf(oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.canary(), RefreshToken: m.canary(), TokenType: "Bearer"})))
+			v.Set(reflect.ValueOf(leakySource{Tok: &oauth2.Token{AccessToken: m.canary(), RefreshToken: m.canary(), TokenType: "Bearer"}}))
+			return true
+		case v.Type() == assertionType:
+			v.Set(reflect.ValueOf(leakyAssertion{Raw: m.canary()}))
 			return true
 		}
 	}

@@ -84,7 +84,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 
 func (p *Pool) ready() error {
 	if p == nil || p.cfg.New == nil {
-		return cfgerr.New("tokenstore", "Pool not made by NewPool")
+		return cfgerr.New("oauthclient", "UserPool not made by Client.UserPool")
 	}
 	return nil
 }

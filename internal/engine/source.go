@@ -26,8 +26,10 @@ var ErrClosed = errors.New("tokenstore: closed")
 // calls (the FetchFunc, a transport wrapper or log handler under it,
 // OnRecordChange) panicked during a refresh. The panic is recovered, a
 // rotated refresh token handed over before it is still written, and the
-// failure is permanent (a bug to fix), backing off like any other.
-var ErrPanic = errors.New("tokenstore: a function called during the refresh panicked")
+// failure is permanent (a bug to fix), backing off like any other. It
+// matches oauthsafe.ErrConfig (internal/cfgerr): the bug is the caller's
+// code, and retrying does not help.
+var ErrPanic = fmt.Errorf("tokenstore: a function called during the refresh panicked (%w)", cfgerr.ErrConfig)
 
 // SourceConfig configures a Source. Each field documents its zero value.
 // NewSource copies it; the functions it holds are called concurrently
@@ -185,7 +187,7 @@ func NewSource(cfg SourceConfig, initial *oauth2.Token) (*Source, error) {
 	}
 	if cfg.Margin < 0 || cfg.DefaultLifetime < 0 || cfg.RefreshTimeout < 0 || cfg.MaxBackoff < 0 ||
 		cfg.ReuseGrace < 0 || cfg.InvalidationCooldown < 0 {
-		return nil, cfgerr.New("tokenstore", "negative duration in SourceConfig")
+		return nil, cfgerr.New("oauthclient", "negative duration in TokenSourceConfig")
 	}
 	if cfg.Margin == 0 {
 		cfg.Margin = 60 * time.Second
@@ -268,7 +270,7 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // error; ErrConfig for the zero Source.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if s == nil {
-		return nil, cfgerr.New("tokenstore", "nil Source")
+		return nil, cfgerr.New("oauthclient", "TokenSource not made by a Client")
 	}
 	if e := s.cur.Load(); e != nil {
 		now := s.cfg.Now().Round(0)

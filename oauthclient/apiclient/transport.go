@@ -185,11 +185,64 @@ const maxRedirects = 10
 
 var noStore = []string{"no-store"} // shared, never modified
 
-// New returns an *http.Client that calls APIs with tokens from src
-// under the rules of [Transport]. Its CheckRedirect follows up to 10
-// redirects within the original request's origin and refuses any other with
-// ErrRedirectRefused; it has no cookie jar and its Timeout is
-// cfg.HTTP.Timeout (0 means 30 seconds). Safe for concurrent use.
+// New returns an *http.Client that calls APIs with tokens from src (RFC
+// 6750 §2.1, the Authorization header only), enforcing S14:
+//
+//   - a DPoP-bound token (token_type DPoP from this module, carrying its
+//     key) is sent as "Authorization: DPoP" with a fresh proof per request
+//     and per retry (RFC 9449 §7); a 401 use_dpop_nonce with a valid
+//     DPoP-Nonce is retried exactly once with the nonce, which is kept per
+//     origin; a DPoP-Nonce that is not NQCHAR or is too long fails the
+//     call with an error matching oauthclient.ErrDPoP;
+//   - the token goes only to an allowed origin, only over https, checked on
+//     every request including each redirect hop; a redirect to another
+//     origin (or to http) is refused, so no request at all reaches the
+//     other origin; up to 10 redirects within the original request's
+//     origin are followed;
+//   - a request whose URL (host, path, query, fragment or user info) holds
+//     the current token, or that has an access_token query or fragment
+//     parameter, is refused before anything is sent;
+//   - every request carries Cache-Control: no-store (RFC 6819 §4.6.6);
+//   - the caller's request is never modified: a shallow copy with its own
+//     header map is sent;
+//   - a 401 whose Bearer challenge says invalid_token makes the client
+//     drop the token (for an oauthclient.TokenSource, at most once per
+//     10 s for its engine, however many clients share it;
+//     any other source, one with an Invalidate(*oauth2.Token) method or
+//     with a Rejected(*oauth2.Token) bool method of its own: once per 10 s
+//     per source, across every client of one [Transport]), get a new one
+//     and retry the request exactly once, and only when the body can be
+//     replayed (no body, or req.GetBody set). Without a replayable body, or
+//     if the source hands back the same token, or if the retry also gets
+//     401, that 401 response is returned as it is (the next request then
+//     uses a new token);
+//   - a 403 insufficient_scope challenge becomes a
+//     *validate.InsufficientScopeError and a 400 invalid_request challenge
+//     an *InvalidRequestError (the DPoP challenge for a DPoP token, RFC
+//     9449 §7.1, else the Bearer one). http.Client.Do returns them wrapped
+//     in a *url.Error (use errors.As) and the response, whose body has been
+//     closed, is not available. Any other response, a 401 included, is
+//     returned unchanged.
+//
+// Every refusal matches strictnet.ErrPolicy, and a token the client cannot
+// send (none, an unknown token_type, characters not allowed in a header,
+// a DPoP token without its key, which also matches oauthclient.ErrDPoP)
+// the module's ErrConfig.
+//
+// The "Bearer …" header value is built once per token, and the current
+// token is read with one atomic load: the hot path takes no lock. From 60 s
+// before the token's expiry, every request asks the source again, so that
+// a refresh-ahead source (such as an oauthclient.TokenSource) can hand over its
+// next token before the current one expires, without any request waiting
+// for it.
+//
+// Errors created here never contain the token. Note that http.Client wraps
+// errors in a *url.Error whose text quotes the request URL: if a caller
+// puts a token into a URL, that refused request's URL (and so the
+// *url.Error text) still holds it.
+//
+// The client has no cookie jar and its Timeout is cfg.HTTP.Timeout (0 means
+// 30 seconds). It is safe for concurrent use.
 func New(src oauth2.TokenSource, cfg Config) (*http.Client, error) {
 	if src == nil {
 		return nil, cfgerr.New("apiclient", "the API client needs a token source")

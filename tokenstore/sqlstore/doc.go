@@ -83,11 +83,13 @@
 // *tokenstore.TemporaryError meanwhile): a token the request never reached
 // is refreshed, and the user keeps working. Without it, and when the
 // provider had rotated the token before the kill (the one window no client
-// can close), the next holder reports engine.ErrRotationLost: that
-// user logs in again, and the spent token is never presented.
+// can close), the next holder reports an error matching
+// tokenstore.ErrLoginRequired: that user logs in again, and the spent
+// token is never presented.
 //
-// The Tx implements [engine.LeaseTx]: the engine ends its token
-// request before the lease could lapse, so no other replica reads the
+// The Tx has the LeaseDeadline method of the Store contract (see
+// tokenstore.Tx): the engine ends its token request before the lease
+// could lapse, so no other replica reads the
 // record while a request with its refresh token is in flight. A write
 // whose answer was lost (the UPDATE may have committed) is settled by
 // reading the row back under the lease before the Tx is used again: at

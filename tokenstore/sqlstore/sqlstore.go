@@ -424,8 +424,9 @@ func (t *tx) renew(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// LeaseDeadline implements engine.LeaseTx: the time by which the lease
-// surely lapses unless a renewal lands. The engine ends its token request
+// LeaseDeadline is the lease method of the Store contract (see
+// tokenstore.Tx): the time by which the lease surely lapses unless a
+// renewal lands. The engine ends its token request
 // before it, and fn's ctx is cancelled (with a cause matching
 // tokenstore.ErrLocked) once it has passed without a renewal, or when a
 // renewal finds the lease taken over. Until then a failed write may be
