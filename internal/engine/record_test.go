@@ -54,7 +54,7 @@ func TestLogout(t *testing.T) {
 	tests := []struct {
 		name        string
 		stored      bool
-		corrupt     bool
+		raw         string // a stored value that is not a current record
 		revoke      error
 		nilRevoke   bool
 		wantCalled  bool
@@ -66,7 +66,8 @@ func TestLogout(t *testing.T) {
 			wantErrIs: []error{tokenstore.ErrRevocationFailed, errRevoke}, wantDeleted: true},
 		{name: "no revocation endpoint", stored: true, nilRevoke: true, wantDeleted: true},
 		{name: "nothing stored", stored: false, wantDeleted: true},
-		{name: "unreadable record deleted without revocation", corrupt: true, wantDeleted: true},
+		{name: "unreadable record deleted without revocation", raw: `{"v":2,"refresh_token":"rt-logout\u0000"}`, wantDeleted: true},
+		{name: "record of an earlier version deleted without revocation", raw: `{"v":1,"refresh_token":"rt-logout"}`, wantDeleted: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,9 +75,9 @@ func TestLogout(t *testing.T) {
 			if tt.stored {
 				saveRT(t, &st, "k", "rt-logout")
 			}
-			if tt.corrupt {
+			if tt.raw != "" {
 				if err := st.Update(ctx, "k", func(ctx context.Context, tx tokenstore.Tx) error {
-					return tx.Put(ctx, []byte(`{"v":2,"refresh_token":"rt-logout\u0000"}`))
+					return tx.Put(ctx, []byte(tt.raw))
 				}); err != nil {
 					t.Fatal(err)
 				}
