@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 
 	"golang.org/x/oauth2"
 )
@@ -312,14 +310,5 @@ func (p *Pool) drop(key string) {
 	p.mu.Unlock()
 }
 
-// String implements fmt.Stringer; it never shows a token or a key.
-func (p *Pool) String() string { return "tokenstore.Pool{" + safetext.Redacted + "}" }
-
-// GoString implements fmt.GoStringer like String.
-func (p *Pool) GoString() string { return p.String() }
-
 // Format implements fmt.Formatter like String under every verb.
 func (p *Pool) Format(f fmt.State, verb rune) { redacted(f, "tokenstore.Pool") }
-
-// LogValue implements slog.LogValuer like String.
-func (p *Pool) LogValue() slog.Value { return slog.StringValue(p.String()) }

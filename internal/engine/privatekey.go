@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"reflect"
 
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -61,20 +60,8 @@ func (k PrivateKey) redact() string {
 	return "tokenstore.PrivateKey{" + safetext.Redacted + "}"
 }
 
-// String implements fmt.Stringer; it never shows key material.
-func (k PrivateKey) String() string { return k.redact() }
-
-// GoString implements fmt.GoStringer; it never shows key material.
-func (k PrivateKey) GoString() string { return k.redact() }
-
 // Format implements fmt.Formatter; no verb shows key material.
 func (k PrivateKey) Format(f fmt.State, _ rune) { io.WriteString(f, k.redact()) }
-
-// LogValue implements slog.LogValuer; it never shows key material.
-func (k PrivateKey) LogValue() slog.Value { return slog.StringValue(k.redact()) }
-
-// MarshalJSON implements json.Marshaler; it never shows key material.
-func (k PrivateKey) MarshalJSON() ([]byte, error) { return json.Marshal(k.redact()) }
 
 // wireKey is the stored form of a record's DPoP key: {"pkcs8":"<base64>"}.
 type wireKey struct {

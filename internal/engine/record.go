@@ -7,13 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -243,41 +239,12 @@ func LoadRecord(ctx context.Context, store tokenstore.Store, key string) (*Recor
 	return decodeRecord(b)
 }
 
-func (r Record) redact() string {
-	var b strings.Builder
-	b.WriteString("tokenstore.Record{iss=")
-	b.WriteString(strconv.Quote(r.Issuer))
-	b.WriteString(", client_id=")
-	b.WriteString(strconv.Quote(r.ClientID))
-	b.WriteString(", sub=")
-	b.WriteString(strconv.Quote(r.Subject))
-	b.WriteString(", scope=")
-	b.WriteString(strconv.Quote(strings.Join(r.Scopes, " ")))
-	b.WriteString(", gen=")
-	b.WriteString(strconv.FormatUint(r.Generation, 10))
-	if len(r.Resources) > 0 {
-		b.WriteString(", resource=")
-		b.WriteString(strconv.Quote(strings.Join(r.Resources, " ")))
-	}
-	if !r.DPoPKey.IsZero() {
-		b.WriteString(", dpop_key=" + safetext.Redacted)
-	}
-	b.WriteString(", refresh_token=" + safetext.Redacted + "}")
-	return b.String()
-}
-
-// String implements fmt.Stringer; it never shows the refresh token or the
-// key.
-func (r Record) String() string { return r.redact() }
-
-// GoString implements fmt.GoStringer; it never shows the refresh token.
-func (r Record) GoString() string { return r.redact() }
+// redact prints r as users see a record (tokenstore.Record's Format): no
+// refresh token, and the DPoP key only as present.
+func (r Record) redact() string { return fmt.Sprint(*r.Public()) }
 
 // Format implements fmt.Formatter; no verb shows the refresh token.
 func (r Record) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }
-
-// LogValue implements slog.LogValuer; it never shows the refresh token.
-func (r Record) LogValue() slog.Value { return slog.StringValue(r.redact()) }
 
 // MarshalJSON implements json.Marshaler; it never shows the refresh token.
 func (r Record) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }

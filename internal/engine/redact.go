@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -39,17 +38,8 @@ func (r *Refresh) redact() string {
 	return b.String()
 }
 
-// String implements fmt.Stringer; it never shows a refresh token or a key.
-func (r *Refresh) String() string { return r.redact() }
-
-// GoString implements fmt.GoStringer; it never shows a refresh token or a key.
-func (r *Refresh) GoString() string { return r.redact() }
-
 // Format implements fmt.Formatter; no verb shows a refresh token or a key.
 func (r *Refresh) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }
-
-// LogValue implements slog.LogValuer; it never shows a refresh token or a key.
-func (r *Refresh) LogValue() slog.Value { return slog.StringValue(r.redact()) }
 
 // MarshalJSON implements json.Marshaler; it never shows a refresh token or a key.
 func (r *Refresh) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }
@@ -76,17 +66,8 @@ func (r Result) redact() string {
 	return b.String()
 }
 
-// String implements fmt.Stringer; it never shows a token.
-func (r Result) String() string { return r.redact() }
-
-// GoString implements fmt.GoStringer; it never shows a token.
-func (r Result) GoString() string { return r.redact() }
-
 // Format implements fmt.Formatter; no verb shows a token.
 func (r Result) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }
-
-// LogValue implements slog.LogValuer; it never shows a token.
-func (r Result) LogValue() slog.Value { return slog.StringValue(r.redact()) }
 
 // MarshalJSON implements json.Marshaler; it never shows a token.
 func (r Result) MarshalJSON() ([]byte, error) { return json.Marshal(r.redact()) }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
-	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"golang.org/x/oauth2"
@@ -498,14 +497,5 @@ func (s *Source) Rejected(t *oauth2.Token) bool {
 	return s.cur.CompareAndSwap(e, nil)
 }
 
-// String implements fmt.Stringer; it never shows a token.
-func (s *Source) String() string { return "tokenstore.Source{" + safetext.Redacted + "}" }
-
-// GoString implements fmt.GoStringer; it never shows a token.
-func (s *Source) GoString() string { return s.String() }
-
 // Format implements fmt.Formatter; no verb shows a token.
 func (s *Source) Format(f fmt.State, verb rune) { redacted(f, "tokenstore.Source") }
-
-// LogValue implements slog.LogValuer; it never shows a token.
-func (s *Source) LogValue() slog.Value { return slog.StringValue(s.String()) }
