@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 
+	"github.com/oauthsafe/oauthsafe/internal/dpop"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -92,8 +92,8 @@ func decodeKey(raw json.RawMessage) (PrivateKey, error) {
 
 // KeyOf returns the PrivateKey of a DPoP key for a Record (S27): the
 // zero PrivateKey for nil k.
-func KeyOf(k interface{ Marshal() ([]byte, error) }) (PrivateKey, error) {
-	if k == nil || reflect.ValueOf(k).IsNil() {
+func KeyOf(k *dpop.Key) (PrivateKey, error) {
+	if k == nil {
 		return PrivateKey{}, nil
 	}
 	b, err := k.Marshal()
