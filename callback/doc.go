@@ -77,6 +77,7 @@
 // return-to path: the message says which), the oauthclient errors
 // (oauthclient.ErrFlowExpired, oauthclient.ErrIssuerMismatch,
 // *oauthclient.AuthError...), or the error Config.OnLogin returned
-// (wrapped). [Loopback.Login] adds [ErrListen] and [ErrTimeout]. None
+// (wrapped). [Loopback.Login] adds [ErrTimeout], and an error matching oauthsafe.ErrConfig for a
+// Listen address that is not a loopback IP literal with a port. None
 // contains a code, state, token or cookie value.
 package callback

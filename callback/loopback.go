@@ -39,14 +39,8 @@ const loopbackDonePath = "/signed-in"
 // so that the browser can fetch the result page.
 const pageGrace = 3 * time.Second
 
-var (
-	// ErrListen: Loopback.Listen is not a loopback IP literal with a port
-	// (for example "localhost:8080", "0.0.0.0:0" or ":8080"), or the
-	// address could not be bound.
-	ErrListen = errors.New("callback: loopback listen address refused")
-	// ErrTimeout: no valid callback arrived within Loopback.Timeout.
-	ErrTimeout = errors.New("callback: timed out waiting for the loopback callback")
-)
+// ErrTimeout: no valid callback arrived within Loopback.Timeout.
+var ErrTimeout = errors.New("callback: timed out waiting for the loopback callback")
 
 // Loopback receives the authorization response of a desktop or CLI login
 // on http://127.0.0.1:PORT/callback (RFC 8252 §7.3). Set the fields, then
@@ -111,14 +105,14 @@ func checkListen(addr string) (network, hostport string, err error) {
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", "", fmt.Errorf("%w: not host:port", ErrListen)
+		return "", "", cfgerr.New("callback", "Loopback.Listen must be host:port")
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return "", "", fmt.Errorf("%w: the host must be a loopback IP literal such as 127.0.0.1", ErrListen)
+		return "", "", cfgerr.New("callback", "Loopback.Listen: the host must be a loopback IP literal such as 127.0.0.1")
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		return "", "", fmt.Errorf("%w: bad port", ErrListen)
+		return "", "", cfgerr.New("callback", "Loopback.Listen: bad port")
 	}
 	if ip.To4() != nil {
 		return "tcp4", net.JoinHostPort(ip.String(), port), nil
@@ -154,7 +148,10 @@ type loopbackResult struct {
 
 // Login runs one desktop login: it listens, starts the flow, prints the
 // authorization URL to Out (and opens it with Open), waits for the callback
-// and returns the verified tokens. Errors: ErrListen, ErrTimeout,
+// and returns the verified tokens. Errors: an error matching oauthsafe.ErrConfig (a
+// Listen that is not a loopback IP literal with a port, such as
+// "localhost:8080", "0.0.0.0:0" or ":8080"), the listener's own error
+// (an address in use), ErrTimeout,
 // ctx.Err(), oauthclient's errors for the one callback with the right
 // state (an *oauthclient.AuthError for access_denied,
 // oauthclient.ErrIssuerMismatch...), or the error of Client.Start. No error
@@ -169,7 +166,7 @@ func (l *Loopback) Login(ctx context.Context) (*oauthclient.Tokens, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, set.network, set.addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrListen, err)
+		return nil, fmt.Errorf("callback: loopback listen: %w", err)
 	}
 	hostport := ln.Addr().String() // the IP literal and the real port
 	opts := l.StartOptions

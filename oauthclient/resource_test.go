@@ -32,8 +32,8 @@ func TestUserInfoSubjectMustMatchIDToken(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", tc.body, err)
 			}
-			if e, ok := claims.VerifiedEmail(); !ok || e != "a@example.com" {
-				t.Fatalf("verified email %q %v", e, ok)
+			if !claims.EmailVerified || claims.Email != "a@example.com" {
+				t.Fatalf("verified email %q %v", claims.Email, claims.EmailVerified)
 			}
 			continue
 		}

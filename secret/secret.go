@@ -12,7 +12,6 @@ package secret
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -46,11 +45,6 @@ func (s Value) Reveal() string { return s.v }
 
 // IsZero reports whether the secret is empty.
 func (s Value) IsZero() bool { return s.v == "" }
-
-// Equal compares two secrets in constant time.
-func (s Value) Equal(o Value) bool {
-	return subtle.ConstantTimeCompare([]byte(s.v), []byte(o.v)) == 1
-}
 
 func (s Value) redact() string {
 	if s.v == "" {

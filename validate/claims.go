@@ -12,7 +12,8 @@ import (
 // given as the strings "true" or "false", and "updated_at" given as a number
 // or an RFC 3339 string. A verified flag that is absent, null or anything
 // else reads as false, so an unverified email is always reported as
-// unverified. A claim of an unexpected type reads as its zero value. It is
+// unverified: an email is verified when EmailVerified is true and Email is
+// not empty. A claim of an unexpected type reads as its zero value. It is
 // a plain value.
 type StandardClaims struct {
 	Subject             string
@@ -32,12 +33,3 @@ type StandardClaims struct {
 // The one decoder lives in internal/claims (oauthclient's UserInfo uses it
 // too); this conversion fails to compile if the two field lists part.
 var _ = StandardClaims(claims.Standard{})
-
-// VerifiedEmail returns the email and true only when the provider marked it
-// verified; otherwise it returns "" and false.
-func (c StandardClaims) VerifiedEmail() (string, bool) {
-	if c.Email == "" || !c.EmailVerified {
-		return "", false
-	}
-	return c.Email, true
-}

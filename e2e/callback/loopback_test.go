@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
@@ -306,8 +307,8 @@ func TestLoopbackListenAddresses(t *testing.T) {
 	c := newNativeClient(t, srv)
 	for _, addr := range []string{"localhost:0", "0.0.0.0:0", ":0", "[::]:0", "10.0.0.1:0", "example.com:80", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:http"} {
 		l := &callback.Loopback{Client: c, Listen: addr, Out: io.Discard}
-		if _, err := l.Login(context.Background()); !errors.Is(err, callback.ErrListen) {
-			t.Errorf("Listen %q: err = %v, want ErrListen", addr, err)
+		if _, err := l.Login(context.Background()); !errors.Is(err, oauthsafe.ErrConfig) {
+			t.Errorf("Listen %q: err = %v, want ErrConfig", addr, err)
 		}
 	}
 	for _, p := range []string{"callback", "/a/../b", "/cb?x=1", "/cb#f", "/c b", "/signed-in"} {
