@@ -122,9 +122,9 @@ type Credentials struct {
 	// NoDPoP turns off the DPoP a Grant built on these Credentials uses
 	// because the authorization server's metadata lists a proof algorithm
 	// (see oauthclient.ClientCredentialsOptions.NoDPoP); it does not for a
-	// resource that takes DPoP-bound tokens only. It is used by the Grants
-	// only: the browser login proves its tokens only when the resource or
-	// the server requires it, whatever NoDPoP says.
+	// resource that takes DPoP-bound tokens only. The browser login does
+	// not read it (its DPoP follows oauthclient.Config.DPoP: on when the
+	// resource or the server requires it).
 	NoDPoP bool
 }
 

@@ -381,3 +381,32 @@ func TestGrantsRequiredInputs(t *testing.T) {
 		})
 	}
 }
+
+// TestEnterpriseManagedSetsResource: the IDJAG's own Resource and Scopes
+// are ignored; the ID-JAG is asked for the resource the Client calls and
+// the scopes it asks for there.
+func TestEnterpriseManagedSetsResource(t *testing.T) {
+	m := newMachineServer(t)
+	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
+		Issuer: m.URL + "/idp", ClientID: "idp-client",
+		Metadata: &oauthclient.Metadata{Issuer: m.URL + "/idp", TokenEndpoint: m.URL + "/idp/token"},
+		HTTP:     strictnet.Config{AllowLoopbackHTTP: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := EnterpriseManaged(Credentials{Issuer: m.URL + "/as", ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret")}, oauthclient.IDJAG{
+		IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))}),
+		Resource: "https://elsewhere.example/api", Scopes: []string{"admin"},
+	})
+	if err := m.get(t, g); err != nil {
+		t.Fatal(err)
+	}
+	_, idpCalls, _ := m.calls()
+	if len(idpCalls) != 1 {
+		t.Fatalf("%d exchanges at the identity provider, want 1", len(idpCalls))
+	}
+	if ex := idpCalls[0].form; ex.Get("resource") != m.URL+"/mcp" || ex.Get("scope") != "" {
+		t.Fatalf("exchange for resource %q, scope %q: want the resource, and no scope (it asks for none)", ex.Get("resource"), ex.Get("scope"))
+	}
+}
