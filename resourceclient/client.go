@@ -2,6 +2,7 @@ package resourceclient
 
 import (
 	"context"
+	"crypto"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -77,9 +78,9 @@ type Config struct {
 	MaxStepUps int
 	// Grant, when set, gets tokens without a browser (machine identities:
 	// client credentials, JWT bearer, token exchange) once the
-	// authorization server is known: ClientCredentials, JWTBearer,
-	// EnterpriseManaged, or the caller's own. nil means the authorization
-	// code flow.
+	// authorization server is known: one of ClientCredentials, JWTBearer
+	// and EnterpriseManaged, or the caller's own. nil means the
+	// authorization code flow.
 	Grant Grant
 	// HTTP configures the strict client of every call: discovery,
 	// registration, token requests and the resource itself. With
@@ -93,8 +94,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Credentials are a pre-registered client (S28: used only at Issuer). A
-// plain value; its secret redacts itself when printed.
+// Credentials are a pre-registered client (S28: used only at Issuer):
+// the browser login's client in Config.Credentials, and the client of a
+// ready-made Grant ([ClientCredentials], [JWTBearer],
+// [EnterpriseManaged]). A plain value; printed or encoded as JSON it
+// shows which secret and key are set, never them.
 type Credentials struct {
 	// Issuer is the authorization server the client is registered at,
 	// compared exactly with the issuer a resource names. Required.
@@ -102,11 +106,26 @@ type Credentials struct {
 	// ClientID is the registered client id. Required.
 	ClientID string
 	// ClientSecret is the secret of a confidential client; zero means a
-	// public client.
+	// public client (or one that signs with PrivateKey).
 	ClientSecret secret.Value
 	// AuthMethod is the token endpoint authentication method. "" picks
-	// one as oauthclient.Config.AuthMethod does.
+	// one as oauthclient.Config.AuthMethod does (private_key_jwt with
+	// PrivateKey, else client_secret_basic unless the server lists only
+	// client_secret_post).
 	AuthMethod oauthclient.AuthMethod
+	// PrivateKey signs private_key_jwt client assertions (aud the
+	// issuer), in the browser login's token requests as in a Grant's.
+	// nil means none.
+	PrivateKey crypto.Signer
+	// KeyID is the kid of PrivateKey. "" means none.
+	KeyID string
+	// NoDPoP turns off the DPoP a Grant built on these Credentials uses
+	// because the authorization server's metadata lists a proof algorithm
+	// (see oauthclient.ClientCredentialsOptions.NoDPoP); it does not for a
+	// resource that takes DPoP-bound tokens only. The browser login does
+	// not read it (its DPoP follows oauthclient.Config.DPoP: on when the
+	// resource or the server requires it).
+	NoDPoP bool
 }
 
 // Server is what discovery found, handed to a [Grant]. A plain value.

@@ -55,16 +55,17 @@
 // # Machine clients
 //
 // A service or workload (no user, no browser) sets Config.Grant to a
-// ready-made [Grant]: [ClientCredentials] (a client secret or
-// private_key_jwt), [JWTBearer] (a workload assertion) or
-// [EnterpriseManaged] (an ID-JAG from the company's identity provider,
-// redeemed with the JWT-bearer grant). The chain is the same up to the
-// authorization server; then the Grant gets the token there, with the
-// resource and the scopes chosen as above, in memory only. A Grant names
-// the issuer its client belongs to and is refused with [ErrGrantIssuer],
-// before anything is sent, at any other the resource names (S28). DPoP
-// is on when the server's metadata lists an algorithm the client signs
-// with (unless NoDPoP), and always when the resource takes DPoP-bound
+// ready-made [Grant] built on the [Credentials] of its client at the
+// issuer: [ClientCredentials] (a client secret or private_key_jwt),
+// [JWTBearer] (a workload assertion) or [EnterpriseManaged] (an ID-JAG
+// from the company's identity provider, redeemed with the JWT-bearer
+// grant). The chain is the same up to the authorization server; then the
+// Grant gets the token there, with the resource and the scopes chosen as
+// above, in memory only. A Grant is bound to the issuer its Credentials
+// name and is refused with [ErrGrantIssuer], before anything is sent, at
+// any other the resource names (S28). DPoP is on when the server's
+// metadata lists an algorithm the client signs with (unless
+// Credentials.NoDPoP), and always when the resource takes DPoP-bound
 // tokens only.
 //
 // Plain http is refused unless HTTP.AllowLoopbackHTTP is set, and then

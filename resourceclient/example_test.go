@@ -142,3 +142,30 @@ func ExampleCredentials() {
 	// resourceclient.Config{resource=https://mcp.example.com/mcp, credentials=resourceclient.Credentials{issuer=https://login.example.com, client_id=my-agent, auth_method=client_secret_basic, client_secret=redacted}, store=none, grant=none, allow_loopback_http=false}
 	// resourceclient.Credentials{issuer=https://login.example.com, client_id=my-agent, auth_method=client_secret_basic, client_secret=redacted}
 }
+
+// A service acting as itself gives a Grant built on the Credentials of
+// its client at the issuer: no browser opens, and the Grant is refused,
+// before anything is sent, at an issuer other than its own. Printed, it
+// shows no secret.
+func ExampleClientCredentials() {
+	clientSecret, err := secret.FromReader(strings.NewReader("s3cr3t")) // in production: secret.FromEnv or secret.FromFile
+	if err != nil {
+		log.Fatal(err)
+	}
+	grant := resourceclient.ClientCredentials(resourceclient.Credentials{
+		Issuer: "https://login.example.com", ClientID: "orders-agent", ClientSecret: clientSecret,
+	})
+	client, err := resourceclient.New(context.Background(), resourceclient.Config{Resource: "https://mcp.example.com/mcp", Grant: grant})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(client)
+	fmt.Println(grant)
+	// What the Client does when a resource names another issuer:
+	_, err = grant.TokenSource(context.Background(), resourceclient.Server{Resource: "https://mcp.example.com/mcp", Issuer: "https://other.example"})
+	fmt.Println(errors.Is(err, resourceclient.ErrGrantIssuer))
+	// Output:
+	// resourceclient.Client{resource=https://mcp.example.com/mcp, store=none, grant=redacted, allow_loopback_http=false}
+	// resourceclient.ClientCredentials{issuer=https://login.example.com, client_id=orders-agent, auth_method=, client_secret=redacted}
+	// true
+}

@@ -2,17 +2,16 @@ package resourceclient
 
 import (
 	"context"
-	"crypto"
 	"encoding/json"
 	"fmt"
 	"io"
 
 	"golang.org/x/oauth2"
 
+	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
-	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
@@ -20,8 +19,9 @@ import (
 // acting as itself (client credentials), a workload trading a platform's
 // assertion (the JWT-bearer grant), and enterprise-managed authorization
 // (an ID-JAG from the company's identity provider, redeemed with the
-// JWT-bearer grant). Each is configuration only; the resource-first
-// client supplies what discovery found.
+// JWT-bearer grant). Each is built from the [Credentials] of the client
+// at the issuer, and is configuration only; the resource-first client
+// supplies what discovery found.
 
 // ErrGrantIssuer: a Grant's client is registered at another issuer than
 // the one the resource names. Nothing is sent to the named issuer (S28:
@@ -29,188 +29,185 @@ import (
 // *strictnet.PolicyError.
 var ErrGrantIssuer error = &strictnet.PolicyError{Field: "Issuer", Reason: "resourceclient: the grant's client belongs to another issuer than the one the resource names"}
 
-// ClientCredentials is a [Grant] for a service acting as itself: the
-// client credentials grant (RFC 6749 §4.4) at Issuer, authenticating with
-// a client secret (client_secret_basic or client_secret_post) or a
-// private key (private_key_jwt, assertions with aud the issuer). Tokens
+// ClientCredentials returns a [Grant] for a service acting as itself: the
+// client credentials grant (RFC 6749 §4.4) at cr.Issuer, authenticating
+// with cr.ClientSecret (client_secret_basic or client_secret_post) or
+// cr.PrivateKey (private_key_jwt, assertions with aud the issuer). Tokens
 // are requested with the resource (RFC 8707) and the scopes the resource
-// asks for, kept in memory only (package clientcredentials). A plain
-// value; its secret and key redact themselves when printed.
+// asks for, kept in memory only (package clientcredentials).
 //
-// DPoP is on when the authorization server's metadata lists a proof
-// algorithm (dpop_signing_alg_values_supported with ES256) unless
-// NoDPoP, and always when the resource takes DPoP-bound tokens only
-// (Server.DPoP).
-type ClientCredentials struct {
-	// Issuer is the authorization server the client is registered at,
-	// compared exactly with the issuer the resource names: at any other,
-	// TokenSource fails with ErrGrantIssuer before anything is sent.
-	// Required.
-	Issuer string
-	// ClientID is the registered client id. Required.
-	ClientID string
-	// ClientSecret is the client secret; zero means none (then PrivateKey).
-	ClientSecret secret.Value
-	// PrivateKey signs private_key_jwt client assertions. nil means none.
-	PrivateKey crypto.Signer
-	// KeyID is the kid of PrivateKey. "" means none.
-	KeyID string
-	// AuthMethod is the token endpoint authentication method. "" picks
-	// one as oauthclient.Config.AuthMethod does (private_key_jwt with a
-	// key, else client_secret_basic unless the server lists only
-	// client_secret_post).
-	AuthMethod oauthclient.AuthMethod
-	// NoDPoP turns off the DPoP used because the server's metadata lists
-	// a proof algorithm (oauthclient.ClientCredentialsOptions.NoDPoP); it does not
-	// for a resource that takes DPoP-bound tokens only.
-	NoDPoP bool
+// cr.Issuer is compared exactly with the issuer the resource names: at
+// any other (or with none), TokenSource fails with [ErrGrantIssuer]
+// before anything is sent. cr.ClientID is required (oauthsafe.ErrConfig
+// from TokenSource, before anything is sent). DPoP is on when the
+// authorization server's metadata lists a proof algorithm
+// (dpop_signing_alg_values_supported with ES256) unless cr.NoDPoP, and
+// always when the resource takes DPoP-bound tokens only (Server.DPoP).
+//
+// The Grant is a plain value, safe for concurrent use; printed or
+// encoded as JSON it shows its issuer, client id and which credentials
+// are set, never a secret or a key.
+func ClientCredentials(cr Credentials) Grant { return clientCredentials{cr: cr} }
+
+// JWTBearer returns a [Grant] for a workload that holds no secret: the
+// JWT-bearer grant (RFC 7523 §2.1) at cr.Issuer with the assertion a
+// gives (assertion.File for a projected token, assertion.Func for a
+// platform API; asked for one with aud the issuer), taken for each token
+// request and refused before it is sent once expired. A refusal is
+// returned, not retried nor answered with another grant (package
+// jwtbearer). Tokens are requested with the resource and the resource's
+// scopes, kept in memory only. cr.ClientSecret authenticates the client
+// when the server wants it (zero: the client_id is sent, auth method
+// none); cr.PrivateKey, when set, signs private_key_jwt client
+// assertions.
+//
+// Issuer binding, DPoP and printing as for [ClientCredentials]; a nil a
+// fails TokenSource with an error matching oauthsafe.ErrConfig, before
+// anything is sent.
+func JWTBearer(cr Credentials, a assertion.Source) Grant { return jwtBearer{cr: cr, a: a} }
+
+// EnterpriseManaged returns a [Grant] for enterprise-managed
+// authorization: the user's token at the company's identity provider
+// (idjag.SubjectToken, of type idjag.SubjectTokenType, "" meaning an ID
+// token) is exchanged there, by the client idjag.IdP (RFC 8693), for an
+// identity assertion authorization grant (ID-JAG) whose audience is the
+// resource's authorization server and whose resource is the resource;
+// the ID-JAG is redeemed with the JWT-bearer grant at cr.Issuer by the
+// client cr (oauthclient.IDJAG, jwtbearer). No browser opens.
+// idjag.Resource and idjag.Scopes are ignored: the Grant sets them for
+// each resource to the resource and its scopes.
+//
+// Issuer binding (checked before anything is sent, also to the identity
+// provider), DPoP at cr.Issuer and printing as for [ClientCredentials];
+// the exchange at the identity provider carries no DPoP proof. A nil
+// idjag.IdP or idjag.SubjectToken fails TokenSource with an error
+// matching oauthsafe.ErrConfig, before anything is sent.
+func EnterpriseManaged(cr Credentials, idjag oauthclient.IDJAG) Grant {
+	return enterpriseManaged{cr: cr, idjag: idjag}
 }
 
-// TokenSource implements [Grant]: the client credentials token source of
+// clientCredentials is the Grant of ClientCredentials.
+type clientCredentials struct{ cr Credentials }
+
+// TokenSource implements Grant: the client credentials token source of
 // the client at s.Issuer, for s.Resource and s.Scopes.
-func (g ClientCredentials) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
-	oc, err := grantClient(ctx, s, g.Issuer, oauthclient.Config{
-		ClientID: g.ClientID, ClientSecret: g.ClientSecret, PrivateKey: g.PrivateKey, KeyID: g.KeyID, AuthMethod: g.AuthMethod,
-	})
+func (g clientCredentials) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
+	oc, err := grantClient(ctx, s, g.cr)
 	if err != nil {
 		return nil, err
 	}
-	return oc.ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
-// JWTBearer is a [Grant] for a workload that holds no secret: the
-// JWT-bearer grant (RFC 7523 §2.1) at Issuer with the assertion a
-// platform gives it (assertion.File for a projected token, assertion.Func
-// for a platform API), taken for each token request and refused before
-// it is sent once expired. A refusal is returned, not retried nor
-// answered with another grant (package jwtbearer). Tokens are requested
-// with the resource and the resource's scopes, kept in memory only; DPoP
-// as for [ClientCredentials]. A plain value; its secret redacts itself.
-type JWTBearer struct {
-	// Issuer is the authorization server that accepts the assertion,
-	// compared exactly with the issuer the resource names (ErrGrantIssuer
-	// otherwise, before anything is sent). Required.
-	Issuer string
-	// ClientID is the client id at Issuer. Required.
-	ClientID string
-	// ClientSecret authenticates the client when the server wants it;
-	// zero means none (the client_id is sent, auth method none).
-	ClientSecret secret.Value
-	// AuthMethod: as ClientCredentials.AuthMethod.
-	AuthMethod oauthclient.AuthMethod
-	// Assertion gives the assertion of each token request (aud Issuer).
-	// Required.
-	Assertion assertion.Source
-	// NoDPoP: as ClientCredentials.NoDPoP.
-	NoDPoP bool
+// jwtBearer is the Grant of JWTBearer.
+type jwtBearer struct {
+	cr Credentials
+	a  assertion.Source
 }
 
-// TokenSource implements [Grant]: the JWT-bearer token source of the
+// TokenSource implements Grant: the JWT-bearer token source of the
 // client at s.Issuer, for s.Resource and s.Scopes.
-func (g JWTBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
-	oc, err := grantClient(ctx, s, g.Issuer, oauthclient.Config{ClientID: g.ClientID, ClientSecret: g.ClientSecret, AuthMethod: g.AuthMethod})
+func (g jwtBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
+	if err := checkIssuer(s, g.cr.Issuer); err != nil {
+		return nil, err
+	}
+	if g.a == nil {
+		return nil, cfgerr.New("resourceclient", "JWTBearer needs an assertion source")
+	}
+	oc, err := grantClient(ctx, s, g.cr)
 	if err != nil {
 		return nil, err
 	}
-	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: g.Assertion, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: g.a, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
-// EnterpriseManaged is a [Grant] for enterprise-managed authorization:
-// the user's token at the company's identity provider (SubjectToken, an
-// ID token by default) is exchanged there (RFC 8693) for an identity
-// assertion authorization grant (ID-JAG) whose audience is the resource's
-// authorization server and whose resource is the resource; the ID-JAG is
-// redeemed with the JWT-bearer grant at Issuer, by the client registered
-// there (oauthclient.IDJAG, jwtbearer). No browser opens. DPoP at
-// Issuer as for [ClientCredentials]. A plain value; its secret and
-// subject token redact themselves.
-type EnterpriseManaged struct {
-	// Issuer is the resource's authorization server, compared exactly with
-	// the issuer the resource names (ErrGrantIssuer otherwise, before
-	// anything is sent, also to the identity provider). Required.
-	Issuer string
-	// ClientID is the client id at Issuer. Required.
-	ClientID string
-	// ClientSecret authenticates the client at Issuer; zero means none.
-	ClientSecret secret.Value
-	// AuthMethod: as ClientCredentials.AuthMethod.
-	AuthMethod oauthclient.AuthMethod
-	// IdP is the client registered at the identity provider. Required.
-	IdP *oauthclient.Client
-	// SubjectToken gives the user's token at the identity provider.
-	// Required.
-	SubjectToken oauth2.TokenSource
-	// SubjectTokenType is its RFC 8693 type; "" means
-	// oauthclient.TokenTypeIDToken.
-	SubjectTokenType string
-	// NoDPoP: as ClientCredentials.NoDPoP.
-	NoDPoP bool
+// enterpriseManaged is the Grant of EnterpriseManaged.
+type enterpriseManaged struct {
+	cr    Credentials
+	idjag oauthclient.IDJAG
 }
 
-// TokenSource implements [Grant]: ID-JAGs for s.Issuer and s.Resource
+// TokenSource implements Grant: ID-JAGs for s.Issuer and s.Resource
 // from the identity provider, redeemed at s.Issuer.
-func (g EnterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
-	oc, err := grantClient(ctx, s, g.Issuer, oauthclient.Config{ClientID: g.ClientID, ClientSecret: g.ClientSecret, AuthMethod: g.AuthMethod})
+func (g enterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.TokenSource, error) {
+	if err := checkIssuer(s, g.cr.Issuer); err != nil {
+		return nil, err
+	}
+	if g.idjag.IdP == nil || g.idjag.SubjectToken == nil {
+		return nil, cfgerr.New("resourceclient", "EnterpriseManaged needs the identity provider's client (IdP) and the user's token there (SubjectToken)")
+	}
+	oc, err := grantClient(ctx, s, g.cr)
 	if err != nil {
 		return nil, err
 	}
-	idjag := oauthclient.IDJAG{IdP: g.IdP, SubjectToken: g.SubjectToken, SubjectTokenType: g.SubjectTokenType, Resource: s.Resource, Scopes: s.Scopes}
-	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: idjag, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	idjag := g.idjag
+	idjag.Resource, idjag.Scopes = s.Resource, s.Scopes
+	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: idjag, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
-// grantClient is the oauthclient.Client of a Grant at s.Issuer, which
-// must be issuer (S28), with the metadata discovery found (no second
-// discovery) and DPoP on when the resource takes DPoP-bound tokens only.
-func grantClient(ctx context.Context, s Server, issuer string, cfg oauthclient.Config) (*oauthclient.Client, error) {
+// checkIssuer refuses a Grant configured for issuer at the issuer s
+// names unless they are the same (S28).
+func checkIssuer(s Server, issuer string) error {
 	if issuer == "" || issuer != s.Issuer {
-		return nil, fmt.Errorf("%w (configured for %q, the resource names %q)", ErrGrantIssuer, safetext.Clean(issuer, 200), safetext.Clean(s.Issuer, 200))
+		return fmt.Errorf("%w (configured for %q, the resource names %q)", ErrGrantIssuer, safetext.Clean(issuer, 200), safetext.Clean(s.Issuer, 200))
+	}
+	return nil
+}
+
+// grantClient is the oauthclient.Client of cr at s.Issuer, which must be
+// cr.Issuer (S28), with the metadata discovery found (no second
+// discovery) and DPoP on when the resource takes DPoP-bound tokens only.
+func grantClient(ctx context.Context, s Server, cr Credentials) (*oauthclient.Client, error) {
+	if err := checkIssuer(s, cr.Issuer); err != nil {
+		return nil, err
+	}
+	if cr.ClientID == "" {
+		return nil, cfgerr.New("resourceclient", "a Grant needs Credentials.ClientID")
 	}
 	md := s.Metadata
-	cfg.Issuer, cfg.Metadata, cfg.HTTP, cfg.DPoP = s.Issuer, &md, s.HTTP, s.DPoP
-	return oauthclient.New(ctx, cfg)
+	return oauthclient.New(ctx, oauthclient.Config{
+		Issuer: s.Issuer, ClientID: cr.ClientID, ClientSecret: cr.ClientSecret, PrivateKey: cr.PrivateKey, KeyID: cr.KeyID, AuthMethod: cr.AuthMethod,
+		Metadata: &md, HTTP: s.HTTP, DPoP: s.DPoP,
+	})
 }
 
 // The Grants print their issuer, client id and what is configured, never
-// a secret, a key, an assertion or a subject token (S12, S16, S31).
+// a secret, a key, an assertion or a subject token (S12, S16, S31). These
+// methods are on unexported types: they do not add to the API.
 
-func (g ClientCredentials) redact() string {
-	return fmt.Sprintf("resourceclient.ClientCredentials{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s, no_dpop=%t}",
-		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
-		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.PrivateKey != nil), g.NoDPoP)
+func (g clientCredentials) redact() string {
+	return "resourceclient.ClientCredentials{" + g.cr.fields() + "}"
 }
 
 // Format implements fmt.Formatter: every verb prints a summary that shows
 // no secret.
-func (g ClientCredentials) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
+func (g clientCredentials) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
 
 // MarshalJSON encodes Format's summary as a JSON string: the private key's
 // own fields are never encoded.
-func (g ClientCredentials) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
+func (g clientCredentials) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
 
-func (g JWTBearer) redact() string {
-	return fmt.Sprintf("resourceclient.JWTBearer{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, assertion=%s, no_dpop=%t}",
-		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
-		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.Assertion != nil), g.NoDPoP)
+func (g jwtBearer) redact() string {
+	return "resourceclient.JWTBearer{" + g.cr.fields() + ", assertion=" + safetext.Present(g.a != nil) + "}"
 }
 
 // Format implements fmt.Formatter: every verb prints a summary that shows
 // no secret.
-func (g JWTBearer) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
+func (g jwtBearer) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
 
 // MarshalJSON encodes Format's summary as a JSON string: the sources'
 // own fields are never encoded.
-func (g JWTBearer) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
+func (g jwtBearer) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
 
-func (g EnterpriseManaged) redact() string {
-	return fmt.Sprintf("resourceclient.EnterpriseManaged{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, idp=%s, subject_token=%s, subject_token_type=%s, no_dpop=%t}",
-		safetext.Clean(g.Issuer, 200), safetext.Clean(g.ClientID, 200), safetext.Clean(string(g.AuthMethod), 40),
-		safetext.Present(!g.ClientSecret.IsZero()), safetext.Present(g.IdP != nil), safetext.Present(g.SubjectToken != nil), safetext.Clean(g.SubjectTokenType, 100), g.NoDPoP)
+func (g enterpriseManaged) redact() string {
+	return fmt.Sprintf("resourceclient.EnterpriseManaged{%s, idp=%s, subject_token=%s, subject_token_type=%s}", g.cr.fields(),
+		safetext.Present(g.idjag.IdP != nil), safetext.Present(g.idjag.SubjectToken != nil), safetext.Clean(g.idjag.SubjectTokenType, 100))
 }
 
 // Format implements fmt.Formatter: every verb prints a summary that shows
 // no secret.
-func (g EnterpriseManaged) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
+func (g enterpriseManaged) Format(f fmt.State, verb rune) { io.WriteString(f, g.redact()) }
 
 // MarshalJSON encodes Format's summary as a JSON string: the sources'
 // own fields are never encoded.
-func (g EnterpriseManaged) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }
+func (g enterpriseManaged) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact()) }

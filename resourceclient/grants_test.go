@@ -20,16 +20,11 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/oauthsafe/oauthsafe"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
-)
-
-var (
-	_ Grant = ClientCredentials{}
-	_ Grant = JWTBearer{}
-	_ Grant = EnterpriseManaged{}
 )
 
 // machineServer is a resource, its authorization server (at /as) and an
@@ -164,9 +159,9 @@ func (m *machineServer) get(t *testing.T, grant Grant) error {
 	return nil
 }
 
-// grants are the three Grants of a client configured for issuer, with
-// the identity provider of m.
-func (m *machineServer) grants(t *testing.T, issuer string) map[string]Grant {
+// grants are the three Grants of a client configured for issuer (with
+// noDPoP), with the identity provider of m.
+func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[string]Grant {
 	t.Helper()
 	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: m.URL + "/idp", ClientID: "idp-client",
@@ -185,11 +180,12 @@ func (m *machineServer) grants(t *testing.T, issuer string) map[string]Grant {
 		t.Fatal(err)
 	}
 	return map[string]Grant{
-		"client secret":      ClientCredentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret")},
-		"private_key_jwt":    ClientCredentials{Issuer: issuer, ClientID: "svc", PrivateKey: key},
-		"workload assertion": JWTBearer{Issuer: issuer, ClientID: "workload", Assertion: assertion.Func(func(context.Context, string) (string, error) { return workload.Reveal(), nil })},
-		"enterprise-managed": EnterpriseManaged{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), IdP: idp,
-			SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})},
+		"client secret":   ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret"), NoDPoP: noDPoP}),
+		"private_key_jwt": ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", PrivateKey: key, NoDPoP: noDPoP}),
+		"workload assertion": JWTBearer(Credentials{Issuer: issuer, ClientID: "workload", NoDPoP: noDPoP},
+			assertion.Func(func(context.Context, string) (string, error) { return workload.Reveal(), nil })),
+		"enterprise-managed": EnterpriseManaged(Credentials{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), NoDPoP: noDPoP},
+			oauthclient.IDJAG{IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})}),
 	}
 }
 
@@ -200,7 +196,7 @@ func (m *machineServer) grants(t *testing.T, issuer string) map[string]Grant {
 // authorization server or the identity provider.
 func TestGrantsBoundToTheirIssuer(t *testing.T) {
 	m := newMachineServer(t)
-	for name, g := range m.grants(t, m.URL+"/as") {
+	for name, g := range m.grants(t, m.URL+"/as", false) {
 		t.Run(name, func(t *testing.T) {
 			before, _, _ := m.calls()
 			if err := m.get(t, g); err != nil {
@@ -242,7 +238,7 @@ func TestGrantsBoundToTheirIssuer(t *testing.T) {
 		})
 	}
 	for _, issuer := range []string{m.URL + "/other", ""} {
-		for name, g := range m.grants(t, issuer) {
+		for name, g := range m.grants(t, issuer, false) {
 			t.Run(name+" at "+issuer, func(t *testing.T) {
 				as0, idp0, _ := m.calls()
 				err := m.get(t, g)
@@ -280,18 +276,8 @@ func TestGrantsDPoPFollowMetadata(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMachineServer(t)
 			m.dpopAlgs, m.dpopOnly = tc.algs, tc.dpopOnly
-			for name, g := range m.grants(t, m.URL+"/as") {
-				switch g := g.(type) {
-				case ClientCredentials:
-					g.NoDPoP = tc.noDPoP
-					m.check(t, name, g, tc.want)
-				case JWTBearer:
-					g.NoDPoP = tc.noDPoP
-					m.check(t, name, g, tc.want)
-				case EnterpriseManaged:
-					g.NoDPoP = tc.noDPoP
-					m.check(t, name, g, tc.want)
-				}
+			for name, g := range m.grants(t, m.URL+"/as", tc.noDPoP) {
+				m.check(t, name, g, tc.want)
 			}
 		})
 	}
@@ -328,7 +314,7 @@ func TestGrantRefusalNotRetried(t *testing.T) {
 		t.Run(code, func(t *testing.T) {
 			m := newMachineServer(t)
 			m.refuse = code
-			c, err := New(context.Background(), Config{Resource: m.URL + "/mcp", Grant: m.grants(t, m.URL+"/as")["workload assertion"],
+			c, err := New(context.Background(), Config{Resource: m.URL + "/mcp", Grant: m.grants(t, m.URL+"/as", false)["workload assertion"],
 				HTTP: strictnet.Config{AllowLoopbackHTTP: true}})
 			if err != nil {
 				t.Fatal(err)
@@ -348,5 +334,79 @@ func TestGrantRefusalNotRetried(t *testing.T) {
 				t.Fatalf("%d token requests, want the one JWT-bearer request", len(as))
 			}
 		})
+	}
+}
+
+// TestGrantsRequiredInputs: a Grant missing what it needs (the client id,
+// the assertion source, the identity provider's client or the user's
+// token there) fails TokenSource with an error matching
+// oauthsafe.ErrConfig, not a panic, before anything is sent; the issuer
+// check comes first (ErrGrantIssuer at another issuer).
+func TestGrantsRequiredInputs(t *testing.T) {
+	m := newMachineServer(t)
+	issuer := m.URL + "/as"
+	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
+		Issuer: m.URL + "/idp", ClientID: "idp-client",
+		Metadata: &oauthclient.Metadata{Issuer: m.URL + "/idp", TokenEndpoint: m.URL + "/idp/token"},
+		HTTP:     strictnet.Config{AllowLoopbackHTTP: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})
+	cr := Credentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret")}
+	s := Server{Resource: m.URL + "/mcp", Issuer: issuer, Metadata: oauthclient.Metadata{Issuer: issuer, TokenEndpoint: issuer + "/token"},
+		HTTP: strictnet.Config{AllowLoopbackHTTP: true}}
+	for name, tc := range map[string]struct {
+		g    Grant
+		want error
+	}{
+		"client credentials without a client id":    {ClientCredentials(Credentials{Issuer: issuer, ClientSecret: cr.ClientSecret}), oauthsafe.ErrConfig},
+		"zero credentials":                          {ClientCredentials(Credentials{}), ErrGrantIssuer},
+		"JWT bearer without a client id":            {JWTBearer(Credentials{Issuer: issuer}, assertion.Func(func(context.Context, string) (string, error) { return "x", nil })), oauthsafe.ErrConfig},
+		"JWT bearer without an assertion source":    {JWTBearer(cr, nil), oauthsafe.ErrConfig},
+		"JWT bearer without either, another issuer": {JWTBearer(Credentials{Issuer: m.URL + "/other"}, nil), ErrGrantIssuer},
+		"enterprise-managed without an IdP":         {EnterpriseManaged(cr, oauthclient.IDJAG{SubjectToken: user}), oauthsafe.ErrConfig},
+		"enterprise-managed without a user token":   {EnterpriseManaged(cr, oauthclient.IDJAG{IdP: idp}), oauthsafe.ErrConfig},
+		"enterprise-managed, zero IDJAG":            {EnterpriseManaged(cr, oauthclient.IDJAG{}), oauthsafe.ErrConfig},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src, err := tc.g.TokenSource(context.Background(), s)
+			if !errors.Is(err, tc.want) || src != nil {
+				t.Fatalf("TokenSource: %v, %v; want an error matching %v", src, err, tc.want)
+			}
+			if as, idp, _ := m.calls(); len(as) != 0 || len(idp) != 0 {
+				t.Fatal("a request was sent")
+			}
+		})
+	}
+}
+
+// TestEnterpriseManagedSetsResource: the IDJAG's own Resource and Scopes
+// are ignored; the ID-JAG is asked for the resource the Client calls and
+// the scopes it asks for there.
+func TestEnterpriseManagedSetsResource(t *testing.T) {
+	m := newMachineServer(t)
+	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
+		Issuer: m.URL + "/idp", ClientID: "idp-client",
+		Metadata: &oauthclient.Metadata{Issuer: m.URL + "/idp", TokenEndpoint: m.URL + "/idp/token"},
+		HTTP:     strictnet.Config{AllowLoopbackHTTP: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := EnterpriseManaged(Credentials{Issuer: m.URL + "/as", ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret")}, oauthclient.IDJAG{
+		IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))}),
+		Resource: "https://elsewhere.example/api", Scopes: []string{"admin"},
+	})
+	if err := m.get(t, g); err != nil {
+		t.Fatal(err)
+	}
+	_, idpCalls, _ := m.calls()
+	if len(idpCalls) != 1 {
+		t.Fatalf("%d exchanges at the identity provider, want 1", len(idpCalls))
+	}
+	if ex := idpCalls[0].form; ex.Get("resource") != m.URL+"/mcp" || ex.Get("scope") != "" {
+		t.Fatalf("exchange for resource %q, scope %q: want the resource, and no scope (it asks for none)", ex.Get("resource"), ex.Get("scope"))
 	}
 }

@@ -195,6 +195,8 @@ func (c *Client) oauthClient(ctx context.Context, f *found, cl *client, scopes [
 		Issuer:       f.issuer,
 		ClientID:     cl.id,
 		ClientSecret: cl.secret,
+		PrivateKey:   cl.signer,
+		KeyID:        cl.kid,
 		AuthMethod:   cl.method,
 		RedirectURL:  c.redirectURL(),
 		Scopes:       scopes,

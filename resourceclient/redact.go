@@ -1,6 +1,7 @@
 package resourceclient
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -13,14 +14,29 @@ import (
 // S16): a secret is shown as set or not, never its value, under every fmt
 // verb, slog and JSON.
 
-func (cr Credentials) redact() string {
-	return fmt.Sprintf("resourceclient.Credentials{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s}",
+func (cr Credentials) redact() string { return "resourceclient.Credentials{" + cr.fields() + "}" }
+
+// fields are the summary of cr's fields: the private key, its kid and
+// NoDPoP only when set.
+func (cr Credentials) fields() string {
+	s := fmt.Sprintf("issuer=%s, client_id=%s, auth_method=%s, client_secret=%s",
 		safetext.Clean(cr.Issuer, 200), safetext.Clean(cr.ClientID, 200), safetext.Clean(string(cr.AuthMethod), 40), safetext.Present(!cr.ClientSecret.IsZero()))
+	if cr.PrivateKey != nil {
+		s += ", private_key=" + safetext.Present(true) + ", key_id=" + safetext.Clean(cr.KeyID, 100)
+	}
+	if cr.NoDPoP {
+		s += ", no_dpop=true"
+	}
+	return s
 }
 
 // Format implements fmt.Formatter: every verb prints a summary that shows
 // no secret.
 func (cr Credentials) Format(f fmt.State, verb rune) { io.WriteString(f, cr.redact()) }
+
+// MarshalJSON encodes Format's summary as a JSON string: the private
+// key's own fields are never encoded.
+func (cr Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(cr.redact()) }
 
 func (c Config) redact() string {
 	var b strings.Builder

@@ -2,6 +2,7 @@ package resourceclient
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 type client struct {
 	id     string
 	secret secret.Value
+	signer crypto.Signer // Credentials.PrivateKey of a pre-registered client, nil otherwise
+	kid    string        // Credentials.KeyID
 	method oauthclient.AuthMethod
 	kind   string // "pre-registered", "metadata-document" or "dynamic"
 	key    string // the store key of a dynamic registration, "" otherwise
@@ -61,7 +64,7 @@ func (c *Client) redirectURL() string {
 // another issuer are never used there (S28).
 func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*client, error) {
 	if cr := c.cfg.Credentials; cr != nil && cr.Issuer == f.issuer {
-		return &client{id: cr.ClientID, secret: cr.ClientSecret, method: cr.AuthMethod, kind: "pre-registered"}, nil
+		return &client{id: cr.ClientID, secret: cr.ClientSecret, signer: cr.PrivateKey, kid: cr.KeyID, method: cr.AuthMethod, kind: "pre-registered"}, nil
 	}
 	if c.cfg.ClientIDMetadataURL != "" && f.md.ClientIDMetadataDocumentSupported {
 		return &client{id: c.cfg.ClientIDMetadataURL, method: oauthclient.AuthNone, kind: "metadata-document"}, nil

@@ -2,6 +2,10 @@ package resourceclient
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -151,7 +155,8 @@ func TestDiscoveryOrder(t *testing.T) {
 }
 
 // TestRegistrationPriority: pre-registered credentials at their issuer
-// (client_secret_basic), a metadata document when the server accepts one,
+// (client_secret_basic, or private_key_jwt with their PrivateKey and
+// KeyID), a metadata document when the server accepts one,
 // else dynamic registration with the method it answers; credentials for
 // another issuer are never sent.
 func TestRegistrationPriority(t *testing.T) {
@@ -170,6 +175,28 @@ func TestRegistrationPriority(t *testing.T) {
 		}
 		if rs, _ := m.requests("/as/register"); len(rs) != 0 {
 			t.Fatal("registered although pre-registered")
+		}
+	})
+	t.Run("pre-registered with a private key", func(t *testing.T) {
+		m := newMock(t)
+		m.asMeta["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "private_key_jwt"}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := m.config()
+		cfg.Credentials = &Credentials{Issuer: m.URL + "/as", ClientID: "pre", PrivateKey: key, KeyID: "k1"}
+		if err := m.call(t, cfg); err != nil {
+			t.Fatal(err)
+		}
+		_, toks := m.requests("/as/token")
+		f := toks[0]
+		if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || f.Get("basic") != "" {
+			t.Fatalf("token request %v: want private_key_jwt", f)
+		}
+		hdr, _, _ := strings.Cut(f.Get("client_assertion"), ".")
+		if b, err := base64.RawURLEncoding.DecodeString(hdr); err != nil || !strings.Contains(string(b), `"kid":"k1"`) {
+			t.Fatalf("client assertion header %s: want kid k1", b)
 		}
 	})
 	t.Run("credentials of another issuer", func(t *testing.T) {

@@ -70,16 +70,16 @@ func TestResourceFirstMachineClient(t *testing.T) {
 		grant                 func(issuer string) resourceclient.Grant
 	}{
 		{"client credentials", "/cc", "client_credentials", func(issuer string) resourceclient.Grant {
-			return resourceclient.ClientCredentials{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret)}
+			return resourceclient.ClientCredentials(resourceclient.Credentials{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret)})
 		}},
 		{"workload assertion", "/wl", "urn:ietf:params:oauth:grant-type:jwt-bearer", func(issuer string) resourceclient.Grant {
-			return resourceclient.JWTBearer{Issuer: issuer, ClientID: oauthtest.ClientNative, Assertion: assertion.Func(func(_ context.Context, aud string) (string, error) {
+			return resourceclient.JWTBearer(resourceclient.Credentials{Issuer: issuer, ClientID: oauthtest.ClientNative}, assertion.Func(func(_ context.Context, aud string) (string, error) {
 				return wl.Sign("system:serviceaccount:shop:orders", aud, time.Hour)
-			})}
+			}))
 		}},
 		{"enterprise-managed", "/xaa", "urn:ietf:params:oauth:grant-type:jwt-bearer", func(issuer string) resourceclient.Grant {
-			return resourceclient.EnterpriseManaged{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret),
-				IdP: idpClient, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: toks.RawIDToken()})}
+			return resourceclient.EnterpriseManaged(resourceclient.Credentials{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret)},
+				oauthclient.IDJAG{IdP: idpClient, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: toks.RawIDToken()})})
 		}},
 	}
 	for _, g := range grants {

@@ -91,6 +91,7 @@ func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool
 			return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT client_secret: %w", err)
 		}
 	}
+	cr := resourceclient.Credentials{Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec}
 	switch {
 	case m.IdPIDToken != "":
 		if m.IdPIssuer == "" || m.IdPTokenEndpoint == "" || m.IdPClientID == "" {
@@ -105,25 +106,24 @@ func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool
 		if err != nil {
 			return false, fmt.Errorf("the identity provider: %w", err)
 		}
-		cfg.Grant = resourceclient.EnterpriseManaged{
-			Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec, IdP: idp,
-			SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.IdPIDToken}),
-		}
+		cfg.Grant = resourceclient.EnterpriseManaged(cr, oauthclient.IDJAG{
+			IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.IdPIDToken}),
+		})
 	case m.ValidJWT != "":
 		if _, err := assertion.Parse(m.ValidJWT, time.Now()); err != nil {
 			return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT valid_jwt: %w", err)
 		}
 		// The one assertion this run was handed, checked again at each use.
 		valid := assertion.Func(func(context.Context, string) (string, error) { return m.ValidJWT, nil })
-		cfg.Grant = resourceclient.JWTBearer{Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec, Assertion: valid}
+		cfg.Grant = resourceclient.JWTBearer(cr, valid)
 	case m.PrivateKeyPEM != "":
 		key, err := parseKey(m.PrivateKeyPEM)
 		if err != nil {
 			return false, err
 		}
-		cfg.Grant = resourceclient.ClientCredentials{Issuer: issuer, ClientID: c.ClientID, PrivateKey: key}
+		cfg.Grant = resourceclient.ClientCredentials(resourceclient.Credentials{Issuer: issuer, ClientID: c.ClientID, PrivateKey: key})
 	case !sec.IsZero() && md != nil && slices.Contains(md.GrantTypesSupported, "client_credentials") && !slices.Contains(md.GrantTypesSupported, "authorization_code"):
-		cfg.Grant = resourceclient.ClientCredentials{Issuer: issuer, ClientID: c.ClientID, ClientSecret: sec}
+		cfg.Grant = resourceclient.ClientCredentials(cr)
 	default:
 		return false, errors.New("MCP_CONFORMANCE_CONTEXT: a pre-registered client_id needs the issuer it belongs to")
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,10 +13,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
+	"github.com/oauthsafe/oauthsafe/strictnet"
 )
 
 // TestMachineContext: the context's machine credentials configure the
@@ -24,11 +28,26 @@ import (
 // offers client credentials and not the authorization code grant; a
 // context with an issuer stays a pre-registered client.
 func TestMachineContext(t *testing.T) {
+	enc := base64.RawURLEncoding.EncodeToString
+	jwt := enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(fmt.Sprintf(`{"exp":%d}`, time.Now().Add(time.Hour).Unix()))) + ".c2ln"
 	grants := []string{"client_credentials"}
-	var srv *httptest.Server
+	var (
+		mu    sync.Mutex
+		basic string // the client id and secret of the last token request at /as/token
+		srv   *httptest.Server
+	)
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch r.URL.Path {
+		case "/as/token":
+			id, sec, _ := r.BasicAuth()
+			mu.Lock()
+			basic = id + ":" + sec
+			mu.Unlock()
+			json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 3600})
+		case "/idp/token":
+			json.NewEncoder(w).Encode(map[string]any{"access_token": jwt, "token_type": "N_A",
+				"issued_token_type": "urn:ietf:params:oauth:token-type:id-jag", "expires_in": 300})
 		case "/mcp":
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"`)
 			w.WriteHeader(http.StatusUnauthorized)
@@ -51,9 +70,24 @@ func TestMachineContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyPEM, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
-	enc := base64.RawURLEncoding.EncodeToString
-	jwt := enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(fmt.Sprintf(`{"exp":%d}`, time.Now().Add(time.Hour).Unix()))) + ".c2ln"
 	issuer := srv.URL + "/as"
+	// The Grants' types are unexported: a check reads a Grant through its
+	// printed summary (kind, issuer, client id, which secrets are set),
+	// and the client secret it holds through the token request it sends.
+	sentSecret := func(g resourceclient.Grant) string {
+		src, err := g.TokenSource(context.Background(), resourceclient.Server{Resource: srv.URL + "/mcp", Issuer: issuer,
+			Metadata: oauthclient.Metadata{Issuer: issuer, TokenEndpoint: issuer + "/token"}, HTTP: strictnet.Config{AllowLoopbackHTTP: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := src.Token(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return basic
+	}
+	is := func(g resourceclient.Grant, summary string) bool { return fmt.Sprint(g) == summary }
 
 	for _, tc := range []struct {
 		name, raw string
@@ -63,33 +97,29 @@ func TestMachineContext(t *testing.T) {
 	}{
 		{name: "private key", raw: `{"client_id":"c","private_key_pem":` + string(keyPEM) + `,"signing_algorithm":"ES256"}`,
 			check: func(g resourceclient.Grant) bool {
-				cc, ok := g.(resourceclient.ClientCredentials)
-				return ok && cc.Issuer == issuer && cc.ClientID == "c" && cc.PrivateKey != nil && cc.ClientSecret.IsZero()
+				return is(g, "resourceclient.ClientCredentials{issuer="+issuer+", client_id=c, auth_method=, client_secret=none, private_key=redacted, key_id=}")
 			}},
 		{name: "client secret, client credentials only", raw: `{"client_id":"c","client_secret":"s"}`,
 			check: func(g resourceclient.Grant) bool {
-				cc, ok := g.(resourceclient.ClientCredentials)
-				return ok && cc.Issuer == issuer && cc.ClientSecret.Reveal() == "s" && cc.PrivateKey == nil
+				return is(g, "resourceclient.ClientCredentials{issuer="+issuer+", client_id=c, auth_method=, client_secret=redacted}") && sentSecret(g) == "c:s"
 			}},
 		{name: "client secret, authorization code offered", raw: `{"client_id":"c","client_secret":"s"}`,
 			grants: []string{"authorization_code", "client_credentials"}, wantErr: "needs the issuer it belongs to"},
 		{name: "workload assertion", raw: `{"client_id":"w","valid_jwt":"` + jwt + `","expired_jwt":"x","wrong_audience_jwt":"y"}`,
 			check: func(g resourceclient.Grant) bool {
-				jb, ok := g.(resourceclient.JWTBearer)
-				return ok && jb.Issuer == issuer && jb.ClientID == "w" && jb.Assertion != nil
+				return is(g, "resourceclient.JWTBearer{issuer="+issuer+", client_id=w, auth_method=, client_secret=none, assertion=redacted}")
 			}},
 		{name: "enterprise-managed", raw: `{"client_id":"x","client_secret":"s","idp_client_id":"i","idp_id_token":"` + jwt +
 			`","idp_issuer":"` + srv.URL + `/idp","idp_token_endpoint":"` + srv.URL + `/idp/token"}`,
 			check: func(g resourceclient.Grant) bool {
-				em, ok := g.(resourceclient.EnterpriseManaged)
-				return ok && em.Issuer == issuer && em.ClientID == "x" && em.ClientSecret.Reveal() == "s" && em.IdP != nil && em.SubjectToken != nil
+				return is(g, "resourceclient.EnterpriseManaged{issuer="+issuer+", client_id=x, auth_method=, client_secret=redacted, idp=redacted, subject_token=redacted, subject_token_type=}") &&
+					sentSecret(g) == "x:s"
 			}},
 		{name: "enterprise-managed without the identity provider", raw: `{"client_id":"x","idp_id_token":"` + jwt + `"}`,
 			wantErr: "needs idp_issuer"},
 		{name: "private key at the context's issuer", raw: `{"client_id":"c","private_key_pem":` + string(keyPEM) + `,"issuer":"https://as.example"}`,
 			check: func(g resourceclient.Grant) bool {
-				cc, ok := g.(resourceclient.ClientCredentials)
-				return ok && cc.Issuer == "https://as.example" && cc.PrivateKey != nil
+				return is(g, "resourceclient.ClientCredentials{issuer=https://as.example, client_id=c, auth_method=, client_secret=none, private_key=redacted, key_id=}")
 			}},
 		{name: "machine credentials without a client", raw: `{"valid_jwt":"` + jwt + `"}`, wantErr: "need the client_id"},
 		{name: "pre-registered with its issuer", raw: `{"client_id":"c","client_secret":"s","issuer":"` + issuer + `"}`,
