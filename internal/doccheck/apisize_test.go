@@ -20,9 +20,9 @@ import (
 // ratchets: lower them when the API shrinks, never raise them without
 // deciding to.
 const (
-	maxLibraryIdentifiers    = 271
-	maxTokenstoreIdentifiers = 44
-	maxErrVars               = 39
+	maxLibraryIdentifiers    = 268
+	maxTokenstoreIdentifiers = 30
+	maxErrVars               = 36
 	maxFuncLines             = 80
 )
 
