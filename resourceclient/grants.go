@@ -34,7 +34,7 @@ var ErrGrantIssuer error = &strictnet.PolicyError{Field: "Issuer", Reason: "reso
 // with cr.ClientSecret (client_secret_basic or client_secret_post) or
 // cr.PrivateKey (private_key_jwt, assertions with aud the issuer). Tokens
 // are requested with the resource (RFC 8707) and the scopes the resource
-// asks for, kept in memory only (package clientcredentials).
+// asks for, kept in memory only (oauthclient.Client.ClientCredentials).
 //
 // cr.Issuer is compared exactly with the issuer the resource names: at
 // any other (or with none), TokenSource fails with [ErrGrantIssuer]
@@ -54,8 +54,8 @@ func ClientCredentials(cr Credentials) Grant { return clientCredentials{cr: cr} 
 // gives (assertion.File for a projected token, assertion.Func for a
 // platform API; asked for one with aud the issuer), taken for each token
 // request and refused before it is sent once expired. A refusal is
-// returned, not retried nor answered with another grant (package
-// jwtbearer). Tokens are requested with the resource and the resource's
+// returned, not retried nor answered with another grant
+// (oauthclient.Client.JWTBearer). Tokens are requested with the resource and the resource's
 // scopes, kept in memory only. cr.ClientSecret authenticates the client
 // when the server wants it (zero: the client_id is sent, auth method
 // none); cr.PrivateKey, when set, signs private_key_jwt client
@@ -73,7 +73,7 @@ func JWTBearer(cr Credentials, a assertion.Source) Grant { return jwtBearer{cr: 
 // identity assertion authorization grant (ID-JAG) whose audience is the
 // resource's authorization server and whose resource is the resource;
 // the ID-JAG is redeemed with the JWT-bearer grant at cr.Issuer by the
-// client cr (oauthclient.IDJAG, jwtbearer). No browser opens.
+// client cr (oauthclient.IDJAG, oauthclient.Client.JWTBearer). No browser opens.
 // idjag.Resource and idjag.Scopes are ignored: the Grant sets them for
 // each resource to the resource and its scopes.
 //
