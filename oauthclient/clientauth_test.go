@@ -433,7 +433,7 @@ func TestRevoke(t *testing.T) {
 			}, "unsupported_token_type"},
 		{"503 HTML", oauthclient.HintAccessToken, 503, "text/html", "<html>down</html>",
 			func(err error) bool {
-				var re *oauthclient.ResponseError
+				var re *oauthclient.AuthError
 				return errors.As(err, &re) && re.Temporary() && errors.Is(err, oauthclient.ErrMalformedResponse)
 			}, "HTTP 503"},
 		{"redirect not followed", oauthclient.HintAccessToken, http.StatusFound, "", "",

@@ -52,7 +52,7 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // cannot be resolved; *tokenstore.TemporaryError when refreshing failed
 // for a reason that may go away by itself (network, 5xx, 429, the store
 // unreachable); the token endpoint's own typed error (*AuthError,
-// *ResponseError, ErrIDToken, strictnet.ErrPolicy…) for a permanent
+// ErrMalformedResponse, ErrIDToken, strictnet.ErrPolicy…) for a permanent
 // failure; an error after Close; ctx's error.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return s.engine().TokenContext(ctx)

@@ -205,15 +205,9 @@ func fetchError(err error) error {
 		return nil
 	}
 	var ae *AuthError
-	var re *ResponseError
 	switch {
 	case errors.As(err, &ae):
 		if ae.Temporary() {
-			return engine.Transient(err)
-		}
-		return err
-	case errors.As(err, &re):
-		if re.Temporary() {
 			return engine.Transient(err)
 		}
 		return err

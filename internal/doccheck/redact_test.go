@@ -62,7 +62,6 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient.Pending":                  reflect.TypeFor[oauthclient.Pending](),
 	"oauthclient.RegisteredClient":         reflect.TypeFor[oauthclient.RegisteredClient](),
 	"oauthclient.RegistrationRequest":      reflect.TypeFor[oauthclient.RegistrationRequest](),
-	"oauthclient.ResponseError":            reflect.TypeFor[oauthclient.ResponseError](),
 	"oauthclient.StartOptions":             reflect.TypeFor[oauthclient.StartOptions](),
 	"oauthclient.TokenSourceConfig":        reflect.TypeFor[oauthclient.TokenSourceConfig](),
 	"oauthclient.Tokens":                   reflect.TypeFor[oauthclient.Tokens](),
