@@ -199,7 +199,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < tc.n; i += workers {
-						if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background()); err != nil {
+						if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(context.Background()); err != nil {
 							errs <- err
 							return
 						}
@@ -226,7 +226,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 		a := newAssertionChecker(t, "svc-jwt", &weak.PublicKey, jose.RS256, "")
 		c, err := a.client(t, weak)
 		if err == nil {
-			_, err = c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
+			_, err = c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(context.Background())
 		}
 		if !errors.Is(err, strictnet.ErrPolicy) || a.count != 0 {
 			t.Fatalf("err = %v, %d assertions sent", err, a.count)
@@ -313,7 +313,7 @@ func TestTLSClientAuth(t *testing.T) {
 
 	t.Run("aliases used when present", func(t *testing.T) {
 		c := newClient(md(map[string]string{"token_endpoint": m.URL + "/mtls/token", "revocation_endpoint": m.URL + "/mtls/revoke"}))
-		src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{})
+		src := c.ClientCredentials(oauthclient.GrantOptions{})
 		if _, err := src.Token(); err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +324,7 @@ func TestTLSClientAuth(t *testing.T) {
 	})
 	t.Run("regular endpoints without aliases", func(t *testing.T) {
 		c := newClient(md(nil))
-		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err != nil {
+		if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); err != nil {
 			t.Fatal(err)
 		}
 		check("/token")
@@ -339,7 +339,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
+		if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("token request without a client certificate succeeded")
 		}
 		check()
@@ -353,7 +353,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
+		if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("foreign client certificate accepted")
 		}
 		check()
@@ -510,7 +510,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"token": func() error {
-			_, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
+			_, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(context.Background())
 			return err
 		},
 		"device authorization": func() error {

@@ -61,7 +61,7 @@ type ClientCredentials struct {
 	// client_secret_post).
 	AuthMethod oauthclient.AuthMethod
 	// NoDPoP turns off the DPoP used because the server's metadata lists
-	// a proof algorithm (oauthclient.ClientCredentialsOptions.NoDPoP); it does not
+	// a proof algorithm (oauthclient.GrantOptions.NoDPoP); it does not
 	// for a resource that takes DPoP-bound tokens only.
 	NoDPoP bool
 }
@@ -75,7 +75,7 @@ func (g ClientCredentials) TokenSource(ctx context.Context, s Server) (oauth2.To
 	if err != nil {
 		return nil, err
 	}
-	return oc.ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.ClientCredentials(oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
 }
 
 // JWTBearer is a [Grant] for a workload that holds no secret: the
@@ -112,7 +112,7 @@ func (g JWTBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSourc
 	if err != nil {
 		return nil, err
 	}
-	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: g.Assertion, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.JWTBearer(g.Assertion, oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
 }
 
 // EnterpriseManaged is a [Grant] for enterprise-managed authorization:
@@ -155,7 +155,7 @@ func (g EnterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.To
 		return nil, err
 	}
 	idjag := oauthclient.IDJAG{IdP: g.IdP, SubjectToken: g.SubjectToken, SubjectTokenType: g.SubjectTokenType, Resource: s.Resource, Scopes: s.Scopes}
-	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: idjag, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
+	return oc.JWTBearer(idjag, oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.NoDPoP}), nil
 }
 
 // grantClient is the oauthclient.Client of a Grant at s.Issuer, which

@@ -324,7 +324,7 @@ func (d *demo) serviceSection(ctx context.Context, srv *oauthtest.Server) (*oaut
 	if err != nil {
 		return nil, err
 	}
-	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("client credentials: %w", err)
 	}
