@@ -226,10 +226,10 @@ func ExampleClient_UserPool() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.UserPool(oauthclient.UserPoolConfig{}) // no Store
+	_, err = client.UserPool(oauthclient.TokenSourceConfig{}) // no Store
 	fmt.Println("configuration error:", errors.Is(err, oauthsafe.ErrConfig))
 
-	pool, err := client.UserPool(oauthclient.UserPoolConfig{Store: new(tokenstore.Memory)})
+	pool, err := client.UserPool(oauthclient.TokenSourceConfig{Store: new(tokenstore.Memory)})
 	if err != nil {
 		log.Fatal(err)
 	}

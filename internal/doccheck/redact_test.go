@@ -70,7 +70,6 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient.IDJAG":                reflect.TypeFor[oauthclient.IDJAG](),
 	"oauthclient.GrantOptions":         reflect.TypeFor[oauthclient.GrantOptions](),
 	"oauthclient.TokenExchangeOptions": reflect.TypeFor[oauthclient.TokenExchangeOptions](),
-	"oauthclient.UserPoolConfig":       reflect.TypeFor[oauthclient.UserPoolConfig](),
 
 	"oauthclient/apiclient.Config":              reflect.TypeFor[apiclient.Config](),
 	"oauthclient/apiclient.Discovery":           reflect.TypeFor[apiclient.Discovery](),
