@@ -31,7 +31,7 @@ func (c *Client) refreshTokenActive() engine.ActiveCheck {
 	}
 	u := c.endpointURL("introspection_endpoint", c.md.IntrospectionEndpoint)
 	return func(ctx context.Context, refreshToken string) (bool, error) {
-		form := url.Values{"token": {refreshToken}, "token_type_hint": {HintRefreshToken}}
+		form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
 		resp, body, err := c.postForm(ctx, "introspection", u, form)
 		if err != nil {
 			return false, fetchError(err)

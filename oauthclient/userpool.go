@@ -75,7 +75,7 @@ func (c *Client) UserPool(cfg TokenSourceConfig) (*UserPool, error) {
 		End: func(ctx context.Context, key string) error {
 			lc := tokenstore.LogoutConfig{Store: st, Key: key}
 			if c.md.RevocationEndpoint != "" {
-				lc.Revoke = func(ctx context.Context, rt string) error { return c.Revoke(ctx, rt, HintRefreshToken) }
+				lc.Revoke = func(ctx context.Context, rt string) error { return c.Revoke(ctx, rt, "refresh_token") }
 			}
 			return tokenstore.Logout(ctx, lc)
 		},

@@ -404,7 +404,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	tok, _ := src.Token()
-	if err := c.Revoke(context.Background(), tok.AccessToken, oauthclient.HintAccessToken); err != nil {
+	if err := c.Revoke(context.Background(), tok.AccessToken, "access_token"); err != nil {
 		t.Fatal(err)
 	}
 	if active, _ := introspectActive(t, srv, tok.AccessToken); active {
