@@ -288,10 +288,6 @@ func (c *Client) Config() Config {
 	return cfg
 }
 
-// KeySet returns the issuer's key set cache (validate.NewJWKS), or nil when
-// the server has no jwks_uri.
-func (c *Client) KeySet() oidc.KeySet { return c.keys }
-
 // Discover fetches the authorization server metadata of issuer, in the
 // order of the MCP authorization specification: RFC 8414 with the path
 // inserted, then OpenID Connect discovery with the path inserted, then
