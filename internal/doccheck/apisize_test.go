@@ -20,7 +20,7 @@ import (
 // ratchets: lower them when the API shrinks, never raise them without
 // deciding to.
 const (
-	maxLibraryIdentifiers    = 279
+	maxLibraryIdentifiers    = 268
 	maxTokenstoreIdentifiers = 44
 	maxErrVars               = 39
 	maxFuncLines             = 80
