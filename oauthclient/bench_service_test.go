@@ -33,7 +33,7 @@ func hotServiceSource(b *testing.B) oauth2.TokenSource {
 	if err != nil {
 		b.Fatal(err)
 	}
-	src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := c.ClientCredentials(oauthclient.GrantOptions{})
 	if _, err := src.Token(); err != nil {
 		b.Fatal(err)
 	}

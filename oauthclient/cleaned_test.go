@@ -79,7 +79,7 @@ func TestServerTextIsCleaned(t *testing.T) {
 			if !errors.As(err, &ae) || !strings.Contains(err.Error(), "plain words") || strings.Contains(err.Error(), "client-secret-value") {
 				t.Errorf("token error %q: want the cleaned description, scrubbed", err)
 			}
-			_, err = c.KeySet().VerifySignature(ctx, fakeJWT())
+			_, err = c.keys.VerifySignature(ctx, fakeJWT())
 			if !errors.Is(err, validate.ErrIssuerUnavailable) || !strings.Contains(err.Error(), "503") {
 				t.Errorf("JWKS status: %v", err)
 			}

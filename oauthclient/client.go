@@ -288,10 +288,6 @@ func (c *Client) Config() Config {
 	return cfg
 }
 
-// KeySet returns the issuer's key set cache (validate.NewJWKS), or nil when
-// the server has no jwks_uri.
-func (c *Client) KeySet() oidc.KeySet { return c.keys }
-
 // Discover fetches the authorization server metadata of issuer, in the
 // order of the MCP authorization specification: RFC 8414 with the path
 // inserted, then OpenID Connect discovery with the path inserted, then
@@ -340,7 +336,7 @@ func discoveryURLs(issuer string) []string {
 }
 
 func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, error) {
-	var lastErr error = &ResponseError{Endpoint: "discovery", Problem: "no metadata document"}
+	var lastErr error = &AuthError{Endpoint: "discovery", Problem: "no metadata document"}
 	for _, u := range discoveryURLs(issuer) {
 		req, err := http.NewRequest(http.MethodGet, u, nil)
 		if err != nil {
@@ -352,15 +348,15 @@ func discover(ctx context.Context, hc *http.Client, issuer string) (Metadata, er
 			return Metadata{}, err
 		}
 		if resp.StatusCode == http.StatusNotFound {
-			lastErr = &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "no metadata document"}
+			lastErr = &AuthError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "no metadata document"}
 			continue
 		}
 		if resp.StatusCode != http.StatusOK {
-			return Metadata{}, &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "unexpected status"}
+			return Metadata{}, &AuthError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "unexpected status"}
 		}
 		var md Metadata
 		if err := json.Unmarshal(body, &md); err != nil {
-			return Metadata{}, &ResponseError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "body is not a JSON metadata document"}
+			return Metadata{}, &AuthError{Endpoint: "discovery", StatusCode: resp.StatusCode, Problem: "body is not a JSON metadata document"}
 		}
 		return md, nil // checkMetadata compares the issuer exactly
 	}
@@ -397,7 +393,7 @@ func (c *Client) checkMetadata() error {
 		}
 	}
 	if md.TokenEndpoint == "" {
-		return &ResponseError{Endpoint: "discovery", Problem: "no token_endpoint"}
+		return &AuthError{Endpoint: "discovery", Problem: "no token_endpoint"}
 	}
 	if (c.dpopOn() || c.cfg.DPoPKey != nil) && !dpop.AlgSupported(md.DPoPSigningAlgValuesSupported) {
 		return policyf("server accepts no DPoP proof algorithm this client signs with (ES256)")
@@ -414,7 +410,7 @@ func (c *Client) checkMetadata() error {
 func (c *Client) checkAuthCodeSupport() error {
 	md := &c.md
 	if md.AuthorizationEndpoint == "" {
-		return &ResponseError{Endpoint: "discovery", Problem: "no authorization_endpoint"}
+		return &AuthError{Endpoint: "discovery", Problem: "no authorization_endpoint"}
 	}
 	if len(md.ResponseTypesSupported) > 0 && !slices.Contains(md.ResponseTypesSupported, "code") {
 		return policyf("server does not support response_type=code")

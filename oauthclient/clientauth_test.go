@@ -199,7 +199,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := w; i < tc.n; i += workers {
-						if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background()); err != nil {
+						if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(context.Background()); err != nil {
 							errs <- err
 							return
 						}
@@ -226,7 +226,7 @@ func TestPrivateKeyJWTAssertionClaims(t *testing.T) {
 		a := newAssertionChecker(t, "svc-jwt", &weak.PublicKey, jose.RS256, "")
 		c, err := a.client(t, weak)
 		if err == nil {
-			_, err = c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
+			_, err = c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(context.Background())
 		}
 		if !errors.Is(err, strictnet.ErrPolicy) || a.count != 0 {
 			t.Fatalf("err = %v, %d assertions sent", err, a.count)
@@ -313,18 +313,18 @@ func TestTLSClientAuth(t *testing.T) {
 
 	t.Run("aliases used when present", func(t *testing.T) {
 		c := newClient(md(map[string]string{"token_endpoint": m.URL + "/mtls/token", "revocation_endpoint": m.URL + "/mtls/revoke"}))
-		src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{})
+		src := c.ClientCredentials(oauthclient.GrantOptions{})
 		if _, err := src.Token(); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Revoke(ctx, "at-x", oauthclient.HintAccessToken); err != nil {
+		if err := c.Revoke(ctx, "at-x", "access_token"); err != nil {
 			t.Fatal(err)
 		}
 		check("/mtls/token", "/mtls/revoke")
 	})
 	t.Run("regular endpoints without aliases", func(t *testing.T) {
 		c := newClient(md(nil))
-		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err != nil {
+		if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); err != nil {
 			t.Fatal(err)
 		}
 		check("/token")
@@ -339,7 +339,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
+		if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("token request without a client certificate succeeded")
 		}
 		check()
@@ -353,7 +353,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); err == nil {
+		if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); err == nil {
 			t.Fatal("foreign client certificate accepted")
 		}
 		check()
@@ -421,22 +421,22 @@ func TestRevoke(t *testing.T) {
 		check   func(error) bool
 		wantMsg string
 	}{
-		{"access token hint, 200", oauthclient.HintAccessToken, 200, "", "", func(err error) bool { return err == nil }, ""},
-		{"refresh token hint, 200 with a body", oauthclient.HintRefreshToken, 200, "application/json", `{}`, func(err error) bool { return err == nil }, ""},
+		{"access token hint, 200", "access_token", 200, "", "", func(err error) bool { return err == nil }, ""},
+		{"refresh token hint, 200 with a body", "refresh_token", 200, "application/json", `{}`, func(err error) bool { return err == nil }, ""},
 		{"no hint", "", 200, "", "", func(err error) bool { return err == nil }, ""},
-		{"unsupported_token_type", oauthclient.HintAccessToken, 400, "application/json",
+		{"unsupported_token_type", "access_token", 400, "application/json",
 			`{"error":"unsupported_token_type","error_description":"cannot revoke this token"}`,
 			func(err error) bool {
 				var ae *oauthclient.AuthError
 				return errors.As(err, &ae) && ae.Code == "unsupported_token_type" && ae.Endpoint == "revocation" &&
 					errors.Is(err, oauthclient.ErrAuthorizationServer) && !errors.Is(err, tokenstore.ErrLoginRequired)
 			}, "unsupported_token_type"},
-		{"503 HTML", oauthclient.HintAccessToken, 503, "text/html", "<html>down</html>",
+		{"503 HTML", "access_token", 503, "text/html", "<html>down</html>",
 			func(err error) bool {
-				var re *oauthclient.ResponseError
+				var re *oauthclient.AuthError
 				return errors.As(err, &re) && re.Temporary() && errors.Is(err, oauthclient.ErrMalformedResponse)
 			}, "HTTP 503"},
-		{"redirect not followed", oauthclient.HintAccessToken, http.StatusFound, "", "",
+		{"redirect not followed", "access_token", http.StatusFound, "", "",
 			func(err error) bool { return errors.Is(err, strictnet.ErrPolicy) }, "redirect"},
 	}
 	for _, tc := range cases {
@@ -473,7 +473,7 @@ func TestRevoke(t *testing.T) {
 		rs.mu.Lock()
 		rs.status, rs.ctype, rs.body = 400, "application/json", `{"error":"invalid_request","error_description":"cannot revoke `+token+`"}`
 		rs.mu.Unlock()
-		err := c.Revoke(context.Background(), token, oauthclient.HintRefreshToken)
+		err := c.Revoke(context.Background(), token, "refresh_token")
 		var ae *oauthclient.AuthError
 		if !errors.As(err, &ae) {
 			t.Fatalf("err = %v", err)
@@ -510,7 +510,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	}
 	calls := map[string]func() error{
 		"token": func() error {
-			_, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(context.Background())
+			_, err := c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(context.Background())
 			return err
 		},
 		"device authorization": func() error {

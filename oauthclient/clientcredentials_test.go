@@ -30,13 +30,13 @@ func TestRefusedBeforeAnyRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := public.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
+	if _, err := public.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("public client: %v, want ErrPolicy", err)
 	}
-	if _, err := (*oauthclient.Client)(nil).ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx); !errors.Is(err, oauthsafe.ErrConfig) {
+	if _, err := (*oauthclient.Client)(nil).ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Errorf("nil client: %v, want ErrConfig", err)
 	}
-	bad := oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#fragment"}}
+	bad := oauthclient.GrantOptions{Resource: []string{"not a uri#fragment"}}
 	if _, err := public.ClientCredentials(bad).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Errorf("bad resource: %v, want ErrPolicy", err)
 	}

@@ -88,7 +88,7 @@ func (d DeviceAuthorization) Format(f fmt.State, verb rune) { io.WriteString(f, 
 // tokens, so a token source refreshes for them; none: no indicator). Show
 // the user UserCode and VerificationURI, then call
 // [Client.DeviceToken]. Errors: *AuthError for an OAuth error answer,
-// *ResponseError (ErrMalformedResponse) for an answer without a device
+// *AuthError with Problem set (ErrMalformedResponse) for an answer without a device
 // code, user code or https verification URI, ErrNoEndpoint when the server has
 // no device authorization endpoint. Safe for concurrent use.
 func (c *Client) DeviceAuth(ctx context.Context, resource ...string) (*DeviceAuthorization, error) {
@@ -122,7 +122,7 @@ func (c *Client) DeviceAuth(ctx context.Context, resource ...string) (*DeviceAut
 		}
 	}
 	if problem := da.parseFields(fields, now); problem != "" {
-		return nil, &ResponseError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
+		return nil, &AuthError{Endpoint: "device_authorization", StatusCode: resp.StatusCode, Problem: problem}
 	}
 	return da, nil
 }

@@ -67,6 +67,7 @@
 // ErrIssuerMismatch, ErrMalformedResponse, ErrIDToken, ErrDPoP,
 // ErrNoEndpoint, tokenstore.ErrLoginRequired, ErrAuthorizationServer), or is a
 // context error, a *tokenstore.TemporaryError for a failure worth retrying,
-// or one of the types *AuthError, *ResponseError and *strictnet.PolicyError
+// or one of the types *AuthError (an error answer, or Problem set for a
+// malformed one) and *strictnet.PolicyError
 // (errors.As). No error string contains a token, code, verifier or secret.
 package oauthclient

@@ -92,7 +92,7 @@ func TestRotationSurvivesEveryRefusal(t *testing.T) {
 	reasons := []struct {
 		name  string
 		extra func(h *hostileAS) map[string]any
-		want  error // nil: only a typed *ResponseError
+		want  error // nil: only a typed *AuthError of a malformed answer
 	}{
 		{"bad ID token", func(h *hostileAS) map[string]any {
 			return map[string]any{"id_token": h.idToken(nopTB{}, map[string]any{"aud": "another-client", "nonce": nil})}
@@ -142,8 +142,8 @@ func TestRotationSurvivesEveryRefusal(t *testing.T) {
 				if err == nil || errors.As(err, &te) != storeFails {
 					t.Fatalf("refused response: err = %v, want a *tokenstore.TemporaryError only when the store failed", err)
 				}
-				var re *ResponseError
-				if (reason.want != nil && !errors.Is(err, reason.want)) || (reason.want == nil && !errors.As(err, &re)) {
+				var re *AuthError
+				if (reason.want != nil && !errors.Is(err, reason.want)) || (reason.want == nil && !(errors.As(err, &re) && re.Problem != "")) {
 					t.Fatalf("err = %v, want %v", err, reason.want)
 				}
 				if storeFails != errors.Is(err, errStoreDown) {

@@ -31,7 +31,7 @@ var (
 	// ErrMalformedResponse: a server answered with something that is not
 	// a valid response: HTML, bad JSON, missing fields, a token_type this
 	// client does not understand (RFC 6749 §7.1), a callback without
-	// exactly one code.
+	// exactly one code. An *AuthError with Problem set matches it.
 	ErrMalformedResponse = errors.New("oauthclient: malformed server response")
 	// ErrNoEndpoint: the server's metadata offers no endpoint for the call
 	// (revocation, userinfo, device authorization).
@@ -44,7 +44,8 @@ var (
 	// (unless Config.AllowBearerDowngrade), a second use_dpop_nonce after
 	// the one retry. It is the module's one such sentinel.
 	ErrDPoP = dpop.ErrDPoP
-	// ErrAuthorizationServer matches every *AuthError.
+	// ErrAuthorizationServer matches every *AuthError that is an OAuth
+	// error answer (its Problem empty).
 	ErrAuthorizationServer = errors.New("oauthclient: authorization server error")
 )
 
@@ -67,26 +68,45 @@ func policyf(format string, args ...any) error {
 	return &strictnet.PolicyError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// AuthError is an error answered by the authorization server, either on the
-// redirect (the callback's error parameter) or by an endpoint (RFC 6749 §5.2).
-// It matches ErrAuthorizationServer, and tokenstore.ErrLoginRequired when Code is
-// invalid_grant on a token endpoint call. When the error came from an HTTP
-// response, errors.As can reach an *oauth2.RetrieveError made for the
-// caller: its Response has the status and headers (no Set-Cookie), no
-// Request and no body; Body is nil; ErrorCode, ErrorDescription and
-// ErrorURI are the cleaned fields. No value reachable from the error holds
-// a request, a body or a token (S19).
+// AuthError is an error of the authorization server, of one of two kinds.
+//
+// An OAuth error answer (Problem empty): the server refused, either on the
+// redirect (the callback's error parameter) or at an endpoint (RFC 6749
+// §5.2). Endpoint, StatusCode (0 for a redirect error), Code, Description
+// and URI are set. It matches ErrAuthorizationServer, and
+// tokenstore.ErrLoginRequired when Code is invalid_grant on a token
+// endpoint call. When it came from an HTTP response, errors.As can reach
+// an *oauth2.RetrieveError made for the caller: its Response has the
+// status and headers (no Set-Cookie), no Request and no body; Body is nil;
+// ErrorCode, ErrorDescription and ErrorURI are the cleaned fields.
+//
+// A malformed answer (Problem set): a response that could not be
+// understood, such as a non-JSON body, a missing field, or an HTTP status
+// without an OAuth error. Endpoint, StatusCode (0 when no response was
+// read) and Problem are set; Code, Description and URI are empty. It
+// matches ErrMalformedResponse only.
+//
+// Temporary reports a 5xx or 429 status for both kinds. No value
+// reachable from the error holds a request, a body or a token (S19).
 type AuthError struct {
 	Endpoint    string // "authorization", "token", "revocation", …
 	StatusCode  int    // HTTP status, 0 for a redirect error
 	Code        string // error code, e.g. "access_denied"
 	Description string // error_description, scrubbed of every value we sent; Error() shows it cleaned and quoted; escape before putting it in a page
 	URI         string // error_uri
+	Problem     string // what was malformed in the answer; empty for an OAuth error answer
 	retrieve    *oauth2.RetrieveError
 	grant       string // grant_type of the token request, for the hint
 }
 
 func (e *AuthError) Error() string {
+	if e.Problem != "" {
+		s := "oauthclient: malformed " + e.Endpoint + " response"
+		if e.StatusCode != 0 {
+			s += fmt.Sprintf(" (HTTP %d)", e.StatusCode)
+		}
+		return s + ": " + e.Problem
+	}
 	var b strings.Builder
 	b.WriteString("oauthclient: ")
 	b.WriteString(e.Endpoint)
@@ -126,8 +146,14 @@ var authErrorHints = map[string]string{
 	"invalid_grant":          "log in again",
 }
 
-// Is matches ErrAuthorizationServer, and tokenstore.ErrLoginRequired for invalid_grant from the token endpoint.
+// Is matches ErrMalformedResponse for a malformed answer (Problem set);
+// otherwise ErrAuthorizationServer, tokenstore.ErrLoginRequired for
+// invalid_grant from the token endpoint, and ErrDPoP for use_dpop_nonce
+// and invalid_dpop_proof.
 func (e *AuthError) Is(target error) bool {
+	if e.Problem != "" {
+		return target == ErrMalformedResponse
+	}
 	switch target {
 	case ErrAuthorizationServer:
 		return true
@@ -172,26 +198,3 @@ func (e *AuthError) scrub(form url.Values, clientSecret secret.Value, more ...st
 		e.Code = strings.ReplaceAll(e.Code, v, safetext.Redacted)
 	}
 }
-
-// ResponseError is a server response that could not be understood: a
-// non-JSON body, a missing field, an HTTP status without an OAuth error. It
-// matches ErrMalformedResponse.
-type ResponseError struct {
-	Endpoint   string
-	StatusCode int
-	Problem    string
-}
-
-func (e *ResponseError) Error() string {
-	s := "oauthclient: malformed " + e.Endpoint + " response"
-	if e.StatusCode != 0 {
-		s += fmt.Sprintf(" (HTTP %d)", e.StatusCode)
-	}
-	return s + ": " + e.Problem
-}
-
-// Is matches ErrMalformedResponse.
-func (e *ResponseError) Is(target error) bool { return target == ErrMalformedResponse }
-
-// Temporary reports whether retrying later may succeed (5xx, 429).
-func (e *ResponseError) Temporary() bool { return e.StatusCode >= 500 || e.StatusCode == 429 }

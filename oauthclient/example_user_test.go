@@ -90,7 +90,7 @@ func ExampleClient_ClientCredentials() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := client.ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := client.ClientCredentials(oauthclient.GrantOptions{})
 	api, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{"https://api.example.com"}})
 	if err != nil {
 		log.Fatal(err)
@@ -110,7 +110,7 @@ func ExampleClient_ClientCredentials() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = public.ClientCredentials(oauthclient.ClientCredentialsOptions{}).Token()
+	_, err = public.ClientCredentials(oauthclient.GrantOptions{}).Token()
 	fmt.Println(err)
 	fmt.Println("policy refusal:", errors.Is(err, strictnet.ErrPolicy))
 	fmt.Println("requests sent:", sent.Load())
@@ -160,7 +160,7 @@ func ExampleClient_JWTBearer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := client.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(path)})
+	src := client.JWTBearer(assertion.File(path), oauthclient.GrantOptions{})
 	_, err = src.Token()
 	fmt.Println("expired:", errors.Is(err, assertion.ErrExpired))
 	fmt.Println("assertion in the error:", strings.Contains(err.Error(), raw))
@@ -226,10 +226,10 @@ func ExampleClient_UserPool() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = client.UserPool(oauthclient.UserPoolConfig{}) // no Store
+	_, err = client.UserPool(oauthclient.TokenSourceConfig{}) // no Store
 	fmt.Println("configuration error:", errors.Is(err, oauthsafe.ErrConfig))
 
-	pool, err := client.UserPool(oauthclient.UserPoolConfig{Store: new(tokenstore.Memory)})
+	pool, err := client.UserPool(oauthclient.TokenSourceConfig{Store: new(tokenstore.Memory)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -43,9 +43,9 @@ var errIssuedTokenType = errors.New("oauthclient: issued_token_type is not the r
 // errSubject: the subject or actor token source of a token exchange failed.
 var errSubject = errors.New("oauthclient: no subject or actor token")
 
-// ClientCredentialsOptions are the settings of one client-credentials
+// GrantOptions are the settings of one client-credentials or JWT-bearer
 // token source.
-type ClientCredentialsOptions struct {
+type GrantOptions struct {
 	// Scopes requested; nil means the client's Config.Scopes.
 	Scopes []string
 	// Resource lists RFC 8707 resource indicators; nil means none. Each
@@ -70,27 +70,11 @@ type ClientCredentialsOptions struct {
 // callers without a usable token wait on one shared request, and failures
 // back off. DPoP: every request is proven with one key held in memory for
 // the source's lifetime when DPoP is on (see
-// ClientCredentialsOptions.NoDPoP). Nothing is fetched until the first
+// GrantOptions.NoDPoP). Nothing is fetched until the first
 // Token call. The returned *oauth2.Token is shared by all callers: do not
 // modify it.
-func (c *Client) ClientCredentials(opts ClientCredentialsOptions) *TokenSource {
+func (c *Client) ClientCredentials(opts GrantOptions) *TokenSource {
 	return c.clientCredentialsSource(opts.Scopes, opts.Resource, opts.NoDPoP)
-}
-
-// JWTBearerOptions are the settings of one JWT-bearer token source.
-type JWTBearerOptions struct {
-	// Assertion gives the assertion of each token request; it is asked
-	// for one whose aud is the client's issuer. Required: a source
-	// without one fails every Token call with an error matching
-	// oauthsafe.ErrConfig.
-	Assertion assertion.Source
-	// Scopes requested; nil means the client's Config.Scopes.
-	Scopes []string
-	// Resource lists RFC 8707 resource indicators; nil means none, as
-	// ClientCredentialsOptions.Resource.
-	Resource []string
-	// NoDPoP: see ClientCredentialsOptions.NoDPoP.
-	NoDPoP bool
 }
 
 // JWTBearer returns a cached token source for the JWT-bearer
@@ -100,7 +84,10 @@ type JWTBearerOptions struct {
 // an access token. Tokens live in memory only, in the engine client
 // credentials use.
 //
-// An assertion is taken from its source for each token request, and one
+// a gives the assertion of each token request; it is asked for one whose
+// aud is the client's issuer. It is required: a nil a fails every Token
+// call with an error matching oauthsafe.ErrConfig. An assertion is taken
+// from a for each token request, and one
 // whose exp has passed is refused before it is sent (an error matching
 // assertion.ErrExpired); it is never logged or printed. A refusal of the
 // grant comes back as the *AuthError the server answered (errors.As; Code
@@ -112,7 +99,7 @@ type JWTBearerOptions struct {
 // never matches tokenstore.ErrLoginRequired: there is no login to redo.
 // The source never falls back to another grant (S31). DPoP as for
 // ClientCredentials.
-func (c *Client) JWTBearer(opts JWTBearerOptions) *TokenSource {
+func (c *Client) JWTBearer(a assertion.Source, opts GrantOptions) *TokenSource {
 	scopes := opts.Scopes
 	now := time.Now
 	if c != nil {
@@ -121,21 +108,20 @@ func (c *Client) JWTBearer(opts JWTBearerOptions) *TokenSource {
 		}
 		now = c.cfg.Now
 	}
-	src := opts.Assertion
 	return c.stickySource(grantSpec{
 		Params: func(ctx context.Context, issuer string) (url.Values, error) {
-			a, err := takeAssertion(ctx, src, issuer, now())
+			jwt, err := takeAssertion(ctx, a, issuer, now())
 			if err != nil {
 				return nil, err
 			}
-			return url.Values{"grant_type": {grantJWTBearer}, "assertion": {a.Reveal()}}, nil
+			return url.Values{"grant_type": {grantJWTBearer}, "assertion": {jwt.Reveal()}}, nil
 		},
 		Scopes: scopes, Resource: opts.Resource, NoDPoP: opts.NoDPoP,
 	})
 }
 
-// errNoAssertionSource: JWTBearerOptions.Assertion is nil.
-var errNoAssertionSource = cfgerr.New("oauthclient", "JWTBearerOptions.Assertion is required")
+// errNoAssertionSource: JWTBearer was given no assertion source.
+var errNoAssertionSource = cfgerr.New("oauthclient", "JWTBearer needs an assertion source")
 
 // takeAssertion takes one assertion for audience from src and refuses it,
 // before anything is sent, when its exp is not after now (an error
@@ -186,7 +172,7 @@ type TokenExchangeOptions struct {
 	// another type fails every Token call with an error matching
 	// oauthsafe.ErrConfig.
 	RequestedTokenType string
-	// NoDPoP: see ClientCredentialsOptions.NoDPoP.
+	// NoDPoP: see GrantOptions.NoDPoP.
 	NoDPoP bool
 }
 
@@ -366,16 +352,3 @@ func (o TokenExchangeOptions) MarshalJSON() ([]byte, error) { return json.Marsha
 // MarshalJSON encodes Format's summary as a JSON string: the subject
 // token source's own fields are never encoded.
 func (j IDJAG) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(j)) }
-
-func (o JWTBearerOptions) redact() string {
-	return fmt.Sprintf("oauthclient.JWTBearerOptions{assertion=%s, scopes=[%s], resource=[%s], no_dpop=%t}",
-		safetext.Present(o.Assertion != nil), cleanList(o.Scopes), cleanList(o.Resource), o.NoDPoP)
-}
-
-// Format implements fmt.Formatter: every verb prints the parameters and
-// whether an assertion source is set, never what the source holds.
-func (o JWTBearerOptions) Format(f fmt.State, _ rune) { io.WriteString(f, o.redact()) }
-
-// MarshalJSON encodes Format's summary as a JSON string: the assertion
-// source's own fields are never encoded.
-func (o JWTBearerOptions) MarshalJSON() ([]byte, error) { return json.Marshal(o.redact()) }

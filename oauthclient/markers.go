@@ -31,7 +31,7 @@ func (c *Client) refreshTokenActive() engine.ActiveCheck {
 	}
 	u := c.endpointURL("introspection_endpoint", c.md.IntrospectionEndpoint)
 	return func(ctx context.Context, refreshToken string) (bool, error) {
-		form := url.Values{"token": {refreshToken}, "token_type_hint": {HintRefreshToken}}
+		form := url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}
 		resp, body, err := c.postForm(ctx, "introspection", u, form)
 		if err != nil {
 			return false, fetchError(err)
@@ -42,7 +42,7 @@ func (c *Client) refreshTokenActive() engine.ActiveCheck {
 		}
 		var active bool
 		if raw, ok := fields["active"]; !ok || json.Unmarshal(raw, &active) != nil {
-			return false, &ResponseError{Endpoint: "introspection", StatusCode: resp.StatusCode, Problem: "active missing or not a boolean"}
+			return false, &AuthError{Endpoint: "introspection", StatusCode: resp.StatusCode, Problem: "active missing or not a boolean"}
 		}
 		return active, nil
 	}
@@ -70,9 +70,8 @@ func (d *delivery) trace(ctx context.Context) context.Context {
 // when no connection was made.
 func (d *delivery) report(r *engine.Refresh, tr *tokenResponse, err error) {
 	var ae *AuthError
-	var re *ResponseError
 	switch {
-	case err == nil, tr != nil, errors.As(err, &ae), errors.As(err, &re) && re.StatusCode != 0 && (re.StatusCode < 200 || re.StatusCode > 299):
+	case err == nil, tr != nil, errors.As(err, &ae) && (ae.Problem == "" || ae.StatusCode != 0 && (ae.StatusCode < 200 || ae.StatusCode > 299)):
 		r.Answered()
 	case d.conn.Load() || errors.Is(err, engine.ErrPanic):
 		r.Sent()

@@ -19,7 +19,7 @@ const maxRequestURI = 2048
 // authorization request endpoint (RFC 9126 §2) with the client's one
 // authentication method and returns the request_uri. The answer must be
 // 201 (200 tolerated) with a request_uri string and a positive expires_in;
-// anything else is an *AuthError or a *ResponseError.
+// anything else is an *AuthError (an error answer, or Problem set).
 func (c *Client) push(ctx context.Context, params url.Values) (string, error) {
 	form := cloneValues(params)
 	u := c.endpointURL("pushed_authorization_request_endpoint", c.md.PushedAuthorizationRequestEndpoint)
@@ -36,7 +36,7 @@ func (c *Client) push(ctx context.Context, params url.Values) (string, error) {
 		return "", c.withResponse(err, form, resp, body)
 	}
 	bad := func(problem string) error {
-		return &ResponseError{Endpoint: "pushed_authorization_request", StatusCode: resp.StatusCode, Problem: problem}
+		return &AuthError{Endpoint: "pushed_authorization_request", StatusCode: resp.StatusCode, Problem: problem}
 	}
 	ru, ok := stringField(fields, "request_uri")
 	if !ok || ru == "" || len(ru) > maxRequestURI || !safetext.IsClean(ru) || strings.ContainsAny(ru, " \t") {

@@ -42,8 +42,8 @@ type RegisteredClient struct {
 
 // Register registers a client at md's registration endpoint (RFC 7591)
 // over the strict client of hc, and returns the registered client. The
-// answer must be a JSON object with a client_id (*ResponseError
-// otherwise); an error answer is an *AuthError (invalid_redirect_uri,
+// answer must be a JSON object with a client_id (an *AuthError with
+// Problem set otherwise); an error answer is an *AuthError (invalid_redirect_uri,
 // invalid_client_metadata…); a registration endpoint that is missing is
 // ErrNoEndpoint. A method the answer names that this package does not
 // support, or one that needs a secret the answer lacks, is refused with
@@ -95,11 +95,11 @@ func parseRegistration(status int, body []byte, asked AuthMethod) (*RegisteredCl
 	out := &RegisteredClient{AuthMethod: asked}
 	var ok bool
 	if out.ClientID, ok = stringField(fields, "client_id"); !ok || out.ClientID == "" || len(out.ClientID) > 1024 || !safetext.IsClean(out.ClientID) {
-		return nil, &ResponseError{Endpoint: "registration", StatusCode: status, Problem: "no usable client_id"}
+		return nil, &AuthError{Endpoint: "registration", StatusCode: status, Problem: "no usable client_id"}
 	}
 	if s, _ := stringField(fields, "client_secret"); strings.TrimSpace(s) != "" {
 		if out.ClientSecret, err = secret.FromReader(strings.NewReader(s)); err != nil {
-			return nil, &ResponseError{Endpoint: "registration", StatusCode: status, Problem: "client_secret unusable"}
+			return nil, &AuthError{Endpoint: "registration", StatusCode: status, Problem: "client_secret unusable"}
 		}
 	}
 	if m, _ := stringField(fields, "token_endpoint_auth_method"); m != "" {

@@ -58,8 +58,7 @@ func FuzzParseRegistration(f *testing.F) {
 		rc, err := parseRegistration(status, body, AuthNone)
 		if err != nil {
 			var ae *AuthError
-			var re *ResponseError
-			if rc != nil || !errors.As(err, &ae) && !errors.As(err, &re) && !errors.Is(err, strictnet.ErrPolicy) {
+			if rc != nil || !errors.As(err, &ae) && !errors.Is(err, strictnet.ErrPolicy) {
 				t.Fatalf("untyped error or result with error: %v", err)
 			}
 			return

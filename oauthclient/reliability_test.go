@@ -360,7 +360,7 @@ func (h panicHandler) Handle(context.Context, slog.Record) error {
 func (h panicHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h panicHandler) WithGroup(string) slog.Handler      { return h }
 
-// TestUserPoolConfigReachesEveryEngine: what UserPoolConfig sets reaches
+// TestUserPoolConfigReachesEveryEngine: what the pool's TokenSourceConfig sets reaches
 // the engine of every user the pool resumes from the store: Scopes narrows
 // each refresh (scope sent, a scope outside the grant refused before any
 // request), OnRecordChange hears of each rotation once it is stored, and
@@ -384,7 +384,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 	})
 	var changed []string
 	var logs bytes.Buffer
-	pool, err := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"openid"},
+	pool, err := c.UserPool(TokenSourceConfig{Store: store, Scopes: []string{"openid"},
 		OnRecordChange: func(_ context.Context, rec *tokenstore.Record) error {
 			changed = append(changed, rec.RefreshToken)
 			return nil
@@ -407,7 +407,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 	if !strings.Contains(logs.String(), "outcome=ok") || strings.Contains(logs.String(), "RT-2") || strings.Contains(logs.String(), "AT-2") {
 		t.Fatalf("log: %s", logs.String())
 	}
-	wide, _ := c.UserPool(UserPoolConfig{Store: store, Scopes: []string{"admin"}})
+	wide, _ := c.UserPool(TokenSourceConfig{Store: store, Scopes: []string{"admin"}})
 	if _, err := wide.Token(ctx, "u"); !errors.Is(err, errScopeWidened) || len(scopes) != 1 {
 		t.Fatalf("a pool narrowing to a scope outside the grant: %v, %d requests", err, len(scopes)-1)
 	}

@@ -9,14 +9,9 @@ import (
 
 // This file is token revocation (RFC 7009).
 
-// TokenTypeHint values for [Client.Revoke] (RFC 7009 §2.1).
-const (
-	HintAccessToken  = "access_token"
-	HintRefreshToken = "refresh_token"
-)
-
 // Revoke revokes a token at the server (RFC 7009) with the given
-// token_type_hint ("" for none). Per RFC 7009 §2.2, an unknown or already
+// token_type_hint (RFC 7009 §2.1): "access_token", "refresh_token", or ""
+// for none. Per RFC 7009 §2.2, an unknown or already
 // invalid token is success. Safe for concurrent use.
 func (c *Client) Revoke(ctx context.Context, token, hint string) error {
 	if c.md.RevocationEndpoint == "" {

@@ -52,7 +52,7 @@ func (s *TokenSource) Token() (*oauth2.Token, error) {
 // cannot be resolved; *tokenstore.TemporaryError when refreshing failed
 // for a reason that may go away by itself (network, 5xx, 429, the store
 // unreachable); the token endpoint's own typed error (*AuthError,
-// *ResponseError, ErrIDToken, strictnet.ErrPolicy…) for a permanent
+// ErrMalformedResponse, ErrIDToken, strictnet.ErrPolicy…) for a permanent
 // failure; an error after Close; ctx's error.
 func (s *TokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	return s.engine().TokenContext(ctx)
@@ -84,7 +84,7 @@ func (s *TokenSource) engine() *engine.Source {
 }
 
 // UserPool keeps one TokenSource per user for a server with many users,
-// bounded by UserPoolConfig.MaxSources, so memory stays flat however many
+// bounded by TokenSourceConfig.MaxUsers, so memory stays flat however many
 // users come and go: access tokens live only in the pooled sources'
 // memory, refresh tokens only in the Store behind them. Make one with
 // [Client.UserPool]. It is safe for concurrent use; for a pooled user with
@@ -127,8 +127,8 @@ func (p *UserPool) Add(key string, src *TokenSource) {
 }
 
 // End ends the session of the user with store key key: it drops the
-// user's source (and with it the access token), revokes and deletes the
-// stored record when UserPoolConfig says so, then drops any source a
+// user's source (and with it the access token), revokes (when the server
+// has a revocation endpoint) and deletes the stored record, then drops any source a
 // concurrent call created meanwhile.
 func (p *UserPool) End(ctx context.Context, key string) error { return p.pool().End(ctx, key) }
 

@@ -117,7 +117,7 @@ var clientKinds = []clientKind{
 		return err
 	})},
 	{"jwks", withClient(func(ctx context.Context, c *Client) error {
-		_, err := c.KeySet().VerifySignature(ctx, fakeJWT())
+		_, err := c.keys.VerifySignature(ctx, fakeJWT())
 		return err
 	})},
 	{"introspection", withClient(func(ctx context.Context, c *Client) error {

@@ -108,7 +108,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	}
 	// N_A outside a token exchange: refused (S11).
 	h.answer(`{"access_token":"at","token_type":"N_A","expires_in":60}`)
-	jb := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: zeroAssertion{}})
+	jb := c.JWTBearer(zeroAssertion{}, oauthclient.GrantOptions{})
 	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
 		t.Fatalf("zero assertion: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.Func(func(context.Context, string) (string, error) { return valid.Reveal(), nil })}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
+	if _, err := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return valid.Reveal(), nil }), oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
 		t.Fatalf("N_A to a JWT-bearer grant: %v, want ErrMalformedResponse", err)
 	}
 
@@ -152,12 +152,12 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 	for name, src := range map[string]interface {
 		TokenContext(context.Context) (*oauth2.Token, error)
 	}{
-		"no assertion":    c.JWTBearer(oauthclient.JWTBearerOptions{}),
+		"no assertion":    c.JWTBearer(nil, oauthclient.GrantOptions{}),
 		"no subject":      c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectTokenType: oauthclient.TokenTypeAccessToken}),
 		"no subject type": c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject}),
 		"actor no type":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken, ActorToken: subject}),
 		"id-jag source":   c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeIDToken, RequestedTokenType: oauthclient.TokenTypeIDJAG}),
-		"nil client":      (*oauthclient.Client)(nil).JWTBearer(oauthclient.JWTBearerOptions{Assertion: zeroAssertion{}}),
+		"nil client":      (*oauthclient.Client)(nil).JWTBearer(zeroAssertion{}, oauthclient.GrantOptions{}),
 	} {
 		if _, err := src.TokenContext(ctx); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)

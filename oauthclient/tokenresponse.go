@@ -54,8 +54,8 @@ func (c *Client) postForm(ctx context.Context, endpoint, u string, form url.Valu
 }
 
 // parseTokenResponse turns a token endpoint answer into a token, or a typed
-// error: *AuthError for an OAuth error (also inside a 200), *ResponseError
-// for anything malformed (HTML, non-JSON, wrong types, missing fields), and
+// error: *AuthError for an OAuth error (also inside a 200), *AuthError with
+// Problem set for anything malformed (HTML, non-JSON, wrong types, missing fields), and
 // ErrMalformedResponse. It never panics on any input. A refresh_token string
 // in a 200 JSON object goes to rotated (when not nil) first, before any
 // other field is checked: the server has spent the old one by then.
@@ -108,11 +108,11 @@ func handOverRotated(body []byte, rotated func(string)) {
 func parseToken(status int, fields map[string]json.RawMessage, now time.Time) (*oauth2.Token, error) {
 	at, ok := stringField(fields, "access_token")
 	if !ok || at == "" {
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "access_token missing or not a string"}
+		return nil, &AuthError{Endpoint: "token", StatusCode: status, Problem: "access_token missing or not a string"}
 	}
 	tt, ok := stringField(fields, "token_type")
 	if !ok || tt == "" {
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
+		return nil, &AuthError{Endpoint: "token", StatusCode: status, Problem: "token_type missing or not a string"}
 	}
 	tt, err := knownTokenType(tt)
 	if err != nil {
@@ -121,7 +121,7 @@ func parseToken(status int, fields map[string]json.RawMessage, now time.Time) (*
 	tok := &oauth2.Token{AccessToken: at, TokenType: tt}
 	life, err := expiresIn(fields["expires_in"])
 	if err != nil {
-		return nil, &ResponseError{Endpoint: "token", StatusCode: status, Problem: err.Error()}
+		return nil, &AuthError{Endpoint: "token", StatusCode: status, Problem: err.Error()}
 	}
 	tok.ExpiresIn = int64(life / time.Second)
 	tok.Expiry = now.Add(life)
@@ -172,7 +172,8 @@ func (out *tokenResponse) parseOptional(status int, fields map[string]json.RawMe
 }
 
 // optionalString reads a field that may be absent or null (present is
-// then false); any other value that is not a string is a *ResponseError.
+// then false); any other value that is not a string is an *AuthError with
+// Problem set.
 func optionalString(status int, fields map[string]json.RawMessage, k string) (s string, present bool, err error) {
 	raw, present := fields[k]
 	if !present || isNull(raw) {
@@ -180,14 +181,14 @@ func optionalString(status int, fields map[string]json.RawMessage, k string) (s 
 	}
 	s, ok := stringField(fields, k)
 	if !ok {
-		return "", false, &ResponseError{Endpoint: "token", StatusCode: status, Problem: k + " is not a string"}
+		return "", false, &AuthError{Endpoint: "token", StatusCode: status, Problem: k + " is not a string"}
 	}
 	return s, true, nil
 }
 
 // successObject returns the JSON object of a successful (200) endpoint
 // answer. Anything else is an error: *AuthError for an OAuth error object
-// (also inside a 200), *ResponseError for the rest (HTML, non-JSON, an error
+// (also inside a 200), *AuthError with Problem set for the rest (HTML, non-JSON, an error
 // status without an error code). It never panics on any input.
 func successObject(endpoint string, status int, body []byte) (map[string]json.RawMessage, error) {
 	fields, err := decodeObject(body)
@@ -199,7 +200,7 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 		case looksLikeHTML(body):
 			problem = "body is HTML"
 		}
-		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: problem}
+		return nil, &AuthError{Endpoint: endpoint, StatusCode: status, Problem: problem}
 	}
 	raw, hasError := fields["error"]
 	if (!hasError || isNull(raw)) && status == http.StatusOK { // "error": null is no error
@@ -207,10 +208,10 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 	}
 	code, ok := stringField(fields, "error")
 	if (!ok || code == "") && status >= 200 && status < 300 {
-		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "a successful answer must have status 200"}
+		return nil, &AuthError{Endpoint: endpoint, StatusCode: status, Problem: "a successful answer must have status 200"}
 	}
 	if !ok || code == "" {
-		return nil, &ResponseError{Endpoint: endpoint, StatusCode: status, Problem: "error status without an error code"}
+		return nil, &AuthError{Endpoint: endpoint, StatusCode: status, Problem: "error status without an error code"}
 	}
 	desc, _ := stringField(fields, "error_description")
 	uri, _ := stringField(fields, "error_uri")
@@ -225,7 +226,7 @@ func successObject(endpoint string, status int, body []byte) (map[string]json.Ra
 // error fields cleaned. Other errors pass through.
 func (c *Client) withResponse(err error, form url.Values, resp *http.Response, body []byte) error {
 	ae, ok := err.(*AuthError)
-	if !ok {
+	if !ok || ae.Problem != "" {
 		return err
 	}
 	ae.grant = form.Get("grant_type")

@@ -21,17 +21,24 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-// TokenSourceConfig configures [Client.TokenSource]. Zero values are documented per field.
+// TokenSourceConfig configures [Client.TokenSource] (one user's engine)
+// and [Client.UserPool] (an engine per user, each configured alike). Zero
+// values are documented per field; a field applies to both unless its doc
+// names one.
 type TokenSourceConfig struct {
 	// Store keeps the record (refresh token, subject, granted scopes, and
 	// the DPoP key the refresh token is bound to, sealed with it): a
 	// *keyring.Store (package tokenstore/keyring) for desktop tools, an
 	// explicitly configured *tokenstore.EncryptedFile on headless machines,
-	// a server-side vault. nil keeps the record in memory only
-	// (OnRecordChange still sees every rotation).
+	// a server-side vault (a *sqlstore.Store, package tokenstore/sqlstore,
+	// for a web backend's UserPool). TokenSource: nil keeps the record in
+	// memory only (OnRecordChange still sees every rotation). UserPool:
+	// required, it holds every user's record.
 	Store tokenstore.Store
-	// Key is the store key. "" means tokenstore.Key(issuer, client id,
-	// subject of the login), which needs a login with a subject.
+	// Key is the store key, TokenSource only. "" means tokenstore.Key(issuer,
+	// client id, subject of the login), which needs a login with a
+	// subject. UserPool refuses a non-empty Key (an error matching
+	// oauthsafe.ErrConfig): each user's key is given to its methods.
 	Key string
 	// Scopes narrows refresh requests to a subset of the granted scopes.
 	// nil sends no scope parameter (RFC 6749 §6: as granted). A scope
@@ -42,8 +49,9 @@ type TokenSourceConfig struct {
 	Margin time.Duration
 	// OnRecordChange is called inside the refresh transaction with each
 	// changed record (a rotated refresh token, also from a response
-	// refused afterwards; new granted scopes), once it is in Store. Its
-	// error fails the refresh (the record written stays). nil means none.
+	// refused afterwards; new granted scopes), once it is in Store; for a
+	// UserPool, with the records of every user. Its error fails the
+	// refresh (the record written stays). nil means none.
 	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
 	// Resource lists RFC 8707 resource indicators sent on every refresh,
 	// narrowing the new access token's audience. nil sends the resources
@@ -82,6 +90,11 @@ type TokenSourceConfig struct {
 	// warn on failure) naming the store key's first 8 characters, the
 	// outcome and the record generation; never a token or a key.
 	Logger *slog.Logger
+	// MaxUsers is for UserPool only (TokenSource ignores it): it bounds
+	// how many users' engines, and so access tokens, the pool keeps in
+	// memory; past it the least recently used is dropped and resumes from
+	// Store on its next use. 0 means 10,000.
+	MaxUsers int
 }
 
 // TokenSource returns the lifecycle engine for a user's tokens
@@ -205,15 +218,9 @@ func fetchError(err error) error {
 		return nil
 	}
 	var ae *AuthError
-	var re *ResponseError
 	switch {
 	case errors.As(err, &ae):
 		if ae.Temporary() {
-			return engine.Transient(err)
-		}
-		return err
-	case errors.As(err, &re):
-		if re.Temporary() {
 			return engine.Transient(err)
 		}
 		return err

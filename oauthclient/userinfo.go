@@ -40,14 +40,14 @@ func (c *Client) UserInfo(ctx context.Context, toks *Tokens) (validate.StandardC
 		return validate.StandardClaims{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "unexpected status"}
+		return validate.StandardClaims{}, &AuthError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "unexpected status"}
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/json" {
-		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "not a JSON response"}
+		return validate.StandardClaims{}, &AuthError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "not a JSON response"}
 	}
 	std, err := claims.ParseStandard(body)
 	if err != nil {
-		return validate.StandardClaims{}, &ResponseError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "body is not a JSON object"}
+		return validate.StandardClaims{}, &AuthError{Endpoint: "userinfo", StatusCode: resp.StatusCode, Problem: "body is not a JSON object"}
 	}
 	if err := checkUserInfoSubject(toks.IDToken(), std.Subject); err != nil {
 		return validate.StandardClaims{}, err

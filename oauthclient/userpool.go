@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
@@ -14,57 +12,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
-
-// UserPoolConfig configures [Client.UserPool]. Zero values are documented
-// per field.
-type UserPoolConfig struct {
-	// Store is the vault holding every user's record (refresh token,
-	// subject, granted scopes): a *sqlstore.Store (package
-	// tokenstore/sqlstore) for a web backend. Required.
-	Store tokenstore.Store
-	// MaxUsers bounds how many users' engines, and so access tokens, the
-	// pool keeps in memory; past it the least recently used is dropped
-	// and resumes from Store on its next use. Zero means 10,000.
-	MaxUsers int
-	// Margin is each engine's refresh-ahead margin. 0 means 60 s.
-	Margin time.Duration
-	// Resource lists the RFC 8707 resource indicators every user's
-	// refresh is sent for. nil means the resources each user's login was
-	// started with, as kept in the record.
-	Resource []string
-	// Scopes narrows every refresh to a subset of the user's granted
-	// scopes (see TokenSourceConfig.Scopes). nil sends none: as granted.
-	Scopes []string
-	// OnRecordChange is called with each changed record of any user,
-	// inside its refresh transaction: see TokenSourceConfig. nil means
-	// none.
-	OnRecordChange func(ctx context.Context, rec *tokenstore.Record) error
-	// ReuseGrace is the provider's refresh-token reuse grace period:
-	// see TokenSourceConfig.ReuseGrace. Zero means none.
-	ReuseGrace time.Duration
-	// ResolveMarkersByIntrospection resolves a refresh interrupted before
-	// its outcome was stored (a process killed between marking the record
-	// and sending the request, a connection that failed on the way) by
-	// asking the provider whether the stored refresh token is still active,
-	// through its introspection endpoint (RFC 7662, authenticated as this
-	// client), instead of reporting an error matching
-	// tokenstore.ErrLoginRequired: active, the user keeps working;
-	// inactive, that error. See
-	// TokenSourceConfig.ResolveMarkersByIntrospection. Ignored when
-	// the provider's metadata names no introspection endpoint. False (the
-	// default) never asks.
-	//
-	// WARNING: turn it on only for a provider known to report a spent
-	// (rotated) refresh token as inactive to the client it was issued to,
-	// without counting the introspection as a use. A provider that
-	// reported a spent token as active would have it sent again, and its
-	// reuse detection would revoke the whole grant. Known to answer
-	// correctly: this project's test provider (package oauthtest).
-	ResolveMarkersByIntrospection bool
-	// Logger, if not nil, gets one redacted event per refresh of any
-	// user (see TokenSourceConfig.Logger).
-	Logger *slog.Logger
-}
 
 // UserPool returns a bounded pool of per-user lifecycle engines for a web
 // backend that calls an API on behalf of many users.
@@ -94,14 +41,19 @@ type UserPoolConfig struct {
 // pool's Drain: refreshes in flight finish and rotations whose write failed
 // are flushed before the process exits. UserPool does no
 // I/O; it returns an error matching oauthsafe.ErrConfig when cfg.Store is
-// nil or a number is negative. The pool is safe
-// for concurrent use.
-func (c *Client) UserPool(cfg UserPoolConfig) (*UserPool, error) {
+// nil, cfg.Key is set (each user's key is given to the pool's methods) or
+// a number is negative. Every other field of cfg applies to each user's
+// engine as it does to [Client.TokenSource]'s; MaxUsers bounds the pool.
+// The pool is safe for concurrent use.
+func (c *Client) UserPool(cfg TokenSourceConfig) (*UserPool, error) {
 	if cfg.Store == nil {
-		return nil, cfgerr.New("oauthclient", "UserPoolConfig.Store is required")
+		return nil, cfgerr.New("oauthclient", "UserPool needs TokenSourceConfig.Store")
+	}
+	if cfg.Key != "" {
+		return nil, cfgerr.New("oauthclient", "UserPool takes each user's key in its methods, not TokenSourceConfig.Key")
 	}
 	if cfg.MaxUsers < 0 || cfg.Margin < 0 || cfg.ReuseGrace < 0 {
-		return nil, cfgerr.New("oauthclient", "negative UserPoolConfig.MaxUsers or Margin")
+		return nil, cfgerr.New("oauthclient", "negative TokenSourceConfig.MaxUsers, Margin or ReuseGrace for UserPool")
 	}
 	st := cfg.Store
 	cfg.Resource, cfg.Scopes = slices.Clone(cfg.Resource), slices.Clone(cfg.Scopes)
@@ -115,16 +67,15 @@ func (c *Client) UserPool(cfg UserPoolConfig) (*UserPool, error) {
 			if err := knownUser(ctx, st, key); err != nil {
 				return nil, err
 			}
-			src, err := c.TokenSource(ctx, TokenSourceConfig{Store: st, Key: key, Margin: cfg.Margin,
-				Resource: cfg.Resource, Scopes: cfg.Scopes, OnRecordChange: cfg.OnRecordChange,
-				ReuseGrace: cfg.ReuseGrace, ResolveMarkersByIntrospection: cfg.ResolveMarkersByIntrospection,
-				Logger: cfg.Logger}, nil)
+			user := cfg
+			user.Key = key
+			src, err := c.TokenSource(ctx, user, nil)
 			return src.engine(), err
 		},
 		End: func(ctx context.Context, key string) error {
 			lc := tokenstore.LogoutConfig{Store: st, Key: key}
 			if c.md.RevocationEndpoint != "" {
-				lc.Revoke = func(ctx context.Context, rt string) error { return c.Revoke(ctx, rt, HintRefreshToken) }
+				lc.Revoke = func(ctx context.Context, rt string) error { return c.Revoke(ctx, rt, "refresh_token") }
 			}
 			return tokenstore.Logout(ctx, lc)
 		},

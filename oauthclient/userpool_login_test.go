@@ -24,7 +24,7 @@ func TestUnknownUserIsLoginRequired(t *testing.T) {
 	if _, err := c.TokenSource(ctx, TokenSourceConfig{Store: vault, Key: key}, toks); err != nil {
 		t.Fatal(err)
 	}
-	pool, err := c.UserPool(UserPoolConfig{Store: vault})
+	pool, err := c.UserPool(TokenSourceConfig{Store: vault})
 	if err != nil {
 		t.Fatal(err)
 	}

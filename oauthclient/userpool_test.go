@@ -57,7 +57,7 @@ func TestUserPool(t *testing.T) {
 	vault := &tokenstore.Memory{}
 	key := tokenstore.Key(h.srv.URL, "client-1", toks.Subject())
 
-	pool, err := c.UserPool(UserPoolConfig{Store: vault})
+	pool, err := c.UserPool(TokenSourceConfig{Store: vault})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestUserPool(t *testing.T) {
 	}
 
 	// Another replica: resumed from the store, one refresh with the stored token.
-	replica, _ := c.UserPool(UserPoolConfig{Store: vault})
+	replica, _ := c.UserPool(TokenSourceConfig{Store: vault})
 	h.setToken(func(w http.ResponseWriter, r *http.Request) {
 		if r.PostForm.Get("refresh_token") != "RT-secret-value" {
 			t.Errorf("resume sent another refresh token")
@@ -123,7 +123,7 @@ func TestUserPoolEndRevocationFails(t *testing.T) {
 			}
 			c, toks := loggedIn(t, h, newTestClock())
 			vault := &tokenstore.Memory{}
-			pool, _ := c.UserPool(UserPoolConfig{Store: vault})
+			pool, _ := c.UserPool(TokenSourceConfig{Store: vault})
 			src, err := c.TokenSource(ctx, TokenSourceConfig{Store: vault, Key: "u"}, toks)
 			if err != nil {
 				t.Fatal(err)
@@ -150,7 +150,7 @@ func TestUserPoolBound(t *testing.T) {
 	h := newHostileAS(t)
 	c, toks := loggedIn(t, h, newTestClock())
 	vault := &tokenstore.Memory{}
-	pool, _ := c.UserPool(UserPoolConfig{Store: vault, MaxUsers: 3})
+	pool, _ := c.UserPool(TokenSourceConfig{Store: vault, MaxUsers: 3})
 	for i := range 10 {
 		key := "user-" + strconv.Itoa(i)
 		src, err := c.TokenSource(ctx, TokenSourceConfig{Store: vault, Key: key}, toks)
@@ -168,12 +168,12 @@ func TestUserPoolBound(t *testing.T) {
 	}
 }
 
-// TestUserPoolConfig: a missing Store or negative numbers are refused with
-// ErrConfig; the zero Client gives a pool whose calls fail, never panic.
+// TestUserPoolConfig: a missing Store, a Key or negative numbers are
+// refused with ErrConfig; the zero Client gives a pool whose calls fail, never panic.
 func TestUserPoolConfig(t *testing.T) {
 	h := newHostileAS(t)
 	c := h.client(t)
-	for _, cfg := range []UserPoolConfig{{}, {Store: &tokenstore.Memory{}, MaxUsers: -1}, {Store: &tokenstore.Memory{}, Margin: -1}} {
+	for _, cfg := range []TokenSourceConfig{{}, {Store: &tokenstore.Memory{}, Key: "k"}, {Store: &tokenstore.Memory{}, MaxUsers: -1}, {Store: &tokenstore.Memory{}, Margin: -1}} {
 		if _, err := c.UserPool(cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("UserPool(%+v) = %v", cfg, err)
 		}
@@ -181,7 +181,7 @@ func TestUserPoolConfig(t *testing.T) {
 	ctx := context.Background()
 	vault := &tokenstore.Memory{}
 	engine.SaveRecord(ctx, vault, "u", &engine.Record{RefreshToken: "rt", Subject: "s"})
-	pool, err := (&Client{}).UserPool(UserPoolConfig{Store: vault})
+	pool, err := (&Client{}).UserPool(TokenSourceConfig{Store: vault})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestZeroValuesDoNotPanic(t *testing.T) {
 		"Pending":               func() { p := &Pending{}; _ = p.State(); _ = fmt.Sprint(p) },
 		"AuthError":             func() { _ = (&AuthError{}).Error() },
 		"strictnet.PolicyError": func() { _ = (&strictnet.PolicyError{}).Error() },
-		"ResponseError":         func() { _ = (&ResponseError{}).Error() },
+		"AuthError malformed":   func() { _ = (&AuthError{Problem: "p"}).Error() },
 		"Secret":                func() { var s secret.Value; _ = s.Reveal(); _ = s.IsZero(); _ = fmt.Sprint(s) },
 	}
 	for name, call := range calls {

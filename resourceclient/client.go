@@ -121,7 +121,7 @@ type Credentials struct {
 	KeyID string
 	// NoDPoP turns off the DPoP a Grant built on these Credentials uses
 	// because the authorization server's metadata lists a proof algorithm
-	// (see oauthclient.ClientCredentialsOptions.NoDPoP); it does not for a
+	// (see oauthclient.GrantOptions.NoDPoP); it does not for a
 	// resource that takes DPoP-bound tokens only. The browser login does
 	// not read it (its DPoP follows oauthclient.Config.DPoP: on when the
 	// resource or the server requires it).

@@ -74,11 +74,11 @@ func (c *Client) legacy(ctx context.Context, resp *http.Response) (*found, error
 		f.scopes = challengeScopes(resp.Header)
 	}
 	md, err := oauthclient.Discover(ctx, origin, c.cfg.HTTP)
-	var re *oauthclient.ResponseError
+	var re *oauthclient.AuthError
 	switch {
 	case err == nil:
 		f.md = *md
-	case errors.As(err, &re) && re.StatusCode == http.StatusNotFound:
+	case errors.As(err, &re) && re.Problem != "" && re.StatusCode == http.StatusNotFound:
 		f.md = oauthclient.Metadata{
 			Issuer:                origin,
 			AuthorizationEndpoint: origin + "/authorize",

@@ -96,7 +96,7 @@ func (g clientCredentials) TokenSource(ctx context.Context, s Server) (oauth2.To
 	if err != nil {
 		return nil, err
 	}
-	return oc.ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
+	return oc.ClientCredentials(oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
 // jwtBearer is the Grant of JWTBearer.
@@ -118,7 +118,7 @@ func (g jwtBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSourc
 	if err != nil {
 		return nil, err
 	}
-	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: g.a, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
+	return oc.JWTBearer(g.a, oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
 // enterpriseManaged is the Grant of EnterpriseManaged.
@@ -142,7 +142,7 @@ func (g enterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.To
 	}
 	idjag := g.idjag
 	idjag.Resource, idjag.Scopes = s.Resource, s.Scopes
-	return oc.JWTBearer(oauthclient.JWTBearerOptions{Assertion: idjag, Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
+	return oc.JWTBearer(idjag, oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
 // checkIssuer refuses a Grant configured for issuer at the issuer s

@@ -50,7 +50,7 @@ func (s *session) scopes() []string {
 }
 
 func (s *session) revoke(ctx context.Context, refreshToken string) error {
-	return s.oc.Revoke(ctx, refreshToken, oauthclient.HintRefreshToken)
+	return s.oc.Revoke(ctx, refreshToken, "refresh_token")
 }
 
 // authMode says whether an authorization may resume a stored token and

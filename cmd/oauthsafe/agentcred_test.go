@@ -45,7 +45,7 @@ func TestAgentEvictsLeastRecentlyUsed(t *testing.T) {
 	a := &agent{entries: map[string]*agentEntry{}}
 	src := func() *oauthclient.TokenSource {
 		// A source whose every Token call fails: only its identity matters here.
-		return new(oauthclient.Client).ClientCredentials(oauthclient.ClientCredentialsOptions{})
+		return new(oauthclient.Client).ClientCredentials(oauthclient.GrantOptions{})
 	}
 	add := func(name, cred string, used int64) {
 		ent := &agentEntry{name: name, credential: cred, src: src()}

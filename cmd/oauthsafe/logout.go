@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
@@ -93,7 +92,7 @@ func revokeAtServer(ctx context.Context, e *env, name string, p *profile, cfg *t
 		e.errorf("logout: cannot reach the server to revoke (%v); deleting the local copy only", cerr)
 	} else if c.Metadata().RevocationEndpoint != "" {
 		cfg.Revoke = func(ctx context.Context, rt string) error {
-			return c.Revoke(ctx, rt, oauthclient.HintRefreshToken)
+			return c.Revoke(ctx, rt, "refresh_token")
 		}
 	} else {
 		e.errorf("logout: the server offers no revocation endpoint; deleting the local copy only")

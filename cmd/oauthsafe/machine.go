@@ -161,9 +161,9 @@ func (o *tokenOptions) machineSource(e *env, c *oauthclient.Client, p *profile) 
 	var src *oauthclient.TokenSource
 	switch {
 	case o.clientCredentials:
-		src = c.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: resources, NoDPoP: noDPoP})
+		src = c.ClientCredentials(oauthclient.GrantOptions{Resource: resources, NoDPoP: noDPoP})
 	case m.assertionFile != "":
-		src = c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(m.assertionFile), Resource: resources, NoDPoP: noDPoP})
+		src = c.JWTBearer(assertion.File(m.assertionFile), oauthclient.GrantOptions{Resource: resources, NoDPoP: noDPoP})
 	default:
 		typ := m.subjectType
 		if full, ok := tokenTypes[typ]; ok {

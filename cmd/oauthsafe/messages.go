@@ -138,7 +138,7 @@ func hintFor(err error) string {
 		return strictnet.Hint(err) + " (the --issuer URL, or the API's)"
 	case errors.As(err, &cve):
 		return "The server's TLS certificate could not be verified; check the --issuer URL, or pass your CA with --ca-file PEM."
-	case errors.As(err, &ae):
+	case errors.As(err, &ae) && ae.Problem == "":
 		// The server's own text is in describe's message, once.
 		switch ae.Code {
 		case "invalid_client", "unauthorized_client":

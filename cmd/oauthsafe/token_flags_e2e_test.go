@@ -63,7 +63,11 @@ func TestIDTokenExecCredential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ver, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative, KeySet: oc.KeySet()})
+	keys, err := validate.NewJWKS(validate.JWKSConfig{URL: oc.Metadata().JWKSURI, HTTPClient: oc.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ver, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{Issuer: c.srv.Issuer, ClientID: oauthtest.ClientNative, KeySet: keys})
 	if err != nil {
 		t.Fatal(err)
 	}

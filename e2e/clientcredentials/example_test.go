@@ -61,7 +61,7 @@ func Example_clientCredentials() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := client.ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := client.ClientCredentials(oauthclient.GrantOptions{})
 	httpc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},
 		HTTP:           strictnet.Config{RootCAs: apiRoots},

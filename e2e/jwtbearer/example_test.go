@@ -67,10 +67,8 @@ func Example_jwtBearer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	src := client.JWTBearer(oauthclient.JWTBearerOptions{
-		Assertion: assertion.File(tokenFile), // read again when the platform rotates it
-		Scopes:    []string{oauthtest.ScopeAPIRead},
-	})
+	src := client.JWTBearer(assertion.File(tokenFile), // read again when the platform rotates it
+		oauthclient.GrantOptions{Scopes: []string{oauthtest.ScopeAPIRead}})
 	httpc, err := apiclient.New(src, apiclient.Config{AllowedOrigins: []string{api.URL}, HTTP: strictnet.Config{RootCAs: apiRoots}})
 	if err != nil {
 		log.Fatal(err)

@@ -40,7 +40,7 @@ func TestAssertionFromRotatingFile(t *testing.T) {
 	writeSecretFile(t, path, first)
 
 	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative})
-	src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.File(path), Scopes: []string{oauthtest.ScopeAPIRead}})
+	src := c.JWTBearer(assertion.File(path), oauthclient.GrantOptions{Scopes: []string{oauthtest.ScopeAPIRead}})
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)

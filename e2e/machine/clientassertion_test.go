@@ -39,7 +39,7 @@ func TestClientAssertionSource(t *testing.T) {
 	if m := c.Config().AuthMethod; m != oauthclient.AuthPrivateKeyJWT {
 		t.Fatalf("auth method %s", m)
 	}
-	src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true})
+	src := c.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true})
 	tok, err := src.TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)

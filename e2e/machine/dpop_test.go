@@ -57,18 +57,18 @@ func TestDPoPOnEveryGrant(t *testing.T) {
 	subject := newClient(t, srv, oauthclient.Config{
 		ClientID: oauthtest.ClientServicePost, ClientSecret: secretOf(t, oauthtest.ServicePostSecret),
 		AuthMethod: oauthclient.AuthClientSecretPost,
-	}).ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: scopes, NoDPoP: true})
+	}).ClientCredentials(oauthclient.GrantOptions{Scopes: scopes, NoDPoP: true})
 
 	grants := []struct {
 		grant string
 		src   func(noDPoP bool) *oauthclient.TokenSource
 	}{
 		{"client_credentials", func(no bool) *oauthclient.TokenSource {
-			return serviceClient(t, srv).ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: scopes, NoDPoP: no})
+			return serviceClient(t, srv).ClientCredentials(oauthclient.GrantOptions{Scopes: scopes, NoDPoP: no})
 		}},
 		{"urn:ietf:params:oauth:grant-type:jwt-bearer", func(no bool) *oauthclient.TokenSource {
 			return newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative}).JWTBearer(
-				oauthclient.JWTBearerOptions{Assertion: assertionFunc(workload), Scopes: scopes, NoDPoP: no})
+				assertionFunc(workload), oauthclient.GrantOptions{Scopes: scopes, NoDPoP: no})
 		}},
 		{"urn:ietf:params:oauth:grant-type:token-exchange", func(no bool) *oauthclient.TokenSource {
 			return serviceClient(t, srv).TokenExchange(oauthclient.TokenExchangeOptions{

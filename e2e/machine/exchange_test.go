@@ -30,7 +30,7 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	subject := newClient(t, srv, oauthclient.Config{
 		ClientID: oauthtest.ClientServicePost, ClientSecret: secretOf(t, oauthtest.ServicePostSecret),
 		AuthMethod: oauthclient.AuthClientSecretPost,
-	}).ClientCredentials(oauthclient.ClientCredentialsOptions{Scopes: []string{oauthtest.ScopeAPIRead}, NoDPoP: true})
+	}).ClientCredentials(oauthclient.GrantOptions{Scopes: []string{oauthtest.ScopeAPIRead}, NoDPoP: true})
 	exchanger := serviceClient(t, srv)
 	_, call, _ := demoAPI(t, srv, demoapi.ResourceConfig{})
 	rec := record(t, srv)
@@ -100,10 +100,9 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 
 	idpRec, asRec := record(t, idp), record(t, as)
 	scopes := []string{oauthtest.ScopeAPIRead}
-	src := serviceClient(t, as).JWTBearer(oauthclient.JWTBearerOptions{
-		Assertion: oauthclient.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource, Scopes: scopes},
-		Scopes:    scopes,
-	})
+	src := serviceClient(t, as).JWTBearer(
+		oauthclient.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource, Scopes: scopes},
+		oauthclient.GrantOptions{Scopes: scopes})
 	if code := call(src); code != http.StatusOK {
 		t.Fatalf("the API answered %d", code)
 	}
@@ -148,7 +147,7 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = serviceClient(t, other).JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.Func(func(context.Context, string) (string, error) { return jag.Reveal(), nil })}).TokenContext(ctx)
+	_, err = serviceClient(t, other).JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return jag.Reveal(), nil }), oauthclient.GrantOptions{}).TokenContext(ctx)
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "invalid_grant" {
 		t.Fatalf("an ID-JAG for another server: %v, want invalid_grant", err)

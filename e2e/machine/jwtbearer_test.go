@@ -71,7 +71,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 			clk := &clock{t: time.Now()}
 			tc.client.Now = clk.now
 			c := newClient(t, srv, tc.client)
-			src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.Func(func(context.Context, string) (string, error) { return tc.assertion, nil }), Scopes: tc.scopes})
+			src := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return tc.assertion, nil }), oauthclient.GrantOptions{Scopes: tc.scopes})
 			_, err := src.TokenContext(ctx)
 			var ae *oauthclient.AuthError
 			if !errors.As(err, &ae) || ae.Code != tc.code || !errors.Is(err, oauthclient.ErrAuthorizationServer) {
@@ -108,11 +108,11 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 	current := sign("https://another-server.example")
 	clk := &clock{t: time.Now()}
 	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientNative, Now: clk.now})
-	src := c.JWTBearer(oauthclient.JWTBearerOptions{Assertion: assertion.Func(func(context.Context, string) (string, error) {
+	src := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		return current, nil
-	}), NoDPoP: true /* proofs would carry the moved clock */})
+	}), oauthclient.GrantOptions{NoDPoP: true /* proofs would carry the moved clock */})
 	if _, err := src.TokenContext(ctx); !errors.Is(err, oauthclient.ErrAuthorizationServer) {
 		t.Fatalf("wrong audience: %v", err)
 	}

@@ -251,7 +251,7 @@ func TestDPoPEndToEnd(t *testing.T) {
 
 	// Client credentials with DPoP.
 	svc := serviceDPoP(t, as, true)
-	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.GrantOptions{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,14 +270,14 @@ func TestDPoPNonceRetry(t *testing.T) {
 	as := startAS(t, oauthtest.Options{DPoPNonce: true})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{DPoPNonce: true})
 	svc := serviceDPoP(t, as, true)
-	tok, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
+	tok, err := svc.ClientCredentials(oauthclient.GrantOptions{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := as.TokenRequests("client_credentials"); n != 2 {
 		t.Fatalf("token endpoint: %d requests, want 2 (one use_dpop_nonce, one retry)", n)
 	}
-	if _, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx); err != nil {
+	if _, err := svc.ClientCredentials(oauthclient.GrantOptions{Resource: []string{api.resource}}).TokenContext(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n := as.TokenRequests("client_credentials"); n != 3 {
@@ -327,7 +327,7 @@ func TestDPoPStolenTokenUseless(t *testing.T) {
 	as := startAS(t, oauthtest.Options{})
 	api := newDPoPAPI(t, as, demoapi.ResourceConfig{})
 	svc := serviceDPoP(t, as, true)
-	tok, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{api.resource}}).TokenContext(ctx)
+	tok, err := svc.ClientCredentials(oauthclient.GrantOptions{Resource: []string{api.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,7 +481,7 @@ func TestResourceIndicators(t *testing.T) {
 	}
 	// Client credentials for B only: accepted by B, refused by A.
 	svc := serviceDPoP(t, as, false)
-	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{apiB.resource}}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.GrantOptions{Resource: []string{apiB.resource}}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestResourceIndicators(t *testing.T) {
 		get(t, apiA.client(t, oauth2.StaticTokenSource(st)), apiA.URL+"/v1/read") != 401 {
 		t.Fatal("client credentials audience not honoured")
 	}
-	if _, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
+	if _, err := svc.ClientCredentials(oauthclient.GrantOptions{Resource: []string{"not a uri#frag"}}).TokenContext(ctx); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("bad resource: %v", err)
 	}
 }

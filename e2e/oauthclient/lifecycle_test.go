@@ -158,7 +158,7 @@ func TestRefreshFailures(t *testing.T) {
 		c, toks := login(t, srv, 0)
 		store := &tokenstore.Memory{}
 		src, _ := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: store}, toks)
-		if err := c.Revoke(ctx, toks.OAuth2Token().RefreshToken, oauthclient.HintRefreshToken); err != nil {
+		if err := c.Revoke(ctx, toks.OAuth2Token().RefreshToken, "refresh_token"); err != nil {
 			t.Fatal(err)
 		}
 		waitExpired(life)

@@ -126,7 +126,7 @@ func TestLoggerRedacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

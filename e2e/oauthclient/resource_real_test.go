@@ -56,7 +56,7 @@ func TestUserInfoAndIntrospectionAgainstRealServer(t *testing.T) {
 	if err := at.RequireScopes(oauthtest.ScopeAPIWrite); !errors.As(err, &ise) || ise.Scope[0] != oauthtest.ScopeAPIWrite {
 		t.Fatalf("err = %v", err)
 	}
-	if err := c.Revoke(ctx, toks.OAuth2Token().AccessToken, oauthclient.HintAccessToken); err != nil {
+	if err := c.Revoke(ctx, toks.OAuth2Token().AccessToken, "access_token"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := in.Verify(ctx, toks.OAuth2Token().AccessToken); !errors.Is(err, &validate.ClaimError{Claim: "active"}) {

@@ -187,7 +187,7 @@ func TestLibraryErrorsCarryHints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		api, err := apiclient.New(trusted.ClientCredentials(oauthclient.ClientCredentialsOptions{}), apiclient.Config{AllowedOrigins: []string{srv.Issuer}})
+		api, err := apiclient.New(trusted.ClientCredentials(oauthclient.GrantOptions{}), apiclient.Config{AllowedOrigins: []string{srv.Issuer}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func TestPrivateKeyFromFileSignsAtProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{}).Token(); err != nil {
+	if _, err := c.ClientCredentials(oauthclient.GrantOptions{}).Token(); err != nil {
 		t.Fatalf("the loaded key did not authenticate: %v", err)
 	}
 	os.Chmod(keyFile, 0o644)

@@ -131,7 +131,7 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			srv.Reset()
 			c := serviceClient(t, srv, sc, nil)
-			src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{Resource: []string{"https://api.example/"}, NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+			src := c.ClientCredentials(oauthclient.GrantOptions{Resource: []string{"https://api.example/"}, NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 			tok, err := src.Token()
 			if err != nil {
 				t.Fatal(err)
@@ -182,7 +182,7 @@ func TestServiceTokenSourceSingleFlight(t *testing.T) {
 			<-release // hold the one request until every caller is waiting
 		}
 	})
-	src := serviceClient(t, srv, serviceCases[0], nil).ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := serviceClient(t, srv, serviceCases[0], nil).ClientCredentials(oauthclient.GrantOptions{})
 	const n = 2000
 	var wg sync.WaitGroup
 	toks := make([]*oauth2.Token, n)
@@ -241,7 +241,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := serviceClient(t, srv, serviceCases[0], clock.Now).ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+	src := serviceClient(t, srv, serviceCases[0], clock.Now).ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	first, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestServiceTokenSourceRefreshAheadAndExpiry(t *testing.T) {
 
 func TestServiceTokenSourceInvalidate(t *testing.T) {
 	srv := startAS(t, oauthtest.Options{})
-	src := serviceClient(t, srv, serviceCases[1], nil).ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := serviceClient(t, srv, serviceCases[1], nil).ClientCredentials(oauthclient.GrantOptions{})
 	a, err := src.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +319,7 @@ func TestServiceTokenSourceBacksOffThenRecovers(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
-	src := serviceClient(t, srv, serviceCases[0], clock).ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := serviceClient(t, srv, serviceCases[0], clock).ClientCredentials(oauthclient.GrantOptions{})
 	_, err := src.Token()
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "temporarily_unavailable" || !ae.Temporary() {
@@ -350,7 +350,7 @@ func TestServiceTokenSourceCallerContext(t *testing.T) {
 			<-release
 		}
 	})
-	src := serviceClient(t, srv, serviceCases[0], nil).ClientCredentials(oauthclient.ClientCredentialsOptions{})
+	src := serviceClient(t, srv, serviceCases[0], nil).ClientCredentials(oauthclient.GrantOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := src.TokenContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -386,7 +386,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		w.Write(bytes.ToUpper(b))
 	})
 	c := serviceClient(t, srv, serviceCases[0], nil)
-	src := c.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+	src := c.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	hc := api.Client(t, src)
 	post := func() string {
 		resp, err := hc.Post(api.URL+"/echo", "text/plain", strings.NewReader("hello"))
@@ -404,7 +404,7 @@ func TestServiceToAPIEndToEnd(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	tok, _ := src.Token()
-	if err := c.Revoke(context.Background(), tok.AccessToken, oauthclient.HintAccessToken); err != nil {
+	if err := c.Revoke(context.Background(), tok.AccessToken, "access_token"); err != nil {
 		t.Fatal(err)
 	}
 	if active, _ := introspectActive(t, srv, tok.AccessToken); active {
@@ -435,7 +435,7 @@ func TestServiceSourceThroughAPIClientNeverWaits(t *testing.T) {
 		}
 	})
 	clock := newFakeClock()
-	src := serviceClient(t, srv, serviceCases[0], clock.Now).ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
+	src := serviceClient(t, srv, serviceCases[0], clock.Now).ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* the bearer path; DPoP: e2e/machine */})
 	api := testkit.NewAPIServer(t, testkit.OK)
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.URL},

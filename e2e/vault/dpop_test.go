@@ -113,7 +113,7 @@ func TestVaultDPoPKeySealed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pool, err := other.UserPool(oauthclient.UserPoolConfig{Store: st})
+			pool, err := other.UserPool(oauthclient.TokenSourceConfig{Store: st})
 			if err != nil {
 				t.Fatal(err)
 			}

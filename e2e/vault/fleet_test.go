@@ -116,7 +116,7 @@ func TestVaultFleetChild(t *testing.T) {
 	c, st := childClientAndStore(t, 0)
 	// The replica's per-user pool: the user's engine is Client.TokenSource
 	// resumed from the vault (no login in this process).
-	users, err := c.UserPool(oauthclient.UserPoolConfig{Store: st})
+	users, err := c.UserPool(oauthclient.TokenSourceConfig{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func TestPoolDrain(t *testing.T) {
 			if _, err := c.TokenSource(ctx, oauthclient.TokenSourceConfig{Store: st, Key: "u"}, toks); err != nil {
 				t.Fatal(err)
 			}
-			pool, err := c.UserPool(oauthclient.UserPoolConfig{Store: st})
+			pool, err := c.UserPool(oauthclient.TokenSourceConfig{Store: st})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +159,7 @@ func TestPoolDrain(t *testing.T) {
 // one audience per token do), a user logged in for a resource is resumed
 // from the vault by a new process's UserPool (a restart, an eviction) and
 // refreshes: with no Resource configured, from the record; with
-// UserPoolConfig.Resource, from the configuration. The contrast: a record
+// TokenSourceConfig.Resource, from the configuration. The contrast: a record
 // that lost its resource is refused by the OP (invalid_grant: the user
 // would have to log in again).
 func TestUserPoolCarriesResource(t *testing.T) {
@@ -186,10 +186,10 @@ func TestUserPoolCarriesResource(t *testing.T) {
 	login("from-config")
 	for _, tc := range []struct {
 		key string
-		cfg oauthclient.UserPoolConfig
+		cfg oauthclient.TokenSourceConfig
 	}{
-		{"from-record", oauthclient.UserPoolConfig{Store: st}},
-		{"from-config", oauthclient.UserPoolConfig{Store: st, Resource: []string{api}}},
+		{"from-record", oauthclient.TokenSourceConfig{Store: st}},
+		{"from-config", oauthclient.TokenSourceConfig{Store: st, Resource: []string{api}}},
 	} {
 		c, err := webClient(ctx, srv.Issuer, srv.RootCAs()) // the restarted process
 		if err != nil {
@@ -221,7 +221,7 @@ func TestUserPoolCarriesResource(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := webClient(ctx, srv.Issuer, srv.RootCAs())
-	pool, _ := c.UserPool(oauthclient.UserPoolConfig{Store: st})
+	pool, _ := c.UserPool(oauthclient.TokenSourceConfig{Store: st})
 	if _, err = pool.Token(ctx, "stripped"); !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("refresh without the resource = %v, want the OP's refusal (invalid_grant)", err)
 	}

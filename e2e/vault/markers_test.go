@@ -376,7 +376,7 @@ func TestFleetKillChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	c, st := killableReplica(t, fleetKillLease)
-	users, err := c.UserPool(oauthclient.UserPoolConfig{Store: st, ResolveMarkersByIntrospection: true})
+	users, err := c.UserPool(oauthclient.TokenSourceConfig{Store: st, ResolveMarkersByIntrospection: true})
 	if err != nil {
 		t.Fatal(err)
 	}

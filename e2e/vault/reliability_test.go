@@ -46,7 +46,7 @@ func TestFleetRestartChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	c, st := childClientAndStore(t, 0)
-	users, err := c.UserPool(oauthclient.UserPoolConfig{Store: st})
+	users, err := c.UserPool(oauthclient.TokenSourceConfig{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,7 +459,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 	t.Run("evicted while down", func(t *testing.T) {
 		r := newRig(t)
 		l0, l1 := r.login(t, "u0"), r.login(t, "u1")
-		pool, err := r.c.UserPool(oauthclient.UserPoolConfig{Store: r.st, MaxUsers: 1})
+		pool, err := r.c.UserPool(oauthclient.TokenSourceConfig{Store: r.st, MaxUsers: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,7 +481,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		r := newRig(t)
 		l0 := r.login(t, "u0")
 		r.login(t, "u1")
-		pool, err := r.c.UserPool(oauthclient.UserPoolConfig{Store: r.st, MaxUsers: 1})
+		pool, err := r.c.UserPool(oauthclient.TokenSourceConfig{Store: r.st, MaxUsers: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -530,7 +530,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 	t.Run("drain", func(t *testing.T) {
 		r := newRig(t)
 		l0 := r.login(t, "u0")
-		pool, err := r.c.UserPool(oauthclient.UserPoolConfig{Store: r.st})
+		pool, err := r.c.UserPool(oauthclient.TokenSourceConfig{Store: r.st})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -142,7 +142,7 @@ func callAPI(ctx context.Context, s settings, stdout io.Writer) error {
 	// expiry; the API client sends it only to the API's origin, only in the
 	// Authorization header ("Bearer ..."), never in a URL, never across a
 	// redirect to another origin.
-	httpc, err := apiclient.New(client.ClientCredentials(oauthclient.ClientCredentialsOptions{}), apiclient.Config{
+	httpc, err := apiclient.New(client.ClientCredentials(oauthclient.GrantOptions{}), apiclient.Config{
 		AllowedOrigins: []string{origin},
 		HTTP:           strictnet.Config{RootCAs: s.apiRoots},
 	})

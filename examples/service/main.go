@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("-api must be an https URL")
 	}
 	// The token goes only to the API's origin, in the Authorization header.
-	httpc, err := apiclient.New(client.ClientCredentials(oauthclient.ClientCredentialsOptions{}), apiclient.Config{
+	httpc, err := apiclient.New(client.ClientCredentials(oauthclient.GrantOptions{}), apiclient.Config{
 		AllowedOrigins: []string{u.Scheme + "://" + u.Host},
 		HTTP:           strictnet.Config{RootCAs: apiRoots},
 	})

@@ -93,7 +93,7 @@ func newApp(cfg appConfig) (*webApp, error) {
 	logger := log.New(cfg.Log, "webapp: ", log.LstdFlags)
 	// The per-user pool: each user's token engine, resumed from the vault
 	// on first use, at most 10,000 kept in memory.
-	users, err := cfg.Client.UserPool(oauthclient.UserPoolConfig{Store: cfg.Vault})
+	users, err := cfg.Client.UserPool(oauthclient.TokenSourceConfig{Store: cfg.Vault})
 	if err != nil {
 		return nil, err
 	}

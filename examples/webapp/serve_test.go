@@ -19,7 +19,7 @@ import (
 // request in flight finish, then drains the pool (it refuses new calls
 // with ErrClosed) and returns nil.
 func TestServeDrainsOnSIGTERM(t *testing.T) {
-	pool, err := new(oauthclient.Client).UserPool(oauthclient.UserPoolConfig{Store: &tokenstore.Memory{}})
+	pool, err := new(oauthclient.Client).UserPool(oauthclient.TokenSourceConfig{Store: &tokenstore.Memory{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,7 +63,7 @@ type Discovery struct {
 	// scopes_supported.
 	Scopes []string
 	// Resource is the resource identifier, for oauthclient.StartOptions.Resource
-	// and oauthclient.ClientCredentialsOptions.Resource: the metadata's resource,
+	// and oauthclient.GrantOptions.Resource: the metadata's resource,
 	// verbatim (DiscoveryConfig.Resource, or its origin when the document
 	// was found at the root well-known URL).
 	Resource string

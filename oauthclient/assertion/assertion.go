@@ -10,7 +10,7 @@
 // was handed one assertion, uses [Func]. A service that holds a private
 // key sets oauthclient.Config.PrivateKey instead: the client signs its own
 // assertions. The source goes to oauthclient.Config.ClientAssertion
-// (client authentication) or to oauthclient.JWTBearerOptions.Assertion (the grant).
+// (client authentication) or to oauthclient.Client.JWTBearer (the grant).
 //
 // # What it guarantees
 //

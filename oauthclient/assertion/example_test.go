@@ -32,7 +32,7 @@ func ExampleFile() {
 	if err := os.WriteFile(path, []byte(jwtWithExp(4102444800)), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	src := assertion.File(path) // oauthclient.JWTBearerOptions.Assertion or oauthclient.Config.ClientAssertion
+	src := assertion.File(path) // oauthclient.Client.JWTBearer or oauthclient.Config.ClientAssertion
 	a, err := src.Assertion(context.Background(), "https://login.example.com")
 	if err != nil {
 		log.Fatal(err)

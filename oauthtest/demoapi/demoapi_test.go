@@ -30,7 +30,7 @@ func TestRequire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := c.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* a bearer token, used by hand below */}).TokenContext(ctx)
+	tok, err := c.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* a bearer token, used by hand below */}).TokenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@
 //	db, _ := sql.Open("pgx", dsn) // or "sqlite" with "file:vault.db?_pragma=busy_timeout(5000)"
 //	keys, err := secret.FromEnv("APP_VAULT_KEYS") // "k1:<base64 of 32 random bytes>", or secret.FromFile (0600)
 //	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.Postgres, Keys: keys})
-//	users, err := client.UserPool(oauthclient.UserPoolConfig{Store: vault})
+//	users, err := client.UserPool(oauthclient.TokenSourceConfig{Store: vault})
 //
 // After a login, client.TokenSource with Store: vault writes the user's
 // record sealed, and users.Add pools the engine; users.Source gets a user's
@@ -76,7 +76,7 @@
 // What the kill costs the user depends on where the engine was (see
 // tokenstore's "Under faults"): before it marked the record, nothing;
 // after its mark, the next holder finds the mark once the lease lapses.
-// With ResolveMarkersByIntrospection (oauthclient's UserPoolConfig) it
+// With ResolveMarkersByIntrospection (oauthclient's TokenSourceConfig) it
 // asks the provider about the stored token 5 s after the dead holder's
 // request surely ended (within two thirds of the lease, so about LeaseTTL
 // + 5 s after the kill; refreshes of that user fail with a

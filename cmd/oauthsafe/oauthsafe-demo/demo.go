@@ -298,7 +298,7 @@ func (d *demo) refreshSection(ctx context.Context, srv *oauthtest.Server, c *oau
 	d.expectBlocked("reuse of the spent refresh token", err, tokenstore.ErrLoginRequired, "")
 	return func(ctx context.Context) error {
 		d.section("Logout")
-		if err := c.Revoke(ctx, rec.RefreshToken, oauthclient.HintRefreshToken); err != nil {
+		if err := c.Revoke(ctx, rec.RefreshToken, "refresh_token"); err != nil {
 			return fmt.Errorf("revoke: %w", err)
 		}
 		d.ok("refresh token revoked at the server (RFC 7009)")
@@ -324,7 +324,7 @@ func (d *demo) serviceSection(ctx context.Context, srv *oauthtest.Server) (*oaut
 	if err != nil {
 		return nil, err
 	}
-	st, err := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
+	st, err := svc.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* the bearer story; DPoP has its own section */}).TokenContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("client credentials: %w", err)
 	}

@@ -85,7 +85,7 @@ func (d *demo) apiSection(ctx context.Context, as *oauthtest.Server, svc *oauthc
 	defer api.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(api.srv.Certificate())
-	src := svc.ClientCredentials(oauthclient.ClientCredentialsOptions{NoDPoP: true /* the bearer story; DPoP has its own section */})
+	src := svc.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true /* the bearer story; DPoP has its own section */})
 	hc, err := apiclient.New(src, apiclient.Config{
 		AllowedOrigins: []string{api.srv.URL},
 		HTTP:           strictnet.Config{RootCAs: pool},

@@ -291,8 +291,13 @@ func (d *demo) loopbackRefresh(ctx context.Context, srv *oauthtest.Server, c *oa
 // algNone presents an unsigned ID token, as an attacker in the middle would.
 func (d *demo) algNone(ctx context.Context, c *oauthclient.Client) {
 	md := c.Metadata()
+	keys, err := validate.NewJWKS(validate.JWKSConfig{URL: md.JWKSURI, HTTPClient: c.HTTPClient()})
+	if err != nil {
+		d.fail("key set: %v", err)
+		return
+	}
 	v, err := validate.NewIDTokenVerifier(validate.IDTokenConfig{
-		Issuer: md.Issuer, ClientID: oauthtest.ClientWeb, Algorithms: md.IDTokenSigningAlgValuesSupported, KeySet: c.KeySet(),
+		Issuer: md.Issuer, ClientID: oauthtest.ClientWeb, Algorithms: md.IDTokenSigningAlgValuesSupported, KeySet: keys,
 	})
 	if err != nil {
 		d.fail("verifier: %v", err)
