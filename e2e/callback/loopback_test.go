@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -324,6 +325,12 @@ func TestLoopbackListenAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
+	// While it is taken, Login returns the listener's own error: not a
+	// configuration error, and nothing is started.
+	busy := &callback.Loopback{Client: c, Listen: ln.Addr().String(), Out: io.Discard}
+	if _, err := busy.Login(context.Background()); err == nil || errors.Is(err, oauthsafe.ErrConfig) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("Listen on a busy port: err = %v, want the listener's EADDRINUSE", err)
+	}
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
