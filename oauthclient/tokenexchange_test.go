@@ -112,18 +112,15 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
 		t.Fatalf("zero assertion: %v", err)
 	}
-	valid, err := assertion.Parse(jwtWithExp(time.Now().Add(time.Hour)), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return valid.Reveal(), nil }), oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
+	valid := jwtWithExp(time.Now().Add(time.Hour))
+	if _, err := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return valid, nil }), oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
 		t.Fatalf("N_A to a JWT-bearer grant: %v, want ErrMalformedResponse", err)
 	}
 
 	// ID-JAG: the answer must be an unexpired JWT of the requested type.
 	idjag := oauthclient.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
-	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a.Reveal() == "" {
+	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a == "" {
 		t.Fatalf("ID-JAG: %v", err)
 	}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
@@ -259,9 +256,9 @@ type tokenSourceFunc func() (*oauth2.Token, error)
 
 func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
 
-// zeroAssertion is a source that gives the zero assertion.JWT.
+// zeroAssertion is a source that gives the empty assertion.
 type zeroAssertion struct{}
 
-func (zeroAssertion) Assertion(context.Context, string) (assertion.JWT, error) {
-	return assertion.JWT{}, nil
+func (zeroAssertion) Assertion(context.Context, string) (string, error) {
+	return "", nil
 }
