@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -261,4 +262,57 @@ type zeroAssertion struct{}
 
 func (zeroAssertion) Assertion(context.Context, string) (string, error) {
 	return "", nil
+}
+
+// rawSource is a caller's own assertion.Source: it returns its string as
+// it is, checking nothing.
+type rawSource string
+
+func (s rawSource) Assertion(context.Context, string) (string, error) { return string(s), nil }
+
+// TestCustomSourceParsedAtOnce (S31): what a caller's own Source returns
+// is parsed where the client receives it, for the JWT-bearer grant and for
+// client authentication (Config.ClientAssertion): empty or not a JWT with
+// an exp is refused with assertion.ErrSource, one whose exp has passed by
+// the client's clock (Config.Now) with assertion.ErrExpired; nothing is
+// sent, and the error does not hold the assertion.
+func TestCustomSourceParsedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	h := newHostile(t)
+	h.answer(`{"access_token":"at","token_type":"Bearer","expires_in":60}`)
+	inAnHour := time.Now().Add(time.Hour)
+	later := func() time.Time { return inAnHour.Add(time.Minute) } // the client's clock
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"expired by the client's clock", jwtWithExp(inAnHour), assertion.ErrExpired},
+		{"expired", jwtWithExp(time.Now().Add(-time.Minute)), assertion.ErrExpired},
+		{"empty", "", assertion.ErrSource},
+		{"not a JWT", "opaque-workload-credential", assertion.ErrSource},
+	} {
+		for _, site := range []string{"JWTBearer", "ClientAssertion"} {
+			t.Run(tc.name+"/"+site, func(t *testing.T) {
+				before := h.requests.Load()
+				var err error
+				if site == "JWTBearer" {
+					c := h.client(t, oauthclient.Config{Now: later}, nil)
+					_, err = c.JWTBearer(rawSource(tc.raw), oauthclient.GrantOptions{}).TokenContext(ctx)
+				} else {
+					c := h.client(t, oauthclient.Config{Now: later, ClientAssertion: rawSource(tc.raw)}, nil)
+					_, err = c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx)
+				}
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("%v, want %v", err, tc.want)
+				}
+				if n := h.requests.Load() - before; n != 0 {
+					t.Fatalf("%d requests sent", n)
+				}
+				if tc.raw != "" && strings.Contains(err.Error(), tc.raw) {
+					t.Fatal("the error holds the assertion")
+				}
+			})
+		}
+	}
 }
