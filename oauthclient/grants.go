@@ -88,9 +88,10 @@ func (c *Client) ClientCredentials(opts GrantOptions) *TokenSource {
 // a gives the assertion of each token request; it is asked for one whose
 // aud is the client's issuer. It is required: a nil a fails every Token
 // call with an error matching oauthsafe.ErrConfig. An assertion is taken
-// from a for each token request, and one
-// whose exp has passed is refused before it is sent (an error matching
-// assertion.ErrExpired); it is never logged or printed. A refusal of the
+// from a for each token request and parsed at once: one whose exp has
+// passed (by Config.Now) is refused before it is sent (an error matching
+// assertion.ErrExpired), and so is one that is empty or not a JWT with an
+// exp (assertion.ErrSource); it is never logged or printed. A refusal of the
 // grant comes back as the *AuthError the server answered (errors.As; Code
 // invalid_grant, invalid_scope, unauthorized_client, …) and is not sent
 // again: invalid_grant is returned without a request until the source

@@ -111,7 +111,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	h.answer(`{"access_token":"at","token_type":"N_A","expires_in":60}`)
 	jb := c.JWTBearer(zeroAssertion{}, oauthclient.GrantOptions{})
 	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
-		t.Fatalf("zero assertion: %v", err)
+		t.Fatalf("empty assertion: %v", err)
 	}
 	valid := jwtWithExp(time.Now().Add(time.Hour))
 	if _, err := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return valid, nil }), oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
