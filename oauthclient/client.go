@@ -104,9 +104,11 @@ type Config struct {
 	// elsewhere, instead of signing them with PrivateKey: a platform's
 	// workload token file (assertion.File, read again when it rotates), or
 	// a callback (assertion.Func). Each request asks it for an assertion
-	// whose aud is Issuer; one whose exp has passed is refused before it is
-	// sent (an error matching assertion.ErrExpired). nil means none; it
-	// cannot be combined with PrivateKey.
+	// whose aud is Issuer and parses what it returns at once: one whose exp
+	// has passed (by Now) is refused before it is sent (an error matching
+	// assertion.ErrExpired), and so is one that is empty or not a JWT with
+	// an exp (assertion.ErrSource). nil means none; it cannot be combined
+	// with PrivateKey.
 	ClientAssertion assertion.Source
 	// ClientCertificate is the certificate for tls_client_auth. nil means none.
 	ClientCertificate *tls.Certificate

@@ -7,8 +7,8 @@ import (
 	"net/url"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/jwtassert"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
-	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 )
 
 // assertionType is the typ header of client assertions
@@ -46,8 +46,10 @@ func (c *Client) authenticate(ctx context.Context, form url.Values, h http.Heade
 // Config.ClientAssertion, or signed with Config.PrivateKey (S16: aud the
 // issuer as a single string, a uuid jti, 60 s, typ
 // client-authentication+jwt). An assertion whose exp has passed is
-// refused here, before anything is sent (S31).
-func (c *Client) clientAssertion(ctx context.Context) (assertion.JWT, error) {
+// refused here, before anything is sent (S31): what the source returns is
+// parsed at once (an empty or malformed one matches assertion.ErrSource)
+// and kept only as a JWT, which redacts itself.
+func (c *Client) clientAssertion(ctx context.Context) (jwtassert.JWT, error) {
 	src := c.cfg.ClientAssertion
 	if src == nil {
 		src = signedAssertion{
@@ -56,12 +58,13 @@ func (c *Client) clientAssertion(ctx context.Context) (assertion.JWT, error) {
 			Type: assertionType, Now: c.cfg.Now,
 		}
 	}
-	a, err := src.Assertion(ctx, c.cfg.Issuer)
+	raw, err := src.Assertion(ctx, c.cfg.Issuer)
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("oauthclient: client assertion: %w", err)
+		return jwtassert.JWT{}, fmt.Errorf("oauthclient: client assertion: %w", err)
 	}
-	if !a.Expiry().After(c.cfg.Now()) {
-		return assertion.JWT{}, fmt.Errorf("oauthclient: client assertion: %w", assertion.ErrExpired)
+	a, err := jwtassert.Parse(raw, c.cfg.Now())
+	if err != nil {
+		return jwtassert.JWT{}, fmt.Errorf("oauthclient: client assertion: %w", err)
 	}
 	return a, nil
 }

@@ -54,17 +54,19 @@ type assertionClaims struct {
 	NotAfter int64  `json:"exp"`
 }
 
-// Assertion signs a new assertion for audience. Errors match assertion.ErrSource
+// Assertion signs a new assertion for audience and returns its compact
+// JWS (Client.clientAssertion parses it at once, as it does what
+// Config.ClientAssertion returns). Errors match assertion.ErrSource
 // (a missing field, a key that cannot sign), and strictnet.ErrPolicy for
 // an RSA key shorter than 2048 bits, ErrConfig for a key type it does not
 // sign with.
-func (s signedAssertion) Assertion(_ context.Context, audience string) (assertion.JWT, error) {
+func (s signedAssertion) Assertion(_ context.Context, audience string) (string, error) {
 	if s.Key == nil || s.Issuer == "" || s.Subject == "" || audience == "" {
-		return assertion.JWT{}, fmt.Errorf("%w: the signed client assertion needs a Key, an Issuer, a Subject and an audience", assertion.ErrSource)
+		return "", fmt.Errorf("%w: the signed client assertion needs a Key, an Issuer, a Subject and an audience", assertion.ErrSource)
 	}
 	alg, err := signingAlg(s.Key.Public())
 	if err != nil {
-		return assertion.JWT{}, err
+		return "", err
 	}
 	typ := s.Type
 	if typ == "" {
@@ -74,7 +76,7 @@ func (s signedAssertion) Assertion(_ context.Context, audience string) (assertio
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("%w: signer: %w", assertion.ErrSource, err)
+		return "", fmt.Errorf("%w: signer: %w", assertion.ErrSource, err)
 	}
 	now := time.Now
 	if s.Now != nil {
@@ -87,17 +89,17 @@ func (s signedAssertion) Assertion(_ context.Context, audience string) (assertio
 		ID: uuid.NewString(), IssuedAt: t.Unix(), NotAfter: exp.Unix(),
 	})
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("%w: %w", assertion.ErrSource, err)
+		return "", fmt.Errorf("%w: %w", assertion.ErrSource, err)
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("%w: signing: %w", assertion.ErrSource, err)
+		return "", fmt.Errorf("%w: signing: %w", assertion.ErrSource, err)
 	}
 	raw, err := jws.CompactSerialize()
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("%w: %w", assertion.ErrSource, err)
+		return "", fmt.Errorf("%w: %w", assertion.ErrSource, err)
 	}
-	return assertion.Parse(raw, t)
+	return raw, nil
 }
 
 // signingAlg returns the JWS algorithm signedAssertion uses for a public key, or

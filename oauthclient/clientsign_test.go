@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/oauthsafe/oauthsafe/internal/jwtassert"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"github.com/oauthsafe/oauthsafe/strictnet"
 )
@@ -30,7 +31,7 @@ func TestSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jws, err := jose.ParseSignedCompact(a.Reveal(), []jose.SignatureAlgorithm{jose.ES256})
+	jws, err := jose.ParseSignedCompact(a, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,16 +46,16 @@ func TestSigned(t *testing.T) {
 		jws.Signatures[0].Header.KeyID != "k1" || jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "JWT" {
 		t.Fatalf("claims %v header %+v", c, jws.Signatures[0].Header)
 	}
-	if !a.Expiry().Equal(now.Add(assertionLifetime)) {
-		t.Fatalf("exp %v", a.Expiry())
+	if jwt, err := jwtassert.Parse(a, now); err != nil || !jwt.Expiry().Equal(now.Add(assertionLifetime)) {
+		t.Fatalf("exp %v: %v", jwt.Expiry(), err)
 	}
 	b, _ := s.Assertion(ctx, "https://as.example")
-	if b.Reveal() == a.Reveal() {
+	if b == a {
 		t.Fatal("two assertions are the same (jti reused)")
 	}
 	s.Type = "client-authentication+jwt"
 	c2, _ := s.Assertion(ctx, "x")
-	if j, _ := jose.ParseSignedCompact(c2.Reveal(), []jose.SignatureAlgorithm{jose.ES256}); j.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "client-authentication+jwt" {
+	if j, _ := jose.ParseSignedCompact(c2, []jose.SignatureAlgorithm{jose.ES256}); j.Signatures[0].Protected.ExtraHeaders[jose.HeaderType] != "client-authentication+jwt" {
 		t.Fatal("Type not in typ")
 	}
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/jwtassert"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
 	"golang.org/x/oauth2"
@@ -87,9 +88,10 @@ func (c *Client) ClientCredentials(opts GrantOptions) *TokenSource {
 // a gives the assertion of each token request; it is asked for one whose
 // aud is the client's issuer. It is required: a nil a fails every Token
 // call with an error matching oauthsafe.ErrConfig. An assertion is taken
-// from a for each token request, and one
-// whose exp has passed is refused before it is sent (an error matching
-// assertion.ErrExpired); it is never logged or printed. A refusal of the
+// from a for each token request and parsed at once: one whose exp has
+// passed (by Config.Now) is refused before it is sent (an error matching
+// assertion.ErrExpired), and so is one that is empty or not a JWT with an
+// exp (assertion.ErrSource); it is never logged or printed. A refusal of the
 // grant comes back as the *AuthError the server answered (errors.As; Code
 // invalid_grant, invalid_scope, unauthorized_client, …) and is not sent
 // again: invalid_grant is returned without a request until the source
@@ -123,23 +125,22 @@ func (c *Client) JWTBearer(a assertion.Source, opts GrantOptions) *TokenSource {
 // errNoAssertionSource: JWTBearer was given no assertion source.
 var errNoAssertionSource = cfgerr.New("oauthclient", "JWTBearer needs an assertion source")
 
-// takeAssertion takes one assertion for audience from src and refuses it,
-// before anything is sent, when its exp is not after now (an error
-// matching assertion.ErrExpired), whatever src checked itself. Errors
-// never contain the assertion.
-func takeAssertion(ctx context.Context, src assertion.Source, audience string, now time.Time) (assertion.JWT, error) {
+// takeAssertion takes one assertion for audience from src and parses it
+// at once, whatever src checked itself: before anything is sent, an empty
+// or malformed one is refused (an error matching assertion.ErrSource) and
+// one whose exp is not after now too (assertion.ErrExpired). Errors never
+// contain the assertion.
+func takeAssertion(ctx context.Context, src assertion.Source, audience string, now time.Time) (jwtassert.JWT, error) {
 	if src == nil {
-		return assertion.JWT{}, errNoAssertionSource
+		return jwtassert.JWT{}, errNoAssertionSource
 	}
-	a, err := src.Assertion(ctx, audience)
+	raw, err := src.Assertion(ctx, audience)
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w", err)
+		return jwtassert.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w", err)
 	}
-	if a.Reveal() == "" {
-		return assertion.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w: the source gave an empty assertion", assertion.ErrSource)
-	}
-	if !a.Expiry().After(now) {
-		return assertion.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w at %s", assertion.ErrExpired, a.Expiry().UTC().Format(time.RFC3339))
+	a, err := jwtassert.Parse(raw, now)
+	if err != nil {
+		return jwtassert.JWT{}, fmt.Errorf("oauthclient: JWT-bearer: %w", err)
 	}
 	return a, nil
 }
@@ -248,11 +249,11 @@ func takeSubject(ts oauth2.TokenSource, now time.Time) (string, error) {
 		return "", fmt.Errorf("%w: the source gave an empty token", errSubject)
 	}
 	if !t.Expiry.IsZero() && !t.Expiry.After(now) {
-		return "", fmt.Errorf("oauthclient: token exchange: %w at %s", assertion.ErrExpired, t.Expiry.UTC().Format(time.RFC3339))
+		return "", fmt.Errorf("oauthclient: token exchange: %w at %s", jwtassert.ErrExpired, t.Expiry.UTC().Format(time.RFC3339))
 	}
 	if t.Expiry.IsZero() {
 		// A JWT carries its own exp: an expired one is not sent either.
-		if _, err := assertion.Parse(t.AccessToken, now); errors.Is(err, assertion.ErrExpired) {
+		if _, err := jwtassert.Parse(t.AccessToken, now); errors.Is(err, jwtassert.ErrExpired) {
 			return "", fmt.Errorf("oauthclient: token exchange: %w", err)
 		}
 	}
@@ -290,10 +291,13 @@ type IDJAG struct {
 var _ assertion.Source = IDJAG{}
 
 // Assertion exchanges the subject token for an ID-JAG whose audience is
-// audience (the authorization server's issuer).
-func (j IDJAG) Assertion(ctx context.Context, audience string) (assertion.JWT, error) {
+// audience (the authorization server's issuer) and returns it as a compact
+// JWS, after parsing it: an expired one is refused (assertion.ErrExpired),
+// one that is not a JWT with an exp too (assertion.ErrSource). The
+// JWTBearer source it is given to parses it again before sending it.
+func (j IDJAG) Assertion(ctx context.Context, audience string) (string, error) {
 	if j.IdP == nil || audience == "" {
-		return assertion.JWT{}, cfgerr.New("oauthclient", "IDJAG needs an IdP client and an audience")
+		return "", cfgerr.New("oauthclient", "IDJAG needs an IdP client and an audience")
 	}
 	now := j.IdP.cfg.Now
 	typ := j.SubjectTokenType
@@ -313,13 +317,13 @@ func (j IDJAG) Assertion(ctx context.Context, audience string) (assertion.JWT, e
 	}
 	is, err := j.IdP.grantCall(ctx, grant{grantSpec: g}, nil, nil)
 	if err != nil {
-		return assertion.JWT{}, err
+		return "", err
 	}
-	a, err := assertion.Parse(is.Token.AccessToken, now())
+	a, err := jwtassert.Parse(is.Token.AccessToken, now())
 	if err != nil {
-		return assertion.JWT{}, fmt.Errorf("oauthclient: the identity provider's ID-JAG: %w", err)
+		return "", fmt.Errorf("oauthclient: the identity provider's ID-JAG: %w", err)
 	}
-	return a, nil
+	return a.Reveal(), nil
 }
 
 func (o TokenExchangeOptions) redact() string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,20 +111,17 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	h.answer(`{"access_token":"at","token_type":"N_A","expires_in":60}`)
 	jb := c.JWTBearer(zeroAssertion{}, oauthclient.GrantOptions{})
 	if _, err := jb.TokenContext(ctx); !errors.Is(err, assertion.ErrSource) {
-		t.Fatalf("zero assertion: %v", err)
+		t.Fatalf("empty assertion: %v", err)
 	}
-	valid, err := assertion.Parse(jwtWithExp(time.Now().Add(time.Hour)), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return valid.Reveal(), nil }), oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
+	valid := jwtWithExp(time.Now().Add(time.Hour))
+	if _, err := c.JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return valid, nil }), oauthclient.GrantOptions{}).TokenContext(ctx); !errors.Is(err, oauthclient.ErrMalformedResponse) {
 		t.Fatalf("N_A to a JWT-bearer grant: %v, want ErrMalformedResponse", err)
 	}
 
 	// ID-JAG: the answer must be an unexpired JWT of the requested type.
 	idjag := oauthclient.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
-	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a.Reveal() == "" {
+	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a == "" {
 		t.Fatalf("ID-JAG: %v", err)
 	}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
@@ -259,9 +257,62 @@ type tokenSourceFunc func() (*oauth2.Token, error)
 
 func (f tokenSourceFunc) Token() (*oauth2.Token, error) { return f() }
 
-// zeroAssertion is a source that gives the zero assertion.JWT.
+// zeroAssertion is a source that gives the empty assertion.
 type zeroAssertion struct{}
 
-func (zeroAssertion) Assertion(context.Context, string) (assertion.JWT, error) {
-	return assertion.JWT{}, nil
+func (zeroAssertion) Assertion(context.Context, string) (string, error) {
+	return "", nil
+}
+
+// rawSource is a caller's own assertion.Source: it returns its string as
+// it is, checking nothing.
+type rawSource string
+
+func (s rawSource) Assertion(context.Context, string) (string, error) { return string(s), nil }
+
+// TestCustomSourceParsedAtOnce (S31): what a caller's own Source returns
+// is parsed where the client receives it, for the JWT-bearer grant and for
+// client authentication (Config.ClientAssertion): empty or not a JWT with
+// an exp is refused with assertion.ErrSource, one whose exp has passed by
+// the client's clock (Config.Now) with assertion.ErrExpired; nothing is
+// sent, and the error does not hold the assertion.
+func TestCustomSourceParsedAtOnce(t *testing.T) {
+	ctx := context.Background()
+	h := newHostile(t)
+	h.answer(`{"access_token":"at","token_type":"Bearer","expires_in":60}`)
+	inAnHour := time.Now().Add(time.Hour)
+	later := func() time.Time { return inAnHour.Add(time.Minute) } // the client's clock
+	for _, tc := range []struct {
+		name string
+		raw  string
+		want error
+	}{
+		{"expired by the client's clock", jwtWithExp(inAnHour), assertion.ErrExpired},
+		{"expired", jwtWithExp(time.Now().Add(-time.Minute)), assertion.ErrExpired},
+		{"empty", "", assertion.ErrSource},
+		{"not a JWT", "opaque-workload-credential", assertion.ErrSource},
+	} {
+		for _, site := range []string{"JWTBearer", "ClientAssertion"} {
+			t.Run(tc.name+"/"+site, func(t *testing.T) {
+				before := h.requests.Load()
+				var err error
+				if site == "JWTBearer" {
+					c := h.client(t, oauthclient.Config{Now: later}, nil)
+					_, err = c.JWTBearer(rawSource(tc.raw), oauthclient.GrantOptions{}).TokenContext(ctx)
+				} else {
+					c := h.client(t, oauthclient.Config{Now: later, ClientAssertion: rawSource(tc.raw)}, nil)
+					_, err = c.ClientCredentials(oauthclient.GrantOptions{}).TokenContext(ctx)
+				}
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("%v, want %v", err, tc.want)
+				}
+				if n := h.requests.Load() - before; n != 0 {
+					t.Fatalf("%d requests sent", n)
+				}
+				if tc.raw != "" && strings.Contains(err.Error(), tc.raw) {
+					t.Fatal("the error holds the assertion")
+				}
+			})
+		}
+	}
 }

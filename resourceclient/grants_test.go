@@ -175,15 +175,12 @@ func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	workload, err := assertion.Parse(testJWT(time.Now().Add(time.Hour)), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	workload := testJWT(time.Now().Add(time.Hour))
 	return map[string]Grant{
 		"client secret":   ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret"), NoDPoP: noDPoP}),
 		"private_key_jwt": ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", PrivateKey: key, NoDPoP: noDPoP}),
 		"workload assertion": JWTBearer(Credentials{Issuer: issuer, ClientID: "workload", NoDPoP: noDPoP},
-			assertion.Func(func(context.Context, string) (string, error) { return workload.Reveal(), nil })),
+			assertion.Func(func(context.Context, string) (string, error) { return workload, nil })),
 		"enterprise-managed": EnterpriseManaged(Credentials{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), NoDPoP: noDPoP},
 			oauthclient.IDJAG{IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})}),
 	}

@@ -42,7 +42,7 @@ var readmeImports = map[string]string{
 	"time":                          "time.Now",
 	self + "/oauthclient":           "oauthclient.New",
 	self + "/oauthclient/apiclient": "apiclient.New",
-	self + "/oauthclient/assertion": "assertion.Parse",
+	self + "/oauthclient/assertion": "assertion.Func",
 	self + "/secret":                "secret.FromEnv",
 	self + "/strictnet":             "strictnet.NewClient",
 	self + "/callback":              "callback.New",

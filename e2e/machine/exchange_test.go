@@ -147,7 +147,7 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = serviceClient(t, other).JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return jag.Reveal(), nil }), oauthclient.GrantOptions{}).TokenContext(ctx)
+	_, err = serviceClient(t, other).JWTBearer(assertion.Func(func(context.Context, string) (string, error) { return jag, nil }), oauthclient.GrantOptions{}).TokenContext(ctx)
 	var ae *oauthclient.AuthError
 	if !errors.As(err, &ae) || ae.Code != "invalid_grant" {
 		t.Fatalf("an ID-JAG for another server: %v, want invalid_grant", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/jwtassert"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -51,7 +52,7 @@ func TestJWTBearerErrorsNotRetried(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := assertion.Parse(raw, time.Now()); err != nil {
+		if _, err := jwtassert.Parse(raw, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		return raw

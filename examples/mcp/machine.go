@@ -110,11 +110,13 @@ func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool
 			IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.IdPIDToken}),
 		})
 	case m.ValidJWT != "":
-		if _, err := assertion.Parse(m.ValidJWT, time.Now()); err != nil {
+		// The one assertion this run was handed: checked here (Func parses
+		// what it returns: assertion.ErrExpired, assertion.ErrSource) and
+		// again at each use.
+		valid := assertion.Func(func(context.Context, string) (string, error) { return m.ValidJWT, nil })
+		if _, err := valid.Assertion(ctx, issuer); err != nil {
 			return false, fmt.Errorf("MCP_CONFORMANCE_CONTEXT valid_jwt: %w", err)
 		}
-		// The one assertion this run was handed, checked again at each use.
-		valid := assertion.Func(func(context.Context, string) (string, error) { return m.ValidJWT, nil })
 		cfg.Grant = resourceclient.JWTBearer(cr, valid)
 	case m.PrivateKeyPEM != "":
 		key, err := parseKey(m.PrivateKeyPEM)

@@ -20,7 +20,7 @@ import (
 // ratchets: lower them when the API shrinks, never raise them without
 // deciding to.
 const (
-	maxLibraryIdentifiers    = 268
+	maxLibraryIdentifiers    = 252
 	maxTokenstoreIdentifiers = 30
 	maxErrVars               = 36
 	maxFuncLines             = 80

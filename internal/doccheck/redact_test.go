@@ -21,6 +21,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unsafe"
 
@@ -28,6 +29,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/internal/dpop"
+	"github.com/oauthsafe/oauthsafe/internal/jwtassert"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/apiclient"
 	"github.com/oauthsafe/oauthsafe/oauthclient/assertion"
@@ -81,8 +83,10 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient/apiclient.InvalidRequestError": reflect.TypeFor[apiclient.InvalidRequestError](),
 	"oauthclient/apiclient.Transport":           reflect.TypeFor[apiclient.Transport](),
 
-	"oauthclient/assertion.JWT":    reflect.TypeFor[assertion.JWT](),
 	"oauthclient/assertion.Source": reflect.TypeFor[assertion.Source](),
+	// The assertion the library keeps once it has parsed what a Source
+	// returned.
+	"internal/jwtassert.JWT": reflect.TypeFor[jwtassert.JWT](),
 
 	"resourceclient.Client":      reflect.TypeFor[resourceclient.Client](),
 	"resourceclient.Config":      reflect.TypeFor[resourceclient.Config](),
@@ -246,6 +250,7 @@ var (
 	cryptoKeyType   = reflect.TypeFor[crypto.PrivateKey]()
 	tokenSourceType = reflect.TypeFor[oauth2.TokenSource]()
 	assertionType   = reflect.TypeFor[assertion.Source]()
+	jwtType         = reflect.TypeFor[jwtassert.JWT]()
 )
 
 // leakySource and leakyAssertion are a caller's token and assertion
@@ -257,16 +262,27 @@ func (s leakySource) Token() (*oauth2.Token, error) { return s.Tok, nil }
 
 type leakyAssertion struct{ Raw string }
 
-func (a leakyAssertion) Assertion(context.Context, string) (assertion.JWT, error) {
-	return assertion.JWT{}, nil
+func (a leakyAssertion) Assertion(context.Context, string) (string, error) {
+	return a.Raw, nil
+}
+
+// jwt is a parsed assertion whose compact JWS shows a canary as it is
+// (its signature part), so that printing it whole is seen.
+func (m *secretMaterial) jwt() jwtassert.JWT {
+	enc := base64.RawURLEncoding.EncodeToString
+	a, err := jwtassert.Parse(enc([]byte(`{"alg":"ES256"}`))+"."+enc([]byte(`{"exp":4102444800}`))+"."+m.canary(), time.Now())
+	if err != nil {
+		panic(err)
+	}
+	return a
 }
 
 // fill puts secret material into every field of v (reachable through
 // structs, pointers, slices, maps and arrays, unexported fields included)
 // that holds a secret by its type (secret.Value, oauth2.Token,
-// engine.PrivateKey, a DPoP key, a private key, a crypto.Signer or a
-// token source) or by its name (secretNames, for strings and bytes), and
-// reports whether it put any.
+// engine.PrivateKey, a DPoP key, a private key, a crypto.Signer, a token
+// or assertion source, or a parsed assertion) or by its name
+// (secretNames, for strings and bytes), and reports whether it put any.
 func (m *secretMaterial) fill(v reflect.Value, name string, depth int) bool {
 	if depth > 8 {
 		return false
@@ -292,6 +308,9 @@ func (m *secretMaterial) fill(v reflect.Value, name string, depth int) bool {
 		return true
 	case ecdsaKeyType:
 		v.Set(reflect.ValueOf(m.priv))
+		return true
+	case jwtType:
+		v.Set(reflect.ValueOf(m.jwt()))
 		return true
 	}
 	switch v.Kind() {

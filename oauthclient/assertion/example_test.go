@@ -21,7 +21,10 @@ func jwtWithExp(exp int64) string {
 
 // A Kubernetes workload reads its projected service-account token, which
 // the kubelet rotates, with File: the file is read again when it changes,
-// and the assertion never shows when printed.
+// and an expired token is refused before it is sent. The source goes to
+// oauthclient.Client.JWTBearer or oauthclient.Config.ClientAssertion,
+// which parse what it returns at once and never print it; what Assertion
+// returns is the token itself, so do not print or log it.
 func ExampleFile() {
 	dir, err := os.MkdirTemp("", "projected")
 	if err != nil {
@@ -32,18 +35,18 @@ func ExampleFile() {
 	if err := os.WriteFile(path, []byte(jwtWithExp(4102444800)), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	src := assertion.File(path) // oauthclient.Client.JWTBearer or oauthclient.Config.ClientAssertion
-	a, err := src.Assertion(context.Background(), "https://login.example.com")
-	if err != nil {
+	src := assertion.File(path)
+	_, err = src.Assertion(context.Background(), "https://login.example.com")
+	fmt.Println("read:", err == nil)
+	// The file now holds a token whose exp has passed.
+	if err := os.WriteFile(path, []byte(jwtWithExp(1000)), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(a)
-	fmt.Printf("%+v\n", struct{ Assertion assertion.JWT }{a})
-	fmt.Println("expires:", a.Expiry().UTC().Format("2006-01-02"))
+	_, err = src.Assertion(context.Background(), "https://login.example.com")
+	fmt.Println("expired:", errors.Is(err, assertion.ErrExpired))
 	// Output:
-	// Assertion(redacted, exp 2100-01-01T00:00:00Z)
-	// {Assertion:Assertion(redacted, exp 2100-01-01T00:00:00Z)}
-	// expires: 2100-01-01
+	// read: true
+	// expired: true
 }
 
 // A workload that was handed one assertion (or asks a platform API for one

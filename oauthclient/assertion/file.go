@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/jwtassert"
 	"github.com/oauthsafe/oauthsafe/secret"
 )
 
@@ -26,41 +27,52 @@ func File(path string) Source {
 	return &fileSource{path: path, now: time.Now}
 }
 
-// fileSource is the Source of File; now is its clock.
+// fileSource is the Source of File; now is its clock. cached is the
+// parsed assertion (redacting itself), never the string.
 type fileSource struct {
 	path string
 	now  func() time.Time
 
 	mu     sync.Mutex
-	cached JWT
+	cached jwtassert.JWT
 	stat   os.FileInfo
 }
 
 // Assertion returns the file's assertion, read again when the file
 // changed or the kept one expired.
-func (f *fileSource) Assertion(_ context.Context, _ string) (JWT, error) {
+func (f *fileSource) Assertion(_ context.Context, _ string) (string, error) {
+	a, err := f.take()
+	if err != nil {
+		return "", err
+	}
+	return a.Reveal(), nil
+}
+
+// take returns the kept assertion while the file is unchanged and the
+// assertion unexpired, else reads and parses the file again.
+func (f *fileSource) take() (jwtassert.JWT, error) {
 	if f.path == "" {
-		return JWT{}, fmt.Errorf("%w: File needs a path", ErrSource)
+		return jwtassert.JWT{}, fmt.Errorf("%w: File needs a path", ErrSource)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t := f.now()
 	fi, err := os.Stat(f.path)
 	if err != nil {
-		f.cached, f.stat = JWT{}, nil
-		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
+		f.cached, f.stat = jwtassert.JWT{}, nil
+		return jwtassert.JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
 	}
-	if f.stat != nil && sameVersion(f.stat, fi) && f.cached.exp.After(t) {
+	if f.stat != nil && sameVersion(f.stat, fi) && f.cached.Expiry().After(t) {
 		return f.cached, nil
 	}
-	f.cached, f.stat = JWT{}, nil
+	f.cached, f.stat = jwtassert.JWT{}, nil
 	v, err := secret.FromFile(f.path)
 	if err != nil {
-		return JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
+		return jwtassert.JWT{}, fmt.Errorf("%w: %w", ErrSource, err)
 	}
-	a, err := Parse(v.Reveal(), t)
+	a, err := jwtassert.Parse(v.Reveal(), t)
 	if err != nil {
-		return JWT{}, err
+		return jwtassert.JWT{}, err
 	}
 	f.cached, f.stat = a, fi
 	return a, nil
