@@ -159,9 +159,8 @@ func (m *machineServer) get(t *testing.T, grant Grant) error {
 	return nil
 }
 
-// grants are the three Grants of a client configured for issuer (with
-// noDPoP), with the identity provider of m.
-func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[string]Grant {
+// idpClient is the client registered at m's identity provider.
+func (m *machineServer) idpClient(t *testing.T) *oauthclient.Client {
 	t.Helper()
 	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
 		Issuer: m.URL + "/idp", ClientID: "idp-client",
@@ -171,6 +170,14 @@ func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[str
 	if err != nil {
 		t.Fatal(err)
 	}
+	return idp
+}
+
+// grants are the three Grants of a client configured for issuer (with
+// noDPoP), with the identity provider of m.
+func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[string]Grant {
+	t.Helper()
+	idp := m.idpClient(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -342,14 +349,7 @@ func TestGrantRefusalNotRetried(t *testing.T) {
 func TestGrantsRequiredInputs(t *testing.T) {
 	m := newMachineServer(t)
 	issuer := m.URL + "/as"
-	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
-		Issuer: m.URL + "/idp", ClientID: "idp-client",
-		Metadata: &oauthclient.Metadata{Issuer: m.URL + "/idp", TokenEndpoint: m.URL + "/idp/token"},
-		HTTP:     strictnet.Config{AllowLoopbackHTTP: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	idp := m.idpClient(t)
 	user := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})
 	cr := Credentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret")}
 	s := Server{Resource: m.URL + "/mcp", Issuer: issuer, Metadata: oauthclient.Metadata{Issuer: issuer, TokenEndpoint: issuer + "/token"},
@@ -384,14 +384,7 @@ func TestGrantsRequiredInputs(t *testing.T) {
 // the scopes it asks for there.
 func TestEnterpriseManagedSetsResource(t *testing.T) {
 	m := newMachineServer(t)
-	idp, err := oauthclient.New(context.Background(), oauthclient.Config{
-		Issuer: m.URL + "/idp", ClientID: "idp-client",
-		Metadata: &oauthclient.Metadata{Issuer: m.URL + "/idp", TokenEndpoint: m.URL + "/idp/token"},
-		HTTP:     strictnet.Config{AllowLoopbackHTTP: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	idp := m.idpClient(t)
 	g := EnterpriseManaged(Credentials{Issuer: m.URL + "/as", ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret")}, oauthclient.IDJAG{
 		IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))}),
 		Resource: "https://elsewhere.example/api", Scopes: []string{"admin"},
