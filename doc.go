@@ -9,7 +9,7 @@
 //   - A backend service with no user: oauthclient's Client.ClientCredentials,
 //     then apiclient.New.
 //   - A workload with no stored secret (a platform token, enterprise SSO):
-//     Client.JWTBearer with an assertion.File, Func or Signed;
+//     Client.JWTBearer with an assertion.File or Func;
 //     Client.TokenExchange; oauthclient.IDJAG for enterprise-managed
 //     authorization.
 //   - A desktop or CLI tool: callback.Loopback (or Client.DeviceAuth), then

@@ -489,7 +489,7 @@ func errorPage(err error) (int, page) {
 		return http.StatusBadRequest, page{title, "The sign-in took too long. Please start again.", ""}
 	case errors.Is(err, errReturnTo):
 		return http.StatusBadRequest, page{title, "The address to return to after sign-in is not allowed.", ""}
-	case errors.As(err, &ae) && ae.Endpoint == "authorization":
+	case errors.As(err, &ae) && ae.Endpoint == "authorization" && ae.Problem == "":
 		detail := "The authorization server answered: " + safetext.Clean(ae.Code, 64)
 		if ae.Description != "" {
 			detail += " (" + safetext.Clean(ae.Description, 300) + ")"

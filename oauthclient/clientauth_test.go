@@ -475,8 +475,8 @@ func TestRevoke(t *testing.T) {
 		rs.mu.Unlock()
 		err := c.Revoke(context.Background(), token, "refresh_token")
 		var ae *oauthclient.AuthError
-		if !errors.As(err, &ae) {
-			t.Fatalf("err = %v", err)
+		if !errors.As(err, &ae) || ae.Problem != "" || ae.Code != "invalid_request" {
+			t.Fatalf("err = %v, want the server's invalid_request answer", err)
 		}
 		if strings.Contains(err.Error(), token) || strings.Contains(ae.Description, token) {
 			t.Fatalf("revocation error echoes the token: %q", err)

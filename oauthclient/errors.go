@@ -82,8 +82,8 @@ func policyf(format string, args ...any) error {
 //
 // A malformed answer (Problem set): a response that could not be
 // understood, such as a non-JSON body, a missing field, or an HTTP status
-// without an OAuth error. Endpoint, StatusCode (0 when no response was
-// read) and Problem are set; Code, Description and URI are empty. It
+// without an OAuth error. Endpoint, StatusCode (0 when the problem is
+// not an HTTP status) and Problem are set; Code, Description and URI are empty. It
 // matches ErrMalformedResponse only.
 //
 // Temporary reports a 5xx or 429 status for both kinds. No value

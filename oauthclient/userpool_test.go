@@ -173,7 +173,7 @@ func TestUserPoolBound(t *testing.T) {
 func TestUserPoolConfig(t *testing.T) {
 	h := newHostileAS(t)
 	c := h.client(t)
-	for _, cfg := range []TokenSourceConfig{{}, {Store: &tokenstore.Memory{}, Key: "k"}, {Store: &tokenstore.Memory{}, MaxUsers: -1}, {Store: &tokenstore.Memory{}, Margin: -1}} {
+	for _, cfg := range []TokenSourceConfig{{}, {Store: &tokenstore.Memory{}, Key: "k"}, {Store: &tokenstore.Memory{}, MaxUsers: -1}, {Store: &tokenstore.Memory{}, Margin: -1}, {Store: &tokenstore.Memory{}, ReuseGrace: -1}} {
 		if _, err := c.UserPool(cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("UserPool(%+v) = %v", cfg, err)
 		}

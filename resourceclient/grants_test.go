@@ -173,7 +173,7 @@ func (m *machineServer) idpClient(t *testing.T) *oauthclient.Client {
 	return idp
 }
 
-// grants are the three Grants of a client configured for issuer (with
+// grants are the ready-made Grants of a client configured for issuer (with
 // noDPoP), with the identity provider of m.
 func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[string]Grant {
 	t.Helper()
@@ -187,6 +187,8 @@ func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[str
 		"client secret":   ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", ClientSecret: testSecret(t, "svc-secret"), NoDPoP: noDPoP}),
 		"private_key_jwt": ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", PrivateKey: key, NoDPoP: noDPoP}),
 		"workload assertion": JWTBearer(Credentials{Issuer: issuer, ClientID: "workload", NoDPoP: noDPoP},
+			assertion.Func(func(context.Context, string) (string, error) { return workload, nil })),
+		"workload assertion, private_key_jwt": JWTBearer(Credentials{Issuer: issuer, ClientID: "workload", PrivateKey: key, NoDPoP: noDPoP},
 			assertion.Func(func(context.Context, string) (string, error) { return workload, nil })),
 		"enterprise-managed": EnterpriseManaged(Credentials{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), NoDPoP: noDPoP},
 			oauthclient.IDJAG{IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})}),
@@ -226,6 +228,11 @@ func TestGrantsBoundToTheirIssuer(t *testing.T) {
 			case "workload assertion":
 				if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || f.Get("assertion") == "" {
 					t.Errorf("grant %q: want the JWT-bearer grant with the assertion", f.Get("grant_type"))
+				}
+			case "workload assertion, private_key_jwt":
+				if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || f.Get("assertion") == "" ||
+					f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || f.Get("client_assertion") == "" {
+					t.Errorf("form %v: want the JWT-bearer grant with the assertion, the client authenticated with private_key_jwt", f)
 				}
 			case "enterprise-managed":
 				if len(idp) == 0 {
@@ -398,5 +405,35 @@ func TestEnterpriseManagedSetsResource(t *testing.T) {
 	}
 	if ex := idpCalls[0].form; ex.Get("resource") != m.URL+"/mcp" || ex.Get("scope") != "" {
 		t.Fatalf("exchange for resource %q, scope %q: want the resource, and no scope (it asks for none)", ex.Get("resource"), ex.Get("scope"))
+	}
+}
+
+// TestLoginIgnoresNoDPoP: Credentials.NoDPoP is a setting of the Grants;
+// the browser login's client, built from the same Credentials, keeps the
+// DPoP its resource requires (found.dpop) and stays without it when not
+// required, whatever NoDPoP says.
+func TestLoginIgnoresNoDPoP(t *testing.T) {
+	ctx := context.Background()
+	issuer := "https://as.example"
+	c, err := New(ctx, Config{Resource: "https://r.example/mcp",
+		Credentials: &Credentials{Issuer: issuer, ClientID: "pre", ClientSecret: testSecret(t, "s"), NoDPoP: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, required := range []bool{true, false} {
+		f := &found{resource: "https://r.example/mcp", issuer: issuer, dpop: required,
+			md: oauthclient.Metadata{Issuer: issuer, AuthorizationEndpoint: issuer + "/authorize", TokenEndpoint: issuer + "/token",
+				DPoPSigningAlgValuesSupported: []string{"ES256"}}}
+		cl, err := c.clientFor(ctx, f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oc, err := c.oauthClient(ctx, f, cl, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := oc.Config().DPoP; got != required {
+			t.Errorf("resource requires DPoP %v, NoDPoP set: the login's client has DPoP %v", required, got)
+		}
 	}
 }

@@ -40,7 +40,9 @@ type Value struct {
 	v string
 }
 
-// Reveal returns the secret's value. Call it only to put the value on the wire.
+// Reveal returns the secret's value. Call it only to put the value on the
+// wire, or to compare two secrets in constant time
+// (crypto/subtle.ConstantTimeCompare on their Reveal).
 func (s Value) Reveal() string { return s.v }
 
 // IsZero reports whether the secret is empty.

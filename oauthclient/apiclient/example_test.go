@@ -14,7 +14,7 @@ import (
 // New makes the API client of a token source: the token goes only to the
 // allowed origins, only in the Authorization header. Requests that would
 // send it anywhere else are refused before anything leaves the process.
-// (clientcredentials.NewSource or oauthclient.Client.TokenSource gives the
+// (oauthclient.Client.ClientCredentials or Client.TokenSource gives the
 // source in a real program.)
 func ExampleNew() {
 	src := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "at-0123456789", TokenType: "Bearer"})

@@ -34,11 +34,11 @@ func TestFuncSource(t *testing.T) {
 	f := Func(func(_ context.Context, aud string) (string, error) {
 		calls++
 		gotAud = aud
-		return a.Reveal(), nil
+		return "  " + a.Reveal() + "\n", nil
 	})
 	for range 2 {
-		if _, err := f.Assertion(ctx, "https://as.example"); err != nil {
-			t.Fatal(err)
+		if got, err := f.Assertion(ctx, "https://as.example"); err != nil || got != a.Reveal() {
+			t.Fatalf("Func answer: %v (trimmed: %v)", err, got == a.Reveal())
 		}
 	}
 	if calls != 2 || gotAud != "https://as.example" {
