@@ -20,6 +20,7 @@ import (
 type revokeCounter struct {
 	mu     sync.Mutex
 	tokens []string
+	hints  []string // token_type_hint of each
 	status int
 }
 
@@ -29,6 +30,7 @@ func (rc *revokeCounter) install(h *hostileAS) {
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		rc.tokens = append(rc.tokens, r.PostForm.Get("token"))
+		rc.hints = append(rc.hints, r.PostForm.Get("token_type_hint"))
 		if rc.status != 0 && rc.status != http.StatusOK {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(rc.status)
@@ -91,6 +93,9 @@ func TestUserPool(t *testing.T) {
 	}
 	if got := rc.sent(); len(got) != 1 || got[0] != "RT-rotated" {
 		t.Fatalf("revoked %d tokens (want the rotated one once)", len(got))
+	}
+	if rc.hints[0] != "refresh_token" {
+		t.Fatalf("revoked with token_type_hint %q, want refresh_token (RFC 7009)", rc.hints[0])
 	}
 	if _, err := engine.LoadRecord(ctx, vault, key); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("record after End: %v", err)
