@@ -38,6 +38,7 @@ type authLog struct {
 	mu        sync.Mutex
 	authorize []url.Values
 	token     []url.Values
+	revoke    []url.Values
 	clientIDs []string // every client_id seen at /authorize and the token endpoint
 }
 
@@ -51,6 +52,10 @@ func watch(as *oauthtest.Server) *authLog {
 			q := r.URL.Query()
 			l.authorize = append(l.authorize, q)
 			l.clientIDs = append(l.clientIDs, q.Get("client_id"))
+		case r.Method == http.MethodPost && r.URL.Path == "/revoke":
+			b, _ := io.ReadAll(r.Body)
+			f, _ := url.ParseQuery(string(b))
+			l.revoke = append(l.revoke, f)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token"):
 			b, _ := io.ReadAll(r.Body)
 			f, _ := url.ParseQuery(string(b))
@@ -77,6 +82,12 @@ func (l *authLog) tokens() []url.Values {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.token)
+}
+
+func (l *authLog) revocations() []url.Values {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.revoke)
 }
 
 func (l *authLog) ids() []string {

@@ -101,6 +101,9 @@ func TestResourceFirstLogin(t *testing.T) {
 	if err := rc2.Logout(ctx); err != nil || as.Count("/revoke") != 1 {
 		t.Fatalf("Logout: %v (%d revocations)", err, as.Count("/revoke"))
 	}
+	if rv := log.revocations(); len(rv) != 1 || rv[0].Get("token_type_hint") != "refresh_token" || rv[0].Get("token") == "" {
+		t.Fatalf("revocation %v: want the refresh token with token_type_hint refresh_token (RFC 7009)", rv)
+	}
 	if _, err := engine.LoadRecord(ctx, store, s.StoreKey); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("the record outlived Logout: %v", err)
 	}
