@@ -200,21 +200,14 @@ type lockedPut struct {
 }
 
 func (f *lockedPut) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
-		return fn(ctx, lockedTx{tx, f})
-	})
+	return hookedUpdate(ctx, &f.Memory, f, key, fn)
 }
 
-type lockedTx struct {
-	tokenstore.Tx
-	f *lockedPut
-}
-
-func (tx lockedTx) Put(ctx context.Context, v []byte) error {
-	if tx.f.lost.Load() {
+func (f *lockedPut) hookPut(ctx context.Context, next tokenstore.Tx, v []byte) error {
+	if f.lost.Load() {
 		return fmt.Errorf("test store: lease lost: %w", tokenstore.ErrLocked)
 	}
-	return tx.Tx.Put(ctx, v)
+	return next.Put(ctx, v)
 }
 
 // TestReuseGraceClearsMarker: a record left marked by a dead holder is
@@ -362,21 +355,14 @@ type slowSave struct {
 }
 
 func (f *slowSave) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
-		return fn(ctx, slowTx{tx, f})
-	})
+	return hookedUpdate(ctx, &f.Memory, f, key, fn)
 }
 
-type slowTx struct {
-	tokenstore.Tx
-	f *slowSave
-}
-
-func (tx slowTx) Put(ctx context.Context, v []byte) error {
-	if tx.f.armed.Load() {
-		tx.f.clk.Advance(tx.f.by)
+func (f *slowSave) hookPut(ctx context.Context, next tokenstore.Tx, v []byte) error {
+	if f.armed.Load() {
+		f.clk.Advance(f.by)
 	}
-	return tx.Tx.Put(ctx, v)
+	return next.Put(ctx, v)
 }
 
 // TestExpiryMarginFromIssueTime: the server issues a 20 s access token;
@@ -430,33 +416,26 @@ type unreadable struct {
 }
 
 func (f *unreadable) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
-		return fn(ctx, unreadableTx{tx, f})
-	})
+	return hookedUpdate(ctx, &f.Memory, f, key, fn)
 }
 
-type unreadableTx struct {
-	tokenstore.Tx
-	f *unreadable
-}
-
-func (tx unreadableTx) Put(ctx context.Context, v []byte) error {
-	if tx.f.blind.Load() {
+func (f *unreadable) hookPut(ctx context.Context, next tokenstore.Tx, v []byte) error {
+	if f.blind.Load() {
 		return fmt.Errorf("test store: unreachable: %w", tokenstore.ErrUnavailable)
 	}
-	if tx.f.armed.CompareAndSwap(true, false) {
-		tx.Tx.Put(ctx, v)
-		tx.f.blind.Store(true)
+	if f.armed.CompareAndSwap(true, false) {
+		next.Put(ctx, v)
+		f.blind.Store(true)
 		return fmt.Errorf("test store: reply lost: %w", tokenstore.ErrUnavailable)
 	}
-	return tx.Tx.Put(ctx, v)
+	return next.Put(ctx, v)
 }
 
-func (tx unreadableTx) Get(ctx context.Context) ([]byte, error) {
-	if tx.f.blind.Load() {
+func (f *unreadable) hookGet(ctx context.Context, next tokenstore.Tx) ([]byte, error) {
+	if f.blind.Load() {
 		return nil, fmt.Errorf("test store: unreachable: %w", tokenstore.ErrUnavailable)
 	}
-	return tx.Tx.Get(ctx)
+	return next.Get(ctx)
 }
 
 // TestMarkerUnreadAfterLostAck (S29): the marker write landed but neither

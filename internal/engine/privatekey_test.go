@@ -113,21 +113,16 @@ type countingStore struct {
 	fail atomic.Bool
 }
 
-type countingTx struct {
-	tokenstore.Tx
-	s *countingStore
-}
-
 func (s *countingStore) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
-	return s.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return fn(ctx, countingTx{tx, s}) })
+	return hookedUpdate(ctx, &s.Memory, s, key, fn)
 }
 
-func (tx countingTx) Put(ctx context.Context, v []byte) error {
-	if tx.s.fail.Load() {
+func (s *countingStore) hookPut(ctx context.Context, next tokenstore.Tx, v []byte) error {
+	if s.fail.Load() {
 		return errPut
 	}
-	tx.s.puts.Add(1)
-	return tx.Tx.Put(ctx, v)
+	s.puts.Add(1)
+	return next.Put(ctx, v)
 }
 
 // TestSourceStoresDPoPKeyWithRotation (S27): the record's key is handed to

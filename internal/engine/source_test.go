@@ -272,24 +272,17 @@ func downFetch(st *failingPut, fetch FetchFunc) FetchFunc {
 	}
 }
 
-type failingTx struct {
-	tokenstore.Tx
-	f *failingPut
-}
-
 var errPut = errors.New("test store: disk full")
 
 func (f *failingPut) Update(ctx context.Context, key string, fn func(context.Context, tokenstore.Tx) error) error {
-	return f.Memory.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
-		return fn(ctx, failingTx{tx, f})
-	})
+	return hookedUpdate(ctx, &f.Memory, f, key, fn)
 }
 
-func (tx failingTx) Put(ctx context.Context, v []byte) error {
-	if tx.f.fail.Load() {
+func (f *failingPut) hookPut(ctx context.Context, next tokenstore.Tx, v []byte) error {
+	if f.fail.Load() {
 		return errPut
 	}
-	return tx.Tx.Put(ctx, v)
+	return next.Put(ctx, v)
 }
 
 // TestRotationKeptWhenStoreFails: a rotated refresh token that the store
