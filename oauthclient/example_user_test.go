@@ -236,7 +236,7 @@ func ExampleClient_UserPool() {
 	_, err = pool.Source(ctx, "")
 	fmt.Println("visitor without a session:", errors.Is(err, tokenstore.ErrLoginRequired))
 	key := tokenstore.Key("https://login.example.com", "shop-web", "user-1234")
-	_, err = pool.Token(ctx, key)
+	_, err = pool.Source(ctx, key)
 	fmt.Println("never logged in:", errors.Is(err, tokenstore.ErrLoginRequired))
 	fmt.Println("logout:", pool.End(ctx, key))
 	fmt.Println("requests sent:", sent.Load())

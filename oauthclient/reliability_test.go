@@ -393,7 +393,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Token(ctx, "u"); err != nil {
+	if _, err := poolToken(ctx, pool, "u"); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -408,7 +408,7 @@ func TestUserPoolConfigReachesEveryEngine(t *testing.T) {
 		t.Fatalf("log: %s", logs.String())
 	}
 	wide, _ := c.UserPool(TokenSourceConfig{Store: store, Scopes: []string{"admin"}})
-	if _, err := wide.Token(ctx, "u"); !errors.Is(err, errScopeWidened) || len(scopes) != 1 {
+	if _, err := poolToken(ctx, wide, "u"); !errors.Is(err, errScopeWidened) || len(scopes) != 1 {
 		t.Fatalf("a pool narrowing to a scope outside the grant: %v, %d requests", err, len(scopes)-1)
 	}
 }

@@ -88,18 +88,11 @@ func (s *TokenSource) engine() *engine.Source {
 // users come and go: access tokens live only in the pooled sources'
 // memory, refresh tokens only in the Store behind them. Make one with
 // [Client.UserPool]. It is safe for concurrent use; for a pooled user with
-// a valid access token, Token takes a read lock and does not allocate.
+// a valid access token, Source and then TokenSource.TokenContext each take
+// a read lock and send nothing.
 // Printing it shows no token.
 type UserPool struct {
 	p *engine.Pool
-}
-
-// Token returns a valid access token for the user with store key key,
-// creating the user's source on first use. Errors are the source's
-// (tokenstore.ErrLoginRequired when the user must log in again,
-// *tokenstore.TemporaryError) or an error after Drain.
-func (p *UserPool) Token(ctx context.Context, key string) (*oauth2.Token, error) {
-	return p.pool().Token(ctx, key)
 }
 
 // Source returns the pooled source for key, creating it if needed (no

@@ -34,7 +34,7 @@ func TestUnknownUserIsLoginRequired(t *testing.T) {
 		if !errors.Is(err, tokenstore.ErrLoginRequired) || errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("Source(%q) = %v, want ErrLoginRequired (not ErrConfig)", k, err)
 		}
-		if _, err := pool.Token(ctx, k); !errors.Is(err, tokenstore.ErrLoginRequired) {
+		if _, err := poolToken(ctx, pool, k); !errors.Is(err, tokenstore.ErrLoginRequired) {
 			t.Errorf("Token(%q) = %v, want ErrLoginRequired", k, err)
 		}
 	}

@@ -69,7 +69,7 @@ func TestUserPool(t *testing.T) {
 	}
 	pool.Add(key, src)
 	calls := h.tokenCalls.Load()
-	tok, err := pool.Token(ctx, key)
+	tok, err := poolToken(ctx, pool, key)
 	if err != nil || tok.AccessToken != toks.OAuth2Token().AccessToken || h.tokenCalls.Load() != calls {
 		t.Fatalf("pooled login: %v, %v, %d token calls", tok, err, h.tokenCalls.Load()-calls)
 	}
@@ -82,7 +82,7 @@ func TestUserPool(t *testing.T) {
 		}
 		h.writeTokens(w, map[string]any{"access_token": "AT-resumed", "refresh_token": "RT-rotated"})
 	})
-	tok, err = replica.Token(ctx, key)
+	tok, err = poolToken(ctx, replica, key)
 	if err != nil || tok.AccessToken != "AT-resumed" || h.tokenCalls.Load() != calls+1 {
 		t.Fatalf("resumed: %v, %v", tok, err)
 	}
@@ -104,7 +104,7 @@ func TestUserPool(t *testing.T) {
 		t.Fatal("End kept the engine")
 	}
 	calls = h.tokenCalls.Load()
-	if _, err := pool.Token(ctx, key); !errors.Is(err, tokenstore.ErrLoginRequired) || h.tokenCalls.Load() != calls {
+	if _, err := poolToken(ctx, pool, key); !errors.Is(err, tokenstore.ErrLoginRequired) || h.tokenCalls.Load() != calls {
 		t.Fatalf("after End: %v (a request was made: %v)", err, h.tokenCalls.Load() != calls)
 	}
 }
@@ -167,7 +167,7 @@ func TestUserPoolBound(t *testing.T) {
 			t.Fatalf("%d engines kept, bound 3", pool.Len())
 		}
 	}
-	tok, err := pool.Token(ctx, "user-0") // dropped long ago: resumed, refreshed
+	tok, err := poolToken(ctx, pool, "user-0") // dropped long ago: resumed, refreshed
 	if err != nil || tok.AccessToken == "" {
 		t.Fatalf("resumed user: %v", err)
 	}
@@ -190,7 +190,7 @@ func TestUserPoolConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Token(ctx, "u"); err == nil {
+	if _, err := poolToken(ctx, pool, "u"); err == nil {
 		t.Fatal("the zero Client's pool handed out a token")
 	}
 	if err := pool.End(ctx, "u"); err != nil {

@@ -136,7 +136,7 @@ func TestVaultFleetChild(t *testing.T) {
 			defer wg.Done()
 			for time.Now().Before(end) {
 				calls.Add(1)
-				tok, err := users.Token(ctx, fleetKey)
+				tok, err := poolToken(ctx, users, fleetKey)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -373,7 +373,7 @@ func askEvery50ms(ctx context.Context, t *testing.T, users *oauthclient.UserPool
 		go func() {
 			defer wg.Done()
 			for time.Now().Before(end) {
-				_, err := users.Token(ctx, userKey(i))
+				_, err := poolToken(ctx, users, userKey(i))
 				mu.Lock()
 				calls++
 				switch {

@@ -19,8 +19,10 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
+	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
+	"golang.org/x/oauth2"
 	_ "modernc.org/sqlite"
 )
 
@@ -138,4 +140,14 @@ func TestMain(m *testing.M) {
 		pgSrv.Close()
 	}
 	os.Exit(code)
+}
+
+// poolToken is what a server does per request: the user's pooled source,
+// then its token.
+func poolToken(ctx context.Context, pool *oauthclient.UserPool, key string) (*oauth2.Token, error) {
+	src, err := pool.Source(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return src.TokenContext(ctx)
 }

@@ -124,7 +124,13 @@ func TestPoolDrain(t *testing.T) {
 				return false
 			})
 			got := make(chan error, 1)
-			go func() { _, err := pool.Token(ctx, "u"); got <- err }()
+			go func() {
+				src, err := pool.Source(ctx, "u")
+				if err == nil {
+					_, err = src.TokenContext(ctx)
+				}
+				got <- err
+			}()
 			<-arrived
 			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			defer cancel()
@@ -147,8 +153,8 @@ func TestPoolDrain(t *testing.T) {
 			if err := st.Update(free, "u", func(context.Context, tokenstore.Tx) error { return nil }); err != nil {
 				t.Fatalf("the lease after Drain: %v", err)
 			}
-			if _, err := pool.Token(ctx, "u"); !errors.Is(err, engine.ErrClosed) {
-				t.Fatalf("Token after Drain = %v, want ErrClosed", err)
+			if _, err := pool.Source(ctx, "u"); !errors.Is(err, engine.ErrClosed) {
+				t.Fatalf("Source after Drain = %v, want ErrClosed", err)
 			}
 		})
 	}
@@ -222,7 +228,7 @@ func TestUserPoolCarriesResource(t *testing.T) {
 	}
 	c, _ := webClient(ctx, srv.Issuer, srv.RootCAs())
 	pool, _ := c.UserPool(oauthclient.TokenSourceConfig{Store: st})
-	if _, err = pool.Token(ctx, "stripped"); !errors.Is(err, tokenstore.ErrLoginRequired) {
+	if _, err = poolToken(ctx, pool, "stripped"); !errors.Is(err, tokenstore.ErrLoginRequired) {
 		t.Fatalf("refresh without the resource = %v, want the OP's refusal (invalid_grant)", err)
 	}
 }

@@ -463,12 +463,12 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.failedRotation(t, func() error { _, err := pool.Token(ctx, "u0"); return err })
+		r.failedRotation(t, func() error { _, err := poolToken(ctx, pool, "u0"); return err })
 		if _, err := pool.Source(ctx, "u1"); err != nil { // evicts u0, database still down
 			t.Fatal(err)
 		}
 		r.fault.down.Store(false)
-		if _, err := pool.Token(ctx, "u0"); err != nil {
+		if _, err := poolToken(ctx, pool, "u0"); err != nil {
 			t.Fatalf("u0 after eviction and recovery: %v", err)
 		}
 		r.check(t, l0)
@@ -485,7 +485,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.failedRotation(t, func() error { _, err := pool.Token(ctx, "u0"); return err })
+		r.failedRotation(t, func() error { _, err := poolToken(ctx, pool, "u0"); return err })
 		r.fault.down.Store(false)
 		before := len(r.counter.snapshot())
 		if _, err := pool.Source(ctx, "u1"); err != nil { // evicts u0: its Close flushes
@@ -501,7 +501,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if after := len(r.counter.snapshot()); after != before {
 			t.Fatalf("the flush made %d token requests", after-before)
 		}
-		if _, err := pool.Token(ctx, "u0"); err != nil {
+		if _, err := poolToken(ctx, pool, "u0"); err != nil {
 			t.Fatal(err)
 		}
 		r.check(t, l0)
@@ -534,7 +534,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.failedRotation(t, func() error { _, err := pool.Token(ctx, "u0"); return err })
+		r.failedRotation(t, func() error { _, err := poolToken(ctx, pool, "u0"); return err })
 		r.fault.down.Store(false)
 		before := len(r.counter.snapshot())
 		dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -548,7 +548,7 @@ func TestUnsavedRotationSurvivesEviction(t *testing.T) {
 		if after := len(r.counter.snapshot()); after != before {
 			t.Fatalf("Drain made %d token requests", after-before)
 		}
-		if _, err := pool.Token(ctx, "u0"); !errors.Is(err, engine.ErrClosed) {
+		if _, err := poolToken(ctx, pool, "u0"); !errors.Is(err, engine.ErrClosed) {
 			t.Fatalf("Token after Drain = %v, want ErrClosed", err)
 		}
 		// The next process resumes from the flushed record.
