@@ -10,7 +10,7 @@
 //     then apiclient.New.
 //   - A workload with no stored secret (a platform token, enterprise SSO):
 //     Client.JWTBearer with an assertion.File or Func;
-//     Client.TokenExchange; oauthclient.IDJAG for enterprise-managed
+//     Client.TokenExchange; oauthclient.Client.IDJAG for enterprise-managed
 //     authorization.
 //   - A desktop or CLI tool: callback.Loopback (or Client.DeviceAuth), then
 //     Client.TokenSource with a tokenstore/keyring Store.

@@ -15,7 +15,7 @@
 //   - A workload with no stored secret trades a platform token with
 //     [Client.JWTBearer] (an assertion from package assertion) or
 //     [Client.TokenExchange]; enterprise-managed authorization redeems an
-//     [IDJAG] with JWTBearer.
+//     [Client.IDJAG] with JWTBearer.
 //   - A desktop or CLI tool logs in with callback.Loopback (or
 //     [Client.DeviceAuth] on a machine without a browser) and keeps the
 //     login with [Client.TokenSource] over tokenstore/keyring.

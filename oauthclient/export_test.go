@@ -4,4 +4,8 @@ package oauthclient
 var (
 	ErrIssuedTokenType = errIssuedTokenType
 	TokenTypeIDJAG     = tokenTypeIDJAG
+
+	TokenTypeAccessToken = tokenTypeAccessToken
+	TokenTypeIDToken     = tokenTypeIDToken
+	TokenTypeJWT         = tokenTypeJWT
 )

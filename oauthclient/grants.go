@@ -21,15 +21,14 @@ import (
 // user and no refresh token: client credentials (RFC 6749 §4.4), the
 // JWT-bearer grant (RFC 7523 §2.1) and token exchange (RFC 8693), each a
 // method returning the lifecycle engine with no Store (machine.go runs
-// them), and IDJAG, the assertion source of enterprise-managed
+// them), and Client.IDJAG, the assertion source of enterprise-managed
 // authorization.
 
-// Token type identifiers (RFC 8693 §3) for TokenExchangeOptions and
-// IDJAG.
+// Token type identifiers (RFC 8693 §3).
 const (
-	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
-	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
-	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
+	tokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	tokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
+	tokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
 // tokenTypeIDJAG is the ID-JAG's token type
@@ -152,8 +151,9 @@ type TokenExchangeOptions struct {
 	// sent) for each request: a user's token source, or
 	// oauth2.StaticTokenSource for a token read once. Required.
 	SubjectToken oauth2.TokenSource
-	// SubjectTokenType is its type identifier, such as
-	// TokenTypeAccessToken, TokenTypeIDToken or TokenTypeJWT. Required.
+	// SubjectTokenType is its type identifier (RFC 8693 §3), such as
+	// "urn:ietf:params:oauth:token-type:access_token", "…:id_token" or
+	// "…:jwt". Required.
 	SubjectTokenType string
 	// ActorToken gives the token of the party acting for the subject
 	// (delegation, RFC 8693 §1.1); nil means none.
@@ -168,8 +168,9 @@ type TokenExchangeOptions struct {
 	// Scopes requested; nil sends no scope parameter.
 	Scopes []string
 	// RequestedTokenType is the type asked for; "" means
-	// TokenTypeAccessToken. A token source serves tokens used as access
-	// tokens: TokenTypeAccessToken, or TokenTypeJWT (a JWT access token);
+	// urn:ietf:params:oauth:token-type:access_token. A token source serves
+	// tokens used as access tokens: that type, or
+	// urn:ietf:params:oauth:token-type:jwt (a JWT access token);
 	// another type fails every Token call with an error matching
 	// oauthsafe.ErrConfig.
 	RequestedTokenType string
@@ -198,11 +199,11 @@ func (c *Client) TokenExchange(opts TokenExchangeOptions) *TokenSource {
 	}
 	want := opts.RequestedTokenType
 	if want == "" {
-		want = TokenTypeAccessToken
+		want = tokenTypeAccessToken
 	}
 	return c.stickySource(grantSpec{
 		Params: func(ctx context.Context, _ string) (url.Values, error) {
-			if want != TokenTypeAccessToken && want != TokenTypeJWT {
+			if want != tokenTypeAccessToken && want != tokenTypeJWT {
 				return nil, cfgerr.New("oauthclient", "a token source serves access tokens; RequestedTokenType %q is not one", want)
 			}
 			return exchangeParams(opts.SubjectToken, opts.SubjectTokenType, opts.ActorToken, opts.ActorTokenType, now())
@@ -260,62 +261,67 @@ func takeSubject(ts oauth2.TokenSource, now time.Time) (string, error) {
 	return t.AccessToken, nil
 }
 
-// IDJAG is the enterprise-managed authorization step at the company's
-// identity provider: an assertion.Source whose assertions are identity
-// assertion authorization grants (ID-JAG), each obtained by one token
-// exchange (RFC 8693) at IdP with requested_token_type urn:ietf:params:oauth:token-type:id-jag,
-// audience the authorization server the assertion is asked for (the
-// audience given to Assertion: a JWTBearer source passes its client's
-// issuer), resource Resource and scope Scopes. Redeem it with
+// IDJAG returns the enterprise-managed authorization step at the company's
+// identity provider, whose client c is: an assertion.Source whose
+// assertions are identity assertion authorization grants (ID-JAG), each
+// obtained by one token exchange (RFC 8693) at c with
+// requested_token_type urn:ietf:params:oauth:token-type:id-jag, audience
+// the authorization server the assertion is asked for (the audience given
+// to its Assertion: a JWTBearer source passes its client's issuer), and
+// opts' subject token, resources and scopes. Redeem it with
 // Client.JWTBearer at that server, which asks for a new one each time it
 // needs a token; nothing is cached.
 //
-// The answer must say issued_token_type id-jag
-// (ErrMalformedResponse) and hold a JWT whose exp has not passed
-// (assertion.ErrExpired, assertion.ErrSource). The exchange carries no
-// DPoP proof: an ID-JAG is redeemed by the client, not bound to it.
+// opts.SubjectToken gives the user's token at the identity provider;
+// SubjectTokenType "" means urn:ietf:params:oauth:token-type:id_token.
+// Audience, ActorToken, ActorTokenType and RequestedTokenType are set by
+// the step itself: one that is set, like a nil c or SubjectToken, fails
+// every Assertion with an error matching oauthsafe.ErrConfig, before
+// anything is sent.
 //
-// IdP is the client registered at the identity provider, SubjectToken
-// gives the user's token there (nil: every call fails with
-// oauthsafe.ErrConfig). SubjectTokenType "" means TokenTypeIDToken.
-// Resource "" sends none. It is safe for concurrent use when SubjectToken
-// is. Printing it shows no token.
-type IDJAG struct {
-	IdP              *Client
-	SubjectToken     oauth2.TokenSource
-	SubjectTokenType string
-	Resource         string
-	Scopes           []string
+// The answer must say issued_token_type id-jag (ErrMalformedResponse) and
+// hold a JWT whose exp has not passed (assertion.ErrExpired,
+// assertion.ErrSource). The exchange carries no DPoP proof: an ID-JAG is
+// redeemed by the client, not bound to it. It is safe for concurrent use
+// when SubjectToken is. Printing it shows no token.
+func (c *Client) IDJAG(opts TokenExchangeOptions) assertion.Source {
+	return idjag{idp: c, opts: opts}
 }
 
-var _ assertion.Source = IDJAG{}
+// idjag is the assertion.Source of Client.IDJAG.
+type idjag struct {
+	idp  *Client
+	opts TokenExchangeOptions
+}
 
 // Assertion exchanges the subject token for an ID-JAG whose audience is
 // audience (the authorization server's issuer) and returns it as a compact
 // JWS, after parsing it: an expired one is refused (assertion.ErrExpired),
 // one that is not a JWT with an exp too (assertion.ErrSource). The
 // JWTBearer source it is given to parses it again before sending it.
-func (j IDJAG) Assertion(ctx context.Context, audience string) (string, error) {
-	if j.IdP == nil || audience == "" {
-		return "", cfgerr.New("oauthclient", "IDJAG needs an IdP client and an audience")
+func (j idjag) Assertion(ctx context.Context, audience string) (string, error) {
+	o := j.opts
+	switch {
+	case j.idp == nil || audience == "":
+		return "", cfgerr.New("oauthclient", "IDJAG needs the identity provider's client and an audience")
+	case len(o.Audience) > 0 || o.ActorToken != nil || o.ActorTokenType != "" || o.RequestedTokenType != "":
+		return "", cfgerr.New("oauthclient", "IDJAG sets Audience, the actor and RequestedTokenType itself; leave them empty")
 	}
-	now := j.IdP.cfg.Now
-	typ := j.SubjectTokenType
+	now := j.idp.cfg.Now
+	typ := o.SubjectTokenType
 	if typ == "" {
-		typ = TokenTypeIDToken
+		typ = tokenTypeIDToken
 	}
 	g := grantSpec{
 		Params: func(context.Context, string) (url.Values, error) {
-			return exchangeParams(j.SubjectToken, typ, nil, "", now())
+			return exchangeParams(o.SubjectToken, typ, nil, "", now())
 		},
 		Audience: []string{audience},
-		Scopes:   j.Scopes,
+		Resource: o.Resource,
+		Scopes:   o.Scopes,
 		Issued:   tokenTypeIDJAG,
 	}
-	if j.Resource != "" {
-		g.Resource = []string{j.Resource}
-	}
-	is, err := j.IdP.grantCall(ctx, grant{grantSpec: g}, nil, nil)
+	is, err := j.idp.grantCall(ctx, grant{grantSpec: g}, nil, nil)
 	if err != nil {
 		return "", err
 	}
@@ -338,13 +344,12 @@ func (o TokenExchangeOptions) Format(f fmt.State, _ rune) { io.WriteString(f, o.
 
 // Format implements fmt.Formatter: every verb prints the identity
 // provider's client and the parameters, never the subject token.
-func (j IDJAG) Format(f fmt.State, _ rune) {
+func (j idjag) Format(f fmt.State, _ rune) {
 	idp := "none"
-	if j.IdP != nil {
-		idp = fmt.Sprint(j.IdP)
+	if j.idp != nil {
+		idp = fmt.Sprint(j.idp)
 	}
-	fmt.Fprintf(f, "oauthclient.IDJAG{idp=%s, subject_token=%s, subject_token_type=%s, resource=%s, scopes=[%s]}",
-		idp, safetext.Present(j.SubjectToken != nil), safetext.Clean(j.SubjectTokenType, 100), safetext.Clean(j.Resource, 200), cleanList(j.Scopes))
+	fmt.Fprintf(f, "oauthclient.IDJAG{idp=%s, %s}", idp, j.opts.redact())
 }
 
 func cleanList(v []string) string { return safetext.Clean(strings.Join(v, " "), 200) }
@@ -355,4 +360,4 @@ func (o TokenExchangeOptions) MarshalJSON() ([]byte, error) { return json.Marsha
 
 // MarshalJSON encodes Format's summary as a JSON string: the subject
 // token source's own fields are never encoded.
-func (j IDJAG) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(j)) }
+func (j idjag) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprint(j)) }

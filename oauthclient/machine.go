@@ -293,7 +293,7 @@ func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey f
 	if g.Issued != "" && tr.issuedType != g.Issued {
 		return nil, fmt.Errorf("%w: %w: asked for %s, issued %q", ErrMalformedResponse, errIssuedTokenType, g.Issued, safetext.Clean(tr.issuedType, 100))
 	}
-	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == TokenTypeAccessToken || g.Issued == TokenTypeJWT) {
+	if tr.token.TokenType == tokenTypeNotApplied && (g.Issued == "" || g.Issued == tokenTypeAccessToken || g.Issued == tokenTypeJWT) {
 		return nil, fmt.Errorf("%w: %w %q for an access token", ErrMalformedResponse, errUnknownTokenType, tokenTypeNotApplied)
 	}
 	granted, err := c.checkScope(g.Scopes, tr)

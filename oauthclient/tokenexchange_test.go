@@ -119,7 +119,7 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	}
 
 	// ID-JAG: the answer must be an unexpired JWT of the requested type.
-	idjag := oauthclient.IDJAG{IdP: c, SubjectToken: subject, Resource: "https://mcp.example/mcp"}
+	idjag := c.IDJAG(oauthclient.TokenExchangeOptions{SubjectToken: subject, Resource: []string{"https://mcp.example/mcp"}})
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
 	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a == "" {
 		t.Fatalf("ID-JAG: %v", err)
@@ -161,8 +161,18 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}
-	if _, err := (oauthclient.IDJAG{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthsafe.ErrConfig) {
+	if _, err := (*oauthclient.Client)(nil).IDJAG(oauthclient.TokenExchangeOptions{SubjectToken: subject}).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthsafe.ErrConfig) {
 		t.Errorf("IDJAG without IdP: %v", err)
+	}
+	for name, o := range map[string]oauthclient.TokenExchangeOptions{
+		"no subject":         {},
+		"an audience":        {SubjectToken: subject, Audience: []string{"other"}},
+		"an actor":           {SubjectToken: subject, ActorToken: subject, ActorTokenType: oauthclient.TokenTypeAccessToken},
+		"another token type": {SubjectToken: subject, RequestedTokenType: oauthclient.TokenTypeAccessToken},
+	} {
+		if _, err := c.IDJAG(o).Assertion(ctx, "https://as.example"); !errors.Is(err, oauthsafe.ErrConfig) {
+			t.Errorf("IDJAG with %s: %v, want ErrConfig", name, err)
+		}
 	}
 	expired := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: jwtWithExp(time.Now().Add(-time.Minute))})
 	if _, err := c.TokenExchange(oauthclient.TokenExchangeOptions{SubjectToken: expired, SubjectTokenType: oauthclient.TokenTypeJWT}).TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) {

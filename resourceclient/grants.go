@@ -68,22 +68,23 @@ func JWTBearer(cr Credentials, a assertion.Source) Grant { return jwtBearer{cr: 
 
 // EnterpriseManaged returns a [Grant] for enterprise-managed
 // authorization: the user's token at the company's identity provider
-// (idjag.SubjectToken, of type idjag.SubjectTokenType, "" meaning an ID
-// token) is exchanged there, by the client idjag.IdP (RFC 8693), for an
-// identity assertion authorization grant (ID-JAG) whose audience is the
-// resource's authorization server and whose resource is the resource;
-// the ID-JAG is redeemed with the JWT-bearer grant at cr.Issuer by the
-// client cr (oauthclient.IDJAG, oauthclient.Client.JWTBearer). No browser opens.
-// idjag.Resource and idjag.Scopes are ignored: the Grant sets them for
-// each resource to the resource and its scopes.
+// (subject.SubjectToken, of type subject.SubjectTokenType, "" meaning an
+// ID token) is exchanged there, by idp, the client registered at the
+// identity provider (RFC 8693), for an identity assertion authorization
+// grant (ID-JAG) whose audience is the resource's authorization server and
+// whose resource is the resource; the ID-JAG is redeemed with the
+// JWT-bearer grant at cr.Issuer by the client cr (oauthclient.Client.IDJAG,
+// oauthclient.Client.JWTBearer). No browser opens. subject.Resource and
+// subject.Scopes are ignored: the Grant sets them for each resource to the
+// resource and its scopes; the other fields follow Client.IDJAG.
 //
 // Issuer binding (checked before anything is sent, also to the identity
 // provider), DPoP at cr.Issuer and printing as for [ClientCredentials];
-// the exchange at the identity provider carries no DPoP proof. A nil
-// idjag.IdP or idjag.SubjectToken fails TokenSource with an error
-// matching oauthsafe.ErrConfig, before anything is sent.
-func EnterpriseManaged(cr Credentials, idjag oauthclient.IDJAG) Grant {
-	return enterpriseManaged{cr: cr, idjag: idjag}
+// the exchange at the identity provider carries no DPoP proof. A nil idp
+// or subject.SubjectToken fails TokenSource with an error matching
+// oauthsafe.ErrConfig, before anything is sent.
+func EnterpriseManaged(cr Credentials, idp *oauthclient.Client, subject oauthclient.TokenExchangeOptions) Grant {
+	return enterpriseManaged{cr: cr, idp: idp, subject: subject}
 }
 
 // clientCredentials is the Grant of ClientCredentials.
@@ -123,8 +124,9 @@ func (g jwtBearer) TokenSource(ctx context.Context, s Server) (oauth2.TokenSourc
 
 // enterpriseManaged is the Grant of EnterpriseManaged.
 type enterpriseManaged struct {
-	cr    Credentials
-	idjag oauthclient.IDJAG
+	cr      Credentials
+	idp     *oauthclient.Client
+	subject oauthclient.TokenExchangeOptions
 }
 
 // TokenSource implements Grant: ID-JAGs for s.Issuer and s.Resource
@@ -133,16 +135,16 @@ func (g enterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.To
 	if err := checkIssuer(s, g.cr.Issuer); err != nil {
 		return nil, err
 	}
-	if g.idjag.IdP == nil || g.idjag.SubjectToken == nil {
-		return nil, cfgerr.New("resourceclient", "EnterpriseManaged needs the identity provider's client (IdP) and the user's token there (SubjectToken)")
+	if g.idp == nil || g.subject.SubjectToken == nil {
+		return nil, cfgerr.New("resourceclient", "EnterpriseManaged needs the identity provider's client and the user's token there (SubjectToken)")
 	}
 	oc, err := grantClient(ctx, s, g.cr)
 	if err != nil {
 		return nil, err
 	}
-	idjag := g.idjag
-	idjag.Resource, idjag.Scopes = s.Resource, s.Scopes
-	return oc.JWTBearer(idjag, oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
+	subject := g.subject
+	subject.Resource, subject.Scopes = []string{s.Resource}, s.Scopes
+	return oc.JWTBearer(g.idp.IDJAG(subject), oauthclient.GrantOptions{Scopes: s.Scopes, Resource: []string{s.Resource}, NoDPoP: g.cr.NoDPoP}), nil
 }
 
 // checkIssuer refuses a Grant configured for issuer at the issuer s
@@ -201,7 +203,7 @@ func (g jwtBearer) MarshalJSON() ([]byte, error) { return json.Marshal(g.redact(
 
 func (g enterpriseManaged) redact() string {
 	return fmt.Sprintf("resourceclient.EnterpriseManaged{%s, idp=%s, subject_token=%s, subject_token_type=%s}", g.cr.fields(),
-		safetext.Present(g.idjag.IdP != nil), safetext.Present(g.idjag.SubjectToken != nil), safetext.Clean(g.idjag.SubjectTokenType, 100))
+		safetext.Present(g.idp != nil), safetext.Present(g.subject.SubjectToken != nil), safetext.Clean(g.subject.SubjectTokenType, 100))
 }
 
 // Format implements fmt.Formatter: every verb prints a summary that shows

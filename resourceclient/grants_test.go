@@ -191,7 +191,7 @@ func (m *machineServer) grants(t *testing.T, issuer string, noDPoP bool) map[str
 		"workload assertion, private_key_jwt": JWTBearer(Credentials{Issuer: issuer, ClientID: "workload", PrivateKey: key, NoDPoP: noDPoP},
 			assertion.Func(func(context.Context, string) (string, error) { return workload, nil })),
 		"enterprise-managed": EnterpriseManaged(Credentials{Issuer: issuer, ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret"), NoDPoP: noDPoP},
-			oauthclient.IDJAG{IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})}),
+			idp, oauthclient.TokenExchangeOptions{SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))})}),
 	}
 }
 
@@ -370,9 +370,9 @@ func TestGrantsRequiredInputs(t *testing.T) {
 		"JWT bearer without a client id":            {JWTBearer(Credentials{Issuer: issuer}, assertion.Func(func(context.Context, string) (string, error) { return "x", nil })), oauthsafe.ErrConfig},
 		"JWT bearer without an assertion source":    {JWTBearer(cr, nil), oauthsafe.ErrConfig},
 		"JWT bearer without either, another issuer": {JWTBearer(Credentials{Issuer: m.URL + "/other"}, nil), ErrGrantIssuer},
-		"enterprise-managed without an IdP":         {EnterpriseManaged(cr, oauthclient.IDJAG{SubjectToken: user}), oauthsafe.ErrConfig},
-		"enterprise-managed without a user token":   {EnterpriseManaged(cr, oauthclient.IDJAG{IdP: idp}), oauthsafe.ErrConfig},
-		"enterprise-managed, zero IDJAG":            {EnterpriseManaged(cr, oauthclient.IDJAG{}), oauthsafe.ErrConfig},
+		"enterprise-managed without an IdP":         {EnterpriseManaged(cr, nil, oauthclient.TokenExchangeOptions{SubjectToken: user}), oauthsafe.ErrConfig},
+		"enterprise-managed without a user token":   {EnterpriseManaged(cr, idp, oauthclient.TokenExchangeOptions{}), oauthsafe.ErrConfig},
+		"enterprise-managed, zero IDJAG":            {EnterpriseManaged(cr, nil, oauthclient.TokenExchangeOptions{}), oauthsafe.ErrConfig},
 	} {
 		t.Run(name, func(t *testing.T) {
 			src, err := tc.g.TokenSource(context.Background(), s)
@@ -386,15 +386,15 @@ func TestGrantsRequiredInputs(t *testing.T) {
 	}
 }
 
-// TestEnterpriseManagedSetsResource: the IDJAG's own Resource and Scopes
+// TestEnterpriseManagedSetsResource: the subject options' own Resource and Scopes
 // are ignored; the ID-JAG is asked for the resource the Client calls and
 // the scopes it asks for there.
 func TestEnterpriseManagedSetsResource(t *testing.T) {
 	m := newMachineServer(t)
 	idp := m.idpClient(t)
-	g := EnterpriseManaged(Credentials{Issuer: m.URL + "/as", ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret")}, oauthclient.IDJAG{
-		IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))}),
-		Resource: "https://elsewhere.example/api", Scopes: []string{"admin"},
+	g := EnterpriseManaged(Credentials{Issuer: m.URL + "/as", ClientID: "xaa", ClientSecret: testSecret(t, "xaa-secret")}, idp, oauthclient.TokenExchangeOptions{
+		SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: testJWT(time.Now().Add(time.Hour))}),
+		Resource:     []string{"https://elsewhere.example/api"}, Scopes: []string{"admin"},
 	})
 	if err := m.get(t, g); err != nil {
 		t.Fatal(err)

@@ -73,9 +73,9 @@ func (m *machineFlags) anySet() bool {
 
 // tokenTypes are the short names of --subject-token-type.
 var tokenTypes = map[string]string{
-	"access_token": oauthclient.TokenTypeAccessToken,
-	"id_token":     oauthclient.TokenTypeIDToken,
-	"jwt":          oauthclient.TokenTypeJWT,
+	"access_token": "urn:ietf:params:oauth:token-type:access_token",
+	"id_token":     "urn:ietf:params:oauth:token-type:id_token",
+	"jwt":          "urn:ietf:params:oauth:token-type:jwt",
 }
 
 // runMachineToken is `token` in a machine mode: it prints one token.

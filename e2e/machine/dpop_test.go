@@ -72,7 +72,7 @@ func TestDPoPOnEveryGrant(t *testing.T) {
 		}},
 		{"urn:ietf:params:oauth:grant-type:token-exchange", func(no bool) *oauthclient.TokenSource {
 			return serviceClient(t, srv).TokenExchange(oauthclient.TokenExchangeOptions{
-				SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken, Scopes: scopes, NoDPoP: no,
+				SubjectToken: subject, SubjectTokenType: oauthtest.TokenTypeAccess, Scopes: scopes, NoDPoP: no,
 			})
 		}},
 	}

@@ -37,7 +37,7 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 
 	src := exchanger.TokenExchange(oauthclient.TokenExchangeOptions{
 		SubjectToken:     subject,
-		SubjectTokenType: oauthclient.TokenTypeAccessToken,
+		SubjectTokenType: oauthtest.TokenTypeAccess,
 		Audience:         []string{demoapi.Audience},
 		Scopes:           []string{oauthtest.ScopeAPIRead},
 	})
@@ -47,8 +47,8 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	form, _ := rec.last()
 	st, _ := subject.TokenContext(ctx)
 	if url.Values(form).Get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" || url.Values(form).Get("subject_token") != st.AccessToken ||
-		url.Values(form).Get("subject_token_type") != oauthclient.TokenTypeAccessToken || url.Values(form).Get("audience") != demoapi.Audience ||
-		url.Values(form).Get("requested_token_type") != oauthclient.TokenTypeAccessToken {
+		url.Values(form).Get("subject_token_type") != oauthtest.TokenTypeAccess || url.Values(form).Get("audience") != demoapi.Audience ||
+		url.Values(form).Get("requested_token_type") != oauthtest.TokenTypeAccess {
 		t.Fatalf("exchange request: grant %q, types %q %q, audience %q", url.Values(form).Get("grant_type"),
 			url.Values(form).Get("subject_token_type"), url.Values(form).Get("requested_token_type"), url.Values(form).Get("audience"))
 	}
@@ -58,14 +58,14 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 
 	// A JWT asked for, an access token issued: refused.
 	jwtSrc := exchanger.TokenExchange(oauthclient.TokenExchangeOptions{
-		SubjectToken: subject, SubjectTokenType: oauthclient.TokenTypeAccessToken,
-		RequestedTokenType: oauthclient.TokenTypeJWT,
+		SubjectToken: subject, SubjectTokenType: oauthtest.TokenTypeAccess,
+		RequestedTokenType: oauthtest.TokenTypeJWT,
 	})
 	tok, err := jwtSrc.TokenContext(ctx)
 	if !errors.Is(err, oauthclient.ErrMalformedResponse) || !strings.Contains(err.Error(), "issued_token_type is not the requested type") || tok != nil {
 		t.Fatalf("issued access_token for a JWT request: token %t, %v; want the issued_token_type refusal", tok != nil, err)
 	}
-	if form, _ := rec.last(); url.Values(form).Get("requested_token_type") != oauthclient.TokenTypeJWT {
+	if form, _ := rec.last(); url.Values(form).Get("requested_token_type") != oauthtest.TokenTypeJWT {
 		t.Fatal("the requested type was not sent")
 	}
 
@@ -73,7 +73,7 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	before := srv.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange")
 	expired := exchanger.TokenExchange(oauthclient.TokenExchangeOptions{
 		SubjectToken:     oauth2.StaticTokenSource(&oauth2.Token{AccessToken: st.AccessToken, Expiry: time.Now().Add(-time.Second)}),
-		SubjectTokenType: oauthclient.TokenTypeAccessToken,
+		SubjectTokenType: oauthtest.TokenTypeAccess,
 	})
 	if _, err := expired.TokenContext(ctx); !errors.Is(err, assertion.ErrExpired) || srv.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange") != before {
 		t.Fatalf("expired subject token: %v (%d requests, want %d)", err, srv.TokenRequests("urn:ietf:params:oauth:grant-type:token-exchange"), before)
@@ -101,14 +101,14 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	idpRec, asRec := record(t, idp), record(t, as)
 	scopes := []string{oauthtest.ScopeAPIRead}
 	src := serviceClient(t, as).JWTBearer(
-		oauthclient.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource, Scopes: scopes},
+		serviceClient(t, idp).IDJAG(oauthclient.TokenExchangeOptions{SubjectToken: idToken, Resource: []string{resource}, Scopes: scopes}),
 		oauthclient.GrantOptions{Scopes: scopes})
 	if code := call(src); code != http.StatusOK {
 		t.Fatalf("the API answered %d", code)
 	}
 	ex, _ := idpRec.last()
 	want := url.Values{
-		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {toks.RawIDToken()}, "subject_token_type": {oauthclient.TokenTypeIDToken},
+		"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {toks.RawIDToken()}, "subject_token_type": {oauthtest.TokenTypeID},
 		"requested_token_type": {oauthtest.TokenTypeIDJAG}, "audience": {as.Issuer}, "resource": {resource}, "scope": {oauthtest.ScopeAPIRead},
 	}
 	for k, v := range want {
@@ -143,7 +143,7 @@ func TestEnterpriseManagedAuthorization(t *testing.T) {
 	// An ID-JAG is for one authorization server: another one refuses it.
 	other := start(t, oauthtest.Options{})
 	other.TrustIdentityProvider(idp)
-	jag, err := (oauthclient.IDJAG{IdP: serviceClient(t, idp), SubjectToken: idToken, Resource: resource}).Assertion(ctx, as.Issuer)
+	jag, err := serviceClient(t, idp).IDJAG(oauthclient.TokenExchangeOptions{SubjectToken: idToken, Resource: []string{resource}}).Assertion(ctx, as.Issuer)
 	if err != nil {
 		t.Fatal(err)
 	}

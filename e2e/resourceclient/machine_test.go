@@ -79,7 +79,7 @@ func TestResourceFirstMachineClient(t *testing.T) {
 		}},
 		{"enterprise-managed", "/xaa", "urn:ietf:params:oauth:grant-type:jwt-bearer", func(issuer string) resourceclient.Grant {
 			return resourceclient.EnterpriseManaged(resourceclient.Credentials{Issuer: issuer, ClientID: oauthtest.ClientService, ClientSecret: sec(oauthtest.ServiceSecret)},
-				oauthclient.IDJAG{IdP: idpClient, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: toks.RawIDToken()})})
+				idpClient, oauthclient.TokenExchangeOptions{SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: toks.RawIDToken()})})
 		}},
 	}
 	for _, g := range grants {

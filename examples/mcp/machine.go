@@ -106,8 +106,8 @@ func machine(cfg *resourceclient.Config, raw string, c conformanceContext) (bool
 		if err != nil {
 			return false, fmt.Errorf("the identity provider: %w", err)
 		}
-		cfg.Grant = resourceclient.EnterpriseManaged(cr, oauthclient.IDJAG{
-			IdP: idp, SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.IdPIDToken}),
+		cfg.Grant = resourceclient.EnterpriseManaged(cr, idp, oauthclient.TokenExchangeOptions{
+			SubjectToken: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: m.IdPIDToken}),
 		})
 	case m.ValidJWT != "":
 		// The one assertion this run was handed: checked here (Func parses

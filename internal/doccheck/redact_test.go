@@ -73,7 +73,6 @@ var exportedTypes = map[string]reflect.Type{
 	"oauthclient.Tokens":               reflect.TypeFor[oauthclient.Tokens](),
 	"oauthclient.TokenSource":          reflect.TypeFor[oauthclient.TokenSource](),
 	"oauthclient.UserPool":             reflect.TypeFor[oauthclient.UserPool](),
-	"oauthclient.IDJAG":                reflect.TypeFor[oauthclient.IDJAG](),
 	"oauthclient.GrantOptions":         reflect.TypeFor[oauthclient.GrantOptions](),
 	"oauthclient.TokenExchangeOptions": reflect.TypeFor[oauthclient.TokenExchangeOptions](),
 
@@ -103,7 +102,9 @@ var exportedTypes = map[string]reflect.Type{
 	// by hand.
 	"resourceclient.grant(ClientCredentials)": reflect.TypeOf(resourceclient.ClientCredentials(resourceclient.Credentials{})),
 	"resourceclient.grant(JWTBearer)":         reflect.TypeOf(resourceclient.JWTBearer(resourceclient.Credentials{}, nil)),
-	"resourceclient.grant(EnterpriseManaged)": reflect.TypeOf(resourceclient.EnterpriseManaged(resourceclient.Credentials{}, oauthclient.IDJAG{})),
+	"resourceclient.grant(EnterpriseManaged)": reflect.TypeOf(resourceclient.EnterpriseManaged(resourceclient.Credentials{}, nil, oauthclient.TokenExchangeOptions{})),
+	// The assertion source of Client.IDJAG holds the subject token source.
+	"oauthclient.idjag(IDJAG)": reflect.TypeOf((*oauthclient.Client)(nil).IDJAG(oauthclient.TokenExchangeOptions{})),
 
 	"secret.Value": reflect.TypeFor[secret.Value](),
 

@@ -17,7 +17,7 @@
 //   - An assertion is a secret with a clock (S31). A [Source] hands it
 //     over as the compact JWS string, and the library reads it at once:
 //     every place that receives one (File and Func themselves, client
-//     authentication, the JWT-bearer grant, oauthclient.IDJAG) parses it,
+//     authentication, the JWT-bearer grant, oauthclient.Client.IDJAG) parses it,
 //     refuses it, and keeps from then on a value of its own that redacts
 //     itself under every fmt verb, slog and JSON. No error string holds
 //     an assertion.
