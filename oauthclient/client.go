@@ -25,17 +25,19 @@ import (
 	"github.com/oauthsafe/oauthsafe/validate"
 )
 
-// AuthMethod is a client authentication method at the token endpoint (S17).
-type AuthMethod string
+// authMethod is a client authentication method at the token endpoint
+// (S17), by its registered name (the IANA OAuth Token Endpoint
+// Authentication Methods registry), as Config.AuthMethod gives it.
+type authMethod string
 
 // The supported client authentication methods. Exactly one is used per
 // client; there is never a second attempt with another.
 const (
-	AuthNone              AuthMethod = "none"                // public client: client_id only
-	AuthClientSecretBasic AuthMethod = "client_secret_basic" // HTTP Basic (RFC 6749 §2.3.1)
-	AuthClientSecretPost  AuthMethod = "client_secret_post"  // secret in the form body
-	AuthPrivateKeyJWT     AuthMethod = "private_key_jwt"     // RFC 7523 assertion
-	AuthTLSClientAuth     AuthMethod = "tls_client_auth"     // RFC 8705 mutual TLS
+	authNone              authMethod = "none"                // public client: client_id only
+	authClientSecretBasic authMethod = "client_secret_basic" // HTTP Basic (RFC 6749 §2.3.1)
+	authClientSecretPost  authMethod = "client_secret_post"  // secret in the form body
+	authPrivateKeyJWT     authMethod = "private_key_jwt"     // RFC 7523 assertion
+	authTLSClientAuth     authMethod = "tls_client_auth"     // RFC 8705 mutual TLS
 )
 
 // Metadata is the authorization server metadata this client uses (OpenID
@@ -88,13 +90,17 @@ type Config struct {
 	// ClientSecret authenticates a confidential client. The zero value means
 	// no secret (a public client, or private_key_jwt / mTLS).
 	ClientSecret secret.Value
-	// AuthMethod is the one client authentication method to use. The zero
-	// value picks one: tls_client_auth when ClientCertificate is set,
-	// private_key_jwt when PrivateKey is set, a secret method when
-	// ClientSecret is set (client_secret_basic unless the server lists only
-	// client_secret_post), none otherwise. A method the server does not list
-	// is refused at New.
-	AuthMethod AuthMethod
+	// AuthMethod is the one client authentication method to use, by its
+	// registered name, as in the server's
+	// token_endpoint_auth_methods_supported: "client_secret_basic",
+	// "client_secret_post", "private_key_jwt", "tls_client_auth" or "none".
+	// "" picks one: tls_client_auth when ClientCertificate is set,
+	// private_key_jwt when PrivateKey or ClientAssertion is set, a secret
+	// method when ClientSecret is set (client_secret_basic unless the
+	// server lists only client_secret_post), none otherwise. Another name
+	// is a configuration error, and a method the server does not list is
+	// refused; both at New.
+	AuthMethod string
 	// PrivateKey signs private_key_jwt assertions (RSA, ECDSA or Ed25519).
 	// nil means none.
 	PrivateKey crypto.Signer
@@ -164,7 +170,7 @@ type Client struct {
 	cfg      Config
 	md       Metadata
 	http     *http.Client
-	method   AuthMethod
+	method   authMethod
 	verifier *validate.IDTokenVerifier // nil when the server has no jwks_uri
 	keys     oidc.KeySet               // from validate.NewJWKS
 	nonces   *dpop.NonceStore          // DPoP-Nonce per server origin (RFC 9449 §8)
@@ -286,7 +292,7 @@ func (c *Client) HTTPClient() *http.Client {
 func (c *Client) Config() Config {
 	cfg := c.cfg
 	cfg.Scopes = slices.Clone(cfg.Scopes)
-	cfg.AuthMethod = c.method
+	cfg.AuthMethod = string(c.method)
 	return cfg
 }
 
@@ -423,38 +429,38 @@ func (c *Client) checkAuthCodeSupport() error {
 	return nil
 }
 
-func (c *Client) pickAuthMethod() (AuthMethod, error) {
-	m := c.cfg.AuthMethod
+func (c *Client) pickAuthMethod() (authMethod, error) {
+	m := authMethod(c.cfg.AuthMethod)
 	supported := c.md.TokenEndpointAuthMethodsSupported
 	if m == "" {
 		switch {
 		case c.cfg.ClientCertificate != nil:
-			m = AuthTLSClientAuth
+			m = authTLSClientAuth
 		case c.cfg.PrivateKey != nil, c.cfg.ClientAssertion != nil:
-			m = AuthPrivateKeyJWT
+			m = authPrivateKeyJWT
 		case !c.cfg.ClientSecret.IsZero():
-			m = AuthClientSecretBasic
-			if len(supported) > 0 && !slices.Contains(supported, string(AuthClientSecretBasic)) && slices.Contains(supported, string(AuthClientSecretPost)) {
-				m = AuthClientSecretPost
+			m = authClientSecretBasic
+			if len(supported) > 0 && !slices.Contains(supported, string(authClientSecretBasic)) && slices.Contains(supported, string(authClientSecretPost)) {
+				m = authClientSecretPost
 			}
 		default:
-			m = AuthNone
+			m = authNone
 		}
 	}
 	switch m {
-	case AuthNone:
-	case AuthClientSecretBasic, AuthClientSecretPost:
+	case authNone:
+	case authClientSecretBasic, authClientSecretPost:
 		if c.cfg.ClientSecret.IsZero() {
 			return "", cfgerr.New("oauthclient", "%s needs a ClientSecret", m)
 		}
-	case AuthPrivateKeyJWT:
+	case authPrivateKeyJWT:
 		if c.cfg.PrivateKey == nil && c.cfg.ClientAssertion == nil {
 			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey or a ClientAssertion")
 		}
 		if c.cfg.PrivateKey != nil && c.cfg.ClientAssertion != nil {
 			return "", cfgerr.New("oauthclient", "PrivateKey and ClientAssertion are two sources of client assertions; set one")
 		}
-	case AuthTLSClientAuth:
+	case authTLSClientAuth:
 		if c.cfg.ClientCertificate == nil {
 			return "", cfgerr.New("oauthclient", "tls_client_auth needs a ClientCertificate")
 		}

@@ -19,16 +19,16 @@ const assertionType = "client-authentication+jwt"
 // endpoint, using exactly the one configured method (S17).
 func (c *Client) authenticate(ctx context.Context, form url.Values, h http.Header) error {
 	switch c.method {
-	case AuthNone, AuthTLSClientAuth:
+	case authNone, authTLSClientAuth:
 		form.Set("client_id", c.cfg.ClientID)
-	case AuthClientSecretBasic:
+	case authClientSecretBasic:
 		// RFC 6749 §2.3.1: both parts are form-encoded before Basic encoding.
 		req := http.Request{Header: h}
 		req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret.Reveal()))
-	case AuthClientSecretPost:
+	case authClientSecretPost:
 		form.Set("client_id", c.cfg.ClientID)
 		form.Set("client_secret", c.cfg.ClientSecret.Reveal())
-	case AuthPrivateKeyJWT:
+	case authPrivateKeyJWT:
 		a, err := c.clientAssertion(ctx)
 		if err != nil {
 			return err

@@ -295,7 +295,7 @@ func TestTLSClientAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Config().AuthMethod != oauthclient.AuthTLSClientAuth {
+		if c.Config().AuthMethod != "tls_client_auth" {
 			t.Fatalf("method %s", c.Config().AuthMethod)
 		}
 		return c
@@ -501,7 +501,7 @@ func TestTokenEndpointErrorNeverEchoesSecret(t *testing.T) {
 	t.Setenv("OAUTHSAFE_TEST_ECHO_SECRET", clientSecret)
 	sec, _ := secret.FromEnv("OAUTHSAFE_TEST_ECHO_SECRET")
 	c, err := oauthclient.New(context.Background(), oauthclient.Config{
-		Issuer: srv.URL, ClientID: "echo", ClientSecret: sec, AuthMethod: oauthclient.AuthClientSecretPost,
+		Issuer: srv.URL, ClientID: "echo", ClientSecret: sec, AuthMethod: "client_secret_post",
 		HTTP:     strictnet.Config{RootCAs: pool},
 		Metadata: &oauthclient.Metadata{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token", DeviceAuthorizationEndpoint: srv.URL + "/device"},
 	})

@@ -64,7 +64,7 @@ type GrantOptions struct {
 // ClientCredentials returns a cached token source for the client
 // credentials grant (RFC 6749 §4.4): a service acting as itself, no user,
 // tokens in memory only (never stored). It authenticates with the client's
-// one method (S17); a client without authentication (AuthNone) gets a
+// one method (S17); a client without authentication (authNone) gets a
 // *strictnet.PolicyError on its first Token call. The token is read
 // lock-free, fetched again ahead of expiry by one background request;
 // callers without a usable token wait on one shared request, and failures

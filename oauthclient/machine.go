@@ -261,7 +261,7 @@ func (c *Client) grantCall(ctx context.Context, g grant, key *dpop.Key, newKey f
 	if c.http == nil {
 		return nil, cfgerr.New("oauthclient", "the Client was not made by New")
 	}
-	if g.needsAuth && c.method == AuthNone {
+	if g.needsAuth && c.method == authNone {
 		return nil, policyf("client credentials need client authentication")
 	}
 	if g.Params == nil {

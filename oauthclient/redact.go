@@ -16,7 +16,7 @@ import (
 func (c Config) redact() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "oauthclient.Config{issuer=%s, client_id=%s, auth_method=%s, client_secret=%s, private_key=%s, client_certificate=%s",
-		safetext.Clean(c.Issuer, 200), safetext.Clean(c.ClientID, 200), safetext.Clean(string(c.AuthMethod), 40),
+		safetext.Clean(c.Issuer, 200), safetext.Clean(c.ClientID, 200), safetext.Clean(c.AuthMethod, 40),
 		safetext.Present(!c.ClientSecret.IsZero()), safetext.Present(c.PrivateKey != nil), safetext.Present(c.ClientCertificate != nil))
 	if len(c.Scopes) > 0 {
 		b.WriteString(", scopes=[" + safetext.Clean(strings.Join(c.Scopes, " "), 200) + "]")
@@ -44,12 +44,3 @@ func (c Client) redact() string {
 // Format implements fmt.Formatter: every verb prints a summary that shows
 // no secret or key.
 func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.redact()) }
-
-func (r RegisteredClient) redact() string {
-	return fmt.Sprintf("oauthclient.RegisteredClient{client_id=%s, auth_method=%s, client_secret=%s}",
-		safetext.Clean(r.ClientID, 200), safetext.Clean(string(r.AuthMethod), 40), safetext.Present(!r.ClientSecret.IsZero()))
-}
-
-// Format implements fmt.Formatter: every verb prints a summary that shows
-// no secret or key.
-func (r RegisteredClient) Format(f fmt.State, verb rune) { io.WriteString(f, r.redact()) }

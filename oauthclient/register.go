@@ -20,35 +20,29 @@ import (
 // RegistrationRequest is the client metadata sent to a registration
 // endpoint (RFC 7591 §2). Empty fields are not sent. A plain value.
 type RegistrationRequest struct {
-	RedirectURIs    []string   `json:"redirect_uris,omitempty"`
-	ClientName      string     `json:"client_name,omitempty"`
-	AuthMethod      AuthMethod `json:"token_endpoint_auth_method,omitempty"`
-	GrantTypes      []string   `json:"grant_types,omitempty"`
-	ResponseTypes   []string   `json:"response_types,omitempty"`
-	ApplicationType string     `json:"application_type,omitempty"` // "native" or "web" (OpenID Connect Registration)
-	Scope           string     `json:"scope,omitempty"`
-}
-
-// RegisteredClient is a registration endpoint's answer (RFC 7591 §3.2.1):
-// the client id, its secret (zero for a public client) and the token
-// endpoint authentication method registered (the one asked for when the
-// answer names none). A plain value; its secret redacts itself when
-// printed.
-type RegisteredClient struct {
-	ClientID     string
-	ClientSecret secret.Value
-	AuthMethod   AuthMethod
+	RedirectURIs    []string `json:"redirect_uris,omitempty"`
+	ClientName      string   `json:"client_name,omitempty"`
+	AuthMethod      string   `json:"token_endpoint_auth_method,omitempty"` // as Config.AuthMethod; "" lets the server choose
+	GrantTypes      []string `json:"grant_types,omitempty"`
+	ResponseTypes   []string `json:"response_types,omitempty"`
+	ApplicationType string   `json:"application_type,omitempty"` // "native" or "web" (OpenID Connect Registration)
+	Scope           string   `json:"scope,omitempty"`
 }
 
 // Register registers a client at md's registration endpoint (RFC 7591)
-// over the strict client of hc, and returns the registered client. The
-// answer must be a JSON object with a client_id (an *AuthError with
-// Problem set otherwise); an error answer is an *AuthError (invalid_redirect_uri,
+// over the strict client of hc, and returns the registered client as the
+// Config to give New: Issuer (md's), ClientID, ClientSecret (zero for a
+// public client) and AuthMethod (the one the answer names, else the one
+// asked for, else client_secret_basic with a secret and none without, RFC
+// 7591 §2); the caller adds the rest (HTTP, Scopes, …). The answer must be
+// a JSON object with a client_id (an *AuthError with Problem set
+// otherwise); an error answer is an *AuthError (invalid_redirect_uri,
 // invalid_client_metadata…); a registration endpoint that is missing is
 // ErrNoEndpoint. A method the answer names that this package does not
-// support, or one that needs a secret the answer lacks, is refused with
-// strictnet.ErrPolicy. Safe for concurrent use.
-func Register(ctx context.Context, md *Metadata, hc strictnet.Config, r RegistrationRequest) (*RegisteredClient, error) {
+// support for a registered client (only none, client_secret_basic and
+// client_secret_post are), or one that needs a secret the answer lacks,
+// is refused with strictnet.ErrPolicy. Safe for concurrent use.
+func Register(ctx context.Context, md *Metadata, hc strictnet.Config, r RegistrationRequest) (*Config, error) {
 	if md == nil || md.RegistrationEndpoint == "" {
 		return nil, fmt.Errorf("%w: registration", ErrNoEndpoint)
 	}
@@ -78,12 +72,17 @@ func Register(ctx context.Context, md *Metadata, hc strictnet.Config, r Registra
 	if err != nil {
 		return nil, err
 	}
-	return parseRegistration(resp.StatusCode, rbody, r.AuthMethod)
+	cfg, err := parseRegistration(resp.StatusCode, rbody, authMethod(r.AuthMethod))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Issuer = md.Issuer
+	return cfg, nil
 }
 
 // parseRegistration reads a registration endpoint's answer (status and
 // body); asked is the method the request asked for.
-func parseRegistration(status int, body []byte, asked AuthMethod) (*RegisteredClient, error) {
+func parseRegistration(status int, body []byte, asked authMethod) (*Config, error) {
 	ok201 := status
 	if ok201 == http.StatusCreated {
 		ok201 = http.StatusOK
@@ -92,7 +91,7 @@ func parseRegistration(status int, body []byte, asked AuthMethod) (*RegisteredCl
 	if err != nil {
 		return nil, err
 	}
-	out := &RegisteredClient{AuthMethod: asked}
+	out := &Config{AuthMethod: string(asked)}
 	var ok bool
 	if out.ClientID, ok = stringField(fields, "client_id"); !ok || out.ClientID == "" || len(out.ClientID) > 1024 || !safetext.IsClean(out.ClientID) {
 		return nil, &AuthError{Endpoint: "registration", StatusCode: status, Problem: "no usable client_id"}
@@ -103,20 +102,20 @@ func parseRegistration(status int, body []byte, asked AuthMethod) (*RegisteredCl
 		}
 	}
 	if m, _ := stringField(fields, "token_endpoint_auth_method"); m != "" {
-		out.AuthMethod = AuthMethod(m)
+		out.AuthMethod = m
 	}
 	if out.AuthMethod == "" {
-		out.AuthMethod = AuthClientSecretBasic // RFC 7591 §2: the default
+		out.AuthMethod = string(authClientSecretBasic) // RFC 7591 §2: the default
 		if out.ClientSecret.IsZero() {
-			out.AuthMethod = AuthNone
+			out.AuthMethod = string(authNone)
 		}
 	}
-	switch {
-	case !slices.Contains([]AuthMethod{AuthNone, AuthClientSecretBasic, AuthClientSecretPost}, out.AuthMethod):
-		return nil, policyf("registration answered token_endpoint_auth_method %q, which this client does not use", safetext.Clean(string(out.AuthMethod), 64))
-	case out.AuthMethod != AuthNone && out.ClientSecret.IsZero():
-		return nil, policyf("registration answered %s without a client_secret", out.AuthMethod)
-	case out.AuthMethod == AuthNone:
+	switch m := authMethod(out.AuthMethod); {
+	case !slices.Contains([]authMethod{authNone, authClientSecretBasic, authClientSecretPost}, m):
+		return nil, policyf("registration answered token_endpoint_auth_method %q, which this client does not use", safetext.Clean(out.AuthMethod, 64))
+	case m != authNone && out.ClientSecret.IsZero():
+		return nil, policyf("registration answered %s without a client_secret", m)
+	case m == authNone:
 		out.ClientSecret = secret.Value{}
 	}
 	return out, nil

@@ -16,21 +16,21 @@ import (
 func TestParseRegistration(t *testing.T) {
 	for _, tc := range []struct {
 		body   string
-		asked  AuthMethod
-		method AuthMethod
+		asked  authMethod
+		method authMethod
 		secret bool
 		err    error
 	}{
-		{`{"client_id":"c"}`, AuthNone, AuthNone, false, nil},
-		{`{"client_id":"c","client_secret":"s"}`, AuthNone, AuthNone, false, nil},
-		{`{"client_id":"c","client_secret":"s"}`, "", AuthClientSecretBasic, true, nil},
-		{`{"client_id":"c","client_secret":"s","token_endpoint_auth_method":"client_secret_post"}`, AuthNone, AuthClientSecretPost, true, nil},
-		{`{"client_id":"c","token_endpoint_auth_method":"client_secret_basic"}`, AuthNone, "", false, strictnet.ErrPolicy},
-		{`{"client_id":"c","token_endpoint_auth_method":"tls_client_auth"}`, AuthNone, "", false, strictnet.ErrPolicy},
-		{`{"client_secret":"s"}`, AuthNone, "", false, ErrMalformedResponse},
-		{`{"client_id":"c\u0007"}`, AuthNone, "", false, ErrMalformedResponse},
-		{`{"error":"invalid_redirect_uri"}`, AuthNone, "", false, ErrAuthorizationServer},
-		{`<html>`, AuthNone, "", false, ErrMalformedResponse},
+		{`{"client_id":"c"}`, authNone, authNone, false, nil},
+		{`{"client_id":"c","client_secret":"s"}`, authNone, authNone, false, nil},
+		{`{"client_id":"c","client_secret":"s"}`, "", authClientSecretBasic, true, nil},
+		{`{"client_id":"c","client_secret":"s","token_endpoint_auth_method":"client_secret_post"}`, authNone, authClientSecretPost, true, nil},
+		{`{"client_id":"c","token_endpoint_auth_method":"client_secret_basic"}`, authNone, "", false, strictnet.ErrPolicy},
+		{`{"client_id":"c","token_endpoint_auth_method":"tls_client_auth"}`, authNone, "", false, strictnet.ErrPolicy},
+		{`{"client_secret":"s"}`, authNone, "", false, ErrMalformedResponse},
+		{`{"client_id":"c\u0007"}`, authNone, "", false, ErrMalformedResponse},
+		{`{"error":"invalid_redirect_uri"}`, authNone, "", false, ErrAuthorizationServer},
+		{`<html>`, authNone, "", false, ErrMalformedResponse},
 	} {
 		rc, err := parseRegistration(http.StatusCreated, []byte(tc.body), tc.asked)
 		if tc.err != nil {
@@ -39,7 +39,7 @@ func TestParseRegistration(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || rc.AuthMethod != tc.method || rc.ClientSecret.IsZero() == tc.secret {
+		if err != nil || authMethod(rc.AuthMethod) != tc.method || rc.ClientSecret.IsZero() == tc.secret {
 			t.Errorf("%s: %+v, %v; want method %s, secret %v", tc.body, rc, err, tc.method, tc.secret)
 		}
 	}
@@ -55,7 +55,7 @@ func FuzzParseRegistration(f *testing.F) {
 		f.Add(400, []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		rc, err := parseRegistration(status, body, AuthNone)
+		rc, err := parseRegistration(status, body, authNone)
 		if err != nil {
 			var ae *AuthError
 			if rc != nil || !errors.As(err, &ae) && !errors.Is(err, strictnet.ErrPolicy) {
@@ -66,7 +66,7 @@ func FuzzParseRegistration(f *testing.F) {
 		if rc.ClientID == "" || strings.ContainsAny(rc.ClientID, "\x00\n") {
 			t.Fatal("empty or unclean client_id accepted")
 		}
-		if rc.AuthMethod == AuthNone && !rc.ClientSecret.IsZero() {
+		if authMethod(rc.AuthMethod) == authNone && !rc.ClientSecret.IsZero() {
 			t.Fatal("a public client kept a secret")
 		}
 	})

@@ -194,7 +194,7 @@ func TestConfigErrorsBeforeAnyRequest(t *testing.T) {
 func TestDPoPFollowsMetadata(t *testing.T) {
 	ctx := context.Background()
 	h := newHostile(t)
-	secretCfg := func() oauthclient.Config { return oauthclient.Config{AuthMethod: oauthclient.AuthNone} }
+	secretCfg := func() oauthclient.Config { return oauthclient.Config{AuthMethod: "none"} }
 	for _, tc := range []struct {
 		name   string
 		algs   []string

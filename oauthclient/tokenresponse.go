@@ -39,7 +39,7 @@ type tokenResponse struct {
 // endpointURL returns the URL to use for an endpoint, honouring RFC 8705
 // mtls_endpoint_aliases when the client authenticates with a certificate.
 func (c *Client) endpointURL(name, u string) string {
-	if c.method == AuthTLSClientAuth {
+	if c.method == authTLSClientAuth {
 		if a, ok := c.md.MTLSEndpointAliases[name]; ok && a != "" {
 			return a
 		}

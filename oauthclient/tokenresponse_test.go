@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 
 	"github.com/oauthsafe/oauthsafe/internal/netrule"
@@ -229,7 +230,7 @@ func TestOneClientAuthMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []AuthMethod{AuthClientSecretBasic, AuthClientSecretPost} {
+	for _, m := range []authMethod{authClientSecretBasic, authClientSecretPost} {
 		t.Run(string(m), func(t *testing.T) {
 			h := newHostileAS(t)
 			h.setToken(func(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +238,7 @@ func TestOneClientAuthMethod(t *testing.T) {
 				w.Write([]byte(`{"error":"invalid_client"}`))
 			})
 			cfg := h.config()
-			cfg.ClientSecret, cfg.AuthMethod = sec, m
+			cfg.ClientSecret, cfg.AuthMethod = sec, string(m)
 			c, err := New(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -253,11 +254,11 @@ func TestOneClientAuthMethod(t *testing.T) {
 			}
 			user, pass, basic := (&http.Request{Header: h.lastHeader}).BasicAuth()
 			switch m {
-			case AuthClientSecretBasic:
+			case authClientSecretBasic:
 				if !basic || user != "client-1" || pass != "s3cr3t" || h.lastForm.Has("client_secret") {
 					t.Fatal("basic auth not used exactly")
 				}
-			case AuthClientSecretPost:
+			case authClientSecretPost:
 				if basic || h.lastForm.Get("client_secret") != "s3cr3t" {
 					t.Fatal("post auth not used exactly")
 				}
@@ -272,13 +273,21 @@ func TestAuthMethodMustBeListed(t *testing.T) {
 	h := newHostileAS(t)
 	h.set("token_endpoint_auth_methods_supported", []string{"client_secret_post"})
 	cfg := h.config()
-	cfg.ClientSecret, cfg.AuthMethod = sec, AuthClientSecretBasic
+	cfg.ClientSecret, cfg.AuthMethod = sec, string(authClientSecretBasic)
 	if _, err := New(context.Background(), cfg); !errors.Is(err, strictnet.ErrPolicy) {
 		t.Fatalf("err = %v, want ErrPolicy", err)
 	}
 	cfg.AuthMethod = "" // discovered: the one the server lists
 	c, err := New(context.Background(), cfg)
-	if err != nil || c.Config().AuthMethod != AuthClientSecretPost {
+	if err != nil || c.Config().AuthMethod != string(authClientSecretPost) {
 		t.Fatalf("picked %v, %v", c, err)
+	}
+	// AuthMethod is a registered name: a misspelt or unknown one is a
+	// configuration error at New, never a guess.
+	for _, m := range []string{"client_secret", "Client_Secret_Post", "client_secret_jwt", "self_signed_tls_client_auth"} {
+		cfg.AuthMethod = m
+		if _, err := New(context.Background(), cfg); !errors.Is(err, oauthsafe.ErrConfig) {
+			t.Errorf("AuthMethod %q: %v, want ErrConfig", m, err)
+		}
 	}
 }

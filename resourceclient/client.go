@@ -112,7 +112,7 @@ type Credentials struct {
 	// one as oauthclient.Config.AuthMethod does (private_key_jwt with
 	// PrivateKey, else client_secret_basic unless the server lists only
 	// client_secret_post).
-	AuthMethod oauthclient.AuthMethod
+	AuthMethod string
 	// PrivateKey signs private_key_jwt client assertions (aud the
 	// issuer), in the browser login's token requests as in a Grant's.
 	// nil means none.

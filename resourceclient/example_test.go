@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/resourceclient"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -133,7 +132,7 @@ func ExampleCredentials() {
 			Issuer:       "https://login.example.com",
 			ClientID:     "my-agent",
 			ClientSecret: clientSecret,
-			AuthMethod:   oauthclient.AuthClientSecretBasic,
+			AuthMethod:   "client_secret_basic",
 		},
 	}
 	fmt.Println(cfg)

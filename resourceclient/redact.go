@@ -20,7 +20,7 @@ func (cr Credentials) redact() string { return "resourceclient.Credentials{" + c
 // NoDPoP only when set.
 func (cr Credentials) fields() string {
 	s := fmt.Sprintf("issuer=%s, client_id=%s, auth_method=%s, client_secret=%s",
-		safetext.Clean(cr.Issuer, 200), safetext.Clean(cr.ClientID, 200), safetext.Clean(string(cr.AuthMethod), 40), safetext.Present(!cr.ClientSecret.IsZero()))
+		safetext.Clean(cr.Issuer, 200), safetext.Clean(cr.ClientID, 200), safetext.Clean(cr.AuthMethod, 40), safetext.Present(!cr.ClientSecret.IsZero()))
 	if cr.PrivateKey != nil {
 		s += ", private_key=" + safetext.Present(true) + ", key_id=" + safetext.Clean(cr.KeyID, 100)
 	}

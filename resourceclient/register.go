@@ -24,7 +24,7 @@ type client struct {
 	secret secret.Value
 	signer crypto.Signer // Credentials.PrivateKey of a pre-registered client, nil otherwise
 	kid    string        // Credentials.KeyID
-	method oauthclient.AuthMethod
+	method string
 	kind   string // "pre-registered", "metadata-document" or "dynamic"
 	key    string // the store key of a dynamic registration, "" otherwise
 }
@@ -67,7 +67,7 @@ func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*clien
 		return &client{id: cr.ClientID, secret: cr.ClientSecret, signer: cr.PrivateKey, kid: cr.KeyID, method: cr.AuthMethod, kind: "pre-registered"}, nil
 	}
 	if c.cfg.ClientIDMetadataURL != "" && f.md.ClientIDMetadataDocumentSupported {
-		return &client{id: c.cfg.ClientIDMetadataURL, method: oauthclient.AuthNone, kind: "metadata-document"}, nil
+		return &client{id: c.cfg.ClientIDMetadataURL, method: "none", kind: "metadata-document"}, nil
 	}
 	key := storekey.Registration(f.issuer, c.redirectURL())
 	cr, err := StoredClient(ctx, c.store, f.issuer, c.redirectURL())
@@ -102,7 +102,7 @@ func StoredClient(ctx context.Context, store tokenstore.Store, issuer, redirectU
 	if json.Unmarshal(b, &r) != nil || r.V != 1 || r.Issuer != issuer || r.ClientID == "" {
 		return nil, fmt.Errorf("%w: the stored registration is unreadable or names another issuer", tokenstore.ErrCorrupt)
 	}
-	cr := &Credentials{Issuer: issuer, ClientID: r.ClientID, AuthMethod: oauthclient.AuthMethod(r.AuthMethod)}
+	cr := &Credentials{Issuer: issuer, ClientID: r.ClientID, AuthMethod: r.AuthMethod}
 	if r.ClientSecret != "" {
 		if cr.ClientSecret, err = secret.FromReader(strings.NewReader(r.ClientSecret)); err != nil {
 			return nil, fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
@@ -135,7 +135,7 @@ func (c *Client) register(ctx context.Context, f *found, key string) (*client, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRegistration, err)
 	}
-	rec := storedRegistration{V: 1, Issuer: f.issuer, RedirectURL: redirect, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret.Reveal(), AuthMethod: string(rc.AuthMethod)}
+	rec := storedRegistration{V: 1, Issuer: f.issuer, RedirectURL: redirect, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret.Reveal(), AuthMethod: rc.AuthMethod}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func (c *Client) register(ctx context.Context, f *found, key string) (*client, e
 	if err := c.store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {
 		return nil, err
 	}
-	c.log(ctx, "oauthsafe: registered client", "issuer", f.issuer, "method", string(rc.AuthMethod))
+	c.log(ctx, "oauthsafe: registered client", "issuer", f.issuer, "method", rc.AuthMethod)
 	return &client{id: rc.ClientID, secret: rc.ClientSecret, method: rc.AuthMethod, kind: "dynamic", key: key}, nil
 }
 
@@ -176,11 +176,11 @@ func (c *Client) forget(ctx context.Context, cl *client) error {
 // registration: none (a native client has no secret to keep) when the
 // server lists it or lists nothing, else client_secret_basic, else
 // client_secret_post.
-func pickMethod(supported []string) oauthclient.AuthMethod {
-	for _, m := range []oauthclient.AuthMethod{oauthclient.AuthNone, oauthclient.AuthClientSecretBasic, oauthclient.AuthClientSecretPost} {
-		if len(supported) == 0 || slices.Contains(supported, string(m)) {
+func pickMethod(supported []string) string {
+	for _, m := range []string{"none", "client_secret_basic", "client_secret_post"} {
+		if len(supported) == 0 || slices.Contains(supported, m) {
 			return m
 		}
 	}
-	return oauthclient.AuthNone
+	return "none"
 }

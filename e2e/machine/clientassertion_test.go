@@ -36,7 +36,7 @@ func TestClientAssertionSource(t *testing.T) {
 	first := sign(time.Minute)
 	writeSecretFile(t, path, first)
 	c := newClient(t, srv, oauthclient.Config{ClientID: oauthtest.ClientPrivateKeyJWT, ClientAssertion: assertion.File(path)})
-	if m := c.Config().AuthMethod; m != oauthclient.AuthPrivateKeyJWT {
+	if m := c.Config().AuthMethod; m != "private_key_jwt" {
 		t.Fatalf("auth method %s", m)
 	}
 	src := c.ClientCredentials(oauthclient.GrantOptions{NoDPoP: true})

@@ -56,7 +56,7 @@ func TestDPoPOnEveryGrant(t *testing.T) {
 	}
 	subject := newClient(t, srv, oauthclient.Config{
 		ClientID: oauthtest.ClientServicePost, ClientSecret: secretOf(t, oauthtest.ServicePostSecret),
-		AuthMethod: oauthclient.AuthClientSecretPost,
+		AuthMethod: "client_secret_post",
 	}).ClientCredentials(oauthclient.GrantOptions{Scopes: scopes, NoDPoP: true})
 
 	grants := []struct {

@@ -29,7 +29,7 @@ func TestTokenExchangeChecksIssuedType(t *testing.T) {
 	// The subject: the access token another service holds.
 	subject := newClient(t, srv, oauthclient.Config{
 		ClientID: oauthtest.ClientServicePost, ClientSecret: secretOf(t, oauthtest.ServicePostSecret),
-		AuthMethod: oauthclient.AuthClientSecretPost,
+		AuthMethod: "client_secret_post",
 	}).ClientCredentials(oauthclient.GrantOptions{Scopes: []string{oauthtest.ScopeAPIRead}, NoDPoP: true})
 	exchanger := serviceClient(t, srv)
 	_, call, _ := demoAPI(t, srv, demoapi.ResourceConfig{})

@@ -41,12 +41,12 @@ func TestAuthCodeFlowAgainstRealServer(t *testing.T) {
 		name     string
 		clientID string
 		secret   string
-		method   oauthclient.AuthMethod
+		method   string
 		redirect string
 	}{
-		{"confidential client_secret_basic", oauthtest.ClientWeb, oauthtest.WebSecret, oauthclient.AuthClientSecretBasic, oauthtest.WebRedirectURI},
-		{"confidential client_secret_post", oauthtest.ClientWebPost, oauthtest.WebPostSecret, oauthclient.AuthClientSecretPost, oauthtest.WebRedirectURI},
-		{"public client with PKCE on a loopback port", oauthtest.ClientNative, "", oauthclient.AuthNone, "http://127.0.0.1:49152/callback"},
+		{"confidential client_secret_basic", oauthtest.ClientWeb, oauthtest.WebSecret, "client_secret_basic", oauthtest.WebRedirectURI},
+		{"confidential client_secret_post", oauthtest.ClientWebPost, oauthtest.WebPostSecret, "client_secret_post", oauthtest.WebRedirectURI},
+		{"public client with PKCE on a loopback port", oauthtest.ClientNative, "", "none", "http://127.0.0.1:49152/callback"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -61,13 +61,13 @@ type serviceCase struct {
 	clientID string
 	secret   string
 	jwt      bool
-	method   oauthclient.AuthMethod
+	method   string
 }
 
 var serviceCases = []serviceCase{
-	{"client_secret_basic", oauthtest.ClientService, oauthtest.ServiceSecret, false, oauthclient.AuthClientSecretBasic},
-	{"client_secret_post", oauthtest.ClientServicePost, oauthtest.ServicePostSecret, false, oauthclient.AuthClientSecretPost},
-	{"private_key_jwt", oauthtest.ClientPrivateKeyJWT, "", true, oauthclient.AuthPrivateKeyJWT},
+	{"client_secret_basic", oauthtest.ClientService, oauthtest.ServiceSecret, false, "client_secret_basic"},
+	{"client_secret_post", oauthtest.ClientServicePost, oauthtest.ServicePostSecret, false, "client_secret_post"},
+	{"private_key_jwt", oauthtest.ClientPrivateKeyJWT, "", true, "private_key_jwt"},
 }
 
 func serviceClient(t *testing.T, srv *oauthtest.Server, sc serviceCase, now func() time.Time) *oauthclient.Client {
@@ -162,10 +162,10 @@ func TestServiceTokenSourceAgainstRealServer(t *testing.T) {
 					methods++
 				}
 			}
-			want := map[oauthclient.AuthMethod]bool{
-				oauthclient.AuthClientSecretBasic: basic,
-				oauthclient.AuthClientSecretPost:  form.Has("client_secret"),
-				oauthclient.AuthPrivateKeyJWT:     form.Has("client_assertion"),
+			want := map[string]bool{
+				"client_secret_basic": basic,
+				"client_secret_post":  form.Has("client_secret"),
+				"private_key_jwt":     form.Has("client_assertion"),
 			}[sc.method]
 			if methods != 1 || !want {
 				t.Fatalf("%s: basic=%v secret=%v assertion=%v", sc.method, basic, form.Has("client_secret"), form.Has("client_assertion"))

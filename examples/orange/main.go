@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Issuer:     *issuer,
 			ClientID:   *clientID,
 			Scopes:     strings.Fields(*scope),
-			AuthMethod: oauthclient.AuthClientSecretBasic, // HTTP Basic at the token endpoint, nothing else
+			AuthMethod: "client_secret_basic", // HTTP Basic at the token endpoint, nothing else
 		},
 		secretFile: *secretFile,
 		apiURLs:    []string{*api},
@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		s.cfg.Metadata = &oauthclient.Metadata{
 			Issuer:                            s.cfg.Issuer,
 			TokenEndpoint:                     *tokenURL,
-			TokenEndpointAuthMethodsSupported: []string{string(oauthclient.AuthClientSecretBasic)},
+			TokenEndpointAuthMethodsSupported: []string{"client_secret_basic"},
 		}
 	}
 	if *demo {
@@ -205,7 +205,7 @@ func startDemo(ctx context.Context, s *settings, stderr io.Writer) (stop func(),
 	s.cfg.Metadata = &oauthclient.Metadata{
 		Issuer:                            srv.Issuer,
 		TokenEndpoint:                     srv.TokenURL,
-		TokenEndpointAuthMethodsSupported: []string{string(oauthclient.AuthClientSecretBasic)},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic"},
 	}
 	s.cfg.HTTP.RootCAs = srv.RootCAs()
 	tokenPath := strings.TrimPrefix(srv.TokenURL, srv.Issuer)

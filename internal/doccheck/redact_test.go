@@ -60,13 +60,11 @@ var exportedTypes = map[string]reflect.Type{
 	"callback.PendingStore": reflect.TypeFor[callback.PendingStore](),
 
 	"oauthclient.AuthError":            reflect.TypeFor[oauthclient.AuthError](),
-	"oauthclient.AuthMethod":           reflect.TypeFor[oauthclient.AuthMethod](),
 	"oauthclient.Client":               reflect.TypeFor[oauthclient.Client](),
 	"oauthclient.Config":               reflect.TypeFor[oauthclient.Config](),
 	"oauthclient.DeviceAuthorization":  reflect.TypeFor[oauthclient.DeviceAuthorization](),
 	"oauthclient.Metadata":             reflect.TypeFor[oauthclient.Metadata](),
 	"oauthclient.Pending":              reflect.TypeFor[oauthclient.Pending](),
-	"oauthclient.RegisteredClient":     reflect.TypeFor[oauthclient.RegisteredClient](),
 	"oauthclient.RegistrationRequest":  reflect.TypeFor[oauthclient.RegistrationRequest](),
 	"oauthclient.StartOptions":         reflect.TypeFor[oauthclient.StartOptions](),
 	"oauthclient.TokenSourceConfig":    reflect.TypeFor[oauthclient.TokenSourceConfig](),
