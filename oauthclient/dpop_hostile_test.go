@@ -189,6 +189,10 @@ func TestDPoPHostileTokenEndpoint(t *testing.T) {
 // must be an *apiclient.InvalidRequestError (matched with errors.As).
 var errWantInvalidRequest = errors.New("want *apiclient.InvalidRequestError")
 
+// errWantInsufficientScope marks a row whose error must be a
+// *validate.InsufficientScopeError (matched with errors.As).
+var errWantInsufficientScope = errors.New("want *validate.InsufficientScopeError")
+
 // TestDPoPHostileResource: the API transport with a DPoP token against
 // resources that demand nonces, loop, or send bad ones; DPoP-scheme 400
 // and 403 challenges are typed as the Bearer ones are.
@@ -233,7 +237,7 @@ func TestDPoPHostileResource(t *testing.T) {
 		{"DPoP insufficient_scope typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `DPoP algs="ES256", error="insufficient_scope", scope="items.write", error_description="needs write for AT-dpop"`)
 			w.WriteHeader(403)
-		}, 1, 0, validate.ErrInsufficientScope},
+		}, 1, 0, errWantInsufficientScope},
 		{"DPoP invalid_request typed", func(t *testing.T, n int32, w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_request", error_description="bad"`)
 			w.WriteHeader(400)
@@ -242,7 +246,7 @@ func TestDPoPHostileResource(t *testing.T) {
 			w.Header().Add("WWW-Authenticate", `Bearer error="invalid_request"`)
 			w.Header().Add("WWW-Authenticate", `DPoP error="insufficient_scope", scope="items.write"`)
 			w.WriteHeader(403)
-		}, 1, 0, validate.ErrInsufficientScope},
+		}, 1, 0, errWantInsufficientScope},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,10 +277,19 @@ func TestDPoPHostileResource(t *testing.T) {
 			resp, err := hc.Post(srv.URL+"/v1/items?cursor=abc#frag", "text/plain", strings.NewReader("payload"))
 			if tt.err != nil {
 				var ie *apiclient.InvalidRequestError
-				if tt.err == errWantInvalidRequest && !errors.As(err, &ie) || tt.err != errWantInvalidRequest && !errors.Is(err, tt.err) {
+				var se *validate.InsufficientScopeError
+				var ok bool
+				switch tt.err {
+				case errWantInvalidRequest:
+					ok = errors.As(err, &ie)
+				case errWantInsufficientScope:
+					ok = errors.As(err, &se)
+				default:
+					ok = errors.Is(err, tt.err)
+				}
+				if !ok {
 					t.Fatalf("err = %v, want %v", err, tt.err)
 				}
-				var se *validate.InsufficientScopeError
 				if errors.As(err, &se) && (len(se.Scope) != 1 || se.Scope[0] != "items.write" || strings.Contains(se.Description, "AT-dpop")) {
 					t.Fatalf("insufficient scope %+v", se)
 				}

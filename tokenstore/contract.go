@@ -5,7 +5,7 @@ import (
 	"errors"
 )
 
-// Store keeps one record (opaque bytes, at most MaxValueSize) per key and
+// Store keeps one record (opaque bytes, at most 1 MiB) per key and
 // grants exclusive access to one key's record for the length of a
 // transaction, across every goroutine, process and replica that shares the
 // store. Implementations must be safe for concurrent use and document how

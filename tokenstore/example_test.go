@@ -72,7 +72,7 @@ func ExampleMemory() {
 	v, err := store.Get(ctx, key)
 	fmt.Printf("stored: %s %v\n", v, err)
 	err = store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error {
-		return tx.Put(ctx, make([]byte, tokenstore.MaxValueSize+1))
+		return tx.Put(ctx, make([]byte, 1<<20+1)) // over 1 MiB
 	})
 	fmt.Println("too large:", errors.Is(err, tokenstore.ErrTooLarge))
 	fmt.Println(store)

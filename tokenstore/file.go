@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
 	"golang.org/x/crypto/scrypt"
@@ -395,7 +396,7 @@ func (tx *fileTx) Put(ctx context.Context, value []byte) error {
 	if tx.done {
 		return errTxDone
 	}
-	if len(value) > MaxValueSize {
+	if len(value) > storelimit.MaxValueSize {
 		return ErrTooLarge
 	}
 	return tx.f.change(ctx, func(m map[string][]byte) bool {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe"
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 )
 
 func passphrase(p string) func() ([]byte, error) {
@@ -246,7 +247,7 @@ func TestEncryptedFileConfigErrors(t *testing.T) {
 		t.Fatal("empty passphrase accepted")
 	}
 	f.Passphrase = passphrase("x")
-	if err := putKey(f, ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
+	if err := putKey(f, ctx, "k", make([]byte, storelimit.MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("huge Put = %v", err)
 	}
 }

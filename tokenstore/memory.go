@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 )
 
 // memoryLockWait bounds how long Memory.Update waits for a key held by
@@ -90,7 +92,7 @@ func (tx *memoryTx) Put(ctx context.Context, value []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if len(value) > MaxValueSize {
+	if len(value) > storelimit.MaxValueSize {
 		return ErrTooLarge
 	}
 	tx.m.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/storekey"
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/safetext"
@@ -22,7 +23,9 @@ var (
 	// ErrUnavailable means the backing store (the OS keyring) could not be
 	// reached or did not answer in time. It is never followed by a fallback.
 	ErrUnavailable = errors.New("tokenstore: store unavailable")
-	// ErrTooLarge means a value is larger than the store accepts.
+	// ErrTooLarge means a value is larger than the store accepts: every
+	// Store of this module refuses a value over 1 MiB with it, before
+	// anything is written.
 	ErrTooLarge = errors.New("tokenstore: value too large")
 	// ErrCorrupt means stored data failed to parse or failed its integrity
 	// check.
@@ -43,11 +46,6 @@ var (
 	// deleted anyway.
 	ErrRevocationFailed = errors.New("tokenstore: revocation failed")
 )
-
-// MaxValueSize is the largest value any Store in this package accepts
-// (1 MiB); larger values give ErrTooLarge. Absurd sizes are refused before
-// anything is written.
-const MaxValueSize = 1 << 20
 
 var (
 	_ Store = (*Memory)(nil)
@@ -151,7 +149,7 @@ func storedRefreshToken(b []byte) string {
 		V            int    `json:"v"`
 		RefreshToken string `json:"refresh_token"`
 	}
-	if len(b) > MaxValueSize || json.Unmarshal(b, &r) != nil || r.V != 2 {
+	if len(b) > storelimit.MaxValueSize || json.Unmarshal(b, &r) != nil || r.V != 2 {
 		return ""
 	}
 	for i := 0; i < len(r.RefreshToken); i++ {

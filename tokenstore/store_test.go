@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 )
 
 func TestMemoryStore(t *testing.T) {
@@ -30,7 +32,7 @@ func TestMemoryStore(t *testing.T) {
 	if again, _ := m.Get(ctx, "k"); string(again) != "value" {
 		t.Fatalf("Get returned shared memory: %q", again)
 	}
-	if err := putKey(m, ctx, "k", make([]byte, MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
+	if err := putKey(m, ctx, "k", make([]byte, storelimit.MaxValueSize+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Put huge = %v, want ErrTooLarge", err)
 	}
 	if err := delKey(m, ctx, "k"); err != nil {

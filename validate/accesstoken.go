@@ -144,8 +144,8 @@ func scopesOf(c *commonClaims) []string {
 }
 
 // RequireScopes returns nil when every scope in required was granted, and
-// otherwise an [*InsufficientScopeError] naming the missing ones (it matches
-// ErrInsufficientScope).
+// otherwise an [*InsufficientScopeError] naming the missing ones (match it
+// with [errors.As]).
 func (t *AccessToken) RequireScopes(required ...string) error {
 	var missing []string
 	for _, s := range required {

@@ -35,7 +35,8 @@
 //
 // # Errors
 //
-// A caller acts on three sentinels, matched with [errors.Is]:
+// A caller acts on two sentinels, matched with [errors.Is], and one typed
+// error, matched with [errors.As]:
 //   - [ErrInvalidToken]: refuse the token (401). A failed claim check is
 //     also a [*ClaimError] naming the claim (find it with [errors.As], or
 //     ask errors.Is(err, &ClaimError{Claim: "exp"})): "exp" for an expired
@@ -44,8 +45,8 @@
 //     a token of the issuer.
 //   - [ErrIssuerUnavailable]: the key set or the introspection endpoint
 //     could not answer; try again later (503).
-//   - [ErrInsufficientScope]: the token lacks a scope (403); the
-//     [*InsufficientScopeError] names the missing ones.
+//   - [*InsufficientScopeError]: the token lacks a scope (403); its Scope
+//     names the missing ones.
 //
 // A constructor given a bad configuration returns a configuration error
 // (the module's one ErrConfig). No error string contains a token, a code

@@ -10,7 +10,8 @@ import (
 )
 
 // The package's sentinel errors: what a caller acts on differently. Every
-// error of this package matches one of them with [errors.Is], or is a
+// error of this package matches one of them with [errors.Is], is an
+// [*InsufficientScopeError] (matched with [errors.As]), or is a
 // configuration error (matching ErrConfig of the root package oauthsafe).
 // No error string of this package contains a token, a code or a value taken
 // from a token.
@@ -27,9 +28,6 @@ var (
 	// the introspection call failed (network error, status, redirect,
 	// size bound, unparsable body). The token itself may be fine.
 	ErrIssuerUnavailable = errors.New("validate: issuer unavailable")
-	// ErrInsufficientScope is matched by every [*InsufficientScopeError]
-	// (answer 403).
-	ErrInsufficientScope = errors.New("validate: insufficient scope")
 )
 
 // The precise kinds behind the sentinels. They stay unexported: a caller
@@ -186,8 +184,9 @@ func missing(claim, reason string, kind error) *ClaimError {
 // server (RequireScopes: the required scopes the token does not carry)
 // and for a client (the apiclient transport: a 403 insufficient_scope
 // challenge, RFC 6750 §3.1, naming the scope the API needs). It is the one
-// such type of the module. It matches [ErrInsufficientScope] with [errors.Is]. It is a plain
-// value and safe to share between goroutines once returned.
+// such type of the module and the one way to recognise a missing scope:
+// match it with [errors.As] (answer 403). It is a plain value and safe to
+// share between goroutines once returned.
 type InsufficientScopeError struct {
 	// Scope lists the scopes needed and not granted: the missing required
 	// ones, in the order they were required, or those an API's challenge
@@ -203,7 +202,7 @@ type InsufficientScopeError struct {
 // Error names the scopes (scope names are not secrets) and the API's
 // description, cleaned.
 func (e *InsufficientScopeError) Error() string {
-	s := ErrInsufficientScope.Error()
+	s := "validate: insufficient scope"
 	if len(e.Scope) > 0 {
 		s += ": needs " + safetext.Clean(strings.Join(e.Scope, " "), 200)
 	}
@@ -212,6 +211,3 @@ func (e *InsufficientScopeError) Error() string {
 	}
 	return s
 }
-
-// Is reports whether target is [ErrInsufficientScope].
-func (e *InsufficientScopeError) Is(target error) bool { return target == ErrInsufficientScope }

@@ -105,7 +105,8 @@ func TestIntrospect(t *testing.T) {
 	if at.Subject != "user-42" || at.ClientID != testClientID || at.RequireScopes("read", "write") != nil {
 		t.Fatalf("unexpected %+v", at)
 	}
-	if err := at.RequireScopes("admin"); !errors.Is(err, ErrInsufficientScope) {
+	var ise *InsufficientScopeError
+	if err := at.RequireScopes("admin"); !errors.As(err, &ise) {
 		t.Fatalf("RequireScopes: %v", err)
 	}
 	// iss is optional in RFC 7662.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
@@ -120,7 +121,7 @@ func TestStoreContract(t *testing.T) {
 
 			t.Run("too large", func(t *testing.T) {
 				err := a.Update(ctx, "big", func(ctx context.Context, tx tokenstore.Tx) error {
-					return tx.Put(ctx, make([]byte, tokenstore.MaxValueSize+1))
+					return tx.Put(ctx, make([]byte, storelimit.MaxValueSize+1))
 				})
 				if !errors.Is(err, tokenstore.ErrTooLarge) {
 					t.Fatalf("Update = %v", err)

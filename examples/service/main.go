@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		resp, err := httpc.Do(req)
 		if err != nil {
-			return err // typed: errors.Is(err, validate.ErrInsufficientScope), ...
+			return err // typed: a *validate.InsufficientScopeError (errors.As), ...
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		resp.Body.Close()

@@ -29,6 +29,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
 	"github.com/oauthsafe/oauthsafe/internal/filelock"
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 	gokeyring "github.com/zalando/go-keyring"
 )
@@ -242,7 +243,7 @@ func parseEntry(s string, rawPerChunk int) (inline []byte, m *manifest, err erro
 		}
 		count, err1 := strconv.Atoi(f[1])
 		size, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil || size <= 0 || size > tokenstore.MaxValueSize || count < 1 ||
+		if err1 != nil || err2 != nil || size <= 0 || size > storelimit.MaxValueSize || count < 1 ||
 			count != (size+rawPerChunk-1)/rawPerChunk {
 			return nil, nil, fmt.Errorf("%w: bad keyring manifest", tokenstore.ErrCorrupt)
 		}
@@ -338,10 +339,10 @@ func (k *Store) readChunks(ctx context.Context, key string, m *manifest, per int
 	return buf, nil
 }
 
-// put writes value under key. Values over tokenstore.MaxValueSize give
+// put writes value under key. Values over storelimit.MaxValueSize give
 // tokenstore.ErrTooLarge before anything is written.
 func (k *Store) put(ctx context.Context, key string, value []byte) error {
-	if len(value) > tokenstore.MaxValueSize {
+	if len(value) > storelimit.MaxValueSize {
 		return tokenstore.ErrTooLarge
 	}
 	k.writeMu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/oauthsafe/oauthsafe"
 
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 	"github.com/oauthsafe/oauthsafe/internal/testkit/keyringtest"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
@@ -140,7 +141,7 @@ func TestKeyringTooLarge(t *testing.T) {
 	k, _ := newTestKeyring(t)
 	ctx := context.Background()
 	key := tokenstore.Key("i", "c", "huge")
-	if err := putKey(k, ctx, key, make([]byte, tokenstore.MaxValueSize+1)); !errors.Is(err, tokenstore.ErrTooLarge) {
+	if err := putKey(k, ctx, key, make([]byte, storelimit.MaxValueSize+1)); !errors.Is(err, tokenstore.ErrTooLarge) {
 		t.Fatalf("Put > 1 MiB = %v, want tokenstore.ErrTooLarge", err)
 	}
 	if _, err := k.Get(ctx, key); !errors.Is(err, tokenstore.ErrNotFound) {
@@ -321,7 +322,7 @@ func FuzzParseKeyringEntry(f *testing.F) {
 			}
 			return
 		}
-		if m != nil && (m.count < 1 || m.size > tokenstore.MaxValueSize || m.count > tokenstore.MaxValueSize/per+1) {
+		if m != nil && (m.count < 1 || m.size > storelimit.MaxValueSize || m.count > storelimit.MaxValueSize/per+1) {
 			t.Fatalf("accepted an out-of-range manifest %+v", m)
 		}
 	})

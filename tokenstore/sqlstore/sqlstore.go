@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/storelimit"
 	"github.com/oauthsafe/oauthsafe/secret"
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
@@ -466,7 +467,7 @@ func (t *tx) Get(ctx context.Context) ([]byte, error) {
 }
 
 func (t *tx) Put(ctx context.Context, value []byte) error {
-	if len(value) > tokenstore.MaxValueSize {
+	if len(value) > storelimit.MaxValueSize {
 		return tokenstore.ErrTooLarge
 	}
 	return t.write(ctx, bytes.Clone(value), true)
