@@ -141,10 +141,11 @@ var _ tokenstore.Store = (*Store)(nil)
 // (PostgreSQL or SQLite, see Config.DB), and creates or migrates the
 // table. An incomplete or invalid cfg (a malformed key list among them;
 // the error names the item's position, never key material) gives an error
-// matching ErrConfig (package oauthsafe) before any I/O; so do a database
-// other than PostgreSQL and SQLite, a Schema on SQLite, and a table
-// written by a newer version of this package. A database that cannot be
-// reached, or fails while New uses it, gives an error matching
+// matching ErrConfig (package oauthsafe) before any I/O. A database other
+// than PostgreSQL and SQLite (New writes nothing to it), a Schema on
+// SQLite (New creates no table) and a table written by a newer version of
+// this package match ErrConfig too. A database that cannot be reached, or
+// fails while New uses it, gives an error matching
 // tokenstore.ErrUnavailable.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DB == nil || cfg.Keys.IsZero() {
