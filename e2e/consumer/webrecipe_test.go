@@ -48,7 +48,6 @@ func webRecipeSubstitutions(issuer, addr string) [][2]string {
 		{`"my-app"`, `"` + oauthtest.ClientWeb + `"`},
 		{`"https://app.example.com/callback"`, `"https://` + addr + `/callback"`},
 		{`sql.Open("pgx"`, `sql.Open("sqlite"`},
-		{`sqlstore.Postgres`, `sqlstore.SQLite`},
 		{`Addr: ":8443"`, `Addr: "` + addr + `"`},
 	}
 }
@@ -174,7 +173,7 @@ func TestReadmeWebRecipeDrainsOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.SQLite, Keys: keys})
+	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +288,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err = websession.New(ctx, websession.Config{DB: db, Dialect: sqlstore.SQLite})
+	sessions, err = websession.New(ctx, websession.Config{DB: db})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -35,12 +35,8 @@ func TestVaultHoldChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dialect := sqlstore.SQLite
-	if os.Getenv(envDriver) == "pgx" {
-		dialect = sqlstore.Postgres
-	}
 	ctx := context.Background()
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList(key1), LeaseTTL: 2 * time.Second})
+	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keyList(key1), LeaseTTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

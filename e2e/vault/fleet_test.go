@@ -338,11 +338,7 @@ func childVault(ctx context.Context, t testing.TB, leaseTTL time.Duration) *sqls
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	dialect := sqlstore.SQLite
-	if os.Getenv(envDriver) == "pgx" {
-		dialect = sqlstore.Postgres
-	}
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keyList(key1), LeaseTTL: leaseTTL})
+	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keyList(key1), LeaseTTL: leaseTTL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,13 +28,12 @@ import (
 
 // backend is one database the tests run against.
 type backend struct {
-	name    string
-	dialect sqlstore.Dialect
-	driver  string
-	dsn     string
-	pg      *pgtest.Server // nil for SQLite
-	pgDB    string
-	file    string // the SQLite file
+	name   string
+	driver string
+	dsn    string
+	pg     *pgtest.Server // nil for SQLite
+	pgDB   string
+	file   string // the SQLite file
 }
 
 func sqliteDSN(path string) string {
@@ -43,7 +42,7 @@ func sqliteDSN(path string) string {
 
 func newSQLite(t testing.TB) *backend {
 	p := filepath.Join(t.TempDir(), "vault.db")
-	return &backend{name: "sqlite", dialect: sqlstore.SQLite, driver: "sqlite", dsn: sqliteDSN(p), file: p}
+	return &backend{name: "sqlite", driver: "sqlite", dsn: sqliteDSN(p), file: p}
 }
 
 var (
@@ -66,7 +65,7 @@ func newPostgres(t testing.TB) *backend {
 	if err := pgSrv.CreateDB(db); err != nil {
 		t.Fatal(err)
 	}
-	return &backend{name: "postgres", dialect: sqlstore.Postgres, driver: "pgx", dsn: pgSrv.DSN(db), pg: pgSrv, pgDB: db}
+	return &backend{name: "postgres", driver: "pgx", dsn: pgSrv.DSN(db), pg: pgSrv, pgDB: db}
 }
 
 // ownPostgres starts a PostgreSQL server for this test alone (for tests
@@ -77,7 +76,7 @@ func ownPostgres(t testing.TB) *backend {
 	if err := srv.CreateDB("vault"); err != nil {
 		t.Fatal(err)
 	}
-	return &backend{name: "postgres", dialect: sqlstore.Postgres, driver: "pgx", dsn: srv.DSN("vault"), pg: srv, pgDB: "vault"}
+	return &backend{name: "postgres", driver: "pgx", dsn: srv.DSN("vault"), pg: srv, pgDB: "vault"}
 }
 
 func backends(t *testing.T) []*backend { return []*backend{newSQLite(t), newPostgres(t)} }
@@ -121,7 +120,6 @@ func (b *backend) store(t testing.TB, cfg sqlstore.Config) *sqlstore.Store {
 	if cfg.DB == nil {
 		cfg.DB = b.open(t)
 	}
-	cfg.Dialect = b.dialect
 	if cfg.Keys.IsZero() {
 		cfg.Keys = keyList(key1)
 	}

@@ -177,9 +177,9 @@ func serve(ctx context.Context, hs *http.Server, a *webApp, listen func() error)
 // else the SQLite file (WAL, with a busy timeout so that processes sharing
 // the file wait for each other). The caller closes the *sql.DB.
 func openVault(ctx context.Context, s settings) (*sqlstore.Store, *sql.DB, error) {
-	driver, dsn, dialect := "sqlite", sqliteDSN(s.sqlitePath), sqlstore.SQLite
+	driver, dsn := "sqlite", sqliteDSN(s.sqlitePath)
 	if s.postgresDSN != "" {
-		driver, dsn, dialect = "pgx", s.postgresDSN, sqlstore.Postgres
+		driver, dsn = "pgx", s.postgresDSN
 	}
 	keys, err := secret.FromEnv(envVaultKeys)
 	if s.keysFile != "" {
@@ -192,7 +192,7 @@ func openVault(ctx context.Context, s settings) (*sqlstore.Store, *sql.DB, error
 	if err != nil {
 		return nil, nil, err
 	}
-	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: dialect, Keys: keys})
+	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keys}) // New asks the database which it is
 	if err != nil {
 		db.Close()
 		return nil, nil, err

@@ -33,9 +33,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
-
-	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 )
 
 // CookieName is the session cookie's name.
@@ -43,10 +42,11 @@ const CookieName = "__Host-session"
 
 // Config configures New.
 type Config struct {
-	// DB is the database of the sessions, usually the vault's. Required.
+	// DB is the database of the sessions, usually the vault's: SQLite or
+	// PostgreSQL. New asks it which, as sqlstore.New does: a database
+	// whose SELECT version() answers "PostgreSQL ..." gets PostgreSQL's
+	// $1 placeholders, any other SQLite's ?. Required.
 	DB *sql.DB
-	// Dialect is sqlstore.SQLite or sqlstore.Postgres. Required.
-	Dialect sqlstore.Dialect
 	// MaxAge is a session's absolute lifetime. Zero means 12 hours.
 	MaxAge time.Duration
 	// Now returns the current time. nil means time.Now.
@@ -62,13 +62,13 @@ type Store struct {
 	q      func(sql string) string
 }
 
-// ErrConfig is returned by New for a missing DB or an unknown Dialect.
+// ErrConfig is returned by New for a missing DB.
 var ErrConfig = errors.New("websession: invalid configuration")
 
 // New creates the sessions table if it does not exist and returns the
 // Store.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.DB == nil || (cfg.Dialect != sqlstore.SQLite && cfg.Dialect != sqlstore.Postgres) {
+	if cfg.DB == nil {
 		return nil, ErrConfig
 	}
 	s := &Store{db: cfg.DB, maxAge: cfg.MaxAge, now: cfg.Now, q: func(q string) string { return q }}
@@ -78,7 +78,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if cfg.Dialect == sqlstore.Postgres {
+	var version string
+	if s.db.QueryRowContext(ctx, `SELECT version()`).Scan(&version) == nil && strings.HasPrefix(version, "PostgreSQL ") {
 		s.q = postgresPlaceholders
 	}
 	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS web_sessions (

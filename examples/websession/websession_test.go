@@ -12,7 +12,6 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/oauthsafe/oauthsafe/internal/testkit/pgtest"
-	"github.com/oauthsafe/oauthsafe/tokenstore/sqlstore"
 	_ "modernc.org/sqlite"
 )
 
@@ -31,7 +30,7 @@ func TestSessionStoreGuarantees(t *testing.T) {
 			}
 			return db
 		}
-		checkGuarantees(t, sqlstore.SQLite, open)
+		checkGuarantees(t, open)
 	})
 	t.Run("postgres", func(t *testing.T) {
 		pg := pgtest.New(t)
@@ -45,16 +44,16 @@ func TestSessionStoreGuarantees(t *testing.T) {
 			}
 			return db
 		}
-		checkGuarantees(t, sqlstore.Postgres, open)
+		checkGuarantees(t, open)
 	})
 }
 
-func checkGuarantees(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
+func checkGuarantees(t *testing.T, open func() *sql.DB) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	db := open()
-	s, err := New(ctx, Config{DB: db, Dialect: d, MaxAge: time.Hour, Now: clock})
+	s, err := New(ctx, Config{DB: db, MaxAge: time.Hour, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +85,7 @@ func checkGuarantees(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
 	db.Close()
 	db = open()
 	defer db.Close()
-	s, err = New(ctx, Config{DB: db, Dialect: d, MaxAge: time.Hour, Now: clock})
+	s, err = New(ctx, Config{DB: db, MaxAge: time.Hour, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +112,7 @@ func checkGuarantees(t *testing.T, d sqlstore.Dialect, open func() *sql.DB) {
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM web_sessions`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("Prune left %d sessions (%v)", n, err)
 	}
-	if _, err := New(ctx, Config{Dialect: d}); err != ErrConfig {
+	if _, err := New(ctx, Config{}); err != ErrConfig {
 		t.Fatalf("New without DB = %v", err)
 	}
 }

@@ -133,7 +133,6 @@ var exportedTypes = map[string]reflect.Type{
 	"tokenstore/keyring.UnavailableError": reflect.TypeFor[keyring.UnavailableError](),
 
 	"tokenstore/sqlstore.Config":    reflect.TypeFor[sqlstore.Config](),
-	"tokenstore/sqlstore.Dialect":   reflect.TypeFor[sqlstore.Dialect](),
 	"tokenstore/sqlstore.OpenError": reflect.TypeFor[sqlstore.OpenError](),
 	"tokenstore/sqlstore.Store":     reflect.TypeFor[sqlstore.Store](),
 

@@ -2,7 +2,9 @@
 // table through database/sql, for SQLite (one local file, the embedded
 // default) and PostgreSQL (a fleet of replicas). The caller opens the
 // database with the driver of its choice (modernc.org/sqlite, pgx's
-// stdlib); this package imports none.
+// stdlib); this package imports none. [New] asks the database which of the
+// two it is (SELECT version(), which PostgreSQL answers "PostgreSQL ...",
+// then SELECT sqlite_version()) and refuses any other database.
 //
 // Where to start: a web backend opens it with [New] and hands it to
 // oauthclient's UserPool. Names like S26 in the docs are the security
@@ -15,7 +17,7 @@
 //
 //	db, _ := sql.Open("pgx", dsn) // or "sqlite" with "file:vault.db?_pragma=busy_timeout(5000)"
 //	keys, err := secret.FromEnv("APP_VAULT_KEYS") // "k1:<base64 of 32 random bytes>", or secret.FromFile (0600)
-//	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Dialect: sqlstore.Postgres, Keys: keys})
+//	vault, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keys}) // PostgreSQL or SQLite: New asks the database
 //	users, err := client.UserPool(oauthclient.TokenSourceConfig{Store: vault})
 //
 // After a login, client.TokenSource with Store: vault writes the user's

@@ -23,7 +23,7 @@ func ExampleNewSealingKey() {
 	id, b64, _ := strings.Cut(key.Reveal(), ":")
 	fmt.Println(id, len(b64), "base64 characters")
 
-	cfg := sqlstore.Config{Dialect: sqlstore.SQLite, Keys: key}
+	cfg := sqlstore.Config{Keys: key}
 	fmt.Printf("%+v\n", cfg) // a Config is safe to log
 
 	// The caller's database comes with a driver (modernc.org/sqlite, pgx);
@@ -33,6 +33,6 @@ func ExampleNewSealingKey() {
 	// Output:
 	// Secret(redacted)
 	// vault-2026-01 44 base64 characters
-	// sqlstore.Config{dialect=1, schema=, table=, keys=Secret(redacted), owner=, lease_ttl=0s, lock_timeout=0s}
+	// sqlstore.Config{schema=, table=, keys=Secret(redacted), owner=, lease_ttl=0s, lock_timeout=0s}
 	// sqlstore: Config.DB and Config.Keys are required (invalid configuration)
 }

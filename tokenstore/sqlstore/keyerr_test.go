@@ -52,7 +52,7 @@ func TestKeyErrorsHoldNoKeyMaterial(t *testing.T) {
 	} {
 		_, err := parseKeys(tc.list)
 		check("parseKeys "+tc.name, err, tc.position)
-		_, err = New(context.Background(), Config{DB: &sql.DB{}, Dialect: SQLite, Keys: keyText(t, tc.list)})
+		_, err = New(context.Background(), Config{DB: &sql.DB{}, Keys: keyText(t, tc.list)})
 		check("New "+tc.name, err, tc.position)
 	}
 	_, err := NewSealingKey(material)

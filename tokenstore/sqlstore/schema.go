@@ -4,10 +4,59 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/oauthsafe/oauthsafe/internal/cfgerr"
+	"github.com/oauthsafe/oauthsafe/internal/safetext"
+	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
+
+// dialect is the SQL dialect of the database, detected by New.
+type dialect int
+
+const (
+	sqlite   dialect = iota + 1 // SQLite 3.35 or later (for RETURNING)
+	postgres                    // PostgreSQL 11 or later
+)
+
+// detect asks db which database it is. PostgreSQL is asked first, so that
+// its server log never shows a failed probe: its version() answers
+// "PostgreSQL ...". SQLite has no version() (the statement fails, and
+// SQLite keeps no server log) and answers sqlite_version(). A database that
+// answers neither way is a configuration error naming the supported ones.
+// One that cannot be reached (the ping before the probes, or after both
+// failed; ctx ending among the reasons) matches tokenstore.ErrUnavailable.
+func detect(ctx context.Context, db *sql.DB) (dialect, error) {
+	if err := db.PingContext(ctx); err != nil {
+		return 0, detectErr(err)
+	}
+	var version string
+	verr := db.QueryRowContext(ctx, `SELECT version()`).Scan(&version)
+	if verr == nil && strings.HasPrefix(version, "PostgreSQL ") {
+		return postgres, nil
+	}
+	var v string
+	serr := db.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&v)
+	if serr == nil {
+		return sqlite, nil
+	}
+	if verr != nil {
+		// Neither probe answered: another database, or this one went away
+		// since the ping.
+		if err := db.PingContext(ctx); err != nil {
+			return 0, detectErr(errors.Join(verr, serr, err))
+		}
+		return 0, cfgerr.New("sqlstore", "the database answers neither version() nor sqlite_version(): it must be PostgreSQL or SQLite")
+	}
+	return 0, cfgerr.New("sqlstore", "the database answers version() with %s: it must be PostgreSQL or SQLite", safetext.Quote(version, 80))
+}
+
+// detectErr wraps a failure to reach the database during detection as
+// temporary (tokenstore.ErrUnavailable).
+func detectErr(err error) error {
+	return fmt.Errorf("sqlstore: detecting the database: %w: %w", tokenstore.ErrUnavailable, err)
+}
 
 // schemaVersion is the table layout this package writes. Older tables are
 // migrated forward by New; a newer one is refused as a configuration
@@ -39,7 +88,7 @@ type queries struct {
 	acquire, insert, renew, put, readBack, release, dropEmpty, get, listOld string
 }
 
-func buildQueries(d Dialect, schema, table string) queries {
+func buildQueries(d dialect, schema, table string) queries {
 	q := func(name string) string {
 		if schema != "" {
 			return `"` + schema + `"."` + name + `"`
@@ -49,7 +98,7 @@ func buildQueries(d Dialect, schema, table string) queries {
 	t, st := q(table), q(table+"_schema")
 	now := `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`
 	blob, bigint := "BLOB", "INTEGER"
-	if d == Postgres {
+	if d == postgres {
 		now = `CAST(extract(epoch from clock_timestamp()) * 1000 AS BIGINT)`
 		blob, bigint = "BYTEA", "BIGINT"
 	}
@@ -88,7 +137,7 @@ WHERE key_hash = $1 AND lease_owner = $2 AND lease_until >= ` + now + ` AND vers
 		get:       `SELECT version, key_id, sealed FROM ` + t + ` WHERE key_hash = $1`,
 		listOld:   `SELECT key_hash FROM ` + t + ` WHERE sealed IS NOT NULL AND key_id <> $1 AND key_hash > $2 ORDER BY key_hash LIMIT 100`,
 	}
-	if d == SQLite {
+	if d == sqlite {
 		for _, p := range []*string{&r.setSchema, &r.acquire, &r.insert, &r.renew, &r.put, &r.readBack, &r.release, &r.dropEmpty, &r.get, &r.listOld} {
 			*p = strings.ReplaceAll(*p, "$", "?")
 		}
@@ -105,7 +154,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	} = s.db
-	if s.dialect == Postgres {
+	if s.dialect == postgres {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return s.dbErr("migrate", err)

@@ -176,7 +176,7 @@ func TestKeyRedacts(t *testing.T) {
 	}
 	k := keys[0]
 	_, secretB64, _ := strings.Cut(v.Reveal(), ":")
-	cfg := Config{Dialect: SQLite, Keys: v}
+	cfg := Config{Keys: v}
 	var logBuf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("x", "config", cfg)
 	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("x", "config", cfg)
@@ -218,13 +218,11 @@ func TestIdentifiers(t *testing.T) {
 	keys := v
 	db := new(sql.DB) // never used: every case is refused before any I/O
 	for _, cfg := range []Config{
-		{Keys: keys, Dialect: SQLite},
-		{DB: db, Dialect: SQLite},
-		{DB: db, Keys: keys},
-		{DB: db, Keys: keys, Dialect: SQLite, Table: "T"},
-		{DB: db, Keys: keys, Dialect: Postgres, Schema: "a;b"},
-		{DB: db, Keys: keys, Dialect: SQLite, Schema: "s"},
-		{DB: db, Keys: keys, Dialect: SQLite, LeaseTTL: time.Millisecond},
+		{Keys: keys},
+		{DB: db},
+		{DB: db, Keys: keys, Table: "T"},
+		{DB: db, Keys: keys, Schema: "a;b"},
+		{DB: db, Keys: keys, LeaseTTL: time.Millisecond},
 	} {
 		if _, err := New(context.Background(), cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)

@@ -23,25 +23,17 @@ import (
 	"github.com/oauthsafe/oauthsafe/tokenstore"
 )
 
-// Dialect is the SQL dialect of Config.DB.
-type Dialect int
-
-const (
-	// SQLite is SQLite 3.35 or later (for RETURNING), e.g. through
-	// modernc.org/sqlite. Set busy_timeout in the DSN.
-	SQLite Dialect = iota + 1
-	// Postgres is PostgreSQL 11 or later, e.g. through pgx's stdlib driver.
-	Postgres
-)
-
 // Config configures New. Each field documents its zero value. New copies
 // it. A Config prints (Format) and encodes to JSON without its keys.
 type Config struct {
-	// DB is the database; the caller opened it with a driver and closes it
-	// after the Store is no longer used. Required.
+	// DB is the database: PostgreSQL 11 or later (e.g. through pgx's
+	// stdlib driver) or SQLite 3.35 or later (e.g. through
+	// modernc.org/sqlite, with a busy_timeout in the DSN). New tells which
+	// by asking it: PostgreSQL answers SELECT version() with
+	// "PostgreSQL ...", SQLite answers SELECT sqlite_version(); any other
+	// database is refused. The caller opened it with a driver and closes
+	// it after the Store is no longer used. Required.
 	DB *sql.DB
-	// Dialect is SQLite or Postgres. Required.
-	Dialect Dialect
 	// Schema is the PostgreSQL schema holding the table. "" means the
 	// connection's search_path (usually public). It must be "" for SQLite.
 	// Lowercase letters, digits and '_', at most 48 characters.
@@ -74,8 +66,8 @@ type Config struct {
 // Format prints cfg under every fmt verb without its keys (S12): a
 // Config is safe to log.
 func (c Config) Format(f fmt.State, verb rune) {
-	fmt.Fprintf(f, "sqlstore.Config{dialect=%d, schema=%s, table=%s, keys=%v, owner=%s, lease_ttl=%s, lock_timeout=%s}",
-		int(c.Dialect), cleanID(c.Schema), cleanID(c.Table), c.Keys, cleanID(c.Owner), c.LeaseTTL, c.LockTimeout)
+	fmt.Fprintf(f, "sqlstore.Config{schema=%s, table=%s, keys=%v, owner=%s, lease_ttl=%s, lock_timeout=%s}",
+		cleanID(c.Schema), cleanID(c.Table), c.Keys, cleanID(c.Owner), c.LeaseTTL, c.LockTimeout)
 }
 
 // Store is a tokenstore.Store in one SQL table. It is safe for concurrent
@@ -86,7 +78,7 @@ func (c Config) Format(f fmt.State, verb rune) {
 // ErrConfig (package oauthsafe); use New.
 type Store struct {
 	db      *sql.DB
-	dialect Dialect
+	dialect dialect
 	table   string // qualified name, for the additional data
 	q       queries
 	seal    *sealer
@@ -146,27 +138,25 @@ func (g *generations) check(h string, version int64) error {
 
 var _ tokenstore.Store = (*Store)(nil)
 
-// New checks cfg, reads the keys, and creates or migrates the table. An
-// incomplete or invalid cfg (a malformed key list among them; the error
-// names the item's position, never key material) gives an error matching
-// ErrConfig (package oauthsafe);
-// errors reaching the database match tokenstore.ErrUnavailable; a table
-// written by a newer version of this package matches ErrConfig too.
+// New checks cfg, reads the keys, asks the database which it is
+// (PostgreSQL or SQLite, see Config.DB), and creates or migrates the
+// table. An incomplete or invalid cfg (a malformed key list among them;
+// the error names the item's position, never key material) gives an error
+// matching ErrConfig (package oauthsafe) before any I/O. A database other
+// than PostgreSQL and SQLite (New writes nothing to it), a Schema on
+// SQLite (New creates no table) and a table written by a newer version of
+// this package match ErrConfig too. A database that cannot be reached, or
+// fails while New uses it, gives an error matching
+// tokenstore.ErrUnavailable.
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.DB == nil || cfg.Keys.IsZero() {
 		return nil, cfgerr.New("sqlstore", "Config.DB and Config.Keys are required")
-	}
-	if cfg.Dialect != SQLite && cfg.Dialect != Postgres {
-		return nil, cfgerr.New("sqlstore", "Config.Dialect must be SQLite or Postgres")
 	}
 	if cfg.Table == "" {
 		cfg.Table = "oauthsafe_tokens"
 	}
 	if !validIdent(cfg.Table) || cfg.Schema != "" && !validIdent(cfg.Schema) {
 		return nil, cfgerr.New("sqlstore", "Table and Schema must be 1-48 characters from [a-z0-9_], not starting with a digit")
-	}
-	if cfg.Dialect == SQLite && cfg.Schema != "" {
-		return nil, cfgerr.New("sqlstore", "Schema is for PostgreSQL only")
 	}
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 15 * time.Second
@@ -189,8 +179,15 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	d, err := detect(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if d == sqlite && cfg.Schema != "" {
+		return nil, cfgerr.New("sqlstore", "Schema is for PostgreSQL only, and the database is SQLite")
+	}
 	s := &Store{
-		db: cfg.DB, dialect: cfg.Dialect, q: buildQueries(cfg.Dialect, cfg.Schema, cfg.Table),
+		db: cfg.DB, dialect: d, q: buildQueries(d, cfg.Schema, cfg.Table),
 		seal: seal, owner: cleanID(cfg.Owner), ttl: cfg.LeaseTTL, wait: cfg.LockTimeout,
 		table: cfg.Table, seen: &generations{m: map[string]int64{}},
 	}
@@ -350,7 +347,7 @@ func (s *Store) acquire(ctx context.Context, h string) (*tx, error) {
 // busy reports SQLite's "database is locked" (another writer holds it
 // beyond busy_timeout), which is a reason to wait, not a failure.
 func (s *Store) busy(err error) bool {
-	if s.dialect != SQLite || err == nil {
+	if s.dialect != sqlite || err == nil {
 		return false
 	}
 	m := err.Error()

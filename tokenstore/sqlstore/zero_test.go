@@ -41,14 +41,12 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	db := &sql.DB{} // never used: each config is refused first
 	k := keyText(t, "k1:"+base64.StdEncoding.EncodeToString(make([]byte, keySize)))
 	for name, cfg := range map[string]Config{
-		"no DB":             {Dialect: SQLite, Keys: k},
-		"no keys":           {DB: db, Dialect: SQLite},
-		"no dialect":        {DB: db, Keys: k},
-		"bad table":         {DB: db, Dialect: SQLite, Keys: k, Table: "Tokens; DROP"},
-		"bad schema":        {DB: db, Dialect: Postgres, Keys: k, Schema: "a-b"},
-		"schema for sqlite": {DB: db, Dialect: SQLite, Keys: k, Schema: "s"},
-		"short lease":       {DB: db, Dialect: SQLite, Keys: k, LeaseTTL: time.Millisecond},
-		"negative timeout":  {DB: db, Dialect: SQLite, Keys: k, LockTimeout: -time.Second},
+		"no DB":            {Keys: k},
+		"no keys":          {DB: db},
+		"bad table":        {DB: db, Keys: k, Table: "Tokens; DROP"},
+		"bad schema":       {DB: db, Keys: k, Schema: "a-b"},
+		"short lease":      {DB: db, Keys: k, LeaseTTL: time.Millisecond},
+		"negative timeout": {DB: db, Keys: k, LockTimeout: -time.Second},
 	} {
 		if _, err := New(context.Background(), cfg); !errors.Is(err, oauthsafe.ErrConfig) {
 			t.Errorf("%s: New = %v, want ErrConfig", name, err)
