@@ -11,7 +11,7 @@
 //
 //	h, err := callback.New(callback.Config{
 //		Client: client,           // an *oauthclient.Client whose RedirectURL is https://app.example/callback
-//		Keys:   [][]byte{key},    // callback.NewCookieKey(), shared by every replica
+//		Keys:   [][]byte{key},    // 32 bytes from crypto/rand, shared by every replica
 //		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
 //			// create the application session: a random session id in an
 //			// HttpOnly, Secure cookie, the tokens server-side

@@ -2,6 +2,7 @@ package callback_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -40,10 +41,8 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := callback.NewCookieKey() // in production: loaded, the same on every replica
-	if err != nil {
-		log.Fatal(err)
-	}
+	key := make([]byte, 32) // in production: loaded, the same on every replica
+	rand.Read(key)          // crypto/rand: never fails
 	h, err := callback.New(callback.Config{
 		Client: client,
 		Keys:   [][]byte{key},
@@ -96,10 +95,8 @@ func ExampleHandler_ServeHTTP() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	key, err := callback.NewCookieKey()
-	if err != nil {
-		log.Fatal(err)
-	}
+	key := make([]byte, 32)
+	rand.Read(key) // crypto/rand: never fails
 	h, err := callback.New(callback.Config{
 		Client: client,
 		Keys:   [][]byte{key},

@@ -35,7 +35,7 @@ type Config struct {
 	// lifetimes too.
 	Client *oauthclient.Client
 	// Keys seal pending flows into cookies with AES-256-GCM. Each key is
-	// 32 random bytes (see NewCookieKey). Keys[0] seals; every key opens,
+	// 32 random bytes (crypto/rand.Read). Keys[0] seals; every key opens,
 	// so a key is rotated in by putting it first and retired by removing
 	// it once the flows it sealed have expired (10 minutes). Replicas that
 	// share Keys can complete each other's flows. nil is allowed only

@@ -16,18 +16,6 @@ import (
 // keySize is the size of a cookie sealing key: AES-256.
 const keySize = seal.KeySize
 
-// NewCookieKey returns a fresh 32-byte key from crypto/rand for
-// Config.Keys, which seal the pending-login cookies (AES-256-GCM). Store
-// it like any other secret of the application and give the same list to
-// every replica. It is safe for concurrent use.
-func NewCookieKey() ([]byte, error) {
-	k, err := seal.NewKey()
-	if err != nil {
-		return nil, fmt.Errorf("callback: %w", err)
-	}
-	return k, nil
-}
-
 // defaultCookiePrefix starts the name of every pending-flow cookie when
 // Config.CookiePrefix is "". The __Secure- prefix makes browsers refuse
 // the cookie unless it is set with the Secure attribute from an https

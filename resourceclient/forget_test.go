@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/registration"
 	"github.com/oauthsafe/oauthsafe/internal/storekey"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -29,7 +30,7 @@ func TestForgetKeepsNewerRegistration(t *testing.T) {
 	const issuer = "https://as.example"
 	key := storekey.Registration(issuer, c.redirectURL())
 	put := func(id string) {
-		b, _ := json.Marshal(storedRegistration{V: 1, Issuer: issuer, RedirectURL: c.redirectURL(), ClientID: id, AuthMethod: "none"})
+		b, _ := json.Marshal(registration.Record{V: 1, Issuer: issuer, RedirectURL: c.redirectURL(), ClientID: id, AuthMethod: "none"})
 		if err := store.Update(ctx, key, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) }); err != nil {
 			t.Fatal(err)
 		}
@@ -42,14 +43,14 @@ func TestForgetKeepsNewerRegistration(t *testing.T) {
 	if !c.refused(ctx, old, invalid) {
 		t.Fatal("invalid_client of a dynamic client: want refused")
 	}
-	if _, err := StoredClient(ctx, store, issuer, c.redirectURL()); err == nil {
+	if _, err := storedClient(ctx, store, issuer, c.redirectURL()); err == nil {
 		t.Fatal("the refused registration is still stored")
 	}
 
 	// A newer registration, made meanwhile, is kept.
 	put("new-client")
 	c.refused(ctx, old, invalid)
-	cr, err := StoredClient(ctx, store, issuer, c.redirectURL())
+	cr, err := storedClient(ctx, store, issuer, c.redirectURL())
 	if err != nil || cr.ClientID != "new-client" {
 		t.Fatalf("after a late invalid_client of the old client: %+v, %v; want new-client kept", cr, err)
 	}

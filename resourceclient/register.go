@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oauthsafe/oauthsafe/internal/registration"
 	"github.com/oauthsafe/oauthsafe/internal/storekey"
 
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -27,18 +28,6 @@ type client struct {
 	method string
 	kind   string // "pre-registered", "metadata-document" or "dynamic"
 	key    string // the store key of a dynamic registration, "" otherwise
-}
-
-// storedRegistration is the stored form of a dynamic registration. It is
-// written to the Store as it is (the Store seals it, as it seals refresh
-// tokens) and names its issuer, checked when it is read.
-type storedRegistration struct {
-	V            int    `json:"v"`
-	Issuer       string `json:"issuer"`
-	RedirectURL  string `json:"redirect_uri"`
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret,omitempty"`
-	AuthMethod   string `json:"token_endpoint_auth_method"`
 }
 
 // redirectURL is the redirect URI registered and sent.
@@ -70,7 +59,7 @@ func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*clien
 		return &client{id: c.cfg.ClientIDMetadataURL, method: "none", kind: "metadata-document"}, nil
 	}
 	key := storekey.Registration(f.issuer, c.redirectURL())
-	cr, err := StoredClient(ctx, c.store, f.issuer, c.redirectURL())
+	cr, err := storedClient(ctx, c.store, f.issuer, c.redirectURL())
 	switch {
 	case err == nil:
 		return &client{id: cr.ClientID, secret: cr.ClientSecret, method: cr.AuthMethod, kind: "dynamic", key: key}, nil
@@ -86,21 +75,18 @@ func (c *Client) clientFor(ctx context.Context, f *found, register bool) (*clien
 	return c.register(ctx, f, key)
 }
 
-// StoredClient returns the client registered dynamically at issuer for
-// redirectURL and kept in store by a Client (the key is
-// storekey.Registration(issuer, redirectURL)), for a tool that
-// resumes a resource's tokens with oauthclient directly. Errors:
-// tokenstore.ErrNotFound when there is none, tokenstore.ErrCorrupt for a
-// record that does not read or names another issuer (it is never used
-// there), or the store's error. Safe for concurrent use.
-func StoredClient(ctx context.Context, store tokenstore.Store, issuer, redirectURL string) (*Credentials, error) {
+// storedClient returns the client registered dynamically at issuer for
+// redirectURL and kept in store. Errors: tokenstore.ErrNotFound when there
+// is none, tokenstore.ErrCorrupt for a record that does not read or names
+// another issuer (it is never used there), or the store's error.
+func storedClient(ctx context.Context, store tokenstore.Store, issuer, redirectURL string) (*Credentials, error) {
 	b, err := store.Get(ctx, storekey.Registration(issuer, redirectURL))
 	if err != nil {
 		return nil, err
 	}
-	var r storedRegistration
-	if json.Unmarshal(b, &r) != nil || r.V != 1 || r.Issuer != issuer || r.ClientID == "" {
-		return nil, fmt.Errorf("%w: the stored registration is unreadable or names another issuer", tokenstore.ErrCorrupt)
+	r, err := registration.Parse(b, issuer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
 	}
 	cr := &Credentials{Issuer: issuer, ClientID: r.ClientID, AuthMethod: r.AuthMethod}
 	if r.ClientSecret != "" {
@@ -135,7 +121,7 @@ func (c *Client) register(ctx context.Context, f *found, key string) (*client, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRegistration, err)
 	}
-	rec := storedRegistration{V: 1, Issuer: f.issuer, RedirectURL: redirect, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret.Reveal(), AuthMethod: rc.AuthMethod}
+	rec := registration.Record{V: 1, Issuer: f.issuer, RedirectURL: redirect, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret.Reveal(), AuthMethod: rc.AuthMethod}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, err
@@ -164,7 +150,7 @@ func (c *Client) forget(ctx context.Context, cl *client) error {
 		if err != nil {
 			return err
 		}
-		var r storedRegistration
+		var r registration.Record
 		if json.Unmarshal(b, &r) == nil && r.ClientID != "" && r.ClientID != cl.id {
 			return nil // a newer registration: not the one refused
 		}

@@ -413,18 +413,18 @@ func TestStoredRegistration(t *testing.T) {
 		t.Fatalf("registrations %v: want one, named oauthsafe", regs)
 	}
 	ctx := context.Background()
-	cr, err := StoredClient(ctx, store, m.URL+"/as", cfg.RedirectURL)
+	cr, err := storedClient(ctx, store, m.URL+"/as", cfg.RedirectURL)
 	if err != nil || cr.ClientID != "dyn-client" || cr.Issuer != m.URL+"/as" {
-		t.Fatalf("StoredClient: %+v, %v", cr, err)
+		t.Fatalf("storedClient: %+v, %v", cr, err)
 	}
-	if _, err := StoredClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrNotFound) {
+	if _, err := storedClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("another issuer: %v, want ErrNotFound", err)
 	}
 	// A record moved under another issuer's key does not open there.
 	b, _ := store.Get(ctx, storekey.Registration(m.URL+"/as", cfg.RedirectURL))
 	other := storekey.Registration("https://other.example", cfg.RedirectURL)
 	store.Update(ctx, other, func(ctx context.Context, tx tokenstore.Tx) error { return tx.Put(ctx, b) })
-	if _, err := StoredClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrCorrupt) {
+	if _, err := storedClient(ctx, store, "https://other.example", cfg.RedirectURL); !errors.Is(err, tokenstore.ErrCorrupt) {
 		t.Fatalf("a record naming another issuer: %v, want ErrCorrupt", err)
 	}
 

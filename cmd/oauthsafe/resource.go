@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
+	"github.com/oauthsafe/oauthsafe/internal/registration"
+	"github.com/oauthsafe/oauthsafe/internal/storekey"
+	"github.com/oauthsafe/oauthsafe/secret"
 
 	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
@@ -256,15 +259,27 @@ func resourceClient(ctx context.Context, e *env, p *profile, cfg *oauthclient.Co
 	if err != nil {
 		return err
 	}
-	cr, err := resourceclient.StoredClient(ctx, store, p.Issuer, resourceRedirect)
+	// The client resourceclient registered dynamically there, if any.
+	b, err := store.Get(ctx, storekey.Registration(p.Issuer, resourceRedirect))
 	switch {
-	case err == nil && cr.ClientID == p.ClientID:
-		cfg.ClientSecret, cfg.AuthMethod = cr.ClientSecret, cr.AuthMethod
-	case err == nil, errors.Is(err, tokenstore.ErrNotFound):
-		// Pre-registered or a metadata document: a public client.
-	default:
+	case errors.Is(err, tokenstore.ErrNotFound):
+		return nil // pre-registered or a metadata document: a public client
+	case err != nil:
 		return err
 	}
+	r, err := registration.Parse(b, p.Issuer)
+	if err != nil {
+		return fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
+	}
+	if r.ClientID != p.ClientID {
+		return nil
+	}
+	if r.ClientSecret != "" {
+		if cfg.ClientSecret, err = secret.FromReader(strings.NewReader(r.ClientSecret)); err != nil {
+			return fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
+		}
+	}
+	cfg.AuthMethod = r.AuthMethod
 	return nil
 }
 

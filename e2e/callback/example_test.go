@@ -79,10 +79,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	// In production: loaded from the secret store, the same on every replica.
-	key, err := callback.NewCookieKey()
-	if err != nil {
-		log.Fatal(err)
-	}
+	key := make([]byte, 32)
+	rand.Read(key) // crypto/rand: never fails
 
 	store := &sessions{m: map[string]string{}}
 	h, err := callback.New(callback.Config{

@@ -1,6 +1,7 @@
 package callback_test
 
 import (
+	"crypto/rand"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,10 +33,8 @@ func TestCallbackDefaultStartOptions(t *testing.T) {
 		}
 	})
 	c := newClient(t, srv, redirect, nil)
-	key, err := callback.NewCookieKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := make([]byte, 32)
+	rand.Read(key) // crypto/rand: never fails
 	var logins int
 	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key},
 		StartOptions: oauthclient.StartOptions{Resource: []string{"https://api.example.com"}, Prompt: "login", LoginHint: "alice"},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/internal/registration"
 	"github.com/oauthsafe/oauthsafe/internal/storekey"
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
@@ -107,7 +108,9 @@ func TestResourceFirstLogin(t *testing.T) {
 	if _, err := engine.LoadRecord(ctx, store, s.StoreKey); !errors.Is(err, tokenstore.ErrNotFound) {
 		t.Fatalf("the record outlived Logout: %v", err)
 	}
-	if cr, err := resourceclient.StoredClient(ctx, store, as.Issuer, redirect); err != nil || cr.ClientID != s.ClientID {
+	if b, err := store.Get(ctx, storekey.Registration(as.Issuer, redirect)); err != nil {
+		t.Fatalf("Logout dropped the registration: %v", err)
+	} else if r, err := registration.Parse(b, as.Issuer); err != nil || r.ClientID != s.ClientID {
 		t.Fatalf("Logout dropped the registration: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/oauthsafe/oauthsafe/internal/engine"
 
-	"github.com/oauthsafe/oauthsafe/callback"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/oauthtest/demoapi"
@@ -93,10 +93,8 @@ func runDemo(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cookieKey, err := callback.NewCookieKey()
-	if err != nil {
-		return err
-	}
+	cookieKey := make([]byte, 32)
+	rand.Read(cookieKey) // crypto/rand: never fails
 	cfg := appConfig{Client: client, CookieKey: cookieKey, Vault: vault, APIURL: api.URL + "/v1/contacts",
 		APIRoots: apiRoots, Sessions: &sessions{m: map[string]session{}}, Log: stderr}
 	if app, err = newApp(cfg); err != nil {

@@ -20,7 +20,7 @@ import (
 // ratchets: lower them when the API shrinks, never raise them without
 // deciding to.
 const (
-	maxLibraryIdentifiers    = 231
+	maxLibraryIdentifiers    = 229
 	maxTokenstoreIdentifiers = 29
 	maxErrVars               = 35
 	maxFuncLines             = 80

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -106,10 +107,8 @@ func webHandler(ctx context.Context, srv *oauthtest.Server, appURL string, mux *
 	if err != nil {
 		return nil, err
 	}
-	key, err := callback.NewCookieKey()
-	if err != nil {
-		return nil, err
-	}
+	key := make([]byte, 32)
+	rand.Read(key) // crypto/rand: never fails
 	subject = new(string)
 	h, err := callback.New(callback.Config{Client: c, Keys: [][]byte{key}, LandingURL: "/home",
 		OnLogin: func(w http.ResponseWriter, r *http.Request, t *oauthclient.Tokens, returnTo string) error {
