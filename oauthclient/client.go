@@ -219,6 +219,11 @@ func checkConfig(cfg Config) (Config, error) {
 	if cfg.ClientID == "" {
 		return cfg, cfgerr.New("oauthclient", "ClientID is required")
 	}
+	switch authMethod(cfg.AuthMethod) {
+	case "", authNone, authClientSecretBasic, authClientSecretPost, authPrivateKeyJWT, authTLSClientAuth:
+	default:
+		return cfg, cfgerr.New("oauthclient", "unknown client authentication method %q (none, client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth)", safetext.Clean(cfg.AuthMethod, 64))
+	}
 	if err := checkHTTPS("issuer", cfg.Issuer, cfg.HTTP.AllowLoopbackHTTP); err != nil {
 		return cfg, err
 	}

@@ -1,9 +1,11 @@
 package oauthclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -283,11 +285,15 @@ func TestAuthMethodMustBeListed(t *testing.T) {
 		t.Fatalf("picked %v, %v", c, err)
 	}
 	// AuthMethod is a registered name: a misspelt or unknown one is a
-	// configuration error at New, never a guess.
+	// configuration error at New, found before any request (here: before
+	// discovery).
 	for _, m := range []string{"client_secret", "Client_Secret_Post", "client_secret_jwt", "self_signed_tls_client_auth"} {
-		cfg.AuthMethod = m
-		if _, err := New(context.Background(), cfg); !errors.Is(err, oauthsafe.ErrConfig) {
-			t.Errorf("AuthMethod %q: %v, want ErrConfig", m, err)
+		var calls bytes.Buffer // the strict client logs one event per server call
+		cfg := cfg
+		cfg.Metadata, cfg.AuthMethod = nil, m
+		cfg.HTTP.Logger = slog.New(slog.NewTextHandler(&calls, nil))
+		if _, err := New(context.Background(), cfg); !errors.Is(err, oauthsafe.ErrConfig) || calls.Len() != 0 {
+			t.Errorf("AuthMethod %q: %v, want ErrConfig before any request (calls: %q)", m, err, calls.String())
 		}
 	}
 }

@@ -274,6 +274,8 @@ func resourceClient(ctx context.Context, e *env, p *profile, cfg *oauthclient.Co
 	if r.ClientID != p.ClientID {
 		return nil
 	}
+	// The registration's own secret, or none: never one from elsewhere.
+	cfg.ClientSecret = secret.Value{}
 	if r.ClientSecret != "" {
 		if cfg.ClientSecret, err = secret.FromReader(strings.NewReader(r.ClientSecret)); err != nil {
 			return fmt.Errorf("%w: %w", tokenstore.ErrCorrupt, err)
