@@ -43,9 +43,10 @@ const CookieName = "__Host-session"
 // Config configures New.
 type Config struct {
 	// DB is the database of the sessions, usually the vault's: SQLite or
-	// PostgreSQL. New asks it which, as sqlstore.New does: a database
-	// whose SELECT version() answers "PostgreSQL ..." gets PostgreSQL's
-	// $1 placeholders, any other SQLite's ?. Required.
+	// PostgreSQL. New asks it which: a database whose SELECT version()
+	// answers "PostgreSQL ..." gets PostgreSQL's $1 placeholders, one that
+	// answers SELECT sqlite_version() SQLite's ?; any other (or one that
+	// does not answer) is refused with ErrConfig. Required.
 	DB *sql.DB
 	// MaxAge is a session's absolute lifetime. Zero means 12 hours.
 	MaxAge time.Duration
@@ -62,7 +63,8 @@ type Store struct {
 	q      func(sql string) string
 }
 
-// ErrConfig is returned by New for a missing DB.
+// ErrConfig is returned by New for a missing DB, or one that is neither
+// PostgreSQL nor SQLite.
 var ErrConfig = errors.New("websession: invalid configuration")
 
 // New creates the sessions table if it does not exist and returns the
@@ -79,8 +81,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.now = time.Now
 	}
 	var version string
-	if s.db.QueryRowContext(ctx, `SELECT version()`).Scan(&version) == nil && strings.HasPrefix(version, "PostgreSQL ") {
+	switch {
+	case s.db.QueryRowContext(ctx, `SELECT version()`).Scan(&version) == nil && strings.HasPrefix(version, "PostgreSQL "):
 		s.q = postgresPlaceholders
+	case s.db.QueryRowContext(ctx, `SELECT sqlite_version()`).Scan(&version) != nil:
+		// Neither: not a database this store speaks, or it is down; never
+		// a guess at its placeholders.
+		return nil, fmt.Errorf("websession: the database is neither PostgreSQL nor SQLite, or did not answer (%w)", ErrConfig)
 	}
 	_, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS web_sessions (
 	id_hash TEXT PRIMARY KEY,

@@ -3,6 +3,7 @@ package websession
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -114,6 +115,16 @@ func checkGuarantees(t *testing.T, open func() *sql.DB) {
 	}
 	if _, err := New(ctx, Config{}); err != ErrConfig {
 		t.Fatalf("New without DB = %v", err)
+	}
+	// A database that answers neither probe (here: none at all, a closed
+	// port) is refused, never given guessed placeholders.
+	down, err := sql.Open("pgx", "postgres://u@127.0.0.1:1/x?connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	if _, err := New(ctx, Config{DB: down}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("New over a database that does not answer = %v, want ErrConfig", err)
 	}
 }
 

@@ -24,6 +24,9 @@ import (
 type oddDB struct {
 	version      string
 	cutAfterPing bool
+	// versionFails fails that many SELECT version() first (a statement
+	// timeout, a connection dropped and replaced).
+	versionFails int
 
 	mu    sync.Mutex
 	isCut bool
@@ -60,6 +63,10 @@ func (c oddConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue
 	defer c.d.mu.Unlock()
 	c.d.sent = append(c.d.sent, q)
 	if c.d.isCut {
+		return nil, errOddCut
+	}
+	if q == "SELECT version()" && c.d.versionFails > 0 {
+		c.d.versionFails--
 		return nil, errOddCut
 	}
 	if q == "SELECT version()" && c.d.version != "" {
@@ -101,10 +108,16 @@ func TestNewRefusesUnsupportedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, tc := range map[string]struct{ version, says string }{
-		"another version()":   {"8.0.36-MySQL Community Server", `"8.0.36-MySQL Community Server"`},
-		"a hostile version()": {"CockroachDB\x1b[2J\u202e v24\nPostgreSQL", `"CockroachDB[2J v24 PostgreSQL"`},
-		"no version()":        {"", "neither version() nor sqlite_version()"},
+	probes := []string{"SELECT version()", "SELECT sqlite_version()"}
+	for name, tc := range map[string]struct {
+		version, says string
+		sent          []string
+	}{
+		"another version()":   {"8.0.36-MySQL Community Server", `"8.0.36-MySQL Community Server"`, probes},
+		"a hostile version()": {"CockroachDB\x1b[2J\u202e v24\nPostgreSQL", `"CockroachDB[2J v24 PostgreSQL"`, probes},
+		// Asked once more after a ping: one failed statement is not a
+		// database without version().
+		"no version()": {"", "neither version() nor sqlite_version()", append(probes, "SELECT version()")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := &oddDB{version: tc.version}
@@ -117,8 +130,8 @@ func TestNewRefusesUnsupportedDatabase(t *testing.T) {
 			if msg := err.Error(); !strings.HasPrefix(msg, "sqlstore: ") || !strings.Contains(msg, "PostgreSQL or SQLite") || !strings.Contains(msg, tc.says) {
 				t.Errorf("New = %q: does not name the supported databases and %s", msg, tc.says)
 			}
-			if want := []string{"SELECT version()", "SELECT sqlite_version()"}; strings.Join(d.sent, "; ") != strings.Join(want, "; ") {
-				t.Errorf("sent %q, want only the probes %q", d.sent, want)
+			if strings.Join(d.sent, "; ") != strings.Join(tc.sent, "; ") {
+				t.Errorf("sent %q, want only the probes %q", d.sent, tc.sent)
 			}
 		})
 	}
@@ -137,5 +150,25 @@ func TestNewDatabaseGoneDuringDetection(t *testing.T) {
 	_, err = New(context.Background(), Config{DB: db, Keys: keys})
 	if !errors.Is(err, tokenstore.ErrUnavailable) || errors.Is(err, oauthsafe.ErrConfig) {
 		t.Fatalf("New = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestDetectSurvivesOneFailedProbe: a PostgreSQL whose first version()
+// fails (a statement timeout, a dropped connection) while it still answers
+// pings is asked once more and found, never refused as a database of
+// another kind; one that fails every time is refused (ErrConfig).
+func TestDetectSurvivesOneFailedProbe(t *testing.T) {
+	ctx := context.Background()
+	d := &oddDB{version: "PostgreSQL 16.4 on x86_64-pc-linux-gnu", versionFails: 1}
+	db := sql.OpenDB(d)
+	defer db.Close()
+	if got, err := detect(ctx, db); err != nil || got != postgres {
+		t.Fatalf("detect = %v, %v; want PostgreSQL (sent %q)", got, err, d.sent)
+	}
+	d2 := &oddDB{version: "PostgreSQL 16.4", versionFails: 2}
+	db2 := sql.OpenDB(d2)
+	defer db2.Close()
+	if _, err := detect(ctx, db2); !errors.Is(err, oauthsafe.ErrConfig) {
+		t.Fatalf("detect after two failures = %v, want ErrConfig", err)
 	}
 }

@@ -23,8 +23,11 @@ const (
 // detect asks db which database it is. PostgreSQL is asked first, so that
 // its server log never shows a failed probe: its version() answers
 // "PostgreSQL ...". SQLite has no version() (the statement fails, and
-// SQLite keeps no server log) and answers sqlite_version(). A database that
-// answers neither way is a configuration error naming the supported ones.
+// SQLite keeps no server log) and answers sqlite_version(). When neither
+// answers, a database that still answers a ping is asked version() once
+// more (one statement may fail for a passing reason) before it is taken
+// for one that answers neither way: a configuration error naming the
+// supported ones.
 // One that cannot be reached (the ping before the probes, or after both
 // failed; ctx ending among the reasons) matches tokenstore.ErrUnavailable.
 func detect(ctx context.Context, db *sql.DB) (dialect, error) {
@@ -43,10 +46,20 @@ func detect(ctx context.Context, db *sql.DB) (dialect, error) {
 	}
 	if verr != nil {
 		// Neither probe answered: another database, or this one went away
-		// since the ping.
+		// since the ping, or one statement failed (a timeout, a connection
+		// dropped and replaced). A database that is up is asked version()
+		// once more before it is taken for one that has none.
 		if err := db.PingContext(ctx); err != nil {
 			return 0, detectErr(errors.Join(verr, serr, err))
 		}
+		if verr = db.QueryRowContext(ctx, `SELECT version()`).Scan(&version); verr == nil && strings.HasPrefix(version, "PostgreSQL ") {
+			return postgres, nil
+		}
+		if verr != nil && ctx.Err() != nil {
+			return 0, detectErr(errors.Join(verr, ctx.Err()))
+		}
+	}
+	if verr != nil {
 		return 0, cfgerr.New("sqlstore", "the database answers neither version() nor sqlite_version(): it must be PostgreSQL or SQLite")
 	}
 	return 0, cfgerr.New("sqlstore", "the database answers version() with %s: it must be PostgreSQL or SQLite", safetext.Quote(version, 80))
