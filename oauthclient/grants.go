@@ -64,7 +64,7 @@ type GrantOptions struct {
 // ClientCredentials returns a cached token source for the client
 // credentials grant (RFC 6749 §4.4): a service acting as itself, no user,
 // tokens in memory only (never stored). It authenticates with the client's
-// one method (S17); a client without authentication (authNone) gets a
+// one method (S17); a client without authentication (AuthMethod "none") gets a
 // *strictnet.PolicyError on its first Token call. The token is read
 // lock-free, fetched again ahead of expiry by one background request;
 // callers without a usable token wait on one shared request, and failures
@@ -80,7 +80,7 @@ func (c *Client) ClientCredentials(opts GrantOptions) *TokenSource {
 // JWTBearer returns a cached token source for the JWT-bearer
 // authorization grant (RFC 7523 §2.1), for a service that holds no secret:
 // a signed JWT (a workload identity a platform issues, an ID-JAG from
-// IDJAG, or one a platform API hands over through assertion.Func) is traded for
+// [Client.IDJAG], or one a platform API hands over through assertion.Func) is traded for
 // an access token. Tokens live in memory only, in the engine client
 // credentials use.
 //

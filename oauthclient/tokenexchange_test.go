@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,7 @@ import (
 type hostile struct {
 	srv      *httptest.Server
 	body     atomic.Pointer[string]
+	form     atomic.Pointer[url.Values] // the last request's form
 	requests atomic.Int32
 	proofs   atomic.Int32
 }
@@ -38,6 +40,9 @@ func newHostile(t *testing.T) *hostile {
 	h := &hostile{}
 	h.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.requests.Add(1)
+		if r.ParseForm() == nil {
+			h.form.Store(&r.PostForm)
+		}
 		if r.Header.Get("DPoP") != "" {
 			h.proofs.Add(1)
 		}
@@ -123,6 +128,10 @@ func TestIssuedTypeAndNA(t *testing.T) {
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
 	if a, err := idjag.Assertion(ctx, "https://as.example"); err != nil || a == "" {
 		t.Fatalf("ID-JAG: %v", err)
+	}
+	if f := *h.form.Load(); f.Get("subject_token_type") != oauthclient.TokenTypeIDToken || f.Get("requested_token_type") != oauthclient.TokenTypeIDJAG ||
+		f.Get("audience") != "https://as.example" || f.Get("resource") != "https://mcp.example/mcp" || f.Get("actor_token") != "" {
+		t.Fatalf("the ID-JAG exchange sent %v: want subject_token_type id_token (the default), requested_token_type id-jag, the audience asked for and the resource", f)
 	}
 	h.answer(`{"access_token":"` + jwtWithExp(time.Now().Add(-time.Minute)) + `","token_type":"N_A","issued_token_type":"` + oauthclient.TokenTypeIDJAG + `"}`)
 	if _, err := idjag.Assertion(ctx, "https://as.example"); !errors.Is(err, assertion.ErrExpired) {

@@ -108,7 +108,9 @@ type Credentials struct {
 	// ClientSecret is the secret of a confidential client; zero means a
 	// public client (or one that signs with PrivateKey).
 	ClientSecret secret.Value
-	// AuthMethod is the token endpoint authentication method. "" picks
+	// AuthMethod is the token endpoint authentication method, by its
+	// registered name as oauthclient.Config.AuthMethod (an unknown one is
+	// refused with ErrConfig). "" picks
 	// one as oauthclient.Config.AuthMethod does (private_key_jwt with
 	// PrivateKey, else client_secret_basic unless the server lists only
 	// client_secret_post).

@@ -76,13 +76,15 @@ func JWTBearer(cr Credentials, a assertion.Source) Grant { return jwtBearer{cr: 
 // JWT-bearer grant at cr.Issuer by the client cr (oauthclient.Client.IDJAG,
 // oauthclient.Client.JWTBearer). No browser opens. subject.Resource and
 // subject.Scopes are ignored: the Grant sets them for each resource to the
-// resource and its scopes; the other fields follow Client.IDJAG.
+// resource and its scopes; subject.Audience, ActorToken, ActorTokenType
+// and RequestedTokenType are the step's own and must be empty.
 //
 // Issuer binding (checked before anything is sent, also to the identity
 // provider), DPoP at cr.Issuer and printing as for [ClientCredentials];
 // the exchange at the identity provider carries no DPoP proof. A nil idp
-// or subject.SubjectToken fails TokenSource with an error matching
-// oauthsafe.ErrConfig, before anything is sent.
+// or subject.SubjectToken, or one of the step's own fields set, fails
+// TokenSource with an error matching oauthsafe.ErrConfig, before anything
+// is sent.
 func EnterpriseManaged(cr Credentials, idp *oauthclient.Client, subject oauthclient.TokenExchangeOptions) Grant {
 	return enterpriseManaged{cr: cr, idp: idp, subject: subject}
 }
@@ -137,6 +139,9 @@ func (g enterpriseManaged) TokenSource(ctx context.Context, s Server) (oauth2.To
 	}
 	if g.idp == nil || g.subject.SubjectToken == nil {
 		return nil, cfgerr.New("resourceclient", "EnterpriseManaged needs the identity provider's client and the user's token there (SubjectToken)")
+	}
+	if o := g.subject; len(o.Audience) > 0 || o.ActorToken != nil || o.ActorTokenType != "" || o.RequestedTokenType != "" {
+		return nil, cfgerr.New("resourceclient", "EnterpriseManaged sets Audience, the actor and RequestedTokenType of the exchange itself; leave them empty")
 	}
 	oc, err := grantClient(ctx, s, g.cr)
 	if err != nil {

@@ -367,12 +367,16 @@ func TestGrantsRequiredInputs(t *testing.T) {
 	}{
 		"client credentials without a client id":    {ClientCredentials(Credentials{Issuer: issuer, ClientSecret: cr.ClientSecret}), oauthsafe.ErrConfig},
 		"zero credentials":                          {ClientCredentials(Credentials{}), ErrGrantIssuer},
+		"an unknown auth method":                    {ClientCredentials(Credentials{Issuer: issuer, ClientID: "svc", ClientSecret: cr.ClientSecret, AuthMethod: "client_secret"}), oauthsafe.ErrConfig},
 		"JWT bearer without a client id":            {JWTBearer(Credentials{Issuer: issuer}, assertion.Func(func(context.Context, string) (string, error) { return "x", nil })), oauthsafe.ErrConfig},
 		"JWT bearer without an assertion source":    {JWTBearer(cr, nil), oauthsafe.ErrConfig},
 		"JWT bearer without either, another issuer": {JWTBearer(Credentials{Issuer: m.URL + "/other"}, nil), ErrGrantIssuer},
 		"enterprise-managed without an IdP":         {EnterpriseManaged(cr, nil, oauthclient.TokenExchangeOptions{SubjectToken: user}), oauthsafe.ErrConfig},
 		"enterprise-managed without a user token":   {EnterpriseManaged(cr, idp, oauthclient.TokenExchangeOptions{}), oauthsafe.ErrConfig},
 		"enterprise-managed, zero IDJAG":            {EnterpriseManaged(cr, nil, oauthclient.TokenExchangeOptions{}), oauthsafe.ErrConfig},
+		"enterprise-managed with an audience":       {EnterpriseManaged(cr, idp, oauthclient.TokenExchangeOptions{SubjectToken: user, Audience: []string{"x"}}), oauthsafe.ErrConfig},
+		"enterprise-managed with an actor":          {EnterpriseManaged(cr, idp, oauthclient.TokenExchangeOptions{SubjectToken: user, ActorToken: user, ActorTokenType: "urn:ietf:params:oauth:token-type:access_token"}), oauthsafe.ErrConfig},
+		"enterprise-managed asking another type":    {EnterpriseManaged(cr, idp, oauthclient.TokenExchangeOptions{SubjectToken: user, RequestedTokenType: "urn:ietf:params:oauth:token-type:jwt"}), oauthsafe.ErrConfig},
 	} {
 		t.Run(name, func(t *testing.T) {
 			src, err := tc.g.TokenSource(context.Background(), s)

@@ -124,13 +124,11 @@ func TestPoolDrain(t *testing.T) {
 				return false
 			})
 			got := make(chan error, 1)
-			go func() {
-				src, err := pool.Source(ctx, "u")
-				if err == nil {
-					_, err = src.TokenContext(ctx)
-				}
-				got <- err
-			}()
+			src, err := pool.Source(ctx, "u")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _, err := src.TokenContext(ctx); got <- err }()
 			<-arrived
 			short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			defer cancel()
@@ -152,6 +150,11 @@ func TestPoolDrain(t *testing.T) {
 			defer cancel2()
 			if err := st.Update(free, "u", func(context.Context, tokenstore.Tx) error { return nil }); err != nil {
 				t.Fatalf("the lease after Drain: %v", err)
+			}
+			// A source handed out before Drain still serves its valid cached
+			// token (TokenSource.Close); only new refreshes are refused.
+			if tok, err := src.TokenContext(ctx); err != nil || tok.AccessToken == "" {
+				t.Fatalf("a pooled source's cached token after Drain = %v, want it served", err)
 			}
 			if _, err := pool.Source(ctx, "u"); !errors.Is(err, engine.ErrClosed) {
 				t.Fatalf("Source after Drain = %v, want ErrClosed", err)
