@@ -97,8 +97,12 @@ type UserPool struct {
 
 // Source returns the pooled source for key, creating it if needed (no
 // token request: the first refresh happens when a token is needed). Pass
-// it to apiclient.New for one request or a few; do not keep it, since the
-// pool may drop it.
+// it to apiclient.New for one request or a few, or ask its TokenContext
+// for the token; do not keep it, since the pool may drop it. A key with
+// no session ("", or nothing stored) is tokenstore.ErrLoginRequired, and
+// every call after Drain fails. The source's own errors are
+// TokenSource's (tokenstore.ErrLoginRequired when the user must log in
+// again, *tokenstore.TemporaryError).
 func (p *UserPool) Source(ctx context.Context, key string) (*TokenSource, error) {
 	s, err := p.pool().Source(ctx, key)
 	if err != nil {
