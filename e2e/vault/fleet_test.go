@@ -332,13 +332,19 @@ func childRoots(t testing.TB) *x509.CertPool {
 // (envDriver, envDSN: set by the parent for itself and its children),
 // with LeaseTTL leaseTTL (0 for the default).
 func childVault(ctx context.Context, t testing.TB, leaseTTL time.Duration) *sqlstore.Store {
+	return childVaultWaiting(ctx, t, leaseTTL, 0)
+}
+
+// childVaultWaiting is childVault whose Update waits up to lockTimeout for
+// the lease (0: the default, 2×leaseTTL).
+func childVaultWaiting(ctx context.Context, t testing.TB, leaseTTL, lockTimeout time.Duration) *sqlstore.Store {
 	t.Helper()
 	db, err := sql.Open(os.Getenv(envDriver), os.Getenv(envDSN))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keyList(key1), LeaseTTL: leaseTTL})
+	st, err := sqlstore.New(ctx, sqlstore.Config{DB: db, Keys: keyList(key1), LeaseTTL: leaseTTL, LockTimeout: lockTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
