@@ -2,9 +2,9 @@ package oauthclient_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 
+	"github.com/oauthsafe/oauthsafe/e2e/internal/flow"
 	"github.com/oauthsafe/oauthsafe/oauthclient"
 	"github.com/oauthsafe/oauthsafe/oauthtest"
 	"github.com/oauthsafe/oauthsafe/strictnet"
@@ -17,11 +17,7 @@ import (
 // it is (plus the caller's HTTP), and a login with it logs the user in
 // (the code exchange authenticates with that method).
 func TestRegisterThenNew(t *testing.T) {
-	srv, err := oauthtest.Start(oauthtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
+	srv := startAS(t, oauthtest.Options{})
 	ctx := context.Background()
 	hc := strictnet.Config{RootCAs: srv.RootCAs()}
 	md, err := oauthclient.Discover(ctx, srv.Issuer, hc)
@@ -48,18 +44,8 @@ func TestRegisterThenNew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pending, authURL, err := c.Start(ctx, oauthclient.StartOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		callbackURL, err := srv.Login(ctx, authURL, "alice")
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, _ := url.Parse(callbackURL)
-		toks, err := c.Exchange(ctx, pending, u.Query())
-		if err != nil || toks.Subject() != "sub-alice-7f3a" {
-			t.Fatalf("login with the client registered with %q: %v", tc.want, err)
+		if toks, _ := flow.Login(t, srv, c, oauthclient.StartOptions{}, "alice"); toks.Subject() != oauthtest.Subject("alice") {
+			t.Fatalf("login with the client registered with %q: subject %q", tc.want, toks.Subject())
 		}
 	}
 }
