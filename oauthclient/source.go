@@ -32,7 +32,7 @@ func newTokenSource(s *engine.Source) *TokenSource {
 	if s == nil {
 		return nil
 	}
-	return &TokenSource{engine.NewHandle(s), s}
+	return s.Public(func() any { return &TokenSource{engine.NewHandle(s), s} }).(*TokenSource)
 }
 
 // Token implements oauth2.TokenSource; it is TokenContext with
@@ -88,8 +88,9 @@ func (s *TokenSource) engine() *engine.Source {
 // users come and go: access tokens live only in the pooled sources'
 // memory, refresh tokens only in the Store behind them. Make one with
 // [Client.UserPool]. It is safe for concurrent use; for a pooled user with
-// a valid access token, Source and then TokenSource.TokenContext each take
-// a read lock and send nothing.
+// a valid access token, Source and then TokenSource.TokenContext take a
+// read lock, send nothing and allocate nothing (each engine's TokenSource
+// is made once).
 // Printing it shows no token.
 type UserPool struct {
 	p *engine.Pool

@@ -197,3 +197,35 @@ func TestUserPoolConfig(t *testing.T) {
 		t.Fatalf("End with the zero Client: %v", err)
 	}
 }
+
+// TestUserPoolHotPath: for a pooled user with a valid access token, Source
+// and TokenContext send nothing and allocate nothing, and Source hands out
+// the same TokenSource each time (made once per engine).
+func TestUserPoolHotPath(t *testing.T) {
+	ctx := context.Background()
+	h := newHostileAS(t)
+	c, toks := loggedIn(t, h, newTestClock())
+	vault := &tokenstore.Memory{}
+	key := tokenstore.Key(h.srv.URL, "client-1", toks.Subject())
+	pool, err := c.UserPool(TokenSourceConfig{Store: vault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := c.TokenSource(ctx, TokenSourceConfig{Store: vault, Key: key}, toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.Add(key, src)
+	if again, err := pool.Source(ctx, key); err != nil || again != src {
+		t.Fatalf("Source = %p, %v; want the login's TokenSource %p", again, err, src)
+	}
+	calls := h.tokenCalls.Load()
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := poolToken(ctx, pool, key); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 || h.tokenCalls.Load() != calls {
+		t.Fatalf("a pooled user's token: %v allocations, %d token requests; want none", allocs, h.tokenCalls.Load()-calls)
+	}
+}

@@ -147,6 +147,8 @@ type Source struct {
 
 	lastInvalidation atomic.Int64 // UnixNano of the last Rejected that dropped a token
 
+	public atomic.Pointer[any] // the public value wrapping this Source (Public)
+
 	mu       sync.Mutex
 	flight   *flight
 	failures int
@@ -418,6 +420,20 @@ func (s *Source) log(e *entry, err error) {
 	default:
 		l.Warn("oauthsafe refresh", "key", key, "outcome", "failed", "error", err.Error())
 	}
+}
+
+// Public returns the public value that wraps s (oauthclient's
+// TokenSource): made by mk on the first call, the same value afterwards,
+// so that a Pool hands out its sources without allocating per call.
+func (s *Source) Public(mk func() any) any {
+	if p := s.public.Load(); p != nil {
+		return *p
+	}
+	v := mk()
+	if s.public.CompareAndSwap(nil, &v) {
+		return v
+	}
+	return *s.public.Load()
 }
 
 // Close ends the Source for a graceful shutdown, an eviction or a process
