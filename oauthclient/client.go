@@ -219,10 +219,8 @@ func checkConfig(cfg Config) (Config, error) {
 	if cfg.ClientID == "" {
 		return cfg, cfgerr.New("oauthclient", "ClientID is required")
 	}
-	switch authMethod(cfg.AuthMethod) {
-	case "", authNone, authClientSecretBasic, authClientSecretPost, authPrivateKeyJWT, authTLSClientAuth:
-	default:
-		return cfg, cfgerr.New("oauthclient", "unknown client authentication method %q (none, client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth)", safetext.Clean(cfg.AuthMethod, 64))
+	if err := checkAuthMethod(cfg); err != nil {
+		return cfg, err
 	}
 	if err := checkHTTPS("issuer", cfg.Issuer, cfg.HTTP.AllowLoopbackHTTP); err != nil {
 		return cfg, err
@@ -435,47 +433,58 @@ func (c *Client) checkAuthCodeSupport() error {
 }
 
 func (c *Client) pickAuthMethod() (authMethod, error) {
-	m := authMethod(c.cfg.AuthMethod)
 	supported := c.md.TokenEndpointAuthMethodsSupported
-	if m == "" {
-		switch {
-		case c.cfg.ClientCertificate != nil:
-			m = authTLSClientAuth
-		case c.cfg.PrivateKey != nil, c.cfg.ClientAssertion != nil:
-			m = authPrivateKeyJWT
-		case !c.cfg.ClientSecret.IsZero():
-			m = authClientSecretBasic
-			if len(supported) > 0 && !slices.Contains(supported, string(authClientSecretBasic)) && slices.Contains(supported, string(authClientSecretPost)) {
-				m = authClientSecretPost
-			}
-		default:
-			m = authNone
-		}
-	}
-	switch m {
-	case authNone:
-	case authClientSecretBasic, authClientSecretPost:
-		if c.cfg.ClientSecret.IsZero() {
-			return "", cfgerr.New("oauthclient", "%s needs a ClientSecret", m)
-		}
-	case authPrivateKeyJWT:
-		if c.cfg.PrivateKey == nil && c.cfg.ClientAssertion == nil {
-			return "", cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey or a ClientAssertion")
-		}
-		if c.cfg.PrivateKey != nil && c.cfg.ClientAssertion != nil {
-			return "", cfgerr.New("oauthclient", "PrivateKey and ClientAssertion are two sources of client assertions; set one")
-		}
-	case authTLSClientAuth:
-		if c.cfg.ClientCertificate == nil {
-			return "", cfgerr.New("oauthclient", "tls_client_auth needs a ClientCertificate")
-		}
-	default:
-		return "", cfgerr.New("oauthclient", "unknown client authentication method %q", safetext.Clean(string(m), 64))
-	}
+	m := c.cfg.authMethod(supported)
 	if len(supported) > 0 && !slices.Contains(supported, string(m)) {
 		return "", policyf("server does not list client authentication method %s", m)
 	}
 	return m, nil
+}
+
+// authMethod is the configured method, or for "" the one the credentials
+// call for (client_secret_post for a secret only when the server's list
+// has it and not client_secret_basic).
+func (cfg Config) authMethod(supported []string) authMethod {
+	if cfg.AuthMethod != "" {
+		return authMethod(cfg.AuthMethod)
+	}
+	switch {
+	case cfg.ClientCertificate != nil:
+		return authTLSClientAuth
+	case cfg.PrivateKey != nil, cfg.ClientAssertion != nil:
+		return authPrivateKeyJWT
+	case cfg.ClientSecret.IsZero():
+		return authNone
+	case len(supported) > 0 && !slices.Contains(supported, string(authClientSecretBasic)) && slices.Contains(supported, string(authClientSecretPost)):
+		return authClientSecretPost
+	}
+	return authClientSecretBasic
+}
+
+// checkAuthMethod refuses, before any request, a method that is not a
+// known name or that cfg lacks the credentials for (S17).
+func checkAuthMethod(cfg Config) error {
+	switch m := cfg.authMethod(nil); m {
+	case authNone:
+	case authClientSecretBasic, authClientSecretPost:
+		if cfg.ClientSecret.IsZero() {
+			return cfgerr.New("oauthclient", "%s needs a ClientSecret", m)
+		}
+	case authPrivateKeyJWT:
+		if cfg.PrivateKey == nil && cfg.ClientAssertion == nil {
+			return cfgerr.New("oauthclient", "private_key_jwt needs a PrivateKey or a ClientAssertion")
+		}
+		if cfg.PrivateKey != nil && cfg.ClientAssertion != nil {
+			return cfgerr.New("oauthclient", "PrivateKey and ClientAssertion are two sources of client assertions; set one")
+		}
+	case authTLSClientAuth:
+		if cfg.ClientCertificate == nil {
+			return cfgerr.New("oauthclient", "tls_client_auth needs a ClientCertificate")
+		}
+	default:
+		return cfgerr.New("oauthclient", "unknown client authentication method %q (none, client_secret_basic, client_secret_post, private_key_jwt or tls_client_auth)", safetext.Clean(cfg.AuthMethod, 64))
+	}
+	return nil
 }
 
 // dpopOn reports whether flows of this client start with a DPoP key.
